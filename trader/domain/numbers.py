@@ -1,0 +1,112 @@
+"""Exact numbers for prices, sizes and amounts.
+
+Prices are pUSD per share in [0, 1]; sizes are shares; amounts are pUSD. All three are `decimal.Decimal`,
+parsed from the venue's decimal strings (never through `float`). On the chain both collateral and shares have
+6 decimals, so `to_base_units` / `from_base_units` convert exactly and refuse anything that would round.
+
+Rounding is always explicit and named after its purpose: a buy price is floored to the tick (never pay more
+than intended), a sell price is ceiled (never sell for less), sizes are floored to 0.01 shares.
+"""
+
+from __future__ import annotations
+
+import enum
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+
+from trader.errors import InputError
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+BASE_UNITS_PER_ONE = 10**6
+_BASE_UNIT = Decimal("0.000001")
+SIZE_STEP = Decimal("0.01")
+
+#: Every tick size the venue uses. 0.005 and 0.0025 appear in the V2 SDKs only.
+TICK_SIZES: frozenset[Decimal] = frozenset(Decimal(t) for t in ("0.1", "0.01", "0.001", "0.0001", "0.005", "0.0025"))
+
+
+class Side(enum.StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+def parse_decimal(value: object, field: str) -> Decimal:
+    """A finite Decimal from a decimal string (or an int). Floats are refused: they are already inexact."""
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise InputError(field, f"expected a decimal string, got {type(value).__name__}")
+    try:
+        result = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        raise InputError(field, f"not a decimal number: {str(value)[:40]!r}") from None
+    if not result.is_finite():
+        raise InputError(field, f"not a finite number: {str(value)[:40]!r}")
+    return result
+
+
+def parse_tick_size(value: object, field: str = "tick_size") -> Decimal:
+    """One of `TICK_SIZES`, from a string (or an exact number); anything else is an error."""
+    if isinstance(value, float):
+        # The REST /tick-size endpoint sends a JSON number; its repr is the shortest round-trip form.
+        value = repr(value)
+    tick = parse_decimal(value, field)
+    if tick not in TICK_SIZES:
+        allowed = ", ".join(sorted(str(t) for t in TICK_SIZES))
+        raise InputError(field, f"unsupported tick size {tick}; expected one of {allowed}")
+    return tick
+
+
+def is_on_tick(price: Decimal, tick: Decimal) -> bool:
+    return price % tick == ZERO
+
+
+def floor_to_tick(price: Decimal, tick: Decimal) -> Decimal:
+    """The highest price on the tick grid that is <= `price` (for buys: never pay more)."""
+    return (price / tick).to_integral_value(rounding=ROUND_FLOOR) * tick
+
+
+def ceil_to_tick(price: Decimal, tick: Decimal) -> Decimal:
+    """The lowest price on the tick grid that is >= `price` (for sells: never sell for less)."""
+    return (price / tick).to_integral_value(rounding=ROUND_CEILING) * tick
+
+
+def round_price_for(side: Side, price: Decimal, tick: Decimal) -> Decimal:
+    """Put a strategy's price on the grid in the safe direction for `side`."""
+    return floor_to_tick(price, tick) if side is Side.BUY else ceil_to_tick(price, tick)
+
+
+def min_price(tick: Decimal) -> Decimal:
+    return tick
+
+
+def max_price(tick: Decimal) -> Decimal:
+    return ONE - tick
+
+
+def check_price(price: Decimal, tick: Decimal, field: str = "price") -> Decimal:
+    """A limit price the venue accepts: within [tick, 1 - tick] and on the grid. Returns it unchanged."""
+    if not tick <= price <= ONE - tick:
+        raise InputError(field, f"invalid price ({price}), min: {tick} - max: {ONE - tick}")
+    if not is_on_tick(price, tick):
+        raise InputError(field, f"limit price is not a multiple of the tick size ({price} with tick {tick})")
+    return price
+
+
+def floor_size(size: Decimal) -> Decimal:
+    """Shares floored to 0.01, as the venue's order sizes are."""
+    return size.quantize(SIZE_STEP, rounding=ROUND_FLOOR)
+
+
+def to_base_units(value: Decimal, field: str = "amount") -> int:
+    """Exact conversion to 6-decimal base units; a value with more decimals is an error, not a rounding."""
+    scaled = value * BASE_UNITS_PER_ONE
+    if scaled != scaled.to_integral_value():
+        raise InputError(field, f"{value} has more than 6 decimals")
+    return int(scaled)
+
+
+def from_base_units(units: int) -> Decimal:
+    return (Decimal(units) * _BASE_UNIT).normalize() if units else ZERO
