@@ -1,9 +1,8 @@
 """The `trader` command.
 
-Each subcommand lives in its own module under `trader.commands`, imported only when it runs, so that
-`trader --help` and `trader order sign` stay fast. A command module exposes:
+Each subcommand lives in its own module under `trader.commands`, imported only when it is the command being run,
+so `trader --help` and `trader order sign` start fast. A command module exposes:
 
-    HELP: str
     def add_arguments(parser: argparse.ArgumentParser) -> None
     def run(args: argparse.Namespace) -> int          # the process exit status
 """
@@ -18,45 +17,44 @@ from typing import Protocol, cast
 
 from trader.errors import ConfigError
 
-#: subcommand name -> module in trader.commands
-COMMANDS: dict[str, str] = {
-    "order": "trader.commands.order",
+#: subcommand -> (module, one-line help). Keep in step with the README's command table.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "order": ("trader.commands.order", "order tools: `trader order sign` signs a CLOB V2 order read from stdin"),
+    "sim": ("trader.commands.sim", "run the simulated Polymarket venue on loopback"),
+    "watch": ("trader.commands.watch", "stream chosen markets and print top of book and book health"),
 }
 
 
 class _CommandModule(Protocol):
-    HELP: str
-
     def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
     def run(self, args: argparse.Namespace) -> int: ...
 
 
-def _load(module: str) -> _CommandModule:
-    return cast(_CommandModule, importlib.import_module(module))
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only `command`'s module is imported to define its arguments."""
     parser = argparse.ArgumentParser(
         prog="trader", description="A trading engine for the Polymarket CLOB (paper mode by default)."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module_name in COMMANDS.items():
-        module = _load(module_name)
-        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(command)
-        command.set_defaults(_module=module_name)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            cast(_CommandModule, importlib.import_module(module_name)).add_arguments(sub_parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    module = cast(_CommandModule, importlib.import_module(COMMANDS[args.command][0]))
     try:
-        return _load(args._module).run(args)
+        return module.run(args)
     except ConfigError as exc:
         print(f"trader: {exc}", file=sys.stderr)
         return 2
