@@ -1,0 +1,289 @@
+"""A circuit breaker for calls to the venue: a pure core that takes `now`, plus a thin Trio shell (`call`).
+
+States:
+
+```
+CLOSED --(N consecutive failures, or failure rate >= R over window_secs with >= min_calls)--> OPEN
+OPEN --(cool_down_secs elapsed; the next allow() is the probe)--> HALF_OPEN
+HALF_OPEN --(probe succeeds)--> CLOSED        HALF_OPEN --(probe fails)--> OPEN (a fresh cool-down)
+```
+
+In HALF_OPEN exactly one probe is let through; every other call is refused until the probe reports. A probe that
+never reports (its caller was cancelled and did not call `release`) is presumed lost after `probe_timeout_secs`,
+and the next call becomes the new probe.
+
+What counts (`classify_error`): connection errors, disconnects, timeouts (`VenueTimeout`, `trio.TooSlowError`),
+protocol errors and 5xx replies are FAILURES; a 4xx reply is a REJECTION of our request by a healthy venue and
+counts as a success for the breaker; 429 is THROTTLING, which is the rate limiter's business: it neither opens nor
+closes the breaker (a throttled probe frees the probe slot).
+
+Assumption: calls have caller-set timeouts shorter than `cool_down_secs`, so a slow success from before the breaker
+opened cannot be mistaken for the probe's verdict (late outcomes while OPEN are counted, and change nothing).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import trio
+
+from trader.errors import ConfigError, TraderError
+from trader.venues.errors import (
+    VenueConnectionError,
+    VenueDisconnected,
+    VenueProtocolError,
+    VenueRequestError,
+    VenueTimeout,
+)
+
+T = TypeVar("T")
+
+
+class BreakerState(enum.StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CallOutcome(enum.StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"  # the venue is unwell: 5xx, timeout, connection trouble, garbage
+    REJECTED = "rejected"  # 4xx: our request was refused by a healthy venue
+    THROTTLED = "throttled"  # 429: for the rate limiter
+
+
+def classify_error(exc: BaseException) -> CallOutcome:
+    """What an exception from a venue call says about the venue's health."""
+    if isinstance(exc, VenueRequestError):
+        if exc.is_throttled:
+            return CallOutcome.THROTTLED
+        return CallOutcome.FAILURE if exc.is_server_error else CallOutcome.REJECTED
+    if isinstance(
+        exc, VenueTimeout | VenueConnectionError | VenueDisconnected | VenueProtocolError | trio.TooSlowError
+    ):
+        return CallOutcome.FAILURE
+    # Anything unexpected is presumed to be trouble: failing safe means calling less, not more.
+    return CallOutcome.FAILURE
+
+
+class CircuitOpenError(TraderError):
+    """The breaker refused the call. `retry_at` is the Trio time at which a probe may next go through."""
+
+    def __init__(self, name: str, retry_at: float) -> None:
+        self.name = name
+        self.retry_at = retry_at
+        super().__init__(f"circuit {name or 'breaker'} is open; next probe at t={retry_at:.3f}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerSettings:
+    """When the breaker opens and how it recovers.
+
+    - `consecutive_failures` (default 5): open after this many failures in a row.
+    - `failure_rate` (default 0.5): open when failures / calls over the last `window_secs` reach this ...
+    - `min_calls` (default 20): ... and the window holds at least this many calls.
+    - `window_secs` (default 60.0): length of the sliding window for the failure rate.
+    - `cool_down_secs` (default 30.0): how long the breaker stays OPEN before a probe.
+    - `probe_timeout_secs` (default 30.0): a probe with no verdict after this long is presumed lost.
+    """
+
+    consecutive_failures: int = 5
+    failure_rate: float = 0.5
+    min_calls: int = 20
+    window_secs: float = 60.0
+    cool_down_secs: float = 30.0
+    probe_timeout_secs: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.consecutive_failures < 1:
+            raise ConfigError("consecutive_failures must be >= 1")
+        if not 0 < self.failure_rate <= 1:
+            raise ConfigError("failure_rate must be in (0, 1]")
+        if self.min_calls < 1:
+            raise ConfigError("min_calls must be >= 1")
+        for name in ("window_secs", "cool_down_secs", "probe_timeout_secs"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} must be a positive number of seconds")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerStatistics:
+    name: str
+    state: BreakerState
+    opens: int  # times the breaker went OPEN (from CLOSED or from a failed probe)
+    rejections: int  # calls refused by the breaker
+    failures: int  # calls recorded as failures
+    successes: int  # calls recorded as successes (incl. 4xx rejections by a healthy venue)
+    throttled: int  # calls that got 429
+    probes: int  # probes let through in HALF_OPEN
+    consecutive_failures: int
+    window_calls: int
+    window_failures: int
+
+
+class CircuitBreaker:
+    """Pure core: every method takes `now` (seconds on the Trio clock); `call` is the Trio shell."""
+
+    def __init__(self, settings: BreakerSettings | None = None, *, name: str = "") -> None:
+        self.settings = settings or BreakerSettings()
+        self.name = name
+        self._state = BreakerState.CLOSED
+        self._opened_at = -math.inf
+        self._probe_started_at: float | None = None
+        self._consecutive = 0
+        self._window: deque[tuple[float, bool]] = deque()  # (time, failed)
+        self._window_failures = 0
+        self._opens = 0
+        self._rejections = 0
+        self._failures = 0
+        self._successes = 0
+        self._throttled = 0
+        self._probes = 0
+
+    @property
+    def state(self) -> BreakerState:
+        """The state as last updated (OPEN becomes HALF_OPEN only when a call asks, in `allow`)."""
+        return self._state
+
+    def allow(self, now: float) -> bool:
+        """May a call go now? In HALF_OPEN a True answer makes the caller the probe: it must report an outcome."""
+        if self._state is BreakerState.CLOSED:
+            return True
+        if self._state is BreakerState.OPEN:
+            if now < self._opened_at + self.settings.cool_down_secs:
+                self._rejections += 1
+                return False
+            self._state = BreakerState.HALF_OPEN
+        # HALF_OPEN
+        if self._probe_started_at is not None and now < self._probe_started_at + self.settings.probe_timeout_secs:
+            self._rejections += 1
+            return False
+        self._probe_started_at = now
+        self._probes += 1
+        return True
+
+    def check(self, now: float) -> None:
+        """`allow`, raising `CircuitOpenError` when refused."""
+        if not self.allow(now):
+            raise CircuitOpenError(self.name, self.retry_at())
+
+    def retry_at(self) -> float:
+        """The earliest Trio time at which `allow` may next say yes (now or earlier when CLOSED)."""
+        if self._state is BreakerState.CLOSED:
+            return -math.inf
+        if self._state is BreakerState.OPEN:
+            return self._opened_at + self.settings.cool_down_secs
+        if self._probe_started_at is None:
+            return -math.inf
+        return self._probe_started_at + self.settings.probe_timeout_secs
+
+    def record(self, outcome: CallOutcome, now: float) -> None:
+        if outcome is CallOutcome.FAILURE:
+            self.record_failure(now)
+        elif outcome is CallOutcome.THROTTLED:
+            self.record_throttled(now)
+        else:
+            self.record_success(now)
+
+    def record_success(self, now: float) -> None:
+        self._successes += 1
+        if self._state is BreakerState.HALF_OPEN:
+            self._close()
+        elif self._state is BreakerState.CLOSED:
+            self._consecutive = 0
+            self._push(now, failed=False)
+
+    def record_failure(self, now: float) -> None:
+        self._failures += 1
+        if self._state is BreakerState.HALF_OPEN:
+            self._open(now)
+        elif self._state is BreakerState.CLOSED:
+            self._consecutive += 1
+            self._push(now, failed=True)
+            if self._consecutive >= self.settings.consecutive_failures or self._rate_exceeded():
+                self._open(now)
+
+    def record_throttled(self, now: float) -> None:
+        """A 429: not a verdict on the venue's health. A throttled probe frees the slot for the next probe."""
+        del now
+        self._throttled += 1
+        if self._state is BreakerState.HALF_OPEN:
+            self._probe_started_at = None
+
+    def release(self, now: float) -> None:
+        """The call ended with no outcome (cancelled). Frees the probe slot if it was the probe."""
+        del now
+        if self._state is BreakerState.HALF_OPEN:
+            self._probe_started_at = None
+
+    def statistics(self) -> BreakerStatistics:
+        return BreakerStatistics(
+            name=self.name,
+            state=self._state,
+            opens=self._opens,
+            rejections=self._rejections,
+            failures=self._failures,
+            successes=self._successes,
+            throttled=self._throttled,
+            probes=self._probes,
+            consecutive_failures=self._consecutive,
+            window_calls=len(self._window),
+            window_failures=self._window_failures,
+        )
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run `fn()` through the breaker on the Trio clock; raises `CircuitOpenError` when refused.
+
+        The outcome is classified with `classify_error`; the exception itself is always re-raised. A cancelled call
+        records nothing (and frees the probe slot). Use `functools.partial` for arguments.
+        """
+        self.check(trio.current_time())
+        recorded = False
+        try:
+            result = await fn()
+        except Exception as exc:
+            self.record(classify_error(exc), trio.current_time())
+            recorded = True
+            raise
+        else:
+            self.record_success(trio.current_time())
+            recorded = True
+            return result
+        finally:
+            if not recorded:
+                self.release(trio.current_time())
+
+    def _push(self, now: float, *, failed: bool) -> None:
+        self._window.append((now, failed))
+        self._window_failures += failed
+        horizon = now - self.settings.window_secs
+        while self._window and self._window[0][0] <= horizon:
+            _, old_failed = self._window.popleft()
+            self._window_failures -= old_failed
+
+    def _rate_exceeded(self) -> bool:
+        calls = len(self._window)
+        return calls >= self.settings.min_calls and self._window_failures >= self.settings.failure_rate * calls
+
+    def _open(self, now: float) -> None:
+        self._state = BreakerState.OPEN
+        self._opened_at = now
+        self._probe_started_at = None
+        self._opens += 1
+        self._reset_counts()
+
+    def _close(self) -> None:
+        self._state = BreakerState.CLOSED
+        self._probe_started_at = None
+        self._reset_counts()
+
+    def _reset_counts(self) -> None:
+        self._consecutive = 0
+        self._window.clear()
+        self._window_failures = 0

@@ -1,0 +1,239 @@
+"""The errors a venue adapter raises, and the venue's error strings mapped to stable codes.
+
+```
+TraderError                          (trader.errors)
+└── VenueError                       adapters raise only these; trio/httpx/websocket errors stop at the adapter
+    ├── VenueConnectionError         connect or handshake failed: retry with backoff
+    ├── VenueDisconnected            the peer or the network broke an established connection
+    ├── VenueTimeout                 the venue did not answer in time (from trio.TooSlowError at the edge)
+    ├── VenueProtocolError           a malformed or unknown frame or reply: log, count, reconnect
+    └── VenueRequestError            the venue answered a request with an error status
+                                     .status (HTTP), .code (stable, below), .retryable, .retry_after_secs
+```
+
+What the circuit breaker counts (`trader.engine.breaker.classify_error`): connection errors, disconnects, timeouts,
+protocol errors and 5xx replies are *failures* (the venue is unwell); 429 is *throttling* (the rate limiter backs
+the endpoint off); any other 4xx is a *rejection* (our request was wrong, the venue is fine).
+
+Expected business outcomes are not exceptions: an order the venue refuses (`success: false` with an `errorMsg`)
+is a value, `trader.venues.base.SubmitRejected`, whose reason is `reject_code(errorMsg)`. The same codes name
+HTTP-level errors in `VenueRequestError.code`. Codes are stable strings (`"VENUE_MIN_TICK_SIZE"`); the venue's own
+text stays in the message for humans, truncated, and never decides control flow elsewhere.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+
+from trader.errors import TraderError
+
+_MAX_TEXT = 200
+
+
+class VenueRejectCode(enum.StrEnum):
+    """Stable reason codes for venue rejections (protocol.md §4 error strings)."""
+
+    POST_ONLY_WOULD_CROSS = "VENUE_POST_ONLY_WOULD_CROSS"
+    POST_ONLY_INVALID_TYPE = "VENUE_POST_ONLY_INVALID_TYPE"
+    NOT_ENOUGH_BALANCE = "VENUE_NOT_ENOUGH_BALANCE"
+    MIN_TICK_SIZE = "VENUE_MIN_TICK_SIZE"
+    MIN_SIZE = "VENUE_MIN_SIZE"
+    FOK_NOT_FILLED = "VENUE_FOK_NOT_FILLED"
+    DUPLICATED = "VENUE_DUPLICATED"
+    INVALID_EXPIRATION = "VENUE_INVALID_EXPIRATION"
+    INVALID_AMOUNTS = "VENUE_INVALID_AMOUNTS"
+    INVALID_ORDER = "VENUE_INVALID_ORDER"
+    EXECUTION_ERROR = "VENUE_EXECUTION_ERROR"
+    DELAYING_ORDER_ERROR = "VENUE_DELAYING_ORDER_ERROR"
+    MARKET_NOT_READY = "VENUE_MARKET_NOT_READY"
+    ORDER_VERSION_MISMATCH = "VENUE_ORDER_VERSION_MISMATCH"
+    UNAUTHORIZED = "VENUE_UNAUTHORIZED"
+    TRADING_DISABLED = "VENUE_TRADING_DISABLED"
+    CANCEL_ONLY = "VENUE_CANCEL_ONLY"
+    RATE_LIMITED = "VENUE_RATE_LIMITED"
+    NOT_FOUND = "VENUE_NOT_FOUND"
+    SERVER_ERROR = "VENUE_SERVER_ERROR"
+    UNKNOWN = "VENUE_UNKNOWN_ERROR"
+
+
+#: Rejections that may succeed if the same order is sent again later (the venue, not the order, was the problem).
+RETRYABLE_REJECTS: frozenset[VenueRejectCode] = frozenset(
+    {
+        VenueRejectCode.EXECUTION_ERROR,
+        VenueRejectCode.DELAYING_ORDER_ERROR,
+        VenueRejectCode.MARKET_NOT_READY,
+        VenueRejectCode.TRADING_DISABLED,
+        VenueRejectCode.RATE_LIMITED,
+        VenueRejectCode.SERVER_ERROR,
+    }
+)
+
+# Machine-readable error identifiers, matched as whole words. Longest first so that
+# INVALID_POST_ONLY_ORDER_TYPE is not read as INVALID_POST_ONLY_ORDER.
+_IDENTIFIERS: tuple[tuple[str, VenueRejectCode], ...] = tuple(
+    sorted(
+        {
+            "INVALID_ORDER_MIN_TICK_SIZE": VenueRejectCode.MIN_TICK_SIZE,
+            "INVALID_ORDER_MIN_SIZE": VenueRejectCode.MIN_SIZE,
+            "INVALID_ORDER_DUPLICATED": VenueRejectCode.DUPLICATED,
+            "INVALID_ORDER_NOT_ENOUGH_BALANCE": VenueRejectCode.NOT_ENOUGH_BALANCE,
+            "INVALID_ORDER_EXPIRATION": VenueRejectCode.INVALID_EXPIRATION,
+            "INVALID_ORDER_ERROR": VenueRejectCode.INVALID_ORDER,
+            "INVALID_POST_ONLY_ORDER_TYPE": VenueRejectCode.POST_ONLY_INVALID_TYPE,
+            "INVALID_POST_ONLY_ORDER": VenueRejectCode.POST_ONLY_WOULD_CROSS,
+            "EXECUTION_ERROR": VenueRejectCode.EXECUTION_ERROR,
+            "DELAYING_ORDER_ERROR": VenueRejectCode.DELAYING_ORDER_ERROR,
+            "FOK_ORDER_NOT_FILLED_ERROR": VenueRejectCode.FOK_NOT_FILLED,
+            "MARKET_NOT_READY": VenueRejectCode.MARKET_NOT_READY,
+            "ORDER_VERSION_MISMATCH": VenueRejectCode.ORDER_VERSION_MISMATCH,
+        }.items(),
+        key=lambda item: -len(item[0]),
+    )
+)
+
+# Human-readable forms seen from the venue and the SDKs, matched case-insensitively as substrings.
+_PHRASES: tuple[tuple[str, VenueRejectCode], ...] = (
+    ("minimum tick size", VenueRejectCode.MIN_TICK_SIZE),
+    ("lower than the minimum", VenueRejectCode.MIN_SIZE),
+    ("not enough balance", VenueRejectCode.NOT_ENOUGH_BALANCE),
+    ("insufficient balance", VenueRejectCode.NOT_ENOUGH_BALANCE),
+    ("invalid expiration", VenueRejectCode.INVALID_EXPIRATION),
+    ("invalid amounts", VenueRejectCode.INVALID_AMOUNTS),
+    ("duplicated", VenueRejectCode.DUPLICATED),
+    ("could not insert order", VenueRejectCode.INVALID_ORDER),
+    ("post-only", VenueRejectCode.POST_ONLY_WOULD_CROSS),
+    ("post only", VenueRejectCode.POST_ONLY_WOULD_CROSS),
+    ("cancel-only", VenueRejectCode.CANCEL_ONLY),
+    ("trading is currently disabled", VenueRejectCode.TRADING_DISABLED),
+    ("unauthorized", VenueRejectCode.UNAUTHORIZED),
+    ("invalid api key", VenueRejectCode.UNAUTHORIZED),
+    ("invalid l1 request headers", VenueRejectCode.UNAUTHORIZED),
+    ("too many requests", VenueRejectCode.RATE_LIMITED),
+)
+
+
+def _words(text: str) -> set[str]:
+    word: list[str] = []
+    words: set[str] = set()
+    for char in text:
+        if char.isalnum() or char == "_":
+            word.append(char)
+        elif word:
+            words.add("".join(word))
+            word.clear()
+    if word:
+        words.add("".join(word))
+    return words
+
+
+def reject_code(error_msg: str | None) -> VenueRejectCode:
+    """The stable code for a venue `errorMsg` (or `{"error": ...}` text); `UNKNOWN` when nothing matches."""
+    if not error_msg:
+        return VenueRejectCode.UNKNOWN
+    words = {word.upper() for word in _words(error_msg)}
+    for identifier, code in _IDENTIFIERS:
+        if identifier in words:
+            return code
+    lowered = error_msg.lower()
+    for phrase, code in _PHRASES:
+        if phrase in lowered:
+            return code
+    return VenueRejectCode.UNKNOWN
+
+
+def status_code(status: int, error_text: str | None) -> VenueRejectCode:
+    """The stable code for an HTTP error reply: the text decides when it is known, else the status."""
+    code = reject_code(error_text)
+    if code is not VenueRejectCode.UNKNOWN:
+        return code
+    if status == 429:
+        return VenueRejectCode.RATE_LIMITED
+    if status in (401, 403):
+        return VenueRejectCode.UNAUTHORIZED
+    if status == 404:
+        return VenueRejectCode.NOT_FOUND
+    if status >= 500:
+        return VenueRejectCode.SERVER_ERROR
+    return VenueRejectCode.UNKNOWN
+
+
+def truncate(text: str, limit: int = _MAX_TEXT) -> str:
+    """Venue text for messages: bounded, so a hostile or huge reply cannot flood a log line."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+class VenueError(TraderError):
+    """Base class of every error a venue adapter raises."""
+
+
+class VenueConnectionError(VenueError):
+    """Connecting or the handshake failed. Retry with backoff."""
+
+
+class VenueDisconnected(VenueError):
+    """An established connection was broken by the peer or the network."""
+
+
+class VenueTimeout(VenueError):
+    """The venue did not answer in time."""
+
+
+class VenueProtocolError(VenueError):
+    """The venue sent something malformed or unknown."""
+
+
+class VenueRequestError(VenueError):
+    """The venue answered a request with an error status.
+
+    `status` is the HTTP status, `code` a stable `VenueRejectCode`, `retryable` whether the same request may succeed
+    later (429 and 5xx by default), `retry_after_secs` the venue's `Retry-After` when it sent one.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: VenueRejectCode,
+        message: str = "",
+        *,
+        retryable: bool | None = None,
+        retry_after_secs: float | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = truncate(message)
+        self.retryable = (status == 429 or status >= 500) if retryable is None else retryable
+        self.retry_after_secs = retry_after_secs
+        super().__init__(f"HTTP {status} {code}" + (f": {self.message}" if self.message else ""))
+
+    @classmethod
+    def from_reply(
+        cls, status: int, error_text: str | None, *, retry_after_secs: float | None = None
+    ) -> VenueRequestError:
+        """Build the error for an HTTP error reply whose body carried `error_text`."""
+        return cls(status, status_code(status, error_text), error_text or "", retry_after_secs=retry_after_secs)
+
+    @property
+    def is_throttled(self) -> bool:
+        return self.status == 429
+
+    @property
+    def is_server_error(self) -> bool:
+        return self.status >= 500
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a `Retry-After` header given in seconds; None when absent or not a plain number.
+
+    (The HTTP-date form needs a wall clock; the venue sends seconds. A value we cannot read is ignored, and the
+    rate limiter's own backoff applies.)
+    """
+    if value is None:
+        return None
+    try:
+        secs = float(value.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(secs) or secs < 0:
+        return None
+    return secs
