@@ -6,12 +6,16 @@ parsed from the venue's decimal strings (never through `float`). On the chain bo
 
 Rounding is always explicit and named after its purpose: a buy price is floored to the tick (never pay more
 than intended), a sell price is ceiled (never sell for less), sizes are floored to 0.01 shares.
+
+Every helper here is exact for any finite input, whatever its number of digits: grid rounding uses the exact
+integer quotient and remainder (not a division rounded to the 28-digit context), and base-unit conversions work on
+the decimal's digits as integers.
 """
 
 from __future__ import annotations
 
 import enum
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 
 from trader.errors import InputError
 
@@ -59,18 +63,34 @@ def parse_tick_size(value: object, field: str = "tick_size") -> Decimal:
     return tick
 
 
+def is_tick_size(tick: Decimal) -> bool:
+    """True for one of the venue's tick sizes (compared numerically: "0.010" is 0.01)."""
+    return tick in TICK_SIZES
+
+
 def is_on_tick(price: Decimal, tick: Decimal) -> bool:
     return price % tick == ZERO
 
 
+def _floor_steps(value: Decimal, step: Decimal) -> int:
+    # divmod on Decimals truncates toward zero and is exact (no rounding to the context precision, which
+    # `value / step` is not: 0.4999...9 (31 digits) / 0.01 rounds up to 50).
+    quotient, remainder = divmod(value, step)
+    steps = int(quotient)
+    return steps - 1 if remainder < ZERO else steps
+
+
 def floor_to_tick(price: Decimal, tick: Decimal) -> Decimal:
     """The highest price on the tick grid that is <= `price` (for buys: never pay more)."""
-    return (price / tick).to_integral_value(rounding=ROUND_FLOOR) * tick
+    return Decimal(_floor_steps(price, tick)) * tick
 
 
 def ceil_to_tick(price: Decimal, tick: Decimal) -> Decimal:
     """The lowest price on the tick grid that is >= `price` (for sells: never sell for less)."""
-    return (price / tick).to_integral_value(rounding=ROUND_CEILING) * tick
+    steps = _floor_steps(price, tick)
+    if Decimal(steps) * tick != price:
+        steps += 1
+    return Decimal(steps) * tick
 
 
 def round_price_for(side: Side, price: Decimal, tick: Decimal) -> Decimal:
@@ -102,11 +122,54 @@ def floor_size(size: Decimal) -> Decimal:
 
 def to_base_units(value: Decimal, field: str = "amount") -> int:
     """Exact conversion to 6-decimal base units; a value with more decimals is an error, not a rounding."""
-    scaled = value * BASE_UNITS_PER_ONE
-    if scaled != scaled.to_integral_value():
-        raise InputError(field, f"{value} has more than 6 decimals")
-    return int(scaled)
+    if not value.is_finite():
+        raise InputError(field, f"not a finite number: {value}")
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite, checked above
+    coefficient = int("".join(map(str, digits)))
+    shift = exponent + 6
+    units: int
+    if shift >= 0:
+        units = coefficient * pow(10, shift)
+    else:
+        units, rest = divmod(coefficient, pow(10, -shift))
+        if rest:
+            raise InputError(field, f"{value} has more than 6 decimals")
+    return -units if sign else units
 
 
 def from_base_units(units: int) -> Decimal:
-    return (Decimal(units) * _BASE_UNIT).normalize() if units else ZERO
+    """The exact decimal value of `units` base units, without trailing zeros (1_500_000 -> 1.5, 10**8 -> 1E+2)."""
+    if not units:
+        return ZERO
+    magnitude, exponent = abs(units), -6
+    while magnitude % 10 == 0:
+        magnitude //= 10
+        exponent += 1
+    return Decimal((1 if units < 0 else 0, tuple(int(d) for d in str(magnitude)), exponent))
+
+
+def floor_to_base_unit(value: Decimal) -> Decimal:
+    """`value` rounded down to 6 decimals (one base unit), exactly."""
+    return Decimal(_floor_steps(value, _BASE_UNIT)) * _BASE_UNIT
+
+
+def ceil_to_base_unit(value: Decimal) -> Decimal:
+    """`value` rounded up to 6 decimals (one base unit), exactly."""
+    return ceil_to_tick(value, _BASE_UNIT)
+
+
+def parse_price(value: object, field: str = "price") -> Decimal:
+    """A price from a decimal string: finite and within [0, 1] (the tick grid is checked by `check_price`)."""
+    price = parse_decimal(value, field)
+    if not ZERO <= price <= ONE:
+        raise InputError(field, f"price {price} is outside [0, 1]")
+    return price
+
+
+def parse_size(value: object, field: str = "size") -> Decimal:
+    """A size (shares) or amount (pUSD) from a decimal string: finite and >= 0."""
+    size = parse_decimal(value, field)
+    if size < ZERO:
+        raise InputError(field, f"must not be negative, got {size}")
+    return size
