@@ -1,0 +1,321 @@
+"""The `Store` contract, written once and run against every implementation (`store_factory` fixture).
+
+SQLite runs always; a PostgreSQL implementation joins the parametrization (marked `pg`) when it exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import trio
+
+from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
+from trader.domain.numbers import Side
+from trader.integrations.store import (
+    DailyPnlRecord,
+    DuplicateKeyError,
+    IntentRecord,
+    IntentState,
+    MarketRecord,
+    OpportunityRecord,
+    OrderRecord,
+    PositionRecord,
+    RiskEventRecord,
+    SnipedMarket,
+    Store,
+    StoreError,
+    TradeRecord,
+    open_sqlite_store,
+)
+from trader.integrations.store.base import REDACTED
+
+StoreFactory = Callable[[], AbstractAsyncContextManager[Store]]
+
+SECRET = "0x" + "5e" * 32
+API_SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQ="
+PASSPHRASE = "correct-horse-battery-staple"
+
+
+@pytest.fixture(params=["sqlite"])
+def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    """Opens the same database each time it is called, so a test can 'restart' the engine."""
+    if request.param == "sqlite":
+        path = tmp_path / "trader.db"
+
+        @asynccontextmanager
+        async def open_store() -> AsyncIterator[Store]:
+            async with open_sqlite_store(path) as store:
+                yield store
+
+        return open_store
+    raise NotImplementedError(request.param)  # pragma: no cover
+
+
+def _intent(client_order_id: str = "c-1", **changes: object) -> IntentRecord:
+    fields: dict[str, object] = {
+        "client_order_id": client_order_id,
+        "order_id": "0x" + hashlib.sha256(client_order_id.encode()).hexdigest(),
+        "strategy": "sum_to_100",
+        "token_id": "71321045679252212594626385532706912750332728571942532289631379312455583992563",
+        "side": Side.BUY,
+        "price": Decimal("0.50"),
+        "size": Decimal("10.25"),
+        "order_type": OrderType.GTC,
+        "post_only": True,
+        "group_id": "arb-7",
+        "created_at_ns": 1_767_225_600_123_000_000,
+    }
+    fields.update(changes)
+    return IntentRecord(**fields)  # type: ignore[arg-type]
+
+
+def _order(order_id: str, status: OrderStatus, matched: str = "0", ts: int = 1) -> OrderRecord:
+    return OrderRecord(
+        order_id=order_id,
+        client_order_id="c-" + order_id,
+        strategy="clipper",
+        token_id="111",
+        side=Side.SELL,
+        price=Decimal("0.43"),
+        original_size=Decimal("20"),
+        size_matched=Decimal(matched),
+        order_type=OrderType.GTC,
+        status=status,
+        created_at_ns=1,
+        updated_at_ns=ts,
+    )
+
+
+def _trade(status: TradeStatus, ts: int = 10, trade_id: str = "t-1") -> TradeRecord:
+    return TradeRecord(
+        trade_id=trade_id,
+        order_id="o-1",
+        token_id="111",
+        side=Side.BUY,
+        price=Decimal("0.47"),
+        size=Decimal("5"),
+        fee=Decimal("0.01234"),
+        liquidity=Liquidity.TAKER,
+        status=status,
+        match_time_ns=ts,
+        updated_at_ns=ts,
+    )
+
+
+async def test_intents_written_before_sending_are_pending_after_a_restart(store_factory: StoreFactory) -> None:
+    async with store_factory() as store:
+        await store.record_intent(_intent("c-1"))
+        await store.record_intent(_intent("c-2", created_at_ns=1_767_225_600_124_000_000, side=Side.SELL))
+        await store.record_intent(_intent("c-3", order_id=None, created_at_ns=1_767_225_600_125_000_000))
+        await store.resolve_intent("c-2", IntentState.ACKED, ts_ns=5)
+    async with store_factory() as store:  # the engine restarted
+        pending = await store.load_pending_intents()
+    assert [i.client_order_id for i in pending] == ["c-1", "c-3"]
+    assert pending[0] == _intent("c-1")
+    assert str(pending[0].price) == "0.50"  # the exact text, not just an equal number
+    assert pending[1].order_id is None
+
+
+async def test_resolving_an_intent_records_outcome_and_order_id(store_factory: StoreFactory) -> None:
+    async with store_factory() as store:
+        await store.record_intent(_intent("c-1", order_id=None))
+        await store.record_intent(_intent("c-2", order_id="0x" + "cd" * 32))
+        await store.resolve_intent("c-1", IntentState.ACKED, ts_ns=7, order_id="paper-1")
+        await store.resolve_intent("c-2", IntentState.REJECTED, ts_ns=8, reason="VENUE_POST_ONLY_WOULD_CROSS")
+        assert await store.load_pending_intents() == []
+
+
+async def test_a_second_intent_with_the_same_client_id_is_refused(store_factory: StoreFactory) -> None:
+    async with store_factory() as store:
+        await store.record_intent(_intent("c-1"))
+        with pytest.raises(DuplicateKeyError):
+            await store.record_intent(_intent("c-1", price=Decimal("0.51")))
+        with pytest.raises(StoreError):
+            await store.resolve_intent("missing", IntentState.ACKED, ts_ns=1)
+        assert [i.price for i in await store.load_pending_intents()] == [Decimal("0.50")]
+
+
+async def test_order_state_changes_are_kept_in_order_and_open_orders_reload(store_factory: StoreFactory) -> None:
+    async with store_factory() as store:
+        await store.record_order(_order("o-1", OrderStatus.SUBMITTED, ts=1))
+        await store.record_order(_order("o-1", OrderStatus.ACCEPTED, ts=2))
+        await store.record_order(_order("o-1", OrderStatus.ACCEPTED, ts=3))  # no change: no event
+        await store.record_order(_order("o-1", OrderStatus.PARTIALLY_FILLED, "7.5", ts=4))
+        await store.record_order(_order("o-2", OrderStatus.ACCEPTED, ts=5))
+        await store.record_order(_order("o-2", OrderStatus.CANCELED, ts=6), reason="SHUTDOWN")
+    async with store_factory() as store:
+        open_orders = await store.load_open_orders()
+        events = await store.load_order_events("o-1")
+        canceled = await store.load_order_events("o-2")
+    assert open_orders == [_order("o-1", OrderStatus.PARTIALLY_FILLED, "7.5", ts=4)]
+    assert [(e.seq, e.status, e.size_matched, e.ts_ns) for e in events] == [
+        (1, OrderStatus.SUBMITTED, Decimal(0), 1),
+        (2, OrderStatus.ACCEPTED, Decimal(0), 2),
+        (3, OrderStatus.PARTIALLY_FILLED, Decimal("7.5"), 4),
+    ]
+    assert canceled[-1].reason == "SHUTDOWN"
+
+
+async def test_a_failed_trade_is_kept_with_its_status(store_factory: StoreFactory) -> None:
+    async with store_factory() as store:
+        await store.record_trade(_trade(TradeStatus.MATCHED, ts=10))
+        await store.record_trade(_trade(TradeStatus.MATCHED, ts=20, trade_id="t-2"))
+        await store.record_trade(_trade(TradeStatus.MINED, ts=10))
+        await store.record_trade(_trade(TradeStatus.FAILED, ts=10))
+        trades = await store.load_trades()
+        recent = await store.load_trades(since_ns=15)
+    assert [(t.trade_id, t.status) for t in trades] == [("t-1", TradeStatus.FAILED), ("t-2", TradeStatus.MATCHED)]
+    assert trades[0].fee == Decimal("0.01234")
+    assert [t.trade_id for t in recent] == ["t-2"]
+
+
+async def test_positions_and_daily_pnl_round_trip_exactly(store_factory: StoreFactory) -> None:
+    position = PositionRecord(
+        token_id="111",
+        size=Decimal("12.34"),
+        avg_price=Decimal("0.123456789012345678901234567"),
+        realized_pnl=Decimal("-1.000001"),
+        fees_paid=Decimal("0.00001"),
+        updated_at_ns=3,
+    )
+    day = dt.date(2026, 5, 1)
+    pnl = DailyPnlRecord(
+        day=day, realized=Decimal("-12.5"), unrealized=Decimal("3.25"), fees=Decimal("0.1"), updated_at_ns=9
+    )
+    async with store_factory() as store:
+        await store.record_position(position)
+        await store.record_position(dataclasses.replace(position, token_id="222"))
+        await store.record_position(dataclasses.replace(position, size=Decimal("0"), updated_at_ns=4))
+        await store.record_daily_pnl(pnl)
+        await store.record_daily_pnl(dataclasses.replace(pnl, realized=Decimal("-20")))
+    async with store_factory() as store:
+        positions = await store.load_positions()
+        loaded_pnl = await store.load_daily_pnl(day)
+        assert await store.load_daily_pnl(dt.date(2026, 5, 2)) is None
+    assert [(p.token_id, p.size) for p in positions] == [("111", Decimal("0")), ("222", Decimal("12.34"))]
+    assert str(positions[0].avg_price) == "0.123456789012345678901234567"
+    assert loaded_pnl is not None
+    assert loaded_pnl.realized == Decimal("-20")
+    assert loaded_pnl.unrealized == Decimal("3.25")
+
+
+async def test_a_market_is_sniped_at_most_once_even_across_restarts(store_factory: StoreFactory) -> None:
+    sniped = SnipedMarket(condition_id="0xc1", token_id="111", sniped_at_ns=5, detail={"winner": "Yes"})
+    async with store_factory() as store:
+        assert await store.mark_sniped(sniped) is True
+        assert await store.mark_sniped(sniped) is False
+    async with store_factory() as store:
+        assert await store.mark_sniped(SnipedMarket(condition_id="0xc1", token_id="222", sniped_at_ns=9)) is False
+        assert await store.load_sniped_markets() == [sniped]
+
+
+async def test_risk_events_and_opportunities_round_trip(store_factory: StoreFactory) -> None:
+    event = RiskEventRecord(
+        event_id="e-1",
+        ts_ns=100,
+        kind="DAILY_LOSS_BREACH",
+        reason_code="RISK_DAILY_LOSS",
+        trading_state="HALTED",
+        detail={"pnl": Decimal("-50.5"), "limit": "50", "legs": [1, 2]},
+    )
+    opportunities = [
+        OpportunityRecord(
+            opportunity_id=f"op-{i}",
+            ts_ns=i,
+            strategy="sum_deviation",
+            kind="BUY_BOTH",
+            market="0xc1",
+            edge=Decimal("0.013"),
+            size=Decimal("40"),
+            traded=i % 2 == 0,
+            detail={"asks": ["0.49", "0.49"]},
+        )
+        for i in range(5)
+    ]
+    async with store_factory() as store:
+        await store.record_risk_event(event)
+        await store.record_opportunities(opportunities)
+        await store.record_opportunities([])
+        events = await store.load_risk_events()
+        assert await store.load_risk_events(since_ns=101) == []
+        loaded = await store.load_opportunities(since_ns=3)
+    assert events[0].detail == {"pnl": "-50.5", "limit": "50", "legs": [1, 2]}
+    assert [(o.opportunity_id, o.traded) for o in loaded] == [("op-3", False), ("op-4", True)]
+    assert loaded[0].edge == Decimal("0.013")
+
+
+async def test_markets_upsert(store_factory: StoreFactory) -> None:
+    market = MarketRecord(
+        condition_id="0xc1",
+        question="Will it rain?",
+        slug="rain",
+        token_ids=("111", "222"),
+        outcomes=("Yes", "No"),
+        tick_size=Decimal("0.01"),
+        min_order_size=Decimal("5"),
+        neg_risk=False,
+        end_date_ns=None,
+        active=True,
+        closed=False,
+        updated_at_ns=1,
+    )
+    closed = dataclasses.replace(market, closed=True, tick_size=Decimal("0.001"), updated_at_ns=2)
+    async with store_factory() as store:
+        await store.upsert_market(market)
+        await store.upsert_market(closed)
+        assert await store.load_markets() == [closed]
+
+
+async def test_secrets_in_details_are_never_stored(store_factory: StoreFactory, tmp_path: Path) -> None:
+    leaky = {
+        "private_key": SECRET,
+        "api_secret": API_SECRET,
+        "nested": {"POLY_PASSPHRASE": PASSPHRASE, "token_id": "111"},
+        "creds": [{"passphrase": PASSPHRASE}],
+    }
+    async with store_factory() as store:
+        await store.record_risk_event(
+            RiskEventRecord(event_id="e", ts_ns=1, kind="K", reason_code="R", trading_state=None, detail=leaky)
+        )
+        await store.mark_sniped(SnipedMarket(condition_id="c", token_id="t", sniped_at_ns=1, detail=leaky))
+        events = await store.load_risk_events()
+    assert events[0].detail == {
+        "private_key": REDACTED,
+        "api_secret": REDACTED,
+        "nested": {"POLY_PASSPHRASE": REDACTED, "token_id": "111"},
+        "creds": [{"passphrase": REDACTED}],
+    }
+    # and not a byte of them on disk (for file-backed stores)
+    assert _files_containing(tmp_path, [SECRET, API_SECRET, PASSPHRASE]) == []
+
+
+def _files_containing(folder: Path, needles: list[str]) -> list[str]:
+    return [
+        str(path)
+        for path in folder.rglob("*")
+        if path.is_file() and any(needle.encode() in path.read_bytes() for needle in needles)
+    ]
+
+
+async def test_concurrent_writers_all_land(store_factory: StoreFactory) -> None:
+    async with store_factory() as store:
+        async with trio.open_nursery() as nursery:
+            for i in range(50):
+                nursery.start_soon(store.record_intent, _intent(f"c-{i:03d}", order_id=f"o-{i}", created_at_ns=i))
+        pending = await store.load_pending_intents()
+        assert [i.client_order_id for i in pending] == [f"c-{i:03d}" for i in range(50)]
+        assert store.statistics().writes == 50
+
+
+async def test_a_closed_store_refuses_calls(store_factory: StoreFactory) -> None:
+    async with store_factory() as store:
+        pass
+    with pytest.raises(StoreError, match="closed"):
+        await store.load_positions()

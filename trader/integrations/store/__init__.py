@@ -1,0 +1,49 @@
+"""Durable state: the `Store` protocol (`base`), the SQLite implementation (`sqlite`), versioned `migrations/`."""
+
+from trader.integrations.store.base import (
+    DailyPnlRecord as DailyPnlRecord,
+)
+from trader.integrations.store.base import (
+    DuplicateKeyError as DuplicateKeyError,
+)
+from trader.integrations.store.base import (
+    IntentRecord as IntentRecord,
+)
+from trader.integrations.store.base import (
+    IntentState as IntentState,
+)
+from trader.integrations.store.base import (
+    MarketRecord as MarketRecord,
+)
+from trader.integrations.store.base import (
+    OpportunityRecord as OpportunityRecord,
+)
+from trader.integrations.store.base import (
+    OrderEventRecord as OrderEventRecord,
+)
+from trader.integrations.store.base import (
+    OrderRecord as OrderRecord,
+)
+from trader.integrations.store.base import (
+    PositionRecord as PositionRecord,
+)
+from trader.integrations.store.base import (
+    RiskEventRecord as RiskEventRecord,
+)
+from trader.integrations.store.base import (
+    SnipedMarket as SnipedMarket,
+)
+from trader.integrations.store.base import (
+    Store as Store,
+)
+from trader.integrations.store.base import (
+    StoreError as StoreError,
+)
+from trader.integrations.store.base import (
+    StoreStatistics as StoreStatistics,
+)
+from trader.integrations.store.base import (
+    TradeRecord as TradeRecord,
+)
+from trader.integrations.store.sqlite import SqliteStore as SqliteStore
+from trader.integrations.store.sqlite import open_sqlite_store as open_sqlite_store

@@ -1,0 +1,319 @@
+"""The `Store` protocol: what the engine persists, and what it reads back at restart.
+
+The engine writes every order intent *before* the order is sent (`record_intent`), then resolves it when the venue
+answers (`resolve_intent`). At restart it loads what it needs to carry on safely:
+
+- `load_pending_intents()`: intents written but never resolved. The order may or may not have reached the venue;
+  ask the venue by the locally computed `order_id` and resolve each one.
+- `load_open_orders()`, `load_positions()`: the book of work and the inventory as last known.
+- `load_sniped_markets()`: markets the sniper already traded, so a restart never snipes twice
+  (`mark_sniped` answers False when the market was already there: the check and the write are one step).
+
+Rows are the frozen records below: exact `Decimal`s (stored as TEXT), times as integer nanoseconds since the epoch
+(UTC wall clock), domain enums. Free-form `detail` mappings are stored as JSON with anything that looks like a
+secret replaced by `"[redacted]"` (`scrub_secrets`): no private key, API secret or passphrase is ever stored.
+
+Implementations: `trader.integrations.store.sqlite` (standard library, the default); PostgreSQL later, behind the
+same protocol and the same versioned migrations (`load_migrations`, portable SQL in `migrations/NNNN_name.sql`).
+Errors are `StoreError` (a `TraderError`); a second intent with the same client order id is `DuplicateKeyError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import importlib.resources
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
+from trader.domain.numbers import Side
+from trader.errors import TraderError
+
+REDACTED = "[redacted]"
+
+
+class StoreError(TraderError):
+    """The store could not do what was asked (the database is unreachable, corrupt, or newer than this code)."""
+
+
+class DuplicateKeyError(StoreError):
+    """A row with this key exists already (e.g. a second intent with the same client order id)."""
+
+
+class IntentState(enum.StrEnum):
+    PENDING = "PENDING"  # written, outcome unknown (the order may or may not have reached the venue)
+    ACKED = "ACKED"  # the venue answered: the order exists there
+    REJECTED = "REJECTED"  # the venue refused it
+    NOT_SENT = "NOT_SENT"  # it never left (risk, breaker, rate limit, shutdown)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketRecord:
+    condition_id: str
+    question: str
+    slug: str
+    token_ids: tuple[str, ...]  # outcome order
+    outcomes: tuple[str, ...]
+    tick_size: Decimal
+    min_order_size: Decimal
+    neg_risk: bool
+    end_date_ns: int | None
+    active: bool
+    closed: bool
+    updated_at_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntentRecord:
+    """One order as decided, before it is sent (the write-ahead log)."""
+
+    client_order_id: str
+    order_id: str | None  # the locally computed EIP-712 digest (the venue's order id), when signed
+    strategy: str
+    token_id: str
+    side: Side
+    price: Decimal
+    size: Decimal
+    order_type: OrderType
+    post_only: bool = False
+    group_id: str | None = None  # the legs of one arbitrage share it
+    created_at_ns: int
+    state: IntentState = IntentState.PENDING
+    reason: str | None = None
+    resolved_at_ns: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRecord:
+    order_id: str
+    client_order_id: str | None
+    strategy: str | None
+    token_id: str
+    side: Side
+    price: Decimal
+    original_size: Decimal
+    size_matched: Decimal
+    order_type: OrderType
+    status: OrderStatus
+    created_at_ns: int
+    updated_at_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderEventRecord:
+    """One state change of an order; `seq` counts from 1 per order."""
+
+    order_id: str
+    seq: int
+    status: OrderStatus
+    size_matched: Decimal
+    reason: str | None
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradeRecord:
+    """Our side of one trade. Its `status` moves MATCHED -> MINED -> CONFIRMED (or FAILED, which is kept)."""
+
+    trade_id: str
+    order_id: str
+    token_id: str
+    side: Side
+    price: Decimal
+    size: Decimal
+    fee: Decimal
+    liquidity: Liquidity
+    status: TradeStatus
+    match_time_ns: int
+    updated_at_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionRecord:
+    token_id: str
+    size: Decimal
+    avg_price: Decimal
+    realized_pnl: Decimal
+    fees_paid: Decimal
+    updated_at_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DailyPnlRecord:
+    day: dt.date  # the risk day (it starts at the configured UTC reset time)
+    realized: Decimal
+    unrealized: Decimal
+    fees: Decimal
+    updated_at_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskEventRecord:
+    event_id: str
+    ts_ns: int
+    kind: str  # e.g. "STATE_CHANGE", "DAILY_LOSS_BREACH", "EMERGENCY_STOP"
+    reason_code: str
+    trading_state: str | None
+    detail: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SnipedMarket:
+    condition_id: str
+    token_id: str
+    sniped_at_ns: int
+    detail: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpportunityRecord:
+    opportunity_id: str
+    ts_ns: int
+    strategy: str
+    kind: str
+    market: str  # condition id, or the neg-risk event id
+    edge: Decimal  # expected profit per unit, after fees
+    size: Decimal
+    traded: bool
+    detail: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreStatistics:
+    writes: int
+    reads: int
+    errors: int
+    schema_version: int
+
+
+class Store(Protocol):
+    """What the engine persists. Every method is a checkpoint; writes are durable when they return."""
+
+    async def upsert_market(self, market: MarketRecord) -> None: ...
+    async def load_markets(self) -> list[MarketRecord]: ...
+
+    async def record_intent(self, intent: IntentRecord) -> None:
+        """Write an intent before sending it. Raises `DuplicateKeyError` if the client order id exists."""
+        ...
+
+    async def resolve_intent(
+        self,
+        client_order_id: str,
+        state: IntentState,
+        *,
+        ts_ns: int,
+        order_id: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Record the outcome of a sent (or not sent) intent. Unknown client order id: `StoreError`."""
+        ...
+
+    async def load_pending_intents(self) -> list[IntentRecord]: ...
+
+    async def record_order(self, order: OrderRecord, *, reason: str | None = None) -> None:
+        """Upsert the order; when its status or matched size changed, append an `OrderEventRecord`."""
+        ...
+
+    async def load_open_orders(self) -> list[OrderRecord]: ...
+    async def load_order_events(self, order_id: str) -> list[OrderEventRecord]: ...
+
+    async def record_trade(self, trade: TradeRecord) -> None:
+        """Upsert by (trade_id, order_id): a status change updates the row; nothing is ever deleted."""
+        ...
+
+    async def load_trades(self, *, since_ns: int | None = None) -> list[TradeRecord]: ...
+
+    async def record_position(self, position: PositionRecord) -> None: ...
+    async def load_positions(self) -> list[PositionRecord]: ...
+
+    async def record_daily_pnl(self, pnl: DailyPnlRecord) -> None: ...
+    async def load_daily_pnl(self, day: dt.date) -> DailyPnlRecord | None: ...
+
+    async def record_risk_event(self, event: RiskEventRecord) -> None: ...
+    async def load_risk_events(self, *, since_ns: int | None = None) -> list[RiskEventRecord]: ...
+
+    async def mark_sniped(self, sniped: SnipedMarket) -> bool:
+        """Record that a market was sniped. False (and nothing written) if it already was."""
+        ...
+
+    async def load_sniped_markets(self) -> list[SnipedMarket]: ...
+
+    async def record_opportunities(self, opportunities: Sequence[OpportunityRecord]) -> None: ...
+    async def load_opportunities(self, *, since_ns: int | None = None) -> list[OpportunityRecord]: ...
+
+    def statistics(self) -> StoreStatistics: ...
+
+
+# -- secrets ---------------------------------------------------------------------------------------------------
+
+_SECRET_KEY = re.compile(
+    r"(secret|passphrase|password|private[_-]?key|privkey|mnemonic|seed[_-]?phrase|api[_-]?key|authorization|"
+    r"poly[_-]?(signature|passphrase|api[_-]?key))",
+    re.IGNORECASE,
+)
+
+
+def scrub_secrets(value: object) -> object:
+    """A JSON-ready copy of `value` with the values of secret-looking keys replaced by `REDACTED`.
+
+    Decimals become strings (exact), tuples become lists; mappings and lists are walked recursively.
+    """
+    if isinstance(value, Mapping):
+        return {
+            str(key): REDACTED if _SECRET_KEY.search(str(key)) else scrub_secrets(item) for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [scrub_secrets(item) for item in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def dump_detail(detail: Mapping[str, object]) -> str:
+    return json.dumps(scrub_secrets(detail), sort_keys=True, separators=(",", ":"))
+
+
+def load_detail(text: str) -> dict[str, object]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise StoreError(f"stored detail is not a JSON object: {text[:40]!r}")
+    return value
+
+
+# -- migrations ------------------------------------------------------------------------------------------------
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations() -> list[Migration]:
+    """The versioned migrations shipped with the package, in order. Versions must be 1, 2, 3, ... with no gap."""
+    folder = importlib.resources.files("trader.integrations.store").joinpath("migrations")
+    migrations: list[Migration] = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            migrations.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
+    migrations.sort(key=lambda m: m.version)
+    versions = [m.version for m in migrations]
+    if versions != list(range(1, len(migrations) + 1)):
+        raise StoreError(f"migrations must be numbered 1..N without gaps, found {versions}")
+    return migrations
