@@ -1,0 +1,174 @@
+"""Typed settings from the environment (`TRADER_*`) and an optional `.env` file.
+
+Each component owns a frozen dataclass of its settings (unit-suffixed names, documented defaults) and receives only
+that. `Settings` nests them by section; a variable `TRADER_<SECTION>__<FIELD>` sets one field, e.g.
+`TRADER_RISK__MAX_NOTIONAL_PER_ORDER=50` or `TRADER_HTTP__PORT=9000`. A few well-known names are shortcuts (see
+`ALIASES`, e.g. `TRADER_ADMIN_TOKEN`, `TRADER_PRIVATE_KEY`, `TRADER_DATABASE_URL`).
+
+Values are converted by the field's type (Decimal from its text, never through float; bool from
+true/false/1/0/yes/no). An unknown `TRADER_*` variable, a value of the wrong type, or a bad `.env` line is a
+`ConfigError` naming the variable: a typo must never silently leave a risk limit at its default.
+The process environment wins over `.env`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import types
+import typing
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TypeVar, get_args, get_origin
+
+from trader.errors import ConfigError
+
+PREFIX = "TRADER_"
+T = TypeVar("T")
+
+
+class Secret:
+    """A string that never shows itself in repr/str (keys, API secrets, tokens)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _convert(raw: str, annotation: Any, name: str) -> Any:
+    origin = get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        if raw.strip() == "" and type(None) in get_args(annotation):
+            return None
+        errors = []
+        for option in options:
+            try:
+                return _convert(raw, option, name)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError("; ".join(errors))
+    if origin is typing.Literal:
+        if raw in get_args(annotation):
+            return raw
+        raise ConfigError(f"{name}: expected one of {', '.join(map(str, get_args(annotation)))}, got {raw!r}")
+    if origin in (tuple, list, frozenset):
+        (item,) = get_args(annotation)[:1]
+        items = tuple(_convert(part.strip(), item, name) for part in raw.split(",") if part.strip())
+        return origin(items) if origin is not tuple else items
+    if annotation is Secret:
+        return Secret(raw)
+    if annotation is bool:
+        lowered = raw.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+    if annotation is int:
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+    if annotation is float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"{name}: expected a finite number, got {raw!r}")
+        return value
+    if annotation is Decimal:
+        try:
+            number = Decimal(raw.strip())
+        except InvalidOperation:
+            raise ConfigError(f"{name}: expected a decimal number, got {raw!r}") from None
+        if not number.is_finite():
+            raise ConfigError(f"{name}: expected a finite decimal, got {raw!r}")
+        return number
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        try:
+            return annotation(raw.strip())
+        except ValueError:
+            allowed = ", ".join(str(m.value) for m in annotation)
+            raise ConfigError(f"{name}: expected one of {allowed}, got {raw!r}") from None
+    if annotation is str:
+        return raw
+    raise ConfigError(f"{name}: cannot read a setting of type {annotation!r} from the environment")
+
+
+def _env_name(section: str | None, field: str) -> str:
+    return f"{PREFIX}{section.upper()}__{field.upper()}" if section else f"{PREFIX}{field.upper()}"
+
+
+def build_section(cls: type[T], env: Mapping[str, str], section: str | None, used: set[str]) -> T:
+    """An instance of dataclass `cls` with fields overridden from `env` (names `TRADER_<SECTION>__<FIELD>`)."""
+    hints = typing.get_type_hints(cls)
+    overrides: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        name = _env_name(section, field.name)
+        if name in env:
+            used.add(name)
+            overrides[field.name] = _convert(env[name], hints[field.name], name)
+    try:
+        return cls(**overrides)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{PREFIX}{(section or '').upper()}: {exc}") from None
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """`KEY=VALUE` lines; `#` comments, blank lines, optional `export ` and matching quotes are allowed."""
+    values: dict[str, str] = {}
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return values
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        stripped = stripped.removeprefix("export ").strip()
+        key, sep, value = stripped.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def merged_environment(environ: Mapping[str, str], dotenv: Path | None) -> dict[str, str]:
+    """`.env` values under the process environment, `TRADER_*` only."""
+    merged = {k: v for k, v in (read_dotenv(dotenv) if dotenv else {}).items() if k.startswith(PREFIX)}
+    merged.update({k: v for k, v in environ.items() if k.startswith(PREFIX)})
+    return merged
+
+
+def reject_unknown(env: Mapping[str, str], used: set[str]) -> None:
+    unknown = sorted(k for k in env if k not in used)
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(unknown)} (see the README's settings table)")
