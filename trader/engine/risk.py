@@ -1,0 +1,474 @@
+"""The risk gate: every intent passes through `RiskGate.check` before it is persisted and sent.
+
+Pure and synchronous. The caller passes everything that changes: `now` (seconds on the Trio clock) for the rate
+and duplicate windows, the current `Exposure` (from the portfolio and the open orders), the health of the books
+(`BookHealth` per token), and the wall clock (`wall`, an aware UTC datetime) when it marks PnL.
+
+Trading states (NautilusTrader's): ACTIVE (everything the limits allow), REDUCING (only orders that reduce
+exposure: sells of shares held and not already offered), HALTED (nothing). A daily-loss breach HALTS trading and
+returns a `DailyLossBreached` event with the `RiskStateChanged`; nothing resumes trading but `resume()` (the
+operator). The loss is realized plus marked-to-market PnL since the start of the risk day, which starts at
+`daily_reset_utc` each day.
+
+A check returns a value, never raises: `Approved()` or `Rejected(reason, detail)`, where `reason` is a stable
+`RiskCode`. An `ArbIntent` is checked as a whole: every leg passes, or the whole basket is rejected with the first
+failing leg's reason. Approval records the order(s) in the rate and duplicate windows; a rejection records nothing.
+
+Checks, in order: trading state; order size and price bounds; duplicate intent (same strategy, token, side,
+price and size within `duplicate_window_secs`); book health (not ready or suspect, or older than
+`max_book_age_ms`); daily loss; notional per order; position per market and total exposure (buys only: pUSD at
+cost, working buys included); per-market and global order rates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from trader.domain.events import RiskRejected
+from trader.domain.intents import ArbIntent, OrderIntent
+from trader.domain.numbers import ZERO, Side
+from trader.domain.orders import Order
+from trader.domain.positions import Portfolio
+from trader.errors import ConfigError
+
+
+class TradingState(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+
+
+class RiskCode(enum.StrEnum):
+    """Stable reason codes of the risk gate's rejections and events."""
+
+    TRADING_HALTED = "TRADING_HALTED"
+    TRADING_REDUCING = "TRADING_REDUCING"
+    RISK_MAX_POSITION = "RISK_MAX_POSITION"
+    RISK_MAX_NOTIONAL = "RISK_MAX_NOTIONAL"
+    RISK_MAX_EXPOSURE = "RISK_MAX_EXPOSURE"
+    RISK_DAILY_LOSS = "RISK_DAILY_LOSS"
+    RISK_STALE_BOOK = "RISK_STALE_BOOK"
+    RISK_SUSPECT_BOOK = "RISK_SUSPECT_BOOK"
+    RISK_PRICE_BOUNDS = "RISK_PRICE_BOUNDS"
+    RISK_SIZE_BOUNDS = "RISK_SIZE_BOUNDS"
+    RISK_MARKET_RATE = "RISK_MARKET_RATE"
+    RISK_GLOBAL_RATE = "RISK_GLOBAL_RATE"
+    RISK_DUPLICATE_INTENT = "RISK_DUPLICATE_INTENT"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskSettings:
+    """Limits of the risk gate. Amounts in pUSD, sizes in shares, prices in pUSD per share.
+
+    - `max_order_notional_usd` (default 100): price x size of one order (each leg of a basket).
+    - `max_position_usd` (default 500): per market (condition), pUSD at cost held plus working buys plus this order.
+    - `max_total_exposure_usd` (default 2000): the same over all markets.
+    - `max_daily_loss_usd` (default 100): realized plus marked-to-market loss since the risk day started; a breach
+      HALTS trading.
+    - `daily_reset_utc` (default 00:00): the UTC time of day at which the risk day starts.
+    - `max_book_age_ms` (default 10000): an older book is stale; no book, or one not ready, is stale too.
+    - `min_price` / `max_price` (defaults 0.001 / 0.999): limit prices outside are refused.
+    - `min_order_size_shares` / `max_order_size_shares` (defaults 1 / 10000).
+    - `max_orders_per_market` (default 10) and `max_orders_global` (default 50) per `order_rate_window_secs`
+      (default 1.0).
+    - `duplicate_window_secs` (default 2.0): the same strategy, token, side, price and size again within this is
+      refused.
+    """
+
+    max_order_notional_usd: Decimal = Decimal(100)
+    max_position_usd: Decimal = Decimal(500)
+    max_total_exposure_usd: Decimal = Decimal(2000)
+    max_daily_loss_usd: Decimal = Decimal(100)
+    daily_reset_utc: dt.time = dt.time(0, 0)
+    max_book_age_ms: float = 10_000.0
+    min_price: Decimal = Decimal("0.001")
+    max_price: Decimal = Decimal("0.999")
+    min_order_size_shares: Decimal = Decimal(1)
+    max_order_size_shares: Decimal = Decimal(10_000)
+    max_orders_per_market: int = 10
+    max_orders_global: int = 50
+    order_rate_window_secs: float = 1.0
+    duplicate_window_secs: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_order_notional_usd",
+            "max_position_usd",
+            "max_total_exposure_usd",
+            "max_daily_loss_usd",
+            "min_order_size_shares",
+            "max_order_size_shares",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, Decimal) or not value.is_finite() or value <= ZERO:
+                raise ConfigError(f"{name} must be a positive Decimal, got {value!r}")
+        if not (isinstance(self.min_price, Decimal) and isinstance(self.max_price, Decimal)):
+            raise ConfigError("min_price and max_price must be Decimals")
+        if not ZERO < self.min_price <= self.max_price < 1:
+            raise ConfigError(f"need 0 < min_price <= max_price < 1, got {self.min_price} and {self.max_price}")
+        if self.min_order_size_shares > self.max_order_size_shares:
+            raise ConfigError("min_order_size_shares must not exceed max_order_size_shares")
+        if self.daily_reset_utc.tzinfo is not None:
+            raise ConfigError("daily_reset_utc is a naive time of day, read as UTC")
+        for name in ("max_orders_per_market", "max_orders_global"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1")
+        for name in ("max_book_age_ms", "order_rate_window_secs", "duplicate_window_secs"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{name} must be a number >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Approved:
+    """The intent (every leg of it) may be sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The intent must not be sent. `reason` is stable; `detail` is for humans."""
+
+    reason: RiskCode
+    detail: str
+
+    def to_event(self, intent: OrderIntent | ArbIntent, ts: float) -> list[RiskRejected]:
+        """The domain events for this denial: one per order (every leg of a basket)."""
+        legs = intent.legs if isinstance(intent, ArbIntent) else (intent,)
+        return [
+            RiskRejected(
+                client_order_id=leg.client_order_id,
+                strategy=leg.strategy,
+                reason=self.reason,
+                ts=ts,
+                message=self.detail,
+            )
+            for leg in legs
+        ]
+
+
+RiskDecision = Approved | Rejected
+
+
+@dataclass(frozen=True, slots=True)
+class BookHealth:
+    """What the market-data side knows of one token's book: its age, and whether it can be trusted."""
+
+    age_ms: float | None  # None: no book at all
+    ready: bool = True  # a snapshot has been applied since (re)connecting
+    suspect: bool = False  # e.g. crossed, or a hash/sequence mismatch not yet resolved
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Exposure:
+    """Holdings and working orders, as the portfolio and the open orders say. Build it with `Exposure.of`."""
+
+    held_shares: Mapping[str, Decimal] = field(default_factory=dict)  # token -> shares held
+    working_sell_shares: Mapping[str, Decimal] = field(default_factory=dict)  # token -> shares offered
+    market_usd: Mapping[str, Decimal] = field(default_factory=dict)  # condition -> cost held + working buys
+    total_usd: Decimal = ZERO
+
+    @classmethod
+    def of(cls, portfolio: Portfolio, open_orders: Iterable[Order], market_of: Mapping[str, str]) -> Exposure:
+        """From the portfolio, the open orders and `market_of` (token -> condition id)."""
+        held: dict[str, Decimal] = {}
+        market_usd: dict[str, Decimal] = {}
+        total = ZERO
+        for token, position in portfolio.positions.items():
+            if position.quantity:
+                held[token] = position.quantity
+            key = market_of.get(token, token)
+            market_usd[key] = market_usd.get(key, ZERO) + position.cost_basis
+            total += position.cost_basis
+        working_sells: dict[str, Decimal] = {}
+        for order in open_orders:
+            if not order.is_open:
+                continue
+            if order.side is Side.SELL:
+                working_sells[order.token_id] = working_sells.get(order.token_id, ZERO) + order.remaining
+            else:
+                notional = order.price * order.remaining
+                key = order.condition_id or market_of.get(order.token_id, order.token_id)
+                market_usd[key] = market_usd.get(key, ZERO) + notional
+                total += notional
+        return cls(held_shares=held, working_sell_shares=working_sells, market_usd=market_usd, total_usd=total)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskStateChanged:
+    previous: TradingState
+    state: TradingState
+    reason: str
+    ts: float  # wall-clock epoch seconds
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DailyLossBreached:
+    day: dt.date
+    pnl: Decimal  # realized + unrealized since the day started (negative)
+    limit: Decimal
+    ts: float
+
+
+RiskEvent = RiskStateChanged | DailyLossBreached
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskStatistics:
+    state: TradingState
+    approvals: int
+    rejections: Mapping[str, int]  # by reason code
+    state_changes: int
+    daily_pnl: Decimal
+    risk_day: dt.date | None
+
+
+class RiskGate:
+    """Pure risk checks plus the trading state. One per engine; not thread-safe (the engine is one Trio thread)."""
+
+    def __init__(self, settings: RiskSettings | None = None, *, state: TradingState = TradingState.ACTIVE) -> None:
+        self.settings = settings or RiskSettings()
+        self._state = state
+        self._approvals = 0
+        self._rejections: dict[str, int] = {}
+        self._state_changes = 0
+        self._market_orders: dict[str, deque[float]] = {}
+        self._global_orders: deque[float] = deque()
+        self._recent: dict[tuple[str, str, Side, Decimal, Decimal], float] = {}
+        self._recent_order: deque[tuple[float, tuple[str, str, Side, Decimal, Decimal]]] = deque()
+        self._risk_day: dt.date | None = None
+        self._day_baseline = ZERO
+        self._daily_pnl = ZERO
+        self._breached_day: dt.date | None = None
+
+    @property
+    def state(self) -> TradingState:
+        return self._state
+
+    # -- state ----------------------------------------------------------------------------------------------------
+
+    def set_state(self, state: TradingState, *, reason: str, ts: float) -> RiskStateChanged | None:
+        """Change the trading state; None if it already was `state`."""
+        if state is self._state:
+            return None
+        event = RiskStateChanged(previous=self._state, state=state, reason=reason, ts=ts)
+        self._state = state
+        self._state_changes += 1
+        return event
+
+    def halt(self, *, reason: str, ts: float) -> RiskStateChanged | None:
+        return self.set_state(TradingState.HALTED, reason=reason, ts=ts)
+
+    def reduce_only(self, *, reason: str, ts: float) -> RiskStateChanged | None:
+        return self.set_state(TradingState.REDUCING, reason=reason, ts=ts)
+
+    def resume(self, *, reason: str, ts: float) -> RiskStateChanged | None:
+        """Back to ACTIVE: the operator's decision, also after a daily-loss halt."""
+        return self.set_state(TradingState.ACTIVE, reason=reason, ts=ts)
+
+    # -- PnL ------------------------------------------------------------------------------------------------------
+
+    def risk_day(self, wall: dt.datetime) -> dt.date:
+        """The risk day `wall` falls in: it starts at `daily_reset_utc`."""
+        if wall.tzinfo is None:
+            raise ValueError("wall must be an aware datetime")
+        utc = wall.astimezone(dt.UTC)
+        reset = dt.datetime.combine(utc.date(), self.settings.daily_reset_utc, tzinfo=dt.UTC)
+        return utc.date() if utc >= reset else utc.date() - dt.timedelta(days=1)
+
+    def mark_pnl(self, *, realized: Decimal, unrealized: Decimal, wall: dt.datetime) -> list[RiskEvent]:
+        """Feed the running totals (realized PnL since inception, unrealized at the marks).
+
+        The first mark of a risk day sets its baseline; the daily PnL is the change since then. A loss at or beyond
+        `max_daily_loss_usd` HALTS trading (once per day) and returns the events to persist and alert.
+        """
+        day = self.risk_day(wall)
+        total = realized + unrealized
+        if day != self._risk_day:
+            self._risk_day = day
+            self._day_baseline = total
+        self._daily_pnl = total - self._day_baseline
+        limit = self.settings.max_daily_loss_usd
+        if self._daily_pnl > -limit or self._breached_day == day:
+            return []
+        self._breached_day = day
+        ts = wall.timestamp()
+        events: list[RiskEvent] = [DailyLossBreached(day=day, pnl=self._daily_pnl, limit=limit, ts=ts)]
+        changed = self.halt(reason=RiskCode.RISK_DAILY_LOSS, ts=ts)
+        if changed is not None:
+            events.append(changed)
+        return events
+
+    @property
+    def daily_pnl(self) -> Decimal:
+        return self._daily_pnl
+
+    # -- checks ---------------------------------------------------------------------------------------------------
+
+    def check(
+        self,
+        intent: OrderIntent | ArbIntent,
+        *,
+        exposure: Exposure,
+        books: Mapping[str, BookHealth],
+        now: float,
+    ) -> RiskDecision:
+        """Approve or reject an intent (all legs of a basket together). Approval records it in the rate windows."""
+        legs = intent.legs if isinstance(intent, ArbIntent) else (intent,)
+        rejected = self._check(legs, exposure, books, now)
+        if rejected is not None:
+            self._rejections[rejected.reason] = self._rejections.get(rejected.reason, 0) + 1
+            return rejected
+        self._record(legs, now)
+        self._approvals += 1
+        return Approved()
+
+    def _check(
+        self, legs: tuple[OrderIntent, ...], exposure: Exposure, books: Mapping[str, BookHealth], now: float
+    ) -> Rejected | None:
+        settings = self.settings
+        if self._state is TradingState.HALTED:
+            return Rejected(RiskCode.TRADING_HALTED, "trading is halted")
+        reduces = all(self._reduces(leg, exposure) for leg in legs)
+        if self._state is TradingState.REDUCING and not reduces:
+            return Rejected(RiskCode.TRADING_REDUCING, "only orders that reduce a position are allowed")
+        for leg in legs:
+            who = _describe(leg, len(legs))
+            if not settings.min_price <= leg.price <= settings.max_price:
+                return Rejected(
+                    RiskCode.RISK_PRICE_BOUNDS,
+                    f"{who}price {leg.price} outside [{settings.min_price}, {settings.max_price}]",
+                )
+            if not settings.min_order_size_shares <= leg.size <= settings.max_order_size_shares:
+                return Rejected(
+                    RiskCode.RISK_SIZE_BOUNDS,
+                    f"{who}size {leg.size} outside [{settings.min_order_size_shares}, "
+                    f"{settings.max_order_size_shares}]",
+                )
+        self._expire(now)
+        for leg in legs:
+            if _dedup_key(leg) in self._recent:
+                return Rejected(
+                    RiskCode.RISK_DUPLICATE_INTENT,
+                    f"{_describe(leg, len(legs))}same order as one approved "
+                    f"{now - self._recent[_dedup_key(leg)]:.3f}s ago",
+                )
+        for leg in legs:
+            bad_book = self._check_book(leg, books.get(leg.token_id), len(legs))
+            if bad_book is not None:
+                return bad_book
+        if not reduces and self._daily_pnl <= -settings.max_daily_loss_usd:
+            return Rejected(
+                RiskCode.RISK_DAILY_LOSS,
+                f"daily PnL {self._daily_pnl} at or beyond the loss limit {settings.max_daily_loss_usd}",
+            )
+        added_total = ZERO
+        added_market: dict[str, Decimal] = {}
+        for leg in legs:
+            notional = leg.price * leg.size
+            if notional > settings.max_order_notional_usd:
+                return Rejected(
+                    RiskCode.RISK_MAX_NOTIONAL,
+                    f"{_describe(leg, len(legs))}notional {notional} above {settings.max_order_notional_usd}",
+                )
+            if leg.side is Side.BUY:
+                added_total += notional
+                added_market[leg.condition_id] = added_market.get(leg.condition_id, ZERO) + notional
+        for market, added in added_market.items():
+            after = exposure.market_usd.get(market, ZERO) + added
+            if after > settings.max_position_usd:
+                return Rejected(
+                    RiskCode.RISK_MAX_POSITION,
+                    f"market {market} would be at {after} pUSD, above {settings.max_position_usd}",
+                )
+        if added_total and exposure.total_usd + added_total > settings.max_total_exposure_usd:
+            return Rejected(
+                RiskCode.RISK_MAX_EXPOSURE,
+                f"total exposure would be {exposure.total_usd + added_total} pUSD, "
+                f"above {settings.max_total_exposure_usd}",
+            )
+        per_market: dict[str, int] = {}
+        for leg in legs:
+            per_market[leg.condition_id] = per_market.get(leg.condition_id, 0) + 1
+        for market, count in per_market.items():
+            recent = len(self._market_orders.get(market, ()))
+            if recent + count > settings.max_orders_per_market:
+                return Rejected(
+                    RiskCode.RISK_MARKET_RATE,
+                    f"market {market}: {recent} orders in the last {settings.order_rate_window_secs}s, "
+                    f"limit {settings.max_orders_per_market}",
+                )
+        if len(self._global_orders) + len(legs) > settings.max_orders_global:
+            return Rejected(
+                RiskCode.RISK_GLOBAL_RATE,
+                f"{len(self._global_orders)} orders in the last {settings.order_rate_window_secs}s, "
+                f"limit {settings.max_orders_global}",
+            )
+        return None
+
+    def _check_book(self, leg: OrderIntent, health: BookHealth | None, n_legs: int) -> Rejected | None:
+        who = _describe(leg, n_legs)
+        if health is None or health.age_ms is None or not health.ready:
+            return Rejected(RiskCode.RISK_STALE_BOOK, f"{who}no ready book for token {leg.token_id}")
+        if health.suspect:
+            return Rejected(RiskCode.RISK_SUSPECT_BOOK, f"{who}the book of token {leg.token_id} is suspect")
+        if health.age_ms > self.settings.max_book_age_ms:
+            return Rejected(
+                RiskCode.RISK_STALE_BOOK,
+                f"{who}book is {health.age_ms:.0f} ms old (limit {self.settings.max_book_age_ms:.0f} ms)",
+            )
+        return None
+
+    @staticmethod
+    def _reduces(leg: OrderIntent, exposure: Exposure) -> bool:
+        if leg.side is not Side.SELL:
+            return False
+        free = exposure.held_shares.get(leg.token_id, ZERO) - exposure.working_sell_shares.get(leg.token_id, ZERO)
+        return leg.size <= free
+
+    def _expire(self, now: float) -> None:
+        horizon = now - self.settings.order_rate_window_secs
+        while self._global_orders and self._global_orders[0] <= horizon:
+            self._global_orders.popleft()
+        for market in list(self._market_orders):
+            times = self._market_orders[market]
+            while times and times[0] <= horizon:
+                times.popleft()
+            if not times:
+                del self._market_orders[market]
+        dup_horizon = now - self.settings.duplicate_window_secs
+        while self._recent_order and self._recent_order[0][0] <= dup_horizon:
+            ts, key = self._recent_order.popleft()
+            if self._recent.get(key) == ts:
+                del self._recent[key]
+
+    def _record(self, legs: tuple[OrderIntent, ...], now: float) -> None:
+        for leg in legs:
+            self._market_orders.setdefault(leg.condition_id, deque()).append(now)
+            self._global_orders.append(now)
+            key = _dedup_key(leg)
+            self._recent[key] = now
+            self._recent_order.append((now, key))
+
+    def statistics(self) -> RiskStatistics:
+        return RiskStatistics(
+            state=self._state,
+            approvals=self._approvals,
+            rejections=dict(self._rejections),
+            state_changes=self._state_changes,
+            daily_pnl=self._daily_pnl,
+            risk_day=self._risk_day,
+        )
+
+
+def _dedup_key(leg: OrderIntent) -> tuple[str, str, Side, Decimal, Decimal]:
+    return (leg.strategy, leg.token_id, leg.side, leg.price, leg.size)
+
+
+def _describe(leg: OrderIntent, n_legs: int) -> str:
+    return f"leg {leg.client_order_id}: " if n_legs > 1 else ""
