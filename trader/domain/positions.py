@@ -1,0 +1,256 @@
+"""Positions per token and the portfolio (cash in pUSD), with exact fill reversal.
+
+Accounting (average cost):
+
+* BUY `size` shares at `price` with a pUSD fee `fee` and a fee in shares `fee_shares`: cash goes down by
+  `size * price + fee`; the position grows by `size - fee_shares`; the cost basis grows by `size * price + fee`.
+  A fee collected in shares is therefore not a separate cash flow: the same pUSD bought fewer shares, so the
+  average cost per share rises. `fees_paid` counts it at its value at the fill, `fee_shares * price`.
+* SELL: cash goes up by `size * price - fee`; the cost basis shrinks by the sold fraction of it
+  (`cost_basis * size / quantity` rounded to 12 decimals, the whole of it when the position closes; the only
+  rounding in this module, so cash, realized PnL and cost basis always add up exactly), and realized PnL is
+  `proceeds - fee - cost removed`. A sell larger than the position raises `InvariantViolation` (long only).
+* Unrealized PnL at a mark price is `quantity * mark - cost_basis`; so equity (cash + value at the marks) moves by
+  exactly the realized plus unrealized PnL.
+
+Reversal: a fill's effect on the position (`FillEffect`) is kept until its trade is settled (`settle`), and
+`reverse_fill` subtracts exactly that effect. Right after `apply_fill` this returns the original position, equal
+in every field; with other fills in between, quantity, cash, cost basis, realized PnL and fees all lose exactly
+what that fill added (a reversed buy whose shares were already sold can leave a negative quantity: the sell
+will fail on chain too, and reversing it restores the balance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from trader.domain.book import OrderBook
+from trader.domain.errors import InvariantViolation
+from trader.domain.events import OrderFilled
+from trader.domain.numbers import ZERO, Side
+
+__all__ = ["COST_QUANTUM", "FillEffect", "Portfolio", "Position", "marks_at_bid", "marks_at_mid"]
+
+#: The cost removed by a partial sell is rounded (half-even) to 12 decimals, so that every amount here stays a
+#: short fixed-point number and sums of them are exact (a 28-digit quotient would make later sums round).
+COST_QUANTUM = Decimal("1E-12")
+
+
+@dataclass(frozen=True, slots=True)
+class FillEffect:
+    """What one fill changed, kept so that a FAILED trade can be undone exactly."""
+
+    key: str
+    trade_id: str
+    quantity: Decimal
+    cost_basis: Decimal
+    realized_pnl: Decimal
+    fees_paid: Decimal
+    cash: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Position:
+    token_id: str
+    quantity: Decimal = ZERO  # shares held
+    cost_basis: Decimal = ZERO  # pUSD paid for the shares held, buy fees included
+    realized_pnl: Decimal = ZERO
+    fees_paid: Decimal = ZERO  # pUSD, fees in shares valued at their fill price
+    unsettled: tuple[FillEffect, ...] = ()  # effects of fills whose trade is not settled yet
+
+    @property
+    def avg_cost(self) -> Decimal | None:
+        """pUSD per share held, fees included (None when flat)."""
+        return self.cost_basis / self.quantity if self.quantity else None
+
+    @property
+    def is_flat(self) -> bool:
+        return self.quantity == ZERO
+
+    def effect_of(self, fill: OrderFilled) -> FillEffect:
+        """What `fill` would change (raises `InvariantViolation` for a sell larger than the position)."""
+        if fill.token_id != self.token_id:
+            raise InvariantViolation(f"fill {fill.key} for token {fill.token_id} applied to position {self.token_id}")
+        notional = fill.notional
+        if fill.side is Side.BUY:
+            return FillEffect(
+                key=fill.key,
+                trade_id=fill.trade_id,
+                quantity=fill.net_shares,
+                cost_basis=notional + fill.fee,
+                realized_pnl=ZERO,
+                fees_paid=fill.fee + fill.fee_shares * fill.price,
+                cash=-(notional + fill.fee),
+            )
+        if fill.size > self.quantity:
+            raise InvariantViolation(
+                f"sell of {fill.size} {self.token_id} exceeds the position of {self.quantity} (fill {fill.key})"
+            )
+        if fill.size == self.quantity:
+            removed = self.cost_basis
+        else:
+            removed = (self.cost_basis * fill.size / self.quantity).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)
+        return FillEffect(
+            key=fill.key,
+            trade_id=fill.trade_id,
+            quantity=-fill.size,
+            cost_basis=-removed,
+            realized_pnl=notional - fill.fee - removed,
+            fees_paid=fill.fee,
+            cash=notional - fill.fee,
+        )
+
+    def apply_fill(self, fill: OrderFilled) -> Position:
+        """The position after `fill`. A fill whose key is already unsettled here is a no-op."""
+        if any(e.key == fill.key for e in self.unsettled):
+            return self
+        effect = self.effect_of(fill)
+        return self._with(effect, +1, (*self.unsettled, effect))
+
+    def reverse_fill(self, fill: OrderFilled) -> Position:
+        """Undo `fill` exactly (its trade FAILED). Raises `InvariantViolation` if it is not unsettled here."""
+        for effect in self.unsettled:
+            if effect.key == fill.key:
+                return self._with(effect, -1, tuple(e for e in self.unsettled if e is not effect))
+        raise InvariantViolation(f"fill {fill.key} is not an unsettled fill of position {self.token_id}")
+
+    def reverse_trade(self, trade_id: str) -> Position:
+        """Undo every unsettled fill of `trade_id` (none: unchanged)."""
+        position = self
+        for effect in self.unsettled:
+            if effect.trade_id == trade_id:
+                position = position._with(effect, -1, tuple(e for e in position.unsettled if e is not effect))
+        return position
+
+    def settle(self, trade_id: str) -> Position:
+        """Forget the effects of `trade_id` once it is CONFIRMED: it can no longer be reversed."""
+        return replace(self, unsettled=tuple(e for e in self.unsettled if e.trade_id != trade_id))
+
+    def _with(self, effect: FillEffect, sign: int, unsettled: tuple[FillEffect, ...]) -> Position:
+        if sign > 0:
+            return replace(
+                self,
+                quantity=self.quantity + effect.quantity,
+                cost_basis=self.cost_basis + effect.cost_basis,
+                realized_pnl=self.realized_pnl + effect.realized_pnl,
+                fees_paid=self.fees_paid + effect.fees_paid,
+                unsettled=unsettled,
+            )
+        return replace(
+            self,
+            quantity=self.quantity - effect.quantity,
+            cost_basis=self.cost_basis - effect.cost_basis,
+            realized_pnl=self.realized_pnl - effect.realized_pnl,
+            fees_paid=self.fees_paid - effect.fees_paid,
+            unsettled=unsettled,
+        )
+
+    def market_value(self, mark: Decimal) -> Decimal:
+        return self.quantity * mark
+
+    def unrealized_pnl(self, mark: Decimal) -> Decimal:
+        """PnL of the shares held if valued at `mark`."""
+        return self.quantity * mark - self.cost_basis
+
+    def unrealized_pnl_at_mid(self, book: OrderBook) -> Decimal | None:
+        mid = book.mid()
+        return None if mid is None else self.unrealized_pnl(mid)
+
+    def unrealized_pnl_at_bid(self, book: OrderBook) -> Decimal | None:
+        """Marked at the best bid: what selling the first share would fetch (a conservative mark)."""
+        bid = book.best_bid()
+        return None if bid is None else self.unrealized_pnl(bid.price)
+
+
+def marks_at_mid(books: Iterable[OrderBook]) -> dict[str, Decimal]:
+    """token -> mid, for the books that have both sides."""
+    return {book.asset_id: mid for book in books if (mid := book.mid()) is not None}
+
+
+def marks_at_bid(books: Iterable[OrderBook]) -> dict[str, Decimal]:
+    """token -> best bid price, for the books that have bids."""
+    return {book.asset_id: bid.price for book in books if (bid := book.best_bid()) is not None}
+
+
+class Portfolio:
+    """Positions by token and cash in pUSD. Mutable: the engine owns one and feeds it fills."""
+
+    __slots__ = ("_positions", "cash")
+
+    def __init__(self, cash: Decimal = ZERO, positions: Iterable[Position] = ()) -> None:
+        self.cash = cash
+        self._positions: dict[str, Position] = {p.token_id: p for p in positions}
+
+    def position(self, token_id: str) -> Position:
+        """The position in `token_id` (a flat one if there is none)."""
+        position = self._positions.get(token_id)
+        return Position(token_id=token_id) if position is None else position
+
+    @property
+    def positions(self) -> Mapping[str, Position]:
+        """A copy of token -> position (flat positions included until `prune`)."""
+        return dict(self._positions)
+
+    def apply_fill(self, fill: OrderFilled) -> Position:
+        before = self.position(fill.token_id)
+        after = before.apply_fill(fill)
+        if after is not before:
+            self.cash += after.unsettled[-1].cash
+            self._positions[fill.token_id] = after
+        return after
+
+    def reverse_fill(self, fill: OrderFilled) -> Position:
+        before = self.position(fill.token_id)
+        effect = next((e for e in before.unsettled if e.key == fill.key), None)
+        after = before.reverse_fill(fill)
+        assert effect is not None  # reverse_fill raised otherwise
+        self.cash -= effect.cash
+        self._positions[fill.token_id] = after
+        return after
+
+    def reverse_trade(self, token_id: str, trade_id: str) -> Position:
+        before = self.position(token_id)
+        self.cash -= sum((e.cash for e in before.unsettled if e.trade_id == trade_id), ZERO)
+        after = self._positions[token_id] = before.reverse_trade(trade_id)
+        return after
+
+    def settle(self, token_id: str, trade_id: str) -> None:
+        if token_id in self._positions:
+            self._positions[token_id] = self._positions[token_id].settle(trade_id)
+
+    def adjust_cash(self, amount: Decimal) -> None:
+        """A deposit (> 0) or withdrawal (< 0) of pUSD, or a correction from the venue's balance."""
+        self.cash += amount
+
+    def prune(self) -> None:
+        """Drop flat positions that have nothing left to settle."""
+        self._positions = {t: p for t, p in self._positions.items() if not p.is_flat or p.unsettled}
+
+    # -- totals ------------------------------------------------------------------------------------------------
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        return sum((p.realized_pnl for p in self._positions.values()), ZERO)
+
+    @property
+    def fees_paid(self) -> Decimal:
+        return sum((p.fees_paid for p in self._positions.values()), ZERO)
+
+    def exposure(self, token_id: str | None = None) -> Decimal:
+        """pUSD at risk: the cost basis of the shares held (of one token, or of all)."""
+        if token_id is not None:
+            return self.position(token_id).cost_basis
+        return sum((p.cost_basis for p in self._positions.values()), ZERO)
+
+    def market_value(self, marks: Mapping[str, Decimal]) -> Decimal:
+        """Value of the positions at the marks; a held token without a mark raises `KeyError`."""
+        return sum((p.market_value(marks[t]) for t, p in self._positions.items() if p.quantity), ZERO)
+
+    def unrealized_pnl(self, marks: Mapping[str, Decimal]) -> Decimal:
+        return sum((p.unrealized_pnl(marks[t]) for t, p in self._positions.items() if p.quantity), ZERO)
+
+    def equity(self, marks: Mapping[str, Decimal]) -> Decimal:
+        """Cash plus the positions at the marks."""
+        return self.cash + self.market_value(marks)
