@@ -1,0 +1,174 @@
+"""The `Venue` protocol: what the execution service talks to (live Polymarket, the paper venue, test fakes).
+
+Only domain types and the plain values below cross this boundary: no wire names, no JSON, no httpx/trio-websocket
+exceptions (adapters raise the `trader.venues.errors.VenueError` tree and nothing else).
+
+Outcomes:
+
+- `submit(order)` returns a `SubmitResult`: `SubmitAccepted` (the venue took it: `status` LIVE/MATCHED/DELAYED/
+  UNMATCHED, with what matched on entry) or `SubmitRejected` (the venue refused it: a stable `VenueRejectCode`).
+  A refusal is a value. An exception (`VenueTimeout`, `VenueDisconnected`, a 5xx `VenueRequestError`) means the
+  outcome is UNKNOWN: the order may exist. The caller resolves it by the order id it computed before sending
+  (`open_orders()`, the event stream), never by blindly sending again.
+- `submit_batch(orders)` sends at most `MAX_BATCH_SIZE` (15) orders in one request and returns one result per order,
+  in the same order. A larger batch is a `ValueError` (a bug in the caller).
+- `cancel(order_id)`, `cancel_all(reason=...)` return a `CancelResult` (which ids were cancelled, which not and why).
+
+Events: `open_events()` is an async context manager yielding a `trio.MemoryReceiveChannel[VenueEvent]` of order
+updates and trades as the venue reports them (the user channel live, the simulator's fills on paper). They are
+keyed by the venue's `order_id`, not by our client order id: the venue does not know ours, and after a restart
+only the store does. The execution service maps `order_id` -> client order id (it computed the id before sending)
+and turns them into `trader.domain.events` (`OrderAccepted`, `OrderFilled` via `Trade.fill_event`, ...).
+The same trade id arrives again on each settlement status change (MATCHED -> MINED -> CONFIRMED, or FAILED).
+
+A fake for tests (`FakeVenue`) implements exactly these methods, scripts outcomes (accept/reject/raise/delay per
+call), records what it was asked (`submitted`, `canceled`, `cancel_all_reasons`), and pushes `VenueEvent`s into the
+channel it yields from `open_events()`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+import trio
+
+from trader.domain.enums import Liquidity, OrderType, TradeStatus
+from trader.domain.numbers import ZERO, Side
+from trader.domain.orders import Order
+from trader.venues.errors import RETRYABLE_REJECTS, VenueRejectCode
+
+#: The venue's limit on orders per `POST /orders` request.
+MAX_BATCH_SIZE = 15
+
+
+class VenueOrderStatus(enum.StrEnum):
+    """The venue's status of an order (the POST /order reply, and the user channel)."""
+
+    LIVE = "LIVE"  # resting on the book
+    MATCHED = "MATCHED"  # matched in full on entry
+    DELAYED = "DELAYED"  # marketable, held by the market's matching delay
+    UNMATCHED = "UNMATCHED"  # marketable, the delay failed, placement still OK
+    CANCELED = "CANCELED"  # off the book (by us, by the venue, or the rest of a FAK / a killed FOK)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubmitAccepted:
+    """The venue took the order. `filled_size` shares matched on entry, for `filled_notional` pUSD."""
+
+    client_order_id: str
+    order_id: str
+    status: VenueOrderStatus
+    filled_size: Decimal = ZERO
+    filled_notional: Decimal = ZERO
+    trade_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubmitRejected:
+    """The venue refused the order; it is not on the book. `message` is the venue's text, for humans."""
+
+    client_order_id: str
+    order_id: str | None
+    reason: VenueRejectCode
+    message: str = ""
+
+    @property
+    def retryable(self) -> bool:
+        """True when the venue, not the order, was the problem (the same order may succeed later)."""
+        return self.reason in RETRYABLE_REJECTS
+
+
+SubmitResult = SubmitAccepted | SubmitRejected
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelResult:
+    canceled: tuple[str, ...] = ()  # order ids
+    not_canceled: Mapping[str, str] = field(default_factory=dict)  # order id -> the venue's reason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueOrder:
+    """An order as the venue reports it (open orders, and the user channel's order events)."""
+
+    order_id: str
+    token_id: str
+    side: Side
+    price: Decimal
+    original_size: Decimal
+    size_matched: Decimal
+    status: VenueOrderStatus
+    order_type: OrderType
+    ts: float  # wall-clock epoch seconds of this state
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueTrade:
+    """One of our fills as the venue reports it; re-sent on each settlement status change."""
+
+    trade_id: str
+    order_id: str  # our order in this trade (as taker, or as one of the makers)
+    token_id: str
+    side: Side  # our side
+    price: Decimal
+    size: Decimal
+    fee: Decimal
+    liquidity: Liquidity
+    status: TradeStatus
+    match_ts: float
+    ts: float  # of this status
+
+
+VenueEvent = VenueOrder | VenueTrade
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Balances:
+    collateral: Decimal  # pUSD available (not reserved by open buys)
+    shares: Mapping[str, Decimal] = field(default_factory=dict)  # token -> shares held
+
+
+class Venue(Protocol):
+    """The operations execution needs. Every method is a checkpoint; the caller sets timeouts."""
+
+    async def submit(self, order: Order) -> SubmitResult:
+        """Send one signed order (its `order_id` was computed and persisted before)."""
+        ...
+
+    async def submit_batch(self, orders: Sequence[Order]) -> list[SubmitResult]:
+        """Send up to `MAX_BATCH_SIZE` orders in one request; one result per order, in order."""
+        ...
+
+    async def cancel(self, order_id: str) -> CancelResult: ...
+
+    async def cancel_all(self, *, reason: str) -> CancelResult:
+        """Cancel every open order of ours. `reason` (a stable code, e.g. "SHUTDOWN") is for the record."""
+        ...
+
+    async def open_orders(self) -> list[VenueOrder]: ...
+
+    async def trades(self, *, since_ts: float | None = None) -> list[VenueTrade]: ...
+
+    async def balances(self) -> Balances: ...
+
+    async def positions(self) -> Mapping[str, Decimal]:
+        """Token -> shares held, as the venue (or the chain) sees it: for reconciliation."""
+        ...
+
+    def open_events(self) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[VenueEvent]]:
+        """Subscribe to order and trade events for as long as the context is open."""
+        ...
+
+
+def check_batch(orders: Sequence[Order]) -> None:
+    """For implementations: refuse a batch the venue would refuse (too large, or one order twice)."""
+    if not 1 <= len(orders) <= MAX_BATCH_SIZE:
+        raise ValueError(f"a batch holds 1 to {MAX_BATCH_SIZE} orders, got {len(orders)}")
+    ids = [order.order_id for order in orders]
+    if len(set(ids)) != len(ids):
+        raise ValueError("a batch must not hold the same order twice")
