@@ -17,16 +17,17 @@ import pytest
 import trio
 
 from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
+from trader.domain.market import FeeSchedule, Market
 from trader.domain.numbers import Side
+from trader.domain.orders import Order, Trade
+from trader.domain.positions import Position
 from trader.integrations.store import (
     DailyPnlRecord,
     DuplicateKeyError,
     IntentRecord,
     IntentState,
-    MarketRecord,
     OpportunityRecord,
     OrderRecord,
-    PositionRecord,
     RiskEventRecord,
     SnipedMarket,
     Store,
@@ -63,12 +64,14 @@ def _intent(client_order_id: str = "c-1", **changes: object) -> IntentRecord:
         "client_order_id": client_order_id,
         "order_id": "0x" + hashlib.sha256(client_order_id.encode()).hexdigest(),
         "strategy": "sum_to_100",
+        "condition_id": "0xc1",
         "token_id": "71321045679252212594626385532706912750332728571942532289631379312455583992563",
         "side": Side.BUY,
         "price": Decimal("0.50"),
         "size": Decimal("10.25"),
         "order_type": OrderType.GTC,
         "post_only": True,
+        "expiration": 0,
         "group_id": "arb-7",
         "created_at_ns": 1_767_225_600_123_000_000,
     }
@@ -81,6 +84,7 @@ def _order(order_id: str, status: OrderStatus, matched: str = "0", ts: int = 1) 
         order_id=order_id,
         client_order_id="c-" + order_id,
         strategy="clipper",
+        condition_id="0xc1",
         token_id="111",
         side=Side.SELL,
         price=Decimal("0.43"),
@@ -97,11 +101,13 @@ def _trade(status: TradeStatus, ts: int = 10, trade_id: str = "t-1") -> TradeRec
     return TradeRecord(
         trade_id=trade_id,
         order_id="o-1",
+        client_order_id="c-o-1",
         token_id="111",
         side=Side.BUY,
         price=Decimal("0.47"),
         size=Decimal("5"),
         fee=Decimal("0.01234"),
+        fee_shares=Decimal("0.02"),
         liquidity=Liquidity.TAKER,
         status=status,
         match_time_ns=ts,
@@ -177,30 +183,32 @@ async def test_a_failed_trade_is_kept_with_its_status(store_factory: StoreFactor
 
 
 async def test_positions_and_daily_pnl_round_trip_exactly(store_factory: StoreFactory) -> None:
-    position = PositionRecord(
+    position = Position(
         token_id="111",
-        size=Decimal("12.34"),
-        avg_price=Decimal("0.123456789012345678901234567"),
+        quantity=Decimal("12.34"),
+        cost_basis=Decimal("5.123456789012345678901234567"),
         realized_pnl=Decimal("-1.000001"),
         fees_paid=Decimal("0.00001"),
-        updated_at_ns=3,
     )
     day = dt.date(2026, 5, 1)
     pnl = DailyPnlRecord(
         day=day, realized=Decimal("-12.5"), unrealized=Decimal("3.25"), fees=Decimal("0.1"), updated_at_ns=9
     )
     async with store_factory() as store:
-        await store.record_position(position)
-        await store.record_position(dataclasses.replace(position, token_id="222"))
-        await store.record_position(dataclasses.replace(position, size=Decimal("0"), updated_at_ns=4))
+        await store.record_position(position, ts_ns=3)
+        await store.record_position(dataclasses.replace(position, token_id="222"), ts_ns=3)
+        await store.record_position(dataclasses.replace(position, quantity=Decimal(0), cost_basis=Decimal(0)), ts_ns=4)
         await store.record_daily_pnl(pnl)
         await store.record_daily_pnl(dataclasses.replace(pnl, realized=Decimal("-20")))
     async with store_factory() as store:
         positions = await store.load_positions()
         loaded_pnl = await store.load_daily_pnl(day)
         assert await store.load_daily_pnl(dt.date(2026, 5, 2)) is None
-    assert [(p.token_id, p.size) for p in positions] == [("111", Decimal("0")), ("222", Decimal("12.34"))]
-    assert str(positions[0].avg_price) == "0.123456789012345678901234567"
+    assert positions == [
+        dataclasses.replace(position, quantity=Decimal(0), cost_basis=Decimal(0)),
+        dataclasses.replace(position, token_id="222"),
+    ]
+    assert str(positions[1].cost_basis) == "5.123456789012345678901234567"
     assert loaded_pnl is not None
     assert loaded_pnl.realized == Decimal("-20")
     assert loaded_pnl.unrealized == Decimal("3.25")
@@ -251,26 +259,64 @@ async def test_risk_events_and_opportunities_round_trip(store_factory: StoreFact
     assert loaded[0].edge == Decimal("0.013")
 
 
-async def test_markets_upsert(store_factory: StoreFactory) -> None:
-    market = MarketRecord(
+async def test_markets_upsert_and_reload_as_domain_markets(store_factory: StoreFactory) -> None:
+    market = Market(
         condition_id="0xc1",
         question="Will it rain?",
         slug="rain",
-        token_ids=("111", "222"),
-        outcomes=("Yes", "No"),
+        yes_token_id="111",
+        no_token_id="222",
         tick_size=Decimal("0.01"),
-        min_order_size=Decimal("5"),
-        neg_risk=False,
-        end_date_ns=None,
-        active=True,
-        closed=False,
-        updated_at_ns=1,
+        outcomes=("Up", "Down"),
+        fees=FeeSchedule(rate=Decimal("0.02"), exponent=2),
+        end_date=dt.datetime(2026, 6, 1, 12, 30, 0, 123456, tzinfo=dt.UTC),
     )
-    closed = dataclasses.replace(market, closed=True, tick_size=Decimal("0.001"), updated_at_ns=2)
+    closed = dataclasses.replace(
+        market,
+        closed=True,
+        accepting_orders=False,
+        tick_size=Decimal("0.001"),
+        neg_risk=True,
+        neg_risk_market_id="0xevent",
+        fees=FeeSchedule(rate=Decimal("0.07"), exponent=Decimal("1.5"), taker_only=False),
+        end_date=None,
+    )
+    other = dataclasses.replace(market, condition_id="0xc2", yes_token_id="333", no_token_id="444")
     async with store_factory() as store:
-        await store.upsert_market(market)
-        await store.upsert_market(closed)
-        assert await store.load_markets() == [closed]
+        await store.upsert_market(market, ts_ns=1)
+        await store.upsert_market(other, ts_ns=1)
+        assert await store.load_markets() == [market, other]
+        await store.upsert_market(closed, ts_ns=2)
+        assert await store.load_markets() == [closed, other]
+
+
+def test_records_are_built_from_domain_objects() -> None:
+    intent = _intent("c-9").to_intent()
+    record = IntentRecord.of(intent, order_id="0x" + "e" * 64, created_at_ns=5, group_id="arb-1")
+    assert record.to_intent() == intent
+    assert (record.state, record.group_id) == (IntentState.PENDING, "arb-1")
+    order = Order.from_intent(intent, order_id="0x" + "e" * 64, ts=1_767_225_600.5)
+    row = OrderRecord.of(order)
+    assert (row.order_id, row.client_order_id, row.status, row.size_matched) == (
+        order.order_id,
+        "c-9",
+        OrderStatus.CREATED,
+        Decimal(0),
+    )
+    assert row.created_at_ns == 1_767_225_600_500_000_000
+    trade = Trade(
+        trade_id="t-9",
+        client_order_id="c-9",
+        order_id=order.order_id,
+        token_id=intent.token_id,
+        side=Side.BUY,
+        price=Decimal("0.5"),
+        size=Decimal(3),
+        liquidity=Liquidity.MAKER,
+        match_ts=1.25,
+    )
+    assert TradeRecord.of(trade).match_time_ns == 1_250_000_000
+    assert TradeRecord.of(trade).status is TradeStatus.MATCHED
 
 
 async def test_secrets_in_details_are_never_stored(store_factory: StoreFactory, tmp_path: Path) -> None:

@@ -13,9 +13,6 @@ from trader.integrations.store.base import (
     IntentState as IntentState,
 )
 from trader.integrations.store.base import (
-    MarketRecord as MarketRecord,
-)
-from trader.integrations.store.base import (
     OpportunityRecord as OpportunityRecord,
 )
 from trader.integrations.store.base import (
@@ -23,9 +20,6 @@ from trader.integrations.store.base import (
 )
 from trader.integrations.store.base import (
     OrderRecord as OrderRecord,
-)
-from trader.integrations.store.base import (
-    PositionRecord as PositionRecord,
 )
 from trader.integrations.store.base import (
     RiskEventRecord as RiskEventRecord,

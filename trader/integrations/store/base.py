@@ -9,9 +9,11 @@ answers (`resolve_intent`). At restart it loads what it needs to carry on safely
 - `load_sniped_markets()`: markets the sniper already traded, so a restart never snipes twice
   (`mark_sniped` answers False when the market was already there: the check and the write are one step).
 
-Rows are the frozen records below: exact `Decimal`s (stored as TEXT), times as integer nanoseconds since the epoch
-(UTC wall clock), domain enums. Free-form `detail` mappings are stored as JSON with anything that looks like a
-secret replaced by `"[redacted]"` (`scrub_secrets`): no private key, API secret or passphrase is ever stored.
+Markets and positions are the domain's own `Market` and `Position`; orders, trades and intents are the frozen
+records below, each with an `of(domain_object)` constructor: exact `Decimal`s (stored as TEXT), times as integer
+nanoseconds since the epoch (UTC wall clock), domain enums. Free-form `detail` mappings are stored as JSON with
+anything that looks like a secret replaced by `"[redacted]"` (`scrub_secrets`): no private key, API secret or
+passphrase is ever stored.
 
 Implementations: `trader.integrations.store.sqlite` (standard library, the default); PostgreSQL later, behind the
 same protocol and the same versioned migrations (`load_migrations`, portable SQL in `migrations/NNNN_name.sql`).
@@ -32,7 +34,11 @@ from decimal import Decimal
 from typing import Protocol
 
 from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
-from trader.domain.numbers import Side
+from trader.domain.intents import OrderIntent
+from trader.domain.market import Market
+from trader.domain.numbers import ZERO, Side
+from trader.domain.orders import Order, Trade
+from trader.domain.positions import Position
 from trader.errors import TraderError
 
 REDACTED = "[redacted]"
@@ -54,39 +60,60 @@ class IntentState(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class MarketRecord:
-    condition_id: str
-    question: str
-    slug: str
-    token_ids: tuple[str, ...]  # outcome order
-    outcomes: tuple[str, ...]
-    tick_size: Decimal
-    min_order_size: Decimal
-    neg_risk: bool
-    end_date_ns: int | None
-    active: bool
-    closed: bool
-    updated_at_ns: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class IntentRecord:
     """One order as decided, before it is sent (the write-ahead log)."""
 
     client_order_id: str
     order_id: str | None  # the locally computed EIP-712 digest (the venue's order id), when signed
     strategy: str
+    condition_id: str
     token_id: str
     side: Side
     price: Decimal
     size: Decimal
     order_type: OrderType
     post_only: bool = False
+    expiration: int = 0
     group_id: str | None = None  # the legs of one arbitrage share it
     created_at_ns: int
     state: IntentState = IntentState.PENDING
     reason: str | None = None
     resolved_at_ns: int | None = None
+
+    @classmethod
+    def of(
+        cls, intent: OrderIntent, *, order_id: str | None, created_at_ns: int, group_id: str | None = None
+    ) -> IntentRecord:
+        return cls(
+            client_order_id=intent.client_order_id,
+            order_id=order_id,
+            strategy=intent.strategy,
+            condition_id=intent.condition_id,
+            token_id=intent.token_id,
+            side=intent.side,
+            price=intent.price,
+            size=intent.size,
+            order_type=intent.order_type,
+            post_only=intent.post_only,
+            expiration=intent.expiration,
+            group_id=group_id,
+            created_at_ns=created_at_ns,
+        )
+
+    def to_intent(self) -> OrderIntent:
+        """The domain intent again (to rebuild the `Order` at restart with `Order.from_intent`)."""
+        return OrderIntent(
+            client_order_id=self.client_order_id,
+            strategy=self.strategy,
+            condition_id=self.condition_id,
+            token_id=self.token_id,
+            side=self.side,
+            price=self.price,
+            size=self.size,
+            order_type=self.order_type,
+            post_only=self.post_only,
+            expiration=self.expiration,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,6 +121,7 @@ class OrderRecord:
     order_id: str
     client_order_id: str | None
     strategy: str | None
+    condition_id: str | None
     token_id: str
     side: Side
     price: Decimal
@@ -101,8 +129,29 @@ class OrderRecord:
     size_matched: Decimal
     order_type: OrderType
     status: OrderStatus
+    reason: str | None = None
     created_at_ns: int
     updated_at_ns: int
+
+    @classmethod
+    def of(cls, order: Order) -> OrderRecord:
+        updated = order.updated_ts if order.updated_ts is not None else order.created_ts
+        return cls(
+            order_id=order.order_id,
+            client_order_id=order.client_order_id,
+            strategy=order.strategy or None,
+            condition_id=order.condition_id or None,
+            token_id=order.token_id,
+            side=order.side,
+            price=order.price,
+            original_size=order.size,
+            size_matched=order.filled,
+            order_type=order.order_type,
+            status=order.status,
+            reason=order.reason,
+            created_at_ns=secs_to_ns(order.created_ts),
+            updated_at_ns=secs_to_ns(updated),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,25 +172,36 @@ class TradeRecord:
 
     trade_id: str
     order_id: str
+    client_order_id: str | None
     token_id: str
     side: Side
     price: Decimal
     size: Decimal
     fee: Decimal
+    fee_shares: Decimal = ZERO
     liquidity: Liquidity
     status: TradeStatus
     match_time_ns: int
     updated_at_ns: int
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PositionRecord:
-    token_id: str
-    size: Decimal
-    avg_price: Decimal
-    realized_pnl: Decimal
-    fees_paid: Decimal
-    updated_at_ns: int
+    @classmethod
+    def of(cls, trade: Trade) -> TradeRecord:
+        updated = trade.updated_ts if trade.updated_ts is not None else trade.match_ts
+        return cls(
+            trade_id=trade.trade_id,
+            order_id=trade.order_id,
+            client_order_id=trade.client_order_id,
+            token_id=trade.token_id,
+            side=trade.side,
+            price=trade.price,
+            size=trade.size,
+            fee=trade.fee,
+            fee_shares=trade.fee_shares,
+            liquidity=trade.liquidity,
+            status=trade.status,
+            match_time_ns=secs_to_ns(trade.match_ts),
+            updated_at_ns=secs_to_ns(updated),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,8 +255,8 @@ class StoreStatistics:
 class Store(Protocol):
     """What the engine persists. Every method is a checkpoint; writes are durable when they return."""
 
-    async def upsert_market(self, market: MarketRecord) -> None: ...
-    async def load_markets(self) -> list[MarketRecord]: ...
+    async def upsert_market(self, market: Market, *, ts_ns: int) -> None: ...
+    async def load_markets(self) -> list[Market]: ...
 
     async def record_intent(self, intent: IntentRecord) -> None:
         """Write an intent before sending it. Raises `DuplicateKeyError` if the client order id exists."""
@@ -229,8 +289,11 @@ class Store(Protocol):
 
     async def load_trades(self, *, since_ns: int | None = None) -> list[TradeRecord]: ...
 
-    async def record_position(self, position: PositionRecord) -> None: ...
-    async def load_positions(self) -> list[PositionRecord]: ...
+    async def record_position(self, position: Position, *, ts_ns: int) -> None:
+        """Upsert the position (its unsettled fill effects are not kept: trades carry the settlement state)."""
+        ...
+
+    async def load_positions(self) -> list[Position]: ...
 
     async def record_daily_pnl(self, pnl: DailyPnlRecord) -> None: ...
     async def load_daily_pnl(self, day: dt.date) -> DailyPnlRecord | None: ...
@@ -248,6 +311,11 @@ class Store(Protocol):
     async def load_opportunities(self, *, since_ns: int | None = None) -> list[OpportunityRecord]: ...
 
     def statistics(self) -> StoreStatistics: ...
+
+
+def secs_to_ns(secs: float) -> int:
+    """Epoch seconds (the domain's `ts`) to integer nanoseconds, to the microsecond (a float holds no more)."""
+    return round(secs * 1_000_000) * 1_000
 
 
 # -- secrets ---------------------------------------------------------------------------------------------------

@@ -26,18 +26,18 @@ from typing import Any, Literal, TypeVar
 import trio
 
 from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
+from trader.domain.market import FeeSchedule, Market
 from trader.domain.numbers import Side
+from trader.domain.positions import Position
 from trader.integrations.store.base import (
     DailyPnlRecord,
     DuplicateKeyError,
     IntentRecord,
     IntentState,
-    MarketRecord,
     Migration,
     OpportunityRecord,
     OrderEventRecord,
     OrderRecord,
-    PositionRecord,
     RiskEventRecord,
     SnipedMarket,
     StoreError,
@@ -60,42 +60,81 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 )
 """
 
+_UPSERT_MARKET = """
+    INSERT INTO markets (condition_id, question, slug, yes_token_id, no_token_id, outcomes, tick_size, min_order_size,
+                         neg_risk, neg_risk_market_id, fee_rate, fee_exponent, fee_taker_only, active,
+                         accepting_orders, closed, end_date_ns, updated_at_ns)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (condition_id) DO UPDATE SET
+        question = excluded.question, slug = excluded.slug, yes_token_id = excluded.yes_token_id,
+        no_token_id = excluded.no_token_id, outcomes = excluded.outcomes, tick_size = excluded.tick_size,
+        min_order_size = excluded.min_order_size, neg_risk = excluded.neg_risk,
+        neg_risk_market_id = excluded.neg_risk_market_id, fee_rate = excluded.fee_rate,
+        fee_exponent = excluded.fee_exponent, fee_taker_only = excluded.fee_taker_only, active = excluded.active,
+        accepting_orders = excluded.accepting_orders, closed = excluded.closed, end_date_ns = excluded.end_date_ns,
+        updated_at_ns = excluded.updated_at_ns
+"""
+_SELECT_MARKETS = """
+    SELECT condition_id, question, slug, yes_token_id, no_token_id, outcomes, tick_size, min_order_size, neg_risk,
+           neg_risk_market_id, fee_rate, fee_exponent, fee_taker_only, active, accepting_orders, closed, end_date_ns
+    FROM markets ORDER BY condition_id
+"""
 _INSERT_INTENT = """
-    INSERT INTO order_intents (client_order_id, order_id, strategy, token_id, side, price, size, order_type,
-                               post_only, group_id, created_at_ns, state, reason, resolved_at_ns)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    INSERT INTO order_intents (client_order_id, order_id, strategy, condition_id, token_id, side, price, size,
+                               order_type, post_only, expiration, group_id, created_at_ns, state, reason,
+                               resolved_at_ns)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 _SELECT_INTENTS = """
-    SELECT client_order_id, order_id, strategy, token_id, side, price, size, order_type, post_only, group_id,
-           created_at_ns, state, reason, resolved_at_ns
+    SELECT client_order_id, order_id, strategy, condition_id, token_id, side, price, size, order_type, post_only,
+           expiration, group_id, created_at_ns, state, reason, resolved_at_ns
     FROM order_intents
 """
 _UPSERT_ORDER = """
-    INSERT INTO orders (order_id, client_order_id, strategy, token_id, side, price, original_size, size_matched,
-                        order_type, status, is_open, created_at_ns, updated_at_ns)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    INSERT INTO orders (order_id, client_order_id, strategy, condition_id, token_id, side, price, original_size,
+                        size_matched, order_type, status, reason, is_open, created_at_ns, updated_at_ns)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (order_id) DO UPDATE SET
         client_order_id = COALESCE(excluded.client_order_id, orders.client_order_id),
         strategy = COALESCE(excluded.strategy, orders.strategy),
-        size_matched = excluded.size_matched, status = excluded.status, is_open = excluded.is_open,
-        updated_at_ns = excluded.updated_at_ns
+        condition_id = COALESCE(excluded.condition_id, orders.condition_id),
+        size_matched = excluded.size_matched, status = excluded.status, reason = excluded.reason,
+        is_open = excluded.is_open, updated_at_ns = excluded.updated_at_ns
 """
 _SELECT_ORDERS = """
-    SELECT order_id, client_order_id, strategy, token_id, side, price, original_size, size_matched, order_type,
-           status, created_at_ns, updated_at_ns
+    SELECT order_id, client_order_id, strategy, condition_id, token_id, side, price, original_size, size_matched,
+           order_type, status, reason, created_at_ns, updated_at_ns
     FROM orders
 """
 _UPSERT_TRADE = """
-    INSERT INTO trades (trade_id, order_id, token_id, side, price, size, fee, liquidity, status, match_time_ns,
-                        updated_at_ns)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    INSERT INTO trades (trade_id, order_id, client_order_id, token_id, side, price, size, fee, fee_shares, liquidity,
+                        status, match_time_ns, updated_at_ns)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (trade_id, order_id) DO UPDATE SET
-        status = excluded.status, fee = excluded.fee, updated_at_ns = excluded.updated_at_ns
+        client_order_id = COALESCE(excluded.client_order_id, trades.client_order_id),
+        status = excluded.status, fee = excluded.fee, fee_shares = excluded.fee_shares,
+        updated_at_ns = excluded.updated_at_ns
 """
 _SELECT_TRADES = """
-    SELECT trade_id, order_id, token_id, side, price, size, fee, liquidity, status, match_time_ns, updated_at_ns
+    SELECT trade_id, order_id, client_order_id, token_id, side, price, size, fee, fee_shares, liquidity, status,
+           match_time_ns, updated_at_ns
     FROM trades
 """
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _datetime_to_ns(value: dt.datetime) -> int:
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    return (aware - _EPOCH) // dt.timedelta(microseconds=1) * 1_000
+
+
+def _ns_to_datetime(ns: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(microseconds=ns // 1_000)
+
+
+def _exponent(text: str) -> Decimal | int:
+    value = Decimal(text)
+    return int(value) if "." not in text and "E" not in text.upper() else value
 
 
 def _now_ns() -> int:
@@ -202,55 +241,54 @@ class SqliteStore:
 
     # -- markets --------------------------------------------------------------------------------------------------
 
-    async def upsert_market(self, market: MarketRecord) -> None:
+    async def upsert_market(self, market: Market, *, ts_ns: int) -> None:
         row = (
             market.condition_id,
             market.question,
             market.slug,
-            json.dumps(list(market.token_ids)),
+            market.yes_token_id,
+            market.no_token_id,
             json.dumps(list(market.outcomes)),
             str(market.tick_size),
             str(market.min_order_size),
             market.neg_risk,
-            market.end_date_ns,
+            market.neg_risk_market_id,
+            str(market.fees.rate),
+            str(market.fees.exponent),
+            market.fees.taker_only,
             market.active,
+            market.accepting_orders,
             market.closed,
-            market.updated_at_ns,
+            None if market.end_date is None else _datetime_to_ns(market.end_date),
+            ts_ns,
         )
-        sql = """
-            INSERT INTO markets (condition_id, question, slug, token_ids, outcomes, tick_size, min_order_size,
-                                 neg_risk, end_date_ns, active, closed, updated_at_ns)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (condition_id) DO UPDATE SET
-                question = excluded.question, slug = excluded.slug, token_ids = excluded.token_ids,
-                outcomes = excluded.outcomes, tick_size = excluded.tick_size,
-                min_order_size = excluded.min_order_size, neg_risk = excluded.neg_risk,
-                end_date_ns = excluded.end_date_ns, active = excluded.active, closed = excluded.closed,
-                updated_at_ns = excluded.updated_at_ns
-        """
-        await self._run(lambda conn: conn.execute(sql, row), write=True)
+        await self._run(lambda conn: conn.execute(_UPSERT_MARKET, row), write=True)
 
-    async def load_markets(self) -> list[MarketRecord]:
-        sql = """SELECT condition_id, question, slug, token_ids, outcomes, tick_size, min_order_size, neg_risk,
-                        end_date_ns, active, closed, updated_at_ns FROM markets ORDER BY condition_id"""
-        rows = await self._run(lambda conn: conn.execute(sql).fetchall(), write=False)
-        return [
-            MarketRecord(
-                condition_id=r[0],
-                question=r[1],
-                slug=r[2],
-                token_ids=tuple(json.loads(r[3])),
-                outcomes=tuple(json.loads(r[4])),
-                tick_size=_dec(r[5]),
-                min_order_size=_dec(r[6]),
-                neg_risk=bool(r[7]),
-                end_date_ns=r[8],
-                active=bool(r[9]),
-                closed=bool(r[10]),
-                updated_at_ns=r[11],
+    async def load_markets(self) -> list[Market]:
+        rows = await self._run(lambda conn: conn.execute(_SELECT_MARKETS).fetchall(), write=False)
+        markets = []
+        for r in rows:
+            outcomes = json.loads(r[5])
+            markets.append(
+                Market(
+                    condition_id=r[0],
+                    question=r[1],
+                    slug=r[2],
+                    yes_token_id=r[3],
+                    no_token_id=r[4],
+                    outcomes=(outcomes[0], outcomes[1]),
+                    tick_size=_dec(r[6]),
+                    min_order_size=_dec(r[7]),
+                    neg_risk=bool(r[8]),
+                    neg_risk_market_id=r[9],
+                    fees=FeeSchedule(rate=_dec(r[10]), exponent=_exponent(r[11]), taker_only=bool(r[12])),
+                    active=bool(r[13]),
+                    accepting_orders=bool(r[14]),
+                    closed=bool(r[15]),
+                    end_date=None if r[16] is None else _ns_to_datetime(r[16]),
+                )
             )
-            for r in rows
-        ]
+        return markets
 
     # -- intents (write-ahead) ------------------------------------------------------------------------------------
 
@@ -259,12 +297,14 @@ class SqliteStore:
             intent.client_order_id,
             intent.order_id,
             intent.strategy,
+            intent.condition_id,
             intent.token_id,
             intent.side.value,
             str(intent.price),
             str(intent.size),
             intent.order_type.value,
             intent.post_only,
+            intent.expiration,
             intent.group_id,
             intent.created_at_ns,
             intent.state.value,
@@ -307,17 +347,19 @@ class SqliteStore:
             client_order_id=r[0],
             order_id=r[1],
             strategy=r[2],
-            token_id=r[3],
-            side=Side(r[4]),
-            price=_dec(r[5]),
-            size=_dec(r[6]),
-            order_type=OrderType(r[7]),
-            post_only=bool(r[8]),
-            group_id=r[9],
-            created_at_ns=r[10],
-            state=IntentState(r[11]),
-            reason=r[12],
-            resolved_at_ns=r[13],
+            condition_id=r[3],
+            token_id=r[4],
+            side=Side(r[5]),
+            price=_dec(r[6]),
+            size=_dec(r[7]),
+            order_type=OrderType(r[8]),
+            post_only=bool(r[9]),
+            expiration=r[10],
+            group_id=r[11],
+            created_at_ns=r[12],
+            state=IntentState(r[13]),
+            reason=r[14],
+            resolved_at_ns=r[15],
         )
 
     # -- orders ---------------------------------------------------------------------------------------------------
@@ -327,6 +369,7 @@ class SqliteStore:
             order.order_id,
             order.client_order_id,
             order.strategy,
+            order.condition_id,
             order.token_id,
             order.side.value,
             str(order.price),
@@ -334,6 +377,7 @@ class SqliteStore:
             str(order.size_matched),
             order.order_type.value,
             order.status.value,
+            order.reason,
             order.status.is_open,
             order.created_at_ns,
             order.updated_at_ns,
@@ -376,15 +420,17 @@ class SqliteStore:
             order_id=r[0],
             client_order_id=r[1],
             strategy=r[2],
-            token_id=r[3],
-            side=Side(r[4]),
-            price=_dec(r[5]),
-            original_size=_dec(r[6]),
-            size_matched=_dec(r[7]),
-            order_type=OrderType(r[8]),
-            status=OrderStatus(r[9]),
-            created_at_ns=r[10],
-            updated_at_ns=r[11],
+            condition_id=r[3],
+            token_id=r[4],
+            side=Side(r[5]),
+            price=_dec(r[6]),
+            original_size=_dec(r[7]),
+            size_matched=_dec(r[8]),
+            order_type=OrderType(r[9]),
+            status=OrderStatus(r[10]),
+            reason=r[11],
+            created_at_ns=r[12],
+            updated_at_ns=r[13],
         )
 
     async def load_order_events(self, order_id: str) -> list[OrderEventRecord]:
@@ -404,11 +450,13 @@ class SqliteStore:
         row = (
             trade.trade_id,
             trade.order_id,
+            trade.client_order_id,
             trade.token_id,
             trade.side.value,
             str(trade.price),
             str(trade.size),
             str(trade.fee),
+            str(trade.fee_shares),
             trade.liquidity.value,
             trade.status.value,
             trade.match_time_ns,
@@ -425,52 +473,48 @@ class SqliteStore:
             TradeRecord(
                 trade_id=r[0],
                 order_id=r[1],
-                token_id=r[2],
-                side=Side(r[3]),
-                price=_dec(r[4]),
-                size=_dec(r[5]),
-                fee=_dec(r[6]),
-                liquidity=Liquidity(r[7]),
-                status=TradeStatus(r[8]),
-                match_time_ns=r[9],
-                updated_at_ns=r[10],
+                client_order_id=r[2],
+                token_id=r[3],
+                side=Side(r[4]),
+                price=_dec(r[5]),
+                size=_dec(r[6]),
+                fee=_dec(r[7]),
+                fee_shares=_dec(r[8]),
+                liquidity=Liquidity(r[9]),
+                status=TradeStatus(r[10]),
+                match_time_ns=r[11],
+                updated_at_ns=r[12],
             )
             for r in rows
         ]
 
     # -- positions and PnL ----------------------------------------------------------------------------------------
 
-    async def record_position(self, position: PositionRecord) -> None:
+    async def record_position(self, position: Position, *, ts_ns: int) -> None:
         row = (
             position.token_id,
-            str(position.size),
-            str(position.avg_price),
+            str(position.quantity),
+            str(position.cost_basis),
             str(position.realized_pnl),
             str(position.fees_paid),
-            position.updated_at_ns,
+            ts_ns,
         )
         sql = """
-            INSERT INTO positions (token_id, size, avg_price, realized_pnl, fees_paid, updated_at_ns)
+            INSERT INTO positions (token_id, quantity, cost_basis, realized_pnl, fees_paid, updated_at_ns)
             VALUES (?, ?, ?, ?, ?, ?)
             ON CONFLICT (token_id) DO UPDATE SET
-                size = excluded.size, avg_price = excluded.avg_price, realized_pnl = excluded.realized_pnl,
-                fees_paid = excluded.fees_paid, updated_at_ns = excluded.updated_at_ns
+                quantity = excluded.quantity, cost_basis = excluded.cost_basis,
+                realized_pnl = excluded.realized_pnl, fees_paid = excluded.fees_paid,
+                updated_at_ns = excluded.updated_at_ns
         """
         await self._run(lambda conn: conn.execute(sql, row), write=True)
 
-    async def load_positions(self) -> list[PositionRecord]:
-        sql = (
-            "SELECT token_id, size, avg_price, realized_pnl, fees_paid, updated_at_ns FROM positions ORDER BY token_id"
-        )
+    async def load_positions(self) -> list[Position]:
+        sql = "SELECT token_id, quantity, cost_basis, realized_pnl, fees_paid FROM positions ORDER BY token_id"
         rows = await self._run(lambda conn: conn.execute(sql).fetchall(), write=False)
         return [
-            PositionRecord(
-                token_id=r[0],
-                size=_dec(r[1]),
-                avg_price=_dec(r[2]),
-                realized_pnl=_dec(r[3]),
-                fees_paid=_dec(r[4]),
-                updated_at_ns=r[5],
+            Position(
+                token_id=r[0], quantity=_dec(r[1]), cost_basis=_dec(r[2]), realized_pnl=_dec(r[3]), fees_paid=_dec(r[4])
             )
             for r in rows
         ]

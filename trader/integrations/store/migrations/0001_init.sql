@@ -6,18 +6,24 @@
 -- the Unix epoch (UTC wall clock, `ts_recv` style). No column ever holds a secret.
 
 CREATE TABLE markets (
-    condition_id     TEXT PRIMARY KEY,
-    question         TEXT NOT NULL,
-    slug             TEXT NOT NULL,
-    token_ids        TEXT NOT NULL,          -- JSON array of token id strings, outcome order
-    outcomes         TEXT NOT NULL,          -- JSON array of outcome names, same order
-    tick_size        TEXT NOT NULL,
-    min_order_size   TEXT NOT NULL,
-    neg_risk         BOOLEAN NOT NULL,
-    end_date_ns      BIGINT,
-    active           BOOLEAN NOT NULL,
-    closed           BOOLEAN NOT NULL,
-    updated_at_ns    BIGINT NOT NULL
+    condition_id        TEXT PRIMARY KEY,
+    question            TEXT NOT NULL,
+    slug                TEXT NOT NULL,
+    yes_token_id        TEXT NOT NULL,
+    no_token_id         TEXT NOT NULL,
+    outcomes            TEXT NOT NULL,       -- JSON array of the two outcome names, token order
+    tick_size           TEXT NOT NULL,
+    min_order_size      TEXT NOT NULL,
+    neg_risk            BOOLEAN NOT NULL,
+    neg_risk_market_id  TEXT,
+    fee_rate            TEXT NOT NULL,
+    fee_exponent        TEXT NOT NULL,
+    fee_taker_only      BOOLEAN NOT NULL,
+    active              BOOLEAN NOT NULL,
+    accepting_orders    BOOLEAN NOT NULL,
+    closed              BOOLEAN NOT NULL,
+    end_date_ns         BIGINT,
+    updated_at_ns       BIGINT NOT NULL
 );
 
 -- Write-ahead log of orders: written BEFORE the order is sent. state: PENDING (written, outcome unknown),
@@ -26,12 +32,14 @@ CREATE TABLE order_intents (
     client_order_id  TEXT PRIMARY KEY,
     order_id         TEXT UNIQUE,            -- locally computed EIP-712 digest (NULL in paper mode before sim ack)
     strategy         TEXT NOT NULL,
+    condition_id     TEXT NOT NULL,
     token_id         TEXT NOT NULL,
     side             TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
     price            TEXT NOT NULL,
     size             TEXT NOT NULL,
     order_type       TEXT NOT NULL,
     post_only        BOOLEAN NOT NULL,
+    expiration       BIGINT NOT NULL,        -- unix seconds, GTD only (0 otherwise)
     group_id         TEXT,                   -- links the legs of one arbitrage intent
     created_at_ns    BIGINT NOT NULL,
     state            TEXT NOT NULL CHECK (state IN ('PENDING', 'ACKED', 'REJECTED', 'NOT_SENT')),
@@ -44,6 +52,7 @@ CREATE TABLE orders (
     order_id         TEXT PRIMARY KEY,
     client_order_id  TEXT,
     strategy         TEXT,
+    condition_id     TEXT,
     token_id         TEXT NOT NULL,
     side             TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
     price            TEXT NOT NULL,
@@ -51,6 +60,7 @@ CREATE TABLE orders (
     size_matched     TEXT NOT NULL,
     order_type       TEXT NOT NULL,
     status           TEXT NOT NULL,
+    reason           TEXT,                   -- reason code of a rejection, cancellation or kill
     is_open          BOOLEAN NOT NULL,
     created_at_ns    BIGINT NOT NULL,
     updated_at_ns    BIGINT NOT NULL
@@ -72,11 +82,13 @@ CREATE TABLE order_events (
 CREATE TABLE trades (
     trade_id         TEXT NOT NULL,
     order_id         TEXT NOT NULL,
+    client_order_id  TEXT,
     token_id         TEXT NOT NULL,
     side             TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
     price            TEXT NOT NULL,
     size             TEXT NOT NULL,
     fee              TEXT NOT NULL,
+    fee_shares       TEXT NOT NULL,
     liquidity        TEXT NOT NULL,
     status           TEXT NOT NULL,
     match_time_ns    BIGINT NOT NULL,
@@ -86,8 +98,8 @@ CREATE TABLE trades (
 
 CREATE TABLE positions (
     token_id         TEXT PRIMARY KEY,
-    size             TEXT NOT NULL,
-    avg_price        TEXT NOT NULL,
+    quantity         TEXT NOT NULL,
+    cost_basis       TEXT NOT NULL,          -- pUSD paid for the shares held, fees included
     realized_pnl     TEXT NOT NULL,
     fees_paid        TEXT NOT NULL,
     updated_at_ns    BIGINT NOT NULL
