@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import pickle
 import random
+import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from Crypto.Hash import keccak
 from eth_account import Account
 from py_clob_client_v2.order_builder.builder import ROUNDING_CONFIG, OrderBuilder
 from py_clob_client_v2.order_builder.helpers import round_down, round_normal
@@ -30,6 +32,7 @@ from trader.venues.polymarket.signing import (
     SignedOrder,
     checksum_address,
     is_v1_order_json,
+    keccak256,
     limit_order_amounts,
     market_order_amounts,
     order_body,
@@ -569,6 +572,8 @@ def test_default_salt_and_timestamp() -> None:
         ({"builder_code": "0x1234"}, "builder_code"),
         ({"metadata": "00" * 32}, "metadata"),
         ({"token_id": "abc"}, "token_id"),
+        ({"token_id": ["1"]}, "token_id"),
+        ({"token_id": 1}, "token_id"),
         ({"neg_risk": 1}, "neg_risk"),
     ],
 )
@@ -615,3 +620,16 @@ def test_hand_built_orders_with_bad_fields_cannot_be_hashed() -> None:
 
 def _fields(order: SignedOrder) -> dict[str, Any]:
     return {name: getattr(order, name) for name in SignedOrder.__slots__}
+
+
+def test_keccak_in_any_thread() -> None:
+    expected = "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45"  # keccak256(b"abc")
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda: results.append(keccak256(b"abc").hex())) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [expected] * 4
+    assert keccak256(b"abc").hex() == expected
+    assert keccak256(bytes(1000)) == keccak.new(data=bytes(1000), digest_bits=256).digest()

@@ -217,10 +217,11 @@ def l2_headers(
     body: str | None = None,
 ) -> dict[str, str]:
     """Headers for an L2 request. `address` is the EOA (the signer), also for proxy / safe / deposit wallets."""
+    timestamp_text = _check_timestamp(timestamp, "timestamp")
     return {
         "POLY_ADDRESS": address,
-        "POLY_SIGNATURE": l2_signature(credentials.hmac_key, timestamp, method, request_path, body),
-        "POLY_TIMESTAMP": _check_timestamp(timestamp, "timestamp"),
+        "POLY_SIGNATURE": l2_signature(credentials.hmac_key, timestamp_text, method, request_path, body),
+        "POLY_TIMESTAMP": timestamp_text,
         "POLY_API_KEY": credentials.api_key,
         "POLY_PASSPHRASE": credentials.passphrase,
     }
