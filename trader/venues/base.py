@@ -122,6 +122,7 @@ class VenueTrade:
     status: TradeStatus
     match_ts: float
     ts: float  # of this status
+    fee_shares: Decimal = ZERO  # BUY only: fee withheld in shares (how the paper venue collects buy fees)
 
 
 VenueEvent = VenueOrder | VenueTrade
