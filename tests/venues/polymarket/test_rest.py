@@ -13,9 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
+from trader.domain.enums import Liquidity, OrderType, TradeStatus
 from trader.domain.numbers import Side
 from trader.errors import InputError
+from trader.venues.base import VenueOrderStatus
 from trader.venues.errors import (
     VenueConnectionError,
     VenueDisconnected,
@@ -319,7 +320,7 @@ async def test_open_orders_follow_the_cursor_and_sign_the_path_without_query(
         assert_l2_signed(request)  # signed over "/data/orders", sent with "?market=...&next_cursor=..."
     partly = orders[1]
     assert (partly.status, partly.side, partly.price, partly.original_size, partly.size_matched) == (
-        OrderStatus.PARTIALLY_FILLED,
+        VenueOrderStatus.LIVE,
         Side.SELL,
         D("0.4"),
         D(150),
@@ -344,7 +345,7 @@ async def test_get_order_resolves_by_id_and_none_when_unknown(rest: PolymarketRe
     missing = await rest.get_order("0xunknown")
 
     assert found is not None
-    assert found.status is OrderStatus.FILLED
+    assert found.status is VenueOrderStatus.MATCHED
     assert found.order_type is OrderType.FOK
     assert found.expiration == 1735689600
     assert found.trade_ids == ()

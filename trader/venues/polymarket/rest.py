@@ -42,9 +42,10 @@ import structlog
 import trio
 
 from trader.domain.book import Level
-from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
+from trader.domain.enums import Liquidity, OrderType, TradeStatus
 from trader.domain.numbers import ONE, ZERO, Side, parse_tick_size
 from trader.errors import InputError
+from trader.venues.base import VenueOrderStatus
 from trader.venues.errors import (
     VenueConnectionError,
     VenueDisconnected,
@@ -91,12 +92,12 @@ __all__ = [
     "OrderPlaced",
     "OrderPlacement",
     "OrderRefused",
+    "PolymarketFill",
+    "PolymarketOrder",
     "PolymarketRestClient",
+    "PolymarketTrade",
     "RestBook",
     "RestStatistics",
-    "VenueFill",
-    "VenueOrder",
-    "VenueTrade",
     "map_exceptions",
     "open_rest_client",
     "parse_order",
@@ -225,12 +226,12 @@ class CancelOutcome:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class VenueOrder:
+class PolymarketOrder:
     """An order as the venue shows it. Sizes are shares, the price is in the order's own token terms."""
 
     order_id: str
-    status: OrderStatus
-    venue_status: str
+    status: VenueOrderStatus
+    reason: str | None  # why the venue cancelled it: the text of CANCELED_<reason>, or "INVALID"
     condition_id: str
     token_id: str
     side: Side
@@ -247,7 +248,7 @@ class VenueOrder:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class VenueFill:
+class PolymarketFill:
     """One of OUR orders' share of a trade."""
 
     order_id: str
@@ -259,7 +260,7 @@ class VenueFill:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class VenueTrade:
+class PolymarketTrade:
     """A trade involving us, in one settlement status; `fills` are our orders' parts (taker and/or maker).
 
     The venue re-sends the same trade id on every status change. `fee` is the venue's pUSD fee when it reports
@@ -268,7 +269,7 @@ class VenueTrade:
     trade_id: str
     status: TradeStatus
     condition_id: str
-    fills: tuple[VenueFill, ...]
+    fills: tuple[PolymarketFill, ...]
     match_ts: float | None
     ts: float | None
     fee_rate_bps: int | None
@@ -411,43 +412,38 @@ def _expiration(value: object, field: str) -> int:
     raise InputError(field, f"expected unix seconds, got {str(value)[:20]!r}")
 
 
-def parse_order_status(venue_status: str, size_matched: Decimal) -> tuple[OrderStatus, str | None]:
-    """The domain status of a venue order status, and the venue's reason text for `CANCELED_<reason>`.
+def parse_order_status(venue_status: str) -> tuple[VenueOrderStatus, str | None]:
+    """The venue's order status, and for a cancellation by the venue its reason: the text of `CANCELED_<reason>`
+    (e.g. a killed FOK) or "INVALID" (the venue took the order off the book as invalid).
 
-    LIVE / UNMATCHED (placed after a failed delay) rest; DELAYED is not on the book yet (still SUBMITTED); MATCHED
-    is filled; CANCELED, CANCELED_<reason> and INVALID (cancelled by the venue) are canceled. The docs' forms
-    `ORDER_STATUS_LIVE` etc. are accepted. Anything else raises `InputError`."""
+    The docs' `ORDER_STATUS_LIVE` forms are accepted. Anything else raises `InputError`."""
     status = venue_status.strip()
-    upper = status.upper()
-    upper = upper.removeprefix("ORDER_STATUS_")
-    if upper in ("LIVE", "UNMATCHED"):
-        return (OrderStatus.PARTIALLY_FILLED if size_matched > ZERO else OrderStatus.ACCEPTED), None
-    if upper == "DELAYED":
-        return OrderStatus.SUBMITTED, None
-    if upper == "MATCHED":
-        return OrderStatus.FILLED, None
-    if upper in ("CANCELED", "CANCELLED", "INVALID", "CANCELED_MARKET_RESOLVED"):
-        return OrderStatus.CANCELED, ("INVALID" if upper == "INVALID" else None)
+    upper = status.upper().removeprefix("ORDER_STATUS_")
+    if upper in ("LIVE", "MATCHED", "DELAYED", "UNMATCHED", "CANCELED"):
+        return VenueOrderStatus(upper), None
+    if upper == "CANCELLED":
+        return VenueOrderStatus.CANCELED, None
+    if upper == "INVALID":
+        return VenueOrderStatus.CANCELED, "INVALID"
     if upper.startswith(("CANCELED_", "CANCELLED_")):
-        return OrderStatus.CANCELED, status.split("_", 1)[1]
+        return VenueOrderStatus.CANCELED, status.split("_", 1)[1]
     raise InputError("status", f"unknown order status {status[:40]!r}")
 
 
-def parse_order(wire: WireOpenOrder | WireUserOrder, *, what: str = "order") -> VenueOrder:
-    """A `VenueOrder` from `/data/orders`, `/data/order/{id}` or a user-channel `order` event."""
+def parse_order(wire: WireOpenOrder | WireUserOrder, *, what: str = "order") -> PolymarketOrder:
+    """A `PolymarketOrder` from `/data/orders`, `/data/order/{id}` or a user-channel `order` event."""
     try:
-        size_matched = _decimal(wire.size_matched, f"{what}.size_matched", optional=True)
-        status, _ = parse_order_status(wire.status, size_matched)
-        return VenueOrder(
+        status, reason = parse_order_status(wire.status)
+        return PolymarketOrder(
             order_id=wire.id,
             status=status,
-            venue_status=wire.status,
+            reason=reason,
             condition_id=wire.market,
             token_id=wire.asset_id,
             side=_side(wire.side, f"{what}.side"),
             price=_price(wire.price, f"{what}.price"),
             original_size=_decimal(wire.original_size, f"{what}.original_size"),
-            size_matched=size_matched,
+            size_matched=_decimal(wire.size_matched, f"{what}.size_matched", optional=True),
             order_type=_order_type(wire.order_type, f"{what}.order_type"),
             expiration=_expiration(wire.expiration, f"{what}.expiration"),
             owner=wire.owner,
@@ -457,9 +453,8 @@ def parse_order(wire: WireOpenOrder | WireUserOrder, *, what: str = "order") -> 
             created_ts=parse_timestamp(wire.created_at, f"{what}.created_at"),
         )
     except InputError as exc:
-        if exc.field == "status":
-            raise VenueProtocolError(f"{what}.status: {exc.message}") from None
-        raise _protocol(what, exc) from None
+        field = f"{what}.status" if exc.field == "status" else what
+        raise VenueProtocolError(f"{field}: {exc.message if exc.field == 'status' else exc}") from None
 
 
 def _trade_status(value: str, field: str) -> TradeStatus:
@@ -490,7 +485,9 @@ def _same(a: str, b: str) -> bool:
     return bool(a) and a.lower() == b.lower()
 
 
-def parse_trade(wire: WireTrade, *, api_key: str, addresses: Iterable[str] = (), what: str = "trade") -> VenueTrade:
+def parse_trade(
+    wire: WireTrade, *, api_key: str, addresses: Iterable[str] = (), what: str = "trade"
+) -> PolymarketTrade:
     """Our fills in a trade: as TAKER when the trade's owner is our API key (or wallet), and as MAKER for each
     entry of `maker_orders` that is ours. A trade with none of ours has no fills."""
     wallets = tuple(addresses)
@@ -501,12 +498,12 @@ def parse_trade(wire: WireTrade, *, api_key: str, addresses: Iterable[str] = (),
     try:
         status = _trade_status(wire.status, f"{what}.status")
         taker_side = _side(wire.side, f"{what}.side")
-        fills: list[VenueFill] = []
+        fills: list[PolymarketFill] = []
         trade_owner = wire.trade_owner or wire.owner
         is_taker = wire.trader_side != "MAKER" and ours(trade_owner, wire.maker_address)
         if is_taker:
             fills.append(
-                VenueFill(
+                PolymarketFill(
                     order_id=wire.taker_order_id,
                     token_id=wire.asset_id,
                     side=taker_side,
@@ -520,7 +517,7 @@ def parse_trade(wire: WireTrade, *, api_key: str, addresses: Iterable[str] = (),
                 continue
             field = f"{what}.maker_orders[{index}]"
             fills.append(
-                VenueFill(
+                PolymarketFill(
                     order_id=maker.order_id,
                     token_id=maker.asset_id or wire.asset_id,
                     side=_maker_side(maker, wire, taker_side, f"{field}.side"),
@@ -533,7 +530,7 @@ def parse_trade(wire: WireTrade, *, api_key: str, addresses: Iterable[str] = (),
             if fill.size <= ZERO:
                 raise InputError(f"{what}.size", "a fill of zero shares")
         match_time = wire.match_time if wire.match_time is not None else wire.matchtime
-        return VenueTrade(
+        return PolymarketTrade(
             trade_id=wire.id,
             status=status,
             condition_id=wire.market,
@@ -843,15 +840,17 @@ class PolymarketRestClient:
             seen.add(cursor)
         raise VenueProtocolError(f"GET {path}: more than {MAX_PAGES} pages")
 
-    async def open_orders(self, *, condition_id: str = "", token_id: str = "", order_id: str = "") -> list[VenueOrder]:
+    async def open_orders(
+        self, *, condition_id: str = "", token_id: str = "", order_id: str = ""
+    ) -> list[PolymarketOrder]:
         """`GET /data/orders`, every page (cursor MA== ... LTE=)."""
         params = {k: v for k, v in (("market", condition_id), ("asset_id", token_id), ("id", order_id)) if v}
-        result: list[VenueOrder] = []
+        result: list[PolymarketOrder] = []
         for page in await self._pages("/data/orders", WireOrdersPage, params):
             result.extend(parse_order(w, what="GET /data/orders") for w in page.data)
         return result
 
-    async def get_order(self, order_id: str) -> VenueOrder | None:
+    async def get_order(self, order_id: str) -> PolymarketOrder | None:
         """`GET /data/order/{id}`; None when the venue does not know the order (404, `null` or `{}`): what resolves
         an ambiguous submit."""
         path = f"/data/order/{order_id}"
@@ -873,7 +872,7 @@ class PolymarketRestClient:
         trade_id: str = "",
         after: int | None = None,
         before: int | None = None,
-    ) -> list[VenueTrade]:
+    ) -> list[PolymarketTrade]:
         """`GET /data/trades`, every page; our fills in each (trades with none of ours are dropped)."""
         creds = self._creds()
         params = {
@@ -887,7 +886,7 @@ class PolymarketRestClient:
             )
             if v
         }
-        result: list[VenueTrade] = []
+        result: list[PolymarketTrade] = []
         addresses = (self._signer.address, self._signer.funder)
         for page in await self._pages("/data/trades", WireTradesPage, params):
             for wire in page.data:

@@ -184,11 +184,12 @@ class WireUserAuth(msgspec.Struct):
 
 
 class WireUserSubscribe(msgspec.Struct, omit_defaults=True):
-    """The first frame on the user channel: raw L2 credentials (no HMAC) and the condition ids to follow."""
+    """The first frame on the user channel: raw L2 credentials (no HMAC) and the condition ids to follow (omitted
+    when empty: every market). `type` has no default so that it is always sent."""
 
+    type: str
     auth: WireUserAuth
     markets: list[str] = msgspec.field(default_factory=list)
-    type: str = "user"
 
 
 class WireBookLevel(msgspec.Struct):
