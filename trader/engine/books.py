@@ -1,0 +1,241 @@
+"""Book state for strategies: per market a latest-value cell, per token a book with its health.
+
+Market data is state, not a queue (ARCHITECTURE.md). The market-data service applies frames to the `OrderBook`s
+here in place and then bumps the market's cell; a strategy waits with `await cell.wait_changed(seen)` and gets
+the *current* version number back, however many changes happened in between. Nothing queues up behind a slow
+strategy, and the socket reader never waits for one.
+
+Each token's book carries its health, which the risk gate uses:
+* `ready`: a snapshot arrived on the current connection. False before the first snapshot and from the moment
+  the connection carrying the book is lost until the new connection's snapshot for this token arrives.
+* `suspect`: the venue's own top of book disagreed with ours, or a frame that may have changed this book was
+  dropped. Cleared by the next snapshot (the service asks for one at once).
+* `age(now)`: seconds since the book was last *confirmed*: the later of its last applied change and the last
+  frame (of any kind, `PONG` included) on the connection carrying it, while it is ready. A quiet market on a
+  live connection stays fresh; a stalled connection ages every book on it. None when not ready.
+
+All times are the Trio clock (`trio.current_time()`), passed in as `now`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import trio
+
+from trader.domain.book import FillEstimate, Level, OrderBook, PriceHistory
+from trader.domain.market import Market
+from trader.domain.numbers import Side
+from trader.venues.polymarket.parse import LastTrade
+
+__all__ = ["BookHealth", "Books", "ConnectionLiveness", "MarketCell", "TokenBook"]
+
+
+@dataclass(frozen=True, slots=True)
+class BookHealth:
+    ready: bool
+    suspect: bool
+    age_secs: float | None
+    suspect_reason: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Ready and not suspect (the age limit is the caller's, e.g. the risk gate's)."""
+        return self.ready and not self.suspect
+
+
+@dataclass(slots=True)
+class ConnectionLiveness:
+    """When the connection carrying a set of books last delivered a frame (Trio clock); None while down."""
+
+    last_frame_at: float | None = None
+
+
+class TokenBook:
+    """One token's `OrderBook` and its health. Written only by the market-data service."""
+
+    __slots__ = (
+        "asset_id",
+        "book",
+        "condition_id",
+        "confirmed_at",
+        "last_trade",
+        "last_trade_price",
+        "liveness",
+        "ready",
+        "suspect",
+        "suspect_reason",
+        "venue_best",
+    )
+
+    def __init__(self, asset_id: str, condition_id: str, tick_size: Decimal) -> None:
+        self.asset_id = asset_id
+        self.condition_id = condition_id
+        self.book = OrderBook(asset_id, tick_size)
+        self.ready = False
+        self.suspect = False
+        self.suspect_reason: str | None = None
+        self.confirmed_at: float | None = None
+        self.liveness: ConnectionLiveness | None = None
+        self.last_trade: LastTrade | None = None
+        self.last_trade_price: Decimal | None = None
+        #: the venue's own top of book from `best_bid_ask` (custom feature), for display and checks
+        self.venue_best: tuple[Decimal | None, Decimal | None] | None = None
+
+    def age(self, now: float) -> float | None:
+        if not self.ready or self.confirmed_at is None:
+            return None
+        confirmed = self.confirmed_at
+        if self.liveness is not None and self.liveness.last_frame_at is not None:
+            confirmed = max(confirmed, self.liveness.last_frame_at)
+        return now - confirmed
+
+    def health(self, now: float) -> BookHealth:
+        return BookHealth(self.ready, self.suspect, self.age(now), self.suspect_reason)
+
+    # -- reading helpers (the domain book does the work) ---------------------------------------------------------
+
+    def best_bid(self) -> Level | None:
+        return self.book.best_bid()
+
+    def best_ask(self) -> Level | None:
+        return self.book.best_ask()
+
+    def vwap(self, taker_side: Side, size: Decimal, *, limit_price: Decimal | None = None) -> FillEstimate:
+        return self.book.fill_estimate(taker_side, size, limit_price=limit_price)
+
+    def depth(self, side: Side, *, limit_price: Decimal | None = None) -> Decimal:
+        return self.book.depth(side, limit_price=limit_price)
+
+    def __repr__(self) -> str:
+        return f"TokenBook({self.book!r}, ready={self.ready}, suspect={self.suspect})"
+
+
+class MarketCell:
+    """The latest-value cell of one market: its tokens' books and a change counter to wait on."""
+
+    __slots__ = ("_changed", "market", "resolved_winner", "tokens", "version")
+
+    def __init__(self, market: Market) -> None:
+        self.market = market
+        self.tokens: dict[str, TokenBook] = {
+            token_id: TokenBook(token_id, market.condition_id, market.tick_size) for token_id in market.token_ids
+        }
+        self.version = 0
+        self.resolved_winner: str | None = None
+        self._changed = trio.Event()
+
+    @property
+    def yes(self) -> TokenBook:
+        return self.tokens[self.market.yes_token_id]
+
+    @property
+    def no(self) -> TokenBook:
+        return self.tokens[self.market.no_token_id]
+
+    def bump(self) -> None:
+        """Publish a change: every waiter wakes and sees the current state."""
+        self.version += 1
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def wait_changed(self, seen: int) -> int:
+        """Wait until the version differs from `seen` (at once if it already does); return the current version."""
+        while self.version == seen:
+            await self._changed.wait()
+        return self.version
+
+    def health(self, now: float) -> dict[str, BookHealth]:
+        return {token_id: book.health(now) for token_id, book in self.tokens.items()}
+
+    def is_usable(self) -> bool:
+        return all(book.ready and not book.suspect for book in self.tokens.values())
+
+
+@dataclass(slots=True)
+class Books:
+    """Every followed market's cell, by condition id and by token id, and a bounded price history per token."""
+
+    history_len: int = 1000
+    markets: dict[str, MarketCell] = field(default_factory=dict)
+    _tokens: dict[str, TokenBook] = field(default_factory=dict)
+    _any_version: int = 0
+    _any_changed: trio.Event = field(default_factory=trio.Event)
+    history: PriceHistory = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.history = PriceHistory(self.history_len)
+
+    def add(self, market: Market) -> MarketCell:
+        """Follow a market (idempotent). Its books start NOT READY until their first snapshot."""
+        cell = self.markets.get(market.condition_id)
+        if cell is not None:
+            return cell
+        for token_id in market.token_ids:
+            if token_id in self._tokens:
+                raise ValueError(f"token {token_id} already belongs to market {self._tokens[token_id].condition_id}")
+        cell = MarketCell(market)
+        self.markets[market.condition_id] = cell
+        self._tokens.update(cell.tokens)
+        return cell
+
+    def remove(self, condition_id: str) -> MarketCell | None:
+        cell = self.markets.pop(condition_id, None)
+        if cell is not None:
+            for token_id in cell.tokens:
+                self._tokens.pop(token_id, None)
+                self.history.forget(token_id)
+            cell.bump()
+            self._publish()
+        return cell
+
+    def market(self, condition_id: str) -> MarketCell:
+        return self.markets[condition_id]
+
+    def token(self, token_id: str) -> TokenBook:
+        return self._tokens[token_id]
+
+    def get_token(self, token_id: str) -> TokenBook | None:
+        return self._tokens.get(token_id)
+
+    def tokens(self) -> Iterator[TokenBook]:
+        return iter(self._tokens.values())
+
+    def __contains__(self, token_id: object) -> bool:
+        return token_id in self._tokens
+
+    def __len__(self) -> int:
+        return len(self.markets)
+
+    # -- change notification -------------------------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        """Bumped whenever any market changed (for a strategy that follows many markets)."""
+        return self._any_version
+
+    def publish(self, cells: Iterable[MarketCell]) -> None:
+        """Bump each changed market's cell, then the any-market counter, once."""
+        for cell in cells:
+            cell.bump()
+        self._publish()
+
+    def _publish(self) -> None:
+        self._any_version += 1
+        self._any_changed.set()
+        self._any_changed = trio.Event()
+
+    async def wait_changed(self, seen: int) -> int:
+        """Wait until any market changed after version `seen`; return the current version."""
+        while self._any_version == seen:
+            await self._any_changed.wait()
+        return self._any_version
+
+    async def wait_ready(self, condition_id: str) -> MarketCell:
+        """Wait until both books of a market are ready and not suspect."""
+        cell = self.markets[condition_id]
+        while not cell.is_usable():
+            await cell.wait_changed(cell.version)
+        return cell

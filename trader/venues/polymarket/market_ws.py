@@ -1,0 +1,193 @@
+"""One connection to the Polymarket market channel (protocol.md §2.1-2.2).
+
+`open_market_connection(factory, asset_ids)` opens a WebSocket through `factory`, sends the subscription (with
+`initial_dump`, so the venue starts with a `book` per asset) and yields a `MarketConnection`: text frames in,
+`PING` and subscription changes out. It translates websocket and network exceptions at this edge:
+
+* connecting or the handshake failed  -> `VenueConnectionError`
+* an established connection broke     -> `VenueDisconnected` (from `receive`, `ping`, `subscribe`, ...)
+
+Timing (PING period, stall detection, reconnects) belongs to the caller, `trader.engine.market_data`.
+
+A `WebSocketFactory` is any zero-argument callable returning an async context manager of a trio-websocket
+connection. `websocket_factory(url)` connects over the network. `memory_websocket_factory(nursery, handler)`
+connects over in-memory streams to a handler that plays the venue, so tests run on trio's `MockClock` with no
+real socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, cast
+
+import msgspec
+import trio
+import trio.testing
+import trio_websocket
+from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
+
+from trader.venues.errors import VenueConnectionError, VenueDisconnected
+from trader.venues.polymarket.schemas import WireSubscribe, WireSubscriptionChange
+
+__all__ = [
+    "MARKET_WS_URL",
+    "MarketConnection",
+    "WebSocketFactory",
+    "memory_websocket_factory",
+    "open_market_connection",
+    "websocket_factory",
+]
+
+MARKET_WS_URL = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
+PING = "PING"
+#: A `book` frame of a deep market is tens of KB; the initial dump of 200 assets arrives as one array.
+MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+
+WebSocketFactory = Callable[[], AbstractAsyncContextManager[WebSocketConnection]]
+
+_encode = msgspec.json.Encoder().encode
+
+
+def websocket_factory(
+    url: str = MARKET_WS_URL,
+    *,
+    connect_timeout_secs: float = 10.0,
+    disconnect_timeout_secs: float = 2.0,
+    max_message_size: int = MAX_MESSAGE_SIZE,
+) -> WebSocketFactory:
+    """Connections to `url` over the network (TLS for wss://)."""
+
+    def connect() -> AbstractAsyncContextManager[WebSocketConnection]:
+        return trio_websocket.open_websocket_url(
+            url,
+            max_message_size=max_message_size,
+            connect_timeout=connect_timeout_secs,
+            disconnect_timeout=disconnect_timeout_secs,
+        )
+
+    return connect
+
+
+class MarketConnection:
+    """An open, subscribed market-channel socket."""
+
+    __slots__ = ("_ws", "custom_feature_enabled")
+
+    def __init__(self, ws: WebSocketConnection, *, custom_feature_enabled: bool = False) -> None:
+        self._ws = ws
+        self.custom_feature_enabled = custom_feature_enabled
+
+    async def receive(self) -> str | bytes:
+        """The next text frame (`PONG` included). Raises `VenueDisconnected` when the connection is gone."""
+        try:
+            return await self._ws.get_message()
+        except ConnectionClosed as exc:
+            raise VenueDisconnected(f"market channel closed: {exc.reason}") from None
+
+    async def _send(self, message: str) -> None:
+        try:
+            await self._ws.send_message(message)
+        except ConnectionClosed as exc:
+            raise VenueDisconnected(f"market channel closed: {exc.reason}") from None
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise VenueDisconnected(f"market channel broken: {exc!r}") from None
+
+    async def ping(self) -> None:
+        """The application-level keepalive: the text `PING`; the venue answers the text `PONG`."""
+        await self._send(PING)
+
+    async def subscribe_initial(self, asset_ids: Iterable[str]) -> None:
+        message = WireSubscribe(assets_ids=list(asset_ids), custom_feature_enabled=self.custom_feature_enabled)
+        await self._send(_encode(message).decode())
+
+    async def subscribe(self, asset_ids: Iterable[str]) -> None:
+        """Add assets to the open connection; the venue sends their `book` first."""
+        message = WireSubscriptionChange("subscribe", list(asset_ids), self.custom_feature_enabled)
+        await self._send(_encode(message).decode())
+
+    async def unsubscribe(self, asset_ids: Iterable[str]) -> None:
+        message = WireSubscriptionChange("unsubscribe", list(asset_ids), self.custom_feature_enabled)
+        await self._send(_encode(message).decode())
+
+    async def aclose(self) -> None:
+        await self._ws.aclose()
+
+
+@asynccontextmanager
+async def open_market_connection(
+    factory: WebSocketFactory, asset_ids: Iterable[str], *, custom_feature_enabled: bool = False
+) -> AsyncIterator[MarketConnection]:
+    """Connect, subscribe to `asset_ids`, yield the connection; close it on exit."""
+    stage = "connect"
+    try:
+        async with factory() as ws:
+            stage = "body"
+            connection = MarketConnection(ws, custom_feature_enabled=custom_feature_enabled)
+            await connection.subscribe_initial(asset_ids)
+            yield connection
+            stage = "close"
+    except (HandshakeError, ConnectionClosed, OSError, trio.BrokenResourceError) as exc:
+        if stage == "connect":
+            raise VenueConnectionError(f"market channel connect failed: {exc!r}") from exc
+        if stage == "body":
+            raise
+        # Closing a dead connection failed (e.g. the close handshake timed out): it is closed all the same.
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# In-memory connections (tests, simulations): a real websocket protocol over trio.testing memory streams
+
+ServerHandler = Callable[[WebSocketConnection], Awaitable[Any]]
+
+
+def memory_websocket_factory(
+    nursery: trio.Nursery, handler: ServerHandler, *, close_timeout_secs: float = 1.0
+) -> WebSocketFactory:
+    """Each call connects a new in-memory client to a new `handler(server_ws)` task started in `nursery`.
+
+    The handler returning closes the server side; the client leaving its context closes the client side.
+    """
+
+    @asynccontextmanager
+    async def connect() -> AsyncIterator[WebSocketConnection]:
+        client_stream, server_stream = trio.testing.memory_stream_pair()
+        nursery.start_soon(_serve_one, server_stream, handler, close_timeout_secs)
+        async with trio.open_nursery() as client_nursery:
+            ws = await trio_websocket.wrap_client_stream(
+                client_nursery,
+                cast(trio.SocketStream, client_stream),
+                "memory",
+                "/ws/market",
+                max_message_size=MAX_MESSAGE_SIZE,
+            )
+            try:
+                yield ws
+            finally:
+                with trio.move_on_after(close_timeout_secs) as scope:
+                    scope.shield = True
+                    await ws.aclose()
+                # Let the reader finish the close handshake, but not forever.
+                client_nursery.cancel_scope.deadline = trio.current_time() + close_timeout_secs
+
+    return connect
+
+
+async def _serve_one(stream: trio.abc.Stream, handler: ServerHandler, close_timeout_secs: float) -> None:
+    async with trio.open_nursery() as nursery:
+        request = await trio_websocket.wrap_server_stream(nursery, stream, max_message_size=MAX_MESSAGE_SIZE)
+        try:
+            ws = await request.accept()
+        except ConnectionClosed:
+            nursery.cancel_scope.cancel()
+            return
+        try:
+            await handler(ws)
+        except ConnectionClosed:
+            pass  # the client went away: the normal end of a session
+        finally:
+            with trio.move_on_after(close_timeout_secs) as scope:
+                scope.shield = True
+                await ws.aclose()
+            # The reader may still be completing a close that another task started: give it time, not forever.
+            nursery.cancel_scope.deadline = trio.current_time() + close_timeout_secs
