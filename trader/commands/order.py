@@ -3,14 +3,18 @@
 Input (the `input` objects of the shared golden vectors): `private_key`, `side` ("BUY"/"SELL"), `token_id`, `price`,
 `tick_size`, `neg_risk`, `api_key`, `api_secret`, `api_passphrase`, and exactly one of `size` (shares: a limit
 order) or `amount` (a market order: pUSD to spend for BUY, shares to sell for SELL). Optional: `signature_type` (0),
-`funder` (null; required for signature types 1-3), `salt` and `timestamp_ms` (generated), `expiration` (0; only
-for GTD, where it is required), `builder_code` and `metadata` (zero bytes32), `order_type` ("GTC" for a limit
+`funder` (null; required for signature types 1-3), `salt` and `timestamp_ms` (generated), `expiration` (0; required
+for GTD; sent but not signed), `builder_code` and `metadata` (zero bytes32), `order_type` ("GTC" for a limit
 order, "FOK" for a market order), `post_only` and `defer_exec` (false), `l2_timestamp` (now, unix seconds).
+Balance-limited buys, as the official SDKs do it: with `user_usdc_balance` (pUSD), a BUY is shrunk so that its cost
+plus the platform fee (`fee_rate`, `fee_exponent`: the market's fee schedule, default 0) and the builder fee
+(`builder_taker_fee_rate`, default 0; `fee_slippage` percent, default 0) fits the balance.
 Prices, sizes and amounts are decimal strings; a JSON number with a fraction is refused (it is a binary float).
+Unknown fields are ignored with a warning on standard error.
 
 Output, one JSON object: `signed_order` (the "order" object of the body), `order_id` (the EIP-712 digest), `body`
-(the exact POST /order text that is sent and HMAC-signed) and `headers` (the L2 headers for POST /order; the
-passphrase is shown as "<redacted>": no secret is ever printed). Exit status 0.
+(the exact POST /order text that is sent and HMAC-signed) and `headers` (the L2 headers for POST /order, sent as
+they are). The private key and the API secret never appear in any output or error. Exit status 0.
 
 On bad input: `{"error": "<field>: <what is wrong>"}` on standard output and exit status 2.
 """
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, TextIO
 
-from trader.domain.numbers import parse_decimal, parse_tick_size
+from trader.domain.numbers import Side, check_price, parse_decimal, parse_tick_size
 from trader.errors import InputError
 from trader.venues.polymarket.auth import ApiCredentials, l2_headers
 from trader.venues.polymarket.signing import (
@@ -45,6 +49,7 @@ EXIT_OK: Final = 0
 EXIT_INTERNAL: Final = 1
 EXIT_BAD_INPUT: Final = 2
 REDACTED: Final = "<redacted>"
+_HUNDRED: Final = Decimal(100)
 POST_ORDER_PATH: Final = "/order"
 
 _REQUIRED: Final = (
@@ -72,9 +77,14 @@ _OPTIONAL: Final = (
     "post_only",
     "defer_exec",
     "l2_timestamp",
+    "user_usdc_balance",
+    "fee_rate",
+    "fee_exponent",
+    "builder_taker_fee_rate",
+    "fee_slippage",
 )
 _KNOWN: Final = frozenset(_REQUIRED + _OPTIONAL)
-_SECRET_FIELDS: Final = ("private_key", "api_secret", "api_passphrase")
+_SECRET_FIELDS: Final = ("private_key", "api_secret")
 _MAX_INPUT_BYTES: Final = 1 << 20
 _MAX_DEPTH: Final = 32
 
@@ -214,19 +224,65 @@ def _decimal(obj: dict[str, object], field: str) -> Decimal:
     return parse_decimal(value, field)
 
 
+def _optional_decimal(obj: dict[str, object], field: str) -> Decimal | None:
+    if obj.get(field) is None:
+        return None
+    value = obj[field]
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    result = _decimal({field: value}, field)
+    if result < 0:
+        raise InputError(field, f"must not be negative, got {result}")
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class FeeTerms:
+    """What a taker BUY pays on top of its cost: the platform fee schedule and the builder's fee rate."""
+
+    rate: Decimal = Decimal(0)
+    exponent: Decimal = Decimal(0)
+    builder_rate: Decimal = Decimal(0)
+    slippage_pct: Decimal = Decimal(0)
+
+
+def _fee_terms(obj: dict[str, object]) -> FeeTerms:
+    slippage = _optional_decimal(obj, "fee_slippage") or Decimal(0)
+    if slippage and not 1 <= slippage <= 100:
+        raise InputError("fee_slippage", "must be 0 or a percentage between 1 and 100")
+    return FeeTerms(
+        rate=_optional_decimal(obj, "fee_rate") or Decimal(0),
+        exponent=_optional_decimal(obj, "fee_exponent") or Decimal(0),
+        builder_rate=_optional_decimal(obj, "builder_taker_fee_rate") or Decimal(0),
+        slippage_pct=slippage,
+    )
+
+
+def adjust_buy_amount_for_fees(amount: Decimal, price: Decimal, balance: Decimal, fees: FeeTerms) -> Decimal:
+    """The pUSD a BUY may spend so that cost + platform fee + builder fee fits `balance` (exact decimals).
+
+    The official SDKs' rule: the fees are estimated on min(amount, balance); when the balance does not cover
+    amount + fees, spend what is left of the balance after those fees (never below zero).
+    """
+    platform_rate = fees.rate * (price * (1 - price)) ** fees.exponent * (1 + fees.slippage_pct / _HUNDRED)
+    fee_base = min(amount, balance)
+    platform_fee = fee_base / price * platform_rate
+    builder_fee = fee_base * fees.builder_rate
+    if balance <= amount + platform_fee + builder_fee:
+        return max(balance - platform_fee - builder_fee, Decimal(0))
+    return amount
+
+
 def parse_sign_request(obj: dict[str, object], *, clock: Callable[[], float] = time.time) -> SignRequest:
     """Check every field and sign. Raises `InputError` naming the first bad field; never echoes a secret."""
     missing = [field for field in _REQUIRED if field not in obj]
     if missing:
         raise InputError(missing[0], "missing")
-    unknown = sorted(set(obj) - _KNOWN)
-    if unknown:
-        raise InputError(unknown[0], "unknown field")
     if ("size" in obj) == ("amount" in obj):
         raise InputError("size", "give exactly one of size (a limit order) or amount (a market order)")
     is_market = "amount" in obj
 
-    for field in _SECRET_FIELDS:
+    for field in (*_SECRET_FIELDS, "api_passphrase"):
         if not isinstance(obj[field], str):
             raise InputError(field, f"expected a string, got {_type_name(obj[field])}")
     signature_type = _int(obj, "signature_type", 0, low=0, high=4)
@@ -257,19 +313,21 @@ def parse_sign_request(obj: dict[str, object], *, clock: Callable[[], float] = t
     assert expiration is not None
     if order_type == "GTD" and expiration == 0:
         raise InputError("expiration", "a GTD order needs an expiration (unix seconds)")
-    if order_type != "GTD" and expiration != 0:
-        raise InputError("expiration", f"only GTD orders expire; use 0 for {order_type}")
     salt = _int(obj, "salt", None, low=0, high=2**53)
     timestamp_ms = _int(obj, "timestamp_ms", None, low=1, high=2**63)
     l2_timestamp = _int(obj, "l2_timestamp", None, low=0, high=2**63)
     builder_code = parse_bytes32(obj.get("builder_code", ZERO32), "builder_code")
     metadata = parse_bytes32(obj.get("metadata", ZERO32), "metadata")
 
+    balance = _optional_decimal(obj, "user_usdc_balance")
     if is_market:
+        amount = _decimal(obj, "amount")
+        if side is Side.BUY and balance:  # the SDKs skip a zero balance for market orders
+            amount = adjust_buy_amount_for_fees(amount, price, balance, _fee_terms(obj))
         order, oid = signer.market_order_with_id(
             token_id=token_id,
             side=side,
-            amount=_decimal(obj, "amount"),
+            amount=amount,
             price=price,
             tick_size=tick_size,
             neg_risk=neg_risk,
@@ -279,11 +337,15 @@ def parse_sign_request(obj: dict[str, object], *, clock: Callable[[], float] = t
             metadata=metadata,
         )
     else:
+        size = _decimal(obj, "size")
+        if side is Side.BUY and balance is not None:
+            check_price(price, tick_size)
+            size = adjust_buy_amount_for_fees(size * price, price, balance, _fee_terms(obj)) / price
         order, oid = signer.limit_order_with_id(
             token_id=token_id,
             side=side,
             price=price,
-            size=_decimal(obj, "size"),
+            size=size,
             tick_size=tick_size,
             neg_risk=neg_risk,
             expiration=expiration,
@@ -320,7 +382,6 @@ def render(request: SignRequest) -> dict[str, object]:
         request_path=POST_ORDER_PATH,
         body=body,
     )
-    headers["POLY_PASSPHRASE"] = REDACTED
     return {"signed_order": request.order.to_json(), "order_id": request.order_id, "body": body, "headers": headers}
 
 
@@ -358,6 +419,8 @@ def sign_main(stdin: TextIO, stdout: TextIO, *, clock: Callable[[], float] = tim
         except UnicodeDecodeError:
             raise InputError("input", "not UTF-8 text") from None
         obj = parse_input_text(text)
+        for field in sorted(set(obj) - _KNOWN):
+            print(f"trader order sign: ignoring unknown field {field!r}", file=sys.stderr)
         output = json.dumps(render(parse_sign_request(obj, clock=clock)))
         status = EXIT_OK
     except InputError as exc:

@@ -16,13 +16,15 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from py_clob_client_v2.client import ClobClient
 from py_clob_client_v2.clob_types import ApiCreds, FeeInfo, MarketOrderArgsV2, OrderArgsV2, PartialCreateOrderOptions
 from py_clob_client_v2.order_builder.helpers import round_down
 from py_clob_client_v2.order_utils.model.order_data_v2 import order_to_json_v2
 
 from trader.cli import main
-from trader.commands.order import sign_main
+from trader.commands.order import FeeTerms, adjust_buy_amount_for_fees, sign_main
 from trader.venues.polymarket.signing import EXCHANGE_V2, NEG_RISK_EXCHANGE_V2
 
 VECTORS: dict[str, Any] = json.loads(
@@ -56,7 +58,7 @@ def _hmac(secret: str, message: str) -> str:
 
 def _assert_secrets_hidden(payload: dict[str, Any], text: str) -> None:
     key = payload.get("private_key")
-    for secret in (key, payload.get("api_secret"), payload.get("api_passphrase")):
+    for secret in (key, payload.get("api_secret")):
         if isinstance(secret, str) and len(secret) > 8:
             assert secret not in text
             assert secret.removeprefix("0x") not in text
@@ -70,6 +72,7 @@ def _assert_signed(payload: dict[str, Any], status: int, out: dict[str, Any], te
     headers = out["headers"]
     assert headers["POLY_ADDRESS"] == Account.from_key(payload["private_key"]).address
     assert headers["POLY_API_KEY"] == payload["api_key"]
+    assert headers["POLY_PASSPHRASE"] == payload["api_passphrase"]  # a header sent as it is
     timestamp = str(payload.get("l2_timestamp", 1767225699))
     assert headers["POLY_TIMESTAMP"] == timestamp
     # the HMAC of exactly the printed body
@@ -135,7 +138,6 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str]] = [
     ("unknown order type", _with(order_type="IOC"), "order_type"),
     ("lower-case order type", _with(order_type="gtc"), "order_type"),
     ("GTD without expiration", _with(order_type="GTD"), "expiration"),
-    ("GTC with expiration", _with(expiration=1900000000), "expiration"),
     ("market GTD", _with(size=_DROP, amount="5", order_type="GTD", expiration=1900000000), "order_type"),
     ("short key", _with(private_key=BASE["private_key"][:-1]), "private_key"),
     ("non-hex key", _with(private_key="0x" + "zz" * 32), "private_key"),
@@ -174,7 +176,9 @@ BAD_INPUTS: list[tuple[str, dict[str, Any], str]] = [
     ("passphrase number", _with(api_passphrase=5), "api_passphrase"),
     ("both size and amount", _with(amount="5"), "size"),
     ("neither size nor amount", _with(size=_DROP), "size"),
-    ("unknown field", _with(user_usdc_balance="10"), "user_usdc_balance"),
+    ("balance negative", _with(user_usdc_balance="-1"), "user_usdc_balance"),
+    ("balance float", _with(user_usdc_balance=1.5), "user_usdc_balance"),
+    ("fee slippage out of range", _with(user_usdc_balance="1", fee_slippage="0.5"), "fee_slippage"),
     ("missing side", _with(side=_DROP), "side"),
 ]
 
@@ -254,6 +258,55 @@ def test_gtd_expiration_is_sent_but_not_signed() -> None:
     assert out["signed_order"]["signature"] == baseline["expected"]["signed_order"]["signature"]
     assert out["signed_order"]["expiration"] == "1900000000"
     assert json.loads(out["body"])["orderType"] == "GTD"
+
+
+def test_expiration_on_a_gtc_order_is_passed_through_unsigned_as_the_official_client_does() -> None:
+    baseline = next(c for c in VECTORS["orders"] if c["id"] == "v2-lim-gtd-exp0-baseline")
+    status, out, text = run_sign(baseline["input"] | {"expiration": 1900000000})
+    _assert_signed(baseline["input"], status, out, text)
+    assert out["order_id"] == baseline["expected"]["order_id"]
+    assert out["signed_order"]["expiration"] == "1900000000"
+
+
+def test_unknown_fields_are_ignored_with_a_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    case = VECTORS["orders"][0]
+    status, out, _ = run_sign(case["input"] | {"comment": "hello"})
+    assert status == 0
+    assert out["order_id"] == case["expected"]["order_id"]
+    assert "ignoring unknown field 'comment'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "maker", "taker"),
+    [
+        # 100 @ 0.5 costs 50; fee 0.02 * 0.25 per share; the fee on min(50, 40) = 40 pUSD of cost is
+        # 80 shares * 0.005 = 0.4, so 40 - 0.4 = 39.6 pUSD can be spent: 79.2 shares.
+        ({"user_usdc_balance": "40", "fee_rate": "0.02", "fee_exponent": "1"}, 39_600_000, 79_200_000),
+        # with a 1% builder fee on top: 40 - 0.4 - 0.4 = 39.2 pUSD: 78.4 shares
+        (
+            {"user_usdc_balance": "40", "fee_rate": "0.02", "fee_exponent": "1", "builder_taker_fee_rate": "0.01"},
+            39_200_000,
+            78_400_000,
+        ),
+        # a balance that covers cost and fees changes nothing
+        ({"user_usdc_balance": "1000", "fee_rate": "0.02", "fee_exponent": "1"}, 50_000_000, 100_000_000),
+    ],
+)
+def test_user_balance_shrinks_a_limit_buy_to_fit_cost_and_fees(extra: dict[str, Any], maker: int, taker: int) -> None:
+    status, out, _ = run_sign(_with(side="BUY", price="0.5", size="100") | extra)
+    assert status == 0, out
+    assert (int(out["signed_order"]["makerAmount"]), int(out["signed_order"]["takerAmount"])) == (maker, taker)
+
+
+def test_user_balance_shrinks_a_market_buy_and_never_a_sell() -> None:
+    fees = {"user_usdc_balance": "40", "fee_rate": "0.02", "fee_exponent": "1"}
+    market_buy = {k: v for k, v in _with(side="BUY", price="0.5").items() if k != "size"} | {"amount": "50"}
+    status, out, _ = run_sign(market_buy | fees)
+    assert status == 0, out
+    assert (out["signed_order"]["makerAmount"], out["signed_order"]["takerAmount"]) == ("39600000", "79200000")
+    status, out, _ = run_sign(_with(side="SELL", price="0.5", size="100") | fees)
+    assert status == 0, out
+    assert out["signed_order"]["makerAmount"] == "100000000"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -491,3 +544,22 @@ def test_any_odd_value_in_any_field_is_a_clean_answer(kind: str) -> None:
             if status == 2:
                 assert out["error"].startswith(f"{field}: "), (field, value, out)
             _assert_secrets_hidden(payload, text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    amount=st.decimals(min_value=Decimal("0.01"), max_value=Decimal(10_000), places=2),
+    price=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("0.99"), places=2),
+    balance=st.decimals(min_value=Decimal(0), max_value=Decimal(10_000), places=2),
+    rate=st.sampled_from([Decimal(0), Decimal("0.02"), Decimal("0.07")]),
+    exponent=st.sampled_from([Decimal(1), Decimal(2)]),
+    builder=st.sampled_from([Decimal(0), Decimal("0.005")]),
+)
+def test_balance_adjustment_agrees_with_the_official_sdk(  # noqa: PLR0917
+    amount: Decimal, price: Decimal, balance: Decimal, rate: Decimal, exponent: Decimal, builder: Decimal
+) -> None:
+    from py_clob_client_v2.fees import adjust_buy_amount_for_fees as official
+
+    ours = adjust_buy_amount_for_fees(amount, price, balance, FeeTerms(rate, exponent, builder))
+    theirs = official(float(amount), float(price), float(balance), float(rate), float(exponent), float(builder))
+    assert float(ours) == pytest.approx(theirs, rel=1e-9, abs=1e-9)
