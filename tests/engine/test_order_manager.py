@@ -1,0 +1,549 @@
+"""The order manager against a scripted FakeVenue, on the MockClock: write-ahead, timeouts resolved by order id,
+429/5xx/breaker handling, venue events, settlement and FAILED-trade reversal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from decimal import Decimal
+
+import pytest
+import trio
+
+from trader.domain.enums import OrderStatus, OrderType, TradeStatus
+from trader.domain.events import OrderReason
+from trader.domain.intents import OrderIntent
+from trader.domain.numbers import Side
+from trader.domain.orders import Order
+from trader.domain.positions import Portfolio
+from trader.engine.breaker import BreakerSettings, BreakerState, CircuitBreaker
+from trader.engine.orders import (
+    CIRCUIT_OPEN,
+    SENDING_BLOCKED,
+    STORE_WRITE_FAILED,
+    SUBMIT_NOT_FOUND,
+    DuplicateClientOrderId,
+    OrderManager,
+    OrderManagerSettings,
+    pump_venue_events,
+)
+from trader.integrations.store.base import IntentRecord, IntentState
+from trader.testing.fake_venue import FakeVenue, MemoryStore, Outcome, sequential_order_ids
+from trader.venues.base import (
+    Balances,
+    CancelResult,
+    SubmitResult,
+    VenueEvent,
+    VenueOrder,
+    VenueOrderStatus,
+    VenueTrade,
+)
+from trader.venues.errors import VenueDisconnected, VenueRejectCode, VenueRequestError, VenueTimeout
+
+YES = "1001"
+NO = "1002"
+WALL = 1_700_000_000.0
+
+
+def intent(cid: str = "c1", *, token: str = YES, side: Side = Side.BUY, size: str = "10", price: str = "0.40",
+           order_type: OrderType = OrderType.GTC) -> OrderIntent:  # fmt: skip
+    return OrderIntent(
+        client_order_id=cid,
+        strategy="test",
+        condition_id="0xcond",
+        token_id=token,
+        side=side,
+        price=Decimal(price),
+        size=Decimal(size),
+        order_type=order_type,
+    )
+
+
+def manager_for(
+    venue: object,
+    store: MemoryStore | None = None,
+    *,
+    breaker: CircuitBreaker | None = None,
+    cash: Decimal = Decimal(1000),
+    settings: OrderManagerSettings | None = None,
+) -> OrderManager:
+    return OrderManager(
+        venue,  # type: ignore[arg-type]
+        store if store is not None else MemoryStore(),
+        ids=sequential_order_ids(),
+        portfolio=Portfolio(cash=cash),
+        breaker=breaker,
+        settings=settings,
+        wall_ns=lambda: int(WALL * 1e9),
+    )
+
+
+class TimelineStore(MemoryStore):
+    """Records the write-ahead intent in the same timeline as the venue's arrivals."""
+
+    def __init__(self, timeline: list[str]) -> None:
+        super().__init__()
+        self.timeline = timeline
+
+    async def record_intent(self, intent: IntentRecord) -> None:
+        await super().record_intent(intent)
+        self.timeline.append(f"intent {intent.client_order_id}")
+
+
+class TimelineVenue(FakeVenue):
+    def __init__(self, timeline: list[str]) -> None:
+        super().__init__(wall=WALL)
+        self.timeline = timeline
+
+    async def submit(self, order: Order) -> SubmitResult:
+        self.timeline.append(f"submit {order.client_order_id}")
+        return await super().submit(order)
+
+
+async def test_intent_is_written_before_the_order_is_sent(autojump_clock: trio.testing.MockClock) -> None:
+    timeline: list[str] = []
+    venue, store = TimelineVenue(timeline), TimelineStore(timeline)
+    manager = manager_for(venue, store)
+
+    order = await manager.submit(intent("c1"))
+
+    assert timeline == ["intent c1", "submit c1"]
+    assert order.status is OrderStatus.ACCEPTED
+    assert store.intents["c1"].state is IntentState.ACKED
+    assert store.intents["c1"].order_id == order.order_id
+    assert store.orders[order.order_id].status is OrderStatus.ACCEPTED
+    venue.check()
+
+
+async def test_order_id_is_computed_before_sending_and_is_what_the_venue_gets(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue = FakeVenue(wall=WALL)
+    manager = manager_for(venue)
+    order = await manager.submit(intent("c1"))
+    assert venue.submitted[0].order_id == order.order_id == "0x" + "0" * 63 + "1"
+
+
+async def test_timed_out_submit_that_landed_is_resolved_by_asking_for_its_id(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(YES, Outcome(reply="hang", lands=True))
+    manager = manager_for(venue)
+
+    start = trio.current_time()
+    order = await manager.submit(intent("c1"))
+
+    assert trio.current_time() - start == pytest.approx(0.5)  # the default per-request timeout
+    assert venue.lookups == [order.order_id]  # asked by id ...
+    assert len(venue.submitted) == 1  # ... never resent
+    assert order.status is OrderStatus.ACCEPTED
+    stats = manager.statistics()
+    assert (stats.ambiguous, stats.resolved_found, stats.unresolved, stats.timeouts) == (1, 1, 0, 1)
+    assert manager.store.intents["c1"].state is IntentState.ACKED  # type: ignore[attr-defined]
+    venue.check()
+
+
+async def test_timed_out_submit_that_never_landed_is_closed_as_not_found(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(YES, Outcome(reply="hang", lands=False))
+    store = MemoryStore()
+    manager = manager_for(venue, store)
+
+    order = await manager.submit(intent("c1"))
+
+    assert venue.lookups == [order.order_id]
+    assert len(venue.submitted) == 1
+    assert order.status is OrderStatus.CANCELED
+    assert order.reason == SUBMIT_NOT_FOUND
+    assert store.intents["c1"].state is IntentState.REJECTED
+    assert store.intents["c1"].reason == SUBMIT_NOT_FOUND
+    assert manager.statistics().resolved_not_found == 1
+    venue.check()
+
+
+async def test_timed_out_submit_that_matched_gets_its_fills_from_the_venue(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The reply is lost and no event stream is open: the fills come from asking the venue.
+    venue = FakeVenue(wall=WALL)
+    venue.script(YES, Outcome(reply="hang", lands=True, fill=Decimal(10)))
+    manager = manager_for(venue)
+
+    order = await manager.submit(intent("c1"))
+
+    assert order.status is OrderStatus.FILLED
+    assert manager.positions() == {YES: Decimal(10)}
+    assert manager.positions() == await venue.positions()
+    assert manager.portfolio.cash == Decimal(1000) - Decimal("4.00")
+
+
+async def test_a_disconnect_on_submit_is_an_unknown_outcome_too(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(YES, Outcome(reply="raise", error=VenueDisconnected("peer closed"), lands=True))
+    manager = manager_for(venue)
+    order = await manager.submit(intent("c1"))
+    assert order.status is OrderStatus.ACCEPTED
+    assert venue.lookups == [order.order_id]
+
+
+async def test_unresolvable_submit_stays_submitted_and_is_counted(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(YES, Outcome(reply="hang", lands=True))
+    venue.lookup_error = VenueTimeout("no answer")
+    manager = manager_for(venue)
+
+    order = await manager.submit(intent("c1"))
+
+    assert order.status is OrderStatus.SUBMITTED
+    assert len(venue.lookups) == 3  # resolve_attempts
+    assert manager.statistics().unresolved == 1
+    assert [o.client_order_id for o in manager.unresolved()] == ["c1"]
+    # A later event settles it.
+    venue.lookup_error = None
+    await manager.handle_venue_event((await venue.open_orders())[0])
+    assert manager.order("c1").status is OrderStatus.ACCEPTED
+    assert manager.statistics().unresolved == 0
+
+
+async def test_venue_rejection_is_a_value_with_its_code(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(YES, Outcome(reply="reject", reason=VenueRejectCode.MIN_SIZE, message="Size lower than the minimum"))
+    store = MemoryStore()
+    manager = manager_for(venue, store)
+
+    order = await manager.submit(intent("c1"))
+
+    assert order.status is OrderStatus.REJECTED
+    assert order.reason == "VENUE_MIN_SIZE"
+    assert store.intents["c1"].state is IntentState.REJECTED
+    assert manager.statistics().rejected == {"VENUE_MIN_SIZE": 1}
+
+
+async def test_429_blocks_the_endpoint_and_is_not_a_breaker_failure(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    error = VenueRequestError(429, VenueRejectCode.RATE_LIMITED, "Too Many Requests", retry_after_secs=5.0)
+    venue.script(YES, Outcome(reply="raise", error=error, lands=False), Outcome())
+    manager = manager_for(venue)
+
+    first = await manager.submit(intent("c1"))
+    assert first.status is OrderStatus.REJECTED
+    assert first.reason == "VENUE_RATE_LIMITED"
+    assert venue.lookups == []  # a 429 is a clear "not taken": nothing to resolve
+    stats = manager.statistics()
+    assert stats.responses_429 == 1
+    assert stats.breaker.state is BreakerState.CLOSED
+    assert stats.breaker.failures == 0
+    assert stats.rate_limiter.endpoints["POST /order"].responses_429 == 1
+
+    # The endpoint is blocked for Retry-After (5 s): longer than a submit may wait (1 s), so the next is not sent.
+    second = await manager.submit(intent("c2"))
+    assert second.status is OrderStatus.REJECTED
+    assert second.reason == "RATE_LIMITED"
+    assert len(venue.submitted) == 1
+    await trio.sleep(5)
+    third = await manager.submit(intent("c3"))
+    assert third.status is OrderStatus.ACCEPTED
+
+
+async def test_5xx_counts_against_the_breaker_and_is_resolved_by_id(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    error = VenueRequestError(503, VenueRejectCode.SERVER_ERROR, "upstream")
+    venue.script(YES, Outcome(reply="raise", error=error, lands=False))
+    manager = manager_for(venue)
+
+    order = await manager.submit(intent("c1"))
+
+    assert order.status is OrderStatus.CANCELED
+    assert order.reason == SUBMIT_NOT_FOUND
+    stats = manager.statistics()
+    assert (stats.responses_5xx, stats.responses_429, stats.breaker.failures) == (1, 0, 1)
+
+
+async def test_open_breaker_sends_nothing(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    breaker = CircuitBreaker(BreakerSettings(consecutive_failures=2, cool_down_secs=30.0), name="venue")
+    timeout = VenueTimeout("slow")
+    venue.script(YES, Outcome(reply="raise", error=timeout, lands=False), Outcome(reply="raise", error=timeout))
+    manager = manager_for(venue, breaker=breaker, settings=OrderManagerSettings(resolve_attempts=1))
+    breaker.record_failure(trio.current_time())  # one failure already: c1's timeout opens the breaker
+    await manager.submit(intent("c1"))
+    assert breaker.state is BreakerState.OPEN
+
+    order = await manager.submit(intent("c2"))
+
+    assert order.status is OrderStatus.REJECTED
+    assert order.reason == CIRCUIT_OPEN
+    assert [o.client_order_id for o in venue.submitted] == ["c1"]
+    assert manager.store.intents["c2"].state is IntentState.NOT_SENT  # type: ignore[attr-defined]
+    assert manager.statistics().breaker_refusals >= 1
+
+
+async def test_store_failure_means_nothing_is_sent(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    store = MemoryStore(fail_writes=True)
+    manager = manager_for(venue, store)
+
+    order = await manager.submit(intent("c1"))
+
+    assert order.status is OrderStatus.REJECTED
+    assert order.reason == STORE_WRITE_FAILED
+    assert venue.submitted == []
+    assert manager.statistics().store_errors >= 1
+
+
+async def test_blocked_sending_sends_nothing(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    manager = manager_for(venue)
+    manager.block_sending("EMERGENCY_STOP")
+    order = await manager.submit(intent("c1"))
+    assert order.status is OrderStatus.REJECTED
+    assert order.reason == SENDING_BLOCKED
+    assert venue.submitted == []
+    manager.allow_sending()
+    assert (await manager.submit(intent("c2"))).status is OrderStatus.ACCEPTED
+
+
+async def test_reused_client_order_id_is_refused(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    manager = manager_for(venue)
+    await manager.submit(intent("c1"))
+    with pytest.raises(DuplicateClientOrderId):
+        await manager.submit(intent("c1"))
+    assert len(venue.submitted) == 1
+
+
+async def test_fills_settlement_and_failed_trade_reversal(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    store = MemoryStore()
+    manager = manager_for(venue, store, cash=Decimal(100))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pump_venue_events, manager)
+        order = await manager.submit(intent("c1", size="10", price="0.40"))
+        assert order.status is OrderStatus.ACCEPTED
+
+        first = venue.fill(order.order_id, Decimal(4))
+        second = venue.fill(order.order_id, Decimal(6))
+        filled = await manager.wait_until("c1", lambda o: o.filled == Decimal(10))
+        assert filled.status is OrderStatus.FILLED
+        assert manager.positions() == {YES: Decimal(10)}
+        assert manager.portfolio.cash == Decimal(96)
+
+        venue.set_trade_status(first, TradeStatus.CONFIRMED)
+        venue.set_trade_status(second, TradeStatus.FAILED)
+        await manager.wait_until("c1", lambda o: o.filled == Decimal(4))
+        await trio.testing.wait_all_tasks_blocked()  # the event pump has persisted everything
+        reversed_order = manager.order("c1")
+
+        # The failed trade's fill is gone from the order and the position; the confirmed one stays.
+        assert reversed_order.status is OrderStatus.CANCELED  # the venue took it off the book when it matched
+        assert [f.trade_id for f in reversed_order.reversed_fills] == [second]
+        assert manager.positions() == {YES: Decimal(4)}
+        assert manager.portfolio.cash == Decimal(100) - Decimal("1.60")
+        assert manager.positions() == await venue.positions()
+        assert store.trades[(second, order.order_id)].status is TradeStatus.FAILED
+        assert store.positions[YES].quantity == Decimal(4)
+        stats = manager.statistics()
+        assert (stats.fills, stats.trades_failed, stats.trades_confirmed) == (2, 1, 1)
+        nursery.cancel_scope.cancel()
+    venue.check()
+
+
+async def test_failed_trade_on_a_resting_order_puts_it_back_on_the_book(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue = FakeVenue(wall=WALL)
+    manager = manager_for(venue)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pump_venue_events, manager)
+        order = await manager.submit(intent("c1", size="10"))
+        trade = venue.fill(order.order_id, Decimal(3))
+        await manager.wait_until("c1", lambda o: o.filled == Decimal(3))
+        assert manager.order("c1").status is OrderStatus.PARTIALLY_FILLED
+        venue.set_trade_status(trade, TradeStatus.FAILED)
+        back = await manager.wait_until("c1", lambda o: o.filled == 0)
+        assert back.status is OrderStatus.ACCEPTED
+        assert manager.positions() == {}
+        assert manager.portfolio.cash == Decimal(1000)
+        nursery.cancel_scope.cancel()
+
+
+async def test_immediate_orders_fill_on_entry_and_fak_remainder_is_killed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(YES, Outcome(fill=Decimal(4)))
+    manager = manager_for(venue)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pump_venue_events, manager)
+        await manager.submit(intent("fak", order_type=OrderType.FAK))
+        done = await manager.wait_until("fak", lambda o: o.filled == Decimal(4))
+        assert done.status is OrderStatus.CANCELED
+        assert done.reason == OrderReason.FAK_REMAINDER_CANCELED
+        await manager.submit(intent("fok", token=NO, order_type=OrderType.FOK))
+        fok = await manager.wait_until("fok", lambda o: o.is_terminal)
+        assert fok.status is OrderStatus.FILLED
+        assert manager.positions() == {YES: Decimal(4), NO: Decimal(10)}
+        nursery.cancel_scope.cancel()
+
+
+async def test_cancel_and_cancel_all(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    manager = manager_for(venue)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pump_venue_events, manager)
+        for n in range(3):
+            await manager.submit(intent(f"c{n}", price=f"0.3{n}"))
+        canceled = await manager.cancel("c0")
+        assert canceled.status is OrderStatus.CANCELED
+        assert canceled.reason == OrderReason.CANCELED_BY_USER
+        result = await manager.cancel_all(reason="SHUTDOWN")
+        assert len(result.canceled) == 2
+        assert {manager.order(c).status for c in ("c1", "c2")} == {OrderStatus.CANCELED}
+        assert {manager.order(c).reason for c in ("c1", "c2")} == {"SHUTDOWN"}
+        assert venue.cancel_all_reasons == ["SHUTDOWN"]
+        assert manager.open_orders() == []
+        # Cancelling a closed order is a no-op, cancelling one the venue refuses puts it back to resting.
+        assert (await manager.cancel("c0")).status is OrderStatus.CANCELED
+        nursery.cancel_scope.cancel()
+
+
+async def test_cancel_refused_by_venue_returns_order_to_resting(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    manager = manager_for(venue)
+    order = await manager.submit(intent("c1"))
+    venue.fill(order.order_id, Decimal(10))  # filled meanwhile: the cancel will be refused; no pump running
+    result = await manager.cancel("c1")
+    assert result.status is OrderStatus.ACCEPTED
+    assert manager.statistics().cancels_sent == 1
+
+
+async def test_late_live_event_for_an_order_closed_as_not_found_is_cancelled(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(YES, Outcome(reply="hang", lands=False))
+    manager = manager_for(venue)
+    order = await manager.submit(intent("c1"))
+    assert order.reason == SUBMIT_NOT_FOUND
+    # The venue reports the order live after all (the request landed after our lookup).
+    ghost = VenueOrder(
+        order_id=order.order_id,
+        token_id=YES,
+        side=Side.BUY,
+        price=order.price,
+        original_size=order.size,
+        size_matched=Decimal(0),
+        status=VenueOrderStatus.LIVE,
+        order_type=OrderType.GTC,
+        ts=WALL,
+    )
+    await manager.handle_venue_event(ghost)
+    assert venue.canceled == [order.order_id]
+    assert manager.statistics().ghost_orders == 1
+
+
+async def test_events_for_unknown_orders_are_counted_not_applied(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    manager = manager_for(venue)
+    other = FakeVenue(wall=WALL)
+    stranger = await manager_for(other).submit(intent("x"))
+    for live in await other.open_orders():
+        await manager.handle_venue_event(live)
+    other.fill(stranger.order_id, Decimal(1))
+    for event in await other.trades():
+        await manager.handle_venue_event(event)
+    assert manager.statistics().unknown_events == 2
+    assert manager.positions() == {}
+
+
+class NoLookupVenue:
+    """A venue without `order(order_id)`: the manager falls back to open orders and trades."""
+
+    def __init__(self, inner: FakeVenue) -> None:
+        self.inner = inner
+
+    async def submit(self, order: Order) -> SubmitResult:
+        return await self.inner.submit(order)
+
+    async def submit_batch(self, orders: Sequence[Order]) -> list[SubmitResult]:
+        return await self.inner.submit_batch(orders)
+
+    async def cancel(self, order_id: str) -> CancelResult:
+        return await self.inner.cancel(order_id)
+
+    async def cancel_all(self, *, reason: str) -> CancelResult:
+        return await self.inner.cancel_all(reason=reason)
+
+    async def open_orders(self) -> list[VenueOrder]:
+        return await self.inner.open_orders()
+
+    async def trades(self, *, since_ts: float | None = None) -> list[VenueTrade]:
+        return await self.inner.trades(since_ts=since_ts)
+
+    async def balances(self) -> Balances:
+        return await self.inner.balances()
+
+    async def positions(self) -> Mapping[str, Decimal]:
+        return await self.inner.positions()
+
+    def open_events(self) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[VenueEvent]]:
+        return self.inner.open_events()
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "position"),
+    [
+        (Outcome(reply="hang", lands=True), OrderStatus.ACCEPTED, {}),
+        (Outcome(reply="hang", lands=True, fill=Decimal(10)), OrderStatus.FILLED, {YES: Decimal(10)}),
+        (Outcome(reply="hang", lands=False), OrderStatus.CANCELED, {}),
+    ],
+)
+async def test_resolution_without_a_lookup_endpoint(
+    autojump_clock: trio.testing.MockClock, outcome: Outcome, status: OrderStatus, position: dict[str, Decimal]
+) -> None:
+    inner = FakeVenue(wall=WALL)
+    inner.script(YES, outcome)
+    manager = manager_for(NoLookupVenue(inner))
+    order = await manager.submit(intent("c1"))
+    assert order.status is status
+    assert manager.positions() == position
+    assert len(inner.submitted) == 1
+
+
+async def test_reconcile_asks_by_id(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    manager = manager_for(venue)
+    order = await manager.submit(intent("c1"))
+    venue.fill(order.order_id, Decimal(2))  # no event pump: only reconcile can learn it
+    reconciled = await manager.reconcile("c1")
+    assert reconciled.filled == Decimal(2)
+    assert reconciled.status is OrderStatus.PARTIALLY_FILLED
+    assert venue.lookups == [order.order_id]
+
+
+async def test_cancelled_while_waiting_to_send_closes_the_order(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    store = MemoryStore()
+    manager = manager_for(venue, store)
+    # Block the endpoint so the submit waits in the rate limiter, then cancel it there.
+    manager.limiter.record_429("POST /order", trio.current_time(), 0.8)
+    with trio.move_on_after(0.1):
+        await manager.submit(intent("c1"))
+    assert venue.submitted == []
+    assert manager.order("c1").status is OrderStatus.CANCELED
+    assert manager.order("c1").reason == OrderReason.NEVER_SENT
+    assert store.intents["c1"].state is IntentState.NOT_SENT
+
+
+async def test_settings_are_checked() -> None:
+    from trader.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        OrderManagerSettings(request_timeout_secs=0)
+    with pytest.raises(ConfigError):
+        OrderManagerSettings(resolve_attempts=0)
+    with pytest.raises(ConfigError):
+        OrderManagerSettings(max_rate_wait_secs=-1)

@@ -1,0 +1,545 @@
+"""`FakeVenue`: a scripted `Venue` for tests, in the style of Trio's `Scenario` (fake networks with scripted outcomes).
+
+It implements the `trader.venues.base.Venue` protocol (plus `order(order_id)`, the lookup by id that execution uses
+to resolve an ambiguous submit), keeps its own book of orders, trades and positions, and records what it was asked:
+
+- `submitted`: every order that reached it (including those whose reply never came back), `submit_times` (Trio clock);
+- `canceled`: order ids it was asked to cancel; `cancel_all_reasons`: the reasons of every cancel-all, with
+  `cancel_all_times`; `lookups`: order ids it was asked about.
+
+Outcomes are scripted per token (`script(token_id, Outcome(...), ...)`, consumed in order) with `default` for the
+rest. An `Outcome` says how long the venue takes, what it answers (accept, reject, raise an error, or never answer),
+how much matches on entry, and, for raise/hang, whether the order landed anyway (the ambiguous case).
+
+Later events are pushed by the test: `fill(order_id, size)` (a maker fill of a resting order),
+`set_trade_status(trade_id, status)` (MINED/CONFIRMED/FAILED: a FAILED trade is undone in the fake's positions),
+`cancel_by_venue(order_id)`. Every change reaches the channels opened with `open_events()`.
+
+`check()` asserts the invariants a correct client keeps: no order id submitted twice (an ambiguous submit is resolved
+by asking, never by resending), nothing submitted while `halted` (set by the test to watch an emergency stop), no
+overfill, no negative position.
+
+`MemoryStore` is an in-memory `Store` (what the SQLite store would hold), for tests that run on `MockClock`: the
+SQLite store works in a worker thread, during which an autojump clock may jump.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Literal
+
+import trio
+
+from trader.domain.enums import Liquidity, TradeStatus
+from trader.domain.market import Market
+from trader.domain.numbers import ZERO, Side
+from trader.domain.orders import Order
+from trader.domain.positions import Position
+from trader.integrations.store.base import (
+    DailyPnlRecord,
+    DuplicateKeyError,
+    IntentRecord,
+    IntentState,
+    OpportunityRecord,
+    OrderEventRecord,
+    OrderRecord,
+    RiskEventRecord,
+    SnipedMarket,
+    StoreError,
+    StoreStatistics,
+    TradeRecord,
+)
+from trader.venues.base import (
+    Balances,
+    CancelResult,
+    SubmitAccepted,
+    SubmitRejected,
+    SubmitResult,
+    VenueEvent,
+    VenueOrder,
+    VenueOrderStatus,
+    VenueTrade,
+    check_batch,
+)
+from trader.venues.errors import VenueError, VenueRejectCode
+
+__all__ = ["FakeVenue", "MemoryStore", "Outcome", "sequential_order_ids"]
+
+Reply = Literal["accept", "reject", "raise", "hang"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What the fake does with one submit.
+
+    - `delay_secs`: time before the order reaches the book (and before the reply).
+    - `reply`: "accept" (SubmitAccepted), "reject" (SubmitRejected with `reason`), "raise" (raises `error` after
+      the delay), "hang" (never answers: the caller's timeout fires).
+    - `fill`: shares matched on entry at `fill_price` (default: the order's price). None means nothing for GTC/GTD
+      and everything for FOK/FAK. A FAK's unmatched rest is cancelled at once; a FOK must be filled completely
+      (script a reject otherwise).
+    - `lands`: for "raise"/"hang", whether the venue took the order anyway (an ambiguous outcome).
+    - `trade_status`: the settlement status of the trades made on entry.
+    """
+
+    delay_secs: float = 0.0
+    reply: Reply = "accept"
+    fill: Decimal | None = None
+    fill_price: Decimal | None = None
+    reason: VenueRejectCode = VenueRejectCode.INVALID_ORDER
+    message: str = ""
+    error: VenueError | None = None
+    lands: bool = True
+    trade_status: TradeStatus = TradeStatus.MATCHED
+
+
+def sequential_order_ids() -> _SequentialIds:
+    """An `OrderIdSource` for tests: deterministic ids shaped like the venue's ("0x" + 64 hex)."""
+    return _SequentialIds()
+
+
+class _SequentialIds:
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+
+    def order_id_for(self, intent: object) -> str:
+        del intent
+        return f"0x{next(self._counter):064x}"
+
+
+@dataclass(slots=True)
+class _FakeOrder:
+    order: Order
+    status: VenueOrderStatus
+    matched: Decimal = ZERO
+
+
+class FakeVenue:
+    """A scripted venue. See the module docstring."""
+
+    def __init__(self, *, cash: Decimal = Decimal(1_000_000), wall: float = 1_700_000_000.0) -> None:
+        self.default = Outcome()
+        self.cash = cash
+        self.wall = wall  # the wall-clock epoch seconds its events carry
+        self.halted = False  # set by a test: any submit while True is a violation that check() reports
+        self.cancel_delay_secs = 0.0
+        self.cancel_all_delay_secs = 0.0
+        self.lookup_error: VenueError | None = None  # order() / open_orders() raise this when set
+        self.submitted: list[Order] = []
+        self.submit_times: list[float] = []
+        self.canceled: list[str] = []
+        self.cancel_all_reasons: list[str] = []
+        self.cancel_all_times: list[float] = []
+        self.lookups: list[str] = []
+        self.violations: list[str] = []
+        self._scripts: dict[str, list[Outcome]] = {}
+        self._orders: dict[str, _FakeOrder] = {}
+        self._trades: dict[str, VenueTrade] = {}
+        self._positions: dict[str, Decimal] = {}
+        self._subscribers: list[trio.MemorySendChannel[VenueEvent]] = []
+        self._trade_ids = itertools.count(1)
+        self._submit_arrived = trio.Event()
+
+    # -- scripting ----------------------------------------------------------------------------------------------
+
+    def script(self, token_id: str, *outcomes: Outcome) -> None:
+        """Outcomes for the next submits of `token_id`, in order (then `default`)."""
+        self._scripts.setdefault(token_id, []).extend(outcomes)
+
+    def _next_outcome(self, order: Order) -> Outcome:
+        queue = self._scripts.get(order.token_id)
+        return queue.pop(0) if queue else self.default
+
+    async def wait_submitted(self, count: int) -> None:
+        """Wait until at least `count` orders reached the venue."""
+        while len(self.submitted) < count:
+            await self._submit_arrived.wait()
+
+    # -- the Venue protocol ----------------------------------------------------------------------------------------
+
+    async def submit(self, order: Order) -> SubmitResult:
+        outcome = self._next_outcome(order)
+        if outcome.delay_secs:
+            await trio.sleep(outcome.delay_secs)
+        else:
+            await trio.lowlevel.checkpoint()
+        self._record_arrival(order)
+        if outcome.reply == "reject":
+            return SubmitRejected(
+                client_order_id=order.client_order_id,
+                order_id=order.order_id,
+                reason=outcome.reason,
+                message=outcome.message,
+            )
+        if outcome.reply in ("raise", "hang") and not outcome.lands:
+            return await self._fail(outcome)
+        status, trade_ids = self._land(order, outcome)
+        if outcome.reply in ("raise", "hang"):
+            return await self._fail(outcome)
+        fake = self._orders[order.order_id]
+        return SubmitAccepted(
+            client_order_id=order.client_order_id,
+            order_id=order.order_id,
+            status=status,
+            filled_size=fake.matched,
+            filled_notional=sum((self._trades[t].price * self._trades[t].size for t in trade_ids), ZERO),
+            trade_ids=trade_ids,
+        )
+
+    async def _fail(self, outcome: Outcome) -> SubmitResult:
+        if outcome.reply == "hang":
+            await trio.sleep_forever()
+        assert outcome.error is not None, "an Outcome with reply='raise' needs an error"
+        raise outcome.error
+
+    def _record_arrival(self, order: Order) -> None:
+        if any(o.order_id == order.order_id for o in self.submitted):
+            self.violations.append(f"order {order.order_id} submitted twice")
+        if self.halted:
+            self.violations.append(f"order {order.client_order_id} submitted while halted")
+        self.submitted.append(order)
+        self.submit_times.append(trio.current_time())
+        self._submit_arrived.set()
+        self._submit_arrived = trio.Event()
+
+    def _land(self, order: Order, outcome: Outcome) -> tuple[VenueOrderStatus, tuple[str, ...]]:
+        immediate = not order.order_type.rests
+        fill = outcome.fill if outcome.fill is not None else (order.size if immediate else ZERO)
+        fake = _FakeOrder(order=order, status=VenueOrderStatus.LIVE)
+        self._orders[order.order_id] = fake
+        trade_ids: list[str] = []
+        if fill > ZERO:
+            price = outcome.fill_price if outcome.fill_price is not None else order.price
+            trade_ids.append(self._trade(fake, fill, price, Liquidity.TAKER, outcome.trade_status))
+        if fake.matched >= order.size:
+            fake.status = VenueOrderStatus.MATCHED
+        elif immediate:
+            fake.status = VenueOrderStatus.CANCELED
+        if fake.status is not VenueOrderStatus.MATCHED:
+            self._emit(self._snapshot(fake))
+        return fake.status, tuple(trade_ids)
+
+    async def submit_batch(self, orders: Sequence[Order]) -> list[SubmitResult]:
+        check_batch(orders)
+        return [await self.submit(order) for order in orders]
+
+    async def cancel(self, order_id: str) -> CancelResult:
+        await self._pause(self.cancel_delay_secs)
+        self.canceled.append(order_id)
+        fake = self._orders.get(order_id)
+        if fake is None or fake.status is not VenueOrderStatus.LIVE:
+            return CancelResult(not_canceled={order_id: "order not found or already closed"})
+        self._close(fake)
+        return CancelResult(canceled=(order_id,))
+
+    async def cancel_all(self, *, reason: str) -> CancelResult:
+        await self._pause(self.cancel_all_delay_secs)
+        self.cancel_all_reasons.append(reason)
+        self.cancel_all_times.append(trio.current_time())
+        canceled = []
+        for fake in self._orders.values():
+            if fake.status is VenueOrderStatus.LIVE:
+                self._close(fake)
+                canceled.append(fake.order.order_id)
+        return CancelResult(canceled=tuple(canceled))
+
+    async def order(self, order_id: str) -> VenueOrder | None:
+        """The venue's view of one order (GET /data/order/{id}); None if it never arrived."""
+        await trio.lowlevel.checkpoint()
+        self.lookups.append(order_id)
+        if self.lookup_error is not None:
+            raise self.lookup_error
+        fake = self._orders.get(order_id)
+        return None if fake is None else self._snapshot(fake)
+
+    async def open_orders(self) -> list[VenueOrder]:
+        await trio.lowlevel.checkpoint()
+        if self.lookup_error is not None:
+            raise self.lookup_error
+        return [self._snapshot(f) for f in self._orders.values() if f.status is VenueOrderStatus.LIVE]
+
+    async def trades(self, *, since_ts: float | None = None) -> list[VenueTrade]:
+        await trio.lowlevel.checkpoint()
+        return [t for t in self._trades.values() if since_ts is None or t.match_ts >= since_ts]
+
+    async def balances(self) -> Balances:
+        await trio.lowlevel.checkpoint()
+        return Balances(collateral=self.cash, shares=dict(self._positions))
+
+    async def positions(self) -> Mapping[str, Decimal]:
+        await trio.lowlevel.checkpoint()
+        return {token: size for token, size in self._positions.items() if size}
+
+    @asynccontextmanager
+    async def open_events(self) -> AsyncIterator[trio.MemoryReceiveChannel[VenueEvent]]:
+        send, receive = trio.open_memory_channel[VenueEvent](math.inf)  # a test fake: never blocks the venue
+        self._subscribers.append(send)
+        try:
+            with receive:
+                yield receive
+        finally:
+            self._subscribers.remove(send)
+            send.close()
+
+    # -- what the test drives ----------------------------------------------------------------------------------
+
+    def fill(
+        self, order_id: str, size: Decimal, *, price: Decimal | None = None, status: TradeStatus = TradeStatus.MATCHED
+    ) -> str:
+        """A maker fill of a resting order; returns the trade id."""
+        fake = self._orders[order_id]
+        if fake.status is not VenueOrderStatus.LIVE:
+            raise ValueError(f"order {order_id} is not resting ({fake.status})")
+        trade_id = self._trade(fake, size, fake.order.price if price is None else price, Liquidity.MAKER, status)
+        if fake.matched >= fake.order.size:
+            fake.status = VenueOrderStatus.MATCHED
+        self._emit(self._snapshot(fake))
+        return trade_id
+
+    def set_trade_status(self, trade_id: str, status: TradeStatus) -> None:
+        """A settlement update; FAILED undoes the trade in the fake's positions and matched sizes."""
+        trade = self._trades[trade_id]
+        if trade.status is status:
+            return
+        if trade.status.is_terminal:
+            raise ValueError(f"trade {trade_id} is already {trade.status}")
+        updated = replace(trade, status=status, ts=self.wall)
+        self._trades[trade_id] = updated
+        if status is TradeStatus.FAILED:
+            self._move(trade, -1)
+            self._orders[trade.order_id].matched -= trade.size
+        self._emit(updated)
+
+    def cancel_by_venue(self, order_id: str) -> None:
+        self._close(self._orders[order_id])
+
+    def order_status(self, order_id: str) -> VenueOrderStatus | None:
+        fake = self._orders.get(order_id)
+        return None if fake is None else fake.status
+
+    def live_order_ids(self) -> list[str]:
+        return [oid for oid, f in self._orders.items() if f.status is VenueOrderStatus.LIVE]
+
+    def check(self) -> None:
+        """Assert the invariants a correct client keeps (see the module docstring)."""
+        problems = list(self.violations)
+        for fake in self._orders.values():
+            order = fake.order
+            if fake.matched > order.size and not order.is_market_buy:
+                problems.append(f"order {order.order_id} overfilled: {fake.matched} > {order.size}")
+        problems.extend(f"negative position {t}: {q}" for t, q in self._positions.items() if q < ZERO)
+        assert not problems, "FakeVenue invariants broken:\n" + "\n".join(problems)
+
+    # -- internals ---------------------------------------------------------------------------------------------
+
+    async def _pause(self, secs: float) -> None:
+        if secs:
+            await trio.sleep(secs)
+        else:
+            await trio.lowlevel.checkpoint()
+
+    def _trade(self, fake: _FakeOrder, size: Decimal, price: Decimal, liquidity: Liquidity, status: TradeStatus) -> str:
+        order = fake.order
+        trade = VenueTrade(
+            trade_id=f"fake-trade-{next(self._trade_ids)}",
+            order_id=order.order_id,
+            token_id=order.token_id,
+            side=order.side,
+            price=price,
+            size=size,
+            fee=ZERO,
+            liquidity=liquidity,
+            status=status,
+            match_ts=self.wall,
+            ts=self.wall,
+        )
+        self._trades[trade.trade_id] = trade
+        fake.matched += size
+        if status is not TradeStatus.FAILED:
+            self._move(trade, +1)
+        self._emit(trade)
+        return trade.trade_id
+
+    def _move(self, trade: VenueTrade, sign: int) -> None:
+        shares = trade.size if trade.side is Side.BUY else -trade.size
+        cash = -trade.price * trade.size if trade.side is Side.BUY else trade.price * trade.size
+        self._positions[trade.token_id] = self._positions.get(trade.token_id, ZERO) + sign * shares
+        self.cash += sign * cash
+
+    def _close(self, fake: _FakeOrder) -> None:
+        fake.status = VenueOrderStatus.CANCELED
+        self._emit(self._snapshot(fake))
+
+    def _snapshot(self, fake: _FakeOrder) -> VenueOrder:
+        order = fake.order
+        return VenueOrder(
+            order_id=order.order_id,
+            token_id=order.token_id,
+            side=order.side,
+            price=order.price,
+            original_size=order.size,
+            size_matched=fake.matched,
+            status=fake.status,
+            order_type=order.order_type,
+            ts=self.wall,
+        )
+
+    def _emit(self, event: VenueEvent) -> None:
+        for send in self._subscribers:
+            send.send_nowait(event)
+
+
+# -- an in-memory Store -------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class MemoryStore:
+    """The `Store` protocol in memory. `fail_writes` makes every write raise `StoreError` (a store outage)."""
+
+    fail_writes: bool = False
+    intents: dict[str, IntentRecord] = field(default_factory=dict)
+    orders: dict[str, OrderRecord] = field(default_factory=dict)
+    order_events: dict[str, list[OrderEventRecord]] = field(default_factory=dict)
+    trades: dict[tuple[str, str], TradeRecord] = field(default_factory=dict)
+    positions: dict[str, Position] = field(default_factory=dict)
+    risk_events: list[RiskEventRecord] = field(default_factory=list)
+    markets: dict[str, Market] = field(default_factory=dict)
+    daily_pnl: dict[dt.date, DailyPnlRecord] = field(default_factory=dict)
+    sniped: dict[str, SnipedMarket] = field(default_factory=dict)
+    opportunities: list[OpportunityRecord] = field(default_factory=list)
+    writes: int = 0
+    reads: int = 0
+    errors: int = 0
+
+    async def _write(self) -> None:
+        await trio.lowlevel.checkpoint()
+        if self.fail_writes:
+            self.errors += 1
+            raise StoreError("memory store: writes are failing (scripted)")
+        self.writes += 1
+
+    async def _read(self) -> None:
+        await trio.lowlevel.checkpoint()
+        self.reads += 1
+
+    async def upsert_market(self, market: Market, *, ts_ns: int) -> None:
+        del ts_ns
+        await self._write()
+        self.markets[market.condition_id] = market
+
+    async def load_markets(self) -> list[Market]:
+        await self._read()
+        return list(self.markets.values())
+
+    async def record_intent(self, intent: IntentRecord) -> None:
+        await self._write()
+        if intent.client_order_id in self.intents:
+            raise DuplicateKeyError(f"intent {intent.client_order_id} exists")
+        self.intents[intent.client_order_id] = intent
+
+    async def resolve_intent(
+        self,
+        client_order_id: str,
+        state: IntentState,
+        *,
+        ts_ns: int,
+        order_id: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        await self._write()
+        intent = self.intents.get(client_order_id)
+        if intent is None:
+            raise StoreError(f"unknown intent {client_order_id}")
+        self.intents[client_order_id] = replace(
+            intent, state=state, reason=reason, resolved_at_ns=ts_ns, order_id=order_id or intent.order_id
+        )
+
+    async def load_pending_intents(self) -> list[IntentRecord]:
+        await self._read()
+        return [i for i in self.intents.values() if i.state is IntentState.PENDING]
+
+    async def record_order(self, order: OrderRecord, *, reason: str | None = None) -> None:
+        await self._write()
+        previous = self.orders.get(order.order_id)
+        self.orders[order.order_id] = order
+        if previous is None or (previous.status, previous.size_matched) != (order.status, order.size_matched):
+            events = self.order_events.setdefault(order.order_id, [])
+            events.append(
+                OrderEventRecord(
+                    order_id=order.order_id,
+                    seq=len(events) + 1,
+                    status=order.status,
+                    size_matched=order.size_matched,
+                    reason=reason,
+                    ts_ns=order.updated_at_ns,
+                )
+            )
+
+    async def load_open_orders(self) -> list[OrderRecord]:
+        await self._read()
+        return [o for o in self.orders.values() if o.status.is_open]
+
+    async def load_order_events(self, order_id: str) -> list[OrderEventRecord]:
+        await self._read()
+        return list(self.order_events.get(order_id, ()))
+
+    async def record_trade(self, trade: TradeRecord) -> None:
+        await self._write()
+        self.trades[(trade.trade_id, trade.order_id)] = trade
+
+    async def load_trades(self, *, since_ns: int | None = None) -> list[TradeRecord]:
+        await self._read()
+        return [t for t in self.trades.values() if since_ns is None or t.match_time_ns >= since_ns]
+
+    async def record_position(self, position: Position, *, ts_ns: int) -> None:
+        del ts_ns
+        await self._write()
+        self.positions[position.token_id] = position
+
+    async def load_positions(self) -> list[Position]:
+        await self._read()
+        return list(self.positions.values())
+
+    async def record_daily_pnl(self, pnl: DailyPnlRecord) -> None:
+        await self._write()
+        self.daily_pnl[pnl.day] = pnl
+
+    async def load_daily_pnl(self, day: dt.date) -> DailyPnlRecord | None:
+        await self._read()
+        return self.daily_pnl.get(day)
+
+    async def record_risk_event(self, event: RiskEventRecord) -> None:
+        await self._write()
+        self.risk_events.append(event)
+
+    async def load_risk_events(self, *, since_ns: int | None = None) -> list[RiskEventRecord]:
+        await self._read()
+        return [e for e in self.risk_events if since_ns is None or e.ts_ns >= since_ns]
+
+    async def mark_sniped(self, sniped: SnipedMarket) -> bool:
+        await self._write()
+        if sniped.condition_id in self.sniped:
+            return False
+        self.sniped[sniped.condition_id] = sniped
+        return True
+
+    async def load_sniped_markets(self) -> list[SnipedMarket]:
+        await self._read()
+        return list(self.sniped.values())
+
+    async def record_opportunities(self, opportunities: Sequence[OpportunityRecord]) -> None:
+        await self._write()
+        self.opportunities.extend(opportunities)
+
+    async def load_opportunities(self, *, since_ns: int | None = None) -> list[OpportunityRecord]:
+        await self._read()
+        return [o for o in self.opportunities if since_ns is None or o.ts_ns >= since_ns]
+
+    def statistics(self) -> StoreStatistics:
+        return StoreStatistics(writes=self.writes, reads=self.reads, errors=self.errors, schema_version=0)
