@@ -1,0 +1,198 @@
+"""Sum-to-100 arbitrage on fixed books: sizing across levels, fees, the grid, baskets and re-firing."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from trader.domain.enums import OrderType
+from trader.domain.intents import ArbIntent
+from trader.domain.market import FeeSchedule
+from trader.domain.numbers import Side
+from trader.strategies.baskets import basket_top_edge, iter_baskets, walk_basket
+from trader.strategies.sum_to_100 import SumTo100, SumTo100Settings
+
+from .builders import D, StateBuilder, make_market
+
+BIG = SumTo100Settings(max_basket_usd=D(10_000))
+
+
+def only_arb(outputs: object) -> ArbIntent:
+    assert isinstance(outputs, list)
+    assert len(outputs) == 1
+    (intent,) = outputs
+    assert isinstance(intent, ArbIntent)
+    return intent
+
+
+def binary(yes_asks: list[tuple[str, str]], no_asks: list[tuple[str, str]], **kw: object) -> StateBuilder:
+    sb = StateBuilder()
+    sb.market(make_market(1, **kw), yes=((), yes_asks), no=((), no_asks))  # type: ignore[arg-type]
+    return sb
+
+
+def test_binary_basket_bought_below_one_with_equal_legs_at_the_asks() -> None:
+    sb = binary([("0.45", "100")], [("0.50", "100")])
+    arb = only_arb(SumTo100(BIG).on_state(sb.state()))
+    assert [leg.token_id for leg in arb.legs] == [sb.markets["0xc1"].yes_token_id, sb.markets["0xc1"].no_token_id]
+    assert [leg.price for leg in arb.legs] == [D("0.45"), D("0.50")]
+    assert {leg.size for leg in arb.legs} == {D(100)}
+    assert all(leg.side is Side.BUY and leg.order_type is OrderType.FOK for leg in arb.legs)
+    assert arb.legs[0].client_order_id == f"{arb.arb_id}-0"
+    assert arb.arb_id == "t-sum_to_100-1"
+
+
+def test_size_walks_every_book_until_the_marginal_unit_stops_clearing_the_edge() -> None:
+    # unit costs: 0.45+0.50 (10 units), 0.47+0.50 (5), 0.47+0.52 (15, edge exactly 0.01), then YES is exhausted
+    sb = binary([("0.45", "10"), ("0.47", "20")], [("0.50", "15"), ("0.52", "30")])
+    arb = only_arb(SumTo100(BIG).on_state(sb.state()))
+    assert arb.size == D(30)
+    assert [leg.price for leg in arb.legs] == [D("0.47"), D("0.52")]  # the worst level each leg touches
+
+    tighter = SumTo100(SumTo100Settings(min_edge_usd=D("0.02"), max_basket_usd=D(10_000)))
+    arb = only_arb(tighter.on_state(sb.state()))
+    assert arb.size == D(15)
+    assert [leg.price for leg in arb.legs] == [D("0.47"), D("0.50")]
+
+
+def test_risk_budget_caps_the_basket_cost_including_fees() -> None:
+    sb = binary([("0.45", "100")], [("0.50", "100")])
+    arb = only_arb(SumTo100(SumTo100Settings(max_basket_usd=D(50))).on_state(sb.state()))
+    assert arb.size == D("52.63")  # 50 / 0.95 floored to 0.01 share
+    assert arb.size * D("0.95") <= D(50)
+
+
+def test_taker_fees_can_remove_the_edge() -> None:
+    fees = FeeSchedule(rate=D("0.1"), exponent=1)  # 0.02475 + 0.025 per unit at 0.45 / 0.50
+    sb = binary([("0.45", "100")], [("0.50", "100")], fees=fees)
+    assert SumTo100(BIG).on_state(sb.state()) == []
+    (basket,) = iter_baskets(sb.state())
+    assert basket_top_edge(basket, Side.BUY) == D("0.00025")
+
+    small_fee = FeeSchedule(rate=D("0.02"), exponent=2)  # 0.02 * (p(1-p))^2: about 0.0012 per leg
+    sb = binary([("0.45", "100")], [("0.50", "100")], fees=small_fee)
+    assert only_arb(SumTo100(BIG).on_state(sb.state())).size == D(100)
+
+
+def test_edge_exactly_at_the_threshold_fires_and_just_below_does_not() -> None:
+    assert SumTo100(BIG).on_state(binary([("0.49", "10")], [("0.50", "10")]).state()) != []
+    assert SumTo100(BIG).on_state(binary([("0.49", "10")], [("0.51", "10")]).state()) == []
+
+
+def test_walk_reports_the_edge_after_fees() -> None:
+    fees = FeeSchedule(rate=D("0.1"), exponent=1)
+    sb = binary([("0.40", "10")], [("0.50", "10")], fees=fees)
+    (basket,) = iter_baskets(sb.state())
+    fill = walk_basket(basket, Side.BUY, min_edge=D("0.01"))
+    assert fill is not None
+    # per unit: 0.40 + 0.024 + 0.50 + 0.025 = 0.949
+    assert fill.value == D("9.49")
+    assert fill.edge == D("0.51")
+    assert fill.edge_per_unit == D("0.051")
+
+
+def test_limit_prices_stay_on_the_tick_grid_and_the_size_shrinks_to_what_fills_there() -> None:
+    # a level off the 0.01 grid (0.455) cannot be reached by an on-grid limit: only the 0.44 level is bought
+    sb = binary([("0.44", "10"), ("0.455", "10")], [("0.50", "100")])
+    arb = only_arb(SumTo100(BIG).on_state(sb.state()))
+    assert arb.size == D(10)
+    assert [leg.price for leg in arb.legs] == [D("0.44"), D("0.50")]
+
+
+def test_below_the_minimum_order_size_or_leg_notional_nothing_fires() -> None:
+    assert SumTo100(BIG).on_state(binary([("0.45", "4.99")], [("0.50", "100")]).state()) == []
+    # 10 shares at 0.05 is 0.50 pUSD: under the $1 leg minimum, fine once the minimum is off
+    sb = binary([("0.05", "10")], [("0.90", "10")])
+    assert SumTo100(BIG).on_state(sb.state()) == []
+    no_min = SumTo100(SumTo100Settings(max_basket_usd=D(10_000), min_leg_notional_usd=D(0)))
+    assert only_arb(no_min.on_state(sb.state())).size == D(10)
+
+
+@pytest.mark.parametrize("health", [{"ready": False}, {"suspect": True}, {"age": 30.0}, {"age": None}], ids=str)
+def test_unusable_books_are_not_traded(health: dict[str, Any]) -> None:
+    sb = StateBuilder()
+    sb.market(make_market(1), yes=((), [("0.45", "100")]), no=((), [("0.50", "100")]), **health)
+    assert SumTo100(BIG).on_state(sb.state()) == []
+
+
+def test_closed_market_is_not_traded() -> None:
+    assert SumTo100(BIG).on_state(binary([("0.45", "100")], [("0.50", "100")], closed=True).state()) == []
+
+
+def neg_risk_event(complete: bool = True, asks: tuple[str, ...] = ("0.30", "0.30", "0.35")) -> StateBuilder:
+    sb = StateBuilder()
+    markets = [
+        sb.market(
+            make_market(n, neg_risk=True, neg_risk_id="0xnr"),
+            yes=((), [(price, "100")]),
+            no=((), [("0.99", "100")]),
+        )
+        for n, price in enumerate(asks, start=1)
+    ]
+    sb.event("e1", markets, complete=complete)
+    return sb
+
+
+def test_complete_neg_risk_event_bought_as_one_basket_of_every_yes() -> None:
+    sb = neg_risk_event()
+    arb = only_arb(SumTo100(SumTo100Settings(max_basket_usd=D(95), binary=False)).on_state(sb.state()))
+    assert [leg.token_id for leg in arb.legs] == [m.yes_token_id for m in sb.markets.values()]
+    assert [leg.price for leg in arb.legs] == [D("0.30"), D("0.30"), D("0.35")]
+    assert arb.size == D(100)
+
+
+def test_incomplete_neg_risk_event_never_fires() -> None:
+    sb = neg_risk_event(complete=False)
+    assert SumTo100(SumTo100Settings(binary=False)).on_state(sb.state()) == []
+    # a closed outcome market makes the basket incomplete too
+    sb = neg_risk_event()
+    first = next(iter(sb.markets))
+    closed = dict(sb.markets)
+    closed[first] = make_market(1, neg_risk=True, neg_risk_id="0xnr", closed=True)
+    sb.events = [sb.events[0].__class__(event_id="e1", title="e1", markets=tuple(closed.values()), complete=True)]
+    assert SumTo100(SumTo100Settings(binary=False)).on_state(sb.state(markets=closed)) == []
+
+
+def test_never_refires_while_the_basket_is_in_flight_nor_within_the_cooldown() -> None:
+    sb = binary([("0.45", "100")], [("0.50", "100")])
+    strategy = SumTo100(BIG)
+    first = only_arb(strategy.on_state(sb.state(now=100.0)))
+    assert strategy.on_state(sb.state(now=100.5, in_flight={first.arb_id})) == []
+    assert strategy.on_state(sb.state(now=105.0, in_flight={first.arb_id})) == []
+    assert strategy.on_state(sb.state(now=100.9)) == []  # done, but within the 1 s cooldown
+    second = only_arb(strategy.on_state(sb.state(now=101.0)))
+    assert second.arb_id == "t-sum_to_100-2"
+
+
+def test_held_complete_set_is_sold_when_the_bids_pay_above_one_after_fees() -> None:
+    sb = StateBuilder()
+    market = sb.market(
+        make_market(1), yes=([("0.55", "100")], [("0.60", "100")]), no=([("0.50", "100")], [("0.55", "100")])
+    )
+    strategy = SumTo100(BIG)
+    assert strategy.on_state(sb.state()) == []  # nothing held
+    sb.hold(market.yes_token_id, "20")
+    assert strategy.on_state(sb.state()) == []  # YES alone is not a set
+    sb.hold(market.no_token_id, "12.345")
+    arb = only_arb(strategy.on_state(sb.state()))
+    assert all(leg.side is Side.SELL for leg in arb.legs)
+    assert arb.size == D("12.34")  # limited by the shares held of every leg
+    assert [leg.price for leg in arb.legs] == [D("0.55"), D("0.50")]
+
+
+def test_sell_side_fees_can_remove_the_edge() -> None:
+    fees = FeeSchedule(rate=D("0.1"), exponent=1)  # 0.02475 + 0.025 per unit at 0.55 / 0.50
+    sb = StateBuilder()
+    market = sb.market(make_market(1, fees=fees), yes=([("0.55", "100")], []), no=([("0.50", "100")], []))
+    sb.hold(market.yes_token_id, "20")
+    sb.hold(market.no_token_id, "20")
+    assert SumTo100(BIG).on_state(sb.state()) == []
+
+
+def test_settings_reject_nonsense() -> None:
+    with pytest.raises(ValueError, match="min_edge_usd"):
+        SumTo100Settings(min_edge_usd=Decimal(0))
+    with pytest.raises(ValueError, match="order_type"):
+        SumTo100Settings(order_type=OrderType.GTC)

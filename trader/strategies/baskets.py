@@ -1,0 +1,241 @@
+"""Complete sets ("baskets") and the exact walk of all their books together.
+
+A basket is a set of tokens exactly one of which pays 1 at resolution: the YES and NO of a binary market, or the
+YES of every market of a COMPLETE neg-risk event. Buying one share of each costs the sum of the asks plus taker
+fees and pays exactly 1; selling one share of each (when held) brings the sum of the bids less fees.
+
+`walk_basket` sizes a basket by walking every leg's book at once, best level first. At each step the marginal
+value of one more unit (one share of every leg) is
+
+    BUY:   1 - sum(ask_i + fee_rate_i(ask_i))          SELL:  sum(bid_i - fee_rate_i(bid_i)) - 1
+
+and the walk stops at the first step where it falls below `min_edge` (so every unit bought clears the edge), or
+at the size or notional cap. Fees are `FeeSchedule.rate_at` unrounded: never below what the venue charges (it
+floors to 5 decimals), so the computed edge is never optimistic. Sizes are floored to 0.01 shares; each leg's
+limit price is the worst level it touches, put on the tick grid in the safe direction (floor for a buy, ceil for
+a sell), and the size is re-checked against the book at that limit (`OrderBook.fill_estimate`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+from trader.domain.market import FeeSchedule, Market
+from trader.domain.numbers import ONE, ZERO, Side, ceil_to_tick, floor_size, floor_to_tick
+from trader.strategies.base import BookView, MarketState, buy_cost_per_share, sell_proceeds_per_share
+
+__all__ = ["Basket", "BasketFill", "BasketKind", "BasketLeg", "basket_top_edge", "iter_baskets", "walk_basket"]
+
+
+class BasketKind(enum.StrEnum):
+    BINARY = "BINARY"  # YES + NO of one market
+    NEG_RISK = "NEG_RISK"  # YES of every market of a complete neg-risk event
+
+
+@dataclass(frozen=True, slots=True)
+class BasketLeg:
+    token_id: str
+    condition_id: str
+    book: BookView
+    fees: FeeSchedule
+    tick_size: Decimal
+    min_order_size: Decimal
+
+    def unit_value(self, side: Side, price: Decimal) -> Decimal:
+        """Per share: the cost of a buy (fee added) or the proceeds of a sell (fee taken off)."""
+        return buy_cost_per_share(self.fees, price) if side is Side.BUY else sell_proceeds_per_share(self.fees, price)
+
+
+@dataclass(frozen=True, slots=True)
+class Basket:
+    key: str  # "BINARY:<condition id>" or "NEG_RISK:<event id>"
+    kind: BasketKind
+    ref: str  # the condition id or the event id
+    legs: tuple[BasketLeg, ...]
+
+    @property
+    def token_ids(self) -> frozenset[str]:
+        return frozenset(leg.token_id for leg in self.legs)
+
+    @property
+    def min_order_size(self) -> Decimal:
+        return max(leg.min_order_size for leg in self.legs)
+
+
+@dataclass(frozen=True, slots=True)
+class BasketFill:
+    """A sized basket: `size` shares of every leg at the limit `prices` (one per leg, on the grid)."""
+
+    size: Decimal
+    prices: tuple[Decimal, ...]
+    value: Decimal  # BUY: pUSD paid, fees included; SELL: pUSD received after fees
+    edge: Decimal  # pUSD expected: size - value (BUY) or value - size (SELL)
+
+    @property
+    def edge_per_unit(self) -> Decimal:
+        return self.edge / self.size
+
+
+def _leg(market: Market, token_id: str, book: BookView) -> BasketLeg:
+    return BasketLeg(
+        token_id=token_id,
+        condition_id=market.condition_id,
+        book=book,
+        fees=market.fees,
+        tick_size=market.tick_size,
+        min_order_size=market.min_order_size,
+    )
+
+
+def iter_baskets(state: MarketState, *, binary: bool = True, neg_risk: bool = True) -> Iterator[Basket]:
+    """Every basket that may be traded now: tradable markets whose books are all known. An incomplete neg-risk
+    event (`NegRiskEvent.is_complete` False, e.g. with an implicit "Other" outcome) is never a basket."""
+    if binary:
+        for market in state.markets.values():
+            if not market.is_tradable:
+                continue
+            yes, no = state.book(market.yes_token_id), state.book(market.no_token_id)
+            if yes is None or no is None:
+                continue
+            legs = (_leg(market, market.yes_token_id, yes), _leg(market, market.no_token_id, no))
+            yield Basket(f"{BasketKind.BINARY}:{market.condition_id}", BasketKind.BINARY, market.condition_id, legs)
+    if neg_risk:
+        for event in state.events:
+            if not event.is_complete:
+                continue
+            event_legs: list[BasketLeg] = []
+            for listed in event.markets:
+                market = state.markets.get(listed.condition_id, listed)  # the live one carries tick changes
+                book = state.book(market.yes_token_id)
+                if book is None or not market.is_tradable:
+                    break
+                event_legs.append(_leg(market, market.yes_token_id, book))
+            else:
+                yield Basket(
+                    f"{BasketKind.NEG_RISK}:{event.event_id}", BasketKind.NEG_RISK, event.event_id, tuple(event_legs)
+                )
+
+
+def basket_top_edge(basket: Basket, side: Side) -> Decimal | None:
+    """Edge per unit at the best levels (BUY: at the asks, SELL: at the bids); None if a leg has no level."""
+    total = ZERO
+    for leg in basket.legs:
+        level = leg.book.best_ask() if side is Side.BUY else leg.book.best_bid()
+        if level is None:
+            return None
+        total += leg.unit_value(side, level.price)
+    return ONE - total if side is Side.BUY else total - ONE
+
+
+def _walk_size(
+    basket: Basket,
+    side: Side,
+    *,
+    min_edge: Decimal,
+    max_size: Decimal | None,
+    max_notional: Decimal | None,
+    max_levels: int,
+) -> Decimal:
+    maker_side = side.opposite
+    ladders = [leg.book.levels(maker_side, max_levels) for leg in basket.legs]
+    index = [0] * len(ladders)
+    taken = [ZERO] * len(ladders)  # taken at the current level of each leg
+    size = ZERO
+    spent = ZERO  # the notional the cap applies to: BUY pUSD paid with fees, SELL pUSD at the bids
+    while all(i < len(ladder) for i, ladder in zip(index, ladders, strict=True)):
+        levels = [ladder[i] for i, ladder in zip(index, ladders, strict=True)]
+        unit = sum((leg.unit_value(side, lv.price) for leg, lv in zip(basket.legs, levels, strict=True)), ZERO)
+        edge = ONE - unit if side is Side.BUY else unit - ONE
+        if edge < min_edge:
+            break
+        chunk = min(lv.size - t for lv, t in zip(levels, taken, strict=True))
+        capped = False
+        if max_size is not None and size + chunk >= max_size:
+            chunk, capped = max_size - size, True
+        if max_notional is not None:
+            unit_notional = unit if side is Side.BUY else sum((lv.price for lv in levels), ZERO)
+            if spent + chunk * unit_notional >= max_notional:
+                chunk, capped = min(chunk, (max_notional - spent) / unit_notional), True
+        if chunk <= ZERO:
+            break
+        size += chunk
+        spent += chunk * (unit if side is Side.BUY else sum((lv.price for lv in levels), ZERO))
+        if capped:
+            break
+        for n, lv in enumerate(levels):
+            taken[n] += chunk
+            if taken[n] >= lv.size:
+                index[n] += 1
+                taken[n] = ZERO
+    return floor_size(size)
+
+
+def _leg_value(leg: BasketLeg, side: Side, size: Decimal) -> tuple[Decimal, Decimal | None, Decimal]:
+    """(value with fees, worst price touched, shares available) for `size` shares of one leg."""
+    remaining, value, worst = size, ZERO, None
+    for level in leg.book.levels(side.opposite):
+        if remaining <= ZERO:
+            break
+        take = min(remaining, level.size)
+        value += take * leg.unit_value(side, level.price)
+        remaining -= take
+        worst = level.price
+    return value, worst, size - remaining
+
+
+def _price_basket(basket: Basket, side: Side, size: Decimal) -> BasketFill | None:
+    prices: list[Decimal] = []
+    value = ZERO
+    for leg in basket.legs:
+        leg_value, worst, available = _leg_value(leg, side, size)
+        if worst is None or available < size:
+            return None
+        limit = floor_to_tick(worst, leg.tick_size) if side is Side.BUY else ceil_to_tick(worst, leg.tick_size)
+        prices.append(limit)
+        value += leg_value
+    edge = size - value if side is Side.BUY else value - size
+    return BasketFill(size=size, prices=tuple(prices), value=value, edge=edge)
+
+
+def walk_basket(
+    basket: Basket,
+    side: Side,
+    *,
+    min_edge: Decimal,
+    max_size: Decimal | None = None,
+    max_notional: Decimal | None = None,
+    max_levels: int = 50,
+) -> BasketFill | None:
+    """The largest basket whose every unit clears `min_edge` (pUSD per unit, after fees), within the caps.
+
+    `side` is the taker side: BUY walks the asks, SELL the bids. `max_size` caps the shares per leg (the shares
+    held, for a sell); `max_notional` caps pUSD (a buy's cost with fees, a sell's notional at the bids). None when
+    nothing clears, or when a leg cannot fill the size at its on-grid limit.
+    """
+    size = _walk_size(
+        basket, side, min_edge=min_edge, max_size=max_size, max_notional=max_notional, max_levels=max_levels
+    )
+    if size <= ZERO:
+        return None
+    fill = _price_basket(basket, side, size)
+    if fill is None:
+        return None
+    # A level off the tick grid is left out by the rounded limit: keep only what fills at the limits.
+    for _ in range(3):
+        fillable = min(
+            leg.book.fill_estimate(side, fill.size, limit_price=price).filled
+            for leg, price in zip(basket.legs, fill.prices, strict=True)
+        )
+        if fillable >= fill.size:
+            return fill
+        size = floor_size(fillable)
+        if size <= ZERO:
+            return None
+        repriced = _price_basket(basket, side, size)
+        if repriced is None:
+            return None
+        fill = repriced
+    return None
