@@ -1,0 +1,411 @@
+"""The strategy engine on trio's MockClock: drift-free ticks, overrun policies, book wake-ups, backpressure,
+in-flight keys, failing strategies, claims and analyzers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from trader.domain.intents import OrderIntent
+from trader.domain.numbers import Side
+from trader.engine.books import Books
+from trader.engine.strategy_engine import (
+    OverrunPolicy,
+    StrategyEngine,
+    StrategyEngineSettings,
+    store_claim,
+)
+from trader.integrations.store import open_sqlite_store
+from trader.strategies.base import ClaimedIntent, Intent, MarketState, StrategyOutput
+
+from ..strategies.builders import make_market
+
+MARKET = make_market(1)
+
+
+def order(cid: str, token_id: str = MARKET.yes_token_id) -> OrderIntent:
+    return OrderIntent(
+        client_order_id=cid,
+        strategy="rec",
+        condition_id=MARKET.condition_id,
+        token_id=token_id,
+        side=Side.BUY,
+        price=Decimal("0.50"),
+        size=Decimal(10),
+    )
+
+
+class Recording:
+    """Records every call; `act(state, n)` decides what to return on call n (0-based)."""
+
+    def __init__(
+        self, name: str = "rec", act: Callable[[MarketState, int], Sequence[StrategyOutput]] | None = None
+    ) -> None:
+        self.name = name
+        self.calls: list[MarketState] = []
+        self._act = act
+
+    @property
+    def times(self) -> list[float]:
+        return [state.now for state in self.calls]
+
+    def on_state(self, state: MarketState) -> Sequence[StrategyOutput]:
+        self.calls.append(state)
+        return [] if self._act is None else self._act(state, len(self.calls) - 1)
+
+
+class Channel:
+    def __init__(self, size: int = 4) -> None:
+        self.send, self.receive = trio.open_memory_channel[Intent](size)
+
+
+def engine_with(
+    *strategies: Recording, books: Books | None = None, channel: Channel | None = None, **kwargs: object
+) -> tuple[StrategyEngine, Channel]:
+    channel = channel or Channel()
+    kwargs.setdefault("settings", StrategyEngineSettings())
+    kwargs.setdefault("session", "t")
+    engine = StrategyEngine(
+        books=books or Books(),
+        strategies=list(strategies),
+        intents=channel.send,
+        wall_clock=lambda: 1_700_000_000.0,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    return engine, channel
+
+
+async def test_ticks_every_100ms_on_the_grid(autojump_clock: trio.testing.MockClock, nursery: trio.Nursery) -> None:
+    strategy = Recording()
+    engine, _ = engine_with(strategy)
+    start = trio.current_time()
+    await nursery.start(engine.run)
+    await trio.sleep(0.95)
+    assert [t - start for t in strategy.times] == pytest.approx([n * 0.1 for n in range(10)], abs=1e-9)
+    stats = engine.statistics()
+    assert (stats.ticks, stats.overruns, stats.wakeups) == (10, 0, 0)
+
+
+async def test_slow_evaluations_do_not_make_ticks_drift(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    def slow(state: MarketState, n: int) -> list[StrategyOutput]:
+        autojump_clock.jump(0.03)  # 30 ms of work per tick
+        return []
+
+    strategy = Recording(act=slow)
+    engine, _ = engine_with(strategy)
+    start = trio.current_time()
+    await nursery.start(engine.run)
+    await trio.sleep(0.55)
+    assert [t - start for t in strategy.times] == pytest.approx([n * 0.1 for n in range(6)], abs=1e-9)
+    assert engine.statistics().overruns == 0
+
+
+def overrunning(clock: trio.testing.MockClock) -> Callable[[MarketState, int], list[StrategyOutput]]:
+    def act(state: MarketState, n: int) -> list[StrategyOutput]:
+        if n == 1:
+            clock.jump(0.25)  # the tick at 0.1 ends at 0.35: the deadlines 0.2 and 0.3 pass meanwhile
+        return []
+
+    return act
+
+
+async def test_overrun_skip_drops_the_missed_ticks(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    strategy = Recording(act=overrunning(autojump_clock))
+    engine, _ = engine_with(strategy, settings=StrategyEngineSettings(overrun_policy=OverrunPolicy.SKIP))
+    start = trio.current_time()
+    await nursery.start(engine.run)
+    await trio.sleep(0.65)
+    assert [t - start for t in strategy.times] == pytest.approx([0.0, 0.1, 0.4, 0.5, 0.6], abs=1e-9)
+    stats = engine.statistics()
+    assert (stats.overruns, stats.missed_ticks, stats.ticks) == (1, 2, 5)
+
+
+async def test_overrun_run_once_catches_up_with_one_tick(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    strategy = Recording(act=overrunning(autojump_clock))
+    settings = StrategyEngineSettings(overrun_policy=OverrunPolicy.RUN_ONCE)
+    engine, _ = engine_with(strategy, settings=settings)
+    start = trio.current_time()
+    await nursery.start(engine.run)
+    await trio.sleep(0.65)
+    assert [t - start for t in strategy.times] == pytest.approx([0.0, 0.1, 0.35, 0.4, 0.5, 0.6], abs=1e-9)
+    stats = engine.statistics()
+    assert (stats.overruns, stats.missed_ticks, stats.ticks) == (1, 1, 6)
+
+
+def ready_books() -> Books:
+    books = Books()
+    cell = books.add(MARKET)
+    for token in cell.tokens.values():
+        token.book.apply_snapshot([], [(Decimal("0.50"), Decimal(10))], now=0.0)
+        token.ready = True
+        token.confirmed_at = 0.0
+    return books
+
+
+async def test_a_book_change_wakes_the_strategies_at_once_and_a_burst_is_one_wakeup(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    books = ready_books()
+    strategy = Recording()
+    engine, _ = engine_with(strategy, books=books)
+    start = trio.current_time()
+    await nursery.start(engine.run)
+    await trio.sleep(0.05)
+    cell = books.market(MARKET.condition_id)
+    for price in ("0.49", "0.48", "0.47"):  # three changes before the engine gets to run
+        cell.yes.book.apply_level(Side.SELL, Decimal(price), Decimal(5), now=trio.current_time())
+        books.publish([cell])
+    await trio.sleep(0.04)
+    assert [t - start for t in strategy.times] == pytest.approx([0.0, 0.05], abs=1e-9)
+    seen = strategy.calls[-1]
+    book = seen.books[MARKET.yes_token_id]
+    assert book.best_ask() is not None
+    assert book.best_ask().price == Decimal("0.47")  # type: ignore[union-attr]
+    assert book.ready
+    assert book.age_secs == pytest.approx(0.05)
+    assert seen.markets[MARKET.condition_id] == MARKET
+    assert set(seen.books) == set(MARKET.token_ids)
+    assert len(seen.books) == 2
+    assert len(seen.markets) == 1
+    assert list(seen.markets) == [MARKET.condition_id]
+    assert seen.book("123") is None
+    stats = engine.statistics()
+    assert (stats.wakeups, stats.ticks, stats.evaluations) == (1, 1, 2)
+
+
+async def test_intents_are_sent_and_stay_in_flight_until_execution_finishes_them(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    def act(state: MarketState, n: int) -> list[StrategyOutput]:
+        return [order("a")] if n == 0 else []
+
+    strategy = Recording(act=act)
+    engine, channel = engine_with(strategy)
+    await nursery.start(engine.run)
+    intent = await channel.receive.receive()
+    assert isinstance(intent, OrderIntent)
+    assert intent.client_order_id == "a"
+    await trio.sleep(0.15)
+    assert strategy.calls[1].in_flight == {"a"}
+    assert engine.in_flight == {"a"}
+    engine.finish("a")
+    engine.finish("never-sent")  # ignored
+    await trio.sleep(0.1)
+    assert strategy.calls[-1].in_flight == frozenset()
+    stats = engine.statistics()
+    assert (stats.intents, stats.in_flight, stats.strategies[0].intents) == (1, 0, 1)
+
+
+async def test_a_slow_execution_backpressures_the_engine_and_no_intent_is_lost(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    def act(state: MarketState, n: int) -> list[StrategyOutput]:
+        return [order(f"c{n}")]
+
+    strategy = Recording(act=act)
+    engine, channel = engine_with(strategy, channel=Channel(size=1))
+    await nursery.start(engine.run)
+    received: list[str] = []
+    for _ in range(8):
+        await trio.sleep(0.5)  # execution takes 0.5 s per intent
+        intent = await channel.receive.receive()
+        assert isinstance(intent, OrderIntent)
+        received.append(intent.client_order_id)
+    assert received == [f"c{n}" for n in range(8)]  # every intent, in order
+    stats = engine.statistics()
+    assert stats.backpressure_waits >= 6
+    assert stats.overruns >= 6  # the engine could not tick while blocked
+    assert stats.ticks <= 10
+
+
+async def test_a_failing_strategy_is_counted_then_disabled_and_the_others_carry_on(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    def boom(state: MarketState, n: int) -> list[StrategyOutput]:
+        raise ZeroDivisionError("bug")
+
+    def junk(state: MarketState, n: int) -> list[StrategyOutput]:
+        return ["not an intent"]  # type: ignore[list-item]
+
+    bad, worse = Recording("bad", act=boom), Recording("junk", act=junk)
+    good = Recording("good", act=lambda state, n: [order(f"g{n}")])
+    engine, _channel = engine_with(bad, worse, good, channel=Channel(size=64))
+    await nursery.start(engine.run)
+    await trio.sleep(0.55)
+    assert len(bad.calls) == 3  # disabled after max_strategy_errors = 3
+    assert len(worse.calls) == 3
+    assert len(good.calls) == 6
+    stats = {s.name: s for s in engine.statistics().strategies}
+    assert (stats["bad"].enabled, stats["bad"].errors, stats["bad"].last_error) == (False, 3, "ZeroDivisionError: bug")
+    assert stats["junk"].enabled is False
+    assert stats["junk"].last_error is not None
+    assert "TypeError" in stats["junk"].last_error
+    assert (stats["good"].enabled, stats["good"].intents) == (True, 6)
+    assert engine.statistics().errors == 6
+
+
+def claimed(key: str, cid: str) -> ClaimedIntent:
+    return ClaimedIntent(intent=order(cid), claim_key=key, token_id=MARKET.yes_token_id, detail={"game": "1"})
+
+
+async def test_claimed_intents_are_sent_only_when_the_claim_is_new(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    claims: list[str] = []
+
+    async def claim(item: ClaimedIntent) -> bool:
+        await trio.sleep(0.01)
+        new = item.claim_key not in claims
+        claims.append(item.claim_key)
+        return new
+
+    strategy = Recording(act=lambda state, n: [claimed("m1", f"c{n}")] if n < 2 else [])
+    engine, channel = engine_with(strategy, claim=claim)
+    await nursery.start(engine.run)
+    await trio.sleep(0.35)
+    assert claims == ["m1", "m1"]
+    sent = channel.receive.receive_nowait()
+    assert isinstance(sent, OrderIntent)
+    assert sent.client_order_id == "c0"
+    with pytest.raises(trio.WouldBlock):
+        channel.receive.receive_nowait()
+    stats = engine.statistics()
+    assert (stats.intents, stats.claims_refused, stats.claim_failures) == (1, 1, 0)
+
+
+async def test_a_failing_or_hanging_claim_sends_nothing(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    async def claim(item: ClaimedIntent) -> bool:
+        if item.claim_key == "down":
+            raise OSError("store down")
+        await trio.sleep_forever()
+        raise AssertionError  # pragma: no cover
+
+    strategy = Recording(act=lambda state, n: [claimed("down", "c0"), claimed("slow", "c1")] if n == 0 else [])
+    settings = StrategyEngineSettings(claim_timeout_secs=0.5)
+    engine, channel = engine_with(strategy, claim=claim, settings=settings)
+    await nursery.start(engine.run)
+    await trio.sleep(1.0)
+    with pytest.raises(trio.WouldBlock):
+        channel.receive.receive_nowait()
+    stats = engine.statistics()
+    assert (stats.intents, stats.claim_failures, stats.in_flight) == (0, 2, 0)
+
+
+async def test_without_a_store_claims_are_kept_for_the_run(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    strategy = Recording(act=lambda state, n: [claimed("m1", f"c{n}")] if n < 3 else [])
+    engine, _channel = engine_with(strategy)
+    await nursery.start(engine.run)
+    await trio.sleep(0.35)
+    assert engine.statistics().intents == 1
+    assert engine.statistics().claims_refused == 2
+
+
+async def test_store_claim_marks_the_market_once(tmp_path: Path) -> None:
+    async with open_sqlite_store(tmp_path / "t.db") as store:
+        claim = store_claim(store, wall_clock=lambda: 1_700_000_000.5)
+        assert await claim(claimed("0xc1", "c0")) is True
+        assert await claim(claimed("0xc1", "c1")) is False
+        (sniped,) = await store.load_sniped_markets()
+    assert (sniped.condition_id, sniped.token_id, sniped.sniped_at_ns) == (
+        "0xc1",
+        MARKET.yes_token_id,
+        1_700_000_000_500_000_000,
+    )
+    assert sniped.detail == {"game": "1"}
+
+
+class Counting:
+    name = "count"
+
+    def __init__(self, fail: bool = False) -> None:
+        self.seen: list[list[Intent]] = []
+        self.fail = fail
+
+    def observe(self, state: MarketState, emitted: Sequence[Intent]) -> Sequence[object]:
+        if self.fail:
+            raise RuntimeError("analyzer bug")
+        self.seen.append(list(emitted))
+        return [("event", len(self.seen))]
+
+    def summary(self) -> object:
+        return {"observed": len(self.seen)}
+
+
+async def test_analyzers_see_what_the_strategies_emitted_and_their_events_are_published(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    published: list[object] = []
+    analyzer = Counting()
+    strategy = Recording(act=lambda state, n: [order("a"), claimed("k", "b")] if n == 0 else [])
+    engine, _ = engine_with(strategy, analyzers=[analyzer], publish=published.append)
+    await nursery.start(engine.run)
+    await trio.sleep(0.15)
+    assert [[i.client_order_id for i in batch if isinstance(i, OrderIntent)] for batch in analyzer.seen] == [
+        ["a", "b"],
+        [],
+    ]
+    assert published == [("event", 1), ("event", 2)]
+    assert engine.summaries() == {"count": {"observed": 2}}
+
+
+async def test_failing_analyzer_and_publisher_are_counted(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    def broken_publish(event: object) -> None:
+        raise trio.WouldBlock
+
+    engine, _ = engine_with(Recording(), analyzers=[Counting(fail=True)], publish=broken_publish)
+    await nursery.start(engine.run)
+    await trio.sleep(0.45)
+    stats = engine.statistics()
+    assert (stats.analyzers[0].errors, stats.analyzers[0].enabled) == (3, False)
+
+    ok, _ = engine_with(Recording(), analyzers=[Counting()], publish=broken_publish)
+    await nursery.start(ok.run)
+    await trio.sleep(0.25)
+    assert ok.statistics().publish_errors == 3
+
+
+async def test_cancelling_the_scope_stops_the_engine_and_closes_the_intent_channel(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    engine, channel = engine_with(Recording(act=lambda state, n: [order("a")] if n == 0 else []))
+    async with trio.open_nursery() as nursery:
+        scope = await nursery.start(engine.run)
+        assert isinstance(scope, trio.CancelScope)
+        await trio.sleep(0.25)
+        scope.cancel()
+    received = [intent async for intent in channel.receive]  # ends: the engine closed its send side
+    assert [i.client_order_id for i in received if isinstance(i, OrderIntent)] == ["a"]
+
+
+def test_settings_and_construction_are_checked() -> None:
+    with pytest.raises(ValueError, match="period_secs"):
+        StrategyEngineSettings(period_secs=0)
+    with pytest.raises(ValueError, match="max_strategy_errors"):
+        StrategyEngineSettings(max_strategy_errors=0)
+    with pytest.raises(ValueError, match="min_wakeup_interval_secs"):
+        StrategyEngineSettings(min_wakeup_interval_secs=-1)
+    with pytest.raises(ValueError, match="claim_timeout_secs"):
+        StrategyEngineSettings(claim_timeout_secs=0)
+    with pytest.raises(ValueError, match="small and bounded"):
+        engine_with(Recording(), channel=Channel(size=1000))
+    with pytest.raises(ValueError, match="unique"):
+        engine_with(Recording("a"), Recording("a"))
+    engine, _ = engine_with(Recording(), session=None)
+    assert engine.session

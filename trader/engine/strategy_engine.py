@@ -1,0 +1,502 @@
+"""The strategy engine: wakes on book changes and on a drift-free tick, runs the strategies, sends their intents.
+
+```
+supervisor
+└── StrategyEngine.run(task_status)      passes its CancelScope out: the supervisor stops strategies first
+      loop: wait for (tick deadline | any book changed) -> build MarketState -> strategies -> analyzers -> send
+```
+
+Wake-ups:
+- **Book changes**: the market-data service bumps the latest-value cells of `trader.engine.books.Books`; the engine
+  waits on `Books.wait_changed(seen)` and reads the *current* books. Nothing queues behind a slow strategy: a burst
+  of changes is one wake-up. After a book wake-up the engine rests `min_wakeup_interval_secs` before the next one
+  (ticks are not delayed by it), so a busy feed cannot starve the other tasks.
+- **Ticks**: drift-free, `deadline = start + n * period_secs`, slept with `trio.sleep_until`. A tick runs late but
+  on time as long as it starts before the next deadline. When the engine is still busy at the NEXT deadline (a
+  slow evaluation, or backpressure from execution), that is an *overrun*, handled by `overrun_policy`:
+  `SKIP` drops every tick whose deadline has passed and waits for the next grid point; `RUN_ONCE` runs one tick
+  at once in place of all the missed ones (trio-util's `periodic`), then goes back to the grid. Both count the
+  overrun and the ticks missed.
+
+Intents go out through a SMALL BOUNDED trio memory channel (the supervisor makes it, the engine owns and closes its
+send side when it stops, which tells execution that no more intents come). A full channel blocks the engine: the
+strategies feel the backpressure and no intent is dropped. Before an intent is sent its key (`intent_key`) joins the
+in-flight set that strategies see; execution calls `finish(key)` once the intent's orders are all terminal (or it
+was denied), and not before.
+
+A `ClaimedIntent` (the sniper's) is sent only after `claim(...)` answered True within `claim_timeout_secs`: the store
+recorded the claim, so a restart never sends it again. False, a timeout or an error: not sent, counted.
+
+Failures: a strategy (or analyzer) that raises is logged and counted, and the others carry on. After
+`max_strategy_errors` errors in total it is DISABLED for the rest of the run (a strategy that keeps failing is
+broken; its state may be half-updated, so it must not keep trading). A strategy that returns something that is not
+an intent counts as an error too.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import secrets
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+import trio
+
+from trader.domain.intents import ArbIntent, OrderIntent
+from trader.domain.market import Market, NegRiskEvent
+from trader.engine.books import Books
+from trader.integrations.store.base import SnipedMarket, Store, secs_to_ns
+from trader.strategies.base import (
+    NO_POSITIONS,
+    BookView,
+    ClaimedIntent,
+    Intent,
+    MarketState,
+    PositionReader,
+    Strategy,
+    StrategyOutput,
+    intent_key,
+)
+from trader.strategies.games import Scoreboard
+
+__all__ = [
+    "Analyzer",
+    "OverrunPolicy",
+    "StrategyEngine",
+    "StrategyEngineSettings",
+    "StrategyEngineStatistics",
+    "StrategyStatistics",
+    "store_claim",
+]
+
+log = structlog.get_logger(__name__)
+
+#: The largest intent buffer the engine accepts: the channel must stay small so strategies feel backpressure.
+MAX_INTENT_BUFFER = 64
+
+
+class OverrunPolicy(enum.StrEnum):
+    SKIP = "SKIP"  # missed ticks are dropped; the next tick is the next grid point
+    RUN_ONCE = "RUN_ONCE"  # one tick runs at once for all the missed ones, then the grid resumes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyEngineSettings:
+    """Settings of the strategy engine.
+
+    - `period_secs` (default 0.1): the tick period.
+    - `overrun_policy` (default SKIP): what to do when a tick's next deadline has passed (see the module doc).
+    - `min_wakeup_interval_secs` (default 0.005): rest after a book wake-up before waiting for the next change.
+    - `max_strategy_errors` (default 3): errors after which a strategy (or analyzer) is disabled for the run.
+    - `claim_timeout_secs` (default 2.0): how long a claim may take in the store before the intent is not sent.
+    """
+
+    period_secs: float = 0.1
+    overrun_policy: OverrunPolicy = OverrunPolicy.SKIP
+    min_wakeup_interval_secs: float = 0.005
+    max_strategy_errors: int = 3
+    claim_timeout_secs: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.period_secs) and self.period_secs > 0):
+            raise ValueError(f"period_secs must be > 0, got {self.period_secs}")
+        if not (math.isfinite(self.min_wakeup_interval_secs) and self.min_wakeup_interval_secs >= 0):
+            raise ValueError(f"min_wakeup_interval_secs must be >= 0, got {self.min_wakeup_interval_secs}")
+        if self.max_strategy_errors < 1:
+            raise ValueError(f"max_strategy_errors must be >= 1, got {self.max_strategy_errors}")
+        if not self.claim_timeout_secs > 0:
+            raise ValueError(f"claim_timeout_secs must be > 0, got {self.claim_timeout_secs}")
+        if not isinstance(self.overrun_policy, OverrunPolicy):
+            raise ValueError(f"overrun_policy must be an OverrunPolicy, got {self.overrun_policy!r}")
+
+
+class Analyzer(Protocol):
+    """A pure observer called after the strategies at every wake-up, with the intents they just emitted. It returns
+    events to publish (`publish`), and keeps a summary for /status and the exit summary."""
+
+    @property
+    def name(self) -> str: ...
+
+    def observe(self, state: MarketState, emitted: Sequence[Intent]) -> Sequence[object]: ...
+
+    def summary(self) -> object: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyStatistics:
+    name: str
+    enabled: bool
+    intents: int  # intents sent (an ArbIntent counts once)
+    errors: int
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyEngineStatistics:
+    ticks: int
+    overruns: int  # times the engine was still busy at a tick's next deadline
+    missed_ticks: int  # ticks dropped by the overrun policy
+    wakeups: int  # evaluations woken by a book change
+    evaluations: int  # ticks + wakeups
+    intents: int  # all intents sent
+    in_flight: int
+    backpressure_waits: int  # sends that had to wait for execution
+    claims_refused: int  # a claimed intent the store already held: not sent
+    claim_failures: int  # the claim timed out or failed: not sent
+    publish_errors: int
+    max_evaluation_ms: float  # the longest evaluation, process time
+    strategies: tuple[StrategyStatistics, ...]
+    analyzers: tuple[StrategyStatistics, ...]
+
+    @property
+    def errors(self) -> int:
+        return sum(s.errors for s in self.strategies) + sum(a.errors for a in self.analyzers)
+
+
+@dataclass(slots=True)
+class _Runner:
+    name: str
+    enabled: bool = True
+    intents: int = 0
+    errors: int = 0
+    last_error: str | None = None
+
+    def statistics(self) -> StrategyStatistics:
+        return StrategyStatistics(self.name, self.enabled, self.intents, self.errors, self.last_error)
+
+
+class _MarketsView(Mapping[str, Market]):
+    """condition id -> the live `Market` of each followed cell (tick-size changes included), built lazily."""
+
+    __slots__ = ("_books",)
+
+    def __init__(self, books: Books) -> None:
+        self._books = books
+
+    def __getitem__(self, condition_id: str) -> Market:
+        return self._books.markets[condition_id].market
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._books.markets))
+
+    def __len__(self) -> int:
+        return len(self._books.markets)
+
+
+class _BooksView(Mapping[str, BookView]):
+    """token id -> `BookView` with its health at `now`, built on access (strategies look at few books)."""
+
+    __slots__ = ("_books", "_now")
+
+    def __init__(self, books: Books, now: float) -> None:
+        self._books = books
+        self._now = now
+
+    def __getitem__(self, token_id: str) -> BookView:
+        token = self._books.get_token(token_id)
+        if token is None:
+            raise KeyError(token_id)
+        return BookView(
+            token.book,
+            condition_id=token.condition_id,
+            ready=token.ready,
+            suspect=token.suspect,
+            age_secs=token.age(self._now),
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([token.asset_id for token in self._books.tokens()])
+
+    def __len__(self) -> int:
+        return sum(len(cell.tokens) for cell in self._books.markets.values())
+
+
+def _no_events() -> Sequence[NegRiskEvent]:
+    return ()
+
+
+def _no_scoreboard() -> Scoreboard | None:
+    return None
+
+
+def new_session(wall: float) -> str:
+    """A run id for client order ids: wall-clock milliseconds in hex plus 16 random bits."""
+    return f"{int(wall * 1000):x}{secrets.token_hex(2)}"
+
+
+class StrategyEngine:
+    """Runs `strategies` (and `analyzers`) on the live books; start it with `scope = await nursery.start(engine.run)`.
+
+    - `books`: the market-data service's `Books` (the latest-value cells).
+    - `strategies`: the enabled strategies (`trader.strategies.base.Strategy`), run in this order.
+    - `intents`: the send side of a small bounded memory channel to execution; the engine closes it when it stops.
+    - `analyzers`: observers such as `SumDeviation`; their events go to `publish` (a non-blocking callable, e.g. the
+      event bus's bounded put; an exception there is counted and logged).
+    - `events`: the current complete-or-not neg-risk events (from discovery); `positions`: the portfolio.
+    - `scoreboard`: the latest sports scoreboard (`EspnPoller.latest`), for the sniper.
+    - `claim`: records a `ClaimedIntent`'s claim in the store, True if it was new (`store_claim(store)`); without
+      it, claims are kept in memory for this run only.
+    """
+
+    def __init__(
+        self,
+        *,
+        books: Books,
+        strategies: Sequence[Strategy],
+        intents: trio.MemorySendChannel[Intent],
+        settings: StrategyEngineSettings | None = None,
+        analyzers: Sequence[Analyzer] = (),
+        events: Callable[[], Sequence[NegRiskEvent]] = _no_events,
+        positions: PositionReader = NO_POSITIONS,
+        scoreboard: Callable[[], Scoreboard | None] = _no_scoreboard,
+        claim: Callable[[ClaimedIntent], Awaitable[bool]] | None = None,
+        publish: Callable[[object], None] | None = None,
+        session: str | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        buffer = intents.statistics().max_buffer_size
+        if not buffer <= MAX_INTENT_BUFFER:
+            raise ValueError(f"the intent channel must be small and bounded (<= {MAX_INTENT_BUFFER}), got {buffer}")
+        names = [s.name for s in strategies] + [a.name for a in analyzers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"strategy and analyzer names must be unique, got {names}")
+        self._books = books
+        self._strategies = [(s, _Runner(s.name)) for s in strategies]
+        self._analyzers = [(a, _Runner(a.name)) for a in analyzers]
+        self._intents = intents
+        self._settings = settings or StrategyEngineSettings()
+        self._events = events
+        self._positions = positions
+        self._scoreboard = scoreboard
+        self._claim = claim
+        self._claimed: set[str] = set()
+        self._publish = publish
+        self._wall_clock = wall_clock
+        self.session = session or new_session(wall_clock())
+        self._in_flight: set[str] = set()
+        self._counts: Counter[str] = Counter()
+        self._max_evaluation_secs = 0.0
+
+    # -- for execution and the supervisor -------------------------------------------------------------------------
+
+    def finish(self, key: str) -> None:
+        """Execution is done with the intent `key` (every order terminal, or it was denied): it is no longer in
+        flight, so its strategy may fire on that basket or token again. Unknown keys are ignored."""
+        self._in_flight.discard(key)
+
+    @property
+    def in_flight(self) -> frozenset[str]:
+        return frozenset(self._in_flight)
+
+    def statistics(self) -> StrategyEngineStatistics:
+        c = self._counts
+        return StrategyEngineStatistics(
+            ticks=c["ticks"],
+            overruns=c["overruns"],
+            missed_ticks=c["missed_ticks"],
+            wakeups=c["wakeups"],
+            evaluations=c["ticks"] + c["wakeups"],
+            intents=c["intents"],
+            in_flight=len(self._in_flight),
+            backpressure_waits=c["backpressure_waits"],
+            claims_refused=c["claims_refused"],
+            claim_failures=c["claim_failures"],
+            publish_errors=c["publish_errors"],
+            max_evaluation_ms=self._max_evaluation_secs * 1000,
+            strategies=tuple(r.statistics() for _, r in self._strategies),
+            analyzers=tuple(r.statistics() for _, r in self._analyzers),
+        )
+
+    def summaries(self) -> dict[str, object]:
+        """Each analyzer's summary, by name (for /status and the exit summary)."""
+        return {runner.name: analyzer.summary() for analyzer, runner in self._analyzers}
+
+    # -- the service ----------------------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[trio.CancelScope] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run until cancelled. `task_status.started(scope)` hands out the engine's own cancel scope: cancelling it
+        stops the strategies (and closes the intent channel) without touching anything else."""
+        with trio.CancelScope() as scope:
+            async with self._intents:
+                log.info(
+                    "strategy_engine_started",
+                    strategies=[r.name for _, r in self._strategies],
+                    analyzers=[r.name for _, r in self._analyzers],
+                    session=self.session,
+                )
+                task_status.started(scope)
+                try:
+                    await self._loop()
+                finally:
+                    log.info("strategy_engine_stopped", ticks=self._counts["ticks"], intents=self._counts["intents"])
+
+    def _last_due(self, start: float, now: float) -> int:
+        """The largest n with start + n * period <= now (exact on the float grid the loop uses)."""
+        period = self._settings.period_secs
+        n = max(0, math.floor((now - start) / period))
+        while start + (n + 1) * period <= now:
+            n += 1
+        while n > 0 and start + n * period > now:
+            n -= 1
+        return n
+
+    async def _loop(self) -> None:
+        s = self._settings
+        start = trio.current_time()
+        n = 0  # the next tick
+        seen = self._books.version
+        rest_until = -math.inf
+        while True:
+            deadline = start + n * s.period_secs
+            if trio.current_time() < deadline:
+                woke = False
+                with trio.move_on_at(deadline):
+                    if rest_until > trio.current_time():
+                        await trio.sleep_until(rest_until)
+                    seen = await self._books.wait_changed(seen)
+                    woke = True
+                if woke:
+                    self._counts["wakeups"] += 1
+                    await self._evaluate()
+                    rest_until = trio.current_time() + s.min_wakeup_interval_secs
+                    continue
+            now = trio.current_time()
+            due = self._last_due(start, now)
+            if due > n:  # still busy at tick n's next deadline
+                self._counts["overruns"] += 1
+                if s.overrun_policy is OverrunPolicy.SKIP:
+                    self._counts["missed_ticks"] += due - n + 1
+                    n = due + 1
+                    continue
+                self._counts["missed_ticks"] += due - n
+                n = due
+            self._counts["ticks"] += 1
+            await self._evaluate()
+            n += 1
+
+    def _state(self) -> MarketState:
+        now = trio.current_time()
+        return MarketState(
+            now=now,
+            wall=self._wall_clock(),
+            markets=_MarketsView(self._books),
+            books=_BooksView(self._books, now),
+            events=self._events(),
+            positions=self._positions,
+            in_flight=frozenset(self._in_flight),
+            session=self.session,
+            scoreboard=self._scoreboard(),
+        )
+
+    def _failed(self, runner: _Runner, kind: str, exc: BaseException) -> None:
+        runner.errors += 1
+        runner.last_error = f"{type(exc).__name__}: {exc}"[:200]
+        log.error(f"{kind}_failed", name=runner.name, error=runner.last_error, errors=runner.errors, exc_info=exc)
+        if runner.errors >= self._settings.max_strategy_errors:
+            runner.enabled = False
+            log.error(f"{kind}_disabled", name=runner.name, errors=runner.errors)
+
+    async def _evaluate(self) -> None:
+        started = time.perf_counter()
+        state = self._state()
+        outputs: list[tuple[_Runner, StrategyOutput]] = []
+        for strategy, runner in self._strategies:
+            if not runner.enabled:
+                continue
+            try:
+                produced = list(strategy.on_state(state))
+                for item in produced:
+                    if not isinstance(item, OrderIntent | ArbIntent | ClaimedIntent):
+                        raise TypeError(f"a strategy must return intents, got {type(item).__name__}")
+            except Exception as exc:  # a strategy bug must not stop the others
+                self._failed(runner, "strategy", exc)
+                continue
+            outputs.extend((runner, item) for item in produced)
+        emitted = [item.intent if isinstance(item, ClaimedIntent) else item for _, item in outputs]
+        for analyzer, runner in self._analyzers:
+            if not runner.enabled:
+                continue
+            try:
+                events = list(analyzer.observe(state, emitted))
+            except Exception as exc:
+                self._failed(runner, "analyzer", exc)
+                continue
+            for event in events:
+                self._publish_event(event)
+        self._max_evaluation_secs = max(self._max_evaluation_secs, time.perf_counter() - started)
+        for runner, item in outputs:
+            await self._send(runner, item)
+
+    def _publish_event(self, event: object) -> None:
+        if self._publish is None:
+            return
+        try:
+            self._publish(event)
+        except Exception as exc:
+            self._counts["publish_errors"] += 1
+            log.warning("publish_failed", event_type=type(event).__name__, error=f"{type(exc).__name__}: {exc}"[:200])
+
+    async def _send(self, runner: _Runner, item: StrategyOutput) -> None:
+        if isinstance(item, ClaimedIntent):
+            if not await self._take_claim(runner, item):
+                return
+            intent = item.intent
+        else:
+            intent = item
+        key = intent_key(intent)
+        self._in_flight.add(key)
+        try:
+            self._intents.send_nowait(intent)
+        except trio.WouldBlock:
+            self._counts["backpressure_waits"] += 1
+            await self._intents.send(intent)
+        runner.intents += 1
+        self._counts["intents"] += 1
+
+    async def _take_claim(self, runner: _Runner, item: ClaimedIntent) -> bool:
+        if self._claim is None:
+            if item.claim_key in self._claimed:
+                self._counts["claims_refused"] += 1
+                return False
+            self._claimed.add(item.claim_key)
+            return True
+        claimed = False
+        try:
+            with trio.move_on_after(self._settings.claim_timeout_secs) as timeout:
+                claimed = await self._claim(item)
+        except Exception as exc:
+            self._counts["claim_failures"] += 1
+            log.error("claim_failed", strategy=runner.name, claim=item.claim_key, error=f"{type(exc).__name__}: {exc}")
+            return False
+        if timeout.cancelled_caught:
+            self._counts["claim_failures"] += 1
+            log.error("claim_timed_out", strategy=runner.name, claim=item.claim_key)
+            return False
+        if not claimed:
+            self._counts["claims_refused"] += 1
+            log.warning("claim_refused", strategy=runner.name, claim=item.claim_key)
+        return claimed
+
+
+def store_claim(
+    store: Store, *, wall_clock: Callable[[], float] = time.time
+) -> Callable[[ClaimedIntent], Awaitable[bool]]:
+    """The `claim` for a store: `Store.mark_sniped` (check and write in one step), keyed by the claim key (the
+    sniped market's condition id). At start, give the sniper `{m.condition_id for m in await
+    store.load_sniped_markets()}`."""
+
+    async def claim(item: ClaimedIntent) -> bool:
+        sniped = SnipedMarket(
+            condition_id=item.claim_key,
+            token_id=item.token_id,
+            sniped_at_ns=secs_to_ns(wall_clock()),
+            detail=dict(item.detail),
+        )
+        return await store.mark_sniped(sniped)
+
+    return claim
