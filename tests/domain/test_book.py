@@ -302,7 +302,7 @@ size_texts = st.one_of(st.just("0"), st.integers(min_value=1, max_value=10**6).m
 updates = st.lists(st.tuples(sides, price_texts, size_texts), max_size=60)
 
 
-@settings(max_examples=150)
+@settings(max_examples=100)
 @given(updates, updates)
 def test_random_updates_match_a_reference_dict_model(
     initial: list[tuple[Side, str, str]], changes: list[tuple[Side, str, str]]
@@ -334,7 +334,7 @@ def test_random_updates_match_a_reference_dict_model(
     assert rebuilt == book
 
 
-@settings(max_examples=200)
+@settings(max_examples=100)
 @given(
     st.lists(st.tuples(sides, price_texts, size_texts), min_size=1, max_size=30),
     sides,

@@ -360,7 +360,7 @@ def check_invariants(order: Order) -> None:
     assert len(keys) == len(set(keys))
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(st.sampled_from([OrderType.GTC, OrderType.FAK, OrderType.FOK]), st.lists(event_strategy, max_size=25))
 def test_every_path_through_the_table_ends_in_a_legal_state(order_type: OrderType, events: list[OrderEvent]) -> None:
     order = make_order(order_type=order_type)

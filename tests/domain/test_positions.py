@@ -171,7 +171,7 @@ def build(history: list[tuple[Side, Decimal, Decimal, Decimal, bool]]) -> tuple[
     return portfolio, applied
 
 
-@settings(max_examples=200)
+@settings(max_examples=100)
 @given(fills, fills)
 def test_apply_then_reverse_round_trips_exactly(
     history: list[tuple[Side, Decimal, Decimal, Decimal, bool]],
@@ -192,7 +192,7 @@ def test_apply_then_reverse_round_trips_exactly(
         assert portfolio.cash == before_cash
 
 
-@settings(max_examples=200)
+@settings(max_examples=100)
 @given(fills, st.integers(min_value=1, max_value=99).map(lambda n: D(n) / 100))
 def test_equity_moves_by_realized_plus_unrealized_pnl(
     history: list[tuple[Side, Decimal, Decimal, Decimal, bool]], mark: Decimal

@@ -138,6 +138,7 @@ class OrderBook:
         """Set the ABSOLUTE size at one price: BUY is the bid side, SELL the ask side; size 0 removes the level.
 
         Removing a level that is not there is not an error (it still counts as an applied change).
+        `last_update` becomes `now` and `ts_event_ms` becomes the value given (None when not given).
         """
         _check_level(price, size)
         if side is Side.BUY:
