@@ -275,6 +275,10 @@ class OrderManager:
     def recent_events(self) -> list[object]:
         return list(self._recent)
 
+    def publish(self, event: object) -> None:
+        """Hand a domain event to the listeners and the recent-events ring (the execution service uses it too)."""
+        self._emit(event)
+
     def add_listener(self, listener: Callable[[object], None]) -> None:
         """Called synchronously with every domain event (order events, trade status changes); must not block."""
         self._listeners.append(listener)

@@ -1,0 +1,392 @@
+"""Atomic arbitrage: the legs of an `ArbIntent` (YES+NO, or a complete neg-risk basket) as paired tasks.
+
+`run_arbitrage(manager, arb, ...)` sends every leg at once, each in its own task of one nursery, and waits for each
+to finish: filled, closed, or past `leg_timeout_secs`. As soon as one leg ends SHORT (rejected, killed, partly
+filled, not found, timed out), the others are told to stop: a leg still working is cancelled (and asked for by
+its order id if its state is still unclear), so that no more of it fills than needed.
+
+Then the basket is evened out. `matched` is the share count every leg filled (the complete sets held); a leg
+that filled more holds an excess, which is sold back (FAK, at no less than its average fill price minus
+`arb.max_slippage`, on the tick grid), through the same risk gate as everything else. Whatever cannot be sold back
+(the unwind was refused, found no bids within the cap, or the excess is below what the venue trades) is RESIDUAL
+exposure: it is in the `ArbOutcome`, and the execution service records and reports it (an event, the store,
+statistics). Nothing is left silently.
+
+Positions count shares held: a buy whose fee was withheld in shares holds fewer than it filled. Below one size
+step (0.01 share, `dust_shares`) a difference cannot be traded at all; it is kept in the outcome as dust, not
+reported as residual.
+
+If the task is cancelled (an emergency stop), no unwind is attempted; `summarize` gives the exposure as it stands,
+for the service to report.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import structlog
+import trio
+
+from trader.domain.enums import OrderStatus, OrderType
+from trader.domain.intents import ArbIntent, OrderIntent
+from trader.domain.numbers import SIZE_STEP, ZERO, Side, ceil_to_tick, floor_size
+from trader.domain.orders import Order
+from trader.engine.breaker import CircuitOpenError
+from trader.engine.orders import DuplicateClientOrderId, OrderManager, RateLimitWaitTooLong
+from trader.errors import ConfigError
+from trader.venues.errors import VenueError
+
+log = structlog.get_logger(__name__)
+
+#: Reason codes of arbitrage outcomes.
+ARB_LEG_SHORT = "ARB_LEG_SHORT"
+ARB_UNWIND_REFUSED = "ARB_UNWIND_REFUSED"  # the risk gate (or the sending path) refused the unwind
+ARB_UNWIND_SHORT = "ARB_UNWIND_SHORT"  # the unwind did not sell all of the excess within the slippage cap
+ARB_BELOW_MIN_SIZE = "ARB_BELOW_MIN_SIZE"  # the excess is too small to sell
+ARB_INTERRUPTED = "ARB_INTERRUPTED"  # cancelled (emergency stop) before the basket was evened out
+
+_LOOKUP_ERRORS = (VenueError, trio.TooSlowError, CircuitOpenError, RateLimitWaitTooLong)
+
+
+class ArbStatus(enum.StrEnum):
+    COMPLETE = "COMPLETE"  # every leg filled in full
+    PARTIAL = "PARTIAL"  # some complete sets; the excess was sold back
+    NOT_FILLED = "NOT_FILLED"  # no complete set; whatever filled was sold back
+    RESIDUAL = "RESIDUAL"  # exposure is left that could not be hedged: reported
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArbitrageSettings:
+    """- `leg_timeout_secs` (default 2.0): the longest a leg may work before it is cancelled.
+    - `cancel_timeout_secs` (default 1.0): how long to wait for a cancel to be confirmed before asking by id.
+    - `unwind_timeout_secs` (default 2.0): how long an unwind order may take.
+    - `dust_shares` (default 0.01): a difference below this cannot be traded and is not residual exposure.
+    - `min_unwind_shares` (default 0.01): a smaller excess is not sent (it is residual): set it to the market's
+      minimum order size when known.
+    """
+
+    leg_timeout_secs: float = 2.0
+    cancel_timeout_secs: float = 1.0
+    unwind_timeout_secs: float = 2.0
+    dust_shares: Decimal = SIZE_STEP
+    min_unwind_shares: Decimal = SIZE_STEP
+
+    def __post_init__(self) -> None:
+        for name in ("leg_timeout_secs", "cancel_timeout_secs", "unwind_timeout_secs"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 < value < float("inf")):
+                raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+        for name in ("dust_shares", "min_unwind_shares"):
+            value = getattr(self, name)
+            if not isinstance(value, Decimal) or not value.is_finite() or value < ZERO:
+                raise ConfigError(f"{name} must be a Decimal >= 0, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LegResult:
+    client_order_id: str
+    token_id: str
+    status: OrderStatus
+    filled: Decimal  # shares filled (gross)
+    held: Decimal  # shares this leg added to the position (filled less fees withheld in shares)
+    avg_price: Decimal | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArbOutcome:
+    arb_id: str
+    strategy: str
+    status: ArbStatus
+    size: Decimal  # shares asked per leg
+    matched: Decimal  # complete sets held (the least held over the legs, after unwinds)
+    legs: tuple[LegResult, ...]
+    unwound: Mapping[str, Decimal] = field(default_factory=dict)  # token -> shares sold back
+    residual: Mapping[str, Decimal] = field(default_factory=dict)  # token -> unhedged shares (>= dust)
+    dust: Mapping[str, Decimal] = field(default_factory=dict)  # token -> untradeable difference (< dust)
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def has_residual(self) -> bool:
+        return bool(self.residual)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArbResidual:
+    """An arbitrage left exposure it could not hedge (an event for the store, the bus and the operator)."""
+
+    arb_id: str
+    strategy: str
+    residual: Mapping[str, Decimal]
+    reasons: tuple[str, ...]
+    ts: float
+
+
+#: Decides on an unwind intent: None to send it, or a reason code to refuse it (the execution service passes the
+#: risk gate here).
+UnwindCheck = Callable[[OrderIntent], str | None]
+
+
+def _held(order: Order) -> Decimal:
+    return order.filled - order.fee_shares if order.side is Side.BUY else -order.filled
+
+
+def summarize(
+    manager: OrderManager,
+    arb: ArbIntent,
+    *,
+    unwinds: Mapping[str, list[str]] | None = None,
+    reasons: tuple[str, ...] = (),
+    dust_shares: Decimal = SIZE_STEP,
+) -> ArbOutcome:
+    """The basket as it stands now: per leg what filled and is held, after the unwinds (`token -> unwind client
+    order ids`), and the residual exposure. Synchronous: usable while being cancelled."""
+    unwinds = unwinds or {}
+    legs: list[LegResult] = []
+    held: dict[str, Decimal] = {}
+    unwound: dict[str, Decimal] = {}
+    for leg in arb.legs:
+        order = manager.get(leg.client_order_id)
+        if order is None:  # never got as far as the order manager
+            legs.append(
+                LegResult(
+                    client_order_id=leg.client_order_id,
+                    token_id=leg.token_id,
+                    status=OrderStatus.CREATED,
+                    filled=ZERO,
+                    held=ZERO,
+                    avg_price=None,
+                    reason=None,
+                )
+            )
+            held[leg.token_id] = ZERO
+            continue
+        legs.append(
+            LegResult(
+                client_order_id=order.client_order_id,
+                token_id=order.token_id,
+                status=order.status,
+                filled=order.filled,
+                held=_held(order),
+                avg_price=order.avg_fill_price,
+                reason=order.reason,
+            )
+        )
+        sold = sum((manager.order(cid).filled for cid in unwinds.get(leg.token_id, ())), ZERO)
+        if sold:
+            unwound[leg.token_id] = sold
+        held[leg.token_id] = _held(order) - sold
+    matched = max(min(held.values()), ZERO)
+    residual: dict[str, Decimal] = {}
+    dust: dict[str, Decimal] = {}
+    for token, shares in held.items():
+        excess = shares - matched
+        if excess >= dust_shares and excess > ZERO:
+            residual[token] = excess
+        elif excess > ZERO:
+            dust[token] = excess
+    complete = all(r.filled >= arb.size for r in legs)
+    if residual:
+        status = ArbStatus.RESIDUAL
+    elif complete and not unwound:
+        status = ArbStatus.COMPLETE
+    elif matched >= SIZE_STEP:
+        status = ArbStatus.PARTIAL
+    else:
+        status = ArbStatus.NOT_FILLED
+    return ArbOutcome(
+        arb_id=arb.arb_id,
+        strategy=arb.strategy,
+        status=status,
+        size=arb.size,
+        matched=matched,
+        legs=tuple(legs),
+        unwound=unwound,
+        residual=residual,
+        dust=dust,
+        reasons=reasons,
+    )
+
+
+class _Run:
+    """One basket in flight."""
+
+    def __init__(
+        self,
+        manager: OrderManager,
+        arb: ArbIntent,
+        settings: ArbitrageSettings,
+        check: UnwindCheck,
+        tick_of: Callable[[str], Decimal],
+    ) -> None:
+        self.manager = manager
+        self.arb = arb
+        self.settings = settings
+        self.check = check
+        self.tick_of = tick_of
+        self.short = trio.Event()
+        self.unwinds: dict[str, list[str]] = {}
+        self.reasons: list[str] = []
+
+    async def run_leg(self, leg: OrderIntent) -> None:
+        manager, cid = self.manager, leg.client_order_id
+        try:
+            order = await manager.submit(leg, group_id=self.arb.arb_id)
+        except DuplicateClientOrderId:
+            self._short(f"{ARB_LEG_SHORT}:{cid}")
+            return
+        if not _done(order):
+            with trio.move_on_after(self.settings.leg_timeout_secs):
+                order = await _wait_or_abort(manager, cid, self.short)
+        if not _done(order):
+            order = await self._stop(cid)
+        if order.filled < leg.size:
+            self._short(f"{ARB_LEG_SHORT}:{cid}")
+
+    def _short(self, reason: str) -> None:
+        self.reasons.append(reason)
+        self.short.set()
+
+    async def _stop(self, cid: str) -> Order:
+        """Cancel a leg that is still working, and make sure we know how much of it filled."""
+        manager, settings = self.manager, self.settings
+        order = manager.order(cid)
+        if order.status is not OrderStatus.SUBMITTED:
+            try:
+                with trio.move_on_after(settings.cancel_timeout_secs):
+                    await manager.cancel(cid, reason="ARB_LEG_CANCELED")
+            except _LOOKUP_ERRORS as exc:
+                log.warning("arb_leg_cancel_failed", client_order_id=cid, error=repr(exc))
+            with trio.move_on_after(settings.cancel_timeout_secs):
+                await manager.wait_until(cid, lambda o: o.is_terminal)
+        order = manager.order(cid)
+        if not order.is_terminal:
+            try:
+                order = await manager.reconcile(cid)
+            except _LOOKUP_ERRORS as exc:
+                log.error("arb_leg_state_unknown", client_order_id=cid, error=repr(exc))
+        return manager.order(cid)
+
+    async def unwind(self) -> None:
+        """Sell back whatever some legs hold beyond what every leg holds."""
+        outcome = summarize(self.manager, self.arb, dust_shares=self.settings.dust_shares)
+        held = {r.token_id: r.held for r in outcome.legs}
+        for leg_result, leg in zip(outcome.legs, self.arb.legs, strict=True):
+            excess = floor_size(held[leg.token_id] - outcome.matched)
+            if excess <= ZERO:
+                continue
+            if excess < self.settings.min_unwind_shares:
+                self.reasons.append(f"{ARB_BELOW_MIN_SIZE}:{leg.token_id}")
+                continue
+            await self._sell_back(leg, leg_result, excess)
+
+    async def _sell_back(self, leg: OrderIntent, result: LegResult, excess: Decimal) -> None:
+        tick = self.tick_of(leg.token_id)
+        reference = result.avg_price if result.avg_price is not None else leg.price
+        price = max(ceil_to_tick(reference - self.arb.max_slippage, tick), tick)
+        n = len(self.unwinds.get(leg.token_id, ())) + 1
+        intent = OrderIntent(
+            client_order_id=f"{leg.client_order_id}-unwind-{n}",
+            strategy=leg.strategy,
+            condition_id=leg.condition_id,
+            token_id=leg.token_id,
+            side=Side.SELL,
+            price=price,
+            size=excess,
+            order_type=OrderType.FAK,
+        )
+        refused = self.check(intent)
+        if refused is not None:
+            log.error("arb_unwind_refused", arb_id=self.arb.arb_id, token_id=leg.token_id, reason=refused)
+            self.reasons.append(f"{ARB_UNWIND_REFUSED}:{refused}")
+            return
+        log.warning("arb_unwinding", arb_id=self.arb.arb_id, token_id=leg.token_id, size=str(excess), price=str(price))
+        self.unwinds.setdefault(leg.token_id, []).append(intent.client_order_id)
+        try:
+            order = await self.manager.submit(intent, group_id=self.arb.arb_id)
+        except DuplicateClientOrderId:
+            self.reasons.append(f"{ARB_UNWIND_REFUSED}:DUPLICATE")
+            return
+        if not order.is_terminal:
+            with trio.move_on_after(self.settings.unwind_timeout_secs):
+                order = await self.manager.wait_until(intent.client_order_id, lambda o: o.is_terminal)
+        if not order.is_terminal:
+            order = await self._stop(intent.client_order_id)
+        if order.filled < excess:
+            self.reasons.append(f"{ARB_UNWIND_SHORT}:{leg.token_id}")
+
+
+def _done(order: Order) -> bool:
+    return order.is_terminal or (order.filled >= order.size and order.size > ZERO)
+
+
+async def _wait_or_abort(manager: OrderManager, cid: str, abort: trio.Event) -> Order:
+    """Wait until the order is done or `abort` is set, whichever comes first."""
+    async with trio.open_nursery() as nursery:
+
+        async def watch_abort() -> None:
+            await abort.wait()
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(watch_abort)
+        await manager.wait_until(cid, _done)
+        nursery.cancel_scope.cancel()
+    return manager.order(cid)
+
+
+def _default_tick(token_id: str) -> Decimal:
+    del token_id
+    return Decimal("0.01")
+
+
+async def run_arbitrage(
+    manager: OrderManager,
+    arb: ArbIntent,
+    *,
+    settings: ArbitrageSettings | None = None,
+    check: UnwindCheck | None = None,
+    tick_of: Callable[[str], Decimal] = _default_tick,
+    on_interrupted: Callable[[ArbOutcome], None] | None = None,
+) -> ArbOutcome:
+    """Trade the basket atomically (see the module docstring) and return what it holds afterwards.
+
+    If the task is cancelled first, `on_interrupted` gets the basket as it stands (synchronously, while the
+    cancellation unwinds), so that its exposure can still be reported.
+    """
+    run = _Run(manager, arb, settings or ArbitrageSettings(), check or (lambda _: None), tick_of)
+    log.info("arb_started", arb_id=arb.arb_id, legs=len(arb.legs), size=str(arb.size))
+    finished = False
+    try:
+        async with trio.open_nursery() as nursery:
+            for leg in arb.legs:
+                nursery.start_soon(run.run_leg, leg)
+        if run.short.is_set():
+            await run.unwind()
+        finished = True
+    finally:
+        if not finished and on_interrupted is not None:
+            on_interrupted(
+                summarize(
+                    manager,
+                    arb,
+                    unwinds=run.unwinds,
+                    reasons=(*run.reasons, ARB_INTERRUPTED),
+                    dust_shares=run.settings.dust_shares,
+                )
+            )
+    outcome = summarize(
+        manager, arb, unwinds=run.unwinds, reasons=tuple(run.reasons), dust_shares=run.settings.dust_shares
+    )
+    log_fn = log.error if outcome.has_residual else log.info
+    log_fn(
+        "arb_finished",
+        arb_id=arb.arb_id,
+        status=outcome.status,
+        matched=str(outcome.matched),
+        residual={t: str(s) for t, s in outcome.residual.items()},
+        reasons=outcome.reasons,
+    )
+    return outcome

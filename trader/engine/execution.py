@@ -1,0 +1,565 @@
+"""The execution service: intents in, through the risk gate, into order tasks that all live in ONE cancel scope.
+
+```
+ExecutionService.run
+├── venue event pump        venue order/trade events -> OrderManager (state machine, fills, settlement)
+├── orders host             owns the "orders scope": a nursery holding every order task (reopened on resume)
+│   └── order tasks         one per intent: OrderManager.submit, or run_arbitrage for an ArbIntent
+└── intent consumer         the bounded channel the strategy engine sends into -> risk gate -> order task
+```
+
+Every intent passes the risk gate (`trader.engine.risk.RiskGate.check`) before anything is written or sent; a
+denial is a value (`RiskRejected` events, one per leg), counted by reason code. Approved intents become order
+tasks in the orders scope. Intents keep being consumed while trading is halted or draining (and denied), so a
+strategy never blocks on a full channel.
+
+Emergency stop (`emergency_stop(reason)`): the risk gate goes HALTED and the order manager stops sending, the orders
+scope is cancelled (every order task, wherever it is), a cancel-all goes to the venue in a SHIELDED scope with a
+deadline (`cancel_all_timeout_secs`, retried within it; it goes out even with the breaker open), and the event is
+persisted (a `RiskEventRecord` of kind EMERGENCY_STOP). Nothing new is sent until `resume()`. Market data is not
+touched: it lives elsewhere in the supervisor's tree.
+
+Graceful drain (`drain(deadline_secs)`): stop accepting intents, let in-flight order tasks finish within the
+deadline (shielded: the supervisor may already be cancelling), cancel what is still running, then cancel resting
+orders at the venue (`cancel_resting_on_drain`), and report what was left open.
+
+Arbitrage outcomes with residual exposure become an `ArbResidual` event, a `RiskEventRecord` of kind
+ARB_RESIDUAL, and statistics.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import NoReturn, Protocol
+
+import structlog
+import trio
+
+from trader.domain.book import OrderBook
+from trader.domain.events import OrderReason, RiskRejected
+from trader.domain.intents import ArbIntent, OrderIntent
+from trader.domain.numbers import ZERO
+from trader.engine.arbitrage import ArbitrageSettings, ArbOutcome, ArbResidual, ArbStatus, run_arbitrage
+from trader.engine.breaker import CircuitOpenError
+from trader.engine.orders import (
+    DuplicateClientOrderId,
+    OrderManager,
+    OrderManagerStatistics,
+    RateLimitWaitTooLong,
+    pump_venue_events,
+)
+from trader.engine.risk import (
+    BookHealth,
+    Exposure,
+    Rejected,
+    RiskDecision,
+    RiskGate,
+    RiskStatistics,
+    TradingState,
+)
+from trader.errors import ConfigError
+from trader.integrations.store.base import RiskEventRecord, StoreError
+from trader.venues.errors import VenueError
+
+log = structlog.get_logger(__name__)
+
+Intent = OrderIntent | ArbIntent
+
+#: Reason codes of this module.
+EMERGENCY_STOP = "EMERGENCY_STOP"
+OPERATOR_RESUME = "OPERATOR_RESUME"
+DRAINING = "DRAINING"  # an intent that arrived after drain() began: denied
+DUPLICATE_CLIENT_ORDER_ID = "DUPLICATE_CLIENT_ORDER_ID"
+
+_VENUE_CALL_ERRORS = (VenueError, trio.TooSlowError, CircuitOpenError, RateLimitWaitTooLong)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionSettings:
+    """- `cancel_all_timeout_secs` (default 3.0): deadline of the shielded cancel-all (emergency stop, drain).
+    - `cancel_all_retry_secs` (default 0.1): pause between cancel-all attempts within that deadline.
+    - `persist_timeout_secs` (default 1.0): deadline of the shielded store write of a stop or residual event.
+    - `cancel_resting_on_drain` (default True): a drain ends with a cancel-all of resting orders.
+    - `arbitrage`: `ArbitrageSettings`.
+    """
+
+    cancel_all_timeout_secs: float = 3.0
+    cancel_all_retry_secs: float = 0.1
+    persist_timeout_secs: float = 1.0
+    cancel_resting_on_drain: bool = True
+    arbitrage: ArbitrageSettings = field(default_factory=ArbitrageSettings)
+
+    def __post_init__(self) -> None:
+        for name in ("cancel_all_timeout_secs", "cancel_all_retry_secs", "persist_timeout_secs"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 < value < math.inf):
+                raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArbStatistics:
+    started: int
+    by_status: Mapping[str, int]
+    residual_events: int
+    residual_shares: Mapping[str, Decimal]  # token -> unhedged shares reported so far
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionStatistics:
+    trading_state: TradingState
+    accepting: bool  # False once a drain began
+    sending: bool  # False while the order manager may send nothing
+    intents_received: int
+    intents_denied: Mapping[str, int]  # by reason code (risk codes, DRAINING, duplicates)
+    intent_buffer_used: int  # intents waiting in the channel
+    order_tasks_started: int
+    order_tasks_active: int
+    order_tasks_cancelled: int  # by emergency stops and drains
+    emergency_stops: int
+    cancel_all_failures: int  # cancel-alls that did not get through before their deadline
+    arbitrage: ArbStatistics
+    orders: OrderManagerStatistics
+    risk: RiskStatistics
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrainReport:
+    tasks_finished: int  # in-flight order tasks that completed within the deadline
+    tasks_cancelled: int  # order tasks still running at the deadline
+    canceled_order_ids: tuple[str, ...]  # resting orders the final cancel-all took off the book
+    cancel_all_ok: bool  # False when the cancel-all was skipped or did not get through
+    open_orders_left: tuple[str, ...]  # client order ids still open afterwards
+
+
+class _TokenHealth(Protocol):
+    @property
+    def ready(self) -> bool: ...
+    @property
+    def suspect(self) -> bool: ...
+    @property
+    def age_secs(self) -> float | None: ...
+
+
+class _TokenBookLike(Protocol):
+    @property
+    def book(self) -> OrderBook: ...
+    def health(self, now: float) -> _TokenHealth: ...
+
+
+class BooksLike(Protocol):
+    """What execution reads of the market-data books (`trader.engine.books.Books` has it)."""
+
+    def get_token(self, token_id: str) -> _TokenBookLike | None: ...
+
+
+def book_health_from(books: BooksLike) -> Callable[[str], BookHealth | None]:
+    """The risk gate's view of a token's book (age in ms on the Trio clock, ready, suspect), from the live books."""
+
+    def health(token_id: str) -> BookHealth | None:
+        token = books.get_token(token_id)
+        if token is None:
+            return None
+        state = token.health(trio.current_time())
+        age_ms = None if state.age_secs is None else state.age_secs * 1000.0
+        return BookHealth(age_ms=age_ms, ready=state.ready, suspect=state.suspect)
+
+    return health
+
+
+def tick_from(books: BooksLike, default: Decimal = Decimal("0.01")) -> Callable[[str], Decimal]:
+    """A token's current tick size, from its live book."""
+
+    def tick(token_id: str) -> Decimal:
+        token = books.get_token(token_id)
+        return default if token is None else token.book.tick_size
+
+    return tick
+
+
+class ExecutionService:
+    """See the module docstring. Start it with `execution = await nursery.start(service.run)`."""
+
+    def __init__(
+        self,
+        manager: OrderManager,
+        risk: RiskGate,
+        intents: trio.MemoryReceiveChannel[Intent],
+        *,
+        settings: ExecutionSettings | None = None,
+        book_health: Callable[[str], BookHealth | None],
+        tick_of: Callable[[str], Decimal] | None = None,
+        marks: Callable[[], Mapping[str, Decimal]] | None = None,
+    ) -> None:
+        self.manager = manager
+        self.risk = risk
+        self.settings = settings or ExecutionSettings()
+        self._intents = intents
+        self._book_health = book_health
+        self._tick_of = tick_of or (lambda _token: Decimal("0.01"))
+        self._marks = marks
+        self._market_of: dict[str, str] = {}
+        self._orders: trio.Nursery | None = None
+        self._orders_open = trio.Event()
+        self._resumed = trio.Event()
+        self._accepting = True
+        self._active = 0
+        self._idle = trio.Event()
+        self._idle.set()
+        self._counts: Counter[str] = Counter()
+        self._denied: Counter[str] = Counter()
+        self._arb_status: Counter[str] = Counter()
+        self._residual_shares: dict[str, Decimal] = {}
+        self._event_ids = itertools.count(1)
+        self._residuals: list[ArbResidual] = []
+
+    # -- the service ------------------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[ExecutionService] = trio.TASK_STATUS_IGNORED) -> NoReturn:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(pump_venue_events, self.manager)
+            await nursery.start(self._host_orders)
+            task_status.started(self)
+            await self._consume()
+            await trio.sleep_forever()  # the strategies are gone; venue events still matter
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _host_orders(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> NoReturn:
+        """Hold the orders scope; after an emergency stop, wait for resume() and open a fresh one."""
+        started = False
+        while True:
+            async with trio.open_nursery() as orders:
+                self._orders = orders
+                self._orders_open.set()
+                orders.start_soon(trio.sleep_forever)  # keeps the scope open between order tasks
+                if not started:
+                    started = True
+                    task_status.started()
+            self._orders = None
+            self._orders_open = trio.Event()
+            await self._resumed.wait()
+            self._resumed = trio.Event()
+
+    async def _consume(self) -> None:
+        async with self._intents:
+            async for intent in self._intents:
+                self._counts["intents_received"] += 1
+                await self._handle(intent)
+
+    async def _handle(self, intent: Intent) -> None:
+        legs = intent.legs if isinstance(intent, ArbIntent) else (intent,)
+        ts = self.manager.now()
+        if not self._accepting:
+            self._deny(intent, DRAINING, "execution is draining", ts)
+            return
+        for leg in legs:
+            self._market_of[leg.token_id] = leg.condition_id
+        decision = self._check(intent)
+        if isinstance(decision, Rejected):
+            self._deny(intent, decision.reason, decision.detail, ts)
+            return
+        orders = self._orders
+        while orders is None:  # resumed, but the host has not reopened the scope yet
+            await self._orders_open.wait()
+            orders = self._orders
+        self._task_started()
+        if isinstance(intent, ArbIntent):
+            orders.start_soon(self._arb_task, intent, name=f"arb {intent.arb_id}")
+        else:
+            orders.start_soon(self._order_task, intent, name=f"order {intent.client_order_id}")
+
+    def _check(self, intent: Intent) -> RiskDecision:
+        legs = intent.legs if isinstance(intent, ArbIntent) else (intent,)
+        exposure = Exposure.of(self.manager.portfolio, self.manager.open_orders(), self._market_of)
+        books = {leg.token_id: health for leg in legs if (health := self._book_health(leg.token_id)) is not None}
+        return self.risk.check(intent, exposure=exposure, books=books, now=trio.current_time())
+
+    def _deny(self, intent: Intent, reason: str, detail: str, ts: float) -> None:
+        """A denial is a value: one `RiskRejected` event per leg, counted by reason; nothing is written or sent."""
+        self._denied[reason] += 1
+        legs = intent.legs if isinstance(intent, ArbIntent) else (intent,)
+        for leg in legs:
+            self.manager.publish(
+                RiskRejected(
+                    client_order_id=leg.client_order_id, strategy=leg.strategy, reason=reason, ts=ts, message=detail
+                )
+            )
+        log.info("intent_denied", reason=reason, detail=detail, client_order_ids=[leg.client_order_id for leg in legs])
+
+    # -- order tasks (all inside the orders scope) ---------------------------------------------------------------
+
+    def _task_started(self) -> None:
+        self._active += 1
+        self._counts["order_tasks_started"] += 1
+        self._idle = trio.Event()
+
+    def _task_done(self) -> None:
+        self._active -= 1
+        if self._active == 0:
+            self._idle.set()
+
+    async def _order_task(self, intent: OrderIntent) -> None:
+        try:
+            await self.manager.submit(intent)
+        except DuplicateClientOrderId as exc:
+            self._denied[DUPLICATE_CLIENT_ORDER_ID] += 1
+            log.error("intent_duplicate_client_order_id", error=str(exc))
+        finally:
+            self._task_done()
+
+    async def _arb_task(self, arb: ArbIntent) -> None:
+        self._counts["arbs_started"] += 1
+        try:
+            outcome = await run_arbitrage(
+                self.manager,
+                arb,
+                settings=self.settings.arbitrage,
+                check=self._check_unwind,
+                tick_of=self._tick_of,
+                on_interrupted=self._on_arb_interrupted,
+            )
+            await self._on_arb_outcome(outcome)
+        finally:
+            self._task_done()
+
+    def _check_unwind(self, intent: OrderIntent) -> str | None:
+        decision = self._check(intent)
+        if isinstance(decision, Rejected):
+            self._deny(intent, decision.reason, decision.detail, self.manager.now())
+            return decision.reason.value
+        return None
+
+    def _record_arb(self, outcome: ArbOutcome) -> ArbResidual | None:
+        self._arb_status[outcome.status] += 1
+        if not outcome.has_residual:
+            return None
+        residual = ArbResidual(
+            arb_id=outcome.arb_id,
+            strategy=outcome.strategy,
+            residual=dict(outcome.residual),
+            reasons=outcome.reasons,
+            ts=self.manager.now(),
+        )
+        for token, shares in outcome.residual.items():
+            self._residual_shares[token] = self._residual_shares.get(token, ZERO) + shares
+        self._residuals.append(residual)
+        self.manager.publish(residual)
+        log.error(
+            "arb_residual_exposure",
+            arb_id=outcome.arb_id,
+            residual={t: str(s) for t, s in outcome.residual.items()},
+            reasons=outcome.reasons,
+        )
+        return residual
+
+    async def _on_arb_outcome(self, outcome: ArbOutcome) -> None:
+        residual = self._record_arb(outcome)
+        if residual is not None:
+            await self._persist_residual(residual, outcome.status)
+
+    def _on_arb_interrupted(self, outcome: ArbOutcome) -> None:
+        # Cancelled (emergency stop): report synchronously; the stop itself persists its own event.
+        self._record_arb(outcome)
+
+    async def _persist_residual(self, residual: ArbResidual, status: ArbStatus) -> None:
+        await self._persist(
+            "ARB_RESIDUAL",
+            "ARB_RESIDUAL",
+            {
+                "arb_id": residual.arb_id,
+                "strategy": residual.strategy,
+                "status": str(status),
+                "residual": {t: str(s) for t, s in residual.residual.items()},
+                "reasons": list(residual.reasons),
+            },
+        )
+
+    # -- operator controls --------------------------------------------------------------------------------------
+
+    async def emergency_stop(self, reason: str = EMERGENCY_STOP) -> None:
+        """Halt, cancel every order task, cancel everything at the venue (shielded, with a deadline), persist."""
+        ts = self.manager.now()
+        self._counts["emergency_stops"] += 1
+        self.manager.block_sending(EMERGENCY_STOP)
+        changed = self.risk.halt(reason=EMERGENCY_STOP, ts=ts)
+        cancelled_tasks = self._cancel_order_tasks()
+        log.critical("emergency_stop", reason=reason, order_tasks_cancelled=cancelled_tasks)
+        canceled, ok = await self._cancel_all_shielded(OrderReason.EMERGENCY_STOP)
+        await self._persist(
+            EMERGENCY_STOP,
+            EMERGENCY_STOP,
+            {
+                "reason": reason,
+                "order_tasks_cancelled": cancelled_tasks,
+                "orders_canceled": len(canceled),
+                "cancel_all_ok": ok,
+                "previous_state": str(changed.previous) if changed is not None else None,
+            },
+        )
+
+    async def resume(self) -> None:
+        """Back to ACTIVE: order tasks may run and orders may be sent again (the operator's decision)."""
+        self.risk.resume(reason=OPERATOR_RESUME, ts=self.manager.now())
+        self.manager.allow_sending()
+        self._accepting = True
+        self._resumed.set()
+        log.warning("trading_resumed")
+        await self._persist("RESUME", OPERATOR_RESUME, {})
+
+    async def drain(self, deadline_secs: float, *, cancel_resting: bool | None = None) -> DrainReport:
+        """Stop accepting intents, let in-flight order tasks finish within `deadline_secs` (shielded), cancel the
+        rest, then (by default) cancel resting orders at the venue. Nothing new is sent afterwards."""
+        self._accepting = False
+        in_flight = self._active
+        with trio.move_on_after(deadline_secs, shield=True):
+            await self._idle.wait()
+        still_running = self._cancel_order_tasks()
+        self.manager.block_sending(OrderReason.SHUTDOWN)
+        canceled: tuple[str, ...] = ()
+        ok = False
+        if self.settings.cancel_resting_on_drain if cancel_resting is None else cancel_resting:
+            canceled, ok = await self._cancel_all_shielded(OrderReason.SHUTDOWN)
+        report = DrainReport(
+            tasks_finished=in_flight - still_running,
+            tasks_cancelled=still_running,
+            canceled_order_ids=canceled,
+            cancel_all_ok=ok,
+            open_orders_left=tuple(o.client_order_id for o in self.manager.open_orders()),
+        )
+        log.info(
+            "execution_drained",
+            tasks_finished=report.tasks_finished,
+            tasks_cancelled=report.tasks_cancelled,
+            canceled=len(report.canceled_order_ids),
+            open_orders_left=len(report.open_orders_left),
+        )
+        return report
+
+    def _cancel_order_tasks(self) -> int:
+        running = self._active
+        if self._orders is not None:
+            self._orders.cancel_scope.cancel()
+        self._counts["order_tasks_cancelled"] += running
+        return running
+
+    async def _cancel_all_shielded(self, reason: str) -> tuple[tuple[str, ...], bool]:
+        """Cancel-all at the venue, retried until it gets through or the deadline passes; never cancelled."""
+        canceled: tuple[str, ...] = ()
+        ok = False
+        with trio.move_on_after(self.settings.cancel_all_timeout_secs, shield=True):
+            while True:
+                try:
+                    result = await self.manager.cancel_all(reason=reason, force=True)
+                except _VENUE_CALL_ERRORS as exc:
+                    log.error("cancel_all_failed", reason=reason, error=repr(exc))
+                    await trio.sleep(self.settings.cancel_all_retry_secs)
+                    continue
+                canceled, ok = result.canceled, True
+                break
+        if not ok:
+            self._counts["cancel_all_failures"] += 1
+        return canceled, ok
+
+    async def _persist(self, kind: str, reason_code: str, detail: Mapping[str, object]) -> None:
+        record = RiskEventRecord(
+            event_id=f"{kind.lower()}-{self.manager.now():.6f}-{next(self._event_ids)}",
+            ts_ns=int(self.manager.now() * 1e9),
+            kind=kind,
+            reason_code=reason_code,
+            trading_state=str(self.risk.state),
+            detail=dict(detail),
+        )
+        with trio.move_on_after(self.settings.persist_timeout_secs, shield=True):
+            try:
+                await self.manager.store.record_risk_event(record)
+            except StoreError as exc:
+                log.error("risk_event_write_failed", kind=kind, error=str(exc))
+
+    # -- introspection ------------------------------------------------------------------------------------------
+
+    @property
+    def trading_state(self) -> TradingState:
+        return self.risk.state
+
+    def residuals(self) -> list[ArbResidual]:
+        return list(self._residuals)
+
+    def statistics(self) -> ExecutionStatistics:
+        c = self._counts
+        return ExecutionStatistics(
+            trading_state=self.risk.state,
+            accepting=self._accepting,
+            sending=self.manager.sending_blocked is None,
+            intents_received=c["intents_received"],
+            intents_denied=dict(self._denied),
+            intent_buffer_used=self._intents.statistics().current_buffer_used,
+            order_tasks_started=c["order_tasks_started"],
+            order_tasks_active=self._active,
+            order_tasks_cancelled=c["order_tasks_cancelled"],
+            emergency_stops=c["emergency_stops"],
+            cancel_all_failures=c["cancel_all_failures"],
+            arbitrage=ArbStatistics(
+                started=c["arbs_started"],
+                by_status=dict(self._arb_status),
+                residual_events=len(self._residuals),
+                residual_shares=dict(self._residual_shares),
+            ),
+            orders=self.manager.statistics(),
+            risk=self.risk.statistics(),
+        )
+
+    def snapshot(self) -> dict[str, object]:
+        """A JSON-ready document for /status: trading state, open orders, positions, PnL (decimals as strings)."""
+        portfolio = self.manager.portfolio
+        marks = dict(self._marks()) if self._marks is not None else {}
+        positions = {}
+        for token, position in portfolio.positions.items():
+            if position.is_flat and not position.unsettled:
+                continue
+            mark = marks.get(token)
+            positions[token] = {
+                "quantity": str(position.quantity),
+                "avg_cost": None if position.avg_cost is None else str(position.avg_cost),
+                "cost_basis": str(position.cost_basis),
+                "realized_pnl": str(position.realized_pnl),
+                "unrealized_pnl": None if mark is None else str(position.unrealized_pnl(mark)),
+                "fees_paid": str(position.fees_paid),
+                "unsettled_fills": len(position.unsettled),
+            }
+        unrealized = sum(
+            (p.unrealized_pnl(marks[t]) for t, p in portfolio.positions.items() if p.quantity and t in marks), ZERO
+        )
+        return {
+            "trading_state": str(self.risk.state),
+            "accepting_intents": self._accepting,
+            "sending": self.manager.sending_blocked is None,
+            "open_orders": [
+                {
+                    "client_order_id": o.client_order_id,
+                    "order_id": o.order_id,
+                    "strategy": o.strategy,
+                    "token_id": o.token_id,
+                    "side": str(o.side),
+                    "price": str(o.price),
+                    "size": str(o.size),
+                    "filled": str(o.filled),
+                    "status": str(o.status),
+                    "order_type": str(o.order_type),
+                }
+                for o in self.manager.open_orders()
+            ],
+            "unresolved_orders": [o.client_order_id for o in self.manager.unresolved()],
+            "positions": positions,
+            "cash": str(portfolio.cash),
+            "pnl": {
+                "realized": str(portfolio.realized_pnl),
+                "unrealized": str(unrealized),
+                "fees": str(portfolio.fees_paid),
+                "daily": str(self.risk.daily_pnl),
+            },
+            "residual_exposure": {t: str(s) for t, s in self._residual_shares.items()},
+        }
