@@ -11,19 +11,22 @@ import pytest
 import trio
 import trio.testing
 
-from trader.domain.intents import OrderIntent
+from trader.domain.intents import ArbIntent, OrderIntent
 from trader.domain.numbers import Side
 from trader.engine.books import Books
 from trader.engine.strategy_engine import (
     OverrunPolicy,
     StrategyEngine,
     StrategyEngineSettings,
+    opportunity_record,
     store_claim,
 )
 from trader.integrations.store import open_sqlite_store
 from trader.strategies.base import ClaimedIntent, Intent, MarketState, StrategyOutput
+from trader.strategies.sum_deviation import SumDeviation
+from trader.strategies.sum_to_100 import SumTo100, SumTo100Settings
 
-from ..strategies.builders import make_market
+from ..strategies.builders import StateBuilder, make_market
 
 MARKET = make_market(1)
 
@@ -409,3 +412,53 @@ def test_settings_and_construction_are_checked() -> None:
         engine_with(Recording("a"), Recording("a"))
     engine, _ = engine_with(Recording(), session=None)
     assert engine.session
+
+
+async def test_closed_opportunities_round_trip_through_the_store(tmp_path: Path) -> None:
+    analyzer = SumDeviation()
+    open_state = StateBuilder()
+    open_state.market(MARKET, yes=((), [("0.45", "10")]), no=((), [("0.50", "10")]))
+    analyzer.observe(open_state.state(now=1.0), [])
+    (closed,) = analyzer.observe(StateBuilder().state(now=3.0), [])
+    record = opportunity_record(closed)
+    async with open_sqlite_store(tmp_path / "t.db") as store:
+        await store.record_opportunities([record])
+        (loaded,) = await store.load_opportunities()
+    assert (loaded.opportunity_id, loaded.kind, loaded.market) == (closed.opportunity_id, "BINARY/BUY", "0xc1")
+    assert (loaded.edge, loaded.size, loaded.traded) == (Decimal("0.05"), Decimal(10), False)
+    assert loaded.ts_ns == 1_700_000_003_000_000_000
+    assert loaded.detail["duration_secs"] == 2.0
+
+
+async def test_real_strategies_on_live_books_fire_once_per_basket_until_finished(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    books = ready_books()  # both asks at 0.50: no edge yet
+    published: list[object] = []
+    strategy = SumTo100(SumTo100Settings(max_basket_usd=Decimal(100), refire_cooldown_secs=0.0))
+    channel = Channel()
+    engine = StrategyEngine(
+        books=books,
+        strategies=[strategy],
+        analyzers=[SumDeviation()],
+        intents=channel.send,
+        publish=published.append,
+        session="t",
+    )
+    await nursery.start(engine.run)
+    await trio.sleep(0.05)
+    cell = books.market(MARKET.condition_id)
+    cell.yes.book.apply_level(Side.SELL, Decimal("0.45"), Decimal(10), now=trio.current_time())
+    cell.yes.confirmed_at = cell.no.confirmed_at = trio.current_time()
+    books.publish([cell])
+    arb = await channel.receive.receive()
+    assert isinstance(arb, ArbIntent)
+    assert (arb.size, [leg.price for leg in arb.legs]) == (Decimal(10), [Decimal("0.45"), Decimal("0.50")])
+    await trio.sleep(0.3)  # the basket is in flight: no second one
+    with pytest.raises(trio.WouldBlock):
+        channel.receive.receive_nowait()
+    engine.finish(arb.arb_id)
+    again = await channel.receive.receive()
+    assert isinstance(again, ArbIntent)
+    assert again.arb_id != arb.arb_id
+    assert [type(e).__name__ for e in published] == ["Opportunity"]

@@ -50,7 +50,7 @@ import trio
 from trader.domain.intents import ArbIntent, OrderIntent
 from trader.domain.market import Market, NegRiskEvent
 from trader.engine.books import Books
-from trader.integrations.store.base import SnipedMarket, Store, secs_to_ns
+from trader.integrations.store.base import OpportunityRecord, SnipedMarket, Store, secs_to_ns
 from trader.strategies.base import (
     NO_POSITIONS,
     BookView,
@@ -63,6 +63,7 @@ from trader.strategies.base import (
     intent_key,
 )
 from trader.strategies.games import Scoreboard
+from trader.strategies.sum_deviation import Opportunity
 
 __all__ = [
     "Analyzer",
@@ -71,6 +72,7 @@ __all__ = [
     "StrategyEngineSettings",
     "StrategyEngineStatistics",
     "StrategyStatistics",
+    "opportunity_record",
     "store_claim",
 ]
 
@@ -500,3 +502,26 @@ def store_claim(
         return await store.mark_sniped(sniped)
 
     return claim
+
+
+def opportunity_record(opportunity: Opportunity, *, strategy: str = "sum_deviation") -> OpportunityRecord:
+    """The store's row for a CLOSED opportunity (`Store.record_opportunities`): edge is the peak edge per unit,
+    size the depth at the peak; the rest goes in `detail`."""
+    ended = opportunity.ended_at if opportunity.ended_at is not None else opportunity.started_at
+    return OpportunityRecord(
+        opportunity_id=opportunity.opportunity_id,
+        ts_ns=secs_to_ns(ended),
+        strategy=strategy,
+        kind=f"{opportunity.kind}/{opportunity.side}",
+        market=opportunity.basket,
+        edge=opportunity.peak_edge,
+        size=opportunity.depth_at_peak,
+        traded=opportunity.traded,
+        detail={
+            "status": str(opportunity.status),
+            "started_ns": secs_to_ns(opportunity.started_at),
+            "duration_secs": opportunity.duration_secs,
+            "last_edge": str(opportunity.edge),
+            "token_ids": list(opportunity.token_ids),
+        },
+    )

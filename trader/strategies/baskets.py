@@ -138,6 +138,7 @@ def _walk_size(
     max_size: Decimal | None,
     max_notional: Decimal | None,
     max_levels: int,
+    strict: bool,
 ) -> Decimal:
     maker_side = side.opposite
     ladders = [leg.book.levels(maker_side, max_levels) for leg in basket.legs]
@@ -149,7 +150,7 @@ def _walk_size(
         levels = [ladder[i] for i, ladder in zip(index, ladders, strict=True)]
         unit = sum((leg.unit_value(side, lv.price) for leg, lv in zip(basket.legs, levels, strict=True)), ZERO)
         edge = ONE - unit if side is Side.BUY else unit - ONE
-        if edge < min_edge:
+        if edge < min_edge or (strict and edge == min_edge):
             break
         chunk = min(lv.size - t for lv, t in zip(levels, taken, strict=True))
         capped = False
@@ -208,15 +209,23 @@ def walk_basket(
     max_size: Decimal | None = None,
     max_notional: Decimal | None = None,
     max_levels: int = 50,
+    strict: bool = False,
 ) -> BasketFill | None:
     """The largest basket whose every unit clears `min_edge` (pUSD per unit, after fees), within the caps.
 
     `side` is the taker side: BUY walks the asks, SELL the bids. `max_size` caps the shares per leg (the shares
-    held, for a sell); `max_notional` caps pUSD (a buy's cost with fees, a sell's notional at the bids). None when
-    nothing clears, or when a leg cannot fill the size at its on-grid limit.
+    held, for a sell); `max_notional` caps pUSD (a buy's cost with fees, a sell's notional at the bids). With
+    `strict`, a unit must beat `min_edge` rather than reach it. None when nothing clears, or when a leg cannot fill
+    the size at its on-grid limit.
     """
     size = _walk_size(
-        basket, side, min_edge=min_edge, max_size=max_size, max_notional=max_notional, max_levels=max_levels
+        basket,
+        side,
+        min_edge=min_edge,
+        max_size=max_size,
+        max_notional=max_notional,
+        max_levels=max_levels,
+        strict=strict,
     )
     if size <= ZERO:
         return None
