@@ -174,7 +174,7 @@ class _Shard:
         return asset_id in self.resync_wanted or asset_id in self.resync_deadlines
 
 
-def _top_matches(book: OrderBook, change: LevelChange) -> bool:
+def top_matches(book: OrderBook, change: LevelChange) -> bool:
     """The venue's reported top of book (if any) equals ours; bid "0" / ask "1" also stand for an empty side."""
     if change.best_bid is not None:
         bid = book.best_bid()
@@ -470,7 +470,7 @@ class MarketDataService:
         for asset_id, change in last.items():
             token = tokens[asset_id]
             if not token.suspect:
-                if _top_matches(token.book, change):
+                if top_matches(token.book, change):
                     token.confirmed_at = now
                 else:
                     self._mark_suspect(shard, asset_id, BEST_PRICE_MISMATCH, changed)

@@ -238,13 +238,32 @@ def _number(text: str, name: str) -> Decimal:
     return value
 
 
+#: Validated price texts -> values: `_PRICES` for the range check alone, `_ON_GRID[tick]` for range + grid. The
+#: venue repeats the same few hundred price strings, and a dict lookup is ~10x cheaper than Decimal + checks.
+#: Only texts that passed are cached, so the caches cannot change a result; they are cleared when full.
+_PRICES: dict[str, Decimal] = {}
+_ON_GRID: dict[Decimal, dict[str, Decimal]] = {}
+_CACHE_LIMIT: Final = 20_000
+
+
 def _price(text: str, name: str, tick: Decimal | None) -> Decimal:
     """A price in [0, 1]; on the `tick` grid unless `tick` is None."""
+    cache = _PRICES if tick is None else _ON_GRID.get(tick)
+    if cache is not None:
+        cached = cache.get(text)
+        if cached is not None:
+            return cached
     value = _number(text, name)
     if value < ZERO or value > ONE:
         raise _Invalid(PRICE_OUT_OF_RANGE, f"{name} {text!s:.40} is outside [0, 1]")
     if tick is not None and value % tick:
         raise _Invalid(PRICE_OFF_TICK, f"{name} {text!s:.40} is not a multiple of the tick size {tick}")
+    if cache is None:
+        assert tick is not None
+        cache = _ON_GRID.setdefault(tick, {})
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[text] = value
     return value
 
 
@@ -450,21 +469,30 @@ class _FrameParser:
                 self.drop(exc.reason, exc.detail, entry.asset_id, book_data=True)
             return
         changes: list[LevelChange] = []
+        ticks, changed_ticks, prices = self.ticks, self.changed_ticks, _PRICES
+        # The hot path of the whole feed: cache hits are inlined, misses and errors go through the checked parsers.
         for entry in entries:
             asset_id = entry.asset_id
             try:
-                tick = self.known_tick(asset_id, "price_change")
+                tick = changed_ticks.get(asset_id) if changed_ticks else None
+                if tick is None:
+                    tick = ticks[asset_id] if asset_id in ticks else self.known_tick(asset_id, "price_change")
                 size = _size(entry.size, "size")
-                changes.append(
-                    LevelChange(
-                        asset_id,
-                        _side(entry.side),
-                        _price(entry.price, "price", tick if size else None),
-                        size,
-                        None if not entry.best_bid else _price(entry.best_bid, "best_bid", None),
-                        None if not entry.best_ask else _price(entry.best_ask, "best_ask", None),
-                    )
-                )
+                side = _SIDES.get(entry.side)
+                if side is None:
+                    side = _side(entry.side)
+                if size:
+                    grid = _ON_GRID.get(tick)
+                    price = grid.get(entry.price) if grid is not None else None
+                    if price is None:
+                        price = _price(entry.price, "price", tick)
+                else:
+                    price = _price(entry.price, "price", None)
+                text = entry.best_bid
+                best_bid = (prices.get(text) or _price(text, "best_bid", None)) if text else None
+                text = entry.best_ask
+                best_ask = (prices.get(text) or _price(text, "best_ask", None)) if text else None
+                changes.append(LevelChange(asset_id, side, price, size, best_bid, best_ask))
             except _Invalid as exc:
                 self.drop(exc.reason, exc.detail, asset_id, book_data=exc.reason != UNKNOWN_ASSET)
             except ArithmeticError as exc:
