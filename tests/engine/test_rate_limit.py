@@ -74,7 +74,7 @@ def test_refused_calls_charge_nothing() -> None:
     assert _grant_all(limiter, "e", 11.0) == 2
     stats = limiter.statistics().endpoints["e"]
     assert stats.granted == 4
-    assert stats.refused == 102  # the 100 above, and the refusal that ends each _grant_all
+    assert stats.throttled == 102  # the 100 above, and the refusal that ends each _grant_all
 
 
 def test_request_windows_count_a_batch_once_token_windows_count_its_size() -> None:
@@ -166,6 +166,8 @@ def test_429_blocks_the_endpoint_for_retry_after() -> None:
     assert limiter.try_acquire("DELETE /order", 1, 100.0) == 0.0  # other endpoints unaffected
     assert limiter.try_acquire("POST /order", 1, 102.5) == 0.0
     assert limiter.statistics().endpoints["POST /order"].responses_429 == 1
+    limiter.record_warning("POST /order")
+    assert limiter.statistics().endpoints["POST /order"].warnings == 1
 
 
 def test_429_without_retry_after_backs_off_exponentially_and_resets_on_success() -> None:

@@ -273,7 +273,7 @@ class _Bucket:
 class EndpointStatistics:
     granted: int  # calls let through
     waited: int  # acquire() calls that had to sleep first
-    refused: int  # try_acquire answers that said "wait"
+    throttled: int  # try_acquire answers that said "wait" (our own limiter held the call back)
     responses_429: int
     warnings: int  # replies carrying Poly-RateLimit-Warning: true
     blocked_until: float  # Trio time until which a 429 blocks the endpoint (-inf when not)
@@ -290,7 +290,7 @@ class _EndpointState:
     rule: EndpointRule
     granted: int = 0
     waited: int = 0
-    refused: int = 0
+    throttled: int = 0
     responses_429: int = 0
     warnings: int = 0
     streak_429: int = 0
@@ -355,7 +355,7 @@ class RateLimiter:
                 raise ValueError(f"{endpoint}: cost {cost} can never fit limit {name!r} ({usable:g} usable)")
             wait = max(wait, self._limits[name].wait(now, units, usable))
         if wait > 0:
-            state.refused += 1
+            state.throttled += 1
             return wait
         for name in state.rule.limits:
             self._limits[name].take(now, self._units(name, cost))
@@ -425,7 +425,7 @@ class RateLimiter:
                 name: EndpointStatistics(
                     granted=state.granted,
                     waited=state.waited,
-                    refused=state.refused,
+                    throttled=state.throttled,
                     responses_429=state.responses_429,
                     warnings=state.warnings,
                     blocked_until=state.blocked_until,

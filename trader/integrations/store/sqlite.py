@@ -201,7 +201,9 @@ class SqliteStore:
             result = await trio.to_thread.run_sync(fn, self._conn, limiter=self._limiter)
         except sqlite3.IntegrityError as exc:
             self._errors += 1
-            raise DuplicateKeyError(f"duplicate key: {exc}") from exc
+            if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
+                raise DuplicateKeyError(f"duplicate key: {exc}") from exc
+            raise StoreError(f"sqlite: {exc}") from exc
         except sqlite3.Error as exc:
             self._errors += 1
             raise StoreError(f"sqlite: {exc}") from exc
