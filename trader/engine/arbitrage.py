@@ -26,6 +26,7 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 
 import structlog
 import trio
@@ -238,10 +239,11 @@ class _Run:
         except DuplicateClientOrderId:
             self._short(f"{ARB_LEG_SHORT}:{cid}")
             return
-        if not _done(order):
+        done = partial(_done, manager)
+        if not done(order):
             with trio.move_on_after(self.settings.leg_timeout_secs):
                 order = await _wait_or_abort(manager, cid, self.short)
-        if not _done(order):
+        if not done(order):
             order = await self._stop(cid)
         if order.filled < leg.size:
             self._short(f"{ARB_LEG_SHORT}:{cid}")
@@ -263,7 +265,7 @@ class _Run:
             with trio.move_on_after(settings.cancel_timeout_secs):
                 await manager.wait_until(cid, lambda o: o.is_terminal)
         order = manager.order(cid)
-        if not order.is_terminal:
+        if not order.is_terminal or manager.awaiting_fills(cid):
             try:
                 order = await manager.reconcile(cid)
             except _LOOKUP_ERRORS as exc:
@@ -310,17 +312,23 @@ class _Run:
         except DuplicateClientOrderId:
             self.reasons.append(f"{ARB_UNWIND_REFUSED}:DUPLICATE")
             return
-        if not order.is_terminal:
+        done = partial(_done, self.manager)
+        if not done(order):
             with trio.move_on_after(self.settings.unwind_timeout_secs):
-                order = await self.manager.wait_until(intent.client_order_id, lambda o: o.is_terminal)
-        if not order.is_terminal:
+                order = await self.manager.wait_until(intent.client_order_id, done)
+        if not done(order):
             order = await self._stop(intent.client_order_id)
-        if order.filled < excess:
+        if order.status is OrderStatus.REJECTED:
+            self.reasons.append(f"{ARB_UNWIND_REFUSED}:{order.reason}")
+        elif order.filled < excess:
             self.reasons.append(f"{ARB_UNWIND_SHORT}:{leg.token_id}")
 
 
-def _done(order: Order) -> bool:
-    return order.is_terminal or (order.filled >= order.size and order.size > ZERO)
+def _done(manager: OrderManager, order: Order) -> bool:
+    """Filled in full, or closed with every fill the venue reported already applied."""
+    if order.filled >= order.size:
+        return True
+    return order.is_terminal and not manager.awaiting_fills(order.client_order_id)
 
 
 async def _wait_or_abort(manager: OrderManager, cid: str, abort: trio.Event) -> Order:
@@ -332,7 +340,7 @@ async def _wait_or_abort(manager: OrderManager, cid: str, abort: trio.Event) -> 
             nursery.cancel_scope.cancel()
 
         nursery.start_soon(watch_abort)
-        await manager.wait_until(cid, _done)
+        await manager.wait_until(cid, partial(_done, manager))
         nursery.cancel_scope.cancel()
     return manager.order(cid)
 

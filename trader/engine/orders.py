@@ -248,6 +248,7 @@ class OrderManager:
         self._unresolved: set[str] = set()
         self._sending_blocked: str | None = None
         self._cancel_reasons: dict[str, str] = {}
+        self._venue_matched: dict[str, Decimal] = {}  # the most the venue said matched, per client order id
         self._cancel_all_reason: str | None = None
         self._listeners: list[Callable[[object], None]] = []
         self._recent: deque[object] = deque(maxlen=self.settings.recent_events)
@@ -268,6 +269,17 @@ class OrderManager:
 
     def open_orders(self) -> list[Order]:
         return [o for o in self._orders.values() if o.is_open]
+
+    def awaiting_fills(self, client_order_id: str) -> Decimal:
+        """Shares the venue reported matched (submit reply, order events) whose trades have not arrived yet."""
+        order = self._orders[client_order_id]
+        reported = self._venue_matched.get(client_order_id, ZERO)
+        reversed_size = sum((f.size for f in order.reversed_fills), ZERO)
+        return max(reported - order.filled - reversed_size, ZERO)
+
+    def _note_matched(self, cid: str, size_matched: Decimal) -> None:
+        if size_matched > self._venue_matched.get(cid, ZERO):
+            self._venue_matched[cid] = size_matched
 
     def unresolved(self) -> list[Order]:
         return [self._orders[cid] for cid in sorted(self._unresolved)]
@@ -373,6 +385,7 @@ class OrderManager:
         self._counts["accepted"] += 1
         self._unresolved.discard(cid)
         order = self._orders[cid]
+        self._note_matched(cid, result.filled_size)
         self._apply_venue_status(order, result.status, result.filled_size)
         await self._resolve_intent(cid, IntentState.ACKED)
         await self._save_order(cid)
@@ -405,6 +418,12 @@ class OrderManager:
         for attempt in range(self.settings.resolve_attempts):
             if attempt:
                 await trio.sleep(self.settings.resolve_retry_secs)
+            if self._orders[cid].status is not OrderStatus.SUBMITTED:
+                # Venue events about this order arrived (before or after the timeout): the venue has it.
+                self._unresolved.discard(cid)
+                self._counts["resolved_found"] += 1
+                await self._resolve_intent(cid, IntentState.ACKED)
+                return SubmitOutcome.ACCEPTED
             try:
                 found = await self._lookup(self._orders[cid].order_id)
             except (CircuitOpenError, RateLimitWaitTooLong, VenueError, trio.TooSlowError) as exc:
@@ -564,6 +583,7 @@ class OrderManager:
             except (CircuitOpenError, VenueError, trio.TooSlowError) as exc:
                 log.error("ghost_order_cancel_failed", client_order_id=cid, error=repr(exc))
             return
+        self._note_matched(cid, event.size_matched)
         self._apply_venue_status(order, event.status, event.size_matched)
         await self._save_order(cid)
 

@@ -86,6 +86,8 @@ class Outcome:
       (script a reject otherwise).
     - `lands`: for "raise"/"hang", whether the venue took the order anyway (an ambiguous outcome).
     - `trade_status`: the settlement status of the trades made on entry.
+    - `fee_shares`: a buy fee withheld in shares from the trade made on entry (as the paper venue does).
+    - `silent`: the events of this submit (order update, trades on entry) are lost: only asking tells.
     """
 
     delay_secs: float = 0.0
@@ -97,6 +99,8 @@ class Outcome:
     error: VenueError | None = None
     lands: bool = True
     trade_status: TradeStatus = TradeStatus.MATCHED
+    fee_shares: Decimal = ZERO
+    silent: bool = False
 
 
 def sequential_order_ids() -> _SequentialIds:
@@ -216,12 +220,22 @@ class FakeVenue:
         trade_ids: list[str] = []
         if fill > ZERO:
             price = outcome.fill_price if outcome.fill_price is not None else order.price
-            trade_ids.append(self._trade(fake, fill, price, Liquidity.TAKER, outcome.trade_status))
+            trade_ids.append(
+                self._trade(
+                    fake,
+                    fill,
+                    price,
+                    Liquidity.TAKER,
+                    outcome.trade_status,
+                    fee_shares=outcome.fee_shares,
+                    emit=not outcome.silent,
+                )
+            )
         if fake.matched >= order.size:
             fake.status = VenueOrderStatus.MATCHED
         elif immediate:
             fake.status = VenueOrderStatus.CANCELED
-        if fake.status is not VenueOrderStatus.MATCHED:
+        if fake.status is not VenueOrderStatus.MATCHED and not outcome.silent:
             self._emit(self._snapshot(fake))
         return fake.status, tuple(trade_ids)
 
@@ -344,7 +358,17 @@ class FakeVenue:
         else:
             await trio.lowlevel.checkpoint()
 
-    def _trade(self, fake: _FakeOrder, size: Decimal, price: Decimal, liquidity: Liquidity, status: TradeStatus) -> str:
+    def _trade(
+        self,
+        fake: _FakeOrder,
+        size: Decimal,
+        price: Decimal,
+        liquidity: Liquidity,
+        status: TradeStatus,
+        *,
+        fee_shares: Decimal = ZERO,
+        emit: bool = True,
+    ) -> str:
         order = fake.order
         trade = VenueTrade(
             trade_id=f"fake-trade-{next(self._trade_ids)}",
@@ -358,16 +382,18 @@ class FakeVenue:
             status=status,
             match_ts=self.wall,
             ts=self.wall,
+            fee_shares=fee_shares,
         )
         self._trades[trade.trade_id] = trade
         fake.matched += size
         if status is not TradeStatus.FAILED:
             self._move(trade, +1)
-        self._emit(trade)
+        if emit:
+            self._emit(trade)
         return trade.trade_id
 
     def _move(self, trade: VenueTrade, sign: int) -> None:
-        shares = trade.size if trade.side is Side.BUY else -trade.size
+        shares = trade.size - trade.fee_shares if trade.side is Side.BUY else -trade.size
         cash = -trade.price * trade.size if trade.side is Side.BUY else trade.price * trade.size
         self._positions[trade.token_id] = self._positions.get(trade.token_id, ZERO) + sign * shares
         self.cash += sign * cash

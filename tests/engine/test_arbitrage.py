@@ -1,0 +1,372 @@
+"""Atomic arbitrage with faults injected through the FakeVenue: every basket ends hedged, or with its residual
+exposure reported, and our positions equal the venue's."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+
+import pytest
+import trio
+import trio.testing
+
+from trader.domain.enums import OrderStatus, OrderType, TradeStatus
+from trader.domain.intents import ArbIntent, OrderIntent
+from trader.domain.numbers import Side
+from trader.domain.positions import Portfolio
+from trader.engine.arbitrage import (
+    ARB_BELOW_MIN_SIZE,
+    ARB_INTERRUPTED,
+    ARB_UNWIND_REFUSED,
+    ARB_UNWIND_SHORT,
+    ArbitrageSettings,
+    ArbResidual,
+    ArbStatus,
+    run_arbitrage,
+    summarize,
+)
+from trader.engine.execution import ExecutionService, Intent
+from trader.engine.orders import OrderManager, pump_venue_events
+from trader.engine.risk import BookHealth, RiskGate, RiskSettings
+from trader.errors import ConfigError
+from trader.testing.fake_venue import FakeVenue, MemoryStore, Outcome, sequential_order_ids
+from trader.venues.errors import VenueRejectCode, VenueTimeout
+
+YES = "1001"
+NO = "1002"
+WALL = 1_700_000_000.0
+CASH = Decimal(1000)
+
+
+def leg(cid: str, token: str, price: str, *, size: str = "10", order_type: OrderType = OrderType.FOK) -> OrderIntent:
+    return OrderIntent(
+        client_order_id=cid,
+        strategy="sum_to_100",
+        condition_id="0xcond",
+        token_id=token,
+        side=Side.BUY,
+        price=Decimal(price),
+        size=Decimal(size),
+        order_type=order_type,
+    )
+
+
+def basket(order_type: OrderType = OrderType.FOK, *, size: str = "10") -> ArbIntent:
+    return ArbIntent(
+        arb_id="arb-1",
+        strategy="sum_to_100",
+        legs=(
+            leg("yes", YES, "0.45", size=size, order_type=order_type),
+            leg("no", NO, "0.52", size=size, order_type=order_type),
+        ),
+        max_slippage=Decimal("0.02"),
+    )
+
+
+@asynccontextmanager
+async def manager_with_pump(venue: FakeVenue) -> AsyncIterator[OrderManager]:
+    manager = OrderManager(
+        venue,
+        MemoryStore(),
+        ids=sequential_order_ids(),
+        portfolio=Portfolio(cash=CASH),
+        wall_ns=lambda: int(WALL * 1e9),
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pump_venue_events, manager)
+        yield manager
+        nursery.cancel_scope.cancel()
+
+
+async def assert_positions_match(manager: OrderManager, venue: FakeVenue) -> None:
+    await trio.testing.wait_all_tasks_blocked()
+    assert manager.positions() == await venue.positions()
+    assert manager.portfolio.cash == venue.cash - (Decimal(1_000_000) - CASH)
+    venue.check()
+
+
+async def test_both_legs_fill_complete(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    async with manager_with_pump(venue) as manager:
+        outcome = await run_arbitrage(manager, basket())
+        assert outcome.status is ArbStatus.COMPLETE
+        assert outcome.matched == Decimal(10)
+        assert outcome.residual == {}
+        assert manager.positions() == {YES: Decimal(10), NO: Decimal(10)}
+        assert manager.portfolio.cash == CASH - Decimal("9.70")
+        await assert_positions_match(manager, venue)
+
+
+async def test_one_leg_rejected_the_filled_leg_is_sold_back(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    async with manager_with_pump(venue) as manager:
+        outcome = await run_arbitrage(manager, basket())
+
+        assert outcome.status is ArbStatus.NOT_FILLED
+        assert outcome.matched == 0
+        assert outcome.unwound == {YES: Decimal(10)}
+        assert outcome.residual == {}
+        unwind = manager.order("yes-unwind-1")
+        assert (unwind.side, unwind.order_type, unwind.size) == (Side.SELL, OrderType.FAK, Decimal(10))
+        assert unwind.price == Decimal("0.43")  # the fill price less the 0.02 slippage cap
+        assert manager.positions() == {}
+        assert manager.portfolio.cash == CASH - Decimal("0.20")  # bought at 0.45, sold back at 0.43
+        assert [r.status for r in outcome.legs] == [OrderStatus.FILLED, OrderStatus.REJECTED]
+        await assert_positions_match(manager, venue)
+
+
+async def test_one_leg_partially_filled_the_excess_is_sold_back(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(NO, Outcome(fill=Decimal(6)))  # FAK: 6 of 10, the rest cancelled
+    async with manager_with_pump(venue) as manager:
+        outcome = await run_arbitrage(manager, basket(OrderType.FAK))
+
+        assert outcome.status is ArbStatus.PARTIAL
+        assert outcome.matched == Decimal(6)
+        assert outcome.unwound == {YES: Decimal(4)}
+        assert manager.positions() == {YES: Decimal(6), NO: Decimal(6)}
+        assert manager.order("yes-unwind-1").size == Decimal(4)
+        await assert_positions_match(manager, venue)
+
+
+@pytest.mark.parametrize("lands", [True, False])
+async def test_one_leg_timing_out_is_resolved_by_id_then_hedged(
+    autojump_clock: trio.testing.MockClock, lands: bool
+) -> None:
+    venue = FakeVenue(wall=WALL)
+    # The reply never comes and the order's events are lost: only asking by id can tell whether it matched.
+    venue.script(NO, Outcome(reply="hang", lands=lands, silent=True))
+    async with manager_with_pump(venue) as manager:
+        outcome = await run_arbitrage(manager, basket())
+
+        assert venue.lookups == [manager.order("no").order_id]  # asked by id, not resent
+        assert [o.client_order_id for o in venue.submitted].count("no") == 1
+        if lands:
+            assert outcome.status is ArbStatus.COMPLETE
+            assert manager.positions() == {YES: Decimal(10), NO: Decimal(10)}
+        else:
+            assert outcome.status is ArbStatus.NOT_FILLED
+            assert outcome.unwound == {YES: Decimal(10)}
+            assert manager.positions() == {}
+        assert outcome.residual == {}
+        await assert_positions_match(manager, venue)
+
+
+async def test_resting_legs_that_do_not_fill_are_cancelled_and_the_other_unwound(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(YES, Outcome(fill=Decimal(10)))  # YES matches at once; NO rests and never fills
+    settings = ArbitrageSettings(leg_timeout_secs=1.0)
+    async with manager_with_pump(venue) as manager:
+        start = trio.current_time()
+        outcome = await run_arbitrage(manager, basket(OrderType.GTC), settings=settings)
+        assert trio.current_time() - start == pytest.approx(1.0)  # the leg timeout, then cancel and unwind
+        assert manager.order("no").status is OrderStatus.CANCELED
+        assert manager.order("no").order_id in venue.canceled
+        assert outcome.status is ArbStatus.NOT_FILLED
+        assert outcome.unwound == {YES: Decimal(10)}
+        assert venue.live_order_ids() == []
+        await assert_positions_match(manager, venue)
+
+
+async def test_a_short_leg_cancels_the_resting_other_at_once(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.NOT_ENOUGH_BALANCE))
+    async with manager_with_pump(venue) as manager:
+        start = trio.current_time()
+        outcome = await run_arbitrage(manager, basket(OrderType.GTC))  # YES rests, nothing filled
+        assert trio.current_time() - start < 0.1  # did not wait for the leg timeout
+        assert manager.order("yes").status is OrderStatus.CANCELED
+        assert outcome.status is ArbStatus.NOT_FILLED
+        assert outcome.unwound == {}
+        assert manager.positions() == {}
+        await assert_positions_match(manager, venue)
+
+
+async def test_unwind_that_finds_no_buyers_leaves_residual_exposure(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    venue.script(YES, Outcome(), Outcome(fill=Decimal(3)))  # the FAK unwind sells only 3 of 10
+    async with manager_with_pump(venue) as manager:
+        outcome = await run_arbitrage(manager, basket())
+        assert outcome.status is ArbStatus.RESIDUAL
+        assert outcome.residual == {YES: Decimal(7)}
+        assert f"{ARB_UNWIND_SHORT}:{YES}" in outcome.reasons
+        assert manager.positions() == {YES: Decimal(7)}
+        await assert_positions_match(manager, venue)
+
+
+async def test_unwind_refused_by_the_risk_check_leaves_residual(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    async with manager_with_pump(venue) as manager:
+        outcome = await run_arbitrage(manager, basket(), check=lambda _intent: "TRADING_HALTED")
+        assert outcome.residual == {YES: Decimal(10)}
+        assert outcome.reasons[-1] == f"{ARB_UNWIND_REFUSED}:TRADING_HALTED"
+        assert "yes-unwind-1" not in {o.client_order_id for o in venue.submitted}
+        await assert_positions_match(manager, venue)
+
+
+async def test_excess_below_the_minimum_is_residual(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(NO, Outcome(fill=Decimal(8)))
+    settings = ArbitrageSettings(min_unwind_shares=Decimal(5))
+    async with manager_with_pump(venue) as manager:
+        outcome = await run_arbitrage(manager, basket(OrderType.FAK), settings=settings)
+        assert outcome.residual == {YES: Decimal(2)}
+        assert f"{ARB_BELOW_MIN_SIZE}:{YES}" in outcome.reasons
+        await assert_positions_match(manager, venue)
+
+
+async def test_leg_whose_fills_never_arrive_is_reconciled_by_id(autojump_clock: trio.testing.MockClock) -> None:
+    # The venue answers MATCHED but its trade events are lost: the leg asks by id after its timeout.
+    venue = FakeVenue(wall=WALL)
+    manager = OrderManager(
+        venue,
+        MemoryStore(),
+        ids=sequential_order_ids(),
+        portfolio=Portfolio(cash=CASH),
+        wall_ns=lambda: int(WALL * 1e9),
+    )
+    outcome = await run_arbitrage(manager, basket(), settings=ArbitrageSettings(leg_timeout_secs=0.5))
+    assert outcome.status is ArbStatus.COMPLETE
+    assert sorted(venue.lookups) == sorted(manager.order(c).order_id for c in ("yes", "no"))
+    assert manager.positions() == await venue.positions()
+
+
+async def test_fees_withheld_in_shares_leave_dust_not_residual(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(YES, Outcome(fee_shares=Decimal("0.005")))
+    async with manager_with_pump(venue) as manager:
+        outcome = await run_arbitrage(manager, basket())
+        assert outcome.status is ArbStatus.COMPLETE
+        assert outcome.matched == Decimal("9.995")
+        assert outcome.dust == {NO: Decimal("0.005")}
+        assert outcome.residual == {}
+        assert outcome.unwound == {}
+        assert summarize(manager, basket()) == outcome
+        await assert_positions_match(manager, venue)
+
+
+# -- through the execution service: residual exposure is reported ---------------------------------------------------
+
+
+async def test_service_reports_residual_exposure(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    venue.script(YES, Outcome(), Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))  # unwind fails
+    store = MemoryStore()
+    manager = OrderManager(
+        venue, store, ids=sequential_order_ids(), portfolio=Portfolio(cash=CASH), wall_ns=lambda: int(WALL * 1e9)
+    )
+    events: list[object] = []
+    manager.add_listener(events.append)
+    send, receive = trio.open_memory_channel[Intent](4)
+    service = ExecutionService(
+        manager,
+        RiskGate(RiskSettings(max_orders_per_market=100, max_orders_global=100)),
+        receive,
+        book_health=lambda _t: BookHealth(age_ms=0.0),
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        await send.send(basket())
+        await trio.testing.wait_all_tasks_blocked()
+
+        residuals = [e for e in events if isinstance(e, ArbResidual)]
+        assert [(r.arb_id, dict(r.residual)) for r in residuals] == [("arb-1", {YES: Decimal(10)})]
+        stats = service.statistics().arbitrage
+        assert (stats.started, stats.residual_events) == (1, 1)
+        assert stats.by_status == {"RESIDUAL": 1}
+        assert stats.residual_shares == {YES: Decimal(10)}
+        assert [e.kind for e in store.risk_events] == ["ARB_RESIDUAL"]
+        assert store.risk_events[0].detail["residual"] == {YES: "10"}
+        assert service.snapshot()["residual_exposure"] == {YES: "10"}
+        assert manager.positions() == await venue.positions()
+        nursery.cancel_scope.cancel()
+
+
+async def test_emergency_stop_during_an_arbitrage_reports_what_it_holds(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(YES, Outcome(fill=Decimal(10)))  # YES fills; NO rests (GTC) waiting for a fill
+    store = MemoryStore()
+    manager = OrderManager(
+        venue, store, ids=sequential_order_ids(), portfolio=Portfolio(cash=CASH), wall_ns=lambda: int(WALL * 1e9)
+    )
+    events: list[object] = []
+    manager.add_listener(events.append)
+    send, receive = trio.open_memory_channel[Intent](4)
+    service = ExecutionService(
+        manager,
+        RiskGate(RiskSettings(max_orders_per_market=100, max_orders_global=100)),
+        receive,
+        book_health=lambda _t: BookHealth(age_ms=0.0),
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        await send.send(basket(OrderType.GTC))
+        await venue.wait_submitted(2)
+        await trio.testing.wait_all_tasks_blocked()
+        await service.emergency_stop()
+        await trio.testing.wait_all_tasks_blocked()
+
+        residuals = [e for e in events if isinstance(e, ArbResidual)]
+        assert len(residuals) == 1
+        assert dict(residuals[0].residual) == {YES: Decimal(10)}
+        assert ARB_INTERRUPTED in residuals[0].reasons
+        assert venue.live_order_ids() == []  # the resting NO leg went with the cancel-all
+        assert manager.order("no").status is OrderStatus.CANCELED
+        assert manager.positions() == await venue.positions() == {YES: Decimal(10)}
+        nursery.cancel_scope.cancel()
+
+
+async def test_failed_trade_after_an_arbitrage_is_reversed(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    async with manager_with_pump(venue) as manager:
+        await run_arbitrage(manager, basket())
+        no_trade = next(t.trade_id for t in await venue.trades() if t.order_id == manager.order("no").order_id)
+        venue.set_trade_status(no_trade, TradeStatus.FAILED)
+        await trio.testing.wait_all_tasks_blocked()
+        assert manager.positions() == {YES: Decimal(10)}
+        assert manager.order("no").filled == 0
+        await assert_positions_match(manager, venue)
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ConfigError):
+        ArbitrageSettings(leg_timeout_secs=0)
+    with pytest.raises(ConfigError):
+        ArbitrageSettings(dust_shares=Decimal(-1))
+
+
+async def test_a_timed_out_leg_whose_events_arrived_needs_no_lookup(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(NO, Outcome(reply="hang", lands=True, fill=Decimal(10)))  # no reply, but its trade event comes
+    venue.lookup_error = VenueTimeout("no answer")  # and asking would not work
+    async with manager_with_pump(venue) as manager:
+        outcome = await run_arbitrage(manager, basket())
+        assert outcome.status is ArbStatus.COMPLETE
+        assert venue.lookups == []
+        assert manager.statistics().unresolved == 0
+        await assert_positions_match(manager, venue)
+
+
+async def test_a_failing_venue_leaves_residual_exposure_reported(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(NO, Outcome(reply="hang", lands=False))  # never landed, and the venue cannot be asked
+    venue.lookup_error = VenueTimeout("no answer")
+    async with manager_with_pump(venue) as manager:
+        outcome = await run_arbitrage(manager, basket())
+        # The timeouts opened the breaker: the unwind of YES could not be sent. That is residual, and says why.
+        assert manager.order("no").status is OrderStatus.SUBMITTED
+        assert manager.statistics().unresolved == 1
+        assert manager.statistics().breaker.state == "open"
+        assert outcome.status is ArbStatus.RESIDUAL
+        assert outcome.residual == {YES: Decimal(10)}
+        assert outcome.reasons[-1] == f"{ARB_UNWIND_REFUSED}:CIRCUIT_OPEN"
+        await assert_positions_match(manager, venue)
