@@ -17,6 +17,8 @@ real socket.
 
 from __future__ import annotations
 
+import ssl
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, cast
@@ -27,6 +29,7 @@ import trio.testing
 import trio_websocket
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 
+from trader.errors import ConfigError
 from trader.venues.errors import VenueConnectionError, VenueDisconnected
 from trader.venues.polymarket.schemas import WireSubscribe, WireSubscriptionChange
 
@@ -56,17 +59,77 @@ def websocket_factory(
     disconnect_timeout_secs: float = 2.0,
     max_message_size: int = MAX_MESSAGE_SIZE,
 ) -> WebSocketFactory:
-    """Connections to `url` over the network (TLS for wss://)."""
+    """Connections to `url` over the network (TLS for wss://).
 
-    def connect() -> AbstractAsyncContextManager[WebSocketConnection]:
-        return trio_websocket.open_websocket_url(
-            url,
-            max_message_size=max_message_size,
-            connect_timeout=connect_timeout_secs,
-            disconnect_timeout=disconnect_timeout_secs,
-        )
+    The TCP (or TLS) stream is opened here rather than by `trio_websocket.open_websocket_url`, so that it is
+    always closed on exit: trio-websocket 0.12 leaves the client socket open when the server closes first.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ConfigError(f"market websocket URL must be ws:// or wss:// with a host, got {url!r}")
+    secure = parts.scheme == "wss"
+    host = parts.hostname
+    port = parts.port or (443 if secure else 80)
+    host_header = host if parts.port is None else f"{host}:{port}"
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+    async def open_stream() -> trio.abc.Stream:
+        if secure:
+            return await trio.open_ssl_over_tcp_stream(
+                host, port, ssl_context=ssl.create_default_context(), https_compatible=True
+            )
+        return await trio.open_tcp_stream(host, port)
+
+    @asynccontextmanager
+    async def connect() -> AsyncIterator[WebSocketConnection]:
+        with trio.fail_after(connect_timeout_secs):
+            stream = await open_stream()
+        try:
+            async with _client(
+                stream,
+                host_header,
+                resource,
+                max_message_size=max_message_size,
+                handshake_timeout_secs=connect_timeout_secs,
+                close_timeout_secs=disconnect_timeout_secs,
+            ) as ws:
+                yield ws
+        finally:
+            await trio.aclose_forcefully(stream)
 
     return connect
+
+
+@asynccontextmanager
+async def _client(
+    stream: trio.abc.Stream,
+    host: str,
+    resource: str,
+    *,
+    max_message_size: int,
+    handshake_timeout_secs: float,
+    close_timeout_secs: float,
+) -> AsyncIterator[WebSocketConnection]:
+    """The client side of a websocket over `stream`; exceptions from the body come out unwrapped."""
+    try:
+        async with trio.open_nursery() as nursery:
+            with trio.fail_after(handshake_timeout_secs):
+                ws = await trio_websocket.wrap_client_stream(
+                    nursery, cast(trio.SocketStream, stream), host, resource, max_message_size=max_message_size
+                )
+            try:
+                yield ws
+            finally:
+                with trio.move_on_after(close_timeout_secs) as scope:
+                    scope.shield = True
+                    await ws.aclose()
+                # Let the reader finish the close handshake, but not forever.
+                nursery.cancel_scope.deadline = trio.current_time() + close_timeout_secs
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1 and not isinstance(group.exceptions[0], BaseExceptionGroup):
+            inner = group.exceptions[0]
+            raise inner from inner.__cause__
+        raise
 
 
 class MarketConnection:
@@ -127,7 +190,7 @@ async def open_market_connection(
             await connection.subscribe_initial(asset_ids)
             yield connection
             stage = "close"
-    except (HandshakeError, ConnectionClosed, OSError, trio.BrokenResourceError) as exc:
+    except (HandshakeError, ConnectionClosed, OSError, trio.BrokenResourceError, trio.TooSlowError) as exc:
         if stage == "connect":
             raise VenueConnectionError(f"market channel connect failed: {exc!r}") from exc
         if stage == "body":
@@ -153,22 +216,15 @@ def memory_websocket_factory(
     async def connect() -> AsyncIterator[WebSocketConnection]:
         client_stream, server_stream = trio.testing.memory_stream_pair()
         nursery.start_soon(_serve_one, server_stream, handler, close_timeout_secs)
-        async with trio.open_nursery() as client_nursery:
-            ws = await trio_websocket.wrap_client_stream(
-                client_nursery,
-                cast(trio.SocketStream, client_stream),
-                "memory",
-                "/ws/market",
-                max_message_size=MAX_MESSAGE_SIZE,
-            )
-            try:
-                yield ws
-            finally:
-                with trio.move_on_after(close_timeout_secs) as scope:
-                    scope.shield = True
-                    await ws.aclose()
-                # Let the reader finish the close handshake, but not forever.
-                client_nursery.cancel_scope.deadline = trio.current_time() + close_timeout_secs
+        async with _client(
+            client_stream,
+            "memory",
+            "/ws/market",
+            max_message_size=MAX_MESSAGE_SIZE,
+            handshake_timeout_secs=close_timeout_secs,
+            close_timeout_secs=close_timeout_secs,
+        ) as ws:
+            yield ws
 
     return connect
 

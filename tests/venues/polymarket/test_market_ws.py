@@ -1,0 +1,133 @@
+"""One market-channel connection: subscription frames, PING, and exceptions translated at the edge."""
+
+from __future__ import annotations
+
+import json
+import socket
+from functools import partial
+
+import pytest
+import trio
+import trio_websocket
+from trio_websocket import WebSocketConnection, WebSocketRequest
+
+from trader.errors import ConfigError
+from trader.venues.errors import VenueConnectionError, VenueDisconnected
+from trader.venues.polymarket.market_ws import (
+    memory_websocket_factory,
+    open_market_connection,
+    websocket_factory,
+)
+
+YES, NO = "1" * 77, "2" * 77
+
+
+async def serve(nursery: trio.Nursery, handler: object) -> str:
+    server = await nursery.start(
+        partial(trio_websocket.serve_websocket, handler, "127.0.0.1", 0, ssl_context=None)  # type: ignore[arg-type]
+    )
+    return f"ws://127.0.0.1:{server.port}/ws/market"
+
+
+async def test_subscribes_pings_and_changes_subscriptions_over_a_real_socket(nursery: trio.Nursery) -> None:
+    received: list[str] = []
+    done = trio.Event()
+
+    async def handler(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        while len(received) < 4:
+            message = await ws.get_message()
+            assert isinstance(message, str)
+            received.append(message)
+            if message == "PING":
+                await ws.send_message("PONG")
+        await ws.send_message('[{"event_type":"book"}]')
+        await done.wait()
+
+    url = await serve(nursery, handler)
+    with trio.fail_after(10):
+        async with open_market_connection(websocket_factory(url), [YES, NO], custom_feature_enabled=True) as conn:
+            await conn.ping()
+            assert await conn.receive() == "PONG"
+            await conn.subscribe(["3"])
+            await conn.unsubscribe([NO])
+            assert await conn.receive() == '[{"event_type":"book"}]'
+        done.set()
+    assert json.loads(received[0]) == {
+        "assets_ids": [YES, NO],
+        "type": "market",
+        "initial_dump": True,
+        "custom_feature_enabled": True,
+    }
+    assert received[1] == "PING"
+    assert json.loads(received[2]) == {"operation": "subscribe", "assets_ids": ["3"], "custom_feature_enabled": True}
+    assert json.loads(received[3]) == {"operation": "unsubscribe", "assets_ids": [NO], "custom_feature_enabled": True}
+
+
+async def test_the_server_going_away_is_venue_disconnected(nursery: trio.Nursery) -> None:
+    async def handler(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        await ws.get_message()  # the subscription
+        await ws.aclose(code=1001, reason="restarting")
+
+    url = await serve(nursery, handler)
+    with trio.fail_after(10):
+        async with open_market_connection(websocket_factory(url), [YES]) as conn:
+            with pytest.raises(VenueDisconnected, match="restarting"):
+                await conn.receive()
+            with pytest.raises(VenueDisconnected):
+                await conn.ping()
+
+
+async def test_a_refused_connection_is_a_connection_error() -> None:
+    with socket.socket() as sock:  # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with trio.fail_after(10), pytest.raises(VenueConnectionError, match="connect failed"):
+        async with open_market_connection(websocket_factory(f"ws://127.0.0.1:{port}/ws/market"), [YES]):
+            pytest.fail("connected to nothing")
+
+
+async def test_a_rejected_handshake_is_a_connection_error(nursery: trio.Nursery) -> None:
+    async def handler(request: WebSocketRequest) -> None:
+        await request.reject(403, body=b"forbidden")
+
+    url = await serve(nursery, handler)
+    with trio.fail_after(10), pytest.raises(VenueConnectionError):
+        async with open_market_connection(websocket_factory(url), [YES]):
+            pytest.fail("the venue refused us")
+
+
+async def test_errors_in_the_body_are_not_mistaken_for_connect_failures(nursery: trio.Nursery) -> None:
+    async def handler(ws: WebSocketConnection) -> None:
+        await ws.get_message()
+        await trio.sleep_forever()
+
+    with trio.fail_after(10), pytest.raises(OSError, match="ours"):
+        async with open_market_connection(memory_websocket_factory(nursery, handler), [YES]):
+            raise OSError("ours")
+
+
+async def test_memory_connections_close_from_either_side(autojump_clock: trio.testing.MockClock) -> None:
+    closed_by_server: list[str] = []
+
+    async def handler(ws: WebSocketConnection) -> None:
+        message = await ws.get_message()
+        closed_by_server.append(str(message))
+        # returning closes the server side
+
+    async with trio.open_nursery() as nursery:
+        factory = memory_websocket_factory(nursery, handler)
+        async with open_market_connection(factory, [YES]) as conn:
+            with pytest.raises(VenueDisconnected):
+                await conn.receive()
+        # and a client that leaves first
+        async with open_market_connection(factory, [NO]):
+            pass
+    assert len(closed_by_server) == 2
+
+
+@pytest.mark.parametrize("url", ["http://example.com/ws", "ws:///no-host", "not a url"])
+def test_a_bad_url_is_a_config_error(url: str) -> None:
+    with pytest.raises(ConfigError, match="ws://"):
+        websocket_factory(url)
