@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -82,15 +82,26 @@ WebSocketFactory = Callable[[], AbstractAsyncContextManager[WebSocketConnection]
 def websocket_factory(
     url: str = USER_WS_URL, *, connect_timeout_secs: float = 10.0, disconnect_timeout_secs: float = 2.0
 ) -> WebSocketFactory:
-    """Connections to `url` over the network (TLS for wss://)."""
+    """Connections to `url` over the network (TLS for wss://).
 
-    def connect() -> AbstractAsyncContextManager[WebSocketConnection]:
-        return trio_websocket.open_websocket_url(
-            url,
-            max_message_size=MAX_MESSAGE_SIZE,
-            connect_timeout=connect_timeout_secs,
-            disconnect_timeout=disconnect_timeout_secs,
-        )
+    trio-websocket 0.12 leaves the TCP stream open when the peer drops the connection without a close frame
+    (`_abort_web_socket` marks the socket closed, and `aclose` then returns early): the stream is closed here."""
+
+    @asynccontextmanager
+    async def connect() -> AsyncIterator[WebSocketConnection]:
+        ws: WebSocketConnection | None = None
+        try:
+            async with trio_websocket.open_websocket_url(
+                url,
+                max_message_size=MAX_MESSAGE_SIZE,
+                connect_timeout=connect_timeout_secs,
+                disconnect_timeout=disconnect_timeout_secs,
+            ) as ws:
+                yield ws
+        finally:
+            stream: trio.abc.AsyncResource | None = getattr(ws, "_stream", None)
+            if stream is not None:
+                await trio.aclose_forcefully(stream)
 
     return connect
 

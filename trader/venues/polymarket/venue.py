@@ -161,7 +161,7 @@ class PolymarketVenue:
         self._ws_factory = ws_factory
         self._wall_secs = wall_secs
         self._params: dict[str, _MarketParams] = {}
-        self._signed: dict[str, tuple[SignedOrder, OrderType, bool]] = {}
+        self._signed: dict[str, tuple[SignedOrder, str]] = {}  # order id -> (signed order, client order id)
         self._order_types: dict[str, OrderType] = {}
         self.heartbeat: HeartbeatService | None = None
         self._streams: list[PolymarketUserStream] = []
@@ -252,18 +252,18 @@ class PolymarketVenue:
         `ts` is wall-clock epoch seconds (it becomes the signed order timestamp)."""
         draft = Order.from_intent(intent, order_id="0x" + "0" * 64, ts=ts)
         signed, oid = await self._sign(draft)
-        self._remember(oid, signed, intent.order_type, intent.post_only)
+        self._remember(oid, signed, intent.client_order_id, intent.order_type)
         return Order.from_intent(intent, order_id=oid, ts=ts)
 
-    def _remember(self, oid: str, signed: SignedOrder, order_type: OrderType, post_only: bool) -> None:
+    def _remember(self, oid: str, signed: SignedOrder, client_order_id: str, order_type: OrderType) -> None:
         if len(self._signed) >= _SIGNED_CACHE_SIZE:
             self._signed.pop(next(iter(self._signed)))
-        self._signed[oid] = (signed, order_type, post_only)
+        self._signed[oid] = (signed, client_order_id)
         self._order_types[oid] = order_type
 
     async def _signed_for(self, order: Order) -> SignedOrder:
         cached = self._signed.get(order.order_id)
-        if cached is not None:
+        if cached is not None and cached[1] == order.client_order_id:
             return cached[0]
         signed, oid = await self._sign(order)
         if oid != order.order_id:
@@ -271,7 +271,7 @@ class PolymarketVenue:
                 f"order {order.client_order_id}: re-signing gives {oid}, not the persisted {order.order_id} "
                 "(the market's tick size or neg-risk flag changed, or the order was not prepared by this venue)"
             )
-        self._remember(oid, signed, order.order_type, order.post_only)
+        self._remember(oid, signed, order.client_order_id, order.order_type)
         return signed
 
     # -- orders ------------------------------------------------------------------------------------------------
