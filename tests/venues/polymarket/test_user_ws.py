@@ -329,3 +329,18 @@ async def test_a_bad_frame_is_counted_and_the_connection_kept(autojump_clock: tr
     assert isinstance(event, PolymarketOrderUpdate)
     assert stats.drops == {"NOT_JSON": 1}
     assert stats.connects == 1
+
+
+async def test_a_slow_consumer_is_not_mistaken_for_a_stall(autojump_clock: trio.testing.MockClock) -> None:
+    venue = ScriptedVenue([json.dumps(frame("ws_user_order_msg.json"))] * 2, stall_first=True)
+    send, receive = trio.open_memory_channel[UserEvent](0)  # unbuffered: the reader waits for us
+    async with trio.open_nursery() as nursery:
+        stream = PolymarketUserStream(memory_factory(nursery, venue), CREDS, settings=SETTINGS)
+        await nursery.start(stream.run, send)
+        await receive.receive()
+        await trio.sleep(40)  # busy elsewhere, longer than the stall timeout
+        await receive.receive()
+        await trio.sleep(1)
+        stats = stream.statistics()
+        nursery.cancel_scope.cancel()
+    assert (stats.stalls, stats.connects) == (0, 1)

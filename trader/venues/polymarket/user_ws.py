@@ -367,6 +367,9 @@ class PolymarketUserStream:
             for event in events:
                 self._events += 1
                 await send.send(event)
+            if events:
+                # Time spent waiting for a slow consumer is not the venue's silence: restart the stall clock.
+                last = trio.current_time()
 
     async def _ping_loop(self, ws: WebSocketConnection) -> None:
         """PING every period, drift-free; after an overrun the missed ticks are skipped."""
