@@ -151,13 +151,11 @@ class PolymarketVenue:
         rest: PolymarketRestClient,
         settings: PolymarketVenueSettings,
         *,
-        nursery: trio.Nursery,
         ws_factory: WebSocketFactory,
         wall_secs: Callable[[], float],
     ) -> None:
         self.rest = rest
         self._settings = settings
-        self._nursery = nursery
         self._ws_factory = ws_factory
         self._wall_secs = wall_secs
         self._params: dict[str, _MarketParams] = {}
@@ -258,6 +256,8 @@ class PolymarketVenue:
     def _remember(self, oid: str, signed: SignedOrder, client_order_id: str, order_type: OrderType) -> None:
         if len(self._signed) >= _SIGNED_CACHE_SIZE:
             self._signed.pop(next(iter(self._signed)))
+        if len(self._order_types) >= _SIGNED_CACHE_SIZE:
+            self._order_types.pop(next(iter(self._order_types)))
         self._signed[oid] = (signed, client_order_id)
         self._order_types[oid] = order_type
 
@@ -542,7 +542,7 @@ async def open_polymarket_venue(
             await rest.create_or_derive_api_key(settings.api_key_nonce)
         factory = ws_factory or websocket_factory(settings.ws_user_url)
         async with trio.open_nursery() as nursery:
-            venue = PolymarketVenue(rest, settings, nursery=nursery, ws_factory=factory, wall_secs=wall_secs)
+            venue = PolymarketVenue(rest, settings, ws_factory=factory, wall_secs=wall_secs)
             if settings.heartbeat_enabled:
                 venue.heartbeat = HeartbeatService(rest.heartbeat, settings.heartbeat)
                 await nursery.start(venue.heartbeat.run)
