@@ -85,6 +85,8 @@ class ExecutionSettings:
     - `cancel_all_retry_secs` (default 0.1): pause between cancel-all attempts within that deadline.
     - `persist_timeout_secs` (default 1.0): deadline of the shielded store write of a stop or residual event.
     - `cancel_resting_on_drain` (default True): a drain ends with a cancel-all of resting orders.
+    - `reconcile_interval_secs` (default 5.0): how often orders whose outcome is unknown, or whose reported
+      fills never arrived, are asked for by id.
     - `arbitrage`: `ArbitrageSettings`.
     """
 
@@ -92,10 +94,16 @@ class ExecutionSettings:
     cancel_all_retry_secs: float = 0.1
     persist_timeout_secs: float = 1.0
     cancel_resting_on_drain: bool = True
+    reconcile_interval_secs: float = 5.0
     arbitrage: ArbitrageSettings = field(default_factory=ArbitrageSettings)
 
     def __post_init__(self) -> None:
-        for name in ("cancel_all_timeout_secs", "cancel_all_retry_secs", "persist_timeout_secs"):
+        for name in (
+            "cancel_all_timeout_secs",
+            "cancel_all_retry_secs",
+            "persist_timeout_secs",
+            "reconcile_interval_secs",
+        ):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0 < value < math.inf):
                 raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
@@ -222,7 +230,11 @@ class ExecutionService:
     async def run(self, *, task_status: trio.TaskStatus[ExecutionService] = trio.TASK_STATUS_IGNORED) -> NoReturn:
         async with trio.open_nursery() as nursery:
             await nursery.start(pump_venue_events, self.manager)
+            recovered = await self.manager.recover_pending()
+            if recovered:
+                log.warning("pending_intents_recovered", count=len(recovered))
             await nursery.start(self._host_orders)
+            nursery.start_soon(self._reconcile_loop)
             task_status.started(self)
             await self._consume()
             await trio.sleep_forever()  # the strategies are gone; venue events still matter
@@ -243,6 +255,20 @@ class ExecutionService:
             self._orders_open = trio.Event()
             await self._resumed.wait()
             self._resumed = trio.Event()
+
+    async def _reconcile_loop(self) -> NoReturn:
+        """Ask the venue, by order id, about orders whose state is in doubt (drift-free period)."""
+        period = self.settings.reconcile_interval_secs
+        deadline = trio.current_time()
+        while True:
+            deadline += period
+            await trio.sleep_until(deadline)
+            for order in self.manager.needs_reconcile():
+                try:
+                    await self.manager.reconcile(order.client_order_id)
+                except _VENUE_CALL_ERRORS as exc:
+                    log.warning("reconcile_failed", client_order_id=order.client_order_id, error=repr(exc))
+            deadline = max(deadline, trio.current_time() - period)  # overrun: skip ahead, never burst
 
     async def _consume(self) -> None:
         async with self._intents:

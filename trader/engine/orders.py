@@ -204,6 +204,7 @@ class OrderManagerStatistics:
     unknown_events: int  # events for order ids we do not know
     ghost_orders: int  # orders found live after we closed them as not found (cancelled at once)
     store_errors: int
+    recovered: int  # pending intents found at start and resolved by id
     breaker: BreakerStatistics
     rate_limiter: RateLimiterStatistics
 
@@ -453,15 +454,60 @@ class OrderManager:
         Lookup errors propagate (`VenueError`, `trio.TooSlowError`, `CircuitOpenError`, `RateLimitWaitTooLong`).
         """
         order = self._orders[client_order_id]
+        was_unresolved = client_order_id in self._unresolved
         found = await self._lookup(order.order_id)
         if found is None:
             if order.status is OrderStatus.SUBMITTED:
                 self._unresolved.discard(client_order_id)
                 self._apply(OrderCanceled(client_order_id=client_order_id, ts=self.now(), reason=SUBMIT_NOT_FOUND))
                 await self._save_order(client_order_id)
+                if was_unresolved:
+                    self._counts["resolved_not_found"] += 1
+                    await self._resolve_intent(client_order_id, IntentState.REJECTED, reason=SUBMIT_NOT_FOUND)
         else:
             await self._apply_found(client_order_id, found)
+            if was_unresolved:
+                self._counts["resolved_found"] += 1
+                await self._resolve_intent(client_order_id, IntentState.ACKED)
         return self._orders[client_order_id]
+
+    def needs_reconcile(self) -> list[Order]:
+        """Orders to ask the venue about: outcome unknown, or fills reported by the venue that never arrived."""
+        return [
+            o
+            for cid, o in self._orders.items()
+            if cid in self._unresolved or (self.awaiting_fills(cid) and o.filled < o.size)
+        ]
+
+    async def recover_pending(self) -> list[Order]:
+        """At start: intents written but never resolved (a crash between the write and the answer). Each is rebuilt
+        as a SUBMITTED order and resolved by asking the venue for its id; nothing is sent again."""
+        recovered: list[Order] = []
+        for record in await self.store.load_pending_intents():
+            cid = record.client_order_id
+            if cid in self._orders:
+                continue
+            if record.order_id is None:  # never signed, so never sent
+                await self._store_call(
+                    partial(
+                        self.store.resolve_intent,
+                        cid,
+                        IntentState.NOT_SENT,
+                        ts_ns=self._wall_ns(),
+                        reason=OrderReason.NEVER_SENT,
+                    )
+                )
+                continue
+            order = Order.from_intent(record.to_intent(), order_id=record.order_id, ts=record.created_at_ns / 1e9)
+            self._orders[cid] = order
+            self._by_venue_id[order.order_id] = cid
+            self._apply(OrderSubmitted(client_order_id=cid, ts=self.now()))
+            self._unresolved.add(cid)
+            self._counts["recovered"] += 1
+            log.warning("recovering_pending_intent", client_order_id=cid, order_id=order.order_id)
+            await self._resolve_unknown(cid)
+            recovered.append(self._orders[cid])
+        return recovered
 
     async def _apply_found(self, cid: str, found: VenueOrder) -> None:
         order = self._orders[cid]
@@ -874,6 +920,7 @@ class OrderManager:
             unknown_events=c["unknown_events"],
             ghost_orders=c["ghost_orders"],
             store_errors=c["store_errors"],
+            recovered=c["recovered"],
             breaker=self.breaker.statistics(),
             rate_limiter=self.limiter.statistics(),
         )

@@ -1,0 +1,154 @@
+"""Restart and reconciliation: pending intents are resolved by order id, never resent; doubtful orders are asked
+for periodically; the FakeVenue's own checks catch a client that resends."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import trio
+import trio.testing
+
+from trader.domain.enums import OrderStatus, OrderType
+from trader.domain.events import OrderReason
+from trader.domain.intents import OrderIntent
+from trader.domain.numbers import Side
+from trader.domain.orders import Order
+from trader.domain.positions import Portfolio
+from trader.engine.execution import ExecutionService, ExecutionSettings, Intent
+from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManager
+from trader.engine.risk import BookHealth, RiskGate
+from trader.integrations.store.base import IntentRecord, IntentState
+from trader.testing.fake_venue import FakeVenue, MemoryStore, Outcome, sequential_order_ids
+from trader.venues.errors import VenueTimeout
+
+YES = "1001"
+WALL = 1_700_000_000.0
+
+
+def intent(cid: str, size: str = "10") -> OrderIntent:
+    return OrderIntent(
+        client_order_id=cid,
+        strategy="test",
+        condition_id="0xcond",
+        token_id=YES,
+        side=Side.BUY,
+        price=Decimal("0.40"),
+        size=Decimal(size),
+        order_type=OrderType.GTC,
+    )
+
+
+def manager_for(venue: FakeVenue, store: MemoryStore) -> OrderManager:
+    return OrderManager(
+        venue,
+        store,
+        ids=sequential_order_ids(),
+        portfolio=Portfolio(cash=Decimal(100)),
+        wall_ns=lambda: int(WALL * 1e9),
+    )
+
+
+async def test_pending_intents_are_resolved_by_id_at_start(autojump_clock: trio.testing.MockClock) -> None:
+    venue, store = FakeVenue(wall=WALL), MemoryStore()
+    # Before the "crash": three intents written; one reached the venue (and filled 4), one did not, one was
+    # never even signed.
+    reached = Order.from_intent(intent("reached"), order_id="0x" + "a" * 64, ts=WALL)
+    lost = Order.from_intent(intent("lost", "11"), order_id="0x" + "b" * 64, ts=WALL)
+    for order in (reached, lost):
+        await store.record_intent(IntentRecord.of(intent(order.client_order_id, str(order.size)),
+                                                  order_id=order.order_id, created_at_ns=int(WALL * 1e9)))  # fmt: skip
+    await store.record_intent(IntentRecord.of(intent("unsigned", "12"), order_id=None, created_at_ns=int(WALL * 1e9)))
+    await venue.submit(reached)
+    venue.fill(reached.order_id, Decimal(4))
+
+    manager = manager_for(venue, store)
+    recovered = await manager.recover_pending()
+
+    assert [o.client_order_id for o in recovered] == ["reached", "lost"]
+    assert manager.order("reached").status is OrderStatus.PARTIALLY_FILLED
+    assert manager.order("reached").filled == Decimal(4)
+    assert manager.positions() == {YES: Decimal(4)}
+    assert manager.order("lost").status is OrderStatus.CANCELED
+    assert manager.order("lost").reason == SUBMIT_NOT_FOUND
+    assert {cid: r.state for cid, r in store.intents.items()} == {
+        "reached": IntentState.ACKED,
+        "lost": IntentState.REJECTED,
+        "unsigned": IntentState.NOT_SENT,
+    }
+    assert store.intents["unsigned"].reason == OrderReason.NEVER_SENT
+    assert len(venue.submitted) == 1  # nothing resent
+    assert manager.statistics().recovered == 2
+    venue.check()
+
+
+async def test_execution_reconciles_doubtful_orders_periodically(autojump_clock: trio.testing.MockClock) -> None:
+    venue, store = FakeVenue(wall=WALL), MemoryStore()
+    venue.script(YES, Outcome(reply="hang", lands=True, silent=True))
+    venue.lookup_error = VenueTimeout("no answer")
+    manager = manager_for(venue, store)
+    send, receive = trio.open_memory_channel[Intent](1)
+    service = ExecutionService(
+        manager,
+        RiskGate(),
+        receive,
+        settings=ExecutionSettings(reconcile_interval_secs=5.0),
+        book_health=lambda _t: BookHealth(age_ms=0.0),
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        await send.send(intent("c1"))
+        await trio.sleep(3)
+        assert manager.statistics().unresolved == 1
+        assert store.intents["c1"].state.value == "PENDING"
+        venue.lookup_error = None  # the venue answers again
+        await trio.sleep(3)  # past the 5 s reconciliation
+        assert manager.order("c1").status is OrderStatus.ACCEPTED
+        assert manager.statistics().unresolved == 0
+        assert store.intents["c1"].state.value == "ACKED"
+        assert len(venue.submitted) == 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_fills_reported_but_never_delivered_are_fetched(autojump_clock: trio.testing.MockClock) -> None:
+    venue, store = FakeVenue(wall=WALL), MemoryStore()
+    venue.script(YES, Outcome(fill=Decimal(10), silent=True))  # MATCHED on entry, trade events lost
+    manager = manager_for(venue, store)
+    order = await manager.submit(intent("c1"))
+    assert order.status is OrderStatus.SUBMITTED
+    assert manager.awaiting_fills("c1") == Decimal(10)
+    assert [o.client_order_id for o in manager.needs_reconcile()] == ["c1"]
+    await manager.reconcile("c1")
+    assert manager.order("c1").status is OrderStatus.FILLED
+    assert manager.needs_reconcile() == []
+    assert manager.positions() == await venue.positions()
+
+
+async def test_fake_venue_check_catches_a_resend_and_a_send_while_halted() -> None:
+    venue = FakeVenue(wall=WALL)
+    order = Order.from_intent(intent("c1"), order_id="0x" + "c" * 64, ts=WALL)
+    await venue.submit(order)
+    venue.check()
+    await venue.submit(order)
+    with pytest.raises(AssertionError, match="submitted twice"):
+        venue.check()
+    halted = FakeVenue(wall=WALL)
+    halted.halted = True
+    await halted.submit(order)
+    with pytest.raises(AssertionError, match="while halted"):
+        halted.check()
+
+
+async def test_memory_store_round_trips() -> None:
+    store = MemoryStore()
+    record = IntentRecord.of(intent("c1"), order_id="0x" + "d" * 64, created_at_ns=1)
+    await store.record_intent(record)
+    assert await store.load_pending_intents() == [record]
+    await store.resolve_intent("c1", IntentState.ACKED, ts_ns=2)
+    assert await store.load_pending_intents() == []
+    assert await store.load_trades() == []
+    assert await store.load_positions() == []
+    assert await store.load_open_orders() == []
+    assert await store.load_order_events("0x") == []
+    assert await store.load_risk_events() == []
+    assert store.statistics().writes == 2
