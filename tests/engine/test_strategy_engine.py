@@ -21,8 +21,10 @@ from trader.engine.strategy_engine import (
     opportunity_record,
     store_claim,
 )
-from trader.integrations.store import open_sqlite_store
+from trader.integrations.store import Store, open_sqlite_store
 from trader.strategies.base import ClaimedIntent, Intent, MarketState, StrategyOutput
+from trader.strategies.games import Competitor, Game, GameState, Scoreboard
+from trader.strategies.sniper import Sniper, SniperSettings
 from trader.strategies.sum_deviation import SumDeviation
 from trader.strategies.sum_to_100 import SumTo100, SumTo100Settings
 
@@ -150,9 +152,9 @@ def ready_books() -> Books:
     books = Books()
     cell = books.add(MARKET)
     for token in cell.tokens.values():
-        token.book.apply_snapshot([], [(Decimal("0.50"), Decimal(10))], now=0.0)
+        token.book.apply_snapshot([], [(Decimal("0.50"), Decimal(10))], now=trio.current_time())
         token.ready = True
-        token.confirmed_at = 0.0
+        token.confirmed_at = trio.current_time()
     return books
 
 
@@ -462,3 +464,67 @@ async def test_real_strategies_on_live_books_fire_once_per_basket_until_finished
     assert isinstance(again, ArbIntent)
     assert again.arb_id != arb.arb_id
     assert [type(e).__name__ for e in published] == ["Opportunity"]
+
+
+async def test_a_sniped_market_is_never_bought_twice_across_restarts(tmp_path: Path) -> None:
+    # real clock: the SQLite store works in a thread, which MockClock's autojump does not wait for
+    final = Game(
+        game_id="401",
+        name="BOS @ LAL",
+        state=GameState.POST,
+        completed=True,
+        status_name="STATUS_FINAL",
+        competitors=(
+            Competitor(
+                home_away="home", winner=True, score=None, display_name="Lakers", abbreviation="LAL", short_name=""
+            ),
+            Competitor(
+                home_away="away", winner=False, score=None, display_name="Celtics", abbreviation="BOS", short_name=""
+            ),
+        ),
+    )
+    board = Scoreboard(poll_seq=1, polled_at=0.0, games={"401": final})
+    settings = SniperSettings(targets=(f"{MARKET.condition_id}=401:LAL",), confirmations=1)
+    fast = StrategyEngineSettings(period_secs=0.01)
+
+    class Counted:
+        name = "sniper"
+
+        def __init__(self, inner: Sniper) -> None:
+            self.inner, self.calls, self.done = inner, 0, trio.Event()
+
+        def on_state(self, state: MarketState) -> Sequence[StrategyOutput]:
+            self.calls += 1
+            if self.calls == 5:  # the first evaluation's sends are long done
+                self.done.set()
+            return self.inner.on_state(state)
+
+    async def run_once(sniper: Sniper, store: Store) -> StrategyEngine:
+        channel = Channel()
+        counted = Counted(sniper)
+        engine = StrategyEngine(
+            books=ready_books(),
+            strategies=[counted],
+            intents=channel.send,
+            settings=fast,
+            scoreboard=lambda: board,
+            claim=store_claim(store),
+        )
+        with trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(engine.run)
+                await counted.done.wait()
+                nursery.cancel_scope.cancel()
+        engine.sent = [i async for i in channel.receive]  # type: ignore[attr-defined]
+        return engine
+
+    async with open_sqlite_store(tmp_path / "t.db") as store:
+        first = await run_once(Sniper(settings), store)
+        assert [i.token_id for i in first.sent] == [MARKET.yes_token_id]  # type: ignore[attr-defined]
+        # a restart that forgot to load the persisted set: the store refuses the claim
+        forgetful = await run_once(Sniper(settings), store)
+        assert (forgetful.sent, forgetful.statistics().claims_refused) == ([], 1)  # type: ignore[attr-defined]
+        # a proper restart: the sniper knows at once
+        persisted = {m.condition_id for m in await store.load_sniped_markets()}
+        restarted = await run_once(Sniper(settings, already_sniped=persisted), store)
+        assert (restarted.sent, restarted.statistics().claims_refused) == ([], 0)  # type: ignore[attr-defined]
