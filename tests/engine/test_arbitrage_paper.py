@@ -1,0 +1,108 @@
+"""An arbitrage end to end on the paper venue: execution service, risk gate, order manager, paper fills with fees.
+
+Books (tick 0.01, minimum size 5, taker fee 0.02 x p x (1 - p) per share, withheld in shares on buys):
+
+    YES  asks 0.45 x 100   bids 0.44 x 100
+    NO   asks 0.52 x 4     bids 0.50 x 100        (thin: only 4 NO shares on offer)
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import trio
+import trio.testing
+
+from trader.domain.book import OrderBook
+from trader.domain.enums import OrderType
+from trader.domain.intents import ArbIntent, OrderIntent
+from trader.domain.market import FeeSchedule, Market
+from trader.domain.numbers import Side
+from trader.domain.positions import Portfolio
+from trader.engine.arbitrage import ArbitrageSettings, ArbStatus
+from trader.engine.execution import ExecutionService, ExecutionSettings, Intent
+from trader.engine.orders import OrderManager
+from trader.engine.risk import BookHealth, RiskGate
+from trader.testing.fake_venue import MemoryStore
+from trader.venues.paper import PaperOrderIds, PaperSettings, PaperVenue
+
+D = Decimal
+YES, NO = "1001", "1002"
+WALL = 1_700_000_000.0
+MARKET = Market(
+    condition_id="0xcond",
+    question="q",
+    slug="q",
+    yes_token_id=YES,
+    no_token_id=NO,
+    tick_size=D("0.01"),
+    min_order_size=D(5),
+    fees=FeeSchedule(rate=D("0.02"), exponent=1),
+)
+
+
+def books() -> dict[str, OrderBook]:
+    yes, no = OrderBook(YES, D("0.01")), OrderBook(NO, D("0.01"))
+    yes.apply_snapshot([(D("0.44"), D(100))], [(D("0.45"), D(100))], now=0.0)
+    no.apply_snapshot([(D("0.50"), D(100))], [(D("0.52"), D(4))], now=0.0)
+    return {YES: yes, NO: no}
+
+
+def basket() -> ArbIntent:
+    def leg(cid: str, token: str, price: str) -> OrderIntent:
+        return OrderIntent(
+            client_order_id=cid,
+            strategy="sum_to_100",
+            condition_id="0xcond",
+            token_id=token,
+            side=Side.BUY,
+            price=D(price),
+            size=D(10),
+            order_type=OrderType.FAK,
+        )
+
+    return ArbIntent(arb_id="a1", strategy="sum_to_100", legs=(leg("yes", YES, "0.45"), leg("no", NO, "0.52")),
+                     max_slippage=D("0.02"))  # fmt: skip
+
+
+async def test_thin_leg_is_hedged_on_paper_and_positions_match(autojump_clock: trio.testing.MockClock) -> None:
+    book = books()
+    paper = PaperVenue(book.get, lambda t: MARKET if t in book else None, cash=D(1000),
+                       settings=PaperSettings(latency_secs=0.05), wall=lambda: WALL)  # fmt: skip
+    manager = OrderManager(
+        paper,
+        MemoryStore(),
+        ids=PaperOrderIds(lambda t: MARKET if t in book else None),
+        portfolio=Portfolio(cash=D(1000)),
+        wall_ns=lambda: int(WALL * 1e9),
+    )
+    outcomes: list[object] = []
+    send, receive = trio.open_memory_channel[Intent](1)
+    service = ExecutionService(
+        manager,
+        RiskGate(),
+        receive,
+        settings=ExecutionSettings(arbitrage=ArbitrageSettings(min_unwind_shares=MARKET.min_order_size)),
+        book_health=lambda _t: BookHealth(age_ms=0.0),
+        tick_of=lambda _t: MARKET.tick_size,
+    )
+    manager.add_listener(outcomes.append)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        await send.send(basket())
+        await trio.testing.wait_all_tasks_blocked()
+        await trio.sleep(1)
+        await trio.testing.wait_all_tasks_blocked()
+
+        # YES: 10 at 0.45, fee 0.0495 pUSD = 0.11 share -> holds 9.89.
+        # NO: 4 at 0.52 (all there is), fee 0.019968 floored to 0.01996 pUSD = 0.038384 share -> holds 3.961616.
+        # Excess YES 5.928384, floored to 5.92, sold back FAK at >= 0.43 (0.45 - 0.02): fills at the 0.44 bid,
+        # fee 5.92 x 0.02 x 0.2464 = 0.02917 pUSD (floored to 5 decimals).
+        unwind = manager.order("yes-unwind-1")
+        assert (unwind.side, unwind.size, unwind.price, unwind.filled) == (Side.SELL, D("5.92"), D("0.43"), D("5.92"))
+        assert manager.positions() == await paper.positions() == {YES: D("3.97"), NO: D("3.961616")}
+        assert manager.portfolio.cash == paper.cash == D(1000) - D("4.5") - D("2.08") + D("2.6048") - D("0.02917")
+        stats = service.statistics().arbitrage
+        assert stats.by_status == {ArbStatus.PARTIAL.value: 1}  # 0.008384 YES left over is dust (< 0.01 share)
+        assert stats.residual_events == 0
+        nursery.cancel_scope.cancel()
