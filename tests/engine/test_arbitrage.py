@@ -370,3 +370,25 @@ async def test_a_failing_venue_leaves_residual_exposure_reported(autojump_clock:
         assert outcome.residual == {YES: Decimal(10)}
         assert outcome.reasons[-1] == f"{ARB_UNWIND_REFUSED}:CIRCUIT_OPEN"
         await assert_positions_match(manager, venue)
+
+
+async def test_neg_risk_basket_of_three_legs_unwinds_the_two_that_filled(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    third = "1003"
+    venue = FakeVenue(wall=WALL)
+    venue.script(third, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    arb = ArbIntent(
+        arb_id="basket",
+        strategy="sum_to_100",
+        legs=(leg("a", YES, "0.30"), leg("b", NO, "0.33"), leg("c", third, "0.32")),
+        max_slippage=Decimal("0.02"),
+    )
+    async with manager_with_pump(venue) as manager:
+        outcome = await run_arbitrage(manager, arb)
+        assert outcome.status is ArbStatus.NOT_FILLED
+        assert outcome.unwound == {YES: Decimal(10), NO: Decimal(10)}
+        assert manager.order("a-unwind-1").price == Decimal("0.28")
+        assert manager.order("b-unwind-1").price == Decimal("0.31")
+        assert manager.positions() == {}
+        await assert_positions_match(manager, venue)

@@ -16,7 +16,7 @@ from trader.domain.intents import OrderIntent
 from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.domain.positions import Portfolio
-from trader.engine.breaker import BreakerSettings, BreakerState, CircuitBreaker
+from trader.engine.breaker import BreakerSettings, BreakerState, CircuitBreaker, CircuitOpenError
 from trader.engine.orders import (
     CIRCUIT_OPEN,
     SENDING_BLOCKED,
@@ -547,3 +547,31 @@ async def test_settings_are_checked() -> None:
         OrderManagerSettings(resolve_attempts=0)
     with pytest.raises(ConfigError):
         OrderManagerSettings(max_rate_wait_secs=-1)
+
+
+async def test_cancels_have_priority_over_a_blocked_order_endpoint(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    manager = manager_for(venue)
+    await manager.submit(intent("c1"))
+    manager.limiter.record_429("POST /order", trio.current_time(), 30.0)  # orders are blocked for 30 s
+    start = trio.current_time()
+    canceled = await manager.cancel("c1")
+    assert canceled.status is OrderStatus.CANCELED
+    assert trio.current_time() - start < 0.01  # the cancel did not wait behind the order endpoint
+    assert (await manager.submit(intent("c2"))).reason == "RATE_LIMITED"
+
+
+async def test_forced_cancel_all_goes_out_with_the_breaker_open(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    breaker = CircuitBreaker(BreakerSettings(consecutive_failures=1), name="venue")
+    manager = manager_for(venue, breaker=breaker)
+    await manager.submit(intent("c1"))
+    breaker.record_failure(trio.current_time())
+    assert breaker.state is BreakerState.OPEN
+    with pytest.raises(CircuitOpenError):
+        await manager.cancel_all(reason="SHUTDOWN")
+    result = await manager.cancel_all(reason=OrderReason.EMERGENCY_STOP, force=True)
+    assert len(result.canceled) == 1
+    assert venue.cancel_all_reasons == [OrderReason.EMERGENCY_STOP]
+    stats = manager.statistics()
+    assert (stats.breaker_bypassed, stats.breaker_refusals) == (1, 1)
