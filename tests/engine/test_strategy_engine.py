@@ -3,6 +3,7 @@ in-flight keys, failing strategies, claims and analyzers."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -464,6 +465,20 @@ async def test_real_strategies_on_live_books_fire_once_per_basket_until_finished
     assert isinstance(again, ArbIntent)
     assert again.arb_id != arb.arb_id
     assert [type(e).__name__ for e in published] == ["Opportunity"]
+    status = engine.status()
+    assert status["session"] == "t"
+    assert status["intents"] == 2
+    assert status["in_flight_keys"] == [again.arb_id]
+    assert status["errors"] == 0
+    strategies = status["strategies"]
+    assert isinstance(strategies, tuple)
+    assert strategies[0]["name"] == "sum_to_100"
+    assert strategies[0]["intents"] == 2
+    summaries = status["summaries"]
+    assert isinstance(summaries, dict)
+    assert summaries["sum_deviation"]["count"] == 1
+    assert summaries["sum_deviation"]["traded"] == 1
+    json.dumps(status, default=str)  # what the HTTP server does with it
 
 
 async def test_a_sniped_market_is_never_bought_twice_across_restarts(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ an intent counts as an error too.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import secrets
@@ -317,6 +318,20 @@ class StrategyEngine:
     def summaries(self) -> dict[str, object]:
         """Each analyzer's summary, by name (for /status and the exit summary)."""
         return {runner.name: analyzer.summary() for analyzer, runner in self._analyzers}
+
+    def status(self) -> dict[str, object]:
+        """A JSON-ready document for /status and the exit summary: the statistics, the keys in flight and each
+        analyzer's summary (dataclasses as dicts; Decimals and enums are left for the encoder to write as text)."""
+        stats = self.statistics()
+        document: dict[str, object] = {"session": self.session, **dataclasses.asdict(stats), "errors": stats.errors}
+        document["in_flight_keys"] = sorted(self._in_flight)[:100]
+        document["summaries"] = {
+            name: dataclasses.asdict(summary)
+            if dataclasses.is_dataclass(summary) and not isinstance(summary, type)
+            else summary
+            for name, summary in self.summaries().items()
+        }
+        return document
 
     # -- the service ----------------------------------------------------------------------------------------------
 
