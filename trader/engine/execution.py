@@ -251,10 +251,16 @@ class ExecutionService:
                 if not started:
                     started = True
                     task_status.started()
-            self._orders = None
-            self._orders_open = trio.Event()
+            self._close_orders_scope(orders)
             await self._resumed.wait()
             self._resumed = trio.Event()
+
+    def _close_orders_scope(self, orders: trio.Nursery) -> None:
+        """Forget a cancelled orders scope: new order tasks wait for the next one (idempotent)."""
+        if self._orders is orders:
+            self._orders = None
+            if self._orders_open.is_set():
+                self._orders_open = trio.Event()
 
     async def _reconcile_loop(self) -> NoReturn:
         """Ask the venue, by order id, about orders whose state is in doubt (drift-free period)."""
@@ -321,7 +327,8 @@ class ExecutionService:
     def _task_started(self) -> None:
         self._active += 1
         self._counts["order_tasks_started"] += 1
-        self._idle = trio.Event()
+        if self._idle.is_set():
+            self._idle = trio.Event()
 
     def _task_done(self) -> None:
         self._active -= 1
@@ -432,6 +439,8 @@ class ExecutionService:
         self.risk.resume(reason=OPERATOR_RESUME, ts=self.manager.now())
         self.manager.allow_sending()
         self._accepting = True
+        if self._orders is not None and self._orders.cancel_scope.cancel_called:
+            self._close_orders_scope(self._orders)  # still unwinding: later tasks go to the next scope
         self._resumed.set()
         log.warning("trading_resumed")
         await self._persist("RESUME", OPERATOR_RESUME, {})
