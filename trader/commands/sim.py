@@ -1,0 +1,109 @@
+"""`trader sim`: run the simulated Polymarket venue on loopback until Ctrl+C.
+
+Prints ONE JSON line once ready: {"rest","ws_market","ws_user","gamma","data","espn"} (base URLs), then serves.
+Exit status 0 on SIGINT/SIGTERM, 2 on bad arguments.
+
+Faults can be armed at start (`--fault ghost_fills:count=2 --fault http_errors:status=503,count=3`) or at any
+time through the admin endpoint: `curl -X POST $rest/_sim/faults -d '{"kind":"drop_ws"}'` (see
+trader.venues.sim.faults for every kind).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from typing import TextIO
+
+import trio
+
+from trader.errors import ConfigError, InputError
+from trader.integrations.logging import configure_logging
+from trader.venues.sim.faults import FAULT_KINDS, parse_fault_spec
+from trader.venues.sim.scenarios import ScenarioOptions, make_scenario, scenario_names
+from trader.venues.sim.venue import SimConfig, run_sim_venue
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one (default)")
+    parser.add_argument(
+        "--scenario", default="synthetic", help=f"market scenario: {', '.join(scenario_names())} (default synthetic)"
+    )
+    parser.add_argument("--markets", type=int, default=8, help="standalone binary markets (default 8)")
+    parser.add_argument("--seed", type=int, default=0, help="seed: the same seed gives the same markets and moves")
+    parser.add_argument(
+        "--scenario-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="scenario parameter, repeatable (synthetic: step_secs, levels, gap_rate_per_min, ...)",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND[:K=V,...]",
+        help=f"arm a fault at start, repeatable; kinds: {', '.join(sorted(FAULT_KINDS))}",
+    )
+    parser.add_argument("--no-rate-limits", action="store_true", help="turn the venue's rate limits off")
+    parser.add_argument("--asset-limit", type=int, default=500, help="assets per market-channel connection")
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port must be 0..65535, got {args.port}")
+    if args.markets < 1:
+        raise ConfigError(f"--markets must be at least 1, got {args.markets}")
+    if args.asset_limit < 1:
+        raise ConfigError(f"--asset-limit must be at least 1, got {args.asset_limit}")
+    params: dict[str, str] = {}
+    for item in args.scenario_param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--scenario-param expects KEY=VALUE, got {item!r}")
+        params[key] = value
+    for spec in args.fault:
+        try:
+            kind, _ = parse_fault_spec(spec)
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
+        if kind not in FAULT_KINDS:
+            raise ConfigError(f"--fault: unknown kind {kind!r}; expected one of {', '.join(sorted(FAULT_KINDS))}")
+    # Build the scenario once here so that bad names and parameters fail before anything binds.
+    make_scenario(args.scenario, ScenarioOptions(markets=args.markets, seed=args.seed, params=params))
+    return SimConfig(
+        host=args.host,
+        port=args.port,
+        scenario=args.scenario,
+        markets=args.markets,
+        seed=args.seed,
+        scenario_params=params,
+        rate_limits=None if args.no_rate_limits else SimConfig().rate_limits,
+        asset_limit=args.asset_limit,
+        faults=tuple(args.fault),
+    )
+
+
+async def serve(config: SimConfig, out: TextIO) -> None:
+    """Run the sim, print its URLs as one JSON line, return on SIGINT/SIGTERM."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            venue = await nursery.start(run_sim_venue, config)
+            print(json.dumps(venue.urls.as_dict()), file=out, flush=True)
+            async for _ in signals:
+                break
+            nursery.cancel_scope.cancel(reason="signal")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    configure_logging()  # to stderr: stdout carries only the URL line
+    try:
+        trio.run(serve, config, sys.stdout)
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot serve on {config.host}:{config.port}: {exc}") from None
+    return 0

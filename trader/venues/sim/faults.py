@@ -1,0 +1,393 @@
+"""Fault injection for the simulated venue, callable from tests, from `trader sim --fault ...` and from the admin
+endpoint `POST /_sim/faults` (body `{"kind": "<kind>", ...params}`; `GET` lists the armed faults, `DELETE` clears).
+
+Kinds (parameters in brackets, all optional):
+- `reject_orders` [count=1, token_id, side, owner, code, message, http_status]: the next matching orders are
+  refused (e.g. one side of a YES/NO pair: pass that leg's token_id);
+- `partial_fills` [count=1, fraction=0.5, token_id, side, owner]: the next matching orders may match only that
+  fraction of their size on entry (the rest rests, or is cancelled for FAK, or the FOK is killed);
+- `ghost_fills` [count=1, token_id, side, owner]: trades of the next matching orders go MATCHED then FAILED, and
+  their balances are reverted;
+- `delay_http` [secs=1, count (default: until cleared), service=clob, path_prefix]: replies are delayed;
+- `http_errors` [status=429, count=1, service=clob, path_prefix]: a burst of 429/5xx replies;
+- `drop_ws` [channel=market|user|all]: every WebSocket is closed abruptly (no close frame);
+- `stall_ws` / `resume_ws`: connections stop sending and reading (PINGs go unanswered) but stay open;
+- `malformed_frames` [kind=garbage|out_of_range|unknown_event|missing_fields]: one bad frame to every market
+  subscriber;
+- `clear`: disarm everything and resume stalled sockets.
+
+To add a kind: a method on `FaultInjector` plus a row in `FAULT_KINDS` (a function from (injector, params) to a
+short description of what was armed or done).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from trader.domain.numbers import Side
+from trader.errors import InputError
+from trader.venues.sim.exchange import NOT_ENOUGH_BALANCE_MESSAGE, Exchange, OrderRequest, Rejected
+from trader.venues.sim.httpserver import HttpResponse
+from trader.venues.sim.ws import WsHub
+
+
+@dataclass(slots=True, eq=False)
+class _OrderRule:
+    kind: str
+    remaining: int
+    token_id: str | None = None
+    side: Side | None = None
+    owner: str | None = None
+    rejection: Rejected | None = None
+    fraction: Decimal = Decimal("0.5")
+
+    def matches(self, request: OrderRequest) -> bool:
+        return (
+            (self.token_id is None or request.token_id == self.token_id)
+            and (self.side is None or request.side is self.side)
+            and (self.owner is None or request.owner == self.owner)
+        )
+
+
+@dataclass(slots=True, eq=False)
+class _HttpRule:
+    kind: str
+    remaining: int | None
+    service: str
+    path_prefix: str
+    status: int = 429
+    delay_secs: float = 0.0
+
+    def matches(self, service: str, path: str) -> bool:
+        return (self.service in ("*", service)) and path.startswith(self.path_prefix)
+
+
+_HTTP_ERROR_BODIES = {
+    429: "Too Many Requests",
+    500: "Internal server error",
+    502: "Bad Gateway",
+    503: "Trading is currently disabled. Check polymarket.com for updates",
+}
+
+
+class FaultInjector:
+    """Armed faults. Implements `ExchangeHooks`; the WebSocket faults act through the attached `WsHub`."""
+
+    def __init__(self) -> None:
+        self._order_rules: list[_OrderRule] = []
+        self._http_rules: list[_HttpRule] = []
+        self.ws: WsHub | None = None
+        self.exchange: Exchange | None = None
+
+    def attach(self, exchange: Exchange, ws: WsHub) -> None:
+        self.exchange, self.ws = exchange, ws
+
+    def armed(self) -> list[dict[str, object]]:
+        orders: list[dict[str, object]] = [
+            {"kind": r.kind, "remaining": r.remaining, "token_id": r.token_id, "side": r.side, "owner": r.owner}
+            for r in self._order_rules
+        ]
+        http: list[dict[str, object]] = [
+            {"kind": r.kind, "remaining": r.remaining, "service": r.service, "path_prefix": r.path_prefix}
+            for r in self._http_rules
+        ]
+        stalled: list[dict[str, object]] = [{"kind": "stall_ws"}] if self.ws is not None and self.ws.stalled else []
+        return orders + http + stalled
+
+    def clear(self) -> None:
+        self._order_rules.clear()
+        self._http_rules.clear()
+        if self.ws is not None:
+            self.ws.resume()
+
+    # -- exchange hooks -------------------------------------------------------------------------------------
+
+    def _take(self, kind: str, request: OrderRequest) -> _OrderRule | None:
+        for rule in self._order_rules:
+            if rule.kind == kind and rule.matches(request):
+                rule.remaining -= 1
+                if rule.remaining <= 0:
+                    self._order_rules.remove(rule)
+                return rule
+        return None
+
+    def on_submit(self, request: OrderRequest) -> Rejected | None:
+        rule = self._take("reject", request)
+        return rule.rejection if rule is not None else None
+
+    def fill_cap(self, request: OrderRequest) -> int | None:
+        rule = self._take("partial", request)
+        if rule is None:
+            return None
+        size = request.taker_amount if request.side is Side.BUY else request.maker_amount
+        return int(Decimal(size) * rule.fraction) // 10_000 * 10_000  # whole cents of a share
+
+    def ghost_trade(self, request: OrderRequest) -> bool:
+        return self._take("ghost", request) is not None
+
+    # -- order faults ---------------------------------------------------------------------------------------
+
+    def reject_orders(
+        self,
+        *,
+        count: int = 1,
+        token_id: str | None = None,
+        side: Side | None = None,
+        owner: str | None = None,
+        code: str = "INVALID_ORDER_NOT_ENOUGH_BALANCE",
+        message: str = NOT_ENOUGH_BALANCE_MESSAGE,
+        http_status: int = 400,
+    ) -> None:
+        rejection = Rejected(code, message, http_status)
+        self._order_rules.append(_OrderRule("reject", count, token_id, side, owner, rejection=rejection))
+
+    def partial_fills(
+        self,
+        *,
+        count: int = 1,
+        fraction: Decimal = Decimal("0.5"),
+        token_id: str | None = None,
+        side: Side | None = None,
+        owner: str | None = None,
+    ) -> None:
+        if not Decimal(0) <= fraction < 1:
+            raise InputError("fraction", "must be in [0, 1)")
+        self._order_rules.append(_OrderRule("partial", count, token_id, side, owner, fraction=fraction))
+
+    def ghost_fills(
+        self, *, count: int = 1, token_id: str | None = None, side: Side | None = None, owner: str | None = None
+    ) -> None:
+        self._order_rules.append(_OrderRule("ghost", count, token_id, side, owner))
+
+    # -- HTTP faults ----------------------------------------------------------------------------------------
+
+    def delay_http(
+        self, secs: float, *, count: int | None = None, service: str = "clob", path_prefix: str = ""
+    ) -> None:
+        if secs < 0:
+            raise InputError("secs", "must not be negative")
+        self._http_rules.append(_HttpRule("delay", count, service, path_prefix, delay_secs=secs))
+
+    def http_errors(self, status: int = 429, *, count: int = 1, service: str = "clob", path_prefix: str = "") -> None:
+        if status not in _HTTP_ERROR_BODIES:
+            raise InputError("status", f"expected one of {sorted(_HTTP_ERROR_BODIES)}")
+        self._http_rules.append(_HttpRule("error", count, service, path_prefix, status=status))
+
+    def _take_http(self, kind: str, service: str, path: str) -> _HttpRule | None:
+        for rule in self._http_rules:
+            if rule.kind == kind and rule.matches(service, path):
+                if rule.remaining is not None:
+                    rule.remaining -= 1
+                    if rule.remaining <= 0:
+                        self._http_rules.remove(rule)
+                return rule
+        return None
+
+    def http_delay(self, service: str, path: str) -> float:
+        rule = self._take_http("delay", service, path)
+        return rule.delay_secs if rule is not None else 0.0
+
+    def http_error(self, service: str, path: str) -> HttpResponse | None:
+        rule = self._take_http("error", service, path)
+        if rule is None:
+            return None
+        return HttpResponse.error(rule.status, _HTTP_ERROR_BODIES[rule.status])
+
+    # -- WebSocket faults -----------------------------------------------------------------------------------
+
+    def _hub(self) -> WsHub:
+        if self.ws is None:
+            raise InputError("ws", "no WebSocket server attached")
+        return self.ws
+
+    def drop_ws(self, channel: str | None = None) -> int:
+        return self._hub().drop_all(channel)
+
+    def stall_ws(self) -> None:
+        self._hub().stall()
+
+    def resume_ws(self) -> None:
+        self._hub().resume()
+
+    def malformed_frames(self, kind: str = "garbage") -> int:
+        if kind not in MALFORMED_KINDS:
+            raise InputError("kind", f"expected one of {sorted(MALFORMED_KINDS)}")
+        hub = self._hub()
+        markets = hub.exchange.markets
+        market, asset = (markets[0].condition_id, markets[0].token_ids[0]) if markets else ("0x", "0")
+        return hub.inject(MALFORMED_KINDS[kind](market, asset))
+
+
+def _out_of_range(market: str, asset: str) -> str:
+    change = {
+        "asset_id": asset,
+        "price": "1.5",
+        "size": "-10",
+        "side": "BUY",
+        "hash": "0",
+        "best_bid": "1.5",
+        "best_ask": "-0.2",
+    }
+    return json.dumps({"market": market, "price_changes": [change], "timestamp": "1", "event_type": "price_change"})
+
+
+MALFORMED_KINDS: dict[str, Callable[[str, str], str]] = {
+    "garbage": lambda market, asset: '{"event_type": "price_change", "market": "' + market + '", "price_chan',
+    "out_of_range": _out_of_range,
+    "unknown_event": lambda market, asset: json.dumps({"event_type": "mystery", "market": market, "asset_id": asset}),
+    "missing_fields": lambda market, asset: json.dumps({"event_type": "book", "asset_id": asset, "market": market}),
+}
+
+
+# -- the registry for the CLI and the admin endpoint ------------------------------------------------------------
+
+
+def _int(params: Mapping[str, object], name: str, default: int | None) -> int | None:
+    value = params.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InputError(name, "expected an integer")
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(name, "expected an integer") from None
+
+
+def _decimal(params: Mapping[str, object], name: str, default: str) -> Decimal:
+    value = params.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InputError(name, "expected a decimal number (a string)")
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise InputError(name, "expected a decimal number") from None
+
+
+def _str(params: Mapping[str, object], name: str, default: str | None = None) -> str | None:
+    value = params.get(name, default)
+    if value is not None and not isinstance(value, str):
+        raise InputError(name, "expected a string")
+    return value
+
+
+def _side(params: Mapping[str, object]) -> Side | None:
+    value = _str(params, "side")
+    if value is None:
+        return None
+    if value.upper() not in ("BUY", "SELL"):
+        raise InputError("side", "expected BUY or SELL")
+    return Side(value.upper())
+
+
+def _count(params: Mapping[str, object]) -> int:
+    return _int(params, "count", 1) or 1
+
+
+def _reject(f: FaultInjector, p: Mapping[str, object]) -> str:
+    f.reject_orders(
+        count=_count(p),
+        token_id=_str(p, "token_id"),
+        side=_side(p),
+        owner=_str(p, "owner"),
+        code=_str(p, "code", "INVALID_ORDER_NOT_ENOUGH_BALANCE") or "",
+        message=_str(p, "message", NOT_ENOUGH_BALANCE_MESSAGE) or "",
+        http_status=_int(p, "http_status", 400) or 400,
+    )
+    return "reject_orders armed"
+
+
+def _partial(f: FaultInjector, p: Mapping[str, object]) -> str:
+    f.partial_fills(
+        count=_count(p),
+        fraction=_decimal(p, "fraction", "0.5"),
+        token_id=_str(p, "token_id"),
+        side=_side(p),
+        owner=_str(p, "owner"),
+    )
+    return "partial_fills armed"
+
+
+def _ghost(f: FaultInjector, p: Mapping[str, object]) -> str:
+    f.ghost_fills(count=_count(p), token_id=_str(p, "token_id"), side=_side(p), owner=_str(p, "owner"))
+    return "ghost_fills armed"
+
+
+def _delay(f: FaultInjector, p: Mapping[str, object]) -> str:
+    f.delay_http(
+        float(_decimal(p, "secs", "1")),
+        count=_int(p, "count", None),
+        service=_str(p, "service", "clob") or "clob",
+        path_prefix=_str(p, "path_prefix", "") or "",
+    )
+    return "delay_http armed"
+
+
+def _errors(f: FaultInjector, p: Mapping[str, object]) -> str:
+    f.http_errors(
+        _int(p, "status", 429) or 429,
+        count=_count(p),
+        service=_str(p, "service", "clob") or "clob",
+        path_prefix=_str(p, "path_prefix", "") or "",
+    )
+    return "http_errors armed"
+
+
+def _drop(f: FaultInjector, p: Mapping[str, object]) -> str:
+    channel = _str(p, "channel", "all")
+    return f"dropped {f.drop_ws(None if channel == 'all' else channel)} connections"
+
+
+def _stall(f: FaultInjector, p: Mapping[str, object]) -> str:
+    f.stall_ws()
+    return "websockets stalled"
+
+
+def _resume(f: FaultInjector, p: Mapping[str, object]) -> str:
+    f.resume_ws()
+    return "websockets resumed"
+
+
+def _malformed(f: FaultInjector, p: Mapping[str, object]) -> str:
+    return f"sent to {f.malformed_frames(_str(p, 'kind', 'garbage') or 'garbage')} connections"
+
+
+def _clear(f: FaultInjector, p: Mapping[str, object]) -> str:
+    f.clear()
+    return "cleared"
+
+
+FAULT_KINDS: dict[str, Callable[[FaultInjector, Mapping[str, object]], str]] = {
+    "reject_orders": _reject,
+    "partial_fills": _partial,
+    "ghost_fills": _ghost,
+    "delay_http": _delay,
+    "http_errors": _errors,
+    "drop_ws": _drop,
+    "stall_ws": _stall,
+    "resume_ws": _resume,
+    "malformed_frames": _malformed,
+    "clear": _clear,
+}
+
+
+def apply_fault(injector: FaultInjector, kind: str, params: Mapping[str, object]) -> str:
+    handler = FAULT_KINDS.get(kind)
+    if handler is None:
+        raise InputError("kind", f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
+    return handler(injector, params)
+
+
+def parse_fault_spec(spec: str) -> tuple[str, dict[str, object]]:
+    """`kind` or `kind:key=value,key=value` (the CLI's `--fault`)."""
+    kind, _, rest = spec.partition(":")
+    params: dict[str, object] = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError("--fault", f"expected key=value, got {item!r}")
+        params[key.strip()] = value.strip()
+    return kind.strip(), params

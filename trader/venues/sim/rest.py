@@ -1,0 +1,737 @@
+"""The REST side of the simulated venue on one port: the CLOB API at `/`, Gamma at `/gamma`, the Data API at
+`/data-api`, and the sim's admin endpoints at `/_sim` (faults). Shapes and error strings follow protocol.md §4-§7
+and captured/*.json.
+
+Order submission (`POST /order`, `POST /orders`) checks, in the venue's order: L2 HMAC (401 `Unauthorized/Invalid
+api key`), the payload, `owner` = the API key, V1 shape (400 `order_version_mismatch`), the EIP-712 signature (the
+recovered EOA must be the API key's address, and signer/maker must fit the signature type; else 400
+`invalid signature`), then the exchange's own checks (400 `{"error": <venue message>}`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import trio
+
+from trader.errors import InputError
+from trader.venues.polymarket.auth import verify_l1_headers
+from trader.venues.polymarket.signing import (
+    EXCHANGE_V2,
+    NEG_RISK_EXCHANGE_V2,
+    POLY_1271,
+    SIGNATURE_TYPE_EOA,
+    is_v1_order_json,
+    order_id,
+    parse_signed_order,
+    recover_order_signer,
+)
+from trader.venues.sim.apikeys import ApiKeyStore, Principal
+from trader.venues.sim.exchange import ORDER_TYPES, Accepted, CancelResult, Exchange, OrderRequest, Rejected
+from trader.venues.sim.faults import FaultInjector, apply_fault
+from trader.venues.sim.httpserver import HttpRequest, HttpResponse
+from trader.venues.sim.markets import PIPS_PER_ONE, UNITS_PER_ONE, price_str, units_str
+from trader.venues.sim.ratelimit import RateLimiter
+from trader.venues.sim.wire import (
+    JsonObject,
+    book_rest,
+    clob_market,
+    clob_market_compact,
+    gamma_event_header,
+    gamma_market,
+    order_rest,
+    trade_json,
+)
+
+GAMMA_PREFIX = "/gamma"
+DATA_PREFIX = "/data-api"
+ADMIN_PREFIX = "/_sim"
+ESPN_PREFIX = "/espn"
+
+INITIAL_CURSOR = "MA=="
+END_CURSOR = "LTE="
+
+UNAUTHORIZED = "Unauthorized/Invalid api key"
+INVALID_PAYLOAD = "Invalid order payload"
+NEG_RISK_ADAPTER = "0xd91E80cF2E7be2e162c6513ceD06f1dD0dA35296"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestConfig:
+    max_batch_orders: int = 15
+    max_books: int = 500
+    page_size: int = 100
+    admin: bool = True
+
+
+Route = Callable[[HttpRequest, str], HttpResponse]
+
+
+class _Reply(Exception):
+    """Raised inside a handler to answer at once (bad parameters, failed auth)."""
+
+    def __init__(self, response: HttpResponse) -> None:
+        self.response = response
+
+
+def _cursor_offset(cursor: str | None) -> int | None:
+    if not cursor or cursor == INITIAL_CURSOR:
+        return 0
+    if cursor == END_CURSOR:
+        return None
+    try:
+        offset = int(base64.b64decode(cursor, validate=True).decode("ascii"))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise _Reply(HttpResponse.error(400, "invalid next_cursor")) from None
+    if offset < 0:
+        return None
+    return offset
+
+
+def _page(items: Sequence[JsonObject], cursor: str | None, size: int) -> JsonObject:
+    offset = _cursor_offset(cursor)
+    if offset is None:
+        return {"limit": size, "count": 0, "next_cursor": END_CURSOR, "data": []}
+    chunk = list(items[offset : offset + size])
+    more = offset + size < len(items)
+    next_cursor = base64.b64encode(str(offset + size).encode()).decode() if more else END_CURSOR
+    return {"limit": size, "count": len(chunk), "next_cursor": next_cursor, "data": chunk}
+
+
+def _token_arg(request: HttpRequest, name: str = "token_id") -> str:
+    token = request.arg(name)
+    if not token or not token.isascii() or not token.isdigit():
+        raise _Reply(HttpResponse.error(400, "Invalid token id"))
+    return token
+
+
+class SimRestApp:
+    """The HTTP handler of the sim (an `HttpHandler`)."""
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        api_keys: ApiKeyStore,
+        faults: FaultInjector,
+        clock: Callable[[], float],
+        *,
+        limiter: RateLimiter | None = None,
+        config: RestConfig | None = None,
+        extra_routes: dict[str, Callable[[HttpRequest, str], Awaitable[HttpResponse]]] | None = None,
+    ) -> None:
+        self.exchange = exchange
+        self.api_keys = api_keys
+        self.faults = faults
+        self.clock = clock
+        self.limiter = limiter
+        self.config = config or RestConfig()
+        #: prefix -> async handler(request, path below the prefix): where later services (ESPN) plug in
+        self.extra_routes = dict(extra_routes or {})
+        self._funders: dict[str, str] = {}
+        self._exact: dict[tuple[str, str], Route] = {
+            ("GET", "/ok"): lambda r, p: HttpResponse.json("OK"),
+            ("GET", "/time"): lambda r, p: HttpResponse.json(int(self.clock())),
+            ("GET", "/version"): lambda r, p: HttpResponse.json({"version": 2}),
+            ("GET", "/book"): self._book,
+            ("POST", "/books"): self._books,
+            ("GET", "/price"): self._price,
+            ("POST", "/prices"): self._prices,
+            ("GET", "/midpoint"): self._midpoint,
+            ("POST", "/midpoints"): self._midpoints,
+            ("GET", "/spread"): self._spread,
+            ("GET", "/last-trade-price"): self._last_trade_price,
+            ("GET", "/tick-size"): self._tick_size,
+            ("GET", "/neg-risk"): self._neg_risk,
+            ("GET", "/fee-rate"): self._fee_rate,
+            ("GET", "/markets"): self._markets,
+            ("POST", "/auth/api-key"): self._create_api_key,
+            ("GET", "/auth/derive-api-key"): self._create_api_key,
+            ("GET", "/auth/api-keys"): self._api_keys,
+            ("POST", "/order"): self._post_order,
+            ("POST", "/orders"): self._post_orders,
+            ("DELETE", "/order"): self._cancel_order,
+            ("DELETE", "/orders"): self._cancel_orders,
+            ("DELETE", "/cancel-all"): self._cancel_all,
+            ("DELETE", "/cancel-market-orders"): self._cancel_market_orders,
+            ("GET", "/data/orders"): self._open_orders,
+            ("GET", "/data/trades"): self._trades,
+            ("GET", "/balance-allowance"): self._balance_allowance,
+            ("GET", "/balance-allowance/update"): self._balance_allowance,
+            ("POST", "/v1/heartbeats"): self._heartbeat,
+            ("POST", "/heartbeats"): self._heartbeat,
+        }
+        self._prefixed: list[tuple[str, str, Route]] = [
+            ("GET", "/markets/", self._market),
+            ("GET", "/clob-markets/", self._clob_market),
+            ("GET", "/markets-by-token/", self._market_by_token),
+            ("GET", "/fee-rate/", self._fee_rate_path),
+            ("GET", "/data/order/", self._order),
+        ]
+
+    # -- dispatch -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def service_of(path: str) -> tuple[str, str]:
+        prefixes = ((GAMMA_PREFIX, "gamma"), (DATA_PREFIX, "data"), (ADMIN_PREFIX, "admin"), (ESPN_PREFIX, "espn"))
+        for prefix, service in prefixes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return service, path[len(prefix) :] or "/"
+        return "clob", path
+
+    async def __call__(self, request: HttpRequest) -> HttpResponse:
+        service, path = self.service_of(request.path)
+        if service != "admin":
+            delay = self.faults.http_delay(service, path)
+            if delay > 0:
+                await trio.sleep(delay)
+            injected = self.faults.http_error(service, path)
+            if injected is not None:
+                return injected
+            if self.limiter is not None:
+                client = request.headers.get("poly_api_key") or request.client.rsplit(":", 1)[0]
+                full = self.limiter.check(
+                    self.clock(), client=client, service=service, method=request.method, path=path
+                )
+                if full is not None:
+                    return HttpResponse.error(429, "Too Many Requests")
+        try:
+            if service == "gamma":
+                return self._gamma(request, path)
+            if service == "data":
+                return self._data(request, path)
+            if service == "admin":
+                return self._admin(request, path)
+            for prefix, extra in self.extra_routes.items():
+                if request.path.startswith(prefix):
+                    return await extra(request, request.path[len(prefix) :])
+            route = self._exact.get((request.method, path))
+            if route is not None:
+                return route(request, path)
+            for method, prefix, handler in self._prefixed:
+                if request.method == method and path.startswith(prefix) and len(path) > len(prefix):
+                    return handler(request, path[len(prefix) :])
+            return HttpResponse.error(404, "not found")
+        except _Reply as reply:
+            return reply.response
+
+    # -- public market data ---------------------------------------------------------------------------------
+
+    def _known_token(self, token: str) -> str:
+        if self.exchange.market_of_token(token) is None:
+            raise _Reply(HttpResponse.error(404, "No orderbook exists for the requested token id"))
+        return token
+
+    def _book(self, request: HttpRequest, path: str) -> HttpResponse:
+        token = self._known_token(_token_arg(request))
+        return HttpResponse.json(book_rest(self.exchange.book_summary(token, self.clock())))
+
+    def _json_list(self, request: HttpRequest) -> list[dict[str, object]]:
+        try:
+            body = request.json()
+        except ValueError:
+            raise _Reply(HttpResponse.error(400, "Invalid payload")) from None
+        if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
+            raise _Reply(HttpResponse.error(400, "Invalid payload"))
+        if len(body) > self.config.max_books:
+            raise _Reply(HttpResponse.error(400, "Payload exceeds the limit"))
+        return body
+
+    def _tokens_of(self, request: HttpRequest) -> list[tuple[str, dict[str, object]]]:
+        items = []
+        for item in self._json_list(request):
+            token = item.get("token_id")
+            if not isinstance(token, str) or not token.isdigit():
+                raise _Reply(HttpResponse.error(400, "Invalid token id"))
+            if self.exchange.market_of_token(token) is not None:
+                items.append((token, item))
+        return items
+
+    def _books(self, request: HttpRequest, path: str) -> HttpResponse:
+        now = self.clock()
+        return HttpResponse.json([book_rest(self.exchange.book_summary(t, now)) for t, _ in self._tokens_of(request)])
+
+    def _side_price(self, token: str, side: object) -> str:
+        if side not in ("BUY", "SELL"):
+            raise _Reply(HttpResponse.error(400, "Invalid side"))
+        bid, ask = self.exchange.best_prices(token)
+        if side == "BUY":  # the best bid, as production answers (protocol.md §4)
+            return price_str(bid) if bid is not None else "0"
+        return price_str(ask) if ask is not None else "1"
+
+    def _price(self, request: HttpRequest, path: str) -> HttpResponse:
+        token = self._known_token(_token_arg(request))
+        return HttpResponse.json({"price": self._side_price(token, (request.arg("side") or "").upper())})
+
+    def _prices(self, request: HttpRequest, path: str) -> HttpResponse:
+        result: dict[str, dict[str, str]] = {}
+        for token, item in self._tokens_of(request):
+            side = str(item.get("side", "")).upper()
+            result.setdefault(token, {})[side] = self._side_price(token, side)
+        return HttpResponse.json(result)
+
+    def _mid(self, token: str) -> str:
+        bid, ask = self.exchange.best_prices(token)
+        if bid is None or ask is None:
+            raise _Reply(HttpResponse.error(404, "No orderbook exists for the requested token id"))
+        return format((Decimal(bid + ask) / 2 / PIPS_PER_ONE).normalize(), "f")
+
+    def _midpoint(self, request: HttpRequest, path: str) -> HttpResponse:
+        return HttpResponse.json({"mid": self._mid(self._known_token(_token_arg(request)))})
+
+    def _midpoints(self, request: HttpRequest, path: str) -> HttpResponse:
+        return HttpResponse.json({token: self._mid(token) for token, _ in self._tokens_of(request)})
+
+    def _spread(self, request: HttpRequest, path: str) -> HttpResponse:
+        bid, ask = self.exchange.best_prices(self._known_token(_token_arg(request)))
+        spread = price_str(ask - bid) if bid is not None and ask is not None else "0"
+        return HttpResponse.json({"spread": spread})
+
+    def _last_trade_price(self, request: HttpRequest, path: str) -> HttpResponse:
+        token = self._known_token(_token_arg(request))
+        return HttpResponse.json({"price": price_str(self.exchange.last_trade_pips(token)), "side": ""})
+
+    def _tick_size(self, request: HttpRequest, path: str) -> HttpResponse:
+        token = self._known_token(_token_arg(request))
+        return HttpResponse.json({"minimum_tick_size": self.exchange.tick_size(token)})  # a JSON number
+
+    def _neg_risk(self, request: HttpRequest, path: str) -> HttpResponse:
+        market = self.exchange.market_of_token(self._known_token(_token_arg(request)))
+        return HttpResponse.json({"neg_risk": bool(market and market.neg_risk)})
+
+    def _fee_rate_of(self, token: str) -> HttpResponse:
+        market = self.exchange.market_of_token(self._known_token(token))
+        return HttpResponse.json({"base_fee": market.fees.base_fee_bps if market else 0})
+
+    def _fee_rate(self, request: HttpRequest, path: str) -> HttpResponse:
+        return self._fee_rate_of(_token_arg(request))
+
+    def _fee_rate_path(self, request: HttpRequest, token: str) -> HttpResponse:
+        return self._fee_rate_of(token)
+
+    def _clob_market_json(self, condition_id: str) -> JsonObject:
+        market = self.exchange.market(condition_id)
+        if market is None:
+            raise _Reply(HttpResponse.error(404, "market not found"))
+        yes = market.token_ids[0]
+        prices = (self.exchange.last_trade_pips(yes), PIPS_PER_ONE - self.exchange.last_trade_pips(yes))
+        return clob_market(market, prices, self.exchange.tick_size(yes))
+
+    def _markets(self, request: HttpRequest, path: str) -> HttpResponse:
+        items = [self._clob_market_json(m.condition_id) for m in self.exchange.markets]
+        return HttpResponse.json(_page(items, request.arg("next_cursor"), self.config.page_size))
+
+    def _market(self, request: HttpRequest, condition_id: str) -> HttpResponse:
+        return HttpResponse.json(self._clob_market_json(condition_id))
+
+    def _clob_market(self, request: HttpRequest, condition_id: str) -> HttpResponse:
+        market = self.exchange.market(condition_id)
+        if market is None:
+            return HttpResponse.error(404, "market not found")
+        return HttpResponse.json(clob_market_compact(market, self.exchange.tick_size(market.token_ids[0])))
+
+    def _market_by_token(self, request: HttpRequest, token: str) -> HttpResponse:
+        market = self.exchange.market_of_token(token)
+        if market is None:
+            return HttpResponse.error(404, "market not found")
+        return HttpResponse.json({"condition_id": market.condition_id})
+
+    # -- authentication -------------------------------------------------------------------------------------
+
+    def _l2(self, request: HttpRequest) -> Principal:
+        try:
+            return self.api_keys.authenticate_l2(request.headers, request.method, request.path, request.text)
+        except InputError:
+            raise _Reply(HttpResponse.error(401, UNAUTHORIZED)) from None
+
+    def _create_api_key(self, request: HttpRequest, path: str) -> HttpResponse:
+        headers = {name.upper(): value for name, value in request.headers.items() if name.startswith("poly_")}
+        try:
+            address = verify_l1_headers(headers)
+            nonce = int(headers.get("POLY_NONCE", "0"))
+        except (InputError, ValueError):
+            return HttpResponse.error(401, "Invalid L1 Request headers")
+        credentials = self.api_keys.derive(address, nonce)
+        return HttpResponse.json(
+            {"apiKey": credentials.api_key, "secret": credentials.secret, "passphrase": credentials.passphrase}
+        )
+
+    def _api_keys(self, request: HttpRequest, path: str) -> HttpResponse:
+        return HttpResponse.json({"apiKeys": [self._l2(request).api_key]})
+
+    # -- orders ---------------------------------------------------------------------------------------------
+
+    def _place(self, principal: Principal, entry: object) -> tuple[int, JsonObject, str]:
+        """(HTTP status, reply, order id or "") of one order of a POST /order(s) body."""
+        if not isinstance(entry, dict) or not isinstance(entry.get("order"), dict):
+            return 400, {"error": INVALID_PAYLOAD}, ""
+        if entry.get("owner") != principal.api_key:
+            return 400, {"error": "the order owner has to be the same as the API KEY"}, ""
+        order_type = entry.get("orderType", "GTC")
+        if order_type not in ORDER_TYPES:
+            return 400, {"error": f"{INVALID_PAYLOAD}: orderType must be one of GTC, GTD, FOK, FAK"}, ""
+        post_only = entry.get("postOnly", False)
+        if not isinstance(post_only, bool):
+            return 400, {"error": f"{INVALID_PAYLOAD}: postOnly must be a boolean"}, ""
+        raw = entry["order"]
+        if is_v1_order_json(raw):
+            return 400, {"error": "order_version_mismatch"}, ""
+        try:
+            signed = parse_signed_order(raw)
+        except InputError as exc:
+            return 400, {"error": f"{INVALID_PAYLOAD}: {exc}"}, ""
+        market = self.exchange.market_of_token(signed.token_id)
+        if market is None:
+            return 400, {"error": "the market is not yet ready to process new orders"}, ""
+        oid = order_id(signed, neg_risk=market.neg_risk)
+        try:
+            recovered = recover_order_signer(signed, neg_risk=market.neg_risk)
+        except InputError:
+            return 400, {"error": "invalid signature"}, oid
+        eoa = principal.address.lower()
+        signer, maker = signed.signer.lower(), signed.maker.lower()
+        if signed.signature_type == SIGNATURE_TYPE_EOA:
+            valid = recovered.lower() == eoa and signer == eoa and maker == eoa
+        elif signed.signature_type == POLY_1271:
+            valid = recovered.lower() == eoa and signer == maker
+        else:
+            valid = recovered.lower() == eoa and signer == eoa
+        if not valid:
+            return 400, {"error": "invalid signature"}, oid
+        self._funders[principal.api_key] = signed.maker
+        request = OrderRequest(
+            order_id=oid,
+            owner=principal.api_key,
+            maker_address=signed.maker,
+            token_id=signed.token_id,
+            side=signed.side,
+            maker_amount=signed.maker_amount,
+            taker_amount=signed.taker_amount,
+            order_type=str(order_type),
+            expiration=signed.expiration,
+            post_only=post_only,
+        )
+        result = self.exchange.submit(request, self.clock())
+        if isinstance(result, Rejected):
+            return result.http_status, {"error": result.message}, oid
+        return 200, _accepted_json(result), oid
+
+    def _post_order(self, request: HttpRequest, path: str) -> HttpResponse:
+        principal = self._l2(request)
+        try:
+            body = request.json()
+        except ValueError:
+            return HttpResponse.error(400, INVALID_PAYLOAD)
+        status, reply, _ = self._place(principal, body)
+        return HttpResponse.json(reply, status)
+
+    def _post_orders(self, request: HttpRequest, path: str) -> HttpResponse:
+        principal = self._l2(request)
+        try:
+            body = request.json()
+        except ValueError:
+            return HttpResponse.error(400, INVALID_PAYLOAD)
+        if not isinstance(body, list) or not body:
+            return HttpResponse.error(400, INVALID_PAYLOAD)
+        if len(body) > self.config.max_batch_orders:
+            return HttpResponse.error(400, "Payload exceeds the limit")
+        results = []
+        for entry in body:
+            status, reply, oid = self._place(principal, entry)
+            if status == 200:
+                results.append(reply)
+            else:
+                results.append(
+                    {
+                        "success": False,
+                        "errorMsg": reply.get("error", ""),
+                        "orderID": oid,
+                        "status": "",
+                        "makingAmount": "0",
+                        "takingAmount": "0",
+                        "transactionsHashes": [],
+                        "tradeIDs": [],
+                    }
+                )
+        return HttpResponse.json(results)
+
+    # -- cancels --------------------------------------------------------------------------------------------
+
+    def _body(self, request: HttpRequest) -> object:
+        try:
+            return request.json()
+        except ValueError:
+            raise _Reply(HttpResponse.error(400, INVALID_PAYLOAD)) from None
+
+    def _cancel_order(self, request: HttpRequest, path: str) -> HttpResponse:
+        principal = self._l2(request)
+        body = self._body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("orderID"), str):
+            return HttpResponse.error(400, INVALID_PAYLOAD)
+        return _cancel_json(self.exchange.cancel(principal.api_key, [body["orderID"]], self.clock()))
+
+    def _cancel_orders(self, request: HttpRequest, path: str) -> HttpResponse:
+        principal = self._l2(request)
+        body = self._body(request)
+        if not isinstance(body, list) or not all(isinstance(i, str) for i in body):
+            return HttpResponse.error(400, INVALID_PAYLOAD)
+        return _cancel_json(self.exchange.cancel(principal.api_key, body, self.clock()))
+
+    def _cancel_all(self, request: HttpRequest, path: str) -> HttpResponse:
+        principal = self._l2(request)
+        return _cancel_json(self.exchange.cancel_all(principal.api_key, self.clock()))
+
+    def _cancel_market_orders(self, request: HttpRequest, path: str) -> HttpResponse:
+        principal = self._l2(request)
+        body = self._body(request) or {}
+        if not isinstance(body, dict):
+            return HttpResponse.error(400, INVALID_PAYLOAD)
+        market, asset = body.get("market") or None, body.get("asset_id") or None
+        if (market is not None and not isinstance(market, str)) or (asset is not None and not isinstance(asset, str)):
+            return HttpResponse.error(400, INVALID_PAYLOAD)
+        return _cancel_json(self.exchange.cancel_all(principal.api_key, self.clock(), market=market, asset_id=asset))
+
+    # -- account data ---------------------------------------------------------------------------------------
+
+    def _open_orders(self, request: HttpRequest, path: str) -> HttpResponse:
+        principal = self._l2(request)
+        orders = self.exchange.open_orders(
+            principal.api_key, market=request.arg("market"), asset_id=request.arg("asset_id")
+        )
+        wanted = request.arg("id")
+        items = [order_rest(self.exchange.order_view(o)) for o in orders if wanted is None or o.order_id == wanted]
+        return HttpResponse.json(_page(items, request.arg("next_cursor"), self.config.page_size))
+
+    def _order(self, request: HttpRequest, oid: str) -> HttpResponse:
+        principal = self._l2(request)
+        order = self.exchange.order(oid)
+        if order is None or order.owner != principal.api_key:
+            return HttpResponse.error(404, "order not found")
+        return HttpResponse.json(order_rest(self.exchange.order_view(order)))
+
+    def _trades(self, request: HttpRequest, path: str) -> HttpResponse:
+        principal = self._l2(request)
+        key = principal.api_key
+        after, before = request.arg("after"), request.arg("before")
+        items = []
+        for trade in reversed(self.exchange.trades(key)):
+            view = self.exchange.trade_view(trade)
+            if request.arg("id") not in (None, view.trade_id):
+                continue
+            if request.arg("market") not in (None, view.market):
+                continue
+            if request.arg("asset_id") not in (None, view.asset_id, *(m.asset_id for m in view.maker_orders)):
+                continue
+            address = (request.arg("maker_address") or "").lower()
+            if address and address not in (view.maker_address, *(m.maker_address for m in view.maker_orders)):
+                continue
+            if (after and after.isdigit() and view.match_time < int(after)) or (
+                before and before.isdigit() and view.match_time > int(before)
+            ):
+                continue
+            items.append(trade_json(view, key))
+        return HttpResponse.json(_page(items, request.arg("next_cursor"), self.config.page_size))
+
+    def _balance_allowance(self, request: HttpRequest, path: str) -> HttpResponse:
+        principal = self._l2(request)
+        signature_type = request.arg("signature_type") or "0"
+        address = (
+            principal.address if signature_type == "0" else self._funders.get(principal.api_key, principal.address)
+        )
+        wallet = self.exchange.wallet(address)
+        asset_type = (request.arg("asset_type") or "COLLATERAL").upper()
+        if asset_type == "COLLATERAL":
+            balance = wallet.collateral
+        elif asset_type == "CONDITIONAL":
+            balance = wallet.shares.get(self._known_token(_token_arg(request)), 0)
+        else:
+            return HttpResponse.error(400, "invalid asset_type")
+        allowance = str(self.exchange.config.allowance)
+        spenders = (EXCHANGE_V2, NEG_RISK_EXCHANGE_V2, NEG_RISK_ADAPTER)
+        return HttpResponse.json(
+            {"balance": str(balance), "allowance": allowance, "allowances": dict.fromkeys(spenders, allowance)}
+        )
+
+    def _heartbeat(self, request: HttpRequest, path: str) -> HttpResponse:
+        principal = self._l2(request)
+        body = self._body(request) or {}
+        heartbeat_id = body.get("heartbeat_id", "") if isinstance(body, dict) else None
+        if not isinstance(heartbeat_id, str):
+            return HttpResponse.error(400, "Invalid heartbeat payload")
+        result = self.exchange.heartbeat(principal.api_key, heartbeat_id, self.clock())
+        if not result.ok:
+            return HttpResponse.json({"heartbeat_id": result.heartbeat_id, "error": "Invalid Heartbeat ID"}, 400)
+        return HttpResponse.json({"heartbeat_id": result.heartbeat_id})
+
+    # -- Gamma, Data API, admin -----------------------------------------------------------------------------
+
+    def _gamma_markets(self, request: HttpRequest) -> list[JsonObject]:
+        q = request.query
+        ex = self.exchange
+        selected = []
+        for market in ex.markets:
+            if q.get("id") and market.gamma_id not in q["id"]:
+                continue
+            if q.get("slug") and market.slug not in q["slug"]:
+                continue
+            if q.get("condition_ids") and market.condition_id not in _split(q["condition_ids"]):
+                continue
+            if q.get("clob_token_ids") and not set(market.token_ids) & set(_split(q["clob_token_ids"])):
+                continue
+            if not _bool_filter(q, "active", market.active) or not _bool_filter(q, "closed", market.closed):
+                continue
+            selected.append(market)
+        out = []
+        for market in selected:
+            yes = market.token_ids[0]
+            out.append(
+                gamma_market(
+                    market,
+                    ex.events.get(market.event_id),
+                    best=ex.best_prices(yes),
+                    last_trade=ex.last_trade_pips(yes),
+                    tick=ex.tick_size(yes),
+                )
+            )
+        return out
+
+    def _gamma(self, request: HttpRequest, path: str) -> HttpResponse:
+        if request.method != "GET":
+            return HttpResponse.error(405, "method not allowed")
+        if path == "/markets":
+            return HttpResponse.json(_limit(self._gamma_markets(request), request))
+        if path.startswith("/markets/"):
+            wanted = path[len("/markets/") :]
+            found = [m for m in self._gamma_markets(request) if m["id"] == wanted]
+            return HttpResponse.json(found[0]) if found else HttpResponse.error(404, "market not found")
+        if path == "/events" or path.startswith("/events/"):
+            event_id = path[len("/events/") :] if path.startswith("/events/") else None
+            markets = {m["conditionId"]: m for m in self._gamma_markets(request)}
+            events = []
+            for event in self.exchange.events.values():
+                if event_id is not None and event.event_id != event_id:
+                    continue
+                if request.query.get("id") and event.event_id not in request.query["id"]:
+                    continue
+                if request.query.get("slug") and event.slug not in request.query["slug"]:
+                    continue
+                header = gamma_event_header(event)
+                header["markets"] = [markets[c] for c in event.market_ids if c in markets]
+                events.append(header)
+            if event_id is not None:
+                return HttpResponse.json(events[0]) if events else HttpResponse.error(404, "event not found")
+            return HttpResponse.json(_limit(events, request))
+        return HttpResponse.error(404, "not found")
+
+    def _data(self, request: HttpRequest, path: str) -> HttpResponse:
+        if request.method != "GET" or path != "/positions":
+            return HttpResponse.error(404, "not found")
+        user = request.arg("user")
+        if not user:
+            return HttpResponse.error(400, "user is required")
+        wallet = self.exchange.wallet(user)
+        out: list[JsonObject] = []
+        for token, units in sorted(wallet.shares.items()):
+            market = self.exchange.market_of_token(token)
+            if market is None or units <= 0:
+                continue
+            index = market.outcome_index(token)
+            size = Decimal(units) / UNITS_PER_ONE
+            cost = Decimal(wallet.cost.get(token, 0)) / UNITS_PER_ONE
+            bid, ask = self.exchange.best_prices(token)
+            cur = (
+                Decimal(bid + ask) / 2 / PIPS_PER_ONE
+                if bid is not None and ask is not None
+                else Decimal(self.exchange.last_trade_pips(token)) / PIPS_PER_ONE
+            )
+            value = size * cur
+            event = self.exchange.events.get(market.event_id)
+            out.append(
+                {
+                    "proxyWallet": wallet.address,
+                    "asset": token,
+                    "conditionId": market.condition_id,
+                    "size": size,
+                    "avgPrice": (cost / size).quantize(Decimal("0.0001")) if size else Decimal(0),
+                    "initialValue": cost,
+                    "currentValue": value,
+                    "cashPnl": value - cost,
+                    "percentPnl": ((value - cost) / cost * 100).quantize(Decimal("0.01")) if cost else Decimal(0),
+                    "totalBought": Decimal(wallet.bought.get(token, 0)) / UNITS_PER_ONE,
+                    "realizedPnl": Decimal(wallet.realized.get(token, 0)) / UNITS_PER_ONE,
+                    "percentRealizedPnl": Decimal(0),
+                    "curPrice": cur,
+                    "redeemable": False,
+                    "mergeable": False,
+                    "title": market.question,
+                    "slug": market.slug,
+                    "icon": "",
+                    "eventSlug": event.slug if event else market.slug,
+                    "outcome": market.outcomes[index],
+                    "outcomeIndex": index,
+                    "oppositeOutcome": market.outcomes[1 - index],
+                    "oppositeAsset": market.token_ids[1 - index],
+                    "endDate": market.end_date_iso,
+                    "negativeRisk": market.neg_risk,
+                }
+            )
+        return HttpResponse.json(out)
+
+    def _admin(self, request: HttpRequest, path: str) -> HttpResponse:
+        if not self.config.admin:
+            return HttpResponse.error(404, "not found")
+        if path == "/faults" and request.method == "GET":
+            return HttpResponse.json(self.faults.armed())
+        if path == "/faults" and request.method == "DELETE":
+            self.faults.clear()
+            return HttpResponse.json({"result": "cleared"})
+        if path == "/faults" and request.method == "POST":
+            body = self._body(request)
+            if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
+                return HttpResponse.error(400, 'expected {"kind": "<fault kind>", ...params}')
+            params = {k: v for k, v in body.items() if k != "kind"}
+            try:
+                return HttpResponse.json({"result": apply_fault(self.faults, body["kind"], params)})
+            except InputError as exc:
+                return HttpResponse.error(400, str(exc))
+        return HttpResponse.error(404, "not found")
+
+
+def _accepted_json(result: Accepted) -> JsonObject:
+    return {
+        "success": True,
+        "errorMsg": "",
+        "orderID": result.order_id,
+        "status": result.status,
+        "makingAmount": units_str(result.making_amount),
+        "takingAmount": units_str(result.taking_amount),
+        "transactionsHashes": [],
+        "tradeIDs": list(result.trade_ids),
+    }
+
+
+def _cancel_json(result: CancelResult) -> HttpResponse:
+    return HttpResponse.json({"canceled": list(result.canceled), "not_canceled": result.not_canceled})
+
+
+def _split(values: list[str]) -> list[str]:
+    return [part for value in values for part in value.split(",") if part]
+
+
+def _bool_filter(query: dict[str, list[str]] | object, name: str, value: bool) -> bool:
+    if not isinstance(query, dict) or not query.get(name):
+        return True
+    return query[name][0].lower() == str(value).lower()
+
+
+def _limit(items: list[JsonObject], request: HttpRequest) -> list[JsonObject]:
+    try:
+        offset = int(request.arg("offset") or 0)
+        limit = int(request.arg("limit") or 0)
+    except ValueError:
+        raise _Reply(HttpResponse.error(400, "limit and offset must be integers")) from None
+    items = items[max(offset, 0) :]
+    return items[:limit] if limit > 0 else items
