@@ -16,7 +16,7 @@ from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.domain.positions import Portfolio
 from trader.engine.execution import ExecutionService, ExecutionSettings, Intent
-from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManager
+from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManager, pump_venue_events
 from trader.engine.risk import BookHealth, RiskGate
 from trader.integrations.store.base import IntentRecord, IntentState
 from trader.testing.fake_venue import FakeVenue, MemoryStore, Outcome, sequential_order_ids
@@ -152,3 +152,22 @@ async def test_memory_store_round_trips() -> None:
     assert await store.load_order_events("0x") == []
     assert await store.load_risk_events() == []
     assert store.statistics().writes == 2
+
+
+async def test_a_gap_in_venue_events_is_closed_by_asking_for_open_orders(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue, store = FakeVenue(wall=WALL), MemoryStore()
+    manager = manager_for(venue, store)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pump_venue_events, manager)
+        order = await manager.submit(intent("c1"))
+        venue.drop_events()  # the user channel drops ...
+        venue.fill(order.order_id, Decimal(6))  # ... and this fill's event reaches no one
+        await trio.sleep(0.5)
+        assert manager.order("c1").filled == 0
+        await trio.sleep(1)  # the pump reopens after 1 s and asks about every open order
+        assert manager.order("c1").filled == Decimal(6)
+        assert manager.positions() == await venue.positions()
+        assert manager.statistics().event_gaps == 1
+        nursery.cancel_scope.cancel()

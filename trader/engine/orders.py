@@ -42,7 +42,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import NoReturn, Protocol, TypeVar, runtime_checkable
 
 import structlog
 import trio
@@ -205,6 +205,7 @@ class OrderManagerStatistics:
     ghost_orders: int  # orders found live after we closed them as not found (cancelled at once)
     store_errors: int
     recovered: int  # pending intents found at start and resolved by id
+    event_gaps: int  # times the venue's event subscription ended and was reopened
     breaker: BreakerStatistics
     rate_limiter: RateLimiterStatistics
 
@@ -478,6 +479,17 @@ class OrderManager:
             for cid, o in self._orders.items()
             if cid in self._unresolved or (self.awaiting_fills(cid) and o.filled < o.size)
         ]
+
+    def note_event_gap(self) -> None:
+        self._counts["event_gaps"] += 1
+
+    async def resync_open_orders(self) -> None:
+        """Ask the venue about every open order by id (after a gap in its events); failures are logged."""
+        for order in self.open_orders():
+            try:
+                await self.reconcile(order.client_order_id)
+            except (CircuitOpenError, RateLimitWaitTooLong, VenueError, trio.TooSlowError) as exc:
+                log.warning("resync_failed", client_order_id=order.client_order_id, error=repr(exc))
 
     async def recover_pending(self) -> list[Order]:
         """At start: intents written but never resolved (a crash between the write and the answer). Each is rebuilt
@@ -921,6 +933,7 @@ class OrderManager:
             ghost_orders=c["ghost_orders"],
             store_errors=c["store_errors"],
             recovered=c["recovered"],
+            event_gaps=c["event_gaps"],
             breaker=self.breaker.statistics(),
             rate_limiter=self.limiter.statistics(),
         )
@@ -931,10 +944,26 @@ class OrderManager:
 
 
 async def pump_venue_events(
-    manager: OrderManager, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-) -> None:
-    """Subscribe to the venue's events and apply each to `manager` until cancelled (or the venue closes them)."""
-    async with manager.venue.open_events() as events:
-        task_status.started()
-        async for event in events:
-            await manager.handle_venue_event(event)
+    manager: OrderManager,
+    *,
+    reopen_delay_secs: float = 1.0,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    """Subscribe to the venue's events and apply each to `manager`, until cancelled.
+
+    If the venue closes the subscription, it is reopened after `reopen_delay_secs`, and every open order is then
+    asked for by id: events may have been missed in between (counted in `statistics().event_gaps`).
+    """
+    started = False
+    while True:
+        async with manager.venue.open_events() as events:
+            if not started:
+                started = True
+                task_status.started()
+            else:
+                await manager.resync_open_orders()
+            async for event in events:
+                await manager.handle_venue_event(event)
+        manager.note_event_gap()
+        log.warning("venue_events_closed", reopen_in_secs=reopen_delay_secs)
+        await trio.sleep(reopen_delay_secs)

@@ -298,7 +298,8 @@ class FakeVenue:
             with receive:
                 yield receive
         finally:
-            self._subscribers.remove(send)
+            if send in self._subscribers:
+                self._subscribers.remove(send)
             send.close()
 
     # -- what the test drives ----------------------------------------------------------------------------------
@@ -329,6 +330,13 @@ class FakeVenue:
             self._move(trade, -1)
             self._orders[trade.order_id].matched -= trade.size
         self._emit(updated)
+
+    def drop_events(self) -> None:
+        """End every open event subscription (a user-channel disconnect); later events reach no one until the
+        client subscribes again."""
+        for send in list(self._subscribers):
+            send.close()
+        self._subscribers.clear()
 
     def cancel_by_venue(self, order_id: str) -> None:
         self._close(self._orders[order_id])
