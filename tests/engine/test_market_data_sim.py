@@ -3,6 +3,7 @@ disconnects, stalls and malformed frames mid-stream), every local book equals th
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import cast
@@ -138,3 +139,21 @@ async def test_books_equal_the_sims_after_disconnects_stalls_and_bad_frames_mid_
     stats = service.statistics()
     assert {"MALFORMED_JSON", "UNKNOWN_EVENT_TYPE", "BAD_FIELD"} <= set(stats.drops)
     assert stats.resyncs >= 1  # the bad frames named our books: resynced, then exact again
+
+
+async def test_trader_watch_shows_the_sims_books() -> None:
+    config = SimConfig(scenario="static", markets=2, seed=5, rate_limits=None)
+    async with open_sim_venue(config) as sim:
+        market = sim.exchange.markets[0]
+        argv = [sys.executable, "-m", "trader", "watch", "--slug", market.slug, "--token-id", market.token_ids[1]]
+        argv += ["--ws-url", sim.urls.ws_market, "--gamma-url", sim.urls.gamma, "--duration-secs", "1.5"]
+        with trio.fail_after(60):
+            done = await trio.run_process(argv, capture_stdout=True, capture_stderr=True, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    last = done.stdout.decode().split("--- ")[-1]
+    assert market.slug in last
+    bid_pips, _ = sim.exchange.best_prices(market.token_ids[0])
+    assert bid_pips is not None
+    assert f" {Decimal(bid_pips) / PIPS_PER_ONE} x " in last
+    assert "books ready 2/2" in last
+    assert "NOT READY" not in last

@@ -6,7 +6,8 @@ Markets are chosen by slug, condition id or token id (each repeatable) and looke
 the market channel by the same market-data service the engine uses. Every `--refresh-secs` the screen shows, per
 token: best bid and ask with their sizes, the mid, and the book's health (READY / NOT READY, SUSPECT, age since
 last confirmed), and below it the feed's statistics (frames/s, drops by reason, reconnects, stalls, resyncs,
-feed latency). On a terminal the screen is redrawn in place; otherwise each refresh is printed as a block.
+feed latency). On a terminal the screen is redrawn in place; otherwise each refresh is printed as a block under
+a `--- <secs>s` line.
 
 Defaults are Polymarket's production endpoints; point `--ws-url` and `--gamma-url` at `trader sim` to watch the
 simulated venue. `--duration-secs` stops after that long (exit 0). Exit status 2 on bad arguments or when no
@@ -138,8 +139,9 @@ async def watch(
             start, n = trio.current_time(), 0
             try:
                 while True:
-                    screen = render(books, service.statistics(), trio.current_time())
-                    out.write((CLEAR if redraw else "") + screen + ("" if redraw else "\n"))
+                    now = trio.current_time()
+                    screen = render(books, service.statistics(), now)
+                    out.write(CLEAR + screen if redraw else f"--- {now - start:.1f}s\n{screen}")
                     out.flush()
                     n += 1
                     await trio.sleep_until(start + n * refresh_secs)
