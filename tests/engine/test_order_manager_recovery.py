@@ -16,7 +16,7 @@ from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.domain.positions import Portfolio
 from trader.engine.execution import ExecutionService, ExecutionSettings, Intent
-from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManager, pump_venue_events
+from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManager, PrepareFailed, pump_venue_events
 from trader.engine.risk import BookHealth, RiskGate
 from trader.integrations.store.base import IntentRecord, IntentState
 from trader.testing.fake_venue import FakeVenue, MemoryStore, Outcome, sequential_order_ids
@@ -171,3 +171,37 @@ async def test_a_gap_in_venue_events_is_closed_by_asking_for_open_orders(
         assert manager.positions() == await venue.positions()
         assert manager.statistics().event_gaps == 1
         nursery.cancel_scope.cancel()
+
+
+class UnpreparedVenue(FakeVenue):
+    """A venue that signs its own orders but cannot reach its market parameters."""
+
+    async def prepare(self, intent: OrderIntent, *, ts: float) -> Order:
+        await trio.lowlevel.checkpoint()
+        raise VenueTimeout(f"tick size of {intent.token_id} unavailable")
+
+
+async def test_an_order_that_cannot_be_prepared_is_neither_written_nor_sent(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue, store = UnpreparedVenue(wall=WALL), MemoryStore()
+    manager = OrderManager(venue, store, wall_ns=lambda: int(WALL * 1e9))
+    with pytest.raises(PrepareFailed):
+        await manager.submit(intent("c1"))
+    assert store.intents == {}
+    assert venue.submitted == []
+    send, receive = trio.open_memory_channel[Intent](1)
+    service = ExecutionService(manager, RiskGate(), receive, book_health=lambda _t: BookHealth(age_ms=0.0))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        await send.send(intent("c2"))
+        await trio.testing.wait_all_tasks_blocked()
+        assert service.statistics().intents_denied == {"PREPARE_FAILED": 1}
+        nursery.cancel_scope.cancel()
+
+
+def test_an_id_source_or_a_preparing_venue_is_required() -> None:
+    from trader.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        OrderManager(FakeVenue(), MemoryStore())

@@ -29,7 +29,7 @@ from trader.errors import ConfigError
 from trader.testing.fake_venue import MemoryStore
 from trader.venues.base import SubmitAccepted, SubmitRejected, VenueOrderStatus, VenueTrade
 from trader.venues.errors import VenueRejectCode
-from trader.venues.paper import PAPER_KEY, PaperOrderIds, PaperSettings, PaperVenue, follow_books
+from trader.venues.paper import PAPER_KEY, PaperOrderIds, PaperSettings, PaperVenue, follow_books, paper_salt
 from trader.venues.polymarket.signing import OrderSigner
 
 YES = "1001"
@@ -156,7 +156,7 @@ async def test_fak_fills_what_is_there_and_cancels_the_rest() -> None:
     assert v.paper.cash == D(689)
     final = [e for e in events if not isinstance(e, VenueTrade)]
     assert [(e.status, e.size_matched) for e in final] == [(VenueOrderStatus.CANCELED, D(600))]  # type: ignore[attr-defined]
-    assert (await v.paper.order(big.order_id)).status is VenueOrderStatus.CANCELED  # type: ignore[union-attr]
+    assert (await v.paper.lookup(big.order_id)).status is VenueOrderStatus.CANCELED  # type: ignore[union-attr]
 
 
 async def test_fak_with_nothing_to_take_is_rejected() -> None:
@@ -185,7 +185,7 @@ async def test_resting_order_waits_behind_its_queue_and_fills_when_trades_print_
     ]
 
     v.paper.on_trade(YES, D("0.47"), D(10))  # printed THROUGH our price: the level is gone, we fill in full
-    snapshot = await v.paper.order(bid.order_id)
+    snapshot = await v.paper.lookup(bid.order_id)
     assert snapshot is not None
     assert (snapshot.status, snapshot.size_matched) == (VenueOrderStatus.MATCHED, D(50))
     assert await v.paper.positions() == {YES: D(50)}
@@ -213,7 +213,7 @@ async def test_resting_order_fills_when_the_book_crosses_it() -> None:
 
     trades = await v.paper.trades()
     assert [(t.price, t.size, t.liquidity.value) for t in trades] == [(D("0.48"), D(15), "MAKER")]
-    snapshot = await v.paper.order(bid.order_id)
+    snapshot = await v.paper.lookup(bid.order_id)
     assert snapshot is not None
     assert (snapshot.status, snapshot.size_matched) == (VenueOrderStatus.LIVE, D(15))
     assert v.paper.queue_ahead(bid.order_id) == D(0)
@@ -228,7 +228,7 @@ async def test_queue_estimate_shrinks_with_its_level() -> None:
     v.paper.on_book(YES)
     assert v.paper.queue_ahead(bid.order_id) == D(40)
     v.paper.on_trade(YES, D("0.48"), D(50))  # 40 ahead, 10 for us
-    assert (await v.paper.order(bid.order_id)).size_matched == D(10)  # type: ignore[union-attr]
+    assert (await v.paper.lookup(bid.order_id)).size_matched == D(10)  # type: ignore[union-attr]
 
 
 async def test_resting_sell_fills_on_prints_above_it() -> None:
@@ -335,7 +335,7 @@ async def test_cancel_and_lookups() -> None:
     assert (await v.paper.cancel(resting.order_id)).not_canceled == {
         resting.order_id: "order not found or already closed"
     }
-    assert await v.paper.order("0x" + "f" * 64) is None
+    assert await v.paper.lookup("0x" + "f" * 64) is None
     assert await v.paper.open_orders() == []
     batch = await v.paper.submit_batch([order(Side.BUY, "0.40", "10"), order(Side.BUY, "0.50", "10", OrderType.FOK)])
     assert [type(r).__name__ for r in batch] == ["SubmitAccepted", "SubmitAccepted"]
@@ -370,10 +370,9 @@ def test_paper_order_ids_are_the_live_digest() -> None:
 
 async def test_the_order_manager_cannot_tell_it_from_a_live_venue(autojump_clock: trio.testing.MockClock) -> None:
     v = Venue(latency=0.05)
-    manager = OrderManager(
+    manager = OrderManager(  # no id source: the paper venue prepares its orders, as the live one does
         v.paper,
         MemoryStore(),
-        ids=PaperOrderIds(lambda t: MARKET if t in (YES, NO) else None),
         portfolio=Portfolio(cash=D(1000)),
         wall_ns=lambda: int(WALL * 1e9),
     )
@@ -431,11 +430,11 @@ async def test_follow_books_feeds_prints_and_book_changes(autojump_clock: trio.t
         token.last_trade = LastTrade(YES, "0xcond", D("0.48"), D(160), Side.SELL, None, None)
         books.publish([cell])
         await trio.testing.wait_all_tasks_blocked()
-        assert (await paper.order(bid.order_id)).size_matched == D(10)  # type: ignore[union-attr]
+        assert (await paper.lookup(bid.order_id)).size_matched == D(10)  # type: ignore[union-attr]
         token.book.apply_level(Side.SELL, D("0.48"), D(50), now=1.0)  # the book crosses our bid
         books.publish([cell])
         await trio.testing.wait_all_tasks_blocked()
-        assert (await paper.order(bid.order_id)).status is VenueOrderStatus.MATCHED  # type: ignore[union-attr]
+        assert (await paper.lookup(bid.order_id)).status is VenueOrderStatus.MATCHED  # type: ignore[union-attr]
         nursery.cancel_scope.cancel()
 
 
@@ -444,3 +443,24 @@ def test_settings_are_checked() -> None:
         PaperSettings(latency_secs=-1)
     with pytest.raises(ConfigError):
         PaperSettings(event_buffer=0)
+
+
+async def test_prepare_computes_a_deterministic_live_shaped_id() -> None:
+    v = Venue()
+    intent = OrderIntent(
+        client_order_id="c-42",
+        strategy="s",
+        condition_id="0xcond",
+        token_id=YES,
+        side=Side.BUY,
+        price=D("0.45"),
+        size=D(10),
+    )
+    first = await v.paper.prepare(intent, ts=WALL)
+    again = await v.paper.prepare(intent, ts=WALL)
+    later = await v.paper.prepare(intent, ts=WALL + 1)
+    expected = PaperOrderIds(lambda _t: MARKET).digest(intent, salt=paper_salt("c-42"), timestamp_ms=round(WALL * 1000))
+    assert first.order_id == again.order_id == expected
+    assert later.order_id != first.order_id
+    assert is_order_id(first.order_id)
+    assert (first.client_order_id, first.status, first.created_ts) == ("c-42", OrderStatus.CREATED, WALL)

@@ -36,7 +36,7 @@ from trader.domain.intents import ArbIntent, OrderIntent
 from trader.domain.numbers import SIZE_STEP, ZERO, Side, ceil_to_tick, floor_size
 from trader.domain.orders import Order
 from trader.engine.breaker import CircuitOpenError
-from trader.engine.orders import DuplicateClientOrderId, OrderManager, RateLimitWaitTooLong
+from trader.engine.orders import DuplicateClientOrderId, OrderManager, PrepareFailed, RateLimitWaitTooLong
 from trader.errors import ConfigError
 from trader.venues.errors import VenueError
 
@@ -236,7 +236,7 @@ class _Run:
         manager, cid = self.manager, leg.client_order_id
         try:
             order = await manager.submit(leg, group_id=self.arb.arb_id)
-        except DuplicateClientOrderId:
+        except (DuplicateClientOrderId, PrepareFailed):
             self._short(f"{ARB_LEG_SHORT}:{cid}")
             return
         done = partial(_done, manager)
@@ -311,6 +311,9 @@ class _Run:
             order = await self.manager.submit(intent, group_id=self.arb.arb_id)
         except DuplicateClientOrderId:
             self.reasons.append(f"{ARB_UNWIND_REFUSED}:DUPLICATE")
+            return
+        except PrepareFailed:
+            self.reasons.append(f"{ARB_UNWIND_REFUSED}:PREPARE_FAILED")
             return
         done = partial(_done, self.manager)
         if not done(order):

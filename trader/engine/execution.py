@@ -50,6 +50,7 @@ from trader.engine.orders import (
     DuplicateClientOrderId,
     OrderManager,
     OrderManagerStatistics,
+    PrepareFailed,
     RateLimitWaitTooLong,
     pump_venue_events,
 )
@@ -75,6 +76,7 @@ EMERGENCY_STOP = "EMERGENCY_STOP"
 OPERATOR_RESUME = "OPERATOR_RESUME"
 DRAINING = "DRAINING"  # an intent that arrived after drain() began: denied
 DUPLICATE_CLIENT_ORDER_ID = "DUPLICATE_CLIENT_ORDER_ID"
+PREPARE_FAILED = "PREPARE_FAILED"
 
 _VENUE_CALL_ERRORS = (VenueError, trio.TooSlowError, CircuitOpenError, RateLimitWaitTooLong)
 
@@ -341,6 +343,9 @@ class ExecutionService:
         except DuplicateClientOrderId as exc:
             self._denied[DUPLICATE_CLIENT_ORDER_ID] += 1
             log.error("intent_duplicate_client_order_id", error=str(exc))
+        except PrepareFailed as exc:
+            self._denied[PREPARE_FAILED] += 1
+            log.error("intent_prepare_failed", error=str(exc))
         finally:
             self._task_done()
 

@@ -122,7 +122,21 @@ class OrderIdSource(Protocol):
 class SupportsOrderLookup(Protocol):
     """A venue that answers for one order id (`GET /data/order/{id}`): None when it does not know the order."""
 
-    async def order(self, order_id: str) -> VenueOrder | None: ...
+    async def lookup(self, order_id: str) -> VenueOrder | None: ...
+
+
+@runtime_checkable
+class SupportsPrepare(Protocol):
+    """A venue that builds (signs) the order for an intent itself: `order.order_id` is what it will send.
+
+    The live adapter (`PolymarketVenue.prepare`) and the paper venue do; `ts` is wall-clock epoch seconds."""
+
+    async def prepare(self, intent: OrderIntent, *, ts: float) -> Order: ...
+
+
+class PrepareFailed(TraderError):
+    """The order could not be built for an intent (e.g. the venue's market parameters were unavailable): nothing
+    was written or sent."""
 
 
 class DuplicateClientOrderId(TraderError):
@@ -227,7 +241,7 @@ class OrderManager:
         venue: Venue,
         store: Store,
         *,
-        ids: OrderIdSource,
+        ids: OrderIdSource | None = None,
         portfolio: Portfolio | None = None,
         breaker: CircuitBreaker | None = None,
         limiter: RateLimiter | None = None,
@@ -240,6 +254,8 @@ class OrderManager:
         self.portfolio = portfolio if portfolio is not None else Portfolio()
         self.breaker = breaker or CircuitBreaker(name="venue")
         self.limiter = limiter or RateLimiter()
+        if ids is None and not isinstance(venue, SupportsPrepare):
+            raise ConfigError("OrderManager needs an OrderIdSource, or a venue that prepares its own orders")
         self._ids = ids
         self._wall_ns = wall_ns
         self._orders: dict[str, Order] = {}
@@ -318,12 +334,13 @@ class OrderManager:
     async def submit(self, intent: OrderIntent, *, group_id: str | None = None) -> Order:
         """Persist, send and resolve one order; returns its state once the venue's answer (or its absence) is known.
 
-        Raises `DuplicateClientOrderId` if the client order id was used before (nothing is written or sent).
+        Raises `DuplicateClientOrderId` if the client order id was used before, and `PrepareFailed` if the order could
+        not be built: in both cases nothing is written or sent.
         """
         cid = intent.client_order_id
         if cid in self._orders:
             raise DuplicateClientOrderId(f"client order id {cid!r} was already used")
-        order = Order.from_intent(intent, order_id=self._ids.order_id_for(intent), ts=self.now())
+        order = await self._prepare(intent)
         self._orders[cid] = order
         self._by_venue_id[order.order_id] = cid
         try:
@@ -335,6 +352,23 @@ class OrderManager:
                     await self._not_sent(cid, OrderReason.NEVER_SENT, canceled=True)
         log.debug("order_submit_done", client_order_id=cid, outcome=outcome, status=self._orders[cid].status)
         return self._orders[cid]
+
+    async def _prepare(self, intent: OrderIntent) -> Order:
+        """The CREATED order with its venue order id, computed before anything is written or sent."""
+        if self._ids is not None:
+            return Order.from_intent(intent, order_id=self._ids.order_id_for(intent), ts=self.now())
+        venue = self.venue
+        assert isinstance(venue, SupportsPrepare)  # checked in __init__
+        try:
+            with trio.fail_after(self.settings.request_timeout_secs):
+                order = await venue.prepare(intent, ts=self.now())
+        except (VenueError, trio.TooSlowError) as exc:
+            self._not_sent_counts["PREPARE_FAILED"] += 1
+            log.error("order_prepare_failed", client_order_id=intent.client_order_id, error=repr(exc))
+            raise PrepareFailed(f"order {intent.client_order_id} could not be prepared: {exc!r}") from exc
+        if order.client_order_id != intent.client_order_id:
+            raise PrepareFailed(f"venue prepared {order.client_order_id!r} for intent {intent.client_order_id!r}")
+        return order
 
     async def _write_and_send(self, order: Order, group_id: str | None) -> SubmitOutcome:
         cid = order.client_order_id
@@ -532,7 +566,7 @@ class OrderManager:
         venue = self.venue
         max_wait = self.settings.max_rate_wait_secs
         if isinstance(venue, SupportsOrderLookup):
-            return await self._call(_LOOKUP_ENDPOINT, partial(venue.order, order_id), max_wait_secs=max_wait)
+            return await self._call(_LOOKUP_ENDPOINT, partial(venue.lookup, order_id), max_wait_secs=max_wait)
         for venue_order in await self._call(_OPEN_ORDERS_ENDPOINT, venue.open_orders, max_wait_secs=max_wait):
             if venue_order.order_id == order_id:
                 return venue_order

@@ -1,6 +1,6 @@
 """`FakeVenue`: a scripted `Venue` for tests, in the style of Trio's `Scenario` (fake networks with scripted outcomes).
 
-It implements the `trader.venues.base.Venue` protocol (plus `order(order_id)`, the lookup by id that execution uses
+It implements the `trader.venues.base.Venue` protocol (plus `lookup(order_id)`, the lookup by id that execution uses
 to resolve an ambiguous submit), keeps its own book of orders, trades and positions, and records what it was asked:
 
 - `submitted`: every order that reached it (including those whose reply never came back), `submit_times` (Trio clock);
@@ -263,7 +263,7 @@ class FakeVenue:
                 canceled.append(fake.order.order_id)
         return CancelResult(canceled=tuple(canceled))
 
-    async def order(self, order_id: str) -> VenueOrder | None:
+    async def lookup(self, order_id: str) -> VenueOrder | None:
         """The venue's view of one order (GET /data/order/{id}); None if it never arrived."""
         await trio.lowlevel.checkpoint()
         self.lookups.append(order_id)

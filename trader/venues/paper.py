@@ -31,13 +31,15 @@ Matching, step by step (all exact decimals):
 Trades are reported MATCHED and then CONFIRMED at once (paper has no chain). Cash and shares are the simulated
 balance (`Balances`, `positions()`).
 
-Order ids: `PaperOrderIds` computes them with `trader.venues.polymarket.signing` (an EIP-712 digest of the order
-signed with a fixed, publicly known paper key), so they look and behave like live ones: "0x" + 64 hex, unique per
-salt and timestamp, computed before sending.
+Order ids: `prepare(intent, ts=...)` (as the live adapter's) computes them with `trader.venues.polymarket.signing`:
+the EIP-712 digest of the order signed as a limit order with a fixed, publicly known paper key, the salt derived
+from the client order id and the timestamp from `ts`. So they look and behave like live ones: "0x" + 64 hex,
+deterministic, computed before sending. (`PaperOrderIds` gives the same digests with a random salt.)
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import time
@@ -70,11 +72,11 @@ from trader.venues.base import (
     check_batch,
 )
 from trader.venues.errors import VenueRejectCode
-from trader.venues.polymarket.signing import OrderSigner, keccak256
+from trader.venues.polymarket.signing import MAX_SALT, OrderSigner, keccak256
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["PaperOrderIds", "PaperSettings", "PaperStatistics", "PaperVenue", "follow_books"]
+__all__ = ["PaperOrderIds", "PaperSettings", "PaperStatistics", "PaperVenue", "follow_books", "paper_salt"]
 
 #: The paper signer's key: derived from a public phrase, so it is NOT a secret and holds nothing.
 PAPER_KEY = "0x" + keccak256(b"trader paper venue: not a secret, holds nothing").hex()
@@ -130,6 +132,11 @@ class PaperOrderIds:
         self._market_of = market_of
 
     def order_id_for(self, intent: OrderIntent) -> str:
+        """A fresh id (random salt, the wall clock), like a client that signs at random."""
+        return self.digest(intent)
+
+    def digest(self, intent: OrderIntent, *, salt: int | None = None, timestamp_ms: int | None = None) -> str:
+        """The EIP-712 digest of the intent signed as a limit order (the tick and neg-risk flag of its market)."""
         market = self._market_of(intent.token_id)
         tick = market.tick_size if market is not None else Decimal("0.01")
         neg_risk = market.neg_risk if market is not None else False
@@ -142,8 +149,16 @@ class PaperOrderIds:
             tick_size=tick,
             neg_risk=neg_risk,
             expiration=intent.expiration,
+            salt=salt,
+            timestamp_ms=timestamp_ms,
         )
         return order_id
+
+
+def paper_salt(client_order_id: str) -> int:
+    """A salt derived from the client order id, in [1, 2^53) (as the live venue derives its own)."""
+    digest = hashlib.sha256(client_order_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % (MAX_SALT - 1) + 1
 
 
 @dataclass(slots=True)
@@ -183,6 +198,7 @@ class PaperVenue:
         self.settings = settings or PaperSettings()
         self._book_of = book_of
         self._market_of = market_of
+        self._ids = PaperOrderIds(market_of)
         self._wall = wall
         self.cash = cash
         self._shares: dict[str, Decimal] = dict(shares or {})
@@ -201,6 +217,13 @@ class PaperVenue:
         self._events_dropped = 0
 
     # -- the Venue protocol --------------------------------------------------------------------------------------
+
+    async def prepare(self, intent: OrderIntent, *, ts: float) -> Order:
+        """The CREATED order for an intent, with the id a live signer would compute: deterministic, from the client
+        order id (salt) and `ts` (wall-clock epoch seconds, the signed timestamp)."""
+        await trio.lowlevel.checkpoint()
+        order_id = self._ids.digest(intent, salt=paper_salt(intent.client_order_id), timestamp_ms=round(ts * 1000))
+        return Order.from_intent(intent, order_id=order_id, ts=ts)
 
     async def submit(self, order: Order) -> SubmitResult:
         if self.settings.latency_secs:
@@ -235,7 +258,7 @@ class PaperVenue:
         log.info("paper_cancel_all", reason=reason, canceled=len(canceled))
         return CancelResult(canceled=tuple(canceled))
 
-    async def order(self, order_id: str) -> VenueOrder | None:
+    async def lookup(self, order_id: str) -> VenueOrder | None:
         await trio.lowlevel.checkpoint()
         paper = self._orders.get(order_id)
         return None if paper is None else self._snapshot(paper)
