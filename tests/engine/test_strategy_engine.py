@@ -188,6 +188,39 @@ async def test_a_book_change_wakes_the_strategies_at_once_and_a_burst_is_one_wak
     assert seen.book("123") is None
     stats = engine.statistics()
     assert (stats.wakeups, stats.ticks, stats.evaluations) == (1, 1, 2)
+    assert strategy.calls[0].changed is None  # the first tick is a full sweep
+    assert seen.changed == frozenset({MARKET.condition_id})  # a wake-up names what changed
+
+
+async def test_ticks_sweep_everything_once_per_full_sweep_period_and_otherwise_what_changed(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    books = ready_books()
+    strategy = Recording()
+    engine, _ = engine_with(strategy, books=books, settings=StrategyEngineSettings(full_sweep_secs=0.3))
+    await nursery.start(engine.run)
+    await trio.sleep(0.15)
+    cell = books.market(MARKET.condition_id)
+    cell.yes.book.apply_level(Side.SELL, Decimal("0.49"), Decimal(5), now=trio.current_time())
+    cell.bump()  # the cell changed, but nobody published: the engine notices it at the next tick
+    await trio.sleep(0.1)
+    other = make_market(2)
+    books.add(other)  # a new market: changed too
+    await trio.sleep(0.1)
+    books.remove(other.condition_id)  # publishes: a wake-up for the market that went away
+    await trio.sleep(0.33)
+    changed = [(round(c.now, 2), c.changed) for c in strategy.calls]
+    assert changed == [
+        (0.0, None),
+        (0.1, frozenset()),
+        (0.2, frozenset({MARKET.condition_id})),
+        (0.3, None),
+        (0.35, frozenset({other.condition_id})),
+        (0.4, frozenset()),
+        (0.5, frozenset()),
+        (0.6, None),
+    ]
+    assert engine.statistics().full_sweeps == 3
 
 
 async def test_intents_are_sent_and_stay_in_flight_until_execution_finishes_them(

@@ -119,6 +119,7 @@ class StateBuilder:
         in_flight: Iterable[str] = (),
         scoreboard: Scoreboard | None = None,
         markets: Mapping[str, Market] | None = None,
+        changed: Iterable[str] | None = None,
     ) -> MarketState:
         return MarketState(
             now=now,
@@ -130,4 +131,5 @@ class StateBuilder:
             in_flight=frozenset(in_flight),
             session="t",
             scoreboard=scoreboard,
+            changed=None if changed is None else frozenset(changed),
         )

@@ -199,3 +199,8 @@ def test_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="max_book_age_secs"):
         ClipperSettings(max_book_age_secs=0)
     assert Decimal(ClipperSettings().threshold_usd) == D("0.03")
+
+
+def test_a_wakeup_looks_only_at_the_markets_that_changed() -> None:
+    assert Clipper().on_state(dislocated().state(changed=["0xc2"])) == []
+    one(Clipper().on_state(dislocated().state(changed=[MARKET.condition_id])))

@@ -134,3 +134,15 @@ def test_empty_summary_and_settings_checks() -> None:
         SumDeviationSettings(min_edge_usd=D("-0.01"))
     with pytest.raises(ValueError, match="recent"):
         SumDeviationSettings(recent=0)
+
+
+def test_on_a_partial_wakeup_unchanged_opportunities_stay_open() -> None:
+    analyzer = SumDeviation()
+    sb = binary(([], [("0.45", "10")]), ([], [("0.50", "10")]))
+    sb.market(make_market(2), yes=((), [("0.60", "10")]), no=((), [("0.60", "10")]))
+    (opened,) = analyzer.observe(sb.state(now=1.0), [])
+    assert analyzer.observe(sb.state(now=2.0, changed=["0xc2"]), []) == []  # 0xc1 was not looked at: still open
+    assert analyzer.summary().open == 1
+    gone = StateBuilder()
+    (closed,) = analyzer.observe(gone.state(now=3.0, changed=["0xc1"]), [])
+    assert closed.opportunity_id == opened.opportunity_id

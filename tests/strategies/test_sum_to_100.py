@@ -196,3 +196,17 @@ def test_settings_reject_nonsense() -> None:
         SumTo100Settings(min_edge_usd=Decimal(0))
     with pytest.raises(ValueError, match="order_type"):
         SumTo100Settings(order_type=OrderType.GTC)
+
+
+def test_a_wakeup_looks_only_at_the_markets_that_changed() -> None:
+    sb = neg_risk_event()
+    sb.market(make_market(9), yes=((), [("0.45", "100")]), no=((), [("0.50", "100")]))
+    assert SumTo100(BIG).on_state(sb.state(changed=[])) == []
+    assert SumTo100(BIG).on_state(sb.state(changed=["0xc404"])) == []  # unknown market: nothing
+    (binary_arb,) = SumTo100(BIG).on_state(sb.state(changed=["0xc9"]))
+    assert isinstance(binary_arb, ArbIntent)
+    assert binary_arb.legs[0].condition_id == "0xc9"
+    (event_arb,) = SumTo100(BIG).on_state(sb.state(changed=["0xc2"]))  # one outcome of the event changed
+    assert isinstance(event_arb, ArbIntent)
+    assert len(event_arb.legs) == 3
+    assert len(SumTo100(BIG).on_state(sb.state())) == 2  # a full sweep sees both

@@ -9,6 +9,9 @@ fired and when, a smoothed price). It never touches trio, a socket or a wire typ
   runs; a view must not be kept across calls.
 - `MarketState.in_flight` holds the keys (`intent_key`) of every intent the engine has sent whose orders are not
   finished yet: a strategy uses it to never re-fire while its own legs are working.
+- `MarketState.changed` names the markets whose books changed since the previous wake-up (book wake-ups), or is
+  None on a full sweep (every tick): a strategy may look only at `markets_in_scope()`, since anything that depends
+  on time alone (a cooldown, an in-flight basket finishing, a book confirmed again) is seen at the next tick.
 - Times: `now` is the Trio clock (monotonic seconds) for durations and cooldowns; `wall` is epoch seconds, only
   recorded.
 - Client order ids are `"<session>-<strategy>-<n>"` (`IdSequence`): the engine's `session` is unique per run, so
@@ -20,7 +23,7 @@ may be sent only once ever (the sniper's), which the engine sends only after the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
@@ -160,6 +163,17 @@ class MarketState:
     in_flight: frozenset[str] = frozenset()
     session: str = "s"
     scoreboard: Scoreboard | None = None
+    changed: frozenset[str] | None = None  # condition ids whose books changed since the last wake-up; None: all
+
+    def in_scope(self, condition_id: str) -> bool:
+        """Whether a market needs a look in this wake-up (its books changed, or this is a full sweep)."""
+        return self.changed is None or condition_id in self.changed
+
+    def markets_in_scope(self) -> Iterable[Market]:
+        """The markets to look at: those whose books changed, or every market on a full sweep (a tick)."""
+        if self.changed is None:
+            return self.markets.values()
+        return [m for cid in self.changed if (m := self.markets.get(cid)) is not None]
 
     def book(self, token_id: str) -> BookView | None:
         return self.books.get(token_id)

@@ -19,7 +19,7 @@ a sell), and the size is re-checked against the book at that limit (`OrderBook.f
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -90,20 +90,46 @@ def _leg(market: Market, token_id: str, book: BookView) -> BasketLeg:
     )
 
 
-def iter_baskets(state: MarketState, *, binary: bool = True, neg_risk: bool = True) -> Iterator[Basket]:
-    """Every basket that may be traded now: tradable markets whose books are all known. An incomplete neg-risk
-    event (`NegRiskEvent.is_complete` False, e.g. with an implicit "Other" outcome) is never a basket."""
+def _may_clear(books: Sequence[BookView], bound: Decimal | None) -> bool:
+    """A cheap upper bound of the top-of-book edge, fees ignored (they only lower it): False when neither side can
+    reach `bound`, so that most baskets are dismissed without any fee arithmetic."""
+    if bound is None:
+        return True
+    asks = bids = ZERO
+    buy = sell = True
+    for book in books:
+        ask, bid = book.best_ask(), book.best_bid()
+        if ask is None:
+            buy = False
+        else:
+            asks += ask.price
+        if bid is None:
+            sell = False
+        else:
+            bids += bid.price
+    return (buy and ONE - asks >= bound) or (sell and bids - ONE >= bound)
+
+
+def iter_baskets(
+    state: MarketState, *, binary: bool = True, neg_risk: bool = True, bound: Decimal | None = None
+) -> Iterator[Basket]:
+    """Every basket that may be traded now: tradable markets whose books are all known, among the markets in scope
+    (`MarketState.markets_in_scope`). An incomplete neg-risk event (`NegRiskEvent.is_complete` False, e.g. with an
+    implicit "Other" outcome) is never a basket. With `bound`, baskets whose edge at the best levels cannot reach
+    it on either side, even without fees, are left out."""
     if binary:
-        for market in state.markets.values():
+        for market in state.markets_in_scope():
             if not market.is_tradable:
                 continue
             yes, no = state.book(market.yes_token_id), state.book(market.no_token_id)
-            if yes is None or no is None:
+            if yes is None or no is None or not _may_clear((yes, no), bound):
                 continue
             legs = (_leg(market, market.yes_token_id, yes), _leg(market, market.no_token_id, no))
             yield Basket(f"{BasketKind.BINARY}:{market.condition_id}", BasketKind.BINARY, market.condition_id, legs)
     if neg_risk:
         for event in state.events:
+            if state.changed is not None and not any(state.in_scope(m.condition_id) for m in event.markets):
+                continue
             if not event.is_complete:
                 continue
             event_legs: list[BasketLeg] = []
@@ -114,9 +140,9 @@ def iter_baskets(state: MarketState, *, binary: bool = True, neg_risk: bool = Tr
                     break
                 event_legs.append(_leg(market, market.yes_token_id, book))
             else:
-                yield Basket(
-                    f"{BasketKind.NEG_RISK}:{event.event_id}", BasketKind.NEG_RISK, event.event_id, tuple(event_legs)
-                )
+                if _may_clear([leg.book for leg in event_legs], bound):
+                    key = f"{BasketKind.NEG_RISK}:{event.event_id}"
+                    yield Basket(key, BasketKind.NEG_RISK, event.event_id, tuple(event_legs))
 
 
 def basket_top_edge(basket: Basket, side: Side) -> Decimal | None:

@@ -22,7 +22,7 @@ token in flight at a time, and `refire_cooldown_secs` between clips on a token.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -162,41 +162,50 @@ class Clipper:
 
     def __init__(self, settings: ClipperSettings | None = None) -> None:
         self.settings = settings or ClipperSettings()
+        self._wanted = frozenset(self.settings.tokens)
         self._ids = IdSequence(self.name)
         self._ema: dict[str, Decimal] = {}
         self._ema_seen: dict[str, int] = {}
         self._working: dict[str, _Working] = {}  # client order id -> clip in flight
         self._last: dict[str, float] = {}  # token -> when the last clip went out
 
-    def _tokens(self, state: MarketState) -> list[tuple[Market, str]]:
-        pairs: list[tuple[Market, str]] = []
-        wanted = set(self.settings.tokens)
-        for market in state.markets.values():
+    def _tokens(self, state: MarketState) -> Iterator[tuple[Market, str]]:
+        wanted = self._wanted
+        for market in state.markets_in_scope():
+            if not market.is_tradable:
+                continue
             for token_id in market.token_ids:
                 if not wanted or token_id in wanted:
-                    pairs.append((market, token_id))
-        return pairs
+                    yield market, token_id
 
     def on_state(self, state: MarketState) -> Sequence[StrategyOutput]:
         s = self.settings
-        self._working = {cid: w for cid, w in self._working.items() if cid in state.in_flight}
+        if self._working:
+            self._working = {cid: w for cid, w in self._working.items() if cid in state.in_flight}
         busy = {w.token_id for w in self._working.values()}
         out: list[StrategyOutput] = []
         for market, token_id in self._tokens(state):
             book = state.book(token_id)
             if book is None:
                 continue
-            if not market.is_tradable or not book.usable(s.max_book_age_secs):
-                continue
             fair_buy, fair_sell = self._fair(market, token_id, book, state)
-            if token_id in busy:
+            # cheap test first (fees only make it harder): is either side beyond fair value at all?
+            ask, bid = book.best_ask(), book.best_bid()
+            buy = fair_buy is not None and ask is not None and ask.price <= fair_buy - s.threshold_usd
+            sell = (
+                s.sell_inventory
+                and fair_sell is not None
+                and bid is not None
+                and bid.price >= fair_sell + s.threshold_usd
+            )
+            if not (buy or sell) or token_id in busy or not book.usable(s.max_book_age_secs):
                 continue
             if state.now - self._last.get(token_id, float("-inf")) < s.refire_cooldown_secs:
                 continue
             intent = None
-            if fair_buy is not None:
+            if buy and fair_buy is not None:
                 intent = self._buy(market, token_id, book, fair_buy, state)
-            if intent is None and fair_sell is not None and s.sell_inventory:
+            if intent is None and sell and fair_sell is not None:
                 intent = self._sell(market, token_id, book, fair_sell, state)
             if intent is not None:
                 self._last[token_id] = state.now
@@ -214,8 +223,10 @@ class Clipper:
             bid, ask = other.best_bid(), other.best_ask()
             return (ONE - bid.price if bid else None), (ONE - ask.price if ask else None)
         previous = self._ema.get(token_id)
+        if self._ema_seen.get(token_id) == book.change_count or not book.usable(self.settings.max_book_age_secs):
+            return previous, previous
         mid = book.mid()
-        if mid is not None and self._ema_seen.get(token_id) != book.change_count:
+        if mid is not None:
             self._ema_seen[token_id] = book.change_count
             alpha = self.settings.smoothing
             self._ema[token_id] = mid if previous is None else previous + alpha * (mid - previous)

@@ -8,7 +8,9 @@ event) on both sides:
 - SELL: the bids less fees sum above 1 (a set minted for 1, or held, sells for more).
 
 An opportunity OPENS when the edge per unit at the best levels exceeds `min_edge_usd` on usable books, and CLOSES
-when it no longer does (or a book becomes unusable, or the basket disappears). While open it keeps its peak edge
+when it no longer does (or a book becomes unusable, or the basket disappears). On a wake-up that looks only at
+the markets that changed (`MarketState.changed`), the others keep their state until they change or the next
+full sweep. While open it keeps its peak edge
 and the depth at the edge when it peaked (the basket units each of which beats `min_edge_usd`, from
 `walk_basket`). It is TRADED if a strategy emitted an `ArbIntent` for the same tokens and side while it was open.
 
@@ -106,6 +108,7 @@ class SumDeviationSettings:
 class _Open:
     opportunity: Opportunity
     started_mono: float
+    markets: frozenset[str]  # the condition ids of the legs
 
 
 class SumDeviation:
@@ -136,7 +139,7 @@ class SumDeviation:
         }
         events: list[Opportunity] = []
         seen: set[tuple[str, Side]] = set()
-        for basket in iter_baskets(state, binary=s.binary, neg_risk=s.neg_risk):
+        for basket in iter_baskets(state, binary=s.binary, neg_risk=s.neg_risk, bound=s.min_edge_usd):
             usable = all(leg.book.usable(s.max_book_age_secs) for leg in basket.legs)
             for side in (Side.BUY, Side.SELL):
                 key = (basket.key, side)
@@ -150,8 +153,9 @@ class SumDeviation:
                     events.append(self._opened(basket, side, edge, is_traded, state))
                 else:
                     self._update(current, basket, side, edge, is_traded)
-        for key in [k for k in self._open if k not in seen]:
-            events.append(self._closed_event(self._open.pop(key), state))
+        for key, current in list(self._open.items()):
+            if key not in seen and (state.changed is None or not state.changed.isdisjoint(current.markets)):
+                events.append(self._closed_event(self._open.pop(key), state))
         return events
 
     def _depth(self, basket: Basket, side: Side) -> Decimal:
@@ -175,7 +179,9 @@ class SumDeviation:
             depth_at_peak=self._depth(basket, side),
             traded=traded,
         )
-        self._open[(basket.key, side)] = _Open(opportunity, state.now)
+        self._open[(basket.key, side)] = _Open(
+            opportunity, state.now, frozenset(leg.condition_id for leg in basket.legs)
+        )
         self._count += 1
         self._by_kind[f"{basket.kind}/{side}"] += 1
         self._peak = edge if self._peak is None else max(self._peak, edge)

@@ -91,7 +91,7 @@ class SumTo100:
     def on_state(self, state: MarketState) -> Sequence[StrategyOutput]:
         s = self.settings
         out: list[StrategyOutput] = []
-        for basket in iter_baskets(state, binary=s.binary, neg_risk=s.neg_risk):
+        for basket in iter_baskets(state, binary=s.binary, neg_risk=s.neg_risk, bound=s.min_edge_usd):
             if self._busy(basket, state):
                 continue
             if not all(leg.book.usable(s.max_book_age_secs) for leg in basket.legs):
