@@ -575,3 +575,21 @@ async def test_forced_cancel_all_goes_out_with_the_breaker_open(autojump_clock: 
     assert venue.cancel_all_reasons == [OrderReason.EMERGENCY_STOP]
     stats = manager.statistics()
     assert (stats.breaker_bypassed, stats.breaker_refusals) == (1, 1)
+
+
+async def test_with_the_sqlite_store(tmp_path: pytest.TempPathFactory) -> None:
+    from pathlib import Path
+
+    from trader.integrations.store.sqlite import open_sqlite_store
+
+    venue = FakeVenue(wall=WALL)
+    async with open_sqlite_store(Path(str(tmp_path)) / "trader.db") as store:
+        manager = OrderManager(venue, store, ids=sequential_order_ids(), wall_ns=lambda: int(WALL * 1e9))
+        order = await manager.submit(intent("c1"))
+        assert [i.client_order_id for i in await store.load_pending_intents()] == []  # resolved: ACKED
+        venue.fill(order.order_id, Decimal(10))
+        await manager.reconcile("c1")  # applies (and persists) the fill in this task
+        assert [p.quantity for p in await store.load_positions()] == [Decimal(10)]
+        events = await store.load_order_events(order.order_id)
+        assert [e.status for e in events] == [OrderStatus.ACCEPTED, OrderStatus.FILLED]
+        assert [t.trade_id for t in await store.load_trades()] == ["fake-trade-1"]
