@@ -330,3 +330,43 @@ async def test_book_health_and_tick_come_from_the_live_books(autojump_clock: tri
     assert state.age_ms == pytest.approx(250.0)
     assert tick(YES) == Decimal("0.001")
     assert tick("999") == Decimal("0.01")
+
+
+async def test_daily_loss_breach_is_an_emergency_stop(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    store = MemoryStore()
+    manager = OrderManager(
+        venue,
+        store,
+        ids=sequential_order_ids(),
+        portfolio=Portfolio(cash=Decimal(100)),
+        wall_ns=lambda: int(WALL * 1e9),
+    )
+    marks = {YES: Decimal("0.40")}
+    send, receive = trio.open_memory_channel[Intent](1)
+    service = ExecutionService(
+        manager,
+        RiskGate(RiskSettings(max_daily_loss_usd=Decimal(1))),
+        receive,
+        book_health=fresh,
+        marks=lambda: marks,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        await send.send(intent(1, size="10", order_type=OrderType.FOK))  # 10 YES at 0.40
+        await send.send(intent(2, size="10", price="0.10"))  # a resting bid
+        await trio.sleep(1.5)  # one PnL mark at 0.40: the day's baseline
+        assert service.statistics().trading_state is TradingState.ACTIVE
+        marks[YES] = Decimal("0.25")  # 10 x -0.15 = -1.5 pUSD: beyond the 1 pUSD limit
+        await trio.sleep(1)
+        assert service.trading_state is TradingState.HALTED
+        assert venue.cancel_all_reasons == [OrderReason.EMERGENCY_STOP]
+        assert venue.live_order_ids() == []
+        assert [(e.kind, e.detail["reason"]) for e in store.risk_events] == [("EMERGENCY_STOP", "RISK_DAILY_LOSS")]
+        assert service.snapshot()["pnl"] == {
+            "realized": "0",
+            "unrealized": "-1.50",
+            "fees": "0.00",
+            "daily": "-1.50",
+        }
+        nursery.cancel_scope.cancel()

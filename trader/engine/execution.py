@@ -29,6 +29,7 @@ ARB_RESIDUAL, and statistics.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import math
 from collections import Counter
@@ -56,8 +57,10 @@ from trader.engine.orders import (
 )
 from trader.engine.risk import (
     BookHealth,
+    DailyLossBreached,
     Exposure,
     Rejected,
+    RiskCode,
     RiskDecision,
     RiskGate,
     RiskStatistics,
@@ -89,6 +92,8 @@ class ExecutionSettings:
     - `cancel_resting_on_drain` (default True): a drain ends with a cancel-all of resting orders.
     - `reconcile_interval_secs` (default 5.0): how often orders whose outcome is unknown, or whose reported
       fills never arrived, are asked for by id.
+    - `pnl_interval_secs` (default 1.0): how often PnL at the marks is fed to the risk gate (when `marks` is given);
+      a daily-loss breach triggers the emergency stop.
     - `arbitrage`: `ArbitrageSettings`.
     """
 
@@ -97,6 +102,7 @@ class ExecutionSettings:
     persist_timeout_secs: float = 1.0
     cancel_resting_on_drain: bool = True
     reconcile_interval_secs: float = 5.0
+    pnl_interval_secs: float = 1.0
     arbitrage: ArbitrageSettings = field(default_factory=ArbitrageSettings)
 
     def __post_init__(self) -> None:
@@ -105,6 +111,7 @@ class ExecutionSettings:
             "cancel_all_retry_secs",
             "persist_timeout_secs",
             "reconcile_interval_secs",
+            "pnl_interval_secs",
         ):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0 < value < math.inf):
@@ -237,6 +244,8 @@ class ExecutionService:
                 log.warning("pending_intents_recovered", count=len(recovered))
             await nursery.start(self._host_orders)
             nursery.start_soon(self._reconcile_loop)
+            if self._marks is not None:
+                nursery.start_soon(self._pnl_loop)
             task_status.started(self)
             await self._consume()
             await trio.sleep_forever()  # the strategies are gone; venue events still matter
@@ -277,6 +286,28 @@ class ExecutionService:
                 except _VENUE_CALL_ERRORS as exc:
                     log.warning("reconcile_failed", client_order_id=order.client_order_id, error=repr(exc))
             deadline = max(deadline, trio.current_time() - period)  # overrun: skip ahead, never burst
+
+    async def _pnl_loop(self) -> NoReturn:
+        """Feed realized + marked PnL to the risk gate; a daily-loss breach is an emergency stop."""
+        assert self._marks is not None
+        period = self.settings.pnl_interval_secs
+        deadline = trio.current_time()
+        while True:
+            deadline += period
+            await trio.sleep_until(deadline)
+            events = self.risk.mark_pnl(
+                realized=self.manager.portfolio.realized_pnl,
+                unrealized=self._unrealized(dict(self._marks())),
+                wall=dt.datetime.fromtimestamp(self.manager.now(), tz=dt.UTC),
+            )
+            if any(isinstance(event, DailyLossBreached) for event in events):
+                log.critical("daily_loss_breached", daily_pnl=str(self.risk.daily_pnl))
+                await self.emergency_stop(RiskCode.RISK_DAILY_LOSS)
+            deadline = max(deadline, trio.current_time() - period)
+
+    def _unrealized(self, marks: Mapping[str, Decimal]) -> Decimal:
+        positions = self.manager.portfolio.positions
+        return sum((p.unrealized_pnl(marks[t]) for t, p in positions.items() if p.quantity and t in marks), ZERO)
 
     async def _consume(self) -> None:
         async with self._intents:
@@ -570,9 +601,7 @@ class ExecutionService:
                 "fees_paid": str(position.fees_paid),
                 "unsettled_fills": len(position.unsettled),
             }
-        unrealized = sum(
-            (p.unrealized_pnl(marks[t]) for t, p in portfolio.positions.items() if p.quantity and t in marks), ZERO
-        )
+        unrealized = self._unrealized(marks)
         return {
             "trading_state": str(self.risk.state),
             "accepting_intents": self._accepting,
