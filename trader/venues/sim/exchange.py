@@ -573,6 +573,14 @@ class Exchange:
         self._emit_order("PLACEMENT", order, now)
         ghost = self.hooks.ghost_trade(request)
         trades, making, taking = self._match(state, order, matchable, now, ghost=ghost)
+        if order.remaining > 0 and limit_type and book.marketable(book_bid, book_price):
+            # Only a fill cap (a partial-fill fault) stops matching early: the makers it spared "pulled their
+            # quotes" at that moment, so the remainder rests without crossing the book.
+            while book.marketable(book_bid, book_price):
+                level = book.best(not book_bid)
+                assert level is not None
+                for maker in list(book.queue(not book_bid, level)):
+                    self._cancel_order(maker, now)
         if order.remaining > 0:
             if limit_type:
                 self._rest(state, order, now)

@@ -5,7 +5,8 @@ Kinds (parameters in brackets, all optional):
 - `reject_orders` [count=1, token_id, side, owner, code, message, http_status]: the next matching orders are
   refused (e.g. one side of a YES/NO pair: pass that leg's token_id);
 - `partial_fills` [count=1, fraction=0.5, token_id, side, owner]: the next matching orders may match only that
-  fraction of their size on entry (the rest rests, or is cancelled for FAK, or the FOK is killed);
+  fraction of their size on entry; the makers they would have matched next pull their quotes, and the remainder
+  rests (GTC/GTD, without crossing), is cancelled (FAK), or the FOK is killed;
 - `ghost_fills` [count=1, token_id, side, owner]: trades of the next matching orders go MATCHED then FAILED, and
   their balances are reverted;
 - `delay_http` [secs=1, count (default: until cleared), service=clob, path_prefix]: replies are delayed;
@@ -15,6 +16,9 @@ Kinds (parameters in brackets, all optional):
 - `malformed_frames` [kind=garbage|out_of_range|unknown_event|missing_fields]: one bad frame to every market
   subscriber;
 - `clear`: disarm everything and resume stalled sockets.
+
+Order faults apply to client orders only (owners not starting with `sim-`, the scenario's own participants),
+unless `owner` names one.
 
 To add a kind: a method on `FaultInjector` plus a row in `FAULT_KINDS` (a function from (injector, params) to a
 short description of what was armed or done).
@@ -33,6 +37,9 @@ from trader.venues.sim.exchange import NOT_ENOUGH_BALANCE_MESSAGE, Exchange, Ord
 from trader.venues.sim.httpserver import HttpResponse
 from trader.venues.sim.ws import WsHub
 
+#: Owners of the scenario's simulated participants (makers, takers) start with this.
+SCENARIO_OWNER_PREFIX = "sim-"
+
 
 @dataclass(slots=True, eq=False)
 class _OrderRule:
@@ -45,6 +52,8 @@ class _OrderRule:
     fraction: Decimal = Decimal("0.5")
 
     def matches(self, request: OrderRequest) -> bool:
+        if self.owner is None and request.owner.startswith(SCENARIO_OWNER_PREFIX):
+            return False  # faults target clients, not the scenario's own simulated participants
         return (
             (self.token_id is None or request.token_id == self.token_id)
             and (self.side is None or request.side is self.side)

@@ -143,15 +143,15 @@ async def run_sim_venue(
     else:
         scenario = config.scenario
     venue = SimVenue(config, scenario, config.start_time if config.start_time is not None else time.time())
-    for spec in config.faults:
-        kind, params = parse_fault_spec(spec)
-        apply_fault(venue.faults, kind, params)
     handler = partial(serve_connection, handler=venue.rest, ws_handler=venue.ws.handle)
     async with trio.open_nursery() as nursery:
         listeners = await nursery.start(partial(trio.serve_tcp, handler, config.port, host=config.host))
         port = listeners[0].socket.getsockname()[1]
         venue._set_port(config.host, port)
         scenario.setup(venue.exchange, venue.now())
+        for spec in config.faults:
+            kind, params = parse_fault_spec(spec)
+            apply_fault(venue.faults, kind, params)
         nursery.start_soon(venue._run_timers)
         await nursery.start(partial(scenario.run, venue))
         log.info("sim_venue_ready", rest=venue.urls.rest, markets=len(venue.exchange.markets))

@@ -1,0 +1,148 @@
+"""Every fault kind, through the admin endpoint or the injector, observed by a client over real sockets."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import httpx
+import pytest
+import trio
+import trio_websocket
+
+from tests.venues.sim._support import order
+from tests.venues.sim.conftest import expect_server_close, make_trader, receive_json
+from trader.domain.numbers import Side
+from trader.errors import InputError
+from trader.venues.sim.events import TradeEvent
+from trader.venues.sim.faults import apply_fault, parse_fault_spec
+from trader.venues.sim.venue import SimVenue
+
+
+async def test_drop_stall_and_malformed_frames_on_the_market_channel(sim: SimVenue, http: httpx.AsyncClient) -> None:
+    yes, no = sim.exchange.markets[0].token_ids
+    subscribe = json.dumps({"type": "market", "assets_ids": [yes, no], "initial_dump": False})
+    async with trio_websocket.open_websocket_url(sim.urls.ws_market) as ws:
+        await ws.send_message(subscribe)
+        await ws.send_message("PING")
+        assert await ws.get_message() == "PONG"
+
+        sim.faults.stall_ws()
+        await ws.send_message("PING")
+        with trio.move_on_after(0.3) as waited:
+            await ws.get_message()
+        assert waited.cancelled_caught  # no PONG while stalled, and the socket is still open
+        sim.faults.resume_ws()
+        assert await ws.get_message() == "PONG"
+
+        assert sim.faults.malformed_frames("garbage") == 1
+        assert str(await ws.get_message()).startswith('{"event_type": "price_change", "market": "0x')
+        sim.faults.malformed_frames("out_of_range")
+        bad = await receive_json(ws)
+        assert isinstance(bad, dict)
+        assert (bad["price_changes"][0]["price"], bad["price_changes"][0]["size"]) == ("1.5", "-10")
+
+        reply = await http.post(sim.urls.rest + "/_sim/faults", json={"kind": "drop_ws"})
+        assert reply.json() == {"result": "dropped 1 connections"}
+        reason = await expect_server_close(ws)
+    assert reason.code == 1006  # abnormal closure: no close frame was sent
+
+
+async def test_http_delay_and_error_bursts(sim: SimVenue, http: httpx.AsyncClient) -> None:
+    armed = await http.post(sim.urls.rest + "/_sim/faults", json={"kind": "http_errors", "status": 503, "count": 2})
+    assert armed.json() == {"result": "http_errors armed"}
+    statuses = [(await http.get(sim.urls.rest + "/ok")).status_code for _ in range(3)]
+    assert statuses == [503, 503, 200]
+    sim.faults.http_errors(429, path_prefix="/book")
+    assert (await http.get(sim.urls.rest + "/ok")).status_code == 200
+    limited = await http.get(sim.urls.rest + "/book", params={"token_id": "1"})
+    assert (limited.status_code, limited.json()) == (429, {"error": "Too Many Requests"})
+
+    sim.faults.delay_http(0.3, count=1)
+    start = trio.current_time()
+    assert (await http.get(sim.urls.rest + "/ok")).status_code == 200
+    assert trio.current_time() - start >= 0.3
+    start = trio.current_time()
+    await http.get(sim.urls.rest + "/ok")
+    assert trio.current_time() - start < 0.3
+
+
+async def test_reject_one_side_of_a_pair(sim: SimVenue, http: httpx.AsyncClient) -> None:
+    alice = make_trader(sim, http)
+    market = sim.exchange.markets[0]
+    await http.post(sim.urls.rest + "/_sim/faults", json={"kind": "reject_orders", "token_id": market.token_ids[1]})
+
+    yes_leg = await alice.post(alice.order(market, Side.BUY, "0.30", "10", outcome=0))
+    no_leg = await alice.post(alice.order(market, Side.BUY, "0.30", "10", outcome=1))
+    no_again = await alice.post(alice.order(market, Side.BUY, "0.30", "10", outcome=1))
+
+    assert yes_leg.status_code == 200
+    assert (no_leg.status_code, no_leg.json()) == (400, {"error": "not enough balance / allowance"})
+    assert no_again.status_code == 200  # count=1: only the next order was refused
+
+
+async def test_partial_fill_rests_the_remainder(sim: SimVenue, http: httpx.AsyncClient) -> None:
+    alice = make_trader(sim, http)
+    market = sim.exchange.markets[0]
+    yes, no = market.token_ids
+    sim.exchange.submit(order(no, Side.BUY, "0.60", "10", owner="mm"), sim.now())  # YES ask 0.40 x 10
+    sim.faults.partial_fills(fraction=Decimal("0.5"))
+
+    reply = (await alice.post(alice.order(market, Side.BUY, "0.40", "10"))).json()
+
+    assert (reply["status"], reply["takingAmount"], reply["makingAmount"]) == ("live", "5", "2")
+    (resting,) = sim.exchange.open_orders(alice.credentials.api_key)
+    assert resting.remaining == 5 * 10**6
+    assert sim.exchange.best_prices(yes) == (4000, None)  # the maker "pulled" the rest: the book is not crossed
+
+
+async def test_ghost_fill_goes_matched_then_failed(sim: SimVenue, http: httpx.AsyncClient) -> None:
+    alice = make_trader(sim, http)
+    market = sim.exchange.markets[0]
+    sim.exchange.submit(order(market.token_ids[1], Side.BUY, "0.60", "10", owner="mm"), sim.now())
+    await http.post(sim.urls.rest + "/_sim/faults", json={"kind": "ghost_fills"})
+
+    failed = trio.Event()
+
+    def on_event(event: object) -> None:
+        if isinstance(event, TradeEvent) and event.trade.status == "FAILED":
+            failed.set()
+
+    sim.exchange.add_listener(on_event)
+    reply = (await alice.post(alice.order(market, Side.BUY, "0.40", "10"))).json()
+    (trade_id,) = reply["tradeIDs"]
+    with trio.fail_after(5):
+        await failed.wait()
+
+    trades = (await alice.request("GET", "/data/trades", id=trade_id)).json()["data"]
+    assert [(t["id"], t["status"], t["transaction_hash"]) for t in trades] == [(trade_id, "FAILED", "")]
+    wallet = sim.exchange.wallet(alice.signer.address)
+    assert (wallet.shares.get(market.token_ids[0], 0), wallet.collateral) == (0, 10_000 * 10**6)
+
+
+async def test_admin_lists_clears_and_refuses_unknown_kinds(sim: SimVenue, http: httpx.AsyncClient) -> None:
+    url = sim.urls.rest + "/_sim/faults"
+    await http.post(url, json={"kind": "ghost_fills", "count": 2})
+    await http.post(url, json={"kind": "stall_ws"})
+    assert [f["kind"] for f in (await http.get(url)).json()] == ["ghost", "stall_ws"]
+    assert (await http.delete(url)).json() == {"result": "cleared"}
+    assert (await http.get(url)).json() == []
+    unknown = await http.post(url, json={"kind": "meteor"})
+    assert unknown.status_code == 400
+    assert "unknown fault kind 'meteor'" in unknown.json()["error"]
+
+
+def test_fault_specs_from_the_command_line() -> None:
+    assert parse_fault_spec("http_errors:status=503,count=3") == ("http_errors", {"status": "503", "count": "3"})
+    assert parse_fault_spec("drop_ws") == ("drop_ws", {})
+    with pytest.raises(InputError, match="expected key=value"):
+        parse_fault_spec("http_errors:status")
+
+
+async def test_fault_parameters_are_checked(sim: SimVenue) -> None:
+    with pytest.raises(InputError, match="fraction"):
+        apply_fault(sim.faults, "partial_fills", {"fraction": "1.5"})
+    with pytest.raises(InputError, match="status"):
+        apply_fault(sim.faults, "http_errors", {"status": "418"})
+    with pytest.raises(InputError, match="kind"):
+        apply_fault(sim.faults, "malformed_frames", {"kind": "poetry"})

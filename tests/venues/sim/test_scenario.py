@@ -1,0 +1,130 @@
+"""The synthetic scenario: listing, reproducibility, gaps, and the market traffic it drives through the channel."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from decimal import Decimal
+
+import trio
+import trio_websocket
+
+from tests.venues.sim._support import T0, Recorder
+from trader.venues.sim.events import BookChanged
+from trader.venues.sim.exchange import Exchange
+from trader.venues.sim.scenarios import ScenarioOptions, make_scenario, scenario_names
+from trader.venues.sim.scenarios.synthetic import SyntheticScenario
+from trader.venues.sim.venue import SimConfig, open_sim_venue
+
+
+def _run(seed: int, steps: int, **params: str) -> tuple[SyntheticScenario, Exchange, Recorder]:
+    scenario = SyntheticScenario.from_options(ScenarioOptions(markets=4, seed=seed, params=params))
+    markets, events = scenario.listing()
+    exchange = Exchange(markets, events)
+    recorder = Recorder()
+    exchange.add_listener(recorder)
+    scenario.setup(exchange, T0)
+    for n in range(steps):
+        scenario.step(exchange, T0 + 0.2 * (n + 1))
+    return scenario, exchange, recorder
+
+
+def test_listing_has_linked_unlinked_and_both_kinds_of_neg_risk_events() -> None:
+    scenario = make_scenario("synthetic", ScenarioOptions(markets=4, seed=7))
+    markets, events = scenario.listing()
+
+    assert len(markets) == 4 + 3 + 3
+    assert [m.complementary for m in markets[:4]] == [True, True, True, False]
+    neg = [e for e in events if e.neg_risk]
+    assert [(len(e.market_ids), e.complete) for e in neg] == [(3, True), (3, False)]
+    assert all(len(m.token_ids[0]) == 77 for m in markets)
+    assert {"synthetic", "static"} <= set(scenario_names())
+
+
+def test_same_seed_same_traffic_and_books_are_seeded() -> None:
+    _, exchange_a, rec_a = _run(seed=3, steps=40)
+    _, _, rec_b = _run(seed=3, steps=40)
+    _, _, rec_c = _run(seed=4, steps=40)
+
+    frames_a = [e for e in rec_a.events if isinstance(e, BookChanged)]
+    assert frames_a == [e for e in rec_b.events if isinstance(e, BookChanged)]
+    assert frames_a != [e for e in rec_c.events if isinstance(e, BookChanged)]
+    for market in exchange_a.markets:
+        bids, asks = exchange_a.book_levels(market.token_ids[0])
+        assert len(bids) >= 3
+        assert len(asks) >= 3
+
+
+def test_gaps_appear_in_the_unlinked_market_or_the_complete_basket() -> None:
+    scenario, exchange, _ = _run(seed=5, steps=1, gap_rate_per_min="100000", taker_rate_per_min="0")
+
+    assert scenario.stats["gaps"] == 1
+    unlinked = [m for m in exchange.markets if not m.complementary]
+    binary_gap = any(
+        (exchange.best_prices(m.token_ids[0])[1] or 10**6) + (exchange.best_prices(m.token_ids[1])[1] or 10**6) < 10_000
+        for m in unlinked
+    )
+    (complete,) = [e for e in exchange.events.values() if e.neg_risk and e.complete]
+    asks = [exchange.best_prices(exchange.market(c).token_ids[0])[1] for c in complete.market_ids]  # type: ignore[union-attr]
+    basket_gap = all(a is not None for a in asks) and sum(a for a in asks if a is not None) < 10_000
+    assert binary_gap or basket_gap
+    scenario.params = replace(scenario.params, gap_rate_per_min=0)
+    scenario.step(exchange, T0 + 0.2 + 4.9)
+    assert exchange.open_orders("sim-arb-gap") != []
+    scenario.step(exchange, T0 + 0.2 + 5.0)  # gap_ttl_secs later the gap orders are withdrawn
+    assert exchange.open_orders("sim-arb-gap") == []
+
+
+async def test_the_scenario_moves_on_the_trio_clock(autojump_clock: trio.testing.MockClock) -> None:
+    scenario = SyntheticScenario.from_options(ScenarioOptions(markets=2, seed=1))
+    markets, events = scenario.listing()
+    exchange = Exchange(markets, events)
+    scenario.setup(exchange, T0)
+    setup_requotes = scenario.stats["requotes"]
+
+    class Context:
+        def __init__(self) -> None:
+            self.exchange = exchange
+
+        def now(self) -> float:
+            return T0 + trio.current_time()
+
+        def add_route(self, prefix: str, handler: object) -> None:
+            raise AssertionError("not used")
+
+    with trio.move_on_after(10.1):
+        await scenario.run(Context())
+
+    assert scenario.stats["requotes"] - setup_requotes >= 50  # one step per 0.2 s
+
+
+async def test_market_channel_traffic_is_consistent_with_the_books() -> None:
+    config = SimConfig(markets=2, seed=11, scenario_params={"step_secs": "0.01", "taker_rate_per_min": "600"})
+    async with open_sim_venue(config) as sim:
+        assets = [t for m in sim.exchange.markets for t in m.token_ids]
+        books: dict[str, dict[str, dict[Decimal, Decimal]]] = {}
+        changes = 0
+        async with trio_websocket.open_websocket_url(sim.urls.ws_market) as ws:
+            await ws.send_message(json.dumps({"type": "market", "assets_ids": assets}))
+            with trio.fail_after(10):
+                while changes < 150:
+                    message = json.loads(await ws.get_message())
+                    for frame in message if isinstance(message, list) else [message]:
+                        if frame["event_type"] == "book":
+                            books[frame["asset_id"]] = {
+                                side: {Decimal(lv["price"]): Decimal(lv["size"]) for lv in frame[side]}
+                                for side in ("bids", "asks")
+                            }
+                        elif frame["event_type"] == "price_change":
+                            for entry in frame["price_changes"]:
+                                side = books[entry["asset_id"]]["bids" if entry["side"] == "BUY" else "asks"]
+                                price, size = Decimal(entry["price"]), Decimal(entry["size"])
+                                if size:
+                                    side[price] = size
+                                else:
+                                    side.pop(price, None)
+                                book = books[entry["asset_id"]]
+                                best_bid = max(book["bids"], default=Decimal(0))
+                                best_ask = min(book["asks"], default=Decimal(1))
+                                assert (best_bid, best_ask) == (Decimal(entry["best_bid"]), Decimal(entry["best_ask"]))
+                                changes += 1
