@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import gc
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -107,13 +106,6 @@ async def receive_json(ws: trio_websocket.WebSocketConnection) -> object:
     with trio.fail_after(5):
         message = await ws.get_message()
     return json.loads(message)
-
-
-@pytest.fixture(autouse=True)
-def _collect_garbage() -> Iterator[None]:
-    """Objects leaked by a test (an unclosed socket) are reported against that test, not the next one."""
-    yield
-    gc.collect()
 
 
 async def expect_server_close(ws: trio_websocket.WebSocketConnection) -> trio_websocket.CloseReason:

@@ -10,6 +10,7 @@ from tests.venues.sim._support import order
 from tests.venues.sim.conftest import KEY2, make_trader, static_config
 from trader.domain.numbers import Side
 from trader.venues.sim.ratelimit import RateLimiter, RateRule
+from trader.venues.sim.rest import RestConfig
 from trader.venues.sim.venue import SimVenue, open_sim_venue
 
 
@@ -136,6 +137,8 @@ async def test_wrong_hmac_is_unauthorized(sim: SimVenue, http: httpx.AsyncClient
     headers |= {"POLY_SIGNATURE": "AAAA", "POLY_TIMESTAMP": "1767225600", "POLY_ADDRESS": alice.signer.address}
     response = await http.get(sim.urls.rest + "/data/orders", headers=headers)
     assert (response.status_code, response.json()) == (401, {"error": "Unauthorized/Invalid api key"})
+    l1 = await http.post(sim.urls.rest + "/auth/api-key", headers={"POLY_ADDRESS": alice.signer.address})
+    assert (l1.status_code, l1.json()) == (401, {"error": "Invalid L1 Request headers"})
 
 
 async def test_heartbeat_over_http(sim: SimVenue, http: httpx.AsyncClient) -> None:
@@ -172,3 +175,58 @@ def test_rate_windows_slide() -> None:
     assert not check(10.5)
     assert check(11.0)
     assert limiter.check(11.0, client="k", service="clob", method="GET", path="/order") is None
+
+
+async def test_more_endpoints_paging_and_payload_errors(http: httpx.AsyncClient) -> None:
+    async with open_sim_venue(static_config(rest=RestConfig(page_size=2))) as sim:
+        alice = make_trader(sim, http)
+        market = sim.exchange.markets[0]
+        yes, no = market.token_ids
+        ids = []
+        for price in ("0.30", "0.31", "0.32"):
+            ids.append((await alice.post(alice.order(market, Side.BUY, price, "10"))).json()["orderID"])
+
+        first = (await alice.request("GET", "/data/orders")).json()
+        second = (await alice.request("GET", "/data/orders", next_cursor=first["next_cursor"])).json()
+        assert (first["count"], second["count"], second["next_cursor"]) == (2, 1, "LTE=")
+        assert [o["id"] for o in first["data"] + second["data"]] == ids
+        bad_cursor = await alice.request("GET", "/data/orders", next_cursor="%%%")
+        assert (bad_cursor.status_code, bad_cursor.json()) == (400, {"error": "invalid next_cursor"})
+
+        some = (await alice.request("DELETE", "/orders", [ids[0], "0xunknown"])).json()
+        assert some == {"canceled": [ids[0]], "not_canceled": {"0xunknown": "order not found"}}
+        by_market = (await alice.request("DELETE", "/cancel-market-orders", {"market": market.condition_id})).json()
+        assert sorted(by_market["canceled"]) == sorted(ids[1:])
+
+        base = sim.urls.rest
+        prices = (await http.post(base + "/prices", json=[{"token_id": yes, "side": "BUY"}])).json()
+        assert prices == {yes: {"BUY": "0"}}
+        assert (await http.get(base + "/spread", params={"token_id": yes})).json() == {"spread": "0"}
+        assert (await http.get(base + "/last-trade-price", params={"token_id": no})).json() == {
+            "price": "0.5",
+            "side": "",
+        }
+        assert (await http.get(base + f"/fee-rate/{yes}")).json() == {"base_fee": 0}
+        assert (await http.get(base + f"/markets-by-token/{no}")).json() == {"condition_id": market.condition_id}
+        assert (await http.get(base + "/markets/0xnope")).status_code == 404
+        assert (await http.get(base + "/price", params={"token_id": yes, "side": "UP"})).json() == {
+            "error": "Invalid side"
+        }
+        assert (await http.post(base + "/books", content=b"{")).json() == {"error": "Invalid payload"}
+        assert (await http.get(base + "/nowhere")).status_code == 404
+
+        gamma = (await http.get(sim.urls.gamma + "/markets", params={"limit": "1", "offset": "1"})).json()
+        assert [m["conditionId"] for m in gamma] == [sim.exchange.markets[1].condition_id]
+        one = (await http.get(sim.urls.gamma + f"/markets/{market.gamma_id}")).json()
+        assert one["conditionId"] == market.condition_id
+        (event,) = sim.exchange.events.values()
+        assert (await http.get(sim.urls.gamma + f"/events/{event.event_id}")).json()["negRiskAugmented"] is False
+
+        v1 = {"order": {"salt": 1, "taker": "0x0", "nonce": "0", "feeRateBps": "0"}, "owner": alice.credentials.api_key}
+        mismatch = await alice.request("POST", "/order", v1)
+        assert (mismatch.status_code, mismatch.json()) == (400, {"error": "order_version_mismatch"})
+        malformed = await alice.request("POST", "/order", {"order": {"salt": 1}, "owner": alice.credentials.api_key})
+        assert malformed.json()["error"].startswith("Invalid order payload: order.")
+        shares = await alice.request("GET", "/balance-allowance", asset_type="CONDITIONAL", token_id=yes)
+        assert shares.json()["balance"] == "0"
+        assert (await alice.request("GET", "/auth/api-keys")).json() == {"apiKeys": [alice.credentials.api_key]}
