@@ -134,7 +134,11 @@ def test_bad_arguments_are_config_errors(argv: list[str], message: str, capsys: 
     assert message in capsys.readouterr().err
 
 
-def test_an_unreachable_gamma_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unreachable_gamma_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # structlog is configured once per process; keep it off pytest's captured (and later closed) stderr
+    monkeypatch.setattr("trader.commands.watch.configure_logging", lambda **_: None)
     status = main(["watch", "--slug", "x", "--gamma-url", "http://127.0.0.1:9", "--duration-secs", "1"])
     assert status == 2
     assert "could not look the markets up on Gamma" in capsys.readouterr().err
