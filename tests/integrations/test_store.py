@@ -44,9 +44,13 @@ API_SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQ="
 PASSPHRASE = "correct-horse-battery-staple"
 
 
-@pytest.fixture(params=["sqlite"])
-def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
-    """Opens the same database each time it is called, so a test can 'restart' the engine."""
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.pg)])
+async def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreFactory]:
+    """Opens the same database each time it is called, so a test can 'restart' the engine.
+
+    PostgreSQL: the server named by TRADER_TEST_PG_DSN (default postgresql://postgres@127.0.0.1:5432/test), in a
+    fresh schema per test that is dropped afterwards; skipped only when the variable is unset and nothing answers.
+    """
     if request.param == "sqlite":
         path = tmp_path / "trader.db"
 
@@ -55,8 +59,31 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactor
             async with open_sqlite_store(path) as store:
                 yield store
 
-        return open_store
-    raise NotImplementedError(request.param)  # pragma: no cover
+        yield open_store
+        return
+    import os
+    import socket
+    import uuid
+    from urllib.parse import urlsplit
+
+    from trader.integrations.store.postgres import PostgresSettings, drop_postgres_schema, open_postgres_store
+
+    dsn = os.environ.get("TRADER_TEST_PG_DSN")
+    if dsn is None:
+        dsn = "postgresql://postgres@127.0.0.1:5432/test"
+        try:
+            socket.create_connection((urlsplit(dsn).hostname, urlsplit(dsn).port or 5432), timeout=1).close()
+        except OSError:
+            pytest.skip("TRADER_TEST_PG_DSN is unset and no PostgreSQL answers on 127.0.0.1:5432")
+    settings = PostgresSettings(url=dsn, schema=f"test_store_{uuid.uuid4().hex[:16]}")
+
+    @asynccontextmanager
+    async def open_pg_store() -> AsyncIterator[Store]:
+        async with open_postgres_store(settings) as store:
+            yield store
+
+    yield open_pg_store
+    await drop_postgres_schema(settings)
 
 
 def _intent(client_order_id: str = "c-1", **changes: object) -> IntentRecord:
