@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
+import structlog.testing
 import trio
 import trio.testing
 from trio_websocket import HandshakeError, WebSocketConnection
@@ -548,3 +550,16 @@ async def test_run_is_started_with_nursery_start(nursery: trio.Nursery) -> None:
     books = await nursery.start(service.run)
     assert books is service.books
     assert service.statistics().connections == 0
+
+
+async def test_drops_are_all_counted_but_logged_sparingly(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, venue: FakeMarketVenue
+) -> None:
+    service = await start(nursery, venue, [SAMPLE])
+    await service.books.wait_ready(SAMPLE_MARKET)
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(9):
+            await venue.send({"event_type": "mystery"})
+        await trio.sleep(1)
+    assert service.statistics().drops == {"UNKNOWN_EVENT_TYPE": 9}
+    assert [e["count"] for e in logs if e["event"] == "market_frame_dropped"] == [1, 2, 4, 8]

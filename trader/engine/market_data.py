@@ -407,8 +407,11 @@ class MarketDataService:
         if parsed.pong:
             return
         for drop in parsed.drops:
-            self._drops[drop.reason] += 1
-            log.warning("market_frame_dropped", reason=drop.reason, detail=drop.detail, asset_id=drop.asset_id)
+            count = self._drops[drop.reason] = self._drops[drop.reason] + 1
+            if count & (count - 1) == 0:  # the 1st, 2nd, 4th, 8th, ... of each reason: a bad feed cannot flood the log
+                log.warning(
+                    "market_frame_dropped", reason=drop.reason, count=count, detail=drop.detail, asset_id=drop.asset_id
+                )
         changed: set[MarketCell] = set()
         latency_recorded = False
         for event in parsed.events:
