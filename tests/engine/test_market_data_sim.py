@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from functools import partial
 from typing import cast
 
 import httpx
@@ -16,9 +17,9 @@ from trader.domain.book import OrderBook
 from trader.engine.books import Books
 from trader.engine.market_data import MarketDataService, MarketDataSettings
 from trader.integrations.backoff import Backoff
-from trader.venues.polymarket.gamma import GammaClient, MarketQuery
+from trader.venues.polymarket.gamma import GammaClient, MarketQuery, RefreshStatistics, run_market_refresh
 from trader.venues.polymarket.market_ws import websocket_factory
-from trader.venues.sim.markets import PIPS_PER_ONE, UNITS_PER_ONE
+from trader.venues.sim.markets import PIPS_PER_ONE, UNITS_PER_ONE, make_market
 from trader.venues.sim.scenarios.synthetic import SyntheticScenario
 from trader.venues.sim.venue import SimConfig, SimVenue, open_sim_venue
 
@@ -157,3 +158,27 @@ async def test_trader_watch_shows_the_sims_books() -> None:
     assert f" {Decimal(bid_pips) / PIPS_PER_ONE} x " in last
     assert "books ready 2/2" in last
     assert "NOT READY" not in last
+
+
+async def test_gamma_refresh_follows_a_market_listed_while_running() -> None:
+    config = SimConfig(scenario="static", markets=2, seed=9, rate_limits=None)
+    async with open_sim_venue(config) as sim, httpx.AsyncClient() as http, trio.open_nursery() as nursery:
+        books = Books()
+        service = MarketDataService(websocket_factory(sim.urls.ws_market), books)
+        await nursery.start(service.run)
+        gamma = GammaClient(http, sim.urls.gamma)
+        stats = RefreshStatistics()
+        found = await nursery.start(
+            partial(run_market_refresh, gamma, MarketQuery(), service, period_secs=0.2, stats=stats)
+        )
+        assert {d.market.condition_id for d in found.markets} == set(books.markets)
+        first = len(books.markets)
+        listed = make_market("late:listing", question="Listed while the engine runs?")
+        sim.exchange.add_market(listed)
+        with trio.fail_after(20):
+            while listed.condition_id not in books.markets:
+                await books.wait_changed(books.version)
+            await books.wait_ready(listed.condition_id)
+        assert len(books.markets) == first + 1
+        assert stats.added == first + 1
+        nursery.cancel_scope.cancel()
