@@ -298,11 +298,14 @@ class MarketDataService:
                 shard.subscribed = set(assets)
                 shard.liveness.last_frame_at = now
                 log.info("market_ws_connected", shard=shard.index, assets=len(assets))
-                async with trio.open_nursery() as nursery:
-                    shard.scope = nursery.cancel_scope
-                    nursery.start_soon(self._ping_loop, connection, shard)
-                    nursery.start_soon(self._control_loop, connection, shard)
-                    await self._read_loop(connection, shard, counter)
+                try:
+                    async with trio.open_nursery() as nursery:
+                        shard.scope = nursery.cancel_scope
+                        nursery.start_soon(self._ping_loop, connection, shard)
+                        nursery.start_soon(self._control_loop, connection, shard)
+                        await self._read_loop(connection, shard, counter)
+                finally:
+                    self._lost(shard)  # at once: the close handshake of a dead link can take a while
         except VenueConnectionError as exc:
             return str(exc)
         except VenueDisconnected as exc:  # while subscribing
