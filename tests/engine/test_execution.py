@@ -370,3 +370,31 @@ async def test_daily_loss_breach_is_an_emergency_stop(autojump_clock: trio.testi
             "daily": "-1.50",
         }
         nursery.cancel_scope.cancel()
+
+
+async def test_an_intent_leaves_flight_only_when_denied_or_all_its_orders_are_terminal(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue = FakeVenue(wall=WALL)
+    manager = OrderManager(venue, MemoryStore(), ids=sequential_order_ids(), portfolio=Portfolio(cash=Decimal(10_000)))
+    gate = RiskGate(RiskSettings(max_order_notional_usd=Decimal(50)))
+    send, receive = trio.open_memory_channel[Intent](8)
+    done: list[str] = []
+    service = ExecutionService(
+        manager,
+        gate,
+        receive,
+        book_health=fresh,
+        on_intent_done=lambda i: done.append(i.arb_id if isinstance(i, ArbIntent) else i.client_order_id),
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        await send.send(intent(1, size="1000"))  # 400 pUSD > 50: denied at once
+        await send.send(intent(2))  # accepted and resting
+        await trio.testing.wait_all_tasks_blocked()
+        assert manager.order("c2").status is OrderStatus.ACCEPTED
+        assert done == ["c1"]  # the resting order keeps its intent in flight
+        await manager.cancel("c2")
+        await trio.testing.wait_all_tasks_blocked()
+        assert done == ["c1", "c2"]
+        nursery.cancel_scope.cancel()

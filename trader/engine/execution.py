@@ -45,6 +45,7 @@ from trader.domain.book import OrderBook
 from trader.domain.events import OrderReason, RiskRejected
 from trader.domain.intents import ArbIntent, OrderIntent
 from trader.domain.numbers import ZERO
+from trader.domain.orders import Order
 from trader.engine.arbitrage import ArbitrageSettings, ArbOutcome, ArbResidual, ArbStatus, run_arbitrage
 from trader.engine.breaker import CircuitOpenError
 from trader.engine.orders import (
@@ -211,7 +212,10 @@ class ExecutionService:
         book_health: Callable[[str], BookHealth | None],
         tick_of: Callable[[str], Decimal] | None = None,
         marks: Callable[[], Mapping[str, Decimal]] | None = None,
+        on_intent_done: Callable[[Intent], None] | None = None,
     ) -> None:
+        """`on_intent_done(intent)` is called once per intent when it is out of flight: denied, or every one of its
+        orders terminal (the strategy engine's `finish`, so a strategy never re-fires while its legs work)."""
         self.manager = manager
         self.risk = risk
         self.settings = settings or ExecutionSettings()
@@ -219,6 +223,8 @@ class ExecutionService:
         self._book_health = book_health
         self._tick_of = tick_of or (lambda _token: Decimal("0.01"))
         self._marks = marks
+        self._on_intent_done = on_intent_done
+        self._service: trio.Nursery | None = None
         self._market_of: dict[str, str] = {}
         self._orders: trio.Nursery | None = None
         self._orders_open = trio.Event()
@@ -238,6 +244,7 @@ class ExecutionService:
 
     async def run(self, *, task_status: trio.TaskStatus[ExecutionService] = trio.TASK_STATUS_IGNORED) -> NoReturn:
         async with trio.open_nursery() as nursery:
+            self._service = nursery
             await nursery.start(pump_venue_events, self.manager)
             recovered = await self.manager.recover_pending()
             if recovered:
@@ -354,6 +361,31 @@ class ExecutionService:
                 )
             )
         log.info("intent_denied", reason=reason, detail=detail, client_order_ids=[leg.client_order_id for leg in legs])
+        self._intent_done(intent)
+
+    def _intent_done(self, intent: Intent) -> None:
+        if self._on_intent_done is not None:
+            self._on_intent_done(intent)
+
+    def _finish_when_terminal(self, intent: Intent) -> None:
+        """Call `on_intent_done` now if every order of `intent` is terminal (or was never created), else once they
+        are: a resting order keeps its intent in flight. The watcher lives outside the orders scope, so an emergency
+        stop does not lose it (the cancel-all makes the orders terminal)."""
+        legs = intent.legs if isinstance(intent, ArbIntent) else (intent,)
+        waiting = [
+            leg.client_order_id
+            for leg in legs
+            if (order := self.manager.get(leg.client_order_id)) is not None and not order.is_terminal
+        ]
+        if not waiting or self._service is None or self._on_intent_done is None:
+            self._intent_done(intent)
+            return
+        self._service.start_soon(self._wait_terminal, intent, waiting)
+
+    async def _wait_terminal(self, intent: Intent, client_order_ids: list[str]) -> None:
+        for cid in client_order_ids:
+            await self.manager.wait_until(cid, _is_terminal)
+        self._intent_done(intent)
 
     # -- order tasks (all inside the orders scope) ---------------------------------------------------------------
 
@@ -379,6 +411,7 @@ class ExecutionService:
             log.error("intent_prepare_failed", error=str(exc))
         finally:
             self._task_done()
+            self._finish_when_terminal(intent)
 
     async def _arb_task(self, arb: ArbIntent) -> None:
         self._counts["arbs_started"] += 1
@@ -394,6 +427,7 @@ class ExecutionService:
             await self._on_arb_outcome(outcome)
         finally:
             self._task_done()
+            self._finish_when_terminal(arb)
 
     def _check_unwind(self, intent: OrderIntent) -> str | None:
         decision = self._check(intent)
@@ -632,3 +666,7 @@ class ExecutionService:
             },
             "residual_exposure": {t: str(s) for t, s in self._residual_shares.items()},
         }
+
+
+def _is_terminal(order: Order) -> bool:
+    return order.is_terminal
