@@ -113,7 +113,9 @@ async def test_watch_streams_the_books_and_redraws(
     assert "0.40 x 10" in screens[1]
     assert "0.45 x 3" not in screens[2]
     assert "0.45 x 3" in screens[3]
-    assert stats.ready_books == 2
+    assert "books ready 2/2" in screens[-1]
+    assert stats.ready_books == 0  # the service has stopped: nothing is ready any more
+    assert stats.frames >= 2
 
 
 @pytest.mark.parametrize(
