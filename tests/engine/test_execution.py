@@ -398,3 +398,18 @@ async def test_an_intent_leaves_flight_only_when_denied_or_all_its_orders_are_te
         await trio.testing.wait_all_tasks_blocked()
         assert done == ["c1", "c2"]
         nursery.cancel_scope.cancel()
+
+
+async def test_abort_cuts_a_drain_short_at_once(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(YES, Outcome(reply="hang", lands=True, silent=True))
+    venue.lookup_error = VenueTimeout("no answer")
+    async with running(venue) as h:
+        await h.send_and_settle(intent(1))
+        start = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(h.service.drain, 30.0)
+            await trio.sleep(0.25)
+            h.service.abort()  # the operator's second Ctrl+C
+        assert trio.current_time() - start == pytest.approx(0.25)
+        assert venue.cancel_all_reasons == []  # aborted before the cancel-all could go out

@@ -33,7 +33,8 @@ import datetime as dt
 import itertools
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NoReturn, Protocol
@@ -224,6 +225,8 @@ class ExecutionService:
         self._tick_of = tick_of or (lambda _token: Decimal("0.01"))
         self._marks = marks
         self._on_intent_done = on_intent_done
+        self._shields: set[trio.CancelScope] = set()
+        self._aborted = False
         self._service: trio.Nursery | None = None
         self._market_of: dict[str, str] = {}
         self._orders: trio.Nursery | None = None
@@ -520,7 +523,7 @@ class ExecutionService:
         rest, then (by default) cancel resting orders at the venue. Nothing new is sent afterwards."""
         self._accepting = False
         in_flight = self._active
-        with trio.move_on_after(deadline_secs, shield=True):
+        with self._shielded(deadline_secs):
             await self._idle.wait()
         still_running = self._cancel_order_tasks()
         self.manager.block_sending(OrderReason.SHUTDOWN)
@@ -544,6 +547,27 @@ class ExecutionService:
         )
         return report
 
+    @contextmanager
+    def _shielded(self, deadline_secs: float) -> Iterator[trio.CancelScope]:
+        """A shielded scope with a deadline that `abort()` can still cut short (an operator's second Ctrl+C)."""
+        if self._aborted:
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                yield scope
+            return
+        with trio.move_on_after(deadline_secs, shield=True) as scope:
+            self._shields.add(scope)
+            try:
+                yield scope
+            finally:
+                self._shields.discard(scope)
+
+    def abort(self) -> None:
+        """Cut every shielded wait short, now and from now on (drain deadline, cancel-all): a hard stop."""
+        self._aborted = True
+        for scope in list(self._shields):
+            scope.cancel()
+
     def _cancel_order_tasks(self) -> int:
         running = self._active
         if self._orders is not None:
@@ -555,7 +579,7 @@ class ExecutionService:
         """Cancel-all at the venue, retried until it gets through or the deadline passes; never cancelled."""
         canceled: tuple[str, ...] = ()
         ok = False
-        with trio.move_on_after(self.settings.cancel_all_timeout_secs, shield=True):
+        with self._shielded(self.settings.cancel_all_timeout_secs):
             while True:
                 try:
                     result = await self.manager.cancel_all(reason=reason, force=True)
