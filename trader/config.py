@@ -14,6 +14,7 @@ The process environment wins over `.env`.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import enum
 import math
 import types
@@ -115,6 +116,11 @@ def _convert(raw: str, annotation: Any, name: str) -> Any:
             raise ConfigError(f"{name}: expected one of {allowed}, got {raw!r}") from None
     if annotation is str:
         return raw
+    if annotation is dt.time:
+        try:
+            return dt.time.fromisoformat(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{name}: expected a time of day HH:MM, got {raw!r}") from None
     raise ConfigError(f"{name}: cannot read a setting of type {annotation!r} from the environment")
 
 
@@ -123,14 +129,22 @@ def _env_name(section: str | None, field: str) -> str:
 
 
 def build_section(cls: type[T], env: Mapping[str, str], section: str | None, used: set[str]) -> T:
-    """An instance of dataclass `cls` with fields overridden from `env` (names `TRADER_<SECTION>__<FIELD>`)."""
+    """An instance of dataclass `cls` with fields overridden from `env` (names `TRADER_<SECTION>__<FIELD>`).
+
+    A field that is itself a dataclass is a nested section: `TRADER_<SECTION>__<FIELD>__<SUBFIELD>`.
+    """
     hints = typing.get_type_hints(cls)
     overrides: dict[str, Any] = {}
     for field in dataclasses.fields(cls):  # type: ignore[arg-type]
         name = _env_name(section, field.name)
-        if name in env:
+        annotation = hints[field.name]
+        if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):
+            nested = f"{section}__{field.name}" if section else field.name
+            if any(key.startswith(_env_name(nested, "")) for key in env):
+                overrides[field.name] = build_section(annotation, env, nested, used)
+        elif name in env:
             used.add(name)
-            overrides[field.name] = _convert(env[name], hints[field.name], name)
+            overrides[field.name] = _convert(env[name], annotation, name)
     try:
         return cls(**overrides)
     except (TypeError, ValueError) as exc:

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from trader.errors import ConfigError
+from trader.settings import Settings, VenueKind, load_settings
+
+
+def test_defaults_are_paper_trading_against_the_sim() -> None:
+    settings = load_settings({}, dotenv=None)
+    assert settings == Settings()
+    assert settings.run.venue is VenueKind.SIM
+    assert settings.run.live is False
+    assert settings.http.host == "127.0.0.1"
+    assert settings.http.admin_token is None
+
+
+def test_sections_nested_sections_and_aliases() -> None:
+    settings = load_settings(
+        {
+            "TRADER_RISK__MAX_ORDER_NOTIONAL_USD": "50",
+            "TRADER_RISK__DAILY_RESET_UTC": "13:30",
+            "TRADER_MARKET_DATA__BACKOFF__MAX_SECS": "10",
+            "TRADER_ADMIN_TOKEN": "tok",
+            "TRADER_PRIVATE_KEY": "0x" + "11" * 32,
+            "TRADER_DATABASE_URL": "postgresql://postgres@127.0.0.1/test",
+            "TRADER_MARKETS__SLUGS": "a,b",
+            "TRADER_CONFIRM_LIVE": "yes",  # read by `trader run` itself
+            "PATH": "/usr/bin",
+        },
+        dotenv=None,
+    )
+    assert settings.risk.max_order_notional_usd == Decimal(50)
+    assert settings.risk.daily_reset_utc == dt.time(13, 30)
+    assert settings.market_data.backoff.max_secs == 10.0
+    assert settings.http.admin_token == "tok"
+    assert settings.keys.private_key is not None
+    assert "11" * 32 not in repr(settings)
+    assert settings.run.database_url.startswith("postgresql://")
+    assert settings.markets.slugs == ("a", "b")
+
+
+def test_a_typo_is_an_error_not_a_default() -> None:
+    with pytest.raises(ConfigError, match="TRADER_RISK__MAX_ORDER_NOTIONL_USD"):
+        load_settings({"TRADER_RISK__MAX_ORDER_NOTIONL_USD": "50"}, dotenv=None)
+
+
+def test_bad_values_and_conflicting_aliases_are_errors() -> None:
+    with pytest.raises(ConfigError, match="TRADER_RUN__VENUE"):
+        load_settings({"TRADER_RUN__VENUE": "binance"}, dotenv=None)
+    with pytest.raises(ConfigError, match="database_url"):
+        load_settings({"TRADER_DATABASE_URL": "mysql://x"}, dotenv=None)
+    with pytest.raises(ConfigError, match="both set"):
+        load_settings({"TRADER_ADMIN_TOKEN": "a", "TRADER_HTTP__ADMIN_TOKEN": "b"}, dotenv=None)
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("TRADER_RUN__DURATION_SECS=60\n")
+    assert load_settings({}, dotenv=dotenv).run.duration_secs == 60.0

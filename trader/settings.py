@@ -1,0 +1,196 @@
+"""Every setting of `trader run`, by section, and `load_settings` (the machinery is in `trader.config`).
+
+A variable `TRADER_<SECTION>__<FIELD>` sets one field, e.g. `TRADER_RISK__MAX_ORDER_NOTIONAL_USD=50`; nested
+sections add a level (`TRADER_MARKET_DATA__BACKOFF__MAX_SECS=10`). `ALIASES` lists the short names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from trader.config import Secret, build_section, merged_environment, reject_unknown
+from trader.engine.breaker import BreakerSettings
+from trader.engine.execution import ExecutionSettings
+from trader.engine.market_data import MarketDataSettings
+from trader.engine.orders import OrderManagerSettings
+from trader.engine.rate_limit import RateLimitSettings
+from trader.engine.risk import RiskSettings
+from trader.engine.strategy_engine import StrategyEngineSettings
+from trader.errors import ConfigError
+from trader.integrations.espn import DEFAULT_BASE_URL as ESPN_URL
+from trader.integrations.espn import EspnSettings
+from trader.integrations.http_server import HttpSettings
+from trader.strategies.clipper import ClipperSettings
+from trader.strategies.sniper import SniperSettings
+from trader.strategies.sum_deviation import SumDeviationSettings
+from trader.strategies.sum_to_100 import SumTo100Settings
+from trader.venues.paper import PaperSettings
+from trader.venues.polymarket.gamma import GAMMA_URL
+from trader.venues.polymarket.market_ws import MARKET_WS_URL
+from trader.venues.polymarket.rest import CLOB_URL
+from trader.venues.polymarket.user_ws import USER_WS_URL
+
+
+class VenueKind(enum.StrEnum):
+    SIM = "sim"  # the simulated venue, started in-process on loopback
+    POLYMARKET = "polymarket"  # the endpoints in `EndpointSettings` (Polymarket's by default)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSettings:
+    """`TRADER_RUN__*`. The process: which venue, paper or live, how long, where records go.
+
+    - `venue` (sim): `sim` starts the simulated venue in-process; `polymarket` uses the endpoints section.
+    - `live` (false): send real orders (needs keys, `--live` and `TRADER_CONFIRM_LIVE=yes`); paper otherwise.
+    - `duration_secs` (none): stop by itself after this long (a graceful drain, exit 0).
+    - `summary_json` (none): write the exit summary there as JSON.
+    - `starting_cash_usd` (1000): the paper venue's pUSD balance.
+    - `database_url` (`sqlite:trader.sqlite3`; alias `TRADER_DATABASE_URL`): `sqlite:PATH` or `postgresql://...`.
+    - `redis_url` (none; alias `TRADER_REDIS_URL`): publish events to Redis as well as in-process.
+    - `drain_secs` (5): how long in-flight orders may take to finish on shutdown.
+    - `cancel_resting_on_exit` (true): cancel our resting orders at the venue on shutdown.
+    - `intent_buffer` (8): the bounded channel between strategies and execution.
+    - `log_level` (INFO), `log_format` (auto: console on a terminal, JSON otherwise).
+    """
+
+    venue: VenueKind = VenueKind.SIM
+    live: bool = False
+    duration_secs: float | None = None
+    summary_json: str | None = None
+    starting_cash_usd: Decimal = Decimal(1000)
+    database_url: str = "sqlite:trader.sqlite3"
+    redis_url: str | None = None
+    drain_secs: float = 5.0
+    cancel_resting_on_exit: bool = True
+    intent_buffer: int = 8
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "console", "json"] = "auto"
+
+    def __post_init__(self) -> None:
+        if self.duration_secs is not None and not 0 < self.duration_secs < math.inf:
+            raise ValueError(f"duration_secs must be > 0, got {self.duration_secs}")
+        if not 0 < self.drain_secs < math.inf:
+            raise ValueError(f"drain_secs must be > 0, got {self.drain_secs}")
+        if self.starting_cash_usd < 0:
+            raise ValueError("starting_cash_usd must not be negative")
+        if not 1 <= self.intent_buffer <= 64:
+            raise ValueError("intent_buffer must be within [1, 64]")
+        if not (
+            self.database_url.startswith("sqlite:") or self.database_url.startswith(("postgresql://", "postgres://"))
+        ):
+            raise ValueError("database_url must be sqlite:PATH or a postgresql:// URL")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndpointSettings:
+    """`TRADER_ENDPOINTS__*`: the venue's URLs for `--venue polymarket` (Polymarket's production hosts by default;
+    point them at a separately started `trader sim` to rehearse exactly as against Polymarket)."""
+
+    rest_url: str = CLOB_URL
+    ws_market_url: str = MARKET_WS_URL
+    ws_user_url: str = USER_WS_URL
+    gamma_url: str = GAMMA_URL
+    espn_url: str = ESPN_URL
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeySettings:
+    """Live trading keys (aliases `TRADER_PRIVATE_KEY`, `TRADER_SIGNATURE_TYPE`, `TRADER_FUNDER`, `TRADER_API_KEY`,
+    `TRADER_API_SECRET`, `TRADER_API_PASSPHRASE`). The API credentials are derived from the key when not given."""
+
+    private_key: Secret | None = None
+    signature_type: int = 0
+    funder: str | None = None
+    api_key: str | None = None
+    api_secret: Secret | None = None
+    api_passphrase: Secret | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimSettings:
+    """`TRADER_SIM__*`: the in-process simulated venue of `--venue sim`: `scenario` (synthetic), `markets` (8),
+    `seed` (0), `params` (comma-separated `key=value` scenario parameters)."""
+
+    scenario: str = "synthetic"
+    markets: int = 8
+    seed: int = 0
+    params: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SelectionSettings:
+    """`TRADER_MARKETS__*`: which markets to follow (Gamma discovery; empty selectors select all that pass the
+    filters): `slugs`, `condition_ids`, `token_ids`, `tag_id`, `category`, `min_liquidity`, at most `max_markets`
+    (100), refreshed every `refresh_secs` (60) so new and closed markets are picked up without a restart."""
+
+    slugs: tuple[str, ...] = ()
+    condition_ids: tuple[str, ...] = ()
+    token_ids: tuple[str, ...] = ()
+    tag_id: str | None = None
+    category: str | None = None
+    min_liquidity: Decimal | None = None
+    max_markets: int = 100
+    refresh_secs: float = 60.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Every setting of `trader run`, by section (`TRADER_<SECTION>__<FIELD>`)."""
+
+    run: RunSettings = dataclasses.field(default_factory=RunSettings)
+    endpoints: EndpointSettings = dataclasses.field(default_factory=EndpointSettings)
+    keys: KeySettings = dataclasses.field(default_factory=KeySettings)
+    sim: SimSettings = dataclasses.field(default_factory=SimSettings)
+    markets: SelectionSettings = dataclasses.field(default_factory=SelectionSettings)
+    http: HttpSettings = dataclasses.field(default_factory=HttpSettings)
+    market_data: MarketDataSettings = dataclasses.field(default_factory=MarketDataSettings)
+    risk: RiskSettings = dataclasses.field(default_factory=RiskSettings)
+    execution: ExecutionSettings = dataclasses.field(default_factory=ExecutionSettings)
+    orders: OrderManagerSettings = dataclasses.field(default_factory=OrderManagerSettings)
+    breaker: BreakerSettings = dataclasses.field(default_factory=BreakerSettings)
+    rate_limit: RateLimitSettings = dataclasses.field(default_factory=RateLimitSettings)
+    paper: PaperSettings = dataclasses.field(default_factory=PaperSettings)
+    strategy_engine: StrategyEngineSettings = dataclasses.field(default_factory=StrategyEngineSettings)
+    sum_to_100: SumTo100Settings = dataclasses.field(default_factory=SumTo100Settings)
+    clipper: ClipperSettings = dataclasses.field(default_factory=ClipperSettings)
+    sniper: SniperSettings = dataclasses.field(default_factory=SniperSettings)
+    sum_deviation: SumDeviationSettings = dataclasses.field(default_factory=SumDeviationSettings)
+    espn: EspnSettings = dataclasses.field(default_factory=EspnSettings)
+
+
+#: Short names for the settings people set most.
+ALIASES: dict[str, str] = {
+    "TRADER_ADMIN_TOKEN": "TRADER_HTTP__ADMIN_TOKEN",
+    "TRADER_DATABASE_URL": "TRADER_RUN__DATABASE_URL",
+    "TRADER_REDIS_URL": "TRADER_RUN__REDIS_URL",
+    "TRADER_PRIVATE_KEY": "TRADER_KEYS__PRIVATE_KEY",
+    "TRADER_SIGNATURE_TYPE": "TRADER_KEYS__SIGNATURE_TYPE",
+    "TRADER_FUNDER": "TRADER_KEYS__FUNDER",
+    "TRADER_API_KEY": "TRADER_KEYS__API_KEY",
+    "TRADER_API_SECRET": "TRADER_KEYS__API_SECRET",
+    "TRADER_API_PASSPHRASE": "TRADER_KEYS__API_PASSPHRASE",
+}
+
+#: Read by the commands themselves, not settings of a section.
+COMMAND_VARIABLES = frozenset({"TRADER_CONFIRM_LIVE", "TRADER_HTTP_URL"})
+
+
+def load_settings(environ: Mapping[str, str], *, dotenv: Path | None = Path(".env")) -> Settings:
+    """All settings from `environ` and `.env`; `ConfigError` names any unknown or bad variable."""
+    env = merged_environment(environ, dotenv)
+    for alias, name in ALIASES.items():
+        if alias in env:
+            if name in env and env[name] != env[alias]:
+                raise ConfigError(f"{alias} and {name} are both set, to different values")
+            env[name] = env.pop(alias)
+    used = {name for name in env if name in COMMAND_VARIABLES}
+    settings = build_section(Settings, env, None, used)
+    reject_unknown(env, used)
+    return settings
