@@ -90,6 +90,9 @@ def _load_builtin() -> None:
 
         register_scenario("synthetic", synthetic.SyntheticScenario.from_options)
         register_scenario("static", synthetic.SyntheticScenario.static_from_options)
+        from trader.venues.sim.scenarios import frames  # noqa: PLC0415 - imports the exchange and ws modules
+
+        register_scenario("frames", frames.FramesScenario.from_options)
 
 
 class StaticScenario:
