@@ -110,7 +110,8 @@ async def test_a_lossy_sink_keeps_the_last_items_while_down_and_hands_them_to_re
         assert runner.undelivered() == [4, 5, 6]
         await trio.sleep(5)  # recovery attempts at t=1 (fails) and t=1+2=3 (fails) then t=3+4...
         sink.down = False
-        await trio.sleep(10)
+        await runner.wait_available()
+        assert trio.current_time() == 7.0
         assert sink.recovered == [[4, 5, 6]]
         assert runner.available
         runner.offer(7)

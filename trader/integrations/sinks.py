@@ -176,6 +176,8 @@ class SinkRunner(Generic[T]):
         self._kept: deque[T] = deque(maxlen=self.settings.keep_last)
         self._pending: list[T] = []
         self._down = False
+        self._up_event = trio.Event()
+        self._up_event.set()
         self._progress = trio.Event()
         self._accepted = 0
         self._processed = 0
@@ -221,6 +223,10 @@ class SinkRunner(Generic[T]):
     @property
     def available(self) -> bool:
         return not self._down
+
+    async def wait_available(self) -> None:
+        """Return once the sink is up (at once if it is)."""
+        await self._up_event.wait()
 
     def undelivered(self) -> list[T]:
         """The undelivered items kept for recovery (lossy), oldest first."""
@@ -277,6 +283,7 @@ class SinkRunner(Generic[T]):
         self._last_error = str(exc)
         if not self._down:
             self._down = True
+            self._up_event = trio.Event()
             self._outages += 1
             log.warning("sink_down", sink=self.name, error=str(exc))
         return self._backoff.next_delay(trio.current_time())
@@ -284,6 +291,7 @@ class SinkRunner(Generic[T]):
     def _up(self) -> None:
         if self._down:
             self._down = False
+            self._up_event.set()
             self._backoff.record_connected(trio.current_time())
             log.warning("sink_up", sink=self.name, outages=self._outages)
         else:
