@@ -568,8 +568,8 @@ class SimRestApp:
 
     # -- Gamma, Data API, admin -----------------------------------------------------------------------------
 
-    def _gamma_markets(self, request: HttpRequest) -> list[JsonObject]:
-        q = request.query
+    def _gamma_markets(self, request: HttpRequest | None) -> list[JsonObject]:
+        q = request.query if request is not None else {}
         ex = self.exchange
         selected = []
         for market in ex.markets:
@@ -609,7 +609,8 @@ class SimRestApp:
             return HttpResponse.json(found[0]) if found else HttpResponse.error(404, "market not found")
         if path == "/events" or path.startswith("/events/"):
             event_id = path[len("/events/") :] if path.startswith("/events/") else None
-            markets = {m["conditionId"]: m for m in self._gamma_markets(request)}
+            # An event lists all its markets: the request's filters (`id`, `slug`) name events here, not markets.
+            markets = {m["conditionId"]: m for m in self._gamma_markets(None)}
             events = []
             for event in self.exchange.events.values():
                 if event_id is not None and event.event_id != event_id:
