@@ -26,7 +26,10 @@ Parameters (`--scenario-param key=value`):
   keeping its queue at most half full), or a number of frames per second;
 - `speed` (default 1): with `original`, time runs this many times faster;
 - `start`: `subscriber` (default: wait for the first subscriber of a replayed asset) or `now`;
-- `loop` (default false): start over at the end (the file's first line should be the books' snapshots).
+- `loop` (default false): start over at the end (the file's first line should be the books' snapshots);
+- `sync_secs` (default 0: before every pause, so nothing can see the books out of step): set the exchange's books
+  at most this often instead; with `rate=max` a load test spends its CPU on frames, not on re-placing orders, and
+  REST may lag the stream by up to `sync_secs`.
 """
 
 from __future__ import annotations
@@ -110,6 +113,7 @@ class FramesParams:
     speed: float = 1.0
     start: str = "subscriber"
     loop: bool = False
+    sync_secs: float = 0.0
 
     def frames_per_sec(self) -> float | None:
         """None for `original` and `max`."""
@@ -127,6 +131,8 @@ class FramesParams:
 
     def check(self) -> None:
         self.frames_per_sec()
+        if not self.sync_secs >= 0:
+            raise ConfigError(f"frames scenario parameter sync_secs must be >= 0, got {self.sync_secs}")
         if not self.speed > 0:
             raise ConfigError(f"frames scenario parameter speed must be > 0, got {self.speed}")
         if self.start not in ("subscriber", "now"):
@@ -510,6 +516,7 @@ class FramesScenario:
         self._events: list[SimEvent] = []
         self._mirror: _Mirror | None = None
         self._dirty: set[str] = set()
+        self._last_sync = -math.inf
         min_size = min(_MAX_MIN_ORDER_SIZE, self.file.smallest_size or _MAX_MIN_ORDER_SIZE)
         for n, (condition_id, tokens) in enumerate(self.file.markets.items(), start=1):
             event_id = gamma_id_of(f"frames:event:{condition_id}", base=200_000)
@@ -555,9 +562,12 @@ class FramesScenario:
             self.books.apply(op)
         self._dirty |= frame.assets
 
-    def _sync(self, mute: Mute | None, now: float) -> None:
+    def _sync(self, mute: Mute | None, now: float, *, force: bool = False) -> None:
         if not self._dirty or self._mirror is None:
             return
+        if not force and self.params.sync_secs and trio.current_time() < self._last_sync + self.params.sync_secs:
+            return
+        self._last_sync = trio.current_time()
         dirty, self._dirty = sorted(self._dirty), set()
         if mute is None:
             self._mirror.sync(self.books, dirty, now)
@@ -606,7 +616,7 @@ class FramesScenario:
                 self.stats["deliveries"] += publisher.publish(frame.assets, frame.text)
                 self.stats["frames_sent"] += 1
                 sent += 1
-            self._sync(mute, context.now())
+            self._sync(mute, context.now(), force=not self.params.loop)
             if not self.params.loop:
                 break
             self.stats["loops"] += 1
