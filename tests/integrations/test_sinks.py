@@ -126,31 +126,31 @@ async def test_a_lossy_sink_keeps_the_last_items_while_down_and_hands_them_to_re
 
 
 async def test_a_lossless_sink_retries_with_backoff_and_loses_nothing(autojump_clock: trio.abc.Clock) -> None:
-    sink = ScriptedSink(down=True, partial_ok=1)
-    runner = _runner(sink, lossless=True, capacity=2)
+    sink = ScriptedSink(down=True)
+    runner = _runner(sink, lossless=True, capacity=2, max_batch=1)
     async with trio.open_nursery() as nursery:
         await nursery.start(runner.run)
-        for i in range(3):
+        await trio.testing.wait_all_tasks_blocked()  # the writer waits for its first item
+        for i in range(3):  # 0 goes to the writer (and fails), 1 and 2 fill the channel
             await runner.put(i)
         with trio.move_on_after(0.5) as scope:  # the channel is full and the sink down: put waits
             await runner.put(3)
-            await runner.put(4)
         assert scope.cancelled_caught
-        assert runner.statistics().queued == 2  # full: the writer is backing off
-        await trio.sleep(3)
-        sink.partial_ok = 0
-        await trio.sleep(20)
+        assert (runner.statistics().queued, runner.statistics().pending) == (2, 1)
+        await trio.sleep(10)  # attempts at t = 0, 1, 3, 7 (backoff 1, 2, 4, capped at 4)
+        sink.partial_ok = 1  # from t = 11 one item per attempt gets through: it must not be sent again
+        await trio.sleep(10)
         sink.down = False
+        await runner.put(3)
+        await runner.put(4)
         with trio.fail_after(60):
             await runner.flush()
         runner.close()
-    assert sink.delivered == sorted(set(sink.delivered))  # in order, each once
-    assert sink.delivered[:3] == [0, 1, 2]
+    assert sink.delivered == [0, 1, 2, 3, 4]  # in order, each once, none lost
     stats = runner.statistics()
-    assert (stats.undelivered, stats.dropped, stats.pending, stats.outages) == (0, 0, 0, 1)
-    assert stats.delivered == len(sink.delivered)
+    assert (stats.delivered, stats.undelivered, stats.dropped, stats.pending, stats.outages) == (5, 0, 0, 0, 1)
+    assert sink.attempts[:6] == [0.0, 1.0, 3.0, 7.0, 11.0, 15.0]
     gaps = [b - a for a, b in zip(sink.attempts, sink.attempts[1:], strict=False)]
-    assert gaps[:3] == [1.0, 2.0, 4.0]
     assert max(gaps) == 4.0  # capped
 
 
