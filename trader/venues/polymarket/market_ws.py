@@ -17,6 +17,7 @@ real socket.
 
 from __future__ import annotations
 
+import math
 import ssl
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -42,6 +43,8 @@ __all__ = [
     "websocket_factory",
 ]
 
+#: how long a cancelled connection spends on its close handshake
+_CLOSE_WHEN_CANCELLED_SECS = 0.05
 MARKET_WS_URL = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
 PING = "PING"
 #: A `book` frame of a deep market is tens of KB; the initial dump of 200 assets arrives as one array.
@@ -120,7 +123,10 @@ async def _client(
             try:
                 yield ws
             finally:
-                with trio.move_on_after(close_timeout_secs) as scope:
+                # Being cancelled, the reader that would receive the peer's close reply is cancelled too: send our
+                # close frame but do not wait out the timeout for a reply that cannot be read.
+                cancelled = trio.current_effective_deadline() == -math.inf
+                with trio.move_on_after(_CLOSE_WHEN_CANCELLED_SECS if cancelled else close_timeout_secs) as scope:
                     scope.shield = True
                     await ws.aclose()
                 # Let the reader finish the close handshake, but not forever.
