@@ -20,6 +20,7 @@ from trader.errors import ConfigError
 #: subcommand -> (module, one-line help). Keep in step with the README's command table.
 COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("trader.commands.db", "database tools: `trader db migrate` applies the schema migrations"),
+    "run": ("trader.commands.run", "run the engine: paper trading against the built-in simulated venue by default"),
     "order": ("trader.commands.order", "order tools: `trader order sign` signs a CLOB V2 order read from stdin"),
     "sim": ("trader.commands.sim", "run the simulated Polymarket venue on loopback"),
     "watch": ("trader.commands.watch", "stream chosen markets and print top of book and book health"),

@@ -163,6 +163,8 @@ class Books:
     _tokens: dict[str, TokenBook] = field(default_factory=dict)
     _any_version: int = 0
     _any_changed: trio.Event = field(default_factory=trio.Event)
+    #: Trio time of the latest change of any book (for tick-to-trade), None before the first
+    last_change_at: float | None = None
     history: PriceHistory = field(init=False)
 
     def __post_init__(self) -> None:
@@ -223,6 +225,7 @@ class Books:
         self._publish()
 
     def _publish(self) -> None:
+        self.last_change_at = trio.current_time()
         self._any_version += 1
         self._any_changed.set()
         self._any_changed = trio.Event()

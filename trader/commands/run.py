@@ -1,0 +1,191 @@
+"""`trader run`: the engine. Paper trading against the built-in simulated venue unless told otherwise.
+
+Ctrl+C (SIGINT) or SIGTERM drains gracefully: strategies stop, in-flight orders finish within `drain_secs`, resting
+orders are cancelled, the store is flushed, the summary is printed, and the exit status is 0. A second Ctrl+C cuts
+the drain short (exit status 130). Live trading needs keys, `--live` AND `TRADER_CONFIRM_LIVE=yes`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import signal
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import structlog
+import trio
+
+from trader.engine.app import RunSummary, run_trader
+from trader.errors import ConfigError
+from trader.integrations.logging import configure_logging
+from trader.settings import Settings, VenueKind, load_settings
+
+log = structlog.get_logger(__name__)
+
+CONFIRM_VARIABLE = "TRADER_CONFIRM_LIVE"
+EXIT_ABORTED = 130
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument(
+        "--venue",
+        choices=[v.value for v in VenueKind],
+        help="sim: start the simulated venue in-process (default); polymarket: the configured endpoints",
+    )
+    parser.add_argument("--live", action="store_true", help=f"send real orders (needs keys and {CONFIRM_VARIABLE}=yes)")
+    parser.add_argument("--duration", type=_positive, metavar="SECS", help="stop by itself after SECS (a drain)")
+    parser.add_argument("--http-port", type=_port, metavar="N", help="the operator HTTP port (default 8080; 0: any)")
+    parser.add_argument("--http-host", metavar="HOST", help="the operator HTTP address (default 127.0.0.1)")
+    parser.add_argument("--summary-json", metavar="PATH", help="write the exit summary there as JSON")
+    parser.add_argument(
+        "--database-url", metavar="URL", help="sqlite:PATH (default sqlite:trader.sqlite3) or postgresql://"
+    )
+    parser.add_argument("--redis-url", metavar="URL", help="also publish events to this Redis")
+    parser.add_argument("--markets", type=_positive_int, metavar="N", help="--venue sim: how many binary markets")
+    parser.add_argument("--scenario", metavar="NAME", help="--venue sim: the scenario (default synthetic)")
+    parser.add_argument("--seed", type=int, metavar="S", help="--venue sim: the scenario's seed")
+    parser.add_argument(
+        "--env-file", default=".env", metavar="PATH", help="settings file (default .env; may be absent)"
+    )
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port in [0, 65535], got {value}")
+    return value
+
+
+def settings_from(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
+    """The settings: environment and `.env`, then the command line on top. Live mode is checked here."""
+    settings = load_settings(environ, dotenv=Path(args.env_file))
+    run = settings.run
+    changes: dict[str, object] = {}
+    if args.venue is not None:
+        changes["venue"] = VenueKind(args.venue)
+    if args.duration is not None:
+        changes["duration_secs"] = args.duration
+    if args.summary_json is not None:
+        changes["summary_json"] = args.summary_json
+    if args.database_url is not None:
+        changes["database_url"] = args.database_url
+    if args.redis_url is not None:
+        changes["redis_url"] = args.redis_url
+    if run.live and not args.live:
+        raise ConfigError("live trading needs --live on the command line (TRADER_RUN__LIVE alone is not enough)")
+    changes["live"] = bool(args.live)
+    try:
+        run = dataclasses.replace(run, **changes)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    http = settings.http
+    if args.http_port is not None:
+        http = dataclasses.replace(http, port=args.http_port)
+    if args.http_host is not None:
+        http = dataclasses.replace(http, host=args.http_host)
+    sim = settings.sim
+    if args.markets is not None:
+        sim = dataclasses.replace(sim, markets=args.markets)
+    if args.scenario is not None:
+        sim = dataclasses.replace(sim, scenario=args.scenario)
+    if args.seed is not None:
+        sim = dataclasses.replace(sim, seed=args.seed)
+    settings = dataclasses.replace(settings, run=run, http=http, sim=sim)
+    if run.live:
+        if environ.get(CONFIRM_VARIABLE, "").strip().lower() != "yes":
+            raise ConfigError(f"live trading needs {CONFIRM_VARIABLE}=yes in the environment as well as --live")
+        if settings.keys.private_key is None:
+            raise ConfigError("live trading needs TRADER_PRIVATE_KEY")
+    return settings
+
+
+async def watch_signals(
+    drain: trio.Event, abort: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """First SIGINT/SIGTERM: drain. Second: abort. Runs OUTSIDE the scope it cancels, so the second signal is seen."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if not drain.is_set():
+                log.warning("signal_received_draining", signal=name)
+                drain.set()
+            else:
+                log.warning("signal_received_aborting", signal=name)
+                abort.set()
+                return
+
+
+async def main(settings: Settings) -> RunSummary | None:
+    """Run the engine under the signal watcher; None when a second signal aborted it."""
+    drain, abort = trio.Event(), trio.Event()
+    summary: RunSummary | None = None
+    async with trio.open_nursery() as nursery:
+        await nursery.start(watch_signals, drain, abort)
+        with trio.CancelScope() as run_scope:
+            nursery.start_soon(_cancel_on, abort, run_scope)
+            summary = await run_trader(settings, stop=drain.wait, abort=abort)
+        nursery.cancel_scope.cancel()
+    return summary
+
+
+async def _cancel_on(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
+
+
+def _terminate_early(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Until the engine's own signal watcher is installed, SIGTERM must still end the process: as PID 1 in a
+    # container its default action is ignored (and the stop would end in SIGKILL).
+    signal.signal(signal.SIGTERM, _terminate_early)
+    settings = settings_from(args, dict(os.environ))
+    configure_logging(level=settings.run.log_level, fmt=settings.run.log_format)
+    summary = trio.run(main, settings)
+    if summary is None:
+        print("trader: aborted by a second signal; resting orders may remain at the venue", file=sys.stderr)
+        return EXIT_ABORTED
+    document = summary.to_json()
+    text = json.dumps(document, default=_json_default)  # one line: log shippers read stdout too
+    print(text)
+    if settings.run.summary_json:
+        Path(settings.run.summary_json).write_text(text + "\n")
+    return 0

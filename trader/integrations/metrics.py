@@ -1,0 +1,173 @@
+"""Prometheus metrics, read from the services' `statistics()` at scrape time.
+
+Nothing is counted twice and nothing is added to the hot path: the services keep their own counters, and this
+collector turns them into metric families when `/metrics` is scraped. The one metric observed as it happens is the
+tick-to-trade histogram (`TickToTrade`), fed by the order manager's events.
+
+| metric | type | labels |
+|---|---|---|
+| `trader_md_frames_total`, `trader_md_entries_total` | counter | |
+| `trader_md_drops_total` | counter | `reason` |
+| `trader_md_reconnects_total`, `trader_md_stalls_total`, `trader_md_resyncs_total` | counter | |
+| `trader_md_connections`, `trader_md_books_ready`, `trader_md_books_suspect` | gauge | |
+| `trader_md_max_book_age_seconds`, `trader_md_feed_latency_p99_ms` | gauge | |
+| `trader_intents_total` | counter | |
+| `trader_intents_denied_total` | counter | `reason` |
+| `trader_orders_total` | counter | `outcome` (submitted, accepted, rejected:<code>, not_sent:<reason>) |
+| `trader_orders_open` | gauge | |
+| `trader_fills_total`, `trader_trades_failed_total` | counter | |
+| `trader_venue_responses_total` | counter | `kind` (429, 5xx, 4xx, timeout, error) |
+| `trader_emergency_stops_total` | counter | |
+| `trader_trading_state` | gauge | `state` (1 for the current one) |
+| `trader_realized_pnl_usd`, `trader_unrealized_pnl_usd`, `trader_exposure_usd`, `trader_cash_usd` | gauge | |
+| `trader_strategy_intents_total`, `trader_strategy_errors_total` | counter | `strategy` |
+| `trader_strategy_ticks_total`, `trader_strategy_overruns_total` | counter | |
+| `trader_tick_to_trade_seconds` | histogram | |
+
+Money gauges are floats because Prometheus has no other number type; they are for dashboards, never for decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from trader.domain.positions import Portfolio, marks_at_mid
+from trader.engine.books import Books
+from trader.engine.execution import ExecutionService
+from trader.engine.market_data import MarketDataService
+from trader.engine.risk import TradingState
+from trader.engine.strategy_engine import StrategyEngine
+
+__all__ = ["EngineCollector", "EngineParts", "TickToTrade"]
+
+
+class EngineParts(Protocol):
+    @property
+    def books(self) -> Books: ...
+    @property
+    def market_data(self) -> MarketDataService: ...
+    @property
+    def execution(self) -> ExecutionService | None: ...
+    @property
+    def strategies(self) -> StrategyEngine | None: ...
+
+
+def _counter(name: str, doc: str, value: float, labels: Mapping[str, str] | None = None) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=list(labels) if labels else None)
+    family.add_metric(list(labels.values()) if labels else [], value)
+    return family
+
+
+def _gauge(name: str, doc: str, value: float | None) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc)
+    family.add_metric([], float("nan") if value is None else value)
+    return family
+
+
+def _labelled(name: str, doc: str, label: str, values: Mapping[str, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=[label])
+    for key, value in sorted(values.items()):
+        family.add_metric([key], value)
+    return family
+
+
+def _money(value: Decimal) -> float:
+    return float(value)
+
+
+class EngineCollector(Collector):
+    """Reads the engine's statistics at scrape time."""
+
+    def __init__(self, engine: EngineParts) -> None:
+        self._engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._market_data()
+        execution = self._engine.execution
+        if execution is not None:
+            yield from self._execution(execution)
+        strategies = self._engine.strategies
+        if strategies is not None:
+            yield from self._strategies(strategies)
+
+    def _market_data(self) -> Iterator[Metric]:
+        s = self._engine.market_data.statistics()
+        yield _counter("trader_md_frames", "market-channel frames received (PONG included)", s.frames)
+        yield _counter("trader_md_entries", "book levels and level changes read", s.entries)
+        yield _labelled("trader_md_drops", "frames or entries dropped, by reason", "reason", s.drops)
+        yield _counter("trader_md_reconnects", "market-channel reconnections", s.reconnects)
+        yield _counter("trader_md_stalls", "connections closed for silence", s.stalls)
+        yield _counter("trader_md_resyncs", "books resynchronised after a mismatch", s.resyncs)
+        yield _gauge("trader_md_connections", "market-channel connections up", s.connected)
+        yield _gauge("trader_md_books_ready", "books with a current snapshot", s.ready_books)
+        yield _gauge("trader_md_books_suspect", "books marked suspect", s.suspect_books)
+        yield _gauge("trader_md_max_book_age_seconds", "age of the oldest ready book", s.max_book_age_secs)
+        yield _gauge("trader_md_feed_latency_p99_ms", "local receive time minus venue time, p99", s.feed_latency_p99_ms)
+
+    def _execution(self, execution: ExecutionService) -> Iterator[Metric]:
+        s = execution.statistics()
+        o = s.orders
+        yield _counter("trader_intents", "intents received from the strategies", s.intents_received)
+        yield _labelled("trader_intents_denied", "intents denied, by reason code", "reason", s.intents_denied)
+        outcomes: dict[str, int] = {"submitted": o.submitted, "accepted": o.accepted}
+        outcomes.update({f"rejected:{code}": n for code, n in o.rejected.items()})
+        outcomes.update({f"not_sent:{reason}": n for reason, n in o.not_sent.items()})
+        yield _labelled("trader_orders", "orders by outcome", "outcome", outcomes)
+        yield _gauge("trader_orders_open", "orders open now", o.open_orders)
+        yield _counter("trader_fills", "fills received", o.fills)
+        yield _counter("trader_trades_failed", "trades that FAILED on chain (fill reversed)", o.trades_failed)
+        responses = {
+            "429": o.responses_429,
+            "5xx": o.responses_5xx,
+            "4xx": o.responses_4xx,
+            "timeout": o.timeouts,
+            "error": o.venue_errors,
+        }
+        yield _labelled("trader_venue_responses", "venue answers that were not a success", "kind", responses)
+        yield _counter("trader_emergency_stops", "emergency stops", s.emergency_stops)
+        state = GaugeMetricFamily("trader_trading_state", "1 for the current trading state", labels=["state"])
+        for candidate in TradingState:
+            state.add_metric([str(candidate)], 1.0 if candidate is s.trading_state else 0.0)
+        yield state
+        portfolio: Portfolio = execution.manager.portfolio
+        marks = marks_at_mid(t.book for t in self._engine.books.tokens())
+        unrealized = sum(
+            (p.unrealized_pnl(marks[t]) for t, p in portfolio.positions.items() if p.quantity and t in marks),
+            Decimal(0),
+        )
+        yield _gauge("trader_realized_pnl_usd", "realized PnL (pUSD)", _money(portfolio.realized_pnl))
+        yield _gauge("trader_unrealized_pnl_usd", "unrealized PnL at mid (pUSD)", _money(unrealized))
+        yield _gauge("trader_exposure_usd", "position exposure at cost (pUSD)", _money(portfolio.exposure()))
+        yield _gauge("trader_cash_usd", "cash (pUSD)", _money(portfolio.cash))
+
+    def _strategies(self, strategies: StrategyEngine) -> Iterator[Metric]:
+        s = strategies.statistics()
+        yield _labelled(
+            "trader_strategy_intents", "intents emitted", "strategy", {r.name: r.intents for r in s.strategies}
+        )
+        yield _labelled(
+            "trader_strategy_errors", "strategy errors", "strategy", {r.name: r.errors for r in s.strategies}
+        )
+        yield _counter("trader_strategy_ticks", "strategy engine ticks", s.ticks)
+        yield _counter("trader_strategy_overruns", "ticks that overran their period", s.overruns)
+
+
+class TickToTrade:
+    """The histogram of seconds from the latest book change to an order leaving for the venue."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.histogram = Histogram(
+            "trader_tick_to_trade_seconds",
+            "seconds from the latest book change to the order being sent",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=registry,
+        )
+
+    def observe(self, seconds: float) -> None:
+        self.histogram.observe(max(0.0, seconds))
