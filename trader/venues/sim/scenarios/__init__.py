@@ -93,6 +93,10 @@ def _load_builtin() -> None:
         from trader.venues.sim.scenarios import frames  # noqa: PLC0415 - imports the exchange and ws modules
 
         register_scenario("frames", frames.FramesScenario.from_options)
+        from trader.venues.sim.scenarios import quotes, sports  # noqa: PLC0415 - as above
+
+        register_scenario("quotes", quotes.QuotesScenario.from_options)
+        register_scenario("sports", sports.SportsScenario.from_options)
 
 
 class StaticScenario:

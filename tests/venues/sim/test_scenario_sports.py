@@ -1,0 +1,165 @@
+"""The `sports` scenario: a game the engine's ESPN client reads, faults the sniper must survive, and a market
+whose winner can still be bought below 1 for a while after the final whistle."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import trio
+import trio.testing
+
+from tests.venues.sim._support import T0
+from trader.errors import ConfigError
+from trader.integrations.espn import EspnBadReply, EspnClient, EspnRequestError, EspnUnavailable, parse_scoreboard
+from trader.strategies.games import GameState
+from trader.venues.sim.exchange import Exchange
+from trader.venues.sim.httpserver import HttpRequest
+from trader.venues.sim.scenarios import RouteHandler, ScenarioOptions, make_scenario
+from trader.venues.sim.scenarios.sports import SportsScenario
+from trader.venues.sim.venue import SimConfig, open_sim_venue
+
+PATH = "/apis/site/v2/sports/basketball/nba/scoreboard"
+
+
+def scenario(**params: str) -> SportsScenario:
+    values = {"start_in_secs": "10", "duration_secs": "60", "window_secs": "20", "step_secs": "0.5"} | params
+    made = make_scenario("sports", ScenarioOptions(seed=4, params=values))
+    assert isinstance(made, SportsScenario)
+    return made
+
+
+class Context:
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+        self.routes: dict[str, RouteHandler] = {}
+
+    def now(self) -> float:
+        return T0 + trio.current_time()
+
+    def add_route(self, prefix: str, handler: RouteHandler) -> None:
+        self.routes[prefix] = handler
+
+    async def get(self, path: str = PATH) -> tuple[int, bytes]:
+        request = HttpRequest("GET", "/espn" + path, "/espn" + path, {}, {}, b"", "test")
+        response = await self.routes["/espn"](request, path)
+        return response.status, response.body
+
+
+async def test_espn_phases_market_stages_and_the_snipe_window(autojump_clock: trio.testing.MockClock) -> None:
+    sports = scenario(winner="away")
+    (market,), _ = sports.listing()
+    exchange = Exchange(*sports.listing())
+    sports.setup(exchange, T0)
+    context = Context(exchange)
+    seen: dict[float, tuple[GameState, bool, str | None, tuple[int | None, int | None], int]] = {}
+
+    async def poll() -> None:
+        for _ in range(100):
+            status, body = await context.get()
+            assert status == 200
+            (game,), bad = parse_scoreboard(body, "basketball/nba")
+            assert bad == 0
+            winner = game.winner.abbreviation if game.winner else None
+            away_token = market.token_ids[1]
+            depth = len(exchange.book_levels(away_token)[1])
+            seen[trio.current_time()] = (game.state, game.completed, winner, exchange.best_prices(away_token), depth)
+            await trio.sleep(1)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sports.run, context)
+        nursery.start_soon(poll)
+
+    assert seen[5.0][:3] == (GameState.PRE, False, None)
+    assert seen[40.0][:3] == (GameState.IN, False, None)
+    mid_game_bid, mid_game_ask = seen[40.0][3]
+    assert mid_game_bid is not None
+    assert mid_game_ask is not None
+    assert 3500 <= mid_game_bid < mid_game_ask <= 6500
+    # final at 70 s: the away team (token 1) won and its token still offers 0.95 until 90 s, then 0.99
+    assert seen[71.0][:3] == (GameState.POST, True, "BOS")
+    assert seen[71.0][3:] == ((8500, 9500), 5)  # with depth behind the stale ask
+    assert seen[89.0][3] == (8500, 9500)
+    assert seen[91.0][3:] == ((9800, 9900), 1)  # nothing can rest above 0.99
+    assert sports.phase == "settled"
+
+
+async def test_espn_faults_down_junk_and_a_final_that_flips_back_once(autojump_clock: trio.testing.MockClock) -> None:
+    sports = scenario(winner="home", espn_down="1", espn_junk="1", flip_final="true", start_in_secs="0")
+    exchange = Exchange(*sports.listing())
+    sports.setup(exchange, T0)
+    context = Context(exchange)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sports.run, context)
+        assert (await context.get())[0] == 503
+        status, body = await context.get()
+        with pytest.raises(EspnBadReply):
+            parse_scoreboard(body)
+        assert status == 200
+        await trio.sleep(61)
+        states = []
+        for _ in range(4):
+            (game,), _ = parse_scoreboard((await context.get())[1])
+            states.append((game.state, game.winner.abbreviation if game.winner else None))
+        assert states == [
+            (GameState.POST, "LAL"),
+            (GameState.IN, None),
+            (GameState.POST, "LAL"),
+            (GameState.POST, "LAL"),
+        ]
+        assert (await context.get("/apis/site/v2/sports/football/nfl/scoreboard"))[
+            1
+        ] == b'{"leagues":[{"id":"nfl","abbreviation":"NFL","slug":"nfl","name":"NFL"}],"events":[]}'
+        assert (await context.get("/apis/nope"))[0] == 404
+        nursery.cancel_scope.cancel()
+    assert sports.board.stats.down == 1
+    assert sports.board.stats.junk == 1
+    assert sports.board.stats.flipped == 1
+
+
+async def test_over_sockets_the_engine_client_reads_the_game_and_gamma_lists_its_market() -> None:
+    params = {"start_in_secs": "0", "duration_secs": "0.3", "window_secs": "0.3", "step_secs": "0.05", "winner": "home"}
+    async with (
+        open_sim_venue(SimConfig(scenario="sports", seed=2, scenario_params=params, rate_limits=None)) as sim,
+        httpx.AsyncClient(timeout=5) as http,
+    ):
+        client = EspnClient(http, sim.urls.espn)
+        (market,) = (await http.get(sim.urls.gamma + "/markets")).json()
+        assert market["question"] == "Lakers vs. Celtics"
+        assert json.loads(market["outcomes"]) == ["Lakers", "Celtics"]
+        with trio.fail_after(5):
+            while True:
+                (game,) = await client.scoreboard("basketball", "nba")
+                if game.winner is not None:
+                    break
+                await trio.sleep(0.05)
+        assert game.winner.abbreviation == "LAL"
+        assert all(game.competitor(name) is not None for name in json.loads(market["outcomes"]))
+        assert game.start is not None
+        lead = datetime.fromisoformat(market["endDate"]) - game.start.astimezone(UTC)
+        assert 0 <= lead.total_seconds() <= 3 * 86_400  # what the sniper's auto-match asks of a market
+
+        armed = await http.post(sim.urls.espn + "/_sim/faults", json={"kind": "down", "count": 2})
+        assert armed.json() == {"result": "espn down armed"}
+        assert (await http.get(sim.urls.espn + "/_sim/faults")).json() == [{"kind": "down", "remaining": 2}]
+        with pytest.raises(EspnUnavailable):
+            await client.scoreboard("basketball", "nba")
+        await http.delete(sim.urls.espn + "/_sim/faults")
+        assert len(await client.scoreboard("basketball", "nba")) == 1
+        with pytest.raises(EspnRequestError):
+            await client.scoreboard("basketball", "nba-nope/x")
+        bad = await http.post(sim.urls.espn + "/_sim/faults", json={"kind": "meteor"})
+        assert bad.status_code == 400
+
+
+def test_bad_parameters_are_clear() -> None:
+    with pytest.raises(ConfigError, match="winner: expected home, away or random"):
+        scenario(winner="draw")
+    with pytest.raises(ConfigError, match="window_ask"):
+        scenario(window_ask="1.2")
+    with pytest.raises(ConfigError, match="unknown sports scenario parameter 'colour'"):
+        scenario(colour="red")
+    with pytest.raises(ConfigError, match="different names"):
+        scenario(away_short="Lakers")
