@@ -519,12 +519,12 @@ def test_cli_routes_order_sign(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
 
 def test_subprocess_no_traceback_and_exit_codes() -> None:
     command = [sys.executable, "-m", "trader", "order", "sign"]
-    ok = subprocess.run(  # noqa: S603 (our own interpreter and module)
+    ok = subprocess.run(
         command, input=json.dumps(VECTORS["orders"][0]["input"]), capture_output=True, text=True, check=False
     )
     assert ok.returncode == 0
     assert json.loads(ok.stdout)["order_id"] == VECTORS["orders"][0]["expected"]["order_id"]
-    bad = subprocess.run(command, input="{not json", capture_output=True, text=True, check=False)  # noqa: S603
+    bad = subprocess.run(command, input="{not json", capture_output=True, text=True, check=False)
     assert bad.returncode == 2
     assert "error" in json.loads(bad.stdout)
     assert "Traceback" not in bad.stderr
