@@ -38,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="scenario parameter, repeatable (synthetic: step_secs, levels, gap_rate_per_min, ...)",
+        help="scenario parameter, repeatable (synthetic: step_secs, levels, ...; quotes: path, speed, slugs; "
+        "sports: winner, duration_secs, window_secs, flip_final, ...; frames: path, rate, loop; "
+        "see trader/venues/sim/scenarios/)",
     )
     parser.add_argument(
         "--fault",

@@ -15,9 +15,9 @@ What is replayed, honouring data_quality.csv:
 - crossed or locked rows (ask <= bid) and rows without a price are skipped and counted; a one-sided row shows one
   side only;
 - `volume24hr` is not used (mostly empty upstream).
-Markets: the `--markets` slugs with the most two-sided rows (or `slugs=a,b,c`); one complementary binary market
-each, with the question from markets.csv.gz, the coarsest standard tick (0.01, 0.001, 0.0001) that holds every
-price of its path, and a maker per market.
+Markets: the `--markets` slugs whose two-sided quotes change most often (or `slugs=a,b,c`); one complementary
+binary market each, with the question from markets.csv.gz, the coarsest standard tick (0.01, 0.001, 0.0001) that
+holds every price of its path, and a maker per market.
 
 Motion: the maker's best bid and best ask are the row's bid and ask, with `levels` levels of depth behind each,
 one tick apart (sizes seeded); row times are `(ts - first ts) / speed` seconds after the start. After a market's
@@ -31,6 +31,7 @@ labels (default true).
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import random
 from collections.abc import Iterator, Sequence
@@ -204,18 +205,27 @@ def quote_files(path: Path) -> list[Path]:
 
 
 def load_quotes(path: Path, *, count: int, slugs: Sequence[str] = (), labels: bool = True) -> QuoteData:
-    """The paths of `slugs`, or of the `count` slugs with the most two-sided rows (two passes over the files)."""
+    """The paths of `slugs`, or of the `count` slugs whose two-sided quotes change most often (two passes over the
+    files; the result is cached per file version, since `trader sim` builds its scenario twice)."""
+    stamp = tuple((str(f), f.stat().st_mtime_ns) for f in quote_files(path))
+    return _load_cached(stamp, path, count, tuple(slugs), labels)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(
+    stamp: tuple[tuple[str, int], ...], path: Path, count: int, slugs: tuple[str, ...], labels: bool
+) -> QuoteData:
     files = quote_files(path)
     folder = path if path.is_dir() else path.parent
     chosen = list(dict.fromkeys(slugs))
     if not chosen:
-        two_sided: dict[str, int] = {}
+        distinct: dict[str, set[tuple[str, str]]] = {}
         for file in files:
             for row in _open_csv(file):
-                if row.get("bid") and row.get("ask"):
-                    slug = row.get("slug", "")
-                    two_sided[slug] = two_sided.get(slug, 0) + 1
-        chosen = sorted(two_sided, key=lambda s: (-two_sided[s], s))[:count]
+                bid, ask = row.get("bid"), row.get("ask")
+                if bid and ask:
+                    distinct.setdefault(row.get("slug", ""), set()).add((bid, ask))
+        chosen = sorted(distinct, key=lambda s: (-len(distinct[s]), s))[:count]
     paths = {slug: MarketPath(slug, "", slug) for slug in chosen}
     skipped = {"crossed": 0, "empty": 0, "bad": 0}
     for file in files:
