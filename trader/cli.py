@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "order": ("trader.commands.order", "order tools: `trader order sign` signs a CLOB V2 order read from stdin"),
     "sim": ("trader.commands.sim", "run the simulated Polymarket venue on loopback"),
     "watch": ("trader.commands.watch", "stream chosen markets and print top of book and book health"),
+    "stop": ("trader.commands.stop", "emergency-stop a running engine (or --resume it) through its HTTP server"),
 }
 
 
