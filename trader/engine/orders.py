@@ -806,7 +806,10 @@ class OrderManager:
         order = self._orders[cid]
         if not order.can_apply(event):
             self._counts["late_events"] += 1
-            log.info("order_event_not_applicable", client_order_id=cid, status=order.status, event=type(event).__name__)
+            # not `event=`: structlog's first positional argument is the event name
+            log.info(
+                "order_event_not_applicable", client_order_id=cid, status=order.status, event_type=type(event).__name__
+            )
             return None
         updated = order.apply(event)
         if updated is order:

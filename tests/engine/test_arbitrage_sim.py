@@ -1,0 +1,348 @@
+"""Atomic arbitrage against the simulated venue over real loopback sockets, through the live Polymarket adapter
+(L1-derived keys, signed V2 orders, L2 REST, the user channel), with the sim's faults: one leg rejected, one leg
+partially filled, one leg timing out. Each basket ends hedged or with its residual exposure reported, and our
+positions and cash equal the sim's wallet for our address, to the base unit.
+
+Real time (the sim's exchange settles and answers on the Trio clock; a MockClock would jump while bytes are on
+the wire). Deadlines are generous; nothing asserts on how long a step took.
+
+The market is UNLINKED (two independent books), so a YES ask + NO ask below 1 can rest, as it does on the venue
+between two traders. Books, set up through the sim's exchange by a maker (owner `sim-maker`, untouched by faults):
+
+    YES  asks 0.45 x 100   bids 0.44 x 100
+    NO   asks 0.52 x 100   bids 0.50 x 100
+
+Taker fee 0.02 x p x (1 - p) per share, in pUSD, floored to 5 decimals (the sim charges it; the adapter computes it
+from the market's fee schedule).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import trio
+
+from trader.domain.enums import OrderStatus, OrderType
+from trader.domain.intents import ArbIntent, OrderIntent
+from trader.domain.market import FeeSchedule, Market
+from trader.domain.numbers import Side
+from trader.domain.positions import Portfolio
+from trader.engine.arbitrage import ArbitrageSettings, ArbStatus
+from trader.engine.execution import ExecutionService, ExecutionSettings, Intent
+from trader.engine.orders import OrderManager, OrderManagerSettings
+from trader.engine.risk import BookHealth, RiskGate, RiskSettings
+from trader.testing.fake_venue import MemoryStore
+from trader.venues.errors import VenueRejectCode
+from trader.venues.polymarket.heartbeat import HeartbeatSettings
+from trader.venues.polymarket.signing import OrderSigner
+from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
+from trader.venues.sim.exchange import Accepted, OrderRequest
+from trader.venues.sim.markets import UNITS_PER_ONE, make_market
+from trader.venues.sim.markets import FeeSchedule as SimFeeSchedule
+from trader.venues.sim.scenarios import StaticScenario
+from trader.venues.sim.venue import SimConfig, SimVenue, open_sim_venue
+
+D = Decimal
+CASH = D(10_000)  # the sim funds a new wallet with 10,000 pUSD
+FEE_RATE = D("0.02")
+SIM_MARKET = make_market(
+    "arb-sim",
+    question="Will the basket hold?",
+    complementary=False,
+    fees=SimFeeSchedule(rate=FEE_RATE, exponent=1),
+)
+MARKET = Market(
+    condition_id=SIM_MARKET.condition_id,
+    question=SIM_MARKET.question,
+    slug=SIM_MARKET.slug,
+    yes_token_id=SIM_MARKET.token_ids[0],
+    no_token_id=SIM_MARKET.token_ids[1],
+    tick_size=SIM_MARKET.tick_size,
+    min_order_size=SIM_MARKET.min_order_size,
+    fees=FeeSchedule(rate=FEE_RATE, exponent=1),
+)
+YES, NO = MARKET.yes_token_id, MARKET.no_token_id
+MAKER = "0x" + "5e" * 20
+#: (token, side, price, shares) resting before each test
+BOOK: tuple[tuple[str, Side, str, str], ...] = (
+    (YES, Side.SELL, "0.45", "100"),
+    (YES, Side.BUY, "0.44", "100"),
+    (NO, Side.SELL, "0.52", "100"),
+    (NO, Side.BUY, "0.50", "100"),
+)
+DEADLINE_SECS = 15.0  # generous: a loaded 2-core machine must not fail a test by slowness
+
+
+def fee(shares: str, price: str) -> Decimal:
+    return MARKET.fees.fee(D(shares), D(price))
+
+
+def units(amount: int) -> Decimal:
+    return D(amount) / UNITS_PER_ONE
+
+
+@dataclass
+class Trading:
+    sim: SimVenue
+    venue: PolymarketVenue
+    manager: OrderManager
+    service: ExecutionService
+    send: trio.MemorySendChannel[Intent]
+    store: MemoryStore
+    events: list[object] = field(default_factory=list)
+
+    @property
+    def api_key(self) -> str:
+        return self.venue.credentials.api_key
+
+    def wallet(self) -> tuple[dict[str, Decimal], Decimal]:
+        """The sim's books of our address: shares per token (non-zero) and pUSD."""
+        wallet = self.sim.exchange.wallet(self.venue.signer.address)
+        return {t: units(u) for t, u in wallet.shares.items() if u}, units(wallet.collateral)
+
+    def ours(self) -> tuple[dict[str, Decimal], Decimal]:
+        return self.manager.positions(), self.manager.portfolio.cash
+
+    def sim_open_orders(self) -> list[str]:
+        return [o.order_id for o in self.sim.exchange.open_orders(self.api_key)]
+
+    def sim_order_count(self) -> int:
+        return sum(1 for o in self.sim.exchange.orders() if o.owner == self.api_key)
+
+    async def wait_for(self, predicate: Callable[[], bool], what: str) -> None:
+        """Poll (real time) until `predicate()` holds; fail with `what` after the test's deadline."""
+        with trio.move_on_after(DEADLINE_SECS):
+            while not predicate():  # noqa: ASYNC110 - state spread over the sim, sockets and the engine
+                await trio.sleep(0.02)
+            return
+        raise AssertionError(f"timed out waiting for {what}")
+
+    async def assert_positions_match(self) -> None:
+        """Every fill the venue made has reached us: positions and cash equal the sim's wallet, exactly; and
+        the venue's REST view (balance-allowance) says the same."""
+        await self.wait_for(lambda: self.ours() == self.wallet(), "our positions to equal the sim's wallet")
+        positions, cash = self.ours()
+        assert (positions, cash) == self.wallet()
+        assert positions == dict(await self.venue.positions())
+        assert self.sim_open_orders() == []
+
+    async def arbs_finished(self, count: int = 1) -> dict[str, int]:
+        """Wait until `count` arbitrage tasks have ended; their outcomes by status."""
+        await self.wait_for(
+            lambda: sum(self.service.statistics().arbitrage.by_status.values()) >= count, f"{count} arb(s) to end"
+        )
+        return dict(self.service.statistics().arbitrage.by_status)
+
+
+def seed_book(sim: SimVenue) -> None:
+    """The maker's resting orders, straight into the exchange (the maker holds the shares it offers)."""
+    exchange = sim.exchange
+    exchange.fund(MAKER, shares={YES: 1_000 * UNITS_PER_ONE, NO: 1_000 * UNITS_PER_ONE})
+    for n, (token, side, price, size) in enumerate(BOOK):
+        shares = int(D(size) * UNITS_PER_ONE)
+        cash = int(D(size) * D(price) * UNITS_PER_ONE)
+        maker_amount, taker_amount = (cash, shares) if side is Side.BUY else (shares, cash)
+        result = exchange.submit(
+            OrderRequest(
+                order_id=f"0x{n + 1:064x}",
+                owner="sim-maker",
+                maker_address=MAKER,
+                token_id=token,
+                side=side,
+                maker_amount=maker_amount,
+                taker_amount=taker_amount,
+            ),
+            sim.now(),
+        )
+        assert isinstance(result, Accepted), result
+
+
+def sim_config() -> SimConfig:
+    return SimConfig(scenario=StaticScenario([SIM_MARKET]), seed=7)
+
+
+@asynccontextmanager
+async def trading(
+    *,
+    orders: OrderManagerSettings | None = None,
+    execution: ExecutionSettings | None = None,
+    risk: RiskSettings | None = None,
+    setup: Callable[[SimVenue], None] = seed_book,
+) -> AsyncIterator[Trading]:
+    """The sim, the live adapter as a fresh random key, and the execution service over them."""
+    async with open_sim_venue(sim_config()) as sim:
+        setup(sim)
+        settings = PolymarketVenueSettings(
+            rest_url=sim.urls.rest,
+            ws_user_url=sim.urls.ws_user,
+            heartbeat=HeartbeatSettings(interval_secs=5),
+        )
+        signer = OrderSigner("0x" + secrets.token_hex(32))
+        async with open_polymarket_venue(settings, signer, wall_secs=sim.now) as venue:
+            venue.add_markets([MARKET])
+            store = MemoryStore()
+            manager = OrderManager(
+                venue,
+                store,
+                portfolio=Portfolio(cash=CASH),
+                settings=orders or OrderManagerSettings(request_timeout_secs=2.0),
+                wall_ns=lambda: int(sim.now() * 1e9),
+            )
+            send, receive = trio.open_memory_channel[Intent](64)
+            gate = RiskGate(risk or RiskSettings(max_orders_per_market=1000, max_orders_global=1000))
+            service = ExecutionService(
+                manager,
+                gate,
+                receive,
+                settings=execution
+                or ExecutionSettings(arbitrage=ArbitrageSettings(min_unwind_shares=MARKET.min_order_size)),
+                book_health=lambda _token: BookHealth(age_ms=0.0),
+                tick_of=lambda _token: MARKET.tick_size,
+            )
+            harness = Trading(sim, venue, manager, service, send, store)
+            manager.add_listener(harness.events.append)
+            async with trio.open_nursery() as nursery:
+                with trio.fail_after(DEADLINE_SECS):
+                    await nursery.start(service.run)
+                yield harness
+                nursery.cancel_scope.cancel()
+
+
+def leg(cid: str, token: str, price: str, *, size: str = "10", order_type: OrderType = OrderType.FOK) -> OrderIntent:
+    return OrderIntent(
+        client_order_id=cid,
+        strategy="sum_to_100",
+        condition_id=MARKET.condition_id,
+        token_id=token,
+        side=Side.BUY,
+        price=D(price),
+        size=D(size),
+        order_type=order_type,
+    )
+
+
+def basket(arb_id: str = "arb-1", order_type: OrderType = OrderType.FOK, *, size: str = "10") -> ArbIntent:
+    return ArbIntent(
+        arb_id=arb_id,
+        strategy="sum_to_100",
+        legs=(
+            leg(f"{arb_id}-yes", YES, "0.45", size=size, order_type=order_type),
+            leg(f"{arb_id}-no", NO, "0.52", size=size, order_type=order_type),
+        ),
+        max_slippage=D("0.02"),
+    )
+
+
+async def test_both_legs_fill_complete() -> None:
+    async with trading() as t:
+        await t.send.send(basket())
+
+        assert await t.arbs_finished() == {ArbStatus.COMPLETE: 1}
+        await t.assert_positions_match()
+        assert t.manager.positions() == {YES: D(10), NO: D(10)}
+        assert t.manager.portfolio.cash == CASH - D("4.5") - fee("10", "0.45") - D("5.2") - fee("10", "0.52")
+
+
+async def test_one_leg_rejected_the_filled_leg_is_sold_back_within_the_slippage_cap() -> None:
+    async with trading() as t:
+        t.sim.faults.reject_orders(token_id=NO)  # the venue refuses the NO leg (not enough balance, it says)
+        await t.send.send(basket())
+
+        assert await t.arbs_finished() == {ArbStatus.NOT_FILLED: 1}
+        yes, no = t.manager.order("arb-1-yes"), t.manager.order("arb-1-no")
+        assert (yes.status, yes.filled) == (OrderStatus.FILLED, D(10))
+        assert (no.status, no.reason) == (OrderStatus.REJECTED, VenueRejectCode.NOT_ENOUGH_BALANCE)
+        unwind = t.manager.order("arb-1-yes-unwind-1")
+        # sold FAK at no less than the 0.45 fill less the 0.02 cap; it met the 0.44 bid
+        assert (unwind.side, unwind.order_type, unwind.price, unwind.filled) == (
+            Side.SELL,
+            OrderType.FAK,
+            D("0.43"),
+            D(10),
+        )
+        assert unwind.avg_fill_price == D("0.44")
+        await t.assert_positions_match()
+        assert t.manager.positions() == {}
+        assert t.manager.portfolio.cash == CASH - D("4.5") - fee("10", "0.45") + D("4.4") - fee("10", "0.44")
+        assert t.service.residuals() == []
+
+
+async def test_one_leg_rejected_the_resting_other_is_cancelled_at_the_venue() -> None:
+    async with trading() as t:
+        t.sim.faults.reject_orders(token_id=NO)
+        arb = ArbIntent(
+            arb_id="arb-1",
+            strategy="sum_to_100",
+            legs=(
+                leg("arb-1-yes", YES, "0.43", order_type=OrderType.GTC),  # below the 0.45 ask: it rests
+                leg("arb-1-no", NO, "0.52", order_type=OrderType.GTC),
+            ),
+            max_slippage=D("0.02"),
+        )
+        await t.send.send(arb)
+
+        assert await t.arbs_finished() == {ArbStatus.NOT_FILLED: 1}
+        yes = t.manager.order("arb-1-yes")
+        assert (yes.status, yes.filled) == (OrderStatus.CANCELED, D(0))
+        assert t.sim.exchange.order(yes.order_id).status == "CANCELED"  # type: ignore[union-attr]
+        await t.assert_positions_match()
+        assert t.ours() == ({}, CASH)
+
+
+async def test_one_leg_partially_filled_the_excess_is_sold_back() -> None:
+    async with trading() as t:
+        t.sim.faults.partial_fills(token_id=NO, fraction=D("0.5"))  # the NO leg matches 5 of 10
+        await t.send.send(basket(order_type=OrderType.FAK))
+
+        assert await t.arbs_finished() == {ArbStatus.PARTIAL: 1}
+        no = t.manager.order("arb-1-no")
+        assert (no.status, no.filled) == (OrderStatus.CANCELED, D(5))  # the FAK's remainder was killed
+        unwind = t.manager.order("arb-1-yes-unwind-1")
+        assert (unwind.side, unwind.size, unwind.filled, unwind.avg_fill_price) == (Side.SELL, D(5), D(5), D("0.44"))
+        await t.assert_positions_match()
+        assert t.manager.positions() == {YES: D(5), NO: D(5)}  # equal share counts: 5 complete sets
+        assert t.manager.portfolio.cash == (
+            CASH - D("4.5") - fee("10", "0.45") - D("2.6") - fee("5", "0.52") + D("2.2") - fee("5", "0.44")
+        )
+        assert t.service.residuals() == []
+
+
+def seed_book_without_yes_buyers(sim: SimVenue) -> None:
+    """As `BOOK`, but the only YES bid is 0.40: below what an unwind of a 0.45 fill may accept (0.43)."""
+    seed_book(sim)
+    (bid,) = [o for o in sim.exchange.open_orders("sim-maker", asset_id=YES) if o.side is Side.BUY]
+    sim.exchange.cancel("sim-maker", [bid.order_id], sim.now())
+    result = sim.exchange.submit(
+        OrderRequest(
+            order_id="0x" + "ee" * 32,
+            owner="sim-maker",
+            maker_address=MAKER,
+            token_id=YES,
+            side=Side.BUY,
+            maker_amount=40 * UNITS_PER_ONE,
+            taker_amount=100 * UNITS_PER_ONE,
+        ),
+        sim.now(),
+    )
+    assert isinstance(result, Accepted), result
+
+
+async def test_one_leg_partially_filled_and_no_buyers_within_the_cap_the_residual_is_reported() -> None:
+    async with trading(setup=seed_book_without_yes_buyers) as t:
+        t.sim.faults.partial_fills(token_id=NO, fraction=D("0.5"))
+        await t.send.send(basket(order_type=OrderType.FAK))
+
+        assert await t.arbs_finished() == {ArbStatus.RESIDUAL: 1}
+        unwind = t.manager.order("arb-1-yes-unwind-1")
+        assert (unwind.status, unwind.filled) == (OrderStatus.REJECTED, D(0))  # the FAK found no bid >= 0.43
+        (residual,) = t.service.residuals()
+        assert residual.residual == {YES: D(5)}
+        assert residual in t.events  # published to the listeners (bus, notifier)
+        assert [(e.kind, e.detail["residual"]) for e in t.store.risk_events] == [("ARB_RESIDUAL", {YES: "5"})]
+        await t.assert_positions_match()
+        assert t.manager.positions() == {YES: D(10), NO: D(5)}
+        assert t.service.statistics().arbitrage.residual_shares == {YES: D(5)}
