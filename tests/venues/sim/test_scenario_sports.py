@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,9 +14,20 @@ import trio
 import trio.testing
 
 from tests.venues.sim._support import T0
+from trader.engine.app import RunSummary, run_trader
 from trader.errors import ConfigError
-from trader.integrations.espn import EspnBadReply, EspnClient, EspnRequestError, EspnUnavailable, parse_scoreboard
+from trader.integrations.espn import (
+    EspnBadReply,
+    EspnClient,
+    EspnRequestError,
+    EspnSettings,
+    EspnUnavailable,
+    parse_scoreboard,
+)
+from trader.integrations.http_server import HttpSettings
+from trader.settings import RunSettings, Settings, SimSettings
 from trader.strategies.games import GameState
+from trader.strategies.sniper import SniperSettings
 from trader.venues.sim.exchange import Exchange
 from trader.venues.sim.httpserver import HttpRequest
 from trader.venues.sim.scenarios import RouteHandler, ScenarioOptions, make_scenario
@@ -163,3 +176,42 @@ def test_bad_parameters_are_clear() -> None:
         scenario(colour="red")
     with pytest.raises(ConfigError, match="different names"):
         scenario(away_short="Lakers")
+
+
+async def test_the_engine_snipes_the_winner_in_the_window_despite_a_flipped_final(tmp_path: Path) -> None:
+    params = (
+        "start_in_secs=0.3",
+        "duration_secs=0.7",
+        "window_secs=10",
+        "step_secs=0.05",
+        "winner=away",
+        "flip_final=true",
+    )
+    config = Settings(
+        run=RunSettings(database_url=f"sqlite:{tmp_path / 'trader.sqlite3'}", drain_secs=2.0),
+        http=HttpSettings(port=0),
+        sim=SimSettings(scenario="sports", seed=3, params=params),
+        sniper=SniperSettings(enabled=True, auto_match=True),
+        espn=EspnSettings(leagues=("basketball/nba",), poll_interval_secs=0.1),
+    )
+    stop = trio.Event()
+    result: list[RunSummary] = []
+
+    async def run(*, task_status: trio.TaskStatus[object]) -> None:
+        result.append(await run_trader(config, stop=stop.wait, task_status=task_status))
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            engine = await nursery.start(run)
+            execution = engine.execution
+            while execution.statistics().orders.fills < 1:  # noqa: ASYNC110 - the engine exposes counters
+                await trio.sleep(0.05)
+            stop.set()
+    (summary,) = result
+    assert summary.fills == 1
+    assert summary.intents == 1  # once per market, ever
+    ((token, position),) = summary.positions.items()
+    assert engine.sim is not None
+    sim_market = engine.sim.exchange.markets[0]
+    assert token == sim_market.token_ids[1]  # the away team's token: the winner
+    assert Decimal(position["quantity"]) > 0
