@@ -225,7 +225,10 @@ class Books:
         self._publish()
 
     def _publish(self) -> None:
-        self.last_change_at = trio.current_time()
+        try:
+            self.last_change_at = trio.current_time()
+        except RuntimeError:  # outside a Trio run (a synchronous caller, e.g. a test building books)
+            self.last_change_at = None
         self._any_version += 1
         self._any_changed.set()
         self._any_changed = trio.Event()
