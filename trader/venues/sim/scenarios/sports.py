@@ -3,8 +3,10 @@
     trader sim --scenario sports --scenario-param duration_secs=60 --scenario-param winner=away
 
 The game (`trader.venues.sim.espn.SimGame`) is scheduled `start_in_secs` after the sim starts (or at `start`, an
-ISO time) and lasts `duration_secs`; its final score is seeded, the winner is `winner` (home, away, or random from
-the seed). ESPN's scoreboard for it is served at `{espn}/apis/site/v2/sports/{sport}/{league}/scoreboard`
+ISO time: give it when the sim runs with a fixed `SimConfig.start_time`, since the market's end date is set from
+the wall clock when the scenario is built) and lasts `duration_secs`; its final score is seeded, the winner is
+`winner` (home, away, or random from the seed). ESPN's scoreboard for it is served at
+`{espn}/apis/site/v2/sports/{sport}/{league}/scoreboard`
 (`SimUrls.espn`); faults: `espn_down=N`, `espn_junk=N`, `flip_final=true` at start, or at any time
 `POST {espn}/_sim/faults {"kind": "down|junk|flip_final", "count": n}` (see `trader.venues.sim.espn`).
 
