@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("trader.commands.sim", "run the simulated Polymarket venue on loopback"),
     "watch": ("trader.commands.watch", "stream chosen markets and print top of book and book health"),
     "stop": ("trader.commands.stop", "emergency-stop a running engine (or --resume it) through its HTTP server"),
+    "reconcile": ("trader.commands.reconcile", "compare the store with the venue for our key; --fix the store"),
 }
 
 

@@ -51,13 +51,6 @@ async def engine(control: FakeControl, token: str | None) -> AsyncIterator[str]:
             nursery.cancel_scope.cancel()
 
 
-@pytest.fixture(autouse=True)
-def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("TRADER_ADMIN_TOKEN", "TRADER_HTTP__ADMIN_TOKEN", "TRADER_HTTP_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)  # no stray .env
-
-
 async def stop(*argv: str) -> int:
     return await trio.to_thread.run_sync(main, ["stop", *argv])
 

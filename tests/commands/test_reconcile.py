@@ -1,0 +1,175 @@
+"""`trader reconcile` between a real SQLite store and a real simulated venue, through the live adapter."""
+
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import trio
+
+from tests.commands._sim import KEY, NO, YES, cli, other_trader, our_shares, place, point_at, sim_and_venue
+from trader.cli import main
+from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
+from trader.domain.numbers import Side
+from trader.domain.positions import Position
+from trader.integrations.store import OrderRecord, TradeRecord, open_sqlite_store
+
+D = Decimal
+T0_NS = 1_767_225_600 * 10**9
+GHOST_ORDER = "0x" + "ab" * 32
+
+
+def order_record(order_id: str, *, price: str, size: str) -> OrderRecord:
+    return OrderRecord(
+        order_id=order_id,
+        client_order_id=None,
+        strategy="test",
+        condition_id=None,
+        token_id=YES,
+        side=Side.BUY,
+        price=D(price),
+        original_size=D(size),
+        size_matched=D(0),
+        order_type=OrderType.GTC,
+        status=OrderStatus.ACCEPTED,
+        created_at_ns=T0_NS,
+        updated_at_ns=T0_NS,
+    )
+
+
+async def test_differences_are_reported_then_fixed_to_the_venue(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, log_sink: io.StringIO
+) -> None:
+    database = tmp_path / "trader.sqlite3"
+    with trio.fail_after(60):
+        async with sim_and_venue() as (sim, venue):
+            both, _ = await place(sim, venue, Side.BUY, "0.40", "10")  # open at the venue, and known to the store
+            venue_only, _ = await place(sim, venue, Side.BUY, "0.30", "10")  # open at the venue only
+            other_trader(sim, Side.SELL, "0.60", "10")
+            taken, fill = await place(sim, venue, Side.BUY, "0.60", "10")  # a trade the store never heard of
+            assert fill.filled_size == D(10)
+            async with open_sqlite_store(database) as store:
+                await store.record_order(order_record(both.order_id, price="0.4", size="10.00"))
+                await store.record_order(order_record(GHOST_ORDER, price="0.45", size="5"))  # open in the store only
+                await store.record_trade(
+                    TradeRecord(
+                        trade_id="ghost-trade",
+                        order_id=GHOST_ORDER,
+                        client_order_id=None,
+                        token_id=YES,
+                        side=Side.BUY,
+                        price=D("0.45"),
+                        size=D(5),
+                        fee=D(0),
+                        liquidity=Liquidity.TAKER,
+                        status=TradeStatus.MATCHED,
+                        match_time_ns=T0_NS,
+                        updated_at_ns=T0_NS,
+                    )
+                )
+                await store.record_position(Position(token_id=NO, quantity=D(5), cost_basis=D("2.5")), ts_ns=T0_NS)
+            point_at(monkeypatch, sim, database)
+            held = our_shares(sim, YES)
+
+            assert await cli("reconcile") == 1
+            report = json.loads(capsys.readouterr().out)
+
+            assert report["agree"] is False
+            assert [o["order_id"] for o in report["orders"]["open_only_in_store"]] == [GHOST_ORDER]
+            assert [o["order_id"] for o in report["orders"]["open_only_at_venue"]] == [venue_only.order_id]
+            assert report["orders"]["mismatched"] == []  # 0.4 == 0.40 and 10.00 == 10: values, not texts
+            assert held == D(10)
+            assert sorted(report["positions"]["mismatched"], key=lambda p: p["token_id"] != NO) == [
+                {"token_id": NO, "store": "5", "venue": "0", "difference": "-5", "unsettled_trades_at_venue": 0},
+                {"token_id": YES, "store": "0", "venue": "10", "difference": "10", "unsettled_trades_at_venue": 1},
+            ]
+            assert [t["trade_id"] for t in report["trades"]["only_in_store"]] == ["ghost-trade"]
+            (venue_trade,) = report["trades"]["only_at_venue"]
+            assert (venue_trade["order_id"], venue_trade["price"], venue_trade["size"]) == (taken.order_id, "0.6", "10")
+
+            assert await cli("reconcile", "--fix") == 0
+            fixed = json.loads(capsys.readouterr().out)
+
+            assert fixed["after_fix"]["agree"] is True
+            assert sorted(c["change"] for c in fixed["fixed"]) == [
+                "order_recorded",
+                "order_updated",
+                "position_set",
+                "position_set",
+                "trade_marked_failed",
+                "trade_recorded",
+            ]
+            assert {
+                "change": "order_updated",
+                "order_id": GHOST_ORDER,
+                "status": "CANCELED",
+                "reason": "NOT_AT_VENUE",
+            } in fixed["fixed"]
+            async with open_sqlite_store(database) as store:
+                positions = {p.token_id: p for p in await store.load_positions()}
+                assert (positions[YES].quantity, positions[NO].quantity) == (held, D(0))
+                assert positions[YES].cost_basis == (D("0.6") * held).quantize(D("1E-12"))  # our buy price at the venue
+                assert {o.order_id for o in await store.load_open_orders()} == {both.order_id, venue_only.order_id}
+
+            assert await cli("reconcile") == 0  # and they agree from now on
+            assert json.loads(capsys.readouterr().out)["agree"] is True
+    out, err = capsys.readouterr()
+    assert KEY[2:] not in out + err + log_sink.getvalue()
+    credentials = venue.credentials
+    assert credentials.secret not in log_sink.getvalue()
+    assert credentials.passphrase not in log_sink.getvalue()
+
+
+async def test_an_unreachable_venue_is_exit_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, log_sink: io.StringIO
+) -> None:
+    database = tmp_path / "trader.sqlite3"
+    async with open_sqlite_store(database):
+        pass
+    monkeypatch.setenv("TRADER_PRIVATE_KEY", KEY)
+    monkeypatch.setenv("TRADER_ENDPOINTS__REST_URL", "http://127.0.0.1:9")
+    assert await cli("reconcile", "--database-url", f"sqlite:{database}") == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "trader reconcile: venue: " in err
+    assert KEY[2:] not in err + log_sink.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["reconcile"], {}, "trader reconcile needs TRADER_PRIVATE_KEY"),
+        (
+            ["reconcile", "--database-url", "sqlite:nowhere.db"],
+            {"TRADER_PRIVATE_KEY": KEY},
+            "no database at nowhere.db",
+        ),
+        (
+            ["reconcile", "--database-url", "mysql://x"],
+            {"TRADER_PRIVATE_KEY": KEY},
+            "expected sqlite:PATH or a postgresql",
+        ),
+        (["reconcile"], {"TRADER_PRIVATE_KEY": "0x1234"}, "keys: "),
+        (["reconcile"], {"TRADER_PRIVATE_KEY": KEY, "TRADER_API_KEY": "k"}, "give all three of TRADER_API_KEY"),
+        (["reconcile"], {"TRADER_PRIVATE_KEY": KEY, "TRADER_RECONCILE": "1"}, "unknown setting(s): TRADER_RECONCILE"),
+    ],
+)
+def test_bad_settings_exit_2(
+    argv: list[str],
+    env: dict[str, str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    Path("trader.sqlite3").write_bytes(
+        b""
+    )  # in the test's own directory  # the default database exists; the settings are what is wrong
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert message in err
+    assert KEY[2:] not in out + err
