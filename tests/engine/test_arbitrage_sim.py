@@ -32,8 +32,8 @@ from trader.domain.market import FeeSchedule, Market
 from trader.domain.numbers import Side
 from trader.domain.positions import Portfolio
 from trader.engine.arbitrage import ArbitrageSettings, ArbStatus
-from trader.engine.execution import ExecutionService, ExecutionSettings, Intent
-from trader.engine.orders import OrderManager, OrderManagerSettings
+from trader.engine.execution import ARB_LATE_FILL, ExecutionService, ExecutionSettings, Intent
+from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManager, OrderManagerSettings
 from trader.engine.risk import BookHealth, RiskGate, RiskSettings
 from trader.testing.fake_venue import MemoryStore
 from trader.venues.errors import VenueRejectCode
@@ -346,3 +346,63 @@ async def test_one_leg_partially_filled_and_no_buyers_within_the_cap_the_residua
         await t.assert_positions_match()
         assert t.manager.positions() == {YES: D(10), NO: D(5)}
         assert t.service.statistics().arbitrage.residual_shares == {YES: D(5)}
+
+
+#: A leg's POST /order is answered after this long; the engine gives up on the reply after `TIMEOUT_SECS`, asks the
+#: venue by id (not there yet), and the order lands well after that (a wide margin, for a loaded machine).
+DELAY_SECS = 2.5
+TIMEOUT_SECS = 0.5
+
+
+async def test_one_leg_timing_out_is_resolved_by_id_never_resent_and_its_late_fill_reported() -> None:
+    async with trading(orders=OrderManagerSettings(request_timeout_secs=TIMEOUT_SECS)) as t:
+        t.sim.faults.delay_http(DELAY_SECS, count=1, path_prefix="/order")  # the first leg to reach the venue
+        await t.send.send(basket())
+
+        # The slow leg is closed as not found; the other leg's fill is sold back: the basket is flat...
+        assert await t.arbs_finished() == {ArbStatus.NOT_FILLED: 1}
+        (late,) = [o for o in t.manager.orders() if o.reason == SUBMIT_NOT_FOUND]
+        (other,) = [o for o in t.manager.orders() if o.client_order_id in ("arb-1-yes", "arb-1-no") and o is not late]
+        assert other.filled == D(10)
+        assert t.manager.order(f"{other.client_order_id}-unwind-1").filled == D(10)
+        stats = t.manager.statistics()
+        assert (stats.ambiguous, stats.resolved_not_found, stats.timeouts) == (1, 1, 1)
+        assert t.service.residuals() == []
+
+        # ...until the slow leg lands at the venue and fills: exposure nothing hedged, reported as residual.
+        await t.wait_for(lambda: bool(t.service.residuals()), "the late fill to be reported")
+        (residual,) = t.service.residuals()
+        assert residual.arb_id == "arb-1"
+        assert residual.residual == {late.token_id: D(10)}
+        assert residual.reasons == (f"{ARB_LATE_FILL}:{late.client_order_id}",)
+        await t.wait_for(lambda: len(t.store.risk_events) == 1, "the residual to be persisted")
+        assert t.store.risk_events[0].kind == "ARB_RESIDUAL"
+        await t.assert_positions_match()
+        assert t.manager.positions() == {late.token_id: D(10)}
+        # Sent once each, never again: two legs and one unwind went out, and the venue holds exactly those.
+        assert t.manager.statistics().submitted == t.venue.statistics().submitted == 3
+        assert t.sim_order_count() == 3
+
+
+async def test_one_resting_leg_timing_out_lands_late_and_is_cancelled_at_once() -> None:
+    async with trading(orders=OrderManagerSettings(request_timeout_secs=TIMEOUT_SECS)) as t:
+        t.sim.faults.delay_http(DELAY_SECS, count=1, path_prefix="/order")
+        arb = ArbIntent(
+            arb_id="arb-1",
+            strategy="sum_to_100",
+            legs=(  # both below the asks: they rest
+                leg("arb-1-yes", YES, "0.43", order_type=OrderType.GTC),
+                leg("arb-1-no", NO, "0.50", order_type=OrderType.GTC),
+            ),
+            max_slippage=D("0.02"),
+        )
+        await t.send.send(arb)
+
+        assert await t.arbs_finished() == {ArbStatus.NOT_FILLED: 1}
+        (late,) = [o for o in t.manager.orders() if o.reason == SUBMIT_NOT_FOUND]
+        await t.wait_for(lambda: t.manager.statistics().ghost_orders == 1, "the late order to land")
+        await t.assert_positions_match()  # the ghost was cancelled: nothing of ours rests at the venue
+        assert t.ours() == ({}, CASH)
+        assert t.sim.exchange.order(late.order_id) is not None  # it did land, once
+        assert t.manager.statistics().submitted == t.venue.statistics().submitted == 2
+        assert t.service.residuals() == []

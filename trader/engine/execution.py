@@ -24,7 +24,9 @@ deadline (shielded: the supervisor may already be cancelling), cancel what is st
 orders at the venue (`cancel_resting_on_drain`), and report what was left open.
 
 Arbitrage outcomes with residual exposure become an `ArbResidual` event, a `RiskEventRecord` of kind
-ARB_RESIDUAL, and statistics.
+ARB_RESIDUAL, and statistics. So does a fill of an arbitrage leg that arrives after its arbitrage ended (reason
+`ARB_LATE_FILL`): a leg whose submit timed out and was not found when asked by id can still land at the venue and
+fill later, and nothing hedges that.
 """
 
 from __future__ import annotations
@@ -43,13 +45,15 @@ import structlog
 import trio
 
 from trader.domain.book import OrderBook
-from trader.domain.events import OrderReason, RiskRejected
+from trader.domain.enums import OrderStatus
+from trader.domain.events import OrderFilled, OrderReason, RiskRejected
 from trader.domain.intents import ArbIntent, OrderIntent
-from trader.domain.numbers import ZERO
+from trader.domain.numbers import ZERO, Side
 from trader.domain.orders import Order
 from trader.engine.arbitrage import ArbitrageSettings, ArbOutcome, ArbResidual, ArbStatus, run_arbitrage
 from trader.engine.breaker import CircuitOpenError
 from trader.engine.orders import (
+    SUBMIT_NOT_FOUND,
     DuplicateClientOrderId,
     OrderManager,
     OrderManagerStatistics,
@@ -81,6 +85,7 @@ EMERGENCY_STOP = "EMERGENCY_STOP"
 OPERATOR_RESUME = "OPERATOR_RESUME"
 DRAINING = "DRAINING"  # an intent that arrived after drain() began: denied
 DUPLICATE_CLIENT_ORDER_ID = "DUPLICATE_CLIENT_ORDER_ID"
+ARB_LATE_FILL = "ARB_LATE_FILL"  # a leg filled after its arbitrage ended: unhedged, reported as residual
 PREPARE_FAILED = "PREPARE_FAILED"
 
 _VENUE_CALL_ERRORS = (VenueError, trio.TooSlowError, CircuitOpenError, RateLimitWaitTooLong)
@@ -242,6 +247,8 @@ class ExecutionService:
         self._residual_shares: dict[str, Decimal] = {}
         self._event_ids = itertools.count(1)
         self._residuals: list[ArbResidual] = []
+        self._ended_legs: dict[str, ArbIntent] = {}  # legs that may still fill after their arbitrage ended
+        manager.add_listener(self._on_manager_event)
 
     # -- the service ------------------------------------------------------------------------------------------
 
@@ -429,6 +436,7 @@ class ExecutionService:
             )
             await self._on_arb_outcome(outcome)
         finally:
+            self._watch_late_legs(arb)
             self._task_done()
             self._finish_when_terminal(arb)
 
@@ -450,17 +458,48 @@ class ExecutionService:
             reasons=outcome.reasons,
             ts=self.manager.now(),
         )
-        for token, shares in outcome.residual.items():
+        self._report_residual(residual)
+        return residual
+
+    def _report_residual(self, residual: ArbResidual) -> None:
+        for token, shares in residual.residual.items():
             self._residual_shares[token] = self._residual_shares.get(token, ZERO) + shares
         self._residuals.append(residual)
         self.manager.publish(residual)
         log.error(
             "arb_residual_exposure",
-            arb_id=outcome.arb_id,
-            residual={t: str(s) for t, s in outcome.residual.items()},
-            reasons=outcome.reasons,
+            arb_id=residual.arb_id,
+            residual={t: str(s) for t, s in residual.residual.items()},
+            reasons=residual.reasons,
         )
-        return residual
+
+    def _watch_late_legs(self, arb: ArbIntent) -> None:
+        """Remember the legs of an ended arbitrage that the venue may still fill: sent with an unknown outcome, or
+        closed because the venue did not have them when asked (the request may still land)."""
+        for leg in arb.legs:
+            order = self.manager.get(leg.client_order_id)
+            if order is not None and (order.status is OrderStatus.SUBMITTED or order.reason == SUBMIT_NOT_FOUND):
+                self._ended_legs[leg.client_order_id] = arb
+
+    def _on_manager_event(self, event: object) -> None:
+        """A fill of a leg whose arbitrage already ended is exposure nothing hedges: report it (synchronously, as
+        listeners must; the store write runs in the service nursery)."""
+        if not isinstance(event, OrderFilled):
+            return
+        arb = self._ended_legs.get(event.client_order_id)
+        if arb is None:
+            return
+        held = event.size - event.fee_shares if event.side is Side.BUY else -event.size
+        residual = ArbResidual(
+            arb_id=arb.arb_id,
+            strategy=arb.strategy,
+            residual={event.token_id: held},
+            reasons=(f"{ARB_LATE_FILL}:{event.client_order_id}",),
+            ts=self.manager.now(),
+        )
+        self._report_residual(residual)
+        if self._service is not None:
+            self._service.start_soon(self._persist_residual, residual, ArbStatus.RESIDUAL)
 
     async def _on_arb_outcome(self, outcome: ArbOutcome) -> None:
         residual = self._record_arb(outcome)
