@@ -27,6 +27,7 @@ from trader.errors import ConfigError
 from trader.integrations.espn import DEFAULT_BASE_URL as ESPN_URL
 from trader.integrations.espn import EspnSettings
 from trader.integrations.http_server import HttpSettings
+from trader.integrations.sinks import SinkSettings
 from trader.strategies.clipper import ClipperSettings
 from trader.strategies.sniper import SniperSettings
 from trader.strategies.sum_deviation import SumDeviationSettings
@@ -53,7 +54,7 @@ class RunSettings:
     - `summary_json` (none): write the exit summary there as JSON.
     - `starting_cash_usd` (1000): the paper venue's pUSD balance.
     - `database_url` (`sqlite:trader.sqlite3`; alias `TRADER_DATABASE_URL`): `sqlite:PATH` or `postgresql://...`.
-    - `redis_url` (none; alias `TRADER_REDIS_URL`): publish events to Redis as well as in-process.
+    - `redis_url` (none; alias `TRADER_REDIS_URL`): publish events to Redis as well as in-process (`redis`).
     - `drain_secs` (5): how long in-flight orders may take to finish on shutdown.
     - `cancel_resting_on_exit` (true): cancel our resting orders at the venue on shutdown.
     - `intent_buffer` (8): the bounded channel between strategies and execution.
@@ -141,6 +142,95 @@ class SelectionSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StoreSettings:
+    """`TRADER_STORE__*`: the store behind `run.database_url` (the PostgreSQL fields apply to `postgresql://` only).
+
+    - `schema` (none: the server's search_path): a PostgreSQL schema to create if missing and to work in.
+    - `connect_timeout_secs` (5.0), `commit_timeout_secs` (2.0): one connection attempt; the shielded COMMIT.
+    - `ping_interval_secs` (2.0): an idle connection is checked this often, so an outage is seen without a write.
+    - `reconnect_initial_secs` (0.25), `reconnect_max_secs` (5.0): backoff while the server is down.
+    - `flush_secs` (10.0): at exit, how long queued writes may take to land before they are given up (logged).
+    The write-behind channel is the `store_sink` section (`TRADER_STORE_SINK__*`, a `SinkSettings`).
+    """
+
+    schema: str | None = None
+    connect_timeout_secs: float = 5.0
+    commit_timeout_secs: float = 2.0
+    ping_interval_secs: float = 2.0
+    reconnect_initial_secs: float = 0.25
+    reconnect_max_secs: float = 5.0
+    flush_secs: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.flush_secs < math.inf:
+            raise ValueError(f"flush_secs must be > 0, got {self.flush_secs}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BusSettings:
+    """`TRADER_BUS__*`: the event bus (in-process always; Redis too when `run.redis_url` is set).
+
+    - `book_summary_secs` (1.0): top-of-book summaries are published at most this often per token (0: none).
+    - `keep_last` (1000): events the in-process bus keeps for late readers.
+    """
+
+    book_summary_secs: float = 1.0
+    keep_last: int = 1000
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.book_summary_secs < math.inf:
+            raise ValueError(f"book_summary_secs must be >= 0, got {self.book_summary_secs}")
+        if self.keep_last < 0:
+            raise ValueError(f"keep_last must be >= 0, got {self.keep_last}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RedisSettings:
+    """`TRADER_REDIS__*`: the Redis bus behind `run.redis_url` (alias `TRADER_REDIS_URL`).
+
+    - `prefix` ("trader"): channels `<prefix>:<kind>` (book, intent, order, fill, trade, risk, opportunity,
+      emergency_stop, system) and the capped stream `<prefix>:events`.
+    - `stream_maxlen` (100000): the stream is trimmed to about this many events.
+    - `socket_timeout_secs` (2.0), `connect_timeout_secs` (2.0): bound every call.
+    The channel in front of it is the `redis_sink` section (`TRADER_REDIS_SINK__*`).
+    """
+
+    prefix: str = "trader"
+    stream_maxlen: int = 100_000
+    socket_timeout_secs: float = 2.0
+    connect_timeout_secs: float = 2.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlackAlertSettings:
+    """`TRADER_SLACK__*`: Slack alerts, on when `webhook_url` is set (alias `TRADER_SLACK_WEBHOOK_URL`, a secret).
+
+    - `label` ("trader"): the first word of every message.
+    - `min_interval_secs` (1.0): at most one post this often (alerts in between are coalesced).
+    - `dedupe_window_secs` (300.0): the same alert is sent once within this window.
+    - `timeout_secs` (5.0): one POST.
+    - `fills` (true): an alert per fill.
+    - `storm_disconnects` (5) within `storm_window_secs` (60.0): a disconnect-storm alert.
+    - `daily_summary` (true): a summary when the risk day ends (`risk.daily_reset_utc`), and at exit.
+    The channel in front of it is the `slack_sink` section (`TRADER_SLACK_SINK__*`).
+    """
+
+    webhook_url: Secret | None = None
+    label: str = "trader"
+    min_interval_secs: float = 1.0
+    dedupe_window_secs: float = 300.0
+    timeout_secs: float = 5.0
+    fills: bool = True
+    storm_disconnects: int = 5
+    storm_window_secs: float = 60.0
+    daily_summary: bool = True
+
+    def __post_init__(self) -> None:
+        if self.storm_disconnects < 1 or not 0 < self.storm_window_secs < math.inf:
+            raise ValueError("storm_disconnects must be >= 1 and storm_window_secs > 0")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Every setting of `trader run`, by section (`TRADER_<SECTION>__<FIELD>`)."""
 
@@ -163,6 +253,15 @@ class Settings:
     sniper: SniperSettings = dataclasses.field(default_factory=SniperSettings)
     sum_deviation: SumDeviationSettings = dataclasses.field(default_factory=SumDeviationSettings)
     espn: EspnSettings = dataclasses.field(default_factory=EspnSettings)
+    store: StoreSettings = dataclasses.field(default_factory=StoreSettings)
+    store_sink: SinkSettings = dataclasses.field(default_factory=SinkSettings)
+    bus: BusSettings = dataclasses.field(default_factory=BusSettings)
+    redis: RedisSettings = dataclasses.field(default_factory=RedisSettings)
+    redis_sink: SinkSettings = dataclasses.field(default_factory=SinkSettings)
+    slack: SlackAlertSettings = dataclasses.field(default_factory=SlackAlertSettings)
+    slack_sink: SinkSettings = dataclasses.field(
+        default_factory=lambda: SinkSettings(capacity=100, max_batch=20, keep_last=50)
+    )
 
 
 #: Short names for the settings people set most.
@@ -170,6 +269,7 @@ ALIASES: dict[str, str] = {
     "TRADER_ADMIN_TOKEN": "TRADER_HTTP__ADMIN_TOKEN",
     "TRADER_DATABASE_URL": "TRADER_RUN__DATABASE_URL",
     "TRADER_REDIS_URL": "TRADER_RUN__REDIS_URL",
+    "TRADER_SLACK_WEBHOOK_URL": "TRADER_SLACK__WEBHOOK_URL",
     "TRADER_PRIVATE_KEY": "TRADER_KEYS__PRIVATE_KEY",
     "TRADER_SIGNATURE_TYPE": "TRADER_KEYS__SIGNATURE_TYPE",
     "TRADER_FUNDER": "TRADER_KEYS__FUNDER",

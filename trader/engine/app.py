@@ -3,6 +3,10 @@
 ```
 run_trader
 ├── store                       (SQLite file or PostgreSQL), opened first, closed last
+├── sinks                       each behind a bounded channel, flushed (bounded) after everything else stopped
+│   ├── store writer            write-behind: intents written straight through, every other write queued (lossless)
+│   ├── redis bus               `--redis-url`: pub/sub + capped stream (lossy, counted); the in-process bus always
+│   └── slack notifier          when a webhook is set: fills, risk, emergency stops, disconnect storms, daily summary
 └── services nursery            lives until the very end
     ├── simulated venue         `--venue sim` only: the whole exchange on loopback, in-process
     ├── market data service     one task per WS connection; books for everyone below
@@ -10,16 +14,31 @@ run_trader
     ├── neg-risk events         which baskets are complete
     ├── paper fill feed         paper mode: trade prints and book changes into the paper venue
     ├── http server             /health /ready /metrics /status, POST /emergency-stop /resume
+    ├── book summaries          top of book to the event bus at `bus.book_summary_secs`
+    ├── store gate              PostgreSQL down: trading HALTED (`STORE_UNAVAILABLE`); back: resumed by itself
+    ├── disconnect watch        reconnect counts -> disconnect-storm alerts; the daily summary at the risk-day reset
     └── live venue              live mode: REST + user channel + dead-man heartbeat (its own service nursery)
         └── core nursery
             ├── execution       risk gate -> order tasks, all inside ONE orders scope
             └── strategy engine book changes + 100 ms ticks -> intents (bounded channel) -> execution
 ```
 
+Every domain event reaches the event bus (and Slack, for the alerts it knows) without waiting: order events, fills
+and risk denials from the order manager, intents once written (write-ahead), risk state changes and daily-loss
+breaches from the risk gate, risk events and emergency stops once recorded, opportunities from the analyzers, and
+book summaries. None of the sinks can block trading; the store's writes wait (bounded) rather than being lost.
+
+Restart: the engine rebuilds its state from the store. Positions are loaded (and rebuilt from the stored trades when
+a write was lost); pending intents are resolved by order id (the order manager); in live mode every order the store
+has open and every open order of ours the store does not know is looked up at the venue, cancelled if still
+resting (a restarted engine does not adopt orders), and recorded with its final state; fills the venue has and the
+store lacks are recorded. Nothing is sent again.
+
 Shutdown (`stop` returns: SIGINT/SIGTERM, `--duration`, or a fatal error in a service): strategies are stopped
 first (no new intents), execution drains (in-flight orders finish within `drain_secs`, shielded; resting orders are
-cancelled at the venue unless configured to stay), then everything else is cancelled, the store is flushed and
-closed, and a `RunSummary` is returned. `abort` (a second Ctrl+C) cuts the drain short.
+cancelled at the venue unless configured to stay), then everything else is cancelled, the sinks are flushed (each
+within a deadline), the store is closed, and a `RunSummary` is returned. `abort` (a second Ctrl+C) cuts the drain
+short.
 
 An emergency stop (HTTP, or a daily-loss breach) halts trading and cancels every order task and every resting order,
 but leaves market data and the HTTP server running, so the operator still sees the market.
@@ -28,43 +47,69 @@ but leaves market data and the HTTP server running, so the operator still sees t
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 import structlog
 import trio
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
-from trader.domain.events import OrderSubmitted
+from trader.config import Secret
+from trader.domain.enums import OrderStatus, TradeStatus
+from trader.domain.errors import InvariantViolation
+from trader.domain.events import OrderFilled, OrderSubmitted
 from trader.domain.market import Market, NegRiskEvent
 from trader.domain.numbers import ZERO
-from trader.domain.positions import Portfolio, marks_at_mid
+from trader.domain.positions import Portfolio, Position, marks_at_mid
 from trader.engine.books import BookHealth, Books
 from trader.engine.breaker import CircuitBreaker
 from trader.engine.execution import DrainReport, ExecutionService, Intent, book_health_from, tick_from
 from trader.engine.market_data import MarketDataService
-from trader.engine.orders import OrderManager
+from trader.engine.orders import OrderManager, SupportsOrderLookup
 from trader.engine.rate_limit import RateLimiter
-from trader.engine.risk import RiskGate
+from trader.engine.risk import DailyLossBreached, RiskEvent, RiskGate, RiskSettings, RiskStateChanged, TradingState
 from trader.engine.strategy_engine import StrategyEngine, opportunity_record, store_claim
-from trader.errors import ConfigError
+from trader.errors import ConfigError, TraderError
+from trader.integrations.bus import BusPublisher, BusStatistics, EmergencyStop, EventBus, MemoryBus, run_book_summaries
+from trader.integrations.bus.base import BusEvent
+from trader.integrations.bus.redis import RedisBus, RedisBusSettings, open_redis_bus
 from trader.integrations.espn import EspnClient, EspnPoller, EspnSettings
 from trader.integrations.http_server import OperatorApp, run_http_server
 from trader.integrations.metrics import EngineCollector, TickToTrade
-from trader.integrations.store.base import Store
-from trader.integrations.store.postgres import PostgresSettings, open_postgres_store
+from trader.integrations.sinks import SinkSettings, SinkStatistics, StoreSink, WriteBehindStore, open_sink
+from trader.integrations.slack import (
+    DailySummary,
+    DisconnectStormDetector,
+    SlackNotifier,
+    SlackSettings,
+    open_slack_notifier,
+)
+from trader.integrations.store.base import (
+    IntentRecord,
+    OrderRecord,
+    RiskEventRecord,
+    Store,
+    TradeRecord,
+    secs_to_ns,
+)
+from trader.integrations.store.postgres import PostgresSettings, PostgresStore, open_postgres_store
 from trader.integrations.store.sqlite import open_sqlite_store
-from trader.settings import Settings, VenueKind
+from trader.settings import Settings, SlackAlertSettings, StoreSettings, VenueKind
 from trader.strategies import build_analyzers, build_strategies
 from trader.strategies.base import intent_key
 from trader.strategies.sum_deviation import Opportunity
-from trader.venues.base import Venue
+from trader.venues.base import Venue, VenueOrder, VenueOrderStatus, VenueTrade
 from trader.venues.paper import PaperVenue, follow_books
 from trader.venues.polymarket.auth import ApiCredentials
 from trader.venues.polymarket.gamma import Discovery, GammaClient, MarketQuery, run_market_refresh
@@ -136,20 +181,614 @@ class RunSummary:
         }
 
 
+#: Reason codes of the supervisor.
+STORE_UNAVAILABLE = "STORE_UNAVAILABLE"  # the store cannot record intents: trading halted until it is back
+STORE_AVAILABLE = "STORE_AVAILABLE"  # ... and resumed by itself
+RESTART_CANCELED = "RESTART_CANCELED"  # resting at restart: cancelled (a restarted engine does not adopt orders)
+ENGINE_RESTARTED = "ENGINE_RESTARTED"  # a paper order the restarted engine no longer has
+VENUE_NOT_FOUND = "VENUE_NOT_FOUND"  # open in the store, unknown to the venue at restart
+
+#: Bounded flushes at exit: the bus and Slack (lossy sinks; the store has its own setting).
+_SINK_FLUSH_SECS = 5.0
+#: Deadline of the restart reconciliation's venue calls (each).
+_RECONCILE_CALL_SECS = 10.0
+
+T = TypeVar("T")
+
+
 @asynccontextmanager
-async def open_store(database_url: str) -> AsyncIterator[Store]:
-    """`sqlite:PATH` (the embedded default) or `postgresql://...`."""
+async def open_store(database_url: str, settings: StoreSettings | None = None) -> AsyncIterator[Store]:
+    """`sqlite:PATH` (the embedded default) or `postgresql://...` (`settings` tune the connection)."""
     if database_url.startswith("sqlite:"):
         path = database_url.removeprefix("sqlite:").removeprefix("//") or "trader.sqlite3"
         async with open_sqlite_store(path) as sqlite_store:
             yield sqlite_store
     else:
+        s = settings or StoreSettings()
         try:
-            pg_settings = PostgresSettings(url=database_url)
+            pg_settings = PostgresSettings(
+                url=database_url,
+                schema=s.schema,
+                connect_timeout_secs=s.connect_timeout_secs,
+                commit_timeout_secs=s.commit_timeout_secs,
+                ping_interval_secs=s.ping_interval_secs,
+                reconnect_initial_secs=s.reconnect_initial_secs,
+                reconnect_max_secs=s.reconnect_max_secs,
+            )
         except ValueError as exc:
             raise ConfigError(f"database_url: {exc}") from None
         async with open_postgres_store(pg_settings) as pg_store:
             yield pg_store
+
+
+@asynccontextmanager
+async def _exit_within(secs: float, manager: AbstractAsyncContextManager[T]) -> AsyncIterator[T]:
+    """Enter `manager`; its exit (a sink's flush) runs shielded from the caller's cancellation but within `secs`."""
+    with trio.CancelScope() as scope:
+        async with manager as value:
+            try:
+                yield value
+            finally:
+                scope.deadline = trio.current_time() + secs
+                scope.shield = True
+    if scope.cancelled_caught:
+        log.error("sink_flush_timed_out", secs=secs)
+
+
+class EngineStore(WriteBehindStore):
+    """The engine's store: writes queued behind a lossless sink, intents and claims straight through (the order is
+    sent only once its intent is written), and every written intent and recorded risk event handed to `on_record`
+    (the event bus)."""
+
+    def __init__(self, store: Store, runner: Any, sink: StoreSink, on_record: Callable[[object], None]) -> None:
+        super().__init__(store, runner, sink)
+        self._on_record = on_record
+
+    async def record_intent(self, intent: IntentRecord) -> None:
+        await super().record_intent(intent)
+        self._on_record(intent)
+
+    async def record_risk_event(self, event: RiskEventRecord) -> None:
+        await super().record_risk_event(event)
+        self._on_record(event)
+
+
+@asynccontextmanager
+async def open_engine_store(
+    store: Store, settings: SinkSettings | None = None, *, on_record: Callable[[object], None] = lambda _: None
+) -> AsyncIterator[EngineStore]:
+    """`store` behind a lossless write-behind sink for the block; a normal exit flushes the queued writes."""
+    sink = StoreSink(store)
+    async with open_sink("store", sink, settings, lossless=True) as runner:
+        yield EngineStore(store, runner, sink, on_record)
+
+
+class _FanOut:
+    """One `EventBus` that hands each event to several (the in-process bus, and Redis when configured)."""
+
+    def __init__(self, buses: Sequence[EventBus]) -> None:
+        self.buses = tuple(buses)
+
+    def publish(self, event: BusEvent) -> bool:
+        ok = True
+        for bus in self.buses:
+            ok = bus.publish(event) and ok
+        return ok
+
+    def statistics(self) -> BusStatistics:
+        stats = [bus.statistics() for bus in self.buses]
+        return BusStatistics(
+            published=max(s.published for s in stats),
+            delivered=sum(s.delivered for s in stats),
+            dropped=sum(s.dropped for s in stats),
+            undelivered=sum(s.undelivered for s in stats),
+            available=all(s.available for s in stats),
+        )
+
+
+class Outputs:
+    """Engine events out: the event bus (in-process, plus Redis when configured) and Slack. Never blocks.
+
+    Call it with any engine event (it is an order-manager listener); `record` takes the store's records (intents,
+    risk events) and turns a recorded emergency stop into an `EmergencyStop` event."""
+
+    def __init__(self, memory: MemoryBus, redis: RedisBus | None = None, slack: SlackNotifier | None = None) -> None:
+        self.memory = memory
+        self.redis = redis
+        self.slack = slack
+        self.publisher = BusPublisher(_FanOut([memory] if redis is None else [memory, redis]))
+        self.stop_source = "risk"  # who asked for the next emergency stop (the HTTP route says "http")
+
+    def __call__(self, event: object) -> None:
+        self.publisher(event)
+        if self.slack is not None:
+            self.slack.notify(event)
+
+    def record(self, record: object) -> None:
+        self(record)
+        if isinstance(record, RiskEventRecord) and record.kind == "EMERGENCY_STOP":
+            detail = record.detail
+            cancelled = detail.get("orders_canceled", 0)
+            self(
+                EmergencyStop(
+                    reason=str(detail.get("reason", record.reason_code)),
+                    source=self.stop_source,
+                    orders_cancelled=cancelled if isinstance(cancelled, int) else 0,
+                    ts=record.ts_ns / 1e9,
+                )
+            )
+            self.stop_source = "risk"
+
+    def statistics(self) -> dict[str, object]:
+        document: dict[str, object] = {
+            "published": self.publisher.published,
+            "dropped": self.publisher.dropped,
+            "skipped": self.publisher.skipped,
+            "memory": _asdict(self.memory.statistics()),
+        }
+        if self.redis is not None:
+            document["redis"] = _asdict(self.redis.sink_statistics())
+        if self.slack is not None:
+            document["slack"] = _asdict(self.slack.statistics())
+        return document
+
+
+class ObservedRiskGate(RiskGate):
+    """The risk gate, telling `on_event` about every state change and daily-loss breach (for the bus and Slack)."""
+
+    def __init__(self, settings: RiskSettings | None, on_event: Callable[[object], None]) -> None:
+        super().__init__(settings)
+        self._on_event = on_event
+
+    def set_state(self, state: TradingState, *, reason: str, ts: float) -> RiskStateChanged | None:
+        changed = super().set_state(state, reason=reason, ts=ts)
+        if changed is not None:
+            self._on_event(changed)
+        return changed
+
+    def mark_pnl(self, *, realized: Decimal, unrealized: Decimal, wall: dt.datetime) -> list[RiskEvent]:
+        events = super().mark_pnl(realized=realized, unrealized=unrealized, wall=wall)
+        for event in events:
+            if isinstance(event, DailyLossBreached):  # the state change was told by set_state
+                self._on_event(event)
+        return events
+
+
+def _slack_settings(slack: SlackAlertSettings, webhook: Secret) -> SlackSettings:
+    try:
+        return SlackSettings(
+            webhook_url=webhook,
+            label=slack.label,
+            min_interval_secs=slack.min_interval_secs,
+            dedupe_window_secs=slack.dedupe_window_secs,
+            timeout_secs=slack.timeout_secs,
+            fills=slack.fills,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"slack: {exc}") from None
+
+
+def _redis_settings(settings: Settings, url: str) -> RedisBusSettings:
+    r = settings.redis
+    try:
+        return RedisBusSettings(
+            url=url,
+            prefix=r.prefix,
+            stream_maxlen=r.stream_maxlen,
+            socket_timeout_secs=r.socket_timeout_secs,
+            connect_timeout_secs=r.connect_timeout_secs,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"redis: {exc}") from None
+
+
+# -- store outages -------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class StoreGate:
+    """What the store gate did: outages seen, and whether trading is halted by it right now."""
+
+    outages: int = 0
+    halted: bool = False
+    halted_at: float | None = None
+
+
+async def run_store_gate(
+    store: PostgresStore,
+    execution: ExecutionService,
+    gate: StoreGate,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    """While the store cannot record intents, trade nothing: the risk gate is HALTED and the order manager's sending
+    blocked, both with reason `STORE_UNAVAILABLE`. When the store is back, both are lifted, unless something else
+    (an emergency stop, a drain) took over meanwhile: then the operator decides."""
+    manager, risk = execution.manager, execution.risk
+    task_status.started()
+    while True:
+        await store.wait_unavailable()
+        gate.outages += 1
+        stops = execution.statistics().emergency_stops
+        if manager.sending_blocked is None:
+            manager.block_sending(STORE_UNAVAILABLE)
+        halted = risk.halt(reason=STORE_UNAVAILABLE, ts=manager.now()) is not None
+        gate.halted, gate.halted_at = True, trio.current_time()
+        log.error("trading_halted", reason=STORE_UNAVAILABLE)
+        await store.wait_available()
+        if manager.sending_blocked == STORE_UNAVAILABLE:
+            manager.allow_sending()
+        resumed = False
+        if halted and risk.state is TradingState.HALTED and execution.statistics().emergency_stops == stops:
+            resumed = risk.resume(reason=STORE_AVAILABLE, ts=manager.now()) is not None
+        gate.halted = False
+        log.warning("store_back", trading_resumed=resumed, down_secs=round(trio.current_time() - gate.halted_at, 3))
+
+
+# -- alerts --------------------------------------------------------------------------------------------------------
+
+
+async def _watch_disconnects(
+    counts: Callable[[], Mapping[str, int]],
+    detectors: Mapping[str, DisconnectStormDetector],
+    emit: Callable[[object], None],
+    period_secs: float = 1.0,
+) -> NoReturn:
+    """Feed every new reconnect (market channel, user channel) to its storm detector; a storm is an alert."""
+    last = dict(counts())
+    while True:
+        await trio.sleep(period_secs)
+        now, wall = trio.current_time(), time.time()
+        for source, count in counts().items():
+            detector = detectors.get(source)
+            for _ in range(max(0, count - last.get(source, 0))):
+                storm = None if detector is None else detector.record(now, ts=wall)
+                if storm is not None:
+                    log.warning("disconnect_storm", source=source, disconnects=storm.disconnects)
+                    emit(storm)
+            last[source] = count
+
+
+def _next_reset(risk: RiskSettings, wall: dt.datetime) -> dt.datetime:
+    reset = dt.datetime.combine(wall.date(), risk.daily_reset_utc, tzinfo=dt.UTC)
+    return reset if reset > wall else reset + dt.timedelta(days=1)
+
+
+class _DailyCounts:
+    """Orders and fills since the risk day began, from the order manager's running totals."""
+
+    def __init__(self, manager: OrderManager) -> None:
+        self._manager = manager
+        stats = manager.statistics()
+        self._orders, self._fills = stats.submitted, stats.fills
+
+    def summary(self, day: dt.date, marks: Mapping[str, Decimal], *, reset: bool) -> DailySummary:
+        stats, portfolio = self._manager.statistics(), self._manager.portfolio
+        summary = DailySummary(
+            day=day,
+            realized_pnl=portfolio.realized_pnl,
+            unrealized_pnl=sum(
+                (p.unrealized_pnl(marks[t]) for t, p in portfolio.positions.items() if p.quantity and t in marks), ZERO
+            ),
+            fees=portfolio.fees_paid,
+            fills=stats.fills - self._fills,
+            orders=stats.submitted - self._orders,
+            ts=time.time(),
+        )
+        if reset:
+            self._orders, self._fills = stats.submitted, stats.fills
+        return summary
+
+
+async def _daily_summaries(
+    counts: _DailyCounts, risk: RiskGate, marks: Callable[[], Mapping[str, Decimal]], emit: Callable[[object], None]
+) -> NoReturn:
+    """At each risk-day reset (`risk.daily_reset_utc`), the day's summary."""
+    while True:
+        wall = dt.datetime.now(dt.UTC)
+        day = risk.risk_day(wall)
+        await trio.sleep((_next_reset(risk.settings, wall) - wall).total_seconds() + 0.001)
+        emit(counts.summary(day, marks(), reset=True))
+
+
+# -- restart ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestartReport:
+    """What the engine found in the store at start, and what it did about it (before trading)."""
+
+    pending_intents: int  # left to the order manager: each resolved by its order id
+    open_orders: int  # orders the store had open (pending intents aside)
+    closed: int  # of those, recorded with the final state the venue gave (or closed: paper, not found)
+    canceled: int  # still resting at the venue (or unknown to the store): cancelled now
+    unknown_to_store: int  # open at the venue, not in the store: recorded, and cancelled
+    trades_recovered: int  # trades of ours the venue has and the store did not
+    trades_updated: int  # stored trades whose settlement status moved on meanwhile
+    positions_rebuilt: tuple[str, ...]  # tokens whose stored position disagreed with the stored trades
+
+
+def _closed_record(base: OrderRecord, found: VenueOrder | None, *, reason: str, now_ns: int) -> OrderRecord:
+    """The stored order, with what the venue says of it now (`found`; None: the venue does not know it)."""
+    if found is None:
+        return dataclasses.replace(base, status=OrderStatus.CANCELED, reason=VENUE_NOT_FOUND, updated_at_ns=now_ns)
+    matched = max(found.size_matched, base.size_matched)
+    if found.status in (VenueOrderStatus.LIVE, VenueOrderStatus.DELAYED, VenueOrderStatus.UNMATCHED):
+        status = OrderStatus.PARTIALLY_FILLED if matched else OrderStatus.ACCEPTED
+        return dataclasses.replace(base, status=status, size_matched=matched, updated_at_ns=now_ns)
+    if matched >= base.original_size:
+        return dataclasses.replace(base, status=OrderStatus.FILLED, size_matched=matched, updated_at_ns=now_ns)
+    return dataclasses.replace(
+        base, status=OrderStatus.CANCELED, size_matched=matched, reason=reason, updated_at_ns=now_ns
+    )
+
+
+def _record_of(order: VenueOrder, *, now_ns: int) -> OrderRecord:
+    """A store row for an order of ours the store did not have (no client id or strategy is known for it)."""
+    return OrderRecord(
+        order_id=order.order_id,
+        client_order_id=None,
+        strategy=None,
+        condition_id=None,
+        token_id=order.token_id,
+        side=order.side,
+        price=order.price,
+        original_size=order.original_size,
+        size_matched=order.size_matched,
+        order_type=order.order_type,
+        status=OrderStatus.ACCEPTED,
+        created_at_ns=secs_to_ns(order.ts),
+        updated_at_ns=now_ns,
+    )
+
+
+def _trade_record(trade: VenueTrade, client_order_id: str | None) -> TradeRecord:
+    return TradeRecord(
+        trade_id=trade.trade_id,
+        order_id=trade.order_id,
+        client_order_id=client_order_id,
+        token_id=trade.token_id,
+        side=trade.side,
+        price=trade.price,
+        size=trade.size,
+        fee=trade.fee,
+        fee_shares=trade.fee_shares,
+        liquidity=trade.liquidity,
+        status=trade.status,
+        match_time_ns=secs_to_ns(trade.match_ts),
+        updated_at_ns=secs_to_ns(trade.ts),
+    )
+
+
+async def _venue_call(fn: Callable[[], Awaitable[T]]) -> T:
+    with trio.fail_after(_RECONCILE_CALL_SECS):
+        return await fn()
+
+
+async def reconcile_at_start(
+    store: Store, venue: Venue | None, *, lookback_secs: float = 3600.0, now: Callable[[], float] = time.time
+) -> RestartReport:
+    """Bring the store up to date with the venue before trading (see the module docstring). `venue` is None in paper
+    mode: the paper venue starts empty, so orders the store has open are closed (`ENGINE_RESTARTED`).
+
+    Writes go straight to `store` (not queued): trading starts on what they say. Venue errors propagate."""
+    pending = await store.load_pending_intents()
+    pending_ids = {p.order_id for p in pending if p.order_id is not None}
+    stored_open = {o.order_id: o for o in await store.load_open_orders() if o.order_id not in pending_ids}
+    now_ns = secs_to_ns(now())
+    counts: Counter[str] = Counter()
+    if venue is None:
+        for stale in stored_open.values():
+            gone = dataclasses.replace(
+                stale, status=OrderStatus.CANCELED, reason=ENGINE_RESTARTED, updated_at_ns=now_ns
+            )
+            await store.record_order(gone, reason=ENGINE_RESTARTED)
+            counts["closed"] += 1
+    else:
+        await _reconcile_orders(store, venue, stored_open, pending_ids, now_ns, counts)
+        since = _trades_since(await store.load_trades(), stored_open.values(), now(), lookback_secs)
+        await _reconcile_trades(store, venue, since, stored_open, pending_ids, now_ns, counts)
+    rebuilt = await _rebuild_positions(store, now_ns)
+    report = RestartReport(
+        pending_intents=len(pending),
+        open_orders=len(stored_open),
+        closed=counts["closed"],
+        canceled=counts["canceled"],
+        unknown_to_store=counts["unknown"],
+        trades_recovered=counts["recovered"],
+        trades_updated=counts["updated"],
+        positions_rebuilt=rebuilt,
+    )
+    if any(dataclasses.astuple(report)):
+        log.warning("restart_reconciled", **_fields(report))
+    return report
+
+
+async def _load_order(store: Store, order_id: str) -> OrderRecord | None:
+    load = getattr(store, "load_order", None)  # both stores have it; the protocol does not (yet)
+    if load is None:
+        return None
+    record: OrderRecord | None = await load(order_id)
+    return record
+
+
+async def _lookup(venue: Venue, order_id: str, fallback: VenueOrder | None) -> VenueOrder | None:
+    if isinstance(venue, SupportsOrderLookup):
+        return await _venue_call(partial(venue.lookup, order_id))
+    return fallback
+
+
+async def _reconcile_orders(  # noqa: PLR0917
+    store: Store,
+    venue: Venue,
+    stored_open: Mapping[str, OrderRecord],
+    pending_ids: set[str],
+    now_ns: int,
+    counts: Counter[str],
+) -> None:
+    """Every order the store has open, and every open order of ours the store does not know (pending intents aside:
+    the order manager resolves those): cancelled if still resting, recorded with the venue's final state."""
+    at_venue = {o.order_id: o for o in await _venue_call(venue.open_orders)}
+    for order_id in sorted((set(stored_open) | set(at_venue)) - pending_ids):
+        record = stored_open.get(order_id) or await _load_order(store, order_id)
+        if order_id in at_venue:
+            result = await _venue_call(partial(venue.cancel, order_id))
+            if order_id in result.canceled:
+                counts["canceled"] += 1
+            else:
+                log.error("restart_cancel_refused", order_id=order_id, reason=result.not_canceled.get(order_id))
+        found = await _lookup(venue, order_id, at_venue.get(order_id))
+        if record is None:
+            if found is None:
+                continue
+            counts["unknown"] += 1
+            log.error("restart_order_unknown_to_store", order_id=order_id, status=str(found.status))
+            record = _record_of(found, now_ns=now_ns)
+        final = _closed_record(record, found, reason=RESTART_CANCELED, now_ns=now_ns)
+        await store.record_order(final, reason=final.reason)
+        if order_id in stored_open and not final.status.is_open:
+            counts["closed"] += 1
+
+
+async def _reconcile_trades(  # noqa: PLR0917
+    store: Store,
+    venue: Venue,
+    since: float,
+    stored_open: Mapping[str, OrderRecord],
+    pending_ids: set[str],
+    now_ns: int,
+    counts: Counter[str],
+) -> None:
+    """Our trades at the venue since `since` that the store lacks (or has with an older settlement status)."""
+    stored = {(t.trade_id, t.order_id): t for t in await store.load_trades(since_ns=secs_to_ns(since))}
+    for trade in await _venue_call(partial(venue.trades, since_ts=since)):
+        if trade.order_id in pending_ids:
+            continue  # the order manager resolves it, trades included
+        known = stored.get((trade.trade_id, trade.order_id))
+        if known is not None:
+            if known.status is not trade.status and trade.status is not TradeStatus.MATCHED:
+                await store.record_trade(dataclasses.replace(known, status=trade.status, updated_at_ns=now_ns))
+                counts["updated"] += 1
+            continue
+        record = stored_open.get(trade.order_id) or await _load_order(store, trade.order_id)
+        if record is None:
+            found = await _lookup(venue, trade.order_id, None)
+            if found is not None:
+                counts["unknown"] += 1
+                log.error("restart_order_unknown_to_store", order_id=trade.order_id, status=str(found.status))
+                record = _closed_record(_record_of(found, now_ns=now_ns), found, reason=RESTART_CANCELED, now_ns=now_ns)
+                await store.record_order(record, reason=record.reason)
+        await store.record_trade(_trade_record(trade, None if record is None else record.client_order_id))
+        stored[(trade.trade_id, trade.order_id)] = _trade_record(trade, None)
+        counts["recovered"] += 1
+        log.warning("restart_trade_recovered", trade_id=trade.trade_id, order_id=trade.order_id)
+
+
+def _trades_since(
+    trades: Sequence[TradeRecord], open_orders: Iterable[OrderRecord], now: float, lookback_secs: float
+) -> float:
+    """From when to ask the venue for our trades: before the last stored trade and the oldest open order."""
+    start = now
+    if trades:
+        start = min(start, max(t.match_time_ns for t in trades) / 1e9)
+    for order in open_orders:
+        start = min(start, order.created_at_ns / 1e9)
+    return start - lookback_secs
+
+
+async def _rebuild_positions(store: Store, now_ns: int) -> tuple[str, ...]:
+    """Rebuild (from the stored trades, in match order) every position whose stored quantity disagrees with them:
+    a position write lost in a crash after its trade landed."""
+    by_token: dict[str, list[TradeRecord]] = {}
+    for trade in await store.load_trades():
+        if trade.status is not TradeStatus.FAILED:
+            by_token.setdefault(trade.token_id, []).append(trade)
+    stored = {p.token_id: p for p in await store.load_positions()}
+    rebuilt: list[str] = []
+    for token, trades in sorted(by_token.items()):
+        position = Position(token_id=token)
+        try:
+            for t in sorted(trades, key=lambda t: (t.match_time_ns, t.trade_id, t.order_id)):
+                fill = OrderFilled(
+                    client_order_id=t.client_order_id or t.order_id,
+                    trade_id=t.trade_id,
+                    fill_id=f"{t.trade_id}:{t.order_id}",
+                    token_id=token,
+                    side=t.side,
+                    price=t.price,
+                    size=t.size,
+                    liquidity=t.liquidity,
+                    fee=t.fee,
+                    fee_shares=t.fee_shares,
+                    ts=t.match_time_ns / 1e9,
+                )
+                position = position.apply_fill(fill).settle(t.trade_id)
+        except (InvariantViolation, TraderError) as exc:
+            log.error("position_rebuild_failed", token_id=token, error=str(exc))
+            continue
+        known = stored.get(token)
+        if known is None or known.quantity != position.quantity:
+            log.warning(
+                "position_rebuilt",
+                token_id=token,
+                stored=None if known is None else str(known.quantity),
+                from_trades=str(position.quantity),
+            )
+            await store.record_position(position, ts_ns=now_ns)
+            rebuilt.append(token)
+    return tuple(rebuilt)
+
+
+# -- metrics -------------------------------------------------------------------------------------------------------
+
+
+class SinkCollector(Collector):
+    """Prometheus metrics of the store and the sinks (read from their statistics at scrape time).
+
+    `trader_store_available` (gauge), `trader_store_outages_total`, `trader_sink_queued{sink}`,
+    `trader_sink_available{sink}` (gauges), `trader_sink_delivered_total{sink}`, `trader_sink_dropped_total{sink}`,
+    `trader_sink_undelivered_total{sink}`, `trader_sink_failures_total{sink}`, `trader_bus_events_total{outcome}`.
+    """
+
+    def __init__(self, engine: _Engine) -> None:
+        self._engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        engine = self._engine
+        available = GaugeMetricFamily("trader_store_available", "1 while the store can record intents")
+        available.add_metric([], 1.0 if engine.store_available() else 0.0)
+        yield available
+        outages = engine.store_gate.outages
+        raw = engine.raw_store
+        if isinstance(raw, PostgresStore):
+            outages = max(outages, raw.statistics().outages)
+        yield CounterMetricFamily("trader_store_outages", "times the store became unavailable", value=outages)
+        sinks = engine.sink_statistics()
+        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
+            "queued": GaugeMetricFamily("trader_sink_queued", "items waiting in a sink's channel", labels=["sink"]),
+            "up": GaugeMetricFamily("trader_sink_available", "1 while a sink delivers", labels=["sink"]),
+            "delivered": CounterMetricFamily("trader_sink_delivered", "items a sink delivered", labels=["sink"]),
+            "dropped": CounterMetricFamily("trader_sink_dropped", "items refused: channel full", labels=["sink"]),
+            "undelivered": CounterMetricFamily(
+                "trader_sink_undelivered", "items a lossy sink could not deliver (server down)", labels=["sink"]
+            ),
+            "failures": CounterMetricFamily("trader_sink_failures", "failed delivery attempts", labels=["sink"]),
+        }
+        for name, s in sorted(sinks.items()):
+            families["queued"].add_metric([name], s.queued + s.pending)
+            families["up"].add_metric([name], 1.0 if s.available else 0.0)
+            families["delivered"].add_metric([name], s.delivered)
+            families["dropped"].add_metric([name], s.dropped)
+            families["undelivered"].add_metric([name], s.undelivered)
+            families["failures"].add_metric([name], s.failures)
+        yield from families.values()
+        outputs = engine.outputs
+        if outputs is not None:
+            events = CounterMetricFamily("trader_bus_events", "engine events offered to the bus", labels=["outcome"])
+            events.add_metric(["published"], outputs.publisher.published)
+            events.add_metric(["dropped"], outputs.publisher.dropped)
+            events.add_metric(["skipped"], outputs.publisher.skipped)
+            yield events
 
 
 class _Capped:
@@ -199,16 +838,34 @@ class _Engine:
 
     def __init__(self, settings: Settings, store: Store, books: Books, market_data: MarketDataService) -> None:
         self.settings = settings
-        self.store = store
+        self.store = store  # what the engine writes to (the write-behind store)
+        self.raw_store: Store = store  # the database itself
         self.books = books
         self.market_data = market_data
         self.execution: ExecutionService | None = None
         self.strategies: StrategyEngine | None = None
+        self.outputs: Outputs | None = None
+        self.store_gate = StoreGate()
+        self.restart: RestartReport | None = None
         self.events: Sequence[NegRiskEvent] = ()
         self.sim: SimVenue | None = None  # `--venue sim`: the in-process venue, for its own records
         self.http_url = ""
         self.opportunities: list[Opportunity] = []
         self.recent: list[dict[str, object]] = []
+
+    def store_available(self) -> bool:
+        return bool(getattr(self.store, "available", True))
+
+    def sink_statistics(self) -> dict[str, SinkStatistics]:
+        sinks: dict[str, SinkStatistics] = {}
+        if isinstance(self.store, WriteBehindStore):
+            sinks["store"] = self.store.sink_statistics()
+        outputs = self.outputs
+        if outputs is not None and outputs.redis is not None:
+            sinks["redis"] = outputs.redis.sink_statistics()
+        if outputs is not None and outputs.slack is not None:
+            sinks["slack"] = outputs.slack.statistics().sink
+        return sinks
 
     def readiness(self) -> dict[str, bool]:
         now = trio.current_time()
@@ -223,7 +880,7 @@ class _Engine:
         return {
             "books_fresh": bool(tokens) and len(fresh) * 10 >= len(tokens) * 9,
             "venue_reachable": venue_ok,
-            "store_writable": bool(getattr(self.store, "available", True)),
+            "store_writable": self.store_available(),
             "trading_engine": execution is not None,
         }
 
@@ -238,12 +895,26 @@ class _Engine:
             document.update(self.execution.snapshot())
         if self.strategies is not None:
             document["strategies"] = self.strategies.status()
+        store: dict[str, object] = {
+            "available": self.store_available(),
+            "halted_trading": self.store_gate.halted,
+            "outages": self.store_gate.outages,
+            "statistics": _asdict(self.raw_store.statistics()),
+        }
+        document["store"] = store
+        document["sinks"] = {name: _asdict(s) for name, s in self.sink_statistics().items()}
+        if self.outputs is not None:
+            document["bus"] = self.outputs.statistics()
+        if self.restart is not None:
+            document["restart"] = _asdict(self.restart)
         document["recent_opportunities"] = self.recent[-20:]
         return document
 
     async def emergency_stop(self, reason: str) -> None:
         if self.execution is None:
             raise ConfigError("the engine is not trading yet")
+        if self.outputs is not None:
+            self.outputs.stop_source = "http"
         await self.execution.emergency_stop(reason)
 
     async def resume(self) -> None:
@@ -251,7 +922,10 @@ class _Engine:
             await self.execution.resume()
 
     def publish(self, event: object) -> None:
-        """Analyzer events (opportunities) from the strategy engine: kept for /status and written to the store."""
+        """Analyzer events (opportunities) from the strategy engine: to the bus, kept for /status, and (closed ones)
+        written to the store."""
+        if self.outputs is not None:
+            self.outputs(event)
         if isinstance(event, Opportunity):
             self.recent.append(_opportunity_json(event))
             del self.recent[:-100]
@@ -326,7 +1000,29 @@ async def run_trader(
     signer = _signer(settings) if run.live else None
     exit_reason = "stopped"
     async with AsyncExitStack() as stack:
-        store = await stack.enter_async_context(open_store(run.database_url))
+        raw_store = await stack.enter_async_context(open_store(run.database_url, settings.store))
+        memory_bus = MemoryBus(keep_last=settings.bus.keep_last)
+        redis_bus: RedisBus | None = None
+        if run.redis_url is not None:
+            redis_bus = await stack.enter_async_context(
+                _exit_within(
+                    _SINK_FLUSH_SECS, open_redis_bus(_redis_settings(settings, run.redis_url), settings.redis_sink)
+                )
+            )
+        slack: SlackNotifier | None = None
+        webhook = settings.slack.webhook_url
+        if webhook is not None:
+            slack = await stack.enter_async_context(
+                _exit_within(
+                    _SINK_FLUSH_SECS, open_slack_notifier(_slack_settings(settings.slack, webhook), settings.slack_sink)
+                )
+            )
+        outputs = Outputs(memory_bus, redis_bus, slack)
+        store = await stack.enter_async_context(
+            _exit_within(
+                settings.store.flush_secs, open_engine_store(raw_store, settings.store_sink, on_record=outputs.record)
+            )
+        )
         services = await stack.enter_async_context(trio.open_nursery())
         sim, endpoints = await _endpoints(settings, services)
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=_HTTP_BACKSTOP_SECS))
@@ -335,6 +1031,8 @@ async def run_trader(
         market_data = MarketDataService(websocket_factory(endpoints.ws_market), books, settings.market_data)
         md_scope, md_done = await services.start(_stoppable, market_data.run)
         engine = _Engine(settings, store, books, market_data)
+        engine.raw_store = raw_store
+        engine.outputs = outputs
         engine.sim = sim
 
         gamma = GammaClient(http, endpoints.gamma)
@@ -372,13 +1070,12 @@ async def run_trader(
 
         registry = CollectorRegistry()
         registry.register(EngineCollector(engine))
+        registry.register(SinkCollector(engine))
         tick_to_trade = TickToTrade(registry)
         app = OperatorApp(_Control(engine), registry, admin_token=settings.http.admin_token)
         http_url = await services.start(partial(run_http_server, app, settings.http))
         engine.http_url = http_url
 
-        stored_positions = await store.load_positions()
-        portfolio = Portfolio(cash=run.starting_cash_usd, positions=stored_positions)
         venue: Venue
         if signer is not None:
             credentials = _credentials(settings)
@@ -390,6 +1087,13 @@ async def run_trader(
                 )
             )
             live_venue.add_markets(capped.tracked.values())
+        # Restart: bring the store up to date with the venue, then rebuild the state from it.
+        engine.restart = await reconcile_at_start(
+            raw_store, live_venue, lookback_secs=settings.orders.trades_lookback_secs
+        )
+        stored_positions = await store.load_positions()
+        portfolio = Portfolio(cash=run.starting_cash_usd, positions=stored_positions)
+        if live_venue is not None:
             venue = live_venue
         else:
             paper = PaperVenue(
@@ -416,6 +1120,7 @@ async def run_trader(
                 tick_to_trade.observe(trio.current_time() - books.last_change_at)
 
         manager.add_listener(on_order_event)
+        manager.add_listener(outputs)  # order events, fills, risk denials -> bus and Slack
         send, receive = trio.open_memory_channel[Intent](run.intent_buffer)
         sniped = {m.condition_id for m in await store.load_sniped_markets()}
         strategies = build_strategies(
@@ -443,14 +1148,16 @@ async def run_trader(
             claim=store_claim(store),
             publish=engine.publish,
         )
+        risk = ObservedRiskGate(settings.risk, outputs)
+        marks = partial(_marks, books)
         execution = ExecutionService(
             manager,
-            RiskGate(settings.risk),
+            risk,
             receive,
             settings=settings.execution,
             book_health=book_health_from(books),
             tick_of=tick_from(books),
-            marks=lambda: marks_at_mid(t.book for t in books.tokens()),
+            marks=marks,
             on_intent_done=lambda intent: strategy_engine.finish(intent_key(intent)),
         )
         engine.execution = execution
@@ -458,6 +1165,23 @@ async def run_trader(
         services.start_soon(_flush_opportunities, engine)
         if abort is not None:
             services.start_soon(_abort_on, abort, execution)
+        if isinstance(raw_store, PostgresStore):
+            await services.start(run_store_gate, raw_store, execution, engine.store_gate)
+        if settings.bus.book_summary_secs > 0:
+            await services.start(
+                partial(run_book_summaries, books, outputs, period_secs=settings.bus.book_summary_secs)
+            )
+        daily = _DailyCounts(manager)
+        if slack is not None:
+            detectors = {
+                source: DisconnectStormDetector(
+                    source, threshold=settings.slack.storm_disconnects, window_secs=settings.slack.storm_window_secs
+                )
+                for source in ("market", "user")
+            }
+            services.start_soon(_watch_disconnects, partial(_reconnects, market_data, live_venue), detectors, outputs)
+            if settings.slack.daily_summary:
+                services.start_soon(_daily_summaries, daily, risk, marks, outputs)
 
         core = await stack.enter_async_context(trio.open_nursery())
         await core.start(execution.run)
@@ -469,6 +1193,9 @@ async def run_trader(
             markets=len(capped.tracked),
             http=http_url,
             strategies=[s.name for s in strategies],
+            store="postgresql" if isinstance(raw_store, PostgresStore) else "sqlite",
+            redis=redis_bus is not None,
+            slack=slack is not None,
         )
         task_status.started(engine)
 
@@ -478,16 +1205,30 @@ async def run_trader(
         report = await execution.drain(  # 2. in-flight orders finish; resting orders cancelled (configurable)
             run.drain_secs, cancel_resting=run.cancel_resting_on_exit
         )
-        with trio.move_on_after(2, shield=True):  # 3. flush what the store has not got yet
+        with trio.move_on_after(2, shield=True):  # 3. hand what the store has not got yet to its writer
             await _write_opportunities(engine)
         summary = _summary(engine, manager, execution, report, exit_reason, trio.current_time() - started_at)
+        if slack is not None and settings.slack.daily_summary:
+            outputs(daily.summary(risk.risk_day(dt.datetime.now(dt.UTC)), marks(), reset=False))
         core.cancel_scope.cancel()
         md_scope.cancel()  # 4. close the market connections while the venue (maybe the in-process sim) still answers
         with trio.move_on_after(3, shield=True):
             await md_done.wait()
         services.cancel_scope.cancel()
+        # 5. leaving the stack: the sinks flush (store, Slack, Redis; each bounded), then the store closes
     log.info("engine_stopped", **{k: v for k, v in summary.to_json().items() if not isinstance(v, dict)})
     return summary
+
+
+def _marks(books: Books) -> dict[str, Decimal]:
+    return marks_at_mid(t.book for t in books.tokens())
+
+
+def _reconnects(market_data: MarketDataService, live_venue: Any) -> dict[str, int]:
+    counts = {"market": market_data.statistics().reconnects}
+    if live_venue is not None:
+        counts["user"] = sum(s.reconnects for s in live_venue.statistics().user_streams)
+    return counts
 
 
 async def _stoppable(
