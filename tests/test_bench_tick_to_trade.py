@@ -1,0 +1,40 @@
+"""`python -m bench tick_to_trade` stays runnable: a few events end to end (sim -> engine -> signed order -> sim),
+every one timed through every stage. A smoke test of the output's shape, not of the machine's speed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import tick_to_trade
+
+
+def test_tick_to_trade_times_every_event_through_every_stage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert tick_to_trade.main(["--events", "20", "--warmup", "2", "--idle-ms", "2", "--per-event"]) == 0
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    header, *middle, last = lines
+    events = [line for line in middle if "event" in line]
+    stages = [line for line in middle if "stage" in line]
+    assert header["bench"] == "tick_to_trade"
+    assert header["events"] == 20
+    by_stage = {line["stage"]: line for line in stages}
+    assert set(tick_to_trade.STAGES) <= by_stage.keys()
+    for name in tick_to_trade.STAGES:
+        assert by_stage[name]["events"] == 20
+        assert 0 < by_stage[name]["p50_us"] <= by_stage[name]["p99_us"] <= by_stage[name]["max_us"]
+
+    assert last["events"] == 20
+    assert last["failed_events"] == 0
+    assert last["start"] == "sim writes the frame"  # the tap on the sim's socket found the engine's connection
+    assert last["orders_submitted"] >= 2 * 22  # two legs per event, warm-up included
+    assert last["intents_denied"] == {}
+    assert 0 < last["p50_us"] <= last["p99_us"] <= last["max_us"]
+    assert last["stage_p50_us"].keys() == set(tick_to_trade.STAGES)
+    # the stages are contiguous: in every event they add up to its total (each rounded to 0.1 µs)
+    assert len(events) == 20
+    for event in events:
+        assert sum(event[name] for name in tick_to_trade.STAGES) == pytest.approx(event["total"], abs=1.0)
+    assert last["last_leg_p50_us"] >= last["p50_us"]
+    assert isinstance(last["meets_goal"], bool)
