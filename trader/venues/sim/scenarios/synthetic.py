@@ -67,7 +67,7 @@ _TOPICS = (
 class SyntheticParams:
     step_secs: float = 0.2
     levels: int = 5
-    gap_rate_per_min: float = 6.0
+    gap_rate_per_min: float = 12.0
     dislocation_rate_per_min: float = 2.0
     taker_rate_per_min: float = 12.0
     gap_ttl_secs: float = 5.0
