@@ -231,6 +231,16 @@ class SlackAlertSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SlackSinkSettings(SinkSettings):
+    """`TRADER_SLACK_SINK__*`: the Slack channel is smaller than the others: `capacity` (100), `max_batch` (20),
+    `keep_last` (50); the rest as `SinkSettings`."""
+
+    capacity: int = 100
+    max_batch: int = 20
+    keep_last: int = 50
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Every setting of `trader run`, by section (`TRADER_<SECTION>__<FIELD>`)."""
 
@@ -259,9 +269,7 @@ class Settings:
     redis: RedisSettings = dataclasses.field(default_factory=RedisSettings)
     redis_sink: SinkSettings = dataclasses.field(default_factory=SinkSettings)
     slack: SlackAlertSettings = dataclasses.field(default_factory=SlackAlertSettings)
-    slack_sink: SinkSettings = dataclasses.field(
-        default_factory=lambda: SinkSettings(capacity=100, max_batch=20, keep_last=50)
-    )
+    slack_sink: SlackSinkSettings = dataclasses.field(default_factory=SlackSinkSettings)
 
 
 #: Short names for the settings people set most.

@@ -1,0 +1,277 @@
+"""`run_trader` with its durable record in the machine's real PostgreSQL and its events on the real Redis.
+
+Live mode against the in-process simulated venue (over real sockets), so the sim keeps its own records of our
+orders and trades: after the run, PostgreSQL must hold every order, fill and position, matching the summary and the
+sim; a Redis subscriber that subscribed before the run must have received every fill event.
+
+The servers are the ones named by TRADER_TEST_PG_DSN / TRADER_TEST_REDIS_URL; without the variables the tests use
+the local defaults and skip only when nothing answers there. Also here: the settings of the sinks, and the restart
+reconciliation on SQLite (paper: stale open orders closed; positions rebuilt from the stored trades).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+import trio
+
+from trader.config import Secret
+from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
+from trader.domain.numbers import Side
+from trader.domain.positions import Position
+from trader.engine.app import ENGINE_RESTARTED, reconcile_at_start
+from trader.errors import ConfigError
+from trader.integrations.bus import decode_event
+from trader.integrations.http_server import HttpSettings
+from trader.integrations.store import OrderRecord, TradeRecord, open_sqlite_store
+from trader.integrations.store.postgres import PostgresSettings, drop_postgres_schema, open_postgres_store
+from trader.settings import (
+    KeySettings,
+    RedisSettings,
+    RunSettings,
+    Settings,
+    SimSettings,
+    StoreSettings,
+    load_settings,
+)
+from trader.venues.polymarket.signing import OrderSigner
+from trader.venues.sim.markets import UNITS_PER_ONE
+
+from .test_app import GAPS, TOKEN, running, wait_for
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def pg_dsn() -> str:
+    dsn = os.environ.get("TRADER_TEST_PG_DSN")
+    if dsn is None:
+        dsn = "postgresql://postgres@127.0.0.1:5432/test"
+        if not _reachable(dsn, 5432):
+            pytest.skip("TRADER_TEST_PG_DSN is unset and no PostgreSQL answers on 127.0.0.1:5432")
+    return dsn
+
+
+def redis_url() -> str:
+    url = os.environ.get("TRADER_TEST_REDIS_URL")
+    if url is None:
+        url = "redis://127.0.0.1:6379/0"
+        if not _reachable(url, 6379):
+            pytest.skip("TRADER_TEST_REDIS_URL is unset and no Redis answers on 127.0.0.1:6379")
+    return url
+
+
+@pytest.fixture
+async def pg_schema() -> AsyncIterator[PostgresSettings]:
+    """A fresh schema on the test server, dropped afterwards."""
+    settings = PostgresSettings(url=pg_dsn(), schema=f"test_app_{uuid.uuid4().hex[:16]}")
+    yield settings
+    await drop_postgres_schema(settings)
+
+
+def live_settings(database_url: str, store: StoreSettings, **run: Any) -> tuple[Settings, str]:
+    key = "0x" + secrets.token_hex(32)
+    config = Settings(
+        run=RunSettings(database_url=database_url, drain_secs=2.0, live=True, **run),
+        http=HttpSettings(port=0, admin_token=TOKEN),
+        sim=SimSettings(markets=4, seed=7, params=GAPS),
+        keys=KeySettings(private_key=Secret(key)),
+        store=store,
+    )
+    return config, OrderSigner(key).address.lower()
+
+
+def sim_records(sim: Any, address: str) -> tuple[dict[str, Any], set[tuple[str, str]], dict[str, Decimal]]:
+    """Our orders (by id), our fills (trade id, our order id) and our shares (by token), as the sim has them."""
+    orders = {o.order_id: o for o in sim.exchange.orders() if o.maker_address.lower() == address}
+    fills: set[tuple[str, str]] = set()
+    for trade in sim.exchange.trades():
+        if trade.taker.maker_address.lower() == address:
+            fills.add((trade.trade_id, trade.taker.order_id))
+        fills.update(
+            (trade.trade_id, f.order.order_id) for f in trade.makers if f.order.maker_address.lower() == address
+        )
+    shares = {t: Decimal(n) / UNITS_PER_ONE for t, n in sim.exchange.wallet(address).shares.items() if n}
+    return orders, fills, shares
+
+
+@pytest.mark.pg
+@pytest.mark.redis
+async def test_live_run_leaves_its_record_in_postgres_and_every_fill_on_redis(pg_schema: PostgresSettings) -> None:
+    url = redis_url()
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    pubsub = client.pubsub()  # type: ignore[no-untyped-call]
+    await trio.to_thread.run_sync(pubsub.subscribe, f"{prefix}:fill")  # subscribed before the run starts
+    config, address = live_settings(
+        pg_schema.url, StoreSettings(schema=pg_schema.schema), redis_url=url, cancel_resting_on_exit=True
+    )
+    config = dataclasses.replace(config, redis=RedisSettings(prefix=prefix))
+    try:
+        async with running(config) as run:
+            execution = run.engine.execution  # type: ignore[attr-defined]
+            sim = run.engine.sim  # type: ignore[attr-defined]
+            await wait_for(lambda: execution.statistics().orders.fills >= 4)
+            status = (await run.http.get("/status")).json()
+            assert status["store"]["available"] is True
+            assert status["sinks"]["store"]["available"] is True
+            assert status["sinks"]["redis"]["delivered"] > 0
+            metrics = (await run.http.get("/metrics")).text
+            assert "trader_store_available 1.0" in metrics
+            assert 'trader_sink_delivered_total{sink="redis"}' in metrics
+            run.stop.set()
+            await wait_for(lambda: bool(run.result))
+            orders, fills, shares = sim_records(sim, address)
+        (summary,) = run.result
+        messages: list[Any] = []
+        with trio.fail_after(10):
+            while True:
+                message = await trio.to_thread.run_sync(pubsub.get_message, False, 0.5)
+                if message is None:
+                    break
+                if message["type"] == "message":
+                    messages.append(message)
+        stream_length = await trio.to_thread.run_sync(client.xlen, f"{prefix}:events")
+    finally:
+        await trio.to_thread.run_sync(pubsub.close)
+        await trio.to_thread.run_sync(client.delete, f"{prefix}:events")
+        await trio.to_thread.run_sync(client.close)
+
+    # The summary agrees with the sim.
+    assert summary.mode == "live"
+    assert summary.orders_submitted == len(orders)
+    assert summary.fills == len(fills) >= 4
+    assert summary.open_orders_at_exit == 0
+    async with open_postgres_store(pg_schema) as store:
+        assert await store.load_pending_intents() == []
+        assert await store.load_open_orders() == []
+        stored_orders = {order_id: await store.load_order(order_id) for order_id in orders}
+        trades = await store.load_trades()
+        positions = {p.token_id: p.quantity for p in await store.load_positions() if p.quantity}
+        count = await store.transaction(lambda conn: conn.fetchval("SELECT count(*) FROM orders"))
+    # Every order of ours at the sim is in PostgreSQL, with the sim's matched size, and nothing else is.
+    assert count == len(orders)
+    for order_id, sim_order in orders.items():
+        record = stored_orders[order_id]
+        assert record is not None, order_id
+        assert record.size_matched == Decimal(sim_order.matched) / UNITS_PER_ONE
+        assert record.status.is_terminal
+    # Every fill, once; every position as the summary and the sim's wallet have it.
+    assert {(t.trade_id, t.order_id) for t in trades} == fills
+    assert len(trades) == summary.fills
+    assert positions == {t: Decimal(p["quantity"]) for t, p in summary.positions.items() if Decimal(p["quantity"])}
+    assert positions == shares
+    # The Redis subscriber got every fill event (versioned JSON), once each.
+    events = [decode_event(m["data"]) for m in messages]
+    assert all(e.type == "order_filled" and e.v == 1 for e in events)
+    assert sorted(str(e.data["fill_id"]) for e in events) == sorted(f"{t}:{o}" for t, o in fills)
+    assert stream_length >= len(events) + summary.orders_submitted  # fills, orders, intents...: all in the stream
+
+
+def test_settings_of_the_sinks_and_their_aliases() -> None:
+    settings = load_settings(
+        {
+            "TRADER_SLACK_WEBHOOK_URL": "https://hooks.slack.example/services/T0/B0/secret-part",
+            "TRADER_STORE__PING_INTERVAL_SECS": "0.5",
+            "TRADER_STORE_SINK__CAPACITY": "50",
+            "TRADER_REDIS_URL": "redis://127.0.0.1:6379/0",
+            "TRADER_REDIS__PREFIX": "paper-eu",
+            "TRADER_BUS__BOOK_SUMMARY_SECS": "0.25",
+            "TRADER_SLACK_SINK__KEEP_LAST": "5",
+        },
+        dotenv=None,
+    )
+    assert settings.slack.webhook_url is not None
+    assert settings.slack.webhook_url.get().endswith("secret-part")
+    assert "secret-part" not in repr(settings)
+    assert settings.store.ping_interval_secs == 0.5
+    assert settings.store_sink.capacity == 50
+    assert settings.run.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.redis.prefix == "paper-eu"
+    assert settings.bus.book_summary_secs == 0.25
+    assert settings.slack_sink.keep_last == 5
+    assert settings.slack_sink.capacity == 100  # the Slack channel's own default
+    defaults = Settings()
+    assert (defaults.slack.webhook_url, defaults.run.redis_url, defaults.bus.book_summary_secs) == (None, None, 1.0)
+    with pytest.raises(ConfigError, match="TRADER_STORE_SINK__CAPACITY"):
+        load_settings({"TRADER_STORE_SINK__CAPACITY": "many"}, dotenv=None)
+    with pytest.raises(ConfigError, match="TRADER_SLACK__STORM_WINDOW"):
+        load_settings({"TRADER_SLACK__STORM_WINDOW": "5"}, dotenv=None)
+    with pytest.raises(ConfigError, match="flush_secs"):
+        load_settings({"TRADER_STORE__FLUSH_SECS": "0"}, dotenv=None)
+
+
+def _order(order_id: str, *, status: OrderStatus = OrderStatus.ACCEPTED) -> OrderRecord:
+    return OrderRecord(
+        order_id=order_id,
+        client_order_id=f"c-{order_id}",
+        strategy="test",
+        condition_id="0xcond",
+        token_id="1001",
+        side=Side.BUY,
+        price=Decimal("0.40"),
+        original_size=Decimal(10),
+        size_matched=Decimal(0),
+        order_type=OrderType.GTC,
+        status=status,
+        created_at_ns=1_000,
+        updated_at_ns=1_000,
+    )
+
+
+def _trade(trade_id: str, side: Side, size: str, price: str, at: int) -> TradeRecord:
+    return TradeRecord(
+        trade_id=trade_id,
+        order_id=f"o-{trade_id}",
+        client_order_id=None,
+        token_id="1001",
+        side=side,
+        price=Decimal(price),
+        size=Decimal(size),
+        fee=Decimal(0),
+        liquidity=Liquidity.TAKER,
+        status=TradeStatus.CONFIRMED,
+        match_time_ns=at,
+        updated_at_ns=at,
+    )
+
+
+async def test_paper_restart_closes_stale_orders_and_rebuilds_a_position_its_trades_disagree_with(
+    tmp_path: Path,
+) -> None:
+    async with open_sqlite_store(tmp_path / "trader.db") as store:
+        await store.record_order(_order("o-open"))
+        await store.record_order(_order("o-done", status=OrderStatus.FILLED))
+        await store.record_trade(_trade("t1", Side.BUY, "10", "0.40", 1))
+        await store.record_trade(_trade("t2", Side.BUY, "5", "0.50", 2))
+        await store.record_trade(_trade("t3", Side.SELL, "3", "0.60", 3))
+        # The crash lost the position write of t3: the stored position still says 15.
+        await store.record_position(Position(token_id="1001", quantity=Decimal(15)), ts_ns=2)
+        report = await reconcile_at_start(store, None, now=lambda: 100.0)
+        assert (report.open_orders, report.closed, report.positions_rebuilt) == (1, 1, ("1001",))
+        assert await store.load_open_orders() == []
+        closed = await store.load_order("o-open")
+        assert closed is not None
+        assert (closed.status, closed.reason) == (OrderStatus.CANCELED, ENGINE_RESTARTED)
+        (position,) = await store.load_positions()
+        assert position.quantity == Decimal(12)
+        assert position.cost_basis == Decimal("6.50") - Decimal("6.50") * 3 / 15
+        again = await reconcile_at_start(store, None, now=lambda: 101.0)  # consistent now: nothing to do
+        assert (again.closed, again.positions_rebuilt) == (0, ())
