@@ -1,0 +1,136 @@
+"""`trader doctor`: every check against real things (a simulated venue, SQLite files, Redis and PostgreSQL ports)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+import trio
+
+from tests.commands._sim import KEY, cli, point_at, sim_config
+from trader.commands.doctor import check_python, check_redis, migration_state
+from trader.integrations.store import open_sqlite_store
+from trader.integrations.store.base import load_migrations
+from trader.venues.sim.venue import open_sim_venue
+
+CLOSED = "127.0.0.1:9"  # nothing listens on the discard port here
+
+
+def lines(out: str) -> dict[str, str]:
+    """check name -> its whole line."""
+    return {line.split(":", 1)[0].split(maxsplit=1)[1]: line for line in out.splitlines()}
+
+
+async def test_all_ok_against_a_sim_with_a_migrated_store(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, log_sink: io.StringIO
+) -> None:
+    database = tmp_path / "trader.sqlite3"
+    async with open_sqlite_store(database):
+        pass
+    with trio.fail_after(60):
+        async with open_sim_venue(sim_config()) as sim:
+            point_at(monkeypatch, sim, database)
+            monkeypatch.setenv("TRADER_RUN__VENUE", "polymarket")
+
+            assert await cli("doctor") == 0
+
+    out = capsys.readouterr().out
+    found = lines(out)
+    assert list(found) == [
+        "python",
+        "settings",
+        "database",
+        "redis",
+        "venue rest",
+        "clock",
+        "venue ws market",
+        "venue ws user",
+        "keys",
+    ]
+    assert all(line.startswith(("OK ", "SKIP ")) for line in found.values()), out
+    assert found["redis"].startswith("SKIP")
+    assert f"is at schema version {len(load_migrations())}" in found["database"]
+    assert "signer 0x" in found["keys"]
+    assert KEY[2:] not in out + log_sink.getvalue()
+
+
+async def test_failures_each_with_a_hint(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, log_sink: io.StringIO
+) -> None:
+    old = tmp_path / "old.sqlite3"  # a store whose schema is behind this code
+    with sqlite3.connect(old) as conn:
+        conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT, checksum TEXT)")
+    skewed = dataclasses.replace(sim_config(), start_time=time.time() + 120)
+    with trio.fail_after(60):
+        async with open_sim_venue(skewed) as sim:
+            monkeypatch.setenv("TRADER_ENDPOINTS__REST_URL", sim.urls.rest)  # reachable, clock 2 minutes ahead
+            monkeypatch.setenv("TRADER_ENDPOINTS__WS_MARKET_URL", f"ws://{CLOSED}/ws/market")
+            monkeypatch.setenv("TRADER_ENDPOINTS__WS_USER_URL", "http://not-a-websocket")
+            monkeypatch.setenv("TRADER_DATABASE_URL", f"sqlite:{old}")
+            monkeypatch.setenv("TRADER_REDIS_URL", "redis://127.0.0.1:1/0")
+            monkeypatch.setenv("TRADER_PRIVATE_KEY", KEY[:-2])  # one byte short
+
+            assert await cli("doctor") == 1
+
+    out = capsys.readouterr().out
+    found = lines(out)
+    assert found["venue rest"].startswith("OK ")
+    for name, text in [
+        ("database", "is at schema version 0, this code needs"),
+        ("redis", "127.0.0.1:1: ConnectionError"),
+        ("clock", "s behind the venue's"),  # by about 120 s (the venue answers in whole seconds)
+        ("venue ws market", f"ws://{CLOSED}/ws/market"),
+        ("venue ws user", "must be ws:// or wss://"),
+        ("keys", "private_key"),
+    ]:
+        assert found[name].startswith("FAIL "), out
+        assert text in found[name]
+        assert "(hint: " in found[name]
+    assert KEY[2:-2] not in out + log_sink.getvalue()
+
+
+async def test_an_unknown_setting_and_an_unreachable_database(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], log_sink: io.StringIO
+) -> None:
+    monkeypatch.setenv("TRADER_RISK__MAX_LOSS", "5")
+    assert await cli("doctor") == 1
+    found = lines(capsys.readouterr().out)
+    assert found["settings"].startswith("FAIL  settings: unknown setting(s): TRADER_RISK__MAX_LOSS")
+
+    monkeypatch.delenv("TRADER_RISK__MAX_LOSS")
+    monkeypatch.setenv("TRADER_DATABASE_URL", "postgresql://trader:pw-123@127.0.0.1:1/trader")
+    assert await cli("doctor") == 1
+    out = capsys.readouterr().out
+    database = lines(out)["database"]
+    assert database.startswith("FAIL  database: cannot reach postgresql://trader:***@127.0.0.1:1/trader")
+    assert "pw-123" not in out
+
+
+@pytest.mark.redis
+async def test_redis_answers(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    url = os.environ.get("TRADER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    check = await check_redis(url)
+    if check.status == "FAIL" and "TRADER_TEST_REDIS_URL" not in os.environ:
+        pytest.skip("TRADER_TEST_REDIS_URL is unset and no Redis answers on 127.0.0.1:6379")
+    assert check.status == "OK"
+    assert check.detail.endswith("answers PING")
+
+
+def test_migration_states() -> None:
+    shipped = load_migrations()
+    current = {m.version: m.checksum for m in shipped}
+    assert migration_state(current, shipped, "db").status == "OK"
+    newer = migration_state({**current, 999: "x"}, shipped, "db")
+    assert (newer.status, newer.hint) == ("FAIL", "upgrade trader")
+    edited = migration_state({**current, 1: "edited"}, shipped, "db")
+    assert "differ from this code's" in edited.detail
+
+
+def test_python_version() -> None:
+    assert check_python((3, 11, 7)).line() == "OK    python: 3.11.7"
+    assert check_python((3, 10, 4)).line() == "FAIL  python: 3.10.4 is too old (hint: use Python 3.11 or newer)"
