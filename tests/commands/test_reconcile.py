@@ -173,3 +173,56 @@ def test_bad_settings_exit_2(
     out, err = capsys.readouterr()
     assert message in err
     assert KEY[2:] not in out + err
+
+
+async def test_a_partial_fill_the_store_missed_is_corrected(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, log_sink: io.StringIO
+) -> None:
+    database = tmp_path / "trader.sqlite3"
+    with trio.fail_after(60):
+        async with sim_and_venue() as (sim, venue):
+            resting, _ = await place(sim, venue, Side.BUY, "0.40", "10")
+            other_trader(sim, Side.SELL, "0.40", "5")  # fills 5 of our 10
+            (trade,) = await venue.trades()
+            async with open_sqlite_store(database) as store:
+                await store.record_order(order_record(resting.order_id, price="0.40", size="10"))  # thinks: unfilled
+                await store.record_trade(
+                    TradeRecord(
+                        trade_id=trade.trade_id,
+                        order_id=trade.order_id,
+                        client_order_id=resting.client_order_id,
+                        token_id=YES,
+                        side=Side.BUY,
+                        price=trade.price,
+                        size=trade.size,
+                        fee=trade.fee,
+                        liquidity=trade.liquidity,
+                        status=TradeStatus.MINED,  # the venue says MATCHED
+                        match_time_ns=T0_NS,
+                        updated_at_ns=T0_NS,
+                    )
+                )
+                await store.record_position(Position(token_id=YES, quantity=D(5), cost_basis=D(2)), ts_ns=T0_NS)
+            point_at(monkeypatch, sim, database)
+            credentials = venue.credentials  # given this time, not derived
+            monkeypatch.setenv("TRADER_API_KEY", credentials.api_key)
+            monkeypatch.setenv("TRADER_API_SECRET", credentials.secret)
+            monkeypatch.setenv("TRADER_API_PASSPHRASE", credentials.passphrase)
+
+            assert await cli("reconcile", "--fix") == 0
+            report = json.loads(capsys.readouterr().out)
+
+            (order,) = report["orders"]["mismatched"]
+            assert (order["store"]["size_matched"], order["venue"]["size_matched"]) == ("0", "5")
+            (mismatch,) = report["trades"]["mismatched"]
+            assert (mismatch["store"]["status"], mismatch["venue"]["status"]) == ("MINED", "MATCHED")
+            assert report["positions"]["mismatched"] == []
+            assert report["after_fix"]["agree"] is True
+            async with open_sqlite_store(database) as store:
+                (stored,) = await store.load_open_orders()
+                assert (stored.status, stored.size_matched) == (OrderStatus.PARTIALLY_FILLED, D(5))
+                (stored_trade,) = await store.load_trades()
+                assert stored_trade.status is TradeStatus.MATCHED
+    out, err = capsys.readouterr()
+    assert credentials.secret not in out + err + log_sink.getvalue()
+    assert credentials.passphrase not in out + err + log_sink.getvalue()
