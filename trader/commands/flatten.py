@@ -42,6 +42,7 @@ import trio
 from trader.commands.reconcile import (
     EXIT_DIFFER,
     database_url,
+    decimal_text,
     describe_failure,
     live_credentials,
     live_signer,
@@ -63,6 +64,7 @@ EXIT_FLAT: Final = 0
 EXIT_NOT_FLAT: Final = EXIT_DIFFER
 PHASE_TIMEOUT_SECS: Final = 120.0
 SHARE_STEP: Final = Decimal("0.01")
+AVG_PRICE_STEP: Final = Decimal("0.000001")  # an average of several levels is shown to 6 places
 STRATEGY: Final = "flatten"
 
 
@@ -123,10 +125,10 @@ class Sell:
     def to_json(self) -> dict[str, object]:
         return {
             "token_id": self.token_id,
-            "shares": _num(self.shares),
-            "best_bid": None if self.best_bid is None else _num(self.best_bid),
-            "limit_price": None if self.price is None else _num(self.price),
-            "size": _num(self.size),
+            "shares": decimal_text(self.shares),
+            "best_bid": None if self.best_bid is None else decimal_text(self.best_bid),
+            "limit_price": None if self.price is None else decimal_text(self.price),
+            "size": decimal_text(self.size),
             "skip": self.skip,
         }
 
@@ -151,14 +153,12 @@ def plan_sell(
         min_order_size=min_order_size,
     )
     if size <= ZERO or size < min_order_size:
-        return dataclasses.replace(base, skip=f"below the market's minimum order size ({_num(min_order_size)} shares)")
+        return dataclasses.replace(
+            base, skip=f"below the market's minimum order size ({decimal_text(min_order_size)} shares)"
+        )
     if best_bid is None:
         return dataclasses.replace(base, skip="no bid in the book")
     return dataclasses.replace(base, price=sell_price(best_bid, max_slippage, tick_size), size=size)
-
-
-def _num(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value else "0"
 
 
 # -- talking to the venue ------------------------------------------------------------------------------------------
@@ -201,7 +201,11 @@ async def execute(venue: PolymarketVenue, sell: Sell) -> dict[str, object]:
         size=sell.size,
         order_type=OrderType.FAK,
     )
-    result: dict[str, object] = {"token_id": sell.token_id, "limit_price": _num(sell.price), "size": _num(sell.size)}
+    result: dict[str, object] = {
+        "token_id": sell.token_id,
+        "limit_price": decimal_text(sell.price),
+        "size": decimal_text(sell.size),
+    }
     try:
         order = await venue.prepare(intent, ts=time.time())
         result["order_id"] = order.order_id
@@ -213,9 +217,12 @@ async def execute(venue: PolymarketVenue, sell: Sell) -> dict[str, object]:
         result.update(status="REJECTED", reason=str(outcome.reason), message=outcome.message, sold="0")
         return result
     sold = outcome.filled_size
-    result.update(status="SOLD" if sold >= sell.size else "PARTIAL" if sold else "NOT_FILLED", sold=_num(sold))
+    result.update(status="SOLD" if sold >= sell.size else "PARTIAL" if sold else "NOT_FILLED", sold=decimal_text(sold))
     if sold:
-        result.update(avg_price=_num(outcome.filled_notional / sold), proceeds=_num(outcome.filled_notional))
+        result.update(
+            avg_price=decimal_text((outcome.filled_notional / sold).quantize(AVG_PRICE_STEP)),
+            proceeds=decimal_text(outcome.filled_notional),
+        )
     return result
 
 
@@ -224,9 +231,9 @@ def _order_json(order: VenueOrder) -> dict[str, object]:
         "order_id": order.order_id,
         "token_id": order.token_id,
         "side": str(order.side),
-        "price": _num(order.price),
-        "size": _num(order.original_size),
-        "size_matched": _num(order.size_matched),
+        "price": decimal_text(order.price),
+        "size": decimal_text(order.original_size),
+        "size_matched": decimal_text(order.size_matched),
     }
 
 
@@ -258,7 +265,7 @@ async def flatten(settings: Settings, options: FlattenOptions) -> tuple[int, dic
             sells = await plan(venue, await positions_to_flatten(venue, tokens), options.max_slippage)
         report: dict[str, object] = {
             "dry_run": options.dry_run,
-            "max_slippage": _num(options.max_slippage),
+            "max_slippage": decimal_text(options.max_slippage),
             "cancel": [_order_json(o) for o in open_orders],
             "plan": [s.to_json() for s in sells],
         }
@@ -280,7 +287,8 @@ async def flatten(settings: Settings, options: FlattenOptions) -> tuple[int, dic
         with trio.fail_after(PHASE_TIMEOUT_SECS):
             left = await plan(venue, await positions_to_flatten(venue, tokens), options.max_slippage)
         report["remaining"] = [
-            {"token_id": s.token_id, "shares": _num(s.shares), "sellable": s.skip is None, "note": s.skip} for s in left
+            {"token_id": s.token_id, "shares": decimal_text(s.shares), "sellable": s.skip is None, "note": s.skip}
+            for s in left
         ]
         unsold = [s for s in left if s.skip is None or s.best_bid is None]  # dust below the minimum does not count
         report["flat"] = not unsold
@@ -291,9 +299,11 @@ def _summary(open_orders: Sequence[VenueOrder], sells: Sequence[Sell]) -> str:
     lines = [f"cancel {len(open_orders)} open order(s), then sell:"]
     for s in sells:
         if s.skip is None:
-            lines.append(f"  {s.token_id}: {_num(s.size)} shares, FAK at {_num(s.price or ZERO)} or better")
+            lines.append(
+                f"  {s.token_id}: {decimal_text(s.size)} shares, FAK at {decimal_text(s.price or ZERO)} or better"
+            )
         else:
-            lines.append(f"  {s.token_id}: {_num(s.shares)} shares NOT sold ({s.skip})")
+            lines.append(f"  {s.token_id}: {decimal_text(s.shares)} shares NOT sold ({s.skip})")
     return "\n".join(lines)
 
 

@@ -201,9 +201,9 @@ class Differences:
                 "mismatched": [
                     {
                         "token_id": p.token_id,
-                        "store": _num(p.store),
-                        "venue": _num(p.venue),
-                        "difference": _num(p.venue - p.store),
+                        "store": decimal_text(p.store),
+                        "venue": decimal_text(p.venue),
+                        "difference": decimal_text(p.venue - p.store),
                         "unsettled_trades_at_venue": p.unsettled_trades,
                     }
                     for p in self.positions
@@ -225,7 +225,7 @@ class Differences:
         }
 
 
-def _num(value: Decimal) -> str:
+def decimal_text(value: Decimal) -> str:
     """A decimal as plain text without trailing zeros: 10.000000 (from base units) and 10 print alike."""
     return format(value.normalize(), "f") if value else "0"
 
@@ -236,9 +236,9 @@ def _order_json(o: OrderRecord) -> dict[str, object]:
         "client_order_id": o.client_order_id,
         "token_id": o.token_id,
         "side": str(o.side),
-        "price": _num(o.price),
-        "size": _num(o.original_size),
-        "size_matched": _num(o.size_matched),
+        "price": decimal_text(o.price),
+        "size": decimal_text(o.original_size),
+        "size_matched": decimal_text(o.size_matched),
         "status": str(o.status),
     }
 
@@ -248,9 +248,9 @@ def _venue_order_json(o: VenueOrder) -> dict[str, object]:
         "order_id": o.order_id,
         "token_id": o.token_id,
         "side": str(o.side),
-        "price": _num(o.price),
-        "size": _num(o.original_size),
-        "size_matched": _num(o.size_matched),
+        "price": decimal_text(o.price),
+        "size": decimal_text(o.original_size),
+        "size_matched": decimal_text(o.size_matched),
         "status": str(o.status),
     }
 
@@ -261,8 +261,8 @@ def _trade_json(t: TradeRecord) -> dict[str, object]:
         "order_id": t.order_id,
         "token_id": t.token_id,
         "side": str(t.side),
-        "price": _num(t.price),
-        "size": _num(t.size),
+        "price": decimal_text(t.price),
+        "size": decimal_text(t.size),
         "status": str(t.status),
     }
 
@@ -273,8 +273,8 @@ def _venue_trade_json(t: VenueTrade) -> dict[str, object]:
         "order_id": t.order_id,
         "token_id": t.token_id,
         "side": str(t.side),
-        "price": _num(t.price),
-        "size": _num(t.size),
+        "price": decimal_text(t.price),
+        "size": decimal_text(t.size),
         "status": str(t.status),
     }
 
@@ -353,7 +353,12 @@ async def fix_store(
         position = _position_at(stored.get(p.token_id), p.token_id, p.venue, venue_view.trades)
         await store.record_position(position, ts_ns=now_ns)
         changes.append(
-            {"change": "position_set", "token_id": p.token_id, "quantity": _num(p.venue), "was": _num(p.store)}
+            {
+                "change": "position_set",
+                "token_id": p.token_id,
+                "quantity": decimal_text(p.venue),
+                "was": decimal_text(p.store),
+            }
         )
     return changes
 
@@ -404,7 +409,7 @@ async def _fix_orders(
                 "change": "order_updated",
                 "order_id": s.order_id,
                 "status": str(status),
-                "size_matched": _num(v.size_matched),
+                "size_matched": decimal_text(v.size_matched),
             }
         )
 
