@@ -27,7 +27,9 @@ backoff); 5xx counts against the breaker. Each kind is counted separately in `st
 Venue events (`handle_venue_event`) are keyed by the venue's order id: order updates become `OrderAccepted`,
 `OrderCanceled`, `OrderKilled`; trades become fills (order and portfolio) on first sight, are settled when
 CONFIRMED, and a FAILED trade reverses exactly its fill in the order and in the portfolio. A LIVE order that we had
-closed as not found (a "ghost" that landed late) is cancelled at once.
+closed as not found (a "ghost" that landed late) is cancelled at once; so is an order that lands while sending is
+blocked, before we ever heard of it (its request was on the wire when an emergency stop cancelled its task, and it
+reached the venue after the cancel-all).
 
 Cancels (`cancel`, `cancel_all`) are HIGH priority in the rate limiter. `cancel_all(force=True)` (the emergency
 stop) goes out even when the breaker is open: pulling orders matters more than sparing a sick venue.
@@ -675,9 +677,19 @@ class OrderManager:
             except (CircuitOpenError, VenueError, trio.TooSlowError) as exc:
                 log.error("ghost_order_cancel_failed", client_order_id=cid, error=repr(exc))
             return
+        blocked = self._sending_blocked
+        landed = event.status is VenueOrderStatus.LIVE and order.status is OrderStatus.SUBMITTED
         self._note_matched(cid, event.size_matched)
         self._apply_venue_status(order, event.status, event.size_matched)
         await self._save_order(cid)
+        if landed and blocked is not None:
+            # Its request was on the wire when sending was blocked (an emergency stop cancelled its task) and it
+            # reached the venue after the cancel-all: pull it now.
+            log.error("order_landed_while_blocked", client_order_id=cid, order_id=event.order_id, blocked=blocked)
+            try:
+                await self.cancel(cid, reason=blocked)
+            except (CircuitOpenError, VenueError, trio.TooSlowError) as exc:
+                log.error("landed_order_cancel_failed", client_order_id=cid, error=repr(exc))
 
     def _apply_venue_status(self, order: Order, status: VenueOrderStatus, size_matched: Decimal) -> None:
         cid, ts = order.client_order_id, self.now()
