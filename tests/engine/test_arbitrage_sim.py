@@ -1,6 +1,7 @@
 """Atomic arbitrage against the simulated venue over real loopback sockets, through the live Polymarket adapter
 (L1-derived keys, signed V2 orders, L2 REST, the user channel), with the sim's faults: one leg rejected, one leg
-partially filled, one leg timing out. Each basket ends hedged or with its residual exposure reported, and our
+partially filled, one leg timing out (its order landing after the engine asked for it), one leg refused by a 429 or
+a 5xx. Each basket ends hedged or with its residual exposure reported, and our
 positions and cash equal the sim's wallet for our address, to the base unit.
 
 Real time (the sim's exchange settles and answers on the Trio clock; a MockClock would jump while bytes are on
@@ -24,6 +25,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import pytest
 import trio
 
 from trader.domain.enums import OrderStatus, OrderType
@@ -406,3 +408,36 @@ async def test_one_resting_leg_timing_out_lands_late_and_is_cancelled_at_once() 
         assert t.sim.exchange.order(late.order_id) is not None  # it did land, once
         assert t.manager.statistics().submitted == t.venue.statistics().submitted == 2
         assert t.service.residuals() == []
+
+
+#: What a leg pays (its ask) and what selling it back gets (the best bid within the 0.02 cap), per token.
+ROUND_TRIP = {YES: ("0.45", "0.44"), NO: ("0.52", "0.50")}
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_one_leg_refused_by_a_429_or_5xx_burst_is_never_resent_and_the_other_sold_back(status: int) -> None:
+    async with trading(orders=OrderManagerSettings(request_timeout_secs=TIMEOUT_SECS)) as t:
+        t.sim.faults.http_errors(status, count=1, path_prefix="/order")  # the first leg to reach the venue
+        await t.send.send(basket())
+
+        assert await t.arbs_finished() == {ArbStatus.NOT_FILLED: 1}
+        legs = [t.manager.order(cid) for cid in ("arb-1-yes", "arb-1-no")]
+        (refused,) = [o for o in legs if o.filled == 0]
+        (other,) = [o for o in legs if o is not refused]
+        stats = t.manager.statistics()
+        if status == 429:  # a clear "not taken": refused at once, nothing to resolve
+            assert (refused.status, refused.reason) == (OrderStatus.REJECTED, VenueRejectCode.RATE_LIMITED)
+            assert (stats.responses_429, stats.ambiguous) == (1, 0)
+        else:  # the outcome is unknown: asked for by id, which the venue does not have
+            assert (refused.status, refused.reason) == (OrderStatus.CANCELED, SUBMIT_NOT_FOUND)
+            assert (stats.responses_5xx, stats.ambiguous, stats.resolved_not_found) == (1, 1, 1)
+        unwind = t.manager.order(f"{other.client_order_id}-unwind-1")
+        bought, sold = ROUND_TRIP[other.token_id]
+        assert (other.filled, unwind.filled, unwind.avg_fill_price) == (D(10), D(10), D(sold))
+        await t.assert_positions_match()
+        assert t.ours() == ({}, CASH - D(bought) * 10 - fee("10", bought) + D(sold) * 10 - fee("10", sold))
+        assert t.service.residuals() == []
+        # Never resent: the refused leg went out once and never reached the exchange.
+        assert t.manager.statistics().submitted == t.venue.statistics().submitted == 3
+        assert t.sim.exchange.order(refused.order_id) is None
+        assert t.sim_order_count() == 2
