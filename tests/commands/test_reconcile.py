@@ -150,7 +150,7 @@ async def test_an_unreachable_venue_is_exit_1(
         (
             ["reconcile", "--database-url", "mysql://x"],
             {"TRADER_PRIVATE_KEY": KEY},
-            "expected sqlite:PATH or a postgresql",
+            "unsupported scheme",
         ),
         (["reconcile"], {"TRADER_PRIVATE_KEY": "0x1234"}, "keys: "),
         (["reconcile"], {"TRADER_PRIVATE_KEY": KEY, "TRADER_API_KEY": "k"}, "give all three of TRADER_API_KEY"),

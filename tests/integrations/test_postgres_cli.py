@@ -42,10 +42,9 @@ def test_bad_arguments_are_config_errors(monkeypatch: pytest.MonkeyPatch, capsys
     monkeypatch.delenv("TRADER_DATABASE_URL", raising=False)
     with pytest.raises(ConfigError, match="TRADER_DATABASE_URL"):
         _main(["migrate"])
-    with pytest.raises(ConfigError, match="postgresql://"):
+    with pytest.raises(ConfigError, match="postgresql://") as info:
         _main(["migrate", "--database-url", "mysql://u:pw@h/db"])
-    with pytest.raises(ConfigError, match="absolute"):
-        _main(["migrate", "--database-url", "sqlite://relative.db"])
+    assert "pw" not in str(info.value)
     with pytest.raises(ConfigError, match="PostgreSQL only"):
         _main(["migrate", "--database-url", "x.db", "--schema", "s"])
     with pytest.raises(ConfigError, match="schema"):

@@ -2,7 +2,7 @@
 
     trader db migrate                                   # the database named by TRADER_DATABASE_URL
     trader db migrate --database-url postgresql://trader@db:5432/trader [--schema trader]
-    trader db migrate --database-url sqlite:///var/lib/trader/trader.db   # or a plain file path
+    trader db migrate --database-url sqlite:/var/lib/trader/trader.db   # or sqlite:///abs/path, or a plain path
 
 The same versioned migrations (`trader/integrations/store/migrations/`) serve SQLite and PostgreSQL; each applied
 one is recorded with its checksum, and a database that is newer than this code, or whose applied migration was
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import trio
@@ -25,6 +24,7 @@ import trio
 from trader.errors import ConfigError
 from trader.integrations.store import StoreError, open_sqlite_store
 from trader.integrations.store.postgres import PostgresSettings, migrate_postgres, redact_url
+from trader.integrations.store.urls import sqlite_path
 
 EXIT_OK = 0
 EXIT_STORE_ERROR = 1
@@ -36,30 +36,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     migrate.add_argument(
         "--database-url",
         default=None,
-        help="postgresql://... or sqlite:///path (or a file path); default: TRADER_DATABASE_URL",
+        help="postgresql://... or sqlite:PATH (or a file path); default: TRADER_DATABASE_URL",
     )
     migrate.add_argument("--schema", default=None, help="PostgreSQL schema to work in (created if missing)")
 
 
-def _sqlite_path(url: str) -> Path | None:
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite://"))
-    if url.startswith("sqlite://"):
-        raise ConfigError(f"database URL {url!r}: expected sqlite:///absolute/path")
-    if "://" not in url:
-        return Path(url)
-    return None
-
-
 async def _migrate(url: str, schema: str | None) -> str:
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     if path is not None:
         if schema is not None:
             raise ConfigError("--schema applies to PostgreSQL only")
         async with open_sqlite_store(path) as store:
             return f"sqlite database {path} is at schema version {store.statistics().schema_version}"
     if urlsplit(url).scheme not in ("postgresql", "postgres"):
-        raise ConfigError(f"database URL {redact_url(url)!r}: expected postgresql://... or sqlite:///path")
+        raise ConfigError(f"database URL {redact_url(url)!r}: expected postgresql://... or sqlite:PATH")
     try:
         settings = PostgresSettings(url=url, schema=schema)
     except ValueError as exc:

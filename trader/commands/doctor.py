@@ -38,6 +38,7 @@ from trader.errors import ConfigError
 from trader.integrations.logging import configure_logging
 from trader.integrations.store.base import Migration, load_migrations
 from trader.integrations.store.postgres import redact_url
+from trader.integrations.store.urls import sqlite_path
 from trader.settings import EndpointSettings, Settings, VenueKind, load_settings
 from trader.venues.polymarket.market_ws import websocket_factory
 from trader.venues.polymarket.signing import OrderSigner
@@ -154,8 +155,8 @@ async def _postgres_migrations(url: str) -> dict[int, str]:
 
 
 async def check_database(url: str) -> Check:
-    if url.startswith("sqlite:"):
-        path = Path(url.removeprefix("sqlite:").removeprefix("//") or "trader.sqlite3")
+    path = sqlite_path(url)
+    if path is not None:
         try:
             applied = await trio.to_thread.run_sync(_sqlite_migrations, path)
         except sqlite3.Error as exc:

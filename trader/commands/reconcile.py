@@ -51,6 +51,7 @@ from trader.engine.app import open_store
 from trader.errors import ConfigError
 from trader.integrations.logging import configure_logging
 from trader.integrations.store.base import OrderRecord, Store, StoreError, TradeRecord, secs_to_ns
+from trader.integrations.store.urls import sqlite_path
 from trader.settings import Settings, load_settings
 from trader.venues.base import VenueOrder, VenueOrderStatus, VenueTrade
 from trader.venues.errors import VenueError, VenueRequestError
@@ -121,8 +122,8 @@ async def open_live_venue(settings: Settings, command: str) -> AsyncIterator[Pol
 
 def database_url(given: str | None, settings: Settings) -> str:
     url = given or settings.run.database_url
-    if url.startswith("sqlite:"):
-        path = Path(url.removeprefix("sqlite:").removeprefix("//") or "trader.sqlite3")
+    path = sqlite_path(url)
+    if path is not None:
         if not path.is_file():  # opening it would create an empty store, which then "differs" from everything
             raise ConfigError(f"no database at {path}: give --database-url or TRADER_DATABASE_URL")
         return url
