@@ -117,7 +117,7 @@ class Event:
     index: int
     gap_order_id: str
     t_publish: int = 0  # the bench's exchange.submit returned: the frame is in the sim's outgoing queue
-    t_sent: int = 0  # the sim's WebSocket writer starts sending it
+    t_sent: int = 0  # the sim starts writing the frame to the socket
     t_frame: int = 0  # the market-data service has the frame text
     t_parsed: int = 0
     t_book: int = 0
@@ -132,7 +132,6 @@ class Event:
     client_of: dict[str, str] = field(default_factory=dict)  # venue order id -> client order id
     arrivals: dict[str, tuple[int, int]] = field(default_factory=dict)  # order id -> (HTTP handler, exchange)
     done: trio.Event = field(default_factory=trio.Event)
-    denied: bool = False
 
     def stages(self) -> dict[str, float] | None:
         """Stage durations in µs for the first leg to reach the sim (and the extras), or None if incomplete."""
