@@ -12,6 +12,7 @@ reconciliation on SQLite (paper: stale open orders closed; positions rebuilt fro
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import secrets
 import socket
@@ -28,26 +29,34 @@ import trio
 
 from trader.config import Secret
 from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
+from trader.domain.intents import OrderIntent
 from trader.domain.numbers import Side
+from trader.domain.orders import Order
 from trader.domain.positions import Position
-from trader.engine.app import ENGINE_RESTARTED, reconcile_at_start
+from trader.engine.app import ENGINE_RESTARTED, RESTART_CANCELED, reconcile_at_start
+from trader.engine.orders import OrderManager
+from trader.engine.risk import RiskSettings
 from trader.errors import ConfigError
 from trader.integrations.bus import decode_event
 from trader.integrations.http_server import HttpSettings
 from trader.integrations.store import OrderRecord, TradeRecord, open_sqlite_store
 from trader.integrations.store.postgres import PostgresSettings, drop_postgres_schema, open_postgres_store
 from trader.settings import (
+    BusSettings,
     KeySettings,
     RedisSettings,
     RunSettings,
     Settings,
     SimSettings,
+    SlackAlertSettings,
     StoreSettings,
     load_settings,
 )
+from trader.testing.fake_venue import FakeVenue, sequential_order_ids
 from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.sim.markets import UNITS_PER_ONE
 
+from ..integrations.test_slack import Webhook
 from .test_app import GAPS, TOKEN, running, wait_for
 
 
@@ -275,3 +284,117 @@ async def test_paper_restart_closes_stale_orders_and_rebuilds_a_position_its_tra
         assert position.cost_basis == Decimal("6.50") - Decimal("6.50") * 3 / 15
         again = await reconcile_at_start(store, None, now=lambda: 101.0)  # consistent now: nothing to do
         assert (again.closed, again.positions_rebuilt) == (0, ())
+
+
+async def test_slack_and_the_in_process_bus_hear_fills_storms_stops_and_the_daily_summary(tmp_path: Path) -> None:
+    hook = Webhook()
+    async with trio.open_nursery() as nursery:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        hook.port = listeners[0].socket.getsockname()[1]
+        await nursery.start(trio.serve_listeners, hook.handle, listeners)
+        reset = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)).time().replace(microsecond=0)
+        config = dataclasses.replace(
+            paper_settings(tmp_path),
+            slack=SlackAlertSettings(
+                webhook_url=Secret(hook.url), label="paper-test", min_interval_secs=0, storm_disconnects=2
+            ),
+            risk=RiskSettings(daily_reset_utc=reset),
+            bus=BusSettings(book_summary_secs=0.2),
+        )
+        async with running(config) as run:
+            engine: Any = run.engine
+            execution = engine.execution
+            await wait_for(lambda: execution.statistics().orders.fills >= 2)
+            await wait_for(lambda: any(m.startswith("*paper-test* Fill:") for m in hook.messages))
+            for drops in (1, 2):  # two market-channel drops in a row: a disconnect storm
+                await wait_for(lambda: engine.sim.faults.drop_ws("market") > 0)
+                await wait_for(lambda: engine.market_data.statistics().reconnects >= drops)  # noqa: B023
+            await wait_for(lambda: any("Disconnect storm on market" in m for m in hook.messages))
+            await wait_for(lambda: any("Daily summary" in m for m in hook.messages))  # the risk day's reset
+            stopped = await run.http.post("/emergency-stop", headers={"Authorization": f"Bearer {TOKEN}"})
+            assert stopped.status_code == 200
+            await wait_for(lambda: any("EMERGENCY STOP (http)" in m for m in hook.messages))
+            recent = {e.type for e in engine.outputs.memory.recent()}
+            status = (await run.http.get("/status")).json()
+        nursery.cancel_scope.cancel()
+    messages = "\n".join(hook.messages)
+    assert ":warning: Trading HALTED (was ACTIVE): EMERGENCY_STOP" in messages
+    assert messages.count("Daily summary") == 2  # at the reset, and at exit
+    assert hook.url not in messages
+    # Every kind of domain event reached the in-process bus.
+    assert {
+        "book_summary",
+        "intent_record",
+        "order_submitted",
+        "order_filled",
+        "risk_state_changed",
+        "risk_event_record",
+        "emergency_stop",
+        "opportunity",
+    } <= recent
+    assert status["bus"]["slack"]["posts"] >= 4
+    assert status["sinks"]["slack"]["available"] is True
+
+
+def paper_settings(tmp_path: Path) -> Settings:
+    return Settings(
+        run=RunSettings(database_url=f"sqlite:{tmp_path / 'trader.sqlite3'}", drain_secs=2.0),
+        http=HttpSettings(port=0, admin_token=TOKEN),
+        sim=SimSettings(markets=4, seed=7, params=GAPS),
+    )
+
+
+async def test_live_restart_cancels_what_rests_records_final_states_and_recovers_missed_fills(
+    tmp_path: Path,
+) -> None:
+    venue = FakeVenue(wall=WALL)
+    async with open_sqlite_store(tmp_path / "trader.db") as store:
+        manager = OrderManager(venue, store, ids=sequential_order_ids(), wall_ns=lambda: int(WALL * 1e9))
+        resting = await manager.submit(_gtc("c-resting"))
+        filled_later = await manager.submit(_gtc("c-filled-later"))
+        # The engine dies; meanwhile the venue fills one order, and someone's order of ours is there too.
+        trade_id = venue.fill(filled_later.order_id, Decimal(10))
+        orphan = Order.from_intent(_gtc("c-orphan"), order_id="0x" + "ab" * 32, ts=WALL)
+        await venue.submit(orphan)
+
+        report = await reconcile_at_start(store, venue, now=lambda: WALL + 60)
+        assert (report.open_orders, report.closed, report.canceled, report.unknown_to_store) == (2, 2, 2, 1)
+        assert (report.trades_recovered, report.positions_rebuilt) == (1, ("1001",))
+        assert sorted(venue.canceled) == sorted([resting.order_id, orphan.order_id])
+        assert venue.live_order_ids() == []
+        assert await store.load_open_orders() == []
+        after = {o: await store.load_order(o) for o in (resting.order_id, filled_later.order_id, orphan.order_id)}
+        assert {o: (r.status, r.reason) for o, r in after.items() if r is not None} == {
+            resting.order_id: (OrderStatus.CANCELED, RESTART_CANCELED),
+            filled_later.order_id: (OrderStatus.FILLED, None),
+            orphan.order_id: (OrderStatus.CANCELED, RESTART_CANCELED),
+        }
+        orphan_record = after[orphan.order_id]
+        assert orphan_record is not None
+        assert orphan_record.client_order_id is None  # known only to the venue
+        (trade,) = await store.load_trades()
+        assert (trade.trade_id, trade.order_id, trade.client_order_id) == (
+            trade_id,
+            filled_later.order_id,
+            "c-filled-later",
+        )
+        (position,) = await store.load_positions()
+        assert position.quantity == Decimal(10)
+        again = await reconcile_at_start(store, venue, now=lambda: WALL + 61)
+        assert dataclasses.astuple(again)[1:] == (0, 0, 0, 0, 0, 0, ())
+    venue.check()
+
+
+WALL = 1_700_000_000.0
+
+
+def _gtc(cid: str) -> OrderIntent:
+    return OrderIntent(
+        client_order_id=cid,
+        strategy="test",
+        condition_id="0xcond",
+        token_id="1001",
+        side=Side.BUY,
+        price=Decimal("0.40"),
+        size=Decimal(10),
+    )

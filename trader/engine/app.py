@@ -223,14 +223,13 @@ async def open_store(database_url: str, settings: StoreSettings | None = None) -
 
 @asynccontextmanager
 async def _exit_within(secs: float, manager: AbstractAsyncContextManager[T]) -> AsyncIterator[T]:
-    """Enter `manager`; its exit (a sink's flush) runs shielded from the caller's cancellation but within `secs`."""
+    """Enter `manager`. Leaving normally, its exit (a sink's flush) is shielded from the caller's cancellation but
+    bounded by `secs`; leaving by an exception, it exits as it does by itself (a sink then stops at once)."""
     with trio.CancelScope() as scope:
         async with manager as value:
-            try:
-                yield value
-            finally:
-                scope.deadline = trio.current_time() + secs
-                scope.shield = True
+            yield value  # an exception here propagates untouched: this scope was never cancelled
+            scope.deadline = trio.current_time() + secs
+            scope.shield = True
     if scope.cancelled_caught:
         log.error("sink_flush_timed_out", secs=secs)
 
