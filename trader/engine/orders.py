@@ -17,7 +17,8 @@ Sending one order (`submit`):
    (`order(order_id)` when the venue offers it, else its open orders and trades), a few times; the order is never
    sent again. Not there: the order is closed as CANCELED with reason `SUBMIT_NOT_FOUND` (a state that still
    accepts a late fill, so the position follows the venue); still unknown after every attempt: the order stays
-   SUBMITTED and is counted as unresolved until an event or a reconciliation settles it.
+   SUBMITTED and is counted as unresolved until an event or a reconciliation settles it. A submit cancelled while
+   its request was on the wire (an emergency stop) is unresolved the same way.
 
 What is NOT an unknown outcome: the breaker refusing (`CIRCUIT_OPEN`), the rate limiter's wait exceeding its bound
 (`RATE_LIMITED`), a connection that could not be made (`VENUE_CONNECTION_ERROR`), and any 4xx answer (429
@@ -345,6 +346,7 @@ class OrderManager:
         order = await self._prepare(intent)
         self._orders[cid] = order
         self._by_venue_id[order.order_id] = cid
+        outcome: SubmitOutcome | None = None
         try:
             outcome = await self._write_and_send(order, group_id)
         finally:
@@ -352,6 +354,10 @@ class OrderManager:
                 # Cancelled before it left: close it and say so in the store, even while being cancelled.
                 with trio.move_on_after(self.settings.request_timeout_secs, shield=True):
                     await self._not_sent(cid, OrderReason.NEVER_SENT, canceled=True)
+            elif outcome is None and self._orders[cid].status is OrderStatus.SUBMITTED:
+                # Cancelled while the request was on its way (an emergency stop): the venue may or may not have the
+                # order. It is asked for by id (reconciliation), like any unknown outcome.
+                self._unresolved.add(cid)
         log.debug("order_submit_done", client_order_id=cid, outcome=outcome, status=self._orders[cid].status)
         return self._orders[cid]
 
