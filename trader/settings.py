@@ -210,8 +210,9 @@ class SlackAlertSettings:
     - `dedupe_window_secs` (300.0): the same alert is sent once within this window.
     - `timeout_secs` (5.0): one POST.
     - `fills` (true): an alert per fill.
-    - `storm_disconnects` (5) within `storm_window_secs` (60.0): a disconnect-storm alert.
+    - `storm_disconnects` (5) within `storm_window_secs` (60.0): a disconnect storm (market or user channel).
     - `daily_summary` (true): a summary when the risk day ends (`risk.daily_reset_utc`), and at exit.
+    Storms and daily summaries are published on the event bus (`trader:system`) whether or not Slack is on.
     The channel in front of it is the `slack_sink` section (`TRADER_SLACK_SINK__*`).
     """
 

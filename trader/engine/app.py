@@ -16,7 +16,7 @@ run_trader
     ├── http server             /health /ready /metrics /status, POST /emergency-stop /resume
     ├── book summaries          top of book to the event bus at `bus.book_summary_secs`
     ├── store gate              PostgreSQL down: trading HALTED (`STORE_UNAVAILABLE`); back: resumed by itself
-    ├── disconnect watch        reconnect counts -> disconnect-storm alerts; the daily summary at the risk-day reset
+    ├── alerts                  reconnect counts -> disconnect storms; the daily summary at the risk-day reset
     └── live venue              live mode: REST + user channel + dead-man heartbeat (its own service nursery)
         └── core nursery
             ├── execution       risk gate -> order tasks, all inside ONE orders scope
@@ -110,6 +110,7 @@ from trader.strategies import build_analyzers, build_strategies
 from trader.strategies.base import intent_key
 from trader.strategies.sum_deviation import Opportunity
 from trader.venues.base import Venue, VenueOrder, VenueOrderStatus, VenueTrade
+from trader.venues.errors import VenueError
 from trader.venues.paper import PaperVenue, follow_books
 from trader.venues.polymarket.auth import ApiCredentials
 from trader.venues.polymarket.gamma import Discovery, GammaClient, MarketQuery, run_market_refresh
@@ -1087,9 +1088,12 @@ async def run_trader(
             )
             live_venue.add_markets(capped.tracked.values())
         # Restart: bring the store up to date with the venue, then rebuild the state from it.
-        engine.restart = await reconcile_at_start(
-            raw_store, live_venue, lookback_secs=settings.orders.trades_lookback_secs
-        )
+        try:
+            engine.restart = await reconcile_at_start(
+                raw_store, live_venue, lookback_secs=settings.orders.trades_lookback_secs
+            )
+        except (VenueError, trio.TooSlowError) as exc:  # the order manager still resolves pending intents by id
+            log.error("restart_reconcile_failed", error=repr(exc))
         stored_positions = await store.load_positions()
         portfolio = Portfolio(cash=run.starting_cash_usd, positions=stored_positions)
         if live_venue is not None:
@@ -1170,17 +1174,16 @@ async def run_trader(
             await services.start(
                 partial(run_book_summaries, books, outputs, period_secs=settings.bus.book_summary_secs)
             )
-        daily = _DailyCounts(manager)
-        if slack is not None:
-            detectors = {
-                source: DisconnectStormDetector(
-                    source, threshold=settings.slack.storm_disconnects, window_secs=settings.slack.storm_window_secs
-                )
-                for source in ("market", "user")
-            }
-            services.start_soon(_watch_disconnects, partial(_reconnects, market_data, live_venue), detectors, outputs)
-            if settings.slack.daily_summary:
-                services.start_soon(_daily_summaries, daily, risk, marks, outputs)
+        daily = _DailyCounts(manager)  # storms and daily summaries go to the bus, and to Slack when it is on
+        detectors = {
+            source: DisconnectStormDetector(
+                source, threshold=settings.slack.storm_disconnects, window_secs=settings.slack.storm_window_secs
+            )
+            for source in ("market", "user")
+        }
+        services.start_soon(_watch_disconnects, partial(_reconnects, market_data, live_venue), detectors, outputs)
+        if settings.slack.daily_summary:
+            services.start_soon(_daily_summaries, daily, risk, marks, outputs)
 
         core = await stack.enter_async_context(trio.open_nursery())
         await core.start(execution.run)
@@ -1207,7 +1210,7 @@ async def run_trader(
         with trio.move_on_after(2, shield=True):  # 3. hand what the store has not got yet to its writer
             await _write_opportunities(engine)
         summary = _summary(engine, manager, execution, report, exit_reason, trio.current_time() - started_at)
-        if slack is not None and settings.slack.daily_summary:
+        if settings.slack.daily_summary:
             outputs(daily.summary(risk.risk_day(dt.datetime.now(dt.UTC)), marks(), reset=False))
         core.cancel_scope.cancel()
         md_scope.cancel()  # 4. close the market connections while the venue (maybe the in-process sim) still answers
