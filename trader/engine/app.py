@@ -666,7 +666,7 @@ async def _reconcile_trades(  # noqa: PLR0917
             continue  # the order manager resolves it, trades included
         known = stored.get((trade.trade_id, trade.order_id))
         if known is not None:
-            if known.status is not trade.status and trade.status is not TradeStatus.MATCHED:
+            if known.status is not trade.status and not known.status.is_terminal:  # settlement moved on
                 await store.record_trade(dataclasses.replace(known, status=trade.status, updated_at_ns=now_ns))
                 counts["updated"] += 1
             continue
