@@ -62,3 +62,16 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
     dotenv = tmp_path / ".env"
     dotenv.write_text("TRADER_RUN__DURATION_SECS=60\n")
     assert load_settings({}, dotenv=dotenv).run.duration_secs == 60.0
+
+
+def test_a_nested_section_keeps_its_components_own_defaults() -> None:
+    """The ESPN poller backs off from 2 s to 120 s; setting only the jitter must not reset those to the generic
+    backoff defaults."""
+    default = Settings().espn.backoff
+    settings = load_settings({"TRADER_ESPN__BACKOFF__JITTER": "0.1"}, dotenv=None)
+    assert settings.espn.backoff.jitter == 0.1
+    assert (settings.espn.backoff.initial_secs, settings.espn.backoff.max_secs) == (
+        default.initial_secs,
+        default.max_secs,
+    )
+    assert default.initial_secs != type(default)().initial_secs  # the test would prove nothing otherwise

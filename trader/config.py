@@ -128,10 +128,14 @@ def _env_name(section: str | None, field: str) -> str:
     return f"{PREFIX}{section.upper()}__{field.upper()}" if section else f"{PREFIX}{field.upper()}"
 
 
-def build_section(cls: type[T], env: Mapping[str, str], section: str | None, used: set[str]) -> T:
+def build_section(
+    cls: type[T], env: Mapping[str, str], section: str | None, used: set[str], *, base: T | None = None
+) -> T:
     """An instance of dataclass `cls` with fields overridden from `env` (names `TRADER_<SECTION>__<FIELD>`).
 
-    A field that is itself a dataclass is a nested section: `TRADER_<SECTION>__<FIELD>__<SUBFIELD>`.
+    A field that is itself a dataclass is a nested section: `TRADER_<SECTION>__<FIELD>__<SUBFIELD>`; its unset fields
+    keep the values of the parent's default for it (e.g. a component's own backoff), not the nested class's defaults.
+    `base`, when given, is the instance whose values are overridden.
     """
     hints = typing.get_type_hints(cls)
     overrides: dict[str, Any] = {}
@@ -141,14 +145,25 @@ def build_section(cls: type[T], env: Mapping[str, str], section: str | None, use
         if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):
             nested = f"{section}__{field.name}" if section else field.name
             if any(key.startswith(_env_name(nested, "")) for key in env):
-                overrides[field.name] = build_section(annotation, env, nested, used)
+                default = getattr(base, field.name) if base is not None else _default_of(field)
+                overrides[field.name] = build_section(annotation, env, nested, used, base=default)
         elif name in env:
             used.add(name)
             overrides[field.name] = _convert(env[name], annotation, name)
     try:
+        if base is not None:
+            return dataclasses.replace(base, **overrides)  # type: ignore[type-var]
         return cls(**overrides)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{PREFIX}{(section or '').upper()}: {exc}") from None
+
+
+def _default_of(field: dataclasses.Field[Any]) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
