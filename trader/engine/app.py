@@ -105,6 +105,7 @@ from trader.integrations.store.base import (
 )
 from trader.integrations.store.postgres import PostgresSettings, PostgresStore, open_postgres_store
 from trader.integrations.store.sqlite import open_sqlite_store
+from trader.integrations.store.urls import sqlite_path
 from trader.settings import Settings, SlackAlertSettings, StoreSettings, VenueKind
 from trader.strategies import build_analyzers, build_strategies
 from trader.strategies.base import intent_key
@@ -199,9 +200,9 @@ T = TypeVar("T")
 
 @asynccontextmanager
 async def open_store(database_url: str, settings: StoreSettings | None = None) -> AsyncIterator[Store]:
-    """`sqlite:PATH` (the embedded default) or `postgresql://...` (`settings` tune the connection)."""
-    if database_url.startswith("sqlite:"):
-        path = database_url.removeprefix("sqlite:").removeprefix("//") or "trader.sqlite3"
+    """`sqlite:PATH` (the embedded default), a plain path, or `postgresql://...` (`settings` tune the connection)."""
+    path = sqlite_path(database_url)
+    if path is not None:
         async with open_sqlite_store(path) as sqlite_store:
             yield sqlite_store
     else:

@@ -23,6 +23,14 @@ tick-to-trade histogram (`TickToTrade`), fed by the order manager's events.
 | `trader_strategy_intents_total`, `trader_strategy_errors_total` | counter | `strategy` |
 | `trader_strategy_ticks_total`, `trader_strategy_overruns_total` | counter | |
 | `trader_tick_to_trade_seconds` | histogram | |
+| `trader_store_available` | gauge | |
+| `trader_store_outages_total` | counter | |
+| `trader_sink_queued`, `trader_sink_available` | gauge | `sink` |
+| `trader_sink_delivered_total`, `trader_sink_dropped_total` | counter | `sink` |
+| `trader_sink_undelivered_total`, `trader_sink_failures_total` | counter | `sink` |
+| `trader_bus_events_total` | counter | `outcome` |
+
+(The store, sink and bus families are collected by `trader.engine.app`, which owns those parts.)
 
 Money gauges are floats because Prometheus has no other number type; they are for dashboards, never for decisions.
 """
