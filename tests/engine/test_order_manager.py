@@ -593,3 +593,49 @@ async def test_with_the_sqlite_store(tmp_path: pytest.TempPathFactory) -> None:
         events = await store.load_order_events(order.order_id)
         assert [e.status for e in events] == [OrderStatus.ACCEPTED, OrderStatus.FILLED]
         assert [t.trade_id for t in await store.load_trades()] == ["fake-trade-1"]
+
+
+async def test_open_orders_follow_every_state_change(autojump_clock: trio.testing.MockClock) -> None:
+    # `open_orders()` is an index kept as states change (the risk gate reads it on every intent): after every event
+    # it must say what a scan of all orders says, in creation order, whatever the order went through.
+    venue = FakeVenue(wall=WALL)
+    venue.script(YES, Outcome(), Outcome(fill=Decimal(10)), Outcome(reply="hang", lands=False), Outcome())
+    venue.script(NO, Outcome(reply="reject"), Outcome(fill=Decimal(4)), Outcome(), Outcome())
+    manager = manager_for(venue)
+    checks: list[int] = []
+
+    def agrees(_event: object) -> None:
+        scanned = [o for o in manager.orders() if o.is_open]
+        assert manager.open_orders() == scanned
+        assert manager.statistics().open_orders == len(scanned)
+        checks.append(len(scanned))
+
+    manager.add_listener(agrees)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pump_venue_events, manager)
+        rests = await manager.submit(intent("rests", price="0.30"))  # YES: accepted, rests
+        await manager.submit(intent("rejected", token=NO))  # NO: refused
+        await manager.submit(intent("fok", order_type=OrderType.FOK))  # YES: filled on entry
+        await manager.submit(intent("fak", token=NO, order_type=OrderType.FAK))  # NO: 4 of 10, rest killed
+        await manager.submit(intent("lost", price="0.31"))  # YES: no reply, not there: closed as not found
+        partial_fill = await manager.submit(intent("partial", token=NO, price="0.32"))  # NO: rests
+        await manager.submit(intent("cancelled", token=NO, price="0.33"))  # NO: rests
+        await manager.submit(intent("last", price="0.34"))  # YES: rests
+        await manager.wait_until("fok", lambda o: o.status is OrderStatus.FILLED)
+        await manager.wait_until("fak", lambda o: o.is_terminal)
+        assert [o.client_order_id for o in manager.open_orders()] == ["rests", "partial", "cancelled", "last"]
+
+        trade = venue.fill(partial_fill.order_id, Decimal(3))
+        await manager.wait_until("partial", lambda o: o.filled == Decimal(3))
+        await manager.cancel("cancelled")
+        venue.set_trade_status(trade, TradeStatus.FAILED)  # the fill is reversed: still open, back to resting
+        await manager.wait_until("partial", lambda o: o.filled == 0)
+        venue.fill(rests.order_id, Decimal(10))
+        await manager.wait_until("rests", lambda o: o.status is OrderStatus.FILLED)
+        assert [o.client_order_id for o in manager.open_orders()] == ["partial", "last"]
+
+        await manager.cancel_all(reason="SHUTDOWN")
+        assert manager.open_orders() == []
+        assert manager.statistics().open_orders == 0
+        nursery.cancel_scope.cancel()
+    assert len(checks) > 20  # the check ran at every state change

@@ -262,6 +262,11 @@ class OrderManager:
         self._ids = ids
         self._wall_ns = wall_ns
         self._orders: dict[str, Order] = {}
+        # The open orders (sent, not terminal), kept as states change: the risk gate asks for them on every intent,
+        # and scanning every order ever placed grew with the session. `_rank` is each order's creation rank, so
+        # views list open orders in creation order, as `orders()` does.
+        self._open: dict[str, Order] = {}
+        self._rank: dict[str, int] = {}
         self._by_venue_id: dict[str, str] = {}
         self._trades: dict[tuple[str, str], Trade] = {}
         self._fills: dict[tuple[str, str], OrderFilled] = {}
@@ -289,7 +294,9 @@ class OrderManager:
         return list(self._orders.values())
 
     def open_orders(self) -> list[Order]:
-        return [o for o in self._orders.values() if o.is_open]
+        """Orders sent and not terminal, in creation order (from an index: costs what is open, not what was sent)."""
+        rank = self._rank
+        return sorted(self._open.values(), key=lambda o: rank[o.client_order_id])
 
     def awaiting_fills(self, client_order_id: str) -> Decimal:
         """Shares the venue reported matched (submit reply, order events) whose trades have not arrived yet."""
@@ -344,7 +351,7 @@ class OrderManager:
         if cid in self._orders:
             raise DuplicateClientOrderId(f"client order id {cid!r} was already used")
         order = await self._prepare(intent)
-        self._orders[cid] = order
+        self._put(order)
         self._by_venue_id[order.order_id] = cid
         outcome: SubmitOutcome | None = None
         try:
@@ -516,10 +523,13 @@ class OrderManager:
 
     def needs_reconcile(self) -> list[Order]:
         """Orders to ask the venue about: outcome unknown, or fills reported by the venue that never arrived."""
+        # Only orders unresolved or with venue-reported fills can qualify: not a scan of every order ever sent.
+        candidates = sorted(self._unresolved.union(self._venue_matched), key=self._rank.__getitem__)
+        orders = [self._orders[cid] for cid in candidates]
         return [
             o
-            for cid, o in self._orders.items()
-            if cid in self._unresolved or (self.awaiting_fills(cid) and o.filled < o.size)
+            for o in orders
+            if o.client_order_id in self._unresolved or (self.awaiting_fills(o.client_order_id) and o.filled < o.size)
         ]
 
     def note_event_gap(self) -> None:
@@ -553,7 +563,7 @@ class OrderManager:
                 )
                 continue
             order = Order.from_intent(record.to_intent(), order_id=record.order_id, ts=record.created_at_ns / 1e9)
-            self._orders[cid] = order
+            self._put(order)
             self._by_venue_id[order.order_id] = cid
             self._apply(OrderSubmitted(client_order_id=cid, ts=self.now()))
             self._unresolved.add(cid)
@@ -832,12 +842,23 @@ class OrderManager:
         updated = order.apply(event)
         if updated is order:
             return order
-        self._orders[cid] = updated
+        self._put(updated)
         waiter = self._waiters.pop(cid, None)
         if waiter is not None:
             waiter.set()
         self._emit(event)
         return updated
+
+    def _put(self, order: Order) -> None:
+        """The one place an order's state is stored: keeps the open-orders index in step."""
+        cid = order.client_order_id
+        if cid not in self._rank:
+            self._rank[cid] = len(self._rank)
+        self._orders[cid] = order
+        if order.is_open:
+            self._open[cid] = order
+        else:
+            self._open.pop(cid, None)
 
     def _emit(self, event: object) -> None:
         self._recent.append(event)
@@ -962,7 +983,7 @@ class OrderManager:
         c = self._counts
         return OrderManagerStatistics(
             orders=len(self._orders),
-            open_orders=sum(1 for o in self._orders.values() if o.is_open),
+            open_orders=len(self._open),
             submitted=c["submitted"],
             accepted=c["accepted"],
             rejected=dict(self._rejected),
