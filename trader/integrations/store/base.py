@@ -385,3 +385,22 @@ def load_migrations() -> list[Migration]:
     if versions != list(range(1, len(migrations) + 1)):
         raise StoreError(f"migrations must be numbered 1..N without gaps, found {versions}")
     return migrations
+
+
+def pending_migrations(applied: Mapping[int, str], migrations: Sequence[Migration]) -> list[Migration]:
+    """The migrations still to apply, in order, given the applied ones (version -> checksum) of a database.
+
+    A database that has a migration this code does not know, or whose applied migration differs from the shipped
+    file, is refused (`StoreError`) rather than guessed at.
+    """
+    known = {m.version for m in migrations}
+    newer = sorted(set(applied) - known)
+    if newer:
+        raise StoreError(f"database schema has migrations {newer} that this code does not know: refusing to use it")
+    pending = []
+    for migration in migrations:
+        if migration.version not in applied:
+            pending.append(migration)
+        elif applied[migration.version] != migration.checksum:
+            raise StoreError(f"migration {migration.version:04d}_{migration.name} changed after it was applied")
+    return pending

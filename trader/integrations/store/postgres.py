@@ -27,13 +27,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -41,11 +39,10 @@ import asyncpg
 import structlog
 import trio
 
-from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
-from trader.domain.market import FeeSchedule, Market
-from trader.domain.numbers import Side
+from trader.domain.market import Market
 from trader.domain.positions import Position
 from trader.integrations.backoff import Backoff, BackoffCounter
+from trader.integrations.store import rows
 from trader.integrations.store.base import (
     DailyPnlRecord,
     DuplicateKeyError,
@@ -60,9 +57,8 @@ from trader.integrations.store.base import (
     StoreError,
     StoreStatistics,
     TradeRecord,
-    dump_detail,
-    load_detail,
     load_migrations,
+    pending_migrations,
 )
 from trader.integrations.trio_asyncio_bridge import AsyncioBridge, collapse_group, open_asyncio_bridge
 
@@ -83,7 +79,6 @@ __all__ = [
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _MIGRATION_LOCK_KEY = 0x7472616465720001  # "trader" + 1: the advisory lock that serialises migrations
-_MIN_BIGINT = -(2**63)
 
 
 class StoreUnavailable(StoreError):
@@ -161,83 +156,18 @@ def _quote_ident(name: str) -> str:
     return f'"{name}"'
 
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# -- SQL (the shared statements are in `rows`) -------------------------------------------------------------------
 
-
-def _datetime_to_ns(value: dt.datetime) -> int:
-    aware = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-    return (aware - _EPOCH) // dt.timedelta(microseconds=1) * 1_000
-
-
-def _ns_to_datetime(ns: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(microseconds=ns // 1_000)
-
-
-def _exponent(text: str) -> Decimal | int:
-    value = Decimal(text)
-    return int(value) if "." not in text and "E" not in text.upper() else value
-
-
-# -- SQL ---------------------------------------------------------------------------------------------------------
-
-_CREATE_SCHEMA_MIGRATIONS = """
-CREATE TABLE IF NOT EXISTS schema_migrations (
-    version INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    checksum TEXT NOT NULL,
-    applied_at_ns BIGINT NOT NULL
-)
-"""
-
-_UPSERT_MARKET = """
-    INSERT INTO markets (condition_id, question, slug, yes_token_id, no_token_id, outcomes, tick_size, min_order_size,
-                         neg_risk, neg_risk_market_id, fee_rate, fee_exponent, fee_taker_only, active,
-                         accepting_orders, closed, end_date_ns, updated_at_ns)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-    ON CONFLICT (condition_id) DO UPDATE SET
-        question = excluded.question, slug = excluded.slug, yes_token_id = excluded.yes_token_id,
-        no_token_id = excluded.no_token_id, outcomes = excluded.outcomes, tick_size = excluded.tick_size,
-        min_order_size = excluded.min_order_size, neg_risk = excluded.neg_risk,
-        neg_risk_market_id = excluded.neg_risk_market_id, fee_rate = excluded.fee_rate,
-        fee_exponent = excluded.fee_exponent, fee_taker_only = excluded.fee_taker_only, active = excluded.active,
-        accepting_orders = excluded.accepting_orders, closed = excluded.closed, end_date_ns = excluded.end_date_ns,
-        updated_at_ns = excluded.updated_at_ns
-"""
-_SELECT_MARKETS = """
-    SELECT condition_id, question, slug, yes_token_id, no_token_id, outcomes, tick_size, min_order_size, neg_risk,
-           neg_risk_market_id, fee_rate, fee_exponent, fee_taker_only, active, accepting_orders, closed, end_date_ns
-    FROM markets ORDER BY condition_id
-"""
-_INSERT_INTENT = """
-    INSERT INTO order_intents (client_order_id, order_id, strategy, condition_id, token_id, side, price, size,
-                               order_type, post_only, expiration, group_id, created_at_ns, state, reason,
-                               resolved_at_ns)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-"""
-_SELECT_INTENTS = """
-    SELECT client_order_id, order_id, strategy, condition_id, token_id, side, price, size, order_type, post_only,
-           expiration, group_id, created_at_ns, state, reason, resolved_at_ns
-    FROM order_intents
-"""
-_RESOLVE_INTENT = """
-    UPDATE order_intents SET state = $1, reason = $2, resolved_at_ns = $3, order_id = COALESCE($4, order_id)
-    WHERE client_order_id = $5
-"""
-# One statement, so it is atomic without a transaction: upsert the order and, when its status or matched size
-# changed (compared as numbers: '7.5' = '7.50'), append the next event. Data-modifying CTEs always run.
-_RECORD_ORDER = """
+# One statement, so it is atomic without a transaction: upsert the order (`rows.UPSERT_ORDER`, $1..$15) and, when
+# its status or matched size changed (compared as numbers: '7.5' = '7.50'), append the next event with the reason
+# $16. Data-modifying CTEs always run.
+_RECORD_ORDER = (
+    """
     WITH before AS (
         SELECT status, size_matched FROM orders WHERE order_id = $1 FOR UPDATE
-    ), upsert AS (
-        INSERT INTO orders (order_id, client_order_id, strategy, condition_id, token_id, side, price, original_size,
-                            size_matched, order_type, status, reason, is_open, created_at_ns, updated_at_ns)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-        ON CONFLICT (order_id) DO UPDATE SET
-            client_order_id = COALESCE(excluded.client_order_id, orders.client_order_id),
-            strategy = COALESCE(excluded.strategy, orders.strategy),
-            condition_id = COALESCE(excluded.condition_id, orders.condition_id),
-            size_matched = excluded.size_matched, status = excluded.status, reason = excluded.reason,
-            is_open = excluded.is_open, updated_at_ns = excluded.updated_at_ns
+    ), upsert AS ("""  # noqa: S608 - constants only; every value is a $n parameter
+    + rows.UPSERT_ORDER
+    + """
         RETURNING 1
     )
     INSERT INTO order_events (order_id, seq, status, size_matched, reason, ts_ns)
@@ -246,45 +176,7 @@ _RECORD_ORDER = """
         SELECT 1 FROM before WHERE before.status = $11 AND before.size_matched::numeric = $9::text::numeric
     )
 """
-_SELECT_ORDERS = """
-    SELECT order_id, client_order_id, strategy, condition_id, token_id, side, price, original_size, size_matched,
-           order_type, status, reason, created_at_ns, updated_at_ns
-    FROM orders
-"""
-_UPSERT_TRADE = """
-    INSERT INTO trades (trade_id, order_id, client_order_id, token_id, side, price, size, fee, fee_shares, liquidity,
-                        status, match_time_ns, updated_at_ns)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-    ON CONFLICT (trade_id, order_id) DO UPDATE SET
-        client_order_id = COALESCE(excluded.client_order_id, trades.client_order_id),
-        status = excluded.status, fee = excluded.fee, fee_shares = excluded.fee_shares,
-        updated_at_ns = excluded.updated_at_ns
-"""
-_SELECT_TRADES = """
-    SELECT trade_id, order_id, client_order_id, token_id, side, price, size, fee, fee_shares, liquidity, status,
-           match_time_ns, updated_at_ns
-    FROM trades WHERE match_time_ns >= $1 ORDER BY match_time_ns, trade_id, order_id
-"""
-_UPSERT_POSITION = """
-    INSERT INTO positions (token_id, quantity, cost_basis, realized_pnl, fees_paid, updated_at_ns)
-    VALUES ($1, $2, $3, $4, $5, $6)
-    ON CONFLICT (token_id) DO UPDATE SET
-        quantity = excluded.quantity, cost_basis = excluded.cost_basis, realized_pnl = excluded.realized_pnl,
-        fees_paid = excluded.fees_paid, updated_at_ns = excluded.updated_at_ns
-"""
-_UPSERT_DAILY_PNL = """
-    INSERT INTO daily_pnl (day, realized, unrealized, fees, updated_at_ns) VALUES ($1, $2, $3, $4, $5)
-    ON CONFLICT (day) DO UPDATE SET
-        realized = excluded.realized, unrealized = excluded.unrealized, fees = excluded.fees,
-        updated_at_ns = excluded.updated_at_ns
-"""
-_INSERT_RISK_EVENT = """
-    INSERT INTO risk_events (event_id, ts_ns, kind, reason_code, trading_state, detail) VALUES ($1, $2, $3, $4, $5, $6)
-"""
-_INSERT_OPPORTUNITY = """
-    INSERT INTO opportunities (opportunity_id, ts_ns, strategy, kind, market, edge, size, traded, detail)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-"""
+)
 
 
 # -- migrations --------------------------------------------------------------------------------------------------
@@ -296,27 +188,14 @@ async def _migrate_on(bridge: AsyncioBridge, conn: Any, migrations: Sequence[Mig
     async def body(conn: Any) -> list[Migration]:
         await conn.execute("BEGIN")
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK_KEY)
-        await conn.execute(_CREATE_SCHEMA_MIGRATIONS)
-        applied = {r[0]: r[1] for r in await conn.fetch("SELECT version, checksum FROM schema_migrations")}
-        known = {m.version: m for m in migrations}
-        newer = sorted(set(applied) - set(known))
-        if newer:
-            raise StoreError(f"database schema has migrations {newer} that this code does not know: refusing to use it")
-        done = []
-        for migration in migrations:
-            if migration.version in applied:
-                if applied[migration.version] != migration.checksum:
-                    raise StoreError(f"migration {migration.version:04d}_{migration.name} changed after it was applied")
-                continue
+        await conn.execute(rows.CREATE_SCHEMA_MIGRATIONS)
+        applied = {r[0]: r[1] for r in await conn.fetch(rows.SELECT_APPLIED_MIGRATIONS)}
+        done = pending_migrations(applied, migrations)
+        for migration in done:
             await conn.execute(migration.sql)  # the simple-query protocol runs every statement of the file
             await conn.execute(
-                "INSERT INTO schema_migrations (version, name, checksum, applied_at_ns) VALUES ($1, $2, $3, $4)",
-                migration.version,
-                migration.name,
-                migration.checksum,
-                time.time_ns(),
+                rows.INSERT_MIGRATION, migration.version, migration.name, migration.checksum, time.time_ns()
             )
-            done.append(migration)
         return done
 
     try:
@@ -603,75 +482,15 @@ class PostgresStore:
     # -- markets --------------------------------------------------------------------------------------------------
 
     async def upsert_market(self, market: Market, *, ts_ns: int) -> None:
-        await self._execute(
-            _UPSERT_MARKET,
-            market.condition_id,
-            market.question,
-            market.slug,
-            market.yes_token_id,
-            market.no_token_id,
-            json.dumps(list(market.outcomes)),
-            str(market.tick_size),
-            str(market.min_order_size),
-            market.neg_risk,
-            market.neg_risk_market_id,
-            str(market.fees.rate),
-            str(market.fees.exponent),
-            market.fees.taker_only,
-            market.active,
-            market.accepting_orders,
-            market.closed,
-            None if market.end_date is None else _datetime_to_ns(market.end_date),
-            ts_ns,
-        )
+        await self._execute(rows.UPSERT_MARKET, *rows.market_values(market, ts_ns=ts_ns))
 
     async def load_markets(self) -> list[Market]:
-        markets = []
-        for r in await self._fetch(_SELECT_MARKETS):
-            outcomes = json.loads(r[5])
-            markets.append(
-                Market(
-                    condition_id=r[0],
-                    question=r[1],
-                    slug=r[2],
-                    yes_token_id=r[3],
-                    no_token_id=r[4],
-                    outcomes=(outcomes[0], outcomes[1]),
-                    tick_size=Decimal(r[6]),
-                    min_order_size=Decimal(r[7]),
-                    neg_risk=r[8],
-                    neg_risk_market_id=r[9],
-                    fees=FeeSchedule(rate=Decimal(r[10]), exponent=_exponent(r[11]), taker_only=r[12]),
-                    active=r[13],
-                    accepting_orders=r[14],
-                    closed=r[15],
-                    end_date=None if r[16] is None else _ns_to_datetime(r[16]),
-                )
-            )
-        return markets
+        return [rows.market_from_row(r) for r in await self._fetch(rows.SELECT_MARKETS)]
 
     # -- intents (write-ahead) ------------------------------------------------------------------------------------
 
     async def record_intent(self, intent: IntentRecord) -> None:
-        await self._execute(
-            _INSERT_INTENT,
-            intent.client_order_id,
-            intent.order_id,
-            intent.strategy,
-            intent.condition_id,
-            intent.token_id,
-            intent.side.value,
-            str(intent.price),
-            str(intent.size),
-            intent.order_type.value,
-            intent.post_only,
-            intent.expiration,
-            intent.group_id,
-            intent.created_at_ns,
-            intent.state.value,
-            intent.reason,
-            intent.resolved_at_ns,
-        )
+        await self._execute(rows.INSERT_INTENT, *rows.intent_values(intent))
 
     async def resolve_intent(
         self,
@@ -682,266 +501,86 @@ class PostgresStore:
         order_id: str | None = None,
         reason: str | None = None,
     ) -> None:
-        status = await self._execute(_RESOLVE_INTENT, state.value, reason, ts_ns, order_id, client_order_id)
+        status = await self._execute(rows.RESOLVE_INTENT, state.value, reason, ts_ns, order_id, client_order_id)
         if _rows_affected(status) != 1:
             raise StoreError(f"no intent with client_order_id {client_order_id!r}")
 
     async def load_pending_intents(self) -> list[IntentRecord]:
-        sql = _SELECT_INTENTS + " WHERE state = $1 ORDER BY created_at_ns, client_order_id"
-        return [_intent(r) for r in await self._fetch(sql, IntentState.PENDING.value)]
+        return [
+            rows.intent_from_row(r) for r in await self._fetch(rows.SELECT_INTENTS_IN_STATE, IntentState.PENDING.value)
+        ]
 
     async def load_intent(self, client_order_id: str) -> IntentRecord | None:
-        row = await self._fetchrow(_SELECT_INTENTS + " WHERE client_order_id = $1", client_order_id)
-        return None if row is None else _intent(row)
+        row = await self._fetchrow(rows.SELECT_INTENT, client_order_id)
+        return None if row is None else rows.intent_from_row(row)
 
     # -- orders ---------------------------------------------------------------------------------------------------
 
     async def record_order(self, order: OrderRecord, *, reason: str | None = None) -> None:
-        await self._execute(
-            _RECORD_ORDER,
-            order.order_id,
-            order.client_order_id,
-            order.strategy,
-            order.condition_id,
-            order.token_id,
-            order.side.value,
-            str(order.price),
-            str(order.original_size),
-            str(order.size_matched),
-            order.order_type.value,
-            order.status.value,
-            order.reason,
-            order.status.is_open,
-            order.created_at_ns,
-            order.updated_at_ns,
-            reason,
-        )
+        await self._execute(_RECORD_ORDER, *rows.order_values(order), reason)
 
     async def load_open_orders(self) -> list[OrderRecord]:
-        sql = _SELECT_ORDERS + " WHERE is_open ORDER BY created_at_ns, order_id"
-        return [_order(r) for r in await self._fetch(sql)]
+        return [rows.order_from_row(r) for r in await self._fetch(rows.SELECT_OPEN_ORDERS)]
 
     async def load_order(self, order_id: str) -> OrderRecord | None:
-        row = await self._fetchrow(_SELECT_ORDERS + " WHERE order_id = $1", order_id)
-        return None if row is None else _order(row)
+        row = await self._fetchrow(rows.SELECT_ORDER, order_id)
+        return None if row is None else rows.order_from_row(row)
 
     async def load_order_events(self, order_id: str) -> list[OrderEventRecord]:
-        sql = """SELECT order_id, seq, status, size_matched, reason, ts_ns FROM order_events
-                 WHERE order_id = $1 ORDER BY seq"""
-        return [
-            OrderEventRecord(
-                order_id=r[0], seq=r[1], status=OrderStatus(r[2]), size_matched=Decimal(r[3]), reason=r[4], ts_ns=r[5]
-            )
-            for r in await self._fetch(sql, order_id)
-        ]
+        return [rows.order_event_from_row(r) for r in await self._fetch(rows.SELECT_ORDER_EVENTS, order_id)]
 
     # -- trades ---------------------------------------------------------------------------------------------------
 
     async def record_trade(self, trade: TradeRecord) -> None:
-        await self._execute(
-            _UPSERT_TRADE,
-            trade.trade_id,
-            trade.order_id,
-            trade.client_order_id,
-            trade.token_id,
-            trade.side.value,
-            str(trade.price),
-            str(trade.size),
-            str(trade.fee),
-            str(trade.fee_shares),
-            trade.liquidity.value,
-            trade.status.value,
-            trade.match_time_ns,
-            trade.updated_at_ns,
-        )
+        await self._execute(rows.UPSERT_TRADE, *rows.trade_values(trade))
 
     async def load_trades(self, *, since_ns: int | None = None) -> list[TradeRecord]:
-        rows = await self._fetch(_SELECT_TRADES, _MIN_BIGINT if since_ns is None else since_ns)
-        return [
-            TradeRecord(
-                trade_id=r[0],
-                order_id=r[1],
-                client_order_id=r[2],
-                token_id=r[3],
-                side=Side(r[4]),
-                price=Decimal(r[5]),
-                size=Decimal(r[6]),
-                fee=Decimal(r[7]),
-                fee_shares=Decimal(r[8]),
-                liquidity=Liquidity(r[9]),
-                status=TradeStatus(r[10]),
-                match_time_ns=r[11],
-                updated_at_ns=r[12],
-            )
-            for r in rows
-        ]
+        return [rows.trade_from_row(r) for r in await self._fetch(rows.SELECT_TRADES_SINCE, rows.since(since_ns))]
 
     # -- positions and PnL ----------------------------------------------------------------------------------------
 
     async def record_position(self, position: Position, *, ts_ns: int) -> None:
-        await self._execute(
-            _UPSERT_POSITION,
-            position.token_id,
-            str(position.quantity),
-            str(position.cost_basis),
-            str(position.realized_pnl),
-            str(position.fees_paid),
-            ts_ns,
-        )
+        await self._execute(rows.UPSERT_POSITION, *rows.position_values(position, ts_ns=ts_ns))
 
     async def load_positions(self) -> list[Position]:
-        sql = "SELECT token_id, quantity, cost_basis, realized_pnl, fees_paid FROM positions ORDER BY token_id"
-        return [
-            Position(
-                token_id=r[0],
-                quantity=Decimal(r[1]),
-                cost_basis=Decimal(r[2]),
-                realized_pnl=Decimal(r[3]),
-                fees_paid=Decimal(r[4]),
-            )
-            for r in await self._fetch(sql)
-        ]
+        return [rows.position_from_row(r) for r in await self._fetch(rows.SELECT_POSITIONS)]
 
     async def record_daily_pnl(self, pnl: DailyPnlRecord) -> None:
-        await self._execute(
-            _UPSERT_DAILY_PNL,
-            pnl.day.isoformat(),
-            str(pnl.realized),
-            str(pnl.unrealized),
-            str(pnl.fees),
-            pnl.updated_at_ns,
-        )
+        await self._execute(rows.UPSERT_DAILY_PNL, *rows.daily_pnl_values(pnl))
 
     async def load_daily_pnl(self, day: dt.date) -> DailyPnlRecord | None:
-        sql = "SELECT day, realized, unrealized, fees, updated_at_ns FROM daily_pnl WHERE day = $1"
-        r = await self._fetchrow(sql, day.isoformat())
-        if r is None:
-            return None
-        return DailyPnlRecord(
-            day=dt.date.fromisoformat(r[0]),
-            realized=Decimal(r[1]),
-            unrealized=Decimal(r[2]),
-            fees=Decimal(r[3]),
-            updated_at_ns=r[4],
-        )
+        row = await self._fetchrow(rows.SELECT_DAILY_PNL, rows.day_value(day))
+        return None if row is None else rows.daily_pnl_from_row(row)
 
     # -- risk events ----------------------------------------------------------------------------------------------
 
     async def record_risk_event(self, event: RiskEventRecord) -> None:
-        await self._execute(
-            _INSERT_RISK_EVENT,
-            event.event_id,
-            event.ts_ns,
-            event.kind,
-            event.reason_code,
-            event.trading_state,
-            dump_detail(event.detail),
-        )
+        await self._execute(rows.INSERT_RISK_EVENT, *rows.risk_event_values(event))
 
     async def load_risk_events(self, *, since_ns: int | None = None) -> list[RiskEventRecord]:
-        sql = """SELECT event_id, ts_ns, kind, reason_code, trading_state, detail FROM risk_events
-                 WHERE ts_ns >= $1 ORDER BY ts_ns, event_id"""
-        return [
-            RiskEventRecord(
-                event_id=r[0], ts_ns=r[1], kind=r[2], reason_code=r[3], trading_state=r[4], detail=load_detail(r[5])
-            )
-            for r in await self._fetch(sql, _MIN_BIGINT if since_ns is None else since_ns)
-        ]
+        selected = await self._fetch(rows.SELECT_RISK_EVENTS_SINCE, rows.since(since_ns))
+        return [rows.risk_event_from_row(r) for r in selected]
 
     # -- sniped markets -------------------------------------------------------------------------------------------
 
     async def mark_sniped(self, sniped: SnipedMarket) -> bool:
-        sql = """INSERT INTO sniped_markets (condition_id, token_id, sniped_at_ns, detail) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (condition_id) DO NOTHING"""
-        status = await self._execute(
-            sql, sniped.condition_id, sniped.token_id, sniped.sniped_at_ns, dump_detail(sniped.detail)
-        )
-        return _rows_affected(status) == 1
+        return _rows_affected(await self._execute(rows.INSERT_SNIPED, *rows.sniped_values(sniped))) == 1
 
     async def load_sniped_markets(self) -> list[SnipedMarket]:
-        sql = "SELECT condition_id, token_id, sniped_at_ns, detail FROM sniped_markets ORDER BY sniped_at_ns"
-        return [
-            SnipedMarket(condition_id=r[0], token_id=r[1], sniped_at_ns=r[2], detail=load_detail(r[3]))
-            for r in await self._fetch(sql)
-        ]
+        return [rows.sniped_from_row(r) for r in await self._fetch(rows.SELECT_SNIPED)]
 
     # -- opportunities --------------------------------------------------------------------------------------------
 
     async def record_opportunities(self, opportunities: Sequence[OpportunityRecord]) -> None:
-        rows = [
-            (
-                o.opportunity_id,
-                o.ts_ns,
-                o.strategy,
-                o.kind,
-                o.market,
-                str(o.edge),
-                str(o.size),
-                o.traded,
-                dump_detail(o.detail),
+        values = [rows.opportunity_values(o) for o in opportunities]
+        if values:  # executemany is one round trip and atomic (all rows or none)
+            await self._call(
+                lambda conn: self._bridge.run(conn.executemany, rows.INSERT_OPPORTUNITY, values), write=True
             )
-            for o in opportunities
-        ]
-        if rows:  # executemany is one round trip and atomic (all rows or none)
-            await self._call(lambda conn: self._bridge.run(conn.executemany, _INSERT_OPPORTUNITY, rows), write=True)
 
     async def load_opportunities(self, *, since_ns: int | None = None) -> list[OpportunityRecord]:
-        sql = """SELECT opportunity_id, ts_ns, strategy, kind, market, edge, size, traded, detail FROM opportunities
-                 WHERE ts_ns >= $1 ORDER BY ts_ns, opportunity_id"""
-        return [
-            OpportunityRecord(
-                opportunity_id=r[0],
-                ts_ns=r[1],
-                strategy=r[2],
-                kind=r[3],
-                market=r[4],
-                edge=Decimal(r[5]),
-                size=Decimal(r[6]),
-                traded=r[7],
-                detail=load_detail(r[8]),
-            )
-            for r in await self._fetch(sql, _MIN_BIGINT if since_ns is None else since_ns)
-        ]
-
-
-def _intent(r: Any) -> IntentRecord:
-    return IntentRecord(
-        client_order_id=r[0],
-        order_id=r[1],
-        strategy=r[2],
-        condition_id=r[3],
-        token_id=r[4],
-        side=Side(r[5]),
-        price=Decimal(r[6]),
-        size=Decimal(r[7]),
-        order_type=OrderType(r[8]),
-        post_only=r[9],
-        expiration=r[10],
-        group_id=r[11],
-        created_at_ns=r[12],
-        state=IntentState(r[13]),
-        reason=r[14],
-        resolved_at_ns=r[15],
-    )
-
-
-def _order(r: Any) -> OrderRecord:
-    return OrderRecord(
-        order_id=r[0],
-        client_order_id=r[1],
-        strategy=r[2],
-        condition_id=r[3],
-        token_id=r[4],
-        side=Side(r[5]),
-        price=Decimal(r[6]),
-        original_size=Decimal(r[7]),
-        size_matched=Decimal(r[8]),
-        order_type=OrderType(r[9]),
-        status=OrderStatus(r[10]),
-        reason=r[11],
-        created_at_ns=r[12],
-        updated_at_ns=r[13],
-    )
+        selected = await self._fetch(rows.SELECT_OPPORTUNITIES_SINCE, rows.since(since_ns))
+        return [rows.opportunity_from_row(r) for r in selected]
 
 
 @asynccontextmanager
