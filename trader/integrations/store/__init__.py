@@ -1,4 +1,5 @@
-"""Durable state: the `Store` protocol (`base`), the SQLite implementation (`sqlite`), versioned `migrations/`."""
+"""Durable state: the `Store` protocol (`base`), its SQLite and PostgreSQL implementations (`sqlite`, `postgres`)
+over one shared mapping of rows to records (`rows`, `sql`), and the versioned `migrations/`."""
 
 from trader.integrations.store.base import (
     DailyPnlRecord as DailyPnlRecord,

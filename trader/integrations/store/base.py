@@ -15,8 +15,10 @@ nanoseconds since the epoch (UTC wall clock), domain enums. Free-form `detail` m
 anything that looks like a secret replaced by `"[redacted]"` (`scrub_secrets`): no private key, API secret or
 passphrase is ever stored.
 
-Implementations: `trader.integrations.store.sqlite` (standard library, the default); PostgreSQL later, behind the
-same protocol and the same versioned migrations (`load_migrations`, portable SQL in `migrations/NNNN_name.sql`).
+Implementations: `trader.integrations.store.sqlite` (standard library, the default) and
+`trader.integrations.store.postgres`, on the same versioned migrations (`load_migrations`, portable SQL in
+`migrations/NNNN_name.sql`). Both are a `sql.SqlStore`: the statements and the row <-> record mapping are written
+once, in `rows`; each driver adds only what it does its own way.
 Errors are `StoreError` (a `TraderError`); a second intent with the same client order id is `DuplicateKeyError`.
 """
 

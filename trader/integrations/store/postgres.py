@@ -26,7 +26,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -39,27 +38,19 @@ import asyncpg
 import structlog
 import trio
 
-from trader.domain.market import Market
-from trader.domain.positions import Position
 from trader.integrations.backoff import Backoff, BackoffCounter
 from trader.integrations.store import rows
 from trader.integrations.store.base import (
-    DailyPnlRecord,
     DuplicateKeyError,
-    IntentRecord,
-    IntentState,
     Migration,
     OpportunityRecord,
-    OrderEventRecord,
     OrderRecord,
-    RiskEventRecord,
-    SnipedMarket,
     StoreError,
     StoreStatistics,
-    TradeRecord,
     load_migrations,
     pending_migrations,
 )
+from trader.integrations.store.sql import SqlStore
 from trader.integrations.trio_asyncio_bridge import AsyncioBridge, collapse_group, open_asyncio_bridge
 
 log = structlog.get_logger(__name__)
@@ -156,7 +147,7 @@ def _quote_ident(name: str) -> str:
     return f'"{name}"'
 
 
-# -- SQL (the shared statements are in `rows`) -------------------------------------------------------------------
+# -- SQL (the shared statements are in `rows`) --------------------------------------------------------------------
 
 # One statement, so it is atomic without a transaction: upsert the order (`rows.UPSERT_ORDER`, $1..$15) and, when
 # its status or matched size changed (compared as numbers: '7.5' = '7.50'), append the next event with the reason
@@ -179,7 +170,7 @@ _RECORD_ORDER = (
 )
 
 
-# -- migrations --------------------------------------------------------------------------------------------------
+# -- migrations ---------------------------------------------------------------------------------------------------
 
 
 async def _migrate_on(bridge: AsyncioBridge, conn: Any, migrations: Sequence[Migration]) -> int:
@@ -260,10 +251,10 @@ async def drop_postgres_schema(settings: PostgresSettings) -> None:
                 await bridge.run(conn.close, timeout=settings.commit_timeout_secs)
 
 
-# -- the store ---------------------------------------------------------------------------------------------------
+# -- the store ----------------------------------------------------------------------------------------------------
 
 
-class PostgresStore:
+class PostgresStore(SqlStore):
     """The `Store` on PostgreSQL. Open it with `open_postgres_store(settings)`."""
 
     def __init__(self, bridge: AsyncioBridge, settings: PostgresSettings) -> None:
@@ -283,7 +274,7 @@ class PostgresStore:
         self._reconnects = 0
         self._unavailable_calls = 0
 
-    # -- connection state ------------------------------------------------------------------------------------------
+    # -- connection state -----------------------------------------------------------------------------------------
 
     @property
     def available(self) -> bool:
@@ -405,9 +396,9 @@ class PostgresStore:
             self._reads += 1
         return result
 
-    async def _execute(self, sql: str, *args: object) -> str:
+    async def _execute(self, sql: str, *args: object) -> int:
         status: str = await self._call(lambda conn: self._bridge.run(conn.execute, sql, *args), write=True)
-        return status
+        return _rows_affected(status)
 
     async def _fetch(self, sql: str, *args: object) -> list[Any]:
         rows: list[Any] = await self._call(lambda conn: self._bridge.run(conn.fetch, sql, *args), write=False)
@@ -479,97 +470,10 @@ class PostgresStore:
             unavailable_calls=self._unavailable_calls,
         )
 
-    # -- markets --------------------------------------------------------------------------------------------------
-
-    async def upsert_market(self, market: Market, *, ts_ns: int) -> None:
-        await self._execute(rows.UPSERT_MARKET, *rows.market_values(market, ts_ns=ts_ns))
-
-    async def load_markets(self) -> list[Market]:
-        return [rows.market_from_row(r) for r in await self._fetch(rows.SELECT_MARKETS)]
-
-    # -- intents (write-ahead) ------------------------------------------------------------------------------------
-
-    async def record_intent(self, intent: IntentRecord) -> None:
-        await self._execute(rows.INSERT_INTENT, *rows.intent_values(intent))
-
-    async def resolve_intent(
-        self,
-        client_order_id: str,
-        state: IntentState,
-        *,
-        ts_ns: int,
-        order_id: str | None = None,
-        reason: str | None = None,
-    ) -> None:
-        status = await self._execute(rows.RESOLVE_INTENT, state.value, reason, ts_ns, order_id, client_order_id)
-        if _rows_affected(status) != 1:
-            raise StoreError(f"no intent with client_order_id {client_order_id!r}")
-
-    async def load_pending_intents(self) -> list[IntentRecord]:
-        return [
-            rows.intent_from_row(r) for r in await self._fetch(rows.SELECT_INTENTS_IN_STATE, IntentState.PENDING.value)
-        ]
-
-    async def load_intent(self, client_order_id: str) -> IntentRecord | None:
-        row = await self._fetchrow(rows.SELECT_INTENT, client_order_id)
-        return None if row is None else rows.intent_from_row(row)
-
-    # -- orders ---------------------------------------------------------------------------------------------------
+    # -- what PostgreSQL does its own way -------------------------------------------------------------------------
 
     async def record_order(self, order: OrderRecord, *, reason: str | None = None) -> None:
         await self._execute(_RECORD_ORDER, *rows.order_values(order), reason)
-
-    async def load_open_orders(self) -> list[OrderRecord]:
-        return [rows.order_from_row(r) for r in await self._fetch(rows.SELECT_OPEN_ORDERS)]
-
-    async def load_order(self, order_id: str) -> OrderRecord | None:
-        row = await self._fetchrow(rows.SELECT_ORDER, order_id)
-        return None if row is None else rows.order_from_row(row)
-
-    async def load_order_events(self, order_id: str) -> list[OrderEventRecord]:
-        return [rows.order_event_from_row(r) for r in await self._fetch(rows.SELECT_ORDER_EVENTS, order_id)]
-
-    # -- trades ---------------------------------------------------------------------------------------------------
-
-    async def record_trade(self, trade: TradeRecord) -> None:
-        await self._execute(rows.UPSERT_TRADE, *rows.trade_values(trade))
-
-    async def load_trades(self, *, since_ns: int | None = None) -> list[TradeRecord]:
-        return [rows.trade_from_row(r) for r in await self._fetch(rows.SELECT_TRADES_SINCE, rows.since(since_ns))]
-
-    # -- positions and PnL ----------------------------------------------------------------------------------------
-
-    async def record_position(self, position: Position, *, ts_ns: int) -> None:
-        await self._execute(rows.UPSERT_POSITION, *rows.position_values(position, ts_ns=ts_ns))
-
-    async def load_positions(self) -> list[Position]:
-        return [rows.position_from_row(r) for r in await self._fetch(rows.SELECT_POSITIONS)]
-
-    async def record_daily_pnl(self, pnl: DailyPnlRecord) -> None:
-        await self._execute(rows.UPSERT_DAILY_PNL, *rows.daily_pnl_values(pnl))
-
-    async def load_daily_pnl(self, day: dt.date) -> DailyPnlRecord | None:
-        row = await self._fetchrow(rows.SELECT_DAILY_PNL, rows.day_value(day))
-        return None if row is None else rows.daily_pnl_from_row(row)
-
-    # -- risk events ----------------------------------------------------------------------------------------------
-
-    async def record_risk_event(self, event: RiskEventRecord) -> None:
-        await self._execute(rows.INSERT_RISK_EVENT, *rows.risk_event_values(event))
-
-    async def load_risk_events(self, *, since_ns: int | None = None) -> list[RiskEventRecord]:
-        selected = await self._fetch(rows.SELECT_RISK_EVENTS_SINCE, rows.since(since_ns))
-        return [rows.risk_event_from_row(r) for r in selected]
-
-    # -- sniped markets -------------------------------------------------------------------------------------------
-
-    async def mark_sniped(self, sniped: SnipedMarket) -> bool:
-        return _rows_affected(await self._execute(rows.INSERT_SNIPED, *rows.sniped_values(sniped))) == 1
-
-    async def load_sniped_markets(self) -> list[SnipedMarket]:
-        return [rows.sniped_from_row(r) for r in await self._fetch(rows.SELECT_SNIPED)]
-
-    # -- opportunities --------------------------------------------------------------------------------------------
 
     async def record_opportunities(self, opportunities: Sequence[OpportunityRecord]) -> None:
         values = [rows.opportunity_values(o) for o in opportunities]
@@ -577,10 +481,6 @@ class PostgresStore:
             await self._call(
                 lambda conn: self._bridge.run(conn.executemany, rows.INSERT_OPPORTUNITY, values), write=True
             )
-
-    async def load_opportunities(self, *, since_ns: int | None = None) -> list[OpportunityRecord]:
-        selected = await self._fetch(rows.SELECT_OPPORTUNITIES_SINCE, rows.since(since_ns))
-        return [rows.opportunity_from_row(r) for r in selected]
 
 
 @asynccontextmanager

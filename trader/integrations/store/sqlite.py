@@ -13,7 +13,6 @@ file, or that is newer than this code, is refused rather than guessed at.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import os
 import sqlite3
@@ -25,27 +24,19 @@ from typing import Any, Literal, TypeVar
 
 import trio
 
-from trader.domain.market import Market
-from trader.domain.positions import Position
 from trader.integrations.store import rows
 from trader.integrations.store.base import (
-    DailyPnlRecord,
     DuplicateKeyError,
-    IntentRecord,
-    IntentState,
     Migration,
     OpportunityRecord,
-    OrderEventRecord,
     OrderRecord,
-    RiskEventRecord,
-    SnipedMarket,
     StoreError,
     StoreStatistics,
-    TradeRecord,
     load_migrations,
     pending_migrations,
 )
 from trader.integrations.store.rows import sqlite_sql
+from trader.integrations.store.sql import SqlStore
 
 T = TypeVar("T")
 Synchronous = Literal["FULL", "NORMAL"]
@@ -94,7 +85,7 @@ def _statements(sql: str) -> list[str]:
     return [statement.strip() for statement in "\n".join(lines).split(";") if statement.strip()]
 
 
-class SqliteStore:
+class SqliteStore(SqlStore):
     """The `Store` on SQLite. Open it with `open_sqlite_store(path)`."""
 
     def __init__(self, conn: sqlite3.Connection, schema_version: int) -> None:
@@ -167,42 +158,7 @@ class SqliteStore:
             writes=self._writes, reads=self._reads, errors=self._errors, schema_version=self._schema_version
         )
 
-    # -- markets --------------------------------------------------------------------------------------------------
-
-    async def upsert_market(self, market: Market, *, ts_ns: int) -> None:
-        await self._execute(rows.UPSERT_MARKET, *rows.market_values(market, ts_ns=ts_ns))
-
-    async def load_markets(self) -> list[Market]:
-        return [rows.market_from_row(r) for r in await self._fetch(rows.SELECT_MARKETS)]
-
-    # -- intents (write-ahead) ------------------------------------------------------------------------------------
-
-    async def record_intent(self, intent: IntentRecord) -> None:
-        await self._execute(rows.INSERT_INTENT, *rows.intent_values(intent))
-
-    async def resolve_intent(
-        self,
-        client_order_id: str,
-        state: IntentState,
-        *,
-        ts_ns: int,
-        order_id: str | None = None,
-        reason: str | None = None,
-    ) -> None:
-        updated = await self._execute(rows.RESOLVE_INTENT, state.value, reason, ts_ns, order_id, client_order_id)
-        if updated != 1:
-            raise StoreError(f"no intent with client_order_id {client_order_id!r}")
-
-    async def load_pending_intents(self) -> list[IntentRecord]:
-        return [
-            rows.intent_from_row(r) for r in await self._fetch(rows.SELECT_INTENTS_IN_STATE, IntentState.PENDING.value)
-        ]
-
-    async def load_intent(self, client_order_id: str) -> IntentRecord | None:
-        row = await self._fetchrow(rows.SELECT_INTENT, client_order_id)
-        return None if row is None else rows.intent_from_row(row)
-
-    # -- orders ---------------------------------------------------------------------------------------------------
+    # -- what SQLite does its own way -----------------------------------------------------------------------------
 
     async def record_order(self, order: OrderRecord, *, reason: str | None = None) -> None:
         values = rows.order_values(order)
@@ -228,59 +184,6 @@ class SqliteStore:
 
         await self._run(write, write=True)
 
-    async def load_open_orders(self) -> list[OrderRecord]:
-        return [rows.order_from_row(r) for r in await self._fetch(rows.SELECT_OPEN_ORDERS)]
-
-    async def load_order(self, order_id: str) -> OrderRecord | None:
-        row = await self._fetchrow(rows.SELECT_ORDER, order_id)
-        return None if row is None else rows.order_from_row(row)
-
-    async def load_order_events(self, order_id: str) -> list[OrderEventRecord]:
-        return [rows.order_event_from_row(r) for r in await self._fetch(rows.SELECT_ORDER_EVENTS, order_id)]
-
-    # -- trades ---------------------------------------------------------------------------------------------------
-
-    async def record_trade(self, trade: TradeRecord) -> None:
-        await self._execute(rows.UPSERT_TRADE, *rows.trade_values(trade))
-
-    async def load_trades(self, *, since_ns: int | None = None) -> list[TradeRecord]:
-        return [rows.trade_from_row(r) for r in await self._fetch(rows.SELECT_TRADES_SINCE, rows.since(since_ns))]
-
-    # -- positions and PnL ----------------------------------------------------------------------------------------
-
-    async def record_position(self, position: Position, *, ts_ns: int) -> None:
-        await self._execute(rows.UPSERT_POSITION, *rows.position_values(position, ts_ns=ts_ns))
-
-    async def load_positions(self) -> list[Position]:
-        return [rows.position_from_row(r) for r in await self._fetch(rows.SELECT_POSITIONS)]
-
-    async def record_daily_pnl(self, pnl: DailyPnlRecord) -> None:
-        await self._execute(rows.UPSERT_DAILY_PNL, *rows.daily_pnl_values(pnl))
-
-    async def load_daily_pnl(self, day: dt.date) -> DailyPnlRecord | None:
-        row = await self._fetchrow(rows.SELECT_DAILY_PNL, rows.day_value(day))
-        return None if row is None else rows.daily_pnl_from_row(row)
-
-    # -- risk events ----------------------------------------------------------------------------------------------
-
-    async def record_risk_event(self, event: RiskEventRecord) -> None:
-        await self._execute(rows.INSERT_RISK_EVENT, *rows.risk_event_values(event))
-
-    async def load_risk_events(self, *, since_ns: int | None = None) -> list[RiskEventRecord]:
-        return [
-            rows.risk_event_from_row(r) for r in await self._fetch(rows.SELECT_RISK_EVENTS_SINCE, rows.since(since_ns))
-        ]
-
-    # -- sniped markets -------------------------------------------------------------------------------------------
-
-    async def mark_sniped(self, sniped: SnipedMarket) -> bool:
-        return await self._execute(rows.INSERT_SNIPED, *rows.sniped_values(sniped)) == 1
-
-    async def load_sniped_markets(self) -> list[SnipedMarket]:
-        return [rows.sniped_from_row(r) for r in await self._fetch(rows.SELECT_SNIPED)]
-
-    # -- opportunities --------------------------------------------------------------------------------------------
-
     async def record_opportunities(self, opportunities: Sequence[OpportunityRecord]) -> None:
         values = [rows.opportunity_values(o) for o in opportunities]
 
@@ -289,10 +192,6 @@ class SqliteStore:
 
         if values:
             await self._run(write, write=True)
-
-    async def load_opportunities(self, *, since_ns: int | None = None) -> list[OpportunityRecord]:
-        selected = await self._fetch(rows.SELECT_OPPORTUNITIES_SINCE, rows.since(since_ns))
-        return [rows.opportunity_from_row(r) for r in selected]
 
 
 def _connect(path: str, synchronous: Synchronous) -> tuple[sqlite3.Connection, int]:
