@@ -576,3 +576,37 @@ async def test_a_sniped_market_is_never_bought_twice_across_restarts(tmp_path: P
         persisted = {m.condition_id for m in await store.load_sniped_markets()}
         restarted = await run_once(Sniper(settings, already_sniped=persisted), store)
         assert (restarted.sent, restarted.statistics().claims_refused) == ([], 0)  # type: ignore[attr-defined]
+
+
+async def test_intents_are_in_the_channel_before_the_analyzers_run(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    # Sending is on the tick-to-trade path, analyzing is not: what the channel takes at once goes out first. An
+    # intent that must wait for room (and everything after it) goes after the analyzers, in order; the analyzers
+    # still see everything the strategies emitted.
+    channel = Channel(size=2)
+    buffered: list[int] = []
+
+    class Watching(Counting):
+        def observe(self, state: MarketState, emitted: Sequence[Intent]) -> Sequence[object]:
+            buffered.append(channel.send.statistics().current_buffer_used)
+            return super().observe(state, emitted)
+
+    analyzer = Watching()
+    strategy = Recording(act=lambda state, n: [order("a"), order("b"), order("c")] if n == 0 else [])
+    engine, _ = engine_with(strategy, channel=channel, analyzers=[analyzer])
+    await nursery.start(engine.run)
+    await trio.testing.wait_all_tasks_blocked()
+    assert buffered == [2]  # a and b were sent before the analyzer ran; c waits for room
+    assert [[i.client_order_id for i in batch if isinstance(i, OrderIntent)] for batch in analyzer.seen] == [
+        ["a", "b", "c"]
+    ]
+    received = []
+    for _ in range(3):
+        intent = await channel.receive.receive()
+        assert isinstance(intent, OrderIntent)
+        received.append(intent.client_order_id)
+    assert received == ["a", "b", "c"]
+    stats = engine.statistics()
+    assert (stats.intents, stats.in_flight, stats.backpressure_waits) == (3, 3, 1)
+    assert engine.in_flight == {"a", "b", "c"}

@@ -3,7 +3,7 @@
 ```
 supervisor
 └── StrategyEngine.run(task_status)      passes its CancelScope out: the supervisor stops strategies first
-      loop: wait for (tick deadline | any book changed) -> build MarketState -> strategies -> analyzers -> send
+      loop: wait for (tick deadline | any book changed) -> build MarketState -> strategies -> send -> analyzers
 ```
 
 Wake-ups:
@@ -29,7 +29,9 @@ Intents go out through a SMALL BOUNDED trio memory channel (the supervisor makes
 send side when it stops, which tells execution that no more intents come). A full channel blocks the engine: the
 strategies feel the backpressure and no intent is dropped. Before an intent is sent its key (`intent_key`) joins the
 in-flight set that strategies see; execution calls `finish(key)` once the intent's orders are all terminal (or it
-was denied), and not before.
+was denied), and not before. Intents are sent BEFORE the analyzers run (tick-to-trade): those the channel takes at
+once go first, with no checkpoint between the strategies and the analyzers (who so see the same books); a claim, or
+an intent that must wait for room, is sent after them, in the strategies' order.
 
 A `ClaimedIntent` (the sniper's) is sent only after `claim(...)` answered True within `claim_timeout_secs`: the store
 recorded the claim, so a restart never sends it again. False, a timeout or an error: not sent, counted.
@@ -480,6 +482,14 @@ class StrategyEngine:
                 continue
             outputs.extend((runner, item) for item in produced)
         emitted = [item.intent if isinstance(item, ClaimedIntent) else item for _, item in outputs]
+        # Intents go out BEFORE the analyzers run: they are on the tick-to-trade path, the analyzers are not. Only
+        # what the channel takes at once goes first, with no checkpoint in between, so the analyzers still see the
+        # books exactly as the strategies did; a claim, or an intent that would wait for room, waits for them.
+        sent = 0
+        for runner, item in outputs:
+            if isinstance(item, ClaimedIntent) or not self._send_nowait(runner, item):
+                break
+            sent += 1
         for analyzer, runner in self._analyzers:
             if not runner.enabled:
                 continue
@@ -491,7 +501,7 @@ class StrategyEngine:
             for event in events:
                 self._publish_event(event)
         self._max_evaluation_secs = max(self._max_evaluation_secs, time.perf_counter() - started)
-        for runner, item in outputs:
+        for runner, item in outputs[sent:]:
             await self._send(runner, item)
 
     def _publish_event(self, event: object) -> None:
@@ -502,6 +512,17 @@ class StrategyEngine:
         except Exception as exc:
             self._counts["publish_errors"] += 1
             log.warning("publish_failed", event_type=type(event).__name__, error=f"{type(exc).__name__}: {exc}"[:200])
+
+    def _send_nowait(self, runner: _Runner, intent: Intent) -> bool:
+        """Send `intent` if the channel has room now (no checkpoint); False, and nothing done, if it has none."""
+        try:
+            self._intents.send_nowait(intent)
+        except trio.WouldBlock:
+            return False
+        self._in_flight.add(intent_key(intent))  # no checkpoint since the send: execution cannot have finished it
+        runner.intents += 1
+        self._counts["intents"] += 1
+        return True
 
     async def _send(self, runner: _Runner, item: StrategyOutput) -> None:
         if isinstance(item, ClaimedIntent):
