@@ -33,9 +33,11 @@ from trader.strategies.sniper import SniperSettings
 from trader.strategies.sum_deviation import SumDeviationSettings
 from trader.strategies.sum_to_100 import SumTo100Settings
 from trader.venues.paper import PaperSettings
+from trader.venues.polymarket.auth import ApiCredentials
 from trader.venues.polymarket.gamma import GAMMA_URL
 from trader.venues.polymarket.market_ws import MARKET_WS_URL
 from trader.venues.polymarket.rest import CLOB_URL
+from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.user_ws import USER_WS_URL
 
 
@@ -112,6 +114,28 @@ class KeySettings:
     api_key: str | None = None
     api_secret: Secret | None = None
     api_passphrase: Secret | None = None
+
+    def signer(self, purpose: str) -> OrderSigner:
+        """The order signer for these keys; `ConfigError` (naming the field, never the key) when they are unusable.
+        `purpose` ends the "needs TRADER_PRIVATE_KEY" message, e.g. "live trading"."""
+        if self.private_key is None:
+            raise ConfigError(f"{purpose} needs TRADER_PRIVATE_KEY")
+        try:
+            return OrderSigner(self.private_key.get(), signature_type=self.signature_type, funder=self.funder)
+        except ValueError as exc:  # the signer's errors name the field, never the key
+            raise ConfigError(f"keys: {exc}") from None
+
+    def credentials(self) -> ApiCredentials | None:
+        """The configured API credentials, or None to derive them from the key (L1)."""
+        given = (self.api_key, self.api_secret, self.api_passphrase)
+        if all(v is None for v in given):
+            return None
+        if self.api_key is None or self.api_secret is None or self.api_passphrase is None:
+            raise ConfigError("give all three of TRADER_API_KEY, TRADER_API_SECRET and TRADER_API_PASSPHRASE, or none")
+        try:
+            return ApiCredentials(self.api_key, self.api_secret.get(), self.api_passphrase.get())
+        except ValueError as exc:  # names the field only
+            raise ConfigError(f"keys: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

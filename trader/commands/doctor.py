@@ -33,7 +33,6 @@ from urllib.parse import urlsplit
 import httpx
 import trio
 
-from trader.commands.reconcile import live_credentials
 from trader.errors import ConfigError
 from trader.integrations.logging import configure_logging
 from trader.integrations.store.base import Migration, load_migrations
@@ -252,7 +251,7 @@ def check_keys(settings: Settings) -> Check:
         return fail("keys", "no private key", "set TRADER_PRIVATE_KEY for live trading, reconcile and flatten")
     try:
         signer = OrderSigner(keys.private_key.get(), signature_type=keys.signature_type, funder=keys.funder)
-        credentials = live_credentials(settings)
+        credentials = settings.keys.credentials()
     except (ValueError, ConfigError) as exc:  # both name the field, never the value
         return fail("keys", str(exc), "check TRADER_PRIVATE_KEY, TRADER_SIGNATURE_TYPE, TRADER_FUNDER, TRADER_API_*")
     api = "API credentials given" if credentials is not None else "API credentials derived at start"

@@ -44,8 +44,6 @@ from trader.commands.reconcile import (
     database_url,
     decimal_text,
     describe_failure,
-    live_credentials,
-    live_signer,
     open_live_venue,
     venue_shares,
 )
@@ -318,8 +316,8 @@ def ask_on_terminal(question: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(dict(os.environ), dotenv=Path(args.env_file))
-    live_signer(settings, "flatten")
-    live_credentials(settings)
+    settings.keys.signer("trader flatten")
+    settings.keys.credentials()
     confirm: Callable[[str], bool] | None = None
     if not args.dry_run and not args.yes:
         if not sys.stdin.isatty():

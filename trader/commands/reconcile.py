@@ -55,9 +55,7 @@ from trader.integrations.store.urls import sqlite_path
 from trader.settings import Settings, load_settings
 from trader.venues.base import VenueOrder, VenueOrderStatus, VenueTrade
 from trader.venues.errors import VenueError, VenueRequestError
-from trader.venues.polymarket.auth import ApiCredentials
 from trader.venues.polymarket.rest import AssetType
-from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
 
 EXIT_AGREE: Final = 0
@@ -83,30 +81,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # -- connecting (shared with `trader flatten`) ---------------------------------------------------------------------
 
 
-def live_signer(settings: Settings, command: str) -> OrderSigner:
-    keys = settings.keys
-    if keys.private_key is None:
-        raise ConfigError(f"trader {command} needs TRADER_PRIVATE_KEY: the key whose orders and positions it works on")
-    try:
-        return OrderSigner(keys.private_key.get(), signature_type=keys.signature_type, funder=keys.funder)
-    except ValueError as exc:  # the signer's errors name the field, never the key
-        raise ConfigError(f"keys: {exc}") from None
-
-
-def live_credentials(settings: Settings) -> ApiCredentials | None:
-    """The configured API credentials, or None to derive them from the key (L1)."""
-    keys = settings.keys
-    given = (keys.api_key, keys.api_secret, keys.api_passphrase)
-    if all(v is None for v in given):
-        return None
-    if keys.api_key is None or keys.api_secret is None or keys.api_passphrase is None:
-        raise ConfigError("give all three of TRADER_API_KEY, TRADER_API_SECRET and TRADER_API_PASSPHRASE, or none")
-    try:
-        return ApiCredentials(keys.api_key, keys.api_secret.get(), keys.api_passphrase.get())
-    except ValueError as exc:  # names the field only
-        raise ConfigError(f"keys: {exc}") from None
-
-
 @asynccontextmanager
 async def open_live_venue(settings: Settings, command: str) -> AsyncIterator[PolymarketVenue]:
     """The live adapter on the configured endpoints, WITHOUT the dead-man heartbeat: an operator tool must not arm
@@ -114,8 +88,8 @@ async def open_live_venue(settings: Settings, command: str) -> AsyncIterator[Pol
     venue_settings = PolymarketVenueSettings(
         rest_url=settings.endpoints.rest_url, ws_user_url=settings.endpoints.ws_user_url, heartbeat_enabled=False
     )
-    signer = live_signer(settings, command)
-    credentials = live_credentials(settings)
+    signer = settings.keys.signer(f"trader {command}")
+    credentials = settings.keys.credentials()
     async with open_polymarket_venue(venue_settings, signer, credentials=credentials) as venue:
         yield venue
 
@@ -511,8 +485,8 @@ async def reconcile(settings: Settings, url: str, *, fix: bool) -> tuple[int, di
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(dict(os.environ), dotenv=Path(args.env_file))
     url = database_url(args.database_url, settings)
-    live_signer(settings, "reconcile")  # bad keys are a settings error (exit 2), before anything is opened
-    live_credentials(settings)
+    settings.keys.signer("trader reconcile")  # bad keys are a settings error (exit 2), before anything is opened
+    settings.keys.credentials()
     configure_logging(level=settings.run.log_level, fmt=settings.run.log_format)
     try:
         status, report = trio.run(partial(reconcile, fix=args.fix), settings, url)

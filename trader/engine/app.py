@@ -113,10 +113,8 @@ from trader.strategies.sum_deviation import Opportunity
 from trader.venues.base import Venue, VenueOrder, VenueOrderStatus, VenueTrade
 from trader.venues.errors import VenueError
 from trader.venues.paper import PaperVenue, follow_books
-from trader.venues.polymarket.auth import ApiCredentials
 from trader.venues.polymarket.gamma import Discovery, GammaClient, MarketQuery, run_market_refresh
 from trader.venues.polymarket.market_ws import websocket_factory
-from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.venue import PolymarketVenueSettings, open_polymarket_venue
 from trader.venues.sim.venue import SimConfig, SimVenue, run_sim_venue
 
@@ -998,7 +996,7 @@ async def run_trader(
     """Run the engine until `stop()` returns (or `settings.run.duration_secs` passes); drain; return the summary."""
     run = settings.run
     started_at = trio.current_time()
-    signer = _signer(settings) if run.live else None
+    signer = settings.keys.signer("live trading") if run.live else None
     exit_reason = "stopped"
     async with AsyncExitStack() as stack:
         raw_store = await stack.enter_async_context(open_store(run.database_url, settings.store))
@@ -1079,7 +1077,7 @@ async def run_trader(
 
         venue: Venue
         if signer is not None:
-            credentials = _credentials(settings)
+            credentials = settings.keys.credentials()
             live_venue = await stack.enter_async_context(
                 open_polymarket_venue(
                     PolymarketVenueSettings(rest_url=endpoints.rest, ws_user_url=endpoints.ws_user),
@@ -1281,26 +1279,6 @@ async def _endpoints(settings: Settings, services: trio.Nursery) -> tuple[SimVen
         return sim, Endpoints(urls.rest, urls.ws_market, urls.ws_user, urls.gamma, urls.espn)
     e = settings.endpoints
     return None, Endpoints(e.rest_url, e.ws_market_url, e.ws_user_url, e.gamma_url, e.espn_url)
-
-
-def _signer(settings: Settings) -> OrderSigner:
-    keys = settings.keys
-    if keys.private_key is None:
-        raise ConfigError("live trading needs TRADER_PRIVATE_KEY")
-    try:
-        return OrderSigner(keys.private_key.get(), signature_type=keys.signature_type, funder=keys.funder)
-    except ValueError as exc:  # InputError names the field and never the key
-        raise ConfigError(f"live trading keys: {exc}") from None
-
-
-def _credentials(settings: Settings) -> ApiCredentials | None:
-    keys = settings.keys
-    given = (keys.api_key, keys.api_secret, keys.api_passphrase)
-    if all(v is None for v in given):
-        return None  # derived from the key (L1)
-    if keys.api_key is None or keys.api_secret is None or keys.api_passphrase is None:
-        raise ConfigError("give all three of TRADER_API_KEY, TRADER_API_SECRET and TRADER_API_PASSPHRASE, or none")
-    return ApiCredentials(keys.api_key, keys.api_secret.get(), keys.api_passphrase.get())
 
 
 def _fields(value: object) -> dict[str, Any]:
