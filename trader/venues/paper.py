@@ -45,7 +45,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import NoReturn, Protocol
 
@@ -495,20 +495,7 @@ class PaperVenue:
             ts=now,
             fee_shares=fee_shares,
         )
-        confirmed = VenueTrade(
-            trade_id=trade.trade_id,
-            order_id=trade.order_id,
-            token_id=trade.token_id,
-            side=trade.side,
-            price=price,
-            size=size,
-            fee=fee,
-            liquidity=liquidity,
-            status=TradeStatus.CONFIRMED,
-            match_ts=now,
-            ts=now,
-            fee_shares=fee_shares,
-        )
+        confirmed = replace(trade, status=TradeStatus.CONFIRMED)
         self._trades[trade.trade_id] = confirmed
         self._emit(trade)
         self._emit(confirmed)
