@@ -73,7 +73,7 @@ from trader.domain.market import Market, NegRiskEvent
 from trader.domain.numbers import ZERO
 from trader.domain.positions import Portfolio, Position, marks_at_mid
 from trader.engine.books import BookHealth, Books
-from trader.engine.breaker import CircuitBreaker
+from trader.engine.breaker import BreakerState, CircuitBreaker
 from trader.engine.execution import DrainReport, ExecutionService, Intent, book_health_from, tick_from
 from trader.engine.market_data import MarketDataService
 from trader.engine.orders import OrderManager, SupportsOrderLookup
@@ -84,7 +84,7 @@ from trader.errors import ConfigError, TraderError
 from trader.integrations.bus import BusPublisher, BusStatistics, EmergencyStop, EventBus, MemoryBus, run_book_summaries
 from trader.integrations.bus.base import BusEvent
 from trader.integrations.bus.redis import RedisBus, RedisBusSettings, open_redis_bus
-from trader.integrations.espn import EspnClient, EspnPoller, EspnSettings
+from trader.integrations.espn import EspnClient, EspnPoller
 from trader.integrations.http_server import OperatorApp, run_http_server
 from trader.integrations.metrics import EngineCollector, TickToTrade
 from trader.integrations.sinks import SinkSettings, SinkStatistics, StoreSink, WriteBehindStore, open_sink
@@ -599,7 +599,7 @@ async def reconcile_at_start(
         positions_rebuilt=rebuilt,
     )
     if any(dataclasses.astuple(report)):
-        log.warning("restart_reconciled", **_fields(report))
+        log.warning("restart_reconciled", **dataclasses.asdict(report))
     return report
 
 
@@ -813,27 +813,8 @@ class _Capped:
             self._on_change()
 
 
-class _Control:
-    """What the HTTP server may ask of the engine (`EngineControl`)."""
-
-    def __init__(self, engine: _Engine) -> None:
-        self._engine = engine
-
-    def readiness(self) -> Mapping[str, bool]:
-        return self._engine.readiness()
-
-    def status(self) -> Mapping[str, object]:
-        return self._engine.status()
-
-    async def emergency_stop(self, reason: str) -> None:
-        await self._engine.emergency_stop(reason)
-
-    async def resume(self) -> None:
-        await self._engine.resume()
-
-
 class _Engine:
-    """The running parts, for the HTTP server, the metrics and the summary."""
+    """The running parts, for the HTTP server (it is the server's `EngineControl`), the metrics and the summary."""
 
     def __init__(self, settings: Settings, store: Store, books: Books, market_data: MarketDataService) -> None:
         self.settings = settings
@@ -875,7 +856,7 @@ class _Engine:
         execution = self.execution
         venue_ok = stats.connected > 0
         if execution is not None and self.settings.run.live:
-            venue_ok = venue_ok and str(execution.manager.breaker.statistics().state) != "OPEN"
+            venue_ok = venue_ok and execution.manager.breaker.statistics().state is not BreakerState.OPEN
         return {
             "books_fresh": bool(tokens) and len(fresh) * 10 >= len(tokens) * 9,
             "venue_reachable": venue_ok,
@@ -1071,7 +1052,7 @@ async def run_trader(
         registry.register(EngineCollector(engine))
         registry.register(SinkCollector(engine))
         tick_to_trade = TickToTrade(registry)
-        app = OperatorApp(_Control(engine), registry, admin_token=settings.http.admin_token)
+        app = OperatorApp(engine, registry, admin_token=settings.http.admin_token)
         http_url = await services.start(partial(run_http_server, app, settings.http))
         engine.http_url = http_url
 
@@ -1133,9 +1114,7 @@ async def run_trader(
         )
         espn: EspnPoller | None = None
         if settings.sniper.enabled:
-            espn_settings = EspnSettings(
-                **{**_fields(settings.espn), "base_url": endpoints.espn}  # the sim serves its own scoreboard
-            )
+            espn_settings = dataclasses.replace(settings.espn, base_url=endpoints.espn)  # the sim serves its own
             espn = EspnPoller(EspnClient(http, espn_settings.base_url), espn_settings)
             await services.start(espn.run)
         strategy_engine = StrategyEngine(
@@ -1281,12 +1260,6 @@ async def _endpoints(settings: Settings, services: trio.Nursery) -> tuple[SimVen
     return None, Endpoints(e.rest_url, e.ws_market_url, e.ws_user_url, e.gamma_url, e.espn_url)
 
 
-def _fields(value: object) -> dict[str, Any]:
-    assert dataclasses.is_dataclass(value)
-    assert not isinstance(value, type)
-    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-
-
 def _summary(  # noqa: PLR0917
     engine: _Engine,
     manager: OrderManager,
@@ -1298,7 +1271,7 @@ def _summary(  # noqa: PLR0917
     stats = execution.statistics()
     orders = stats.orders
     portfolio = manager.portfolio
-    marks = marks_at_mid(t.book for t in engine.books.tokens())
+    marks = _marks(engine.books)
     unrealized = sum(
         (p.unrealized_pnl(marks[t]) for t, p in portfolio.positions.items() if p.quantity and t in marks), ZERO
     )
