@@ -238,6 +238,15 @@ async def test_bad_replies_are_clear_errors(response: httpx.Response, error: typ
         await gamma.markets(MarketQuery())
 
 
+async def test_a_throttled_reply_carries_the_venues_text_and_retry_after() -> None:
+    reply = httpx.Response(429, json={"error": "Too Many Requests"}, headers={"Retry-After": "7"})
+    with pytest.raises(VenueRequestError) as caught:
+        await client(lambda request: reply).markets(MarketQuery())
+    assert caught.value.is_throttled
+    assert caught.value.retry_after_secs == 7.0
+    assert caught.value.message == "Too Many Requests"
+
+
 async def test_transport_failures_are_venue_errors() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)

@@ -54,8 +54,8 @@ import trio
 from trader.domain.market import NO_FEES, FeeSchedule, Market, NegRiskEvent, is_token_id
 from trader.domain.numbers import ZERO, parse_decimal, parse_tick_size
 from trader.errors import InputError
-from trader.venues.errors import VenueError, VenueProtocolError, VenueRequestError, truncate
-from trader.venues.polymarket.rest import map_exceptions
+from trader.venues.errors import VenueError, VenueProtocolError, truncate
+from trader.venues.polymarket.rest import map_exceptions, request_error
 from trader.venues.polymarket.schemas import GammaNumber, WireGammaEventRef, WireGammaMarket
 
 __all__ = [
@@ -316,11 +316,9 @@ class GammaClient:
         url = self._base_url + path
         with map_exceptions(what=f"gamma GET {path}"):
             response = await self._http.get(url, params=list(params))
-            content = await response.aread()
         if response.status_code >= 400:
-            text = content.decode("utf-8", "replace").strip()
-            raise VenueRequestError.from_reply(response.status_code, truncate(text))
-        return content
+            raise request_error(response)
+        return response.content
 
     async def _list(self, path: str, params: Sequence[tuple[str, str]], page_size: int, max_pages: int) -> list[Any]:
         items: list[Any] = []

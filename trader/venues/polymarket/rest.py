@@ -104,6 +104,7 @@ __all__ = [
     "parse_order_status",
     "parse_timestamp",
     "parse_trade",
+    "request_error",
 ]
 
 log = structlog.get_logger(__name__)
@@ -183,7 +184,8 @@ def _error_text(response: httpx.Response) -> str:
     return truncate(reply.error or reply.errorMsg or "")
 
 
-def _request_error(response: httpx.Response) -> VenueRequestError:
+def request_error(response: httpx.Response) -> VenueRequestError:
+    """The `VenueRequestError` of an HTTP error reply: the venue's error text and its `Retry-After`."""
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     return VenueRequestError.from_reply(response.status_code, _error_text(response), retry_after_secs=retry_after)
 
@@ -699,7 +701,7 @@ class PolymarketRestClient:
     ) -> _T:
         response = await self._send(method, path, params=params, body=body, auth=auth, nonce=nonce)
         if not response.is_success:
-            raise _request_error(response)
+            raise request_error(response)
         return _decode(response.content, wire_type, f"{method} {path}")
 
     # -- clock -------------------------------------------------------------------------------------------------
@@ -708,7 +710,7 @@ class PolymarketRestClient:
         """`GET /time`: the venue's unix seconds."""
         response = await self._send("GET", "/time")
         if not response.is_success:
-            raise _request_error(response)
+            raise request_error(response)
         value = _decode(response.content, object, "GET /time")
         if isinstance(value, dict):
             value = value.get("time", value.get("timestamp"))
@@ -769,7 +771,7 @@ class PolymarketRestClient:
         response = await self._send("POST", path, body=body, auth="l2")
         status = response.status_code
         if status in (401, 403, 404, 405, 429) or status >= 500:
-            raise _request_error(response)
+            raise request_error(response)
         if not response.is_success:
             # A refused order (or a refused batch): the venue said no to the order, not to the request.
             text = _error_text(response)
@@ -858,7 +860,7 @@ class PolymarketRestClient:
         if response.status_code == 404:
             return None
         if not response.is_success:
-            raise _request_error(response)
+            raise request_error(response)
         content = response.content.strip()
         if content in (b"", b"null", b"{}", b'""'):
             return None
@@ -925,7 +927,7 @@ class PolymarketRestClient:
             if stale.heartbeat_id:
                 return HeartbeatReply(False, stale.heartbeat_id)
         if not response.is_success:
-            raise _request_error(response)
+            raise request_error(response)
         reply = _decode(response.content, WireHeartbeatReply, f"POST {path}")
         if not reply.heartbeat_id:
             raise VenueProtocolError(f"POST {path}: no heartbeat_id in the reply")
