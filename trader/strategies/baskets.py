@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from trader.domain.market import FeeSchedule, Market
-from trader.domain.numbers import ONE, ZERO, Side, ceil_to_tick, floor_size, floor_to_tick
+from trader.domain.numbers import ONE, ZERO, Side, floor_size, round_price_for
 from trader.strategies.base import BookView, MarketState, buy_cost_per_share, sell_proceeds_per_share
 
 __all__ = ["Basket", "BasketFill", "BasketKind", "BasketLeg", "basket_top_edge", "iter_baskets", "walk_basket"]
@@ -220,8 +220,7 @@ def _price_basket(basket: Basket, side: Side, size: Decimal) -> BasketFill | Non
         leg_value, worst, available = _leg_value(leg, side, size)
         if worst is None or available < size:
             return None
-        limit = floor_to_tick(worst, leg.tick_size) if side is Side.BUY else ceil_to_tick(worst, leg.tick_size)
-        prices.append(limit)
+        prices.append(round_price_for(side, worst, leg.tick_size))
         value += leg_value
     edge = size - value if side is Side.BUY else value - size
     return BasketFill(size=size, prices=tuple(prices), value=value, edge=edge)

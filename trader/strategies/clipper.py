@@ -29,7 +29,7 @@ from decimal import Decimal
 from trader.domain.enums import OrderType
 from trader.domain.intents import OrderIntent
 from trader.domain.market import FeeSchedule, Market
-from trader.domain.numbers import ONE, ZERO, Side, ceil_to_tick, floor_size, floor_to_tick
+from trader.domain.numbers import ONE, ZERO, Side, floor_size, round_price_for
 from trader.strategies.base import (
     BookView,
     IdSequence,
@@ -126,7 +126,7 @@ def clip_size(
         worst = level.price
     if worst is None:
         return None
-    limit = floor_to_tick(worst, tick_size) if side is Side.BUY else ceil_to_tick(worst, tick_size)
+    limit = round_price_for(side, worst, tick_size)
     if not tick_size <= limit <= ONE - tick_size:
         return None
     size = min(clip_shares, book.depth(side.opposite, limit_price=limit))
@@ -139,7 +139,7 @@ def clip_size(
         return None
     touched = book.fill_estimate(side, size, limit_price=limit).worst_price
     assert touched is not None  # the size is within the depth at the limit
-    price = floor_to_tick(touched, tick_size) if side is Side.BUY else ceil_to_tick(touched, tick_size)
+    price = round_price_for(side, touched, tick_size)
     if price != limit and book.fill_estimate(side, size, limit_price=price).filled < size:
         price = limit  # the tighter price would leave an off-grid level out
     if size * price < min_notional:
