@@ -28,11 +28,9 @@ and risk denials from the order manager, intents once written (write-ahead), ris
 breaches from the risk gate, risk events and emergency stops once recorded, opportunities from the analyzers, and
 book summaries. None of the sinks can block trading; the store's writes wait (bounded) rather than being lost.
 
-Restart: the engine rebuilds its state from the store. Positions are loaded (and rebuilt from the stored trades when
-a write was lost); pending intents are resolved by order id (the order manager); in live mode every order the store
-has open and every open order of ours the store does not know is looked up at the venue, cancelled if still
-resting (a restarted engine does not adopt orders), and recorded with its final state; fills the venue has and the
-store lacks are recorded. Nothing is sent again.
+Restart (`trader.engine.restart`, before trading): the store is brought up to date with the venue (orders left
+resting are cancelled, missing fills recorded, positions rebuilt from the trades when a write was lost); pending
+intents are resolved by order id (the order manager). Nothing is sent again.
 
 Shutdown (`stop` returns: SIGINT/SIGTERM, `--duration`, or a fatal error in a service): strategies are stopped
 first (no new intents), execution drains (in-flight orders finish within `drain_secs`, shielded; resting orders are
@@ -50,8 +48,7 @@ import dataclasses
 import datetime as dt
 import math
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -66,21 +63,20 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from trader.config import Secret
-from trader.domain.enums import OrderStatus, TradeStatus
-from trader.domain.errors import InvariantViolation
-from trader.domain.events import OrderFilled, OrderSubmitted
+from trader.domain.events import OrderSubmitted
 from trader.domain.market import Market, NegRiskEvent
 from trader.domain.numbers import ZERO
-from trader.domain.positions import Portfolio, Position, marks_at_mid
+from trader.domain.positions import Portfolio, marks_at_mid
 from trader.engine.books import BookHealth, Books
 from trader.engine.breaker import BreakerState, CircuitBreaker
 from trader.engine.execution import DrainReport, ExecutionService, Intent, book_health_from, tick_from
 from trader.engine.market_data import MarketDataService
-from trader.engine.orders import OrderManager, SupportsOrderLookup
+from trader.engine.orders import OrderManager
 from trader.engine.rate_limit import RateLimiter
+from trader.engine.restart import RestartReport, reconcile_at_start
 from trader.engine.risk import DailyLossBreached, RiskEvent, RiskGate, RiskSettings, RiskStateChanged, TradingState
 from trader.engine.strategy_engine import StrategyEngine, opportunity_record, store_claim
-from trader.errors import ConfigError, TraderError
+from trader.errors import ConfigError
 from trader.integrations.bus import BusPublisher, BusStatistics, EmergencyStop, EventBus, MemoryBus, run_book_summaries
 from trader.integrations.bus.base import BusEvent
 from trader.integrations.bus.redis import RedisBus, RedisBusSettings, open_redis_bus
@@ -97,11 +93,8 @@ from trader.integrations.slack import (
 )
 from trader.integrations.store.base import (
     IntentRecord,
-    OrderRecord,
     RiskEventRecord,
     Store,
-    TradeRecord,
-    secs_to_ns,
 )
 from trader.integrations.store.postgres import PostgresSettings, PostgresStore, open_postgres_store
 from trader.integrations.store.sqlite import open_sqlite_store
@@ -110,7 +103,7 @@ from trader.settings import Settings, SlackAlertSettings, StoreSettings, VenueKi
 from trader.strategies import build_analyzers, build_strategies
 from trader.strategies.base import intent_key
 from trader.strategies.sum_deviation import Opportunity
-from trader.venues.base import Venue, VenueOrder, VenueOrderStatus, VenueTrade
+from trader.venues.base import Venue
 from trader.venues.errors import VenueError
 from trader.venues.paper import PaperVenue, follow_books
 from trader.venues.polymarket.gamma import Discovery, GammaClient, MarketQuery, run_market_refresh
@@ -184,14 +177,9 @@ class RunSummary:
 #: Reason codes of the supervisor.
 STORE_UNAVAILABLE = "STORE_UNAVAILABLE"  # the store cannot record intents: trading halted until it is back
 STORE_AVAILABLE = "STORE_AVAILABLE"  # ... and resumed by itself
-RESTART_CANCELED = "RESTART_CANCELED"  # resting at restart: cancelled (a restarted engine does not adopt orders)
-ENGINE_RESTARTED = "ENGINE_RESTARTED"  # a paper order the restarted engine no longer has
-VENUE_NOT_FOUND = "VENUE_NOT_FOUND"  # open in the store, unknown to the venue at restart
 
 #: Bounded flushes at exit: the bus and Slack (lossy sinks; the store has its own setting).
 _SINK_FLUSH_SECS = 5.0
-#: Deadline of the restart reconciliation's venue calls (each).
-_RECONCILE_CALL_SECS = 10.0
 
 T = TypeVar("T")
 
@@ -488,254 +476,6 @@ async def _daily_summaries(
         day = risk.risk_day(wall)
         await trio.sleep((_next_reset(risk.settings, wall) - wall).total_seconds() + 0.001)
         emit(counts.summary(day, marks(), reset=True))
-
-
-# -- restart ---------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RestartReport:
-    """What the engine found in the store at start, and what it did about it (before trading)."""
-
-    pending_intents: int  # left to the order manager: each resolved by its order id
-    open_orders: int  # orders the store had open (pending intents aside)
-    closed: int  # of those, recorded with the final state the venue gave (or closed: paper, not found)
-    canceled: int  # still resting at the venue (or unknown to the store): cancelled now
-    unknown_to_store: int  # open at the venue, not in the store: recorded, and cancelled
-    trades_recovered: int  # trades of ours the venue has and the store did not
-    trades_updated: int  # stored trades whose settlement status moved on meanwhile
-    positions_rebuilt: tuple[str, ...]  # tokens whose stored position disagreed with the stored trades
-
-
-def _closed_record(base: OrderRecord, found: VenueOrder | None, *, reason: str, now_ns: int) -> OrderRecord:
-    """The stored order, with what the venue says of it now (`found`; None: the venue does not know it)."""
-    if found is None:
-        return dataclasses.replace(base, status=OrderStatus.CANCELED, reason=VENUE_NOT_FOUND, updated_at_ns=now_ns)
-    matched = max(found.size_matched, base.size_matched)
-    if found.status in (VenueOrderStatus.LIVE, VenueOrderStatus.DELAYED, VenueOrderStatus.UNMATCHED):
-        status = OrderStatus.PARTIALLY_FILLED if matched else OrderStatus.ACCEPTED
-        return dataclasses.replace(base, status=status, size_matched=matched, updated_at_ns=now_ns)
-    if matched >= base.original_size:
-        return dataclasses.replace(base, status=OrderStatus.FILLED, size_matched=matched, updated_at_ns=now_ns)
-    return dataclasses.replace(
-        base, status=OrderStatus.CANCELED, size_matched=matched, reason=reason, updated_at_ns=now_ns
-    )
-
-
-def _record_of(order: VenueOrder, *, now_ns: int) -> OrderRecord:
-    """A store row for an order of ours the store did not have (no client id or strategy is known for it)."""
-    return OrderRecord(
-        order_id=order.order_id,
-        client_order_id=None,
-        strategy=None,
-        condition_id=None,
-        token_id=order.token_id,
-        side=order.side,
-        price=order.price,
-        original_size=order.original_size,
-        size_matched=order.size_matched,
-        order_type=order.order_type,
-        status=OrderStatus.ACCEPTED,
-        created_at_ns=secs_to_ns(order.ts),
-        updated_at_ns=now_ns,
-    )
-
-
-def _trade_record(trade: VenueTrade, client_order_id: str | None) -> TradeRecord:
-    return TradeRecord(
-        trade_id=trade.trade_id,
-        order_id=trade.order_id,
-        client_order_id=client_order_id,
-        token_id=trade.token_id,
-        side=trade.side,
-        price=trade.price,
-        size=trade.size,
-        fee=trade.fee,
-        fee_shares=trade.fee_shares,
-        liquidity=trade.liquidity,
-        status=trade.status,
-        match_time_ns=secs_to_ns(trade.match_ts),
-        updated_at_ns=secs_to_ns(trade.ts),
-    )
-
-
-async def _venue_call(fn: Callable[[], Awaitable[T]]) -> T:
-    with trio.fail_after(_RECONCILE_CALL_SECS):
-        return await fn()
-
-
-async def reconcile_at_start(
-    store: Store, venue: Venue | None, *, lookback_secs: float = 3600.0, now: Callable[[], float] = time.time
-) -> RestartReport:
-    """Bring the store up to date with the venue before trading (see the module docstring). `venue` is None in paper
-    mode: the paper venue starts empty, so orders the store has open are closed (`ENGINE_RESTARTED`).
-
-    Writes go straight to `store` (not queued): trading starts on what they say. Venue errors propagate."""
-    pending = await store.load_pending_intents()
-    pending_ids = {p.order_id for p in pending if p.order_id is not None}
-    stored_open = {o.order_id: o for o in await store.load_open_orders() if o.order_id not in pending_ids}
-    now_ns = secs_to_ns(now())
-    counts: Counter[str] = Counter()
-    if venue is None:
-        for stale in stored_open.values():
-            gone = dataclasses.replace(
-                stale, status=OrderStatus.CANCELED, reason=ENGINE_RESTARTED, updated_at_ns=now_ns
-            )
-            await store.record_order(gone, reason=ENGINE_RESTARTED)
-            counts["closed"] += 1
-    else:
-        await _reconcile_orders(store, venue, stored_open, pending_ids, now_ns, counts)
-        since = _trades_since(await store.load_trades(), stored_open.values(), now(), lookback_secs)
-        await _reconcile_trades(store, venue, since, stored_open, pending_ids, now_ns, counts)
-    rebuilt = await _rebuild_positions(store, now_ns)
-    report = RestartReport(
-        pending_intents=len(pending),
-        open_orders=len(stored_open),
-        closed=counts["closed"],
-        canceled=counts["canceled"],
-        unknown_to_store=counts["unknown"],
-        trades_recovered=counts["recovered"],
-        trades_updated=counts["updated"],
-        positions_rebuilt=rebuilt,
-    )
-    if any(dataclasses.astuple(report)):
-        log.warning("restart_reconciled", **dataclasses.asdict(report))
-    return report
-
-
-async def _load_order(store: Store, order_id: str) -> OrderRecord | None:
-    load = getattr(store, "load_order", None)  # both stores have it; the protocol does not (yet)
-    if load is None:
-        return None
-    record: OrderRecord | None = await load(order_id)
-    return record
-
-
-async def _lookup(venue: Venue, order_id: str, fallback: VenueOrder | None) -> VenueOrder | None:
-    if isinstance(venue, SupportsOrderLookup):
-        return await _venue_call(partial(venue.lookup, order_id))
-    return fallback
-
-
-async def _reconcile_orders(  # noqa: PLR0917
-    store: Store,
-    venue: Venue,
-    stored_open: Mapping[str, OrderRecord],
-    pending_ids: set[str],
-    now_ns: int,
-    counts: Counter[str],
-) -> None:
-    """Every order the store has open, and every open order of ours the store does not know (pending intents aside:
-    the order manager resolves those): cancelled if still resting, recorded with the venue's final state."""
-    at_venue = {o.order_id: o for o in await _venue_call(venue.open_orders)}
-    for order_id in sorted((set(stored_open) | set(at_venue)) - pending_ids):
-        record = stored_open.get(order_id) or await _load_order(store, order_id)
-        if order_id in at_venue:
-            result = await _venue_call(partial(venue.cancel, order_id))
-            if order_id in result.canceled:
-                counts["canceled"] += 1
-            else:
-                log.error("restart_cancel_refused", order_id=order_id, reason=result.not_canceled.get(order_id))
-        found = await _lookup(venue, order_id, at_venue.get(order_id))
-        if record is None:
-            if found is None:
-                continue
-            counts["unknown"] += 1
-            log.error("restart_order_unknown_to_store", order_id=order_id, status=str(found.status))
-            record = _record_of(found, now_ns=now_ns)
-        final = _closed_record(record, found, reason=RESTART_CANCELED, now_ns=now_ns)
-        await store.record_order(final, reason=final.reason)
-        if order_id in stored_open and not final.status.is_open:
-            counts["closed"] += 1
-
-
-async def _reconcile_trades(  # noqa: PLR0917
-    store: Store,
-    venue: Venue,
-    since: float,
-    stored_open: Mapping[str, OrderRecord],
-    pending_ids: set[str],
-    now_ns: int,
-    counts: Counter[str],
-) -> None:
-    """Our trades at the venue since `since` that the store lacks (or has with an older settlement status)."""
-    stored = {(t.trade_id, t.order_id): t for t in await store.load_trades(since_ns=secs_to_ns(since))}
-    for trade in await _venue_call(partial(venue.trades, since_ts=since)):
-        if trade.order_id in pending_ids:
-            continue  # the order manager resolves it, trades included
-        known = stored.get((trade.trade_id, trade.order_id))
-        if known is not None:
-            if known.status is not trade.status and not known.status.is_terminal:  # settlement moved on
-                await store.record_trade(dataclasses.replace(known, status=trade.status, updated_at_ns=now_ns))
-                counts["updated"] += 1
-            continue
-        record = stored_open.get(trade.order_id) or await _load_order(store, trade.order_id)
-        if record is None:
-            found = await _lookup(venue, trade.order_id, None)
-            if found is not None:
-                counts["unknown"] += 1
-                log.error("restart_order_unknown_to_store", order_id=trade.order_id, status=str(found.status))
-                record = _closed_record(_record_of(found, now_ns=now_ns), found, reason=RESTART_CANCELED, now_ns=now_ns)
-                await store.record_order(record, reason=record.reason)
-        await store.record_trade(_trade_record(trade, None if record is None else record.client_order_id))
-        stored[(trade.trade_id, trade.order_id)] = _trade_record(trade, None)
-        counts["recovered"] += 1
-        log.warning("restart_trade_recovered", trade_id=trade.trade_id, order_id=trade.order_id)
-
-
-def _trades_since(
-    trades: Sequence[TradeRecord], open_orders: Iterable[OrderRecord], now: float, lookback_secs: float
-) -> float:
-    """From when to ask the venue for our trades: before the last stored trade and the oldest open order."""
-    start = now
-    if trades:
-        start = min(start, max(t.match_time_ns for t in trades) / 1e9)
-    for order in open_orders:
-        start = min(start, order.created_at_ns / 1e9)
-    return start - lookback_secs
-
-
-async def _rebuild_positions(store: Store, now_ns: int) -> tuple[str, ...]:
-    """Rebuild (from the stored trades, in match order) every position whose stored quantity disagrees with them:
-    a position write lost in a crash after its trade landed."""
-    by_token: dict[str, list[TradeRecord]] = {}
-    for trade in await store.load_trades():
-        if trade.status is not TradeStatus.FAILED:
-            by_token.setdefault(trade.token_id, []).append(trade)
-    stored = {p.token_id: p for p in await store.load_positions()}
-    rebuilt: list[str] = []
-    for token, trades in sorted(by_token.items()):
-        position = Position(token_id=token)
-        try:
-            for t in sorted(trades, key=lambda t: (t.match_time_ns, t.trade_id, t.order_id)):
-                fill = OrderFilled(
-                    client_order_id=t.client_order_id or t.order_id,
-                    trade_id=t.trade_id,
-                    fill_id=f"{t.trade_id}:{t.order_id}",
-                    token_id=token,
-                    side=t.side,
-                    price=t.price,
-                    size=t.size,
-                    liquidity=t.liquidity,
-                    fee=t.fee,
-                    fee_shares=t.fee_shares,
-                    ts=t.match_time_ns / 1e9,
-                )
-                position = position.apply_fill(fill).settle(t.trade_id)
-        except (InvariantViolation, TraderError) as exc:
-            log.error("position_rebuild_failed", token_id=token, error=str(exc))
-            continue
-        known = stored.get(token)
-        if known is None or known.quantity != position.quantity:
-            log.warning(
-                "position_rebuilt",
-                token_id=token,
-                stored=None if known is None else str(known.quantity),
-                from_trades=str(position.quantity),
-            )
-            await store.record_position(position, ts_ns=now_ns)
-            rebuilt.append(token)
-    return tuple(rebuilt)
 
 
 # -- metrics -------------------------------------------------------------------------------------------------------
