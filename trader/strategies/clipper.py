@@ -232,7 +232,7 @@ class Clipper:
             self._ema[token_id] = mid if previous is None else previous + alpha * (mid - previous)
         return previous, previous
 
-    def _budget(self, market: Market, token_id: str, state: MarketState) -> Decimal:
+    def _budget(self, token_id: str, state: MarketState) -> Decimal:
         working = sum((w.cost for w in self._working.values() if w.token_id == token_id), ZERO)
         return self.settings.max_position_usd - state.positions.position(token_id).cost_basis - working
 
@@ -249,7 +249,7 @@ class Clipper:
             clip_shares=s.clip_shares,
             min_size=market.min_order_size,
             min_notional=s.min_order_notional_usd,
-            budget_usd=self._budget(market, token_id, state),
+            budget_usd=self._budget(token_id, state),
         )
         if clip is None:
             return None
