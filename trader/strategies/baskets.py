@@ -182,14 +182,13 @@ def _walk_size(
         capped = False
         if max_size is not None and size + chunk >= max_size:
             chunk, capped = max_size - size, True
-        if max_notional is not None:
-            unit_notional = unit if side is Side.BUY else sum((lv.price for lv in levels), ZERO)
-            if spent + chunk * unit_notional >= max_notional:
-                chunk, capped = min(chunk, (max_notional - spent) / unit_notional), True
+        unit_notional = unit if side is Side.BUY else sum((lv.price for lv in levels), ZERO)
+        if max_notional is not None and spent + chunk * unit_notional >= max_notional:
+            chunk, capped = min(chunk, (max_notional - spent) / unit_notional), True
         if chunk <= ZERO:
             break
         size += chunk
-        spent += chunk * (unit if side is Side.BUY else sum((lv.price for lv in levels), ZERO))
+        spent += chunk * unit_notional
         if capped:
             break
         for n, lv in enumerate(levels):
