@@ -16,14 +16,14 @@ the next event the bench waits until the basket is out of flight and the engine'
 event to be a fresh opportunity the bench configures: `refire_cooldown_secs=0` (sum_to_100), the risk gate's
 `duplicate_window_secs=0`, order-rate and position limits out of reach. Everything else keeps its default.
 
-Timestamps (`time.perf_counter_ns`, one process so one clock), through wrappers around the real components (no
-engine file is changed): the sim's WebSocket writer starts sending the frame -> the market-data service has the frame
-text -> parsed -> applied to the books (cells published) -> the intent is in the channel to execution -> the risk
-check starts / ends -> the venue's `prepare` (order build + EIP-712 signature) starts / ends -> `submit` starts
-(after the write-ahead intent and the rate limiter / breaker) -> the sim's HTTP handler has the `POST /order`
-request (parsed by h11, before the sim's own authentication and signature check). The two legs are sent in parallel;
-the headline is the FIRST leg to reach the sim (the moment the venue has an order of ours); the last leg is
-reported too.
+Timestamps (`time.perf_counter_ns`, one process so one clock), through wrappers around the real components and the
+market-data service's `frame_tap` (no engine code is changed or patched): the sim's WebSocket writer starts sending
+the frame -> the market-data service has the frame text -> parsed -> applied to the books (cells published) -> the
+intent is in the channel to execution -> the risk check starts / ends -> the venue's `prepare` (order build +
+EIP-712 signature) starts / ends -> `submit` starts (after the write-ahead intent and the rate limiter / breaker) ->
+the sim's HTTP handler has the `POST /order` request (parsed by h11, before the sim's own authentication and
+signature check). The two legs are sent in parallel; the headline is the FIRST leg to reach the sim (the moment the
+venue has an order of ours); the last leg is reported too.
 
 Stages (contiguous, they add up to the total): `wire` (sim send -> engine has the frame: WebSocket framing both
 ways, loopback, the reader task), `parse` (decode + validate), `book` (apply + publish), `strategy` (wake-up,
@@ -57,7 +57,6 @@ import httpx
 import structlog
 import trio
 
-import trader.engine.market_data as market_data_module
 from trader.domain.intents import OrderIntent
 from trader.domain.market import Market, NegRiskEvent
 from trader.domain.numbers import Side
@@ -65,7 +64,7 @@ from trader.domain.orders import Order
 from trader.engine.books import Books
 from trader.engine.breaker import CircuitBreaker
 from trader.engine.execution import ExecutionService, Intent, book_health_from, tick_from
-from trader.engine.market_data import MarketDataService
+from trader.engine.market_data import FrameStage, MarketDataService
 from trader.engine.orders import OrderManager
 from trader.engine.rate_limit import RateLimiter
 from trader.engine.risk import RiskDecision, RiskGate, RiskSettings
@@ -86,7 +85,6 @@ from trader.venues.base import (
 )
 from trader.venues.polymarket.gamma import GammaClient, MarketQuery
 from trader.venues.polymarket.market_ws import websocket_factory
-from trader.venues.polymarket.parse import ParsedFrame, parse_market_frame
 from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
 from trader.venues.sim.exchange import LIVE, Accepted, ExchangeHooks, OrderRequest, Rejected
@@ -174,8 +172,22 @@ class Probe:
     def __init__(self, yes_token: str) -> None:
         self.yes_token = yes_token
         self.current: Event | None = None
-        self.last_parse_end = 0
         self.pending_arrival = 0
+
+    def frame(self, stage: FrameStage, data: str | bytes) -> None:
+        """The market-data service's `frame_tap`: when it has the event's `price_change` frame, parsed it, applied
+        it (the service handles a frame synchronously, so the stages after "received" are that frame's)."""
+        event = self.current
+        if event is None or not event.t_publish or event.t_book:
+            return
+        if stage == "received":
+            if not event.t_frame and isinstance(data, str) and '"price_change"' in data and self.yes_token in data:
+                event.t_frame = clock()
+        elif event.t_frame:
+            if stage == "parsed":
+                event.t_parsed = clock()
+            else:
+                event.t_book = clock()
 
     def intent_done(self, intent: Intent) -> None:
         event = self.current
@@ -216,50 +228,6 @@ class _SendTap(trio.abc.HalfCloseableStream):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
-
-
-class TappedMarketData(MarketDataService):
-    """The market-data service, noting when it has the event's frame and when the frame is applied."""
-
-    probe: Probe | None = None
-
-    def _on_frame(self, shard: Any, data: str | bytes, now: float) -> None:
-        event = self.probe.current if self.probe is not None else None
-        if (
-            event is None
-            or event.t_frame
-            or not event.t_publish
-            or not isinstance(data, str)
-            or '"price_change"' not in data
-            or self.probe is None
-            or self.probe.yes_token not in data
-        ):
-            super()._on_frame(shard, data, now)
-            return
-        event.t_frame = clock()
-        super()._on_frame(shard, data, now)
-        assert self.probe is not None
-        event.t_parsed = self.probe.last_parse_end
-        event.t_book = clock()
-
-
-@contextmanager
-def _timed_parse(probe: Probe) -> Iterator[None]:
-    """Time the market-data service's `parse_market_frame` (the module global it calls), restored on exit."""
-    namespace = vars(market_data_module)
-    original = namespace["parse_market_frame"]
-    assert original is parse_market_frame
-
-    def parse(data: str | bytes, ticks: Mapping[str, Decimal]) -> ParsedFrame:
-        parsed = parse_market_frame(data, ticks)
-        probe.last_parse_end = clock()
-        return parsed
-
-    namespace["parse_market_frame"] = parse
-    try:
-        yield
-    finally:
-        namespace["parse_market_frame"] = original
 
 
 class _TappedIntents:
@@ -542,7 +510,6 @@ async def run(options: Options, directory: Path) -> Result:
         sim = await stack.enter_async_context(open_sim_venue(SimConfig(scenario="static", markets=options.markets)))
         gap = _choose_gap(sim)
         probe = Probe(gap.yes)
-        stack.enter_context(_timed_parse(probe))
         services = await stack.enter_async_context(trio.open_nursery())
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
 
@@ -551,8 +518,7 @@ async def run(options: Options, directory: Path) -> Result:
         markets: list[Market] = [d.market for d in discovery.markets]
         events: list[NegRiskEvent] = await gamma.neg_risk_events(discovery.markets)
         books = Books()
-        market_data = TappedMarketData(websocket_factory(sim.urls.ws_market), books)
-        market_data.probe = probe
+        market_data = MarketDataService(websocket_factory(sim.urls.ws_market), books, frame_tap=probe.frame)
         for market in markets:
             market_data.track(market)
         await services.start(market_data.run)

@@ -261,6 +261,29 @@ async def test_books_become_ready_with_the_snapshot_and_follow_changes(
     assert health.age_secs == 0
 
 
+async def test_a_frame_tap_is_told_of_each_frame_received_parsed_and_applied(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, venue: FakeMarketVenue
+) -> None:
+    venue.book(YES).bids[D("0.48")] = D("100")
+    books = Books()
+    books.add(SAMPLE)
+    seen: list[tuple[str, str | bytes, bool]] = []
+
+    def tap(stage: str, data: str | bytes) -> None:
+        seen.append((stage, data, books.token(YES).ready))
+
+    service = MarketDataService(venue.factory(), books, settings(), frame_tap=tap)
+    await nursery.start(service.run)
+    await books.wait_ready(SAMPLE_MARKET)
+    snapshot = seen[0][1]
+    assert '"book"' in str(snapshot)
+    # applied means in the books: the YES book is ready only at the third stage
+    assert seen == [("received", snapshot, False), ("parsed", snapshot, False), ("applied", snapshot, True)]
+    seen.clear()
+    await trio.sleep(10.5)  # the PONG to the first PING: received and parsed, nothing to apply
+    assert seen == [("received", "PONG", True), ("parsed", "PONG", True)]
+
+
 async def test_pings_every_ten_seconds_and_pongs_keep_the_connection(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, venue: FakeMarketVenue
 ) -> None:

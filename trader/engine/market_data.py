@@ -23,6 +23,10 @@ Per connection, in order:
 
 All timing is `trio.current_time()` (MockClock in tests); the wall clock (`wall_ns`, injectable) is only read to
 record feed latency (local receive time minus the venue's timestamp).
+
+`frame_tap(stage, data)`, optional (None by default: nothing is called), is told of each text frame as it is
+"received", "parsed" and "applied" (its changes published; not for a PONG), synchronously: a benchmark's timing
+point, with no wrapping of this module's internals.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 import structlog
 import trio
@@ -57,7 +61,7 @@ from trader.venues.polymarket.parse import (
     parse_market_frame,
 )
 
-__all__ = ["MarketDataService", "MarketDataSettings", "MarketDataStatistics"]
+__all__ = ["FrameStage", "MarketDataService", "MarketDataSettings", "MarketDataStatistics"]
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +71,8 @@ DROPPED_BOOK_DATA = "DROPPED_BOOK_DATA"
 
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
+
+FrameStage = Literal["received", "parsed", "applied"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,8 +203,10 @@ class MarketDataService:
         settings: MarketDataSettings | None = None,
         *,
         wall_ns: Callable[[], int] = time.time_ns,
+        frame_tap: Callable[[FrameStage, str | bytes], None] | None = None,
     ) -> None:
         self._factory = factory
+        self._frame_tap = frame_tap
         self._books = books
         self._settings = settings or MarketDataSettings()
         self._wall_ns = wall_ns
@@ -401,7 +409,12 @@ class MarketDataService:
     # -- applying frames (synchronous: nothing here waits) -----------------------------------------------------------
 
     def _on_frame(self, shard: _Shard, data: str | bytes, now: float) -> None:
+        tap = self._frame_tap
+        if tap is not None:
+            tap("received", data)
         parsed = parse_market_frame(data, shard.ticks)
+        if tap is not None:
+            tap("parsed", data)
         self._frames += 1
         self._frame_rate.add(now, 1)
         if parsed.entries:
@@ -448,6 +461,8 @@ class MarketDataService:
             self._mark_suspect(shard, asset_id, DROPPED_BOOK_DATA, changed)
         if changed:
             self._books.publish(changed)
+        if tap is not None:
+            tap("applied", data)
 
     def _apply_snapshot(self, shard: _Shard, event: BookSnapshot, now: float, changed: set[MarketCell]) -> None:
         token = shard.tokens[event.asset_id]
