@@ -6,8 +6,6 @@ is in test_outages.py.)
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -24,25 +22,16 @@ from trader.integrations.bus import BusPublisher, EventKind, decode_event
 from trader.integrations.bus.redis import RedisBusSettings, open_redis_bus
 from trader.integrations.sinks import SinkSettings
 
+from .servers import redis_url
+
 pytestmark = pytest.mark.redis
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
 
-def redis_test_url() -> str:
-    url = os.environ.get("TRADER_TEST_REDIS_URL")
-    if url is not None:
-        return url
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-    except OSError:
-        pytest.skip("TRADER_TEST_REDIS_URL is unset and no Redis answers on 127.0.0.1:6379")
-    return DEFAULT_URL
-
-
 @pytest.fixture
 async def settings() -> AsyncIterator[RedisBusSettings]:
-    value = RedisBusSettings(url=redis_test_url(), prefix=f"test-{uuid.uuid4().hex[:12]}", stream_maxlen=50)
+    value = RedisBusSettings(url=redis_url(), prefix=f"test-{uuid.uuid4().hex[:12]}", stream_maxlen=50)
     yield value
     client = redis.Redis.from_url(value.url)
     try:

@@ -13,14 +13,11 @@ They need root and the server tools (as in CI); elsewhere they skip saying why.
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -32,39 +29,26 @@ from trader.settings import RedisSettings, Settings, StoreSettings
 from trader.venues.sim.markets import UNITS_PER_ONE
 
 from ..engine.test_app import running, settings, wait_for
-from ..engine.test_app_persistence import live_settings, pg_dsn, redis_url, sim_records
+from ..engine.test_app_persistence import live_settings, sim_records
+from .servers import (
+    pg_cluster,
+    pg_dsn,
+    pg_wait_ready,
+    redis_start,
+    redis_stop,
+    redis_url,
+    redis_wait_ready,
+    require_control,
+)
 
 FAST_RETRY = SinkSettings(retry_initial_secs=0.1, retry_max_secs=0.5)
-
-
-def _require_control(*tools: str) -> None:
-    missing = [tool for tool in tools if shutil.which(tool) is None]
-    if missing or os.geteuid() != 0:
-        pytest.skip(f"stopping the server needs root and {', '.join(tools)} (missing: {missing or 'root'})")
-
-
-def _pg_cluster() -> list[str]:
-    versions = sorted(p.name for p in Path("/etc/postgresql").iterdir()) if Path("/etc/postgresql").is_dir() else []
-    if not versions:
-        pytest.skip("no local PostgreSQL cluster under /etc/postgresql to stop and start")
-    return ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main"]
-
-
-async def _pg_wait_ready(dsn: str) -> None:
-    parts = urlsplit(dsn)
-    ready = ["pg_isready", "-q", "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432)]
-    with trio.fail_after(60):
-        while True:
-            if (await trio.run_process(ready, check=False)).returncode == 0:
-                return
-            await trio.sleep(0.2)
 
 
 @pytest.fixture
 async def pg_schema() -> AsyncIterator[PostgresSettings]:
     settings = PostgresSettings(url=pg_dsn(), schema=f"test_outage_app_{uuid.uuid4().hex[:12]}")
     yield settings
-    await _pg_wait_ready(settings.url)
+    await pg_wait_ready(settings.url)
     await drop_postgres_schema(settings)
 
 
@@ -72,8 +56,8 @@ async def pg_schema() -> AsyncIterator[PostgresSettings]:
 async def test_postgres_down_halts_new_orders_then_trading_resumes_and_nothing_is_lost(
     pg_schema: PostgresSettings,
 ) -> None:
-    cluster = _pg_cluster()
-    _require_control("pg_ctlcluster", "pg_isready")
+    cluster = pg_cluster()
+    require_control("pg_ctlcluster", "pg_isready")
     store = StoreSettings(
         schema=pg_schema.schema,
         ping_interval_secs=0.2,
@@ -106,7 +90,7 @@ async def test_postgres_down_halts_new_orders_then_trading_resumes_and_nothing_i
         finally:
             with trio.CancelScope(shield=True):
                 await trio.run_process([*cluster, "start"], capture_stdout=True)
-                await _pg_wait_ready(pg_schema.url)
+                await pg_wait_ready(pg_schema.url)
         await wait_for(lambda: engine.store_available() and not engine.store_gate.halted)
         assert (await run.http.get("/status")).json()["trading_state"] == "ACTIVE"
         assert (await run.http.get("/ready")).json()["checks"]["store_writable"] is True
@@ -139,31 +123,10 @@ def _sample(metrics: str, name: str) -> float:
     return float(line.rsplit(" ", 1)[1])
 
 
-async def _redis_wait_ready(url: str) -> None:
-    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-    try:
-        with trio.fail_after(30):
-            while True:
-                try:
-                    if await trio.to_thread.run_sync(client.ping):
-                        return
-                except redis.exceptions.RedisError:
-                    pass
-                await trio.sleep(0.1)
-    finally:
-        client.close()
-
-
 @pytest.mark.redis
 async def test_redis_down_trading_continues_undelivered_events_are_counted(tmp_path: Path) -> None:
     url = redis_url()
-    _require_control("redis-cli", "redis-server")
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 6379
-    restart = [
-        "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", str(port), "--save", "",
-        "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log",
-    ]  # fmt: skip
+    require_control("redis-cli", "redis-server")
     prefix = f"test-{uuid.uuid4().hex[:12]}"
     base = settings(tmp_path, redis_url=url)
     config = dataclasses.replace(
@@ -176,7 +139,7 @@ async def test_redis_down_trading_continues_undelivered_events_are_counted(tmp_p
         bus = engine.outputs.redis
         await wait_for(lambda: execution.statistics().orders.fills >= 2 and bus.sink_statistics().delivered > 0)
         try:
-            await trio.run_process(["redis-cli", "-h", host, "-p", str(port), "shutdown", "nosave"], check=False)
+            await trio.run_process(redis_stop(url), check=False)
             await wait_for(lambda: not bus.sink_statistics().available)
             fills = execution.statistics().orders.fills
             await wait_for(lambda: execution.statistics().orders.fills >= fills + 2)  # trading goes on
@@ -189,8 +152,8 @@ async def test_redis_down_trading_continues_undelivered_events_are_counted(tmp_p
             assert (await run.http.get("/ready")).json()["checks"]["store_writable"] is True
         finally:
             with trio.CancelScope(shield=True):
-                await trio.run_process(restart, capture_stdout=True)
-                await _redis_wait_ready(url)
+                await trio.run_process(redis_start(url), capture_stdout=True)
+                await redis_wait_ready(url)
         await wait_for(lambda: bus.sink_statistics().available)
         delivered = bus.sink_statistics().delivered
         await wait_for(lambda: bus.sink_statistics().delivered > delivered)  # live events flow again

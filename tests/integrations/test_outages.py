@@ -14,15 +14,10 @@ and controllable (as root, like CI); elsewhere they skip saying why.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -41,56 +36,27 @@ from trader.integrations.store import IntentState, RiskEventRecord
 from trader.integrations.store.postgres import PostgresSettings, drop_postgres_schema, open_postgres_store
 from trader.testing.fake_venue import FakeVenue, sequential_order_ids
 
+from .servers import (
+    pg_cluster,
+    pg_dsn,
+    pg_wait_ready,
+    redis_start,
+    redis_stop,
+    redis_url,
+    redis_wait_ready,
+    require_control,
+)
+
 WALL = 1_700_000_000.0
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
-def _require_control(*tools: str) -> None:
-    missing = [tool for tool in tools if shutil.which(tool) is None]
-    if missing or os.geteuid() != 0:
-        pytest.skip(f"stopping the server needs root and {', '.join(tools)} (missing: {missing or 'root'})")
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------------------------
 
 
-def _pg_dsn() -> str:
-    dsn = os.environ.get("TRADER_TEST_PG_DSN")
-    if dsn is None:
-        dsn = "postgresql://postgres@127.0.0.1:5432/test"
-        if not _reachable("127.0.0.1", 5432):
-            pytest.skip("TRADER_TEST_PG_DSN is unset and no PostgreSQL answers on 127.0.0.1:5432")
-    return dsn
-
-
-def _pg_cluster() -> list[str]:
-    versions = sorted(p.name for p in Path("/etc/postgresql").iterdir()) if Path("/etc/postgresql").is_dir() else []
-    if not versions:
-        pytest.skip("no local PostgreSQL cluster under /etc/postgresql to stop and start")
-    return ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main"]
-
-
-async def _pg_wait_ready(dsn: str) -> None:
-    parts = urlsplit(dsn)
-    ready = ["pg_isready", "-q", "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432)]
-    with trio.fail_after(60):
-        while True:
-            if (await trio.run_process(ready, check=False)).returncode == 0:
-                return
-            await trio.sleep(0.2)
-
-
 @pytest.fixture
 async def pg_settings() -> AsyncIterator[PostgresSettings]:
     settings = PostgresSettings(
-        url=_pg_dsn(),
+        url=pg_dsn(),
         schema=f"test_outage_{uuid.uuid4().hex[:16]}",
         ping_interval_secs=0.2,
         reconnect_initial_secs=0.1,
@@ -98,7 +64,7 @@ async def pg_settings() -> AsyncIterator[PostgresSettings]:
         connect_timeout_secs=2,
     )
     yield settings
-    await _pg_wait_ready(settings.url)
+    await pg_wait_ready(settings.url)
     await drop_postgres_schema(settings)
 
 
@@ -120,8 +86,8 @@ def _risk_event(i: int) -> RiskEventRecord:
 
 @pytest.mark.pg
 async def test_postgres_down_halts_new_orders_and_loses_no_queued_write(pg_settings: PostgresSettings) -> None:
-    cluster = _pg_cluster()
-    _require_control("pg_ctlcluster", "pg_isready")
+    cluster = pg_cluster()
+    require_control("pg_ctlcluster", "pg_isready")
     venue = FakeVenue(wall=WALL)
     sink = SinkSettings(retry_initial_secs=0.1, retry_max_secs=0.5)
     async with open_postgres_store(pg_settings) as pg, open_write_behind_store(pg, sink) as store:
@@ -151,7 +117,7 @@ async def test_postgres_down_halts_new_orders_and_loses_no_queued_write(pg_setti
         finally:
             with trio.CancelScope(shield=True):
                 await trio.run_process([*cluster, "start"], capture_stdout=True)
-                await _pg_wait_ready(pg_settings.url)
+                await pg_wait_ready(pg_settings.url)
         with trio.fail_after(30):
             await pg.wait_available()
             await manager.submit(_intent("c-after"))
@@ -174,30 +140,6 @@ async def test_postgres_down_halts_new_orders_and_loses_no_queued_write(pg_setti
 # -- Redis -------------------------------------------------------------------------------------------------------
 
 
-def _redis_url() -> str:
-    url = os.environ.get("TRADER_TEST_REDIS_URL")
-    if url is None:
-        url = "redis://127.0.0.1:6379/0"
-        if not _reachable("127.0.0.1", 6379):
-            pytest.skip("TRADER_TEST_REDIS_URL is unset and no Redis answers on 127.0.0.1:6379")
-    return url
-
-
-async def _redis_wait_ready(url: str) -> None:
-    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-    try:
-        with trio.fail_after(30):
-            while True:
-                try:
-                    if await trio.to_thread.run_sync(client.ping):
-                        return
-                except redis.exceptions.RedisError:
-                    pass
-                await trio.sleep(0.1)
-    finally:
-        client.close()
-
-
 def _fill(i: int) -> OrderFilled:
     return OrderFilled(
         client_order_id=f"c-{i}",
@@ -213,22 +155,16 @@ def _fill(i: int) -> OrderFilled:
 
 @pytest.mark.redis
 async def test_redis_down_never_blocks_and_the_kept_events_reach_the_stream() -> None:
-    url = _redis_url()
-    _require_control("redis-cli", "redis-server")
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 6379
+    url = redis_url()
+    require_control("redis-cli", "redis-server")
     settings = RedisBusSettings(url=url, prefix=f"test-{uuid.uuid4().hex[:12]}", socket_timeout_secs=1)
     sink = SinkSettings(capacity=100, keep_last=3, retry_initial_secs=0.1, retry_max_secs=0.5)
-    restart = [
-        "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", str(port), "--save", "",
-        "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log",
-    ]  # fmt: skip
     async with open_redis_bus(settings, sink) as bus:
         assert bus.publish(bus_event(_fill(0)))
         with trio.fail_after(5):
             await bus.flush()
         try:
-            await trio.run_process(["redis-cli", "-h", host, "-p", str(port), "shutdown", "nosave"], check=False)
+            await trio.run_process(redis_stop(url), check=False)
             with trio.fail_after(5):  # publishing goes on, without waiting for anything
                 for i in range(1, 6):
                     assert bus.publish(bus_event(_fill(i)))
@@ -238,8 +174,8 @@ async def test_redis_down_never_blocks_and_the_kept_events_reach_the_stream() ->
             assert [decode_event(p).data["size"] for _, p in bus.runner.undelivered()] == ["4", "5", "6"]
         finally:
             with trio.CancelScope(shield=True):
-                await trio.run_process(restart, capture_stdout=True)
-                await _redis_wait_ready(url)
+                await trio.run_process(redis_start(url), capture_stdout=True)
+                await redis_wait_ready(url)
         with trio.fail_after(15):
             await bus.runner.wait_available()  # the sink retries on its own backoff schedule
             assert bus.publish(bus_event(_fill(6)))

@@ -7,8 +7,6 @@ connection and reconnecting, without stopping the server (test_outages.py stops 
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -31,28 +29,19 @@ from trader.integrations.store.postgres import (
 )
 from trader.integrations.trio_asyncio_bridge import open_asyncio_bridge
 
+from .servers import pg_dsn
+
 pytestmark = pytest.mark.pg
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 INSERT_EVENT = "INSERT INTO risk_events (event_id, ts_ns, kind, reason_code, detail) VALUES ($1, 1, 'K', 'R', '{}')"
 
 
-def _test_dsn() -> str:
-    dsn = os.environ.get("TRADER_TEST_PG_DSN")
-    if dsn is not None:
-        return dsn
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
-    except OSError:
-        pytest.skip("TRADER_TEST_PG_DSN is unset and no PostgreSQL answers on 127.0.0.1:5432")
-    return DEFAULT_DSN
-
-
 @pytest.fixture
 async def settings() -> AsyncIterator[PostgresSettings]:
     """A fresh schema per test (dropped afterwards), quick pings and reconnects."""
     value = PostgresSettings(
-        url=_test_dsn(),
+        url=pg_dsn(),
         schema=f"test_pg_{uuid.uuid4().hex[:16]}",
         ping_interval_secs=0.1,
         reconnect_initial_secs=0.05,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import sqlite3
 import uuid
 from pathlib import Path
@@ -15,6 +13,8 @@ from trader.commands import db
 from trader.errors import ConfigError
 from trader.integrations.store.base import load_migrations
 from trader.integrations.store.postgres import PostgresSettings, drop_postgres_schema
+
+from .servers import pg_dsn
 
 
 def _main(argv: list[str]) -> int:
@@ -64,13 +64,7 @@ def test_an_unreachable_server_exits_1_without_showing_the_password(capsys: pyte
 def test_migrating_postgres_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    dsn = os.environ.get("TRADER_TEST_PG_DSN")
-    if dsn is None:
-        try:
-            socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
-        except OSError:
-            pytest.skip("TRADER_TEST_PG_DSN is unset and no PostgreSQL answers on 127.0.0.1:5432")
-        dsn = "postgresql://postgres@127.0.0.1:5432/test"
+    dsn = pg_dsn()
     schema = f"test_cli_{uuid.uuid4().hex[:16]}"
     monkeypatch.setenv("TRADER_DATABASE_URL", dsn)
     try:

@@ -61,21 +61,13 @@ async def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Async
 
         yield open_store
         return
-    import os
-    import socket
     import uuid
-    from urllib.parse import urlsplit
 
     from trader.integrations.store.postgres import PostgresSettings, drop_postgres_schema, open_postgres_store
 
-    dsn = os.environ.get("TRADER_TEST_PG_DSN")
-    if dsn is None:
-        dsn = "postgresql://postgres@127.0.0.1:5432/test"
-        try:
-            socket.create_connection((urlsplit(dsn).hostname, urlsplit(dsn).port or 5432), timeout=1).close()
-        except OSError:
-            pytest.skip("TRADER_TEST_PG_DSN is unset and no PostgreSQL answers on 127.0.0.1:5432")
-    settings = PostgresSettings(url=dsn, schema=f"test_store_{uuid.uuid4().hex[:16]}")
+    from .servers import pg_dsn
+
+    settings = PostgresSettings(url=pg_dsn(), schema=f"test_store_{uuid.uuid4().hex[:16]}")
 
     @asynccontextmanager
     async def open_pg_store() -> AsyncIterator[Store]:
