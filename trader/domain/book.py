@@ -155,9 +155,7 @@ class OrderBook:
             levels[price] = size
         elif levels.pop(price, None) is not None:
             del prices[bisect_left(prices, price)]
-        self.change_count += 1
-        self.last_update = now
-        self.ts_event_ms = ts_event_ms
+        self._touch(now, ts_event_ms)
 
     def clear(self, *, now: float, ts_event_ms: int | None = None) -> None:
         """Drop every level (on reconnect, before the new snapshot)."""
