@@ -30,6 +30,7 @@ from trader.venues.polymarket.user_ws import (
     UserStreamSettings,
     WebSocketFactory,
     parse_user_frame,
+    websocket_factory,
 )
 
 CAPTURED = Path(__file__).parents[2] / "fixtures" / "polymarket" / "captured"
@@ -344,3 +345,20 @@ async def test_a_slow_consumer_is_not_mistaken_for_a_stall(autojump_clock: trio.
         stats = stream.statistics()
         nursery.cancel_scope.cancel()
     assert (stats.stalls, stats.connects) == (0, 1)
+
+
+async def test_a_venue_that_never_answers_the_handshake_is_retried(autojump_clock: trio.testing.MockClock) -> None:
+    with trio.socket.socket() as listener:  # accepts TCP (the kernel's backlog) but never speaks websocket
+        await listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        factory = websocket_factory(f"ws://127.0.0.1:{port}/ws/user", connect_timeout_secs=5)
+        send, _receive = trio.open_memory_channel[UserEvent](10)
+        async with trio.open_nursery() as nursery:
+            stream = PolymarketUserStream(factory, CREDS, settings=SETTINGS)
+            await nursery.start(stream.run, send)
+            await trio.sleep(20)
+            stats = stream.statistics()
+            nursery.cancel_scope.cancel()
+    # handshake timeouts at 5, 11 (after 1 s backoff), 18 (after 2 s): each a reconnect, never a crash
+    assert (stats.connects, stats.reconnects, stats.connected) == (0, 3, False)

@@ -23,20 +23,20 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
 import msgspec
 import structlog
 import trio
-import trio_websocket
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 
 from trader.integrations.backoff import Backoff, BackoffCounter
 from trader.venues.errors import VenueProtocolError
+from trader.venues.polymarket import market_ws
 from trader.venues.polymarket.auth import ApiCredentials
+from trader.venues.polymarket.market_ws import WebSocketFactory
 from trader.venues.polymarket.rest import PolymarketOrder, PolymarketTrade, parse_order, parse_timestamp, parse_trade
 from trader.venues.polymarket.user_schemas import (
     WireTrade,
@@ -76,34 +76,18 @@ NOT_OURS: Final = "NOT_OURS"
 
 ORDER_EVENT_TYPES: Final = frozenset({"PLACEMENT", "UPDATE", "CANCELLATION"})
 
-WebSocketFactory = Callable[[], AbstractAsyncContextManager[WebSocketConnection]]
-
 
 def websocket_factory(
     url: str = USER_WS_URL, *, connect_timeout_secs: float = 10.0, disconnect_timeout_secs: float = 2.0
 ) -> WebSocketFactory:
-    """Connections to `url` over the network (TLS for wss://).
-
-    trio-websocket 0.12 leaves the TCP stream open when the peer drops the connection without a close frame
-    (`_abort_web_socket` marks the socket closed, and `aclose` then returns early): the stream is closed here."""
-
-    @asynccontextmanager
-    async def connect() -> AsyncIterator[WebSocketConnection]:
-        ws: WebSocketConnection | None = None
-        try:
-            async with trio_websocket.open_websocket_url(
-                url,
-                max_message_size=MAX_MESSAGE_SIZE,
-                connect_timeout=connect_timeout_secs,
-                disconnect_timeout=disconnect_timeout_secs,
-            ) as ws:
-                yield ws
-        finally:
-            stream: trio.abc.AsyncResource | None = getattr(ws, "_stream", None)
-            if stream is not None:
-                await trio.aclose_forcefully(stream)
-
-    return connect
+    """Connections to `url` over the network (TLS for wss://): the market channel's factory, which also closes the
+    TCP stream that trio-websocket 0.12 leaves open, with the user channel's frame size limit."""
+    return market_ws.websocket_factory(
+        url,
+        connect_timeout_secs=connect_timeout_secs,
+        disconnect_timeout_secs=disconnect_timeout_secs,
+        max_message_size=MAX_MESSAGE_SIZE,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -332,7 +316,7 @@ class PolymarketUserStream:
                 return reason
         except ConnectionClosed as exc:
             return _closed(exc)
-        except (HandshakeError, OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+        except (HandshakeError, OSError, trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as exc:
             if stage == "close":
                 return "closed"
             return f"{stage} failed: {type(exc).__name__}: {exc}"
