@@ -251,13 +251,10 @@ async def test_fees_withheld_in_shares_leave_dust_not_residual(autojump_clock: t
         await assert_positions_match(manager, venue)
 
 
-# -- through the execution service: residual exposure is reported ---------------------------------------------------
-
-
-async def test_service_reports_residual_exposure(autojump_clock: trio.testing.MockClock) -> None:
-    venue = FakeVenue(wall=WALL)
-    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
-    venue.script(YES, Outcome(), Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))  # unwind fails
+def execution_service(
+    venue: FakeVenue,
+) -> tuple[ExecutionService, trio.MemorySendChannel[Intent], MemoryStore, list[object]]:
+    """An execution service over `venue`: its intent channel, its store and the domain events it publishes."""
     store = MemoryStore()
     manager = OrderManager(
         venue, store, ids=sequential_order_ids(), portfolio=Portfolio(cash=CASH), wall_ns=lambda: int(WALL * 1e9)
@@ -271,6 +268,18 @@ async def test_service_reports_residual_exposure(autojump_clock: trio.testing.Mo
         receive,
         book_health=lambda _t: BookHealth(age_ms=0.0),
     )
+    return service, send, store, events
+
+
+# -- through the execution service: residual exposure is reported ---------------------------------------------------
+
+
+async def test_service_reports_residual_exposure(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    venue.script(YES, Outcome(), Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))  # unwind fails
+    service, send, store, events = execution_service(venue)
+    manager = service.manager
     async with trio.open_nursery() as nursery:
         await nursery.start(service.run)
         await send.send(basket())
@@ -294,19 +303,8 @@ async def test_emergency_stop_during_an_arbitrage_reports_what_it_holds(
 ) -> None:
     venue = FakeVenue(wall=WALL)
     venue.script(YES, Outcome(fill=Decimal(10)))  # YES fills; NO rests (GTC) waiting for a fill
-    store = MemoryStore()
-    manager = OrderManager(
-        venue, store, ids=sequential_order_ids(), portfolio=Portfolio(cash=CASH), wall_ns=lambda: int(WALL * 1e9)
-    )
-    events: list[object] = []
-    manager.add_listener(events.append)
-    send, receive = trio.open_memory_channel[Intent](4)
-    service = ExecutionService(
-        manager,
-        RiskGate(RiskSettings(max_orders_per_market=100, max_orders_global=100)),
-        receive,
-        book_health=lambda _t: BookHealth(age_ms=0.0),
-    )
+    service, send, store, events = execution_service(venue)
+    manager = service.manager
     async with trio.open_nursery() as nursery:
         await nursery.start(service.run)
         await send.send(basket(OrderType.GTC))
@@ -322,6 +320,8 @@ async def test_emergency_stop_during_an_arbitrage_reports_what_it_holds(
         assert venue.live_order_ids() == []  # the resting NO leg went with the cancel-all
         assert manager.order("no").status is OrderStatus.CANCELED
         assert manager.positions() == await venue.positions() == {YES: Decimal(10)}
+        # the stop is persisted once; the interrupted basket's residual is reported, not written a second time
+        assert [e.kind for e in store.risk_events] == ["EMERGENCY_STOP"]
         nursery.cancel_scope.cancel()
 
 
