@@ -40,7 +40,6 @@ from trader.integrations.store.postgres import redact_url
 from trader.integrations.store.urls import sqlite_path
 from trader.settings import EndpointSettings, Settings, VenueKind, load_settings
 from trader.venues.polymarket.market_ws import websocket_factory
-from trader.venues.polymarket.signing import OrderSigner
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -250,9 +249,9 @@ def check_keys(settings: Settings) -> Check:
     if keys.private_key is None:
         return fail("keys", "no private key", "set TRADER_PRIVATE_KEY for live trading, reconcile and flatten")
     try:
-        signer = OrderSigner(keys.private_key.get(), signature_type=keys.signature_type, funder=keys.funder)
-        credentials = settings.keys.credentials()
-    except (ValueError, ConfigError) as exc:  # both name the field, never the value
+        signer = keys.signer("trader doctor")
+        credentials = keys.credentials()
+    except ConfigError as exc:  # names the field, never the value
         return fail("keys", str(exc), "check TRADER_PRIVATE_KEY, TRADER_SIGNATURE_TYPE, TRADER_FUNDER, TRADER_API_*")
     api = "API credentials given" if credentials is not None else "API credentials derived at start"
     return ok("keys", f"signer {signer.address} (signature type {keys.signature_type}); {api}")
