@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from urllib.parse import urlsplit
 
 import trio
 
@@ -48,8 +47,6 @@ async def _migrate(url: str, schema: str | None) -> str:
             raise ConfigError("--schema applies to PostgreSQL only")
         async with open_sqlite_store(path) as store:
             return f"sqlite database {path} is at schema version {store.statistics().schema_version}"
-    if urlsplit(url).scheme not in ("postgresql", "postgres"):
-        raise ConfigError(f"database URL {redact_url(url)!r}: expected postgresql://... or sqlite:PATH")
     try:
         settings = PostgresSettings(url=url, schema=schema)
     except ValueError as exc:

@@ -95,15 +95,12 @@ async def open_live_venue(settings: Settings, command: str) -> AsyncIterator[Pol
 
 
 def database_url(given: str | None, settings: Settings) -> str:
+    """The store's URL: an existing SQLite file or a PostgreSQL URL (`sqlite_path` refuses any other scheme)."""
     url = given or settings.run.database_url
     path = sqlite_path(url)
-    if path is not None:
-        if not path.is_file():  # opening it would create an empty store, which then "differs" from everything
-            raise ConfigError(f"no database at {path}: give --database-url or TRADER_DATABASE_URL")
-        return url
-    if url.startswith(("postgresql://", "postgres://")):
-        return url
-    raise ConfigError("--database-url: expected sqlite:PATH or a postgresql:// URL")
+    if path is not None and not path.is_file():  # opening it would create an empty store that "differs" from all
+        raise ConfigError(f"no database at {path}: give --database-url or TRADER_DATABASE_URL")
+    return url
 
 
 async def venue_shares(venue: PolymarketVenue, tokens: Iterable[str]) -> tuple[dict[str, Decimal], list[str]]:
