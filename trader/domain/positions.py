@@ -22,6 +22,7 @@ will fail on chain too, and reversing it restores the balance).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -129,21 +130,13 @@ class Position:
         return replace(self, unsettled=tuple(e for e in self.unsettled if e.trade_id != trade_id))
 
     def _with(self, effect: FillEffect, sign: int, unsettled: tuple[FillEffect, ...]) -> Position:
-        if sign > 0:
-            return replace(
-                self,
-                quantity=self.quantity + effect.quantity,
-                cost_basis=self.cost_basis + effect.cost_basis,
-                realized_pnl=self.realized_pnl + effect.realized_pnl,
-                fees_paid=self.fees_paid + effect.fees_paid,
-                unsettled=unsettled,
-            )
+        op = operator.add if sign > 0 else operator.sub
         return replace(
             self,
-            quantity=self.quantity - effect.quantity,
-            cost_basis=self.cost_basis - effect.cost_basis,
-            realized_pnl=self.realized_pnl - effect.realized_pnl,
-            fees_paid=self.fees_paid - effect.fees_paid,
+            quantity=op(self.quantity, effect.quantity),
+            cost_basis=op(self.cost_basis, effect.cost_basis),
+            realized_pnl=op(self.realized_pnl, effect.realized_pnl),
+            fees_paid=op(self.fees_paid, effect.fees_paid),
             unsettled=unsettled,
         )
 
