@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import trio
 import trio.testing
-import trio_websocket
 from trio_websocket import WebSocketConnection
 
 from trader.domain.enums import Liquidity, OrderType, TradeStatus
@@ -22,13 +19,13 @@ from trader.domain.numbers import Side
 from trader.integrations.backoff import Backoff
 from trader.venues.base import VenueOrderStatus
 from trader.venues.polymarket.auth import ApiCredentials
+from trader.venues.polymarket.market_ws import memory_websocket_factory
 from trader.venues.polymarket.rest import PolymarketTrade
 from trader.venues.polymarket.user_ws import (
     PolymarketOrderUpdate,
     PolymarketUserStream,
     UserEvent,
     UserStreamSettings,
-    WebSocketFactory,
     parse_user_frame,
     websocket_factory,
 )
@@ -186,42 +183,6 @@ def test_one_bad_element_does_not_drop_its_neighbours() -> None:
 
 # -- the connection loop, in memory ---------------------------------------------------------------------------------
 
-Handler = Callable[[WebSocketConnection], Awaitable[None]]
-
-
-def memory_factory(nursery: trio.Nursery, handler: Handler) -> WebSocketFactory:
-    """Each connect runs `handler(server_ws)` in `nursery` over an in-memory stream pair."""
-
-    @asynccontextmanager
-    async def connect() -> AsyncIterator[WebSocketConnection]:
-        client_stream, server_stream = trio.testing.memory_stream_pair()
-        nursery.start_soon(serve, server_stream)
-        async with trio.open_nursery() as client_nursery:
-            ws = await trio_websocket.wrap_client_stream(
-                client_nursery, cast(trio.SocketStream, client_stream), "memory", "/ws/user"
-            )
-            try:
-                yield ws
-            finally:
-                with trio.move_on_after(1, shield=True):
-                    await ws.aclose()
-                client_nursery.cancel_scope.cancel()
-
-    async def serve(stream: trio.abc.Stream) -> None:
-        async with trio.open_nursery() as server_nursery:
-            request = await trio_websocket.wrap_server_stream(server_nursery, cast(trio.SocketStream, stream))
-            ws = await request.accept()
-            try:
-                await handler(ws)
-            except trio_websocket.ConnectionClosed:
-                pass
-            finally:
-                with trio.move_on_after(1, shield=True):
-                    await ws.aclose()
-                server_nursery.cancel_scope.cancel()
-
-    return connect
-
 
 class ScriptedVenue:
     """Checks the subscription, answers PINGs (unless stalled), and sends `frames` once per connection."""
@@ -258,7 +219,7 @@ async def test_subscribes_pings_and_delivers_events(autojump_clock: trio.testing
     connects: list[int] = []
     async with trio.open_nursery() as nursery:
         stream = PolymarketUserStream(
-            memory_factory(nursery, venue),
+            memory_websocket_factory(nursery, venue),
             CREDS,
             settings=UserStreamSettings(markets=("0xcond",)),
             on_connect=connects.append,
@@ -285,7 +246,7 @@ async def test_a_stall_is_detected_and_the_stream_reconnects(autojump_clock: tri
     venue = ScriptedVenue([], stall_first=True)
     send, _receive = trio.open_memory_channel[UserEvent](10)
     async with trio.open_nursery() as nursery:
-        stream = PolymarketUserStream(memory_factory(nursery, venue), CREDS, settings=SETTINGS)
+        stream = PolymarketUserStream(memory_websocket_factory(nursery, venue), CREDS, settings=SETTINGS)
         await nursery.start(stream.run, send)
         await trio.sleep(45)
         stats = stream.statistics()
@@ -309,7 +270,7 @@ async def test_the_venue_closing_the_socket_means_reconnect_with_backoff(
 
     send, _receive = trio.open_memory_channel[UserEvent](10)
     async with trio.open_nursery() as nursery:
-        stream = PolymarketUserStream(memory_factory(nursery, closing_venue), CREDS, settings=SETTINGS)
+        stream = PolymarketUserStream(memory_websocket_factory(nursery, closing_venue), CREDS, settings=SETTINGS)
         await nursery.start(stream.run, send)
         await trio.sleep(10)
         nursery.cancel_scope.cancel()
@@ -321,7 +282,7 @@ async def test_a_bad_frame_is_counted_and_the_connection_kept(autojump_clock: tr
     venue = ScriptedVenue(["garbage", json.dumps(frame("ws_user_order_msg.json"))])
     send, receive = trio.open_memory_channel[UserEvent](10)
     async with trio.open_nursery() as nursery:
-        stream = PolymarketUserStream(memory_factory(nursery, venue), CREDS, settings=SETTINGS)
+        stream = PolymarketUserStream(memory_websocket_factory(nursery, venue), CREDS, settings=SETTINGS)
         await nursery.start(stream.run, send)
         event = await receive.receive()
         stats = stream.statistics()
@@ -336,7 +297,7 @@ async def test_a_slow_consumer_is_not_mistaken_for_a_stall(autojump_clock: trio.
     venue = ScriptedVenue([json.dumps(frame("ws_user_order_msg.json"))] * 2, stall_first=True)
     send, receive = trio.open_memory_channel[UserEvent](0)  # unbuffered: the reader waits for us
     async with trio.open_nursery() as nursery:
-        stream = PolymarketUserStream(memory_factory(nursery, venue), CREDS, settings=SETTINGS)
+        stream = PolymarketUserStream(memory_websocket_factory(nursery, venue), CREDS, settings=SETTINGS)
         await nursery.start(stream.run, send)
         await receive.receive()
         await trio.sleep(40)  # busy elsewhere, longer than the stall timeout
