@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
+from contextlib import AbstractContextManager, nullcontext
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,7 +22,6 @@ from trader.venues.sim.scenarios.frames import (
     SAMPLE_FRAMES,
     FramesParams,
     FramesScenario,
-    Mute,
     parse_scenario_params,
 )
 from trader.venues.sim.venue import SimConfig, open_sim_venue
@@ -51,9 +52,12 @@ async def test_subscribers_receive_the_file_verbatim_and_rest_shows_the_replayed
             with trio.fail_after(10):
                 snapshot = json.loads(await ws.get_message())  # the venue's own answer to the subscription
                 received = [await ws.get_message() for _ in LINES]
+                await ws.send_message("PING")
+                after = await ws.get_message()  # not an echo of the exchange re-placing the replayed books
 
         assert [b["asset_id"] for b in snapshot] == [first[0]["asset_id"], first[1]["asset_id"]]
         assert received == LINES
+        assert after == "PONG"
         assert scenario.stats["frames_sent"] == len(LINES)
         assert scenario.sync_drops == {}
         for asset in json.loads(market["clobTokenIds"]):
@@ -70,24 +74,23 @@ async def test_subscribers_receive_the_file_verbatim_and_rest_shows_the_replayed
 
 
 class RecordingPublisher:
+    queue_size = 2
+
     def __init__(self) -> None:
         self.sent: list[tuple[float, str]] = []
 
-    def publish(self, assets: frozenset[str], text: str) -> int:
+    def publish(self, asset_ids: Collection[str], text: str) -> int:
         self.sent.append((trio.current_time(), text))
         return 1
 
     def backlog(self) -> int:
         return 0
 
-    def high_water(self) -> int:
-        return 1
-
-    def subscribed(self, assets: frozenset[str]) -> bool:
+    def subscribed(self, asset_ids: Collection[str]) -> bool:
         return True
 
-    def muted(self, exchange: Exchange) -> Mute:
-        return Mute()
+    def market_events_muted(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
 
 class Context:

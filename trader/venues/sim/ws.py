@@ -18,7 +18,8 @@ Fault hooks (used by `trader.venues.sim.faults`): `drop_all` (abrupt TCP close, 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import structlog
@@ -54,6 +55,8 @@ log = structlog.get_logger(__name__)
 MARKET_PATH = "/ws/market"
 USER_PATH = "/ws/user"
 POLICY_VIOLATION = 1008
+
+_MARKET_EVENTS = (BookChanged, BookResync, TickSizeChanged, LastTradePrice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,7 @@ class WsHub:
         self._running.set()
         self._frames_sent = 0
         self._slow = 0
+        self._market_muted = False
 
     def statistics(self) -> WsStatistics:
         return WsStatistics(
@@ -152,6 +156,35 @@ class WsHub:
                 self._push(conn, text)
                 count += 1
         return count
+
+    # -- raw market frames (the `frames` scenario) -----------------------------------------------------------
+
+    def publish(self, asset_ids: Collection[str], text: str) -> int:
+        """Send `text` verbatim to every market subscriber of any of `asset_ids`; returns how many got it."""
+        count = 0
+        for conn in self._market_conns():
+            if not conn.assets.isdisjoint(asset_ids):
+                self._push(conn, text)
+                count += 1
+        return count
+
+    def subscribed(self, asset_ids: Collection[str]) -> bool:
+        """Is any market connection subscribed to one of `asset_ids`?"""
+        return any(not conn.assets.isdisjoint(asset_ids) for conn in self._market_conns())
+
+    def backlog(self) -> int:
+        """The fullest outgoing queue among market subscribers, in frames not yet written."""
+        return max((conn.send.statistics().current_buffer_used for conn in self._market_conns()), default=0)
+
+    @contextmanager
+    def market_events_muted(self) -> Iterator[None]:
+        """Inside the block, the exchange's own market-channel events are not published (user-channel events
+        still are): a scenario that publishes its own frames can move the exchange's books without echoes."""
+        self._market_muted = True
+        try:
+            yield
+        finally:
+            self._market_muted = False
 
     # -- sessions -------------------------------------------------------------------------------------------
 
@@ -310,17 +343,19 @@ class WsHub:
     # -- fan-out --------------------------------------------------------------------------------------------
 
     def on_event(self, event: SimEventType) -> None:
+        if self._market_muted and isinstance(event, _MARKET_EVENTS):
+            return
         if isinstance(event, BookChanged):
             self._fan_out_price_change(event)
         elif isinstance(event, LastTradePrice):
-            self._to_assets([event.asset_id], encode(last_trade_frame(event)))
+            self.publish([event.asset_id], encode(last_trade_frame(event)))
         elif isinstance(event, TickSizeChanged):
-            self._to_assets([event.asset_id], encode(tick_size_frame(event)))
+            self.publish([event.asset_id], encode(tick_size_frame(event)))
         elif isinstance(event, BookResync):
             for asset in event.asset_ids:
-                if any(asset in c.assets for c in self._conns):
+                if self.subscribed([asset]):
                     summary = self.exchange.book_summary(asset, event.timestamp_ms / 1000)
-                    self._to_assets([asset], encode(book_frame(summary)))
+                    self.publish([asset], encode(book_frame(summary)))
         elif isinstance(event, OrderEvent):
             self._to_user(event.order.owner, event.order.market, encode(order_frame(event)))
         elif isinstance(event, TradeEvent):
@@ -344,11 +379,6 @@ class WsHub:
                 partial = price_change_frame(event, conn.assets)
                 if partial is not None:
                     self._push(conn, encode(partial))
-
-    def _to_assets(self, assets: list[str], text: str) -> None:
-        for conn in self._market_conns():
-            if any(a in conn.assets for a in assets):
-                self._push(conn, text)
 
     def _to_user(self, owner: str, market: str, text: str) -> None:
         for conn in list(self._conns):

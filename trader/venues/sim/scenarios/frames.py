@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -47,7 +48,6 @@ import trio
 
 from trader.domain.numbers import TICK_SIZES, Side
 from trader.errors import ConfigError, InputError
-from trader.venues.sim.events import BookChanged, BookResync, LastTradePrice, SimEventType, TickSizeChanged
 from trader.venues.sim.exchange import Accepted, Exchange, OrderRequest, Rejected
 from trader.venues.sim.markets import (
     PIPS_PER_ONE,
@@ -416,88 +416,35 @@ class _Mirror:
 
 
 class FramePublisher(Protocol):
-    """Where replayed lines go."""
+    """Where replayed lines go: the sim's `WsHub`, or a test's recorder."""
 
-    def publish(self, assets: frozenset[str], text: str) -> int:
-        """Send `text` to every market subscriber of any of `assets`; returns how many got it."""
+    @property
+    def queue_size(self) -> int:
+        """Frames a subscriber's outgoing queue holds; `rate=max` waits while one is half full."""
+        ...
+
+    def publish(self, asset_ids: Collection[str], text: str) -> int:
+        """Send `text` to every market subscriber of any of `asset_ids`; returns how many got it."""
         ...
 
     def backlog(self) -> int:
         """The fullest outgoing queue among market subscribers (frames not yet written)."""
         ...
 
-    def high_water(self) -> int:
-        """Backlog above which `rate=max` waits."""
+    def subscribed(self, asset_ids: Collection[str]) -> bool:
+        """Is anyone subscribed to one of `asset_ids`?"""
         ...
 
-    def subscribed(self, assets: frozenset[str]) -> bool:
-        """Is anyone subscribed to one of `assets`?"""
+    def market_events_muted(self) -> AbstractContextManager[None]:
+        """Inside the block, the exchange's own market events do not reach subscribers."""
         ...
-
-    def muted(self, exchange: Exchange) -> Mute:
-        """A switch: while on, the exchange's own market events do not reach subscribers."""
-        ...
-
-
-class Mute:
-    def __init__(self) -> None:
-        self.on = False
-
-    def __enter__(self) -> None:
-        self.on = True
-
-    def __exit__(self, *exc: object) -> None:
-        self.on = False
-
-
-_MARKET_EVENTS = (BookChanged, BookResync, TickSizeChanged, LastTradePrice)
-
-
-class HubPublisher:
-    """Publishes through the sim's `WsHub`.
-
-    It reaches into the hub's per-connection queues (`_market_conns`, `_push`, `send.statistics()`): `WsHub` has no
-    public way to send raw text to the subscribers of given assets, nor to read a connection's backlog. A public
-    `WsHub.publish(asset_ids, text) -> int` and `WsHub.backlog() -> int` would replace this."""
-
-    def __init__(self, hub: WsHub) -> None:
-        self.hub = hub
-
-    def publish(self, assets: frozenset[str], text: str) -> int:
-        hub, count = self.hub, 0
-        for conn in hub._market_conns():
-            if not assets.isdisjoint(conn.assets):
-                hub._push(conn, text)
-                count += 1
-        return count
-
-    def backlog(self) -> int:
-        return max((c.send.statistics().current_buffer_used for c in self.hub._market_conns()), default=0)
-
-    def high_water(self) -> int:
-        return max(1, self.hub.queue_size // 2)
-
-    def subscribed(self, assets: frozenset[str]) -> bool:
-        return any(not assets.isdisjoint(c.assets) for c in self.hub._market_conns())
-
-    def muted(self, exchange: Exchange) -> Mute:
-        mute = Mute()
-        hub = self.hub
-
-        def forward(event: SimEventType) -> None:
-            if not (mute.on and isinstance(event, _MARKET_EVENTS)):
-                hub.on_event(event)
-
-        exchange.remove_listener(hub.on_event)
-        exchange.add_listener(forward)
-        return mute
 
 
 def _publisher_of(context: ScenarioContext) -> FramePublisher:
     hub = getattr(context, "ws", None)
     if not isinstance(hub, WsHub):
         raise ConfigError("the frames scenario needs the sim's WebSocket hub (run it inside the sim venue)")
-    return HubPublisher(hub)
+    return hub
 
 
 # -- the scenario -------------------------------------------------------------------------------------------------
@@ -562,17 +509,14 @@ class FramesScenario:
             self.books.apply(op)
         self._dirty |= frame.assets
 
-    def _sync(self, mute: Mute | None, now: float, *, force: bool = False) -> None:
+    def _sync(self, publisher: FramePublisher, now: float, *, force: bool = False) -> None:
         if not self._dirty or self._mirror is None:
             return
         if not force and self.params.sync_secs and trio.current_time() < self._last_sync + self.params.sync_secs:
             return
         self._last_sync = trio.current_time()
         dirty, self._dirty = sorted(self._dirty), set()
-        if mute is None:
-            self._mirror.sync(self.books, dirty, now)
-            return
-        with mute:
+        with publisher.market_events_muted():
             self._mirror.sync(self.books, dirty, now)
 
     async def run(
@@ -582,7 +526,6 @@ class FramesScenario:
         exchange = context.exchange
         if self._mirror is None:
             self.setup(exchange, context.now())
-        mute = publisher.muted(exchange)
         task_status.started()
         every = set().union(*(f.assets for f in self.file.frames))
         all_assets = frozenset(every)
@@ -590,6 +533,7 @@ class FramesScenario:
             while not publisher.subscribed(all_assets):  # noqa: ASYNC110 - the hub offers no event to wait on
                 await trio.sleep(0.01)
         rate = self.params.frames_per_sec()
+        high_water = max(1, publisher.queue_size // 2)
         frames = self.file.frames
         origin = trio.current_time()
         first_ms = next((f.timestamp_ms for f in frames if f.timestamp_ms is not None), 0)
@@ -602,21 +546,21 @@ class FramesScenario:
                     last_ms = frame.timestamp_ms if frame.timestamp_ms is not None else last_ms
                     due = start + (last_ms - first_ms) / 1000 / self.params.speed
                     if due > trio.current_time():
-                        self._sync(mute, context.now())
+                        self._sync(publisher, context.now())
                         await trio.sleep_until(due)
                 elif rate is not None:
-                    self._sync(mute, context.now())
+                    self._sync(publisher, context.now())
                     await trio.sleep_until(origin + sent / rate)
-                elif publisher.backlog() >= publisher.high_water() or sent % 256 == 255:
-                    self._sync(mute, context.now())
+                elif publisher.backlog() >= high_water or sent % 256 == 255:
+                    self._sync(publisher, context.now())
                     await trio.lowlevel.checkpoint()
-                    while publisher.backlog() >= publisher.high_water():  # noqa: ASYNC110 - as above
+                    while publisher.backlog() >= high_water:  # noqa: ASYNC110 - as above
                         await trio.sleep(0.0005)
                 self._apply(frame)
                 self.stats["deliveries"] += publisher.publish(frame.assets, frame.text)
                 self.stats["frames_sent"] += 1
                 sent += 1
-            self._sync(mute, context.now(), force=not self.params.loop)
+            self._sync(publisher, context.now(), force=not self.params.loop)
             if not self.params.loop:
                 break
             self.stats["loops"] += 1
