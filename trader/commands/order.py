@@ -34,7 +34,6 @@ from trader.domain.numbers import Side, check_price, parse_decimal, parse_tick_s
 from trader.errors import InputError
 from trader.venues.polymarket.auth import ApiCredentials, l2_headers
 from trader.venues.polymarket.signing import (
-    MARKET_ORDER_TYPES,
     ORDER_TYPES,
     ZERO32,
     OrderSigner,
@@ -282,9 +281,6 @@ def parse_sign_request(obj: dict[str, object], *, clock: Callable[[], float] = t
         raise InputError("size", "give exactly one of size (a limit order) or amount (a market order)")
     is_market = "amount" in obj
 
-    for field in (*_SECRET_FIELDS, "api_passphrase"):
-        if not isinstance(obj[field], str):
-            raise InputError(field, f"expected a string, got {_type_name(obj[field])}")
     signature_type = _int(obj, "signature_type", 0, low=0, high=4)
     assert signature_type is not None
     funder = obj.get("funder")
@@ -307,8 +303,6 @@ def parse_sign_request(obj: dict[str, object], *, clock: Callable[[], float] = t
     defer_exec = _bool(obj, "defer_exec", False)
     if is_market and order_type == "GTD":
         raise InputError("order_type", "a market order (amount) carries no expiration, so it cannot be GTD")
-    if post_only and order_type in MARKET_ORDER_TYPES:
-        raise InputError("post_only", "post_only is not supported for FOK/FAK orders")
     expiration = _int(obj, "expiration", 0, low=0, high=2**63)
     assert expiration is not None
     if order_type == "GTD" and expiration == 0:
