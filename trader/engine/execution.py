@@ -589,12 +589,9 @@ class ExecutionService:
     @contextmanager
     def _shielded(self, deadline_secs: float) -> Iterator[trio.CancelScope]:
         """A shielded scope with a deadline that `abort()` can still cut short (an operator's second Ctrl+C)."""
-        if self._aborted:
-            with trio.CancelScope() as scope:
-                scope.cancel()
-                yield scope
-            return
         with trio.move_on_after(deadline_secs, shield=True) as scope:
+            if self._aborted:
+                scope.cancel()
             self._shields.add(scope)
             try:
                 yield scope
