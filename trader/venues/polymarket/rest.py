@@ -77,7 +77,6 @@ from trader.venues.polymarket.user_schemas import (
     WireTickSize,
     WireTrade,
     WireTradesPage,
-    WireUserOrder,
 )
 
 __all__ = [
@@ -432,7 +431,7 @@ def parse_order_status(venue_status: str) -> tuple[VenueOrderStatus, str | None]
     raise InputError("status", f"unknown order status {status[:40]!r}")
 
 
-def parse_order(wire: WireOpenOrder | WireUserOrder, *, what: str = "order") -> PolymarketOrder:
+def parse_order(wire: WireOpenOrder, *, what: str = "order") -> PolymarketOrder:
     """A `PolymarketOrder` from `/data/orders`, `/data/order/{id}` or a user-channel `order` event."""
     try:
         status, reason = parse_order_status(wire.status)

@@ -43,7 +43,7 @@ class WireErrorReply(msgspec.Struct):
 
 
 class WireApiKey(msgspec.Struct):
-    """`POST /auth/api-key` and `GET /auth/derive-api-key`."""
+    """`POST /auth/api-key` and `GET /auth/derive-api-key`; also the `auth` of the user channel's subscription."""
 
     apiKey: str
     secret: str
@@ -146,26 +146,11 @@ class WireTradesPage(msgspec.Struct):
     count: int | None = None
 
 
-class WireUserOrder(msgspec.Struct):
-    """The user channel's `order` event: PLACEMENT, UPDATE or CANCELLATION."""
+class WireUserOrder(WireOpenOrder, kw_only=True):
+    """The user channel's `order` event (PLACEMENT, UPDATE or CANCELLATION): a `WireOpenOrder` and a few more fields."""
 
-    id: str
     type: str
-    status: str
-    market: str
-    asset_id: str
-    side: str
-    price: str
-    original_size: str
-    size_matched: str
-    owner: str = ""
     order_owner: str = ""
-    maker_address: str = ""
-    outcome: str = ""
-    order_type: str = ""
-    expiration: str | int | None = None
-    associate_trades: list[str] | None = None
-    created_at: str | int | None = None
     timestamp: str | int | None = None
     event_type: str | None = None
 
@@ -177,18 +162,12 @@ class WireUserEnvelope(msgspec.Struct):
     type: str | None = None
 
 
-class WireUserAuth(msgspec.Struct):
-    apiKey: str
-    secret: str
-    passphrase: str
-
-
 class WireUserSubscribe(msgspec.Struct, omit_defaults=True):
     """The first frame on the user channel: raw L2 credentials (no HMAC) and the condition ids to follow (omitted
     when empty: every market). `type` has no default so that it is always sent."""
 
     type: str
-    auth: WireUserAuth
+    auth: WireApiKey
     markets: list[str] = msgspec.field(default_factory=list)
 
 

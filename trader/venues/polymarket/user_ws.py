@@ -39,8 +39,8 @@ from trader.venues.polymarket.auth import ApiCredentials
 from trader.venues.polymarket.market_ws import WebSocketFactory
 from trader.venues.polymarket.rest import PolymarketOrder, PolymarketTrade, parse_order, parse_timestamp, parse_trade
 from trader.venues.polymarket.user_schemas import (
+    WireApiKey,
     WireTrade,
-    WireUserAuth,
     WireUserEnvelope,
     WireUserOrder,
     WireUserSubscribe,
@@ -183,7 +183,7 @@ def parse_user_frame(
 
 def subscribe_message(credentials: ApiCredentials, markets: Iterable[str] = ()) -> str:
     """The subscription frame. It carries the raw secret: send it, never log it."""
-    auth = WireUserAuth(credentials.api_key, credentials.secret, credentials.passphrase)
+    auth = WireApiKey(credentials.api_key, credentials.secret, credentials.passphrase)
     return _encode(WireUserSubscribe(type="user", auth=auth, markets=list(markets))).decode()
 
 
