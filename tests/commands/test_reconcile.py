@@ -214,6 +214,7 @@ async def test_a_partial_fill_the_store_missed_is_corrected(
 
             (order,) = report["orders"]["mismatched"]
             assert (order["store"]["size_matched"], order["venue"]["size_matched"]) == ("0", "5")
+            assert set(order["store"]) - set(order["venue"]) == {"client_order_id"}  # only the store knows it
             (mismatch,) = report["trades"]["mismatched"]
             assert (mismatch["store"]["status"], mismatch["venue"]["status"]) == ("MINED", "MATCHED")
             assert report["positions"]["mismatched"] == []

@@ -163,9 +163,9 @@ class Differences:
             "agree": self.agree,
             "orders": {
                 "open_only_in_store": [_order_json(o) for o in self.orders_only_in_store],
-                "open_only_at_venue": [_venue_order_json(o) for o in self.orders_only_at_venue],
+                "open_only_at_venue": [_order_json(o) for o in self.orders_only_at_venue],
                 "mismatched": [
-                    {"order_id": s.order_id, "store": _order_json(s), "venue": _venue_order_json(v)}
+                    {"order_id": s.order_id, "store": _order_json(s), "venue": _order_json(v)}
                     for s, v in self.orders_mismatched
                 ],
             },
@@ -183,13 +183,13 @@ class Differences:
             },
             "trades": {
                 "only_in_store": [_trade_json(t) for t in self.trades_only_in_store],
-                "only_at_venue": [_venue_trade_json(t) for t in self.trades_only_at_venue],
+                "only_at_venue": [_trade_json(t) for t in self.trades_only_at_venue],
                 "mismatched": [
                     {
                         "trade_id": s.trade_id,
                         "order_id": s.order_id,
                         "store": _trade_json(s),
-                        "venue": _venue_trade_json(v),
+                        "venue": _trade_json(v),
                     }
                     for s, v in self.trades_mismatched
                 ],
@@ -202,10 +202,12 @@ def decimal_text(value: Decimal) -> str:
     return format(value.normalize(), "f") if value else "0"
 
 
-def _order_json(o: OrderRecord) -> dict[str, object]:
+def _order_json(o: OrderRecord | VenueOrder) -> dict[str, object]:
+    """An order of either side; the store's also names its client order id."""
+    client = {"client_order_id": o.client_order_id} if isinstance(o, OrderRecord) else {}
     return {
         "order_id": o.order_id,
-        "client_order_id": o.client_order_id,
+        **client,
         "token_id": o.token_id,
         "side": str(o.side),
         "price": decimal_text(o.price),
@@ -215,31 +217,7 @@ def _order_json(o: OrderRecord) -> dict[str, object]:
     }
 
 
-def _venue_order_json(o: VenueOrder) -> dict[str, object]:
-    return {
-        "order_id": o.order_id,
-        "token_id": o.token_id,
-        "side": str(o.side),
-        "price": decimal_text(o.price),
-        "size": decimal_text(o.original_size),
-        "size_matched": decimal_text(o.size_matched),
-        "status": str(o.status),
-    }
-
-
-def _trade_json(t: TradeRecord) -> dict[str, object]:
-    return {
-        "trade_id": t.trade_id,
-        "order_id": t.order_id,
-        "token_id": t.token_id,
-        "side": str(t.side),
-        "price": decimal_text(t.price),
-        "size": decimal_text(t.size),
-        "status": str(t.status),
-    }
-
-
-def _venue_trade_json(t: VenueTrade) -> dict[str, object]:
+def _trade_json(t: TradeRecord | VenueTrade) -> dict[str, object]:
     return {
         "trade_id": t.trade_id,
         "order_id": t.order_id,
