@@ -246,6 +246,21 @@ class BookSummary:
     neg_risk: bool
     last_trade_price: str
 
+    def rest_json(self) -> dict[str, object]:
+        """REST /book: the fields the official client hashes, in its order."""
+        return {
+            "market": self.market,
+            "asset_id": self.asset_id,
+            "timestamp": self.timestamp,
+            "hash": self.hash,
+            "bids": [{"price": p, "size": s} for p, s in self.bids],
+            "asks": [{"price": p, "size": s} for p, s in self.asks],
+            "min_order_size": self.min_order_size,
+            "tick_size": self.tick_size,
+            "neg_risk": self.neg_risk,
+            "last_trade_price": self.last_trade_price,
+        }
+
 
 @dataclass(slots=True, eq=False)
 class _MarketState:
@@ -278,19 +293,7 @@ def _ceil_pips(units: int, pips: int) -> int:
 
 def summary_hash(summary: BookSummary) -> str:
     """SHA-1 of the compact JSON summary with `hash` empty, as the official client recomputes it."""
-    payload = {
-        "market": summary.market,
-        "asset_id": summary.asset_id,
-        "timestamp": summary.timestamp,
-        "hash": "",
-        "bids": [{"price": p, "size": s} for p, s in summary.bids],
-        "asks": [{"price": p, "size": s} for p, s in summary.asks],
-        "min_order_size": summary.min_order_size,
-        "tick_size": summary.tick_size,
-        "neg_risk": summary.neg_risk,
-        "last_trade_price": summary.last_trade_price,
-    }
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(replace(summary, hash="").rest_json(), separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 

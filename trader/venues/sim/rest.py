@@ -38,7 +38,6 @@ from trader.venues.sim.markets import PIPS_PER_ONE, UNITS_PER_ONE, price_str, un
 from trader.venues.sim.ratelimit import RateLimiter
 from trader.venues.sim.wire import (
     JsonObject,
-    book_rest,
     clob_market,
     clob_market_compact,
     gamma_event_header,
@@ -227,7 +226,7 @@ class SimRestApp:
 
     def _book(self, request: HttpRequest, path: str) -> HttpResponse:
         token = self._known_token(_token_arg(request))
-        return HttpResponse.json(book_rest(self.exchange.book_summary(token, self.clock())))
+        return HttpResponse.json(self.exchange.book_summary(token, self.clock()).rest_json())
 
     def _json_list(self, request: HttpRequest) -> list[dict[str, object]]:
         try:
@@ -252,7 +251,7 @@ class SimRestApp:
 
     def _books(self, request: HttpRequest, path: str) -> HttpResponse:
         now = self.clock()
-        return HttpResponse.json([book_rest(self.exchange.book_summary(t, now)) for t, _ in self._tokens_of(request)])
+        return HttpResponse.json([self.exchange.book_summary(t, now).rest_json() for t, _ in self._tokens_of(request)])
 
     def _side_price(self, token: str, side: object) -> str:
         if side not in ("BUY", "SELL"):

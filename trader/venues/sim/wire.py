@@ -40,22 +40,6 @@ def iso(ts: float) -> str:
 # -- market channel / book -----------------------------------------------------------------------------------
 
 
-def book_rest(summary: BookSummary) -> JsonObject:
-    """REST /book: the fields the official client hashes, in its order."""
-    return {
-        "market": summary.market,
-        "asset_id": summary.asset_id,
-        "timestamp": summary.timestamp,
-        "hash": summary.hash,
-        "bids": [{"price": p, "size": s} for p, s in summary.bids],
-        "asks": [{"price": p, "size": s} for p, s in summary.asks],
-        "min_order_size": summary.min_order_size,
-        "tick_size": summary.tick_size,
-        "neg_risk": summary.neg_risk,
-        "last_trade_price": summary.last_trade_price,
-    }
-
-
 def book_frame(summary: BookSummary) -> JsonObject:
     return {
         "market": summary.market,
