@@ -45,7 +45,7 @@ from trader.domain.book import Level
 from trader.domain.enums import Liquidity, OrderType, TradeStatus
 from trader.domain.numbers import ONE, ZERO, Side, parse_tick_size
 from trader.errors import InputError
-from trader.venues.base import VenueOrderStatus
+from trader.venues.base import MAX_BATCH_SIZE, VenueOrderStatus
 from trader.venues.errors import (
     VenueConnectionError,
     VenueDisconnected,
@@ -83,7 +83,6 @@ __all__ = [
     "CLOB_URL",
     "END_CURSOR",
     "INITIAL_CURSOR",
-    "MAX_BATCH_ORDERS",
     "AssetType",
     "BalanceAllowance",
     "CancelOutcome",
@@ -111,7 +110,6 @@ log = structlog.get_logger(__name__)
 CLOB_URL: Final = "https://clob.polymarket.com"
 INITIAL_CURSOR: Final = "MA=="
 END_CURSOR: Final = "LTE="
-MAX_BATCH_ORDERS: Final = 15
 #: A paging loop that has not ended after this many pages is a venue bug, not a big account.
 MAX_PAGES: Final = 10_000
 
@@ -796,8 +794,8 @@ class PolymarketRestClient:
         """`POST /orders`: up to 15 orders, processed in parallel by the venue; one result per order, in order."""
         if not orders:
             return []
-        if len(orders) > MAX_BATCH_ORDERS:
-            raise InputError("orders", f"at most {MAX_BATCH_ORDERS} orders per batch, got {len(orders)}")
+        if len(orders) > MAX_BATCH_SIZE:
+            raise InputError("orders", f"at most {MAX_BATCH_SIZE} orders per batch, got {len(orders)}")
         bodies = [self.order_body(o, order_type=t, post_only=post_only, defer_exec=defer_exec) for o, t in orders]
         return await self._post_placement("/orders", "[" + ",".join(bodies) + "]", len(orders))
 
