@@ -52,6 +52,7 @@ from trader.errors import ConfigError
 from trader.integrations.logging import configure_logging
 from trader.integrations.store.base import OrderRecord, Store, StoreError, TradeRecord, secs_to_ns
 from trader.integrations.store.urls import sqlite_path
+from trader.integrations.trio_asyncio_bridge import collapse_group
 from trader.settings import Settings, load_settings
 from trader.venues.base import VenueOrder, VenueOrderStatus, VenueTrade
 from trader.venues.errors import VenueError, VenueRequestError
@@ -475,9 +476,7 @@ def run(args: argparse.Namespace) -> int:
 def describe_failure(exc: Exception) -> str:
     """What went wrong, for the operator: the venue, the store or a timeout (inside nursery groups). A settings
     error is re-raised (exit 2); anything else is a bug and is re-raised with its traceback."""
-    inner: BaseException = exc
-    while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
-        inner = inner.exceptions[0]
+    inner = collapse_group(exc) if isinstance(exc, BaseExceptionGroup) else exc
     if isinstance(inner, trio.TooSlowError):
         return f"the venue or the store did not answer within {PHASE_TIMEOUT_SECS:g} s"
     if isinstance(inner, VenueError):
