@@ -150,6 +150,14 @@ def test_skips_non_frames_and_names_the_line_and_field_of_a_bad_one(tmp_path: Pa
     bad.write_text("\n".join([*LINES[:3], re.sub(r'"price":"[^"]*"', '"price":"0.4x"', LINES[3], count=1)]))
     with pytest.raises(ConfigError, match=r"line 4\.price_changes\[0\]\.price: not a decimal"):
         make_scenario("frames", ScenarioOptions(params={"path": str(bad)}))
+    fine = tmp_path / "fine.jsonl"
+    fine.write_text(LINES[0].replace('"size":"800"', '"size":"800.0000001"', 1))
+    with pytest.raises(ConfigError, match=r"line 1\[0\]\.bids\[1\]\.size: .* more than 6 decimals"):
+        make_scenario("frames", ScenarioOptions(params={"path": str(fine)}))
+    odd_tick = tmp_path / "odd_tick.jsonl"
+    odd_tick.write_text(LINES[0].replace('"tick_size":"0.01"', '"tick_size":"0.02"', 1))
+    with pytest.raises(ConfigError, match=r"line 1\[0\]\.tick_size: unsupported tick size 0\.02"):
+        make_scenario("frames", ScenarioOptions(params={"path": str(odd_tick)}))
 
     lonely = tmp_path / "lonely.jsonl"
     lonely.write_text(json.dumps(json.loads(LINES[0])[0]) + "\n")

@@ -39,14 +39,14 @@ import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Protocol, TypeVar
 
 import structlog
 import trio
 
-from trader.domain.numbers import TICK_SIZES, Side
+from trader.domain.numbers import Side, parse_decimal, parse_tick_size, to_base_units
 from trader.errors import ConfigError, InputError
 from trader.venues.sim.exchange import Accepted, Exchange, OrderRequest, Rejected
 from trader.venues.sim.markets import (
@@ -190,20 +190,14 @@ class FrameFile:
 def _decimal(value: object, where: str) -> Decimal:
     if not isinstance(value, str):
         raise InputError(where, f"expected a decimal string, got {value!r}")
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise InputError(where, f"not a decimal: {value!r}") from None
-    if not number.is_finite() or number < 0:
-        raise InputError(where, f"not a finite non-negative decimal: {value!r}")
+    number = parse_decimal(value, where)
+    if number < 0:
+        raise InputError(where, f"not a non-negative decimal: {value!r}")
     return number
 
 
 def _units(value: object, where: str) -> int:
-    scaled = _decimal(value, where) * UNITS_PER_ONE
-    if scaled != scaled.to_integral_value():
-        raise InputError(where, f"{value} is finer than 0.000001")
-    return int(scaled)
+    return to_base_units(_decimal(value, where), where)
 
 
 def _pips(value: object, where: str) -> int:
@@ -312,10 +306,7 @@ def load_frames(path: Path) -> FrameFile:
                         if low is not None:
                             smallest = low if smallest is None else min(smallest, low)
                     ops.append(BookOp(asset, bids, asks))
-                    tick_text = event.get("tick_size", "0.01")
-                    tick = _decimal(tick_text, where + ".tick_size")
-                    if tick not in TICK_SIZES:
-                        raise InputError(where + ".tick_size", f"unsupported tick size {tick_text}")
+                    tick = parse_tick_size(event.get("tick_size", "0.01"), where + ".tick_size")
                     if seen[market].tick is None:
                         seen[market].tick = tick
         except InputError as exc:
