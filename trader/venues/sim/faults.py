@@ -11,6 +11,8 @@ Kinds (parameters in brackets, all optional):
   their balances are reverted;
 - `delay_http` [secs=1, count (default: until cleared), service=clob, path_prefix]: replies are delayed;
 - `http_errors` [status=429, count=1, service=clob, path_prefix]: a burst of 429/5xx replies;
+  both match requests of any method whose path starts with `path_prefix` (`/order` also holds back
+  `DELETE /order` and `/orders` cancels, each using up one of `count`);
 - `drop_ws` [channel=market|user|all]: every WebSocket is closed abruptly (no close frame);
 - `stall_ws` / `resume_ws`: connections stop sending and reading (PINGs go unanswered) but stay open;
 - `malformed_frames` [kind=garbage|out_of_range|unknown_event|missing_fields]: one bad frame to every market
