@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 import secrets
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -56,35 +53,9 @@ from trader.testing.fake_venue import FakeVenue, sequential_order_ids
 from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.sim.markets import UNITS_PER_ONE
 
+from ..integrations.servers import pg_dsn, redis_url
 from ..integrations.test_slack import Webhook
 from .test_app import GAPS, TOKEN, running, wait_for
-
-
-def _reachable(url: str, default_port: int) -> bool:
-    parts = urlsplit(url)
-    try:
-        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), timeout=1).close()
-    except OSError:
-        return False
-    return True
-
-
-def pg_dsn() -> str:
-    dsn = os.environ.get("TRADER_TEST_PG_DSN")
-    if dsn is None:
-        dsn = "postgresql://postgres@127.0.0.1:5432/test"
-        if not _reachable(dsn, 5432):
-            pytest.skip("TRADER_TEST_PG_DSN is unset and no PostgreSQL answers on 127.0.0.1:5432")
-    return dsn
-
-
-def redis_url() -> str:
-    url = os.environ.get("TRADER_TEST_REDIS_URL")
-    if url is None:
-        url = "redis://127.0.0.1:6379/0"
-        if not _reachable(url, 6379):
-            pytest.skip("TRADER_TEST_REDIS_URL is unset and no Redis answers on 127.0.0.1:6379")
-    return url
 
 
 @pytest.fixture

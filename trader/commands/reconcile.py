@@ -48,6 +48,7 @@ from trader.domain.enums import OrderStatus, TradeStatus
 from trader.domain.numbers import ZERO, Side
 from trader.domain.positions import COST_QUANTUM, Position
 from trader.engine.app import open_store
+from trader.engine.restart import trade_record_of
 from trader.errors import ConfigError
 from trader.integrations.logging import configure_logging
 from trader.integrations.store.base import OrderRecord, Store, StoreError, TradeRecord, secs_to_ns
@@ -367,23 +368,7 @@ async def _fix_orders(
 
 async def _fix_trades(store: Store, diff: Differences, changes: list[dict[str, object]], now_ns: int) -> None:
     for t in diff.trades_only_at_venue:
-        await store.record_trade(
-            TradeRecord(
-                trade_id=t.trade_id,
-                order_id=t.order_id,
-                client_order_id=None,
-                token_id=t.token_id,
-                side=t.side,
-                price=t.price,
-                size=t.size,
-                fee=t.fee,
-                fee_shares=t.fee_shares,
-                liquidity=t.liquidity,
-                status=t.status,
-                match_time_ns=secs_to_ns(t.match_ts),
-                updated_at_ns=secs_to_ns(t.ts),
-            )
-        )
+        await store.record_trade(trade_record_of(t, None))
         changes.append({"change": "trade_recorded", "trade_id": t.trade_id, "order_id": t.order_id})
     for s in diff.trades_only_in_store:
         await store.record_trade(dataclasses.replace(s, status=TradeStatus.FAILED, updated_at_ns=now_ns))
