@@ -32,6 +32,12 @@ async def test_public_market_data(sim: SimVenue, http: httpx.AsyncClient) -> Non
     assert (await get("/price", token_id=yes, side="BUY")).json() == {"price": "0.4"}  # the best BID
     assert (await get("/price", token_id=yes, side="SELL")).json() == {"price": "0.45"}
     assert (await get("/midpoint", token_id=yes)).json() == {"mid": "0.425"}
+    listed = {m["conditionId"]: m for m in (await http.get(sim.urls.gamma + "/markets")).json()}
+    gamma = listed[market.condition_id]
+    assert json.loads(gamma["outcomePrices"]) == ["0.425", "0.575"]  # the YES mid and its complement
+    assert (gamma["bestBid"], gamma["bestAsk"], gamma["spread"]) == (0.4, 0.45, 0.05)
+    quiet = listed[sim.exchange.markets[1].condition_id]  # no book: the last trade price (0.5 at the start)
+    assert (json.loads(quiet["outcomePrices"]), quiet["bestBid"]) == (["0.5", "0.5"], None)
     assert (await get("/tick-size", token_id=yes)).text == '{"minimum_tick_size":0.01}'
     assert (await get("/neg-risk", token_id=yes)).json() == {"neg_risk": False}
     assert (await get("/fee-rate", token_id=yes)).json() == {"base_fee": 0}

@@ -282,8 +282,7 @@ def gamma_market(
 ) -> JsonObject:
     """Gamma /markets entry (captured/gamma_market.json); outcomes, prices and token ids are JSON-in-a-string."""
     bid, ask = best
-    mid = [(bid + ask) / 2 if bid is not None and ask is not None else last_trade]
-    yes_mid = Decimal(mid[0]) / PIPS_PER_ONE
+    yes_mid = Decimal(bid + ask if bid is not None and ask is not None else 2 * last_trade) / (2 * PIPS_PER_ONE)
     prices = [format(yes_mid.normalize(), "f"), format((1 - yes_mid).normalize(), "f")]
     result: JsonObject = {
         "id": market.gamma_id,
