@@ -112,6 +112,11 @@ def test_portfolio_totals_exposure_and_equity() -> None:
     assert portfolio.cash == D("76.9")
     with pytest.raises(KeyError):
         portfolio.market_value({TOKEN: D("0.5")})
+    with pytest.raises(KeyError):
+        portfolio.unrealized_pnl({TOKEN: D("0.5")})
+    # a live view leaves out the position it cannot mark instead of failing
+    assert portfolio.marked_unrealized_pnl({TOKEN: D("0.5")}) == portfolio.position(TOKEN).unrealized_pnl(D("0.5"))
+    assert portfolio.marked_unrealized_pnl(marks) == portfolio.unrealized_pnl(marks)
     assert portfolio.position("123").is_flat
     assert set(portfolio.positions) == {TOKEN, OTHER}
 

@@ -244,6 +244,11 @@ class Portfolio:
     def unrealized_pnl(self, marks: Mapping[str, Decimal]) -> Decimal:
         return sum((p.unrealized_pnl(marks[t]) for t, p in self._positions.items() if p.quantity), ZERO)
 
+    def marked_unrealized_pnl(self, marks: Mapping[str, Decimal]) -> Decimal:
+        """Unrealized PnL of the positions that have a mark; a held token without one (e.g. a book with an empty
+        side, so no mid) is left out rather than raising, as a live status or risk check needs."""
+        return sum((p.unrealized_pnl(marks[t]) for t, p in self._positions.items() if p.quantity and t in marks), ZERO)
+
     def equity(self, marks: Mapping[str, Decimal]) -> Decimal:
         """Cash plus the positions at the marks."""
         return self.cash + self.market_value(marks)

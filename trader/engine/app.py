@@ -65,7 +65,6 @@ from prometheus_client.registry import Collector
 from trader.config import Secret
 from trader.domain.events import OrderSubmitted
 from trader.domain.market import Market, NegRiskEvent
-from trader.domain.numbers import ZERO
 from trader.domain.positions import Portfolio, marks_at_mid
 from trader.engine.books import BookHealth, Books
 from trader.engine.breaker import BreakerState, CircuitBreaker
@@ -454,9 +453,7 @@ class _DailyCounts:
         summary = DailySummary(
             day=day,
             realized_pnl=portfolio.realized_pnl,
-            unrealized_pnl=sum(
-                (p.unrealized_pnl(marks[t]) for t, p in portfolio.positions.items() if p.quantity and t in marks), ZERO
-            ),
+            unrealized_pnl=portfolio.marked_unrealized_pnl(marks),
             fees=portfolio.fees_paid,
             fills=stats.fills - self._fills,
             orders=stats.submitted - self._orders,
@@ -1012,9 +1009,7 @@ def _summary(  # noqa: PLR0917
     orders = stats.orders
     portfolio = manager.portfolio
     marks = _marks(engine.books)
-    unrealized = sum(
-        (p.unrealized_pnl(marks[t]) for t, p in portfolio.positions.items() if p.quantity and t in marks), ZERO
-    )
+    unrealized = portfolio.marked_unrealized_pnl(marks)
     opportunities = 0
     if engine.strategies is not None:
         for summary in engine.strategies.summaries().values():

@@ -314,17 +314,13 @@ class ExecutionService:
             await trio.sleep_until(deadline)
             events = self.risk.mark_pnl(
                 realized=self.manager.portfolio.realized_pnl,
-                unrealized=self._unrealized(dict(self._marks())),
+                unrealized=self.manager.portfolio.marked_unrealized_pnl(self._marks()),
                 wall=dt.datetime.fromtimestamp(self.manager.now(), tz=dt.UTC),
             )
             if any(isinstance(event, DailyLossBreached) for event in events):
                 log.critical("daily_loss_breached", daily_pnl=str(self.risk.daily_pnl))
                 await self.emergency_stop(RiskCode.RISK_DAILY_LOSS)
             deadline = max(deadline, trio.current_time() - period)
-
-    def _unrealized(self, marks: Mapping[str, Decimal]) -> Decimal:
-        positions = self.manager.portfolio.positions
-        return sum((p.unrealized_pnl(marks[t]) for t, p in positions.items() if p.quantity and t in marks), ZERO)
 
     async def _consume(self) -> None:
         async with self._intents:
@@ -695,7 +691,7 @@ class ExecutionService:
                 "fees_paid": str(position.fees_paid),
                 "unsettled_fills": len(position.unsettled),
             }
-        unrealized = self._unrealized(marks)
+        unrealized = portfolio.marked_unrealized_pnl(marks)
         return {
             "trading_state": str(self.risk.state),
             "accepting_intents": self._accepting,

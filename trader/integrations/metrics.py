@@ -145,10 +145,7 @@ class EngineCollector(Collector):
         yield state
         portfolio: Portfolio = execution.manager.portfolio
         marks = marks_at_mid(t.book for t in self._engine.books.tokens())
-        unrealized = sum(
-            (p.unrealized_pnl(marks[t]) for t, p in portfolio.positions.items() if p.quantity and t in marks),
-            Decimal(0),
-        )
+        unrealized = portfolio.marked_unrealized_pnl(marks)
         yield _gauge("trader_realized_pnl_usd", "realized PnL (pUSD)", _money(portfolio.realized_pnl))
         yield _gauge("trader_unrealized_pnl_usd", "unrealized PnL at mid (pUSD)", _money(unrealized))
         yield _gauge("trader_exposure_usd", "position exposure at cost (pUSD)", _money(portfolio.exposure()))
