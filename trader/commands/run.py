@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     # container its default action is ignored (and the stop would end in SIGKILL).
     signal.signal(signal.SIGTERM, _terminate_early)
     settings = settings_from(args, dict(os.environ))
-    configure_logging(level=settings.run.log_level, fmt=settings.run.log_format)
+    configure_logging(level=settings.run.log_level, fmt=settings.run.log_format, cache_loggers=True)
     summary = trio.run(main, settings)
     if summary is None:
         print("trader: aborted by a second signal; resting orders may remain at the venue", file=sys.stderr)

@@ -37,8 +37,14 @@ def _scrub(_: object, __: str, event_dict: MutableMapping[str, Any]) -> MutableM
     return event_dict
 
 
-def configure_logging(*, level: str = "INFO", fmt: Format = "auto", stream: Any = None) -> None:
-    """Configure structlog for this process. `fmt="auto"` picks console for a TTY and JSON otherwise."""
+def configure_logging(
+    *, level: str = "INFO", fmt: Format = "auto", stream: Any = None, cache_loggers: bool = False
+) -> None:
+    """Configure structlog for this process. `fmt="auto"` picks console for a TTY and JSON otherwise.
+
+    `cache_loggers` lets each module logger keep its bound logger after first use (no rebuild per call, which
+    matters on the per-order path); only a long-running process that configures logging once should set it, never
+    tests (structlog's testing guide)."""
     out = stream if stream is not None else sys.stderr
     use_console = fmt == "console" or (fmt == "auto" and hasattr(out, "isatty") and out.isatty())
     renderer: Any = structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
@@ -53,5 +59,5 @@ def configure_logging(*, level: str = "INFO", fmt: Format = "auto", stream: Any 
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         logger_factory=structlog.PrintLoggerFactory(file=out),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=cache_loggers,
     )
