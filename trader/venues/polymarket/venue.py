@@ -58,7 +58,7 @@ from trader.venues.base import (
     VenueTrade,
     check_batch,
 )
-from trader.venues.errors import VenueProtocolError
+from trader.venues.errors import VenueError, VenueProtocolError
 from trader.venues.polymarket.auth import ApiCredentials
 from trader.venues.polymarket.heartbeat import HeartbeatService, HeartbeatSettings, HeartbeatStatistics
 from trader.venues.polymarket.rest import (
@@ -483,7 +483,7 @@ class PolymarketVenue:
                 try:
                     trades = await self.trades(since_ts=since)
                     orders = await self.open_orders()
-                except Exception as exc:  # a VenueError: the next reconnect tries again
+                except (VenueError, trio.TooSlowError) as exc:  # the next reconnect tries again; a bug surfaces
                     log.warning("user_ws_backfill_failed", error=str(exc))
                     continue
                 self._backfills += 1
