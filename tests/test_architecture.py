@@ -78,3 +78,24 @@ def test_importing_the_engine_leaves_the_recursion_limit_sane() -> None:
     limit, has_py_ecc = out.split()
     assert int(limit) <= 10_000
     assert has_py_ecc == "False"
+
+
+def test_production_code_does_not_import_trio_testing() -> None:
+    """In-memory sockets and MockClock helpers live in trader.testing, the one package meant for tests."""
+    offenders = [
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if "testing" not in path.relative_to(PACKAGE).parts
+        and any(
+            isinstance(node, ast.Import | ast.ImportFrom)
+            and any(name.startswith("trio.testing") for name in _module_names(node))
+            for node in ast.walk(ast.parse(path.read_text()))
+        )
+    ]
+    assert offenders == []
+
+
+def _module_names(node: ast.Import | ast.ImportFrom) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    return [node.module or ""]

@@ -22,7 +22,8 @@ from trader.domain.numbers import Side
 from trader.engine.books import Books
 from trader.engine.market_data import MarketDataService, MarketDataSettings
 from trader.integrations.backoff import Backoff
-from trader.venues.polymarket.market_ws import WebSocketFactory, memory_websocket_factory
+from trader.testing.websockets import memory_websocket_factory
+from trader.venues.polymarket.market_ws import WebSocketFactory
 
 D = Decimal
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "polymarket"

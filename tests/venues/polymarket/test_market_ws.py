@@ -12,9 +12,9 @@ import trio_websocket
 from trio_websocket import WebSocketConnection, WebSocketRequest
 
 from trader.errors import ConfigError
+from trader.testing.websockets import memory_websocket_factory
 from trader.venues.errors import VenueConnectionError, VenueDisconnected
 from trader.venues.polymarket.market_ws import (
-    memory_websocket_factory,
     open_market_connection,
     websocket_factory,
 )

@@ -6,7 +6,7 @@ import trio
 import trio.testing
 from trio_websocket import WebSocketConnection
 
-from trader.venues.polymarket.market_ws import memory_websocket_factory
+from trader.testing.websockets import memory_websocket_factory
 
 
 async def _echo_until_closed(ws: WebSocketConnection) -> None:

@@ -17,9 +17,9 @@ from trio_websocket import WebSocketConnection
 from trader.domain.enums import Liquidity, OrderType, TradeStatus
 from trader.domain.numbers import Side
 from trader.integrations.backoff import Backoff
+from trader.testing.websockets import memory_websocket_factory
 from trader.venues.base import VenueOrderStatus
 from trader.venues.polymarket.auth import ApiCredentials
-from trader.venues.polymarket.market_ws import memory_websocket_factory
 from trader.venues.polymarket.rest import PolymarketTrade
 from trader.venues.polymarket.user_ws import (
     PolymarketOrderUpdate,

@@ -20,13 +20,12 @@ from __future__ import annotations
 import math
 import ssl
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, cast
+from typing import cast
 
 import msgspec
 import trio
-import trio.testing
 import trio_websocket
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 
@@ -38,9 +37,9 @@ __all__ = [
     "MARKET_WS_URL",
     "MarketConnection",
     "WebSocketFactory",
-    "memory_websocket_factory",
     "open_market_connection",
     "websocket_factory",
+    "websocket_over_stream",
 ]
 
 #: how long a cancelled connection spends on its close handshake
@@ -88,7 +87,7 @@ def websocket_factory(
         with trio.fail_after(connect_timeout_secs):
             stream = await open_stream()
         try:
-            async with _client(
+            async with websocket_over_stream(
                 stream,
                 host_header,
                 resource,
@@ -104,7 +103,7 @@ def websocket_factory(
 
 
 @asynccontextmanager
-async def _client(
+async def websocket_over_stream(
     stream: trio.abc.Stream,
     host: str,
     resource: str,
@@ -202,54 +201,3 @@ async def open_market_connection(
         if stage == "body":
             raise
         # Closing a dead connection failed (e.g. the close handshake timed out): it is closed all the same.
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# In-memory connections (tests, simulations): a real websocket protocol over trio.testing memory streams
-
-ServerHandler = Callable[[WebSocketConnection], Awaitable[Any]]
-
-
-def memory_websocket_factory(
-    nursery: trio.Nursery, handler: ServerHandler, *, close_timeout_secs: float = 1.0
-) -> WebSocketFactory:
-    """Each call connects a new in-memory client to a new `handler(server_ws)` task started in `nursery`.
-
-    The handler returning closes the server side; the client leaving its context closes the client side.
-    """
-
-    @asynccontextmanager
-    async def connect() -> AsyncIterator[WebSocketConnection]:
-        client_stream, server_stream = trio.testing.memory_stream_pair()
-        nursery.start_soon(_serve_one, server_stream, handler, close_timeout_secs)
-        async with _client(
-            client_stream,
-            "memory",
-            "/ws/market",
-            max_message_size=MAX_MESSAGE_SIZE,
-            handshake_timeout_secs=close_timeout_secs,
-            close_timeout_secs=close_timeout_secs,
-        ) as ws:
-            yield ws
-
-    return connect
-
-
-async def _serve_one(stream: trio.abc.Stream, handler: ServerHandler, close_timeout_secs: float) -> None:
-    async with trio.open_nursery() as nursery:
-        request = await trio_websocket.wrap_server_stream(nursery, stream, max_message_size=MAX_MESSAGE_SIZE)
-        try:
-            ws = await request.accept()
-        except ConnectionClosed:
-            nursery.cancel_scope.cancel()
-            return
-        try:
-            await handler(ws)
-        except ConnectionClosed:
-            pass  # the client went away: the normal end of a session
-        finally:
-            with trio.move_on_after(close_timeout_secs) as scope:
-                scope.shield = True
-                await ws.aclose()
-            # The reader may still be completing a close that another task started: give it time, not forever.
-            nursery.cancel_scope.deadline = trio.current_time() + close_timeout_secs
