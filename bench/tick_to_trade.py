@@ -57,13 +57,13 @@ import httpx
 import structlog
 import trio
 
-from trader.domain.intents import OrderIntent
+from trader.domain.intents import Intent, OrderIntent
 from trader.domain.market import Market, NegRiskEvent
 from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.engine.books import Books
 from trader.engine.breaker import CircuitBreaker
-from trader.engine.execution import ExecutionService, Intent, book_health_from, tick_from
+from trader.engine.execution import ExecutionService, book_health_from, tick_from
 from trader.engine.market_data import FrameStage, MarketDataService
 from trader.engine.orders import OrderManager
 from trader.engine.rate_limit import RateLimiter

@@ -12,7 +12,7 @@ import trio
 import trio.testing
 
 from trader.domain.enums import OrderStatus, OrderType, TradeStatus
-from trader.domain.intents import ArbIntent, OrderIntent
+from trader.domain.intents import ArbIntent, Intent, OrderIntent
 from trader.domain.numbers import Side
 from trader.domain.positions import Portfolio
 from trader.engine.arbitrage import (
@@ -26,7 +26,7 @@ from trader.engine.arbitrage import (
     run_arbitrage,
     summarize,
 )
-from trader.engine.execution import ExecutionService, Intent
+from trader.engine.execution import ExecutionService
 from trader.engine.orders import OrderManager, pump_venue_events
 from trader.engine.risk import BookHealth, RiskGate, RiskSettings
 from trader.errors import ConfigError

@@ -15,12 +15,12 @@ import trio.testing
 
 from trader.domain.book import OrderBook
 from trader.domain.enums import OrderType
-from trader.domain.intents import ArbIntent, OrderIntent
+from trader.domain.intents import ArbIntent, Intent, OrderIntent
 from trader.domain.market import FeeSchedule, Market
 from trader.domain.numbers import Side
 from trader.domain.positions import Portfolio
 from trader.engine.arbitrage import ArbitrageSettings, ArbStatus
-from trader.engine.execution import ExecutionService, ExecutionSettings, Intent
+from trader.engine.execution import ExecutionService, ExecutionSettings
 from trader.engine.orders import OrderManager
 from trader.engine.risk import BookHealth, RiskGate
 from trader.testing.fake_venue import MemoryStore

@@ -29,12 +29,12 @@ import pytest
 import trio
 
 from trader.domain.enums import OrderStatus, OrderType
-from trader.domain.intents import ArbIntent, OrderIntent
+from trader.domain.intents import ArbIntent, Intent, OrderIntent
 from trader.domain.market import FeeSchedule, Market
 from trader.domain.numbers import Side
 from trader.domain.positions import Portfolio
 from trader.engine.arbitrage import ArbitrageSettings, ArbStatus
-from trader.engine.execution import ARB_LATE_FILL, ExecutionService, ExecutionSettings, Intent
+from trader.engine.execution import ARB_LATE_FILL, ExecutionService, ExecutionSettings
 from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManager, OrderManagerSettings
 from trader.engine.risk import BookHealth, RiskGate, RiskSettings
 from trader.testing.fake_venue import MemoryStore

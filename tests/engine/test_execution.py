@@ -13,17 +13,10 @@ import trio.testing
 
 from trader.domain.enums import OrderStatus, OrderType
 from trader.domain.events import OrderReason, RiskRejected
-from trader.domain.intents import ArbIntent, OrderIntent
+from trader.domain.intents import ArbIntent, Intent, OrderIntent
 from trader.domain.numbers import Side
 from trader.domain.positions import Portfolio
-from trader.engine.execution import (
-    DRAINING,
-    ExecutionService,
-    ExecutionSettings,
-    Intent,
-    book_health_from,
-    tick_from,
-)
+from trader.engine.execution import DRAINING, ExecutionService, ExecutionSettings, book_health_from, tick_from
 from trader.engine.orders import OrderManager
 from trader.engine.risk import BookHealth, RiskGate, RiskSettings, TradingState
 from trader.errors import ConfigError

@@ -11,11 +11,11 @@ import trio.testing
 
 from trader.domain.enums import OrderStatus, OrderType
 from trader.domain.events import OrderReason
-from trader.domain.intents import OrderIntent
+from trader.domain.intents import Intent, OrderIntent
 from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.domain.positions import Portfolio
-from trader.engine.execution import ExecutionService, ExecutionSettings, Intent
+from trader.engine.execution import ExecutionService, ExecutionSettings
 from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManager, PrepareFailed, pump_venue_events
 from trader.engine.risk import BookHealth, RiskGate
 from trader.integrations.store.base import IntentRecord, IntentState

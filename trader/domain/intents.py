@@ -13,7 +13,7 @@ from trader.domain.enums import OrderType
 from trader.domain.numbers import ONE, ZERO, Side
 from trader.errors import InputError
 
-__all__ = ["ArbIntent", "OrderIntent", "check_order_terms"]
+__all__ = ["ArbIntent", "Intent", "OrderIntent", "check_order_terms", "legs_of"]
 
 
 def check_order_terms(
@@ -114,3 +114,12 @@ class ArbIntent:
     @property
     def notional(self) -> Decimal:
         return self.price_sum * self.size
+
+
+#: What a strategy emits and execution receives.
+Intent = OrderIntent | ArbIntent
+
+
+def legs_of(intent: Intent) -> tuple[OrderIntent, ...]:
+    """The orders an intent consists of: an arbitrage's legs, or the one order."""
+    return intent.legs if isinstance(intent, ArbIntent) else (intent,)

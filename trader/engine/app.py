@@ -64,11 +64,12 @@ from prometheus_client.registry import Collector
 
 from trader.config import Secret
 from trader.domain.events import OrderSubmitted
+from trader.domain.intents import Intent
 from trader.domain.market import Market, NegRiskEvent
 from trader.domain.positions import Portfolio, marks_at_mid
 from trader.engine.books import BookHealth, Books
 from trader.engine.breaker import BreakerState, CircuitBreaker
-from trader.engine.execution import DrainReport, ExecutionService, Intent, book_health_from, tick_from
+from trader.engine.execution import DrainReport, ExecutionService, book_health_from, tick_from
 from trader.engine.market_data import MarketDataService
 from trader.engine.orders import OrderManager
 from trader.engine.rate_limit import RateLimiter

@@ -47,7 +47,7 @@ import trio
 from trader.domain.book import OrderBook
 from trader.domain.enums import OrderStatus
 from trader.domain.events import OrderFilled, OrderReason, RiskRejected
-from trader.domain.intents import ArbIntent, OrderIntent
+from trader.domain.intents import ArbIntent, Intent, OrderIntent, legs_of
 from trader.domain.numbers import ZERO, Side
 from trader.domain.orders import Order
 from trader.engine.arbitrage import ArbitrageSettings, ArbOutcome, ArbResidual, ArbStatus, run_arbitrage
@@ -78,7 +78,6 @@ from trader.venues.errors import VenueError
 
 log = structlog.get_logger(__name__)
 
-Intent = OrderIntent | ArbIntent
 
 #: Reason codes of this module.
 EMERGENCY_STOP = "EMERGENCY_STOP"
@@ -329,7 +328,7 @@ class ExecutionService:
                 await self._handle(intent)
 
     async def _handle(self, intent: Intent) -> None:
-        legs = intent.legs if isinstance(intent, ArbIntent) else (intent,)
+        legs = legs_of(intent)
         ts = self.manager.now()
         if not self._accepting:
             self._deny(intent, DRAINING, "execution is draining", ts)
@@ -351,7 +350,7 @@ class ExecutionService:
             orders.start_soon(self._order_task, intent, name=f"order {intent.client_order_id}")
 
     def _check(self, intent: Intent) -> RiskDecision:
-        legs = intent.legs if isinstance(intent, ArbIntent) else (intent,)
+        legs = legs_of(intent)
         exposure = Exposure.of(self.manager.portfolio, self.manager.open_orders(), self._market_of)
         books = {leg.token_id: health for leg in legs if (health := self._book_health(leg.token_id)) is not None}
         return self.risk.check(intent, exposure=exposure, books=books, now=trio.current_time())
@@ -359,7 +358,7 @@ class ExecutionService:
     def _deny(self, intent: Intent, reason: str, detail: str, ts: float) -> None:
         """A denial is a value: one `RiskRejected` event per leg, counted by reason; nothing is written or sent."""
         self._denied[reason] += 1
-        legs = intent.legs if isinstance(intent, ArbIntent) else (intent,)
+        legs = legs_of(intent)
         for leg in legs:
             self.manager.publish(
                 RiskRejected(
@@ -377,7 +376,7 @@ class ExecutionService:
         """Call `on_intent_done` now if every order of `intent` is terminal (or was never created), else once they
         are: a resting order keeps its intent in flight. The watcher lives outside the orders scope, so an emergency
         stop does not lose it (the cancel-all makes the orders terminal)."""
-        legs = intent.legs if isinstance(intent, ArbIntent) else (intent,)
+        legs = legs_of(intent)
         waiting = [
             leg.client_order_id
             for leg in legs

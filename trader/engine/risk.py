@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from trader.domain.events import RiskRejected
-from trader.domain.intents import ArbIntent, OrderIntent
+from trader.domain.intents import ArbIntent, OrderIntent, legs_of
 from trader.domain.numbers import ZERO, Side
 from trader.domain.orders import Order
 from trader.domain.positions import Portfolio
@@ -139,7 +139,7 @@ class Rejected:
 
     def to_event(self, intent: OrderIntent | ArbIntent, ts: float) -> list[RiskRejected]:
         """The domain events for this denial: one per order (every leg of a basket)."""
-        legs = intent.legs if isinstance(intent, ArbIntent) else (intent,)
+        legs = legs_of(intent)
         return [
             RiskRejected(
                 client_order_id=leg.client_order_id,
@@ -319,7 +319,7 @@ class RiskGate:
         now: float,
     ) -> RiskDecision:
         """Approve or reject an intent (all legs of a basket together). Approval records it in the rate windows."""
-        legs = intent.legs if isinstance(intent, ArbIntent) else (intent,)
+        legs = legs_of(intent)
         rejected = self._check(legs, exposure, books, now)
         if rejected is not None:
             self._rejections[rejected.reason] = self._rejections.get(rejected.reason, 0) + 1

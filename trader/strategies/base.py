@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
 from trader.domain.book import FillEstimate, Level, OrderBook
-from trader.domain.intents import ArbIntent, OrderIntent
+from trader.domain.intents import ArbIntent, Intent, OrderIntent
 from trader.domain.market import FeeSchedule, Market, NegRiskEvent
 from trader.domain.numbers import ZERO, Side
 from trader.domain.positions import Position
@@ -50,8 +50,6 @@ __all__ = [
     "intent_key",
     "sell_proceeds_per_share",
 ]
-
-Intent = OrderIntent | ArbIntent
 
 
 def intent_key(intent: Intent) -> str:
