@@ -169,6 +169,10 @@ class SelectionSettings:
 class StoreSettings:
     """`TRADER_STORE__*`: the store behind `run.database_url` (the PostgreSQL fields apply to `postgresql://` only).
 
+    - `sqlite_synchronous` (NORMAL): SQLite's `synchronous` in WAL mode. NORMAL: a committed write survives the
+      engine dying (crash, kill -9), not a power loss of the host; FULL adds an fsync to every commit (0.3 to 1 ms
+      on the order path) so that it survives that too. The venue is the record of what was sent: the restart
+      reconciliation finds orders and fills the store lost (see README, Records and events).
     - `schema` (none: the server's search_path): a PostgreSQL schema to create if missing and to work in.
     - `connect_timeout_secs` (5.0), `commit_timeout_secs` (2.0): one connection attempt; the shielded COMMIT.
     - `ping_interval_secs` (2.0): an idle connection is checked this often, so an outage is seen without a write.
@@ -177,6 +181,7 @@ class StoreSettings:
     The write-behind channel is the `store_sink` section (`TRADER_STORE_SINK__*`, a `SinkSettings`).
     """
 
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     schema: str | None = None
     connect_timeout_secs: float = 5.0
     commit_timeout_secs: float = 2.0

@@ -167,6 +167,19 @@ async def test_a_second_intent_with_the_same_client_id_is_refused(store_factory:
         assert [i.price for i in await store.load_pending_intents()] == [Decimal("0.50")]
 
 
+async def test_the_intents_of_a_batch_are_written_all_or_none(store_factory: StoreFactory) -> None:
+    async with store_factory() as store:
+        await store.record_intents([_intent("c-1", group_id="arb-1"), _intent("c-2", group_id="arb-1")])
+        await store.record_intent(_intent("c-3", group_id=None, created_at_ns=1_767_225_600_124_000_000))
+        with pytest.raises(DuplicateKeyError):  # c-3 exists: c-4 is not written either
+            await store.record_intents([_intent("c-4"), _intent("c-3", price=Decimal("0.51"))])
+        await store.record_intents([])
+    async with store_factory() as store:  # the engine restarted
+        pending = await store.load_pending_intents()
+    assert [(i.client_order_id, i.group_id) for i in pending] == [("c-1", "arb-1"), ("c-2", "arb-1"), ("c-3", None)]
+    assert pending[2].price == Decimal("0.50")
+
+
 async def test_order_state_changes_are_kept_in_order_and_open_orders_reload(store_factory: StoreFactory) -> None:
     async with store_factory() as store:
         await store.record_order(_order("o-1", OrderStatus.SUBMITTED, ts=1))

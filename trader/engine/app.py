@@ -187,12 +187,12 @@ T = TypeVar("T")
 @asynccontextmanager
 async def open_store(database_url: str, settings: StoreSettings | None = None) -> AsyncIterator[Store]:
     """`sqlite:PATH` (the embedded default), a plain path, or `postgresql://...` (`settings` tune the connection)."""
+    s = settings or StoreSettings()
     path = sqlite_path(database_url)
     if path is not None:
-        async with open_sqlite_store(path) as sqlite_store:
+        async with open_sqlite_store(path, synchronous=s.sqlite_synchronous) as sqlite_store:
             yield sqlite_store
     else:
-        s = settings or StoreSettings()
         try:
             pg_settings = PostgresSettings(
                 url=database_url,
@@ -234,6 +234,11 @@ class EngineStore(WriteBehindStore):
     async def record_intent(self, intent: IntentRecord) -> None:
         await super().record_intent(intent)
         self._on_record(intent)
+
+    async def record_intents(self, intents: Sequence[IntentRecord]) -> None:
+        await super().record_intents(intents)
+        for intent in intents:
+            self._on_record(intent)
 
     async def record_risk_event(self, event: RiskEventRecord) -> None:
         await super().record_risk_event(event)

@@ -463,6 +463,9 @@ class WriteBehindStore:
     async def record_intent(self, intent: IntentRecord) -> None:
         await self.store.record_intent(intent)
 
+    async def record_intents(self, intents: Sequence[IntentRecord]) -> None:
+        await self.store.record_intents(intents)
+
     async def mark_sniped(self, sniped: SnipedMarket) -> bool:
         return await self.store.mark_sniped(sniped)
 

@@ -472,10 +472,15 @@ class MemoryStore:
         return list(self.markets.values())
 
     async def record_intent(self, intent: IntentRecord) -> None:
+        await self.record_intents((intent,))
+
+    async def record_intents(self, intents: Sequence[IntentRecord]) -> None:
         await self._write()
-        if intent.client_order_id in self.intents:
-            raise DuplicateKeyError(f"intent {intent.client_order_id} exists")
-        self.intents[intent.client_order_id] = intent
+        ids = [i.client_order_id for i in intents]
+        if len(set(ids)) != len(ids) or any(cid in self.intents for cid in ids):
+            raise DuplicateKeyError(f"an intent of {ids} exists")
+        for intent in intents:
+            self.intents[intent.client_order_id] = intent
 
     async def resolve_intent(
         self,

@@ -264,6 +264,11 @@ class Store(Protocol):
         """Write an intent before sending it. Raises `DuplicateKeyError` if the client order id exists."""
         ...
 
+    async def record_intents(self, intents: Sequence[IntentRecord]) -> None:
+        """Write the intents of one request (a batch of orders) before sending it: all of them or none, in one
+        durable write. Raises `DuplicateKeyError` (and writes none) if any client order id exists."""
+        ...
+
     async def resolve_intent(
         self,
         client_order_id: str,

@@ -42,6 +42,7 @@ from trader.integrations.backoff import Backoff, BackoffCounter
 from trader.integrations.store import rows
 from trader.integrations.store.base import (
     DuplicateKeyError,
+    IntentRecord,
     Migration,
     OpportunityRecord,
     OrderRecord,
@@ -474,6 +475,13 @@ class PostgresStore(SqlStore):
 
     async def record_order(self, order: OrderRecord, *, reason: str | None = None) -> None:
         await self._execute(_RECORD_ORDER, *rows.order_values(order), reason)
+
+    async def record_intents(self, intents: Sequence[IntentRecord]) -> None:
+        values = [rows.intent_values(i) for i in intents]
+        if len(values) == 1:
+            await self._execute(rows.INSERT_INTENT, *values[0])
+        elif values:  # executemany is one round trip and atomic (all rows or none)
+            await self._call(lambda conn: self._bridge.run(conn.executemany, rows.INSERT_INTENT, values), write=True)
 
     async def record_opportunities(self, opportunities: Sequence[OpportunityRecord]) -> None:
         values = [rows.opportunity_values(o) for o in opportunities]

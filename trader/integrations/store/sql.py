@@ -2,13 +2,15 @@
 
 A driver subclasses `SqlStore` and gives three primitives that run a statement written with `$n` parameters
 (`_execute`, `_fetch`, `_fetchrow`), then adds what it does its own way: `record_order` (the upsert and its event
-in one atomic step), `record_opportunities` (a batch), opening, closing and `statistics`.
+in one atomic step), `record_intents` and `record_opportunities` (batches, all rows or none), opening, closing
+and `statistics`.
 """
 
 from __future__ import annotations
 
 import abc
 import datetime as dt
+from collections.abc import Sequence
 
 from trader.domain.market import Market
 from trader.domain.positions import Position
@@ -53,7 +55,11 @@ class SqlStore(abc.ABC):
     # -- intents (write-ahead) ------------------------------------------------------------------------------------
 
     async def record_intent(self, intent: IntentRecord) -> None:
-        await self._execute(rows.INSERT_INTENT, *rows.intent_values(intent))
+        await self.record_intents((intent,))
+
+    @abc.abstractmethod
+    async def record_intents(self, intents: Sequence[IntentRecord]) -> None:
+        """All of the intents in one transaction, or none (`DuplicateKeyError` if one exists)."""
 
     async def resolve_intent(
         self,
