@@ -144,3 +144,39 @@ async def test_wait_ready_returns_when_both_books_are_usable(autojump_clock: tri
     cell.no.suspect = True
     assert not cell.is_usable()
     assert cell.health(now=4)[cell.market.no_token_id].suspect
+
+
+def test_a_change_tracker_records_the_markets_bumped_added_or_removed_since_it_last_looked() -> None:
+    books = Books()
+    first = books.add(market(1))
+    tracker = books.track_changes()
+    assert tracker.take() == frozenset()  # what happened before it was made is not its business
+    second = books.add(market(2))  # appeared: changed
+    books.publish([first])
+    first.bump()  # bumped without a publish: still a change
+    assert tracker.take() == {first.market.condition_id, second.market.condition_id}
+    assert tracker.take() == frozenset()  # taken: forgotten
+    books.remove(second.market.condition_id)  # went away: changed
+    second.bump()  # a cell no longer followed is no one's change
+    assert tracker.take() == {second.market.condition_id}
+    books.add(market(2))  # back again: changed
+    assert tracker.take() == {second.market.condition_id}
+
+
+def test_change_trackers_are_independent_and_stop_when_closed() -> None:
+    books = Books()
+    cell = books.add(market(1))
+    with books.track_changes() as early:
+        books.publish([cell])
+        late = books.track_changes()
+        books.publish([cell])
+        assert early.take() == {cell.market.condition_id}
+        books.publish([books.add(market(2))])
+        assert late.take() == {cell.market.condition_id, market(2).condition_id}
+        assert early.take() == {market(2).condition_id}
+    books.publish([cell])
+    assert early.take() == frozenset()  # closed
+    late.close()
+    late.close()  # idempotent
+    books.publish([cell])
+    assert late.take() == frozenset()

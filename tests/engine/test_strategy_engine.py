@@ -610,3 +610,39 @@ async def test_intents_are_in_the_channel_before_the_analyzers_run(
     stats = engine.statistics()
     assert (stats.intents, stats.in_flight, stats.backpressure_waits) == (3, 3, 1)
     assert engine.in_flight == {"a", "b", "c"}
+
+
+class _NoScan(dict[str, object]):
+    """A markets dict that counts whole-dict scans."""
+
+    scans = 0
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        _NoScan.scans += 1
+        return super().__iter__()
+
+    def items(self):  # type: ignore[no-untyped-def]
+        _NoScan.scans += 1
+        return super().items()
+
+    def values(self):  # type: ignore[no-untyped-def]
+        _NoScan.scans += 1
+        return super().values()
+
+
+async def test_a_wakeup_costs_what_changed_not_every_market(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    books = Books(markets=_NoScan())  # type: ignore[arg-type]
+    for n in range(1, 500):
+        books.add(make_market(n))
+    strategy = Recording()
+    engine, _ = engine_with(strategy, books=books)
+    await nursery.start(engine.run)
+    await trio.sleep(0.05)  # after the first tick (a full sweep, which looks at everything)
+    _NoScan.scans = 0
+    cell = books.market(make_market(7).condition_id)
+    books.publish([cell])
+    await trio.sleep(0.01)
+    assert strategy.calls[-1].changed == frozenset({cell.market.condition_id})
+    assert _NoScan.scans == 0

@@ -5,6 +5,11 @@ here in place and then bumps the market's cell; a strategy waits with `await cel
 the *current* version number back, however many changes happened in between. Nothing queues up behind a slow
 strategy, and the socket reader never waits for one.
 
+Which markets changed: a consumer that follows many markets (the strategy engine) asks `Books.track_changes()` for
+a `ChangeTracker`, its own record of the condition ids changed since it last looked (`take()`): every cell bumped,
+every market added or removed. A bump adds one id to each tracker, and `take()` costs what changed: a wake-up
+never scans every market.
+
 Each token's book carries its health, which the risk gate uses:
 * `ready`: a snapshot arrived on the current connection. False before the first snapshot and from the moment
   the connection carrying the book is lost until the new connection's snapshot for this token arrives.
@@ -30,7 +35,7 @@ from trader.domain.market import Market
 from trader.domain.numbers import Side
 from trader.venues.polymarket.parse import LastTrade
 
-__all__ = ["BookHealth", "Books", "ConnectionLiveness", "MarketCell", "TokenBook"]
+__all__ = ["BookHealth", "Books", "ChangeTracker", "ConnectionLiveness", "MarketCell", "TokenBook"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +118,50 @@ class TokenBook:
         return f"TokenBook({self.book!r}, ready={self.ready}, suspect={self.suspect})"
 
 
+class ChangeTracker:
+    """One consumer's record of the markets that changed (bumped, added or removed) since its last `take()`.
+
+    Get one from `Books.track_changes()`; `close()` (or leaving its `with` block) stops the recording. It holds at
+    most one entry per market, whatever the number of changes.
+    """
+
+    __slots__ = ("_changed", "_trackers")
+
+    def __init__(self, trackers: list[set[str]]) -> None:
+        self._changed: set[str] = set()
+        self._trackers = trackers
+        trackers.append(self._changed)
+
+    def take(self) -> frozenset[str]:
+        """The condition ids changed since the previous `take()` (or since the tracker was made); then forget them."""
+        changed = frozenset(self._changed)
+        self._changed.clear()
+        return changed
+
+    def close(self) -> None:
+        """Stop recording and forget what was recorded (idempotent)."""
+        self._changed.clear()
+        for n, changed in enumerate(self._trackers):
+            if changed is self._changed:
+                del self._trackers[n]
+                break
+
+    def __enter__(self) -> ChangeTracker:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 class MarketCell:
-    """The latest-value cell of one market: its tokens' books and a change counter to wait on."""
+    """The latest-value cell of one market: its tokens' books and a change counter to wait on.
 
-    __slots__ = ("_changed", "market", "resolved_winner", "tokens", "version")
+    `trackers` (given by `Books`): the change sets of the `ChangeTracker`s, each of which a bump adds this market to.
+    """
 
-    def __init__(self, market: Market) -> None:
+    __slots__ = ("_changed", "_trackers", "market", "resolved_winner", "tokens", "version")
+
+    def __init__(self, market: Market, trackers: list[set[str]] | None = None) -> None:
         self.market = market
         self.tokens: dict[str, TokenBook] = {
             token_id: TokenBook(token_id, market.condition_id, market.tick_size) for token_id in market.token_ids
@@ -126,6 +169,7 @@ class MarketCell:
         self.version = 0
         self.resolved_winner: str | None = None
         self._changed = trio.Event()
+        self._trackers: list[set[str]] = [] if trackers is None else trackers
 
     @property
     def yes(self) -> TokenBook:
@@ -136,10 +180,12 @@ class MarketCell:
         return self.tokens[self.market.no_token_id]
 
     def bump(self) -> None:
-        """Publish a change: every waiter wakes and sees the current state."""
+        """Publish a change: every waiter wakes and sees the current state; every change tracker notes the market."""
         self.version += 1
         self._changed.set()
         self._changed = trio.Event()
+        for changed in self._trackers:
+            changed.add(self.market.condition_id)
 
     async def wait_changed(self, seen: int) -> int:
         """Wait until the version differs from `seen` (at once if it already does); return the current version."""
@@ -163,6 +209,7 @@ class Books:
     _tokens: dict[str, TokenBook] = field(default_factory=dict)
     _any_version: int = 0
     _any_changed: trio.Event = field(default_factory=trio.Event)
+    _trackers: list[set[str]] = field(default_factory=list)
     #: Trio time of the latest change of any book (for tick-to-trade), None before the first
     last_change_at: float | None = None
     history: PriceHistory = field(init=False)
@@ -178,9 +225,11 @@ class Books:
         for token_id in market.token_ids:
             if token_id in self._tokens:
                 raise ValueError(f"token {token_id} already belongs to market {self._tokens[token_id].condition_id}")
-        cell = MarketCell(market)
+        cell = MarketCell(market, self._trackers)
         self.markets[market.condition_id] = cell
         self._tokens.update(cell.tokens)
+        for changed in self._trackers:  # a market that appeared has changed
+            changed.add(market.condition_id)
         return cell
 
     def remove(self, condition_id: str) -> MarketCell | None:
@@ -189,7 +238,8 @@ class Books:
             for token_id in cell.tokens:
                 self._tokens.pop(token_id, None)
                 self.history.forget(token_id)
-            cell.bump()
+            cell.bump()  # a market that went away has changed (the trackers note it)
+            cell._trackers = []  # a cell no longer followed is no one's change
             self._publish()
         return cell
 
@@ -212,6 +262,10 @@ class Books:
         return len(self.markets)
 
     # -- change notification -------------------------------------------------------------------------------------
+
+    def track_changes(self) -> ChangeTracker:
+        """A new record of the markets that change from now on (see `ChangeTracker`); close it when done."""
+        return ChangeTracker(self._trackers)
 
     @property
     def version(self) -> int:

@@ -59,7 +59,7 @@ import trio
 
 from trader.domain.intents import ArbIntent, OrderIntent
 from trader.domain.market import Market, NegRiskEvent
-from trader.engine.books import Books
+from trader.engine.books import Books, ChangeTracker
 from trader.integrations.store.base import OpportunityRecord, SnipedMarket, Store, secs_to_ns
 from trader.strategies.base import (
     NO_POSITIONS,
@@ -309,7 +309,7 @@ class StrategyEngine:
         self._in_flight: set[str] = set()
         self._counts: Counter[str] = Counter()
         self._max_evaluation_secs = 0.0
-        self._versions: dict[str, int] = {}
+        self._changes: ChangeTracker | None = None  # made by run()
         self._last_sweep = -math.inf
 
     # -- for execution and the supervisor -------------------------------------------------------------------------
@@ -366,7 +366,8 @@ class StrategyEngine:
     async def run(self, *, task_status: trio.TaskStatus[trio.CancelScope] = trio.TASK_STATUS_IGNORED) -> None:
         """Run until cancelled. `task_status.started(scope)` hands out the engine's own cancel scope: cancelling it
         stops the strategies (and closes the intent channel) without touching anything else."""
-        with trio.CancelScope() as scope:
+        with trio.CancelScope() as scope, self._books.track_changes() as changes:
+            self._changes = changes
             async with self._intents:
                 log.info(
                     "strategy_engine_started",
@@ -426,17 +427,11 @@ class StrategyEngine:
             n += 1
 
     def _changed_markets(self) -> frozenset[str]:
-        """Markets whose cell changed (or that appeared or went away) since the previous evaluation."""
-        versions, markets = self._versions, self._books.markets
-        changed = {cid for cid, cell in markets.items() if versions.get(cid) != cell.version}
-        for cid in changed:
-            versions[cid] = markets[cid].version
-        if len(versions) != len(markets):
-            gone = [cid for cid in versions if cid not in markets]
-            for cid in gone:
-                del versions[cid]
-            changed.update(gone)
-        return frozenset(changed)
+        """Markets whose cell changed (or that appeared or went away) since the previous evaluation: the engine's
+        `ChangeTracker`, so O(changed) and not O(markets). Before `run` (no tracker yet), every market."""
+        if self._changes is None:
+            return frozenset(self._books.markets)
+        return self._changes.take()
 
     def _state(self, *, full: bool) -> MarketState:
         changed = self._changed_markets()
