@@ -353,11 +353,13 @@ async def test_one_leg_partially_filled_and_no_buyers_within_the_cap_the_residua
 #: A leg's POST /order is answered after this long; the engine gives up on the reply after `TIMEOUT_SECS`, asks the
 #: venue by id (not there yet), and the order lands well after that (a wide margin, for a loaded machine).
 DELAY_SECS = 2.5
+#: One `POST /order` per leg: the tests of one leg's request failing while the other's goes through.
+PER_LEG = ExecutionSettings(arbitrage=ArbitrageSettings(min_unwind_shares=MARKET.min_order_size, batch_legs=False))
 TIMEOUT_SECS = 0.5
 
 
 async def test_one_leg_timing_out_is_resolved_by_id_never_resent_and_its_late_fill_reported() -> None:
-    async with trading(orders=OrderManagerSettings(request_timeout_secs=TIMEOUT_SECS)) as t:
+    async with trading(orders=OrderManagerSettings(request_timeout_secs=TIMEOUT_SECS), execution=PER_LEG) as t:
         t.sim.faults.delay_http(DELAY_SECS, count=1, path_prefix="/order")  # the first leg to reach the venue
         await t.send.send(basket())
 
@@ -387,7 +389,7 @@ async def test_one_leg_timing_out_is_resolved_by_id_never_resent_and_its_late_fi
 
 
 async def test_one_resting_leg_timing_out_lands_late_and_is_cancelled_at_once() -> None:
-    async with trading(orders=OrderManagerSettings(request_timeout_secs=TIMEOUT_SECS)) as t:
+    async with trading(orders=OrderManagerSettings(request_timeout_secs=TIMEOUT_SECS), execution=PER_LEG) as t:
         t.sim.faults.delay_http(DELAY_SECS, count=1, path_prefix="/order")
         arb = ArbIntent(
             arb_id="arb-1",
@@ -416,7 +418,7 @@ ROUND_TRIP = {YES: ("0.45", "0.44"), NO: ("0.52", "0.50")}
 
 @pytest.mark.parametrize("status", [429, 503])
 async def test_one_leg_refused_by_a_429_or_5xx_burst_is_never_resent_and_the_other_sold_back(status: int) -> None:
-    async with trading(orders=OrderManagerSettings(request_timeout_secs=TIMEOUT_SECS)) as t:
+    async with trading(orders=OrderManagerSettings(request_timeout_secs=TIMEOUT_SECS), execution=PER_LEG) as t:
         t.sim.faults.http_errors(status, count=1, path_prefix="/order")  # the first leg to reach the venue
         await t.send.send(basket())
 
@@ -441,3 +443,60 @@ async def test_one_leg_refused_by_a_429_or_5xx_burst_is_never_resent_and_the_oth
         assert t.manager.statistics().submitted == t.venue.statistics().submitted == 3
         assert t.sim.exchange.order(refused.order_id) is None
         assert t.sim_order_count() == 2
+
+
+# -- the legs in one POST /orders: what the request's failure does to both --------------------------------------
+
+
+async def test_both_legs_go_out_in_one_request_written_in_one_intent_batch() -> None:
+    async with trading() as t:
+        await t.send.send(basket())
+
+        assert await t.arbs_finished() == {ArbStatus.COMPLETE: 1}
+        assert t.venue.statistics().submitted == t.sim_order_count() == 2
+        requests = t.manager.statistics().rate_limiter.endpoints
+        assert requests["POST /orders"].granted == 1
+        assert "POST /order" not in requests or requests["POST /order"].granted == 0
+        assert {cid: i.group_id for cid, i in t.store.intents.items()} == {"arb-1-yes": "arb-1", "arb-1-no": "arb-1"}
+
+
+async def test_a_batch_timing_out_leaves_both_legs_unknown_resolved_by_id_never_resent() -> None:
+    async with trading(orders=OrderManagerSettings(request_timeout_secs=TIMEOUT_SECS)) as t:
+        t.sim.faults.delay_http(DELAY_SECS, count=1, path_prefix="/orders")
+        await t.send.send(basket())
+
+        # Both legs were asked for by id (not there yet) and closed as not found: nothing held, nothing to unwind.
+        assert await t.arbs_finished() == {ArbStatus.NOT_FILLED: 1}
+        legs = [t.manager.order(cid) for cid in ("arb-1-yes", "arb-1-no")]
+        assert [(o.status, o.reason) for o in legs] == [(OrderStatus.CANCELED, SUBMIT_NOT_FOUND)] * 2
+        stats = t.manager.statistics()
+        assert (stats.ambiguous, stats.resolved_not_found, stats.timeouts) == (2, 2, 1)
+
+        # Then the request lands and both fill: a complete set nothing in the engine hedged, reported, and our
+        # positions follow the venue. Sent once, never again.
+        await t.wait_for(lambda: len(t.service.residuals()) == 2, "both late fills to be reported")
+        await t.assert_positions_match()
+        assert t.manager.positions() == {YES: D(10), NO: D(10)}
+        assert t.manager.statistics().submitted == t.venue.statistics().submitted == 2
+        assert t.sim_order_count() == 2
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_a_batch_refused_by_a_429_or_5xx_sends_neither_leg_again(status: int) -> None:
+    async with trading(orders=OrderManagerSettings(request_timeout_secs=TIMEOUT_SECS)) as t:
+        t.sim.faults.http_errors(status, count=1, path_prefix="/orders")
+        await t.send.send(basket())
+
+        assert await t.arbs_finished() == {ArbStatus.NOT_FILLED: 1}
+        legs = [t.manager.order(cid) for cid in ("arb-1-yes", "arb-1-no")]
+        stats = t.manager.statistics()
+        if status == 429:  # not taken: both refused at once
+            assert [(o.status, o.reason) for o in legs] == [(OrderStatus.REJECTED, VenueRejectCode.RATE_LIMITED)] * 2
+            assert (stats.responses_429, stats.ambiguous) == (1, 0)
+        else:  # unknown: both asked for by id, neither there
+            assert [(o.status, o.reason) for o in legs] == [(OrderStatus.CANCELED, SUBMIT_NOT_FOUND)] * 2
+            assert (stats.responses_5xx, stats.ambiguous, stats.resolved_not_found) == (1, 2, 2)
+        await t.assert_positions_match()
+        assert t.ours() == ({}, CASH)
+        assert t.manager.statistics().submitted == t.venue.statistics().submitted == 2
+        assert t.sim_order_count() == 0

@@ -1,9 +1,11 @@
 """Atomic arbitrage: the legs of an `ArbIntent` (YES+NO, or a complete neg-risk basket) as paired tasks.
 
-`run_arbitrage(manager, arb, ...)` sends every leg at once, each in its own task of one nursery, and waits for each
-to finish: filled, closed, or past `leg_timeout_secs`. As soon as one leg ends SHORT (rejected, killed, partly
-filled, not found, timed out), the others are told to stop: a leg still working is cancelled (and asked for by
-its order id if its state is still unclear), so that no more of it fills than needed.
+`run_arbitrage(manager, arb, ...)` sends every leg at once, in one request (`POST /orders`; a basket of more than
+`MAX_BATCH_SIZE` legs in several, sent concurrently; or one request per leg with `batch_legs=False`), then watches
+each leg in its own task of one nursery until it finishes: filled, closed, or past `leg_timeout_secs`. A leg that
+could not be prepared fails its whole request before anything of it is written or sent. As soon as one leg ends
+SHORT (rejected, killed, partly filled, not found, timed out), the others are told to stop: a leg still working is
+cancelled (and asked for by its order id if its state is still unclear), so that no more of it fills than needed.
 
 Then the basket is evened out. `matched` is the share count every leg filled (the complete sets held); a leg
 that filled more holds an excess, which is sold back (FAK, at no less than its average fill price minus
@@ -23,7 +25,7 @@ for the service to report.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
@@ -38,6 +40,7 @@ from trader.domain.orders import Order
 from trader.engine.breaker import CircuitOpenError
 from trader.engine.orders import DuplicateClientOrderId, OrderManager, PrepareFailed, RateLimitWaitTooLong
 from trader.errors import ConfigError
+from trader.venues.base import MAX_BATCH_SIZE
 from trader.venues.errors import VenueError
 
 log = structlog.get_logger(__name__)
@@ -67,6 +70,9 @@ class ArbitrageSettings:
     - `dust_shares` (default 0.01): a difference below this cannot be traded and is not residual exposure.
     - `min_unwind_shares` (default 0.01): a smaller excess is not sent (it is residual): set it to the market's
       minimum order size when known.
+    - `batch_legs` (default true): the legs go out in one `POST /orders` (one intent write, one request: the
+      fastest way to the venue); false sends one `POST /order` per leg, concurrently, so that a request that fails
+      or hangs leaves only its own leg unknown.
     """
 
     leg_timeout_secs: float = 2.0
@@ -74,6 +80,7 @@ class ArbitrageSettings:
     unwind_timeout_secs: float = 2.0
     dust_shares: Decimal = SIZE_STEP
     min_unwind_shares: Decimal = SIZE_STEP
+    batch_legs: bool = True
 
     def __post_init__(self) -> None:
         for name in ("leg_timeout_secs", "cancel_timeout_secs", "unwind_timeout_secs"):
@@ -232,13 +239,24 @@ class _Run:
         self.unwinds: dict[str, list[str]] = {}
         self.reasons: list[str] = []
 
-    async def run_leg(self, leg: OrderIntent) -> None:
-        manager, cid = self.manager, leg.client_order_id
+    async def send(self, legs: Sequence[OrderIntent]) -> None:
+        """Send `legs` in one request (one leg: `POST /order`), then watch each leg in its own task until it is done,
+        short or stopped."""
         try:
-            order = await manager.submit(leg, group_id=self.arb.arb_id)
-        except (DuplicateClientOrderId, PrepareFailed):
-            self._short(f"{ARB_LEG_SHORT}:{cid}")
+            if len(legs) == 1:
+                orders = [await self.manager.submit(legs[0], group_id=self.arb.arb_id)]
+            else:
+                orders = await self.manager.submit_batch(legs, group_id=self.arb.arb_id)
+        except (DuplicateClientOrderId, PrepareFailed, ValueError):
+            for leg in legs:
+                self._short(f"{ARB_LEG_SHORT}:{leg.client_order_id}")
             return
+        async with trio.open_nursery() as nursery:
+            for leg, order in zip(legs, orders, strict=True):
+                nursery.start_soon(self.watch_leg, leg, order)
+
+    async def watch_leg(self, leg: OrderIntent, order: Order) -> None:
+        manager, cid = self.manager, leg.client_order_id
         done = partial(_done, manager)
         if not done(order):
             with trio.move_on_after(self.settings.leg_timeout_secs):
@@ -372,8 +390,9 @@ async def run_arbitrage(
     finished = False
     try:
         async with trio.open_nursery() as nursery:
-            for leg in arb.legs:
-                nursery.start_soon(run.run_leg, leg)
+            per_request = MAX_BATCH_SIZE if run.settings.batch_legs else 1
+            for start in range(0, len(arb.legs), per_request):
+                nursery.start_soon(run.send, arb.legs[start : start + per_request])
         if run.short.is_set():
             await run.unwind()
         finished = True

@@ -20,6 +20,11 @@ Sending one order (`submit`):
    SUBMITTED and is counted as unresolved until an event or a reconciliation settles it. A submit cancelled while
    its request was on the wire (an emergency stop) is unresolved the same way.
 
+Sending several (`submit_batch`, `POST /orders`, up to `MAX_BATCH_SIZE`; an arbitrage's legs): the same steps,
+once for all: every order prepared, every intent written in one store transaction, one request through the rate
+limiter and the breaker; then each order by its own result. A failure of the request is a failure of each order in
+it (an unknown outcome: each is asked for by its id, concurrently).
+
 What is NOT an unknown outcome: the breaker refusing (`CIRCUIT_OPEN`), the rate limiter's wait exceeding its bound
 (`RATE_LIMITED`), a connection that could not be made (`VENUE_CONNECTION_ERROR`), and any 4xx answer (429
 included): the venue did not take the order. 429 blocks the endpoint in the rate limiter (Retry-After or
@@ -41,7 +46,7 @@ from __future__ import annotations
 import enum
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
@@ -83,6 +88,7 @@ from trader.integrations.store.base import (
     secs_to_ns,
 )
 from trader.venues.base import (
+    MAX_BATCH_SIZE,
     CancelResult,
     SubmitRejected,
     SubmitResult,
@@ -92,7 +98,7 @@ from trader.venues.base import (
     VenueOrderStatus,
     VenueTrade,
 )
-from trader.venues.errors import VenueConnectionError, VenueError, VenueRequestError
+from trader.venues.errors import VenueConnectionError, VenueError, VenueProtocolError, VenueRequestError
 
 log = structlog.get_logger(__name__)
 
@@ -108,6 +114,7 @@ VENUE_CONNECTION_ERROR = "VENUE_CONNECTION_ERROR"
 CANCEL_NOT_DONE = "VENUE_CANCEL_NOT_DONE"
 
 _ORDER_ENDPOINT = "POST /order"
+_BATCH_ENDPOINT = "POST /orders"
 _CANCEL_ENDPOINT = "DELETE /order"
 _CANCEL_ALL_ENDPOINT = "DELETE /cancel-all"
 _LOOKUP_ENDPOINT = "GET /data/order"
@@ -342,31 +349,58 @@ class OrderManager:
     # -- sending ----------------------------------------------------------------------------------------------------
 
     async def submit(self, intent: OrderIntent, *, group_id: str | None = None) -> Order:
-        """Persist, send and resolve one order; returns its state once the venue's answer (or its absence) is known.
+        """Persist, send and resolve one order (`POST /order`); returns its state once the venue's answer (or its
+        absence) is known.
 
         Raises `DuplicateClientOrderId` if the client order id was used before, and `PrepareFailed` if the order could
         not be built: in both cases nothing is written or sent.
         """
-        cid = intent.client_order_id
-        if cid in self._orders:
-            raise DuplicateClientOrderId(f"client order id {cid!r} was already used")
-        order = await self._prepare(intent)
-        self._put(order)
-        self._by_venue_id[order.order_id] = cid
-        outcome: SubmitOutcome | None = None
+        (order,) = await self._submit((intent,), group_id)
+        return order
+
+    async def submit_batch(self, intents: Sequence[OrderIntent], *, group_id: str | None = None) -> list[Order]:
+        """`submit` for up to `MAX_BATCH_SIZE` orders in ONE request (`POST /orders`): every order is prepared, every
+        intent written in one store transaction, the request passes the rate limiter and the breaker once, and each
+        order is then resolved by its own result (an unknown outcome of the request leaves each order's unknown, and
+        each is asked for by its id). One order's refusal does not refuse the others.
+
+        Raises `DuplicateClientOrderId` or `PrepareFailed` if any order reuses a client order id or cannot be built,
+        and `ValueError` for a batch the venue would refuse (empty, too large, post-only mixed with not): in every
+        case before anything is written or sent.
+        """
+        if not 1 <= len(intents) <= MAX_BATCH_SIZE:
+            raise ValueError(f"a batch holds 1 to {MAX_BATCH_SIZE} orders, got {len(intents)}")
+        if len({i.post_only for i in intents}) != 1:
+            raise ValueError("a batch must be all post-only or all not post-only (one postOnly per request)")
+        return await self._submit(intents, group_id)
+
+    async def _submit(self, intents: Sequence[OrderIntent], group_id: str | None) -> list[Order]:
+        cids = [intent.client_order_id for intent in intents]
+        for n, cid in enumerate(cids):
+            if cid in self._orders or cid in cids[:n]:
+                raise DuplicateClientOrderId(f"client order id {cid!r} was already used")
+        orders = [await self._prepare(intent) for intent in intents]
+        for order in orders:
+            self._put(order)
+            self._by_venue_id[order.order_id] = order.client_order_id
+        outcomes: dict[str, SubmitOutcome] = {}
         try:
-            outcome = await self._write_and_send(order, group_id)
+            await self._write_and_send(orders, group_id, outcomes)
         finally:
-            if self._orders[cid].status is OrderStatus.CREATED:
-                # Cancelled before it left: close it and say so in the store, even while being cancelled.
-                with trio.move_on_after(self.settings.request_timeout_secs, shield=True):
-                    await self._not_sent(cid, OrderReason.NEVER_SENT, canceled=True)
-            elif outcome is None and self._orders[cid].status is OrderStatus.SUBMITTED:
-                # Cancelled while the request was on its way (an emergency stop): the venue may or may not have the
-                # order. It is asked for by id (reconciliation), like any unknown outcome.
-                self._unresolved.add(cid)
-        log.debug("order_submit_done", client_order_id=cid, outcome=outcome, status=self._orders[cid].status)
-        return self._orders[cid]
+            with trio.move_on_after(self.settings.request_timeout_secs, shield=True):
+                for cid in cids:
+                    if self._orders[cid].status is OrderStatus.CREATED:
+                        # Cancelled before it left: close it and say so in the store, even while being cancelled.
+                        await self._not_sent(cid, OrderReason.NEVER_SENT, canceled=True)
+                    elif cid not in outcomes and self._orders[cid].status is OrderStatus.SUBMITTED:
+                        # Cancelled while the request was on its way (an emergency stop): the venue may or may not
+                        # have the order. It is asked for by id (reconciliation), like any unknown outcome.
+                        self._unresolved.add(cid)
+        for cid in cids:
+            log.debug(
+                "order_submit_done", client_order_id=cid, outcome=outcomes.get(cid), status=self._orders[cid].status
+            )
+        return [self._orders[cid] for cid in cids]
 
     async def _prepare(self, intent: OrderIntent) -> Order:
         """The CREATED order with its venue order id, computed before anything is written or sent."""
@@ -385,49 +419,93 @@ class OrderManager:
             raise PrepareFailed(f"venue prepared {order.client_order_id!r} for intent {intent.client_order_id!r}")
         return order
 
-    async def _write_and_send(self, order: Order, group_id: str | None) -> SubmitOutcome:
-        cid = order.client_order_id
+    async def _write_and_send(
+        self, orders: Sequence[Order], group_id: str | None, outcomes: dict[str, SubmitOutcome]
+    ) -> None:
+        """Write the intents, send the orders in one request (`POST /order` for one, `POST /orders` for more), and
+        resolve each: its outcome goes into `outcomes` as soon as it is known."""
+        cids = [order.client_order_id for order in orders]
+
+        async def not_sent(reason: str, *, write_intent: bool = True) -> None:
+            for cid in cids:
+                await self._not_sent(cid, reason, write_intent=write_intent)
+                outcomes[cid] = SubmitOutcome.NOT_SENT
+
         try:
-            await self.store.record_intent(self._intent_record(order, group_id))
+            records = [self._intent_record(order, group_id) for order in orders]
+            await (self.store.record_intent(records[0]) if len(records) == 1 else self.store.record_intents(records))
         except (StoreError, DuplicateKeyError) as exc:
             self._counts["store_errors"] += 1
-            log.error("intent_write_failed", client_order_id=cid, error=str(exc))
-            await self._not_sent(cid, STORE_WRITE_FAILED, write_intent=False)
-            return SubmitOutcome.NOT_SENT
+            log.error("intent_write_failed", client_order_ids=cids, error=str(exc))
+            await not_sent(STORE_WRITE_FAILED, write_intent=False)
+            return
         if self._sending_blocked is not None:
-            await self._not_sent(cid, SENDING_BLOCKED)
-            return SubmitOutcome.NOT_SENT
+            await not_sent(SENDING_BLOCKED)
+            return
+        if len(orders) == 1:
+            endpoint, call = _ORDER_ENDPOINT, partial(self._submit_one, cids[0])
+        else:
+            endpoint, call = _BATCH_ENDPOINT, partial(self._submit_many, cids)
         try:
-            result = await self._call(
-                _ORDER_ENDPOINT,
-                partial(self.venue.submit, self._orders[cid]),
-                before_send=partial(self._mark_sent, cid),
+            results = await self._call(
+                endpoint,
+                call,
+                before_send=partial(self._mark_sent, cids),
                 check_blocked=True,
                 max_wait_secs=self.settings.max_rate_wait_secs,
             )
         except CircuitOpenError:
-            await self._not_sent(cid, CIRCUIT_OPEN)
-            return SubmitOutcome.NOT_SENT
+            await not_sent(CIRCUIT_OPEN)
+            return
         except RateLimitWaitTooLong:
-            await self._not_sent(cid, RATE_LIMITED)
-            return SubmitOutcome.NOT_SENT
+            await not_sent(RATE_LIMITED)
+            return
         except SendingBlocked:
-            await self._not_sent(cid, SENDING_BLOCKED)
-            return SubmitOutcome.NOT_SENT
+            await not_sent(SENDING_BLOCKED)
+            return
         except (trio.TooSlowError, VenueError) as exc:
             if _is_unknown_outcome(exc):
-                self._counts["ambiguous"] += 1
-                self._unresolved.add(cid)
-                log.warning("submit_outcome_unknown", client_order_id=cid, order_id=order.order_id, error=repr(exc))
-                return await self._resolve_unknown(cid)
+                self._counts["ambiguous"] += len(cids)
+                self._unresolved.update(cids)
+                for order in orders:
+                    log.warning(
+                        "submit_outcome_unknown",
+                        client_order_id=order.client_order_id,
+                        order_id=order.order_id,
+                        error=repr(exc),
+                    )
+                if len(cids) == 1:
+                    outcomes[cids[0]] = await self._resolve_unknown(cids[0])
+                    return
+                async with trio.open_nursery() as nursery:
+                    for cid in cids:
+                        nursery.start_soon(self._resolve_into, cid, outcomes)
+                return
             reason = exc.code.value if isinstance(exc, VenueRequestError) else VENUE_CONNECTION_ERROR
-            await self._refused(cid, reason, str(exc), sent=not isinstance(exc, VenueConnectionError))
-            return SubmitOutcome.REJECTED
-        return await self._on_submit_result(cid, result)
+            for cid in cids:
+                await self._refused(cid, reason, str(exc), sent=not isinstance(exc, VenueConnectionError))
+                outcomes[cid] = SubmitOutcome.REJECTED
+            return
+        for cid, result in zip(cids, results, strict=True):
+            outcomes[cid] = await self._on_submit_result(cid, result)
 
-    def _mark_sent(self, cid: str) -> None:
-        self._counts["submitted"] += 1
-        self._apply(OrderSubmitted(client_order_id=cid, ts=self.now()))
+    async def _submit_one(self, cid: str) -> list[SubmitResult]:
+        return [await self.venue.submit(self._orders[cid])]
+
+    async def _submit_many(self, cids: Sequence[str]) -> list[SubmitResult]:
+        results = await self.venue.submit_batch([self._orders[cid] for cid in cids])
+        if len(results) != len(cids):
+            raise VenueProtocolError(f"{_BATCH_ENDPOINT}: {len(results)} results for {len(cids)} orders")
+        return results
+
+    async def _resolve_into(self, cid: str, outcomes: dict[str, SubmitOutcome]) -> None:
+        outcomes[cid] = await self._resolve_unknown(cid)
+
+    def _mark_sent(self, cids: Sequence[str]) -> None:
+        now = self.now()
+        for cid in cids:
+            self._counts["submitted"] += 1
+            self._apply(OrderSubmitted(client_order_id=cid, ts=now))
 
     async def _on_submit_result(self, cid: str, result: SubmitResult) -> SubmitOutcome:
         if isinstance(result, SubmitRejected):
