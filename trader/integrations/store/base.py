@@ -255,7 +255,9 @@ class StoreStatistics:
 
 
 class Store(Protocol):
-    """What the engine persists. Every method is a checkpoint; writes are durable when they return."""
+    """What the engine persists. Every method is a cancel point, and all but the write-ahead (`record_intent`,
+    `record_intents`, which an implementation may make without yielding) a schedule point too; writes are durable
+    when they return."""
 
     async def upsert_market(self, market: Market, *, ts_ns: int) -> None: ...
     async def load_markets(self) -> list[Market]: ...
