@@ -21,15 +21,16 @@ market-data service's `frame_tap` (no engine code is changed or patched): the si
 the frame -> the market-data service has the frame text -> parsed -> applied to the books (cells published) -> the
 intent is in the channel to execution -> the risk check starts / ends -> the venue's `prepare` (order build +
 EIP-712 signature) starts / ends -> `submit` starts (after the write-ahead intent and the rate limiter / breaker) ->
-the sim's HTTP handler has the `POST /order` request (parsed by h11, before the sim's own authentication and
-signature check). The two legs are sent in parallel; the headline is the FIRST leg to reach the sim (the moment the
-venue has an order of ours); the last leg is reported too.
+the sim's HTTP handler has the `POST /orders` request (parsed by h11, before the sim's own authentication and
+signature check). The legs go out together in one `POST /orders` (the engine's default, `batch_legs`); the headline
+is the FIRST leg to reach the sim (the moment the venue has an order of ours); the last leg is reported too.
 
 Stages (contiguous, they add up to the total): `wire` (sim send -> engine has the frame: WebSocket framing both
 ways, loopback, the reader task), `parse` (decode + validate), `book` (apply + publish), `strategy` (wake-up,
 evaluation, analyzer, until the intent is sent), `queue` (channel hop to execution), `risk` (exposure + gate),
-`dispatch` (order task, arbitrage nursery, leg task), `sign` (order build + sign), `persist` (write-ahead intent in
-the store, rate limiter, breaker), `send` (body, L2 HMAC, httpx, loopback, until the sim has the request).
+`dispatch` (order task, arbitrage nursery, sending task), `sign` (build + sign every order of the request, one by
+one), `persist` (the request's write-ahead intents in one store transaction, rate limiter, breaker), `send` (body,
+L2 HMAC, HTTP client, loopback, until the sim has the request).
 
 Prints one JSON object per line: the setup, one line per stage, the last leg, then the headline with `p50_us` and
 `p99_us` (and each stage's median). The machine is shared: the load average before and after is in the output.
@@ -142,7 +143,9 @@ class Event:
         cid = self.client_of[first_oid]
         if cid not in self.sign or cid not in self.submit:
             return None
-        sign0, sign1 = self.sign[cid]
+        # The orders of the first leg's request (all legs, when they go out in one POST /orders): signed one by one.
+        request = [c for c, at in self.submit.items() if at == self.submit[cid] and c in self.sign]
+        sign0, sign1 = min(self.sign[c][0] for c in request), max(self.sign[c][1] for c in request)
         points = {
             "wire": (self.t_sent, self.t_frame),
             "parse": (self.t_frame, self.t_parsed),
@@ -302,6 +305,11 @@ class _TappedVenue:
         return await self._inner.submit(order)
 
     async def submit_batch(self, orders: Sequence[Order]) -> list[SubmitResult]:
+        event = self._probe.current
+        if event is not None:
+            now = clock()
+            for order in orders:
+                event.submit[order.client_order_id] = now
         return await self._inner.submit_batch(orders)
 
     async def cancel(self, order_id: str) -> CancelResult:
@@ -337,11 +345,15 @@ class _TappedStore:
         self._probe = probe
 
     async def record_intent(self, intent: IntentRecord) -> None:
+        await self.record_intents((intent,))
+
+    async def record_intents(self, intents: Sequence[IntentRecord]) -> None:
         start = clock()
-        await self._inner.record_intent(intent)
+        await (self._inner.record_intent(intents[0]) if len(intents) == 1 else self._inner.record_intents(intents))
         event = self._probe.current
         if event is not None:
-            event.store[intent.client_order_id] = (start, clock())
+            for intent in intents:
+                event.store[intent.client_order_id] = (start, clock())
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -357,7 +369,7 @@ class _ArrivalFaults(FaultInjector):
         self._probe = probe
 
     def http_delay(self, service: str, path: str) -> float:
-        if service == "clob" and path == "/order":
+        if service == "clob" and path in ("/order", "/orders"):
             self._probe.pending_arrival = clock()
         return self._inner.http_delay(service, path)
 
@@ -375,9 +387,9 @@ class _ArrivalHooks:
 
     def on_submit(self, request: OrderRequest) -> Rejected | None:
         probe = self._probe
-        if probe.pending_arrival and probe.current is not None:
+        if probe.pending_arrival and probe.current is not None and request.owner != GAP_OWNER:
+            # Every order of a `POST /orders` arrived with its request.
             probe.current.arrivals[request.order_id] = (probe.pending_arrival, clock())
-        probe.pending_arrival = 0
         return self._inner.on_submit(request)
 
     def fill_cap(self, request: OrderRequest) -> int | None:
@@ -612,6 +624,7 @@ async def run(options: Options, directory: Path) -> Result:
             if n == options.warmup:
                 cpu0, wall0 = time.process_time(), time.perf_counter()
             event = Event(n, hex_id(f"bench:tick_to_trade:yes:{n}"))
+            probe.pending_arrival = 0
             probe.current = event
             placed = sim.exchange.submit(
                 _sell(event.gap_order_id, gap.yes, gap.yes_gap, options.size * UNITS_PER_ONE), sim.now()
