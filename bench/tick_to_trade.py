@@ -494,7 +494,7 @@ async def _open_store(kind: str, directory: Path) -> AsyncIterator[Store]:
     if kind == "memory":
         yield MemoryStore()
         return
-    synchronous: Literal["FULL", "NORMAL"] = "NORMAL" if kind == "sqlite-normal" else "FULL"
+    synchronous: Literal["FULL", "NORMAL"] = "FULL" if kind == "sqlite-full" else "NORMAL"
     async with open_sqlite_store(directory / "trader.sqlite3", synchronous=synchronous) as store:
         yield store
 
@@ -713,9 +713,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--markets", type=int, default=8, help="binary markets the sim lists (default 8)")
     parser.add_argument(
         "--store",
-        choices=("sqlite", "sqlite-normal", "memory"),
+        choices=("sqlite", "sqlite-full", "memory"),
         default="sqlite",
-        help="the write-ahead store: sqlite (trader run's default, synchronous=FULL), sqlite-normal, memory",
+        help="the write-ahead store: sqlite (trader run's default, synchronous=NORMAL), sqlite-full, memory",
     )
     parser.add_argument("--per-event", action="store_true", help="also print every event's stages")
     args = parser.parse_args(argv)
