@@ -23,11 +23,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from trader.domain.book import Level
 from trader.domain.market import FeeSchedule, Market
 from trader.domain.numbers import ONE, ZERO, Side, floor_size, round_price_for
 from trader.strategies.base import BookView, MarketState, buy_cost_per_share, sell_proceeds_per_share
 
 __all__ = ["Basket", "BasketFill", "BasketKind", "BasketLeg", "basket_top_edge", "iter_baskets", "walk_basket"]
+
+#: Levels per leg a walk fetches first; it fetches more only when it gets that deep.
+_FIRST_LEVELS = 4
 
 
 class BasketKind(enum.StrEnum):
@@ -156,33 +160,73 @@ def basket_top_edge(basket: Basket, side: Side) -> Decimal | None:
     return ONE - total if side is Side.BUY else total - ONE
 
 
+class _Ladder:
+    """One leg's side of the book for a walk: its levels, best first and at most `max_levels`, fetched a few at a
+    time as the walk goes deeper (most walks stop at the first levels), and their per-share values with fees,
+    computed once per level and shared by the sizing, the pricing and the re-pricing."""
+
+    __slots__ = ("_book", "_depth", "_free", "_leg", "_max_levels", "_side", "_values", "levels")
+
+    def __init__(self, leg: BasketLeg, side: Side, max_levels: int) -> None:
+        self._leg = leg
+        self._side = side
+        self._book = leg.book
+        self._max_levels = max_levels
+        self._free = leg.fees.rate == ZERO  # the value is the price itself
+        self._depth = min(max_levels, _FIRST_LEVELS)  # levels asked for so far
+        self.levels = leg.book.levels(side.opposite, self._depth)
+        self._values: list[Decimal] = []
+
+    def level(self, i: int) -> Level | None:
+        """Level i (0 = best), or None when the side (or `max_levels`) has no such level."""
+        if i >= len(self.levels) and len(self.levels) == self._depth < self._max_levels:  # there may be more
+            self._depth = min(self._max_levels, max(2 * self._depth, i + 1))
+            self.levels = self._book.levels(self._side.opposite, self._depth)
+        return self.levels[i] if i < len(self.levels) else None
+
+    def value(self, i: int) -> Decimal:
+        """The per-share value at level i (which must exist): cost with fee for a buy, proceeds after fee for a
+        sell."""
+        values = self._values
+        while len(values) <= i:
+            price = self.levels[len(values)].price
+            values.append(price if self._free else self._leg.unit_value(self._side, price))
+        return values[i]
+
+
 def _walk_size(
-    basket: Basket,
+    ladders: Sequence[_Ladder],
     side: Side,
     *,
     min_edge: Decimal,
     max_size: Decimal | None,
     max_notional: Decimal | None,
-    max_levels: int,
     strict: bool,
 ) -> Decimal:
-    maker_side = side.opposite
-    ladders = [leg.book.levels(maker_side, max_levels) for leg in basket.legs]
+    legs = range(len(ladders))
     index = [0] * len(ladders)
     taken = [ZERO] * len(ladders)  # taken at the current level of each leg
     size = ZERO
     spent = ZERO  # the notional the cap applies to: BUY pUSD paid with fees, SELL pUSD at the bids
-    while all(i < len(ladder) for i, ladder in zip(index, ladders, strict=True)):
-        levels = [ladder[i] for i, ladder in zip(index, ladders, strict=True)]
-        unit = sum((leg.unit_value(side, lv.price) for leg, lv in zip(basket.legs, levels, strict=True)), ZERO)
-        edge = ONE - unit if side is Side.BUY else unit - ONE
+    buy = side is Side.BUY
+    levels: list[Level] = []  # the current level of each leg
+    while True:
+        levels.clear()
+        unit = ZERO
+        for n in legs:
+            level = ladders[n].level(index[n])
+            if level is None:
+                return floor_size(size)
+            levels.append(level)
+            unit += ladders[n].value(index[n])
+        edge = ONE - unit if buy else unit - ONE
         if edge < min_edge or (strict and edge == min_edge):
             break
-        chunk = min(lv.size - t for lv, t in zip(levels, taken, strict=True))
+        chunk = min([levels[n].size - taken[n] for n in legs])
         capped = False
         if max_size is not None and size + chunk >= max_size:
             chunk, capped = max_size - size, True
-        unit_notional = unit if side is Side.BUY else sum((lv.price for lv in levels), ZERO)
+        unit_notional = unit if buy else sum([lv.price for lv in levels], ZERO)
         if max_notional is not None and spent + chunk * unit_notional >= max_notional:
             chunk, capped = min(chunk, (max_notional - spent) / unit_notional), True
         if chunk <= ZERO:
@@ -191,38 +235,47 @@ def _walk_size(
         spent += chunk * unit_notional
         if capped:
             break
-        for n, lv in enumerate(levels):
+        for n in legs:
             taken[n] += chunk
-            if taken[n] >= lv.size:
+            if taken[n] >= levels[n].size:
                 index[n] += 1
                 taken[n] = ZERO
     return floor_size(size)
 
 
-def _leg_value(leg: BasketLeg, side: Side, size: Decimal) -> tuple[Decimal, Decimal | None, Decimal]:
-    """(value with fees, worst price touched, shares available) for `size` shares of one leg."""
+def _leg_value(ladder: _Ladder, size: Decimal) -> tuple[Decimal, Decimal | None, Decimal]:
+    """(value with fees, worst price touched, shares available) for `size` shares of one leg.
+
+    The ladder holds every level the size needs: the size was walked on these very levels (and only shrinks)."""
     remaining, value, worst = size, ZERO, None
-    for level in leg.book.levels(side.opposite):
-        if remaining <= ZERO:
-            break
+    i = 0
+    while remaining > ZERO and (level := ladder.level(i)) is not None:
         take = min(remaining, level.size)
-        value += take * leg.unit_value(side, level.price)
+        value += take * ladder.value(i)
         remaining -= take
         worst = level.price
+        i += 1
     return value, worst, size - remaining
 
 
-def _price_basket(basket: Basket, side: Side, size: Decimal) -> BasketFill | None:
+def _price_basket(
+    basket: Basket, ladders: Sequence[_Ladder], side: Side, size: Decimal
+) -> tuple[BasketFill, bool] | None:
+    """The fill of `size` at each leg's on-grid limit, and whether every limit is the worst level it touches (so
+    the whole size fills at the limits, with no need to ask the books again)."""
     prices: list[Decimal] = []
     value = ZERO
-    for leg in basket.legs:
-        leg_value, worst, available = _leg_value(leg, side, size)
+    on_grid = True
+    for leg, ladder in zip(basket.legs, ladders, strict=True):
+        leg_value, worst, available = _leg_value(ladder, size)
         if worst is None or available < size:
             return None
-        prices.append(round_price_for(side, worst, leg.tick_size))
+        limit = round_price_for(side, worst, leg.tick_size)
+        on_grid = on_grid and limit == worst
+        prices.append(limit)
         value += leg_value
     edge = size - value if side is Side.BUY else value - size
-    return BasketFill(size=size, prices=tuple(prices), value=value, edge=edge)
+    return BasketFill(size=size, prices=tuple(prices), value=value, edge=edge), on_grid
 
 
 def walk_basket(
@@ -242,20 +295,16 @@ def walk_basket(
     `strict`, a unit must beat `min_edge` rather than reach it. None when nothing clears, or when a leg cannot fill
     the size at its on-grid limit.
     """
-    size = _walk_size(
-        basket,
-        side,
-        min_edge=min_edge,
-        max_size=max_size,
-        max_notional=max_notional,
-        max_levels=max_levels,
-        strict=strict,
-    )
+    ladders = [_Ladder(leg, side, max_levels) for leg in basket.legs]
+    size = _walk_size(ladders, side, min_edge=min_edge, max_size=max_size, max_notional=max_notional, strict=strict)
     if size <= ZERO:
         return None
-    fill = _price_basket(basket, side, size)
-    if fill is None:
+    priced = _price_basket(basket, ladders, side, size)
+    if priced is None:
         return None
+    fill, on_grid = priced
+    if on_grid:  # each limit is a level the walk took: the whole size fills at the limits
+        return fill
     # A level off the tick grid is left out by the rounded limit: keep only what fills at the limits.
     for _ in range(3):
         fillable = min(
@@ -267,8 +316,8 @@ def walk_basket(
         size = floor_size(fillable)
         if size <= ZERO:
             return None
-        repriced = _price_basket(basket, side, size)
+        repriced = _price_basket(basket, ladders, side, size)
         if repriced is None:
             return None
-        fill = repriced
+        fill = repriced[0]
     return None
