@@ -251,6 +251,10 @@ class _Run:
             for leg in legs:
                 self._short(f"{ARB_LEG_SHORT}:{leg.client_order_id}")
             return
+        # Logged once the orders are out (a log line costs more than a task hop).
+        log.info(
+            "arb_legs_sent", arb_id=self.arb.arb_id, legs=[leg.client_order_id for leg in legs], size=str(self.arb.size)
+        )
         async with trio.open_nursery() as nursery:
             for leg, order in zip(legs, orders, strict=True):
                 nursery.start_soon(self.watch_leg, leg, order)
@@ -386,13 +390,16 @@ async def run_arbitrage(
     cancellation unwinds), so that its exposure can still be reported.
     """
     run = _Run(manager, arb, settings or ArbitrageSettings(), check or (lambda _: None), tick_of)
-    log.info("arb_started", arb_id=arb.arb_id, legs=len(arb.legs), size=str(arb.size))
+    per_request = MAX_BATCH_SIZE if run.settings.batch_legs else 1
+    requests = [arb.legs[start : start + per_request] for start in range(0, len(arb.legs), per_request)]
     finished = False
     try:
-        async with trio.open_nursery() as nursery:
-            per_request = MAX_BATCH_SIZE if run.settings.batch_legs else 1
-            for start in range(0, len(arb.legs), per_request):
-                nursery.start_soon(run.send, arb.legs[start : start + per_request])
+        if len(requests) == 1:  # the usual basket: sent from this task, with no task hop before it leaves
+            await run.send(requests[0])
+        else:
+            async with trio.open_nursery() as nursery:
+                for legs in requests:
+                    nursery.start_soon(run.send, legs)
         if run.short.is_set():
             await run.unwind()
         finished = True
