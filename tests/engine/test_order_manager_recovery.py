@@ -122,6 +122,8 @@ async def test_fills_reported_but_never_delivered_are_fetched(autojump_clock: tr
     assert manager.order("c1").status is OrderStatus.FILLED
     assert manager.needs_reconcile() == []
     assert manager.positions() == await venue.positions()
+    # What the 5 s reconciliation looks at is what is outstanding, not every order that ever filled.
+    assert manager._venue_matched == {}
 
 
 async def test_fake_venue_check_catches_a_resend_and_a_send_while_halted() -> None:

@@ -601,7 +601,11 @@ class OrderManager:
 
     def needs_reconcile(self) -> list[Order]:
         """Orders to ask the venue about: outcome unknown, or fills reported by the venue that never arrived."""
-        # Only orders unresolved or with venue-reported fills can qualify: not a scan of every order ever sent.
+        # Only orders unresolved or with venue-reported fills can qualify: not a scan of every order ever sent. An
+        # order whose reported fills all arrived is forgotten here (its awaited fills are 0 with or without the entry;
+        # a later report adds it back), so what this looks at stays what is outstanding, not the session's history.
+        for cid in [cid for cid in self._venue_matched if not self.awaiting_fills(cid)]:
+            del self._venue_matched[cid]
         candidates = sorted(self._unresolved.union(self._venue_matched), key=self._rank.__getitem__)
         orders = [self._orders[cid] for cid in candidates]
         return [
