@@ -577,7 +577,7 @@ class _Engine:
         self.recent: list[dict[str, object]] = []
 
     def store_available(self) -> bool:
-        return bool(getattr(self.store, "available", True))
+        return self.store.available
 
     def sink_statistics(self) -> dict[str, SinkStatistics]:
         sinks: dict[str, SinkStatistics] = {}

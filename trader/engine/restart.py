@@ -160,14 +160,6 @@ async def reconcile_at_start(
     return report
 
 
-async def _load_order(store: Store, order_id: str) -> OrderRecord | None:
-    load = getattr(store, "load_order", None)  # both stores have it; the protocol does not (yet)
-    if load is None:
-        return None
-    record: OrderRecord | None = await load(order_id)
-    return record
-
-
 async def _lookup(venue: Venue, order_id: str, fallback: VenueOrder | None) -> VenueOrder | None:
     if isinstance(venue, SupportsOrderLookup):
         return await _venue_call(partial(venue.lookup, order_id))
@@ -186,7 +178,7 @@ async def _reconcile_orders(  # noqa: PLR0917
     the order manager resolves those): cancelled if still resting, recorded with the venue's final state."""
     at_venue = {o.order_id: o for o in await _venue_call(venue.open_orders)}
     for order_id in sorted((set(stored_open) | set(at_venue)) - pending_ids):
-        record = stored_open.get(order_id) or await _load_order(store, order_id)
+        record = stored_open.get(order_id) or await store.load_order(order_id)
         if order_id in at_venue:
             result = await _venue_call(partial(venue.cancel, order_id))
             if order_id in result.canceled:
@@ -226,7 +218,7 @@ async def _reconcile_trades(  # noqa: PLR0917
                 await store.record_trade(dataclasses.replace(known, status=trade.status, updated_at_ns=now_ns))
                 counts["updated"] += 1
             continue
-        record = stored_open.get(trade.order_id) or await _load_order(store, trade.order_id)
+        record = stored_open.get(trade.order_id) or await store.load_order(trade.order_id)
         if record is None:
             found = await _lookup(venue, trade.order_id, None)
             if found is not None:

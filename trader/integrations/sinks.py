@@ -414,7 +414,7 @@ class StoreSink:
             try:
                 await write.call()
             except StoreError as exc:
-                if not getattr(self._store, "available", True):
+                if not self._store.available:
                     raise DeliveryError(f"store unavailable: {exc}", delivered=done) from exc
                 self.rejected += 1
                 log.error("store_write_rejected", what=write.what, error=str(exc))
@@ -427,7 +427,7 @@ class WriteBehindStore:
     """A `Store` whose writes (other than intents and `mark_sniped`) are queued to a lossless writer task.
 
     `record_intent` goes straight to the store and raises if it cannot be written: the order is then not sent.
-    `available` is the underlying store's (True for stores that are always there, such as SQLite).
+    `available` is the underlying store's.
     """
 
     def __init__(self, store: Store, runner: SinkRunner[StoreWrite], sink: StoreSink) -> None:
@@ -437,7 +437,7 @@ class WriteBehindStore:
 
     @property
     def available(self) -> bool:
-        return bool(getattr(self.store, "available", True))
+        return self.store.available
 
     @property
     def rejected_writes(self) -> int:
@@ -477,6 +477,9 @@ class WriteBehindStore:
 
     async def load_open_orders(self) -> list[OrderRecord]:
         return await self.store.load_open_orders()
+
+    async def load_order(self, order_id: str) -> OrderRecord | None:
+        return await self.store.load_order(order_id)
 
     async def load_order_events(self, order_id: str) -> list[OrderEventRecord]:
         return await self.store.load_order_events(order_id)

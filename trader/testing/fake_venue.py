@@ -524,6 +524,14 @@ class MemoryStore:
         await self._read()
         return [o for o in self.orders.values() if o.status.is_open]
 
+    async def load_order(self, order_id: str) -> OrderRecord | None:
+        await self._read()
+        return self.orders.get(order_id)
+
+    @property
+    def available(self) -> bool:
+        return not self.fail_writes
+
     async def load_order_events(self, order_id: str) -> list[OrderEventRecord]:
         await self._read()
         return list(self.order_events.get(order_id, ()))

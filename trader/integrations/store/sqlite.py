@@ -190,6 +190,10 @@ class SqliteStore(SqlStore):
         await self._run(close, write=False)
         self._closed = True
 
+    @property
+    def available(self) -> bool:
+        return not self._closed
+
     def statistics(self) -> StoreStatistics:
         return StoreStatistics(
             writes=self._writes, reads=self._reads, errors=self._errors, schema_version=self._schema_version
