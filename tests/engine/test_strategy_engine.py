@@ -646,3 +646,143 @@ async def test_a_wakeup_costs_what_changed_not_every_market(
     await trio.sleep(0.01)
     assert strategy.calls[-1].changed == frozenset({cell.market.condition_id})
     assert _NoScan.scans == 0
+
+
+class Looking:
+    """An analyzer that notes, at each observation, what it sees of the YES book and when it runs."""
+
+    name = "look"
+
+    def __init__(self, log: list[object]) -> None:
+        self.log = log
+
+    def observe(self, state: MarketState, emitted: Sequence[Intent]) -> Sequence[object]:
+        book = state.book(MARKET.yes_token_id)
+        ask = book.best_ask() if book is not None else None
+        self.log.append(
+            (
+                "observed",
+                state.changed,
+                ask.price if ask is not None else None,
+                [i.client_order_id for i in emitted if isinstance(i, OrderIntent)],
+            )
+        )
+        return []
+
+    def summary(self) -> object:
+        return None
+
+
+async def test_a_wakeups_analyzers_run_after_execution_on_the_books_the_strategies_saw(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    # Execution takes the intent (and the feed moves the book) before the analyzers run; they still see the book as
+    # the strategy did, and the intents it emitted.
+    books = ready_books()
+    log: list[object] = []
+
+    def act(state: MarketState, n: int) -> list[StrategyOutput]:
+        book = state.book(MARKET.yes_token_id)
+        ask = book.best_ask() if book is not None else None
+        log.append(("strategy", state.changed, ask.price if ask is not None else None))
+        return [order(f"o{n}")] if state.changed else []
+
+    engine, channel = engine_with(Recording(act=act), books=books, analyzers=[Looking(log)])
+    await nursery.start(engine.run)
+    await trio.sleep(0.05)
+    cell = books.market(MARKET.condition_id)
+
+    async def execution() -> None:
+        async for intent in channel.receive:
+            assert isinstance(intent, OrderIntent)
+            log.append(("executed", intent.client_order_id))
+            if intent.client_order_id == "o1":
+                cell.yes.book.apply_level(Side.SELL, Decimal("0.40"), Decimal(5), now=trio.current_time())
+                books.publish([cell])  # the feed moves on at once
+
+    nursery.start_soon(execution)
+    await trio.testing.wait_all_tasks_blocked()
+    log.clear()
+    cell.yes.book.apply_level(Side.SELL, Decimal("0.45"), Decimal(5), now=trio.current_time())
+    books.publish([cell])
+    await trio.sleep(0.02)
+    changed = frozenset({MARKET.condition_id})
+    assert log == [
+        ("strategy", changed, Decimal("0.45")),
+        ("executed", "o1"),
+        ("strategy", changed, Decimal("0.40")),  # after the rest, a change: not idle, the next wake-up comes first
+        ("executed", "o2"),
+        ("observed", changed, Decimal("0.45"), ["o1"]),  # idle after the rest: the snapshot, as the strategy saw it
+        ("observed", changed, Decimal("0.40"), ["o2"]),
+    ]
+    assert engine.statistics().analyzers[0].errors == 0
+
+
+async def test_a_scope_too_large_to_copy_is_analyzed_at_once(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("trader.engine.strategy_engine.MAX_SNAPSHOT_BOOKS", 1)
+    books = ready_books()
+    log: list[object] = []
+    engine, channel = engine_with(
+        Recording(act=lambda state, n: [order(f"o{n}")] if state.changed else []), books=books, analyzers=[Looking(log)]
+    )
+    await nursery.start(engine.run)
+    await trio.sleep(0.05)
+
+    async def execution() -> None:
+        async for intent in channel.receive:
+            assert isinstance(intent, OrderIntent)
+            log.append(("executed", intent.client_order_id))
+
+    nursery.start_soon(execution)
+    log.clear()
+    books.publish([books.market(MARKET.condition_id)])
+    await trio.sleep(0.01)
+    assert log == [("observed", frozenset({MARKET.condition_id}), Decimal("0.50"), ["o1"]), ("executed", "o1")]
+
+
+async def test_under_a_feed_that_never_idles_deferred_analyses_are_bounded_and_in_order(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    from trader.engine.strategy_engine import MAX_PENDING_ANALYSES
+
+    books = ready_books()
+    analyzer = Counting()
+    engine, _ = engine_with(
+        Recording(act=lambda state, n: [order(f"o{n}")] if state.changed else []),
+        books=books,
+        channel=Channel(size=64),
+        analyzers=[analyzer],
+        settings=StrategyEngineSettings(period_secs=10.0),  # no tick to catch up
+    )
+    await nursery.start(engine.run)
+    cell = books.market(MARKET.condition_id)
+    lag = []
+    for _ in range(100):  # a change every 1 ms: the engine is never idle after its 5 ms rest
+        books.publish([cell])
+        await trio.sleep(0.001)
+        lag.append(engine.statistics().wakeups - len(analyzer.seen))
+    assert max(lag) <= MAX_PENDING_ANALYSES
+    assert max(lag) > 1  # they did wait
+    await trio.sleep(0.01)  # idle: every one of them ran, in order
+    observed = [[i.client_order_id for i in batch if isinstance(i, OrderIntent)] for batch in analyzer.seen[1:]]
+    assert observed == [[f"o{n}"] for n in range(1, engine.statistics().wakeups + 1)]
+
+
+async def test_stopping_the_engine_runs_the_deferred_analyses(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    books = ready_books()
+    analyzer = Counting()
+    engine, _ = engine_with(
+        Recording(act=lambda state, n: [order(f"o{n}")] if state.changed else []), books=books, analyzers=[analyzer]
+    )
+    scope = await nursery.start(engine.run)
+    await trio.sleep(0.05)
+    books.publish([books.market(MARKET.condition_id)])
+    await trio.sleep(0.001)  # inside the rest: deferred
+    assert len(analyzer.seen) == 1
+    scope.cancel()
+    await trio.sleep(0.001)
+    assert [[i.client_order_id for i in batch if isinstance(i, OrderIntent)] for batch in analyzer.seen] == [[], ["o1"]]

@@ -4,6 +4,7 @@
 supervisor
 └── StrategyEngine.run(task_status)      passes its CancelScope out: the supervisor stops strategies first
       loop: wait for (tick deadline | any book changed) -> build MarketState -> strategies -> send -> analyzers
+                                                   (a book wake-up's analyzers: later, on a snapshot; see below)
 ```
 
 Wake-ups:
@@ -30,8 +31,20 @@ send side when it stops, which tells execution that no more intents come). A ful
 strategies feel the backpressure and no intent is dropped. Before an intent is sent its key (`intent_key`) joins the
 in-flight set that strategies see; execution calls `finish(key)` once the intent's orders are all terminal (or it
 was denied), and not before. Intents are sent BEFORE the analyzers run (tick-to-trade): those the channel takes at
-once go first, with no checkpoint between the strategies and the analyzers (who so see the same books); a claim, or
-an intent that must wait for room, is sent after them, in the strategies' order.
+once go first; a claim, or an intent that must wait for room, is sent after them, in the strategies' order.
+
+Analyzers see exactly the books and the intents the strategies saw and emitted, and every evaluation in order, but
+a book wake-up's analyzers run only once execution has had its turn (their CPU is off the tick-to-trade path):
+- Before its first checkpoint, the wake-up takes a SNAPSHOT for them: a `MarketState` whose books are copies of the
+  books in scope (the changed markets, every market of a neg-risk event with a changed market, and any book a
+  strategy looked at), health as the strategies saw it, and only those markets. `positions` stays the live
+  portfolio (analyzers look at books).
+- The analysis runs when the engine next goes idle (its rest is over and nothing changed since), at the next tick
+  (after its sends), or when the engine stops; under a feed so busy that the engine is never idle, once
+  `MAX_PENDING_ANALYSES` are waiting, after the next wake-up's sends. Always in the order of the evaluations.
+- Ticks (a full sweep looks at every book), wake-ups whose scope exceeds `MAX_SNAPSHOT_BOOKS` books, and an engine
+  with no rest (`min_wakeup_interval_secs` 0) run the analyzers at once after the sends, with no checkpoint
+  in between: on the live books, which are then the same.
 
 A `ClaimedIntent` (the sniper's) is sent only after `claim(...)` answered True within `claim_timeout_secs`: the store
 recorded the claim, so a restart never sends it again. False, a timeout or an error: not sent, counted.
@@ -90,6 +103,10 @@ log = structlog.get_logger(__name__)
 
 #: The largest intent buffer the engine accepts: the channel must stay small so strategies feel backpressure.
 MAX_INTENT_BUFFER = 64
+#: The most books a wake-up copies for its deferred analysis; a larger scope is analyzed at once instead.
+MAX_SNAPSHOT_BOOKS = 64
+#: Deferred analyses waiting at most (a feed so busy that the engine is never idle); then they run.
+MAX_PENDING_ANALYSES = 8
 
 
 class OverrunPolicy(enum.StrEnum):
@@ -132,8 +149,9 @@ class StrategyEngineSettings:
 
 
 class Analyzer(Protocol):
-    """A pure observer called after the strategies at every wake-up, with the intents they just emitted. It returns
-    events to publish (`publish`), and keeps a summary for /status and the exit summary."""
+    """A pure observer of every evaluation, after the strategies, with the state they saw and the intents they
+    emitted (for a book wake-up, a snapshot of the books in scope, observed a little later: see the module doc).
+    It returns events to publish (`publish`), and keeps a summary for /status and the exit summary."""
 
     @property
     def name(self) -> str: ...
@@ -185,6 +203,15 @@ class _Runner:
 
     def statistics(self) -> StrategyStatistics:
         return StrategyStatistics(self.name, self.enabled, self.intents, self.errors, self.last_error)
+
+
+@dataclass(slots=True)
+class _Analysis:
+    """A deferred analysis: the snapshot of a wake-up's state, what its strategies emitted, how long it took."""
+
+    state: MarketState
+    emitted: list[Intent]
+    evaluation_secs: float
 
 
 class _MarketsView(Mapping[str, Market]):
@@ -239,6 +266,11 @@ class _BooksView(Mapping[str, BookView]):
 
     def __iter__(self) -> Iterator[str]:
         return iter([token.asset_id for token in self._books.tokens()])
+
+    @property
+    def made(self) -> Iterator[str]:
+        """The tokens whose view was asked for (what the strategies looked at)."""
+        return iter(self._made)
 
     def __len__(self) -> int:
         return sum(len(cell.tokens) for cell in self._books.markets.values())
@@ -310,6 +342,7 @@ class StrategyEngine:
         self._counts: Counter[str] = Counter()
         self._max_evaluation_secs = 0.0
         self._changes: ChangeTracker | None = None  # made by run()
+        self._pending: list[_Analysis] = []  # deferred analyses, oldest first
         self._last_sweep = -math.inf
 
     # -- for execution and the supervisor -------------------------------------------------------------------------
@@ -379,6 +412,7 @@ class StrategyEngine:
                 try:
                     await self._loop()
                 finally:
+                    self._flush_analyses()
                     log.info("strategy_engine_stopped", ticks=self._counts["ticks"], intents=self._counts["intents"])
 
     def _last_due(self, start: float, now: float) -> int:
@@ -404,11 +438,13 @@ class StrategyEngine:
                 with trio.move_on_at(deadline):
                     if rest_until > trio.current_time():
                         await trio.sleep_until(rest_until)
+                    if self._books.version == seen:  # idle: the deferred analysis goes now
+                        self._flush_analyses()
                     seen = await self._books.wait_changed(seen)
                     woke = True
                 if woke:
                     self._counts["wakeups"] += 1
-                    await self._evaluate(full=False)
+                    await self._evaluate(full=False, defer=s.min_wakeup_interval_secs > 0)
                     rest_until = trio.current_time() + s.min_wakeup_interval_secs
                     continue
             now = trio.current_time()
@@ -460,7 +496,9 @@ class StrategyEngine:
             runner.enabled = False
             log.error(f"{kind}_disabled", name=runner.name, errors=runner.errors)
 
-    async def _evaluate(self, *, full: bool) -> None:
+    async def _evaluate(self, *, full: bool, defer: bool = False) -> None:
+        """Run the strategies, send what they emitted, and analyze: at once after the sends (the deferred analyses of
+        earlier wake-ups first), or, when `defer` and the scope is small, later on a snapshot (see the module doc)."""
         started = time.perf_counter()
         state = self._state(full=full)
         outputs: list[tuple[_Runner, StrategyOutput]] = []
@@ -485,19 +523,70 @@ class StrategyEngine:
             if isinstance(item, ClaimedIntent) or not self._send_nowait(runner, item):
                 break
             sent += 1
+        snapshot = self._snapshot(state) if defer and self._analyzing() else None
+        evaluation_secs = time.perf_counter() - started
+        if snapshot is None:
+            self._flush_analyses()  # the earlier ones first
+            self._analyze(_Analysis(state, emitted, evaluation_secs))
+        else:  # taken before any checkpoint: the books as the strategies saw them
+            self._max_evaluation_secs = max(self._max_evaluation_secs, evaluation_secs)
+            if len(self._pending) >= MAX_PENDING_ANALYSES:
+                self._flush_analyses()
+            self._pending.append(_Analysis(snapshot, emitted, evaluation_secs))
+        for runner, item in outputs[sent:]:
+            await self._send(runner, item)
+
+    def _analyzing(self) -> bool:
+        return any(runner.enabled for _, runner in self._analyzers)
+
+    def _snapshot(self, state: MarketState) -> MarketState | None:
+        """`state` with copies of the books in scope (the changed markets, every market of a neg-risk event with a
+        changed market, any book a strategy looked at) and only those markets; None for a full sweep, or a scope
+        above `MAX_SNAPSHOT_BOOKS` books."""
+        changed = state.changed
+        books = state.books
+        if changed is None or not isinstance(books, _BooksView):
+            return None
+        live = self._books.markets
+        markets: dict[str, Market] = {cid: cell.market for cid in changed if (cell := live.get(cid)) is not None}
+        if markets:
+            for event in state.events:
+                if any(m.condition_id in markets for m in event.markets):
+                    for listed in event.markets:
+                        cell = live.get(listed.condition_id)
+                        if cell is not None:
+                            markets[listed.condition_id] = cell.market
+        tokens = {token_id for market in markets.values() for token_id in market.token_ids}
+        tokens.update(books.made)
+        if len(tokens) > MAX_SNAPSHOT_BOOKS:
+            return None
+        frozen: dict[str, BookView] = {}
+        for token_id in tokens:
+            view = books.get(token_id)
+            if view is not None:
+                frozen[token_id] = view.frozen()
+        return dataclasses.replace(state, markets=markets, books=frozen)
+
+    def _flush_analyses(self) -> None:
+        """Run the deferred analyses, oldest first."""
+        pending, self._pending = self._pending, []
+        for analysis in pending:
+            self._analyze(analysis)
+
+    def _analyze(self, analysis: _Analysis) -> None:
+        started = time.perf_counter()
         for analyzer, runner in self._analyzers:
             if not runner.enabled:
                 continue
             try:
-                events = list(analyzer.observe(state, emitted))
+                events = list(analyzer.observe(analysis.state, analysis.emitted))
             except Exception as exc:
                 self._failed(runner, "analyzer", exc)
                 continue
             for event in events:
                 self._publish_event(event)
-        self._max_evaluation_secs = max(self._max_evaluation_secs, time.perf_counter() - started)
-        for runner, item in outputs[sent:]:
-            await self._send(runner, item)
+        elapsed = analysis.evaluation_secs + time.perf_counter() - started
+        self._max_evaluation_secs = max(self._max_evaluation_secs, elapsed)
 
     def _publish_event(self, event: object) -> None:
         if self._publish is None:

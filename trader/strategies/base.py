@@ -111,6 +111,16 @@ class BookView:
             and not self._book.is_crossed()
         )
 
+    def frozen(self) -> BookView:
+        """A view of a copy of the book as it is now, with the same health: it no longer follows the live book."""
+        return BookView(
+            self._book.copy(),
+            condition_id=self.condition_id,
+            ready=self.ready,
+            suspect=self.suspect,
+            age_secs=self.age_secs,
+        )
+
     def best_bid(self) -> Level | None:
         return self._book.best_bid()
 
