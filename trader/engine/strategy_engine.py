@@ -225,6 +225,10 @@ class _MarketsView(Mapping[str, Market]):
     def __getitem__(self, condition_id: str) -> Market:
         return self._books.markets[condition_id].market
 
+    def get(self, condition_id: str, default: Market | None = None) -> Market | None:  # type: ignore[override]
+        cell = self._books.markets.get(condition_id)
+        return default if cell is None else cell.market
+
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._books.markets))
 

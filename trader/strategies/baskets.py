@@ -132,7 +132,8 @@ def iter_baskets(
             yield Basket(f"{BasketKind.BINARY}:{market.condition_id}", BasketKind.BINARY, market.condition_id, legs)
     if neg_risk:
         for event in state.events:
-            if state.changed is not None and not any(state.in_scope(m.condition_id) for m in event.markets):
+            changed = state.changed
+            if changed is not None and not any(m.condition_id in changed for m in event.markets):
                 continue
             if not event.is_complete:
                 continue

@@ -21,9 +21,9 @@ from decimal import Decimal
 
 from trader.domain.enums import OrderType
 from trader.domain.intents import ArbIntent, OrderIntent
-from trader.domain.numbers import ZERO, Side
+from trader.domain.numbers import ONE, ZERO, Side
 from trader.strategies.base import IdSequence, MarketState, StrategyOutput, held
-from trader.strategies.baskets import Basket, BasketFill, basket_top_edge, iter_baskets, walk_basket
+from trader.strategies.baskets import Basket, BasketFill, iter_baskets, walk_basket
 
 __all__ = ["SumTo100", "SumTo100Settings"]
 
@@ -114,9 +114,7 @@ class SumTo100:
 
     def _buy(self, basket: Basket, state: MarketState) -> ArbIntent | None:
         s = self.settings
-        top = basket_top_edge(basket, Side.BUY)
-        if top is None or top < s.min_edge_usd:
-            return None
+        # No separate top-of-book check: the walk's first step is that very check (no unit clears: no fill).
         fill = walk_basket(
             basket, Side.BUY, min_edge=s.min_edge_usd, max_notional=s.max_basket_usd, max_levels=s.max_levels
         )
@@ -126,9 +124,6 @@ class SumTo100:
         s = self.settings
         held_sets = min(held(state, leg.token_id) for leg in basket.legs)
         if held_sets <= ZERO:
-            return None
-        top = basket_top_edge(basket, Side.SELL)
-        if top is None or top < s.min_edge_usd:
             return None
         fill = walk_basket(
             basket,
@@ -144,24 +139,24 @@ class SumTo100:
         s = self.settings
         if fill is None or fill.size < basket.min_order_size:
             return None
-        if any(fill.size * price < s.min_leg_notional_usd for price in fill.prices):
-            return None
-        if any(
-            not leg.tick_size <= price <= 1 - leg.tick_size for leg, price in zip(basket.legs, fill.prices, strict=True)
-        ):
-            return None
+        size = fill.size
+        for leg, price in zip(basket.legs, fill.prices, strict=True):
+            if size * price < s.min_leg_notional_usd or not leg.tick_size <= price <= ONE - leg.tick_size:
+                return None
         arb_id = self._ids.next(state.session)
         legs = tuple(
-            OrderIntent(
-                client_order_id=f"{arb_id}-{n}",
-                strategy=self.name,
-                condition_id=leg.condition_id,
-                token_id=leg.token_id,
-                side=side,
-                price=price,
-                size=fill.size,
-                order_type=s.order_type,
-            )
-            for n, (leg, price) in enumerate(zip(basket.legs, fill.prices, strict=True))
+            [
+                OrderIntent(
+                    client_order_id=f"{arb_id}-{n}",
+                    strategy=self.name,
+                    condition_id=leg.condition_id,
+                    token_id=leg.token_id,
+                    side=side,
+                    price=price,
+                    size=size,
+                    order_type=s.order_type,
+                )
+                for n, (leg, price) in enumerate(zip(basket.legs, fill.prices, strict=True))
+            ]
         )
         return ArbIntent(arb_id=arb_id, strategy=self.name, legs=legs, max_slippage=s.unwind_slippage)
