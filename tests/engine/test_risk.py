@@ -11,7 +11,7 @@ from trader.domain.events import OrderAccepted, OrderFilled, OrderSubmitted, Ris
 from trader.domain.intents import ArbIntent, OrderIntent
 from trader.domain.numbers import Side
 from trader.domain.orders import Order
-from trader.domain.positions import Portfolio
+from trader.domain.positions import Portfolio, Position
 from trader.engine.risk import (
     Approved,
     BookHealth,
@@ -197,6 +197,28 @@ def test_per_market_and_global_order_rates() -> None:
     assert gate.check(_intent(size="21"), exposure=NOTHING, books=FRESH, now=1.05) == Approved()
 
 
+def test_order_rate_windows_expire_per_order_in_every_market() -> None:
+    gate = _gate(max_orders_global=1000, duplicate_window_secs=0.0)
+    markets = [f"0xm{n}" for n in range(50)]
+    for i in range(3):  # three rounds, each an order in every market: market n at i/2 + n/100
+        for n, market in enumerate(markets):
+            intent = _intent(market=market, token=OTHER, size=str(10 + i))
+            assert gate.check(intent, exposure=NOTHING, books=FRESH, now=i / 2 + n / 100) == Approved()
+    # at t = 1.75 the first round has left every window, the second only for markets 0..25: those take two more
+    # orders (limit 3), the others one
+    for attempt in range(2):
+        for n, market in enumerate(markets):
+            intent = _intent(market=market, token=OTHER, size=str(20 + attempt))
+            decision = gate.check(intent, exposure=NOTHING, books=FRESH, now=1.75)
+            assert _reason(decision) == (RiskCode.RISK_MARKET_RATE if attempt and n > 25 else None), (attempt, n)
+    # once every window has passed, nothing is counted any more
+    assert gate.check(_intent(market=markets[0], token=OTHER, size="30"), exposure=NOTHING, books=FRESH, now=9.0) == (
+        Approved()
+    )
+    assert len(gate._orders) == 1  # the one just approved: the rest expired
+    assert gate._market_orders == {markets[0]: 1}
+
+
 def _arb(*legs: OrderIntent) -> ArbIntent:
     return ArbIntent(arb_id=f"arb-{next(_ids)}", strategy="sum_to_100", legs=legs, max_slippage=Decimal("0.01"))
 
@@ -316,6 +338,8 @@ def test_exposure_from_portfolio_and_open_orders() -> None:
     assert exposure.working_sell_shares == {YES: Decimal(20)}
     assert exposure.market_usd == {MARKET: Decimal("20.5") + Decimal(3)}
     assert exposure.total_usd == Decimal("23.5")
+    with_flat = Portfolio(positions=[*portfolio.positions.values(), Position(token_id=OTHER)])
+    assert Exposure.of(with_flat, orders, market_of={YES: MARKET, NO: MARKET}) == exposure  # a flat one adds nothing
 
 
 @pytest.mark.parametrize(

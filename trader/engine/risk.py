@@ -153,6 +153,7 @@ class Rejected:
 
 
 RiskDecision = Approved | Rejected
+_APPROVED = Approved()
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,11 +181,13 @@ class Exposure:
         market_usd: dict[str, Decimal] = {}
         total = ZERO
         for token, position in portfolio.positions.items():
-            if position.quantity:
-                held[token] = position.quantity
-            key = market_of.get(token, token)
-            market_usd[key] = market_usd.get(key, ZERO) + position.cost_basis
-            total += position.cost_basis
+            quantity, cost = position.quantity, position.cost_basis
+            if quantity:
+                held[token] = quantity
+            if cost:  # a flat position (most of them, after a while) adds nothing
+                key = market_of.get(token, token)
+                market_usd[key] = market_usd.get(key, ZERO) + cost
+                total += cost
         working_sells: dict[str, Decimal] = {}
         for order in open_orders:
             if not order.is_open:
@@ -237,10 +240,11 @@ class RiskGate:
         self._approvals = 0
         self._rejections: dict[str, int] = {}
         self._state_changes = 0
-        self._market_orders: dict[str, deque[float]] = {}
-        self._global_orders: deque[float] = deque()
-        self._recent: dict[tuple[str, str, Side, Decimal, Decimal], float] = {}
-        self._recent_order: deque[tuple[float, tuple[str, str, Side, Decimal, Decimal]]] = deque()
+        # The order-rate window: one (time, market) per approved order, oldest first, and the count per market.
+        self._orders: deque[tuple[float, str]] = deque()
+        self._market_orders: dict[str, int] = {}
+        self._recent: dict[_DedupKey, float] = {}
+        self._recent_order: deque[tuple[float, _DedupKey]] = deque()
         self._risk_day: dt.date | None = None
         self._day_baseline = ZERO
         self._daily_pnl = ZERO
@@ -320,16 +324,22 @@ class RiskGate:
     ) -> RiskDecision:
         """Approve or reject an intent (all legs of a basket together). Approval records it in the rate windows."""
         legs = legs_of(intent)
-        rejected = self._check(legs, exposure, books, now)
+        keys: list[_DedupKey] = []  # filled by _check
+        rejected = self._check(legs, keys, exposure, books, now)
         if rejected is not None:
             self._rejections[rejected.reason] = self._rejections.get(rejected.reason, 0) + 1
             return rejected
-        self._record(legs, now)
+        self._record(legs, keys, now)
         self._approvals += 1
-        return Approved()
+        return _APPROVED
 
     def _check(
-        self, legs: tuple[OrderIntent, ...], exposure: Exposure, books: Mapping[str, BookHealth], now: float
+        self,
+        legs: tuple[OrderIntent, ...],
+        keys: list[_DedupKey],
+        exposure: Exposure,
+        books: Mapping[str, BookHealth],
+        now: float,
     ) -> Rejected | None:
         settings = self.settings
         if self._state is TradingState.HALTED:
@@ -338,26 +348,28 @@ class RiskGate:
         if self._state is TradingState.REDUCING and not reduces:
             return Rejected(RiskCode.TRADING_REDUCING, "only orders that reduce a position are allowed")
         for leg in legs:
-            who = _describe(leg, len(legs))
             if not settings.min_price <= leg.price <= settings.max_price:
                 return Rejected(
                     RiskCode.RISK_PRICE_BOUNDS,
-                    f"{who}price {leg.price} outside [{settings.min_price}, {settings.max_price}]",
+                    f"{_describe(leg, len(legs))}price {leg.price} outside [{settings.min_price}, "
+                    f"{settings.max_price}]",
                 )
             if not settings.min_order_size_shares <= leg.size <= settings.max_order_size_shares:
                 return Rejected(
                     RiskCode.RISK_SIZE_BOUNDS,
-                    f"{who}size {leg.size} outside [{settings.min_order_size_shares}, "
+                    f"{_describe(leg, len(legs))}size {leg.size} outside [{settings.min_order_size_shares}, "
                     f"{settings.max_order_size_shares}]",
                 )
         self._expire(now)
         for leg in legs:
-            if _dedup_key(leg) in self._recent:
+            key = _dedup_key(leg)
+            approved_at = self._recent.get(key)
+            if approved_at is not None:
                 return Rejected(
                     RiskCode.RISK_DUPLICATE_INTENT,
-                    f"{_describe(leg, len(legs))}same order as one approved "
-                    f"{now - self._recent[_dedup_key(leg)]:.3f}s ago",
+                    f"{_describe(leg, len(legs))}same order as one approved {now - approved_at:.3f}s ago",
                 )
+            keys.append(key)
         for leg in legs:
             bad_book = self._check_book(leg, books.get(leg.token_id), len(legs))
             if bad_book is not None:
@@ -396,31 +408,33 @@ class RiskGate:
         for leg in legs:
             per_market[leg.condition_id] = per_market.get(leg.condition_id, 0) + 1
         for market, count in per_market.items():
-            recent = len(self._market_orders.get(market, ()))
+            recent = self._market_orders.get(market, 0)
             if recent + count > settings.max_orders_per_market:
                 return Rejected(
                     RiskCode.RISK_MARKET_RATE,
                     f"market {market}: {recent} orders in the last {settings.order_rate_window_secs}s, "
                     f"limit {settings.max_orders_per_market}",
                 )
-        if len(self._global_orders) + len(legs) > settings.max_orders_global:
+        if len(self._orders) + len(legs) > settings.max_orders_global:
             return Rejected(
                 RiskCode.RISK_GLOBAL_RATE,
-                f"{len(self._global_orders)} orders in the last {settings.order_rate_window_secs}s, "
+                f"{len(self._orders)} orders in the last {settings.order_rate_window_secs}s, "
                 f"limit {settings.max_orders_global}",
             )
         return None
 
     def _check_book(self, leg: OrderIntent, health: BookHealth | None, n_legs: int) -> Rejected | None:
-        who = _describe(leg, n_legs)
         if health is None or health.age_ms is None or not health.ready:
-            return Rejected(RiskCode.RISK_STALE_BOOK, f"{who}no ready book for token {leg.token_id}")
+            return Rejected(RiskCode.RISK_STALE_BOOK, f"{_describe(leg, n_legs)}no ready book for token {leg.token_id}")
         if health.suspect:
-            return Rejected(RiskCode.RISK_SUSPECT_BOOK, f"{who}the book of token {leg.token_id} is suspect")
+            return Rejected(
+                RiskCode.RISK_SUSPECT_BOOK, f"{_describe(leg, n_legs)}the book of token {leg.token_id} is suspect"
+            )
         if health.age_ms > self.settings.max_book_age_ms:
             return Rejected(
                 RiskCode.RISK_STALE_BOOK,
-                f"{who}book is {health.age_ms:.0f} ms old (limit {self.settings.max_book_age_ms:.0f} ms)",
+                f"{_describe(leg, n_legs)}book is {health.age_ms:.0f} ms old "
+                f"(limit {self.settings.max_book_age_ms:.0f} ms)",
             )
         return None
 
@@ -432,26 +446,27 @@ class RiskGate:
         return leg.size <= free
 
     def _expire(self, now: float) -> None:
+        """Forget what left the windows: costs what expired, not what is in them."""
         horizon = now - self.settings.order_rate_window_secs
-        while self._global_orders and self._global_orders[0] <= horizon:
-            self._global_orders.popleft()
-        for market in list(self._market_orders):
-            times = self._market_orders[market]
-            while times and times[0] <= horizon:
-                times.popleft()
-            if not times:
-                del self._market_orders[market]
+        orders, counts = self._orders, self._market_orders
+        while orders and orders[0][0] <= horizon:
+            _, market = orders.popleft()
+            left = counts[market] - 1
+            if left:
+                counts[market] = left
+            else:
+                del counts[market]
         dup_horizon = now - self.settings.duplicate_window_secs
         while self._recent_order and self._recent_order[0][0] <= dup_horizon:
             ts, key = self._recent_order.popleft()
             if self._recent.get(key) == ts:
                 del self._recent[key]
 
-    def _record(self, legs: tuple[OrderIntent, ...], now: float) -> None:
-        for leg in legs:
-            self._market_orders.setdefault(leg.condition_id, deque()).append(now)
-            self._global_orders.append(now)
-            key = _dedup_key(leg)
+    def _record(self, legs: tuple[OrderIntent, ...], keys: list[_DedupKey], now: float) -> None:
+        counts = self._market_orders
+        for leg, key in zip(legs, keys, strict=False):  # as long as each other (_check made the keys)
+            self._orders.append((now, leg.condition_id))
+            counts[leg.condition_id] = counts.get(leg.condition_id, 0) + 1
             self._recent[key] = now
             self._recent_order.append((now, key))
 
@@ -466,7 +481,11 @@ class RiskGate:
         )
 
 
-def _dedup_key(leg: OrderIntent) -> tuple[str, str, Side, Decimal, Decimal]:
+#: strategy, token, side, price, size
+_DedupKey = tuple[str, str, Side, Decimal, Decimal]
+
+
+def _dedup_key(leg: OrderIntent) -> _DedupKey:
     return (leg.strategy, leg.token_id, leg.side, leg.price, leg.size)
 
 
