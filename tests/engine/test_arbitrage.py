@@ -3,7 +3,7 @@ exposure reported, and our positions equal the venue's."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 
@@ -11,7 +11,8 @@ import pytest
 import trio
 import trio.testing
 
-from trader.domain.enums import OrderStatus, OrderType, TradeStatus
+from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
+from trader.domain.events import OrderFilled
 from trader.domain.intents import ArbIntent, Intent, OrderIntent
 from trader.domain.numbers import Side
 from trader.domain.positions import Portfolio
@@ -26,10 +27,11 @@ from trader.engine.arbitrage import (
     run_arbitrage,
     summarize,
 )
-from trader.engine.execution import ExecutionService
-from trader.engine.orders import OrderManager, pump_venue_events
+from trader.engine.execution import ARB_LATE_FILL, ExecutionService
+from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManager, pump_venue_events
 from trader.engine.risk import BookHealth, RiskGate, RiskSettings
 from trader.errors import ConfigError
+from trader.strategies.base import intent_key
 from trader.testing.fake_venue import FakeVenue, MemoryStore, Outcome, sequential_order_ids
 from trader.venues.errors import VenueRejectCode, VenueTimeout
 
@@ -252,7 +254,7 @@ async def test_fees_withheld_in_shares_leave_dust_not_residual(autojump_clock: t
 
 
 def execution_service(
-    venue: FakeVenue,
+    venue: FakeVenue, *, on_intent_done: Callable[[Intent], None] | None = None
 ) -> tuple[ExecutionService, trio.MemorySendChannel[Intent], MemoryStore, list[object]]:
     """An execution service over `venue`: its intent channel, its store and the domain events it publishes."""
     store = MemoryStore()
@@ -267,6 +269,7 @@ def execution_service(
         RiskGate(RiskSettings(max_orders_per_market=100, max_orders_global=100)),
         receive,
         book_health=lambda _t: BookHealth(age_ms=0.0),
+        on_intent_done=on_intent_done,
     )
     return service, send, store, events
 
@@ -392,3 +395,48 @@ async def test_neg_risk_basket_of_three_legs_unwinds_the_two_that_filled(
         assert manager.order("b-unwind-1").price == Decimal("0.31")
         assert manager.positions() == {}
         await assert_positions_match(manager, venue)
+
+
+async def test_a_late_fill_is_reported_while_the_leg_is_watched_and_the_watch_ends(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The NO leg never answered and was not found when asked (SUBMIT_NOT_FOUND): it may still land. A fill of it
+    # after the basket ended is residual; once closed for `late_fill_watch_secs`, it is no longer watched.
+    venue = FakeVenue(wall=WALL)
+    venue.script(NO, Outcome(reply="hang", lands=False, silent=True))
+    done: dict[str, trio.Event] = {"arb-1": trio.Event(), "arb-2": trio.Event()}
+    service, send, _store, events = execution_service(venue, on_intent_done=lambda i: done[intent_key(i)].set())
+    manager = service.manager
+    assert service.settings.late_fill_watch_secs == 600.0
+
+    def late_fill(cid: str, trade: str) -> OrderFilled:
+        return OrderFilled(client_order_id=cid, trade_id=trade, token_id=NO, side=Side.BUY, price=Decimal("0.52"),
+                           size=Decimal(10), liquidity=Liquidity.TAKER, ts=WALL)  # fmt: skip
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        await send.send(basket())
+        await done["arb-1"].wait()  # the NO submit timed out, was asked for, and the basket ended
+        ended_at = trio.current_time()
+        assert manager.order("no").reason == SUBMIT_NOT_FOUND
+        assert "no" in service._ended_legs
+        await trio.sleep_until(ended_at + 599)
+        service._on_manager_event(late_fill("no", "t-late"))  # what the manager tells its listeners
+        residuals = [e for e in events if isinstance(e, ArbResidual)]
+        assert [(r.arb_id, dict(r.residual), r.reasons) for r in residuals] == [
+            ("arb-1", {NO: Decimal(10)}, (f"{ARB_LATE_FILL}:no",))
+        ]
+        await trio.sleep(2)  # the window has passed: the next basket to end expires the watch
+        venue.script(NO, Outcome(reply="hang", lands=False, silent=True))
+        await send.send(
+            ArbIntent(
+                arb_id="arb-2",
+                strategy="sum_to_100",
+                legs=(leg("yes-2", YES, "0.45"), leg("no-2", NO, "0.52")),
+                max_slippage=Decimal("0.02"),
+            )
+        )
+        await done["arb-2"].wait()
+        assert ("no" in service._ended_legs, "no-2" in service._ended_legs) == (False, True)
+        assert len(service._ended_legs) == 1
+        nursery.cancel_scope.cancel()

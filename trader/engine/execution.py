@@ -26,7 +26,8 @@ orders at the venue (`cancel_resting_on_drain`), and report what was left open.
 Arbitrage outcomes with residual exposure become an `ArbResidual` event, a `RiskEventRecord` of kind
 ARB_RESIDUAL, and statistics. So does a fill of an arbitrage leg that arrives after its arbitrage ended (reason
 `ARB_LATE_FILL`): a leg whose submit timed out and was not found when asked by id can still land at the venue and
-fill later, and nothing hedges that.
+fill later, and nothing hedges that. Such legs are watched while their order is open and for
+`late_fill_watch_secs` once it is closed, at most `MAX_LATE_LEGS` of them (`trader.engine.late_legs`).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from trader.domain.numbers import ZERO, Side
 from trader.domain.orders import Order
 from trader.engine.arbitrage import ArbitrageSettings, ArbOutcome, ArbResidual, ArbStatus, run_arbitrage
 from trader.engine.breaker import CircuitOpenError
+from trader.engine.late_legs import LateLegWatch
 from trader.engine.orders import (
     SUBMIT_NOT_FOUND,
     DuplicateClientOrderId,
@@ -86,6 +88,8 @@ DRAINING = "DRAINING"  # an intent that arrived after drain() began: denied
 DUPLICATE_CLIENT_ORDER_ID = "DUPLICATE_CLIENT_ORDER_ID"
 ARB_LATE_FILL = "ARB_LATE_FILL"  # a leg filled after its arbitrage ended: unhedged, reported as residual
 PREPARE_FAILED = "PREPARE_FAILED"
+#: The most legs of ended arbitrages watched for a late fill (the oldest go first, logged).
+MAX_LATE_LEGS = 10_000
 
 _VENUE_CALL_ERRORS = (VenueError, trio.TooSlowError, CircuitOpenError, RateLimitWaitTooLong)
 
@@ -100,6 +104,8 @@ class ExecutionSettings:
       fills never arrived, are asked for by id.
     - `pnl_interval_secs` (default 1.0): how often PnL at the marks is fed to the risk gate (when `marks` is given);
       a daily-loss breach triggers the emergency stop.
+    - `late_fill_watch_secs` (default 600.0): how long an ended arbitrage's leg that may still land is watched for
+      a late fill once its order is closed (see the module doc).
     - `arbitrage`: `ArbitrageSettings`.
     """
 
@@ -109,6 +115,7 @@ class ExecutionSettings:
     cancel_resting_on_drain: bool = True
     reconcile_interval_secs: float = 5.0
     pnl_interval_secs: float = 1.0
+    late_fill_watch_secs: float = 600.0
     arbitrage: ArbitrageSettings = field(default_factory=ArbitrageSettings)
 
     def __post_init__(self) -> None:
@@ -118,6 +125,7 @@ class ExecutionSettings:
             "persist_timeout_secs",
             "reconcile_interval_secs",
             "pnl_interval_secs",
+            "late_fill_watch_secs",
         ):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0 < value < math.inf):
@@ -246,7 +254,9 @@ class ExecutionService:
         self._residual_shares: dict[str, Decimal] = {}
         self._event_ids = itertools.count(1)
         self._residuals: list[ArbResidual] = []
-        self._ended_legs: dict[str, ArbIntent] = {}  # legs that may still fill after their arbitrage ended
+        self._ended_legs = LateLegWatch[ArbIntent](  # legs that may still fill after their arbitrage ended
+            window_secs=self.settings.late_fill_watch_secs, max_legs=MAX_LATE_LEGS, is_open=self._is_open
+        )
         manager.add_listener(self._on_manager_event)
 
     # -- the service ------------------------------------------------------------------------------------------
@@ -474,7 +484,14 @@ class ExecutionService:
         for leg in arb.legs:
             order = self.manager.get(leg.client_order_id)
             if order is not None and (order.status is OrderStatus.SUBMITTED or order.reason == SUBMIT_NOT_FOUND):
-                self._ended_legs[leg.client_order_id] = arb
+                evicted = self._ended_legs.evicted
+                self._ended_legs.add(leg.client_order_id, arb, trio.current_time())
+                if self._ended_legs.evicted > evicted:
+                    log.error("late_fill_watch_full", max_legs=MAX_LATE_LEGS, evicted=self._ended_legs.evicted)
+
+    def _is_open(self, client_order_id: str) -> bool:
+        order = self.manager.get(client_order_id)
+        return order is not None and not order.is_terminal
 
     def _on_manager_event(self, event: object) -> None:
         """A fill of a leg whose arbitrage already ended is exposure nothing hedges: report it (synchronously, as
