@@ -254,3 +254,52 @@ async def test_a_cancelled_waiter_charges_nothing(autojump_clock: trio.testing.M
     assert limiter.statistics().endpoints["e"].granted == 1
     await limiter.acquire("e")
     assert trio.current_time() == pytest.approx(11.0, abs=1e-9)
+
+
+async def test_a_call_granted_at_once_does_not_yield_but_stays_a_cancel_point(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    limiter = _simple(limit=2)
+    ran: list[str] = []
+
+    async def other() -> None:
+        ran.append("other")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(other)  # runnable, not run yet
+        await limiter.acquire("e")  # granted at once: no schedule point, so `other` has not run
+        assert ran == []
+    assert ran == ["other"]
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await limiter.acquire("e")  # cancelled before anything is charged
+    assert scope.cancelled_caught
+    stats = limiter.statistics().endpoints["e"]
+    assert (stats.granted, stats.waited, stats.throttled) == (1, 0, 0)
+
+
+async def test_a_call_that_must_wait_is_counted_once_and_yields(autojump_clock: trio.testing.MockClock) -> None:
+    limiter = _simple(limit=1)
+    await limiter.acquire("e")
+    start = trio.current_time()
+    await limiter.acquire("e")  # the window is full: one answer says wait, the next grants
+    assert trio.current_time() - start == pytest.approx(11.0, abs=1e-9)  # the end of the first one's slot + 10 s
+    stats = limiter.statistics().endpoints["e"]
+    assert (stats.granted, stats.waited, stats.throttled) == (2, 1, 1)
+
+
+async def test_a_call_arriving_while_another_waits_queues_behind_it(autojump_clock: trio.testing.MockClock) -> None:
+    limiter = _simple(limit=1)
+    await limiter.acquire("e")
+    order: list[str] = []
+
+    async def call(name: str) -> None:
+        await limiter.acquire("e")
+        order.append(name)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(call, "first")
+        await trio.testing.wait_all_tasks_blocked()  # waits for the window, holding the queue
+        limiter.record_success("e")
+        nursery.start_soon(call, "second")
+    assert order == ["first", "second"]

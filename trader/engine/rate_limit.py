@@ -21,6 +21,10 @@ exponential backoff (`backoff_initial_secs` doubling to `backoff_max_secs`) that
 
 Pure core: `try_acquire(endpoint, cost, now) -> wait_secs` (0.0 means granted and charged; otherwise nothing
 was charged and `wait_secs` is when to try again). Shell: `await acquire(endpoint, cost)` on the Trio clock.
+
+`acquire` is always a cancel point before anything is charged (a cancelled caller charges nothing). It is a
+schedule point only when it waits: a call granted at once (no one queued ahead, the limits have room) returns
+without yielding to the scheduler, so an order on its way out does not let every other runnable task go first.
 """
 
 from __future__ import annotations
@@ -395,18 +399,35 @@ class RateLimiter:
         """Wait on the Trio clock until the call may go, then charge it.
 
         NORMAL calls of one endpoint wait in FIFO order (a fair trio.Lock); HIGH calls bypass that queue.
-        Cancelling a waiting call charges nothing.
+        A cancel point first: a cancelled call charges nothing. Granted at once (nobody queued ahead, room in every
+        limit): charged and back with no schedule point; otherwise it waits (and yields) as its turn comes.
         """
         state = self._endpoint(endpoint)
-        if state.rule.priority is Priority.HIGH:
-            await self._wait_until_granted(state, endpoint, cost)
+        await trio.lowlevel.checkpoint_if_cancelled()  # a cancel point before anything is charged
+        high = state.rule.priority is Priority.HIGH
+        until: float | None = None
+        if high or not state.lock.locked():  # no NORMAL call of this endpoint is queued ahead of this one
+            now = trio.current_time()
+            wait = self.try_acquire(endpoint, cost, now)
+            if wait == 0:
+                return
+            until = now + wait
+        if high:
+            await self._wait_until_granted(state, endpoint, cost, until)
         else:
             async with state.lock:
-                await self._wait_until_granted(state, endpoint, cost)
+                await self._wait_until_granted(state, endpoint, cost, until)
 
-    async def _wait_until_granted(self, state: _EndpointState, endpoint: str, cost: int) -> None:
+    async def _wait_until_granted(
+        self, state: _EndpointState, endpoint: str, cost: int, until: float | None = None
+    ) -> None:
+        """`until`: the time a first answer (just now, not charged) said to wait for."""
         await trio.lowlevel.checkpoint_if_cancelled()  # a cancel point before anything is charged
         waited = False
+        if until is not None:
+            waited = True
+            state.waited += 1
+            await trio.sleep_until(until)
         while True:
             now = trio.current_time()
             wait = self.try_acquire(endpoint, cost, now)
