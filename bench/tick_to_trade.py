@@ -1,11 +1,16 @@
-"""`python -m bench tick_to_trade [--events N]`: from the sim sending the frame that opens an arbitrage to the sim
-receiving the engine's signed order, over loopback, in one process.
+"""`python -m bench tick_to_trade [--events N] [--sim process|in-process]`: from the sim sending the frame that
+opens an arbitrage to the sim receiving the engine's signed order, over loopback.
 
-The simulated venue (`static` scenario: quiet books, nothing moves) and the real engine path of `trader run --live`
-run in one Trio process over real loopback sockets: market-data service (WebSocket) -> books -> strategy engine
-(`sum_to_100`, plus the sum-deviation analyzer as `trader run` has it) -> execution (risk gate, order manager with its
-write-ahead store, rate limiter and breaker) -> the live Polymarket adapter (EIP-712 signing, L2 headers, httpx
-`POST /order`) -> the sim.
+The real engine path of `trader run --live` runs in this process, on one Trio loop: market-data service (WebSocket)
+-> books -> strategy engine (`sum_to_100`, plus the sum-deviation analyzer as `trader run` has it) -> execution (risk
+gate, order manager with its write-ahead store, rate limiter and breaker) -> the live Polymarket adapter (EIP-712
+signing, L2 headers, `POST /orders`) -> the simulated venue (`static` scenario: quiet books, nothing moves),
+over real loopback sockets. The sim runs in a child process of its own with its own Trio loop (`--sim process`, the
+default: the real venue is another machine, so its WebSocket framing, its parsing of our POST, its signature checks
+and its matching are not the engine's CPU), or in this process's Trio loop (`--sim in-process`, the earlier setup,
+for comparison: there the sim's work runs on the engine's core, between the engine's steps). The bench drives the
+sim (`bench._tick_to_trade_sim`) through one control channel in both cases: one JSON line per command and reply
+over a socketpair to the child; the same commands handled directly in-process.
 
 One event: on an unlinked market of the sim (independent YES and NO books) a large NO ask rests one tick under the
 makers' ask (no arbitrage by itself); the bench places a YES ask one tick under fair (size `--size`), straight into
@@ -16,24 +21,32 @@ the next event the bench waits until the basket is out of flight and the engine'
 event to be a fresh opportunity the bench configures: `refire_cooldown_secs=0` (sum_to_100), the risk gate's
 `duplicate_window_secs=0`, order-rate and position limits out of reach. Everything else keeps its default.
 
-Timestamps (`time.perf_counter_ns`, one process so one clock), through wrappers around the real components and the
-market-data service's `frame_tap` (no engine code is changed or patched): the sim's WebSocket writer starts sending
-the frame -> the market-data service has the frame text -> parsed -> applied to the books (cells published) -> the
-intent is in the channel to execution -> the risk check starts / ends -> the venue's `prepare` (order build +
-EIP-712 signature) starts / ends -> `submit` starts (after the write-ahead intent and the rate limiter / breaker) ->
-the sim's HTTP handler has the `POST /orders` request (parsed by h11, before the sim's own authentication and
-signature check). The legs go out together in one `POST /orders` (the engine's default, `batch_legs`); the headline
-is the FIRST leg to reach the sim (the moment the venue has an order of ours); the last leg is reported too.
+Timestamps are `time.perf_counter_ns()`: on Linux that is CLOCK_MONOTONIC, one clock for every process of the
+machine, so the sim's readings (taken in its process, sent back with `finish`) and the engine's subtract. At start
+the bench checks it: the sim's clock is the same and its reading lies between two of the bench's (`clock_check_us`
+is that window). They are taken through wrappers around the real components and the market-data service's
+`frame_tap` (no engine code is changed or patched); the first and the last on the sim's side, the rest on the
+engine's: the sim's WebSocket writer starts sending the frame -> the market-data service has the frame text ->
+parsed -> applied to the books (cells published) -> the intent is in the channel to execution -> the risk check
+starts / ends -> the venue's `prepare` (order build + EIP-712 signature) starts / ends -> `submit` starts (after the
+write-ahead intent and the rate limiter / breaker) -> the sim's HTTP handler has the `POST /orders` request (parsed
+by h11, before the sim's own authentication and signature check, `sim_verify`). The legs go out together in one
+`POST /orders` (the engine's default, `batch_legs`); the headline is the FIRST leg to reach the sim (the moment the
+venue has an order of ours); the last leg is reported too.
 
 Stages (contiguous, they add up to the total): `wire` (sim send -> engine has the frame: WebSocket framing both
-ways, loopback, the reader task), `parse` (decode + validate), `book` (apply + publish), `strategy` (wake-up,
-evaluation, analyzer, until the intent is sent), `queue` (channel hop to execution), `risk` (exposure + gate),
-`dispatch` (order task, arbitrage nursery, sending task), `sign` (build + sign every order of the request, one by
-one), `persist` (the request's write-ahead intents in one store transaction, rate limiter, breaker), `send` (body,
-L2 HMAC, HTTP client, loopback, until the sim has the request).
+ways, loopback, waking the engine, the reader task), `parse` (decode + validate), `book` (apply + publish),
+`strategy` (wake-up, evaluation, analyzer, until the intent is sent), `queue` (channel hop to execution), `risk`
+(exposure + gate), `dispatch` (order task, arbitrage nursery, sending task), `sign` (build + sign every order of the
+request, one by one), `persist` (the request's write-ahead intents in one store transaction, rate limiter, breaker),
+`send` (body, L2 HMAC, HTTP client, loopback, until the sim has the request: with the sim in its own process, that
+includes waking it and its h11 parse, on its own core).
 
 Prints one JSON object per line: the setup, one line per stage, the last leg, then the headline with `p50_us` and
-`p99_us` (and each stage's median). The machine is shared: the load average before and after is in the output.
+`p99_us` (and each stage's median). The machine is shared: the load average before and after is in the output, and
+the CPU share of this process (`cpu_share`) and of the sim's (`sim_cpu_share`, when it has its own).
+`extra_intents` counts intents beyond one per event: the strategy firing again on the gap after the first basket was
+done but before the frame that takes the gap away reached the engine (the fill's reply can beat that frame).
 Exit status 1 if events failed (no order reached the sim); a missed goal is reported, not an error.
 """
 
@@ -44,6 +57,8 @@ import gc
 import json
 import os
 import random
+import socket
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -52,15 +67,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self, cast
+from typing import Any, Literal, Protocol, Self, cast
 
 import httpx
 import structlog
 import trio
 
+from bench._tick_to_trade_sim import Gap, LineChannel, SimSide, clock, clock_implementation, sim_config
 from trader.domain.intents import Intent, OrderIntent
 from trader.domain.market import Market, NegRiskEvent
-from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.engine.books import Books
 from trader.engine.breaker import CircuitBreaker
@@ -88,15 +103,10 @@ from trader.venues.polymarket.gamma import GammaClient, MarketQuery
 from trader.venues.polymarket.market_ws import websocket_factory
 from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
-from trader.venues.sim.exchange import LIVE, Accepted, ExchangeHooks, OrderRequest, Rejected
-from trader.venues.sim.faults import FaultInjector
-from trader.venues.sim.httpserver import ReplayStream
-from trader.venues.sim.markets import PIPS_PER_ONE, UNITS_PER_ONE, SimMarket, hex_id, pips_of
-from trader.venues.sim.venue import SimConfig, SimVenue, open_sim_venue
+from trader.venues.sim.markets import PIPS_PER_ONE
+from trader.venues.sim.venue import SimUrls, open_sim_venue
 
 PRIVATE_KEY = "0x48db5eb81e88e30a34cd681994d285bb24027a9551596eafa1038eb41d694603"  # public test key (vectors k4)
-GAP_OWNER = "bench-gap"
-GAP_ADDRESS = "0x" + "ab" * 20
 GOAL_P50_US = 1000.0
 GOAL_P99_US = 5000.0
 STAGES = ("wire", "parse", "book", "strategy", "queue", "risk", "dispatch", "sign", "persist", "send")
@@ -104,7 +114,8 @@ STAGES = ("wire", "parse", "book", "strategy", "queue", "risk", "dispatch", "sig
 EXTRAS = ("sim_queue", "store_write", "sim_verify", "last_leg_total")
 _NS_PER_US = 1000
 
-clock = time.perf_counter_ns
+SimPlacement = Literal["process", "in-process"]
+_BENCH_ROOT = str(Path(__file__).resolve().parent.parent)  # on the child's path, so it imports this `bench`
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -114,9 +125,9 @@ clock = time.perf_counter_ns
 @dataclass(eq=False)
 class Event:
     index: int
-    gap_order_id: str
-    t_publish: int = 0  # the bench's exchange.submit returned: the frame is in the sim's outgoing queue
-    t_sent: int = 0  # the sim starts writing the frame to the socket
+    t_armed: int = 0  # the bench is about to place the gap's YES ask (its frame counts from here on)
+    t_publish: int = 0  # (sim) the gap's YES ask is in the exchange: the frame is in the sim's outgoing queue
+    t_sent: int = 0  # (sim) the sim starts writing the frame to the socket
     t_frame: int = 0  # the market-data service has the frame text
     t_parsed: int = 0
     t_book: int = 0
@@ -129,7 +140,7 @@ class Event:
     store: dict[str, tuple[int, int]] = field(default_factory=dict)
     submit: dict[str, int] = field(default_factory=dict)
     client_of: dict[str, str] = field(default_factory=dict)  # venue order id -> client order id
-    arrivals: dict[str, tuple[int, int]] = field(default_factory=dict)  # order id -> (HTTP handler, exchange)
+    arrivals: dict[str, tuple[int, int]] = field(default_factory=dict)  # (sim) order id -> (HTTP handler, exchange)
     done: trio.Event = field(default_factory=trio.Event)
 
     def stages(self) -> dict[str, float] | None:
@@ -175,13 +186,15 @@ class Probe:
     def __init__(self, yes_token: str) -> None:
         self.yes_token = yes_token
         self.current: Event | None = None
-        self.pending_arrival = 0
+        #: intents beyond the event's first: the strategy fired again on the gap, after its first intent was done
+        #: but before the frame that takes the gap out of the books reached the engine
+        self.extra_intents = 0
 
     def frame(self, stage: FrameStage, data: str | bytes) -> None:
         """The market-data service's `frame_tap`: when it has the event's `price_change` frame, parsed it, applied
         it (the service handles a frame synchronously, so the stages after "received" are that frame's)."""
         event = self.current
-        if event is None or not event.t_publish or event.t_book:
+        if event is None or not event.t_armed or event.t_book:
             return
         if stage == "received":
             if not event.t_frame and isinstance(data, str) and '"price_change"' in data and self.yes_token in data:
@@ -202,37 +215,6 @@ class Probe:
 # Taps: wrappers around the real components
 
 
-class _SendTap(trio.abc.HalfCloseableStream):
-    """Stands in for the socket under the sim's side of the engine's market connection: notes when the sim starts
-    writing the bytes of the event's `price_change` frame (server frames are not masked, so the JSON is visible)."""
-
-    def __init__(self, inner: trio.abc.Stream, probe: Probe) -> None:
-        self._inner = inner
-        self._probe = probe
-        self._token = probe.yes_token.encode()
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        event = self._probe.current
-        if event is not None and event.t_publish and not event.t_sent:
-            raw = bytes(data)
-            if b'"price_change"' in raw and self._token in raw:
-                event.t_sent = clock()
-        await self._inner.send_all(data)
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        return bytes(await self._inner.receive_some(max_bytes))
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self._inner.wait_send_all_might_not_block()
-
-    async def send_eof(self) -> None:
-        if isinstance(self._inner, trio.abc.HalfCloseableStream):
-            await self._inner.send_eof()
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
 class _TappedIntents:
     """The send side of the intent channel, noting when the event's intent is in it."""
 
@@ -246,6 +228,8 @@ class _TappedIntents:
             event.t_intent = clock()
             event.arb_id = intent_key(intent)
             event.legs = len(getattr(intent, "legs", (intent,)))
+        else:
+            self._probe.extra_intents += 1
 
     def send_nowait(self, intent: Intent) -> None:
         self._inner.send_nowait(intent)
@@ -359,104 +343,122 @@ class _TappedStore:
         return getattr(self._inner, name)
 
 
-class _ArrivalFaults(FaultInjector):
-    """Stands in for the sim's fault injector at its HTTP front door (`http_delay` is asked first, once the request
-    is parsed): notes when a `POST /order` is there. The faults themselves stay the sim's."""
-
-    def __init__(self, inner: FaultInjector, probe: Probe) -> None:
-        super().__init__()
-        self._inner = inner
-        self._probe = probe
-
-    def http_delay(self, service: str, path: str) -> float:
-        if service == "clob" and path in ("/order", "/orders"):
-            self._probe.pending_arrival = clock()
-        return self._inner.http_delay(service, path)
-
-    def http_error(self, service: str, path: str) -> Any:
-        return self._inner.http_error(service, path)
-
-
-class _ArrivalHooks:
-    """The exchange's hooks: pairs the order id (after the sim's authentication and signature check) with the
-    HTTP arrival noted just before, with no checkpoint in between."""
-
-    def __init__(self, inner: ExchangeHooks, probe: Probe) -> None:
-        self._inner = inner
-        self._probe = probe
-
-    def on_submit(self, request: OrderRequest) -> Rejected | None:
-        probe = self._probe
-        if probe.pending_arrival and probe.current is not None and request.owner != GAP_OWNER:
-            # Every order of a `POST /orders` arrived with its request.
-            probe.current.arrivals[request.order_id] = (probe.pending_arrival, clock())
-        return self._inner.on_submit(request)
-
-    def fill_cap(self, request: OrderRequest) -> int | None:
-        return self._inner.fill_cap(request)
-
-    def ghost_trade(self, request: OrderRequest) -> bool:
-        return self._inner.ghost_trade(request)
-
-
-def _tap_sim_market_connection(sim: SimVenue, probe: Probe) -> bool:
-    """Put `_SendTap` under the sim's side of the engine's market connection. The hub shows no public handle on its
-    sessions, so this reaches in (its `_conns`, a session's `stream`, `ReplayStream.inner`); if that ever changes,
-    False: the events are then timed from the moment the sim queued the frame."""
-    conns = [
-        c
-        for c in getattr(sim.ws, "_conns", ())
-        if getattr(c, "channel", None) == "market" and probe.yes_token in getattr(c, "assets", ())
-    ]
-    stream = getattr(conns[0], "stream", None) if len(conns) == 1 else None
-    if not isinstance(stream, ReplayStream):
-        return False
-    stream.inner = _SendTap(stream.inner, probe)
-    return True
-
-
 # ---------------------------------------------------------------------------------------------------------------
-# The gap
+# The sim: in a child process (default) or in the bench's own Trio loop
 
 
-@dataclass(frozen=True, slots=True)
-class Gap:
-    market: SimMarket
-    yes: str
-    no: str
-    tick: int  # pips
-    yes_ask: int  # the makers' YES ask, pips: what the book is back to after an event
-    yes_gap: int  # the event's YES ask
-    no_gap: int  # the resting NO ask
+class SimHandle(Protocol):
+    """The bench's end of the sim: where it listens, the gap it opens, and the commands of `SimSide.handle`."""
+
+    urls: SimUrls
+    gap: Gap
+
+    async def request(self, command: dict[str, Any]) -> dict[str, Any]:
+        """A command and its reply (RuntimeError if the sim answered an error)."""
+
+    async def post(self, command: dict[str, Any]) -> None:
+        """A command with no reply (`place`)."""
 
 
-def _choose_gap(sim: SimVenue) -> Gap:
-    exchange = sim.exchange
-    for market in exchange.markets:
-        if market.complementary or market.neg_risk or not market.accepting_orders:
-            continue
-        yes, no = market.token_ids
-        (yes_bid, yes_ask), (_no_bid, no_ask) = exchange.best_prices(yes), exchange.best_prices(no)
-        if yes_bid is None or yes_ask is None or no_ask is None:
-            continue
-        tick = pips_of(market.tick_size)
-        fair = (yes_bid + yes_ask) // 2
-        gap = Gap(market, yes, no, tick, yes_ask, yes_gap=fair - tick, no_gap=PIPS_PER_ONE - fair - tick)
-        if gap.yes_gap > yes_bid and gap.no_gap < no_ask and gap.yes_gap + gap.no_gap <= PIPS_PER_ONE - 2 * tick:
-            return gap
-    raise RuntimeError("the sim lists no unlinked market with quotes to open a gap on")
+def _checked(reply: dict[str, Any], command: dict[str, Any]) -> dict[str, Any]:
+    if "error" in reply:
+        raise RuntimeError(f"the sim refused {command['op']!r}: {reply['error']}")
+    return reply
 
 
-def _sell(order_id: str, token: str, price_pips: int, size_units: int) -> OrderRequest:
-    return OrderRequest(
-        order_id=order_id,
-        owner=GAP_OWNER,
-        maker_address=GAP_ADDRESS,
-        token_id=token,
-        side=Side.SELL,
-        maker_amount=size_units,
-        taker_amount=size_units * price_pips // PIPS_PER_ONE,
-    )
+class _InProcessSim:
+    """`--sim in-process`: the sim's side runs right here, in the engine's Trio thread."""
+
+    def __init__(self, side: SimSide) -> None:
+        self._side = side
+        self.urls = side.sim.urls
+        self.gap = side.gap
+
+    async def request(self, command: dict[str, Any]) -> dict[str, Any]:
+        return _checked(self._side.handle(command) or {}, command)
+
+    async def post(self, command: dict[str, Any]) -> None:
+        self._side.handle(command)
+
+
+class _ChildSim:
+    """`--sim process`: the sim's side runs in a child process; commands go over the control channel."""
+
+    def __init__(self, channel: LineChannel, process: trio.Process, hello: dict[str, Any]) -> None:
+        self._channel = channel
+        self._process = process
+        self.urls = SimUrls(**hello["urls"])
+        self.gap = Gap(**hello["gap"])
+
+    async def request(self, command: dict[str, Any]) -> dict[str, Any]:
+        await self._channel.send(command)
+        reply = await self._channel.receive()
+        if reply is None:
+            with trio.move_on_after(5):
+                await self._process.wait()
+            raise RuntimeError(f"the sim process ended (status {self._process.returncode}); its traceback is above")
+        return _checked(reply, command)
+
+    async def post(self, command: dict[str, Any]) -> None:
+        await self._channel.send(command)
+
+
+@asynccontextmanager
+async def _open_sim_in_process(markets: int) -> AsyncIterator[SimHandle]:
+    async with open_sim_venue(sim_config(markets)) as sim:
+        yield _InProcessSim(SimSide(sim))
+
+
+@asynccontextmanager
+async def _open_sim_process(markets: int, log_path: Path) -> AsyncIterator[SimHandle]:
+    """The sim in `python -m bench._tick_to_trade_sim`, in its own session (Ctrl+C is the bench's to handle),
+    holding the other end of a socketpair. Leaving closes the channel; the child closes its sim and exits (killed
+    if it has not within 10 s), on every way out: normal, error, cancellation, KeyboardInterrupt."""
+    ours, theirs = socket.socketpair()
+    with ours:
+        try:
+            path = os.pathsep.join(p for p in (_BENCH_ROOT, os.environ.get("PYTHONPATH", "")) if p)
+            command = [sys.executable, "-m", "bench._tick_to_trade_sim", "--fd", str(theirs.fileno())]
+            command += ["--markets", str(markets), "--log", str(log_path)]
+            process = await trio.lowlevel.open_process(
+                command,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+                env={**os.environ, "PYTHONPATH": path},
+            )
+        finally:
+            theirs.close()  # the child's end is the child's alone: its exit is our end of file
+        channel = LineChannel(trio.SocketStream(trio.socket.from_stdlib_socket(ours)))
+        try:
+            with trio.fail_after(60):
+                hello = await channel.receive()
+            if hello is None:
+                with trio.move_on_after(5):
+                    await process.wait()
+                raise RuntimeError(f"the sim process ended before it was ready (status {process.returncode})")
+            yield _ChildSim(channel, process, hello)
+        finally:
+            with trio.CancelScope(shield=True):
+                await channel.stream.aclose()
+                with trio.move_on_after(10):
+                    await process.wait()
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+
+
+async def _check_clock(sim: SimHandle) -> int:
+    """The sim's clock is ours: its reading lies between two of ours. The window (ns) it was checked in."""
+    before = clock()
+    reply = await sim.request({"op": "clock"})
+    after = clock()
+    theirs = reply["ns"]
+    if reply["implementation"] != clock_implementation() or not before <= theirs <= after:
+        raise RuntimeError(
+            f"the sim's clock is not ours: {reply['implementation']} read {theirs}, "
+            f"{clock_implementation()} read {before} .. {after}"
+        )
+    return after - before
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -474,6 +476,7 @@ class Options:
     event_timeout_secs: float = 5.0
     seed: int = 1
     per_event: bool = False
+    sim: SimPlacement = "process"
 
 
 @dataclass
@@ -484,9 +487,12 @@ class Result:
     frame_tap: bool = False  # the start is the sim writing the frame (True) or queueing it (False)
     fair: Decimal = Decimal(0)
     orders: int = 0
+    extra_intents: int = 0
     denied: Mapping[str, int] = field(default_factory=dict)
-    cpu_secs: float = 0.0
+    cpu_secs: float = 0.0  # the bench's process: the engine (and, in-process, the sim)
+    sim_cpu_secs: float | None = None  # the sim's process, if it has its own
     wall_secs: float = 0.0
+    clock_check_ns: int = 0  # the window the sim's clock reading was checked in
 
 
 @asynccontextmanager
@@ -500,13 +506,15 @@ async def _open_store(kind: str, directory: Path) -> AsyncIterator[Store]:
 
 
 async def _until(books: Books, condition: Callable[[], bool], timeout_secs: float) -> bool:
-    """Wait (on book changes) until `condition()` holds; False if it did not within `timeout_secs`."""
+    """Wait until `condition()` holds, checked on every book change and at least every millisecond (an intent
+    finishing changes no book); False if it did not within `timeout_secs`. Only between events."""
     with trio.move_on_after(timeout_secs):
         while True:
             seen = books.version
             if condition():
                 return True
-            await books.wait_changed(seen)
+            with trio.move_on_after(0.001):
+                await books.wait_changed(seen)
     return False
 
 
@@ -519,8 +527,13 @@ async def run(options: Options, directory: Path) -> Result:
     result = Result()
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(_open_store(options.store, directory))
-        sim = await stack.enter_async_context(open_sim_venue(SimConfig(scenario="static", markets=options.markets)))
-        gap = _choose_gap(sim)
+        sim = await stack.enter_async_context(
+            _open_sim_process(options.markets, directory / "sim.log")
+            if options.sim == "process"
+            else _open_sim_in_process(options.markets)
+        )
+        result.clock_check_ns = await _check_clock(sim)
+        gap = sim.gap
         probe = Probe(gap.yes)
         services = await stack.enter_async_context(trio.open_nursery())
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
@@ -537,9 +550,8 @@ async def run(options: Options, directory: Path) -> Result:
         await _require(books, lambda: all(t.ready for t in books.tokens()), 30, "the books")
 
         signer = OrderSigner(PRIVATE_KEY)
-        sim.exchange.fund(signer.address, collateral=10**9 * UNITS_PER_ONE)
+        await sim.request({"op": "fund", "address": signer.address})
         total = options.events + options.warmup
-        sim.exchange.fund(GAP_ADDRESS, shares={gap.yes: 10**7 * UNITS_PER_ONE, gap.no: 10**7 * UNITS_PER_ONE})
         venue = await stack.enter_async_context(
             open_polymarket_venue(PolymarketVenueSettings(rest_url=sim.urls.rest, ws_user_url=sim.urls.ws_user), signer)
         )
@@ -587,16 +599,10 @@ async def run(options: Options, directory: Path) -> Result:
         await core.start(execution.run)
         await core.start(strategy_engine.run)
 
-        # Taps on the sim: the frame leaving, the order arriving (the fault injector itself stays the sim's).
-        sim.rest.faults = _ArrivalFaults(sim.faults, probe)
-        sim.exchange.hooks = _ArrivalHooks(sim.exchange.hooks, probe)
-        result.frame_tap = _tap_sim_market_connection(sim, probe)
-        # The quiet market the gap opens on: a deep NO ask one tick under the makers' (no arbitrage alone).
-        half = sim.exchange.submit(
-            _sell(hex_id("bench:tick_to_trade:no"), gap.no, gap.no_gap, 10**6 * UNITS_PER_ONE), sim.now()
-        )
-        if not isinstance(half, Accepted):
-            raise RuntimeError(f"the resting NO ask was refused: {half}")
+        # The tap on the sim's side of the engine's market connection (the frame leaving), then the quiet market the
+        # gap opens on: a deep NO ask one tick under the makers' (no arbitrage alone).
+        result.frame_tap = bool((await sim.request({"op": "tap"}))["frame_tap"])
+        await sim.request({"op": "rest_no_ask"})
 
         def no_ask() -> Decimal | None:
             token = books.get_token(gap.no)
@@ -605,7 +611,7 @@ async def run(options: Options, directory: Path) -> Result:
 
         no_price = Decimal(gap.no_gap) / PIPS_PER_ONE
         await _require(books, lambda: no_ask() == no_price, 10, "the NO ask in the engine's books")
-        result.gap_market = gap.market.condition_id
+        result.gap_market = gap.condition_id
         result.fair = Decimal(gap.yes_gap + gap.tick) / PIPS_PER_ONE
         yes_back = Decimal(gap.yes_ask) / PIPS_PER_ONE
         rng = random.Random(options.seed)
@@ -616,30 +622,30 @@ async def run(options: Options, directory: Path) -> Result:
             return not strategy_engine.in_flight and level is not None and level.price == yes_back
 
         cpu0, wall0 = time.process_time(), time.perf_counter()
+        sim_cpu0 = (await sim.request({"op": "cpu"}))["secs"]
         for n in range(total):
             if not await _until(books, settled, options.event_timeout_secs):
                 result.failures.append("the engine did not settle after the previous event: stopped")
                 break
             await trio.sleep((options.idle_ms + rng.uniform(0, 5)) / 1000)
             if n == options.warmup:
+                sim_cpu0 = (await sim.request({"op": "cpu"}))["secs"]
                 cpu0, wall0 = time.process_time(), time.perf_counter()
-            event = Event(n, hex_id(f"bench:tick_to_trade:yes:{n}"))
-            probe.pending_arrival = 0
+            event = Event(n)
             probe.current = event
-            placed = sim.exchange.submit(
-                _sell(event.gap_order_id, gap.yes, gap.yes_gap, options.size * UNITS_PER_ONE), sim.now()
-            )
-            event.t_publish = clock()
-            if not result.frame_tap:
-                event.t_sent = event.t_publish
-            if not isinstance(placed, Accepted):
-                raise RuntimeError(f"the gap's YES ask was refused: {placed}")
+            event.t_armed = clock()
+            # The sim places the gap's YES ask; it says how that went with `finish`, once the event is over (so in
+            # the meantime this process has nothing of the sim's to read).
+            await sim.post({"op": "place", "index": n, "size": options.size})
             with trio.move_on_after(options.event_timeout_secs):
                 await event.done.wait()
             probe.current = None
-            left = sim.exchange.order(event.gap_order_id)
-            if left is not None and left.status == LIVE:
-                sim.exchange.cancel(GAP_OWNER, [event.gap_order_id], sim.now())
+            sim_side = await sim.request({"op": "finish"})
+            if sim_side["refused"]:
+                raise RuntimeError(f"the gap's YES ask was refused: {sim_side['refused']}")
+            event.t_publish = sim_side["t_publish"]
+            event.t_sent = sim_side["t_sent"] if result.frame_tap else event.t_publish
+            event.arrivals = {oid: (http, ex) for oid, (http, ex) in sim_side["arrivals"].items()}
             stages = event.stages()
             if n < options.warmup:
                 continue
@@ -651,8 +657,11 @@ async def run(options: Options, directory: Path) -> Result:
                 print(json.dumps({"event": n, **{k: round(v, 1) for k, v in stages.items()}}), flush=True)
         result.cpu_secs = time.process_time() - cpu0
         result.wall_secs = time.perf_counter() - wall0
+        if options.sim == "process":
+            result.sim_cpu_secs = (await sim.request({"op": "cpu"}))["secs"] - sim_cpu0
         stats = execution.statistics()
         result.orders = stats.orders.submitted
+        result.extra_intents = probe.extra_intents
         result.denied = dict(stats.intents_denied)
         core.cancel_scope.cancel()
         services.cancel_scope.cancel()
@@ -717,6 +726,12 @@ def main(argv: list[str]) -> int:
         default="sqlite",
         help="the write-ahead store: sqlite (trader run's default, synchronous=NORMAL), sqlite-full, memory",
     )
+    parser.add_argument(
+        "--sim",
+        choices=("process", "in-process"),
+        default="process",
+        help="where the sim runs: its own process (default, as the real venue is elsewhere) or the engine's Trio loop",
+    )
     parser.add_argument("--per-event", action="store_true", help="also print every event's stages")
     args = parser.parse_args(argv)
     if args.events < 1 or args.warmup < 0 or args.size < 5 or args.idle_ms < 0:
@@ -729,6 +744,7 @@ def main(argv: list[str]) -> int:
         markets=args.markets,
         store=args.store,
         per_event=args.per_event,
+        sim=args.sim,
     )
     load_before = os.getloadavg()
     print(
@@ -738,6 +754,7 @@ def main(argv: list[str]) -> int:
                 "events": options.events,
                 "warmup": options.warmup,
                 "store": options.store,
+                "sim": options.sim,
                 "size": options.size,
                 "cpus": os.cpu_count(),
                 "load_avg_before": [round(x, 2) for x in load_before],
@@ -746,8 +763,15 @@ def main(argv: list[str]) -> int:
         ),
         flush=True,
     )
+    interrupted = False
     with tempfile.TemporaryDirectory(prefix="bench-t2t-") as tmp, _quiet_logs(Path(tmp) / "engine.log"):
-        result = trio.run(run, options, Path(tmp))
+        try:
+            result = trio.run(run, options, Path(tmp))
+        except* KeyboardInterrupt:  # everything is closed by now, the sim's process included
+            interrupted = True
+    if interrupted:
+        print(json.dumps({"bench": "tick_to_trade", "error": "interrupted"}))
+        return 130
     load_after = os.getloadavg()
     if not result.samples:
         print(json.dumps({"bench": "tick_to_trade", "error": "no event completed", "failures": result.failures[:10]}))
@@ -767,8 +791,10 @@ def main(argv: list[str]) -> int:
                 "failed_events": len(result.failures),
                 "failures": sorted(set(result.failures))[:5],
                 "orders_submitted": result.orders,
+                "extra_intents": result.extra_intents,
                 "intents_denied": dict(result.denied),
                 "store": options.store,
+                "sim": options.sim,
                 "start": "sim writes the frame" if result.frame_tap else "sim queues the frame",
                 "p50_us": round(p50, 1),
                 "p99_us": round(p99, 1),
@@ -780,6 +806,12 @@ def main(argv: list[str]) -> int:
                 "goal_p99_us": GOAL_P99_US,
                 "meets_goal": p50 < GOAL_P50_US and p99 < GOAL_P99_US,
                 "cpu_share": round(result.cpu_secs / result.wall_secs, 2) if result.wall_secs > 0 else None,
+                "sim_cpu_share": (
+                    round(result.sim_cpu_secs / result.wall_secs, 2)
+                    if result.sim_cpu_secs is not None and result.wall_secs > 0
+                    else None
+                ),
+                "clock_check_us": round(result.clock_check_ns / _NS_PER_US, 1),
                 "load_avg_before": [round(x, 2) for x in load_before],
                 "load_avg_after": [round(x, 2) for x in load_after],
             }

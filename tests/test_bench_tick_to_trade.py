@@ -1,5 +1,6 @@
 """`python -m bench tick_to_trade` stays runnable: a few events end to end (sim -> engine -> signed order -> sim),
-every one timed through every stage. A smoke test of the output's shape, not of the machine's speed."""
+every one timed through every stage, with the sim in its own process and in the engine's. A smoke test of the
+output's shape, not of the machine's speed."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import pytest
 from bench import tick_to_trade
 
 
-def test_tick_to_trade_times_every_event_through_every_stage(capsys: pytest.CaptureFixture[str]) -> None:
-    assert tick_to_trade.main(["--events", "20", "--warmup", "2", "--idle-ms", "2", "--per-event"]) == 0
+@pytest.mark.parametrize("sim", ["process", "in-process"])
+def test_tick_to_trade_times_every_event_through_every_stage(sim: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--events", "20", "--warmup", "2", "--idle-ms", "2", "--per-event", "--sim", sim]
+    assert tick_to_trade.main(argv) == 0
 
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     header, *middle, last = lines
@@ -19,6 +22,7 @@ def test_tick_to_trade_times_every_event_through_every_stage(capsys: pytest.Capt
     stages = [line for line in middle if "stage" in line]
     assert header["bench"] == "tick_to_trade"
     assert header["events"] == 20
+    assert header["sim"] == last["sim"] == sim
     by_stage = {line["stage"]: line for line in stages}
     assert set(tick_to_trade.STAGES) <= by_stage.keys()
     for name in tick_to_trade.STAGES:
@@ -38,3 +42,5 @@ def test_tick_to_trade_times_every_event_through_every_stage(capsys: pytest.Capt
         assert sum(event[name] for name in tick_to_trade.STAGES) == pytest.approx(event["total"], abs=1.0)
     assert last["last_leg_p50_us"] >= last["p50_us"]
     assert isinstance(last["meets_goal"], bool)
+    assert last["clock_check_us"] > 0  # the sim's clock reading fell between two of ours
+    assert (last["sim_cpu_share"] is None) == (sim == "in-process")
