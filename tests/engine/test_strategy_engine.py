@@ -786,3 +786,46 @@ async def test_stopping_the_engine_runs_the_deferred_analyses(
     scope.cancel()
     await trio.sleep(0.001)
     assert [[i.client_order_id for i in batch if isinstance(i, OrderIntent)] for batch in analyzer.seen] == [[], ["o1"]]
+
+
+async def test_a_snapshot_holds_the_scope_frozen_and_every_other_field_of_the_state(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    import dataclasses
+
+    from trader.domain.market import NegRiskEvent
+
+    books = Books()
+    first, second, other = (make_market(n, neg_risk=True, neg_risk_id="0xnr") for n in (1, 2, 3))
+    for market in (first, second, other):
+        cell = books.add(market)
+        for token in cell.tokens.values():
+            token.book.apply_snapshot([], [(Decimal("0.50"), Decimal(10))], now=trio.current_time())
+            token.ready = True
+            token.confirmed_at = trio.current_time()
+    event = NegRiskEvent(event_id="e", title="e", markets=(first, second), complete=True)
+    engine, _ = engine_with(Recording(), books=books, events=lambda: [event], session="s1")
+    engine._changes = books.track_changes()
+    engine._state(full=True)
+    books.publish([books.market(first.condition_id)])
+    await trio.sleep(0.5)
+    state = engine._state(full=False)
+    assert state.book(other.yes_token_id) is not None  # a strategy looked at a book out of scope: it is kept
+    snapshot = engine._snapshot(state)
+    assert snapshot is not None
+    # the changed market, the other market of its event, the book a strategy looked at; nothing else
+    assert set(snapshot.markets) == {first.condition_id, second.condition_id}
+    assert set(snapshot.books) == {*first.token_ids, *second.token_ids, other.yes_token_id}
+    live = books.market(first.condition_id).yes.book
+    live.apply_level(Side.SELL, Decimal("0.40"), Decimal(5), now=trio.current_time())  # the feed moves on
+    frozen = snapshot.books[first.yes_token_id]
+    assert frozen.best_ask() is not None
+    assert frozen.best_ask().price == Decimal("0.50")  # type: ignore[union-attr]
+    assert (frozen.ready, frozen.suspect) == (True, False)
+    assert frozen.age_secs == pytest.approx(0.5)
+    assert {f.name for f in dataclasses.fields(MarketState)} == {
+        "now", "wall", "markets", "books", "events", "positions", "in_flight", "session", "scoreboard", "changed"
+    }, "a new MarketState field: carry it in StrategyEngine._snapshot"  # fmt: skip
+    for field in dataclasses.fields(MarketState):
+        if field.name not in ("markets", "books"):
+            assert getattr(snapshot, field.name) == getattr(state, field.name), field.name

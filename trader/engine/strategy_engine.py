@@ -553,13 +553,16 @@ class StrategyEngine:
             return None
         live = self._books.markets
         markets: dict[str, Market] = {cid: cell.market for cid in changed if (cell := live.get(cid)) is not None}
-        if markets:
-            for event in state.events:
-                if any(m.condition_id in markets for m in event.markets):
-                    for listed in event.markets:
-                        cell = live.get(listed.condition_id)
-                        if cell is not None:
-                            markets[listed.condition_id] = cell.market
+        for event in state.events:
+            for listed in event.markets:
+                if listed.condition_id in changed:
+                    break
+            else:
+                continue
+            for listed in event.markets:
+                cell = live.get(listed.condition_id)
+                if cell is not None:
+                    markets[listed.condition_id] = cell.market
         tokens = {token_id for market in markets.values() for token_id in market.token_ids}
         tokens.update(books.made)
         if len(tokens) > MAX_SNAPSHOT_BOOKS:
@@ -569,7 +572,18 @@ class StrategyEngine:
             view = books.get(token_id)
             if view is not None:
                 frozen[token_id] = view.frozen()
-        return dataclasses.replace(state, markets=markets, books=frozen)
+        return MarketState(
+            now=state.now,
+            wall=state.wall,
+            markets=markets,
+            books=frozen,
+            events=state.events,
+            positions=state.positions,
+            in_flight=state.in_flight,
+            session=state.session,
+            scoreboard=state.scoreboard,
+            changed=changed,
+        )
 
     def _flush_analyses(self) -> None:
         """Run the deferred analyses, oldest first."""
