@@ -167,19 +167,14 @@ class DrainReport:
     open_orders_left: tuple[str, ...]  # client order ids still open afterwards
 
 
-class _TokenHealth(Protocol):
+class _TokenBookLike(Protocol):
+    @property
+    def book(self) -> OrderBook: ...
     @property
     def ready(self) -> bool: ...
     @property
     def suspect(self) -> bool: ...
-    @property
-    def age_secs(self) -> float | None: ...
-
-
-class _TokenBookLike(Protocol):
-    @property
-    def book(self) -> OrderBook: ...
-    def health(self, now: float) -> _TokenHealth: ...
+    def age(self, now: float) -> float | None: ...
 
 
 class BooksLike(Protocol):
@@ -195,9 +190,8 @@ def book_health_from(books: BooksLike) -> Callable[[str], BookHealth | None]:
         token = books.get_token(token_id)
         if token is None:
             return None
-        state = token.health(trio.current_time())
-        age_ms = None if state.age_secs is None else state.age_secs * 1000.0
-        return BookHealth(age_ms=age_ms, ready=state.ready, suspect=state.suspect)
+        age = token.age(trio.current_time())
+        return BookHealth(age_ms=None if age is None else age * 1000.0, ready=token.ready, suspect=token.suspect)
 
     return health
 
