@@ -148,6 +148,7 @@ _fees = st.sampled_from(
     strict=st.booleans(),
 )
 def test_the_walk_is_exactly_the_reference_walk(
+    *,
     books: list[tuple[list[tuple[str, str]], list[tuple[str, str]]]],
     fees: FeeSchedule,
     side: Side,
