@@ -322,18 +322,15 @@ class _TappedVenue:
 
 
 class _TappedStore:
-    """The store, timing the write-ahead `record_intent`; everything else passes through."""
+    """The store, timing the write-ahead `record_intents`; everything else passes through."""
 
     def __init__(self, inner: Store, probe: Probe) -> None:
         self._inner = inner
         self._probe = probe
 
-    async def record_intent(self, intent: IntentRecord) -> None:
-        await self.record_intents((intent,))
-
     async def record_intents(self, intents: Sequence[IntentRecord]) -> None:
         start = clock()
-        await (self._inner.record_intent(intents[0]) if len(intents) == 1 else self._inner.record_intents(intents))
+        await self._inner.record_intents(intents)
         event = self._probe.current
         if event is not None:
             for intent in intents:

@@ -86,9 +86,9 @@ class TimelineStore(MemoryStore):
         super().__init__()
         self.timeline = timeline
 
-    async def record_intent(self, intent: IntentRecord) -> None:
-        await super().record_intent(intent)
-        self.timeline.append(f"intent {intent.client_order_id}")
+    async def record_intents(self, intents: Sequence[IntentRecord]) -> None:
+        await super().record_intents(intents)
+        self.timeline.append("intent " + " ".join(i.client_order_id for i in intents))  # one entry per store call
 
 
 class TimelineVenue(FakeVenue):
@@ -651,23 +651,17 @@ class BatchTimelineVenue(TimelineVenue):
         return await FakeVenue.submit_batch(self, orders)
 
 
-class BatchTimelineStore(TimelineStore):
-    async def record_intents(self, intents: Sequence[IntentRecord]) -> None:
-        await super().record_intents(intents)
-        self.timeline.append("intents " + " ".join(i.client_order_id for i in intents))
-
-
 async def test_a_batch_is_written_in_one_store_call_then_sent_in_one_request(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     timeline: list[str] = []
-    venue, store = BatchTimelineVenue(timeline), BatchTimelineStore(timeline)
+    venue, store = BatchTimelineVenue(timeline), TimelineStore(timeline)
     venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.MIN_SIZE))  # one refusal refuses only its order
     manager = manager_for(venue, store)
 
     yes, no = await manager.submit_batch([intent("c1"), intent("c2", token=NO)], group_id="g")
 
-    assert timeline[0] == "intents c1 c2"
+    assert timeline[0] == "intent c1 c2"
     assert timeline[1] == "submit_batch c1 c2"
     assert (yes.status, no.status, no.reason) == (OrderStatus.ACCEPTED, OrderStatus.REJECTED, "VENUE_MIN_SIZE")
     assert [store.intents[c].state for c in ("c1", "c2")] == [IntentState.ACKED, IntentState.REJECTED]

@@ -231,10 +231,6 @@ class EngineStore(WriteBehindStore):
         super().__init__(store, runner, sink)
         self._on_record = on_record
 
-    async def record_intent(self, intent: IntentRecord) -> None:
-        await super().record_intent(intent)
-        self._on_record(intent)
-
     async def record_intents(self, intents: Sequence[IntentRecord]) -> None:
         await super().record_intents(intents)
         for intent in intents:

@@ -243,10 +243,7 @@ class _Run:
         """Send `legs` in one request (one leg: `POST /order`), then watch each leg in its own task until it is done,
         short or stopped."""
         try:
-            if len(legs) == 1:
-                orders = [await self.manager.submit(legs[0], group_id=self.arb.arb_id)]
-            else:
-                orders = await self.manager.submit_batch(legs, group_id=self.arb.arb_id)
+            orders = await self.manager.submit_batch(legs, group_id=self.arb.arb_id)
         except (DuplicateClientOrderId, PrepareFailed, ValueError):
             for leg in legs:
                 self._short(f"{ARB_LEG_SHORT}:{leg.client_order_id}")

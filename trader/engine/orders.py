@@ -432,8 +432,7 @@ class OrderManager:
                 outcomes[cid] = SubmitOutcome.NOT_SENT
 
         try:
-            records = [self._intent_record(order, group_id) for order in orders]
-            await (self.store.record_intent(records[0]) if len(records) == 1 else self.store.record_intents(records))
+            await self.store.record_intents([self._intent_record(order, group_id) for order in orders])
         except (StoreError, DuplicateKeyError) as exc:
             self._counts["store_errors"] += 1
             log.error("intent_write_failed", client_order_ids=cids, error=str(exc))
@@ -474,9 +473,6 @@ class OrderManager:
                         order_id=order.order_id,
                         error=repr(exc),
                     )
-                if len(cids) == 1:
-                    outcomes[cids[0]] = await self._resolve_unknown(cids[0])
-                    return
                 async with trio.open_nursery() as nursery:
                     for cid in cids:
                         nursery.start_soon(self._resolve_into, cid, outcomes)

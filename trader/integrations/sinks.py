@@ -461,7 +461,7 @@ class WriteBehindStore:
     # -- straight through ----------------------------------------------------------------------------------------
 
     async def record_intent(self, intent: IntentRecord) -> None:
-        await self.store.record_intent(intent)
+        await self.record_intents((intent,))
 
     async def record_intents(self, intents: Sequence[IntentRecord]) -> None:
         await self.store.record_intents(intents)

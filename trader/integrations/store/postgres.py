@@ -478,9 +478,7 @@ class PostgresStore(SqlStore):
 
     async def record_intents(self, intents: Sequence[IntentRecord]) -> None:
         values = [rows.intent_values(i) for i in intents]
-        if len(values) == 1:
-            await self._execute(rows.INSERT_INTENT, *values[0])
-        elif values:  # executemany is one round trip and atomic (all rows or none)
+        if values:  # executemany is one round trip and atomic (all rows or none)
             await self._call(lambda conn: self._bridge.run(conn.executemany, rows.INSERT_INTENT, values), write=True)
 
     async def record_opportunities(self, opportunities: Sequence[OpportunityRecord]) -> None:

@@ -120,9 +120,10 @@ class SqliteStore(SqlStore):
         if self._closed:
             raise StoreError("the store is closed")
         try:
-            if inline and self._writes_since_checkpoint < CHECKPOINT_EVERY_WRITES:
+            inline = inline and self._writes_since_checkpoint < CHECKPOINT_EVERY_WRITES
+            if inline:
                 await trio.lowlevel.checkpoint_if_cancelled()
-            if inline and self._writes_since_checkpoint < CHECKPOINT_EVERY_WRITES and self._take_connection():
+            if inline and self._take_connection():
                 try:
                     result = fn(self._conn)
                 finally:
@@ -229,10 +230,7 @@ class SqliteStore(SqlStore):
         values = [rows.intent_values(i) for i in intents]
 
         def write(conn: sqlite3.Connection) -> None:
-            if len(values) == 1:  # one statement is its own transaction (autocommit)
-                conn.execute(_sql(rows.INSERT_INTENT), values[0])
-            else:
-                self._transaction(conn, lambda: conn.executemany(_sql(rows.INSERT_INTENT), values))
+            self._transaction(conn, lambda: conn.executemany(_sql(rows.INSERT_INTENT), values))
 
         if values:
             await self._run(write, write=True, inline=True)
