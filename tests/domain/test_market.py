@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from trader.domain.enums import Liquidity
 from trader.domain.market import FEE_QUANTUM, NO_FEES, FeeSchedule, Market, NegRiskEvent, is_token_id
-from trader.domain.numbers import Side
 from trader.errors import InputError
 
 D = Decimal
@@ -45,7 +44,6 @@ def test_fee_formula_by_hand() -> None:
     assert crypto.fee(D("0"), D("0.5")) == 0
     # a tiny fee floors to zero
     assert crypto.fee(D("0.0001"), D("0.5")) == 0
-    assert NO_FEES.is_free
     assert NO_FEES.fee(D("100"), D("0.5")) == 0
     assert NO_FEES.rate_at(D("0.5")) == 0
 
@@ -63,12 +61,6 @@ def test_buy_fee_in_shares() -> None:
     # 0.22938 / 0.57 = 0.402421052... -> floored to 6 dp
     assert FeeSchedule(rate=D("0.07"), exponent=1).buy_fee_in_shares(D("13.37"), D("0.57")) == D("0.402421")
     assert schedule.buy_fee_in_shares(D("100"), D("0.5"), Liquidity.MAKER) == 0
-
-
-def test_notional_after_fee() -> None:
-    schedule = FeeSchedule(rate=D("0.02"), exponent=2)
-    assert schedule.notional_after_fee(Side.BUY, D("100"), D("0.5")) == D("50.125")
-    assert schedule.notional_after_fee(Side.SELL, D("100"), D("0.5")) == D("49.875")
 
 
 @pytest.mark.parametrize(
@@ -196,7 +188,7 @@ def test_complete_neg_risk_event() -> None:
     )
     assert event.is_complete
     assert event.incomplete_reasons() == ()
-    assert event.yes_token_ids == ("1002", "1004", "1006")
+    assert tuple(m.yes_token_id for m in event.markets) == ("1002", "1004", "1006")
     market = event.market_of("1005")  # the NO token of market 2
     assert market is not None
     assert market.condition_id == f"0x{2:064x}"

@@ -14,7 +14,7 @@ from trader.domain.errors import InvariantViolation
 from trader.domain.events import OrderFilled
 from trader.domain.market import FeeSchedule
 from trader.domain.numbers import Side
-from trader.domain.positions import Portfolio, Position, marks_at_bid, marks_at_mid
+from trader.domain.positions import Portfolio, Position, marks_at_mid
 
 D = Decimal
 OTHER = "52114319501245915516055106046884209969926127482827954674443846427813813222426"
@@ -83,13 +83,9 @@ def test_marks_from_books() -> None:
     one_sided = OrderBook(OTHER, D("0.01"))
     one_sided.apply_snapshot([(D("0.30"), D("1"))], [], now=0.0)
     assert marks_at_mid([book, one_sided]) == {TOKEN: D("0.50")}
-    assert marks_at_bid([book, one_sided]) == {TOKEN: D("0.48"), OTHER: D("0.30")}
     position = Position(token_id=TOKEN).apply_fill(make_fill("t1", "10", "0.45"))
-    assert position.unrealized_pnl_at_mid(book) == D("0.5")
-    assert position.unrealized_pnl_at_bid(book) == D("0.3")
-    empty = OrderBook(TOKEN, D("0.01"))
-    assert position.unrealized_pnl_at_mid(empty) is None
-    assert position.unrealized_pnl_at_bid(empty) is None
+    assert position.unrealized_pnl(marks_at_mid([book])[TOKEN]) == D("0.5")
+    assert marks_at_mid([OrderBook(TOKEN, D("0.01"))]) == {}  # an empty book gives no mark
 
 
 def test_portfolio_totals_exposure_and_equity() -> None:
@@ -108,8 +104,6 @@ def test_portfolio_totals_exposure_and_equity() -> None:
     assert portfolio.unrealized_pnl(marks) == D("13") - D("13.46")
     # equity = starting cash + realized + unrealized
     assert portfolio.equity(marks) == D("100") + portfolio.realized_pnl + portfolio.unrealized_pnl(marks)
-    portfolio.adjust_cash(D("-10"))
-    assert portfolio.cash == D("76.9")
     with pytest.raises(KeyError):
         portfolio.market_value({TOKEN: D("0.5")})
     with pytest.raises(KeyError):
@@ -141,8 +135,7 @@ def test_portfolio_reversal_settlement_and_pruning() -> None:
         portfolio.reverse_fill(make_fill("t3", "2", "0.5"))
     portfolio.apply_fill(make_fill("t4", "2", "0.6", side=Side.SELL))
     portfolio.settle(TOKEN, "t4")
-    portfolio.prune()
-    assert portfolio.positions == {}
+    assert portfolio.positions == {TOKEN: Position(token_id=TOKEN, realized_pnl=D("0.2"), fees_paid=D("0"))}
     assert Portfolio(positions=[Position(token_id=TOKEN, quantity=D("1"))]).position(TOKEN).quantity == 1
 
 

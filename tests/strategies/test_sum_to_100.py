@@ -90,7 +90,7 @@ def test_walk_reports_the_edge_after_fees() -> None:
     # per unit: 0.40 + 0.024 + 0.50 + 0.025 = 0.949
     assert fill.value == D("9.49")
     assert fill.edge == D("0.51")
-    assert fill.edge_per_unit == D("0.051")
+    assert fill.edge / fill.size == D("0.051")
 
 
 def test_limit_prices_stay_on_the_tick_grid_and_the_size_shrinks_to_what_fills_there() -> None:

@@ -199,9 +199,6 @@ class OrderBook:
         bid, ask = self.best_bid(), self.best_ask()
         return bid is not None and ask is not None and bid.price >= ask.price
 
-    def is_empty(self) -> bool:
-        return not self._bids and not self._asks
-
     def _walk(self, side: Side) -> Iterator[Decimal]:
         """Prices of one side, best first."""
         if side is Side.BUY:

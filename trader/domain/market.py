@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 
 from trader.domain.enums import Liquidity
-from trader.domain.numbers import ONE, ZERO, Side, floor_to_base_unit, is_tick_size
+from trader.domain.numbers import ONE, ZERO, floor_to_base_unit, is_tick_size
 from trader.errors import InputError
 
 __all__ = ["FEE_QUANTUM", "NO_FEES", "FeeSchedule", "Market", "NegRiskEvent", "is_token_id"]
@@ -60,10 +60,6 @@ class FeeSchedule:
         if exponent < 0:
             raise InputError("fees.exponent", f"must not be negative, got {exponent}")
 
-    @property
-    def is_free(self) -> bool:
-        return self.rate == ZERO
-
     def rate_at(self, price: Decimal) -> Decimal:
         """The effective fee per share traded at `price`: rate * (p * (1 - p)) ** exponent (unrounded)."""
         _check_price(price)
@@ -92,13 +88,6 @@ class FeeSchedule:
         """A buy's fee collected in shares: fee(shares, price) / price, floored to 6 decimals (0 at price 0)."""
         fee = self.fee(shares, price, liquidity)
         return floor_to_base_unit(fee / price) if fee and price else ZERO
-
-    def notional_after_fee(
-        self, side: Side, shares: Decimal, price: Decimal, liquidity: Liquidity = Liquidity.TAKER
-    ) -> Decimal:
-        """pUSD paid for a buy (notional + fee) or received for a sell (notional - fee), fee charged in pUSD."""
-        fee = self.fee(shares, price, liquidity)
-        return shares * price + fee if side is Side.BUY else shares * price - fee
 
 
 #: A market without fees.
@@ -228,10 +217,6 @@ class NegRiskEvent:
     def is_complete(self) -> bool:
         """True only for a known-exhaustive set of open neg-risk markets: the only case arbitrage may use."""
         return not self.incomplete_reasons()
-
-    @property
-    def yes_token_ids(self) -> tuple[str, ...]:
-        return tuple(m.yes_token_id for m in self.markets)
 
     def market_of(self, token_id: str) -> Market | None:
         for market in self.markets:

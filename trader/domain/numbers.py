@@ -152,24 +152,3 @@ def from_base_units(units: int) -> Decimal:
 def floor_to_base_unit(value: Decimal) -> Decimal:
     """`value` rounded down to 6 decimals (one base unit), exactly."""
     return Decimal(_floor_steps(value, _BASE_UNIT)) * _BASE_UNIT
-
-
-def ceil_to_base_unit(value: Decimal) -> Decimal:
-    """`value` rounded up to 6 decimals (one base unit), exactly."""
-    return ceil_to_tick(value, _BASE_UNIT)
-
-
-def parse_price(value: object, field: str = "price") -> Decimal:
-    """A price from a decimal string: finite and within [0, 1] (the tick grid is checked by `check_price`)."""
-    price = parse_decimal(value, field)
-    if not ZERO <= price <= ONE:
-        raise InputError(field, f"price {price} is outside [0, 1]")
-    return price
-
-
-def parse_size(value: object, field: str = "size") -> Decimal:
-    """A size (shares) or amount (pUSD) from a decimal string: finite and >= 0."""
-    size = parse_decimal(value, field)
-    if size < ZERO:
-        raise InputError(field, f"must not be negative, got {size}")
-    return size

@@ -32,7 +32,7 @@ from trader.domain.errors import InvariantViolation
 from trader.domain.events import OrderFilled
 from trader.domain.numbers import ZERO, Side
 
-__all__ = ["COST_QUANTUM", "FillEffect", "Portfolio", "Position", "marks_at_bid", "marks_at_mid"]
+__all__ = ["COST_QUANTUM", "FillEffect", "Portfolio", "Position", "marks_at_mid"]
 
 #: The cost removed by a partial sell is rounded (half-even) to 12 decimals, so that every amount here stays a
 #: short fixed-point number and sums of them are exact (a 28-digit quotient would make later sums round).
@@ -147,24 +147,10 @@ class Position:
         """PnL of the shares held if valued at `mark`."""
         return self.quantity * mark - self.cost_basis
 
-    def unrealized_pnl_at_mid(self, book: OrderBook) -> Decimal | None:
-        mid = book.mid()
-        return None if mid is None else self.unrealized_pnl(mid)
-
-    def unrealized_pnl_at_bid(self, book: OrderBook) -> Decimal | None:
-        """Marked at the best bid: what selling the first share would fetch (a conservative mark)."""
-        bid = book.best_bid()
-        return None if bid is None else self.unrealized_pnl(bid.price)
-
 
 def marks_at_mid(books: Iterable[OrderBook]) -> dict[str, Decimal]:
     """token -> mid, for the books that have both sides."""
     return {book.asset_id: mid for book in books if (mid := book.mid()) is not None}
-
-
-def marks_at_bid(books: Iterable[OrderBook]) -> dict[str, Decimal]:
-    """token -> best bid price, for the books that have bids."""
-    return {book.asset_id: bid.price for book in books if (bid := book.best_bid()) is not None}
 
 
 class Portfolio:
@@ -183,7 +169,7 @@ class Portfolio:
 
     @property
     def positions(self) -> Mapping[str, Position]:
-        """A copy of token -> position (flat positions included until `prune`)."""
+        """A copy of token -> position (flat positions included)."""
         return dict(self._positions)
 
     def apply_fill(self, fill: OrderFilled) -> Position:
@@ -212,14 +198,6 @@ class Portfolio:
     def settle(self, token_id: str, trade_id: str) -> None:
         if token_id in self._positions:
             self._positions[token_id] = self._positions[token_id].settle(trade_id)
-
-    def adjust_cash(self, amount: Decimal) -> None:
-        """A deposit (> 0) or withdrawal (< 0) of pUSD, or a correction from the venue's balance."""
-        self.cash += amount
-
-    def prune(self) -> None:
-        """Drop flat positions that have nothing left to settle."""
-        self._positions = {t: p for t, p in self._positions.items() if not p.is_flat or p.unsettled}
 
     # -- totals ------------------------------------------------------------------------------------------------
 

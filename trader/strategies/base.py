@@ -173,10 +173,6 @@ class MarketState:
     scoreboard: Scoreboard | None = None
     changed: frozenset[str] | None = None  # condition ids whose books changed since the last wake-up; None: all
 
-    def in_scope(self, condition_id: str) -> bool:
-        """Whether a market needs a look in this wake-up (its books changed, or this is a full sweep)."""
-        return self.changed is None or condition_id in self.changed
-
     def markets_in_scope(self) -> Iterable[Market]:
         """The markets to look at: those whose books changed, or every market on a full sweep (a tick)."""
         if self.changed is None:

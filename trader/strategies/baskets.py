@@ -78,10 +78,6 @@ class BasketFill:
     value: Decimal  # BUY: pUSD paid, fees included; SELL: pUSD received after fees
     edge: Decimal  # pUSD expected: size - value (BUY) or value - size (SELL)
 
-    @property
-    def edge_per_unit(self) -> Decimal:
-        return self.edge / self.size
-
 
 def _leg(market: Market, token_id: str, book: BookView) -> BasketLeg:
     return BasketLeg(
