@@ -23,6 +23,7 @@ from trader.engine.risk import (
     RiskSettings,
     RiskStateChanged,
     TradingState,
+    rejected_events,
 )
 from trader.errors import ConfigError
 
@@ -242,7 +243,7 @@ def test_one_bad_leg_rejects_the_whole_basket_and_records_nothing() -> None:
     assert isinstance(decision, Rejected)
     assert decision.reason is RiskCode.RISK_STALE_BOOK
     assert stale.client_order_id in decision.detail
-    events = decision.to_event(basket, ts=12.0)
+    events = rejected_events(basket, decision.reason, decision.detail, ts=12.0)
     assert [e.client_order_id for e in events] == [good.client_order_id, stale.client_order_id]
     assert all(isinstance(e, RiskRejected) and e.reason == "RISK_STALE_BOOK" for e in events)
     # nothing of the rejected basket was recorded: the good leg alone is not a duplicate

@@ -47,7 +47,7 @@ import trio
 
 from trader.domain.book import OrderBook
 from trader.domain.enums import OrderStatus
-from trader.domain.events import OrderFilled, OrderReason, RiskRejected
+from trader.domain.events import OrderFilled, OrderReason
 from trader.domain.intents import ArbIntent, Intent, OrderIntent, legs_of
 from trader.domain.numbers import ZERO, Side
 from trader.domain.orders import Order
@@ -73,6 +73,7 @@ from trader.engine.risk import (
     RiskGate,
     RiskStatistics,
     TradingState,
+    rejected_events,
 )
 from trader.errors import ConfigError
 from trader.integrations.store.base import RiskEventRecord, StoreError
@@ -362,14 +363,10 @@ class ExecutionService:
     def _deny(self, intent: Intent, reason: str, detail: str, ts: float) -> None:
         """A denial is a value: one `RiskRejected` event per leg, counted by reason; nothing is written or sent."""
         self._denied[reason] += 1
-        legs = legs_of(intent)
-        for leg in legs:
-            self.manager.publish(
-                RiskRejected(
-                    client_order_id=leg.client_order_id, strategy=leg.strategy, reason=reason, ts=ts, message=detail
-                )
-            )
-        log.info("intent_denied", reason=reason, detail=detail, client_order_ids=[leg.client_order_id for leg in legs])
+        events = rejected_events(intent, reason, detail, ts)
+        for event in events:
+            self.manager.publish(event)
+        log.info("intent_denied", reason=reason, detail=detail, client_order_ids=[e.client_order_id for e in events])
         self._intent_done(intent)
 
     def _intent_done(self, intent: Intent) -> None:

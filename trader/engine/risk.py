@@ -137,23 +137,17 @@ class Rejected:
     reason: RiskCode
     detail: str
 
-    def to_event(self, intent: OrderIntent | ArbIntent, ts: float) -> list[RiskRejected]:
-        """The domain events for this denial: one per order (every leg of a basket)."""
-        legs = legs_of(intent)
-        return [
-            RiskRejected(
-                client_order_id=leg.client_order_id,
-                strategy=leg.strategy,
-                reason=self.reason,
-                ts=ts,
-                message=self.detail,
-            )
-            for leg in legs
-        ]
-
 
 RiskDecision = Approved | Rejected
 _APPROVED = Approved()
+
+
+def rejected_events(intent: OrderIntent | ArbIntent, reason: str, detail: str, ts: float) -> list[RiskRejected]:
+    """The domain events of a denial: one `RiskRejected` per order (every leg of a basket)."""
+    return [
+        RiskRejected(client_order_id=leg.client_order_id, strategy=leg.strategy, reason=reason, ts=ts, message=detail)
+        for leg in legs_of(intent)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
