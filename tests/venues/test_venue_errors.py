@@ -5,9 +5,12 @@ import pytest
 from trader.errors import TraderError
 from trader.venues.errors import (
     RETRYABLE_REJECTS,
+    VenueConnectionError,
+    VenueDisconnected,
     VenueError,
     VenueRejectCode,
     VenueRequestError,
+    map_exceptions,
     parse_retry_after,
     reject_code,
 )
@@ -93,3 +96,37 @@ def test_retryable_rejects_are_the_venue_side_ones() -> None:
 )
 def test_parse_retry_after(value: str | None, secs: float | None) -> None:
     assert parse_retry_after(value) == secs
+
+
+_MAPPING: dict[type[BaseException], type[VenueError]] = {
+    ConnectionResetError: VenueDisconnected,  # a subclass of OSError: listed first, so it wins
+    OSError: VenueConnectionError,
+}
+
+
+def _raise_mapped(exc: BaseException, what: str) -> None:
+    with map_exceptions(_MAPPING, what=what):
+        raise exc
+
+
+def test_map_exceptions_maps_the_first_match_and_keeps_the_cause() -> None:
+    reset = ConnectionResetError("reset by peer")
+    with pytest.raises(VenueDisconnected, match=r"^POST /order: ConnectionResetError: reset by peer$") as info:
+        _raise_mapped(reset, "POST /order")
+    assert info.value.__cause__ is reset
+
+
+def test_map_exceptions_describes_an_exception_without_text_by_its_cause() -> None:
+    wrapper = OSError()
+    wrapper.__cause__ = TimeoutError("handshake timed out")
+    with pytest.raises(VenueConnectionError, match=r"^GET /x: TimeoutError: handshake timed out$"):
+        _raise_mapped(wrapper, "GET /x")
+
+
+def test_map_exceptions_lets_venue_errors_and_unmapped_exceptions_through() -> None:
+    own = VenueRequestError(500, VenueRejectCode.SERVER_ERROR)
+    with pytest.raises(VenueRequestError) as info:
+        _raise_mapped(own, "x")
+    assert info.value is own
+    with pytest.raises(KeyError):
+        _raise_mapped(KeyError("k"), "x")

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from trader.errors import TraderError
 
@@ -163,6 +165,15 @@ def truncate(text: str, limit: int = _MAX_TEXT) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def describe_exception(exc: BaseException) -> str:
+    """`Type: text` of an exception, for a message (truncated); one with no text is described by its cause (trio's
+    `BrokenResourceError` wraps the `OSError` that says what happened)."""
+    text = str(exc)
+    if not text and exc.__cause__ is not None:
+        return describe_exception(exc.__cause__)
+    return f"{type(exc).__name__}: {truncate(text)}"
+
+
 class VenueError(TraderError):
     """Base class of every error a venue adapter raises."""
 
@@ -220,6 +231,23 @@ class VenueRequestError(VenueError):
     @property
     def is_server_error(self) -> bool:
         return self.status >= 500
+
+
+@contextmanager
+def map_exceptions(mapping: Mapping[type[BaseException], type[VenueError]], *, what: str) -> Iterator[None]:
+    """Re-raise a third-party exception as the `VenueError` it maps to, first match in `mapping` winning (httpcore's
+    `map_exceptions`): the adapters' edge. A `VenueError` passes as it is, and so does anything not in `mapping`.
+
+    Only `Exception`s are mapped: `trio.Cancelled` (a BaseException) passes through untouched."""
+    try:
+        yield
+    except VenueError:
+        raise
+    except Exception as exc:
+        for source, target in mapping.items():
+            if isinstance(exc, source):
+                raise target(f"{what}: {describe_exception(exc)}") from exc
+        raise
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -54,8 +54,9 @@ import trio
 from trader.domain.market import NO_FEES, FeeSchedule, Market, NegRiskEvent, is_token_id
 from trader.domain.numbers import ZERO, parse_decimal, parse_tick_size
 from trader.errors import InputError
-from trader.venues.errors import VenueError, VenueProtocolError, truncate
-from trader.venues.polymarket.rest import map_exceptions, request_error
+from trader.integrations.ticks import Ticker
+from trader.venues.errors import VenueError, VenueProtocolError, map_exceptions, truncate
+from trader.venues.polymarket.rest import HTTP_EXCEPTIONS, request_error
 from trader.venues.polymarket.schemas import GammaNumber, WireGammaEventRef, WireGammaMarket
 
 __all__ = [
@@ -314,7 +315,7 @@ class GammaClient:
 
     async def _get(self, path: str, params: Sequence[tuple[str, str]]) -> bytes:
         url = self._base_url + path
-        with map_exceptions(what=f"gamma GET {path}"):
+        with map_exceptions(HTTP_EXCEPTIONS, what=f"gamma GET {path}"):
             response = await self._http.get(url, params=list(params))
         if response.status_code >= 400:
             raise request_error(response)
@@ -401,8 +402,7 @@ async def run_market_refresh(
     stats = stats if stats is not None else RefreshStatistics()
     tracked: set[str] = set()
     started = False
-    start = trio.current_time()
-    n = 0
+    ticks = Ticker(period_secs)
     while True:
         try:
             with trio.fail_after(request_timeout_secs):
@@ -428,10 +428,4 @@ async def run_market_refresh(
             if not started:
                 started = True
                 task_status.started(found)
-        n += 1
-        deadline = start + n * period_secs
-        now = trio.current_time()
-        if deadline < now:  # overran: skip the missed ticks
-            n = math.ceil((now - start) / period_secs)
-            deadline = start + n * period_secs
-        await trio.sleep_until(deadline)
+        await ticks.next()

@@ -25,10 +25,10 @@ What it does, and no more:
   and is resolved by order id, not by sending it again.
 * The whole reply is read (Content-Length, chunked or until-close framing, by h11) and its `Content-Encoding`
   (gzip, deflate: what the request may ask for, as httpx does) is undone.
-* Errors are the venue's, mapped as `rest.map_exceptions` maps httpx's: a failed connect or TLS handshake is
-  `VenueConnectionError` (nothing was sent); a connection broken or closed during the exchange, or a reply h11
-  cannot read, is `VenueDisconnected` (outcome unknown); a request h11 refuses to write is `VenueProtocolError`,
-  as is a reply too large or not decodable. `trio.Cancelled` passes through.
+* Errors are the venue's, mapped by `errors.map_exceptions` as `rest` maps httpx's: a failed connect or TLS handshake is
+  `VenueConnectionError` (nothing was sent); a connection broken or closed during the exchange, or a reply h11 cannot
+  read, is `VenueDisconnected` (outcome unknown); a request h11 refuses to write is `VenueProtocolError`, as is a reply
+  too large or not decodable. `trio.Cancelled` passes through.
 * The caller owns timeouts (`trio.fail_after` around `request`). A request that is cancelled or fails closes its
   connection: it is mid-message and never goes back to the pool.
 * `aclose()` (or leaving `open_order_link`) closes every connection, idle or in use.
@@ -39,8 +39,8 @@ from __future__ import annotations
 import select
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
@@ -48,7 +48,14 @@ from urllib.parse import urlsplit
 import h11
 import trio
 
-from trader.venues.errors import VenueConnectionError, VenueDisconnected, VenueError, VenueProtocolError, truncate
+from trader.venues.errors import (
+    VenueConnectionError,
+    VenueDisconnected,
+    VenueError,
+    VenueProtocolError,
+    describe_exception,
+    map_exceptions,
+)
 
 __all__ = ["Header", "LinkResponse", "OrderLink", "OrderLinkStatistics", "open_order_link"]
 
@@ -91,26 +98,6 @@ class OrderLinkStatistics:
     closed: int  # connections closed after a request: not reusable, failed, cancelled, or no room in the pool
     idle: int
     active: int
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    if not text and exc.__cause__ is not None:
-        return _describe(exc.__cause__)
-    return f"{type(exc).__name__}: {truncate(text)}"
-
-
-@contextmanager
-def _mapped(what: str) -> Iterator[None]:
-    try:
-        yield
-    except VenueError:
-        raise
-    except Exception as exc:
-        for source, target in _EXCHANGE_ERRORS.items():
-            if isinstance(exc, source):
-                raise target(f"{what}: {_describe(exc)}") from exc
-        raise
 
 
 class _Connection:
@@ -218,7 +205,9 @@ class OrderLink:
         try:
             tcp = await trio.open_tcp_stream(self._host, self._port)
         except OSError as exc:
-            raise VenueConnectionError(f"{what}: connect to {self._host}:{self._port}: {_describe(exc)}") from exc
+            raise VenueConnectionError(
+                f"{what}: connect to {self._host}:{self._port}: {describe_exception(exc)}"
+            ) from exc
         stream: trio.abc.Stream = tcp
         if self._ssl_context is not None:
             tls = trio.SSLStream(tcp, self._ssl_context, server_hostname=self._host, https_compatible=True)
@@ -227,7 +216,9 @@ class OrderLink:
             except BaseException as exc:
                 tcp.socket.close()
                 if isinstance(exc, (trio.BrokenResourceError, OSError)):
-                    raise VenueConnectionError(f"{what}: TLS handshake with {self._host}: {_describe(exc)}") from exc
+                    raise VenueConnectionError(
+                        f"{what}: TLS handshake with {self._host}: {describe_exception(exc)}"
+                    ) from exc
                 raise
             stream = tls
         self._opened += 1
@@ -255,7 +246,7 @@ class OrderLink:
             self._active.add(connection)
             reusable = False
             try:
-                with _mapped(what):
+                with map_exceptions(_EXCHANGE_ERRORS, what=what):
                     status, reply_headers, content, reusable = await self._exchange(
                         connection, method, path, headers, body
                     )

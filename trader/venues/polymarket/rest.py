@@ -15,9 +15,9 @@ Rules this module keeps:
   of them when a test injects an httpx transport, goes through httpx. A placement is never retried by either.
 * L2 requests sign `timestamp + METHOD + path + body` with the path WITHOUT its query string; the body is
   serialized once and exactly those bytes are sent.
-* httpx / trio / OS exceptions are mapped at this edge (`map_exceptions`, as httpcore does) to the `VenueError`
-  tree: a failed connect is `VenueConnectionError` (the request was never sent), a connection broken after
-  sending is `VenueDisconnected` (the outcome is unknown: resolve a submit by order id), a timeout of the
+* httpx / trio / OS exceptions are mapped at this edge (`errors.map_exceptions` with `HTTP_EXCEPTIONS`, as httpcore
+  does) to the `VenueError` tree: a failed connect is `VenueConnectionError` (the request was never sent), a connection
+  broken after sending is `VenueDisconnected` (the outcome is unknown: resolve a submit by order id), a timeout of the
   transport is `VenueTimeout`, an undecodable reply is `VenueProtocolError`.
 * An HTTP error status is a `VenueRequestError` with a stable code: 429 is `is_throttled` and carries
   `retry_after_secs`; 5xx is `is_server_error` and retryable; any other 4xx is not retryable. Except: an order the
@@ -33,8 +33,8 @@ import datetime as dt
 import enum
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Final, Protocol, TypeVar
@@ -57,6 +57,7 @@ from trader.venues.errors import (
     VenueRejectCode,
     VenueRequestError,
     VenueTimeout,
+    map_exceptions,
     parse_retry_after,
     reject_code,
     truncate,
@@ -86,6 +87,7 @@ from trader.venues.polymarket.user_schemas import (
 __all__ = [
     "CLOB_URL",
     "END_CURSOR",
+    "HTTP_EXCEPTIONS",
     "INITIAL_CURSOR",
     "AssetType",
     "BalanceAllowance",
@@ -101,7 +103,6 @@ __all__ = [
     "PolymarketTrade",
     "RestBook",
     "RestStatistics",
-    "map_exceptions",
     "open_rest_client",
     "parse_order",
     "parse_order_status",
@@ -126,7 +127,7 @@ _P = TypeVar("_P", WireOrdersPage, WireTradesPage)
 # Exceptions at the edge
 
 #: First match wins: the more specific classes come first.
-_HTTP_EXCEPTIONS: Final[Mapping[type[BaseException], type[VenueError]]] = {
+HTTP_EXCEPTIONS: Final[Mapping[type[BaseException], type[VenueError]]] = {
     httpx.TimeoutException: VenueTimeout,
     httpx.ConnectError: VenueConnectionError,
     httpx.ProxyError: VenueConnectionError,
@@ -144,24 +145,6 @@ _HTTP_EXCEPTIONS: Final[Mapping[type[BaseException], type[VenueError]]] = {
     ConnectionError: VenueDisconnected,
     OSError: VenueConnectionError,
 }
-
-
-@contextmanager
-def map_exceptions(
-    mapping: Mapping[type[BaseException], type[VenueError]] = _HTTP_EXCEPTIONS, *, what: str = "request"
-) -> Iterator[None]:
-    """Re-raise a third-party exception as the `VenueError` it maps to (httpcore's `map_exceptions`).
-
-    Only `Exception`s are mapped: `trio.Cancelled` (a BaseException) passes through untouched."""
-    try:
-        yield
-    except VenueError:
-        raise
-    except Exception as exc:
-        for source, target in mapping.items():
-            if isinstance(exc, source):
-                raise target(f"{what}: {type(exc).__name__}: {truncate(str(exc))}") from exc
-        raise
 
 
 def _decode(content: bytes, wire_type: type[_T], what: str) -> _T:
@@ -713,7 +696,7 @@ class PolymarketRestClient:
         headers = self._headers(method, path, body, auth, nonce)
         self._requests += 1
         try:
-            with map_exceptions(what=f"{method} {path}"):
+            with map_exceptions(HTTP_EXCEPTIONS, what=f"{method} {path}"):
                 response = await self._http.request(
                     method,
                     path,
