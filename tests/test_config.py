@@ -8,8 +8,15 @@ from typing import Literal
 
 import pytest
 
-from trader.config import Secret, build_section, merged_environment, read_dotenv, reject_unknown
-from trader.errors import ConfigError
+from trader.config import (
+    Secret,
+    build_section,
+    check_positive_secs,
+    merged_environment,
+    read_dotenv,
+    reject_unknown,
+)
+from trader.errors import ConfigError, InputError
 
 
 class Mode(enum.StrEnum):
@@ -113,3 +120,25 @@ def test_a_missing_dotenv_is_fine_and_a_bad_line_is_an_error(tmp_path: Path) -> 
     bad.write_text("TRADER_EX__PORT 9000\n")
     with pytest.raises(ConfigError, match=r"\.env:1: expected KEY=VALUE"):
         read_dotenv(bad)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timers:
+    wait_secs: float = 1.0
+    optional_secs: float | None = None
+
+    def __post_init__(self) -> None:
+        check_positive_secs(self, "wait_secs", "optional_secs")
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, float("inf"), float("nan"), True])
+def test_check_positive_secs_refuses_what_is_not_a_positive_number_of_seconds(value: object) -> None:
+    with pytest.raises(InputError, match=r"wait_secs: must be a positive number of seconds"):
+        Timers(wait_secs=value)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="optional_secs"):
+        Timers(optional_secs=value)  # type: ignore[arg-type]
+
+
+def test_check_positive_secs_accepts_positive_numbers_and_an_unset_optional() -> None:
+    assert Timers(wait_secs=0.001, optional_secs=3).optional_secs == 3
+    assert Timers().optional_secs is None

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from trader.errors import ConfigError
-from trader.settings import Settings, VenueKind, load_settings
+from trader.errors import ConfigError, InputError
+from trader.settings import RunSettings, Settings, VenueKind, load_settings
 
 
 def test_defaults_are_paper_trading_against_the_sim() -> None:
@@ -56,6 +56,10 @@ def test_bad_values_and_conflicting_aliases_are_errors() -> None:
         load_settings({"TRADER_DATABASE_URL": "mysql://x"}, dotenv=None)
     with pytest.raises(ConfigError, match="both set"):
         load_settings({"TRADER_ADMIN_TOKEN": "a", "TRADER_HTTP__ADMIN_TOKEN": "b"}, dotenv=None)
+    with pytest.raises(ConfigError, match="TRADER_RUN: drain_secs: must be a positive number of seconds"):
+        load_settings({"TRADER_RUN__DRAIN_SECS": "0"}, dotenv=None)
+    with pytest.raises(InputError, match="duration_secs"):
+        RunSettings(duration_secs=-1.0)
 
 
 def test_dotenv_file_is_read(tmp_path: Path) -> None:

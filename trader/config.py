@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
 
-from trader.errors import ConfigError
+from trader.errors import ConfigError, InputError
 
 PREFIX = "TRADER_"
 T = TypeVar("T")
@@ -122,6 +122,17 @@ def _convert(raw: str, annotation: Any, name: str) -> Any:
         except ValueError:
             raise ConfigError(f"{name}: expected a time of day HH:MM, got {raw!r}") from None
     raise ConfigError(f"{name}: cannot read a setting of type {annotation!r} from the environment")
+
+
+def check_positive_secs(settings: object, *names: str) -> None:
+    """For a settings class's `__post_init__`: each named field is a finite number of seconds > 0 (an optional
+    field left None is not checked); `InputError` (a `ValueError`, so `build_section` names the section) otherwise."""
+    for name in names:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+            raise InputError(name, f"must be a positive number of seconds, got {value!r}")
 
 
 def _env_name(section: str | None, field: str) -> str:

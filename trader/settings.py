@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from trader.config import Secret, build_section, merged_environment, reject_unknown
+from trader.config import Secret, build_section, check_positive_secs, merged_environment, reject_unknown
 from trader.engine.breaker import BreakerSettings
 from trader.engine.execution import ExecutionSettings
 from trader.engine.market_data import MarketDataSettings
@@ -77,10 +77,7 @@ class RunSettings:
     log_format: Literal["auto", "console", "json"] = "auto"
 
     def __post_init__(self) -> None:
-        if self.duration_secs is not None and not 0 < self.duration_secs < math.inf:
-            raise ValueError(f"duration_secs must be > 0, got {self.duration_secs}")
-        if not 0 < self.drain_secs < math.inf:
-            raise ValueError(f"drain_secs must be > 0, got {self.drain_secs}")
+        check_positive_secs(self, "duration_secs", "drain_secs")
         if self.starting_cash_usd < 0:
             raise ValueError("starting_cash_usd must not be negative")
         if not 1 <= self.intent_buffer <= 64:
@@ -191,8 +188,7 @@ class StoreSettings:
     flush_secs: float = 10.0
 
     def __post_init__(self) -> None:
-        if not 0 < self.flush_secs < math.inf:
-            raise ValueError(f"flush_secs must be > 0, got {self.flush_secs}")
+        check_positive_secs(self, "flush_secs")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -256,8 +252,9 @@ class SlackAlertSettings:
     daily_summary: bool = True
 
     def __post_init__(self) -> None:
-        if self.storm_disconnects < 1 or not 0 < self.storm_window_secs < math.inf:
-            raise ValueError("storm_disconnects must be >= 1 and storm_window_secs > 0")
+        if self.storm_disconnects < 1:
+            raise ValueError("storm_disconnects must be >= 1")
+        check_positive_secs(self, "storm_window_secs")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

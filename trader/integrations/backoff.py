@@ -17,6 +17,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from trader.config import check_positive_secs
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Backoff:
@@ -27,8 +29,7 @@ class Backoff:
     random_fn: Callable[[], float] = field(default=random.random, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not self.initial_secs > 0:
-            raise ValueError(f"initial_secs must be > 0, got {self.initial_secs}")
+        check_positive_secs(self, "initial_secs")
         if not self.max_secs >= self.initial_secs:
             raise ValueError(f"max_secs ({self.max_secs}) must be >= initial_secs ({self.initial_secs})")
         if not self.multiplier >= 1:

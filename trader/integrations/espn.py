@@ -24,7 +24,6 @@ league fails, and publishes the games of the leagues that answered as the next `
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -35,6 +34,7 @@ import msgspec
 import structlog
 import trio
 
+from trader.config import check_positive_secs
 from trader.errors import TraderError
 from trader.integrations.backoff import Backoff
 from trader.strategies.games import Competitor, Game, GameState, Scoreboard
@@ -259,10 +259,7 @@ class EspnSettings:
             parts = league.split("/")
             if len(parts) != 2 or not all(p and p.replace("-", "").replace(".", "").isalnum() for p in parts):
                 raise ValueError(f"leagues: expected 'sport/league' like 'basketball/nba', got {league!r}")
-        for name in ("poll_interval_secs", "request_timeout_secs"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be > 0, got {value}")
+        check_positive_secs(self, "poll_interval_secs", "request_timeout_secs")
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from typing import Generic, Protocol, TypeVar
 import structlog
 import trio
 
+from trader.config import check_positive_secs
 from trader.domain.market import Market
 from trader.domain.positions import Position
 from trader.errors import TraderError
@@ -129,8 +130,7 @@ class SinkSettings:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
         if self.keep_last < 0:
             raise ValueError(f"keep_last: must be >= 0, got {self.keep_last}")
-        if not self.retry_initial_secs > 0:
-            raise ValueError(f"retry_initial_secs: must be > 0, got {self.retry_initial_secs}")
+        check_positive_secs(self, "retry_initial_secs")
         if not self.retry_max_secs >= self.retry_initial_secs:
             raise ValueError("retry_max_secs: must be >= retry_initial_secs")
 

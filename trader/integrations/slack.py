@@ -29,7 +29,7 @@ import httpx
 import structlog
 import trio
 
-from trader.config import Secret
+from trader.config import Secret, check_positive_secs
 from trader.domain.events import OrderFilled
 from trader.engine.risk import DailyLossBreached, RiskStateChanged, TradingState
 from trader.integrations.bus.base import EmergencyStop
@@ -113,8 +113,7 @@ class SlackSettings:
             raise ValueError("webhook_url: expected an http(s) URL")
         if self.min_interval_secs < 0 or self.dedupe_window_secs < 0:
             raise ValueError("min_interval_secs and dedupe_window_secs: must be >= 0")
-        if not self.timeout_secs > 0:
-            raise ValueError(f"timeout_secs: must be > 0, got {self.timeout_secs}")
+        check_positive_secs(self, "timeout_secs")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

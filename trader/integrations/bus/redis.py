@@ -34,6 +34,7 @@ import trio
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from trader.config import check_positive_secs
 from trader.integrations.bus.base import BusEvent, BusStatistics, EventKind, channel_name, encode_event
 from trader.integrations.sinks import DeliveryError, SinkRunner, SinkSettings, SinkStatistics, open_sink
 
@@ -66,8 +67,7 @@ class RedisBusSettings:
             raise ValueError(f"prefix: must be a non-empty word, got {self.prefix!r}")
         if self.stream_maxlen < 1:
             raise ValueError(f"stream_maxlen: must be >= 1, got {self.stream_maxlen}")
-        if not (self.socket_timeout_secs > 0 and self.connect_timeout_secs > 0):
-            raise ValueError("socket_timeout_secs and connect_timeout_secs: must be > 0")
+        check_positive_secs(self, "socket_timeout_secs", "connect_timeout_secs")
 
     @property
     def stream(self) -> str:

@@ -38,6 +38,7 @@ import asyncpg
 import structlog
 import trio
 
+from trader.config import check_positive_secs
 from trader.integrations.backoff import Backoff, BackoffCounter
 from trader.integrations.store import rows
 from trader.integrations.store.base import (
@@ -103,9 +104,9 @@ class PostgresSettings:
             raise ValueError(f"url: expected a postgresql:// URL, got {redact_url(self.url)!r}")
         if self.schema is not None and not _SCHEMA_NAME.match(self.schema):
             raise ValueError(f"schema: expected a lower-case SQL identifier, got {self.schema!r}")
-        for name in ("connect_timeout_secs", "commit_timeout_secs", "ping_interval_secs", "reconnect_initial_secs"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
+        check_positive_secs(
+            self, "connect_timeout_secs", "commit_timeout_secs", "ping_interval_secs", "reconnect_initial_secs"
+        )
         if not self.reconnect_max_secs >= self.reconnect_initial_secs:
             raise ValueError("reconnect_max_secs: must be >= reconnect_initial_secs")
 
