@@ -77,6 +77,7 @@ from trader.engine.risk import (
 )
 from trader.errors import ConfigError
 from trader.integrations.store.base import RiskEventRecord, StoreError
+from trader.integrations.ticks import Ticker
 from trader.venues.errors import VenueError
 
 log = structlog.get_logger(__name__)
@@ -296,26 +297,21 @@ class ExecutionService:
 
     async def _reconcile_loop(self) -> NoReturn:
         """Ask the venue, by order id, about orders whose state is in doubt (drift-free period)."""
-        period = self.settings.reconcile_interval_secs
-        deadline = trio.current_time()
+        ticks = Ticker(self.settings.reconcile_interval_secs)
         while True:
-            deadline += period
-            await trio.sleep_until(deadline)
+            await ticks.next()
             for order in self.manager.needs_reconcile():
                 try:
                     await self.manager.reconcile(order.client_order_id)
                 except _VENUE_CALL_ERRORS as exc:
                     log.warning("reconcile_failed", client_order_id=order.client_order_id, error=repr(exc))
-            deadline = max(deadline, trio.current_time() - period)  # overrun: skip ahead, never burst
 
     async def _pnl_loop(self) -> NoReturn:
         """Feed realized + marked PnL to the risk gate; a daily-loss breach is an emergency stop."""
         assert self._marks is not None
-        period = self.settings.pnl_interval_secs
-        deadline = trio.current_time()
+        ticks = Ticker(self.settings.pnl_interval_secs)
         while True:
-            deadline += period
-            await trio.sleep_until(deadline)
+            await ticks.next()
             events = self.risk.mark_pnl(
                 realized=self.manager.portfolio.realized_pnl,
                 unrealized=self.manager.portfolio.marked_unrealized_pnl(self._marks()),
@@ -324,7 +320,6 @@ class ExecutionService:
             if any(isinstance(event, DailyLossBreached) for event in events):
                 log.critical("daily_loss_breached", daily_pnl=str(self.risk.daily_pnl))
                 await self.emergency_stop(RiskCode.RISK_DAILY_LOSS)
-            deadline = max(deadline, trio.current_time() - period)
 
     async def _consume(self) -> None:
         async with self._intents:

@@ -47,6 +47,7 @@ from trader.domain.book import OrderBook
 from trader.domain.market import Market
 from trader.engine.books import Books, ConnectionLiveness, MarketCell, TokenBook
 from trader.integrations.backoff import Backoff, BackoffCounter
+from trader.integrations.ticks import Ticker
 from trader.venues.errors import VenueConnectionError, VenueDisconnected
 from trader.venues.polymarket.market_ws import MarketConnection, WebSocketFactory, open_market_connection
 from trader.venues.polymarket.parse import (
@@ -357,18 +358,15 @@ class MarketDataService:
 
     async def _ping_loop(self, connection: MarketConnection, shard: _Shard) -> None:
         """PING every period, drift-free; after an overrun, skip the missed ticks."""
-        period = self._settings.ping_interval_secs
-        start = trio.current_time()
-        tick = 1
+        ticks = Ticker(self._settings.ping_interval_secs)
         while True:
-            await trio.sleep_until(start + tick * period)
+            await ticks.next()
             try:
                 await connection.ping()
             except VenueDisconnected as exc:
                 shard.end(str(exc))
                 return
             self._pings += 1
-            tick = max(tick + 1, math.floor((trio.current_time() - start) / period) + 1)
 
     async def _control_loop(self, connection: MarketConnection, shard: _Shard) -> None:
         """Sends subscription changes and resyncs; recycles the connection when a resync gets no snapshot."""

@@ -14,13 +14,13 @@ schedule back. `stop()` ends the loop (tests use it to let the venue's switch fi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
 import trio
 
+from trader.integrations.ticks import Ticker
 from trader.venues.errors import VenueError
 from trader.venues.polymarket.rest import HeartbeatReply
 
@@ -101,18 +101,16 @@ class HeartbeatService:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Heartbeat until cancelled or `stop()`ped. The first one is sent before `task_status.started()`, so the
         caller knows the switch is armed (or that the first try failed, which is logged and retried)."""
-        period = self._settings.interval_secs
         with trio.CancelScope() as scope:
             self._scope = scope
-            start = self._started_at = trio.current_time()
+            ticks = Ticker(self._settings.interval_secs)
+            self._started_at = trio.current_time()
             try:
                 await self._beat()
                 task_status.started()
-                tick = 1
                 while True:
-                    await trio.sleep_until(start + tick * period)
+                    await ticks.next()
                     await self._beat()
-                    tick = max(tick + 1, math.floor((trio.current_time() - start) / period) + 1)
             finally:
                 self._scope = None
 

@@ -21,7 +21,6 @@ dropped; the connection is kept. The credentials are sent on the socket and neve
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ import trio
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 
 from trader.integrations.backoff import Backoff, BackoffCounter
+from trader.integrations.ticks import Ticker
 from trader.venues.errors import VenueProtocolError
 from trader.venues.polymarket import market_ws
 from trader.venues.polymarket.auth import ApiCredentials
@@ -357,14 +357,11 @@ class PolymarketUserStream:
 
     async def _ping_loop(self, ws: WebSocketConnection) -> None:
         """PING every period, drift-free; after an overrun the missed ticks are skipped."""
-        period = self._settings.ping_interval_secs
-        start = trio.current_time()
-        tick = 1
+        ticks = Ticker(self._settings.ping_interval_secs)
         while True:
-            await trio.sleep_until(start + tick * period)
+            await ticks.next()
             try:
                 await ws.send_message(PING)
             except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
                 return  # the reader sees the close (or the stall) and ends the connection
             self._pings += 1
-            tick = max(tick + 1, math.floor((trio.current_time() - start) / period) + 1)
