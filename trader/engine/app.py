@@ -653,8 +653,7 @@ class _Engine:
 
 
 def _fresh(health: BookHealth, max_age_secs: float) -> bool:
-    age = health.age_secs
-    return health.ready and not health.suspect and age is not None and age <= max_age_secs
+    return health.usable and health.age_secs is not None and health.age_secs <= max_age_secs
 
 
 def _asdict(value: object) -> object:
