@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from trader.domain.enums import Liquidity, OrderType, TradeStatus
@@ -32,9 +33,12 @@ from trader.venues.polymarket.rest import (
     OrderRefused,
     PolymarketRestClient,
     open_rest_client,
+    parse_order,
     parse_timestamp,
+    parse_trade,
 )
 from trader.venues.polymarket.signing import OrderSigner, SignedOrder
+from trader.venues.polymarket.user_schemas import WireOpenOrder, WireTrade
 
 CAPTURED = Path(__file__).parents[2] / "fixtures" / "polymarket" / "captured"
 D = Decimal
@@ -328,6 +332,41 @@ async def test_open_orders_follow_the_cursor_and_sign_the_path_without_query(
     )
     assert partly.order_type is OrderType.GTD
     assert partly.created_ts == 1703875201.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("side", "HOLD", "order.side: must be 'BUY' or 'SELL', got 'HOLD'"),
+        ("expiration", "soon", "order.expiration: expected unix seconds, got 'soon'"),
+        ("expiration", True, "order.expiration: expected unix seconds, got 'True'"),
+    ],
+)
+def test_an_order_field_that_cannot_be_read_is_a_protocol_error_naming_it(
+    field: str, value: object, message: str
+) -> None:
+    wire = msgspec.json.decode(captured("http_open_order.json"), type=WireOpenOrder)
+    assert parse_order(wire).expiration == 0  # null: no expiration
+    with pytest.raises(VenueProtocolError) as info:
+        parse_order(msgspec.structs.replace(wire, **{field: value}))
+    assert str(info.value) == f"order: {message}"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"side": "buy"}, "trade.side: must be 'BUY' or 'SELL', got 'buy'"),
+        ({"fee_rate_bps": "1.5"}, "trade.fee_rate_bps: expected basis points, got '1.5'"),
+    ],
+)
+def test_a_trade_field_that_cannot_be_read_is_a_protocol_error_naming_it(
+    change: dict[str, object], message: str
+) -> None:
+    wire = msgspec.json.decode(captured("http_trade_report.json"), type=WireTrade)
+    assert parse_trade(wire, api_key=CREDS.api_key).fee_rate_bps == 0
+    with pytest.raises(VenueProtocolError) as info:
+        parse_trade(msgspec.structs.replace(wire, **change), api_key=CREDS.api_key)
+    assert str(info.value) == f"trade: {message}"
 
 
 async def test_a_cursor_that_comes_back_is_a_protocol_error(rest: PolymarketRestClient, venue: Venue) -> None:

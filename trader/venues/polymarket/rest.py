@@ -64,7 +64,7 @@ from trader.venues.errors import (
 )
 from trader.venues.polymarket.auth import ApiCredentials, l1_headers, l2_headers
 from trader.venues.polymarket.order_link import Header, OrderLink, OrderLinkStatistics, open_order_link
-from trader.venues.polymarket.signing import OrderSigner, SignedOrder, order_body
+from trader.venues.polymarket.signing import OrderSigner, SignedOrder, order_body, parse_side
 from trader.venues.polymarket.user_schemas import (
     WireApiKey,
     WireBalanceAllowance,
@@ -388,14 +388,6 @@ def _price(value: object, field: str) -> Decimal:
     return price
 
 
-def _side(value: object, field: str) -> Side:
-    if value == "BUY":
-        return Side.BUY
-    if value == "SELL":
-        return Side.SELL
-    raise InputError(field, f"expected BUY or SELL, got {str(value)[:20]!r}")
-
-
 def _order_type(value: str, field: str) -> OrderType | None:
     if not value:
         return None
@@ -443,7 +435,7 @@ def parse_order(wire: WireOpenOrder, *, what: str = "order") -> PolymarketOrder:
             reason=reason,
             condition_id=wire.market,
             token_id=wire.asset_id,
-            side=_side(wire.side, f"{what}.side"),
+            side=parse_side(wire.side, f"{what}.side"),
             price=_price(wire.price, f"{what}.price"),
             original_size=_decimal(wire.original_size, f"{what}.original_size"),
             size_matched=_decimal(wire.size_matched, f"{what}.size_matched", optional=True),
@@ -479,7 +471,7 @@ def _fee_bps(value: object, field: str) -> int | None:
 
 def _maker_side(maker: WireMakerOrder, trade: WireTrade, taker_side: Side, field: str) -> Side:
     if maker.side:
-        return _side(maker.side, field)
+        return parse_side(maker.side, field)
     # Same token: the maker took the other side. The complementary token: both sides buy (mint) or sell (merge).
     return taker_side.opposite if (maker.asset_id or trade.asset_id) == trade.asset_id else taker_side
 
@@ -500,7 +492,7 @@ def parse_trade(
 
     try:
         status = _trade_status(wire.status, f"{what}.status")
-        taker_side = _side(wire.side, f"{what}.side")
+        taker_side = parse_side(wire.side, f"{what}.side")
         fills: list[PolymarketFill] = []
         trade_owner = wire.trade_owner or wire.owner
         is_taker = wire.trader_side != "MAKER" and ours(trade_owner, wire.maker_address)

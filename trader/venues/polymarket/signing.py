@@ -339,7 +339,7 @@ def parse_side(value: object, field: str = "side") -> Side:
         return Side.BUY
     if value == "SELL":
         return Side.SELL
-    raise InputError(field, "must be 'BUY' or 'SELL'")
+    raise InputError(field, f"must be 'BUY' or 'SELL', got {str(value)[:20]!r}")
 
 
 def _check_side(side: object) -> Side:
@@ -476,9 +476,7 @@ def parse_signed_order(obj: object) -> SignedOrder:
     unknown = keys - _ORDER_JSON_KEYS
     if unknown:
         raise InputError(f"order.{sorted(unknown)[0]}", "unknown field")
-    side_text = obj["side"]
-    if side_text not in ("BUY", "SELL"):
-        raise InputError("order.side", "must be 'BUY' or 'SELL'")
+    side = parse_side(obj["side"], "order.side")
     signature_type = obj["signatureType"]
     if isinstance(signature_type, bool) or not isinstance(signature_type, int) or signature_type not in SIGNATURE_TYPES:
         raise InputError("order.signatureType", "must be the integer 0, 1, 2 or 3")
@@ -491,7 +489,7 @@ def parse_signed_order(obj: object) -> SignedOrder:
         token_id=parse_token_id(obj["tokenId"], "order.tokenId"),
         maker_amount=_json_uint(obj["makerAmount"], "order.makerAmount", allow_int=False),
         taker_amount=_json_uint(obj["takerAmount"], "order.takerAmount", allow_int=False),
-        side=Side(side_text),
+        side=side,
         signature_type=signature_type,
         timestamp_ms=_json_uint(obj["timestamp"], "order.timestamp", allow_int=False),
         metadata=parse_bytes32(obj["metadata"], "order.metadata"),
