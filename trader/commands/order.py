@@ -38,6 +38,7 @@ from trader.venues.polymarket.signing import (
     ZERO32,
     OrderSigner,
     SignedOrder,
+    market_order_amounts,
     order_body,
     parse_bytes32,
     parse_side,
@@ -317,6 +318,7 @@ def parse_sign_request(obj: dict[str, object], *, clock: Callable[[], float] = t
     if is_market:
         amount = _decimal(obj, "amount")
         if side is Side.BUY and balance:  # the SDKs skip a zero balance for market orders
+            market_order_amounts(side, amount, price, tick_size)  # the signer's checks, before dividing by price
             amount = adjust_buy_amount_for_fees(amount, price, balance, _fee_terms(obj))
         order, oid = signer.market_order_with_id(
             token_id=token_id,
