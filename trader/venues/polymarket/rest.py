@@ -397,16 +397,6 @@ def _order_type(value: str, field: str) -> OrderType | None:
         raise InputError(field, f"unknown order type {value[:20]!r}") from None
 
 
-def _expiration(value: object, field: str) -> int:
-    if value is None or value == "":
-        return 0
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    raise InputError(field, f"expected unix seconds, got {str(value)[:20]!r}")
-
-
 def parse_order_status(venue_status: str) -> tuple[VenueOrderStatus, str | None]:
     """The venue's order status, and for a cancellation by the venue its reason: the text of `CANCELED_<reason>`
     (e.g. a killed FOK) or "INVALID" (the venue took the order off the book as invalid).
@@ -440,7 +430,7 @@ def parse_order(wire: WireOpenOrder, *, what: str = "order") -> PolymarketOrder:
             original_size=_decimal(wire.original_size, f"{what}.original_size"),
             size_matched=_decimal(wire.size_matched, f"{what}.size_matched", optional=True),
             order_type=_order_type(wire.order_type, f"{what}.order_type"),
-            expiration=_expiration(wire.expiration, f"{what}.expiration"),
+            expiration=_uint(wire.expiration, f"{what}.expiration", "unix seconds") or 0,
             owner=wire.owner,
             maker_address=wire.maker_address,
             outcome=wire.outcome,
@@ -459,14 +449,15 @@ def _trade_status(value: str, field: str) -> TradeStatus:
         raise InputError(field, f"unknown trade status {value[:40]!r}") from None
 
 
-def _fee_bps(value: object, field: str) -> int | None:
+def _uint(value: object, field: str, unit: str) -> int | None:
+    """A non-negative integer sent as a number or a digit string (expirations, fee rates); None when absent or ""."""
     if value is None or value == "":
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
-    raise InputError(field, f"expected basis points, got {str(value)[:20]!r}")
+    raise InputError(field, f"expected {unit}, got {str(value)[:20]!r}")
 
 
 def _maker_side(maker: WireMakerOrder, trade: WireTrade, taker_side: Side, field: str) -> Side:
@@ -534,7 +525,7 @@ def parse_trade(
             ts=parse_timestamp(
                 wire.last_update if wire.last_update is not None else wire.timestamp, f"{what}.last_update"
             ),
-            fee_rate_bps=_fee_bps(wire.fee_rate_bps, f"{what}.fee_rate_bps"),
+            fee_rate_bps=_uint(wire.fee_rate_bps, f"{what}.fee_rate_bps", "basis points"),
             transaction_hash=wire.transaction_hash or None,
         )
     except InputError as exc:
@@ -999,7 +990,7 @@ class PolymarketRestClient:
     async def fee_rate_bps(self, token_id: str) -> int:
         wire = await self._call("GET", "/fee-rate", WireFeeRate, params={"token_id": token_id})
         try:
-            bps = _fee_bps(wire.base_fee, "base_fee")
+            bps = _uint(wire.base_fee, "base_fee", "basis points")
         except InputError as exc:
             raise _protocol("GET /fee-rate", exc) from None
         if bps is None:
