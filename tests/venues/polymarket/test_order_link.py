@@ -596,9 +596,9 @@ def test_only_http_and_https_urls() -> None:
 
 
 def signed_order(signer: OrderSigner) -> SignedOrder:
-    return signer.limit_order(
+    return signer.limit_order_with_id(
         token_id=YES, side=Side.BUY, price=D("0.5"), size=D("10"), tick_size=D("0.01"), neg_risk=False, salt=7
-    )
+    )[0]
 
 
 async def test_post_order_sends_the_same_headers_and_body_as_httpx() -> None:

@@ -96,9 +96,9 @@ async def rest(venue: Venue) -> AsyncIterator[PolymarketRestClient]:
 
 
 def signed_order(signer: OrderSigner) -> SignedOrder:
-    return signer.limit_order(
+    return signer.limit_order_with_id(
         token_id=YES, side=Side.BUY, price=D("0.5"), size=D("10"), tick_size=D("0.01"), neg_risk=False, salt=7
-    )
+    )[0]
 
 
 def assert_l2_signed(request: httpx.Request) -> None:

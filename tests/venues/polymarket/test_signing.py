@@ -282,9 +282,11 @@ def _random_order(rng: random.Random, signer: OrderSigner) -> tuple[SignedOrder,
         "metadata": rng.choice([ZERO32, word]),
     }
     if rng.random() < 0.5:
-        order = signer.limit_order(size=Decimal(rng.randint(1, 10**9)) / 100, expiration=rng.randrange(2**40), **kwargs)
+        order = signer.limit_order_with_id(
+            size=Decimal(rng.randint(1, 10**9)) / 100, expiration=rng.randrange(2**40), **kwargs
+        )[0]
     else:
-        order = signer.market_order(amount=Decimal(rng.randint(1, 10**9)) / 100, **kwargs)
+        order = signer.market_order_with_id(amount=Decimal(rng.randint(1, 10**9)) / 100, **kwargs)[0]
     return order, neg_risk
 
 
@@ -342,7 +344,7 @@ def test_poly_1271_signature_equals_the_official_builder() -> None:
 def _any_order(signature_type: int = 0, *, neg_risk: bool = False) -> SignedOrder:
     funder = None if signature_type == 0 else FUNDERS["FUNDER_A"]
     signer = OrderSigner(K4, signature_type=signature_type, funder=funder)
-    return signer.limit_order(
+    return signer.limit_order_with_id(
         token_id=TOKEN,
         side=Side.BUY,
         price=Decimal("0.42"),
@@ -351,7 +353,7 @@ def _any_order(signature_type: int = 0, *, neg_risk: bool = False) -> SignedOrde
         neg_risk=neg_risk,
         salt=77,
         timestamp_ms=1767225600123,
-    )
+    )[0]
 
 
 @pytest.mark.parametrize("signature_type", [0, 1, 2, 3])
@@ -539,7 +541,7 @@ def test_salt_and_timestamp_come_from_injectable_sources() -> None:
         "tick_size": Decimal("0.01"),
         "neg_risk": False,
     }
-    first, second = signer.limit_order(**kwargs), signer.limit_order(**kwargs)
+    first, second = signer.limit_order_with_id(**kwargs)[0], signer.limit_order_with_id(**kwargs)[0]
     assert (first.salt, second.salt) == (11, 12)
     assert first.timestamp_ms == second.timestamp_ms == 1_700_000_000_000
     assert order_id(first, neg_risk=False) != order_id(second, neg_risk=False)
@@ -555,7 +557,7 @@ def test_default_salt_and_timestamp() -> None:
         "tick_size": Decimal("0.01"),
         "neg_risk": True,
     }
-    orders = [signer.market_order(**kwargs) for _ in range(20)]
+    orders = [signer.market_order_with_id(**kwargs)[0] for _ in range(20)]
     assert all(0 <= o.salt < 2**53 for o in orders)
     assert len({o.salt for o in orders}) == 20
     assert all(o.timestamp_ms > 1_700_000_000_000 for o in orders)
@@ -589,7 +591,7 @@ def test_bad_order_arguments(override: dict[str, Any], field: str) -> None:
         "timestamp_ms": 1,
     } | override
     with pytest.raises(InputError) as info:
-        OrderSigner(K1).limit_order(**kwargs)
+        OrderSigner(K1).limit_order_with_id(**kwargs)
     assert info.value.field == field
 
 

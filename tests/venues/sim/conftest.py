@@ -71,14 +71,14 @@ class Trader:
         )
 
     def order(self, market: SimMarket, side: Side, price: str, size: str, *, outcome: int = 0) -> SignedOrder:
-        return self.signer.limit_order(
+        return self.signer.limit_order_with_id(
             token_id=market.token_ids[outcome],
             side=side,
             price=Decimal(price),
             size=Decimal(size),
             tick_size=market.tick_size,
             neg_risk=market.neg_risk,
-        )
+        )[0]
 
     def body(self, order: SignedOrder, order_type: str = "GTC", *, post_only: bool = False) -> object:
         return json.loads(

@@ -762,36 +762,6 @@ class OrderSigner:
         raw: bytes = self._key.sign_recoverable(digest, hasher=None)
         return raw[:64] + bytes((raw[64] + 27,))
 
-    def limit_order(
-        self,
-        *,
-        token_id: str,
-        side: Side,
-        price: Decimal,
-        size: Decimal,
-        tick_size: Decimal,
-        neg_risk: bool,
-        expiration: int = 0,
-        salt: int | None = None,
-        timestamp_ms: int | None = None,
-        builder_code: str = ZERO32,
-        metadata: str = ZERO32,
-    ) -> SignedOrder:
-        """A signed limit order for `size` shares at `price` (see `limit_order_amounts`)."""
-        return self.limit_order_with_id(
-            token_id=token_id,
-            side=side,
-            price=price,
-            size=size,
-            tick_size=tick_size,
-            neg_risk=neg_risk,
-            expiration=expiration,
-            salt=salt,
-            timestamp_ms=timestamp_ms,
-            builder_code=builder_code,
-            metadata=metadata,
-        )[0]
-
     def limit_order_with_id(
         self,
         *,
@@ -807,7 +777,8 @@ class OrderSigner:
         builder_code: str = ZERO32,
         metadata: str = ZERO32,
     ) -> tuple[SignedOrder, str]:
-        """`limit_order` plus its order id, computed once (for the write-ahead record)."""
+        """A signed limit order for `size` shares at `price` (see `limit_order_amounts`), and its order id, computed
+        once (for the write-ahead record)."""
         maker_amount, taker_amount = limit_order_amounts(side, price, size, tick_size)
         return self._sign(
             token_id=token_id,
@@ -821,34 +792,6 @@ class OrderSigner:
             builder_code=builder_code,
             metadata=metadata,
         )
-
-    def market_order(
-        self,
-        *,
-        token_id: str,
-        side: Side,
-        amount: Decimal,
-        price: Decimal,
-        tick_size: Decimal,
-        neg_risk: bool,
-        salt: int | None = None,
-        timestamp_ms: int | None = None,
-        builder_code: str = ZERO32,
-        metadata: str = ZERO32,
-    ) -> SignedOrder:
-        """A signed market (FOK/FAK) order: BUY spends `amount` pUSD, SELL sells `amount` shares, at worst `price`."""
-        return self.market_order_with_id(
-            token_id=token_id,
-            side=side,
-            amount=amount,
-            price=price,
-            tick_size=tick_size,
-            neg_risk=neg_risk,
-            salt=salt,
-            timestamp_ms=timestamp_ms,
-            builder_code=builder_code,
-            metadata=metadata,
-        )[0]
 
     def market_order_with_id(
         self,
@@ -864,6 +807,8 @@ class OrderSigner:
         builder_code: str = ZERO32,
         metadata: str = ZERO32,
     ) -> tuple[SignedOrder, str]:
+        """A signed market (FOK/FAK) order: BUY spends `amount` pUSD, SELL sells `amount` shares, at worst `price`;
+        and its order id."""
         maker_amount, taker_amount = market_order_amounts(side, amount, price, tick_size)
         return self._sign(
             token_id=token_id,
