@@ -99,17 +99,7 @@ class _EchoVenue:
 
     @staticmethod
     def _snapshot(order: Order) -> VenueOrder:
-        return VenueOrder(
-            order_id=order.order_id,
-            token_id=order.token_id,
-            side=order.side,
-            price=order.price,
-            original_size=order.size,
-            size_matched=Decimal(0),
-            status=VenueOrderStatus.LIVE,
-            order_type=order.order_type,
-            ts=1.0,
-        )
+        return VenueOrder.of(order, size_matched=Decimal(0), status=VenueOrderStatus.LIVE, ts=1.0)
 
 
 async def test_a_venue_built_from_domain_types_serves_execution() -> None:
@@ -143,3 +133,19 @@ def test_rejections_know_whether_the_venue_or_the_order_was_at_fault() -> None:
     assert rejected(VenueRejectCode.EXECUTION_ERROR).retryable
     assert not rejected(VenueRejectCode.POST_ONLY_WOULD_CROSS).retryable
     assert not rejected(VenueRejectCode.NOT_ENOUGH_BALANCE).retryable
+
+
+def test_venue_order_of_a_domain_order_carries_its_fields_and_the_state_given() -> None:
+    order = _order(1)
+    snapshot = VenueOrder.of(order, size_matched=Decimal(4), status=VenueOrderStatus.LIVE, ts=5.0)
+    assert snapshot == VenueOrder(
+        order_id=order.order_id,
+        token_id="1001",
+        side=Side.BUY,
+        price=Decimal("0.40"),
+        original_size=Decimal(10),
+        size_matched=Decimal(4),
+        status=VenueOrderStatus.LIVE,
+        order_type=order.order_type,
+        ts=5.0,
+    )

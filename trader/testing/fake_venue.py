@@ -411,18 +411,7 @@ class FakeVenue:
         self._emit(self._snapshot(fake))
 
     def _snapshot(self, fake: _FakeOrder) -> VenueOrder:
-        order = fake.order
-        return VenueOrder(
-            order_id=order.order_id,
-            token_id=order.token_id,
-            side=order.side,
-            price=order.price,
-            original_size=order.size,
-            size_matched=fake.matched,
-            status=fake.status,
-            order_type=order.order_type,
-            ts=self.wall,
-        )
+        return VenueOrder.of(fake.order, size_matched=fake.matched, status=fake.status, ts=self.wall)
 
     def _emit(self, event: VenueEvent) -> None:
         for send in self._subscribers:

@@ -106,6 +106,21 @@ class VenueOrder:
     order_type: OrderType
     ts: float  # wall-clock epoch seconds of this state
 
+    @classmethod
+    def of(cls, order: Order, *, size_matched: Decimal, status: VenueOrderStatus, ts: float) -> VenueOrder:
+        """The venue's view of one of our orders, in the state given (for venues that keep domain `Order`s)."""
+        return cls(
+            order_id=order.order_id,
+            token_id=order.token_id,
+            side=order.side,
+            price=order.price,
+            original_size=order.size,
+            size_matched=size_matched,
+            status=status,
+            order_type=order.order_type,
+            ts=ts,
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VenueTrade:

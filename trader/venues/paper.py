@@ -526,18 +526,7 @@ class PaperVenue:
         return sum((p.remaining for p in self._resting.get(token_id, ()) if p.order.side is Side.SELL), ZERO)
 
     def _snapshot(self, paper: _PaperOrder) -> VenueOrder:
-        order = paper.order
-        return VenueOrder(
-            order_id=order.order_id,
-            token_id=order.token_id,
-            side=order.side,
-            price=order.price,
-            original_size=order.size,
-            size_matched=paper.matched,
-            status=paper.status,
-            order_type=order.order_type,
-            ts=self._wall(),
-        )
+        return VenueOrder.of(paper.order, size_matched=paper.matched, status=paper.status, ts=self._wall())
 
     def _emit(self, event: VenueEvent) -> None:
         for send in self._subscribers:
