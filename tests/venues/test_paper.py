@@ -29,8 +29,8 @@ from trader.errors import ConfigError
 from trader.testing.fake_venue import MemoryStore
 from trader.venues.base import SubmitAccepted, SubmitRejected, VenueOrderStatus, VenueTrade
 from trader.venues.errors import VenueRejectCode
-from trader.venues.paper import PAPER_KEY, PaperOrderIds, PaperSettings, PaperVenue, follow_books, paper_salt
-from trader.venues.polymarket.signing import OrderSigner
+from trader.venues.paper import PAPER_KEY, PaperOrderIds, PaperSettings, PaperVenue, follow_books
+from trader.venues.polymarket.signing import OrderSigner, order_salt
 
 YES = "1001"
 NO = "1002"
@@ -459,7 +459,7 @@ async def test_prepare_computes_a_deterministic_live_shaped_id() -> None:
     first = await v.paper.prepare(intent, ts=WALL)
     again = await v.paper.prepare(intent, ts=WALL)
     later = await v.paper.prepare(intent, ts=WALL + 1)
-    expected = PaperOrderIds(lambda _t: MARKET).digest(intent, salt=paper_salt("c-42"), timestamp_ms=round(WALL * 1000))
+    expected = PaperOrderIds(lambda _t: MARKET).digest(intent, salt=order_salt("c-42"), timestamp_ms=round(WALL * 1000))
     assert first.order_id == again.order_id == expected
     assert later.order_id != first.order_id
     assert is_order_id(first.order_id)

@@ -39,7 +39,6 @@ deterministic, computed before sending. (`PaperOrderIds` gives the same digests 
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
 import time
@@ -72,11 +71,11 @@ from trader.venues.base import (
     check_batch,
 )
 from trader.venues.errors import VenueRejectCode
-from trader.venues.polymarket.signing import MAX_SALT, OrderSigner, keccak256
+from trader.venues.polymarket.signing import OrderSigner, keccak256, order_salt
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["PaperOrderIds", "PaperSettings", "PaperStatistics", "PaperVenue", "follow_books", "paper_salt"]
+__all__ = ["PaperOrderIds", "PaperSettings", "PaperStatistics", "PaperVenue", "follow_books"]
 
 #: The paper signer's key: derived from a public phrase, so it is NOT a secret and holds nothing.
 PAPER_KEY = "0x" + keccak256(b"trader paper venue: not a secret, holds nothing").hex()
@@ -155,12 +154,6 @@ class PaperOrderIds:
         return order_id
 
 
-def paper_salt(client_order_id: str) -> int:
-    """A salt derived from the client order id, in [1, 2^53) (as the live venue derives its own)."""
-    digest = hashlib.sha256(client_order_id.encode()).digest()
-    return int.from_bytes(digest[:8], "big") % (MAX_SALT - 1) + 1
-
-
 @dataclass(slots=True)
 class _PaperOrder:
     order: Order
@@ -222,7 +215,7 @@ class PaperVenue:
         """The CREATED order for an intent, with the id a live signer would compute: deterministic, from the client
         order id (salt) and `ts` (wall-clock epoch seconds, the signed timestamp)."""
         await trio.lowlevel.checkpoint()
-        order_id = self._ids.digest(intent, salt=paper_salt(intent.client_order_id), timestamp_ms=round(ts * 1000))
+        order_id = self._ids.digest(intent, salt=order_salt(intent.client_order_id), timestamp_ms=round(ts * 1000))
         return Order.from_intent(intent, order_id=order_id, ts=ts)
 
     async def submit(self, order: Order) -> SubmitResult:

@@ -19,13 +19,8 @@ from trader.venues.base import SubmitAccepted, SubmitRejected, VenueOrderStatus
 from trader.venues.errors import VenueRejectCode
 from trader.venues.polymarket.auth import ApiCredentials
 from trader.venues.polymarket.rest import PolymarketFill, PolymarketTrade
-from trader.venues.polymarket.signing import OrderSigner, order_id, parse_signed_order, recover_order_signer
-from trader.venues.polymarket.venue import (
-    PolymarketVenue,
-    PolymarketVenueSettings,
-    open_polymarket_venue,
-    order_salt,
-)
+from trader.venues.polymarket.signing import OrderSigner, order_id, order_salt, parse_signed_order, recover_order_signer
+from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
 
 D = Decimal
 KEY = "0x" + "4c" * 32

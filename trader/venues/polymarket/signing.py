@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import hashlib
 import json
 import random
 import re
@@ -61,6 +62,7 @@ __all__ = [
     "order_body",
     "order_digest",
     "order_id",
+    "order_salt",
     "parse_address",
     "parse_bytes32",
     "parse_side",
@@ -649,6 +651,13 @@ _TOKEN_CACHE_SIZE: Final = 4096
 
 def _default_salt() -> int:
     return random.getrandbits(53)
+
+
+def order_salt(client_order_id: str) -> int:
+    """The order's salt, derived from the client order id: in [1, 2^53), so the JSON number survives `parseInt`.
+    The live venue and the paper venue both sign with it, so an order's id follows from its client order id."""
+    digest = hashlib.sha256(client_order_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % (MAX_SALT - 1) + 1
 
 
 def _default_timestamp_ms() -> int:

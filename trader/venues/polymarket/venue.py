@@ -28,7 +28,6 @@ the last one seen, and our open orders); repeats are harmless (the domain ignore
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -73,7 +72,7 @@ from trader.venues.polymarket.rest import (
     RestStatistics,
     open_rest_client,
 )
-from trader.venues.polymarket.signing import MAX_SALT, OrderSigner, SignedOrder
+from trader.venues.polymarket.signing import OrderSigner, SignedOrder, order_salt
 from trader.venues.polymarket.user_ws import (
     USER_WS_URL,
     PolymarketOrderUpdate,
@@ -90,7 +89,6 @@ __all__ = [
     "PolymarketVenueSettings",
     "PolymarketVenueStatistics",
     "open_polymarket_venue",
-    "order_salt",
 ]
 
 log = structlog.get_logger(__name__)
@@ -128,12 +126,6 @@ class PolymarketVenueStatistics:
     order_id_mismatches: int  # the venue named another id than the one we computed (signing bug)
     backfills: int
     unknown_fee_fills: int  # fills of markets we were not told about: fee reported as 0
-
-
-def order_salt(client_order_id: str) -> int:
-    """The order's salt, derived from the client order id: in [1, 2^53), so the JSON number survives `parseInt`."""
-    digest = hashlib.sha256(client_order_id.encode()).digest()
-    return int.from_bytes(digest[:8], "big") % (MAX_SALT - 1) + 1
 
 
 @dataclass(frozen=True, slots=True)
