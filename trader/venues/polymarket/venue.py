@@ -327,15 +327,9 @@ class PolymarketVenue:
     async def cancel(self, order_id: str) -> CancelResult:
         return self._cancel_result(await self.rest.cancel(order_id))
 
-    async def cancel_orders(self, order_ids: Sequence[str]) -> CancelResult:
-        return self._cancel_result(await self.rest.cancel_orders(order_ids))
-
     async def cancel_all(self, *, reason: str) -> CancelResult:
         log.info("cancel_all", reason=reason)
         return self._cancel_result(await self.rest.cancel_all())
-
-    async def cancel_market(self, *, condition_id: str = "", token_id: str = "") -> CancelResult:
-        return self._cancel_result(await self.rest.cancel_market_orders(condition_id=condition_id, token_id=token_id))
 
     # -- state -------------------------------------------------------------------------------------------------
 

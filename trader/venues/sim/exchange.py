@@ -387,9 +387,6 @@ class Exchange:
             wallet = self._wallets[key] = Wallet(address=key, collateral=self.config.initial_collateral)
         return wallet
 
-    def known_wallets(self) -> list[Wallet]:
-        return list(self._wallets.values())
-
     def order(self, order_id: str) -> SimOrder | None:
         return self._orders.get(order_id)
 
@@ -821,9 +818,6 @@ class Exchange:
         return HeartbeatResult(True, new_id)
 
     # -- time ------------------------------------------------------------------------------------------------
-
-    def next_deadline(self) -> float | None:
-        return self._timers[0][0] if self._timers else None
 
     def advance(self, now: float) -> None:
         """Run everything due at or before `now`: settlement steps, GTD expiries, heartbeat timeouts."""

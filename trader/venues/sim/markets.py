@@ -48,10 +48,6 @@ def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def tick_str(tick: Decimal) -> str:
-    return format(tick, "f")
-
-
 def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
