@@ -672,15 +672,10 @@ class OrderManager:
             return None
         order = self._orders[cid]
         matched = sum((t.size for t in trades if t.status is not TradeStatus.FAILED), ZERO)
-        return VenueOrder(
-            order_id=order_id,
-            token_id=order.token_id,
-            side=order.side,
-            price=order.price,
-            original_size=order.size,
+        return VenueOrder.of(
+            order,
             size_matched=matched,
             status=VenueOrderStatus.MATCHED if matched >= order.size else VenueOrderStatus.CANCELED,
-            order_type=order.order_type,
             ts=max(t.ts for t in trades),
         )
 
