@@ -12,14 +12,29 @@ its own, so Ctrl+C reaches the bench alone, which closes the channel.
 
 Timestamps are `time.perf_counter_ns()`: CLOCK_MONOTONIC on Linux, one clock for every process on the machine, so
 the child's readings and the bench's can be subtracted. The bench checks it at start (`clock`).
+
+The taps, all on the sim's side: the frame leaving (`_SendTap`, under the sim's side of the engine's market
+connection: the sim starts writing the `price_change` frame), and our orders arriving, three times each: on the
+wire (`_ArrivalTap`, under every connection the sim accepts, through `SimVenue.wrap_connection`: the kernel's
+receive timestamp of the chunk that completed the `POST /orders`, `SO_TIMESTAMPNS`, CLOCK_REALTIME moved onto
+CLOCK_MONOTONIC, see `_arrival_of`; the sim's read time if the kernel gave none, counted in `arrival_fallbacks`),
+at the sim's HTTP handler (`_ArrivalFaults`: the sim has woken up and h11 has parsed the request) and in the
+exchange (`_ArrivalHooks`: after the sim's authentication and signature check). The wire arrival is the bench's
+end point: the sim receiving the order; the rest is the venue's work. Only this side installs the taps: the sim
+itself serves as it always does.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
 import socket
+import struct
+import sys
 import time
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,7 +116,10 @@ class SimEvent:
     gap_order_id: str
     t_publish: int = 0  # the gap's YES ask is in the exchange: its frame is in the sim's outgoing queue
     t_sent: int = 0  # the sim starts writing the frame to the engine's socket
-    arrivals: dict[str, tuple[int, int]] = field(default_factory=dict)  # order id -> (HTTP handler, exchange)
+    #: order id -> (wire: the sim's kernel has the request's last bytes, HTTP handler, exchange)
+    arrivals: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    #: requests of the event whose wire arrival is the sim reading them (no kernel timestamp), not the kernel's
+    arrival_fallbacks: int = 0
     refused: str = ""
 
 
@@ -136,9 +154,87 @@ class _SendTap(trio.abc.HalfCloseableStream):
         await self._inner.aclose()
 
 
+_TIMESPEC = struct.Struct("qq")  # struct timespec on 64-bit Linux: tv_sec, tv_nsec (native longs)
+#: SO_TIMESTAMPNS, also the control message's type (SCM_TIMESTAMPNS). Python's socket module does not name it (3.11
+#: here): Linux's asm-generic value (x86, arm, riscv), the 64-bit timespec one (SO_TIMESTAMPNS_OLD).
+_SO_TIMESTAMPNS: int | None = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else None)
+_RECEIVE_SIZE = 65536  # trio.SocketStream's default
+
+#: The wire arrival of the latest chunk read on the current task's connection (each accepted connection is served
+#: by a task of its own, which reads its requests and runs their handlers): (perf_counter ns, from the kernel).
+_wire_arrival: ContextVar[tuple[int, bool]] = ContextVar("tick_to_trade_wire_arrival", default=(0, False))
+
+
+def _arrival_of(ancillary: list[tuple[int, int, bytes]]) -> tuple[int, bool]:
+    """When the bytes just read arrived, on `clock()`'s timeline, and whether the kernel said so.
+
+    The kernel's software receive timestamp (`SO_TIMESTAMPNS`: for TCP, that of the newest segment the read took;
+    on loopback it is taken as the segment enters the receive path, in the sender's `send`, just before TCP queues
+    it on the socket) is CLOCK_REALTIME. It is moved to CLOCK_MONOTONIC by the offset between the two clocks, read
+    back to back now: the conversion errs by the time between those two reads (a few hundred ns), and an NTP step
+    of the wall clock during the run would shift every stamp after it by that step (slewing is too slow to show).
+    Without the control message (a kernel or socket that does not stamp): the read time, `(clock(), False)`."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+            real, mono = time.time_ns(), clock()
+            secs, nanos = _TIMESPEC.unpack_from(data)
+            return secs * 1_000_000_000 + nanos + (mono - real), True
+    return clock(), False
+
+
+class _ArrivalTap(trio.abc.HalfCloseableStream):
+    """Stands in for every connection the sim accepts (`SimVenue.wrap_connection`), so the bench can end where the
+    sim receives our `POST /orders` (its bytes at the sim's socket), not where the sim's handler has it: in between
+    are the sim's wake-up and its h11 parse, the venue's work. Reads with `recvmsg`, keeping the kernel's timestamp
+    of the chunk read (`_arrival_of`) in the task's `_wire_arrival` for the handler to pair with its request; the
+    rest passes through. `socket` is the accepted one's (the server asks it for the peer's address)."""
+
+    def __init__(self, inner: trio.SocketStream) -> None:
+        self._inner = inner
+        self.socket = inner.socket
+        self._ancillary_size = socket.CMSG_SPACE(_TIMESPEC.size)
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        size = _RECEIVE_SIZE if max_bytes is None else max_bytes
+        if size < 1:
+            raise ValueError("max_bytes must be >= 1")
+        try:
+            data, ancillary, _flags, _address = await self.socket.recvmsg(size, self._ancillary_size)
+        except OSError as exc:  # as trio.SocketStream translates them
+            if exc.errno == errno.EBADF:
+                raise trio.ClosedResourceError("this socket was already closed") from None
+            raise trio.BrokenResourceError(f"socket connection broken: {exc}") from exc
+        if data:
+            _wire_arrival.set(_arrival_of(ancillary))
+        return data
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._inner.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        await self._inner.send_eof()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def tap_arrivals(stream: trio.SocketStream) -> trio.abc.Stream:
+    """The sim's `wrap_connection`: asks the kernel to timestamp what the connection receives, then taps it."""
+    # Refused (or unknown here): no kernel timestamps, every arrival falls back to its read time (and is counted).
+    if _SO_TIMESTAMPNS is not None:
+        with contextlib.suppress(OSError):
+            stream.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    return _ArrivalTap(stream)
+
+
 class _ArrivalFaults(FaultInjector):
     """Stands in for the sim's fault injector at its HTTP front door (`http_delay` is asked first, once the request
-    is parsed): notes when a `POST /order` is there. The faults themselves stay the sim's."""
+    is parsed): notes when a `POST /order` is there, with the wire arrival of its connection's latest chunk, the one
+    that completed the request (the handler runs in the task that read it, right after). The faults themselves stay
+    the sim's."""
 
     def __init__(self, inner: FaultInjector, side: SimSide) -> None:
         super().__init__()
@@ -147,7 +243,12 @@ class _ArrivalFaults(FaultInjector):
 
     def http_delay(self, service: str, path: str) -> float:
         if service == "clob" and path in ("/order", "/orders"):
-            self._side.pending_arrival = clock()
+            now = clock()
+            wire, kernel = _wire_arrival.get()
+            self._side.pending_arrival = (wire or now, now)
+            event = self._side.current
+            if event is not None and not kernel:
+                event.arrival_fallbacks += 1
         return self._inner.http_delay(service, path)
 
     def http_error(self, service: str, path: str) -> Any:
@@ -156,7 +257,7 @@ class _ArrivalFaults(FaultInjector):
 
 class _ArrivalHooks:
     """The exchange's hooks: pairs the order id (after the sim's authentication and signature check) with the
-    HTTP arrival noted just before, with no checkpoint in between."""
+    request's arrivals noted just before, with no checkpoint in between."""
 
     def __init__(self, inner: ExchangeHooks, side: SimSide) -> None:
         self._inner = inner
@@ -164,9 +265,9 @@ class _ArrivalHooks:
 
     def on_submit(self, request: OrderRequest) -> Rejected | None:
         side = self._side
-        if side.pending_arrival and side.current is not None and request.owner != GAP_OWNER:
+        if side.pending_arrival is not None and side.current is not None and request.owner != GAP_OWNER:
             # Every order of a `POST /orders` arrived with its request.
-            side.current.arrivals[request.order_id] = (side.pending_arrival, clock())
+            side.current.arrivals[request.order_id] = (*side.pending_arrival, clock())
         return self._inner.on_submit(request)
 
     def fill_cap(self, request: OrderRequest) -> int | None:
@@ -184,9 +285,11 @@ class SimSide:
         self.sim = sim
         self.gap = choose_gap(sim)
         self.current: SimEvent | None = None
-        self.pending_arrival = 0
-        # Taps on the sim: the order arriving (the fault injector itself stays the sim's). They note only while an
-        # event is current.
+        self.pending_arrival: tuple[int, int] | None = None  # the latest order request's (wire, handler)
+        # Taps on the sim: the order arriving, at its socket and at its handler (the fault injector itself stays the
+        # sim's). They note only while an event is current; the connections are tapped from here on (the engine's
+        # are all opened later).
+        sim.wrap_connection = tap_arrivals
         sim.rest.faults = _ArrivalFaults(sim.faults, self)
         sim.exchange.hooks = _ArrivalHooks(sim.exchange.hooks, self)
 
@@ -243,7 +346,7 @@ class SimSide:
     def _place(self, index: int, size: int) -> None:
         """The event: the gap's YES ask, straight into the exchange, which publishes its `price_change` frame."""
         event = SimEvent(hex_id(f"bench:tick_to_trade:yes:{index}"))
-        self.pending_arrival = 0
+        self.pending_arrival = None
         self.current = event
         placed = self.sim.exchange.submit(
             _sell(event.gap_order_id, self.gap.yes, self.gap.yes_gap, size * UNITS_PER_ONE), self.sim.now()
@@ -264,6 +367,7 @@ class SimSide:
             "t_publish": event.t_publish,
             "t_sent": event.t_sent,
             "arrivals": event.arrivals,
+            "arrival_fallbacks": event.arrival_fallbacks,
             "refused": event.refused,
         }
 

@@ -29,22 +29,30 @@ is that window). They are taken through wrappers around the real components and 
 engine's: the sim's WebSocket writer starts sending the frame -> the market-data service has the frame text ->
 parsed -> applied to the books (cells published) -> the intent is in the channel to execution -> the risk check
 starts / ends -> the venue's `prepare` (order build + EIP-712 signature) starts / ends -> `submit` starts (after the
-write-ahead intent and the rate limiter / breaker) -> the sim's HTTP handler has the `POST /orders` request (parsed
-by h11, before the sim's own authentication and signature check, `sim_verify`). The legs go out together in one
-`POST /orders` (the engine's default, `batch_legs`); the headline is the FIRST leg to reach the sim (the moment the
-venue has an order of ours); the last leg is reported too.
+write-ahead intent and the rate limiter / breaker) -> the sim's kernel has the `POST /orders` request: its software
+receive timestamp (`SO_TIMESTAMPNS`) of the segment that completed the request, on the sim's accepted socket. That
+timestamp is CLOCK_REALTIME; the sim moves it onto CLOCK_MONOTONIC by the two clocks' offset read back to back as it
+reads the bytes, so it errs by the few hundred ns between those reads, and an NTP step of the wall clock during the
+run would shift it by the step. Where the kernel gives no timestamp the sim's read time stands in, and the headline
+counts those requests (`arrival_fallbacks`). After the end point, reported apart: the sim's HTTP handler has the
+request (`sim_handler`: the sim waking up and its h11 parse, the venue's work; the end point before this one, whose
+total is `handler_total`), then its exchange has the orders (`sim_verify`: its authentication and signature check).
+Switching the kernel's receive timestamps on (any socket asking for them) stamps every packet the machine receives,
+a few tens of ns each. The legs go out together in one `POST /orders` (the engine's default, `batch_legs`); the
+headline is the FIRST leg to reach the sim (the moment the venue has an order of ours); the last leg is reported too.
 
 Stages (contiguous, they add up to the total): `wire` (sim send -> engine has the frame: WebSocket framing both
 ways, loopback, waking the engine, the reader task), `parse` (decode + validate), `book` (apply + publish),
 `strategy` (wake-up, evaluation, analyzer, until the intent is sent), `queue` (channel hop to execution), `risk`
 (exposure + gate), `dispatch` (order task, arbitrage nursery, sending task), `sign` (build + sign every order of the
 request, one by one), `persist` (the request's write-ahead intents in one store transaction, rate limiter, breaker),
-`send` (body, L2 HMAC, HTTP client, loopback, until the sim has the request: with the sim in its own process, that
-includes waking it and its h11 parse, on its own core).
+`send` (body, L2 HMAC, HTTP client, loopback, until the request's last bytes are at the sim's socket: neither the
+sim waking up nor its parse, which are `sim_handler`).
 
-Prints one JSON object per line: the setup, one line per stage, the last leg, then the headline with `p50_us` and
-`p99_us` (and each stage's median). The machine is shared: the load average before and after is in the output, and
-the CPU share of this process (`cpu_share`) and of the sim's (`sim_cpu_share`, when it has its own).
+Prints one JSON object per line: the setup, one line per stage and extra, then the headline with `p50_us` and
+`p99_us` (and each stage's median, the last leg's, and `handler_p50_us`: the median to the sim's handler). The
+machine is shared: the load average before and after is in the output, and the CPU share of this process
+(`cpu_share`) and of the sim's (`sim_cpu_share`, when it has its own).
 `extra_intents` counts intents beyond one per event: the strategy firing again on the gap after the first basket was
 done but before the frame that takes the gap away reached the engine (the fill's reply can beat that frame).
 Exit status 1 if events failed (no order reached the sim); a missed goal is reported, not an error.
@@ -110,8 +118,9 @@ PRIVATE_KEY = "0x48db5eb81e88e30a34cd681994d285bb24027a9551596eafa1038eb41d69460
 GOAL_P50_US = 1000.0
 GOAL_P99_US = 5000.0
 STAGES = ("wire", "parse", "book", "strategy", "queue", "risk", "dispatch", "sign", "persist", "send")
-#: measured but not part of the total: the sim queueing its frame, the write-ahead alone, the sim's own checks
-EXTRAS = ("sim_queue", "store_write", "sim_verify", "last_leg_total")
+#: measured but not part of the total: the sim queueing its frame, the write-ahead alone, the sim's wake-up and parse
+#: of our request, its own checks, the last leg's total, and the total up to the sim's handler (the former end point)
+EXTRAS = ("sim_queue", "store_write", "sim_handler", "sim_verify", "last_leg_total", "handler_total")
 _NS_PER_US = 1000
 
 SimPlacement = Literal["process", "in-process"]
@@ -140,14 +149,15 @@ class Event:
     store: dict[str, tuple[int, int]] = field(default_factory=dict)
     submit: dict[str, int] = field(default_factory=dict)
     client_of: dict[str, str] = field(default_factory=dict)  # venue order id -> client order id
-    arrivals: dict[str, tuple[int, int]] = field(default_factory=dict)  # (sim) order id -> (HTTP handler, exchange)
+    #: (sim) order id -> (its request's bytes at the sim's socket, the sim's HTTP handler, the sim's exchange)
+    arrivals: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     done: trio.Event = field(default_factory=trio.Event)
 
     def stages(self) -> dict[str, float] | None:
         """Stage durations in µs for the first leg to reach the sim (and the extras), or None if incomplete."""
         if not (self.t_sent and self.t_frame and self.t_parsed and self.t_book and self.t_intent and self.t_risk1):
             return None
-        arrived = sorted((http, oid) for oid, (http, _) in self.arrivals.items() if oid in self.client_of)
+        arrived = sorted((wire, oid) for oid, (wire, _, _) in self.arrivals.items() if oid in self.client_of)
         if len(arrived) < max(self.legs, 1):
             return None
         first_at, first_oid = arrived[0]
@@ -175,8 +185,11 @@ class Event:
         store = self.store.get(cid)
         if store is not None:
             out["store_write"] = (store[1] - store[0]) / _NS_PER_US
-        out["sim_verify"] = (self.arrivals[first_oid][1] - first_at) / _NS_PER_US
+        _, handler_at, exchange_at = self.arrivals[first_oid]
+        out["sim_handler"] = (handler_at - first_at) / _NS_PER_US
+        out["sim_verify"] = (exchange_at - handler_at) / _NS_PER_US
         out["last_leg_total"] = (arrived[-1][0] - self.t_sent) / _NS_PER_US
+        out["handler_total"] = (handler_at - self.t_sent) / _NS_PER_US
         return out
 
 
@@ -485,6 +498,7 @@ class Result:
     fair: Decimal = Decimal(0)
     orders: int = 0
     extra_intents: int = 0
+    arrival_fallbacks: int = 0  # measured requests whose wire arrival is the sim's read time (no kernel timestamp)
     denied: Mapping[str, int] = field(default_factory=dict)
     cpu_secs: float = 0.0  # the bench's process: the engine (and, in-process, the sim)
     sim_cpu_secs: float | None = None  # the sim's process, if it has its own
@@ -642,10 +656,11 @@ async def run(options: Options, directory: Path) -> Result:
                 raise RuntimeError(f"the gap's YES ask was refused: {sim_side['refused']}")
             event.t_publish = sim_side["t_publish"]
             event.t_sent = sim_side["t_sent"] if result.frame_tap else event.t_publish
-            event.arrivals = {oid: (http, ex) for oid, (http, ex) in sim_side["arrivals"].items()}
+            event.arrivals = {oid: (wire, http, ex) for oid, (wire, http, ex) in sim_side["arrivals"].items()}
             stages = event.stages()
             if n < options.warmup:
                 continue
+            result.arrival_fallbacks += sim_side["arrival_fallbacks"]
             if stages is None:
                 result.failures.append(_why(event))
                 continue
@@ -783,7 +798,7 @@ def main(argv: list[str]) -> int:
         json.dumps(
             {
                 "bench": "tick_to_trade",
-                "what": "sim sends the frame that opens an arbitrage -> sim has our first signed order (loopback)",
+                "what": "sim sends the frame that opens an arbitrage -> sim receives our first signed order (loopback)",
                 "events": len(result.samples),
                 "failed_events": len(result.failures),
                 "failures": sorted(set(result.failures))[:5],
@@ -793,12 +808,16 @@ def main(argv: list[str]) -> int:
                 "store": options.store,
                 "sim": options.sim,
                 "start": "sim writes the frame" if result.frame_tap else "sim queues the frame",
+                "end": "the sim's kernel receives our POST (SO_TIMESTAMPNS)"
+                + ("; the sim's read where it gave no timestamp" if result.arrival_fallbacks else ""),
+                "arrival_fallbacks": result.arrival_fallbacks,
                 "p50_us": round(p50, 1),
                 "p99_us": round(p99, 1),
                 "max_us": round(max(totals), 1),
                 "stage_p50_us": {n: round(percentile([s[n] for s in result.samples], 0.5), 1) for n in STAGES},
                 "stage_p99_us": {n: round(percentile([s[n] for s in result.samples], 0.99), 1) for n in STAGES},
                 "last_leg_p50_us": round(percentile([s["last_leg_total"] for s in result.samples], 0.5), 1),
+                "handler_p50_us": round(percentile([s["handler_total"] for s in result.samples], 0.5), 1),
                 "goal_p50_us": GOAL_P50_US,
                 "goal_p99_us": GOAL_P99_US,
                 "meets_goal": p50 < GOAL_P50_US and p99 < GOAL_P99_US,

@@ -32,6 +32,9 @@ def test_tick_to_trade_times_every_event_through_every_stage(sim: str, capsys: p
     assert last["events"] == 20
     assert last["failed_events"] == 0
     assert last["start"] == "sim writes the frame"  # the tap on the sim's socket found the engine's connection
+    # the end: the kernel's receive timestamp of our POST at the sim's socket, for every order request
+    assert last["end"] == "the sim's kernel receives our POST (SO_TIMESTAMPNS)"
+    assert last["arrival_fallbacks"] == 0
     assert last["orders_submitted"] >= 2 * 22  # two legs per event, warm-up included
     assert last["intents_denied"] == {}
     assert 0 < last["p50_us"] <= last["p99_us"] <= last["max_us"]
@@ -40,7 +43,11 @@ def test_tick_to_trade_times_every_event_through_every_stage(sim: str, capsys: p
     assert len(events) == 20
     for event in events:
         assert sum(event[name] for name in tick_to_trade.STAGES) == pytest.approx(event["total"], abs=1.0)
+        # then the sim wakes up and parses the request: its handler has it (the end point before the wire one)
+        assert event["sim_handler"] > 0
+        assert event["handler_total"] == pytest.approx(event["total"] + event["sim_handler"], abs=0.2)
     assert last["last_leg_p50_us"] >= last["p50_us"]
+    assert last["handler_p50_us"] > last["p50_us"]
     assert isinstance(last["meets_goal"], bool)
     assert last["clock_check_us"] > 0  # the sim's clock reading fell between two of ours
     assert (last["sim_cpu_share"] is None) == (sim == "in-process")

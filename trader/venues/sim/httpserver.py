@@ -67,6 +67,10 @@ class HttpResponse:
 
 HttpHandler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 WsHandler = Callable[[trio.abc.Stream, str], Awaitable[None]]
+#: Stands in a stream of its own for an accepted connection, before `serve_connection` reads from it (HTTP and
+#: WebSocket alike: the same listener serves both). It must not raise, and its stream must pass the bytes through
+#: both ways and close the accepted one. For instrumentation: the tick-to-trade bench notes when bytes arrive.
+ConnectionWrapper = Callable[[trio.SocketStream], trio.abc.Stream]
 
 
 class ReplayStream(trio.abc.Stream):

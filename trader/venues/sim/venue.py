@@ -27,7 +27,7 @@ import trio
 from trader.venues.sim.apikeys import ApiKeyStore
 from trader.venues.sim.exchange import Exchange, ExchangeConfig
 from trader.venues.sim.faults import FaultInjector, apply_fault, parse_fault_spec
-from trader.venues.sim.httpserver import serve_connection
+from trader.venues.sim.httpserver import ConnectionWrapper, serve_connection
 from trader.venues.sim.ratelimit import DEFAULT_RULES, RateLimiter, RateRule
 from trader.venues.sim.rest import DATA_PREFIX, ESPN_PREFIX, GAMMA_PREFIX, RestConfig, SimRestApp
 from trader.venues.sim.scenarios import RouteHandler, Scenario, ScenarioOptions, make_scenario
@@ -102,6 +102,9 @@ class SimVenue:
             self._exchange, self.api_keys, self.faults, self.now, limiter=limiter, config=config.rest
         )
         self.urls = SimUrls("", "", "", "", "", "")
+        #: None (the default): every accepted connection is served as accepted. Set, it wraps each connection
+        #: accepted from then on (see `ConnectionWrapper`); the tick-to-trade bench's `SimSide` sets it.
+        self.wrap_connection: ConnectionWrapper | None = None
 
     @property
     def exchange(self) -> Exchange:
@@ -143,7 +146,12 @@ async def run_sim_venue(
     else:
         scenario = config.scenario
     venue = SimVenue(config, scenario, config.start_time if config.start_time is not None else time.time())
-    handler = partial(serve_connection, handler=venue.rest, ws_handler=venue.ws.handle)
+    serve = partial(serve_connection, handler=venue.rest, ws_handler=venue.ws.handle)
+
+    async def handler(stream: trio.SocketStream) -> None:
+        wrap = venue.wrap_connection
+        await serve(stream if wrap is None else wrap(stream))
+
     async with trio.open_nursery() as nursery:
         listeners = await nursery.start(partial(trio.serve_tcp, handler, config.port, host=config.host))
         port = listeners[0].socket.getsockname()[1]
