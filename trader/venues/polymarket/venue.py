@@ -205,11 +205,12 @@ class PolymarketVenue:
 
     # -- signing -----------------------------------------------------------------------------------------------
 
-    async def _sign(self, order: Order) -> tuple[SignedOrder, str]:
-        """The signed order and its id (the EIP-712 digest)."""
+    async def _sign(self, order: OrderIntent | Order, ts: float) -> tuple[SignedOrder, str]:
+        """The signed order and its id (the EIP-712 digest), from the terms of an intent (before its Order exists)
+        or of an order; `ts` is the order's creation time (epoch seconds)."""
         params = await self._market_params(order.token_id)
         salt = order_salt(order.client_order_id)
-        timestamp_ms = round(order.created_ts * 1000)
+        timestamp_ms = round(ts * 1000)
         signer = self.signer
         if order.order_type.rests:
             return signer.limit_order_with_id(
@@ -240,8 +241,7 @@ class PolymarketVenue:
     async def prepare(self, intent: OrderIntent, *, ts: float) -> Order:
         """The CREATED order for an accepted intent, signed now; `order.order_id` is what the venue will use.
         `ts` is wall-clock epoch seconds (it becomes the signed order timestamp)."""
-        draft = Order.from_intent(intent, order_id="0x" + "0" * 64, ts=ts)
-        signed, oid = await self._sign(draft)
+        signed, oid = await self._sign(intent, ts)
         self._remember(oid, signed, intent.client_order_id, intent.order_type)
         return Order.from_intent(intent, order_id=oid, ts=ts)
 
@@ -257,7 +257,7 @@ class PolymarketVenue:
         cached = self._signed.get(order.order_id)
         if cached is not None and cached[1] == order.client_order_id:
             return cached[0]
-        signed, oid = await self._sign(order)
+        signed, oid = await self._sign(order, order.created_ts)
         if oid != order.order_id:
             raise ValueError(
                 f"order {order.client_order_id}: re-signing gives {oid}, not the persisted {order.order_id} "
