@@ -395,6 +395,14 @@ class RateLimiter:
         """A reply carried `Poly-RateLimit-Warning: true` (would have been refused under enforcement)."""
         self._endpoint(endpoint).warnings += 1
 
+    def acquire_nowait(self, endpoint: str, cost: int = 1) -> bool:
+        """Charge the call and return True if it may go at once (nobody queued ahead, room in every limit); else
+        False, with nothing charged (then `acquire` waits for its turn). No schedule point, no cancel point."""
+        state = self._endpoint(endpoint)
+        if state.rule.priority is not Priority.HIGH and state.lock.locked():
+            return False
+        return self.try_acquire(endpoint, cost, trio.current_time()) == 0
+
     async def acquire(self, endpoint: str, cost: int = 1) -> None:
         """Wait on the Trio clock until the call may go, then charge it.
 
