@@ -62,7 +62,7 @@ from trader.venues.errors import (
     reject_code,
     truncate,
 )
-from trader.venues.polymarket.auth import ApiCredentials, l1_headers, l2_headers
+from trader.venues.polymarket.auth import ApiCredentials, l1_headers, l2_headers, l2_signature
 from trader.venues.polymarket.order_link import Header, OrderLink, OrderLinkStatistics, open_order_link
 from trader.venues.polymarket.signing import OrderSigner, SignedOrder, order_body, parse_side
 from trader.venues.polymarket.user_schemas import (
@@ -605,6 +605,8 @@ class PolymarketRestClient:
     ) -> None:
         self._http = http
         self._order_link = order_link
+        #: the order link's L2 headers that only change with the credentials: (credentials, before, after)
+        self._link_fixed: tuple[ApiCredentials, tuple[Header, ...], tuple[Header, ...]] | None = None
         self._signer = signer
         self.credentials = credentials
         self._wall_secs = wall_secs
@@ -699,8 +701,7 @@ class PolymarketRestClient:
         link = self._order_link
         if link is None:
             return await self._send("POST", path, body=body, auth="l2")
-        headers = [*_LINK_DEFAULT_HEADERS]
-        headers.extend((k.encode(), v.encode()) for k, v in self._headers("POST", path, body, "l2", 0).items())
+        headers = self._link_l2_headers(path, body)
         self._requests += 1
         try:
             response = await link.request("POST", path, headers, body.encode())
@@ -709,6 +710,27 @@ class PolymarketRestClient:
             raise
         self._count(response.status_code)
         return response
+
+    def _link_l2_headers(self, path: str, body: str) -> list[Header]:
+        """`_headers("POST", path, body, "l2")` for the order link, as bytes, after httpx's client defaults. What
+        does not change between orders (the account's three headers) is encoded once per set of credentials."""
+        credentials = self._creds()
+        fixed = self._link_fixed
+        if fixed is None or fixed[0] is not credentials:
+            before = (
+                *_LINK_DEFAULT_HEADERS,
+                (b"Accept", b"application/json"),
+                (b"Content-Type", b"application/json"),
+                (b"POLY_ADDRESS", self._signer.address.encode()),
+            )
+            after = (
+                (b"POLY_API_KEY", credentials.api_key.encode()),
+                (b"POLY_PASSPHRASE", credentials.passphrase.encode()),
+            )
+            fixed = self._link_fixed = (credentials, before, after)
+        timestamp = str(self._now_secs())
+        signature = l2_signature(credentials.hmac_key, timestamp, "POST", path, body)
+        return [*fixed[1], (b"POLY_SIGNATURE", signature.encode()), (b"POLY_TIMESTAMP", timestamp.encode()), *fixed[2]]
 
     async def _call(
         self,
