@@ -3,7 +3,8 @@
 The engine runs as a subprocess against the simulated venue, which this test runs in-process (over real sockets,
 exactly as a separately started `trader sim`), so that the test reads the venue's own records. The SIGKILL is sent
 from inside the venue at the moment it takes one of our orders, before it answers: the engine dies with that
-order's intent written and its outcome unknown, and with whatever its write-behind queue held. After the restart:
+order's intent written (to the intent journal) and its outcome unknown, and with whatever its write-behind queue
+held. After the restart:
 
 - every intent in the store has an outcome (none is left PENDING), the killed order's included;
 - every order the venue has from our key is in the store, and every fill the venue has is in the store;
@@ -25,6 +26,8 @@ from typing import Any
 
 import trio
 
+from trader.integrations.store.base import IntentState
+from trader.integrations.store.journal import read_journal
 from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.sim.events import OrderEvent, TradeEvent
 from trader.venues.sim.markets import UNITS_PER_ONE
@@ -122,9 +125,11 @@ async def test_kill_9_mid_trading_then_restart_loses_nothing_and_sends_nothing_t
         assert first.returncode == -signal.SIGKILL
         (killed_order,) = killed
         assert killed_order in _ours(sim, address)  # the venue has it; the engine never heard back
+        # Written before it was sent, outcome unknown: in the intent journal, and in the database if its row landed.
+        journaled = {i.order_id: i.state for i in read_journal(Path(f"{database}-intents"))[0]}
         with sqlite3.connect(database) as db:
-            (state,) = db.execute("SELECT state FROM order_intents WHERE order_id = ?", (killed_order,)).fetchone()
-        assert state == "PENDING"  # written before it was sent, outcome unknown
+            row = db.execute("SELECT state FROM order_intents WHERE order_id = ?", (killed_order,)).fetchone()
+        assert (row is not None and row[0] == "PENDING") or journaled.get(killed_order) is IntentState.PENDING
 
         sent_before_restart = len(_ours(sim, address))
         second = await _start_engine(tmp_path, env, "second")

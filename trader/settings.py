@@ -175,6 +175,11 @@ class StoreSettings:
     - `ping_interval_secs` (2.0): an idle connection is checked this often, so an outage is seen without a write.
     - `reconnect_initial_secs` (0.25), `reconnect_max_secs` (5.0): backoff while the server is down.
     - `flush_secs` (10.0): at exit, how long queued writes may take to land before they are given up (logged).
+    - `intent_journal` (auto): where the order path's write-ahead goes first. An intent is one append to this file
+      (~10 µs) and its database row is queued behind it; `trader run` puts whatever a crash left only in the file
+      into the database at start. `auto`: `<database file>-intents` next to a SQLite file, none for PostgreSQL
+      or in-memory SQLite; `off`: none, every intent is a database transaction before its order is sent; any other
+      value: the journal's path. Same durability as the database with `sqlite_synchronous=NORMAL` (no fsync).
     The write-behind channel is the `store_sink` section (`TRADER_STORE_SINK__*`, a `SinkSettings`).
     """
 
@@ -186,9 +191,12 @@ class StoreSettings:
     reconnect_initial_secs: float = 0.25
     reconnect_max_secs: float = 5.0
     flush_secs: float = 10.0
+    intent_journal: str = "auto"
 
     def __post_init__(self) -> None:
         check_positive_secs(self, "flush_secs")
+        if not self.intent_journal.strip():
+            raise ConfigError("store.intent_journal: auto, off, or a file path")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

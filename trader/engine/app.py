@@ -53,6 +53,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import httpx
@@ -95,7 +96,9 @@ from trader.integrations.store.base import (
     IntentRecord,
     RiskEventRecord,
     Store,
+    StoreError,
 )
+from trader.integrations.store.journal import IntentJournal, replay_journal
 from trader.integrations.store.postgres import PostgresSettings, PostgresStore, open_postgres_store
 from trader.integrations.store.sqlite import open_sqlite_store
 from trader.integrations.store.urls import sqlite_path
@@ -184,6 +187,37 @@ _SINK_FLUSH_SECS = 5.0
 T = TypeVar("T")
 
 
+def intent_journal_path(database_url: str, settings: StoreSettings | None = None) -> Path | None:
+    """Where the order path's write-ahead goes first (`StoreSettings.intent_journal`): "auto" is `<file>-intents`
+    next to a SQLite file, and none for PostgreSQL or an in-memory SQLite; "off" is none; anything else is the
+    journal's path. None: intents are written straight to the database."""
+    choice = (settings or StoreSettings()).intent_journal
+    if choice == "off":
+        return None
+    if choice != "auto":
+        return Path(choice)
+    path = sqlite_path(database_url)
+    if path is None or str(path) == ":memory:":
+        return None
+    return path.with_name(f"{path.name}-intents")
+
+
+@asynccontextmanager
+async def open_intent_journal(path: Path | None, store: Store) -> AsyncIterator[IntentJournal | None]:
+    """Replay the journal at `path` into `store` (intents a crash left only there), then keep it open for the
+    run; None when there is no journal."""
+    if path is None:
+        yield None
+        return
+    replay = await replay_journal(path, store)
+    log.info("intent_journal_open", path=str(path), restored=replay.restored, torn=replay.torn)
+    journal = IntentJournal.open(path)
+    try:
+        yield journal
+    finally:
+        journal.close()
+
+
 @asynccontextmanager
 async def open_store(database_url: str, settings: StoreSettings | None = None) -> AsyncIterator[Store]:
     """`sqlite:PATH` (the embedded default), a plain path, or `postgresql://...` (`settings` tune the connection)."""
@@ -223,18 +257,46 @@ async def _exit_within(secs: float, manager: AbstractAsyncContextManager[T]) -> 
 
 
 class EngineStore(WriteBehindStore):
-    """The engine's store: writes queued behind a lossless sink, intents and claims straight through (the order is
-    sent only once its intent is written), and every written intent and recorded risk event handed to `on_record`
-    (the event bus)."""
+    """The engine's store: writes queued behind a lossless sink, claims straight through, and every written intent
+    and recorded risk event handed to `on_record` (the event bus).
 
-    def __init__(self, store: Store, runner: Any, sink: StoreSink, on_record: Callable[[object], None]) -> None:
+    Intents are the write-ahead: the order is sent only once its intent is written. With an `IntentJournal` that
+    write is one append to the journal, and the database row is queued like the other writes (the queue is FIFO,
+    so it lands before any later write about the intent); without one, the intent goes straight to the database.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        runner: Any,
+        sink: StoreSink,
+        on_record: Callable[[object], None],
+        journal: IntentJournal | None = None,
+    ) -> None:
         super().__init__(store, runner, sink)
         self._on_record = on_record
+        self.journal = journal
 
     async def record_intents(self, intents: Sequence[IntentRecord]) -> None:
-        await super().record_intents(intents)
+        journal = self.journal
+        if journal is None:
+            await super().record_intents(intents)
+        else:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            rows = list(intents)
+            journal.append(rows)  # the write-ahead: from here on the intent survives the engine dying
+            await self._queue("record_intents", partial(self._store_journaled, journal, rows), at_once=True)
         for intent in intents:
             self._on_record(intent)
+
+    async def _store_journaled(self, journal: IntentJournal, rows: list[IntentRecord]) -> None:
+        try:
+            await self.store.record_intents(rows)
+        except StoreError:
+            if self.store.available:  # refused for good (a duplicate): the sink counts and logs it
+                journal.stored(len(rows))
+            raise  # else the store is down: retried later, and the journal keeps them meanwhile
+        journal.stored(len(rows))
 
     async def record_risk_event(self, event: RiskEventRecord) -> None:
         await super().record_risk_event(event)
@@ -243,12 +305,16 @@ class EngineStore(WriteBehindStore):
 
 @asynccontextmanager
 async def open_engine_store(
-    store: Store, settings: SinkSettings | None = None, *, on_record: Callable[[object], None] = lambda _: None
+    store: Store,
+    settings: SinkSettings | None = None,
+    *,
+    on_record: Callable[[object], None] = lambda _: None,
+    journal: IntentJournal | None = None,
 ) -> AsyncIterator[EngineStore]:
     """`store` behind a lossless write-behind sink for the block; a normal exit flushes the queued writes."""
     sink = StoreSink(store)
     async with open_sink("store", sink, settings, lossless=True) as runner:
-        yield EngineStore(store, runner, sink, on_record)
+        yield EngineStore(store, runner, sink, on_record, journal)
 
 
 class _FanOut:
@@ -736,9 +802,13 @@ async def run_trader(
                 )
             )
         outputs = Outputs(memory_bus, redis_bus, slack)
+        journal = await stack.enter_async_context(
+            open_intent_journal(intent_journal_path(run.database_url, settings.store), raw_store)
+        )
         store = await stack.enter_async_context(
             _exit_within(
-                settings.store.flush_secs, open_engine_store(raw_store, settings.store_sink, on_record=outputs.record)
+                settings.store.flush_secs,
+                open_engine_store(raw_store, settings.store_sink, on_record=outputs.record, journal=journal),
             )
         )
         services = await stack.enter_async_context(trio.open_nursery())

@@ -201,6 +201,19 @@ class SinkRunner(Generic[T]):
         self._accepted += 1
         return True
 
+    def put_nowait(self, item: T) -> bool:
+        """Queue `item` if the channel has room now (no schedule point): True; False, and nothing queued, when it is
+        full (then `put` waits). `SinkClosed` once the sink is closed."""
+        try:
+            self._send.send_nowait(item)
+        except trio.WouldBlock:
+            return False
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            self._dropped += 1
+            raise SinkClosed(f"sink {self.name} is closed") from None
+        self._accepted += 1
+        return True
+
     async def put(self, item: T) -> None:
         """Queue `item`, waiting for room (lossless producers). `SinkClosed` once the sink is closed."""
         try:
@@ -452,9 +465,13 @@ class WriteBehindStore:
     def sink_statistics(self) -> SinkStatistics:
         return self.runner.statistics()
 
-    async def _queue(self, what: str, call: Callable[[], Awaitable[object]]) -> None:
+    async def _queue(self, what: str, call: Callable[[], Awaitable[object]], *, at_once: bool = False) -> None:
+        """Queue a write, waiting for room. `at_once`: with room in the channel, no schedule point (the order
+        path's write-ahead: nothing else runs before its order is sent)."""
+        write = StoreWrite(what, call)
         try:
-            await self.runner.put(StoreWrite(what, call))
+            if not (at_once and self.runner.put_nowait(write)):
+                await self.runner.put(write)
         except SinkClosed as exc:
             raise StoreError(str(exc)) from None
 
