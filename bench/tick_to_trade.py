@@ -3,7 +3,8 @@ opens an arbitrage to the sim receiving the engine's signed order, over loopback
 
 The real engine path of `trader run --live` runs in this process, on one Trio loop: market-data service (WebSocket)
 -> books -> strategy engine (`sum_to_100`, plus the sum-deviation analyzer as `trader run` has it) -> execution (risk
-gate, order manager with its write-ahead store, rate limiter and breaker) -> the live Polymarket adapter (EIP-712
+gate, order manager with its write-ahead store as `trader run` builds it (SQLite behind the write-behind channel, the
+intents appended to the intent journal first), rate limiter and breaker) -> the live Polymarket adapter (EIP-712
 signing, L2 headers, `POST /orders`) -> the simulated venue (`static` scenario: quiet books, nothing moves),
 over real loopback sockets. The sim runs in a child process of its own with its own Trio loop (`--sim process`, the
 default: the real venue is another machine, so its WebSocket framing, its parsing of our POST, its signature checks
@@ -45,9 +46,10 @@ Stages (contiguous, they add up to the total): `wire` (sim send -> engine has th
 ways, loopback, waking the engine, the reader task), `parse` (decode + validate), `book` (apply + publish),
 `strategy` (wake-up, evaluation, analyzer, until the intent is sent), `queue` (channel hop to execution), `risk`
 (exposure + gate), `dispatch` (order task, arbitrage nursery, sending task), `sign` (build + sign every order of the
-request, one by one), `persist` (the request's write-ahead intents in one store transaction, rate limiter, breaker),
-`send` (body, L2 HMAC, HTTP client, loopback, until the request's last bytes are at the sim's socket: neither the
-sim waking up nor its parse, which are `sim_handler`).
+request, one by one), `persist` (the request's write-ahead intents: one journal append, or with
+`--store sqlite-no-journal` one store transaction; rate limiter, breaker), `send` (body, L2 HMAC, HTTP client,
+loopback, until the request's last bytes are at the sim's socket: neither the sim waking up nor its parse, which
+are `sim_handler`).
 
 Prints one JSON object per line: the setup, one line per stage and extra, then the headline with `p50_us` and
 `p99_us` (and each stage's median, the last leg's, and `handler_p50_us`: the median to the sim's handler). The
@@ -85,6 +87,7 @@ from bench._tick_to_trade_sim import Gap, LineChannel, SimSide, clock, clock_imp
 from trader.domain.intents import Intent, OrderIntent
 from trader.domain.market import Market, NegRiskEvent
 from trader.domain.orders import Order
+from trader.engine.app import intent_journal_path, open_engine_store, open_intent_journal
 from trader.engine.books import Books
 from trader.engine.breaker import CircuitBreaker
 from trader.engine.execution import ExecutionService, book_health_from, tick_from
@@ -96,6 +99,7 @@ from trader.engine.strategy_engine import StrategyEngine
 from trader.integrations.logging import configure_logging
 from trader.integrations.store.base import IntentRecord, Store
 from trader.integrations.store.sqlite import open_sqlite_store
+from trader.settings import StoreSettings
 from trader.strategies import SumTo100, SumTo100Settings, build_analyzers
 from trader.strategies.base import intent_key
 from trader.testing.fake_venue import MemoryStore
@@ -511,8 +515,16 @@ async def _open_store(kind: str, directory: Path) -> AsyncIterator[Store]:
     if kind == "memory":
         yield MemoryStore()
         return
+    # As `trader run` builds it: the database behind the write-behind channel, the intents appended to the journal
+    # next to it (`sqlite-no-journal`: each intent a database transaction, `TRADER_STORE__INTENT_JOURNAL=off`).
     synchronous: Literal["FULL", "NORMAL"] = "FULL" if kind == "sqlite-full" else "NORMAL"
-    async with open_sqlite_store(directory / "trader.sqlite3", synchronous=synchronous) as store:
+    database = directory / "trader.sqlite3"
+    settings = StoreSettings(intent_journal="off" if kind == "sqlite-no-journal" else "auto")
+    async with (
+        open_sqlite_store(database, synchronous=synchronous) as raw,
+        open_intent_journal(intent_journal_path(f"sqlite:{database}", settings), raw) as journal,
+        open_engine_store(raw, journal=journal) as store,
+    ):
         yield store
 
 
@@ -734,9 +746,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--markets", type=int, default=8, help="binary markets the sim lists (default 8)")
     parser.add_argument(
         "--store",
-        choices=("sqlite", "sqlite-full", "memory"),
+        choices=("sqlite", "sqlite-no-journal", "sqlite-full", "memory"),
         default="sqlite",
-        help="the write-ahead store: sqlite (trader run's default, synchronous=NORMAL), sqlite-full, memory",
+        help="the store, as trader run builds it: sqlite (the default: synchronous=NORMAL, intent journal, "
+        "write-behind), sqlite-no-journal (each intent a transaction), sqlite-full (FULL, with the journal), memory",
     )
     parser.add_argument(
         "--sim",
