@@ -31,7 +31,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Final
@@ -318,7 +318,16 @@ class Order:
             reason = event.reason
         elif status is not self.status and kind is K.EXPIRE:
             reason = "EXPIRED"
-        return replace(self, status=status, reason=reason, updated_ts=event.ts)
+        return self._evolve(status=status, reason=reason, updated_ts=event.ts)
+
+    def _evolve(self, **changes: object) -> Order:
+        """`dataclasses.replace` for the state `apply` computes, without validating the terms again: they were
+        checked when the order was built and no transition changes them (the order path applies several events per
+        order; the checks were most of their cost)."""
+        order = object.__new__(Order)
+        for name in _ORDER_FIELDS:
+            object.__setattr__(order, name, changes[name] if name in changes else getattr(self, name))
+        return order
 
     @staticmethod
     def _resolve(target: OrderStatus | _Resting, filled: Decimal) -> OrderStatus:
@@ -341,8 +350,7 @@ class Order:
             raise InvariantViolation(
                 f"order {self.client_order_id}: fill {fill.key} overfills ({filled} > size {self.size})"
             )
-        return replace(
-            self,
+        return self._evolve(
             status=self._resolve(target, filled),
             filled=filled,
             filled_notional=self.filled_notional + fill.notional,
@@ -357,8 +365,7 @@ class Order:
         if not undone:
             raise InvariantViolation(f"order {self.client_order_id}: no fill of trade {event.trade_id} to reverse")
         filled = self.filled - sum((f.size for f in undone), ZERO)
-        return replace(
-            self,
+        return self._evolve(
             status=self._resolve(target, filled),
             filled=filled,
             filled_notional=self.filled_notional - sum((f.notional for f in undone), ZERO),
@@ -368,6 +375,10 @@ class Order:
             reversed_fills=(*self.reversed_fills, *undone),
             updated_ts=event.ts,
         )
+
+
+#: The fields `Order._evolve` copies (every field: frozen, slotted).
+_ORDER_FIELDS: Final = tuple(f.name for f in fields(Order))
 
 
 #: status -> the statuses it may move to. A status re-sent is a no-op (not listed); CONFIRMED and FAILED are final.
