@@ -448,6 +448,57 @@ async def test_a_request_h11_refuses_to_write_is_a_protocol_error() -> None:
         assert server.exchanges == []
 
 
+def test_the_request_bytes_are_what_h11_writes() -> None:
+    """The link writes the request itself (h11 is slow at it); the bytes must be h11's, byte for byte."""
+    link = OrderLink("http://127.0.0.1:8080/api")
+    headers = [
+        (b"Accept-Encoding", b"gzip, deflate"),
+        (b"Connection", b"keep-alive"),
+        (b"POLY_SIGNATURE", b"abc_-=="),
+        (b"X-Empty", b""),
+        (b"X-Inner", b"a \tb"),
+    ]
+    for body in (b'{"n":1}', b"", None):
+        ours = link._request_bytes(h11.Connection(h11.CLIENT), "POST", "/orders", headers, body)
+        reference = h11.Connection(h11.CLIENT)
+        head = [(b"Host", b"127.0.0.1:8080"), *headers]
+        if body is not None:
+            head.append((b"Content-Length", b"%d" % len(body)))
+        expected = reference.send(h11.Request(method="POST", target="/api/orders", headers=head)) or b""
+        if body:
+            expected += reference.send(h11.Data(data=body)) or b""
+        expected += reference.send(h11.EndOfMessage()) or b""
+        assert ours == expected
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"X-Bad", b"a\r\nInjected: 1")],
+        [(b"X-Bad", b" leading space")],
+        [(b"X-Bad", b"nul\x00")],
+        [(b"Bad:Name", b"x")],
+        [(b"Content-Length", b"5")],
+        [(b"Host", b"elsewhere")],
+        [(b"Transfer-Encoding", b"chunked")],
+    ],
+)
+async def test_headers_outside_the_grammar_or_owned_by_the_link_are_refused(headers: list[tuple[bytes, bytes]]) -> None:
+    async with serving() as server, open_order_link(server.url) as link:
+        with pytest.raises(VenueProtocolError):
+            await link.request("POST", "/order", headers, b"{}")
+        assert server.exchanges == []
+        assert await post(link) == (200, OK)  # the link is still usable
+
+
+async def test_a_request_asking_to_close_is_not_pooled() -> None:
+    async with serving() as server, open_order_link(server.url) as link:
+        await link.request("POST", "/order", [(b"Connection", b"close")], b"{}")
+        assert link.statistics().idle == 0
+        assert await post(link) == (200, OK)
+        assert link.statistics().opened == 2
+
+
 async def test_a_cancelled_request_does_not_poison_the_pool() -> None:
     arrived = trio.Event()
     cancelled = trio.Event()

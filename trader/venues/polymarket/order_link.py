@@ -36,6 +36,7 @@ What it does, and no more:
 
 from __future__ import annotations
 
+import re
 import select
 import ssl
 import zlib
@@ -74,6 +75,15 @@ _EXCHANGE_ERRORS: Final[Mapping[type[BaseException], type[VenueError]]] = {
     trio.ClosedResourceError: VenueDisconnected,  # closed under us by aclose()
     OSError: VenueDisconnected,
 }
+
+
+#: h11's grammar (RFC 9110/9112): a method or header name is a token; a header value is visible characters with
+#: inner spaces or tabs (no CR, LF or NUL); a request target is visible ASCII.
+_TOKEN: Final = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE: Final = re.compile(rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
+_TARGET: Final = re.compile(rb"[\x21-\x7e]+")
+#: Headers the link writes itself: Host first, Content-Length last (from the body).
+_LINK_OWNED: Final = frozenset({b"host", b"content-length", b"transfer-encoding"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,13 +278,7 @@ class OrderLink:
         self, connection: _Connection, method: str, path: str, headers: Sequence[Header], body: bytes | None
     ) -> tuple[int, dict[str, str], bytes, bool]:
         conn, stream = connection.conn, connection.stream
-        head = [self._host_header, *headers]
-        if body is not None:
-            head.append((b"Content-Length", b"%d" % len(body)))
-        data = conn.send(h11.Request(method=method, target=self._prefix + path, headers=head)) or b""
-        if body:
-            data += conn.send(h11.Data(data=body)) or b""
-        data += conn.send(h11.EndOfMessage()) or b""
+        data = self._request_bytes(conn, method, path, headers, body)
         await stream.send_all(data)
 
         status = 0
@@ -305,6 +309,39 @@ class OrderLink:
             conn.start_next_cycle()
             reusable = True
         return status, reply_headers, b"".join(chunks), reusable
+
+    def _request_bytes(
+        self, conn: h11.Connection, method: str, path: str, headers: Sequence[Header], body: bytes | None
+    ) -> bytes:
+        """The request as h11 would write it, checked by h11's grammar (`h11.LocalProtocolError` otherwise), and
+        `conn` moved to "request sent, reply expected".
+
+        Written here, not by h11: h11 validates and writes ~12 headers in ~26 µs warm (~70 µs on the cold order
+        path), this takes ~3. h11 still reads the reply: it is told of the request by a stand-in with the same
+        method, target, Host and Connection headers (what its reply parsing and keep-alive depend on) and no body.
+        """
+        target = (self._prefix + path).encode("ascii", "replace")
+        if not _TOKEN.fullmatch(method.encode("ascii", "replace")) or not _TARGET.fullmatch(target):
+            raise h11.LocalProtocolError(f"illegal request line: {method[:20]!r} {target[:80]!r}")
+        lines = [b"%s %s HTTP/1.1\r\n" % (method.encode("ascii"), target), b"Host: %s\r\n" % self._host_header[1]]
+        connection: list[Header] = []
+        for name, value in headers:
+            if not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
+                raise h11.LocalProtocolError(f"illegal header: {name[:40]!r}")
+            lowered = name.lower()
+            if lowered in _LINK_OWNED:
+                raise h11.LocalProtocolError(f"the link writes {name.decode('latin-1')} itself")
+            if lowered == b"connection":
+                connection.append((name, value))
+            lines.append(b"%s: %s\r\n" % (name, value))
+        if body is not None:
+            lines.append(b"Content-Length: %d\r\n" % len(body))
+        lines.append(b"\r\n")
+        if body:
+            lines.append(body)
+        conn.send(h11.Request(method=method, target=target, headers=[self._host_header, *connection]))
+        conn.send(h11.EndOfMessage())
+        return b"".join(lines)
 
     def _decoded(self, content: bytes, encoding: str, what: str) -> bytes:
         """The reply with its content codings undone, last applied first (httpx's decoders)."""
