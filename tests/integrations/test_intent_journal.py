@@ -143,6 +143,16 @@ async def test_a_crash_before_the_rows_land_loses_no_intent(tmp_path: Path) -> N
         assert [i.client_order_id for i in await raw.load_pending_intents()] == ["a-0", "a-1"]
 
 
+async def test_an_intent_the_queue_refuses_is_not_sent_and_does_not_pin_the_journal(tmp_path: Path) -> None:
+    async with open_sqlite_store(tmp_path / "t.db") as raw, open_intent_journal(tmp_path / "j", raw) as journal:
+        assert journal is not None
+        async with open_engine_store(raw, journal=journal) as store:
+            store.runner.close()  # the engine is shutting down
+            with pytest.raises(StoreError):
+                await store.record_intents([_intent("a-0")])
+            assert journal.unstored == 0
+
+
 class _NeverDelivers:
     """A write-behind runner whose writer task died with the process: it takes writes and never applies them."""
 

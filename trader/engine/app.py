@@ -285,7 +285,13 @@ class EngineStore(WriteBehindStore):
             await trio.lowlevel.checkpoint_if_cancelled()
             rows = list(intents)
             journal.append(rows)  # the write-ahead: from here on the intent survives the engine dying
-            await self._queue("record_intents", partial(self._store_journaled, journal, rows), at_once=True)
+            try:
+                await self._queue("record_intents", partial(self._store_journaled, journal, rows), at_once=True)
+            except BaseException:
+                # Not queued (the sink closed, or cancelled while waiting for room): this raises, so the order is
+                # not sent, and no row will come for these lines. Let them go, or the journal could never be emptied.
+                journal.stored(len(rows))
+                raise
         for intent in intents:
             self._on_record(intent)
 
