@@ -176,7 +176,7 @@ class StoreSettings:
     - `reconnect_initial_secs` (0.25), `reconnect_max_secs` (5.0): backoff while the server is down.
     - `flush_secs` (10.0): at exit, how long queued writes may take to land before they are given up (logged).
     - `intent_journal` (auto): where the order path's write-ahead goes first. An intent is one append to this file
-      (~10 µs) and its database row is queued behind it; `trader run` puts whatever a crash left only in the file
+      (~3 µs warm) and its database row is queued behind it; `trader run` puts whatever a crash left only in the file
       into the database at start. `auto`: `<database file>-intents` next to a SQLite file, none for PostgreSQL
       or in-memory SQLite; `off`: none, every intent is a database transaction before its order is sent; any other
       value: the journal's path. Same durability as the database with `sqlite_synchronous=NORMAL` (no fsync).
