@@ -491,6 +491,14 @@ async def test_headers_outside_the_grammar_or_owned_by_the_link_are_refused(head
         assert await post(link) == (200, OK)  # the link is still usable
 
 
+@pytest.mark.parametrize(("method", "path"), [("POST", "/ordér"), ("PÖST", "/order"), ("POST", "/or der")])
+async def test_a_request_line_outside_the_grammar_is_refused_not_rewritten(method: str, path: str) -> None:
+    async with serving() as server, open_order_link(server.url) as link:
+        with pytest.raises(VenueProtocolError):
+            await link.request(method, path, [], b"{}")
+        assert server.exchanges == []
+
+
 async def test_a_request_asking_to_close_is_not_pooled() -> None:
     async with serving() as server, open_order_link(server.url) as link:
         await link.request("POST", "/order", [(b"Connection", b"close")], b"{}")

@@ -320,10 +320,13 @@ class OrderLink:
         path), this takes ~3. h11 still reads the reply: it is told of the request by a stand-in with the same
         method, target, Host and Connection headers (what its reply parsing and keep-alive depend on) and no body.
         """
-        target = (self._prefix + path).encode("ascii", "replace")
-        if not _TOKEN.fullmatch(method.encode("ascii", "replace")) or not _TARGET.fullmatch(target):
+        try:
+            verb, target = method.encode("ascii"), (self._prefix + path).encode("ascii")
+        except UnicodeEncodeError:  # as h11 refuses it: never a "?" in place of a character
+            raise h11.LocalProtocolError(f"non-ASCII request line: {method[:20]!r} {path[:80]!r}") from None
+        if not _TOKEN.fullmatch(verb) or not _TARGET.fullmatch(target):
             raise h11.LocalProtocolError(f"illegal request line: {method[:20]!r} {target[:80]!r}")
-        lines = [b"%s %s HTTP/1.1\r\n" % (method.encode("ascii"), target), b"Host: %s\r\n" % self._host_header[1]]
+        lines = [b"%s %s HTTP/1.1\r\n" % (verb, target), b"Host: %s\r\n" % self._host_header[1]]
         connection: list[Header] = []
         for name, value in headers:
             if not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
