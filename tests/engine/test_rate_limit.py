@@ -305,18 +305,19 @@ async def test_a_call_arriving_while_another_waits_queues_behind_it(autojump_clo
     assert order == ["first", "second"]
 
 
-async def test_acquire_nowait_grants_only_with_room_and_nobody_queued_ahead(
+async def test_a_bounded_acquire_gives_up_past_its_wait_charging_nothing(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     limiter = _simple(limit=2)
-    assert limiter.acquire_nowait("e")
-    assert limiter.acquire_nowait("e")
-    assert not limiter.acquire_nowait("e")  # the window is full: refused, nothing charged
+    assert await limiter.acquire("e", max_wait_secs=0)
+    assert await limiter.acquire("e", max_wait_secs=0)
+    assert not await limiter.acquire("e", max_wait_secs=0)  # the window is full: refused, nothing charged
     assert limiter.statistics().endpoints["e"].granted == 2
+    assert limiter.statistics().endpoints["e"].throttled == 1  # one call, one throttle
     async with trio.open_nursery() as nursery:
         nursery.start_soon(limiter.acquire, "e")  # waits for the window, holding the FIFO queue
         await trio.testing.wait_all_tasks_blocked()
         autojump_clock.jump(11.0)  # room again, but the queued call is ahead
-        assert not limiter.acquire_nowait("e")
-    assert limiter.acquire_nowait("e")  # the queue is empty and there is room
+        assert not await limiter.acquire("e", max_wait_secs=0)
+    assert await limiter.acquire("e", max_wait_secs=0)  # the queue is empty and there is room
     assert limiter.statistics().endpoints["e"].granted == 4

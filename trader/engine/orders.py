@@ -969,16 +969,8 @@ class OrderManager:
         then the breaker; `before_send` runs once the breaker let the call through, right before it is made.
         """
         timeout = self.settings.request_timeout_secs
-        await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled call charges nothing
-        if self.limiter.acquire_nowait(endpoint):
-            pass  # the usual case: no wait, so no deadline to set up
-        elif max_wait_secs is None:
-            await self.limiter.acquire(endpoint)
-        else:
-            with trio.move_on_after(max_wait_secs) as waiting:
-                await self.limiter.acquire(endpoint)
-            if waiting.cancelled_caught:
-                raise RateLimitWaitTooLong(f"{endpoint}: rate limiter wait above {max_wait_secs}s")
+        if not await self.limiter.acquire(endpoint, max_wait_secs=max_wait_secs):
+            raise RateLimitWaitTooLong(f"{endpoint}: rate limiter wait above {max_wait_secs}s")
         if check_blocked and self._sending_blocked is not None:
             raise SendingBlocked(self._sending_blocked)
 

@@ -395,36 +395,34 @@ class RateLimiter:
         """A reply carried `Poly-RateLimit-Warning: true` (would have been refused under enforcement)."""
         self._endpoint(endpoint).warnings += 1
 
-    def acquire_nowait(self, endpoint: str, cost: int = 1) -> bool:
-        """Charge the call and return True if it may go at once (nobody queued ahead, room in every limit); else
-        False, with nothing charged (then `acquire` waits for its turn). No schedule point, no cancel point."""
-        state = self._endpoint(endpoint)
+    def _first_answer(self, state: _EndpointState, endpoint: str, cost: int) -> float | None:
+        """A call's first try: None when a NORMAL call of the endpoint is queued ahead of it (it must queue too),
+        else `try_acquire` now (0.0: granted and charged; else seconds to wait, nothing charged)."""
         if state.rule.priority is not Priority.HIGH and state.lock.locked():
-            return False
-        return self.try_acquire(endpoint, cost, trio.current_time()) == 0
+            return None
+        return self.try_acquire(endpoint, cost, trio.current_time())
 
-    async def acquire(self, endpoint: str, cost: int = 1) -> None:
-        """Wait on the Trio clock until the call may go, then charge it.
+    async def acquire(self, endpoint: str, cost: int = 1, *, max_wait_secs: float | None = None) -> bool:
+        """Wait on the Trio clock until the call may go, then charge it; True once charged.
 
         NORMAL calls of one endpoint wait in FIFO order (a fair trio.Lock); HIGH calls bypass that queue.
         A cancel point first: a cancelled call charges nothing. Granted at once (nobody queued ahead, room in every
-        limit): charged and back with no schedule point; otherwise it waits (and yields) as its turn comes.
+        limit): charged and back with no schedule point, and no deadline set up; otherwise it waits (and yields) as
+        its turn comes, for at most `max_wait_secs` when given: past it, False and nothing charged.
         """
         state = self._endpoint(endpoint)
         await trio.lowlevel.checkpoint_if_cancelled()  # a cancel point before anything is charged
-        high = state.rule.priority is Priority.HIGH
-        until: float | None = None
-        if high or not state.lock.locked():  # no NORMAL call of this endpoint is queued ahead of this one
-            now = trio.current_time()
-            wait = self.try_acquire(endpoint, cost, now)
-            if wait == 0:
-                return
-            until = now + wait
-        if high:
-            await self._wait_until_granted(state, endpoint, cost, until)
-        else:
-            async with state.lock:
+        wait = self._first_answer(state, endpoint, cost)
+        if wait == 0:
+            return True
+        until = None if wait is None else trio.current_time() + wait
+        with trio.move_on_after(math.inf if max_wait_secs is None else max_wait_secs) as waiting:
+            if state.rule.priority is Priority.HIGH:
                 await self._wait_until_granted(state, endpoint, cost, until)
+            else:
+                async with state.lock:
+                    await self._wait_until_granted(state, endpoint, cost, until)
+        return not waiting.cancelled_caught
 
     async def _wait_until_granted(
         self, state: _EndpointState, endpoint: str, cost: int, until: float | None = None
