@@ -34,7 +34,7 @@ from trader.venues.errors import (
     VenueRejectCode,
     VenueRequestError,
 )
-from trader.venues.polymarket.auth import ApiCredentials
+from trader.venues.polymarket.auth import ApiCredentials, verify_l2_signature
 from trader.venues.polymarket.order_link import OrderLink, open_order_link
 from trader.venues.polymarket.rest import OrderRefused, open_rest_client
 from trader.venues.polymarket.signing import OrderSigner, SignedOrder
@@ -688,6 +688,38 @@ async def test_post_order_sends_the_same_headers_and_body_as_httpx() -> None:
     assert names[0] == b"Host"
     assert names[-1] == b"Content-Length"
     assert {b"Accept", b"Content-Type", b"User-Agent", b"POLY_API_KEY", b"POLY_SIGNATURE"} <= set(names)
+
+
+async def test_each_post_on_the_link_is_signed_for_its_own_body_and_time() -> None:
+    """The link's header layout is kept per credentials; the signature and timestamp are every request's own."""
+    placed = b'{"success":true,"orderID":"0xabc","status":"live","errorMsg":""}'
+
+    async def ok(exchange: Exchange) -> None:
+        await exchange.reply(body=placed)
+
+    now = [NOW]
+    signer = OrderSigner(KEY)
+    async with (
+        serving(ok) as server,
+        open_rest_client(server.url, signer, CREDS, wall_secs=lambda: now[0]) as rest,
+    ):
+        await rest.post_order(signed_order(signer), order_type=OrderType.GTC)
+        now[0] = NOW + 7
+        await rest.post_order(signed_order(signer), order_type=OrderType.FOK)
+    first, second = server.exchanges
+    assert first.request.headers.raw_items()[:-1] != second.request.headers.raw_items()[:-1]
+    for exchange, ts in ((first, NOW), (second, NOW + 7)):
+        headers = dict(exchange.request.headers.raw_items())
+        assert headers[b"POLY_TIMESTAMP"] == str(ts).encode()
+        assert verify_l2_signature(
+            CREDS.secret,
+            headers[b"POLY_SIGNATURE"].decode(),
+            timestamp=ts,
+            method="POST",
+            request_path="/order",
+            body=exchange.body.decode(),
+        )
+        assert headers[b"POLY_API_KEY"] == CREDS.api_key.encode()
 
 
 async def test_a_429_on_the_link_goes_through_request_error() -> None:

@@ -605,8 +605,8 @@ class PolymarketRestClient:
     ) -> None:
         self._http = http
         self._order_link = order_link
-        #: the order link's L2 headers that only change with the credentials: (credentials, before, after)
-        self._link_fixed: tuple[ApiCredentials, tuple[Header, ...], tuple[Header, ...]] | None = None
+        #: the order link's L2 header layout, for one set of credentials: (credentials, headers)
+        self._link_fixed: tuple[ApiCredentials, tuple[Header, ...]] | None = None
         self._signer = signer
         self.credentials = credentials
         self._wall_secs = wall_secs
@@ -712,25 +712,19 @@ class PolymarketRestClient:
         return response
 
     def _link_l2_headers(self, path: str, body: str) -> list[Header]:
-        """`_headers("POST", path, body, "l2")` for the order link, as bytes, after httpx's client defaults. What
-        does not change between orders (the account's three headers) is encoded once per set of credentials."""
+        """`_headers("POST", path, body, "l2")` for the order link, as bytes, after httpx's client defaults. The
+        layout (names, order, the account's values) comes from `_headers` once per set of credentials; each request
+        fills in only its signature and timestamp."""
         credentials = self._creds()
         fixed = self._link_fixed
         if fixed is None or fixed[0] is not credentials:
-            before = (
-                *_LINK_DEFAULT_HEADERS,
-                (b"Accept", b"application/json"),
-                (b"Content-Type", b"application/json"),
-                (b"POLY_ADDRESS", self._signer.address.encode()),
-            )
-            after = (
-                (b"POLY_API_KEY", credentials.api_key.encode()),
-                (b"POLY_PASSPHRASE", credentials.passphrase.encode()),
-            )
-            fixed = self._link_fixed = (credentials, before, after)
+            layout = self._headers("POST", path, body, "l2", 0).items()
+            template = (*_LINK_DEFAULT_HEADERS, *((name.encode(), value.encode()) for name, value in layout))
+            fixed = self._link_fixed = (credentials, template)
         timestamp = str(self._now_secs())
         signature = l2_signature(credentials.hmac_key, timestamp, "POST", path, body)
-        return [*fixed[1], (b"POLY_SIGNATURE", signature.encode()), (b"POLY_TIMESTAMP", timestamp.encode()), *fixed[2]]
+        per_request = {b"POLY_SIGNATURE": signature.encode(), b"POLY_TIMESTAMP": timestamp.encode()}
+        return [(name, per_request.get(name, value)) for name, value in fixed[1]]
 
     async def _call(
         self,
