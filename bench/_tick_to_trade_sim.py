@@ -123,21 +123,13 @@ class SimEvent:
     refused: str = ""
 
 
-class _SendTap(trio.abc.HalfCloseableStream):
-    """Stands in for the socket under the sim's side of the engine's market connection: notes when the sim starts
-    writing the bytes of the event's `price_change` frame (server frames are not masked, so the JSON is visible)."""
+class _Relay(trio.abc.HalfCloseableStream):
+    """A stream passing everything through to `inner`; the taps below override what they watch."""
 
-    def __init__(self, inner: trio.abc.Stream, side: SimSide) -> None:
+    def __init__(self, inner: trio.abc.Stream) -> None:
         self._inner = inner
-        self._side = side
-        self._token = side.gap.yes.encode()
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        event = self._side.current
-        if event is not None and event.t_publish and not event.t_sent:
-            raw = bytes(data)
-            if b'"price_change"' in raw and self._token in raw:
-                event.t_sent = clock()
         await self._inner.send_all(data)
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
@@ -152,6 +144,24 @@ class _SendTap(trio.abc.HalfCloseableStream):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class _SendTap(_Relay):
+    """Stands in for the socket under the sim's side of the engine's market connection: notes when the sim starts
+    writing the bytes of the event's `price_change` frame (server frames are not masked, so the JSON is visible)."""
+
+    def __init__(self, inner: trio.abc.Stream, side: SimSide) -> None:
+        super().__init__(inner)
+        self._side = side
+        self._token = side.gap.yes.encode()
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        event = self._side.current
+        if event is not None and event.t_publish and not event.t_sent:
+            raw = bytes(data)
+            if b'"price_change"' in raw and self._token in raw:
+                event.t_sent = clock()
+        await self._inner.send_all(data)
 
 
 _TIMESPEC = struct.Struct("qq")  # struct timespec on 64-bit Linux: tv_sec, tv_nsec (native longs)
@@ -182,7 +192,7 @@ def _arrival_of(ancillary: list[tuple[int, int, bytes]]) -> tuple[int, bool]:
     return clock(), False
 
 
-class _ArrivalTap(trio.abc.HalfCloseableStream):
+class _ArrivalTap(_Relay):
     """Stands in for every connection the sim accepts (`SimVenue.wrap_connection`), so the bench can end where the
     sim receives our `POST /orders` (its bytes at the sim's socket), not where the sim's handler has it: in between
     are the sim's wake-up and its h11 parse, the venue's work. Reads with `recvmsg`, keeping the kernel's timestamp
@@ -190,7 +200,7 @@ class _ArrivalTap(trio.abc.HalfCloseableStream):
     rest passes through. `socket` is the accepted one's (the server asks it for the peer's address)."""
 
     def __init__(self, inner: trio.SocketStream) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self.socket = inner.socket
         self._ancillary_size = socket.CMSG_SPACE(_TIMESPEC.size)
 
@@ -207,18 +217,6 @@ class _ArrivalTap(trio.abc.HalfCloseableStream):
         if data:
             _wire_arrival.set(_arrival_of(ancillary))
         return data
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self._inner.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self._inner.wait_send_all_might_not_block()
-
-    async def send_eof(self) -> None:
-        await self._inner.send_eof()
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 def tap_arrivals(stream: trio.SocketStream) -> trio.abc.Stream:
