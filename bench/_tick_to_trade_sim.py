@@ -42,7 +42,7 @@ from typing import Any
 import trio
 
 from trader.domain.numbers import Side
-from trader.integrations.logging import configure_logging
+from trader.infra.logging import configure_logging
 from trader.venues.sim.exchange import LIVE, Accepted, ExchangeHooks, OrderRequest, Rejected
 from trader.venues.sim.faults import FaultInjector
 from trader.venues.sim.httpserver import ReplayStream

@@ -96,7 +96,7 @@ from trader.engine.orders import OrderManager
 from trader.engine.rate_limit import RateLimiter
 from trader.engine.risk import RiskDecision, RiskGate, RiskSettings
 from trader.engine.strategy_engine import StrategyEngine
-from trader.integrations.logging import configure_logging
+from trader.infra.logging import configure_logging
 from trader.integrations.store.base import IntentRecord, Store
 from trader.integrations.store.sqlite import open_sqlite_store
 from trader.settings import StoreSettings

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from trader.integrations import logging as trader_logging
+from trader.infra import logging as trader_logging
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ from trader.domain.enums import OrderStatus, OrderType
 from trader.domain.events import OrderReason
 from trader.domain.intents import ArbIntent, OrderIntent
 from trader.domain.numbers import Side
+from trader.domain.risk import TradingState
 from trader.engine.arbitrage import ArbitrageSettings, ArbStatus
 from trader.engine.execution import ExecutionSettings
 from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManagerSettings
-from trader.engine.risk import TradingState
 from trader.venues.polymarket.venue import PolymarketVenueSettings
 
 D = Decimal

@@ -16,9 +16,10 @@ from trader.domain.events import OrderReason, RiskRejected
 from trader.domain.intents import ArbIntent, Intent, OrderIntent
 from trader.domain.numbers import Side
 from trader.domain.positions import Portfolio
+from trader.domain.risk import TradingState
 from trader.engine.execution import DRAINING, ExecutionService, ExecutionSettings, book_health_from, tick_from
 from trader.engine.orders import OrderManager
-from trader.engine.risk import BookHealth, RiskGate, RiskSettings, TradingState
+from trader.engine.risk import BookHealth, RiskGate, RiskSettings
 from trader.errors import ConfigError
 from trader.testing.fake_venue import FakeVenue, MemoryStore, Outcome, sequential_order_ids
 from trader.venues.errors import VenueTimeout

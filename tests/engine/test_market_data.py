@@ -21,7 +21,7 @@ from trader.domain.market import Market
 from trader.domain.numbers import Side
 from trader.engine.books import Books
 from trader.engine.market_data import MarketDataService, MarketDataSettings
-from trader.integrations.backoff import Backoff
+from trader.infra.backoff import Backoff
 from trader.testing.websockets import memory_websocket_factory
 from trader.venues.polymarket.market_ws import WebSocketFactory
 

@@ -16,7 +16,7 @@ import trio
 from trader.domain.book import OrderBook
 from trader.engine.books import Books
 from trader.engine.market_data import MarketDataService, MarketDataSettings
-from trader.integrations.backoff import Backoff
+from trader.infra.backoff import Backoff
 from trader.venues.polymarket.gamma import GammaClient, MarketQuery, RefreshStatistics, run_market_refresh
 from trader.venues.polymarket.market_ws import websocket_factory
 from trader.venues.sim.markets import PIPS_PER_ONE, UNITS_PER_ONE, make_market

@@ -12,17 +12,15 @@ from trader.domain.intents import ArbIntent, OrderIntent
 from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.domain.positions import Portfolio, Position
+from trader.domain.risk import DailyLossBreached, RiskStateChanged, TradingState
 from trader.engine.risk import (
     Approved,
     BookHealth,
-    DailyLossBreached,
     Exposure,
     Rejected,
     RiskCode,
     RiskGate,
     RiskSettings,
-    RiskStateChanged,
-    TradingState,
     rejected_events,
 )
 from trader.errors import ConfigError

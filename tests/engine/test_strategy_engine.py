@@ -12,6 +12,7 @@ import pytest
 import trio
 import trio.testing
 
+from trader.domain.games import Competitor, Game, GameState, Scoreboard
 from trader.domain.intents import ArbIntent, OrderIntent
 from trader.domain.numbers import Side
 from trader.engine.books import Books
@@ -24,7 +25,6 @@ from trader.engine.strategy_engine import (
 )
 from trader.integrations.store import Store, open_sqlite_store
 from trader.strategies.base import ClaimedIntent, Intent, MarketState, StrategyOutput
-from trader.strategies.games import Competitor, Game, GameState, Scoreboard
 from trader.strategies.sniper import Sniper, SniperSettings
 from trader.strategies.sum_deviation import SumDeviation
 from trader.strategies.sum_to_100 import SumTo100, SumTo100Settings

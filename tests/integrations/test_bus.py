@@ -14,7 +14,7 @@ from trader.domain.enums import Liquidity, OrderType
 from trader.domain.events import OrderCanceled, OrderFilled, RiskRejected
 from trader.domain.intents import OrderIntent
 from trader.domain.numbers import Side
-from trader.engine.risk import RiskStateChanged, TradingState
+from trader.domain.risk import RiskStateChanged, TradingState
 from trader.errors import InputError
 from trader.integrations.bus import (
     BookSummary,

@@ -12,7 +12,8 @@ import pytest
 import trio
 import trio.testing
 
-from trader.integrations.backoff import Backoff
+from trader.domain.games import GameState
+from trader.infra.backoff import Backoff
 from trader.integrations.espn import (
     EspnBadReply,
     EspnClient,
@@ -22,7 +23,6 @@ from trader.integrations.espn import (
     EspnUnavailable,
     parse_scoreboard,
 )
-from trader.strategies.games import GameState
 
 BASE = "http://espn.test"
 

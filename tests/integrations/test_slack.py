@@ -15,7 +15,7 @@ from trader.config import Secret
 from trader.domain.enums import Liquidity
 from trader.domain.events import OrderCanceled, OrderFilled
 from trader.domain.numbers import Side
-from trader.engine.risk import DailyLossBreached, RiskStateChanged, TradingState
+from trader.domain.risk import DailyLossBreached, RiskStateChanged, TradingState
 from trader.integrations.bus import EmergencyStop
 from trader.integrations.sinks import SinkSettings
 from trader.integrations.slack import (

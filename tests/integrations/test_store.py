@@ -21,6 +21,7 @@ from trader.domain.market import FeeSchedule, Market
 from trader.domain.numbers import Side
 from trader.domain.orders import Order, Trade
 from trader.domain.positions import Position
+from trader.infra.secrets import REDACTED
 from trader.integrations.store import (
     DailyPnlRecord,
     DuplicateKeyError,
@@ -35,7 +36,6 @@ from trader.integrations.store import (
     TradeRecord,
     open_sqlite_store,
 )
-from trader.integrations.store.base import REDACTED
 
 StoreFactory = Callable[[], AbstractAsyncContextManager[Store]]
 

@@ -6,10 +6,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
 from trader.domain.book import OrderBook
+from trader.domain.games import Scoreboard
 from trader.domain.market import NO_FEES, FeeSchedule, Market, NegRiskEvent
 from trader.domain.positions import Portfolio, Position
 from trader.strategies.base import BookView, MarketState
-from trader.strategies.games import Scoreboard
 
 Levels = Sequence[tuple[str, str]]
 

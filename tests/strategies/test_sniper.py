@@ -9,12 +9,12 @@ from decimal import Decimal
 import pytest
 
 from trader.domain.enums import OrderType
+from trader.domain.games import Competitor, Game, GameState, Scoreboard
 from trader.domain.intents import OrderIntent
 from trader.domain.market import FeeSchedule
 from trader.domain.numbers import Side
 from trader.errors import InputError
 from trader.strategies.base import ClaimedIntent, StrategyOutput
-from trader.strategies.games import Competitor, Game, GameState, Scoreboard
 from trader.strategies.sniper import Sniper, SniperSettings, parse_target
 
 from .builders import D, StateBuilder, make_market

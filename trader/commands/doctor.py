@@ -34,7 +34,7 @@ import httpx
 import trio
 
 from trader.errors import ConfigError
-from trader.integrations.logging import configure_logging
+from trader.infra.logging import configure_logging
 from trader.integrations.store.base import Migration, load_migrations
 from trader.integrations.store.postgres import redact_url
 from trader.integrations.store.urls import sqlite_path

@@ -52,7 +52,7 @@ from trader.domain.intents import OrderIntent
 from trader.domain.numbers import ONE, ZERO, Side
 from trader.engine.app import open_store
 from trader.errors import ConfigError
-from trader.integrations.logging import configure_logging
+from trader.infra.logging import configure_logging
 from trader.settings import Settings, load_settings
 from trader.venues.base import SubmitAccepted, VenueOrder
 from trader.venues.errors import VenueError

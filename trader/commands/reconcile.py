@@ -50,10 +50,10 @@ from trader.domain.positions import COST_QUANTUM, Position
 from trader.engine.app import open_store
 from trader.engine.restart import trade_record_of
 from trader.errors import ConfigError
-from trader.integrations.logging import configure_logging
+from trader.infra.groups import collapse_group
+from trader.infra.logging import configure_logging
 from trader.integrations.store.base import OrderRecord, Store, StoreError, TradeRecord, secs_to_ns
 from trader.integrations.store.urls import sqlite_path
-from trader.integrations.trio_asyncio_bridge import collapse_group
 from trader.settings import Settings, load_settings
 from trader.venues.base import VenueOrder, VenueOrderStatus, VenueTrade
 from trader.venues.errors import VenueError, VenueRequestError

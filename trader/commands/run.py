@@ -21,7 +21,7 @@ import trio
 
 from trader.engine.app import RunSummary, run_trader
 from trader.errors import ConfigError
-from trader.integrations.logging import configure_logging
+from trader.infra.logging import configure_logging
 from trader.settings import Settings, VenueKind, load_settings
 
 log = structlog.get_logger(__name__)

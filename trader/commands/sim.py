@@ -19,7 +19,7 @@ from typing import TextIO
 import trio
 
 from trader.errors import ConfigError, InputError
-from trader.integrations.logging import configure_logging
+from trader.infra.logging import configure_logging
 from trader.venues.sim.faults import FAULT_KINDS, parse_fault_spec
 from trader.venues.sim.scenarios import ScenarioOptions, make_scenario, scenario_names
 from trader.venues.sim.venue import SimConfig, run_sim_venue

@@ -32,7 +32,7 @@ from trader.domain.book import Level
 from trader.engine.books import Books, TokenBook
 from trader.engine.market_data import MarketDataService, MarketDataSettings, MarketDataStatistics
 from trader.errors import ConfigError
-from trader.integrations.logging import configure_logging
+from trader.infra.logging import configure_logging
 from trader.venues.errors import VenueError
 from trader.venues.polymarket.gamma import GAMMA_URL, DiscoveredMarket, GammaClient, MarketQuery
 from trader.venues.polymarket.market_ws import MARKET_WS_URL, WebSocketFactory, websocket_factory

@@ -68,6 +68,7 @@ from trader.domain.events import OrderSubmitted
 from trader.domain.intents import Intent
 from trader.domain.market import Market, NegRiskEvent
 from trader.domain.positions import Portfolio, marks_at_mid
+from trader.domain.risk import DailyLossBreached, RiskEvent, RiskStateChanged, TradingState
 from trader.engine.books import BookHealth, Books
 from trader.engine.breaker import BreakerState, CircuitBreaker
 from trader.engine.execution import DrainReport, ExecutionService, book_health_from, tick_from
@@ -75,7 +76,7 @@ from trader.engine.market_data import MarketDataService
 from trader.engine.orders import OrderManager
 from trader.engine.rate_limit import RateLimiter
 from trader.engine.restart import RestartReport, reconcile_at_start
-from trader.engine.risk import DailyLossBreached, RiskEvent, RiskGate, RiskSettings, RiskStateChanged, TradingState
+from trader.engine.risk import RiskGate, RiskSettings
 from trader.engine.strategy_engine import StrategyEngine, opportunity_record, store_claim
 from trader.errors import ConfigError
 from trader.integrations.bus import BusPublisher, BusStatistics, EmergencyStop, EventBus, MemoryBus, run_book_summaries

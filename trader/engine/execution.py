@@ -51,6 +51,7 @@ from trader.domain.events import OrderFilled, OrderReason
 from trader.domain.intents import ArbIntent, Intent, OrderIntent, legs_of
 from trader.domain.numbers import ZERO, Side
 from trader.domain.orders import Order
+from trader.domain.risk import DailyLossBreached, TradingState
 from trader.engine.arbitrage import ArbitrageSettings, ArbOutcome, ArbResidual, ArbStatus, run_arbitrage
 from trader.engine.breaker import CircuitOpenError
 from trader.engine.late_legs import LateLegWatch
@@ -65,19 +66,17 @@ from trader.engine.orders import (
 )
 from trader.engine.risk import (
     BookHealth,
-    DailyLossBreached,
     Exposure,
     Rejected,
     RiskCode,
     RiskDecision,
     RiskGate,
     RiskStatistics,
-    TradingState,
     rejected_events,
 )
 from trader.errors import ConfigError
+from trader.infra.ticks import Ticker
 from trader.integrations.store.base import RiskEventRecord, StoreError
-from trader.integrations.ticks import Ticker
 from trader.venues.errors import VenueError
 
 log = structlog.get_logger(__name__)

@@ -46,8 +46,8 @@ import trio
 from trader.domain.book import OrderBook
 from trader.domain.market import Market
 from trader.engine.books import Books, ConnectionLiveness, MarketCell, TokenBook
-from trader.integrations.backoff import Backoff, BackoffCounter
-from trader.integrations.ticks import Ticker
+from trader.infra.backoff import Backoff, BackoffCounter
+from trader.infra.ticks import Ticker
 from trader.venues.errors import VenueConnectionError, VenueDisconnected
 from trader.venues.polymarket.market_ws import MarketConnection, WebSocketFactory, open_market_connection
 from trader.venues.polymarket.parse import (

@@ -35,13 +35,8 @@ from trader.domain.intents import ArbIntent, OrderIntent, legs_of
 from trader.domain.numbers import ZERO, Side
 from trader.domain.orders import Order
 from trader.domain.positions import Portfolio
+from trader.domain.risk import DailyLossBreached, RiskEvent, RiskStateChanged, TradingState
 from trader.errors import ConfigError
-
-
-class TradingState(enum.StrEnum):
-    ACTIVE = "ACTIVE"
-    REDUCING = "REDUCING"
-    HALTED = "HALTED"
 
 
 class RiskCode(enum.StrEnum):
@@ -194,25 +189,6 @@ class Exposure:
                 market_usd[key] = market_usd.get(key, ZERO) + notional
                 total += notional
         return cls(held_shares=held, working_sell_shares=working_sells, market_usd=market_usd, total_usd=total)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RiskStateChanged:
-    previous: TradingState
-    state: TradingState
-    reason: str
-    ts: float  # wall-clock epoch seconds
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DailyLossBreached:
-    day: dt.date
-    pnl: Decimal  # realized + unrealized since the day started (negative)
-    limit: Decimal
-    ts: float
-
-
-RiskEvent = RiskStateChanged | DailyLossBreached
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -70,6 +70,7 @@ from typing import Protocol
 import structlog
 import trio
 
+from trader.domain.games import Scoreboard
 from trader.domain.intents import ArbIntent, OrderIntent
 from trader.domain.market import Market, NegRiskEvent
 from trader.engine.books import Books, ChangeTracker
@@ -85,7 +86,6 @@ from trader.strategies.base import (
     StrategyOutput,
     intent_key,
 )
-from trader.strategies.games import Scoreboard
 from trader.strategies.sum_deviation import Opportunity
 
 __all__ = [

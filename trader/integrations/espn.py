@@ -8,7 +8,7 @@
 
 Parsing (msgspec, then explicit checks): a reply that is not JSON, or has no `events` list, is a bad reply
 (`EspnBadReply`, counted); an event that does not have the shape above is skipped and counted (`bad_events`), the
-others are kept. Nothing ESPN sends can crash the engine. The result is `trader.strategies.games.Game` values; no
+others are kept. Nothing ESPN sends can crash the engine. The result is `trader.domain.games.Game` values; no
 JSON leaves this module.
 
 Errors (`EspnError`, a `TraderError`):
@@ -35,9 +35,9 @@ import structlog
 import trio
 
 from trader.config import check_positive_secs
+from trader.domain.games import Competitor, Game, GameState, Scoreboard
 from trader.errors import TraderError
-from trader.integrations.backoff import Backoff
-from trader.strategies.games import Competitor, Game, GameState, Scoreboard
+from trader.infra.backoff import Backoff
 
 __all__ = [
     "EspnBadReply",

@@ -46,10 +46,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from trader.domain.positions import Portfolio, marks_at_mid
+from trader.domain.risk import TradingState
 from trader.engine.books import Books
 from trader.engine.execution import ExecutionService
 from trader.engine.market_data import MarketDataService
-from trader.engine.risk import TradingState
 from trader.engine.strategy_engine import StrategyEngine
 
 __all__ = ["EngineCollector", "EngineParts", "TickToTrade"]

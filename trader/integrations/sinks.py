@@ -41,7 +41,8 @@ from trader.config import check_positive_secs
 from trader.domain.market import Market
 from trader.domain.positions import Position
 from trader.errors import TraderError
-from trader.integrations.backoff import Backoff, BackoffCounter
+from trader.infra.backoff import Backoff, BackoffCounter
+from trader.infra.groups import collapse_group
 from trader.integrations.store.base import (
     DailyPnlRecord,
     IntentRecord,
@@ -56,7 +57,6 @@ from trader.integrations.store.base import (
     StoreStatistics,
     TradeRecord,
 )
-from trader.integrations.trio_asyncio_bridge import collapse_group
 
 log = structlog.get_logger(__name__)
 

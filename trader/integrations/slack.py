@@ -31,7 +31,7 @@ import trio
 
 from trader.config import Secret, check_positive_secs
 from trader.domain.events import OrderFilled
-from trader.engine.risk import DailyLossBreached, RiskStateChanged, TradingState
+from trader.domain.risk import DailyLossBreached, RiskStateChanged, TradingState
 from trader.integrations.bus.base import EmergencyStop
 from trader.integrations.sinks import DeliveryError, SinkRunner, SinkSettings, SinkStatistics, open_sink
 

@@ -25,10 +25,12 @@ from typing import Any, ParamSpec, TypeVar
 
 import trio_asyncio
 
+from trader.infra.groups import collapse_group
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
-__all__ = ["AsyncioBridge", "collapse_group", "open_asyncio_bridge"]
+__all__ = ["AsyncioBridge", "open_asyncio_bridge"]
 
 
 class AsyncioBridge:
@@ -59,11 +61,3 @@ async def open_asyncio_bridge() -> AsyncIterator[AsyncioBridge]:
     except BaseExceptionGroup as group:
         # The loop's nurseries wrap what the caller's block raised; give the caller its own exception back.
         raise collapse_group(group) from None
-
-
-def collapse_group(group: BaseExceptionGroup[BaseException]) -> BaseException | BaseExceptionGroup[BaseException]:
-    """The one exception inside nested single-member groups, or the group itself when there are several."""
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc

@@ -35,7 +35,7 @@ from trader.domain.numbers import ZERO, Side
 from trader.domain.positions import Position
 
 if TYPE_CHECKING:
-    from trader.strategies.games import Scoreboard
+    from trader.domain.games import Scoreboard
 
 __all__ = [
     "BookView",

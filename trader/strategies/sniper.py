@@ -31,13 +31,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from trader.domain.enums import OrderType
+from trader.domain.games import Competitor, Game, Scoreboard
 from trader.domain.intents import OrderIntent
 from trader.domain.market import Market
 from trader.domain.numbers import ONE, ZERO, Side, floor_to_tick
 from trader.errors import InputError
 from trader.strategies.base import ClaimedIntent, IdSequence, MarketState, StrategyOutput, buy_cost_per_share
 from trader.strategies.clipper import clip_size
-from trader.strategies.games import Competitor, Game, Scoreboard
 
 __all__ = ["SnipeTarget", "Sniper", "SniperSettings", "parse_target"]
 

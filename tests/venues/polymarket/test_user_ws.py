@@ -16,7 +16,7 @@ from trio_websocket import WebSocketConnection
 
 from trader.domain.enums import Liquidity, OrderType, TradeStatus
 from trader.domain.numbers import Side
-from trader.integrations.backoff import Backoff
+from trader.infra.backoff import Backoff
 from trader.testing.websockets import memory_websocket_factory
 from trader.venues.base import VenueOrderStatus
 from trader.venues.polymarket.auth import ApiCredentials

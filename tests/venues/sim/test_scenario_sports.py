@@ -14,6 +14,7 @@ import trio
 import trio.testing
 
 from tests.venues.sim._support import T0
+from trader.domain.games import GameState
 from trader.engine.app import RunSummary, run_trader
 from trader.errors import ConfigError
 from trader.integrations.espn import (
@@ -26,7 +27,6 @@ from trader.integrations.espn import (
 )
 from trader.integrations.http_server import HttpSettings
 from trader.settings import RunSettings, Settings, SimSettings
-from trader.strategies.games import GameState
 from trader.strategies.sniper import SniperSettings
 from trader.venues.sim.exchange import Exchange
 from trader.venues.sim.httpserver import HttpRequest

@@ -37,7 +37,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from trader.errors import InputError
-from trader.integrations.store.base import scrub_secrets
+from trader.infra.secrets import scrub_secrets
 
 __all__ = [
     "EVENT_VERSION",

@@ -42,8 +42,7 @@ from trader.domain.numbers import ZERO, Side
 from trader.domain.orders import Order, Trade
 from trader.domain.positions import Position
 from trader.errors import TraderError
-
-REDACTED = "[redacted]"
+from trader.infra.secrets import scrub_secrets
 
 
 class StoreError(TraderError):
@@ -332,33 +331,6 @@ class Store(Protocol):
 def secs_to_ns(secs: float) -> int:
     """Epoch seconds (the domain's `ts`) to integer nanoseconds, to the microsecond (a float holds no more)."""
     return round(secs * 1_000_000) * 1_000
-
-
-# -- secrets ---------------------------------------------------------------------------------------------------
-
-_SECRET_KEY = re.compile(
-    r"(secret|passphrase|password|private[_-]?key|privkey|mnemonic|seed[_-]?phrase|api[_-]?key|authorization|"
-    r"poly[_-]?(signature|passphrase|api[_-]?key))",
-    re.IGNORECASE,
-)
-
-
-def scrub_secrets(value: object) -> object:
-    """A JSON-ready copy of `value` with the values of secret-looking keys replaced by `REDACTED`.
-
-    Decimals become strings (exact), tuples become lists; mappings and lists are walked recursively.
-    """
-    if isinstance(value, Mapping):
-        return {
-            str(key): REDACTED if _SECRET_KEY.search(str(key)) else scrub_secrets(item) for key, item in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [scrub_secrets(item) for item in value]
-    if isinstance(value, Decimal):
-        return str(value)
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
 
 
 def dump_detail(detail: Mapping[str, object]) -> str:

@@ -39,7 +39,8 @@ import structlog
 import trio
 
 from trader.config import check_positive_secs
-from trader.integrations.backoff import Backoff, BackoffCounter
+from trader.infra.backoff import Backoff, BackoffCounter
+from trader.infra.groups import collapse_group
 from trader.integrations.store import rows
 from trader.integrations.store.base import (
     DuplicateKeyError,
@@ -53,7 +54,7 @@ from trader.integrations.store.base import (
     pending_migrations,
 )
 from trader.integrations.store.sql import SqlStore
-from trader.integrations.trio_asyncio_bridge import AsyncioBridge, collapse_group, open_asyncio_bridge
+from trader.integrations.trio_asyncio_bridge import AsyncioBridge, open_asyncio_bridge
 
 log = structlog.get_logger(__name__)
 

@@ -54,7 +54,7 @@ import trio
 from trader.domain.market import NO_FEES, FeeSchedule, Market, NegRiskEvent, is_token_id
 from trader.domain.numbers import ZERO, parse_decimal, parse_tick_size
 from trader.errors import InputError
-from trader.integrations.ticks import Ticker
+from trader.infra.ticks import Ticker
 from trader.venues.errors import VenueError, VenueProtocolError, map_exceptions, truncate
 from trader.venues.polymarket.rest import HTTP_EXCEPTIONS, request_error
 from trader.venues.polymarket.schemas import GammaNumber, WireGammaEventRef, WireGammaMarket

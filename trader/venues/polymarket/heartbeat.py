@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import structlog
 import trio
 
-from trader.integrations.ticks import Ticker
+from trader.infra.ticks import Ticker
 from trader.venues.errors import VenueError
 from trader.venues.polymarket.rest import HeartbeatReply
 

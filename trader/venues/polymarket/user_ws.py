@@ -31,8 +31,8 @@ import structlog
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 
-from trader.integrations.backoff import Backoff, BackoffCounter
-from trader.integrations.ticks import Ticker
+from trader.infra.backoff import Backoff, BackoffCounter
+from trader.infra.ticks import Ticker
 from trader.venues.errors import VenueProtocolError
 from trader.venues.polymarket import market_ws
 from trader.venues.polymarket.auth import ApiCredentials

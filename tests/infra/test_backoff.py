@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from trader.integrations.backoff import Backoff, BackoffCounter
+from trader.infra.backoff import Backoff, BackoffCounter
 
 
 def test_delays_double_until_the_cap() -> None:

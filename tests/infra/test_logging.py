@@ -5,7 +5,7 @@ import json
 
 import structlog
 
-from trader.integrations.logging import REDACTED, configure_logging
+from trader.infra.logging import REDACTED, configure_logging
 
 
 def _log_line(**fields: object) -> dict[str, object]:

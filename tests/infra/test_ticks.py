@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from trader.integrations.ticks import Ticker
+from trader.infra.ticks import Ticker
 
 
 async def test_ticks_stay_on_the_grid_however_long_the_work_takes(autojump_clock: trio.testing.MockClock) -> None:

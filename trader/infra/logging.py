@@ -8,31 +8,22 @@ behind the rule that secrets are never passed to a logger in the first place.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any, Literal
 
 import structlog
 
-_SECRET_KEYS = re.compile(r"(secret|passphrase|private_key|password|admin_token|authorization|api_key)$", re.I)
-_HEX_KEY = re.compile(r"0x[0-9a-fA-F]{64}\b")
-REDACTED = "[redacted]"
+from trader.infra.secrets import REDACTED, is_secret_log_field
+
+__all__ = ["REDACTED", "Format", "configure_logging"]
 
 Format = Literal["auto", "console", "json"]
 
 
-def _is_secret(key: str, value: object) -> bool:
-    if key == "event":
-        return False
-    if _SECRET_KEYS.search(key):
-        return True
-    return isinstance(value, str) and "key" in key.lower() and _HEX_KEY.search(value) is not None
-
-
 def _scrub(_: object, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event_dict.items()):
-        if _is_secret(key, value):
+        if is_secret_log_field(key, value):
             event_dict[key] = REDACTED
     return event_dict
 
