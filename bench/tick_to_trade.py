@@ -87,7 +87,6 @@ from bench._tick_to_trade_sim import Gap, LineChannel, SimSide, clock, clock_imp
 from trader.domain.intents import Intent, OrderIntent
 from trader.domain.market import Market, NegRiskEvent
 from trader.domain.orders import Order
-from trader.engine.app import intent_journal_path, open_engine_store, open_intent_journal
 from trader.engine.books import Books
 from trader.engine.breaker import CircuitBreaker
 from trader.engine.execution import ExecutionService, book_health_from, tick_from
@@ -98,6 +97,8 @@ from trader.engine.risk import RiskDecision, RiskGate, RiskSettings
 from trader.engine.strategy_engine import StrategyEngine
 from trader.infra.logging import configure_logging
 from trader.integrations.store.base import IntentRecord, Store
+from trader.integrations.store.engine_store import open_engine_store
+from trader.integrations.store.open import intent_journal_path, open_intent_journal
 from trader.integrations.store.sqlite import open_sqlite_store
 from trader.settings import StoreSettings
 from trader.strategies import SumTo100, SumTo100Settings, build_analyzers

@@ -73,7 +73,7 @@ def test_importing_the_engine_leaves_the_recursion_limit_sane() -> None:
     import subprocess
     import sys
 
-    code = "import sys, trader.engine.app, trader.commands.run; print(sys.getrecursionlimit(), 'py_ecc' in sys.modules)"
+    code = "import sys, trader.app, trader.commands.run; print(sys.getrecursionlimit(), 'py_ecc' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
     limit, has_py_ecc = out.split()
     assert int(limit) <= 10_000

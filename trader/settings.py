@@ -1,311 +1,52 @@
-"""Every setting of `trader run`, by section, and `load_settings` (the machinery is in `trader.config`).
+"""Loading `trader run`'s settings: `load_settings` reads every section from the environment and `.env`.
 
 A variable `TRADER_<SECTION>__<FIELD>` sets one field, e.g. `TRADER_RISK__MAX_ORDER_NOTIONAL_USD=50`; nested
-sections add a level (`TRADER_MARKET_DATA__BACKOFF__MAX_SECS=10`). `ALIASES` lists the short names.
+sections add a level (`TRADER_MARKET_DATA__BACKOFF__MAX_SECS=10`). `ALIASES` lists the short names. The sections
+themselves are `trader.app.config.Settings` (the composition root's), re-exported here for the commands; the
+machinery (types, unknown names, `.env`) is `trader.config`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import enum
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
-from typing import Literal
 
-from trader.config import Secret, build_section, check_positive_secs, merged_environment, reject_unknown
-from trader.engine.breaker import BreakerSettings
-from trader.engine.execution import ExecutionSettings
-from trader.engine.market_data import MarketDataSettings
-from trader.engine.orders import OrderManagerSettings
-from trader.engine.rate_limit import RateLimitSettings
-from trader.engine.risk import RiskSettings
-from trader.engine.strategy_engine import StrategyEngineSettings
+from trader.app.config import (
+    BusSettings,
+    EndpointSettings,
+    KeySettings,
+    RedisSettings,
+    RunSettings,
+    SelectionSettings,
+    Settings,
+    SimSettings,
+    SlackAlertSettings,
+    SlackSinkSettings,
+    StoreSettings,
+    SupervisorSettings,
+    VenueKind,
+)
+from trader.config import build_section, merged_environment, reject_unknown
 from trader.errors import ConfigError
-from trader.integrations.espn import DEFAULT_BASE_URL as ESPN_URL
-from trader.integrations.espn import EspnSettings
-from trader.integrations.http_server import HttpSettings
-from trader.integrations.sinks import SinkSettings
-from trader.strategies.clipper import ClipperSettings
-from trader.strategies.sniper import SniperSettings
-from trader.strategies.sum_deviation import SumDeviationSettings
-from trader.strategies.sum_to_100 import SumTo100Settings
-from trader.venues.paper import PaperSettings
-from trader.venues.polymarket.auth import ApiCredentials
-from trader.venues.polymarket.gamma import GAMMA_URL
-from trader.venues.polymarket.market_ws import MARKET_WS_URL
-from trader.venues.polymarket.rest import CLOB_URL
-from trader.venues.polymarket.signing import OrderSigner
-from trader.venues.polymarket.user_ws import USER_WS_URL
 
-
-class VenueKind(enum.StrEnum):
-    SIM = "sim"  # the simulated venue, started in-process on loopback
-    POLYMARKET = "polymarket"  # the endpoints in `EndpointSettings` (Polymarket's by default)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunSettings:
-    """`TRADER_RUN__*`. The process: which venue, paper or live, how long, where records go.
-
-    - `venue` (sim): `sim` starts the simulated venue in-process; `polymarket` uses the endpoints section.
-    - `live` (false): send real orders (needs keys, `--live` and `TRADER_CONFIRM_LIVE=yes`); paper otherwise.
-    - `duration_secs` (none): stop by itself after this long (a graceful drain, exit 0).
-    - `summary_json` (none): write the exit summary there as JSON.
-    - `starting_cash_usd` (1000): the paper venue's pUSD balance.
-    - `database_url` (`sqlite:trader.sqlite3`; alias `TRADER_DATABASE_URL`): `sqlite:PATH` or `postgresql://...`.
-    - `redis_url` (none; alias `TRADER_REDIS_URL`): publish events to Redis as well as in-process (`redis`).
-    - `drain_secs` (5): how long in-flight orders may take to finish on shutdown.
-    - `cancel_resting_on_exit` (true): cancel our resting orders at the venue on shutdown.
-    - `intent_buffer` (8): the bounded channel between strategies and execution.
-    - `log_level` (INFO), `log_format` (auto: console on a terminal, JSON otherwise).
-    """
-
-    venue: VenueKind = VenueKind.SIM
-    live: bool = False
-    duration_secs: float | None = None
-    summary_json: str | None = None
-    starting_cash_usd: Decimal = Decimal(1000)
-    database_url: str = "sqlite:trader.sqlite3"
-    redis_url: str | None = None
-    drain_secs: float = 5.0
-    cancel_resting_on_exit: bool = True
-    intent_buffer: int = 8
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["auto", "console", "json"] = "auto"
-
-    def __post_init__(self) -> None:
-        check_positive_secs(self, "duration_secs", "drain_secs")
-        if self.starting_cash_usd < 0:
-            raise ValueError("starting_cash_usd must not be negative")
-        if not 1 <= self.intent_buffer <= 64:
-            raise ValueError("intent_buffer must be within [1, 64]")
-        if not (
-            self.database_url.startswith("sqlite:") or self.database_url.startswith(("postgresql://", "postgres://"))
-        ):
-            raise ValueError("database_url must be sqlite:PATH or a postgresql:// URL")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EndpointSettings:
-    """`TRADER_ENDPOINTS__*`: the venue's URLs for `--venue polymarket` (Polymarket's production hosts by default;
-    point them at a separately started `trader sim` to rehearse exactly as against Polymarket)."""
-
-    rest_url: str = CLOB_URL
-    ws_market_url: str = MARKET_WS_URL
-    ws_user_url: str = USER_WS_URL
-    gamma_url: str = GAMMA_URL
-    espn_url: str = ESPN_URL
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KeySettings:
-    """Live trading keys (aliases `TRADER_PRIVATE_KEY`, `TRADER_SIGNATURE_TYPE`, `TRADER_FUNDER`, `TRADER_API_KEY`,
-    `TRADER_API_SECRET`, `TRADER_API_PASSPHRASE`). The API credentials are derived from the key when not given."""
-
-    private_key: Secret | None = None
-    signature_type: int = 0
-    funder: str | None = None
-    api_key: str | None = None
-    api_secret: Secret | None = None
-    api_passphrase: Secret | None = None
-
-    def signer(self, purpose: str) -> OrderSigner:
-        """The order signer for these keys; `ConfigError` (naming the field, never the key) when they are unusable.
-        `purpose` ends the "needs TRADER_PRIVATE_KEY" message, e.g. "live trading"."""
-        if self.private_key is None:
-            raise ConfigError(f"{purpose} needs TRADER_PRIVATE_KEY")
-        try:
-            return OrderSigner(self.private_key.get(), signature_type=self.signature_type, funder=self.funder)
-        except ValueError as exc:  # the signer's errors name the field, never the key
-            raise ConfigError(f"keys: {exc}") from None
-
-    def credentials(self) -> ApiCredentials | None:
-        """The configured API credentials, or None to derive them from the key (L1)."""
-        given = (self.api_key, self.api_secret, self.api_passphrase)
-        if all(v is None for v in given):
-            return None
-        if self.api_key is None or self.api_secret is None or self.api_passphrase is None:
-            raise ConfigError("give all three of TRADER_API_KEY, TRADER_API_SECRET and TRADER_API_PASSPHRASE, or none")
-        try:
-            return ApiCredentials(self.api_key, self.api_secret.get(), self.api_passphrase.get())
-        except ValueError as exc:  # names the field only
-            raise ConfigError(f"keys: {exc}") from None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SimSettings:
-    """`TRADER_SIM__*`: the in-process simulated venue of `--venue sim`: `scenario` (synthetic), `markets` (8),
-    `seed` (0), `params` (comma-separated `key=value` scenario parameters)."""
-
-    scenario: str = "synthetic"
-    markets: int = 8
-    seed: int = 0
-    params: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SelectionSettings:
-    """`TRADER_MARKETS__*`: which markets to follow (Gamma discovery; empty selectors select all that pass the
-    filters): `slugs`, `condition_ids`, `token_ids`, `tag_id`, `category`, `min_liquidity`, at most `max_markets`
-    (100), refreshed every `refresh_secs` (60) so new and closed markets are picked up without a restart."""
-
-    slugs: tuple[str, ...] = ()
-    condition_ids: tuple[str, ...] = ()
-    token_ids: tuple[str, ...] = ()
-    tag_id: str | None = None
-    category: str | None = None
-    min_liquidity: Decimal | None = None
-    max_markets: int = 100
-    refresh_secs: float = 60.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StoreSettings:
-    """`TRADER_STORE__*`: the store behind `run.database_url` (the PostgreSQL fields apply to `postgresql://` only).
-
-    - `sqlite_synchronous` (NORMAL): SQLite's `synchronous` in WAL mode. NORMAL: a committed write survives the
-      engine dying (crash, kill -9), not a power loss of the host; FULL adds an fsync to every commit (0.3 to 1 ms
-      on the order path) so that it survives that too. The venue is the record of what was sent: the restart
-      reconciliation finds orders and fills the store lost (see README, Records and events).
-    - `schema` (none: the server's search_path): a PostgreSQL schema to create if missing and to work in.
-    - `connect_timeout_secs` (5.0), `commit_timeout_secs` (2.0): one connection attempt; the shielded COMMIT.
-    - `ping_interval_secs` (2.0): an idle connection is checked this often, so an outage is seen without a write.
-    - `reconnect_initial_secs` (0.25), `reconnect_max_secs` (5.0): backoff while the server is down.
-    - `flush_secs` (10.0): at exit, how long queued writes may take to land before they are given up (logged).
-    - `intent_journal` (auto): where the order path's write-ahead goes first. An intent is one append to this file
-      (~3 µs warm) and its database row is queued behind it; `trader run` puts whatever a crash left only in the file
-      into the database at start. `auto`: `<database file>-intents` next to a SQLite file, none for PostgreSQL
-      or in-memory SQLite; `off`: none, every intent is a database transaction before its order is sent; any other
-      value: the journal's path. Same durability as the database with `sqlite_synchronous=NORMAL` (no fsync).
-    The write-behind channel is the `store_sink` section (`TRADER_STORE_SINK__*`, a `SinkSettings`).
-    """
-
-    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
-    schema: str | None = None
-    connect_timeout_secs: float = 5.0
-    commit_timeout_secs: float = 2.0
-    ping_interval_secs: float = 2.0
-    reconnect_initial_secs: float = 0.25
-    reconnect_max_secs: float = 5.0
-    flush_secs: float = 10.0
-    intent_journal: str = "auto"
-
-    def __post_init__(self) -> None:
-        check_positive_secs(self, "flush_secs")
-        if not self.intent_journal.strip():
-            raise ConfigError("store.intent_journal: auto, off, or a file path")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BusSettings:
-    """`TRADER_BUS__*`: the event bus (in-process always; Redis too when `run.redis_url` is set).
-
-    - `book_summary_secs` (1.0): top-of-book summaries are published at most this often per token (0: none).
-    - `keep_last` (1000): events the in-process bus keeps for late readers.
-    """
-
-    book_summary_secs: float = 1.0
-    keep_last: int = 1000
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.book_summary_secs < math.inf:
-            raise ValueError(f"book_summary_secs must be >= 0, got {self.book_summary_secs}")
-        if self.keep_last < 0:
-            raise ValueError(f"keep_last must be >= 0, got {self.keep_last}")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RedisSettings:
-    """`TRADER_REDIS__*`: the Redis bus behind `run.redis_url` (alias `TRADER_REDIS_URL`).
-
-    - `prefix` ("trader"): channels `<prefix>:<kind>` (book, intent, order, fill, trade, risk, opportunity,
-      emergency_stop, system) and the capped stream `<prefix>:events`.
-    - `stream_maxlen` (100000): the stream is trimmed to about this many events.
-    - `socket_timeout_secs` (2.0), `connect_timeout_secs` (2.0): bound every call.
-    The channel in front of it is the `redis_sink` section (`TRADER_REDIS_SINK__*`).
-    """
-
-    prefix: str = "trader"
-    stream_maxlen: int = 100_000
-    socket_timeout_secs: float = 2.0
-    connect_timeout_secs: float = 2.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SlackAlertSettings:
-    """`TRADER_SLACK__*`: Slack alerts, on when `webhook_url` is set (alias `TRADER_SLACK_WEBHOOK_URL`, a secret).
-
-    - `label` ("trader"): the first word of every message.
-    - `min_interval_secs` (1.0): at most one post this often (alerts in between are coalesced).
-    - `dedupe_window_secs` (300.0): the same alert is sent once within this window.
-    - `timeout_secs` (5.0): one POST.
-    - `fills` (true): an alert per fill.
-    - `storm_disconnects` (5) within `storm_window_secs` (60.0): a disconnect storm (market or user channel).
-    - `daily_summary` (true): a summary when the risk day ends (`risk.daily_reset_utc`), and at exit.
-    Storms and daily summaries are published on the event bus (`trader:system`) whether or not Slack is on.
-    The channel in front of it is the `slack_sink` section (`TRADER_SLACK_SINK__*`).
-    """
-
-    webhook_url: Secret | None = None
-    label: str = "trader"
-    min_interval_secs: float = 1.0
-    dedupe_window_secs: float = 300.0
-    timeout_secs: float = 5.0
-    fills: bool = True
-    storm_disconnects: int = 5
-    storm_window_secs: float = 60.0
-    daily_summary: bool = True
-
-    def __post_init__(self) -> None:
-        if self.storm_disconnects < 1:
-            raise ValueError("storm_disconnects must be >= 1")
-        check_positive_secs(self, "storm_window_secs")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SlackSinkSettings(SinkSettings):
-    """`TRADER_SLACK_SINK__*`: the Slack channel is smaller than the others: `capacity` (100), `max_batch` (20),
-    `keep_last` (50); the rest as `SinkSettings`."""
-
-    capacity: int = 100
-    max_batch: int = 20
-    keep_last: int = 50
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Settings:
-    """Every setting of `trader run`, by section (`TRADER_<SECTION>__<FIELD>`)."""
-
-    run: RunSettings = dataclasses.field(default_factory=RunSettings)
-    endpoints: EndpointSettings = dataclasses.field(default_factory=EndpointSettings)
-    keys: KeySettings = dataclasses.field(default_factory=KeySettings)
-    sim: SimSettings = dataclasses.field(default_factory=SimSettings)
-    markets: SelectionSettings = dataclasses.field(default_factory=SelectionSettings)
-    http: HttpSettings = dataclasses.field(default_factory=HttpSettings)
-    market_data: MarketDataSettings = dataclasses.field(default_factory=MarketDataSettings)
-    risk: RiskSettings = dataclasses.field(default_factory=RiskSettings)
-    execution: ExecutionSettings = dataclasses.field(default_factory=ExecutionSettings)
-    orders: OrderManagerSettings = dataclasses.field(default_factory=OrderManagerSettings)
-    breaker: BreakerSettings = dataclasses.field(default_factory=BreakerSettings)
-    rate_limit: RateLimitSettings = dataclasses.field(default_factory=RateLimitSettings)
-    paper: PaperSettings = dataclasses.field(default_factory=PaperSettings)
-    strategy_engine: StrategyEngineSettings = dataclasses.field(default_factory=StrategyEngineSettings)
-    sum_to_100: SumTo100Settings = dataclasses.field(default_factory=SumTo100Settings)
-    clipper: ClipperSettings = dataclasses.field(default_factory=ClipperSettings)
-    sniper: SniperSettings = dataclasses.field(default_factory=SniperSettings)
-    sum_deviation: SumDeviationSettings = dataclasses.field(default_factory=SumDeviationSettings)
-    espn: EspnSettings = dataclasses.field(default_factory=EspnSettings)
-    store: StoreSettings = dataclasses.field(default_factory=StoreSettings)
-    store_sink: SinkSettings = dataclasses.field(default_factory=SinkSettings)
-    bus: BusSettings = dataclasses.field(default_factory=BusSettings)
-    redis: RedisSettings = dataclasses.field(default_factory=RedisSettings)
-    redis_sink: SinkSettings = dataclasses.field(default_factory=SinkSettings)
-    slack: SlackAlertSettings = dataclasses.field(default_factory=SlackAlertSettings)
-    slack_sink: SlackSinkSettings = dataclasses.field(default_factory=SlackSinkSettings)
-
+__all__ = [
+    "ALIASES",
+    "COMMAND_VARIABLES",
+    "BusSettings",
+    "EndpointSettings",
+    "KeySettings",
+    "RedisSettings",
+    "RunSettings",
+    "SelectionSettings",
+    "Settings",
+    "SimSettings",
+    "SlackAlertSettings",
+    "SlackSinkSettings",
+    "StoreSettings",
+    "SupervisorSettings",
+    "VenueKind",
+    "load_settings",
+]
 
 #: Short names for the settings people set most.
 ALIASES: dict[str, str] = {

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import trio
 
+from trader.app import RunSummary, run_trader
 from trader.config import Secret
-from trader.engine.app import RunSummary, run_trader
 from trader.integrations.http_server import HttpSettings
 from trader.integrations.store.sqlite import open_sqlite_store
 from trader.settings import KeySettings, RunSettings, Settings, SimSettings

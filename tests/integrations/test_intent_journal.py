@@ -13,11 +13,12 @@ import trio
 
 from trader.domain.enums import OrderType
 from trader.domain.numbers import Side
-from trader.engine.app import EngineStore, intent_journal_path, open_engine_store, open_intent_journal
 from trader.errors import ConfigError
 from trader.integrations.store import StoreError, open_sqlite_store
 from trader.integrations.store.base import IntentRecord, IntentState
+from trader.integrations.store.engine_store import EngineStore, open_engine_store
 from trader.integrations.store.journal import IntentJournal, read_journal, replay_journal
+from trader.integrations.store.open import intent_journal_path, open_intent_journal
 from trader.settings import StoreSettings
 
 

@@ -50,9 +50,9 @@ from trader.commands.reconcile import (
 from trader.domain.enums import OrderType
 from trader.domain.intents import OrderIntent
 from trader.domain.numbers import ONE, ZERO, Side
-from trader.engine.app import open_store
 from trader.errors import ConfigError
 from trader.infra.logging import configure_logging
+from trader.integrations.store.open import open_store
 from trader.settings import Settings, load_settings
 from trader.venues.base import SubmitAccepted, VenueOrder
 from trader.venues.errors import VenueError

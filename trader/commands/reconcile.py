@@ -47,12 +47,12 @@ import trio
 from trader.domain.enums import OrderStatus, TradeStatus
 from trader.domain.numbers import ZERO, Side
 from trader.domain.positions import COST_QUANTUM, Position
-from trader.engine.app import open_store
 from trader.engine.restart import trade_record_of
 from trader.errors import ConfigError
 from trader.infra.groups import collapse_group
 from trader.infra.logging import configure_logging
 from trader.integrations.store.base import OrderRecord, Store, StoreError, TradeRecord, secs_to_ns
+from trader.integrations.store.open import open_store
 from trader.integrations.store.urls import sqlite_path
 from trader.settings import Settings, load_settings
 from trader.venues.base import VenueOrder, VenueOrderStatus, VenueTrade

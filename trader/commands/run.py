@@ -19,7 +19,7 @@ from pathlib import Path
 import structlog
 import trio
 
-from trader.engine.app import RunSummary, run_trader
+from trader.app import RunSummary, run_trader
 from trader.errors import ConfigError
 from trader.infra.logging import configure_logging
 from trader.settings import Settings, VenueKind, load_settings

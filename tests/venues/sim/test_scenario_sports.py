@@ -14,8 +14,8 @@ import trio
 import trio.testing
 
 from tests.venues.sim._support import T0
+from trader.app import RunSummary, run_trader
 from trader.domain.games import GameState
-from trader.engine.app import RunSummary, run_trader
 from trader.errors import ConfigError
 from trader.integrations.espn import (
     EspnBadReply,

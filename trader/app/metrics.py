@@ -30,7 +30,6 @@ tick-to-trade histogram (`TickToTrade`), fed by the order manager's events.
 | `trader_sink_undelivered_total`, `trader_sink_failures_total` | counter | `sink` |
 | `trader_bus_events_total` | counter | `outcome` |
 
-(The store, sink and bus families are collected by `trader.engine.app`, which owns those parts.)
 
 Money gauges are floats because Prometheus has no other number type; they are for dashboards, never for decisions.
 """
@@ -39,31 +38,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from trader.app.control import Control
 from trader.domain.positions import Portfolio, marks_at_mid
 from trader.domain.risk import TradingState
-from trader.engine.books import Books
 from trader.engine.execution import ExecutionService
-from trader.engine.market_data import MarketDataService
 from trader.engine.strategy_engine import StrategyEngine
 
-__all__ = ["EngineCollector", "EngineParts", "TickToTrade"]
-
-
-class EngineParts(Protocol):
-    @property
-    def books(self) -> Books: ...
-    @property
-    def market_data(self) -> MarketDataService: ...
-    @property
-    def execution(self) -> ExecutionService | None: ...
-    @property
-    def strategies(self) -> StrategyEngine | None: ...
+__all__ = ["EngineCollector", "SinkCollector", "TickToTrade"]
 
 
 def _counter(name: str, doc: str, value: float, labels: Mapping[str, str] | None = None) -> CounterMetricFamily:
@@ -92,20 +78,16 @@ def _money(value: Decimal) -> float:
 class EngineCollector(Collector):
     """Reads the engine's statistics at scrape time."""
 
-    def __init__(self, engine: EngineParts) -> None:
-        self._engine = engine
+    def __init__(self, control: Control) -> None:
+        self._control = control
 
     def collect(self) -> Iterator[Metric]:
         yield from self._market_data()
-        execution = self._engine.execution
-        if execution is not None:
-            yield from self._execution(execution)
-        strategies = self._engine.strategies
-        if strategies is not None:
-            yield from self._strategies(strategies)
+        yield from self._execution(self._control.core.execution)
+        yield from self._strategies(self._control.core.strategy_engine)
 
     def _market_data(self) -> Iterator[Metric]:
-        s = self._engine.market_data.statistics()
+        s = self._control.venue.market_data.statistics()
         yield _counter("trader_md_frames", "market-channel frames received (PONG included)", s.frames)
         yield _counter("trader_md_entries", "book levels and level changes read", s.entries)
         yield _labelled("trader_md_drops", "frames or entries dropped, by reason", "reason", s.drops)
@@ -144,7 +126,7 @@ class EngineCollector(Collector):
             state.add_metric([str(candidate)], 1.0 if candidate is s.trading_state else 0.0)
         yield state
         portfolio: Portfolio = execution.manager.portfolio
-        marks = marks_at_mid(t.book for t in self._engine.books.tokens())
+        marks = marks_at_mid(t.book for t in self._control.venue.books.tokens())
         unrealized = portfolio.marked_unrealized_pnl(marks)
         yield _gauge("trader_realized_pnl_usd", "realized PnL (pUSD)", _money(portfolio.realized_pnl))
         yield _gauge("trader_unrealized_pnl_usd", "unrealized PnL at mid (pUSD)", _money(unrealized))
@@ -176,3 +158,49 @@ class TickToTrade:
 
     def observe(self, seconds: float) -> None:
         self.histogram.observe(max(0.0, seconds))
+
+
+class SinkCollector(Collector):
+    """Prometheus metrics of the store and the sinks (read from their statistics at scrape time).
+
+    `trader_store_available` (gauge), `trader_store_outages_total`, `trader_sink_queued{sink}`,
+    `trader_sink_available{sink}` (gauges), `trader_sink_delivered_total{sink}`, `trader_sink_dropped_total{sink}`,
+    `trader_sink_undelivered_total{sink}`, `trader_sink_failures_total{sink}`, `trader_bus_events_total{outcome}`.
+    """
+
+    def __init__(self, control: Control) -> None:
+        self._control = control
+
+    def collect(self) -> Iterator[Metric]:
+        sinks = self._control.sinks
+        available = GaugeMetricFamily("trader_store_available", "1 while the store can record intents")
+        available.add_metric([], 1.0 if sinks.store.available else 0.0)
+        yield available
+        outages = self._control.store_gate.outages
+        if sinks.postgres is not None:
+            outages = max(outages, sinks.postgres.statistics().outages)
+        yield CounterMetricFamily("trader_store_outages", "times the store became unavailable", value=outages)
+        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
+            "queued": GaugeMetricFamily("trader_sink_queued", "items waiting in a sink's channel", labels=["sink"]),
+            "up": GaugeMetricFamily("trader_sink_available", "1 while a sink delivers", labels=["sink"]),
+            "delivered": CounterMetricFamily("trader_sink_delivered", "items a sink delivered", labels=["sink"]),
+            "dropped": CounterMetricFamily("trader_sink_dropped", "items refused: channel full", labels=["sink"]),
+            "undelivered": CounterMetricFamily(
+                "trader_sink_undelivered", "items a lossy sink could not deliver (server down)", labels=["sink"]
+            ),
+            "failures": CounterMetricFamily("trader_sink_failures", "failed delivery attempts", labels=["sink"]),
+        }
+        for name, s in sorted(sinks.statistics().items()):
+            families["queued"].add_metric([name], s.queued + s.pending)
+            families["up"].add_metric([name], 1.0 if s.available else 0.0)
+            families["delivered"].add_metric([name], s.delivered)
+            families["dropped"].add_metric([name], s.dropped)
+            families["undelivered"].add_metric([name], s.undelivered)
+            families["failures"].add_metric([name], s.failures)
+        yield from families.values()
+        publisher = sinks.outputs.publisher
+        events = CounterMetricFamily("trader_bus_events", "engine events offered to the bus", labels=["outcome"])
+        events.add_metric(["published"], publisher.published)
+        events.add_metric(["dropped"], publisher.dropped)
+        events.add_metric(["skipped"], publisher.skipped)
+        yield events

@@ -1,0 +1,125 @@
+"""The control facade: what the HTTP server (`/status`, `/ready`, the admin routes) and the metrics see of a running
+engine. Frozen: it is built once every part is open, and only reads them (or asks execution to stop and resume).
+
+`RunningEngine` is what `run_trader` hands its caller once trading has started (`task_status.started`): the
+facade and the operator HTTP address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import trio
+
+from trader.app.alerts import StoreGate
+from trader.app.config import Settings
+from trader.app.core import Core
+from trader.app.sinks import Outputs, Sinks, as_json
+from trader.app.venue import VenueSide
+from trader.engine.books import BookHealth
+from trader.engine.breaker import BreakerState
+from trader.engine.execution import ExecutionService
+from trader.engine.market_data import MarketDataService
+from trader.integrations.store.engine_store import EngineStore
+from trader.venues.sim.venue import SimVenue
+
+__all__ = ["Control", "RunningEngine"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Control:
+    """The engine as the operator's interfaces see it (`trader.integrations.http_server.EngineControl`)."""
+
+    settings: Settings
+    sinks: Sinks
+    venue: VenueSide
+    core: Core
+    store_gate: StoreGate
+
+    @property
+    def mode(self) -> str:
+        return "live" if self.settings.run.live else "paper"
+
+    def readiness(self) -> dict[str, bool]:
+        now = trio.current_time()
+        venue = self.venue
+        max_age = self.settings.risk.max_book_age_ms / 1000
+        tokens = list(venue.books.tokens())
+        fresh = [t for t in tokens if _fresh(t.health(now), max_age)]
+        venue_ok = venue.market_data.statistics().connected > 0
+        if self.settings.run.live:
+            venue_ok = venue_ok and self.core.manager.breaker.statistics().state is not BreakerState.OPEN
+        return {
+            "books_fresh": bool(tokens) and len(fresh) * 10 >= len(tokens) * 9,
+            "venue_reachable": venue_ok,
+            "store_writable": self.sinks.store.available,
+            "trading_engine": True,
+        }
+
+    def status(self) -> dict[str, object]:
+        document: dict[str, object] = {
+            "mode": self.mode,
+            "venue": str(self.settings.run.venue),
+            "markets": len(self.venue.books.markets),
+            "market_data": as_json(self.venue.market_data.statistics()),
+        }
+        document.update(self.core.execution.snapshot())
+        document["strategies"] = self.core.strategy_engine.status()
+        document["store"] = {
+            "available": self.sinks.store.available,
+            "halted_trading": self.store_gate.halted,
+            "outages": self.store_gate.outages,
+            "statistics": as_json(self.sinks.raw_store.statistics()),
+        }
+        document["sinks"] = {name: as_json(s) for name, s in self.sinks.statistics().items()}
+        document["bus"] = self.sinks.outputs.statistics()
+        if self.venue.restart is not None:
+            document["restart"] = as_json(self.venue.restart)
+        document["recent_opportunities"] = self.core.opportunities.recent[-20:]
+        return document
+
+    async def emergency_stop(self, reason: str) -> None:
+        self.sinks.outputs.stop_source = "http"
+        await self.core.execution.emergency_stop(reason)
+
+    async def resume(self) -> None:
+        await self.core.execution.resume()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunningEngine:
+    """A started engine: its control facade and where the operator HTTP server listens."""
+
+    control: Control
+    http_url: str
+
+    @property
+    def execution(self) -> ExecutionService:
+        return self.control.core.execution
+
+    @property
+    def outputs(self) -> Outputs:
+        return self.control.sinks.outputs
+
+    @property
+    def sim(self) -> SimVenue | None:
+        return self.control.venue.sim
+
+    @property
+    def market_data(self) -> MarketDataService:
+        return self.control.venue.market_data
+
+    @property
+    def store(self) -> EngineStore:
+        return self.control.sinks.store
+
+    @property
+    def store_gate(self) -> StoreGate:
+        return self.control.store_gate
+
+    def store_available(self) -> bool:
+        return self.control.sinks.store.available
+
+
+def _fresh(health: BookHealth, max_age_secs: float) -> bool:
+    return health.usable and health.age_secs is not None and health.age_secs <= max_age_secs

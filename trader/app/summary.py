@@ -1,0 +1,103 @@
+"""`RunSummary`: what a run did, printed at exit and written by `--summary-json`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from trader.app.config import Settings
+from trader.app.core import Core
+from trader.app.venue import VenueSide
+from trader.engine.execution import DrainReport
+
+__all__ = ["RunSummary", "build_summary"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSummary:
+    """What a run did, printed at exit and written by `--summary-json`. Decimals stay exact (JSON strings)."""
+
+    exit_reason: str
+    mode: str
+    venue: str
+    duration_secs: float
+    markets: int
+    orders_submitted: int
+    fills: int
+    opportunities: int
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    fees_paid: Decimal
+    cash: Decimal
+    open_orders_at_exit: int
+    intents: int
+    intents_denied: Mapping[str, int]
+    arbitrage: Mapping[str, int]
+    positions: Mapping[str, Mapping[str, str]]
+    drain: Mapping[str, object] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "exit_reason": self.exit_reason,
+            "mode": self.mode,
+            "venue": self.venue,
+            "duration_secs": round(self.duration_secs, 3),
+            "markets": self.markets,
+            "orders_submitted": self.orders_submitted,
+            "fills": self.fills,
+            "opportunities": self.opportunities,
+            "realized_pnl": str(self.realized_pnl),
+            "unrealized_pnl": str(self.unrealized_pnl),
+            "fees_paid": str(self.fees_paid),
+            "cash": str(self.cash),
+            "open_orders_at_exit": self.open_orders_at_exit,
+            "intents": self.intents,
+            "intents_denied": dict(self.intents_denied),
+            "arbitrage": dict(self.arbitrage),
+            "positions": {k: dict(v) for k, v in self.positions.items()},
+            "drain": dict(self.drain),
+        }
+
+
+def build_summary(
+    settings: Settings, venue: VenueSide, core: Core, report: DrainReport, *, exit_reason: str, duration: float
+) -> RunSummary:
+    """The summary of a run that has drained."""
+    stats = core.execution.statistics()
+    orders = stats.orders
+    portfolio = core.manager.portfolio
+    unrealized = portfolio.marked_unrealized_pnl(core.marks())
+    opportunities = 0
+    for summary in core.strategy_engine.summaries().values():
+        opportunities += int(getattr(summary, "count", 0) or 0)
+    positions = {
+        token: {"quantity": str(p.quantity), "realized_pnl": str(p.realized_pnl), "fees_paid": str(p.fees_paid)}
+        for token, p in portfolio.positions.items()
+        if p.quantity or p.realized_pnl
+    }
+    return RunSummary(
+        exit_reason=exit_reason,
+        mode="live" if settings.run.live else "paper",
+        venue=str(settings.run.venue),
+        duration_secs=duration,
+        markets=len(venue.books.markets),
+        orders_submitted=orders.submitted,
+        fills=orders.fills,
+        opportunities=opportunities,
+        realized_pnl=portfolio.realized_pnl,
+        unrealized_pnl=unrealized,
+        fees_paid=portfolio.fees_paid,
+        cash=portfolio.cash,
+        open_orders_at_exit=len(report.open_orders_left),
+        intents=stats.intents_received,
+        intents_denied=dict(stats.intents_denied),
+        arbitrage=dict(stats.arbitrage.by_status),
+        positions=positions,
+        drain={
+            "tasks_finished": report.tasks_finished,
+            "tasks_cancelled": report.tasks_cancelled,
+            "canceled_orders": len(report.canceled_order_ids),
+            "cancel_all_ok": report.cancel_all_ok,
+        },
+    )

@@ -1,0 +1,270 @@
+"""The venue side: where prices come from and where orders go (`open_venue`).
+
+```
+open_venue(settings, http, store, signer)  -> VenueSide        (one nursery, closed in this order on exit)
+├── simulated venue      `--venue sim` only: the whole exchange on loopback, in-process (closed last)
+├── market data          one task per WS connection; the books everyone reads (closed first, while the venue answers)
+├── market refresh       Gamma discovery: the first one before anything trades, then periodically
+├── neg-risk events      which baskets are complete, re-read periodically
+├── live venue           live mode: REST + user channel + dead-man heartbeat (its own nursery)
+│   or paper venue       paper mode: fills against the books; the paper fill feed follows the books
+└── restart              before trading: the store brought up to date with the venue (`reconcile_at_start`)
+```
+
+This is the only part of the composition root that knows venue implementations (Polymarket, the sim, paper); the
+engine below sees them through the ports of `trader.venues.base`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
+from typing import NoReturn
+
+import httpx
+import structlog
+import trio
+
+from trader.app.config import Settings, VenueKind
+from trader.domain.market import Market, NegRiskEvent
+from trader.domain.positions import Position
+from trader.engine.books import Books
+from trader.engine.market_data import MarketDataService
+from trader.engine.restart import RestartReport, reconcile_at_start
+from trader.integrations.store.base import Store
+from trader.venues.base import Venue
+from trader.venues.errors import VenueError
+from trader.venues.paper import PaperVenue, follow_books
+from trader.venues.polymarket.gamma import Discovery, GammaClient, MarketQuery, run_market_refresh
+from trader.venues.polymarket.market_ws import websocket_factory
+from trader.venues.polymarket.signing import OrderSigner
+from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
+from trader.venues.sim.venue import SimConfig, SimVenue, run_sim_venue
+
+__all__ = ["Endpoints", "NegRiskEvents", "VenueSide", "open_venue"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    rest: str
+    ws_market: str
+    ws_user: str
+    gamma: str
+    espn: str
+
+
+class NegRiskEvents:
+    """The latest neg-risk events (and whether each is complete), for the strategies; re-read periodically."""
+
+    def __init__(self) -> None:
+        self.current: Sequence[NegRiskEvent] = ()
+
+
+class _Capped:
+    """Tracks at most `limit` markets in the market-data service (discovery may find thousands)."""
+
+    def __init__(self, service: MarketDataService, limit: int, on_change: Callable[[], None]) -> None:
+        self._service = service
+        self._limit = limit
+        self._on_change = on_change
+        self.tracked: dict[str, Market] = {}
+
+    def track(self, market: Market) -> object:
+        if market.condition_id not in self.tracked and len(self.tracked) >= self._limit:
+            return None
+        self.tracked[market.condition_id] = market
+        cell = self._service.track(market)
+        self._on_change()
+        return cell
+
+    def untrack(self, condition_id: str) -> None:
+        if self.tracked.pop(condition_id, None) is not None:
+            self._service.untrack(condition_id)
+            self._on_change()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueSide:
+    """The open venue side: endpoints, books and market data, what is traded and where orders go."""
+
+    endpoints: Endpoints
+    sim: SimVenue | None  # `--venue sim`: the in-process venue, for its own records
+    books: Books
+    market_data: MarketDataService
+    tracked: dict[str, Market]  # condition id -> the markets followed (at most `markets.max_markets`)
+    events: NegRiskEvents
+    venue: Venue  # where orders go: the live venue or the paper venue
+    live: PolymarketVenue | None
+    restart: RestartReport | None  # what the restart found; None when the venue could not be asked
+    positions: list[Position]  # as stored at start
+
+    def reconnects(self) -> dict[str, int]:
+        """Reconnections so far, per channel (market, and user when live): for disconnect storms."""
+        counts = {"market": self.market_data.statistics().reconnects}
+        if self.live is not None:
+            counts["user"] = sum(s.reconnects for s in self.live.statistics().user_streams)
+        return counts
+
+
+@asynccontextmanager
+async def open_venue(
+    settings: Settings, http: httpx.AsyncClient, store: Store, signer: OrderSigner | None
+) -> AsyncIterator[VenueSide]:
+    """Start the venue side (see the module docstring); on exit, market data closes first, within
+    `supervisor.market_data_close_secs`, while the venue (maybe the in-process sim) still answers."""
+    supervisor = settings.supervisor
+    async with AsyncExitStack() as stack:
+        nursery = await stack.enter_async_context(trio.open_nursery())
+        stack.callback(nursery.cancel_scope.cancel)
+        sim, endpoints = await _endpoints(settings, nursery)
+
+        books = Books()
+        market_data = MarketDataService(websocket_factory(endpoints.ws_market), books, settings.market_data)
+        md_scope, md_done = await nursery.start(_stoppable, market_data.run)
+        live: PolymarketVenue | None = None
+
+        def markets_changed() -> None:
+            if live is not None:
+                live.add_markets(capped.tracked.values())
+
+        capped = _Capped(market_data, settings.markets.max_markets, markets_changed)
+        gamma = GammaClient(http, endpoints.gamma)
+        latest: list[Discovery] = []  # the last discovery only
+
+        def discovered(found: Discovery) -> None:
+            latest[:] = [found]
+
+        with trio.fail_after(supervisor.discovery_timeout_secs):
+            first: Discovery = await nursery.start(
+                partial(
+                    run_market_refresh,
+                    gamma,
+                    _query(settings),
+                    capped,
+                    period_secs=settings.markets.refresh_secs,
+                    on_refresh=discovered,
+                )
+            )
+        discovered(first)
+        log.info("markets_selected", found=len(first.markets), followed=len(capped.tracked))
+        events = NegRiskEvents()
+        nursery.start_soon(_run_events, gamma, events, lambda: latest[-1], settings)
+
+        if signer is not None:
+            live = await stack.enter_async_context(
+                open_polymarket_venue(
+                    PolymarketVenueSettings(rest_url=endpoints.rest, ws_user_url=endpoints.ws_user),
+                    signer,
+                    credentials=settings.keys.credentials(),
+                )
+            )
+            live.add_markets(capped.tracked.values())
+        # Restart: bring the store up to date with the venue, then rebuild the state from it.
+        restart: RestartReport | None = None
+        try:
+            restart = await reconcile_at_start(store, live, lookback_secs=settings.orders.trades_lookback_secs)
+        except (VenueError, trio.TooSlowError) as exc:  # the order manager still resolves pending intents by id
+            log.error("restart_reconcile_failed", error=repr(exc))
+        positions = await store.load_positions()
+        venue: Venue
+        if live is not None:
+            venue = live
+        else:
+            paper = _paper_venue(settings, books, settings.run.starting_cash_usd, positions)
+            await nursery.start(follow_books, paper, books)
+            venue = paper
+        try:
+            yield VenueSide(
+                endpoints=endpoints,
+                sim=sim,
+                books=books,
+                market_data=market_data,
+                tracked=capped.tracked,
+                events=events,
+                venue=venue,
+                live=live,
+                restart=restart,
+                positions=positions,
+            )
+        finally:
+            md_scope.cancel()  # close the market connections while the venue still answers
+            with trio.move_on_after(supervisor.market_data_close_secs, shield=True):
+                await md_done.wait()
+
+
+def _paper_venue(settings: Settings, books: Books, cash: Decimal, positions: list[Position]) -> PaperVenue:
+    return PaperVenue(
+        lambda t: tb.book if (tb := books.get_token(t)) is not None else None,
+        lambda t: books.markets[tb.condition_id].market if (tb := books.get_token(t)) is not None else None,
+        cash=cash,
+        settings=settings.paper,
+        shares={p.token_id: p.quantity for p in positions if p.quantity},
+    )
+
+
+def _query(settings: Settings) -> MarketQuery:
+    markets = settings.markets
+    return MarketQuery(
+        slugs=markets.slugs,
+        condition_ids=markets.condition_ids,
+        token_ids=markets.token_ids,
+        tag_id=markets.tag_id,
+        category=markets.category,
+        min_liquidity=markets.min_liquidity,
+    )
+
+
+async def _endpoints(settings: Settings, nursery: trio.Nursery) -> tuple[SimVenue | None, Endpoints]:
+    if settings.run.venue is VenueKind.SIM:
+        params = dict(p.split("=", 1) for p in settings.sim.params if "=" in p)
+        sim: SimVenue = await nursery.start(
+            run_sim_venue,
+            SimConfig(
+                scenario=settings.sim.scenario,
+                markets=settings.sim.markets,
+                seed=settings.sim.seed,
+                scenario_params=params,
+            ),
+        )
+        urls = sim.urls
+        log.info("sim_venue_started", rest=urls.rest)
+        return sim, Endpoints(urls.rest, urls.ws_market, urls.ws_user, urls.gamma, urls.espn)
+    e = settings.endpoints
+    return None, Endpoints(e.rest_url, e.ws_market_url, e.ws_user_url, e.gamma_url, e.espn_url)
+
+
+async def _stoppable(
+    service: Callable[..., Awaitable[object]],
+    *,
+    task_status: trio.TaskStatus[tuple[trio.CancelScope, trio.Event]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run `service` (started with `nursery.start`) in a scope of its own, so shutdown can stop it before others."""
+    done = trio.Event()
+    try:
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(service)
+                task_status.started((scope, done))
+    finally:
+        done.set()
+
+
+async def _run_events(
+    gamma: GammaClient, events: NegRiskEvents, discovered: Callable[[], Discovery], settings: Settings
+) -> NoReturn:
+    """Keep the neg-risk events (and whether each is complete) current for the strategies."""
+    supervisor = settings.supervisor
+    while True:
+        found = discovered()
+        if any(d.market.neg_risk for d in found.markets):
+            try:
+                with trio.fail_after(supervisor.events_timeout_secs):
+                    events.current = tuple(await gamma.neg_risk_events(found.markets))
+            except Exception as exc:  # a failed refresh keeps the last known events
+                log.warning("neg_risk_events_failed", error=repr(exc))
+        await trio.sleep(supervisor.events_refresh_secs)
