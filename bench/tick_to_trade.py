@@ -103,7 +103,7 @@ from trader.integrations.store.sqlite import open_sqlite_store
 from trader.settings import StoreSettings
 from trader.strategies import SumTo100, SumTo100Settings, build_analyzers
 from trader.strategies.base import intent_key
-from trader.testing.fake_venue import MemoryStore
+from trader.testing.memory_store import MemoryStore
 from trader.venues.base import (
     Balances,
     CancelResult,

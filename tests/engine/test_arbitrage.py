@@ -32,7 +32,8 @@ from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManager, pump_venue_even
 from trader.engine.risk import BookHealth, RiskGate, RiskSettings
 from trader.errors import ConfigError
 from trader.strategies.base import intent_key
-from trader.testing.fake_venue import FakeVenue, MemoryStore, Outcome, sequential_order_ids
+from trader.testing.fake_venue import FakeVenue, Outcome, sequential_order_ids
+from trader.testing.memory_store import MemoryStore
 from trader.venues.errors import VenueRejectCode, VenueTimeout
 
 YES = "1001"

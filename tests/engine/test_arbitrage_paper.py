@@ -23,7 +23,7 @@ from trader.engine.arbitrage import ArbitrageSettings, ArbStatus
 from trader.engine.execution import ExecutionService, ExecutionSettings
 from trader.engine.orders import OrderManager
 from trader.engine.risk import BookHealth, RiskGate
-from trader.testing.fake_venue import MemoryStore
+from trader.testing.memory_store import MemoryStore
 from trader.venues.paper import PaperOrderIds, PaperSettings, PaperVenue
 
 D = Decimal

@@ -37,7 +37,7 @@ from trader.engine.arbitrage import ArbitrageSettings, ArbStatus
 from trader.engine.execution import ARB_LATE_FILL, ExecutionService, ExecutionSettings
 from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManager, OrderManagerSettings
 from trader.engine.risk import BookHealth, RiskGate, RiskSettings
-from trader.testing.fake_venue import MemoryStore
+from trader.testing.memory_store import MemoryStore
 from trader.venues.errors import VenueRejectCode
 from trader.venues.polymarket.heartbeat import HeartbeatSettings
 from trader.venues.polymarket.signing import OrderSigner

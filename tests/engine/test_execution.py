@@ -21,7 +21,8 @@ from trader.engine.execution import DRAINING, ExecutionService, ExecutionSetting
 from trader.engine.orders import OrderManager
 from trader.engine.risk import BookHealth, RiskGate, RiskSettings
 from trader.errors import ConfigError
-from trader.testing.fake_venue import FakeVenue, MemoryStore, Outcome, sequential_order_ids
+from trader.testing.fake_venue import FakeVenue, Outcome, sequential_order_ids
+from trader.testing.memory_store import MemoryStore
 from trader.venues.errors import VenueTimeout
 
 YES = "1001"

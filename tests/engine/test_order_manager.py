@@ -29,7 +29,8 @@ from trader.engine.orders import (
     pump_venue_events,
 )
 from trader.integrations.store.base import IntentRecord, IntentState
-from trader.testing.fake_venue import FakeVenue, MemoryStore, Outcome, sequential_order_ids
+from trader.testing.fake_venue import FakeVenue, Outcome, sequential_order_ids
+from trader.testing.memory_store import MemoryStore
 from trader.venues.base import (
     Balances,
     CancelResult,

@@ -19,7 +19,8 @@ from trader.engine.execution import ExecutionService, ExecutionSettings
 from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManager, PrepareFailed, pump_venue_events
 from trader.engine.risk import BookHealth, RiskGate
 from trader.integrations.store.base import IntentRecord, IntentState
-from trader.testing.fake_venue import FakeVenue, MemoryStore, Outcome, sequential_order_ids
+from trader.testing.fake_venue import FakeVenue, Outcome, sequential_order_ids
+from trader.testing.memory_store import MemoryStore
 from trader.venues.errors import VenueTimeout
 
 YES = "1001"
@@ -55,9 +56,10 @@ async def test_pending_intents_are_resolved_by_id_at_start(autojump_clock: trio.
     # never even signed.
     reached = Order.from_intent(intent("reached"), order_id="0x" + "a" * 64, ts=WALL)
     lost = Order.from_intent(intent("lost", "11"), order_id="0x" + "b" * 64, ts=WALL)
-    for order in (reached, lost):
-        await store.record_intent(IntentRecord.of(intent(order.client_order_id, str(order.size)),
-                                                  order_id=order.order_id, created_at_ns=int(WALL * 1e9)))  # fmt: skip
+    for n, order in enumerate((reached, lost)):  # written in this order, as a store lists them
+        record = IntentRecord.of(intent(order.client_order_id, str(order.size)), order_id=order.order_id,
+                                 created_at_ns=int(WALL * 1e9) + n)  # fmt: skip
+        await store.record_intent(record)
     await store.record_intent(IntentRecord.of(intent("unsigned", "12"), order_id=None, created_at_ns=int(WALL * 1e9)))
     await venue.submit(reached)
     venue.fill(reached.order_id, Decimal(4))

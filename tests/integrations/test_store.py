@@ -36,6 +36,7 @@ from trader.integrations.store import (
     TradeRecord,
     open_sqlite_store,
 )
+from trader.testing.memory_store import MemoryStore
 
 StoreFactory = Callable[[], AbstractAsyncContextManager[Store]]
 
@@ -44,9 +45,12 @@ API_SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQ="
 PASSPHRASE = "correct-horse-battery-staple"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.pg)])
+@pytest.fixture(params=["sqlite", "memory", pytest.param("postgres", marks=pytest.mark.pg)])
 async def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreFactory]:
     """Opens the same database each time it is called, so a test can 'restart' the engine.
+
+    memory: `trader.testing`'s `MemoryStore`, the store the engine's unit tests run on: one instance, kept across
+    'restarts', held to the same contract so those tests prove what they claim.
 
     PostgreSQL: the server named by TRADER_TEST_PG_DSN (default postgresql://postgres@127.0.0.1:5432/test), in a
     fresh schema per test that is dropped afterwards; skipped only when the variable is unset and nothing answers.
@@ -60,6 +64,20 @@ async def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Async
                 yield store
 
         yield open_store
+        return
+    if request.param == "memory":
+        memory = MemoryStore()
+
+        @asynccontextmanager
+        async def open_memory_store() -> AsyncIterator[Store]:
+            await trio.lowlevel.checkpoint()
+            memory.closed = False
+            try:
+                yield memory
+            finally:
+                memory.closed = True
+
+        yield open_memory_store
         return
     import uuid
 

@@ -26,7 +26,7 @@ from trader.domain.orders import Order, is_order_id
 from trader.domain.positions import Portfolio
 from trader.engine.orders import OrderManager, pump_venue_events
 from trader.errors import ConfigError
-from trader.testing.fake_venue import MemoryStore
+from trader.testing.memory_store import MemoryStore
 from trader.venues.base import SubmitAccepted, SubmitRejected, VenueOrderStatus, VenueTrade
 from trader.venues.errors import VenueRejectCode
 from trader.venues.paper import PAPER_KEY, PaperOrderIds, PaperSettings, PaperVenue, follow_books
