@@ -44,13 +44,7 @@ import structlog
 import trio
 
 from trader.domain.book import OrderBook
-from trader.domain.market import Market
-from trader.engine.books import Books, ConnectionLiveness, MarketCell, TokenBook
-from trader.infra.backoff import Backoff, BackoffCounter
-from trader.infra.ticks import Ticker
-from trader.venues.errors import VenueConnectionError, VenueDisconnected
-from trader.venues.polymarket.market_ws import MarketConnection, WebSocketFactory, open_market_connection
-from trader.venues.polymarket.parse import (
+from trader.domain.feed import (
     BestBidAsk,
     BookSnapshot,
     LastTrade,
@@ -59,8 +53,14 @@ from trader.venues.polymarket.parse import (
     NewMarket,
     PriceChange,
     TickSizeChange,
-    parse_market_frame,
 )
+from trader.domain.market import Market
+from trader.engine.books import Books, ConnectionLiveness, MarketCell, TokenBook
+from trader.infra.backoff import Backoff, BackoffCounter
+from trader.infra.ticks import Ticker
+from trader.venues.errors import VenueConnectionError, VenueDisconnected
+from trader.venues.polymarket.market_ws import MarketConnection, WebSocketFactory, open_market_connection
+from trader.venues.polymarket.parse import parse_market_frame
 
 __all__ = ["FrameStage", "MarketDataService", "MarketDataSettings", "MarketDataStatistics"]
 
