@@ -1,15 +1,17 @@
 """The market feed's values: what one frame of a venue's market channel says, parsed and validated.
 
-A venue adapter (Polymarket's: `trader.venues.polymarket.parse`) turns each frame into a `ParsedFrame`: the
-events in frame order (`BookSnapshot`, `PriceChange` of `LevelChange`s, `LastTrade`, `TickSizeChange`,
-`BestBidAsk`, `NewMarket`, `MarketResolved`), the `Drop`s (what it refused, each with a stable reason code), the
-known assets whose books may have missed data because of a drop (`suspect`), and the number of entries read. The
-market-data service (`trader.engine.market_data`) applies them to the books. Prices and sizes are exact
-`Decimal`s, already checked (range, tick grid) by the adapter; nothing here knows the venue's wire format.
+A market feed (the `MarketFeed` port of `trader.venues.base`; Polymarket's parses with
+`trader.venues.polymarket.parse`) turns each frame into a `ParsedFrame`: the events in frame order (`BookSnapshot`,
+`PriceChange` of `LevelChange`s, `LastTrade`, `TickSizeChange`, `BestBidAsk`, `NewMarket`, `MarketResolved`), the
+`Drop`s (what it refused, each with a stable reason code), the known assets whose books may have missed data because
+of a drop (`suspect`), and the number of entries read. The market-data service (`trader.engine.market_data`) applies
+them to the books. Prices and sizes are exact `Decimal`s, already checked (range, tick grid) by the feed; nothing
+here knows the venue's wire format.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -146,3 +148,6 @@ class ParsedFrame:
     entries: int = 0
     #: the frame was the keepalive reply `PONG`
     pong: bool = False
+    #: set by a feed that reports its frames to a tap (a benchmark's timing point): the consumer calls it once the
+    #: frame's changes are applied and published (not for a PONG), before it asks for the next frame
+    on_applied: Callable[[], None] | None = field(default=None, compare=False, repr=False)
