@@ -111,7 +111,7 @@ from trader.venues.base import Venue
 from trader.venues.errors import VenueError
 from trader.venues.paper import PaperVenue, follow_books
 from trader.venues.polymarket.gamma import Discovery, GammaClient, MarketQuery, run_market_refresh
-from trader.venues.polymarket.market_ws import websocket_factory
+from trader.venues.polymarket.market_ws import PolymarketMarketFeed, websocket_factory
 from trader.venues.polymarket.venue import PolymarketVenueSettings, open_polymarket_venue
 from trader.venues.sim.venue import SimConfig, SimVenue, run_sim_venue
 
@@ -823,7 +823,9 @@ async def run_trader(
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=_HTTP_BACKSTOP_SECS))
 
         books = Books()
-        market_data = MarketDataService(websocket_factory(endpoints.ws_market), books, settings.market_data)
+        market_data = MarketDataService(
+            PolymarketMarketFeed(websocket_factory(endpoints.ws_market)), books, settings.market_data
+        )
         md_scope, md_done = await services.start(_stoppable, market_data.run)
         engine = _Engine(settings, store, books, market_data)
         engine.raw_store = raw_store
