@@ -211,9 +211,8 @@ class MarketConnection(_MarketChannel):
 class ParsedMarketConnection(_MarketChannel):
     """An open, subscribed market-channel socket: parsed frames in (`trader.venues.base.MarketFeedConnection`).
 
-    Each frame is parsed by `parse_market_frame` against the caller's live `ticks`, inside `receive()`: the work
-    the market-data service used to do after receiving the text, moved here unchanged (no extra await, nothing
-    allocated beyond what parsing allocates)."""
+    Each frame is parsed by `parse_market_frame` against the caller's live `ticks`, inside `receive()`. This is the
+    tick-to-trade path: no await but the socket's, nothing allocated beyond what parsing allocates."""
 
     __slots__ = ("_applied", "_frame_tap", "_last", "_ticks")
 
