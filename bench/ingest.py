@@ -27,9 +27,10 @@ from decimal import Decimal
 from typing import Any
 
 from trader.domain.book import OrderBook
+from trader.domain.feed import LevelChange, PriceChange
 from trader.domain.numbers import ONE, ZERO, Side
 from trader.engine.market_data import top_matches
-from trader.venues.polymarket.parse import LevelChange, PriceChange, parse_market_frame
+from trader.venues.polymarket.parse import parse_market_frame
 
 YES = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 NO = "52114319501245915516055106046884209969926127482827954674443846427813813222426"

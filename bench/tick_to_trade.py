@@ -25,10 +25,10 @@ event to be a fresh opportunity the bench configures: `refire_cooldown_secs=0` (
 Timestamps are `time.perf_counter_ns()`: on Linux that is CLOCK_MONOTONIC, one clock for every process of the
 machine, so the sim's readings (taken in its process, sent back with `finish`) and the engine's subtract. At start
 the bench checks it: the sim's clock is the same and its reading lies between two of the bench's (`clock_check_us`
-is that window). They are taken through wrappers around the real components and the market-data service's
-`frame_tap` (no engine code is changed or patched); the first and the last on the sim's side, the rest on the
-engine's: the sim's WebSocket writer starts sending the frame -> the market-data service has the frame text ->
-parsed -> applied to the books (cells published) -> the intent is in the channel to execution -> the risk check
+is that window). They are taken through wrappers around the real components and the market feed's `frame_tap`
+(no engine code is changed or patched); the first and the last on the sim's side, the rest on the engine's: the
+sim's WebSocket writer starts sending the frame -> the feed has the frame text -> parsed -> applied to the books
+by the market-data service (cells published) -> the intent is in the channel to execution -> the risk check
 starts / ends -> the venue's `prepare` (order build + EIP-712 signature) starts / ends -> `submit` starts (after the
 write-ahead intent and the rate limiter / breaker) -> the sim's kernel has the `POST /orders` request: its software
 receive timestamp (`SO_TIMESTAMPNS`) of the segment that completed the request, on the sim's accepted socket. That
@@ -90,7 +90,7 @@ from trader.domain.orders import Order
 from trader.engine.books import Books
 from trader.engine.breaker import CircuitBreaker
 from trader.engine.execution import ExecutionService, book_health_from, tick_from
-from trader.engine.market_data import FrameStage, MarketDataService
+from trader.engine.market_data import MarketDataService
 from trader.engine.orders import OrderManager
 from trader.engine.rate_limit import RateLimiter
 from trader.engine.risk import RiskDecision, RiskGate, RiskSettings
@@ -113,7 +113,7 @@ from trader.venues.base import (
     VenueTrade,
 )
 from trader.venues.polymarket.gamma import GammaClient, MarketQuery
-from trader.venues.polymarket.market_ws import websocket_factory
+from trader.venues.polymarket.market_ws import FrameStage, PolymarketMarketFeed, websocket_factory
 from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
 from trader.venues.sim.markets import PIPS_PER_ONE
@@ -142,7 +142,7 @@ class Event:
     t_armed: int = 0  # the bench is about to place the gap's YES ask (its frame counts from here on)
     t_publish: int = 0  # (sim) the gap's YES ask is in the exchange: the frame is in the sim's outgoing queue
     t_sent: int = 0  # (sim) the sim starts writing the frame to the socket
-    t_frame: int = 0  # the market-data service has the frame text
+    t_frame: int = 0  # the market feed has the frame text
     t_parsed: int = 0
     t_book: int = 0
     t_intent: int = 0  # the intent is in the channel to execution
@@ -209,8 +209,9 @@ class Probe:
         self.extra_intents = 0
 
     def frame(self, stage: FrameStage, data: str | bytes) -> None:
-        """The market-data service's `frame_tap`: when it has the event's `price_change` frame, parsed it, applied
-        it (the service handles a frame synchronously, so the stages after "received" are that frame's)."""
+        """The market feed's `frame_tap`: when the feed has the event's `price_change` frame, parsed it, and the
+        market-data service applied it (the service applies a frame before it receives the next, so the stages
+        after "received" are that frame's)."""
         event = self.current
         if event is None or not event.t_armed or event.t_book:
             return
@@ -567,7 +568,8 @@ async def run(options: Options, directory: Path) -> Result:
         markets: list[Market] = [d.market for d in discovery.markets]
         events: list[NegRiskEvent] = await gamma.neg_risk_events(discovery.markets)
         books = Books()
-        market_data = MarketDataService(websocket_factory(sim.urls.ws_market), books, frame_tap=probe.frame)
+        feed = PolymarketMarketFeed(websocket_factory(sim.urls.ws_market), frame_tap=probe.frame)
+        market_data = MarketDataService(feed, books)
         for market in markets:
             market_data.track(market)
         await services.start(market_data.run)

@@ -23,7 +23,7 @@ from trader.engine.books import Books
 from trader.engine.market_data import MarketDataService, MarketDataSettings
 from trader.infra.backoff import Backoff
 from trader.testing.websockets import memory_websocket_factory
-from trader.venues.polymarket.market_ws import WebSocketFactory
+from trader.venues.polymarket.market_ws import FrameTap, PolymarketMarketFeed, WebSocketFactory
 
 D = Decimal
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "polymarket"
@@ -109,6 +109,10 @@ class FakeMarketVenue:
             return self._memory()
 
         return connect
+
+    def feed(self, *, frame_tap: FrameTap | None = None) -> PolymarketMarketFeed:
+        """The engine's side: the Polymarket feed over `factory()`."""
+        return PolymarketMarketFeed(self.factory(), frame_tap=frame_tap)
 
     def book(self, asset_id: str) -> FakeBook:
         return self.books.setdefault(asset_id, FakeBook())
@@ -219,9 +223,7 @@ async def start(
     books = Books()
     for market in markets:
         books.add(market)
-    service = MarketDataService(
-        venue.factory(), books, settings(**overrides), wall_ns=lambda: 1_767_225_700_000_000_000
-    )
+    service = MarketDataService(venue.feed(), books, settings(**overrides), wall_ns=lambda: 1_767_225_700_000_000_000)
     await nursery.start(service.run)
     return service
 
@@ -273,7 +275,7 @@ async def test_a_frame_tap_is_told_of_each_frame_received_parsed_and_applied(
     def tap(stage: str, data: str | bytes) -> None:
         seen.append((stage, data, books.token(YES).ready))
 
-    service = MarketDataService(venue.factory(), books, settings(), frame_tap=tap)
+    service = MarketDataService(venue.feed(frame_tap=tap), books, settings())
     await nursery.start(service.run)
     await books.wait_ready(SAMPLE_MARKET)
     snapshot = seen[0][1]
@@ -570,7 +572,9 @@ def test_settings_refuse_nonsense() -> None:
 
 
 async def test_run_is_started_with_nursery_start(nursery: trio.Nursery) -> None:
-    service = MarketDataService(memory_websocket_factory(nursery, partial(trio.sleep, 0)), Books())
+    service = MarketDataService(
+        PolymarketMarketFeed(memory_websocket_factory(nursery, partial(trio.sleep, 0))), Books()
+    )
     books = await nursery.start(service.run)
     assert books is service.books
     assert service.statistics().connections == 0

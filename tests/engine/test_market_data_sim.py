@@ -18,7 +18,7 @@ from trader.engine.books import Books
 from trader.engine.market_data import MarketDataService, MarketDataSettings
 from trader.infra.backoff import Backoff
 from trader.venues.polymarket.gamma import GammaClient, MarketQuery, RefreshStatistics, run_market_refresh
-from trader.venues.polymarket.market_ws import websocket_factory
+from trader.venues.polymarket.market_ws import PolymarketMarketFeed, websocket_factory
 from trader.venues.sim.markets import PIPS_PER_ONE, UNITS_PER_ONE, make_market
 from trader.venues.sim.scenarios.synthetic import SyntheticScenario
 from trader.venues.sim.venue import SimConfig, SimVenue, open_sim_venue
@@ -89,7 +89,7 @@ async def setup() -> AsyncIterator[tuple[SimVenue, MarketDataService]]:
             backoff=Backoff(initial_secs=0.05, max_secs=0.4),
             max_assets_per_connection=8,  # several connections even for a small listing
         )
-        service = MarketDataService(websocket_factory(sim.urls.ws_market), books, settings)
+        service = MarketDataService(PolymarketMarketFeed(websocket_factory(sim.urls.ws_market)), books, settings)
         async with trio.open_nursery() as nursery:
             await nursery.start(service.run)
             yield sim, service
@@ -164,7 +164,7 @@ async def test_gamma_refresh_follows_a_market_listed_while_running() -> None:
     config = SimConfig(scenario="static", markets=2, seed=9, rate_limits=None)
     async with open_sim_venue(config) as sim, httpx.AsyncClient() as http, trio.open_nursery() as nursery:
         books = Books()
-        service = MarketDataService(websocket_factory(sim.urls.ws_market), books)
+        service = MarketDataService(PolymarketMarketFeed(websocket_factory(sim.urls.ws_market)), books)
         await nursery.start(service.run)
         gamma = GammaClient(http, sim.urls.gamma)
         stats = RefreshStatistics()

@@ -21,6 +21,7 @@ from trader.engine.books import Books
 from trader.engine.market_data import MarketDataService
 from trader.errors import ConfigError
 from trader.venues.polymarket.gamma import DiscoveredMarket, GammaClient
+from trader.venues.polymarket.market_ws import PolymarketMarketFeed
 
 D = Decimal
 
@@ -76,7 +77,7 @@ async def test_the_screen_shows_top_of_book_and_health() -> None:
     cell.yes.book.apply_snapshot([(D("0.48"), D("100"))], [(D("0.52"), D("40.5"))], now=0)
     cell.yes.ready, cell.yes.confirmed_at = True, 1.0
     cell.no.suspect, cell.no.suspect_reason = True, "BEST_PRICE_MISMATCH"
-    service = MarketDataService(lambda: pytest.fail("not connecting"), books)
+    service = MarketDataService(PolymarketMarketFeed(lambda: pytest.fail("not connecting")), books)
     screen = render(books, service.statistics(), now=3.5)
     lines = screen.splitlines()
     assert lines[0] == "sample  tick 0.01"
@@ -101,7 +102,7 @@ async def test_watch_streams_the_books_and_redraws(
 
     nursery.start_soon(move)
     stats = await watch(
-        venue.factory(),
+        venue.feed(),
         [DiscoveredMarket(SAMPLE, "1")],
         out=out,
         refresh_secs=0.5,

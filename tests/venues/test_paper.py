@@ -405,8 +405,8 @@ async def test_the_order_manager_cannot_tell_it_from_a_live_venue(autojump_clock
 
 
 async def test_follow_books_feeds_prints_and_book_changes(autojump_clock: trio.testing.MockClock) -> None:
+    from trader.domain.feed import LastTrade
     from trader.engine.books import Books
-    from trader.venues.polymarket.parse import LastTrade
 
     books = Books()
     cell = books.add(MARKET)

@@ -39,7 +39,7 @@ from trader.venues.base import Venue
 from trader.venues.errors import VenueError
 from trader.venues.paper import PaperVenue, follow_books
 from trader.venues.polymarket.gamma import Discovery, GammaClient, MarketQuery, run_market_refresh
-from trader.venues.polymarket.market_ws import websocket_factory
+from trader.venues.polymarket.market_ws import PolymarketMarketFeed, websocket_factory
 from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
 from trader.venues.sim.venue import SimConfig, SimVenue, run_sim_venue
@@ -124,7 +124,9 @@ async def open_venue(
         sim, endpoints = await _endpoints(settings, nursery)
 
         books = Books()
-        market_data = MarketDataService(websocket_factory(endpoints.ws_market), books, settings.market_data)
+        market_data = MarketDataService(
+            PolymarketMarketFeed(websocket_factory(endpoints.ws_market)), books, settings.market_data
+        )
         md_scope, md_done = await nursery.start(_stoppable, market_data.run)
         live: PolymarketVenue | None = None
 

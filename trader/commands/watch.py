@@ -33,9 +33,10 @@ from trader.engine.books import Books, TokenBook
 from trader.engine.market_data import MarketDataService, MarketDataSettings, MarketDataStatistics
 from trader.errors import ConfigError
 from trader.infra.logging import configure_logging
+from trader.venues.base import MarketFeed
 from trader.venues.errors import VenueError
 from trader.venues.polymarket.gamma import GAMMA_URL, DiscoveredMarket, GammaClient, MarketQuery
-from trader.venues.polymarket.market_ws import MARKET_WS_URL, WebSocketFactory, websocket_factory
+from trader.venues.polymarket.market_ws import MARKET_WS_URL, PolymarketMarketFeed, websocket_factory
 
 CLEAR = "\x1b[H\x1b[2J"
 
@@ -119,7 +120,7 @@ async def resolve(
 
 
 async def watch(
-    factory: WebSocketFactory,
+    feed: MarketFeed,
     markets: Sequence[DiscoveredMarket],
     *,
     out: TextIO,
@@ -132,7 +133,7 @@ async def watch(
     books = Books()
     for discovered in markets:
         books.add(discovered.market)
-    service = MarketDataService(factory, books, settings)
+    service = MarketDataService(feed, books, settings)
     with trio.move_on_after(math.inf if duration_secs is None else duration_secs):
         async with trio.open_nursery() as nursery:
             await nursery.start(service.run)
@@ -161,7 +162,7 @@ async def _main(args: argparse.Namespace, out: TextIO) -> int:
     if not markets:
         raise ConfigError("no market matches the given --slug / --condition-id / --token-id")
     await watch(
-        websocket_factory(args.ws_url),
+        PolymarketMarketFeed(websocket_factory(args.ws_url)),
         markets,
         out=out,
         refresh_secs=args.refresh_secs,

@@ -31,9 +31,9 @@ from decimal import Decimal
 import trio
 
 from trader.domain.book import FillEstimate, Level, OrderBook, PriceHistory
+from trader.domain.feed import LastTrade
 from trader.domain.market import Market
 from trader.domain.numbers import Side
-from trader.venues.polymarket.parse import LastTrade
 
 __all__ = ["BookHealth", "Books", "ChangeTracker", "ConnectionLiveness", "MarketCell", "TokenBook"]
 

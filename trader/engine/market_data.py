@@ -1,20 +1,29 @@
-"""The market-data service: Polymarket market channel -> exact local books, fresh, and never silently stalled.
+"""The market-data service: the venue's market feed -> exact local books, fresh, and never silently stalled.
 
 ```
-MarketDataService.run()                       (started by the supervisor: `books = await nursery.start(svc.run)`)
+MarketDataService(feed, books).run()          (started by the supervisor: `books = await nursery.start(svc.run)`)
 └── one task per shard (<= max_assets_per_connection assets; both tokens of a market on the same shard)
-    └── per connection: reader (the parent's body), PING every ping_interval_secs, control (subscriptions, resyncs)
+    └── per connection (`feed.connect(assets, shard.ticks)`): reader (the parent's body), PING every
+        ping_interval_secs, control (subscriptions, resyncs)
 ```
+
+`feed` is the `MarketFeed` port (`trader.venues.base`; live: `PolymarketMarketFeed` in
+`trader.venues.polymarket.market_ws`): its connections hand over each frame parsed and validated, as
+`trader.domain.feed` values. No wire text and no venue module reaches this service. Each shard keeps
+`shard.ticks`, asset id -> tick in force, for every asset it follows: the live map the feed parses with. The
+service adds an asset there before subscribing it, removes it on `untrack`, and writes a new tick as soon as it
+applies a tick change, before it receives the next frame (the port's contract).
 
 Per connection, in order:
-1. connect and subscribe with `initial_dump`; every book of the shard is NOT READY until its `book` arrives;
-2. each text frame is parsed and validated (`trader.venues.polymarket.parse`) and applied synchronously, in
-   arrival order: `book` replaces, `price_change` sets each level (size 0 removes), `tick_size_change` takes
-   effect at once, `last_trade_price` is kept; then the changed markets' cells are bumped (never a queue);
-3. after a `price_change`, each asset's local top of book is checked against the venue's `best_bid`/`best_ask`
+1. connect and subscribe (the venue starts with a snapshot per asset); every book of the shard is NOT READY until
+   its `BookSnapshot` arrives;
+2. each frame (parsed by the feed) is applied synchronously, in arrival order: `BookSnapshot` replaces,
+   `PriceChange` sets each level (size 0 removes), `TickSizeChange` takes effect at once, `LastTrade` is kept;
+   then the changed markets' cells are bumped (never a queue);
+3. after a `PriceChange`, each asset's local top of book is checked against the venue's `best_bid`/`best_ask`
    of the asset's last entry in the frame (after all the frame's entries, so either per-entry or per-frame
    semantics of those fields pass). A mismatch, or a dropped frame that could have changed a book, marks that
-   book SUSPECT and resyncs it: unsubscribe + subscribe on the same connection to get a fresh `book`; if none
+   book SUSPECT and resyncs it: unsubscribe + subscribe on the same connection to get a fresh snapshot; if none
    arrives within `resync_timeout_secs` (the venue may not support it), the whole connection is recycled;
 4. a frame of any kind (`PONG` included) proves the connection alive; none for `stall_timeout_secs` is a stall:
    the connection is closed and reconnected;
@@ -24,9 +33,9 @@ Per connection, in order:
 All timing is `trio.current_time()` (MockClock in tests); the wall clock (`wall_ns`, injectable) is only read to
 record feed latency (local receive time minus the venue's timestamp).
 
-`frame_tap(stage, data)`, optional (None by default: nothing is called), is told of each text frame as it is
-"received", "parsed" and "applied" (its changes published; not for a PONG), synchronously: a benchmark's timing
-point, with no wrapping of this module's internals.
+A feed may report its frames to a tap (a benchmark's timing point: `PolymarketMarketFeed(..., frame_tap=...)` is
+told of each frame "received" and "parsed"); this service then calls the frame's `ParsedFrame.on_applied` once the
+frame's changes are published ("applied"; not for a PONG), synchronously.
 """
 
 from __future__ import annotations
@@ -38,31 +47,31 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Literal, NoReturn
+from typing import NoReturn
 
 import structlog
 import trio
 
 from trader.domain.book import OrderBook
-from trader.domain.market import Market
-from trader.engine.books import Books, ConnectionLiveness, MarketCell, TokenBook
-from trader.infra.backoff import Backoff, BackoffCounter
-from trader.infra.ticks import Ticker
-from trader.venues.errors import VenueConnectionError, VenueDisconnected
-from trader.venues.polymarket.market_ws import MarketConnection, WebSocketFactory, open_market_connection
-from trader.venues.polymarket.parse import (
+from trader.domain.feed import (
     BestBidAsk,
     BookSnapshot,
     LastTrade,
     LevelChange,
     MarketResolved,
     NewMarket,
+    ParsedFrame,
     PriceChange,
     TickSizeChange,
-    parse_market_frame,
 )
+from trader.domain.market import Market
+from trader.engine.books import Books, ConnectionLiveness, MarketCell, TokenBook
+from trader.infra.backoff import Backoff, BackoffCounter
+from trader.infra.ticks import Ticker
+from trader.venues.base import MarketFeed, MarketFeedConnection
+from trader.venues.errors import VenueConnectionError, VenueDisconnected
 
-__all__ = ["FrameStage", "MarketDataService", "MarketDataSettings", "MarketDataStatistics"]
+__all__ = ["MarketDataService", "MarketDataSettings", "MarketDataStatistics"]
 
 log = structlog.get_logger(__name__)
 
@@ -72,8 +81,6 @@ DROPPED_BOOK_DATA = "DROPPED_BOOK_DATA"
 
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
-
-FrameStage = Literal["received", "parsed", "applied"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,7 +124,7 @@ class MarketDataStatistics:
     entries: int  # book levels and level changes read
     frames_per_sec: float  # over the last rate_window_secs
     entries_per_sec: float
-    drops: Mapping[str, int]  # by reason code (trader.venues.polymarket.parse)
+    drops: Mapping[str, int]  # by the feed's reason code (Polymarket's: trader.venues.polymarket.parse)
     reconnects: int
     stalls: int
     resyncs: int
@@ -158,7 +165,7 @@ class _Shard:
     def __init__(self, index: int) -> None:
         self.index = index
         self.tokens: dict[str, TokenBook] = {}
-        self.ticks: dict[str, Decimal] = {}  # what the parser accepts on this connection
+        self.ticks: dict[str, Decimal] = {}  # the live tick map the feed parses with (trader.venues.base)
         self.subscribed: set[str] = set()  # what the open connection was asked for
         self.resync_wanted: set[str] = set()
         self.resync_deadlines: dict[str, float] = {}
@@ -199,15 +206,13 @@ class MarketDataService:
 
     def __init__(
         self,
-        factory: WebSocketFactory,
+        feed: MarketFeed,
         books: Books,
         settings: MarketDataSettings | None = None,
         *,
         wall_ns: Callable[[], int] = time.time_ns,
-        frame_tap: Callable[[FrameStage, str | bytes], None] | None = None,
     ) -> None:
-        self._factory = factory
-        self._frame_tap = frame_tap
+        self._feed = feed
         self._books = books
         self._settings = settings or MarketDataSettings()
         self._wall_ns = wall_ns
@@ -299,8 +304,8 @@ class MarketDataService:
         shard.resync_deadlines.clear()
         shard.end_reason = None
         try:
-            async with open_market_connection(
-                self._factory, assets, custom_feature_enabled=self._settings.custom_feature_enabled
+            async with self._feed.connect(
+                assets, shard.ticks, custom_feature_enabled=self._settings.custom_feature_enabled
             ) as connection:
                 now = trio.current_time()
                 counter.record_connected(now)
@@ -336,27 +341,27 @@ class MarketDataService:
         if changed:
             self._books.publish(changed)
 
-    async def _read_loop(self, connection: MarketConnection, shard: _Shard, counter: BackoffCounter) -> None:
+    async def _read_loop(self, connection: MarketFeedConnection, shard: _Shard, counter: BackoffCounter) -> None:
         stall_secs = self._settings.stall_timeout_secs
         while True:
-            data: str | bytes | None = None
+            parsed: ParsedFrame | None = None
             last = shard.liveness.last_frame_at
             with trio.move_on_at((last if last is not None else trio.current_time()) + stall_secs):
                 try:
-                    data = await connection.receive()
+                    parsed = await connection.receive()
                 except VenueDisconnected as exc:
                     shard.end(str(exc))
                     return
-            if data is None:
+            if parsed is None:
                 self._stalls += 1
                 shard.end(f"stall: no frame for {stall_secs} s")
                 return
             now = trio.current_time()
             shard.liveness.last_frame_at = now
             counter.record_healthy(now)
-            self._on_frame(shard, data, now)
+            self._on_frame(shard, parsed, now)
 
-    async def _ping_loop(self, connection: MarketConnection, shard: _Shard) -> None:
+    async def _ping_loop(self, connection: MarketFeedConnection, shard: _Shard) -> None:
         """PING every period, drift-free; after an overrun, skip the missed ticks."""
         ticks = Ticker(self._settings.ping_interval_secs)
         while True:
@@ -368,7 +373,7 @@ class MarketDataService:
                 return
             self._pings += 1
 
-    async def _control_loop(self, connection: MarketConnection, shard: _Shard) -> None:
+    async def _control_loop(self, connection: MarketFeedConnection, shard: _Shard) -> None:
         """Sends subscription changes and resyncs; recycles the connection when a resync gets no snapshot."""
         timeout = self._settings.resync_timeout_secs
         while True:
@@ -406,13 +411,7 @@ class MarketDataService:
 
     # -- applying frames (synchronous: nothing here waits) -----------------------------------------------------------
 
-    def _on_frame(self, shard: _Shard, data: str | bytes, now: float) -> None:
-        tap = self._frame_tap
-        if tap is not None:
-            tap("received", data)
-        parsed = parse_market_frame(data, shard.ticks)
-        if tap is not None:
-            tap("parsed", data)
+    def _on_frame(self, shard: _Shard, parsed: ParsedFrame, now: float) -> None:
         self._frames += 1
         self._frame_rate.add(now, 1)
         if parsed.entries:
@@ -459,8 +458,9 @@ class MarketDataService:
             self._mark_suspect(shard, asset_id, DROPPED_BOOK_DATA, changed)
         if changed:
             self._books.publish(changed)
-        if tap is not None:
-            tap("applied", data)
+        applied = parsed.on_applied
+        if applied is not None:
+            applied()
 
     def _apply_snapshot(self, shard: _Shard, event: BookSnapshot, now: float, changed: set[MarketCell]) -> None:
         token = shard.tokens[event.asset_id]

@@ -38,6 +38,7 @@ from typing import Protocol
 import trio
 
 from trader.domain.enums import Liquidity, OrderType, TradeStatus
+from trader.domain.feed import ParsedFrame
 from trader.domain.numbers import ZERO, Side
 from trader.domain.orders import Order
 from trader.venues.errors import RETRYABLE_REJECTS, VenueRejectCode
@@ -188,3 +189,54 @@ def check_batch(orders: Sequence[Order]) -> None:
     ids = [order.order_id for order in orders]
     if len(set(ids)) != len(ids):
         raise ValueError("a batch must not hold the same order twice")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# MarketFeed: the market channel, parsed (what the market-data service talks to)
+#
+# `feed.connect(asset_ids, ticks)` opens one connection to the venue's market channel, subscribed to `asset_ids`
+# (the venue starts with a snapshot of each), and yields a `MarketFeedConnection`: parsed frames in, keepalive and
+# subscription changes out. Only `trader.domain.feed` values cross: the wire format, its parser and the socket
+# library stay in the adapter (Polymarket: `trader.venues.polymarket.market_ws.PolymarketMarketFeed`).
+#
+# Ticks: parsing a frame needs the tick size in force for each asset (a price that adds size must sit on the grid)
+# and the set of assets followed (a frame about any other is dropped as unknown). `ticks` is the caller's live
+# mapping, asset id -> tick, read by the feed at every `receive()` and never written by it. The caller keeps it
+# current: it adds an asset before subscribing it, removes an asset it no longer follows, and when it applies a
+# tick change (a `TickSizeChange`, or a `BookSnapshot` with a `tick_size`) it writes the new tick before calling
+# `receive()` again. Within one frame the feed applies a tick change to the rest of that frame by itself.
+#
+# Errors: connecting or the handshake failed -> `VenueConnectionError` (from entering `connect`); an established
+# connection broke -> `VenueDisconnected` (from `receive`, `ping`, `subscribe`, `unsubscribe`). A bad frame is
+# not an error: it is counted in `ParsedFrame.drops`. Timing (PING period, stall detection, reconnects, resyncs)
+# belongs to the caller.
+
+
+class MarketFeedConnection(Protocol):
+    """One open market-channel connection."""
+
+    async def receive(self) -> ParsedFrame:
+        """The next frame, parsed against `ticks` as they are now; the keepalive reply is `pong=True`."""
+        ...
+
+    async def ping(self) -> None:
+        """Send the keepalive; the venue answers with a frame that `receive` returns with `pong=True`."""
+        ...
+
+    async def subscribe(self, asset_ids: Sequence[str]) -> None:
+        """Follow more assets (in `ticks` already); the venue sends a snapshot of each first."""
+        ...
+
+    async def unsubscribe(self, asset_ids: Sequence[str]) -> None: ...
+
+
+class MarketFeed(Protocol):
+    """Opens market-channel connections (one per shard of assets)."""
+
+    def connect(
+        self, asset_ids: Sequence[str], ticks: Mapping[str, Decimal], *, custom_feature_enabled: bool = False
+    ) -> AbstractAsyncContextManager[MarketFeedConnection]:
+        """Connect and subscribe to `asset_ids`; close on exit. `ticks`: the caller's live map (see above).
+        `custom_feature_enabled`: also ask for the venue's optional events (`BestBidAsk`, `NewMarket`,
+        `MarketResolved`); the name is Polymarket's flag, kept as the `MarketDataSettings` key."""
+        ...

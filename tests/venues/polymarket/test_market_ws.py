@@ -1,9 +1,11 @@
-"""One market-channel connection: subscription frames, PING, and exceptions translated at the edge."""
+"""One market-channel connection: subscription frames, PING, exceptions translated at the edge, and the
+`MarketFeed` port on it (frames parsed against the caller's live ticks, the frame tap)."""
 
 from __future__ import annotations
 
 import json
 import socket
+from decimal import Decimal
 from functools import partial
 
 import pytest
@@ -11,13 +13,17 @@ import trio
 import trio_websocket
 from trio_websocket import WebSocketConnection, WebSocketRequest
 
+from trader.domain.feed import BookSnapshot, ParsedFrame, PriceChange
 from trader.errors import ConfigError
 from trader.testing.websockets import memory_websocket_factory
+from trader.venues.base import MarketFeed
 from trader.venues.errors import VenueConnectionError, VenueDisconnected
 from trader.venues.polymarket.market_ws import (
+    PolymarketMarketFeed,
     open_market_connection,
     websocket_factory,
 )
+from trader.venues.polymarket.parse import UNKNOWN_ASSET
 
 YES, NO = "1" * 77, "2" * 77
 
@@ -131,3 +137,77 @@ async def test_memory_connections_close_from_either_side(autojump_clock: trio.te
 def test_a_bad_url_is_a_config_error(url: str) -> None:
     with pytest.raises(ConfigError, match="ws://"):
         websocket_factory(url)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The MarketFeed port
+
+
+def _book(asset: str, bid: str) -> str:
+    return json.dumps({"event_type": "book", "asset_id": asset, "bids": [{"price": bid, "size": "5"}], "asks": []})
+
+
+async def test_the_feed_parses_against_the_callers_live_ticks(autojump_clock: trio.testing.MockClock) -> None:
+    async def handler(ws: WebSocketConnection) -> None:
+        assert json.loads(await ws.get_message())["assets_ids"] == [YES]
+        await ws.send_message(_book(YES, "0.5"))
+        assert json.loads(await ws.get_message()) == {"operation": "subscribe", "assets_ids": [NO]} | {
+            "custom_feature_enabled": True
+        }
+        await ws.send_message(_book(NO, "0.45"))  # off the 0.1 grid: the caller's tick, not the one it had
+        assert await ws.get_message() == "PING"
+        await ws.send_message("PONG")
+        await ws.send_message(_book(NO, "0.4"))  # the caller stopped following NO
+
+    ticks = {YES: Decimal("0.01")}
+    async with trio.open_nursery() as nursery:
+        feed: MarketFeed = PolymarketMarketFeed(memory_websocket_factory(nursery, handler))
+        async with feed.connect([YES], ticks, custom_feature_enabled=True) as conn:
+            first = await conn.receive()
+            assert first.events == [BookSnapshot(YES, None, ((Decimal("0.5"), Decimal(5)),), (), None)]
+            assert first.on_applied is None  # no tap, nothing to tell
+            ticks[NO] = Decimal("0.1")
+            await conn.subscribe([NO])
+            second = await conn.receive()
+            assert second.events == []
+            assert [(d.reason, d.asset_id) for d in second.drops] == [("PRICE_OFF_TICK", NO)]
+            assert second.suspect == {NO}
+            await conn.ping()
+            assert (await conn.receive()).pong
+            del ticks[NO]
+            third = await conn.receive()
+            assert [(d.reason, d.asset_id) for d in third.drops] == [(UNKNOWN_ASSET, NO)]
+            assert third.suspect == set()
+            with pytest.raises(VenueDisconnected):
+                await conn.receive()
+
+
+async def test_the_feeds_tap_hears_received_and_parsed_and_applied_from_the_consumer(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    change = json.dumps(
+        {
+            "event_type": "price_change",
+            "price_changes": [{"asset_id": YES, "price": "0.5", "size": "1", "side": "BUY"}],
+        }
+    )
+
+    async def handler(ws: WebSocketConnection) -> None:
+        await ws.get_message()
+        await ws.send_message(change)
+        await ws.send_message("PONG")
+        await trio.sleep_forever()
+
+    seen: list[tuple[str, str | bytes]] = []
+    async with trio.open_nursery() as nursery:
+        feed = PolymarketMarketFeed(memory_websocket_factory(nursery, handler), frame_tap=lambda *a: seen.append(a))
+        async with feed.connect([YES], {YES: Decimal("0.01")}) as conn:
+            parsed: ParsedFrame = await conn.receive()
+            assert [type(e) for e in parsed.events] == [PriceChange]
+            assert seen == [("received", change), ("parsed", change)]
+            assert parsed.on_applied is not None
+            parsed.on_applied()
+            assert seen[2:] == [("applied", change)]
+            assert (await conn.receive()).pong
+            assert seen[3:] == [("received", "PONG"), ("parsed", "PONG")]
+        nursery.cancel_scope.cancel()

@@ -10,8 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from trader.domain.numbers import Side
-from trader.venues.polymarket.parse import (
+from trader.domain.feed import (
     BestBidAsk,
     BookSnapshot,
     LastTrade,
@@ -22,9 +21,9 @@ from trader.venues.polymarket.parse import (
     ParsedFrame,
     PriceChange,
     TickSizeChange,
-    parse_event,
-    parse_market_frame,
 )
+from trader.domain.numbers import Side
+from trader.venues.polymarket.parse import parse_event, parse_market_frame
 from trader.venues.polymarket.schemas import (
     WireBook,
     WireLastTradePrice,

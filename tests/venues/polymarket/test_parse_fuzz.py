@@ -9,16 +9,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from trader.domain.feed import BookSnapshot, LastTrade, ParsedFrame, PriceChange, TickSizeChange
 from trader.domain.numbers import ONE, ZERO
-from trader.venues.polymarket.parse import (
-    DROP_REASONS,
-    BookSnapshot,
-    LastTrade,
-    ParsedFrame,
-    PriceChange,
-    TickSizeChange,
-    parse_market_frame,
-)
+from trader.venues.polymarket.parse import DROP_REASONS, parse_market_frame
 
 YES = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 NO = "52114319501245915516055106046884209969926127482827954674443846427813813222426"

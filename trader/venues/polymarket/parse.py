@@ -1,9 +1,9 @@
 """Market-channel frames -> validated domain values. Pure: no I/O, no clock, never raises on bad input.
 
 `parse_market_frame(data, ticks)` takes one WebSocket text frame and the current tick size of every asset we
-follow (`ticks`: asset id -> tick; its keys are the *known* assets), and returns a `ParsedFrame`: the events in
-frame order, the drops (each with a stable reason code), the known assets whose books may have missed data, and
-the number of entries (book levels and level changes) it read.
+follow (`ticks`: asset id -> tick; its keys are the *known* assets), and returns a `ParsedFrame` (the venue-neutral
+values of `trader.domain.feed`): the events in frame order, the drops (each with a stable reason code), the known
+assets whose books may have missed data, and the number of entries (book levels and level changes) it read.
 
 Validation at the edge:
 * prices and sizes are `Decimal` parsed from the venue's strings; a JSON number where a string belongs is a
@@ -29,12 +29,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 import msgspec
 
+from trader.domain.feed import (
+    BestBidAsk,
+    BookSnapshot,
+    Drop,
+    LastTrade,
+    LevelChange,
+    MarketEvent,
+    MarketResolved,
+    NewMarket,
+    ParsedFrame,
+    PriceChange,
+    PriceSize,
+    TickSizeChange,
+)
 from trader.domain.numbers import ONE, TICK_SIZES, ZERO, Side
 from trader.venues.polymarket.schemas import (
     ANY_DECODER,
@@ -53,123 +66,6 @@ from trader.venues.polymarket.schemas import (
     WirePriceChangeEntry,
     WireTickSizeChange,
 )
-
-# ----------------------------------------------------------------------------------------------------------------
-# Domain values produced by the parser (venue-neutral; engines see only these)
-
-PriceSize = tuple[Decimal, Decimal]
-
-
-@dataclass(frozen=True, slots=True)
-class BookSnapshot:
-    """Full book of one asset; replaces whatever was known. Levels are (price, size), size > 0, any order."""
-
-    asset_id: str
-    market: str | None
-    bids: tuple[PriceSize, ...]
-    asks: tuple[PriceSize, ...]
-    ts_event_ms: int | None
-    tick_size: Decimal | None = None
-    last_trade_price: Decimal | None = None
-    hash: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LevelChange:
-    """The new absolute size of one price level (0 removes it), with the venue's top of book after it if sent."""
-
-    asset_id: str
-    side: Side
-    price: Decimal
-    size: Decimal
-    best_bid: Decimal | None = None
-    best_ask: Decimal | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PriceChange:
-    market: str | None
-    ts_event_ms: int | None
-    changes: tuple[LevelChange, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class LastTrade:
-    asset_id: str
-    market: str | None
-    price: Decimal
-    size: Decimal | None
-    side: Side | None
-    fee_rate_bps: Decimal | None
-    ts_event_ms: int | None
-    transaction_hash: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TickSizeChange:
-    asset_id: str
-    market: str | None
-    old_tick_size: Decimal | None
-    new_tick_size: Decimal
-    ts_event_ms: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class BestBidAsk:
-    asset_id: str
-    market: str | None
-    best_bid: Decimal | None
-    best_ask: Decimal | None
-    ts_event_ms: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class NewMarket:
-    condition_id: str
-    token_ids: tuple[str, ...]
-    outcomes: tuple[str, ...]
-    question: str | None
-    slug: str | None
-    gamma_id: str | None
-    event_id: str | None
-    tick_size: Decimal | None
-    active: bool | None
-    tags: tuple[str, ...]
-    ts_event_ms: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class MarketResolved:
-    condition_id: str
-    token_ids: tuple[str, ...]
-    winning_asset_id: str
-    winning_outcome: str | None
-    ts_event_ms: int | None
-
-
-MarketEvent = BookSnapshot | PriceChange | LastTrade | TickSizeChange | BestBidAsk | NewMarket | MarketResolved
-
-
-@dataclass(frozen=True, slots=True)
-class Drop:
-    """Something the parser refused. `reason` is a stable code (see `DROP_REASONS`)."""
-
-    reason: str
-    detail: str
-    asset_id: str | None = None
-
-
-@dataclass(slots=True)
-class ParsedFrame:
-    events: list[MarketEvent] = field(default_factory=list)
-    drops: list[Drop] = field(default_factory=list)
-    #: known assets whose books may have missed data because of a drop in this frame
-    suspect: set[str] = field(default_factory=set)
-    #: book levels and level changes read (valid or not), for throughput statistics
-    entries: int = 0
-    #: the frame was the keepalive reply `PONG`
-    pong: bool = False
-
 
 MALFORMED_JSON: Final = "MALFORMED_JSON"
 NOT_AN_OBJECT: Final = "NOT_AN_OBJECT"
