@@ -99,3 +99,117 @@ def _module_names(node: ast.Import | ast.ImportFrom) -> list[str]:
     if isinstance(node, ast.Import):
         return [alias.name for alias in node.names]
     return [node.module or ""]
+
+
+# -- the layer order (docs/architecture.md): a module imports its own floor and the floors below, never above -------
+
+#: (package, floor), most specific first. `trader` itself (its `__init__`, `__main__`) is the top.
+FLOORS: tuple[tuple[str, int], ...] = (
+    ("trader.errors", 0),
+    ("trader.config", 0),
+    ("trader.infra", 0),
+    ("trader.domain", 1),
+    ("trader.strategies", 2),
+    ("trader.venues", 2),
+    ("trader.integrations", 2),
+    ("trader.engine", 3),
+    ("trader.app", 4),
+    ("trader.testing", 4),
+    ("trader.settings_doc", 5),
+    ("trader.settings", 5),
+    ("trader.commands", 5),
+    ("trader.cli", 5),
+    ("trader.__main__", 5),
+)
+#: What the engine may see of the venues: the ports and the error tree, never an implementation.
+VENUE_PORTS = ("trader.venues.base", "trader.venues.errors")
+
+
+def _floor(module: str) -> tuple[str, int]:
+    for package, floor in FLOORS:
+        if module == package or module.startswith(package + "."):
+            return package, floor
+    return "trader", 5
+
+
+def _is_port(module: str) -> bool:
+    return any(module == port or module.startswith(port + ".") for port in VENUE_PORTS)
+
+
+def import_allowed(source: str, target: str) -> bool:
+    """The rule of the house for one import of `target` by `source` (both dotted module names inside trader)."""
+    src_package, src_floor = _floor(source)
+    dst_package, dst_floor = _floor(target)
+    if target == "trader" or src_package == dst_package:
+        return True
+    if src_package == "trader.strategies":
+        return dst_floor <= 1  # strategies see the floor and the domain only
+    if src_package == "trader.engine" and dst_package == "trader.venues":
+        return _is_port(target)  # the engine sees venues through their ports only
+    if src_floor == dst_floor == 2:
+        # Siblings on floor 2 stay apart; integrations (stores, sinks) may read the venue-neutral port types.
+        return src_package == "trader.integrations" and dst_package == "trader.venues" and _is_port(target)
+    return dst_floor < src_floor or (dst_floor == src_floor and src_floor in (0, 4, 5))
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _trader_imports(path: Path) -> list[tuple[str, int]]:
+    """Every `trader.*` import of a file: top-level, in functions and under TYPE_CHECKING alike."""
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.extend((f"{node.module}.{a.name}" if _is_module(f"{node.module}.{a.name}") else node.module,
+                          node.lineno) for a in node.names)  # fmt: skip
+        elif isinstance(node, ast.Import):
+            found.extend((alias.name, node.lineno) for alias in node.names)
+    return [(name, line) for name, line in found if name == "trader" or name.startswith("trader.")]
+
+
+def _is_module(dotted: str) -> bool:
+    """`from trader.integrations import logging` imports a module: judge the module, not its package."""
+    relative = Path(*dotted.split(".")[1:])
+    return (PACKAGE / relative).with_suffix(".py").exists() or (PACKAGE / relative / "__init__.py").exists()
+
+
+def test_no_import_runs_against_the_layer_order() -> None:
+    offenders = {
+        f"{_module_name(path)} -> {target} (line {line})"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for target, line in _trader_imports(path)
+        if not import_allowed(_module_name(path), target)
+    }
+    assert sorted(offenders) == []
+
+
+def test_the_layer_rule_refuses_what_the_house_forbids() -> None:
+    """The checker itself: each kind of import the plan forbids is refused, and the allowed ones pass."""
+    refused = [
+        ("trader.integrations.metrics", "trader.engine.books"),  # up a floor
+        ("trader.venues.polymarket.gamma", "trader.integrations.ticks"),  # venues never import integrations
+        ("trader.engine.market_data", "trader.venues.polymarket.parse"),  # the engine sees only the ports
+        ("trader.engine.market_data", "trader.venues.sim.venue"),
+        ("trader.integrations.espn", "trader.strategies.games"),  # siblings on floor 2
+        ("trader.strategies.sniper", "trader.integrations.espn"),  # strategies: floor and domain only
+        ("trader.strategies.sniper", "trader.venues.base"),
+        ("trader.engine.execution", "trader.settings"),  # nothing below the top reads the settings loader
+        ("trader.app.supervisor", "trader.settings"),
+        ("trader.domain.book", "trader.engine.books"),
+        ("trader.infra.ticks", "trader.domain.numbers"),
+    ]
+    allowed = [
+        ("trader.engine.market_data", "trader.venues.base"),
+        ("trader.engine.orders", "trader.venues.errors"),
+        ("trader.engine.orders", "trader.integrations.store.base"),
+        ("trader.integrations.store.base", "trader.venues.base"),
+        ("trader.app.venue", "trader.venues.polymarket.gamma"),
+        ("trader.app.config", "trader.engine.risk"),
+        ("trader.commands.run", "trader.app"),
+        ("trader.strategies.sniper", "trader.domain.games"),
+        ("trader.venues.polymarket.user_ws", "trader.infra.backoff"),
+    ]
+    assert [pair for pair in refused if import_allowed(*pair)] == []
+    assert [pair for pair in allowed if not import_allowed(*pair)] == []
