@@ -1,6 +1,6 @@
 """Book state for strategies: per market a latest-value cell, per token a book with its health.
 
-Market data is state, not a queue (ARCHITECTURE.md). The market-data service applies frames to the `OrderBook`s
+Market data is state, not a queue (docs/architecture.md). The market-data service applies frames to the `OrderBook`s
 here in place and then bumps the market's cell; a strategy waits with `await cell.wait_changed(seen)` and gets
 the *current* version number back, however many changes happened in between. Nothing queues up behind a slow
 strategy, and the socket reader never waits for one.
