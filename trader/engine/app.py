@@ -112,6 +112,7 @@ from trader.venues.errors import VenueError
 from trader.venues.paper import PaperVenue, follow_books
 from trader.venues.polymarket.gamma import Discovery, GammaClient, MarketQuery, run_market_refresh
 from trader.venues.polymarket.market_ws import websocket_factory
+from trader.venues.polymarket.paper_ids import paper_order_id
 from trader.venues.polymarket.venue import PolymarketVenueSettings, open_polymarket_venue
 from trader.venues.sim.venue import SimConfig, SimVenue, run_sim_venue
 
@@ -897,6 +898,7 @@ async def run_trader(
             paper = PaperVenue(
                 lambda t: tb.book if (tb := books.get_token(t)) is not None else None,
                 lambda t: books.markets[tb.condition_id].market if (tb := books.get_token(t)) is not None else None,
+                order_ids=paper_order_id,
                 cash=run.starting_cash_usd,
                 settings=settings.paper,
                 shares={p.token_id: p.quantity for p in stored_positions if p.quantity},
