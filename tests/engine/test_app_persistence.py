@@ -49,7 +49,7 @@ from trader.settings import (
     StoreSettings,
     load_settings,
 )
-from trader.testing.fake_venue import FakeVenue, sequential_order_ids
+from trader.testing.fake_venue import FakeVenue
 from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.sim.markets import UNITS_PER_ONE
 
@@ -320,7 +320,7 @@ async def test_live_restart_cancels_what_rests_records_final_states_and_recovers
 ) -> None:
     venue = FakeVenue(wall=WALL)
     async with open_sqlite_store(tmp_path / "trader.db") as store:
-        manager = OrderManager(venue, store, ids=sequential_order_ids(), wall_ns=lambda: int(WALL * 1e9))
+        manager = OrderManager(venue, store, wall_ns=lambda: int(WALL * 1e9))
         resting = await manager.submit(_gtc("c-resting"))
         filled_later = await manager.submit(_gtc("c-filled-later"))
         # The engine dies; meanwhile the venue fills one order, and someone's order of ours is there too.

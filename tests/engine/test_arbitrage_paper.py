@@ -25,7 +25,7 @@ from trader.engine.orders import OrderManager
 from trader.engine.risk import BookHealth, RiskGate
 from trader.testing.fake_venue import MemoryStore
 from trader.venues.paper import PaperSettings, PaperVenue
-from trader.venues.polymarket.paper_ids import PaperOrderIds, paper_order_id
+from trader.venues.polymarket.paper_ids import paper_order_id
 
 D = Decimal
 YES, NO = "1001", "1002"
@@ -73,7 +73,6 @@ async def test_thin_leg_is_hedged_on_paper_and_positions_match(autojump_clock: t
     manager = OrderManager(
         paper,
         MemoryStore(),
-        ids=PaperOrderIds(lambda t: MARKET if t in book else None),
         portfolio=Portfolio(cash=D(1000)),
         wall_ns=lambda: int(WALL * 1e9),
     )

@@ -19,7 +19,7 @@ from trader.engine.execution import ExecutionService, ExecutionSettings
 from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManager, PrepareFailed, pump_venue_events
 from trader.engine.risk import BookHealth, RiskGate
 from trader.integrations.store.base import IntentRecord, IntentState
-from trader.testing.fake_venue import FakeVenue, MemoryStore, Outcome, sequential_order_ids
+from trader.testing.fake_venue import FakeVenue, MemoryStore, Outcome
 from trader.venues.errors import VenueTimeout
 
 YES = "1001"
@@ -43,7 +43,6 @@ def manager_for(venue: FakeVenue, store: MemoryStore) -> OrderManager:
     return OrderManager(
         venue,
         store,
-        ids=sequential_order_ids(),
         portfolio=Portfolio(cash=Decimal(100)),
         wall_ns=lambda: int(WALL * 1e9),
     )
@@ -202,8 +201,8 @@ async def test_an_order_that_cannot_be_prepared_is_neither_written_nor_sent(
         nursery.cancel_scope.cancel()
 
 
-def test_an_id_source_or_a_preparing_venue_is_required() -> None:
+def test_a_preparing_venue_is_required() -> None:
     from trader.errors import ConfigError
 
     with pytest.raises(ConfigError):
-        OrderManager(FakeVenue(), MemoryStore())
+        OrderManager(object(), MemoryStore())  # type: ignore[arg-type]  # no `prepare`: not a Venue

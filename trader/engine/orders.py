@@ -5,8 +5,8 @@ computed locally before sending), the trades of those orders, and the `Portfolio
 
 Sending one order (`submit`):
 
-1. the order id is computed locally (`OrderIdSource`: the EIP-712 digest; the live adapter signs here, the paper
-   venue computes the same digest with `trader.venues.polymarket.signing`), and the order is CREATED;
+1. the venue prepares the order (`Venue.prepare`), computing its id locally (the EIP-712 digest: the live adapter
+   signs here, the paper venue computes the same digest with the id function it is given), and it is CREATED;
 2. the intent is written to the store (write-ahead) BEFORE anything is sent; a store failure means the order is
    not sent (REJECTED, `STORE_WRITE_FAILED`);
 3. the call goes through the rate limiter (NORMAL priority, a bounded wait) and the circuit breaker, with a
@@ -14,11 +14,11 @@ Sending one order (`submit`):
 4. the reply drives the state machine (`trader.domain.orders`): accepted (LIVE, or matched on entry with the
    fills arriving as trades), rejected (a value with the venue's stable code), or UNKNOWN: a timeout, a
    disconnect, a 5xx or a garbled reply. An unknown outcome is resolved by ASKING THE VENUE FOR THAT ORDER ID
-   (`order(order_id)` when the venue offers it, else its open orders and trades), a few times; the order is never
-   sent again. Not there: the order is closed as CANCELED with reason `SUBMIT_NOT_FOUND` (a state that still
-   accepts a late fill, so the position follows the venue); still unknown after every attempt: the order stays
-   SUBMITTED and is counted as unresolved until an event or a reconciliation settles it. A submit cancelled while
-   its request was on the wire (an emergency stop) is unresolved the same way.
+   (`Venue.lookup`; a venue without a by-id endpoint answers from its open orders and trades), a few times; the
+   order is never sent again. Not there: the order is closed as CANCELED with reason `SUBMIT_NOT_FOUND` (a state
+   that still accepts a late fill, so the position follows the venue); still unknown after every attempt: the
+   order stays SUBMITTED and is counted as unresolved until an event or a reconciliation settles it. A submit
+   cancelled while its request was on the wire (an emergency stop) is unresolved the same way.
 
 Sending several (`submit_batch`, `POST /orders`, up to `MAX_BATCH_SIZE`; an arbitrage's legs): the same steps,
 once for all: every order prepared, every intent written in one store transaction, one request through the rate
@@ -50,7 +50,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
-from typing import NoReturn, Protocol, TypeVar, runtime_checkable
+from typing import NoReturn, TypeVar
 
 import structlog
 import trio
@@ -118,30 +118,7 @@ _BATCH_ENDPOINT = "POST /orders"
 _CANCEL_ENDPOINT = "DELETE /order"
 _CANCEL_ALL_ENDPOINT = "DELETE /cancel-all"
 _LOOKUP_ENDPOINT = "GET /data/order"
-_OPEN_ORDERS_ENDPOINT = "GET /data/orders"
 _TRADES_ENDPOINT = "GET /data/trades"
-
-
-class OrderIdSource(Protocol):
-    """Computes the venue's order id of an intent before it is sent (the EIP-712 digest of the signed order)."""
-
-    def order_id_for(self, intent: OrderIntent) -> str: ...
-
-
-@runtime_checkable
-class SupportsOrderLookup(Protocol):
-    """A venue that answers for one order id (`GET /data/order/{id}`): None when it does not know the order."""
-
-    async def lookup(self, order_id: str) -> VenueOrder | None: ...
-
-
-@runtime_checkable
-class SupportsPrepare(Protocol):
-    """A venue that builds (signs) the order for an intent itself: `order.order_id` is what it will send.
-
-    The live adapter (`PolymarketVenue.prepare`) and the paper venue do; `ts` is wall-clock epoch seconds."""
-
-    async def prepare(self, intent: OrderIntent, *, ts: float) -> Order: ...
 
 
 class PrepareFailed(TraderError):
@@ -251,7 +228,6 @@ class OrderManager:
         venue: Venue,
         store: Store,
         *,
-        ids: OrderIdSource | None = None,
         portfolio: Portfolio | None = None,
         breaker: CircuitBreaker | None = None,
         limiter: RateLimiter | None = None,
@@ -264,11 +240,8 @@ class OrderManager:
         self.portfolio = portfolio if portfolio is not None else Portfolio()
         self.breaker = breaker or CircuitBreaker(name="venue")
         self.limiter = limiter or RateLimiter()
-        # Checked once here: a runtime Protocol check costs tens of µs, too much for every order.
-        self._preparer: SupportsPrepare | None = venue if isinstance(venue, SupportsPrepare) else None
-        if ids is None and self._preparer is None:
-            raise ConfigError("OrderManager needs an OrderIdSource, or a venue that prepares its own orders")
-        self._ids = ids
+        if not callable(getattr(venue, "prepare", None)):  # once, here: an untyped caller fails now, not per order
+            raise ConfigError("OrderManager needs a venue that prepares its own orders (`Venue.prepare`)")
         self._wall_ns = wall_ns
         self._orders: dict[str, Order] = {}
         # The open orders (sent, not terminal), kept as states change: the risk gate asks for them on every intent,
@@ -408,10 +381,7 @@ class OrderManager:
         """The CREATED orders with their venue order ids, computed before anything is written or sent (one deadline
         for the whole request: preparing is signing, plus a venue lookup for a market it was not told about)."""
         now = self.now()
-        if self._ids is not None:
-            return [Order.from_intent(intent, order_id=self._ids.order_id_for(intent), ts=now) for intent in intents]
-        venue = self._preparer
-        assert venue is not None  # checked in __init__
+        venue = self.venue
         orders: list[Order] = []
         intent = intents[0]
         try:
@@ -669,24 +639,8 @@ class OrderManager:
         self._unresolved.discard(cid)
 
     async def _lookup(self, order_id: str) -> VenueOrder | None:
-        venue = self.venue
-        max_wait = self.settings.max_rate_wait_secs
-        if isinstance(venue, SupportsOrderLookup):
-            return await self._call(_LOOKUP_ENDPOINT, partial(venue.lookup, order_id), max_wait_secs=max_wait)
-        for venue_order in await self._call(_OPEN_ORDERS_ENDPOINT, venue.open_orders, max_wait_secs=max_wait):
-            if venue_order.order_id == order_id:
-                return venue_order
-        cid = self._by_venue_id[order_id]
-        trades = [t for t in await self._fetch_trades(self._orders[cid]) if t.order_id == order_id]
-        if not trades:
-            return None
-        order = self._orders[cid]
-        matched = sum((t.size for t in trades if t.status is not TradeStatus.FAILED), ZERO)
-        return VenueOrder.of(
-            order,
-            size_matched=matched,
-            status=VenueOrderStatus.MATCHED if matched >= order.size else VenueOrderStatus.CANCELED,
-            ts=max(t.ts for t in trades),
+        return await self._call(
+            _LOOKUP_ENDPOINT, partial(self.venue.lookup, order_id), max_wait_secs=self.settings.max_rate_wait_secs
         )
 
     async def _fetch_trades(self, order: Order) -> list[VenueTrade]:

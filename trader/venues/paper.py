@@ -1,8 +1,9 @@
 """The paper venue: fills orders against the LIVE local books, with latency, depth, queues, fees and a balance.
 
-It implements the `Venue` protocol (and `order(order_id)`), so execution cannot tell it from the live venue. It
-reads the books that market data keeps (`book_of(token) -> OrderBook`) and the markets (`market_of(token) ->
-Market`: tick, minimum size, fees, neg risk); `follow_books` feeds it trade prints and book changes.
+It implements the `Venue` protocol (`prepare` and `lookup(order_id)` included), so execution cannot tell it from
+the live venue. It reads the books that market data keeps (`book_of(token) -> OrderBook`) and the markets
+(`market_of(token) -> Market`: tick, minimum size, fees, neg risk); `follow_books` feeds it trade prints and book
+changes.
 
 Matching, step by step (all exact decimals):
 
