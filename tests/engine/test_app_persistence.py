@@ -30,7 +30,7 @@ from trader.domain.intents import OrderIntent
 from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.domain.positions import Position
-from trader.engine.orders import OrderManager
+from trader.engine.order_manager import OrderManager
 from trader.engine.restart import ENGINE_RESTARTED, RESTART_CANCELED, reconcile_at_start
 from trader.engine.risk import RiskSettings
 from trader.errors import ConfigError

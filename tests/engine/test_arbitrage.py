@@ -28,7 +28,7 @@ from trader.engine.arbitrage import (
     summarize,
 )
 from trader.engine.execution import ARB_LATE_FILL, ExecutionService
-from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManager, pump_venue_events
+from trader.engine.order_manager import SUBMIT_NOT_FOUND, OrderManager, pump_venue_events
 from trader.engine.risk import BookHealth, RiskGate, RiskSettings
 from trader.errors import ConfigError
 from trader.strategies.base import intent_key

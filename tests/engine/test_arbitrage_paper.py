@@ -21,7 +21,7 @@ from trader.domain.numbers import Side
 from trader.domain.positions import Portfolio
 from trader.engine.arbitrage import ArbitrageSettings, ArbStatus
 from trader.engine.execution import ExecutionService, ExecutionSettings
-from trader.engine.orders import OrderManager
+from trader.engine.order_manager import OrderManager
 from trader.engine.risk import BookHealth, RiskGate
 from trader.testing.fake_venue import MemoryStore
 from trader.venues.paper import PaperSettings, PaperVenue

@@ -18,7 +18,7 @@ from trader.domain.numbers import Side
 from trader.domain.positions import Portfolio
 from trader.domain.risk import TradingState
 from trader.engine.execution import DRAINING, ExecutionService, ExecutionSettings, book_health_from, tick_from
-from trader.engine.orders import OrderManager
+from trader.engine.order_manager import OrderManager
 from trader.engine.risk import BookHealth, RiskGate, RiskSettings
 from trader.errors import ConfigError
 from trader.testing.fake_venue import FakeVenue, MemoryStore, Outcome

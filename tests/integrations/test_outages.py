@@ -28,7 +28,7 @@ from trader.domain.events import OrderFilled
 from trader.domain.intents import OrderIntent
 from trader.domain.numbers import Side
 from trader.domain.positions import Portfolio
-from trader.engine.orders import STORE_WRITE_FAILED, OrderManager
+from trader.engine.order_manager import STORE_WRITE_FAILED, OrderManager
 from trader.integrations.bus import bus_event, decode_event
 from trader.integrations.bus.redis import RedisBusSettings, open_redis_bus
 from trader.integrations.sinks import SinkSettings, open_write_behind_store

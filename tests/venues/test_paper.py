@@ -24,7 +24,7 @@ from trader.domain.market import FeeSchedule, Market
 from trader.domain.numbers import Side
 from trader.domain.orders import Order, is_order_id
 from trader.domain.positions import Portfolio
-from trader.engine.orders import OrderManager, pump_venue_events
+from trader.engine.order_manager import OrderManager, pump_venue_events
 from trader.errors import ConfigError
 from trader.testing.fake_venue import MemoryStore
 from trader.venues.base import SubmitAccepted, SubmitRejected, VenueOrderStatus, VenueTrade

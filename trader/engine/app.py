@@ -73,7 +73,7 @@ from trader.engine.books import BookHealth, Books
 from trader.engine.breaker import BreakerState, CircuitBreaker
 from trader.engine.execution import DrainReport, ExecutionService, book_health_from, tick_from
 from trader.engine.market_data import MarketDataService
-from trader.engine.orders import OrderManager
+from trader.engine.order_manager import OrderManager
 from trader.engine.rate_limit import RateLimiter
 from trader.engine.restart import RestartReport, reconcile_at_start
 from trader.engine.risk import RiskGate, RiskSettings

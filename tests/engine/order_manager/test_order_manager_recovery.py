@@ -16,7 +16,7 @@ from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.domain.positions import Portfolio
 from trader.engine.execution import ExecutionService, ExecutionSettings
-from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManager, PrepareFailed, pump_venue_events
+from trader.engine.order_manager import SUBMIT_NOT_FOUND, OrderManager, PrepareFailed, pump_venue_events
 from trader.engine.risk import BookHealth, RiskGate
 from trader.integrations.store.base import IntentRecord, IntentState
 from trader.testing.fake_venue import FakeVenue, MemoryStore, Outcome

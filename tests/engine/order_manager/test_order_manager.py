@@ -18,7 +18,7 @@ from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.domain.positions import Portfolio
 from trader.engine.breaker import BreakerSettings, BreakerState, CircuitBreaker, CircuitOpenError
-from trader.engine.orders import (
+from trader.engine.order_manager import (
     CIRCUIT_OPEN,
     SENDING_BLOCKED,
     STORE_WRITE_FAILED,
