@@ -91,7 +91,7 @@ from trader.engine.books import Books
 from trader.engine.breaker import CircuitBreaker
 from trader.engine.execution import ExecutionService, book_health_from, tick_from
 from trader.engine.market_data import MarketDataService
-from trader.engine.orders import OrderManager
+from trader.engine.order_manager import OrderManager
 from trader.engine.rate_limit import RateLimiter
 from trader.engine.risk import RiskDecision, RiskGate, RiskSettings
 from trader.engine.strategy_engine import StrategyEngine

@@ -202,8 +202,8 @@ def test_the_layer_rule_refuses_what_the_house_forbids() -> None:
     ]
     allowed = [
         ("trader.engine.market_data", "trader.venues.base"),
-        ("trader.engine.orders", "trader.venues.errors"),
-        ("trader.engine.orders", "trader.integrations.store.base"),
+        ("trader.engine.order_manager.submit", "trader.venues.errors"),
+        ("trader.engine.order_manager.submit", "trader.integrations.store.base"),
         ("trader.integrations.store.base", "trader.venues.base"),
         ("trader.app.venue", "trader.venues.polymarket.gamma"),
         ("trader.app.config", "trader.engine.risk"),

@@ -30,7 +30,7 @@ from trader.domain.intents import OrderIntent
 from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.domain.positions import Position
-from trader.engine.orders import OrderManager
+from trader.engine.order_manager import OrderManager
 from trader.engine.restart import ENGINE_RESTARTED, RESTART_CANCELED, reconcile_at_start
 from trader.engine.risk import RiskSettings
 from trader.errors import ConfigError
@@ -49,7 +49,7 @@ from trader.settings import (
     StoreSettings,
     load_settings,
 )
-from trader.testing.fake_venue import FakeVenue, sequential_order_ids
+from trader.testing.fake_venue import FakeVenue
 from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.sim.markets import UNITS_PER_ONE
 
@@ -320,7 +320,7 @@ async def test_live_restart_cancels_what_rests_records_final_states_and_recovers
 ) -> None:
     venue = FakeVenue(wall=WALL)
     async with open_sqlite_store(tmp_path / "trader.db") as store:
-        manager = OrderManager(venue, store, ids=sequential_order_ids(), wall_ns=lambda: int(WALL * 1e9))
+        manager = OrderManager(venue, store, wall_ns=lambda: int(WALL * 1e9))
         resting = await manager.submit(_gtc("c-resting"))
         filled_later = await manager.submit(_gtc("c-filled-later"))
         # The engine dies; meanwhile the venue fills one order, and someone's order of ours is there too.

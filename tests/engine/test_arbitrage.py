@@ -28,11 +28,11 @@ from trader.engine.arbitrage import (
     summarize,
 )
 from trader.engine.execution import ARB_LATE_FILL, ExecutionService
-from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManager, pump_venue_events
+from trader.engine.order_manager import SUBMIT_NOT_FOUND, OrderManager, pump_venue_events
 from trader.engine.risk import BookHealth, RiskGate, RiskSettings
 from trader.errors import ConfigError
 from trader.strategies.base import intent_key
-from trader.testing.fake_venue import FakeVenue, Outcome, sequential_order_ids
+from trader.testing.fake_venue import FakeVenue, Outcome
 from trader.testing.memory_store import MemoryStore
 from trader.venues.errors import VenueRejectCode, VenueTimeout
 
@@ -72,7 +72,6 @@ async def manager_with_pump(venue: FakeVenue) -> AsyncIterator[OrderManager]:
     manager = OrderManager(
         venue,
         MemoryStore(),
-        ids=sequential_order_ids(),
         portfolio=Portfolio(cash=CASH),
         wall_ns=lambda: int(WALL * 1e9),
     )
@@ -230,7 +229,6 @@ async def test_leg_whose_fills_never_arrive_is_reconciled_by_id(autojump_clock: 
     manager = OrderManager(
         venue,
         MemoryStore(),
-        ids=sequential_order_ids(),
         portfolio=Portfolio(cash=CASH),
         wall_ns=lambda: int(WALL * 1e9),
     )
@@ -259,9 +257,7 @@ def execution_service(
 ) -> tuple[ExecutionService, trio.MemorySendChannel[Intent], MemoryStore, list[object]]:
     """An execution service over `venue`: its intent channel, its store and the domain events it publishes."""
     store = MemoryStore()
-    manager = OrderManager(
-        venue, store, ids=sequential_order_ids(), portfolio=Portfolio(cash=CASH), wall_ns=lambda: int(WALL * 1e9)
-    )
+    manager = OrderManager(venue, store, portfolio=Portfolio(cash=CASH), wall_ns=lambda: int(WALL * 1e9))
     events: list[object] = []
     manager.add_listener(events.append)
     send, receive = trio.open_memory_channel[Intent](4)

@@ -21,10 +21,11 @@ from trader.domain.numbers import Side
 from trader.domain.positions import Portfolio
 from trader.engine.arbitrage import ArbitrageSettings, ArbStatus
 from trader.engine.execution import ExecutionService, ExecutionSettings
-from trader.engine.orders import OrderManager
+from trader.engine.order_manager import OrderManager
 from trader.engine.risk import BookHealth, RiskGate
 from trader.testing.memory_store import MemoryStore
-from trader.venues.paper import PaperOrderIds, PaperSettings, PaperVenue
+from trader.venues.paper import PaperSettings, PaperVenue
+from trader.venues.polymarket.paper_ids import paper_order_id
 
 D = Decimal
 YES, NO = "1001", "1002"
@@ -67,12 +68,11 @@ def basket() -> ArbIntent:
 
 async def test_thin_leg_is_hedged_on_paper_and_positions_match(autojump_clock: trio.testing.MockClock) -> None:
     book = books()
-    paper = PaperVenue(book.get, lambda t: MARKET if t in book else None, cash=D(1000),
+    paper = PaperVenue(book.get, lambda t: MARKET if t in book else None, order_ids=paper_order_id, cash=D(1000),
                        settings=PaperSettings(latency_secs=0.05), wall=lambda: WALL)  # fmt: skip
     manager = OrderManager(
         paper,
         MemoryStore(),
-        ids=PaperOrderIds(lambda t: MARKET if t in book else None),
         portfolio=Portfolio(cash=D(1000)),
         wall_ns=lambda: int(WALL * 1e9),
     )

@@ -35,7 +35,7 @@ from trader.domain.numbers import Side
 from trader.domain.positions import Portfolio
 from trader.engine.arbitrage import ArbitrageSettings, ArbStatus
 from trader.engine.execution import ARB_LATE_FILL, ExecutionService, ExecutionSettings
-from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManager, OrderManagerSettings
+from trader.engine.order_manager import SUBMIT_NOT_FOUND, OrderManager, OrderManagerSettings
 from trader.engine.risk import BookHealth, RiskGate, RiskSettings
 from trader.testing.memory_store import MemoryStore
 from trader.venues.errors import VenueRejectCode

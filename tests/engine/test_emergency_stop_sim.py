@@ -21,7 +21,7 @@ from trader.domain.numbers import Side
 from trader.domain.risk import TradingState
 from trader.engine.arbitrage import ArbitrageSettings, ArbStatus
 from trader.engine.execution import ExecutionSettings
-from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManagerSettings
+from trader.engine.order_manager import SUBMIT_NOT_FOUND, OrderManagerSettings
 from trader.venues.polymarket.venue import PolymarketVenueSettings
 
 D = Decimal

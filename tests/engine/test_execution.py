@@ -18,10 +18,10 @@ from trader.domain.numbers import Side
 from trader.domain.positions import Portfolio
 from trader.domain.risk import TradingState
 from trader.engine.execution import DRAINING, ExecutionService, ExecutionSettings, book_health_from, tick_from
-from trader.engine.orders import OrderManager
+from trader.engine.order_manager import OrderManager
 from trader.engine.risk import BookHealth, RiskGate, RiskSettings
 from trader.errors import ConfigError
-from trader.testing.fake_venue import FakeVenue, Outcome, sequential_order_ids
+from trader.testing.fake_venue import FakeVenue, Outcome
 from trader.testing.memory_store import MemoryStore
 from trader.venues.errors import VenueTimeout
 
@@ -74,9 +74,7 @@ async def running(
 ) -> AsyncIterator[Harness]:
     venue = venue or FakeVenue(wall=WALL)
     store = MemoryStore()
-    manager = OrderManager(
-        venue, store, ids=sequential_order_ids(), portfolio=Portfolio(cash=cash), wall_ns=lambda: int(WALL * 1e9)
-    )
+    manager = OrderManager(venue, store, portfolio=Portfolio(cash=cash), wall_ns=lambda: int(WALL * 1e9))
     events: list[object] = []
     manager.add_listener(events.append)
     gate = RiskGate(risk or RiskSettings(max_orders_per_market=1000, max_orders_global=1000))
@@ -113,7 +111,7 @@ async def test_risk_denial_is_a_counted_value_and_nothing_is_written_or_sent(
 
 async def test_stale_book_is_denied(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
-    manager = OrderManager(venue, MemoryStore(), ids=sequential_order_ids())
+    manager = OrderManager(venue, MemoryStore())
     send, receive = trio.open_memory_channel[Intent](1)
     service = ExecutionService(manager, RiskGate(), receive, book_health=lambda _t: None)
     async with trio.open_nursery() as nursery:
@@ -333,7 +331,6 @@ async def test_daily_loss_breach_is_an_emergency_stop(autojump_clock: trio.testi
     manager = OrderManager(
         venue,
         store,
-        ids=sequential_order_ids(),
         portfolio=Portfolio(cash=Decimal(100)),
         wall_ns=lambda: int(WALL * 1e9),
     )
@@ -371,7 +368,7 @@ async def test_an_intent_leaves_flight_only_when_denied_or_all_its_orders_are_te
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     venue = FakeVenue(wall=WALL)
-    manager = OrderManager(venue, MemoryStore(), ids=sequential_order_ids(), portfolio=Portfolio(cash=Decimal(10_000)))
+    manager = OrderManager(venue, MemoryStore(), portfolio=Portfolio(cash=Decimal(10_000)))
     gate = RiskGate(RiskSettings(max_order_notional_usd=Decimal(50)))
     send, receive = trio.open_memory_channel[Intent](8)
     done: list[str] = []

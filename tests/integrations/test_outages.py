@@ -28,13 +28,13 @@ from trader.domain.events import OrderFilled
 from trader.domain.intents import OrderIntent
 from trader.domain.numbers import Side
 from trader.domain.positions import Portfolio
-from trader.engine.orders import STORE_WRITE_FAILED, OrderManager
+from trader.engine.order_manager import STORE_WRITE_FAILED, OrderManager
 from trader.integrations.bus import bus_event, decode_event
 from trader.integrations.bus.redis import RedisBusSettings, open_redis_bus
 from trader.integrations.sinks import SinkSettings, open_write_behind_store
 from trader.integrations.store import IntentState, RiskEventRecord
 from trader.integrations.store.postgres import PostgresSettings, drop_postgres_schema, open_postgres_store
-from trader.testing.fake_venue import FakeVenue, sequential_order_ids
+from trader.testing.fake_venue import FakeVenue
 
 from .servers import (
     pg_cluster,
@@ -94,7 +94,6 @@ async def test_postgres_down_halts_new_orders_and_loses_no_queued_write(pg_setti
         manager = OrderManager(
             venue,
             store,
-            ids=sequential_order_ids(),
             portfolio=Portfolio(cash=Decimal(1000)),
             wall_ns=lambda: int(WALL * 1e9),
         )

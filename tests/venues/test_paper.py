@@ -24,12 +24,13 @@ from trader.domain.market import FeeSchedule, Market
 from trader.domain.numbers import Side
 from trader.domain.orders import Order, is_order_id
 from trader.domain.positions import Portfolio
-from trader.engine.orders import OrderManager, pump_venue_events
+from trader.engine.order_manager import OrderManager, pump_venue_events
 from trader.errors import ConfigError
 from trader.testing.memory_store import MemoryStore
 from trader.venues.base import SubmitAccepted, SubmitRejected, VenueOrderStatus, VenueTrade
 from trader.venues.errors import VenueRejectCode
-from trader.venues.paper import PAPER_KEY, PaperOrderIds, PaperSettings, PaperVenue, follow_books
+from trader.venues.paper import PaperSettings, PaperVenue, follow_books
+from trader.venues.polymarket.paper_ids import PAPER_KEY, PaperOrderIds, paper_order_id
 from trader.venues.polymarket.signing import OrderSigner, order_salt
 
 YES = "1001"
@@ -94,6 +95,7 @@ class Venue:
         self.paper = PaperVenue(
             lambda t: self.book if t == YES else None,
             lambda t: self.market if t in (YES, NO) else None,
+            order_ids=paper_order_id,
             cash=D(cash),
             shares=shares,
             settings=PaperSettings(latency_secs=latency),
@@ -416,6 +418,7 @@ async def test_follow_books_feeds_prints_and_book_changes(autojump_clock: trio.t
     paper = PaperVenue(
         lambda t: books.token(t).book if t in books else None,
         lambda t: MARKET if t in (YES, NO) else None,
+        order_ids=paper_order_id,
         cash=D(1000),
         settings=PaperSettings(latency_secs=0),
         wall=lambda: WALL,

@@ -25,6 +25,7 @@ from trader.venues.base import (
     VenueOrderStatus,
     VenueTrade,
     check_batch,
+    lookup_in_open_orders_and_trades,
 )
 from trader.venues.errors import VenueRejectCode
 
@@ -48,6 +49,15 @@ class _EchoVenue:
     def __init__(self) -> None:
         self._send, self._receive = trio.open_memory_channel[VenueEvent](100)
         self.live: dict[str, Order] = {}
+        self._prepared = 0
+
+    async def prepare(self, intent: OrderIntent, *, ts: float) -> Order:
+        await trio.lowlevel.checkpoint()
+        self._prepared += 1
+        return Order.from_intent(intent, order_id="0x" + f"{self._prepared:064x}", ts=ts)
+
+    async def lookup(self, order_id: str) -> VenueOrder | None:
+        return await lookup_in_open_orders_and_trades(self, order_id)
 
     async def submit(self, order: Order) -> SubmitResult:
         await trio.lowlevel.checkpoint()
@@ -149,3 +159,23 @@ def test_venue_order_of_a_domain_order_carries_its_fields_and_the_state_given() 
         order_type=order.order_type,
         ts=5.0,
     )
+
+
+async def test_a_venue_without_a_by_id_endpoint_looks_up_in_its_open_orders() -> None:
+    venue: Venue = _EchoVenue()
+    intent = OrderIntent(
+        client_order_id="c-7",
+        strategy="s",
+        condition_id="0xm",
+        token_id="1001",
+        side=Side.BUY,
+        price=Decimal("0.40"),
+        size=Decimal(10),
+    )
+    order = await venue.prepare(intent, ts=2.0)
+    assert (order.client_order_id, order.order_id, order.created_ts) == ("c-7", "0x" + f"{1:064x}", 2.0)
+    assert await venue.lookup(order.order_id) is None  # not sent
+    await venue.submit(order)
+    found = await venue.lookup(order.order_id)
+    assert found is not None
+    assert (found.order_id, found.status) == (order.order_id, VenueOrderStatus.LIVE)

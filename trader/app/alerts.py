@@ -21,7 +21,7 @@ import trio
 
 from trader.domain.risk import DailyLossBreached, RiskEvent, RiskStateChanged, TradingState
 from trader.engine.execution import ExecutionService
-from trader.engine.orders import OrderManager
+from trader.engine.order_manager import OrderManager
 from trader.engine.risk import RiskGate, RiskSettings
 from trader.integrations.slack import DailySummary, DisconnectStormDetector
 from trader.integrations.store.postgres import PostgresStore

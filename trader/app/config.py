@@ -20,7 +20,7 @@ from trader.config import Secret, check_positive_secs
 from trader.engine.breaker import BreakerSettings
 from trader.engine.execution import ExecutionSettings
 from trader.engine.market_data import MarketDataSettings
-from trader.engine.orders import OrderManagerSettings
+from trader.engine.order_manager import OrderManagerSettings
 from trader.engine.rate_limit import RateLimitSettings
 from trader.engine.risk import RiskSettings
 from trader.engine.strategy_engine import StrategyEngineSettings

@@ -37,7 +37,7 @@ from trader.domain.positions import Portfolio, marks_at_mid
 from trader.engine.books import Books
 from trader.engine.breaker import CircuitBreaker
 from trader.engine.execution import ExecutionService, book_health_from, tick_from
-from trader.engine.orders import OrderManager
+from trader.engine.order_manager import OrderManager
 from trader.engine.rate_limit import RateLimiter
 from trader.engine.strategy_engine import StrategyEngine, opportunity_record, store_claim
 from trader.integrations.espn import EspnClient, EspnPoller

@@ -40,6 +40,7 @@ from trader.venues.errors import VenueError
 from trader.venues.paper import PaperVenue, follow_books
 from trader.venues.polymarket.gamma import Discovery, GammaClient, MarketQuery, run_market_refresh
 from trader.venues.polymarket.market_ws import PolymarketMarketFeed, websocket_factory
+from trader.venues.polymarket.paper_ids import paper_order_id
 from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
 from trader.venues.sim.venue import SimConfig, SimVenue, run_sim_venue
@@ -206,6 +207,7 @@ def _paper_venue(settings: Settings, books: Books, cash: Decimal, positions: lis
         cash=cash,
         settings=settings.paper,
         shares={p.token_id: p.quantity for p in positions if p.quantity},
+        order_ids=paper_order_id,
     )
 
 

@@ -38,7 +38,7 @@ from trader.domain.intents import ArbIntent, OrderIntent
 from trader.domain.numbers import SIZE_STEP, ZERO, Side, ceil_to_tick, floor_size
 from trader.domain.orders import Order
 from trader.engine.breaker import CircuitOpenError
-from trader.engine.orders import DuplicateClientOrderId, OrderManager, PrepareFailed, RateLimitWaitTooLong
+from trader.engine.order_manager import DuplicateClientOrderId, OrderManager, PrepareFailed, RateLimitWaitTooLong
 from trader.errors import ConfigError
 from trader.venues.base import MAX_BATCH_SIZE
 from trader.venues.errors import VenueError

@@ -55,7 +55,7 @@ from trader.domain.risk import DailyLossBreached, TradingState
 from trader.engine.arbitrage import ArbitrageSettings, ArbOutcome, ArbResidual, ArbStatus, run_arbitrage
 from trader.engine.breaker import CircuitOpenError
 from trader.engine.late_legs import LateLegWatch
-from trader.engine.orders import (
+from trader.engine.order_manager import (
     SUBMIT_NOT_FOUND,
     DuplicateClientOrderId,
     OrderManager,

@@ -23,7 +23,6 @@ from trader.domain.enums import OrderStatus, TradeStatus
 from trader.domain.errors import InvariantViolation
 from trader.domain.events import OrderFilled
 from trader.domain.positions import Position
-from trader.engine.orders import SupportsOrderLookup
 from trader.errors import TraderError
 from trader.integrations.store.base import OrderRecord, Store, TradeRecord, secs_to_ns
 from trader.venues.base import Venue, VenueOrder, VenueOrderStatus, VenueTrade
@@ -160,12 +159,6 @@ async def reconcile_at_start(
     return report
 
 
-async def _lookup(venue: Venue, order_id: str, fallback: VenueOrder | None) -> VenueOrder | None:
-    if isinstance(venue, SupportsOrderLookup):
-        return await _venue_call(partial(venue.lookup, order_id))
-    return fallback
-
-
 async def _reconcile_orders(  # noqa: PLR0917
     store: Store,
     venue: Venue,
@@ -185,7 +178,7 @@ async def _reconcile_orders(  # noqa: PLR0917
                 counts["canceled"] += 1
             else:
                 log.error("restart_cancel_refused", order_id=order_id, reason=result.not_canceled.get(order_id))
-        found = await _lookup(venue, order_id, at_venue.get(order_id))
+        found = await _venue_call(partial(venue.lookup, order_id))
         if record is None:
             if found is None:
                 continue
@@ -220,7 +213,7 @@ async def _reconcile_trades(  # noqa: PLR0917
             continue
         record = stored_open.get(trade.order_id) or await store.load_order(trade.order_id)
         if record is None:
-            found = await _lookup(venue, trade.order_id, None)
+            found = await _venue_call(partial(venue.lookup, trade.order_id))
             if found is not None:
                 counts["unknown"] += 1
                 log.error("restart_order_unknown_to_store", order_id=trade.order_id, status=str(found.status))

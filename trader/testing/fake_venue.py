@@ -1,7 +1,8 @@
 """`FakeVenue`: a scripted `Venue` for tests, in the style of Trio's `Scenario` (fake networks with scripted outcomes).
 
-It implements the `trader.venues.base.Venue` protocol (plus `lookup(order_id)`, the lookup by id that execution uses
-to resolve an ambiguous submit), keeps its own book of orders, trades and positions, and records what it was asked:
+It implements the `trader.venues.base.Venue` protocol (`prepare` numbers the orders: "0x" + 64 hex, 1, 2, ... per
+fake; `lookup(order_id)` is the lookup by id that execution uses to resolve an ambiguous submit), keeps its own book of
+orders, trades and positions, and records what it was asked:
 
 - `submitted`: every order that reached it (including those whose reply never came back), `submit_times` (Trio clock);
 - `canceled`: order ids it was asked to cancel; `cancel_all_reasons`: the reasons of every cancel-all, with
@@ -36,6 +37,7 @@ from typing import Literal
 import trio
 
 from trader.domain.enums import Liquidity, TradeStatus
+from trader.domain.intents import OrderIntent
 from trader.domain.numbers import ZERO, Side
 from trader.domain.orders import Order
 from trader.venues.base import (
@@ -52,7 +54,7 @@ from trader.venues.base import (
 )
 from trader.venues.errors import VenueError, VenueRejectCode
 
-__all__ = ["FakeVenue", "Outcome", "sequential_order_ids"]
+__all__ = ["FakeVenue", "Outcome"]
 
 Reply = Literal["accept", "reject", "raise", "hang"]
 
@@ -86,20 +88,6 @@ class Outcome:
     silent: bool = False
 
 
-def sequential_order_ids() -> _SequentialIds:
-    """An `OrderIdSource` for tests: deterministic ids shaped like the venue's ("0x" + 64 hex)."""
-    return _SequentialIds()
-
-
-class _SequentialIds:
-    def __init__(self) -> None:
-        self._counter = itertools.count(1)
-
-    def order_id_for(self, intent: object) -> str:
-        del intent
-        return f"0x{next(self._counter):064x}"
-
-
 @dataclass(slots=True)
 class _FakeOrder:
     order: Order
@@ -130,6 +118,7 @@ class FakeVenue:
         self._trades: dict[str, VenueTrade] = {}
         self._positions: dict[str, Decimal] = {}
         self._subscribers: list[trio.MemorySendChannel[VenueEvent]] = []
+        self._order_ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
         self._submit_arrived = trio.Event()
 
@@ -149,6 +138,12 @@ class FakeVenue:
             await self._submit_arrived.wait()
 
     # -- the Venue protocol ----------------------------------------------------------------------------------------
+
+    async def prepare(self, intent: OrderIntent, *, ts: float) -> Order:
+        """The CREATED order with the fake's next id, deterministic and shaped like the venue's ("0x" + 64 hex).
+
+        No checkpoint: numbering an order is instant, as computing an id locally is (a subclass may script more)."""
+        return Order.from_intent(intent, order_id=f"0x{next(self._order_ids):064x}", ts=ts)
 
     async def submit(self, order: Order) -> SubmitResult:
         outcome = self._next_outcome(order)

@@ -5,11 +5,14 @@ exceptions (adapters raise the `trader.venues.errors.VenueError` tree and nothin
 
 Outcomes:
 
+- `prepare(intent, ts=...)` builds (and, live, signs) the order an intent becomes, computing its `order_id` before
+  anything is written or sent; every venue prepares its own orders (the live one signs them, the paper one computes
+  the same digest, the fake numbers them).
 - `submit(order)` returns a `SubmitResult`: `SubmitAccepted` (the venue took it: `status` LIVE/MATCHED/DELAYED/
   UNMATCHED, with what matched on entry) or `SubmitRejected` (the venue refused it: a stable `VenueRejectCode`).
   A refusal is a value. An exception (`VenueTimeout`, `VenueDisconnected`, a 5xx `VenueRequestError`) means the
   outcome is UNKNOWN: the order may exist. The caller resolves it by the order id it computed before sending
-  (`open_orders()`, the event stream), never by blindly sending again.
+  (`lookup(order_id)`, the event stream), never by blindly sending again.
 - `submit_batch(orders)` sends at most `MAX_BATCH_SIZE` (15) orders in one request and returns one result per order,
   in the same order. A larger batch is a `ValueError` (a bug in the caller).
 - `cancel(order_id)`, `cancel_all(reason=...)` return a `CancelResult` (which ids were cancelled, which not and why).
@@ -39,6 +42,7 @@ import trio
 
 from trader.domain.enums import Liquidity, OrderType, TradeStatus
 from trader.domain.feed import ParsedFrame
+from trader.domain.intents import OrderIntent
 from trader.domain.numbers import ZERO, Side
 from trader.domain.orders import Order
 from trader.venues.errors import RETRYABLE_REJECTS, VenueRejectCode
@@ -151,7 +155,14 @@ class Balances:
 
 
 class Venue(Protocol):
-    """The operations execution needs. Every method is a checkpoint; the caller sets timeouts."""
+    """The operations execution needs. Every method is a checkpoint (a test fake's `prepare` may skip it); the
+    caller sets timeouts."""
+
+    async def prepare(self, intent: OrderIntent, *, ts: float) -> Order:
+        """The CREATED order for an intent, built (live: signed) now; `order.order_id` is the id the venue will use,
+        computed here, before anything is written or sent. `ts` is wall-clock epoch seconds (the order's creation
+        time; live, its signed timestamp). A `VenueError` or a timeout means the order could not be built."""
+        ...
 
     async def submit(self, order: Order) -> SubmitResult:
         """Send one signed order (its `order_id` was computed and persisted before)."""
@@ -167,6 +178,12 @@ class Venue(Protocol):
         """Cancel every open order of ours. `reason` (a stable code, e.g. "SHUTDOWN") is for the record."""
         ...
 
+    async def lookup(self, order_id: str) -> VenueOrder | None:
+        """The venue's view of one order by its id (live: `GET /data/order/{id}`), None when it does not know the
+        order: how an unknown submit outcome is resolved. A venue without a by-id endpoint answers from its open
+        orders and trades (`lookup_in_open_orders_and_trades`)."""
+        ...
+
     async def open_orders(self) -> list[VenueOrder]: ...
 
     async def trades(self, *, since_ts: float | None = None) -> list[VenueTrade]: ...
@@ -180,6 +197,37 @@ class Venue(Protocol):
     def open_events(self) -> AbstractAsyncContextManager[trio.MemoryReceiveChannel[VenueEvent]]:
         """Subscribe to order and trade events for as long as the context is open."""
         ...
+
+
+async def lookup_in_open_orders_and_trades(
+    venue: Venue, order_id: str, *, since_ts: float | None = None
+) -> VenueOrder | None:
+    """`Venue.lookup` for a venue without a by-id endpoint: the order among its open orders, else as its trades (those
+    since `since_ts`) tell it, else None.
+
+    An order known only by its trades is off the book: it is reported CANCELED with what matched (a rest, if any, is
+    gone; FAILED trades do not count). Its size and type are not known here: `original_size` is what matched and
+    `order_type` GTC. The caller, who knows the order, applies the trades themselves.
+    """
+    for venue_order in await venue.open_orders():
+        if venue_order.order_id == order_id:
+            return venue_order
+    trades = [t for t in await venue.trades(since_ts=since_ts) if t.order_id == order_id]
+    if not trades:
+        return None
+    matched = sum((t.size for t in trades if t.status is not TradeStatus.FAILED), ZERO)
+    first = trades[0]
+    return VenueOrder(
+        order_id=order_id,
+        token_id=first.token_id,
+        side=first.side,
+        price=first.price,
+        original_size=matched,
+        size_matched=matched,
+        status=VenueOrderStatus.CANCELED,
+        order_type=OrderType.GTC,
+        ts=max(t.ts for t in trades),
+    )
 
 
 def check_batch(orders: Sequence[Order]) -> None:

@@ -1,8 +1,9 @@
 """The paper venue: fills orders against the LIVE local books, with latency, depth, queues, fees and a balance.
 
-It implements the `Venue` protocol (and `order(order_id)`), so execution cannot tell it from the live venue. It
-reads the books that market data keeps (`book_of(token) -> OrderBook`) and the markets (`market_of(token) ->
-Market`: tick, minimum size, fees, neg risk); `follow_books` feeds it trade prints and book changes.
+It implements the `Venue` protocol (`prepare` and `lookup(order_id)` included), so execution cannot tell it from
+the live venue. It reads the books that market data keeps (`book_of(token) -> OrderBook`) and the markets
+(`market_of(token) -> Market`: tick, minimum size, fees, neg risk); `follow_books` feeds it trade prints and book
+changes.
 
 Matching, step by step (all exact decimals):
 
@@ -31,10 +32,11 @@ Matching, step by step (all exact decimals):
 Trades are reported MATCHED and then CONFIRMED at once (paper has no chain). Cash and shares are the simulated
 balance (`Balances`, `positions()`).
 
-Order ids: `prepare(intent, ts=...)` (as the live adapter's) computes them with `trader.venues.polymarket.signing`:
-the EIP-712 digest of the order signed as a limit order with a fixed, publicly known paper key, the salt derived
-from the client order id and the timestamp from `ts`. So they look and behave like live ones: "0x" + 64 hex,
-deterministic, computed before sending. (`PaperOrderIds` gives the same digests with a random salt.)
+Order ids: `prepare(intent, ts=...)` (as the live adapter's) computes them with the id function it is given
+(`order_ids`, a `PaperOrderIdSource`: a function of the intent, its market and `ts`). The composition root passes
+`trader.venues.polymarket.paper_ids.paper_order_id`, the EIP-712 digest of the order signed as a limit order with a
+fixed, publicly known paper key, the salt derived from the client order id and the timestamp from `ts`. So they look
+and behave like live ones: "0x" + 64 hex, deterministic, computed before sending.
 """
 
 from __future__ import annotations
@@ -71,14 +73,10 @@ from trader.venues.base import (
     check_batch,
 )
 from trader.venues.errors import VenueRejectCode
-from trader.venues.polymarket.signing import OrderSigner, keccak256, order_salt
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["PaperOrderIds", "PaperSettings", "PaperStatistics", "PaperVenue", "follow_books"]
-
-#: The paper signer's key: derived from a public phrase, so it is NOT a secret and holds nothing.
-PAPER_KEY = "0x" + keccak256(b"trader paper venue: not a secret, holds nothing").hex()
+__all__ = ["PaperOrderIdSource", "PaperSettings", "PaperStatistics", "PaperVenue", "follow_books"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,46 +110,11 @@ class PaperStatistics:
     events_dropped: int
 
 
-class PaperOrderIds:
-    """Order ids for paper orders, computed like live ones (`OrderSigner` with the public paper key)."""
+class PaperOrderIdSource(Protocol):
+    """Computes a paper order's id before it is sent, from the intent, its market (None when unknown) and `ts`
+    (wall-clock epoch seconds, the order's signed timestamp): the same arguments give the same id."""
 
-    def __init__(
-        self,
-        market_of: Callable[[str], Market | None],
-        *,
-        salt_source: Callable[[], int] | None = None,
-        clock_ms: Callable[[], int] | None = None,
-    ) -> None:
-        kwargs: dict[str, Callable[[], int]] = {}
-        if salt_source is not None:
-            kwargs["salt_source"] = salt_source
-        if clock_ms is not None:
-            kwargs["clock_ms"] = clock_ms
-        self._signer = OrderSigner(PAPER_KEY, **kwargs)  # type: ignore[arg-type]
-        self._market_of = market_of
-
-    def order_id_for(self, intent: OrderIntent) -> str:
-        """A fresh id (random salt, the wall clock), like a client that signs at random."""
-        return self.digest(intent)
-
-    def digest(self, intent: OrderIntent, *, salt: int | None = None, timestamp_ms: int | None = None) -> str:
-        """The EIP-712 digest of the intent signed as a limit order (the tick and neg-risk flag of its market)."""
-        market = self._market_of(intent.token_id)
-        tick = market.tick_size if market is not None else Decimal("0.01")
-        neg_risk = market.neg_risk if market is not None else False
-        price = min(max(intent.price, tick), ONE - tick)
-        _, order_id = self._signer.limit_order_with_id(
-            token_id=intent.token_id,
-            side=intent.side,
-            price=price if is_on_tick(price, tick) else tick,
-            size=intent.size,
-            tick_size=tick,
-            neg_risk=neg_risk,
-            expiration=intent.expiration,
-            salt=salt,
-            timestamp_ms=timestamp_ms,
-        )
-        return order_id
+    def __call__(self, intent: OrderIntent, market: Market | None, *, ts: float) -> str: ...
 
 
 @dataclass(slots=True)
@@ -183,6 +146,7 @@ class PaperVenue:
         book_of: Callable[[str], OrderBook | None],
         market_of: Callable[[str], Market | None],
         *,
+        order_ids: PaperOrderIdSource,
         cash: Decimal,
         settings: PaperSettings | None = None,
         shares: Mapping[str, Decimal] | None = None,
@@ -191,7 +155,7 @@ class PaperVenue:
         self.settings = settings or PaperSettings()
         self._book_of = book_of
         self._market_of = market_of
-        self._ids = PaperOrderIds(market_of)
+        self._order_ids = order_ids
         self._wall = wall
         self.cash = cash
         self._shares: dict[str, Decimal] = dict(shares or {})
@@ -212,10 +176,10 @@ class PaperVenue:
     # -- the Venue protocol --------------------------------------------------------------------------------------
 
     async def prepare(self, intent: OrderIntent, *, ts: float) -> Order:
-        """The CREATED order for an intent, with the id a live signer would compute: deterministic, from the client
-        order id (salt) and `ts` (wall-clock epoch seconds, the signed timestamp)."""
+        """The CREATED order for an intent, with the id a live signer would compute (`order_ids`): deterministic, from
+        the intent, its market and `ts` (wall-clock epoch seconds, the signed timestamp)."""
         await trio.lowlevel.checkpoint()
-        order_id = self._ids.digest(intent, salt=order_salt(intent.client_order_id), timestamp_ms=round(ts * 1000))
+        order_id = self._order_ids(intent, self._market_of(intent.token_id), ts=ts)
         return Order.from_intent(intent, order_id=order_id, ts=ts)
 
     async def submit(self, order: Order) -> SubmitResult:

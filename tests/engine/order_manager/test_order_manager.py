@@ -18,7 +18,7 @@ from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.domain.positions import Portfolio
 from trader.engine.breaker import BreakerSettings, BreakerState, CircuitBreaker, CircuitOpenError
-from trader.engine.orders import (
+from trader.engine.order_manager import (
     CIRCUIT_OPEN,
     SENDING_BLOCKED,
     STORE_WRITE_FAILED,
@@ -29,7 +29,7 @@ from trader.engine.orders import (
     pump_venue_events,
 )
 from trader.integrations.store.base import IntentRecord, IntentState
-from trader.testing.fake_venue import FakeVenue, Outcome, sequential_order_ids
+from trader.testing.fake_venue import FakeVenue, Outcome
 from trader.testing.memory_store import MemoryStore
 from trader.venues.base import (
     Balances,
@@ -39,6 +39,7 @@ from trader.venues.base import (
     VenueOrder,
     VenueOrderStatus,
     VenueTrade,
+    lookup_in_open_orders_and_trades,
 )
 from trader.venues.errors import VenueDisconnected, VenueRejectCode, VenueRequestError, VenueTimeout
 
@@ -72,7 +73,6 @@ def manager_for(
     return OrderManager(
         venue,  # type: ignore[arg-type]
         store if store is not None else MemoryStore(),
-        ids=sequential_order_ids(),
         portfolio=Portfolio(cash=cash),
         breaker=breaker,
         settings=settings,
@@ -462,10 +462,16 @@ async def test_events_for_unknown_orders_are_counted_not_applied(autojump_clock:
 
 
 class NoLookupVenue:
-    """A venue without `order(order_id)`: the manager falls back to open orders and trades."""
+    """A venue without a by-id endpoint: its `lookup` answers from its open orders and trades."""
 
     def __init__(self, inner: FakeVenue) -> None:
         self.inner = inner
+
+    async def prepare(self, intent: OrderIntent, *, ts: float) -> Order:
+        return await self.inner.prepare(intent, ts=ts)
+
+    async def lookup(self, order_id: str) -> VenueOrder | None:
+        return await lookup_in_open_orders_and_trades(self, order_id)
 
     async def submit(self, order: Order) -> SubmitResult:
         return await self.inner.submit(order)
@@ -586,7 +592,7 @@ async def test_with_the_sqlite_store(tmp_path: pytest.TempPathFactory) -> None:
 
     venue = FakeVenue(wall=WALL)
     async with open_sqlite_store(Path(str(tmp_path)) / "trader.db") as store:
-        manager = OrderManager(venue, store, ids=sequential_order_ids(), wall_ns=lambda: int(WALL * 1e9))
+        manager = OrderManager(venue, store, wall_ns=lambda: int(WALL * 1e9))
         order = await manager.submit(intent("c1"))
         assert [i.client_order_id for i in await store.load_pending_intents()] == []  # resolved: ACKED
         venue.fill(order.order_id, Decimal(10))

@@ -16,10 +16,10 @@ from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.domain.positions import Portfolio
 from trader.engine.execution import ExecutionService, ExecutionSettings
-from trader.engine.orders import SUBMIT_NOT_FOUND, OrderManager, PrepareFailed, pump_venue_events
+from trader.engine.order_manager import SUBMIT_NOT_FOUND, OrderManager, PrepareFailed, pump_venue_events
 from trader.engine.risk import BookHealth, RiskGate
 from trader.integrations.store.base import IntentRecord, IntentState
-from trader.testing.fake_venue import FakeVenue, Outcome, sequential_order_ids
+from trader.testing.fake_venue import FakeVenue, Outcome
 from trader.testing.memory_store import MemoryStore
 from trader.venues.errors import VenueTimeout
 
@@ -44,7 +44,6 @@ def manager_for(venue: FakeVenue, store: MemoryStore) -> OrderManager:
     return OrderManager(
         venue,
         store,
-        ids=sequential_order_ids(),
         portfolio=Portfolio(cash=Decimal(100)),
         wall_ns=lambda: int(WALL * 1e9),
     )
@@ -204,8 +203,8 @@ async def test_an_order_that_cannot_be_prepared_is_neither_written_nor_sent(
         nursery.cancel_scope.cancel()
 
 
-def test_an_id_source_or_a_preparing_venue_is_required() -> None:
+def test_a_preparing_venue_is_required() -> None:
     from trader.errors import ConfigError
 
     with pytest.raises(ConfigError):
-        OrderManager(FakeVenue(), MemoryStore())
+        OrderManager(object(), MemoryStore())  # type: ignore[arg-type]  # no `prepare`: not a Venue

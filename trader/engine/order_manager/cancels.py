@@ -1,0 +1,90 @@
+"""Cancels: one order (`cancel`, `DELETE /order`) or every open order (`cancel_all`, `DELETE /cancel-all`).
+
+Both are HIGH priority in the rate limiter (they do not wait behind a blocked order endpoint) and not bounded in
+their wait here (the caller's deadline applies). `cancel_all(force=True)` (the emergency stop) goes out even when
+the breaker is open: pulling orders matters more than sparing a sick venue. The reason of a cancel is remembered, so
+that the venue's CANCELED report of that order closes it with our reason rather than `CANCELED_BY_VENUE`.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import trio
+
+from trader.domain.enums import OrderStatus
+from trader.domain.events import OrderCanceled, OrderCancelRejected, OrderCancelRequested, OrderReason
+from trader.domain.orders import Order
+from trader.engine.order_manager.guard import CANCEL_ALL_ENDPOINT, CANCEL_ENDPOINT, VenueGuard
+from trader.engine.order_manager.ledger import OrderLedger
+from trader.engine.order_manager.reasons import CANCEL_NOT_DONE
+from trader.venues.base import CancelResult, Venue
+
+__all__ = ["Canceller"]
+
+
+class Canceller:
+    """See the module docstring."""
+
+    def __init__(self, venue: Venue, ledger: OrderLedger, guard: VenueGuard) -> None:
+        self._venue = venue
+        self._ledger = ledger
+        self._guard = guard
+        self._cancel_reasons: dict[str, str] = {}
+        self._cancel_all_reason: str | None = None
+
+    def reason_for(self, cid: str) -> str | None:
+        """Why we asked the venue to cancel this order (itself, or in a cancel-all under way), or None."""
+        return self._cancel_reasons.get(cid) or self._cancel_all_reason
+
+    async def cancel(self, client_order_id: str, *, reason: str = OrderReason.CANCELED_BY_USER) -> Order:
+        """Ask the venue to cancel one order (HIGH priority). Errors propagate; the order stays PENDING_CANCEL."""
+        ledger = self._ledger
+        order = ledger.orders[client_order_id]
+        if order.is_terminal:
+            return order
+        ledger.apply(OrderCancelRequested(client_order_id=client_order_id, ts=ledger.now()))
+        self._cancel_reasons[client_order_id] = reason
+        ledger.counts["cancels_sent"] += 1
+        result = await self._guard.call(CANCEL_ENDPOINT, partial(self._venue.cancel, order.order_id))
+        await self._on_cancel_result(result, reason)
+        if (
+            order.order_id in result.not_canceled
+            and ledger.orders[client_order_id].status is OrderStatus.PENDING_CANCEL
+        ):
+            ledger.apply(
+                OrderCancelRejected(
+                    client_order_id=client_order_id,
+                    reason=CANCEL_NOT_DONE,
+                    ts=ledger.now(),
+                    message=result.not_canceled[order.order_id][:200],
+                )
+            )
+        await ledger.save_order(client_order_id)
+        return ledger.orders[client_order_id]
+
+    async def cancel_all(self, *, reason: str, force: bool = False) -> CancelResult:
+        """Cancel every open order at the venue (HIGH priority; `force`: even with the breaker open)."""
+        self._ledger.counts["cancel_alls"] += 1
+        self._cancel_all_reason = reason
+        try:
+            result = await self._guard.call(
+                CANCEL_ALL_ENDPOINT, partial(self._venue.cancel_all, reason=reason), force=force
+            )
+        finally:
+            self._cancel_all_reason = None
+        if result.canceled:
+            self._guard.limiter.charge(CANCEL_ALL_ENDPOINT, len(result.canceled), trio.current_time())
+        await self._on_cancel_result(result, reason)
+        return result
+
+    async def _on_cancel_result(self, result: CancelResult, reason: str) -> None:
+        ledger = self._ledger
+        for order_id in result.canceled:
+            cid = ledger.by_venue_id.get(order_id)
+            if cid is None:
+                ledger.counts["unknown_events"] += 1
+                continue
+            ledger.unresolved.discard(cid)
+            ledger.apply(OrderCanceled(client_order_id=cid, ts=ledger.now(), reason=reason))
+            await ledger.save_order(cid)

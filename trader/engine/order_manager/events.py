@@ -1,0 +1,198 @@
+"""Venue events: what the venue reports of our orders and trades, applied to the orders and the portfolio.
+
+Venue events (`on_venue_order`, `on_trade`; `OrderManager.handle_venue_event` dispatches) are keyed by the venue's
+order id: the ledger maps it to our client order id, and an event for an id we do not know is counted
+(`unknown_events`) and dropped. Order updates become `OrderAccepted`, `OrderCanceled`, `OrderKilled`
+(`apply_venue_status`, which the submit path uses for the venue's reply too); trades become fills (order and
+portfolio) on first sight, are settled when CONFIRMED, and a FAILED trade reverses exactly its fill in the order and
+in the portfolio. A LIVE order that we had closed as not found (a "ghost" that landed late) is cancelled at once; so
+is an order that lands while sending is blocked, before we ever heard of it (its request was on the wire when an
+emergency stop cancelled its task, and it reached the venue after the cancel-all).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import partial
+
+import structlog
+import trio
+
+from trader.domain.enums import OrderStatus, TradeStatus
+from trader.domain.events import OrderAccepted, OrderCanceled, OrderFilled, OrderFillReversed, OrderKilled, OrderReason
+from trader.domain.numbers import ZERO
+from trader.domain.orders import Order, Trade
+from trader.engine.breaker import CircuitOpenError
+from trader.engine.order_manager.cancels import Canceller
+from trader.engine.order_manager.guard import CANCEL_ENDPOINT, VenueGuard
+from trader.engine.order_manager.ledger import OrderLedger
+from trader.engine.order_manager.reasons import SUBMIT_NOT_FOUND
+from trader.venues.base import Venue, VenueOrder, VenueOrderStatus, VenueTrade
+from trader.venues.errors import VenueError
+
+__all__ = ["VenueEventHandler"]
+
+log = structlog.get_logger(__name__)
+
+
+class VenueEventHandler:
+    """See the module docstring. Keeps every trade of ours it saw, and the fill each became."""
+
+    def __init__(self, venue: Venue, ledger: OrderLedger, guard: VenueGuard, canceller: Canceller) -> None:
+        self._venue = venue
+        self._ledger = ledger
+        self._guard = guard
+        self._canceller = canceller
+        self._trades: dict[tuple[str, str], Trade] = {}
+        self._fills: dict[tuple[str, str], OrderFilled] = {}
+
+    # -- orders ---------------------------------------------------------------------------------------------------
+
+    async def on_venue_order(self, event: VenueOrder) -> None:
+        ledger = self._ledger
+        cid = ledger.by_venue_id.get(event.order_id)
+        if cid is None:
+            ledger.counts["unknown_events"] += 1
+            log.warning("venue_order_unknown", order_id=event.order_id, status=event.status)
+            return
+        order = ledger.orders[cid]
+        ledger.unresolved.discard(cid)
+        if (
+            event.status is VenueOrderStatus.LIVE
+            and order.status is OrderStatus.CANCELED
+            and order.reason == SUBMIT_NOT_FOUND
+        ):
+            ledger.counts["ghost_orders"] += 1
+            log.error("ghost_order_live", client_order_id=cid, order_id=event.order_id)
+            try:
+                await self._guard.call(CANCEL_ENDPOINT, partial(self._venue.cancel, event.order_id))
+            except (CircuitOpenError, VenueError, trio.TooSlowError) as exc:
+                log.error("ghost_order_cancel_failed", client_order_id=cid, error=repr(exc))
+            return
+        blocked = self._guard.sending_blocked
+        landed = event.status is VenueOrderStatus.LIVE and order.status is OrderStatus.SUBMITTED
+        ledger.note_matched(cid, event.size_matched)
+        self.apply_venue_status(order, event.status, event.size_matched)
+        await ledger.save_order(cid)
+        if landed and blocked is not None:
+            # Its request was on the wire when sending was blocked (an emergency stop cancelled its task) and it
+            # reached the venue after the cancel-all: pull it now.
+            log.error("order_landed_while_blocked", client_order_id=cid, order_id=event.order_id, blocked=blocked)
+            try:
+                await self._canceller.cancel(cid, reason=blocked)
+            except (CircuitOpenError, VenueError, trio.TooSlowError) as exc:
+                log.error("landed_order_cancel_failed", client_order_id=cid, error=repr(exc))
+
+    def apply_venue_status(self, order: Order, status: VenueOrderStatus, size_matched: Decimal) -> None:
+        """The domain event the venue's status of an order means (its reply to the submit, or an order update)."""
+        ledger = self._ledger
+        cid, ts = order.client_order_id, ledger.now()
+        if status in (VenueOrderStatus.LIVE, VenueOrderStatus.DELAYED, VenueOrderStatus.UNMATCHED):
+            ledger.apply(OrderAccepted(client_order_id=cid, ts=ts))
+        elif status is VenueOrderStatus.CANCELED:
+            if not order.order_type.rests:
+                matched = max(size_matched, order.filled)
+                kill = OrderReason.FAK_REMAINDER_CANCELED if matched else OrderReason.FOK_NOT_FILLED
+                ledger.apply(OrderKilled(client_order_id=cid, ts=ts, reason=kill))
+            else:
+                reason = self._canceller.reason_for(cid) or OrderReason.CANCELED_BY_VENUE
+                ledger.apply(OrderCanceled(client_order_id=cid, ts=ts, reason=reason))
+        elif status is VenueOrderStatus.MATCHED and not order.order_type.rests and ZERO < size_matched < order.size:
+            # A FAK matched in part: its remainder is gone (the fills arrive as trades).
+            ledger.apply(OrderKilled(client_order_id=cid, ts=ts, reason=OrderReason.FAK_REMAINDER_CANCELED))
+        # MATCHED in full: the fills arrive as trades and complete the order.
+
+    # -- trades -----------------------------------------------------------------------------------------------------
+
+    async def on_trade(self, event: VenueTrade) -> None:
+        ledger = self._ledger
+        cid = ledger.by_venue_id.get(event.order_id)
+        if cid is None:
+            ledger.counts["unknown_events"] += 1
+            log.warning("venue_trade_unknown_order", trade_id=event.trade_id, order_id=event.order_id)
+            return
+        ledger.unresolved.discard(cid)
+        key = (event.trade_id, event.order_id)
+        known = self._trades.get(key)
+        if known is None:
+            await self._first_sight(cid, key, event)
+            return
+        if event.status is known.status:
+            return
+        if not known.can_transition(event.status):
+            ledger.counts["late_events"] += 1
+            log.warning("trade_status_out_of_order", trade_id=event.trade_id, known=known.status, got=event.status)
+            return
+        trade = known.apply_status(event.status, event.ts)
+        self._trades[key] = trade
+        ledger.emit_trade_status(trade, known.status)
+        if event.status is TradeStatus.FAILED:
+            self._reverse(cid, key, trade)
+        elif event.status is TradeStatus.CONFIRMED:
+            ledger.counts["trades_confirmed"] += 1
+            ledger.portfolio.settle(trade.token_id, trade.trade_id)
+        await ledger.save_trade(trade)
+        await ledger.save_order(cid)
+        await ledger.save_position(trade.token_id)
+
+    async def _first_sight(self, cid: str, key: tuple[str, str], event: VenueTrade) -> None:
+        ledger = self._ledger
+        order = ledger.orders[cid]
+        trade = Trade(
+            trade_id=event.trade_id,
+            client_order_id=cid,
+            order_id=event.order_id,
+            token_id=event.token_id,
+            side=event.side,
+            price=event.price,
+            size=event.size,
+            liquidity=event.liquidity,
+            match_ts=event.match_ts,
+            fee=event.fee,
+            fee_shares=event.fee_shares,
+        )
+        if event.status is TradeStatus.FAILED:
+            # Failed before we ever applied it: record it, change nothing.
+            self._trades[key] = trade.apply_status(TradeStatus.FAILED, event.ts)
+            await ledger.save_trade(self._trades[key])
+            return
+        fill = trade.fill_event(fill_id=f"{event.trade_id}:{event.order_id}")
+        self._fills[key] = fill
+        ledger.counts["fills"] += 1
+        if order.can_apply(fill):
+            ledger.apply(fill)
+        else:
+            # The venue says we traded: the position must follow it even if our order record cannot.
+            ledger.counts["late_events"] += 1
+            log.error("fill_not_applicable", client_order_id=cid, status=order.status, trade_id=event.trade_id)
+        ledger.portfolio.apply_fill(fill)
+        if event.status is not TradeStatus.MATCHED:
+            trade = trade.apply_status(event.status, event.ts)
+            if event.status is TradeStatus.CONFIRMED:
+                ledger.counts["trades_confirmed"] += 1
+                ledger.portfolio.settle(trade.token_id, trade.trade_id)
+        self._trades[key] = trade
+        log.info(
+            "order_filled",
+            client_order_id=cid,
+            trade_id=event.trade_id,
+            price=str(event.price),
+            size=str(event.size),
+            liquidity=event.liquidity,
+        )
+        await ledger.save_trade(trade)
+        await ledger.save_order(cid)
+        await ledger.save_position(trade.token_id)
+
+    def _reverse(self, cid: str, key: tuple[str, str], trade: Trade) -> None:
+        ledger = self._ledger
+        ledger.counts["trades_failed"] += 1
+        log.error("trade_failed_reversed", client_order_id=cid, trade_id=trade.trade_id, size=str(trade.size))
+        reversal = OrderFillReversed(client_order_id=cid, trade_id=trade.trade_id, ts=ledger.now())
+        order = ledger.orders[cid]
+        if order.can_apply(reversal) and any(f.trade_id == trade.trade_id for f in order.fills):
+            ledger.apply(reversal)
+        fill = self._fills.get(key)
+        position = ledger.portfolio.position(trade.token_id)
+        if fill is not None and any(e.key == fill.key for e in position.unsettled):
+            ledger.portfolio.reverse_fill(fill)

@@ -1,0 +1,33 @@
+"""The reason codes of the order manager (besides the domain's `OrderReason` and the venue's `VenueRejectCode`),
+and how a submit ended for one order (`SubmitOutcome`)."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = [
+    "CANCEL_NOT_DONE",
+    "CIRCUIT_OPEN",
+    "RATE_LIMITED",
+    "SENDING_BLOCKED",
+    "STORE_WRITE_FAILED",
+    "SUBMIT_NOT_FOUND",
+    "VENUE_CONNECTION_ERROR",
+    "SubmitOutcome",
+]
+
+SUBMIT_NOT_FOUND = "SUBMIT_NOT_FOUND"  # the submit's outcome was unknown and the venue does not have the order
+CIRCUIT_OPEN = "CIRCUIT_OPEN"
+RATE_LIMITED = "RATE_LIMITED"
+STORE_WRITE_FAILED = "STORE_WRITE_FAILED"
+SENDING_BLOCKED = "SENDING_BLOCKED"  # emergency stop or drain: nothing new goes out
+VENUE_CONNECTION_ERROR = "VENUE_CONNECTION_ERROR"
+CANCEL_NOT_DONE = "VENUE_CANCEL_NOT_DONE"
+
+
+class SubmitOutcome(enum.StrEnum):
+    ACCEPTED = "ACCEPTED"  # the venue has the order (resting, matched, or already closed)
+    REJECTED = "REJECTED"  # the venue refused it
+    NOT_SENT = "NOT_SENT"  # it never left (store, breaker, rate limit, blocked, cancelled before sending)
+    NOT_FOUND = "NOT_FOUND"  # outcome was unknown; the venue does not have it
+    UNRESOLVED = "UNRESOLVED"  # outcome unknown, and the venue could not be asked
