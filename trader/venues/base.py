@@ -288,3 +288,111 @@ class MarketFeed(Protocol):
         `custom_feature_enabled`: also ask for the venue's optional events (`BestBidAsk`, `NewMarket`,
         `MarketResolved`); the name is Polymarket's flag, kept as the `MarketDataSettings` key."""
         ...
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Capital: collateral, resolutions, merges and redemptions (what the capital service talks to)
+#
+# A complete set (one YES and one NO share of a condition) is worth exactly 1 pUSD: merged back (Conditional Tokens
+# `mergePositions`; neg-risk markets through the neg-risk adapter) it frees its collateral at once. After a market
+# resolves, its shares redeem at the payout (`redeemPositions`). Both are chain operations, not CLOB orders: an EOA
+# sends its own Polygon transaction, a proxy, safe or deposit wallet goes through Polymarket's relayer, the paper
+# venue applies them to its wallet after a latency (protocol.md §8, §11 items 7, 8, 13).
+#
+# An operation is prepared first (built and signed), so its id is known before anything is sent: the engine writes it
+# ahead, like an order intent, and after a crash asks for it by that id (`op_status`) instead of sending it again.
+# `send_op` answers PENDING when the chain or the relayer took it; a refusal is a FAILED status (a value, with the
+# venue's message); an exception (a timeout, a broken connection) means the outcome is unknown: ask `op_status`.
+
+
+class CapitalOpKind(enum.StrEnum):
+    MERGE = "MERGE"  # complete sets of one condition back into collateral
+    REDEEM = "REDEEM"  # the shares of a resolved condition, at its payout
+
+
+class CapitalOpState(enum.StrEnum):
+    PENDING = "PENDING"  # sent; not mined (or not confirmed) yet
+    CONFIRMED = "CONFIRMED"  # done: balances changed
+    FAILED = "FAILED"  # refused or reverted: balances unchanged
+    NOT_FOUND = "NOT_FOUND"  # the chain or relayer has never seen it (never sent, or dropped before it landed)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CapitalOp:
+    """One merge or redemption. `token_ids` are the condition's (YES, NO) tokens; `amounts` the shares of each:
+    a MERGE of n sets is (n, n); a REDEEM gives what is held of each (all of it is redeemed)."""
+
+    kind: CapitalOpKind
+    condition_id: str
+    neg_risk: bool
+    token_ids: tuple[str, str]
+    amounts: tuple[Decimal, Decimal]
+
+    def __post_init__(self) -> None:
+        if any(a < ZERO for a in self.amounts) or not any(self.amounts):
+            raise ValueError(f"{self.kind} amounts must be >= 0 and not all 0, got {self.amounts}")
+        if self.kind is CapitalOpKind.MERGE and self.amounts[0] != self.amounts[1]:
+            raise ValueError(f"a merge takes as many YES as NO shares, got {self.amounts}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedCapitalOp:
+    """A built and signed operation. `op_id` is known before sending (an EOA's transaction hash, the relayer's hash
+    of what was signed, a paper id) and is how the operation is found again after a restart."""
+
+    op_id: str
+    op: CapitalOp
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CapitalOpStatus:
+    op_id: str
+    state: CapitalOpState
+    tx_hash: str | None = None  # the Polygon transaction, once known
+    message: str = ""  # the chain's or relayer's words, for humans
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Collateral:
+    """The wallet's pUSD (all of it: what open orders reserve is the caller's to subtract, by the venue's rule) and
+    the exchange allowances that are missing (empty: the wallet can trade)."""
+
+    balance: Decimal
+    missing_allowances: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resolution:
+    """A resolved condition: the payout per share of (YES, NO), each in [0, 1], summing to 1 (1/0, 0/1, 0.5/0.5)."""
+
+    condition_id: str
+    payouts: tuple[Decimal, Decimal]
+
+    def __post_init__(self) -> None:
+        if any(not ZERO <= p <= 1 for p in self.payouts) or sum(self.payouts) != 1:
+            raise ValueError(f"payouts must be in [0, 1] and sum to 1, got {self.payouts}")
+
+
+class Capital(Protocol):
+    """Collateral, resolutions, merges and redemptions. Every method is a checkpoint; the caller sets timeouts."""
+
+    async def collateral(self) -> Collateral:
+        """The wallet's pUSD and missing allowances (live: `GET /balance-allowance`; paper: its wallet)."""
+        ...
+
+    async def resolution(self, condition_id: str) -> Resolution | None:
+        """How a condition resolved, or None while it has not (live: the CLOB market's `winner`, Gamma's
+        `closed`/`outcomePrices`)."""
+        ...
+
+    async def prepare_op(self, op: CapitalOp) -> PreparedCapitalOp:
+        """Build and sign `op`; nothing is sent."""
+        ...
+
+    async def send_op(self, prepared: PreparedCapitalOp) -> CapitalOpStatus:
+        """Send a prepared operation: PENDING (taken), or FAILED (refused, a value). An exception: unknown."""
+        ...
+
+    async def op_status(self, op_id: str) -> CapitalOpStatus:
+        """Where an operation stands, by its id (NOT_FOUND when it was never seen)."""
+        ...
