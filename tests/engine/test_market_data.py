@@ -251,7 +251,7 @@ async def test_books_become_ready_with_the_snapshot_and_follow_changes(
         "assets_ids": sorted([YES, NO]),
         "type": "market",
         "initial_dump": True,
-        "custom_feature_enabled": False,
+        "custom_feature_enabled": True,
     }
 
     await venue.set_level(YES, Side.BUY, "0.49", "10")
@@ -514,7 +514,7 @@ async def test_tracking_and_untracking_markets_while_running(
     assert venue.received[-1] == {
         "operation": "subscribe",
         "assets_ids": sorted(second.token_ids),
-        "custom_feature_enabled": False,
+        "custom_feature_enabled": True,
     }
     service.untrack(first.condition_id)
     await trio.sleep(1)
@@ -591,3 +591,26 @@ async def test_drops_are_all_counted_but_logged_sparingly(
         await trio.sleep(1)
     assert service.statistics().drops == {"UNKNOWN_EVENT_TYPE": 9}
     assert [e["count"] for e in logs if e["event"] == "market_frame_dropped"] == [1, 2, 4, 8]
+
+
+async def test_a_market_resolved_on_the_channel_is_closed_for_trading(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, venue: FakeMarketVenue
+) -> None:
+    venue.book(YES).bids[D("0.48")] = D("100")
+    service = await start(nursery, venue, [SAMPLE])
+    books = service.books
+    await books.wait_ready(SAMPLE_MARKET)
+    assert books.market(SAMPLE_MARKET).market.is_tradable
+    frame = {
+        "event_type": "market_resolved",
+        "market": SAMPLE_MARKET,
+        "assets_ids": [YES, NO],
+        "winning_asset_id": YES,
+        "winning_outcome": "Yes",
+        "timestamp": "1767225600000",
+    }
+    await venue.send(frame)
+    await wait_until(books, lambda: books.market(SAMPLE_MARKET).resolved_winner == YES)
+    assert not books.market(SAMPLE_MARKET).market.is_tradable  # the strategies skip it
+    assert books.token(YES).closed  # and the risk gate refuses it
+    assert books.token(NO).closed

@@ -359,3 +359,11 @@ def test_exposure_from_portfolio_and_open_orders() -> None:
 def test_bad_settings_are_refused(changes: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         dataclasses.replace(SETTINGS, **changes)  # type: ignore[arg-type]
+
+
+def test_nothing_is_traded_in_a_market_that_resolved_or_closed() -> None:
+    closed = {YES: BookHealth(age_ms=10.0, closed=True)}
+    assert _reason(_gate().check(_intent(), exposure=NOTHING, books=closed, now=0.0)) is RiskCode.RISK_MARKET_CLOSED
+    held = Exposure(held_shares={YES: Decimal(10)})
+    sell = _intent(Side.SELL, size="10")  # not even a sell that reduces: the book is gone
+    assert _reason(_gate().check(sell, exposure=held, books=closed, now=0.0)) is RiskCode.RISK_MARKET_CLOSED

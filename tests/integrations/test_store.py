@@ -36,6 +36,7 @@ from trader.integrations.store import (
     TradeRecord,
     open_sqlite_store,
 )
+from trader.integrations.store.base import CapitalOpRecord, CapitalOpState
 from trader.testing.memory_store import MemoryStore
 
 StoreFactory = Callable[[], AbstractAsyncContextManager[Store]]
@@ -415,3 +416,44 @@ async def test_a_closed_store_refuses_calls(store_factory: StoreFactory) -> None
         pass
     with pytest.raises(StoreError, match="closed"):
         await store.load_positions()
+
+
+def _capital_op(op_id: str, state: CapitalOpState, created: int, **changes: object) -> CapitalOpRecord:
+    op = CapitalOpRecord(
+        op_id=op_id,
+        kind="MERGE",
+        condition_id="0xcond",
+        neg_risk=False,
+        yes_token_id="111",
+        no_token_id="222",
+        yes_amount=Decimal("12.5"),
+        no_amount=Decimal("12.5"),
+        payout=Decimal("12.5"),
+        state=state,
+        created_at_ns=created,
+        updated_at_ns=created,
+    )
+    return dataclasses.replace(op, **changes)  # type: ignore[arg-type]
+
+
+async def test_capital_operations_are_written_ahead_and_found_again_until_they_end(
+    store_factory: StoreFactory,
+) -> None:
+    async with store_factory() as store:
+        await store.record_capital_op(_capital_op("0xb", CapitalOpState.PREPARED, 2))
+        await store.record_capital_op(
+            _capital_op("0xa", CapitalOpState.PREPARED, 1, kind="REDEEM", payout=Decimal("7"))
+        )
+        await store.record_capital_op(_capital_op("0xc", CapitalOpState.PREPARED, 3))
+        # 0xa is sent (its hash known), 0xc ends; an update never rewrites what the operation is
+        await store.record_capital_op(
+            _capital_op("0xa", CapitalOpState.PENDING, 1, tx_hash="0xtx", updated_at_ns=5, payout=Decimal("99"))
+        )
+        await store.record_capital_op(_capital_op("0xc", CapitalOpState.CONFIRMED, 3, updated_at_ns=6))
+    async with store_factory() as store:  # a restart
+        found = await store.load_open_capital_ops()
+    assert [op.op_id for op in found] == ["0xa", "0xb"]
+    assert found[0] == _capital_op(
+        "0xa", CapitalOpState.PENDING, 1, kind="REDEEM", payout=Decimal("7"), tx_hash="0xtx", updated_at_ns=5
+    )
+    assert found[1].state is CapitalOpState.PREPARED

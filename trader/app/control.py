@@ -65,6 +65,8 @@ class Control:
         }
         document.update(self.core.execution.snapshot())
         document["strategies"] = self.core.strategy_engine.status()
+        if self.core.capital is not None:
+            document["capital"] = as_json(self.core.capital.statistics())
         document["store"] = {
             "available": self.sinks.store.available,
             "halted_trading": self.store_gate.halted,

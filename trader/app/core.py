@@ -36,6 +36,7 @@ from trader.domain.intents import Intent
 from trader.domain.positions import Portfolio, marks_at_mid
 from trader.engine.books import Books
 from trader.engine.breaker import CircuitBreaker
+from trader.engine.capital import CapitalService
 from trader.engine.execution import ExecutionService, book_health_from, tick_from
 from trader.engine.order_manager import OrderManager
 from trader.engine.rate_limit import RateLimiter
@@ -97,6 +98,7 @@ class Core:
     strategies: tuple[Strategy, ...]
     opportunities: OpportunityLog
     espn: EspnPoller | None
+    capital: CapitalService | None
     strategy_scope: trio.CancelScope
 
     def marks(self) -> dict[str, Decimal]:
@@ -134,6 +136,9 @@ async def open_core(
 
     manager.add_listener(on_order_event)
     manager.add_listener(sinks.outputs)  # order events, fills, risk denials -> bus and Slack
+    capital = _capital_service(settings, sinks, venue, portfolio)
+    if capital is not None:
+        manager.add_listener(capital.wake_on)  # a fill or a settled trade may complete a set
     send, receive = trio.open_memory_channel[Intent](settings.run.intent_buffer)
     sniped = {m.condition_id for m in await store.load_sniped_markets()}
     strategies = build_strategies(
@@ -144,6 +149,8 @@ async def open_core(
     )
     opportunities = OpportunityLog(sinks.outputs, store)
     async with trio.open_nursery() as nursery:
+        if capital is not None:  # before trading: what a crash left open is followed, receivables rebuilt
+            await nursery.start(capital.run)
         espn: EspnPoller | None = None
         if settings.sniper.enabled:
             espn_settings = dataclasses.replace(settings.espn, base_url=venue.endpoints.espn)  # the sim serves its own
@@ -156,7 +163,7 @@ async def open_core(
             intents=send,
             settings=settings.strategy_engine,
             events=lambda: venue.events.current,
-            positions=portfolio,
+            positions=portfolio if capital is None else capital,  # shares being merged are not for sale
             scoreboard=espn.latest if espn is not None else lambda: None,
             claim=store_claim(store),
             publish=opportunities.publish,
@@ -184,9 +191,37 @@ async def open_core(
             strategies=tuple(strategies),
             opportunities=opportunities,
             espn=espn,
+            capital=capital,
             strategy_scope=strategy_scope,
         )
         nursery.cancel_scope.cancel()
+
+
+def _capital_service(settings: Settings, sinks: Sinks, venue: VenueSide, portfolio: Portfolio) -> CapitalService | None:
+    """Merges, settlements and redemptions, when the venue side has a `Capital` (paper always)."""
+    if venue.capital is None:
+        return None
+    books = venue.books
+
+    def resolved_winner(condition_id: str) -> str | None:
+        cell = books.markets.get(condition_id)
+        return None if cell is None else cell.resolved_winner
+
+    def mark_resolved(condition_id: str, winner: str | None) -> None:
+        cell = books.mark_resolved(condition_id, winner)
+        if cell is not None:
+            books.publish([cell])
+
+    return CapitalService(
+        venue.capital,
+        portfolio,
+        venue.directory,
+        sinks.store,
+        settings.capital,
+        resolved_winner=resolved_winner,
+        mark_resolved=mark_resolved,
+        emit=sinks.outputs,
+    )
 
 
 def _opportunity_json(op: Opportunity) -> dict[str, object]:

@@ -36,6 +36,7 @@ class RunSummary:
     arbitrage: Mapping[str, int]
     positions: Mapping[str, Mapping[str, str]]
     drain: Mapping[str, object] = field(default_factory=dict)
+    capital: Mapping[str, object] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -57,6 +58,7 @@ class RunSummary:
             "arbitrage": dict(self.arbitrage),
             "positions": {k: dict(v) for k, v in self.positions.items()},
             "drain": dict(self.drain),
+            "capital": {k: str(v) if isinstance(v, Decimal) else v for k, v in self.capital.items()},
         }
 
 
@@ -100,4 +102,24 @@ def build_summary(
             "canceled_orders": len(report.canceled_order_ids),
             "cancel_all_ok": report.cancel_all_ok,
         },
+        capital=_capital(core, portfolio.receivable),
     )
+
+
+def _capital(core: Core, receivable: Decimal) -> dict[str, object]:
+    """Merges, settlements and redemptions of the run (empty without a capital service)."""
+    if core.capital is None:
+        return {}
+    s = core.capital.statistics()
+    return {
+        "merges": s.merges,
+        "merged_usd": s.merged_sets,
+        "redemptions": s.redemptions,
+        "redeemed_usd": s.redeemed_usd,
+        "settled_markets": s.settled_markets,
+        "settled_pnl": s.settled_pnl,
+        "locked_sets": s.locked_sets,
+        "receivable_usd": receivable,
+        "open_ops": s.open_ops,
+        "failed_ops": sum(s.failed_ops.values()),
+    }

@@ -30,14 +30,17 @@ import trio
 
 from trader.app.config import Settings, VenueKind
 from trader.domain.market import Market, NegRiskEvent
+from trader.domain.numbers import ONE, ZERO
 from trader.domain.positions import Position
 from trader.engine.books import Books
+from trader.engine.capital import MarketDirectory
 from trader.engine.market_data import MarketDataService
 from trader.engine.restart import RestartReport, reconcile_at_start
 from trader.integrations.store.base import Store
-from trader.venues.base import Venue
+from trader.venues.base import Capital, Resolution, Venue
 from trader.venues.errors import VenueError
 from trader.venues.paper import PaperVenue, follow_books
+from trader.venues.paper_capital import PaperCapital
 from trader.venues.polymarket.gamma import Discovery, GammaClient, MarketQuery, run_market_refresh
 from trader.venues.polymarket.market_ws import PolymarketMarketFeed, websocket_factory
 from trader.venues.polymarket.paper_ids import paper_order_id
@@ -67,18 +70,27 @@ class NegRiskEvents:
 
 
 class _Capped:
-    """Tracks at most `limit` markets in the market-data service (discovery may find thousands)."""
+    """Tracks at most `limit` markets in the market-data service (discovery may find thousands), and remembers each
+    one in the market directory, so positions outlive a market leaving discovery."""
 
-    def __init__(self, service: MarketDataService, limit: int, on_change: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        service: MarketDataService,
+        limit: int,
+        on_change: Callable[[], None],
+        directory: MarketDirectory,
+    ) -> None:
         self._service = service
         self._limit = limit
         self._on_change = on_change
+        self._directory = directory
         self.tracked: dict[str, Market] = {}
 
     def track(self, market: Market) -> object:
         if market.condition_id not in self.tracked and len(self.tracked) >= self._limit:
             return None
         self.tracked[market.condition_id] = market
+        self._directory.remember(market)
         cell = self._service.track(market)
         self._on_change()
         return cell
@@ -103,6 +115,8 @@ class VenueSide:
     live: PolymarketVenue | None
     restart: RestartReport | None  # what the restart found; None when the venue could not be asked
     positions: list[Position]  # as stored at start
+    directory: MarketDirectory  # every market followed or held, also after discovery dropped it
+    capital: Capital | None  # merges, resolutions, redemptions (None: live, until the chain side is configured)
 
     def reconnects(self) -> dict[str, int]:
         """Reconnections so far, per channel (market, and user when live): for disconnect storms."""
@@ -135,7 +149,8 @@ async def open_venue(
             if live is not None:
                 live.add_markets(capped.tracked.values())
 
-        capped = _Capped(market_data, settings.markets.max_markets, markets_changed)
+        directory = MarketDirectory(await store.load_markets())
+        capped = _Capped(market_data, settings.markets.max_markets, markets_changed, directory)
         gamma = GammaClient(http, endpoints.gamma)
         latest: list[Discovery] = []  # the last discovery only
 
@@ -175,12 +190,14 @@ async def open_venue(
             log.error("restart_reconcile_failed", error=repr(exc))
         positions = await store.load_positions()
         venue: Venue
+        capital: Capital | None = None
         if live is not None:
             venue = live
         else:
             paper = _paper_venue(settings, books, settings.run.starting_cash_usd, positions)
             await nursery.start(follow_books, paper, books)
             venue = paper
+            capital = PaperCapital(paper, partial(_resolution_from_books, books), settings.paper_capital)
         try:
             yield VenueSide(
                 endpoints=endpoints,
@@ -193,6 +210,8 @@ async def open_venue(
                 live=live,
                 restart=restart,
                 positions=positions,
+                directory=directory,
+                capital=capital,
             )
         finally:
             md_scope.cancel()  # close the market connections while the venue still answers
@@ -209,6 +228,16 @@ def _paper_venue(settings: Settings, books: Books, cash: Decimal, positions: lis
         shares={p.token_id: p.quantity for p in positions if p.quantity},
         order_ids=paper_order_id,
     )
+
+
+async def _resolution_from_books(books: Books, condition_id: str) -> Resolution | None:
+    """A resolution as the market channel told it (`market_resolved`: a winner, so 1/0 or 0/1)."""
+    await trio.lowlevel.checkpoint()
+    cell = books.markets.get(condition_id)
+    if cell is None or cell.resolved_winner is None or not cell.market.has_token(cell.resolved_winner):
+        return None
+    yes_won = cell.resolved_winner == cell.market.yes_token_id
+    return Resolution(condition_id=condition_id, payouts=(ONE, ZERO) if yes_won else (ZERO, ONE))
 
 
 def _query(settings: Settings) -> MarketQuery:

@@ -175,6 +175,8 @@ class _TokenBookLike(Protocol):
     def ready(self) -> bool: ...
     @property
     def suspect(self) -> bool: ...
+    @property
+    def closed(self) -> bool: ...
     def age(self, now: float) -> float | None: ...
 
 
@@ -192,7 +194,9 @@ def book_health_from(books: BooksLike) -> Callable[[str], BookHealth | None]:
         if token is None:
             return None
         age = token.age(trio.current_time())
-        return BookHealth(age_ms=None if age is None else age * 1000.0, ready=token.ready, suspect=token.suspect)
+        return BookHealth(
+            age_ms=None if age is None else age * 1000.0, ready=token.ready, suspect=token.suspect, closed=token.closed
+        )
 
     return health
 

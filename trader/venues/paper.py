@@ -493,6 +493,26 @@ class PaperVenue:
                 self._events_dropped += 1
                 log.error("paper_event_dropped", subscribers=len(self._subscribers))
 
+    # -- the wallet's chain side (what `trader.venues.paper_capital` changes) ------------------------------------
+
+    def wallet_shares(self, token_id: str) -> Decimal:
+        """Shares of `token_id` in the paper wallet."""
+        return self._shares.get(token_id, ZERO)
+
+    def move_shares(self, changes: Mapping[str, Decimal], cash: Decimal) -> None:
+        """Apply a merge or a redemption to the wallet: shares change by `changes` (token -> delta), cash by `cash`.
+        A change that would leave a negative balance raises `ValueError` and changes nothing."""
+        for token_id, delta in changes.items():
+            if self._shares.get(token_id, ZERO) + delta < ZERO:
+                raise ValueError(f"the wallet holds {self._shares.get(token_id, ZERO)} of {token_id}, not {-delta}")
+        for token_id, delta in changes.items():
+            left = self._shares.get(token_id, ZERO) + delta
+            if left:
+                self._shares[token_id] = left
+            else:
+                self._shares.pop(token_id, None)
+        self.cash += cash
+
     # -- introspection ----------------------------------------------------------------------------------------------
 
     def queue_ahead(self, order_id: str) -> Decimal:
