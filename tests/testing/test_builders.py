@@ -59,7 +59,9 @@ def test_the_defaults_fit_together() -> None:
 
 
 def test_markets_are_numbered_and_take_overrides() -> None:
-    two = make_market(2, tick="0.001", min_size="1", neg_risk=True, neg_risk_id="0xevent", closed=True)
+    two = make_market(
+        2, tick_size="0.001", min_order_size="1", neg_risk=True, neg_risk_market_id="0xevent", closed=True
+    )
     assert (two.condition_id, two.yes_token_id, two.no_token_id, two.question, two.slug) == (
         "0xcond2",
         "2001",
@@ -75,7 +77,7 @@ def test_markets_are_numbered_and_take_overrides() -> None:
     )
     assert not two.is_tradable
     with pytest.raises(InputError, match="tick_size"):
-        make_market(tick="0.02")
+        make_market(tick_size="0.02")
 
 
 def test_intents_orders_and_baskets_take_overrides() -> None:
