@@ -58,7 +58,8 @@ WALL = 1_700_000_000.0
 
 
 def _d(value: Num) -> Decimal:
-    return Decimal(value)
+    # Anything else (a float, a wrong type) goes through as it is: the domain's own checks must see it.
+    return Decimal(value) if isinstance(value, str | int) else value
 
 
 def _decimals(fields: dict[str, Any], *names: str) -> dict[str, Any]:
