@@ -25,8 +25,7 @@ import redis
 import trio
 
 from trader.config import Secret
-from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
-from trader.domain.intents import OrderIntent
+from trader.domain.enums import Liquidity, OrderStatus, TradeStatus
 from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.domain.positions import Position
@@ -49,6 +48,7 @@ from trader.settings import (
     StoreSettings,
     load_settings,
 )
+from trader.testing import make_intent, make_order_record
 from trader.testing.fake_venue import FakeVenue
 from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.sim.markets import UNITS_PER_ONE
@@ -199,21 +199,7 @@ def test_settings_of_the_sinks_and_their_aliases() -> None:
 
 
 def _order(order_id: str, *, status: OrderStatus = OrderStatus.ACCEPTED) -> OrderRecord:
-    return OrderRecord(
-        order_id=order_id,
-        client_order_id=f"c-{order_id}",
-        strategy="test",
-        condition_id="0xcond",
-        token_id="1001",
-        side=Side.BUY,
-        price=Decimal("0.40"),
-        original_size=Decimal(10),
-        size_matched=Decimal(0),
-        order_type=OrderType.GTC,
-        status=status,
-        created_at_ns=1_000,
-        updated_at_ns=1_000,
-    )
+    return make_order_record(order_id, status=status, created_at_ns=1_000, updated_at_ns=1_000)
 
 
 def _trade(trade_id: str, side: Side, size: str, price: str, at: int) -> TradeRecord:
@@ -321,11 +307,11 @@ async def test_live_restart_cancels_what_rests_records_final_states_and_recovers
     venue = FakeVenue(wall=WALL)
     async with open_sqlite_store(tmp_path / "trader.db") as store:
         manager = OrderManager(venue, store, wall_ns=lambda: int(WALL * 1e9))
-        resting = await manager.submit(_gtc("c-resting"))
-        filled_later = await manager.submit(_gtc("c-filled-later"))
+        resting = await manager.submit(make_intent("c-resting"))
+        filled_later = await manager.submit(make_intent("c-filled-later"))
         # The engine dies; meanwhile the venue fills one order, and someone's order of ours is there too.
         trade_id = venue.fill(filled_later.order_id, Decimal(10))
-        orphan = Order.from_intent(_gtc("c-orphan"), order_id="0x" + "ab" * 32, ts=WALL)
+        orphan = Order.from_intent(make_intent("c-orphan"), order_id="0x" + "ab" * 32, ts=WALL)
         await venue.submit(orphan)
 
         report = await reconcile_at_start(store, venue, now=lambda: WALL + 60)
@@ -357,15 +343,3 @@ async def test_live_restart_cancels_what_rests_records_final_states_and_recovers
 
 
 WALL = 1_700_000_000.0
-
-
-def _gtc(cid: str) -> OrderIntent:
-    return OrderIntent(
-        client_order_id=cid,
-        strategy="test",
-        condition_id="0xcond",
-        token_id="1001",
-        side=Side.BUY,
-        price=Decimal("0.40"),
-        size=Decimal(10),
-    )

@@ -22,6 +22,7 @@ from trader.domain.numbers import Side
 from trader.engine.books import Books
 from trader.engine.market_data import MarketDataService, MarketDataSettings
 from trader.infra.backoff import Backoff
+from trader.testing import builders
 from trader.testing.websockets import memory_websocket_factory
 from trader.venues.polymarket.market_ws import FrameTap, PolymarketMarketFeed, WebSocketFactory
 
@@ -33,18 +34,18 @@ SAMPLE_MARKET = "0x2f71af14933532e9131bfbe45767d407688f13eb01ecb1a736ba6bb6f21e7
 
 
 def make_market(n: int, tick: str = "0.01") -> Market:
-    return Market(
+    """Market n: condition 0x{n:064x}, tokens 10**70 + 2n and 10**70 + 2n + 1."""
+    return builders.make_market(
+        n,
         condition_id=f"0x{n:064x}",
-        question=f"q{n}",
-        slug=f"m{n}",
         yes_token_id=str(10**70 + 2 * n),
         no_token_id=str(10**70 + 2 * n + 1),
-        tick_size=D(tick),
+        tick_size=tick,
     )
 
 
-SAMPLE = Market(
-    condition_id=SAMPLE_MARKET, question="sample", slug="sample", yes_token_id=YES, no_token_id=NO, tick_size=D("0.01")
+SAMPLE = builders.make_market(
+    condition_id=SAMPLE_MARKET, question="sample", slug="sample", yes_token_id=YES, no_token_id=NO
 )
 
 

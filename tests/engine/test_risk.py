@@ -24,6 +24,7 @@ from trader.engine.risk import (
     rejected_events,
 )
 from trader.errors import ConfigError
+from trader.testing import make_arb, make_intent
 
 YES, NO, OTHER = "1001", "1002", "2001"
 MARKET, MARKET_2 = "0xm1", "0xm2"
@@ -57,14 +58,8 @@ def _intent(
     market: str = MARKET,
     strategy: str = "clipper",
 ) -> OrderIntent:
-    return OrderIntent(
-        client_order_id=f"c-{next(_ids)}",
-        strategy=strategy,
-        condition_id=market,
-        token_id=token,
-        side=side,
-        price=Decimal(price),
-        size=Decimal(size),
+    return make_intent(
+        f"c-{next(_ids)}", strategy=strategy, condition_id=market, token_id=token, side=side, price=price, size=size
     )
 
 
@@ -219,7 +214,7 @@ def test_order_rate_windows_expire_per_order_in_every_market() -> None:
 
 
 def _arb(*legs: OrderIntent) -> ArbIntent:
-    return ArbIntent(arb_id=f"arb-{next(_ids)}", strategy="sum_to_100", legs=legs, max_slippage=Decimal("0.01"))
+    return make_arb(*legs, arb_id=f"arb-{next(_ids)}", max_slippage="0.01")
 
 
 def test_an_arbitrage_basket_is_approved_as_a_whole() -> None:

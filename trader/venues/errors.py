@@ -104,6 +104,9 @@ _PHRASES: tuple[tuple[str, VenueRejectCode], ...] = (
     ("invalid amounts", VenueRejectCode.INVALID_AMOUNTS),
     ("duplicated", VenueRejectCode.DUPLICATED),
     ("could not insert order", VenueRejectCode.INVALID_ORDER),
+    ("couldn't be fully filled", VenueRejectCode.FOK_NOT_FILLED),  # "... FOK orders are fully filled or killed."
+    ("could not be fully filled", VenueRejectCode.FOK_NOT_FILLED),
+    ("no orders found to match", VenueRejectCode.FOK_NOT_FILLED),  # a FAK with nothing to take
     ("post-only", VenueRejectCode.POST_ONLY_WOULD_CROSS),
     ("post only", VenueRejectCode.POST_ONLY_WOULD_CROSS),
     ("cancel-only", VenueRejectCode.CANCEL_ONLY),

@@ -18,9 +18,9 @@ from structlog.testing import capture_logs
 
 from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
 from trader.domain.intents import OrderIntent
-from trader.domain.market import Market
 from trader.domain.numbers import Side
 from trader.domain.orders import Order, Trade
+from trader.testing import make_intent, market_from_sim
 from trader.venues.base import (
     SubmitAccepted,
     SubmitRejected,
@@ -43,14 +43,7 @@ D = Decimal
 KEY = "0x" + "4c" * 32
 T0 = 1_767_225_600.0
 SIM_MARKET = make_market("live-venue", question="Will the adapter work?")
-MARKET = Market(
-    condition_id=SIM_MARKET.condition_id,
-    question=SIM_MARKET.question,
-    slug=SIM_MARKET.slug,
-    yes_token_id=SIM_MARKET.token_ids[0],
-    no_token_id=SIM_MARKET.token_ids[1],
-    tick_size=SIM_MARKET.tick_size,
-)
+MARKET = market_from_sim(SIM_MARKET)
 YES = MARKET.yes_token_id
 _ids = itertools.count(1)
 
@@ -63,14 +56,13 @@ class Harness:
     def intent(
         self, side: Side, price: str, size: str, *, order_type: OrderType = OrderType.GTC, token_id: str = YES
     ) -> OrderIntent:
-        return OrderIntent(
-            client_order_id=f"c-{next(_ids)}",
-            strategy="test",
+        return make_intent(
+            f"c-{next(_ids)}",
             condition_id=MARKET.condition_id,
             token_id=token_id,
             side=side,
-            price=D(price),
-            size=D(size),
+            price=price,
+            size=size,
             order_type=order_type,
         )
 
