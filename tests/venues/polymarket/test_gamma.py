@@ -266,6 +266,8 @@ def neg_risk_member(n: int, **extra: Any) -> dict[str, Any]:
         ({"negRiskAugmented": True}, [neg_risk_member(1), neg_risk_member(2), neg_risk_member(3)], False),
         ({}, [neg_risk_member(1), neg_risk_member(2), neg_risk_member(3, clobTokenIds="[]")], False),
         ({}, [neg_risk_member(1), neg_risk_member(2), neg_risk_member(3, closed=True)], False),
+        # a market listed twice: the event is still read (it raised InputError), but which listing is right is unknown
+        ({}, [neg_risk_member(1), neg_risk_member(2), neg_risk_member(2, question="Other?")], False),
     ],
 )
 async def test_neg_risk_events_know_when_their_outcome_set_is_incomplete(

@@ -46,8 +46,9 @@ import trio
 
 from trader.domain.book import Level
 from trader.domain.enums import Liquidity, OrderType, TradeStatus
-from trader.domain.numbers import ONE, ZERO, Side, parse_tick_size
+from trader.domain.numbers import DECIMAL_EXPONENT_LIMIT, ONE, ZERO, Side, parse_tick_size, within_limits
 from trader.errors import InputError
+from trader.infra.jsoninput import JSON_INPUT_ERRORS, describe_json_error
 from trader.venues.base import MAX_BATCH_SIZE, VenueOrderStatus
 from trader.venues.errors import (
     VenueConnectionError,
@@ -152,8 +153,8 @@ def _decode(content: bytes, wire_type: type[_T], what: str) -> _T:
         return msgspec.json.decode(content, type=wire_type)
     except msgspec.ValidationError as exc:
         raise VenueProtocolError(f"{what}: unexpected reply shape: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise VenueProtocolError(f"{what}: reply is not JSON: {exc}") from None
+    except JSON_INPUT_ERRORS as exc:  # not JSON, not UTF-8, or nested too deeply
+        raise VenueProtocolError(f"{what}: reply is not JSON: {describe_json_error(exc)}") from None
 
 
 def _protocol(what: str, exc: InputError) -> VenueProtocolError:
@@ -179,7 +180,7 @@ def _error_text(response: HttpReply) -> str:
     content = response.content
     try:
         reply = msgspec.json.decode(content, type=WireErrorReply)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except JSON_INPUT_ERRORS:
         return truncate(content.decode("utf-8", "replace").strip())
     return truncate(reply.error or reply.errorMsg or "")
 
@@ -328,6 +329,8 @@ class RestStatistics:
 # Parsing (pure)
 
 _MS_THRESHOLD = 100_000_000_000  # 1e11: as seconds that is year 5138; as ms, 1973.
+#: Digits of a timestamp or of an integer field: 20 hold any uint64; longer is not a number the venue sends.
+_MAX_DIGITS = 20
 
 
 def parse_timestamp(value: object, field: str) -> float | None:
@@ -339,10 +342,15 @@ def parse_timestamp(value: object, field: str) -> float | None:
         raise InputError(field, "expected a timestamp, got a boolean")
     number: Decimal | None = None
     if isinstance(value, int):
+        if not -(10**_MAX_DIGITS) < value < 10**_MAX_DIGITS:
+            raise InputError(field, "not a timestamp: a number too large")
         number = Decimal(value)
     elif isinstance(value, str):
         text = value.strip()
-        if text and (text.isdigit() or (text.replace(".", "", 1).isdigit() and text.count(".") == 1)):
+        digits = text.replace(".", "", 1)
+        if digits.isascii() and digits.isdigit():  # str.isdigit alone is also true for "²" and "١"
+            if len(digits) > _MAX_DIGITS:
+                raise InputError(field, f"not a timestamp: {text[:40]!r}")
             number = Decimal(text)
         else:
             try:
@@ -376,8 +384,9 @@ def _decimal(value: object, field: str, *, optional: bool = False) -> Decimal:
         return ZERO
     else:
         raise InputError(field, f"expected a decimal string, got {type(value).__name__}")
-    if not number.is_finite() or number < ZERO:
-        raise InputError(field, f"must be a finite number >= 0, got {value!r}")
+    if not number.is_finite() or number < ZERO or not within_limits(number):
+        shown = repr(value[:40]) if isinstance(value, str) else type(value).__name__
+        raise InputError(field, f"must be a finite number >= 0 below 1e{DECIMAL_EXPONENT_LIMIT}, got {shown}")
     return number
 
 
@@ -455,7 +464,7 @@ def _uint(value: object, field: str, unit: str) -> int | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isascii() and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS:
         return int(value)
     raise InputError(field, f"expected {unit}, got {str(value)[:20]!r}")
 
@@ -960,7 +969,7 @@ class PolymarketRestClient:
         if response.status_code == 400:
             try:
                 stale = msgspec.json.decode(response.content, type=WireHeartbeatReply)
-            except (msgspec.ValidationError, msgspec.DecodeError):
+            except JSON_INPUT_ERRORS:
                 stale = WireHeartbeatReply()
             if stale.heartbeat_id:
                 return HeartbeatReply(False, stale.heartbeat_id)
