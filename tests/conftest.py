@@ -1,3 +1,5 @@
+"""The suite's shared setup: per-test timeouts that work for Trio tests (tests/trio_timeout.py), fixtures."""
+
 from __future__ import annotations
 
 import sys
@@ -5,6 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["tests.trio_timeout", "pytester"]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
