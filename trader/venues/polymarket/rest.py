@@ -109,6 +109,7 @@ __all__ = [
     "parse_order_status",
     "parse_timestamp",
     "parse_trade",
+    "refusal",
     "request_error",
 ]
 
@@ -541,9 +542,25 @@ def parse_trade(
         raise _protocol(what, exc) from None
 
 
+def refusal(order_id: str | None, text: str, http_status: int) -> OrderRefused:
+    """A refused order from the venue's error text. The one classification of a refusal: `POST /order` answered
+    4xx `{"error": ...}`, a `success: false` reply, and a `POST /orders` element all come here, so a killed FOK (or any
+    refusal) gets the same code whether it was sent alone or in a batch."""
+    return OrderRefused(order_id=order_id, code=reject_code(text), message=truncate(text), http_status=http_status)
+
+
+#: The `status` of an order the venue took (protocol.md §4).
+_PLACED_STATUSES: Final = frozenset({"live", "matched", "delayed", "unmatched"})
+
+
 def _placement(reply: WireOrderReply, http_status: int, what: str) -> OrderPlacement:
+    """One result of `POST /order(s)`. Taken: `success` with an `orderID`, and a placed status or no error text (the
+    docs: an errorMsg may accompany a placement, "order match delayed ..." with status delayed). Anything else with an
+    error text is a refusal, whatever its `success` says: the docs list the refusal texts of a batch next to a
+    success column of "yes"."""
     text = reply.errorMsg or reply.error or ""
-    if reply.success and reply.orderID:
+    status = (reply.status or "").lower()
+    if reply.success and reply.orderID and (not text or status in _PLACED_STATUSES):
         try:
             making = _decimal(reply.makingAmount, f"{what}.makingAmount") if reply.makingAmount else None
             taking = _decimal(reply.takingAmount, f"{what}.takingAmount") if reply.takingAmount else None
@@ -551,17 +568,15 @@ def _placement(reply: WireOrderReply, http_status: int, what: str) -> OrderPlace
             raise _protocol(what, exc) from None
         return OrderPlaced(
             order_id=reply.orderID,
-            status=(reply.status or "live").lower(),
+            status=status or "live",
             making_amount=making,
             taking_amount=taking,
             trade_ids=tuple(reply.tradeIDs or ()),
             transaction_hashes=tuple(reply.transactionsHashes or ()),
         )
-    if reply.success:
+    if reply.success and not text:
         raise VenueProtocolError(f"{what}: success without an orderID")
-    return OrderRefused(
-        order_id=reply.orderID or None, code=reject_code(text), message=truncate(text), http_status=http_status
-    )
+    return refusal(reply.orderID or None, text, http_status)
 
 
 def _base_units(value: str | int, field: str) -> Decimal:
@@ -821,8 +836,7 @@ class PolymarketRestClient:
             raise request_error(response)
         if not 200 <= status < 300:
             # A refused order (or a refused batch): the venue said no to the order, not to the request.
-            text = _error_text(response)
-            return [OrderRefused(order_id=None, code=reject_code(text), message=text, http_status=status)] * count
+            return [refusal(None, _error_text(response), status)] * count
         if count == 1 and path == "/order":
             return [_placement(_decode(response.content, WireOrderReply, what), status, what)]
         replies = _decode(response.content, list[WireOrderReply], what)
