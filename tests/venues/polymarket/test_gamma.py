@@ -129,6 +129,7 @@ def test_every_captured_gamma_market_is_selected_or_skipped_with_a_reason() -> N
         ({"enableOrderBook": False}, "enableOrderBook"),
         ({"endDate": "next tuesday"}, "endDate"),
         ({"feesEnabled": True, "feeSchedule": {"rate": "x", "exponent": 1}}, "feeSchedule.rate"),
+        ({"feesEnabled": True, "feeSchedule": {"rate": "", "exponent": 1}}, "feeSchedule"),  # was an AssertionError
     ],
 )
 def test_bad_fields_are_named(change: dict[str, Any], field: str) -> None:

@@ -160,13 +160,12 @@ def _fees(wire: WireGammaMarket, require_schedule: bool) -> tuple[FeeSchedule, b
     if not wire.feesEnabled:
         return NO_FEES, True
     schedule = wire.feeSchedule
-    if schedule is None or schedule.rate is None:
+    rate = None if schedule is None else _exact(schedule.rate, "feeSchedule.rate")  # None also for a rate of ""
+    if schedule is None or rate is None:
         if require_schedule:
             raise InputError("feeSchedule", "fees are enabled but the market publishes no fee schedule")
         return NO_FEES, False
-    rate = _exact(schedule.rate, "feeSchedule.rate")
     exponent = _exact(schedule.exponent, "feeSchedule.exponent")
-    assert rate is not None
     exponent_value: Decimal | int = 1 if exponent is None else exponent
     if isinstance(exponent_value, Decimal) and exponent_value == exponent_value.to_integral_value():
         exponent_value = int(exponent_value)
