@@ -62,6 +62,8 @@ def draws_of_two_runs(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 def test_under_ci_every_run_draws_the_same_examples_and_keeps_no_database(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The first run starts with no .hypothesis/ (a fresh clone), the second with what the first left there (an old
+    # checkout: Hypothesis still caches the constants it reads from the source, keyed by their content).
     first, second = draws_of_two_runs(pytester, monkeypatch, CI="true")
 
     assert len(first) > 50
