@@ -49,7 +49,7 @@ from trader.domain.feed import (
     PriceSize,
     TickSizeChange,
 )
-from trader.domain.numbers import ONE, TICK_SIZES, ZERO, Side, within_limits
+from trader.domain.numbers import DECIMAL_EXPONENT_LIMIT, ONE, TICK_SIZES, ZERO, Side
 from trader.infra.jsoninput import JSON_INPUT_ERRORS, describe_json_error
 from trader.venues.polymarket.schemas import (
     ANY_DECODER,
@@ -133,7 +133,7 @@ def _number(text: str, name: str) -> Decimal:
         raise _Invalid(BAD_NUMBER, f"{name} is not a decimal string: {_clip(text)}") from None
     if not value.is_finite():
         raise _Invalid(BAD_NUMBER, f"{name} is not finite: {_clip(text)}")
-    if not within_limits(value):
+    if value and not -DECIMAL_EXPONENT_LIMIT <= value.adjusted() <= DECIMAL_EXPONENT_LIMIT:  # within_limits, inline
         raise _Invalid(BAD_NUMBER, f"{name} is out of range: {_clip(text)}")
     return value
 
