@@ -49,6 +49,21 @@ def test_appended_intents_read_back_exactly(tmp_path: Path) -> None:
     assert torn == 0
 
 
+def test_lines_the_disk_gave_back_as_garbage_are_counted_as_torn(tmp_path: Path) -> None:
+    """After a power loss a journal may end in any bytes; the restart that reads it must not die on them."""
+    path = tmp_path / "j"
+    journal = IntentJournal.open(path)
+    journal.append([_intent("a-0")])
+    journal.close()
+    with path.open("ab") as f:
+        f.write(b'{"client_order_id":"\xff\xfe"}\n\x00\x00\x00\n' + b"[" * 5000 + b"\n")
+
+    intents, torn = read_journal(path)
+
+    assert [i.client_order_id for i in intents] == ["a-0"]
+    assert torn == 3
+
+
 def test_the_file_is_emptied_once_every_journaled_intent_is_stored(tmp_path: Path) -> None:
     path = tmp_path / "j"
     journal = IntentJournal.open(path)

@@ -198,6 +198,28 @@ async def test_batch_submit_with_a_refusal_then_cancel_all(autojump_clock: trio.
         assert await h.venue.open_orders() == []
 
 
+async def test_a_killed_fok_is_fok_not_filled_alone_and_inside_a_batch(autojump_clock: trio.testing.MockClock) -> None:
+    """The sim answers as the venue does: a 400 with the venue's text alone, a refused element in a batch."""
+    async with live() as h:
+        h.rest_maker(Side.BUY, "0.50", "5", token_id=MARKET.no_token_id)  # 5 YES on offer at 0.50: 10 is too many
+        alone = await h.prepare(Side.BUY, "0.50", "10", order_type=OrderType.FOK)
+        in_batch = await h.prepare(Side.BUY, "0.50", "10", order_type=OrderType.FOK)
+        resting = await h.prepare(Side.BUY, "0.30", "10")
+
+        single = await h.venue.submit(alone)
+        batch = await h.venue.submit_batch([in_batch, resting])
+
+        assert isinstance(single, SubmitRejected)
+        assert isinstance(batch[0], SubmitRejected)
+        assert single.reason is batch[0].reason is VenueRejectCode.FOK_NOT_FILLED
+        assert (
+            single.message
+            == batch[0].message
+            == "order couldn't be fully filled. FOK orders are fully filled or killed."
+        )
+        assert isinstance(batch[1], SubmitAccepted)
+
+
 async def test_a_ghost_fill_arrives_as_a_failed_trade_that_reverses_the_fill(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
