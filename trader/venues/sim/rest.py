@@ -1,6 +1,8 @@
 """The REST side of the simulated venue on one port: the CLOB API at `/`, Gamma at `/gamma`, the Data API at
-`/data-api`, and the sim's admin endpoints at `/_sim` (faults). Shapes and error strings follow protocol.md §4-§7
-and captured/*.json.
+`/data-api`, and the sim's admin endpoints at `/_sim` (`/_sim/faults`; `POST /_sim/resolve {"condition_id": ...,
+"winner": "yes" | "no" | "50-50"}` resolves a market now). Shapes and error strings follow protocol.md §4-§7 and
+captured/*.json; a resolved market shows `closed` and its `tokens[].winner` on `/markets/{condition_id}`, and
+`closed`, not `active` and its payouts as `outcomePrices` on Gamma.
 
 Order submission (`POST /order`, `POST /orders`) checks, in the venue's order: L2 HMAC (401 `Unauthorized/Invalid
 api key`), the payload, `owner` = the API key, V1 shape (400 `order_version_mismatch`), the EIP-712 signature (the
@@ -43,6 +45,7 @@ from trader.venues.sim.wire import (
     gamma_event_header,
     gamma_market,
     order_rest,
+    payout_texts,
     trade_json,
 )
 
@@ -317,7 +320,7 @@ class SimRestApp:
             raise _Reply(HttpResponse.error(404, "market not found"))
         yes = market.token_ids[0]
         prices = (self.exchange.last_trade_pips(yes), PIPS_PER_ONE - self.exchange.last_trade_pips(yes))
-        return clob_market(market, prices, self.exchange.tick_size(yes))
+        return clob_market(market, prices, self.exchange.tick_size(yes), self.exchange.resolution(condition_id))
 
     def _markets(self, request: HttpRequest, path: str) -> HttpResponse:
         items = [self._clob_market_json(m.condition_id) for m in self.exchange.markets]
@@ -593,6 +596,7 @@ class SimRestApp:
                     best=ex.best_prices(yes),
                     last_trade=ex.last_trade_pips(yes),
                     tick=ex.tick_size(yes),
+                    resolution=ex.resolution(market.condition_id),
                 )
             )
         return out
@@ -664,8 +668,8 @@ class SimRestApp:
                     "realizedPnl": Decimal(wallet.realized.get(token, 0)) / UNITS_PER_ONE,
                     "percentRealizedPnl": Decimal(0),
                     "curPrice": cur,
-                    "redeemable": False,
-                    "mergeable": False,
+                    "redeemable": self.exchange.resolution(market.condition_id) is not None,
+                    "mergeable": all(wallet.shares.get(t, 0) > 0 for t in market.token_ids),
                     "title": market.question,
                     "slug": market.slug,
                     "icon": "",
@@ -697,7 +701,23 @@ class SimRestApp:
                 return HttpResponse.json({"result": apply_fault(self.faults, body["kind"], params)})
             except InputError as exc:
                 return HttpResponse.error(400, str(exc))
+        if path == "/resolve" and request.method == "POST":
+            return self._admin_resolve(request)
         return HttpResponse.error(404, "not found")
+
+    def _admin_resolve(self, request: HttpRequest) -> HttpResponse:
+        """`POST /_sim/resolve {"condition_id": ..., "winner": "yes" | "no" | "50-50"}`: resolve a market now."""
+        body = self._body(request)
+        winners: dict[str, int | None] = {"yes": 0, "no": 1, "50-50": None}
+        winner = body.get("winner") if isinstance(body, dict) else None
+        condition_id = body.get("condition_id") if isinstance(body, dict) else None
+        if not isinstance(condition_id, str) or not isinstance(winner, str) or winner not in winners:
+            return HttpResponse.error(400, 'expected {"condition_id": "0x...", "winner": "yes" | "no" | "50-50"}')
+        try:
+            resolution = self.exchange.resolve(condition_id, winners[winner], self.clock())
+        except InputError as exc:
+            return HttpResponse.error(400, str(exc))
+        return HttpResponse.json({"result": "resolved", "payouts": payout_texts(resolution)})
 
 
 def _accepted_json(result: Accepted) -> JsonObject:
