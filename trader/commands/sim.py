@@ -1,6 +1,7 @@
 """`trader sim`: run the simulated Polymarket venue on loopback until Ctrl+C.
 
-Prints ONE JSON line once ready: {"rest","ws_market","ws_user","gamma","data","espn"} (base URLs), then serves.
+Prints ONE JSON line once ready: {"rest","ws_market","ws_user","gamma","data","espn","rpc","relayer"} (base URLs),
+then serves.
 Exit status 0 on SIGINT/SIGTERM, 2 on bad arguments.
 
 Faults can be armed at start (`--fault ghost_fills:count=2 --fault http_errors:status=503,count=3`) or at any

@@ -280,6 +280,14 @@ class Wallet:
     def available_collateral(self) -> int:
         return self.collateral - self.reserved_collateral
 
+    def snapshot(self) -> tuple[int, dict[str, int], dict[str, int], dict[str, int]]:
+        """What merges and redemptions change (collateral, shares, cost basis, realized), to undo them."""
+        return self.collateral, dict(self.shares), dict(self.cost), dict(self.realized)
+
+    def restore(self, snapshot: tuple[int, dict[str, int], dict[str, int], dict[str, int]]) -> None:
+        self.collateral, shares, cost, realized = snapshot
+        self.shares, self.cost, self.realized = dict(shares), dict(cost), dict(realized)
+
     def available_shares(self, token_id: str) -> int:
         return self.shares.get(token_id, 0) - self.reserved_shares.get(token_id, 0)
 

@@ -17,6 +17,13 @@ Kinds (parameters in brackets, all optional):
 - `stall_ws` / `resume_ws`: connections stop sending and reading (PINGs go unanswered) but stay open;
 - `malformed_frames` [kind=garbage|out_of_range|unknown_event|missing_fields]: one bad frame to every market
   subscriber;
+- `chain_refuse` [count=1, source=all|rpc|relayer, message]: the next transactions sent to the node
+  (`eth_sendRawTransaction` answers a JSON-RPC error) or submitted to the relayer (400 `{"error": message}`) are
+  refused; nothing happens;
+- `chain_stuck` [count=1, source]: the next accepted transactions are never mined (no receipt; a relayer transaction
+  stays `STATE_EXECUTED`);
+- `chain_revert` [count=1, source, reason="execution reverted"]: the next accepted transactions revert when mined
+  (receipt status 0; `STATE_FAILED` at the relayer), balances unchanged;
 - `clear`: disarm everything and resume stalled sockets.
 
 Order faults apply to client orders only (owners not starting with `sim-`, the scenario's own participants),
@@ -64,6 +71,21 @@ class _OrderRule:
 
 
 @dataclass(slots=True, eq=False)
+class _ChainRule:
+    kind: str
+    remaining: int
+    source: str  # "rpc", "relayer" or "all"
+    text: str = ""
+
+    def matches(self, source: str) -> bool:
+        return self.source in ("all", source)
+
+
+_CHAIN_SOURCES = ("all", "rpc", "relayer")
+REFUSED_MESSAGE = "insufficient funds for gas * price + value"
+
+
+@dataclass(slots=True, eq=False)
 class _HttpRule:
     kind: str
     remaining: int | None
@@ -90,6 +112,7 @@ class FaultInjector:
     def __init__(self) -> None:
         self._order_rules: list[_OrderRule] = []
         self._http_rules: list[_HttpRule] = []
+        self._chain_rules: list[_ChainRule] = []
         self.ws: WsHub | None = None
         self.exchange: Exchange | None = None
 
@@ -105,12 +128,16 @@ class FaultInjector:
             {"kind": r.kind, "remaining": r.remaining, "service": r.service, "path_prefix": r.path_prefix}
             for r in self._http_rules
         ]
+        chain: list[dict[str, object]] = [
+            {"kind": r.kind, "remaining": r.remaining, "source": r.source} for r in self._chain_rules
+        ]
         stalled: list[dict[str, object]] = [{"kind": "stall_ws"}] if self.ws is not None and self.ws.stalled else []
-        return orders + http + stalled
+        return orders + http + chain + stalled
 
     def clear(self) -> None:
         self._order_rules.clear()
         self._http_rules.clear()
+        self._chain_rules.clear()
         if self.ws is not None:
             self.ws.resume()
 
@@ -172,6 +199,35 @@ class FaultInjector:
         self, *, count: int = 1, token_id: str | None = None, side: Side | None = None, owner: str | None = None
     ) -> None:
         self._order_rules.append(_OrderRule("ghost", count, token_id, side, owner))
+
+    # -- chain faults (`trader.venues.sim.chain.ChainHooks`) ---------------------------------------------------
+
+    def arm_chain(self, kind: str, *, count: int = 1, source: str = "all", text: str = "") -> None:
+        if kind not in ("refuse", "stuck", "revert"):
+            raise InputError("kind", "expected refuse, stuck or revert")
+        if source not in _CHAIN_SOURCES:
+            raise InputError("source", f"expected one of {', '.join(_CHAIN_SOURCES)}")
+        self._chain_rules.append(_ChainRule(kind, count, source, text))
+
+    def _take_chain(self, kind: str, source: str) -> _ChainRule | None:
+        for rule in self._chain_rules:
+            if rule.kind == kind and rule.matches(source):
+                rule.remaining -= 1
+                if rule.remaining <= 0:
+                    self._chain_rules.remove(rule)
+                return rule
+        return None
+
+    def refuse_send(self, source: str) -> str | None:
+        rule = self._take_chain("refuse", source)
+        return None if rule is None else rule.text or REFUSED_MESSAGE
+
+    def hold_forever(self, source: str) -> bool:
+        return self._take_chain("stuck", source) is not None
+
+    def revert_reason(self, source: str) -> str | None:
+        rule = self._take_chain("revert", source)
+        return None if rule is None else rule.text or "execution reverted"
 
     # -- HTTP faults ----------------------------------------------------------------------------------------
 
@@ -366,6 +422,17 @@ def _malformed(f: FaultInjector, p: Mapping[str, object]) -> str:
     return f"sent to {f.malformed_frames(_str(p, 'kind', 'garbage') or 'garbage')} connections"
 
 
+def _chain(kind: str) -> Callable[[FaultInjector, Mapping[str, object]], str]:
+    text_param = {"refuse": "message", "revert": "reason"}.get(kind, "")
+
+    def arm(f: FaultInjector, p: Mapping[str, object]) -> str:
+        text = (_str(p, text_param) or "") if text_param else ""
+        f.arm_chain(kind, count=_count(p), source=_str(p, "source", "all") or "all", text=text)
+        return f"chain_{kind} armed"
+
+    return arm
+
+
 def _clear(f: FaultInjector, p: Mapping[str, object]) -> str:
     f.clear()
     return "cleared"
@@ -381,6 +448,9 @@ FAULT_KINDS: dict[str, Callable[[FaultInjector, Mapping[str, object]], str]] = {
     "stall_ws": _stall,
     "resume_ws": _resume,
     "malformed_frames": _malformed,
+    "chain_refuse": _chain("refuse"),
+    "chain_stuck": _chain("stuck"),
+    "chain_revert": _chain("revert"),
     "clear": _clear,
 }
 

@@ -22,6 +22,7 @@ import trio
 
 from trader.errors import InputError
 from trader.venues.polymarket.auth import verify_l1_headers
+from trader.venues.polymarket.chain import deposit_wallet_address, proxy_wallet_address, safe_wallet_address
 from trader.venues.polymarket.signing import (
     EXCHANGE_V2,
     NEG_RISK_EXCHANGE_V2,
@@ -38,6 +39,8 @@ from trader.venues.sim.faults import FaultInjector, apply_fault
 from trader.venues.sim.httpserver import HttpRequest, HttpResponse
 from trader.venues.sim.markets import PIPS_PER_ONE, UNITS_PER_ONE, price_str, units_str
 from trader.venues.sim.ratelimit import RateLimiter
+from trader.venues.sim.relayer import SimRelayer
+from trader.venues.sim.rpc import SimRpc
 from trader.venues.sim.wire import (
     JsonObject,
     clob_market,
@@ -53,6 +56,8 @@ GAMMA_PREFIX = "/gamma"
 DATA_PREFIX = "/data-api"
 ADMIN_PREFIX = "/_sim"
 ESPN_PREFIX = "/espn"
+RPC_PREFIX = "/rpc"
+RELAYER_PREFIX = "/relayer"
 
 INITIAL_CURSOR = "MA=="
 END_CURSOR = "LTE="
@@ -134,6 +139,9 @@ class SimRestApp:
         #: prefix -> async handler(request, path below the prefix): where later services (ESPN) plug in
         self.extra_routes = dict(extra_routes or {})
         self._funders: dict[str, str] = {}
+        #: the Polygon node (`/rpc`) and Polymarket's relayer (`/relayer`), set by the venue that owns the chain
+        self.rpc: SimRpc | None = None
+        self.relayer: SimRelayer | None = None
         self._exact: dict[tuple[str, str], Route] = {
             ("GET", "/ok"): lambda r, p: HttpResponse.json("OK"),
             ("GET", "/time"): lambda r, p: HttpResponse.json(int(self.clock())),
@@ -178,7 +186,14 @@ class SimRestApp:
 
     @staticmethod
     def service_of(path: str) -> tuple[str, str]:
-        prefixes = ((GAMMA_PREFIX, "gamma"), (DATA_PREFIX, "data"), (ADMIN_PREFIX, "admin"), (ESPN_PREFIX, "espn"))
+        prefixes = (
+            (GAMMA_PREFIX, "gamma"),
+            (DATA_PREFIX, "data"),
+            (ADMIN_PREFIX, "admin"),
+            (ESPN_PREFIX, "espn"),
+            (RPC_PREFIX, "rpc"),
+            (RELAYER_PREFIX, "relayer"),
+        )
         for prefix, service in prefixes:
             if path == prefix or path.startswith(prefix + "/"):
                 return service, path[len(prefix) :] or "/"
@@ -207,6 +222,10 @@ class SimRestApp:
                 return self._data(request, path)
             if service == "admin":
                 return self._admin(request, path)
+            if service == "rpc" and self.rpc is not None:
+                return self.rpc.handle(request)
+            if service == "relayer" and self.relayer is not None:
+                return self.relayer.handle(request, path)
             for prefix, extra in self.extra_routes.items():
                 if request.path.startswith(prefix):
                     return await extra(request, request.path[len(prefix) :])
@@ -540,9 +559,13 @@ class SimRestApp:
     def _balance_allowance(self, request: HttpRequest, path: str) -> HttpResponse:
         principal = self._l2(request)
         signature_type = request.arg("signature_type") or "0"
-        address = (
-            principal.address if signature_type == "0" else self._funders.get(principal.api_key, principal.address)
-        )
+        address = principal.address
+        if signature_type != "0":  # the funder its orders named, else the signature type's wallet of the key's EOA
+            derive = {"1": proxy_wallet_address, "2": safe_wallet_address, "3": deposit_wallet_address}.get(
+                signature_type
+            )
+            default = derive(principal.address) if derive is not None else principal.address
+            address = self._funders.get(principal.api_key, default)
         wallet = self.exchange.wallet(address)
         asset_type = (request.arg("asset_type") or "COLLATERAL").upper()
         if asset_type == "COLLATERAL":
