@@ -18,6 +18,8 @@ import trio.testing
 from structlog.testing import capture_logs
 
 from trader.config import Secret
+from trader.domain.enums import OrderType
+from trader.domain.numbers import Side
 from trader.errors import ConfigError
 from trader.venues.base import (
     Capital,
@@ -36,7 +38,7 @@ from trader.venues.polymarket.chain import (
     proxy_wallet_address,
     safe_wallet_address,
 )
-from trader.venues.polymarket.rest import AssetType, PolymarketRestClient, open_rest_client
+from trader.venues.polymarket.rest import AssetType, OrderPlaced, PolymarketRestClient, open_rest_client
 from trader.venues.polymarket.signing import (
     POLY_1271,
     POLY_GNOSIS_SAFE,
@@ -45,7 +47,7 @@ from trader.venues.polymarket.signing import (
     OrderSigner,
 )
 from trader.venues.sim.chain import ChainConfig
-from trader.venues.sim.exchange import ExchangeConfig
+from trader.venues.sim.exchange import Accepted, ExchangeConfig, OrderRequest
 from trader.venues.sim.markets import SimMarket, make_market, make_neg_risk_event
 from trader.venues.sim.scenarios import StaticScenario
 from trader.venues.sim.venue import SimConfig, SimVenue, open_sim_venue
@@ -469,3 +471,44 @@ def test_settings_are_checked() -> None:
         with pytest.raises(ValueError, match=r"must be|expected|address"):
             ChainSettings(**bad)
     assert ChainSettings().wei(D("30.5")) == 30_500_000_000
+
+
+@pytest.mark.parametrize("signature_type", [SIGNATURE_TYPE_EOA, POLY_GNOSIS_SAFE], ids=["eoa", "safe"])
+async def test_complete_sets_bought_on_the_book_merge_back_into_collateral(
+    autojump_clock: trio.testing.MockClock, signature_type: int
+) -> None:
+    """What the arbitrage does and then must do: buy YES and NO on the CLOB, then merge the sets to free the cash."""
+    async with harness(signature_type) as h:
+        h.sim.exchange.fund(h.wallet, collateral=100 * U)
+        maker = "0x" + "6d" * 20
+        yes, no = MARKET.token_ids
+        h.sim.exchange.fund(maker, collateral=0, shares={yes: 10 * U, no: 10 * U})
+        for token, price in ((yes, "0.48"), (no, "0.53")):  # asks summing over 1: they cannot cross each other
+            resting = h.sim.exchange.submit(
+                OrderRequest(
+                    order_id=f"0x{next(_ids):064x}",
+                    owner="sim-maker",
+                    maker_address=maker,
+                    token_id=token,
+                    side=Side.SELL,
+                    maker_amount=10 * U,
+                    taker_amount=int(D(price) * 10 * U),
+                ),
+                h.sim.now(),
+            )
+            assert isinstance(resting, Accepted)
+        for token, price in ((yes, "0.48"), (no, "0.53")):
+            signed, _ = h.signer.limit_order_with_id(
+                token_id=token, side=Side.BUY, price=D(price), size=D(10), tick_size=MARKET.tick_size, neg_risk=False
+            )
+            placed = await h.rest.post_order(signed, order_type=OrderType.FOK)
+            assert isinstance(placed, OrderPlaced), placed
+        await trio.sleep(1)  # the trades settle
+        assert await h.shares(MARKET) == (D(10), D(10))
+        assert (await h.capital.collateral()).balance == D("89.9")  # 1.01 per set is locked in the sets
+
+        prepared = await h.capital.prepare_op(merge(MARKET, "10"))
+        await h.capital.send_op(prepared)
+        assert (await h.wait(prepared.op_id)).state is CapitalOpState.CONFIRMED
+        assert await h.shares(MARKET) == (D(0), D(0))
+        assert (await h.capital.collateral()).balance == D("99.9")
