@@ -471,6 +471,12 @@ def test_settings_are_checked() -> None:
         with pytest.raises(ValueError, match=r"must be|expected|address"):
             ChainSettings(**bad)
     assert ChainSettings().wei(D("30.5")) == 30_500_000_000
+    shown = repr(ChainSettings(rpc_url="https://polygon.example:8545/v2/node-key?token=t", relayer_api_key=Secret("r")))
+    assert "node-key" not in shown
+    assert "token" not in shown
+    assert "'https://polygon.example:8545/...'" in shown
+    assert "relayer_api_key=Secret('***')" in shown
+    assert str(ChainSettings()) == repr(ChainSettings())
 
 
 @pytest.mark.parametrize("signature_type", [SIGNATURE_TYPE_EOA, POLY_GNOSIS_SAFE], ids=["eoa", "safe"])

@@ -46,8 +46,10 @@ Secrets: the EOA key stays in `OrderSigner`; the relayer API key is a `Secret`, 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
+import urllib.parse
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -179,6 +181,23 @@ class ChainSettings:
 
     def wei(self, gwei: Decimal) -> int:
         return int((gwei * _GWEI).to_integral_value())
+
+    def __repr__(self) -> str:
+        # A node's URL often carries its API key in the path or the query: only its scheme and host are shown.
+        fields = ", ".join(
+            f"{f.name}={_origin(value) if f.name == 'rpc_url' else value!r}"
+            for f in dataclasses.fields(self)
+            for value in (getattr(self, f.name),)
+        )
+        return f"ChainSettings({fields})"
+
+    __str__ = __repr__
+
+
+def _origin(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    shown = f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return repr(shown + ("/..." if parts.path.strip("/") or parts.query else ""))
 
 
 @dataclass(frozen=True, slots=True)
