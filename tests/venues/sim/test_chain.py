@@ -17,6 +17,8 @@ from trader.venues.polymarket.chain import (
     PROXY_FACTORY,
     RELAY_HUB,
     ContractCall,
+    legacy_neg_risk_merge_call,
+    legacy_neg_risk_redeem_call,
     merge_call,
     proxy_call,
     proxy_transaction_hash,
@@ -339,3 +341,22 @@ async def test_a_relayed_proxy_merge_is_mined_and_confirmed(
         assert again.json()["nonce"] == "1"
     assert chain_sim.exchange.wallet(wallet).collateral == 3 * U
     assert json.dumps(mine)  # plain JSON
+
+
+async def test_the_retired_neg_risk_adapter_still_merges_and_redeems_here(
+    chain_sim: SimVenue, autojump_clock: trio.testing.MockClock
+) -> None:
+    market = next(m for m in chain_sim.exchange.markets if m.neg_risk)
+    yes, no = market.token_ids
+    chain_sim.exchange.fund(SIGNER.address, collateral=0, shares={yes: 5 * U, no: 3 * U})
+    merged = await rpc(
+        chain_sim, "eth_sendRawTransaction", signed(legacy_neg_risk_merge_call(market.condition_id, 3 * U), 0)
+    )
+    chain_sim.exchange.resolve(market.condition_id, 0, chain_sim.now())
+    redeem = legacy_neg_risk_redeem_call(market.condition_id, (2 * U, 0))
+    redeemed = await rpc(chain_sim, "eth_sendRawTransaction", signed(redeem, 1))
+    await trio.sleep(2.1)
+    for sent in (merged, redeemed):
+        assert (await rpc(chain_sim, "eth_getTransactionReceipt", sent["result"]))["result"]["status"] == "0x1"
+    wallet = chain_sim.exchange.wallet(SIGNER.address)
+    assert (wallet.collateral, wallet.shares[yes], wallet.shares[no]) == (5 * U, 0, 0)

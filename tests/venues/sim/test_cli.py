@@ -51,6 +51,8 @@ async def test_trader_sim_prints_its_urls_serves_and_stops_on_sigint() -> None:
         (["--fault", "meteor"], "unknown kind 'meteor'"),
         (["--scenario-param", "levels"], "expects KEY=VALUE"),
         (["--scenario-param", "wobble=1"], "unknown synthetic scenario parameter 'wobble'"),
+        (["--block-time", "0"], "--block-time > 0"),
+        (["--mining-delay", "-1"], "--mining-delay must be >= 0"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_message(
