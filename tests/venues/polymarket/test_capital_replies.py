@@ -371,3 +371,33 @@ async def test_a_relayer_client_without_a_key_says_so() -> None:
     )
     with pytest.raises(VenueProtocolError, match="no API key"):
         await relayer.submit({})
+
+
+async def test_a_confirmed_operation_has_the_clob_re_read_the_wallet_until_it_succeeds() -> None:
+    tx_hash = "0x" + "ab" * 32
+    updates: list[str] = []
+    failing = [True]
+
+    def node(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        result = {
+            "eth_getTransactionReceipt": {"transactionHash": tx_hash, "blockNumber": "0x10", "status": "0x1"},
+            "eth_blockNumber": "0x20",
+        }[body["method"]]
+        return reply({"jsonrpc": "2.0", "id": body["id"], "result": result})
+
+    def update(request: httpx.Request) -> httpx.Response:
+        updates.append(request.url.params["asset_type"])
+        if failing[0]:
+            failing[0] = False
+            return reply({"error": "busy"}, 503)
+        return reply({})
+
+    routes: dict[str, Route] = {"rpc.test": node, "clob.test/balance-allowance/update": update}
+    async with capital(routes) as cap:
+        first = await cap.op_status(tx_hash)
+        assert first.state.value == "CONFIRMED"
+        assert cap.statistics().balance_refresh_errors == 1
+        await cap.op_status(tx_hash)  # tried again: it failed the first time
+        await cap.op_status(tx_hash)  # done: not asked again
+        assert updates == ["COLLATERAL", "COLLATERAL"]

@@ -28,6 +28,10 @@ How an operation travels depends on the signer's wallet (`OrderSigner.signature_
   stores only `op_id`. Relayer states NEW / EXECUTED / MINED are PENDING, CONFIRMED is CONFIRMED, FAILED / INVALID
   are FAILED (with the relayer's words). A submission the relayer refuses (HTTP 400) is FAILED.
 
+Once `op_status` sees an operation CONFIRMED, it asks the CLOB to re-read the wallet (`/balance-allowance/update`
+for pUSD and, when this process prepared it, the condition's two tokens): the CLOB caches balances, and freed pUSD
+must back orders at once.
+
 Use one operation at a time per wallet (prepare, write ahead, send, wait): nonces come from the node or the relayer
 when an operation is prepared, so two operations prepared before the first one lands get the same nonce and the
 second is refused (or, through the relayer, may even get the first one's id). The id is what executes on chain: the
@@ -210,6 +214,7 @@ class CapitalStatistics:
     resolution_protocol_errors: int  # CLOB winner flags that made no sense (both, or not two tokens)
     hash_mismatches: int  # the node named another transaction hash than the one signed
     missing_allowances_unreported: int  # balance replies without any allowance
+    balance_refresh_errors: int  # /balance-allowance/update after a confirmed operation failed (retried next time)
     rpc_requests: int
     rpc_errors: int
     rpc_protocol_errors: int
@@ -277,9 +282,22 @@ class PolymarketCapital:
         self._prepared: OrderedDict[str, _Transaction | _Relay] = OrderedDict()
         self._refused: OrderedDict[str, str] = OrderedDict()
         self._relayer_ids: OrderedDict[str, str] = OrderedDict()
+        self._ops: OrderedDict[str, CapitalOp] = OrderedDict()
+        self._refreshed: OrderedDict[str, bool] = OrderedDict()  # confirmed ops whose balances the CLOB re-read
         self._chain_checked = False
         self._counts = dict.fromkeys(
-            ("prepared", "sent", "refused", "fee_capped", "payout", "resolution", "mismatch", "unreported"), 0
+            (
+                "prepared",
+                "sent",
+                "refused",
+                "fee_capped",
+                "payout",
+                "resolution",
+                "mismatch",
+                "unreported",
+                "refresh_errors",
+            ),
+            0,
         )
 
     @property
@@ -297,6 +315,7 @@ class PolymarketCapital:
             resolution_protocol_errors=c["resolution"],
             hash_mismatches=c["mismatch"],
             missing_allowances_unreported=c["unreported"],
+            balance_refresh_errors=c["refresh_errors"],
             rpc_requests=self.rpc.requests,
             rpc_errors=self.rpc.errors,
             rpc_protocol_errors=self.rpc.protocol_errors,
@@ -413,6 +432,7 @@ class PolymarketCapital:
             assert kind == POLY_1271, kind
             op_id, prepared = await self._prepare_deposit_wallet(call)
         _bounded_put(self._prepared, op_id, prepared)
+        _bounded_put(self._ops, op_id, op)
         self._refused.pop(op_id, None)  # the same operation again (its nonce did not move): a fresh attempt
         self._relayer_ids.pop(op_id, None)
         self._counts["prepared"] += 1
@@ -617,10 +637,29 @@ class PolymarketCapital:
         return CapitalOpStatus(op_id=op_id, state=CapitalOpState.PENDING, tx_hash=op_id, message="sent")
 
     async def op_status(self, op_id: str) -> CapitalOpStatus:
-        """Where an operation stands, by the id `prepare_op` gave it (also in a later process)."""
+        """Where an operation stands, by the id `prepare_op` gave it (also in a later process). The first time it is
+        seen CONFIRMED, the CLOB is asked to re-read the wallet's balances (it caches them), so that the freed pUSD
+        can back orders at once."""
         if self.uses_relayer:
-            return await self._relayer_status(op_id)
-        return await self._transaction_status(op_id)
+            status = await self._relayer_status(op_id)
+        else:
+            status = await self._transaction_status(op_id)
+        if status.state is CapitalOpState.CONFIRMED and op_id not in self._refreshed:
+            await self._refresh_balances(op_id)
+        return status
+
+    async def _refresh_balances(self, op_id: str) -> None:
+        """Best effort: a failure is logged and counted, and tried again at the next `op_status`."""
+        op = self._ops.get(op_id)
+        try:
+            await self.rest.update_balance_allowance(AssetType.COLLATERAL)
+            for token_id in op.token_ids if op is not None else ():
+                await self.rest.update_balance_allowance(AssetType.CONDITIONAL, token_id)
+        except VenueError as exc:
+            self._counts["refresh_errors"] += 1
+            log.warning("capital_balance_refresh_failed", op_id=op_id, error=str(exc))
+            return
+        _bounded_put(self._refreshed, op_id, True)
 
     def _not_found(self, op_id: str) -> CapitalOpStatus:
         refused = self._refused.get(op_id)

@@ -975,6 +975,18 @@ class PolymarketRestClient:
             raise _protocol(what, exc) from None
         return BalanceAllowance(balance, allowance, allowances)
 
+    async def update_balance_allowance(self, asset_type: AssetType, token_id: str = "") -> None:
+        """`GET /balance-allowance/update`: the venue re-reads the wallet from the chain (its balances are cached: after
+        a merge or a redemption the CLOB does not know the new balance until asked to look)."""
+        if asset_type is AssetType.CONDITIONAL and not token_id:
+            raise InputError("token_id", "required for CONDITIONAL balances")
+        params = {"asset_type": asset_type.value, "signature_type": str(self._signer.signature_type)}
+        if token_id:
+            params["token_id"] = token_id
+        response = await self._send("GET", "/balance-allowance/update", params=params, auth="l2")
+        if not response.is_success:
+            raise request_error(response)
+
     async def clob_market(self, condition_id: str) -> ClobMarketState | None:
         """`GET /markets/{condition_id}`: the market's state and its tokens' `winner` flags; None when the venue does
         not know the market (404)."""
