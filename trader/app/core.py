@@ -98,7 +98,7 @@ class Core:
     strategies: tuple[Strategy, ...]
     opportunities: OpportunityLog
     espn: EspnPoller | None
-    capital: CapitalService | None
+    capital: CapitalService
     strategy_scope: trio.CancelScope
 
     def marks(self) -> dict[str, Decimal]:
@@ -137,8 +137,7 @@ async def open_core(
     manager.add_listener(on_order_event)
     manager.add_listener(sinks.outputs)  # order events, fills, risk denials -> bus and Slack
     capital = _capital_service(settings, sinks, venue, portfolio)
-    if capital is not None:
-        manager.add_listener(capital.wake_on)  # a fill or a settled trade may complete a set
+    manager.add_listener(capital.wake_on)  # a fill or a settled trade may complete a set
     send, receive = trio.open_memory_channel[Intent](settings.run.intent_buffer)
     sniped = {m.condition_id for m in await store.load_sniped_markets()}
     strategies = build_strategies(
@@ -149,8 +148,7 @@ async def open_core(
     )
     opportunities = OpportunityLog(sinks.outputs, store)
     async with trio.open_nursery() as nursery:
-        if capital is not None:  # before trading: what a crash left open is followed, receivables rebuilt
-            await nursery.start(capital.run)
+        await nursery.start(capital.run)  # before trading: what a crash left open is followed, receivables rebuilt
         espn: EspnPoller | None = None
         if settings.sniper.enabled:
             espn_settings = dataclasses.replace(settings.espn, base_url=venue.endpoints.espn)  # the sim serves its own
@@ -163,7 +161,7 @@ async def open_core(
             intents=send,
             settings=settings.strategy_engine,
             events=lambda: venue.events.current,
-            positions=portfolio if capital is None else capital,  # shares being merged are not for sale
+            positions=capital,  # the portfolio, less the shares being merged: those are not for sale
             scoreboard=espn.latest if espn is not None else lambda: None,
             claim=store_claim(store),
             publish=opportunities.publish,
@@ -197,10 +195,8 @@ async def open_core(
         nursery.cancel_scope.cancel()
 
 
-def _capital_service(settings: Settings, sinks: Sinks, venue: VenueSide, portfolio: Portfolio) -> CapitalService | None:
-    """Merges, settlements and redemptions, when the venue side has a `Capital` (paper always)."""
-    if venue.capital is None:
-        return None
+def _capital_service(settings: Settings, sinks: Sinks, venue: VenueSide, portfolio: Portfolio) -> CapitalService:
+    """Merges, settlements and redemptions through the venue side's `Capital`."""
     books = venue.books
 
     def resolved_winner(condition_id: str) -> str | None:

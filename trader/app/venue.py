@@ -17,6 +17,7 @@ engine below sees them through the ports of `trader.venues.base`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -41,9 +42,11 @@ from trader.venues.base import Capital, Resolution, Venue
 from trader.venues.errors import VenueError
 from trader.venues.paper import PaperVenue, follow_books
 from trader.venues.paper_capital import PaperCapital
+from trader.venues.polymarket.capital import VenueResolutions, open_polymarket_capital
 from trader.venues.polymarket.gamma import Discovery, GammaClient, MarketQuery, run_market_refresh
 from trader.venues.polymarket.market_ws import PolymarketMarketFeed, websocket_factory
-from trader.venues.polymarket.paper_ids import paper_order_id
+from trader.venues.polymarket.paper_ids import PAPER_KEY, paper_order_id
+from trader.venues.polymarket.rest import open_rest_client
 from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
 from trader.venues.sim.venue import SimConfig, SimVenue, run_sim_venue
@@ -60,6 +63,8 @@ class Endpoints:
     ws_user: str
     gamma: str
     espn: str
+    rpc: str  # the Polygon node (EOA merges and redemptions)
+    relayer: str  # Polymarket's relayer (proxy, Safe and deposit wallets)
 
 
 class NegRiskEvents:
@@ -116,7 +121,7 @@ class VenueSide:
     restart: RestartReport | None  # what the restart found; None when the venue could not be asked
     positions: list[Position]  # as stored at start
     directory: MarketDirectory  # every market followed or held, also after discovery dropped it
-    capital: Capital | None  # merges, resolutions, redemptions (None: live, until the chain side is configured)
+    capital: Capital  # merges, resolutions, redemptions: the chain (live) or the paper wallet
 
     def reconnects(self) -> dict[str, int]:
         """Reconnections so far, per channel (market, and user when live): for disconnect storms."""
@@ -190,14 +195,20 @@ async def open_venue(
             log.error("restart_reconcile_failed", error=repr(exc))
         positions = await store.load_positions()
         venue: Venue
-        capital: Capital | None = None
+        capital: Capital
         if live is not None:
             venue = live
+            chain = dataclasses.replace(settings.chain, rpc_url=endpoints.rpc, relayer_url=endpoints.relayer)
+            capital = await stack.enter_async_context(
+                open_polymarket_capital(chain, live.signer, live.rest, gamma_url=endpoints.gamma)
+            )
         else:
             paper = _paper_venue(settings, books, settings.run.starting_cash_usd, positions)
             await nursery.start(follow_books, paper, books)
             venue = paper
-            capital = PaperCapital(paper, partial(_resolution_from_books, books), settings.paper_capital)
+            rest = await stack.enter_async_context(open_rest_client(endpoints.rest, OrderSigner(PAPER_KEY)))
+            public = VenueResolutions(rest, http, endpoints.gamma)
+            capital = PaperCapital(paper, partial(_paper_resolution, books, public), settings.paper_capital)
         try:
             yield VenueSide(
                 endpoints=endpoints,
@@ -230,14 +241,15 @@ def _paper_venue(settings: Settings, books: Books, cash: Decimal, positions: lis
     )
 
 
-async def _resolution_from_books(books: Books, condition_id: str) -> Resolution | None:
-    """A resolution as the market channel told it (`market_resolved`: a winner, so 1/0 or 0/1)."""
-    await trio.lowlevel.checkpoint()
+async def _paper_resolution(books: Books, public: VenueResolutions, condition_id: str) -> Resolution | None:
+    """A resolution for paper trading: as the market channel told it (`market_resolved` with a winner: 1/0 or
+    0/1), else as the venue's public word has it (the CLOB market, Gamma: also 50/50)."""
     cell = books.markets.get(condition_id)
-    if cell is None or cell.resolved_winner is None or not cell.market.has_token(cell.resolved_winner):
-        return None
-    yes_won = cell.resolved_winner == cell.market.yes_token_id
-    return Resolution(condition_id=condition_id, payouts=(ONE, ZERO) if yes_won else (ZERO, ONE))
+    if cell is not None and cell.resolved_winner is not None and cell.market.has_token(cell.resolved_winner):
+        await trio.lowlevel.checkpoint()
+        yes_won = cell.resolved_winner == cell.market.yes_token_id
+        return Resolution(condition_id=condition_id, payouts=(ONE, ZERO) if yes_won else (ZERO, ONE))
+    return await public.resolution(condition_id)
 
 
 def _query(settings: Settings) -> MarketQuery:
@@ -266,9 +278,11 @@ async def _endpoints(settings: Settings, nursery: trio.Nursery) -> tuple[SimVenu
         )
         urls = sim.urls
         log.info("sim_venue_started", rest=urls.rest)
-        return sim, Endpoints(urls.rest, urls.ws_market, urls.ws_user, urls.gamma, urls.espn)
-    e = settings.endpoints
-    return None, Endpoints(e.rest_url, e.ws_market_url, e.ws_user_url, e.gamma_url, e.espn_url)
+        return sim, Endpoints(urls.rest, urls.ws_market, urls.ws_user, urls.gamma, urls.espn, urls.rpc, urls.relayer)
+    e, chain = settings.endpoints, settings.chain
+    return None, Endpoints(
+        e.rest_url, e.ws_market_url, e.ws_user_url, e.gamma_url, e.espn_url, chain.rpc_url, chain.relayer_url
+    )
 
 
 async def _stoppable(

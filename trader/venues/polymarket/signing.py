@@ -767,6 +767,18 @@ class OrderSigner:
         """65-byte `r ‖ s ‖ v` signature (v = 27/28) of a 32-byte digest, as eth-account's `unsafe_sign_hash`."""
         return self._sign_raw(digest)
 
+    def sign_transaction(self, transaction: Mapping[str, object]) -> tuple[bytes, str]:
+        """Sign a Polygon transaction (eth-account's `sign_transaction` fields: an EIP-1559 one has `type` 2,
+        `chainId`, `nonce`, `to`, `value`, `data`, `gas`, `maxFeePerGas`, `maxPriorityFeePerGas`) with the EOA key;
+        the raw signed bytes and the transaction hash (`0x` + 64 hex). The key never leaves this object."""
+        from eth_account import Account  # noqa: PLC0415 - eth-account's import is slow; only chain operations sign
+
+        try:
+            signed = Account.sign_transaction(dict(transaction), self._key.secret)
+        except (TypeError, ValueError) as exc:  # names a field of the transaction, never the key
+            raise InputError("transaction", f"cannot be signed: {type(exc).__name__}: {exc}") from None
+        return bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex()
+
     def _sign_portable(self, digest: bytes) -> bytes:
         raw: bytes = self._key.sign_recoverable(digest, hasher=None)
         return raw[:64] + bytes((raw[64] + 27,))
