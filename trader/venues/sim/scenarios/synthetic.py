@@ -19,8 +19,14 @@ Motion, every `step_secs` (all randomness from `random.Random(seed)`):
 
 `static` is the same listing and initial books with no motion (`moving=False`).
 
+Exchange V3 markets (protocol-v2 position ids as token ids, orders signed for Exchange V3; protocol.md §11 item 9) are
+listed on request, so that the default listing, its ids and the runs measured on it stay as they were:
+`v3_markets=K` puts the last K standalone binary markets in the protocol-v2 namespace (module 1; with `--markets 4`,
+K=1 is the unlinked market, where gaps rest), and `v3_neg_risk=true` the complete neg-risk event (module 2: still neg
+risk, but its orders go to Exchange V3, where the neg-risk flag does not count).
+
 Parameters (`--scenario-param key=value`): step_secs, levels, gap_rate_per_min, dislocation_rate_per_min,
-taker_rate_per_min, gap_ttl_secs, dislocation_ttl_secs, moving.
+taker_rate_per_min, gap_ttl_secs, dislocation_ttl_secs, moving, v3_markets, v3_neg_risk.
 """
 
 from __future__ import annotations
@@ -73,6 +79,8 @@ class SyntheticParams:
     gap_ttl_secs: float = 5.0
     dislocation_ttl_secs: float = 5.0
     moving: bool = True
+    v3_markets: int = 0
+    v3_neg_risk: bool = False
 
     @classmethod
     def from_params(cls, params: Mapping[str, str], **overrides: object) -> SyntheticParams:
@@ -94,6 +102,8 @@ class SyntheticParams:
         result = cls(**values)  # type: ignore[arg-type]
         if result.step_secs <= 0 or not 1 <= result.levels <= 50:
             raise ConfigError("scenario parameters: step_secs must be > 0 and levels in 1..50")
+        if result.v3_markets < 0:
+            raise ConfigError("scenario parameter v3_markets must not be negative")
         return result
 
 
@@ -150,7 +160,8 @@ class SyntheticScenario:
             topic = _TOPICS[i % len(_TOPICS)] + ("" if i < len(_TOPICS) else f" (#{i + 1})")
             fees = FeeSchedule(rate=Decimal("0.02"), exponent=2) if i % 3 == 1 else FeeSchedule()
             key = f"synthetic:{seed}:{i}"
-            market = make_market(key, question=topic + "?", fees=fees, complementary=not unlinked)
+            v3 = i >= count - self.params.v3_markets
+            market = make_market(key, question=topic + "?", fees=fees, complementary=not unlinked, protocol_v2=v3)
             event = SimEvent(
                 event_id=market.gamma_id + "1",
                 slug=market.slug,
@@ -168,7 +179,11 @@ class SyntheticScenario:
         ):
             names = ("Alpha", "Bravo", "Charlie")
             event, markets = make_neg_risk_event(
-                f"synthetic:{seed}:{title}", title=title, outcomes=names, complete=complete
+                f"synthetic:{seed}:{title}",
+                title=title,
+                outcomes=names,
+                complete=complete,
+                protocol_v2=complete and self.params.v3_neg_risk,
             )
             weights = [rng.randrange(20, 50) for _ in names]
             fairs = [total * w // sum(weights) // 100 * 100 for w in weights]
