@@ -357,8 +357,8 @@ def _official_body(
     if exact_amounts is not None:
         side = PySide.BUY if payload["side"] == "BUY" else PySide.SELL
         amounts = (side, *exact_amounts)
-        client.builder.get_order_amounts = lambda *_: amounts  # type: ignore[method-assign]
-        client.builder.get_market_order_amounts = lambda *_: amounts  # type: ignore[method-assign]
+        client.builder.get_order_amounts = lambda *_: amounts
+        client.builder.get_market_order_amounts = lambda *_: amounts
     options = PartialCreateOrderOptions(tick_size=payload["tick_size"], neg_risk=payload["neg_risk"])
     asset = (
         {"position_id": payload["token_id"]}
