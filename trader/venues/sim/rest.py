@@ -5,9 +5,11 @@ captured/*.json; a resolved market shows `closed` and its `tokens[].winner` on `
 `closed`, not `active` and its payouts as `outcomePrices` on Gamma.
 
 Order submission (`POST /order`, `POST /orders`) checks, in the venue's order: L2 HMAC (401 `Unauthorized/Invalid
-api key`), the payload, `owner` = the API key, V1 shape (400 `order_version_mismatch`), the EIP-712 signature (the
-recovered EOA must be the API key's address, and signer/maker must fit the signature type; else 400
-`invalid signature`), then the exchange's own checks (400 `{"error": <venue message>}`).
+api key`), the payload, `owner` = the API key, V1 shape (400 `order_version_mismatch`), the EIP-712 signature (under
+the domain of the exchange the token belongs to: Exchange V3 for a protocol-v2 position id, else the V2 exchange the
+market's neg-risk flag picks; the recovered EOA must be the API key's address, and signer/maker must fit the signature
+type; else 400 `invalid signature`, so an order signed for the wrong exchange is refused as the venue refuses it),
+then the exchange's own checks (400 `{"error": <venue message>}`).
 """
 
 from __future__ import annotations

@@ -31,9 +31,15 @@ appears):
 
 `static` is the same listing and initial books with no motion (`moving=False`) and no lifecycle.
 
+Exchange V3 markets (protocol-v2 position ids as token ids, orders signed for Exchange V3; protocol.md §11 item 9) are
+listed on request, so that the default listing, its ids and the runs measured on it stay as they were:
+`v3_markets=K` puts the last K standalone binary markets in the protocol-v2 namespace (module 1; with `--markets 4`,
+K=1 is the unlinked market, where gaps rest), and `v3_neg_risk=true` the complete neg-risk event (module 2: still neg
+risk, but its orders go to Exchange V3, where the neg-risk flag does not count).
+
 Parameters (`--scenario-param key=value`): step_secs, levels, gap_rate_per_min, dislocation_rate_per_min,
 taker_rate_per_min, gap_ttl_secs, dislocation_ttl_secs, moving, market_lifetime_secs, event_lifetime_secs,
-new_market_rate_per_min, split_rate.
+new_market_rate_per_min, split_rate, v3_markets, v3_neg_risk.
 """
 
 from __future__ import annotations
@@ -90,6 +96,8 @@ class SyntheticParams:
     event_lifetime_secs: float = 0.0
     new_market_rate_per_min: float = 1.0
     split_rate: float = 0.05
+    v3_markets: int = 0
+    v3_neg_risk: bool = False
 
     @classmethod
     def from_params(cls, params: Mapping[str, str], **overrides: object) -> SyntheticParams:
@@ -117,6 +125,8 @@ class SyntheticParams:
             )
         if not 0 <= result.split_rate <= 1:
             raise ConfigError(f"scenario parameter split_rate must be in [0, 1], got {result.split_rate}")
+        if result.v3_markets < 0:
+            raise ConfigError("scenario parameter v3_markets must not be negative")
         return result
 
 
@@ -178,7 +188,8 @@ class SyntheticScenario:
             topic = _TOPICS[i % len(_TOPICS)] + ("" if i < len(_TOPICS) else f" (#{i + 1})")
             fees = FeeSchedule(rate=Decimal("0.02"), exponent=2) if i % 3 == 1 else FeeSchedule()
             key = f"synthetic:{seed}:{i}"
-            market = make_market(key, question=topic + "?", fees=fees, complementary=not unlinked)
+            v3 = i >= count - self.params.v3_markets
+            market = make_market(key, question=topic + "?", fees=fees, complementary=not unlinked, protocol_v2=v3)
             event = SimEvent(
                 event_id=market.gamma_id + "1",
                 slug=market.slug,
@@ -197,7 +208,11 @@ class SyntheticScenario:
         ):
             names = ("Alpha", "Bravo", "Charlie")
             event, markets = make_neg_risk_event(
-                f"synthetic:{seed}:{title}", title=title, outcomes=names, complete=complete
+                f"synthetic:{seed}:{title}",
+                title=title,
+                outcomes=names,
+                complete=complete,
+                protocol_v2=complete and self.params.v3_neg_risk,
             )
             weights = [rng.randrange(20, 50) for _ in names]
             fairs = [total * w // sum(weights) // 100 * 100 for w in weights]
