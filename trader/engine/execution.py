@@ -88,7 +88,6 @@ OPERATOR_RESUME = "OPERATOR_RESUME"
 DRAINING = "DRAINING"  # an intent that arrived after drain() began: denied
 DUPLICATE_CLIENT_ORDER_ID = "DUPLICATE_CLIENT_ORDER_ID"
 ARB_LATE_FILL = "ARB_LATE_FILL"  # a leg filled after its arbitrage ended: unhedged, reported as residual
-PREPARE_FAILED = "PREPARE_FAILED"
 #: The most legs of ended arbitrages watched for a late fill (the oldest go first, logged).
 MAX_LATE_LEGS = 10_000
 
@@ -410,9 +409,9 @@ class ExecutionService:
         except DuplicateClientOrderId as exc:
             self._denied[DUPLICATE_CLIENT_ORDER_ID] += 1
             log.error("intent_duplicate_client_order_id", error=str(exc))
-        except PrepareFailed as exc:
-            self._denied[PREPARE_FAILED] += 1
-            log.error("intent_prepare_failed", error=str(exc))
+        except PrepareFailed as exc:  # not sent (recorded NOT_SENT with the reason): this task ends, trading goes on
+            self._denied[exc.reason] += 1
+            log.warning("intent_not_prepared", reason=exc.reason, error=str(exc))
         finally:
             self._task_done()
             self._finish_when_terminal(intent)
