@@ -46,7 +46,7 @@ import httpx
 import structlog
 import trio
 
-from trader.domain.enums import OrderType
+from trader.domain.enums import OrderType, TradeStatus
 from trader.domain.intents import OrderIntent
 from trader.domain.market import Market
 from trader.domain.numbers import ZERO, Side
@@ -104,6 +104,8 @@ _CENT: Final = Decimal("0.01")
 #: Trades are backfilled from this long before the last one seen (clock skew, same-second trades).
 _BACKFILL_MARGIN_SECS: Final = 60.0
 _SIGNED_CACHE_SIZE: Final = 10_000
+#: Distinct unknown trade statuses counted by name (a venue inventing them cannot grow the counter without bound).
+_MAX_STATUS_TEXTS: Final = 32
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,6 +135,7 @@ class PolymarketVenueStatistics:
     order_id_mismatches: int  # the venue named another id than the one we computed (signing bug)
     backfills: int
     unknown_fee_fills: int  # fills of markets we were not told about: fee reported as 0
+    unknown_trade_statuses: int = 0  # trade reports with a settlement status we do not know (passed on as UNKNOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +171,7 @@ class PolymarketVenue:
         self._mismatches = 0
         self._backfills = 0
         self._unknown_fee: Counter[str] = Counter()
+        self._unknown_status: Counter[str] = Counter()
 
     @property
     def signer(self) -> OrderSigner:
@@ -189,6 +193,7 @@ class PolymarketVenue:
             order_id_mismatches=self._mismatches,
             backfills=self._backfills,
             unknown_fee_fills=sum(self._unknown_fee.values()),
+            unknown_trade_statuses=sum(self._unknown_status.values()),
         )
 
     # -- markets -----------------------------------------------------------------------------------------------
@@ -360,6 +365,11 @@ class PolymarketVenue:
         )
 
     def _venue_trades(self, trade: PolymarketTrade) -> list[VenueTrade]:
+        if trade.status is TradeStatus.UNKNOWN:  # counted; the engine keeps the trade as it was
+            key = trade.status_text if len(self._unknown_status) < _MAX_STATUS_TEXTS else "(other)"
+            if self._unknown_status[key] == 0:
+                log.warning("trade_status_unknown", status=trade.status_text, trade_id=trade.trade_id)
+            self._unknown_status[key] += 1
         ts = trade.ts if trade.ts is not None else self._wall_secs()
         match_ts = trade.match_ts if trade.match_ts is not None else ts
         out = []
