@@ -209,7 +209,7 @@ async def _reconcile_trades(  # noqa: PLR0917
             continue  # the order manager resolves it, trades included
         known = stored.get((trade.trade_id, trade.order_id))
         if known is not None:
-            if trade.status in TRADE_TRANSITIONS[known.status]:  # settlement moved on (UNKNOWN: kept as it was)
+            if trade.status in TRADE_TRANSITIONS.get(known.status, ()):  # settlement moved on (UNKNOWN: kept as it was)
                 await store.record_trade(dataclasses.replace(known, status=trade.status, updated_at_ns=now_ns))
                 counts["updated"] += 1
             continue
