@@ -49,6 +49,22 @@ def test_a_typo_is_an_error_not_a_default() -> None:
         load_settings({"TRADER_RISK__MAX_ORDER_NOTIONL_USD": "50"}, dotenv=None)
 
 
+@pytest.mark.parametrize(
+    ("name", "replacement"),
+    [
+        ("TRADER_EXECUTION__CANCEL_RESTING_ON_DRAIN", "TRADER_RUN__CANCEL_RESTING_ON_EXIT"),
+        ("TRADER_ESPN__BASE_URL", "TRADER_ENDPOINTS__ESPN_URL"),
+    ],
+)
+def test_a_removed_setting_is_an_error_naming_its_replacement(name: str, replacement: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"{name} was removed .* set {replacement} instead"):
+        load_settings({name: "false"}, dotenv=None)
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(f"{name}=x\n")
+    with pytest.raises(ConfigError, match=replacement):
+        load_settings({}, dotenv=dotenv)
+
+
 def test_bad_values_and_conflicting_aliases_are_errors() -> None:
     with pytest.raises(ConfigError, match="TRADER_RUN__VENUE"):
         load_settings({"TRADER_RUN__VENUE": "binance"}, dotenv=None)

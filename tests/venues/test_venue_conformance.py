@@ -41,6 +41,9 @@ from trader.testing import make_intent, market_from_sim
 from trader.testing.fake_venue import FakeVenue, Outcome
 from trader.venues.base import (
     MAX_BATCH_SIZE,
+    PRICE_OFF_TICK,
+    PRICE_OUT_OF_RANGE,
+    PrepareRefused,
     SubmitAccepted,
     SubmitRejected,
     Venue,
@@ -96,6 +99,7 @@ class Subject:
     sell_into: Callable[[Order, Decimal], Awaitable[None]]
     script: Callable[[str, Outcome], None] = lambda _token, _outcome: None
     settle: Callable[[str], None] = lambda _trade_id: None
+    checks_terms: bool = True  # prepare refuses terms the market refuses (the fake prepares anything)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def intent(
@@ -162,7 +166,7 @@ async def fake_subject() -> AsyncIterator[Subject]:
     def settle(trade_id: str) -> None:
         fake.set_trade_status(trade_id, TradeStatus.CONFIRMED)
 
-    yield Subject(fake, lambda: T0, sell_into, script=fake.script, settle=settle)
+    yield Subject(fake, lambda: T0, sell_into, script=fake.script, settle=settle, checks_terms=False)
     fake.check()
 
 
@@ -302,6 +306,25 @@ async def test_prepare_builds_the_order_and_sends_nothing(
 
 
 # -- submit --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("price", "order_type", "code"),
+    [
+        ("0.405", OrderType.GTC, PRICE_OFF_TICK),  # the market's tick is 0.01
+        ("0.505", OrderType.FOK, PRICE_OFF_TICK),  # a market order's worst price too: never floored to the grid
+        ("0.995", OrderType.GTC, PRICE_OUT_OF_RANGE),  # above 1 - tick
+    ],
+)
+async def test_prepare_refuses_a_price_off_the_tick_grid_in_force(
+    subject: Subject, autojump_clock: trio.testing.MockClock, price: str, order_type: OrderType, code: str
+) -> None:
+    if not subject.checks_terms:
+        pytest.skip("the fake prepares whatever it is given")
+    with pytest.raises(PrepareRefused) as refused:
+        await subject.prepare(Side.BUY, price, "10", order_type)
+    assert refused.value.code == code
+    assert await subject.venue.open_orders() == []
 
 
 async def test_a_resting_order_is_live_under_the_id_computed_before_sending(

@@ -17,7 +17,6 @@ the paper venue fills it against the books (`trader.venues.paper`), the live ven
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -151,8 +150,8 @@ async def open_core(
         await nursery.start(capital.run)  # before trading: what a crash left open is followed, receivables rebuilt
         espn: EspnPoller | None = None
         if settings.sniper.enabled:
-            espn_settings = dataclasses.replace(settings.espn, base_url=venue.endpoints.espn)  # the sim serves its own
-            espn = EspnPoller(EspnClient(http, espn_settings.base_url), espn_settings)
+            # Where ESPN is: `endpoints.espn_url`, or the in-process sim's own (`--venue sim`).
+            espn = EspnPoller(EspnClient(http, venue.endpoints.espn), settings.espn)
             await nursery.start(espn.run)
         strategy_engine = StrategyEngine(
             books=books,

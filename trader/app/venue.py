@@ -6,7 +6,8 @@ open_venue(settings, http, store, signer)  -> VenueSide        (one nursery, clo
 ├── market data          one task per WS connection; the books everyone reads (closed first, while the venue answers)
 ├── market refresh       Gamma discovery: the first one before anything trades, then periodically
 ├── neg-risk events      which baskets are complete, re-read periodically
-├── live venue           live mode: REST + user channel + dead-man heartbeat (its own nursery)
+├── live venue           live mode: REST + user channel + dead-man heartbeat (its own nursery); it signs on the
+│                        books' tick in force (`tick_size_change` reaches books, strategies and signer at once)
 │   or paper venue       paper mode: fills against the books; the paper fill feed follows the books
 └── restart              before trading: the store brought up to date with the venue (`reconcile_at_start`)
 ```
@@ -184,6 +185,7 @@ async def open_venue(
                     PolymarketVenueSettings(rest_url=endpoints.rest, ws_user_url=endpoints.ws_user),
                     signer,
                     credentials=settings.keys.credentials(),
+                    tick_of=books.tick_of,  # the books' tick: every tick_size_change reaches the signer at once
                 )
             )
             live.add_markets(capped.tracked.values())

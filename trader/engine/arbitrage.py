@@ -331,8 +331,8 @@ class _Run:
         except DuplicateClientOrderId:
             self.reasons.append(f"{ARB_UNWIND_REFUSED}:DUPLICATE")
             return
-        except PrepareFailed:
-            self.reasons.append(f"{ARB_UNWIND_REFUSED}:PREPARE_FAILED")
+        except PrepareFailed as exc:
+            self.reasons.append(f"{ARB_UNWIND_REFUSED}:{exc.reason}")
             return
         done = partial(_done, self.manager)
         if not done(order):

@@ -7,7 +7,9 @@ Outcomes:
 
 - `prepare(intent, ts=...)` builds (and, live, signs) the order an intent becomes, computing its `order_id` before
   anything is written or sent; every venue prepares its own orders (the live one signs them, the paper one computes
-  the same digest, the fake numbers them).
+  the same digest, the fake numbers them). An order the venue would refuse for its terms as they stand now (a price
+  off the market's tick grid in force: `check_price_on_grid`) is refused here, as `PrepareRefused` with a stable
+  code: nothing is signed, written or sent.
 - `submit(order)` returns a `SubmitResult`: `SubmitAccepted` (the venue took it: `status` LIVE/MATCHED/DELAYED/
   UNMATCHED, with what matched on entry) or `SubmitRejected` (the venue refused it: a stable `VenueRejectCode`).
   A refusal is a value. An exception (`VenueTimeout`, `VenueDisconnected`, a 5xx `VenueRequestError`) means the
@@ -43,12 +45,38 @@ import trio
 from trader.domain.enums import Liquidity, OrderType, TradeStatus
 from trader.domain.feed import ParsedFrame
 from trader.domain.intents import OrderIntent
-from trader.domain.numbers import ZERO, Side
+from trader.domain.numbers import ONE, ZERO, Side, is_on_tick
 from trader.domain.orders import Order
+from trader.errors import TraderError
 from trader.venues.errors import RETRYABLE_REJECTS, VenueRejectCode
 
 #: The venue's limit on orders per `POST /orders` request.
 MAX_BATCH_SIZE = 15
+
+#: `PrepareRefused` codes: the limit price is not a multiple of the tick in force, or lies outside [tick, 1 - tick].
+PRICE_OFF_TICK = "PRICE_OFF_TICK"
+PRICE_OUT_OF_RANGE = "PRICE_OUT_OF_RANGE"
+
+
+class PrepareRefused(TraderError):
+    """`Venue.prepare` will not build this order as asked: its terms do not fit the market as it is now (e.g. a price
+    off the tick grid since a tick-size change). A value's fault, not the venue's: `code` is a stable reason code
+    (`PRICE_OFF_TICK`, `PRICE_OUT_OF_RANGE`); nothing was signed, written or sent."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def check_price_on_grid(price: Decimal, tick: Decimal) -> None:
+    """For `prepare`: raise `PrepareRefused` unless `price` lies on the tick grid within [tick, 1 - tick], as the
+    venue requires of every order's limit price (also a FOK/FAK's worst price: the signer would otherwise floor it to
+    the grid, a silently different order)."""
+    if not tick <= price <= ONE - tick:
+        raise PrepareRefused(PRICE_OUT_OF_RANGE, f"price {price} is outside [{tick}, {ONE - tick}] (tick {tick})")
+    if not is_on_tick(price, tick):
+        raise PrepareRefused(PRICE_OFF_TICK, f"price {price} is not on the tick grid {tick}")
 
 
 class VenueOrderStatus(enum.StrEnum):
@@ -161,7 +189,8 @@ class Venue(Protocol):
     async def prepare(self, intent: OrderIntent, *, ts: float) -> Order:
         """The CREATED order for an intent, built (live: signed) now; `order.order_id` is the id the venue will use,
         computed here, before anything is written or sent. `ts` is wall-clock epoch seconds (the order's creation
-        time; live, its signed timestamp). A `VenueError` or a timeout means the order could not be built."""
+        time; live, its signed timestamp). `PrepareRefused` (with a code) means the venue would refuse these terms now
+        (e.g. a price off the tick grid in force); a `VenueError` or a timeout means the order could not be built."""
         ...
 
     async def submit(self, order: Order) -> SubmitResult:

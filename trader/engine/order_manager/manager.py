@@ -267,6 +267,7 @@ class OrderManager:
             event_gaps=c["event_gaps"],
             breaker=guard.breaker.statistics(),
             rate_limiter=guard.limiter.statistics(),
+            unknown_trade_statuses=c["unknown_trade_statuses"],
         )
 
     def positions(self) -> dict[str, Decimal]:

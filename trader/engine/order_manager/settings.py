@@ -74,3 +74,4 @@ class OrderManagerStatistics:
     event_gaps: int  # times the venue's event subscription ended and was reopened
     breaker: BreakerStatistics
     rate_limiter: RateLimiterStatistics
+    unknown_trade_statuses: int = 0  # trade reports with a status we do not know (the trade kept as it was)

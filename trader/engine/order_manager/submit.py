@@ -4,8 +4,10 @@ Sending one order (`OrderManager.submit`):
 
 1. the venue prepares the order (`Venue.prepare`), computing its id locally (the EIP-712 digest: the live adapter
    signs here, the paper venue computes the same digest with the id function it is given), and it is CREATED; an
-   order that cannot be built (`PrepareFailed`) or that reuses a client order id (`DuplicateClientOrderId`) is
-   neither written nor sent;
+   order that reuses a client order id (`DuplicateClientOrderId`) is neither written nor sent; one that cannot be
+   built is not sent (`PrepareFailed`, with a reason code: the venue's refusal of its terms, `PrepareRefused`'s code
+   such as `PRICE_OFF_TICK`, else `PREPARE_FAILED`, whatever preparing raised): its intent is recorded NOT_SENT
+   with that reason (no order id), and the caller's task goes on;
 2. the intent is written to the store (write-ahead) BEFORE anything is sent; a store failure means the order is
    not sent (REJECTED, `STORE_WRITE_FAILED`);
 3. the call goes through the `VenueGuard` (`trader.engine.order_manager.guard`): the rate limiter (NORMAL priority, a
@@ -26,6 +28,7 @@ outcome: each is asked for by its id, concurrently).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 from functools import partial
@@ -50,6 +53,7 @@ from trader.engine.order_manager.guard import (
 from trader.engine.order_manager.ledger import OrderLedger
 from trader.engine.order_manager.reasons import (
     CIRCUIT_OPEN,
+    PREPARE_FAILED,
     RATE_LIMITED,
     SENDING_BLOCKED,
     STORE_WRITE_FAILED,
@@ -59,8 +63,8 @@ from trader.engine.order_manager.reasons import (
 from trader.engine.order_manager.resolve import Resolver
 from trader.engine.order_manager.settings import OrderManagerSettings
 from trader.errors import TraderError
-from trader.integrations.store.base import DuplicateKeyError, IntentState, StoreError
-from trader.venues.base import MAX_BATCH_SIZE, SubmitRejected, SubmitResult, Venue
+from trader.integrations.store.base import DuplicateKeyError, IntentRecord, IntentState, StoreError
+from trader.venues.base import MAX_BATCH_SIZE, PrepareRefused, SubmitRejected, SubmitResult, Venue
 from trader.venues.errors import VenueConnectionError, VenueError, VenueProtocolError, VenueRequestError
 
 __all__ = ["DuplicateClientOrderId", "PrepareFailed", "Submitter", "check_batch_intents"]
@@ -69,8 +73,12 @@ log = structlog.get_logger(__name__)
 
 
 class PrepareFailed(TraderError):
-    """The order could not be built for an intent (e.g. the venue's market parameters were unavailable): nothing
-    was written or sent."""
+    """The order could not be built for an intent (its price off the tick grid in force, the venue's market parameters
+    unavailable, ...): nothing was sent; the intents were recorded NOT_SENT. `reason` is a stable code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
 
 
 class DuplicateClientOrderId(TraderError):
@@ -115,7 +123,7 @@ class Submitter:
         for n, cid in enumerate(cids):
             if cid in ledger.orders or cid in cids[:n]:
                 raise DuplicateClientOrderId(f"client order id {cid!r} was already used")
-        orders = await self._prepare(intents)
+        orders = await self._prepare(intents, group_id)
         for order in orders:
             ledger.add(order)
         outcomes: dict[str, SubmitOutcome] = {}
@@ -137,9 +145,13 @@ class Submitter:
             )
         return [ledger.orders[cid] for cid in cids]
 
-    async def _prepare(self, intents: Sequence[OrderIntent]) -> list[Order]:
+    async def _prepare(self, intents: Sequence[OrderIntent], group_id: str | None) -> list[Order]:
         """The CREATED orders with their venue order ids, computed before anything is written or sent (one deadline
-        for the whole request: preparing is signing, plus a venue lookup for a market it was not told about)."""
+        for the whole request: preparing is signing, plus a venue lookup for a market it was not told about).
+
+        If any cannot be prepared, none is sent: each intent is recorded NOT_SENT with the reason, and
+        `PrepareFailed` says why. Whatever preparing raises ends here: one bad order must not end the task (or the
+        orders scope) that sent it."""
         now = self._ledger.now()
         venue = self._venue
         orders: list[Order] = []
@@ -149,15 +161,51 @@ class Submitter:
                 for intent in intents:
                     order = await venue.prepare(intent, ts=now)
                     if order.client_order_id != intent.client_order_id:
-                        raise PrepareFailed(
+                        raise ValueError(
                             f"venue prepared {order.client_order_id!r} for intent {intent.client_order_id!r}"
                         )
                     orders.append(order)
+        except PrepareRefused as exc:  # the terms do not fit the market as it is now: a value, not a failure
+            reason, detail = exc.code, exc.message
+            log.warning("order_prepare_refused", client_order_id=intent.client_order_id, reason=reason, detail=detail)
         except (VenueError, trio.TooSlowError) as exc:
-            self.not_sent["PREPARE_FAILED"] += 1
-            log.error("order_prepare_failed", client_order_id=intent.client_order_id, error=repr(exc))
-            raise PrepareFailed(f"order {intent.client_order_id} could not be prepared: {exc!r}") from exc
-        return orders
+            reason, detail = PREPARE_FAILED, repr(exc)
+            log.error("order_prepare_failed", client_order_id=intent.client_order_id, error=detail)
+        except Exception as exc:  # a bug in preparing: this order is not sent, the engine keeps trading
+            reason, detail = PREPARE_FAILED, repr(exc)
+            log.exception("order_prepare_crashed", client_order_id=intent.client_order_id, error=detail)
+        else:
+            return orders
+        self.not_sent[reason] += len(intents)
+        await self._record_not_prepared(intents, {o.client_order_id: o.order_id for o in orders}, group_id, reason)
+        raise PrepareFailed(reason, f"order {intent.client_order_id} could not be prepared: {detail[:200]}")
+
+    async def _record_not_prepared(
+        self, intents: Sequence[OrderIntent], order_ids: dict[str, str], group_id: str | None, reason: str
+    ) -> None:
+        """The intents of a request that was never prepared, in the store as NOT_SENT with `reason` (best effort: a
+        store failure is counted and logged; nothing is pending, so nothing waits on it)."""
+        ledger = self._ledger
+        now_ns = ledger.wall_ns()
+        records = [
+            dataclasses.replace(
+                IntentRecord.of(
+                    intent,
+                    order_id=order_ids.get(intent.client_order_id),
+                    created_at_ns=now_ns,
+                    group_id=group_id,
+                ),
+                state=IntentState.NOT_SENT,
+                reason=reason,
+                resolved_at_ns=now_ns,
+            )
+            for intent in intents
+        ]
+        try:
+            await ledger.store.record_intents(records)
+        except (StoreError, DuplicateKeyError) as exc:
+            ledger.counts["store_errors"] += 1
+            log.error("intent_write_failed", client_order_ids=[r.client_order_id for r in records], error=str(exc))
 
     async def _write_and_send(
         self, orders: Sequence[Order], group_id: str | None, outcomes: dict[str, SubmitOutcome]

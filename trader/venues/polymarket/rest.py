@@ -23,8 +23,10 @@ Rules this module keeps:
   `retry_after_secs`; 5xx is `is_server_error` and retryable; any other 4xx is not retryable. Except: an order the
   venue refuses (`success: false`, or a 4xx with an error text on POST /order(s)) is a value, `OrderRefused`.
 * Every reply is decoded with msgspec into `user_schemas` Structs and then into domain values; a reply of the wrong
-  shape, or a value that cannot be read exactly (a price that is not a decimal, an unknown status), is a
-  `VenueProtocolError` naming the field. Error texts in messages are truncated; secrets never appear in them.
+  shape, or a value that cannot be read exactly (a price that is not a decimal, an unknown order status), is a
+  `VenueProtocolError` naming the field. A trade's settlement status the engine does not know is not an error: it
+  is `TradeStatus.UNKNOWN` (with the venue's word in `status_text`), counted by the venue and ignored by the engine.
+  Error texts in messages are truncated; secrets never appear in them.
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ __all__ = [
     "parse_order_status",
     "parse_timestamp",
     "parse_trade",
+    "parse_trade_status",
     "refusal",
     "request_error",
 ]
@@ -280,6 +283,7 @@ class PolymarketTrade:
     ts: float | None
     fee_rate_bps: int | None
     transaction_hash: str | None
+    status_text: str = ""  # the venue's own word for `status` (what an UNKNOWN status said), truncated
 
 
 class AssetType(enum.StrEnum):
@@ -468,11 +472,16 @@ def parse_order(wire: WireOpenOrder, *, what: str = "order") -> PolymarketOrder:
         raise VenueProtocolError(f"{field}: {exc.message if exc.field == 'status' else exc}") from None
 
 
-def _trade_status(value: str, field: str) -> TradeStatus:
+def parse_trade_status(value: str) -> TradeStatus:
+    """A trade's settlement status (the 2026 statuses, also in their `TRADE_STATUS_` form); a status this engine does
+    not know is `TradeStatus.UNKNOWN`, never an error: one new status must not make a whole listing unreadable. The
+    caller counts it and keeps the trade as it was (`trader.domain.orders.Trade`)."""
+    text = value.strip().upper().removeprefix("TRADE_STATUS_")
     try:
-        return TradeStatus(value.strip().upper().removeprefix("TRADE_STATUS_"))
+        status = TradeStatus(text)
     except ValueError:
-        raise InputError(field, f"unknown trade status {value[:40]!r}") from None
+        return TradeStatus.UNKNOWN
+    return status
 
 
 def _uint(value: object, field: str, unit: str) -> int | None:
@@ -508,7 +517,7 @@ def parse_trade(
         return _same(owner, api_key) or any(_same(address, a) for a in wallets)
 
     try:
-        status = _trade_status(wire.status, f"{what}.status")
+        status = parse_trade_status(wire.status)
         taker_side = parse_side(wire.side, f"{what}.side")
         fills: list[PolymarketFill] = []
         trade_owner = wire.trade_owner or wire.owner
@@ -553,6 +562,7 @@ def parse_trade(
             ),
             fee_rate_bps=_uint(wire.fee_rate_bps, f"{what}.fee_rate_bps", "basis points"),
             transaction_hash=wire.transaction_hash or None,
+            status_text=truncate(wire.status, 40),
         )
     except InputError as exc:
         raise _protocol(what, exc) from None

@@ -9,6 +9,10 @@ Kinds (parameters in brackets, all optional):
   rests (GTC/GTD, without crossing), is cancelled (FAK), or the FOK is killed;
 - `ghost_fills` [count=1, token_id, side, owner]: trades of the next matching orders go MATCHED then FAILED, and
   their balances are reverted;
+- `settlement_path` [path=retrying, count=1, token_id, side, owner]: trades of the next matching orders settle along
+  another of the venue's 2026 paths (`trader.venues.sim.exchange.SETTLEMENT_PATHS`): `retrying` (MATCHED, MINED,
+  RETRYING, MINED, CONFIRMED), `failed_after_mined` (MATCHED, MINED, FAILED: balances reverted), `not_broadcasted`
+  (MATCHED_NOT_BROADCASTED, MATCHED, MINED, CONFIRMED);
 - `delay_http` [secs=1, count (default: until cleared), service=clob, path_prefix]: replies are delayed;
 - `http_errors` [status=429, count=1, service=clob, path_prefix]: a burst of 429/5xx replies;
   both match requests of any method whose path starts with `path_prefix` (`/order` also holds back
@@ -47,7 +51,13 @@ from decimal import Decimal, InvalidOperation
 
 from trader.domain.numbers import Side
 from trader.errors import InputError
-from trader.venues.sim.exchange import NOT_ENOUGH_BALANCE_MESSAGE, Exchange, OrderRequest, Rejected
+from trader.venues.sim.exchange import (
+    NOT_ENOUGH_BALANCE_MESSAGE,
+    SETTLEMENT_PATHS,
+    Exchange,
+    OrderRequest,
+    Rejected,
+)
 from trader.venues.sim.httpserver import HttpResponse
 from trader.venues.sim.ws import WsHub
 
@@ -64,6 +74,7 @@ class _OrderRule:
     owner: str | None = None
     rejection: Rejected | None = None
     fraction: Decimal = Decimal("0.5")
+    path: str = "normal"  # settlement faults: the key of SETTLEMENT_PATHS
 
     def matches(self, request: OrderRequest) -> bool:
         if self.owner is None and request.owner.startswith(SCENARIO_OWNER_PREFIX):
@@ -127,6 +138,7 @@ class FaultInjector:
     def armed(self) -> list[dict[str, object]]:
         orders: list[dict[str, object]] = [
             {"kind": r.kind, "remaining": r.remaining, "token_id": r.token_id, "side": r.side, "owner": r.owner}
+            | ({"path": r.path} if r.kind == "settlement" else {})
             for r in self._order_rules
         ]
         http: list[dict[str, object]] = [
@@ -171,6 +183,10 @@ class FaultInjector:
     def ghost_trade(self, request: OrderRequest) -> bool:
         return self._take("ghost", request) is not None
 
+    def settlement_path(self, request: OrderRequest) -> str | None:
+        rule = self._take("settlement", request)
+        return None if rule is None else rule.path
+
     # -- order faults ---------------------------------------------------------------------------------------
 
     def reject_orders(
@@ -204,6 +220,21 @@ class FaultInjector:
         self, *, count: int = 1, token_id: str | None = None, side: Side | None = None, owner: str | None = None
     ) -> None:
         self._order_rules.append(_OrderRule("ghost", count, token_id, side, owner))
+
+    def settle_along(
+        self,
+        path: str,
+        *,
+        count: int = 1,
+        token_id: str | None = None,
+        side: Side | None = None,
+        owner: str | None = None,
+    ) -> None:
+        """Trades of the next `count` matching orders settle along `path` (a key of `SETTLEMENT_PATHS`)."""
+        if path not in SETTLEMENT_PATHS or path in ("normal", "ghost"):
+            choices = sorted(set(SETTLEMENT_PATHS) - {"normal", "ghost"})
+            raise InputError("path", f"expected one of {', '.join(choices)} (ghost_fills fails at once), got {path!r}")
+        self._order_rules.append(_OrderRule("settlement", count, token_id, side, owner, path=path))
 
     # -- chain faults (`trader.venues.sim.chain.ChainHooks`) ---------------------------------------------------
 
@@ -389,6 +420,12 @@ def _ghost(f: FaultInjector, p: Mapping[str, object]) -> str:
     return "ghost_fills armed"
 
 
+def _settlement(f: FaultInjector, p: Mapping[str, object]) -> str:
+    path = _str(p, "path", "retrying") or "retrying"
+    f.settle_along(path, count=_count(p), token_id=_str(p, "token_id"), side=_side(p), owner=_str(p, "owner"))
+    return f"settlement_path {path} armed"
+
+
 def _delay(f: FaultInjector, p: Mapping[str, object]) -> str:
     f.delay_http(
         float(_decimal(p, "secs", "1")),
@@ -451,6 +488,7 @@ FAULT_KINDS: dict[str, Callable[[FaultInjector, Mapping[str, object]], str]] = {
     "reject_orders": _reject,
     "partial_fills": _partial,
     "ghost_fills": _ghost,
+    "settlement_path": _settlement,
     "delay_http": _delay,
     "http_errors": _errors,
     "drop_ws": _drop,
@@ -469,6 +507,7 @@ FAULT_PARAMETERS: dict[str, frozenset[str]] = {
     "reject_orders": frozenset({"count", "token_id", "side", "owner", "code", "message", "http_status"}),
     "partial_fills": frozenset({"count", "fraction", "token_id", "side", "owner"}),
     "ghost_fills": frozenset({"count", "token_id", "side", "owner"}),
+    "settlement_path": frozenset({"path", "count", "token_id", "side", "owner"}),
     "delay_http": frozenset({"secs", "count", "service", "path_prefix"}),
     "http_errors": frozenset({"status", "count", "service", "path_prefix"}),
     "drop_ws": frozenset({"channel"}),

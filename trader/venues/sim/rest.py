@@ -1,8 +1,9 @@
 """The REST side of the simulated venue on one port: the CLOB API at `/`, Gamma at `/gamma`, the Data API at
-`/data-api`, and the sim's admin endpoints at `/_sim` (`/_sim/faults`; `POST /_sim/resolve {"condition_id": ...,
-"winner": "yes" | "no" | "50-50"}` resolves a market now). Shapes and error strings follow protocol.md §4-§7 and
-captured/*.json; a resolved market shows `closed` and its `tokens[].winner` on `/markets/{condition_id}`, and
-`closed`, not `active` and its payouts as `outcomePrices` on Gamma.
+`/data-api` (`/v2/positions?user=`, and the older `/positions`), and the sim's admin endpoints at `/_sim`
+(`/_sim/faults`; `POST /_sim/resolve {"condition_id": ..., "winner": "yes" | "no" | "50-50"}` resolves a market now).
+Shapes and error strings follow protocol.md §4-§7 and captured/*.json; a resolved market shows `closed` and its
+`tokens[].winner` on `/markets/{condition_id}`, and `closed`, not `active` and its payouts as `outcomePrices` on
+Gamma.
 
 Order submission (`POST /order`, `POST /orders`) checks, in the venue's order: L2 HMAC (401 `Unauthorized/Invalid
 api key`), the payload, `owner` = the API key, V1 shape (400 `order_version_mismatch`), the EIP-712 signature (under
@@ -174,7 +175,7 @@ class SimRestApp:
             ("GET", "/balance-allowance"): self._balance_allowance,
             ("GET", "/balance-allowance/update"): self._balance_allowance,
             ("POST", "/v1/heartbeats"): self._heartbeat,
-            ("POST", "/heartbeats"): self._heartbeat,
+            ("POST", "/heartbeats"): self._legacy_heartbeat,
         }
         self._prefixed: list[tuple[str, str, Route]] = [
             ("GET", "/markets/", self._market),
@@ -589,9 +590,15 @@ class SimRestApp:
         if not isinstance(heartbeat_id, str):
             return HttpResponse.error(400, "Invalid heartbeat payload")
         result = self.exchange.heartbeat(principal.api_key, heartbeat_id, self.clock())
-        if not result.ok:
-            return HttpResponse.json({"heartbeat_id": result.heartbeat_id, "error": "Invalid Heartbeat ID"}, 400)
+        if not result.ok:  # production's words and key (protocol.md §11 item 10): clients recover the id from it
+            return HttpResponse.json({"error_msg": "Invalid Heartbeat ID", "heartbeat_id": result.heartbeat_id}, 400)
         return HttpResponse.json({"heartbeat_id": result.heartbeat_id})
+
+    def _legacy_heartbeat(self, request: HttpRequest, path: str) -> HttpResponse:
+        """The legacy `POST /heartbeats` (no body): `{"status": "ok"}`, as production answers it. It carries no id, so
+        it neither starts nor continues a dead-man session (that is `POST /v1/heartbeats`)."""
+        self._l2(request)
+        return HttpResponse.json({"status": "ok"})
 
     # -- Gamma, Data API, admin -----------------------------------------------------------------------------
 
@@ -656,7 +663,9 @@ class SimRestApp:
         return HttpResponse.error(404, "not found")
 
     def _data(self, request: HttpRequest, path: str) -> HttpResponse:
-        if request.method != "GET" or path != "/positions":
+        """The Data API's positions: `GET /v2/positions?user=` (the current contract, protocol.md §11 item 12) and the
+        older `GET /positions?user=`, the same rows."""
+        if request.method != "GET" or path not in ("/positions", "/v2/positions"):
             return HttpResponse.error(404, "not found")
         user = request.arg("user")
         if not user:
