@@ -139,6 +139,33 @@ def test_bad_fields_are_named(change: dict[str, Any], field: str) -> None:
     assert excinfo.value.field == field
 
 
+def test_lists_are_read_from_json_strings_and_from_real_arrays_alike() -> None:
+    item = captured("gamma_market_closed_binary_accepting_true.json")
+    arrays = item | {k: json.loads(item[k]) for k in ("outcomes", "outcomePrices", "clobTokenIds")}
+    assert isinstance(arrays["clobTokenIds"], list)
+    assert parse_gamma_market(wire(arrays)) == parse_gamma_market(wire(item))
+    mixed = item | {"clobTokenIds": arrays["clobTokenIds"]}  # one field of each form in one market
+    assert parse_gamma_market(wire(mixed)).market == parse_gamma_market(wire(item)).market
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"clobTokenIds": [1, 2]},
+        {"clobTokenIds": [None, None]},
+        {"clobTokenIds": "[1, 2]"},
+        {"outcomes": [["Yes"], ["No"]]},
+        {"outcomes": '{"Yes": 1}'},
+        {"outcomes": []},
+    ],
+)
+def test_a_list_of_anything_but_strings_is_refused_by_field(change: dict[str, Any]) -> None:
+    item = captured("gamma_market_closed_binary_accepting_true.json") | change
+    with pytest.raises(InputError) as excinfo:
+        parse_gamma_market(wire(item))
+    assert excinfo.value.field == next(iter(change))
+
+
 def active(n: int, **extra: Any) -> dict[str, Any]:
     """A tradable market in Gamma's shape."""
     item = {

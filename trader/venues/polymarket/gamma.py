@@ -10,7 +10,8 @@ async with httpx.AsyncClient() as http:
 ```
 
 Gamma quirks handled here:
-* `outcomes`, `outcomePrices` and `clobTokenIds` are JSON-encoded *strings*; token i belongs to outcome i, so
+* `outcomes`, `outcomePrices` and `clobTokenIds` are JSON-encoded *strings* or real JSON arrays (both are read,
+  protocol.md §11.2); token i belongs to outcome i, so
   outcome 0 ("Yes", "Up", the first team) is YES and outcome 1 is NO. Markets with other than two outcomes or
   without an order book are skipped, with the reason.
 * numbers such as `orderPriceMinTickSize`, `orderMinSize` and `feeSchedule.rate` are JSON numbers (sometimes
@@ -58,7 +59,7 @@ from trader.infra.jsoninput import JSON_INPUT_ERRORS, describe_json_error
 from trader.infra.ticks import Ticker
 from trader.venues.errors import VenueError, VenueProtocolError, map_exceptions, truncate
 from trader.venues.polymarket.rest import HTTP_EXCEPTIONS, request_error
-from trader.venues.polymarket.schemas import GammaNumber, WireGammaEventRef, WireGammaMarket
+from trader.venues.polymarket.schemas import GammaList, GammaNumber, WireGammaEventRef, WireGammaMarket
 
 __all__ = [
     "GAMMA_URL",
@@ -144,16 +145,24 @@ def _exact(value: GammaNumber | None, name: str) -> Decimal | None:
     return parse_decimal(value, name)
 
 
-def _json_list(text: str | None, name: str) -> list[str]:
-    if text is None or text == "":
+def _json_list(value: GammaList | None, name: str) -> list[str]:
+    """A Gamma list of strings, JSON-encoded in a string or a real JSON array (protocol.md §11.2)."""
+    if value is None or value == "":
         raise InputError(name, "missing")
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):  # RecursionError: nested deeper than the interpreter's limit
-        raise InputError(name, f"is not a JSON-encoded list: {truncate(text, 60)!r}") from None
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InputError(name, f"is not a JSON-encoded list of strings: {truncate(text, 60)!r}")
-    return value
+    items: object = value
+    if isinstance(value, str):
+        try:
+            items = json.loads(value)
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the interpreter's limit
+            raise InputError(name, f"is not a JSON-encoded list: {truncate(value, 60)!r}") from None
+        if not isinstance(items, list):
+            raise InputError(name, f"is not a JSON-encoded list of strings: {truncate(value, 60)!r}")
+    if not isinstance(items, list):
+        raise InputError(name, f"is not a list: a {type(items).__name__}")
+    for item in items:
+        if not isinstance(item, str):  # named by type: the value itself may nest deeply
+            raise InputError(name, f"is not a list of strings: it holds a {type(item).__name__}")
+    return items
 
 
 def _fees(wire: WireGammaMarket, require_schedule: bool) -> tuple[FeeSchedule, bool]:

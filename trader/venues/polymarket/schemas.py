@@ -9,8 +9,9 @@ schema error, never a float on its way to a price). Every field the engine does 
 skips unknown fields), and the fields it can live without are optional, so that a venue that adds or drops a
 cosmetic field does not make us drop book data.
 
-Gamma (protocol.md §8): `outcomes`, `outcomePrices` and `clobTokenIds` are JSON-encoded strings; numbers such
-as `orderPriceMinTickSize` are JSON numbers on some endpoints and strings on others, so they are typed
+Gamma (protocol.md §8, §11.2): `outcomes`, `outcomePrices` and `clobTokenIds` arrive as JSON-encoded strings or as
+real JSON arrays, so they are typed `str | list[Any]` and read in `gamma.py`; numbers such as
+`orderPriceMinTickSize` are JSON numbers on some endpoints and strings on others, so they are typed
 `str | int | float` and converted exactly (via the shortest repr of a float) in `gamma.py`.
 """
 
@@ -195,6 +196,8 @@ class WireSubscriptionChange(msgspec.Struct, frozen=True):
 # Gamma
 
 GammaNumber = str | int | float
+#: a list Gamma sends either JSON-encoded in a string (`"[\"Yes\", \"No\"]"`) or as a JSON array
+GammaList = str | list[Any]
 
 
 class WireGammaEventRef(msgspec.Struct, frozen=True):
@@ -235,9 +238,9 @@ class WireGammaMarket(msgspec.Struct, frozen=True):
     conditionId: str | None = None
     question: str | None = None
     slug: str | None = None
-    outcomes: str | None = None
-    outcomePrices: str | None = None
-    clobTokenIds: str | None = None
+    outcomes: GammaList | None = None
+    outcomePrices: GammaList | None = None
+    clobTokenIds: GammaList | None = None
     active: bool | None = None
     closed: bool | None = None
     archived: bool | None = None
