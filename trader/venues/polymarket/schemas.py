@@ -215,7 +215,8 @@ class WireGammaEventRef(msgspec.Struct, frozen=True):
     closed: bool | None = None
     category: str | None = None
     tags: list[WireGammaTag] | None = None
-    markets: list[WireGammaMarket] | None = None
+    #: the event's markets as sent: read one by one in `gamma.py`, so that one bad market never refuses the event
+    markets: list[Any] | None = None
 
 
 class WireGammaTag(msgspec.Struct, frozen=True):
@@ -263,3 +264,17 @@ class WireGammaMarket(msgspec.Struct, frozen=True):
     category: str | None = None
     groupItemTitle: str | None = None
     events: list[WireGammaEventRef] | None = None
+
+
+class WireGammaMarketsPage(msgspec.Struct, frozen=True):
+    """A page of `GET /markets/keyset`; the last page has no `next_cursor` (protocol.md §11.1)."""
+
+    markets: list[Any]
+    next_cursor: str | None = None
+
+
+class WireGammaEventsPage(msgspec.Struct, frozen=True):
+    """A page of `GET /events/keyset`, as `WireGammaMarketsPage`."""
+
+    events: list[Any]
+    next_cursor: str | None = None
