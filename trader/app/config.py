@@ -173,8 +173,9 @@ class SelectionSettings:
     filters): `slugs`, `condition_ids`, `token_ids`, `tag_id`, `category`, `min_liquidity`, at most `max_markets`
     (100: the books, WebSocket subscriptions and strategy work the engine takes on; the first ones Gamma lists),
     refreshed every `refresh_secs` (60) so new and closed markets are picked up without a restart. Discovery reads
-    Gamma's whole listing, 100 markets a page, at most `max_pages` (200) pages: a backstop; a selection wider than
-    that is followed as far as it was read, and the discovery is reported incomplete."""
+    Gamma's whole listing, 100 markets a page, at most `max_pages` (50) pages: a bound on each refresh's time and
+    traffic (Polymarket lists tens of thousands of open markets: select them with `tag_id`, `slugs`, ...); a
+    selection wider than that is followed as far as it was read, and the discovery is reported incomplete."""
 
     slugs: tuple[str, ...] = ()
     condition_ids: tuple[str, ...] = ()
@@ -184,7 +185,7 @@ class SelectionSettings:
     min_liquidity: Decimal | None = None
     max_markets: int = 100
     refresh_secs: float = 60.0
-    max_pages: int = 200
+    max_pages: int = 50
 
     def __post_init__(self) -> None:
         if self.max_markets < 0:

@@ -598,17 +598,28 @@ async def test_refresh_picks_up_new_and_closed_markets_without_a_restart(
     assert (stats.found, stats.complete, stats.paging, stats.skipped) == (1, True, "keyset", {})
 
 
-async def test_an_incomplete_refresh_adds_but_removes_nothing(
+async def test_an_incomplete_refresh_adds_what_it_found_and_removes_only_what_gamma_says_is_gone(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:
-    replies = [
-        markets_reply(active(1), active(2)),
-        httpx.Response(200, json={"markets": [active(3)], "next_cursor": "c1"}),  # then a page that fails: stuck
+    listings = [
+        [markets_reply(active(1), active(2))],  # t=0: complete
+        [  # t=60: a cursor that comes back: the listing is incomplete, market 3 new, 1 and 2 not reached
+            httpx.Response(200, json={"markets": [active(3)], "next_cursor": "c1"}),
+            httpx.Response(200, json={"markets": [], "next_cursor": "c1"}),
+        ],
     ]
+    asked_by_id: list[list[str]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if replies:
-            return replies.pop(0)
+        wanted = request.url.params.get_list("condition_ids")
+        if wanted:  # the unreached tracked markets, by id: market 2 has closed meanwhile
+            asked_by_id.append(wanted)
+            return markets_reply(*(m for m in (active(1),) if m["conditionId"] in wanted))
+        if listings and listings[0]:
+            reply = listings[0].pop(0)
+            if not listings[0]:
+                listings.pop(0)
+            return reply
         return httpx.Response(200, json={"markets": [], "next_cursor": "c1"})
 
     tracker = RecordingTracker()
@@ -619,7 +630,13 @@ async def test_an_incomplete_refresh_adds_but_removes_nothing(
         )
     )
     await trio.sleep(61)
-    assert [call[:2] for call in tracker.calls] == [("track", "market-1"), ("track", "market-2"), ("track", "market-3")]
-    assert (stats.complete, stats.found, stats.removed) == (False, 1, 0)
+    assert [call[:2] for call in tracker.calls] == [
+        ("track", "market-1"),
+        ("track", "market-2"),
+        ("untrack", f"0x{2:064x}"),  # gone when asked by id
+        ("track", "market-3"),
+    ]
+    assert asked_by_id == [[f"0x{1:064x}", f"0x{2:064x}"]]
+    assert (stats.complete, stats.found, stats.removed) == (False, 1, 1)
     assert stats.incomplete_reason is not None
     assert stats.incomplete_reason.startswith("CURSOR_STUCK")

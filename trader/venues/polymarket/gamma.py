@@ -22,9 +22,10 @@ keyset page answers 404) is read by offset, the legacy way: `limit=100&offset=N`
 end, the offset advances by what came back, and a 422 past the first page ends the listing where it is.
 A listing that stops early (that 422, `max_pages` pages, a cursor that does not advance) is returned as far as it
 got, with `complete` False and the reason; it is counted, and logged once as a warning (narrow the selection, or
-raise `max_pages`) until a listing is complete again; `run_market_refresh` then adds what it found and removes
-nothing. One request carries at most 100 values of a selector (`slug`, `condition_ids`, `clob_token_ids`, `id`);
-more are asked in several requests and the answers joined.
+raise `max_pages`) until a listing is complete again; `run_market_refresh` then adds what it found and asks about
+the tracked markets it did not reach by id before removing any. One request carries at most 100 values of a
+selector (`slug`, `condition_ids`, `clob_token_ids`, `id`); more are asked in several requests and the answers
+joined.
 
 Gamma shapes handled here:
 * `outcomes`, `outcomePrices` and `clobTokenIds` come as JSON-encoded strings or as real JSON arrays; both are
@@ -151,7 +152,7 @@ class MarketQuery:
     min_liquidity: Decimal | None = None
     require_fee_schedule: bool = True
     page_size: int = GAMMA_MAX_PAGE
-    max_pages: int = 200
+    max_pages: int = 50
 
     def __post_init__(self) -> None:
         if not 1 <= self.page_size <= GAMMA_MAX_PAGE:
@@ -838,7 +839,8 @@ async def run_market_refresh(
 
     A failed refresh keeps the current set and tries again next period (the first refresh retries every period
     until it succeeds, so a start with Gamma down waits rather than crashes). An incomplete one (Gamma's listing
-    stopped early) adds what it found and removes nothing: a market it did not reach is not a market gone.
+    stopped early) adds what it found; a tracked market it did not reach is not taken for gone: those are asked
+    about by condition id (a page or two), and only the ones Gamma no longer selects are removed.
     """
     stats = stats if stats is not None else RefreshStatistics()
     tracked: set[str] = set()
@@ -848,6 +850,11 @@ async def run_market_refresh(
         try:
             with trio.fail_after(request_timeout_secs):
                 found = await gamma.markets(query)
+                kept: set[str] = set()
+                unreached = sorted(tracked - found.by_condition_id().keys()) if not found.complete else []
+                if unreached:  # the same selection, narrowed to them (they met every selector when tracked)
+                    still = await gamma.markets(replace(query, condition_ids=tuple(unreached)))
+                    kept = set(still.by_condition_id())
         except (VenueError, trio.TooSlowError) as exc:
             stats.failures += 1
             stats.last_error = truncate(str(exc) or type(exc).__name__)
@@ -859,11 +866,10 @@ async def run_market_refresh(
             stats.pages, stats.paging = found.pages, found.paging
             stats.skipped = dict(Counter(reason.split(":", 1)[0] for _, reason in found.skipped))
             current = found.by_condition_id()
-            if found.complete:
-                for condition_id in sorted(tracked - current.keys()):
-                    tracker.untrack(condition_id)
-                    tracked.discard(condition_id)
-                    stats.removed += 1
+            for condition_id in sorted(tracked - current.keys() - kept):
+                tracker.untrack(condition_id)
+                tracked.discard(condition_id)
+                stats.removed += 1
             for condition_id, discovered in current.items():
                 if condition_id not in tracked:
                     tracker.track(discovered.market)
