@@ -218,7 +218,7 @@ class SimRestApp:
                     return HttpResponse.error(429, "Too Many Requests")
         try:
             if service == "gamma":
-                return self.gamma.handle(request, path)
+                return self._gamma(request, path)
             if service == "data":
                 return self._data(request, path)
             if service == "admin":
@@ -592,7 +592,10 @@ class SimRestApp:
             return HttpResponse.json({"heartbeat_id": result.heartbeat_id, "error": "Invalid Heartbeat ID"}, 400)
         return HttpResponse.json({"heartbeat_id": result.heartbeat_id})
 
-    # -- Data API, admin (Gamma: `SimGamma`) ------------------------------------------------------------------
+    # -- Gamma, Data API, admin -----------------------------------------------------------------------------
+
+    def _gamma(self, request: HttpRequest, path: str) -> HttpResponse:
+        return self.gamma.handle(request, path)  # `SimGamma` (sim/gamma.py)
 
     def _data(self, request: HttpRequest, path: str) -> HttpResponse:
         if request.method != "GET" or path != "/positions":
