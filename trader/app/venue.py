@@ -123,14 +123,14 @@ class VenueSide:
     market_data: MarketDataService
     tracked: dict[str, Market]  # condition id -> the markets followed (at most `markets.max_markets`)
     events: NegRiskEvents
+    gamma: GammaClient  # discovery's client: its statistics (pages, fallbacks, incomplete listings, drops)
+    discovery: RefreshStatistics  # the market refresh: counters, and what the last refresh found
     venue: Venue  # where orders go: the live venue or the paper venue
     live: PolymarketVenue | None
     restart: RestartReport | None  # what the restart found; None when the venue could not be asked
     positions: list[Position]  # as stored at start
     directory: MarketDirectory  # every market followed or held, also after discovery dropped it
     capital: Capital  # merges, resolutions, redemptions: the chain (live) or the paper wallet
-    gamma: GammaClient  # discovery's client: its statistics (pages, fallbacks, incomplete listings, drops)
-    discovery: RefreshStatistics  # the market refresh: counters, and what the last refresh found
 
     def reconnects(self) -> dict[str, int]:
         """Reconnections so far, per channel (market, and user when live): for disconnect storms."""
