@@ -483,6 +483,7 @@ async def test_neg_risk_events_know_when_their_outcome_set_is_incomplete(
     events = await gamma.neg_risk_events(found.markets)
     assert requests[0].url.path == "/events/keyset"
     assert requests[0].url.params.get_list("id") == ["77"]
+    assert requests[0].url.params["closed"] == "false"  # legacy /events was seen defaulting to closed events
     assert len(events) == 1
     assert events[0].event_id == "77"
     assert events[0].is_complete is complete

@@ -737,7 +737,10 @@ class GammaClient:
         ids = sorted(set(event_ids))
         items: list[Any] = []
         for chunk in _chunks(ids, MAX_SELECTOR_VALUES):
-            listing = await self._list("/events", _same([("id", i) for i in chunk]), GAMMA_MAX_PAGE, _EVENT_PAGES)
+            # closed=false said outright: Gamma's /events has been seen to default to closed events only (a closed
+            # event is no basket to trade anyway)
+            params = [*(("id", i) for i in chunk), ("closed", "false")]
+            listing = await self._list("/events", _same(params), GAMMA_MAX_PAGE, _EVENT_PAGES)
             items.extend(listing.items)
         wanted = set(ids)
         headers: dict[str, tuple[WireGammaEventRef, list[Any]]] = {}
