@@ -76,6 +76,9 @@ def test_bad_values_and_conflicting_aliases_are_errors() -> None:
         load_settings({"TRADER_RUN__DRAIN_SECS": "0"}, dotenv=None)
     with pytest.raises(InputError, match="duration_secs"):
         RunSettings(duration_secs=-1.0)
+    with pytest.raises(ConfigError, match="TRADER_MARKETS: max_pages must be >= 1"):
+        load_settings({"TRADER_MARKETS__MAX_PAGES": "0"}, dotenv=None)
+    assert load_settings({"TRADER_MARKETS__MAX_PAGES": "500"}, dotenv=None).markets.max_pages == 500
 
 
 def test_dotenv_file_is_read(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ facade and the operator HTTP address.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import trio
@@ -62,6 +63,7 @@ class Control:
             "mode": self.mode,
             "venue": str(self.settings.run.venue),
             "markets": len(self.venue.books.markets),
+            "discovery": self.discovery(),
             "market_data": as_json(self.venue.market_data.statistics()),
         }
         document.update(self.core.execution.snapshot())
@@ -79,6 +81,16 @@ class Control:
         if self.venue.restart is not None:
             document["restart"] = as_json(self.venue.restart)
         document["recent_opportunities"] = self.core.opportunities.recent[-20:]
+        return document
+
+    def discovery(self) -> dict[str, object]:
+        """Market discovery: the last refresh (found, complete or why not, pages, how Gamma was read, markets left
+        out by reason), what is followed of it (at most `markets.max_markets`), and the Gamma client's counters."""
+        stats = self.venue.discovery
+        document = {f.name: as_json(getattr(stats, f.name)) for f in dataclasses.fields(stats)}
+        document["followed"] = len(self.venue.tracked)
+        document["max_markets"] = self.settings.markets.max_markets
+        document["gamma"] = as_json(self.venue.gamma.statistics())
         return document
 
     def money(self) -> dict[str, str]:

@@ -6,6 +6,13 @@ tick-to-trade histogram (`TickToTrade`), fed by the order manager's events.
 
 | metric | type | labels |
 |---|---|---|
+| `trader_discovery_markets`, `trader_discovery_followed` | gauge | |
+| `trader_discovery_complete`, `trader_discovery_pages` | gauge | |
+| `trader_discovery_skipped` | gauge | `reason` (the last refresh's markets left out) |
+| `trader_discovery_refreshes_total`, `trader_discovery_failures_total` | counter | |
+| `trader_gamma_pages_total`, `trader_gamma_keyset_fallbacks_total`, `trader_gamma_tick_lookups_total` | counter | |
+| `trader_gamma_incomplete_total` | counter | `reason` (OFFSET_LIMIT, PAGE_LIMIT, CURSOR_STUCK) |
+| `trader_gamma_dropped_total` | counter | `reason` (events and nested markets left out) |
 | `trader_md_frames_total`, `trader_md_entries_total` | counter | |
 | `trader_md_drops_total` | counter | `reason` |
 | `trader_md_reconnects_total`, `trader_md_stalls_total`, `trader_md_resyncs_total` | counter | |
@@ -83,6 +90,7 @@ class EngineCollector(Collector):
         self._control = control
 
     def collect(self) -> Iterator[Metric]:
+        yield from self._discovery()
         yield from self._market_data()
         yield from self._execution(self._control.core.execution)
         yield from self._strategies(self._control.core.strategy_engine)
@@ -104,6 +112,31 @@ class EngineCollector(Collector):
         )
         yield _gauge("trader_capital_locked_sets", "complete sets held and not being merged", _money(s.locked_sets))
         yield _gauge("trader_capital_receivable_usd", "pUSD owed by redemptions", _money(s.receivable_usd))
+
+    def _discovery(self) -> Iterator[Metric]:
+        venue = self._control.venue
+        d, g = venue.discovery, venue.gamma.statistics()
+        yield _gauge("trader_discovery_markets", "markets the last discovery selected", d.found)
+        yield _gauge("trader_discovery_followed", "markets followed (at most markets.max_markets)", len(venue.tracked))
+        yield _gauge("trader_discovery_complete", "1 when the last discovery read Gamma's whole listing", d.complete)
+        yield _gauge("trader_discovery_pages", "Gamma pages the last discovery read", d.pages)
+        family = GaugeMetricFamily("trader_discovery_skipped", "markets the last discovery left out", labels=["reason"])
+        for reason, count in sorted(d.skipped.items()):
+            family.add_metric([reason], count)
+        yield family
+        yield _counter("trader_discovery_refreshes", "discoveries that succeeded", d.refreshes)
+        yield _counter(
+            "trader_discovery_failures", "discoveries that failed (the markets followed were kept)", d.failures
+        )
+        yield _counter("trader_gamma_pages", "Gamma list pages read", g.pages)
+        yield _counter(
+            "trader_gamma_keyset_fallbacks", "listings read by offset: keyset answered 404", g.keyset_fallbacks
+        )
+        yield _counter("trader_gamma_tick_lookups", "missing ticks asked of the CLOB", g.tick_lookups)
+        yield _labelled(
+            "trader_gamma_incomplete", "Gamma listings that stopped early, by reason", "reason", g.incomplete
+        )
+        yield _labelled("trader_gamma_dropped", "events and nested markets left out, by reason", "reason", g.dropped)
 
     def _market_data(self) -> Iterator[Metric]:
         s = self._control.venue.market_data.statistics()

@@ -24,6 +24,7 @@ from trader.errors import ConfigError, InputError
 from trader.infra.logging import configure_logging
 from trader.venues.sim.chain import ChainConfig
 from trader.venues.sim.faults import FAULT_KINDS, parse_fault_spec
+from trader.venues.sim.gamma import GammaConfig
 from trader.venues.sim.scenarios import ScenarioOptions, make_scenario, scenario_names
 from trader.venues.sim.venue import SimConfig, run_sim_venue
 
@@ -58,6 +59,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--block-time", type=float, default=2.0, metavar="SECS", help="one block every (2.0)")
     parser.add_argument("--no-rate-limits", action="store_true", help="turn the venue's rate limits off")
     parser.add_argument("--asset-limit", type=int, default=500, help="assets per market-channel connection")
+    parser.add_argument(
+        "--gamma-legacy",
+        action="store_true",
+        help="Gamma without its keyset endpoints (they answer 404): clients must page by offset",
+    )
+    parser.add_argument(
+        "--gamma-max-offset",
+        type=int,
+        default=GammaConfig().max_offset,
+        metavar="N",
+        help=f"Gamma refuses deeper offsets with 422, as production does ({GammaConfig().max_offset})",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
@@ -67,6 +80,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         raise ConfigError(f"--markets must be at least 1, got {args.markets}")
     if args.asset_limit < 1:
         raise ConfigError(f"--asset-limit must be at least 1, got {args.asset_limit}")
+    if args.gamma_max_offset < 0:
+        raise ConfigError(f"--gamma-max-offset must be >= 0, got {args.gamma_max_offset}")
     if not (0 <= args.mining_delay < math.inf and 0 < args.block_time < math.inf):
         raise ConfigError("--mining-delay must be >= 0 and --block-time > 0 (seconds)")
     params: dict[str, str] = {}
@@ -95,6 +110,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         asset_limit=args.asset_limit,
         faults=tuple(args.fault),
         chain=ChainConfig(mining_delay_secs=args.mining_delay, block_time_secs=args.block_time),
+        gamma=GammaConfig(keyset=not args.gamma_legacy, max_offset=args.gamma_max_offset),
     )
 
 

@@ -39,6 +39,7 @@ from trader.venues.polymarket.signing import (
 from trader.venues.sim.apikeys import ApiKeyStore, Principal
 from trader.venues.sim.exchange import ORDER_TYPES, Accepted, CancelResult, Exchange, OrderRequest, Rejected
 from trader.venues.sim.faults import FaultInjector, apply_fault
+from trader.venues.sim.gamma import SimGamma
 from trader.venues.sim.httpserver import HttpRequest, HttpResponse
 from trader.venues.sim.markets import PIPS_PER_ONE, UNITS_PER_ONE, price_str, units_str
 from trader.venues.sim.ratelimit import RateLimiter
@@ -48,8 +49,6 @@ from trader.venues.sim.wire import (
     JsonObject,
     clob_market,
     clob_market_compact,
-    gamma_event_header,
-    gamma_market,
     order_rest,
     payout_texts,
     trade_json,
@@ -142,6 +141,8 @@ class SimRestApp:
         #: prefix -> async handler(request, path below the prefix): where later services (ESPN) plug in
         self.extra_routes = dict(extra_routes or {})
         self._funders: dict[str, str] = {}
+        #: Gamma (`/gamma`); the venue replaces it with one of its configuration and seed
+        self.gamma = SimGamma(exchange)
         #: the Polygon node (`/rpc`) and Polymarket's relayer (`/relayer`), set by the venue that owns the chain
         self.rpc: SimRpc | None = None
         self.relayer: SimRelayer | None = None
@@ -602,65 +603,8 @@ class SimRestApp:
 
     # -- Gamma, Data API, admin -----------------------------------------------------------------------------
 
-    def _gamma_markets(self, request: HttpRequest | None) -> list[JsonObject]:
-        q = request.query if request is not None else {}
-        ex = self.exchange
-        selected = []
-        for market in ex.markets:
-            if q.get("id") and market.gamma_id not in q["id"]:
-                continue
-            if q.get("slug") and market.slug not in q["slug"]:
-                continue
-            if q.get("condition_ids") and market.condition_id not in _split(q["condition_ids"]):
-                continue
-            if q.get("clob_token_ids") and not set(market.token_ids) & set(_split(q["clob_token_ids"])):
-                continue
-            if not _bool_filter(q, "active", market.active) or not _bool_filter(q, "closed", market.closed):
-                continue
-            selected.append(market)
-        out = []
-        for market in selected:
-            yes = market.token_ids[0]
-            out.append(
-                gamma_market(
-                    market,
-                    ex.events.get(market.event_id),
-                    best=ex.best_prices(yes),
-                    last_trade=ex.last_trade_pips(yes),
-                    tick=ex.tick_size(yes),
-                    resolution=ex.resolution(market.condition_id),
-                )
-            )
-        return out
-
     def _gamma(self, request: HttpRequest, path: str) -> HttpResponse:
-        if request.method != "GET":
-            return HttpResponse.error(405, "method not allowed")
-        if path == "/markets":
-            return HttpResponse.json(_limit(self._gamma_markets(request), request))
-        if path.startswith("/markets/"):
-            wanted = path[len("/markets/") :]
-            found = [m for m in self._gamma_markets(request) if m["id"] == wanted]
-            return HttpResponse.json(found[0]) if found else HttpResponse.error(404, "market not found")
-        if path == "/events" or path.startswith("/events/"):
-            event_id = path[len("/events/") :] if path.startswith("/events/") else None
-            # An event lists all its markets: the request's filters (`id`, `slug`) name events here, not markets.
-            markets = {m["conditionId"]: m for m in self._gamma_markets(None)}
-            events = []
-            for event in self.exchange.events.values():
-                if event_id is not None and event.event_id != event_id:
-                    continue
-                if request.query.get("id") and event.event_id not in request.query["id"]:
-                    continue
-                if request.query.get("slug") and event.slug not in request.query["slug"]:
-                    continue
-                header = gamma_event_header(event)
-                header["markets"] = [markets[c] for c in event.market_ids if c in markets]
-                events.append(header)
-            if event_id is not None:
-                return HttpResponse.json(events[0]) if events else HttpResponse.error(404, "event not found")
-            return HttpResponse.json(_limit(events, request))
-        return HttpResponse.error(404, "not found")
+        return self.gamma.handle(request, path)  # `SimGamma` (sim/gamma.py)
 
     def _data(self, request: HttpRequest, path: str) -> HttpResponse:
         """The Data API's positions: `GET /v2/positions?user=` (the current contract, protocol.md §11 item 12) and the
@@ -769,23 +713,3 @@ def _accepted_json(result: Accepted) -> JsonObject:
 
 def _cancel_json(result: CancelResult) -> HttpResponse:
     return HttpResponse.json({"canceled": list(result.canceled), "not_canceled": result.not_canceled})
-
-
-def _split(values: list[str]) -> list[str]:
-    return [part for value in values for part in value.split(",") if part]
-
-
-def _bool_filter(query: dict[str, list[str]] | object, name: str, value: bool) -> bool:
-    if not isinstance(query, dict) or not query.get(name):
-        return True
-    return query[name][0].lower() == str(value).lower()
-
-
-def _limit(items: list[JsonObject], request: HttpRequest) -> list[JsonObject]:
-    try:
-        offset = int(request.arg("offset") or 0)
-        limit = int(request.arg("limit") or 0)
-    except ValueError:
-        raise _Reply(HttpResponse.error(400, "limit and offset must be integers")) from None
-    items = items[max(offset, 0) :]
-    return items[:limit] if limit > 0 else items

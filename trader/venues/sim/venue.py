@@ -30,6 +30,7 @@ from trader.venues.sim.apikeys import ApiKeyStore
 from trader.venues.sim.chain import ChainConfig, SimChain
 from trader.venues.sim.exchange import Exchange, ExchangeConfig
 from trader.venues.sim.faults import FaultInjector, apply_fault, parse_fault_spec
+from trader.venues.sim.gamma import GammaConfig, SimGamma
 from trader.venues.sim.httpserver import ConnectionWrapper, serve_connection
 from trader.venues.sim.ratelimit import DEFAULT_RULES, RateLimiter, RateRule
 from trader.venues.sim.relayer import SimRelayer
@@ -62,6 +63,8 @@ class SimConfig:
     exchange: ExchangeConfig | None = None
     chain: ChainConfig = field(default_factory=ChainConfig)
     rest: RestConfig = field(default_factory=RestConfig)
+    #: Gamma's paging and shapes (production's by default: pages of 100, 422 past offset 2000, keyset endpoints)
+    gamma: GammaConfig = field(default_factory=GammaConfig)
     #: the published rate-limit table; None turns limiting off
     rate_limits: tuple[RateRule, ...] | None = DEFAULT_RULES
     asset_limit: int = 500
@@ -120,6 +123,7 @@ class SimVenue:
         self.rest = SimRestApp(
             self._exchange, self.api_keys, self.faults, self.now, limiter=limiter, config=config.rest
         )
+        self.rest.gamma = SimGamma(self._exchange, config.gamma, seed=config.seed)
         self.rest.rpc = SimRpc(self.chain, self.now)
         self.rest.relayer = SimRelayer(self.chain, self.now, seed=config.seed)
         self.urls = SimUrls("", "", "", "", "", "")
