@@ -152,4 +152,3 @@ async def test_more_than_1000_ids_in_one_cancel_is_refused_before_sending(
     with pytest.raises(InputError, match="1000"):
         await rest.cancel_orders([f"0x{n:064x}" for n in range(MAX_CANCEL_IDS + 1)])
     assert venue.requests == []
-
