@@ -169,6 +169,8 @@ POLYMARKET_ENDPOINTS: Mapping[str, EndpointRule] = {
     "GET /data/trades": EndpointRule(("data/trades", *_CLOB)),
     "GET /balance-allowance": EndpointRule(("balance-allowance", *_CLOB)),
     "GET /balance-allowance/update": EndpointRule(("balance-allowance/update", *_CLOB)),
+    "GET /auth/ban-status/closed-only": EndpointRule(("api-keys", *_CLOB)),
+    "GET /v1/user/rate-limit-tier": EndpointRule(("api-keys", *_CLOB)),
     "API keys": EndpointRule(("api-keys", *_CLOB)),
     "gamma GET /markets": EndpointRule(("gamma /markets", "gamma listing", "gamma")),
     "gamma GET /events": EndpointRule(("gamma /events", "gamma listing", "gamma")),

@@ -117,6 +117,7 @@ class FakeVenue:
         self.submit_times: list[float] = []
         self.canceled: list[str] = []
         self.cancel_batches: list[int] = []  # ids per cancel_orders request
+        self.cancel_errors: list[VenueError] = []  # `cancel` raises these first, one per call (set by the test)
         self.cancel_all_reasons: list[str] = []
         self.cancel_all_times: list[float] = []
         self.lookups: list[str] = []
@@ -240,6 +241,8 @@ class FakeVenue:
 
     async def cancel(self, order_id: str) -> CancelResult:
         await self._pause(self.cancel_delay_secs)
+        if self.cancel_errors:
+            raise self.cancel_errors.pop(0)
         self.canceled.append(order_id)
         fake = self._orders.get(order_id)
         if fake is None or fake.status is not VenueOrderStatus.LIVE:

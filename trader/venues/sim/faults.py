@@ -107,7 +107,7 @@ _HTTP_ERROR_BODIES = {
     429: "Too Many Requests",
     500: "Internal server error",
     502: "Bad Gateway",
-    503: "Trading is currently disabled. Check polymarket.com for updates",
+    503: "Service Unavailable",  # a proxy's: the venue's trading-disabled 503 is the `trading_disabled` fault
 }
 
 
