@@ -12,6 +12,7 @@ from trader.domain.risk import TradingState
 from trader.engine.restrictions import RestrictionChanged, RestrictionSettings, VenueRestrictions, follow_restrictions
 from trader.engine.risk import BookHealth, Exposure, Rejected, RiskCode, RiskGate, RiskSettings
 from trader.errors import ConfigError
+from trader.settings import load_settings
 from trader.testing import make_intent
 from trader.venues.errors import TradingRestriction
 
@@ -166,3 +167,19 @@ def test_settings_are_checked() -> None:
     with pytest.raises(ConfigError):
         RestrictionSettings(order_retry_secs=-1)
     assert RestrictionChanged(restriction=R.POST_ONLY, active=True, source="venue", ts=0.0).active
+
+
+def test_the_settings_come_from_the_environment() -> None:
+    settings = load_settings(
+        {
+            "TRADER_ORDERS__RESTRICTIONS__POST_ONLY_WINDOW_SECS": "30",
+            "TRADER_ORDERS__RESTRICTIONS__ORDER_RETRY_SECS": "0",
+            "TRADER_RATE_LIMIT__SIGNER_BUCKETS": "false",
+        },
+        dotenv=None,
+    )
+    assert settings.orders.restrictions.post_only_window_secs == 30.0
+    assert settings.orders.restrictions.order_retry_secs == 0.0  # a 425 is then the verdict at once
+    assert not settings.rate_limit.signer_buckets
+    with pytest.raises(ConfigError, match="order_retry_secs"):
+        load_settings({"TRADER_ORDERS__RESTRICTIONS__ORDER_RETRY_SECS": "-1"}, dotenv=None)
