@@ -41,6 +41,7 @@ from trader.testing import make_intent, market_from_sim
 from trader.testing.fake_venue import FakeVenue, Outcome
 from trader.venues.base import (
     MAX_BATCH_SIZE,
+    MAX_CANCEL_IDS,
     PRICE_OFF_TICK,
     PRICE_OUT_OF_RANGE,
     PrepareRefused,
@@ -631,6 +632,22 @@ async def test_cancel_all_cancels_every_open_order_of_ours(
         found = await venue.lookup(order.order_id)
         assert found is not None
         assert found.status is VenueOrderStatus.CANCELED
+
+
+async def test_cancel_orders_cancels_those_named_and_refuses_more_than_the_cap(
+    subject: Subject, autojump_clock: trio.testing.MockClock
+) -> None:
+    venue = subject.venue
+    first, second, third = await subject.rest("0.40"), await subject.rest("0.39"), await subject.rest("0.38")
+    unknown = "0x" + "e" * 64
+
+    outcome = await venue.cancel_orders([first.order_id, third.order_id, unknown])
+
+    assert sorted(outcome.canceled) == sorted([first.order_id, third.order_id])
+    assert list(outcome.not_canceled) == [unknown]
+    assert [o.order_id for o in await venue.open_orders()] == [second.order_id]
+    with pytest.raises(ValueError, match="1000"):
+        await venue.cancel_orders([unknown] * (MAX_CANCEL_IDS + 1))  # the caller splits; nothing is sent
 
 
 # -- lookups and trades ------------------------------------------------------------------------------------------------

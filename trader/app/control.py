@@ -56,6 +56,43 @@ class Control:
             "venue_reachable": venue_ok,
             "store_writable": self.sinks.store.available,
             "trading_engine": True,
+            **self.venue_trading(),
+        }
+
+    def venue_trading(self) -> dict[str, bool]:
+        """Readiness of the venue's trading: False while it takes no new orders at all (its matching engine
+        restarting, cancel-only, trading disabled); the post-only window and closed-only still trade."""
+        return {"venue_accepts_orders": self.core.manager.restrictions.accepts_orders(trio.current_time())}
+
+    def restrictions(self) -> dict[str, object]:
+        """The venue's trading restrictions in force and the signer's rate limits, for `/status`."""
+        manager, now = self.core.manager, trio.current_time()
+        stats = manager.restrictions.statistics(now)
+        limiter = manager.limiter.statistics()
+        return {
+            "active": [
+                {
+                    "restriction": str(a.restriction),
+                    "code": str(a.code),
+                    "source": a.source,
+                    "for_secs": round(now - a.since, 3),
+                    "ends_in_secs": None if a.until is None else round(a.until - now, 3),
+                    "next_probe_in_secs": None if a.probe_at is None else round(max(0.0, a.probe_at - now), 3),
+                }
+                for a in stats.active
+            ],
+            "refusals": dict(stats.refusals),
+            "denied": dict(stats.denied),
+            "rate_limits": {
+                "tier": limiter.tier,
+                "tier_source": limiter.tier_source,
+                "buckets": {
+                    name: {"tokens": round(b.tokens, 3), "burst": b.capacity, "per_sec": b.refill_per_sec}
+                    for name, b in limiter.buckets.items()
+                },
+                "warnings": sum(e.warnings for e in limiter.endpoints.values()),
+                "responses_429": sum(e.responses_429 for e in limiter.endpoints.values()),
+            },
         }
 
     def status(self) -> dict[str, object]:
@@ -67,6 +104,7 @@ class Control:
             "market_data": as_json(self.venue.market_data.statistics()),
         }
         document.update(self.core.execution.snapshot())
+        document["venue_restrictions"] = self.restrictions()
         document["strategies"] = self.core.strategy_engine.status()
         document["money"] = self.money()
         document["capital"] = as_json(self.core.capital.statistics())

@@ -3,6 +3,8 @@
 ```
 open_core(settings, sinks, venue_side, http, ...)  -> Core         (one nursery, cancelled on exit)
 ├── order manager        write-ahead, guarded venue calls, the order state machine, the portfolio
+├── venue account        live: the signer's rate-limit tier and closed-only, asked periodically (the venue's
+│                        trading restrictions reach the risk gate: `trader.engine.restrictions`)
 ├── espn poller          when the sniper is on: the latest scoreboard
 ├── opportunities        closed opportunities to the store in batches (`supervisor.opportunities_write_secs`)
 ├── execution            risk gate -> order tasks, all inside ONE orders scope
@@ -39,6 +41,7 @@ from trader.engine.capital import CapitalService
 from trader.engine.execution import ExecutionService, book_health_from, tick_from
 from trader.engine.order_manager import OrderManager
 from trader.engine.rate_limit import RateLimiter
+from trader.engine.restrictions import follow_restrictions, watch_venue_account
 from trader.engine.strategy_engine import StrategyEngine, opportunity_record, store_claim
 from trader.integrations.espn import EspnClient, EspnPoller
 from trader.integrations.store.base import Store
@@ -166,6 +169,9 @@ async def open_core(
             publish=opportunities.publish,
         )
         risk = ObservedRiskGate(settings.risk, sinks.outputs)
+        # The venue's trading restrictions: what it would refuse is denied at the gate; closed-only -> REDUCING.
+        follow_restrictions(risk, manager.restrictions, manager.now)
+        await nursery.start(watch_venue_account, manager)
         execution = ExecutionService(
             manager,
             risk,

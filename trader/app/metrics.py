@@ -36,6 +36,12 @@ tick-to-trade histogram (`TickToTrade`), fed by the order manager's events.
 | `trader_sink_delivered_total`, `trader_sink_dropped_total` | counter | `sink` |
 | `trader_sink_undelivered_total`, `trader_sink_failures_total` | counter | `sink` |
 | `trader_bus_events_total` | counter | `outcome` |
+| `trader_venue_restriction` | gauge | `restriction` (1 while the venue's restriction holds) |
+| `trader_venue_restriction_refusals_total` | counter | `restriction` (venue refusals naming it) |
+| `trader_venue_restriction_denied_total` | counter | `code` (orders not sent for a restriction) |
+| `trader_rate_limit_tokens` | gauge | `bucket` (the signer's order and cancel buckets) |
+| `trader_rate_limit_tier` | gauge | `tier`, `source` (1 for the tier the buckets are sized for) |
+| `trader_rate_limit_warnings_total` | counter | |
 
 
 Money gauges are floats because Prometheus has no other number type; they are for dashboards, never for decisions.
@@ -46,6 +52,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 
+import trio
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -56,6 +63,7 @@ from trader.domain.risk import TradingState
 from trader.engine.capital import CapitalStatistics
 from trader.engine.execution import ExecutionService
 from trader.engine.strategy_engine import StrategyEngine
+from trader.venues.errors import TradingRestriction
 
 __all__ = ["EngineCollector", "SinkCollector", "TickToTrade"]
 
@@ -95,6 +103,35 @@ class EngineCollector(Collector):
         yield from self._execution(self._control.core.execution)
         yield from self._strategies(self._control.core.strategy_engine)
         yield from self._capital(self._control.core.capital.statistics())
+        yield from self._restrictions()
+
+    def _restrictions(self) -> Iterator[Metric]:
+        manager = self._control.core.manager
+        stats = manager.restrictions.statistics(trio.current_time())
+        active = {a.restriction for a in stats.active}
+        held = GaugeMetricFamily(
+            "trader_venue_restriction", "1 while the venue's trading restriction holds", labels=["restriction"]
+        )
+        for restriction in TradingRestriction:
+            held.add_metric([str(restriction)], 1.0 if restriction in active else 0.0)
+        yield held
+        yield _labelled(
+            "trader_venue_restriction_refusals", "venue refusals naming a restriction", "restriction", stats.refusals
+        )
+        yield _labelled(
+            "trader_venue_restriction_denied", "orders not sent for a venue restriction", "code", stats.denied
+        )
+        limits = manager.limiter.statistics()
+        tokens = GaugeMetricFamily("trader_rate_limit_tokens", "tokens in the signer's buckets", labels=["bucket"])
+        for name, bucket in sorted(limits.buckets.items()):
+            tokens.add_metric([name], bucket.tokens)
+        yield tokens
+        tier = GaugeMetricFamily("trader_rate_limit_tier", "the signer's rate-limit tier", labels=["tier", "source"])
+        if limits.tier is not None:
+            tier.add_metric([limits.tier, limits.tier_source or ""], 1.0)
+        yield tier
+        warnings = sum(e.warnings for e in limits.endpoints.values())
+        yield _counter("trader_rate_limit_warnings", "replies that carried Poly-RateLimit-Warning", warnings)
 
     @staticmethod
     def _capital(s: CapitalStatistics) -> Iterator[Metric]:

@@ -73,6 +73,7 @@ from trader.venues.base import (
     VenueOrderStatus,
     VenueTrade,
     check_batch,
+    check_cancel_ids,
     check_price_on_grid,
 )
 from trader.venues.errors import VenueRejectCode
@@ -213,6 +214,20 @@ class PaperVenue:
             return CancelResult(not_canceled={order_id: "order not found or already closed"})
         self._close(paper)
         return CancelResult(canceled=(order_id,))
+
+    async def cancel_orders(self, order_ids: Sequence[str]) -> CancelResult:
+        check_cancel_ids(order_ids)
+        await trio.lowlevel.checkpoint()
+        canceled: list[str] = []
+        not_canceled: dict[str, str] = {}
+        for order_id in dict.fromkeys(order_ids):
+            paper = self._orders.get(order_id)
+            if paper is None or paper.status is not VenueOrderStatus.LIVE:
+                not_canceled[order_id] = "order not found or already closed"
+            else:
+                self._close(paper)
+                canceled.append(order_id)
+        return CancelResult(canceled=tuple(canceled), not_canceled=not_canceled)
 
     async def cancel_all(self, *, reason: str) -> CancelResult:
         await trio.lowlevel.checkpoint()

@@ -516,6 +516,9 @@ class NoLookupVenue:
     async def cancel(self, order_id: str) -> CancelResult:
         return await self.inner.cancel(order_id)
 
+    async def cancel_orders(self, order_ids: Sequence[str]) -> CancelResult:
+        return await self.inner.cancel_orders(order_ids)
+
     async def cancel_all(self, *, reason: str) -> CancelResult:
         return await self.inner.cancel_all(reason=reason)
 

@@ -57,6 +57,9 @@ async def test_trader_sim_prints_its_urls_serves_and_stops_on_sigint() -> None:
         (["--block-time", "0"], "--block-time > 0"),
         (["--mining-delay", "-1"], "--mining-delay must be >= 0"),
         (["--gamma-max-offset", "-5"], "--gamma-max-offset must be >= 0"),
+        (["--tier", "0xabc=mithril"], "--tier expects 0xADDRESS=TIER"),
+        (["--default-tier", "tin"], "--default-tier must be one of standard, copper"),
+        (["--fault", "restart:secs=soon"], "secs"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_message(
@@ -74,3 +77,15 @@ def test_gamma_is_production_like_unless_told_otherwise() -> None:
     assert (default.gamma.keyset, default.gamma.max_page, default.gamma.max_offset) == (True, 100, 2000)
     legacy = config_from_args(parser.parse_args(["--gamma-legacy", "--gamma-max-offset", "300", "--markets", "350"]))
     assert (legacy.gamma.keyset, legacy.gamma.max_offset, legacy.markets) == (False, 300, 350)
+
+
+def test_tiers_and_the_warning_only_mode_reach_the_sims_config() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        ["--tier", "0xAbC=Gold", "--default-tier", "copper", "--rate-limit-warn-only", "--fault", "restart:secs=5"]
+    )
+    config = config_from_args(args)
+    assert dict(config.signer_tiers) == {"0xabc": "Gold"}
+    assert (config.default_tier, config.enforce_signer_limits, config.signer_limits) == ("copper", False, True)
+    assert not config_from_args(parser.parse_args(["--no-rate-limits"])).signer_limits

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from trader.engine.breaker import BreakerStatistics
 from trader.engine.rate_limit import RateLimiterStatistics
+from trader.engine.restrictions import RestrictionSettings, RestrictionStatistics
 from trader.errors import ConfigError
 
 __all__ = ["OrderManagerSettings", "OrderManagerStatistics"]
@@ -20,6 +21,7 @@ class OrderManagerSettings:
       submit outcome is unknown.
     - `trades_lookback_secs` (default 3600): how far before an order's creation to ask for its trades.
     - `recent_events` (default 200): how many domain events `recent_events()` keeps.
+    - `restrictions`: how the venue's trading restrictions are ridden out (`RestrictionSettings`).
     """
 
     request_timeout_secs: float = 0.5
@@ -28,6 +30,7 @@ class OrderManagerSettings:
     resolve_retry_secs: float = 0.5
     trades_lookback_secs: float = 3600.0
     recent_events: int = 200
+    restrictions: RestrictionSettings = field(default_factory=RestrictionSettings)
 
     def __post_init__(self) -> None:
         for name in ("request_timeout_secs", "max_rate_wait_secs", "resolve_retry_secs", "trades_lookback_secs"):
@@ -75,3 +78,6 @@ class OrderManagerStatistics:
     breaker: BreakerStatistics
     rate_limiter: RateLimiterStatistics
     unknown_trade_statuses: int = 0  # trade reports with a status we do not know (the trade kept as it was)
+    restrictions: RestrictionStatistics | None = None
+    restricted: dict[str, int] = field(default_factory=dict)  # venue refusals for a trading restriction, by it
+    restart_retries: int = 0  # calls sent again after a 425

@@ -20,6 +20,14 @@ Sending one order (`OrderManager.submit`):
    order is never sent again. A submit cancelled while its request was on the wire (an emergency stop) is
    unresolved the same way; one cancelled before it left is closed as never sent.
 
+Trading restrictions (`trader.engine.restrictions`): an order the venue would refuse now (a restart, the post-only
+window for an order that is not post-only, cancel-only, trading disabled, a buy while closed-only) is not sent:
+written, then closed as not sent with the restriction's code (`RESTRICTED_*`), like `SENDING_BLOCKED`. An order the
+venue refused with 425 is sent again under the same order id (`VenueGuard.call_retrying`, for at most
+`restrictions.order_retry_secs`); if it still cannot go, it is REJECTED with `VENUE_ENGINE_RESTARTING`, the venue's
+verdict. A refusal that names a restriction (the post-only window, cancel-only, trading disabled, closed-only) is
+REJECTED with that code and tells the restrictions, never "would cross" or an unknown outcome.
+
 Sending several (`OrderManager.submit_batch`, `POST /orders`, up to `MAX_BATCH_SIZE`; an arbitrage's legs): the same
 steps, once for all: every order prepared, every intent written in one store transaction, one request through the
 guard; then each order by its own result. A failure of the request is a failure of each order in it (an unknown
@@ -39,6 +47,7 @@ import trio
 from trader.domain.enums import OrderStatus
 from trader.domain.events import OrderCanceled, OrderEvent, OrderReason, OrderRejected, OrderSubmitted
 from trader.domain.intents import OrderIntent
+from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.engine.breaker import CircuitOpenError
 from trader.engine.order_manager.events import VenueEventHandler
@@ -48,6 +57,7 @@ from trader.engine.order_manager.guard import (
     RateLimitWaitTooLong,
     SendingBlocked,
     VenueGuard,
+    VenueRestricted,
     is_unknown_outcome,
 )
 from trader.engine.order_manager.ledger import OrderLedger
@@ -64,8 +74,14 @@ from trader.engine.order_manager.resolve import Resolver
 from trader.engine.order_manager.settings import OrderManagerSettings
 from trader.errors import TraderError
 from trader.integrations.store.base import DuplicateKeyError, IntentRecord, IntentState, StoreError
-from trader.venues.base import MAX_BATCH_SIZE, PrepareRefused, SubmitRejected, SubmitResult, Venue
-from trader.venues.errors import VenueConnectionError, VenueError, VenueProtocolError, VenueRequestError
+from trader.venues.base import MAX_BATCH_SIZE, PrepareRefused, SubmitAccepted, SubmitRejected, SubmitResult, Venue
+from trader.venues.errors import (
+    VenueConnectionError,
+    VenueError,
+    VenueProtocolError,
+    VenueRequestError,
+    restriction_of,
+)
 
 __all__ = ["DuplicateClientOrderId", "PrepareFailed", "Submitter", "check_batch_intents"]
 
@@ -230,18 +246,30 @@ class Submitter:
         if self._guard.sending_blocked is not None:
             await not_sent(SENDING_BLOCKED)
             return
+        restrictions = self._guard.restrictions
+        denial = restrictions.order_denial(orders, trio.current_time())
+        if denial is not None:
+            await not_sent(denial)
+            return
+        sent: list[float] = []  # when the last attempt left (an order refused with 425 is sent again)
         if len(orders) == 1:
-            endpoint, call = ORDER_ENDPOINT, partial(self._submit_one, cids[0])
+            endpoint, call = ORDER_ENDPOINT, partial(self._submit_one, cids[0], sent)
         else:
-            endpoint, call = BATCH_ENDPOINT, partial(self._submit_many, cids)
+            endpoint, call = BATCH_ENDPOINT, partial(self._submit_many, cids, sent)
         try:
-            results = await self._guard.call(
+            results = await self._guard.call_retrying(
                 endpoint,
                 call,
+                retry_secs=self._settings.restrictions.order_retry_secs,
                 before_send=partial(self._mark_sent, cids),
                 check_blocked=True,
                 max_wait_secs=self._settings.max_rate_wait_secs,
+                cost=len(orders),
+                orders=orders,
             )
+        except VenueRestricted as exc:
+            await not_sent(exc.code)
+            return
         except CircuitOpenError:
             await not_sent(CIRCUIT_OPEN)
             return
@@ -271,14 +299,31 @@ class Submitter:
                 await self._refused(cid, reason, str(exc), sent=not isinstance(exc, VenueConnectionError))
                 outcomes[cid] = SubmitOutcome.REJECTED
             return
+        self._tell_restrictions(orders, results, sent[-1] if sent else trio.current_time())
         for cid, result in zip(cids, results, strict=True):
             outcomes[cid] = await self._on_submit_result(cid, result)
 
-    async def _submit_one(self, cid: str) -> list[SubmitResult]:
+    def _tell_restrictions(self, orders: Sequence[Order], results: Sequence[SubmitResult], sent_at: float) -> None:
+        """What each order's answer says of the venue's restrictions: a refusal that names one, or an order the
+        venue answered for itself (ending a post-only window; a buy taken ends closed-only)."""
+        restrictions, now = self._guard.restrictions, trio.current_time()
+        for order, result in zip(orders, results, strict=True):
+            restriction = restriction_of(result.reason) if isinstance(result, SubmitRejected) else None
+            if restriction is not None:
+                self._guard.counts[f"restricted:{restriction}"] += 1
+                restrictions.on_refusal(restriction, sent_at=sent_at, now=now)
+                continue
+            restrictions.on_order_answered(order, sent_at=sent_at, now=now)
+            if isinstance(result, SubmitAccepted) and order.side is Side.BUY:
+                restrictions.on_buy_accepted(sent_at=sent_at, now=now)
+
+    async def _submit_one(self, cid: str, sent: list[float]) -> list[SubmitResult]:
+        sent.append(trio.current_time())
         return [await self._venue.submit(self._ledger.orders[cid])]
 
-    async def _submit_many(self, cids: Sequence[str]) -> list[SubmitResult]:
+    async def _submit_many(self, cids: Sequence[str], sent: list[float]) -> list[SubmitResult]:
         orders = self._ledger.orders
+        sent.append(trio.current_time())
         results = await self._venue.submit_batch([orders[cid] for cid in cids])
         if len(results) != len(cids):
             raise VenueProtocolError(f"{BATCH_ENDPOINT}: {len(results)} results for {len(cids)} orders")

@@ -23,7 +23,12 @@ orders (the SDKs' amounts): a BUY spends `price x size` pUSD floored to the cent
 
 An exception from `submit` means the outcome is unknown (timeout, broken connection, 5xx): resolve it with
 `lookup(order_id)`, which asks `GET /data/order/{id}`. A 429 is `VenueRequestError.is_throttled` with
-`retry_after_secs`; a 5xx is `is_server_error`; both are retryable. A refusal is a `SubmitRejected` value.
+`retry_after_secs`; a 5xx is `is_server_error`; both are retryable. A refusal is a `SubmitRejected` value. A trading
+restriction (425 while the matching engine restarts, a 503 naming post-only, cancel-only or trading disabled) is a
+`VenueRequestError` whose `restriction` says which: the venue did not take the order, which may be sent again.
+
+The venue is also a `VenueAccount` (`trader.venues.base`): its REST replies' rate-limit headers reach the listeners
+of `add_rate_limit_listener`; `closed_only()` and `rate_limit_tier()` ask the venue about the account.
 
 Task tree (`open_polymarket_venue` owns a nursery, tricycle's service-nursery shape): the heartbeat task, and
 one user-channel stream + translator per `open_events()`. Leaving the context cancels those tasks; the REST client
@@ -54,6 +59,7 @@ from trader.domain.orders import Order
 from trader.venues.base import (
     Balances,
     CancelResult,
+    RateLimitListener,
     SubmitAccepted,
     SubmitRejected,
     SubmitResult,
@@ -62,6 +68,7 @@ from trader.venues.base import (
     VenueOrderStatus,
     VenueTrade,
     check_batch,
+    check_cancel_ids,
     check_price_on_grid,
 )
 from trader.venues.errors import VenueError, VenueProtocolError
@@ -345,6 +352,22 @@ class PolymarketVenue:
     async def cancel_all(self, *, reason: str) -> CancelResult:
         log.info("cancel_all", reason=reason)
         return self._cancel_result(await self.rest.cancel_all())
+
+    async def cancel_orders(self, order_ids: Sequence[str]) -> CancelResult:
+        """`DELETE /orders`, at most `MAX_CANCEL_IDS` ids (`ValueError` for more: the caller splits)."""
+        check_cancel_ids(order_ids)
+        return self._cancel_result(await self.rest.cancel_orders(order_ids))
+
+    # -- the account (`VenueAccount`) ----------------------------------------------------------------------------
+
+    def add_rate_limit_listener(self, listener: RateLimitListener) -> None:
+        self.rest.add_rate_limit_listener(listener)
+
+    async def closed_only(self) -> bool:
+        return await self.rest.closed_only()
+
+    async def rate_limit_tier(self) -> str | None:
+        return await self.rest.rate_limit_tier()
 
     # -- state -------------------------------------------------------------------------------------------------
 

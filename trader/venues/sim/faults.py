@@ -30,6 +30,14 @@ Kinds (parameters in brackets, all optional):
   stays `STATE_EXECUTED`);
 - `chain_revert` [count=1, source, reason="execution reverted"]: the next accepted transactions revert when mined
   (receipt status 0; `STATE_FAILED` at the relayer), balances unchanged;
+- the venue's trading modes (`trader.venues.sim.restrictions`), each from now on:
+  - `restart` [secs=90, post_only_secs=120]: the matching engine restarts: every order and cancel endpoint answers
+    425 for `secs`, then the post-only window follows for `post_only_secs`;
+  - `post_only` [secs=120]: only orders with `postOnly` are taken (others: 503 with `code: post_only_mode`);
+  - `cancel_only` [secs: until cleared]: orders 503 cancel-only, cancels pass;
+  - `trading_disabled` [secs: until cleared]: orders and cancels 503 trading disabled;
+  - `closed_only` [address: every client, enabled=true]: the closed-only endpoint says so for that address (signer
+    or funder), and its buys are refused 400 `'<address>' address in closed only mode`;
 - `clear`: disarm everything and resume stalled sockets.
 
 A parameter a kind does not take is refused with the list of those it does (a misspelt one would otherwise be
@@ -45,6 +53,8 @@ short description of what was armed or done).
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -59,6 +69,7 @@ from trader.venues.sim.exchange import (
     Rejected,
 )
 from trader.venues.sim.httpserver import HttpResponse
+from trader.venues.sim.restrictions import ALL_CLIENTS, TradingModes, closed_only_text
 from trader.venues.sim.ws import WsHub
 
 #: Owners of the scenario's simulated participants (makers, takers) start with this.
@@ -118,7 +129,7 @@ _HTTP_ERROR_BODIES = {
     429: "Too Many Requests",
     500: "Internal server error",
     502: "Bad Gateway",
-    503: "Trading is currently disabled. Check polymarket.com for updates",
+    503: "Service Unavailable",  # a proxy's: the venue's trading-disabled 503 is the `trading_disabled` fault
 }
 
 
@@ -131,6 +142,9 @@ class FaultInjector:
         self._chain_rules: list[_ChainRule] = []
         self.ws: WsHub | None = None
         self.exchange: Exchange | None = None
+        self.modes = TradingModes()
+        #: the sim's unix seconds (set by the venue: its clock follows the Trio clock)
+        self.clock: Callable[[], float] = time.time
 
     def attach(self, exchange: Exchange, ws: WsHub) -> None:
         self.exchange, self.ws = exchange, ws
@@ -149,12 +163,13 @@ class FaultInjector:
             {"kind": r.kind, "remaining": r.remaining, "source": r.source} for r in self._chain_rules
         ]
         stalled: list[dict[str, object]] = [{"kind": "stall_ws"}] if self.ws is not None and self.ws.stalled else []
-        return orders + http + chain + stalled
+        return orders + http + chain + stalled + self.modes.armed(self.clock())
 
     def clear(self) -> None:
         self._order_rules.clear()
         self._http_rules.clear()
         self._chain_rules.clear()
+        self.modes.clear()
         if self.ws is not None:
             self.ws.resume()
 
@@ -170,8 +185,48 @@ class FaultInjector:
         return None
 
     def on_submit(self, request: OrderRequest) -> Rejected | None:
+        closed = self._closed_only(request)
+        if closed is not None:
+            return closed
         rule = self._take("reject", request)
         return rule.rejection if rule is not None else None
+
+    def _closed_only(self, request: OrderRequest) -> Rejected | None:
+        """A buy of a closed-only account (scenario participants only when named)."""
+        modes = self.modes
+        if not modes.closed_only or request.side is not Side.BUY:
+            return None
+        named = request.maker_address.lower() in modes.closed_only
+        client = not request.owner.startswith(SCENARIO_OWNER_PREFIX)
+        if named or (client and ALL_CLIENTS in modes.closed_only):
+            modes.refused["closed_only"] += 1
+            return Rejected("CLOSED_ONLY", closed_only_text(request.maker_address), 400)
+        return None
+
+    # -- trading modes (`trader.venues.sim.restrictions`) ---------------------------------------------------
+
+    def restart(self, *, secs: float = 90.0, post_only_secs: float = 120.0) -> None:
+        if secs < 0 or post_only_secs < 0:
+            raise InputError("secs", "must not be negative")
+        self.modes.restart(self.clock(), secs, post_only_secs)
+
+    def post_only(self, *, secs: float = 120.0) -> None:
+        if secs < 0:
+            raise InputError("secs", "must not be negative")
+        self.modes.post_only(self.clock(), secs)
+
+    def cancel_only(self, *, secs: float = math.inf) -> None:
+        if secs < 0:
+            raise InputError("secs", "must not be negative")
+        self.modes.cancel_only_until = self.clock() + secs
+
+    def trading_disabled(self, *, secs: float = math.inf) -> None:
+        if secs < 0:
+            raise InputError("secs", "must not be negative")
+        self.modes.disabled_until = self.clock() + secs
+
+    def closed_only(self, address: str = ALL_CLIENTS, *, enabled: bool = True) -> None:
+        self.modes.set_closed_only(address, enabled)
 
     def fill_cap(self, request: OrderRequest) -> int | None:
         rule = self._take("partial", request)
@@ -479,6 +534,49 @@ def _chain(kind: str) -> Callable[[FaultInjector, Mapping[str, object]], str]:
     return arm
 
 
+def _secs(params: Mapping[str, object], name: str, default: str | None) -> float:
+    """Seconds; an absent parameter with no default is forever (until cleared)."""
+    if name not in params and default is None:
+        return math.inf
+    value = float(_decimal(params, name, default or "0"))
+    if not math.isfinite(value) or value < 0:
+        raise InputError(name, "expected seconds >= 0")
+    return value
+
+
+def _restart(f: FaultInjector, p: Mapping[str, object]) -> str:
+    f.restart(secs=_secs(p, "secs", "90"), post_only_secs=_secs(p, "post_only_secs", "120"))
+    return "restart armed"
+
+
+def _post_only(f: FaultInjector, p: Mapping[str, object]) -> str:
+    f.post_only(secs=_secs(p, "secs", "120"))
+    return "post_only armed"
+
+
+def _cancel_only(f: FaultInjector, p: Mapping[str, object]) -> str:
+    f.cancel_only(secs=_secs(p, "secs", None))
+    return "cancel_only armed"
+
+
+def _trading_disabled(f: FaultInjector, p: Mapping[str, object]) -> str:
+    f.trading_disabled(secs=_secs(p, "secs", None))
+    return "trading_disabled armed"
+
+
+def _closed_only(f: FaultInjector, p: Mapping[str, object]) -> str:
+    enabled = p.get("enabled", True)
+    if isinstance(enabled, str):
+        if enabled.lower() not in ("true", "false"):
+            raise InputError("enabled", "expected true or false")
+        enabled = enabled.lower() == "true"
+    if not isinstance(enabled, bool):
+        raise InputError("enabled", "expected true or false")
+    address = _str(p, "address", ALL_CLIENTS) or ALL_CLIENTS
+    f.closed_only(address, enabled=enabled)
+    return f"closed_only {'on' if enabled else 'off'} for {address}"
+
+
 def _clear(f: FaultInjector, p: Mapping[str, object]) -> str:
     f.clear()
     return "cleared"
@@ -498,6 +596,11 @@ FAULT_KINDS: dict[str, Callable[[FaultInjector, Mapping[str, object]], str]] = {
     "chain_refuse": _chain("refuse"),
     "chain_stuck": _chain("stuck"),
     "chain_revert": _chain("revert"),
+    "restart": _restart,
+    "post_only": _post_only,
+    "cancel_only": _cancel_only,
+    "trading_disabled": _trading_disabled,
+    "closed_only": _closed_only,
     "clear": _clear,
 }
 
@@ -517,6 +620,11 @@ FAULT_PARAMETERS: dict[str, frozenset[str]] = {
     "chain_refuse": frozenset({"count", "source", "message"}),
     "chain_stuck": frozenset({"count", "source"}),
     "chain_revert": frozenset({"count", "source", "reason"}),
+    "restart": frozenset({"secs", "post_only_secs"}),
+    "post_only": frozenset({"secs"}),
+    "cancel_only": frozenset({"secs"}),
+    "trading_disabled": frozenset({"secs"}),
+    "closed_only": frozenset({"address", "enabled"}),
     "clear": frozenset(),
 }
 
