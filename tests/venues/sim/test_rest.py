@@ -59,6 +59,27 @@ async def test_public_market_data(sim: SimVenue, http: httpx.AsyncClient) -> Non
     ]
 
 
+async def test_the_clob_market_listings(sim: SimVenue, http: httpx.AsyncClient) -> None:
+    """`/markets`, `/simplified-markets` and the sampling pair page as production's (`next_cursor`, "LTE=" at the
+    end); a simplified market has the OpenAPI's seven fields; sampling lists only markets accepting orders."""
+    resolved = sim.exchange.markets[0].condition_id
+    sim.exchange.resolve(resolved, 0, sim.now())
+    everything = (await http.get(sim.urls.rest + "/markets")).json()["data"]
+
+    async def listing(path: str) -> list[dict[str, object]]:
+        page = (await http.get(sim.urls.rest + path, params={"next_cursor": "MA=="})).json()
+        assert (page["next_cursor"], page["count"]) == ("LTE=", len(page["data"]))
+        return page["data"]  # type: ignore[no-any-return]
+
+    simplified = await listing("/simplified-markets")
+    fields = {"condition_id", "rewards", "tokens", "active", "closed", "archived", "accepting_orders"}
+    assert [set(m) for m in simplified] == [fields] * len(everything)
+    assert simplified == [{k: m[k] for k in fields} for m in everything]
+    sampling = await listing("/sampling-markets")
+    assert sampling == [m for m in everything if m["condition_id"] != resolved]
+    assert await listing("/sampling-simplified-markets") == [m for m in simplified if m["condition_id"] != resolved]
+
+
 async def test_gamma_and_data_api(sim: SimVenue, http: httpx.AsyncClient) -> None:
     markets = (await http.get(sim.urls.gamma + "/markets")).json()
     first = markets[0]

@@ -183,6 +183,9 @@ class SimRestApp:
             ("GET", "/neg-risk"): self._neg_risk,
             ("GET", "/fee-rate"): self._fee_rate,
             ("GET", "/markets"): self._markets,
+            ("GET", "/simplified-markets"): self._simplified_markets,
+            ("GET", "/sampling-markets"): self._sampling_markets,
+            ("GET", "/sampling-simplified-markets"): self._sampling_simplified_markets,
             ("POST", "/auth/api-key"): self._create_api_key,
             ("GET", "/auth/derive-api-key"): self._create_api_key,
             ("GET", "/auth/api-keys"): self._api_keys,
@@ -430,6 +433,23 @@ class SimRestApp:
 
     def _markets(self, request: HttpRequest, path: str) -> HttpResponse:
         items = [self._clob_market_json(m.condition_id) for m in self.exchange.markets]
+        return HttpResponse.json(_page(items, request.arg("next_cursor"), self.config.page_size))
+
+    def _sampling(self) -> list[JsonObject]:
+        """The markets of `/sampling-markets`: production's are those its liquidity rewards sample, all open and
+        accepting orders; the sim has no rewards program, so every market that accepts orders is sampled."""
+        items = (self._clob_market_json(m.condition_id) for m in self.exchange.markets)
+        return [m for m in items if m["accepting_orders"] and not m["closed"]]
+
+    def _simplified_markets(self, request: HttpRequest, path: str) -> HttpResponse:
+        items = [_simplified(self._clob_market_json(m.condition_id)) for m in self.exchange.markets]
+        return HttpResponse.json(_page(items, request.arg("next_cursor"), self.config.page_size))
+
+    def _sampling_markets(self, request: HttpRequest, path: str) -> HttpResponse:
+        return HttpResponse.json(_page(self._sampling(), request.arg("next_cursor"), self.config.page_size))
+
+    def _sampling_simplified_markets(self, request: HttpRequest, path: str) -> HttpResponse:
+        items = [_simplified(m) for m in self._sampling()]
         return HttpResponse.json(_page(items, request.arg("next_cursor"), self.config.page_size))
 
     def _market(self, request: HttpRequest, condition_id: str) -> HttpResponse:
@@ -791,6 +811,14 @@ class SimRestApp:
         except InputError as exc:
             return HttpResponse.error(400, str(exc))
         return HttpResponse.json({"result": "resolved", "payouts": payout_texts(resolution)})
+
+
+#: The fields of a simplified market (`/simplified-markets`, `/sampling-simplified-markets` in production's OpenAPI)
+_SIMPLIFIED_FIELDS = ("condition_id", "rewards", "tokens", "active", "closed", "archived", "accepting_orders")
+
+
+def _simplified(market: JsonObject) -> JsonObject:
+    return {name: market[name] for name in _SIMPLIFIED_FIELDS}
 
 
 def _accepted_json(result: Accepted) -> JsonObject:
