@@ -59,6 +59,24 @@ async def test_public_market_data(sim: SimVenue, http: httpx.AsyncClient) -> Non
     ]
 
 
+async def test_the_last_trade_price_has_its_side(sim: SimVenue, http: httpx.AsyncClient) -> None:
+    """`GET /last-trade-price` answers the last trade's price and side ("0.5" and "" before any trade, production's
+    defaults); polymarket-client reads a last trade only when the side is BUY or SELL. A trade on one token of a
+    binary market is the mirror trade on the other: buying YES at 0.45 sells NO at 0.55."""
+    yes, no = sim.exchange.markets[0].token_ids
+
+    async def last(token: str) -> object:
+        return (await http.get(sim.urls.rest + "/last-trade-price", params={"token_id": token})).json()
+
+    assert await last(yes) == {"price": "0.5", "side": ""}
+    sim.exchange.submit(order(no, Side.BUY, "0.55", "10", owner="mm"), sim.now())  # YES ask 0.45
+    sim.exchange.submit(order(yes, Side.BUY, "0.45", "5", owner="taker"), sim.now())
+    assert (await last(yes), await last(no)) == ({"price": "0.45", "side": "BUY"}, {"price": "0.55", "side": "SELL"})
+    sim.exchange.submit(order(yes, Side.BUY, "0.40", "10", owner="mm"), sim.now())
+    sim.exchange.submit(order(yes, Side.SELL, "0.40", "5", owner="taker"), sim.now())  # sells what it bought
+    assert (await last(yes), await last(no)) == ({"price": "0.4", "side": "SELL"}, {"price": "0.6", "side": "BUY"})
+
+
 async def test_the_clob_market_listings(sim: SimVenue, http: httpx.AsyncClient) -> None:
     """`/markets`, `/simplified-markets` and the sampling pair page as production's (`next_cursor`, "LTE=" at the
     end); a simplified market has the OpenAPI's seven fields; sampling lists only markets accepting orders."""

@@ -402,8 +402,10 @@ class SimRestApp:
         return HttpResponse.json({"spread": spread})
 
     def _last_trade_price(self, request: HttpRequest, path: str) -> HttpResponse:
+        """The last trade's price and side; before any trade production's defaults, "0.5" and "" (its OpenAPI)."""
         token = self._known_token(_token_arg(request))
-        return HttpResponse.json({"price": price_str(self.exchange.last_trade_pips(token)), "side": ""})
+        side = self.exchange.last_trade_side(token)
+        return HttpResponse.json({"price": price_str(self.exchange.last_trade_pips(token)), "side": side})
 
     def _tick_size(self, request: HttpRequest, path: str) -> HttpResponse:
         token = self._known_token(_token_arg(request))
