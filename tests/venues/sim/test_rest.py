@@ -59,7 +59,7 @@ async def test_public_market_data(sim: SimVenue, http: httpx.AsyncClient) -> Non
     ]
 
 
-async def test_the_last_trade_price_has_its_side(sim: SimVenue, http: httpx.AsyncClient) -> None:
+async def test_the_last_trade_price_has_its_side_and_the_batch_forms(sim: SimVenue, http: httpx.AsyncClient) -> None:
     """`GET /last-trade-price` answers the last trade's price and side ("0.5" and "" before any trade, production's
     defaults); polymarket-client reads a last trade only when the side is BUY or SELL. A trade on one token of a
     binary market is the mirror trade on the other: buying YES at 0.45 sells NO at 0.55."""
@@ -75,6 +75,14 @@ async def test_the_last_trade_price_has_its_side(sim: SimVenue, http: httpx.Asyn
     sim.exchange.submit(order(yes, Side.BUY, "0.40", "10", owner="mm"), sim.now())
     sim.exchange.submit(order(yes, Side.SELL, "0.40", "5", owner="taker"), sim.now())  # sells what it bought
     assert (await last(yes), await last(no)) == ({"price": "0.4", "side": "SELL"}, {"price": "0.6", "side": "BUY"})
+    other = sim.exchange.markets[1].token_ids[0]  # never traded: left out of the batch
+    tokens = [{"token_id": t} for t in (yes, other, no)]
+    batch = (await http.post(sim.urls.rest + "/last-trades-prices", json=tokens)).json()
+    assert batch == [{"token_id": yes, "price": "0.4", "side": "SELL"}, {"token_id": no, "price": "0.6", "side": "BUY"}]
+    spreads = (await http.post(sim.urls.rest + "/spreads", json=tokens)).json()
+    assert spreads == {yes: "0.05", other: "0", no: "0.05"}  # YES 0.40 / 0.45 after the trades; no book: "0"
+    too_many = await http.post(sim.urls.rest + "/last-trades-prices", json=[{"token_id": yes}] * 501)
+    assert (too_many.status_code, too_many.json()) == (400, {"error": "Payload exceeds the limit"})
 
 
 async def test_the_clob_market_listings(sim: SimVenue, http: httpx.AsyncClient) -> None:

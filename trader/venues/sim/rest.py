@@ -178,7 +178,9 @@ class SimRestApp:
             ("GET", "/midpoint"): self._midpoint,
             ("POST", "/midpoints"): self._midpoints,
             ("GET", "/spread"): self._spread,
+            ("POST", "/spreads"): self._spreads,
             ("GET", "/last-trade-price"): self._last_trade_price,
+            ("POST", "/last-trades-prices"): self._last_trades_prices,
             ("GET", "/tick-size"): self._tick_size,
             ("GET", "/neg-risk"): self._neg_risk,
             ("GET", "/fee-rate"): self._fee_rate,
@@ -396,16 +398,35 @@ class SimRestApp:
     def _midpoints(self, request: HttpRequest, path: str) -> HttpResponse:
         return HttpResponse.json({token: self._mid(token) for token, _ in self._tokens_of(request)})
 
+    def _spread_of(self, token: str) -> str:
+        bid, ask = self.exchange.best_prices(token)
+        return price_str(ask - bid) if bid is not None and ask is not None else "0"
+
     def _spread(self, request: HttpRequest, path: str) -> HttpResponse:
-        bid, ask = self.exchange.best_prices(self._known_token(_token_arg(request)))
-        spread = price_str(ask - bid) if bid is not None and ask is not None else "0"
-        return HttpResponse.json({"spread": spread})
+        return HttpResponse.json({"spread": self._spread_of(self._known_token(_token_arg(request)))})
+
+    def _spreads(self, request: HttpRequest, path: str) -> HttpResponse:
+        """`POST /spreads [{"token_id": ...}, ...]` -> `{token_id: spread}`, as `POST /midpoints`."""
+        return HttpResponse.json({token: self._spread_of(token) for token, _ in self._tokens_of(request)})
 
     def _last_trade_price(self, request: HttpRequest, path: str) -> HttpResponse:
         """The last trade's price and side; before any trade production's defaults, "0.5" and "" (its OpenAPI)."""
         token = self._known_token(_token_arg(request))
         side = self.exchange.last_trade_side(token)
         return HttpResponse.json({"price": price_str(self.exchange.last_trade_pips(token)), "side": side})
+
+    def _last_trades_prices(self, request: HttpRequest, path: str) -> HttpResponse:
+        """`POST /last-trades-prices [{"token_id": ...}, ...]` (at most 500) -> `[{"token_id", "price", "side"}]`.
+        A token without a trade yet is left out: every entry production sends has a side (polymarket-client 0.14.0
+        reads the side as BUY or SELL and refuses the whole reply otherwise)."""
+        items = []
+        for token, _ in self._tokens_of(request):
+            side = self.exchange.last_trade_side(token)
+            if side:
+                items.append(
+                    {"token_id": token, "price": price_str(self.exchange.last_trade_pips(token)), "side": side}
+                )
+        return HttpResponse.json(items)
 
     def _tick_size(self, request: HttpRequest, path: str) -> HttpResponse:
         token = self._known_token(_token_arg(request))
