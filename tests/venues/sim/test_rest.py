@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 
@@ -122,11 +123,88 @@ async def test_gamma_and_data_api(sim: SimVenue, http: httpx.AsyncClient) -> Non
     buyer = order(yes, Side.BUY, "0.40", "10", owner="alice")
     sim.exchange.submit(order(no, Side.BUY, "0.60", "10", owner="mm"), sim.now())
     sim.exchange.submit(buyer, sim.now())
-    (position,) = (await http.get(sim.urls.data + "/v2/positions", params={"user": buyer.maker_address})).json()
+    (position,) = (await http.get(sim.urls.data + "/positions", params={"user": buyer.maker_address})).json()
     assert (position["asset"], position["size"], position["avgPrice"], position["outcome"]) == (yes, 10, 0.4, "Yes")
-    assert (await http.get(sim.urls.data + "/positions", params={"user": buyer.maker_address})).json() == [position]
-    assert (await http.get(sim.urls.data + "/v2/positions")).status_code == 400  # `user` is required
+    (v2,) = (await http.get(sim.urls.data + "/v2/positions", params={"user": buyer.maker_address})).json()["data"]
+    assert (v2["token_id"], v2["current_size"], v2["avg_price"], v2["outcome"]) == (yes, 10, 0.4, "Yes")
+    assert (await http.get(sim.urls.data + "/positions")).status_code == 400  # `user` is required
     assert (await http.get(sim.urls.data + "/v3/positions", params={"user": "x"})).status_code == 404
+
+
+async def test_data_api_v2_positions(sim: SimVenue, http: httpx.AsyncClient) -> None:
+    """`/v2/positions` is production's 2026-09 contract (protocol.md §11 item 12): an envelope with `pagination`,
+    snake_case rows as py-sdk's fixture of a production reply, OPEN / REDEEMABLE / CLOSED statuses."""
+    first, second = sim.exchange.markets[0], sim.exchange.markets[1]
+    yes, no = first.token_ids
+    alice = "0x00000000000000000000000000000000000a11ce"
+    sim.exchange.submit(order(no, Side.BUY, "0.60", "10", owner="mm"), sim.now())
+    sim.exchange.submit(order(yes, Side.BUY, "0.40", "10", owner="alice", address=alice), sim.now())  # 10 YES
+    sim.exchange.submit(order(yes, Side.BUY, "0.70", "5", owner="mm"), sim.now())
+    sim.exchange.submit(order(yes, Side.SELL, "0.70", "5", owner="alice", address=alice), sim.now())  # 5 YES left
+    sim.exchange.submit(order(yes, Side.BUY, "0.30", "5", owner="mm"), sim.now())  # YES bid 0.30 ...
+    sim.exchange.submit(order(no, Side.BUY, "0.50", "5", owner="mm2"), sim.now())  # ... ask 0.50: mid 0.40
+    for token, other in (second.token_ids, second.token_ids[::-1]):  # both outcomes: mergeable; resolved NO below
+        sim.exchange.submit(order(other, Side.BUY, "0.50", "5", owner="mm"), sim.now())
+        sim.exchange.submit(order(token, Side.BUY, "0.50", "5", owner="alice", address=alice), sim.now())
+
+    async def positions(**params: str) -> dict[str, Any]:
+        reply = await http.get(sim.urls.data + "/v2/positions", params={"user": alice, **params})
+        assert reply.status_code == 200, reply.text
+        return reply.json()  # type: ignore[no-any-return]
+
+    page = await positions()
+    assert page["pagination"] == {"has_more": False, "next_cursor": None}
+    rows = {row["token_id"]: row for row in page["data"]}
+    assert set(rows) == {yes, *second.token_ids}
+    held = rows[yes]
+    assert {k: held[k] for k in ("proxy_wallet", "condition_id", "outcome", "outcome_index", "opposite_token_id")} == {
+        "proxy_wallet": alice,
+        "condition_id": first.condition_id,
+        "outcome": "Yes",
+        "outcome_index": 0,
+        "opposite_token_id": no,
+    }
+    numbers = ("current_size", "total_size", "avg_price", "entry_cost_usdc", "current_price", "current_value")
+    assert [held[k] for k in numbers] == [5, 10, 0.4, 2, 0.4, 2]
+    assert (held["realized_pnl"], held["unrealized_pnl"], held["total_pnl"]) == (1.5, 0, 1.5)  # sold 5 at +0.30
+    assert (held["status"], held["mergeable"], held["redeemable"], held["end_date"]) == (
+        "OPEN",
+        False,
+        False,
+        "2030-12-31",
+    )
+    assert held["first_entry_at"] == held["last_event_at"] == int(sim.now())
+    assert all(rows[t]["mergeable"] for t in second.token_ids)
+    assert {r["token_id"] for r in (await positions(status="MERGEABLE"))["data"]} == set(second.token_ids)
+
+    sim.exchange.resolve(second.condition_id, 1, sim.now())  # NO wins
+    rows = {row["token_id"]: row for row in (await positions())["data"]}
+    lost, won = (rows[t] for t in second.token_ids)
+    assert (lost["status"], lost["current_price"], won["status"], won["current_price"]) == (
+        "REDEEMABLE",
+        0,
+        "REDEEMABLE",
+        1,
+    )
+    assert (await positions(status="REDEEMABLE_LOST"))["data"] == [lost]
+
+    sim.exchange.submit(order(yes, Side.SELL, "0.30", "5", owner="alice", address=alice), sim.now())  # all gone
+    (closed,) = (await positions(status="CLOSED"))["data"]
+    assert (closed["token_id"], closed["status"], closed["current_size"]) == (yes, "CLOSED", 0)
+
+    one = await positions(limit="1", sort_by="PRICE", sort_direction="ASC")
+    assert ([r["token_id"] for r in one["data"]], one["pagination"]["has_more"]) == ([second.token_ids[0]], True)
+    rest = await positions(limit="1", sort_by="PRICE", sort_direction="ASC", cursor=one["pagination"]["next_cursor"])
+    assert ([r["token_id"] for r in rest["data"]], rest["pagination"]) == (
+        [second.token_ids[1]],
+        {"has_more": False, "next_cursor": None},
+    )
+    by_market = await http.get(sim.urls.data + "/v2/positions", params={"condition_id": second.condition_id})
+    holders = by_market.json()["data"]  # every holder of the market: alice and the maker that sold to her
+    assert {r["condition_id"] for r in holders} == {second.condition_id}
+    assert len({r["proxy_wallet"] for r in holders}) == 2
+    for bad in ({}, {"user": alice, "status": "LOST"}, {"user": alice, "limit": "0"}, {"user": alice, "cursor": "x"}):
+        assert (await http.get(sim.urls.data + "/v2/positions", params=bad)).status_code == 400
 
 
 async def test_l2_order_lifecycle_and_errors(sim: SimVenue, http: httpx.AsyncClient) -> None:

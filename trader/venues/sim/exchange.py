@@ -572,6 +572,10 @@ class Exchange:
             wallet = self._wallets[key] = Wallet(address=key, collateral=self.config.initial_collateral)
         return wallet
 
+    def wallets(self) -> list[Wallet]:
+        """Every wallet the exchange has seen."""
+        return list(self._wallets.values())
+
     def order(self, order_id: str) -> SimOrder | None:
         return self._orders.get(order_id)
 

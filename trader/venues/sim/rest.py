@@ -47,6 +47,7 @@ from trader.venues.polymarket.signing import (
     recover_order_signer,
 )
 from trader.venues.sim.apikeys import ApiKeyStore, Principal
+from trader.venues.sim.dataapi import positions_v2
 from trader.venues.sim.exchange import ORDER_TYPES, Accepted, CancelResult, Exchange, OrderRequest, Rejected
 from trader.venues.sim.faults import FaultInjector, apply_fault
 from trader.venues.sim.gamma import SimGamma
@@ -745,10 +746,13 @@ class SimRestApp:
         return self.gamma.handle(request, path)  # `SimGamma` (sim/gamma.py)
 
     def _data(self, request: HttpRequest, path: str) -> HttpResponse:
-        """The Data API's positions: `GET /v2/positions?user=` (the current contract, protocol.md §11 item 12) and the
-        older `GET /positions?user=`, the same rows."""
+        """The Data API's positions: `GET /v2/positions?user=` (the current contract, protocol.md §11 item 12: an
+        envelope of snake_case rows, `trader.venues.sim.dataapi`) and the older `GET /positions?user=` (a bare list of
+        camelCase rows, below)."""
         if request.method != "GET" or path not in ("/positions", "/v2/positions"):
             return HttpResponse.error(404, "not found")
+        if path == "/v2/positions":
+            return positions_v2(self.exchange, request)  # the v2 contract (sim/dataapi.py)
         user = request.arg("user")
         if not user:
             return HttpResponse.error(400, "user is required")
