@@ -380,4 +380,8 @@ async def test_more_endpoints_paging_and_payload_errors(http: httpx.AsyncClient)
         assert malformed.json()["error"].startswith("Invalid order payload: order.")
         shares = await alice.request("GET", "/balance-allowance", asset_type="CONDITIONAL", token_id=yes)
         assert shares.json()["balance"] == "0"
+        v2 = await alice.request("GET", "/balance-allowance", asset_type="CONDITIONAL-V2", token_id=yes)
+        assert v2.json() == shares.json()  # the asset type polymarket-client names a position id's shares with
+        unknown = await alice.request("GET", "/balance-allowance", asset_type="SHARES", token_id=yes)
+        assert (unknown.status_code, unknown.json()) == (400, {"error": "invalid asset_type"})
         assert (await alice.request("GET", "/auth/api-keys")).json() == {"apiKeys": [alice.credentials.api_key]}

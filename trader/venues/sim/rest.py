@@ -703,7 +703,7 @@ class SimRestApp:
         asset_type = (request.arg("asset_type") or "COLLATERAL").upper()
         if asset_type == "COLLATERAL":
             balance = wallet.collateral
-        elif asset_type == "CONDITIONAL":
+        elif asset_type in ("CONDITIONAL", "CONDITIONAL-V2"):  # -V2: a protocol-v2 position id (polymarket-client)
             balance = wallet.shares.get(self._known_token(_token_arg(request)), 0)
         else:
             return HttpResponse.error(400, "invalid asset_type")
