@@ -385,3 +385,6 @@ async def test_more_endpoints_paging_and_payload_errors(http: httpx.AsyncClient)
         unknown = await alice.request("GET", "/balance-allowance", asset_type="SHARES", token_id=yes)
         assert (unknown.status_code, unknown.json()) == (400, {"error": "invalid asset_type"})
         assert (await alice.request("GET", "/auth/api-keys")).json() == {"apiKeys": [alice.credentials.api_key]}
+        legacy = (await alice.request("GET", "/data/pre-migration-orders", next_cursor="MA==")).json()
+        assert legacy == {"limit": 2, "count": 0, "next_cursor": "LTE=", "data": []}  # no V1 orders, ever
+        assert (await http.get(base + "/data/pre-migration-orders")).status_code == 401

@@ -200,6 +200,7 @@ class SimRestApp:
             ("DELETE", "/cancel-market-orders"): self._cancel_market_orders,
             ("GET", "/data/orders"): self._open_orders,
             ("GET", "/data/trades"): self._trades,
+            ("GET", "/data/pre-migration-orders"): self._pre_migration_orders,
             ("GET", "/balance-allowance"): self._balance_allowance,
             ("GET", "/balance-allowance/update"): self._balance_allowance,
             ("POST", "/v1/heartbeats"): self._heartbeat,
@@ -658,6 +659,12 @@ class SimRestApp:
         wanted = request.arg("id")
         items = [order_rest(self.exchange.order_view(o)) for o in orders if wanted is None or o.order_id == wanted]
         return HttpResponse.json(_page(items, request.arg("next_cursor"), self.config.page_size))
+
+    def _pre_migration_orders(self, request: HttpRequest, path: str) -> HttpResponse:
+        """`GET /data/pre-migration-orders` (L2): the account's V1 orders left over from the 2026-04-28 cut-over
+        (protocol.md §4), paged as `/data/orders`. The sim opened after the cut-over: it never has any."""
+        self._l2(request)
+        return HttpResponse.json(_page([], request.arg("next_cursor"), self.config.page_size))
 
     def _order(self, request: HttpRequest, oid: str) -> HttpResponse:
         principal = self._l2(request)
