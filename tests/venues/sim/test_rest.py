@@ -388,3 +388,8 @@ async def test_more_endpoints_paging_and_payload_errors(http: httpx.AsyncClient)
         legacy = (await alice.request("GET", "/data/pre-migration-orders", next_cursor="MA==")).json()
         assert legacy == {"limit": 2, "count": 0, "next_cursor": "LTE=", "data": []}  # no V1 orders, ever
         assert (await http.get(base + "/data/pre-migration-orders")).status_code == 401
+        scoring = await alice.request("GET", "/order-scoring", order_id=ids[0])
+        assert scoring.json() == {"scoring": False}  # the sim has no liquidity rewards
+        assert (await alice.request("POST", "/orders-scoring", ids[:2])).json() == dict.fromkeys(ids[:2], False)
+        assert (await alice.request("POST", "/orders-scoring", {"ids": ids})).status_code == 400
+        assert (await alice.request("GET", "/order-scoring")).status_code == 400

@@ -201,6 +201,8 @@ class SimRestApp:
             ("GET", "/data/orders"): self._open_orders,
             ("GET", "/data/trades"): self._trades,
             ("GET", "/data/pre-migration-orders"): self._pre_migration_orders,
+            ("GET", "/order-scoring"): self._order_scoring,
+            ("POST", "/orders-scoring"): self._orders_scoring,
             ("GET", "/balance-allowance"): self._balance_allowance,
             ("GET", "/balance-allowance/update"): self._balance_allowance,
             ("POST", "/v1/heartbeats"): self._heartbeat,
@@ -665,6 +667,22 @@ class SimRestApp:
         (protocol.md §4), paged as `/data/orders`. The sim opened after the cut-over: it never has any."""
         self._l2(request)
         return HttpResponse.json(_page([], request.arg("next_cursor"), self.config.page_size))
+
+    def _order_scoring(self, request: HttpRequest, path: str) -> HttpResponse:
+        """`GET /order-scoring?order_id=` (L2) -> `{"scoring": bool}`: whether an order earns liquidity rewards. The
+        sim has no rewards program: no order scores."""
+        self._l2(request)
+        if not request.arg("order_id"):
+            return HttpResponse.error(400, "order_id is required")
+        return HttpResponse.json({"scoring": False})
+
+    def _orders_scoring(self, request: HttpRequest, path: str) -> HttpResponse:
+        """`POST /orders-scoring ["0x...", ...]` (L2) -> `{order_id: bool}`, as `/order-scoring` for each."""
+        self._l2(request)
+        body = self._body(request)
+        if not isinstance(body, list) or not all(isinstance(i, str) and i for i in body):
+            return HttpResponse.error(400, INVALID_PAYLOAD)
+        return HttpResponse.json(dict.fromkeys(body, False))
 
     def _order(self, request: HttpRequest, oid: str) -> HttpResponse:
         principal = self._l2(request)
