@@ -76,7 +76,10 @@ SETTLEMENT_PATHS: Final[dict[str, tuple[str, ...]]] = {
 }
 
 FOK_KILLED_MESSAGE: Final = "order couldn't be fully filled. FOK orders are fully filled or killed."
-FAK_NO_MATCH_MESSAGE: Final = "no orders found to match with FAK order"
+#: production's words, whole (polymarket-client 0.14.0 maps the exact text to `fak_not_filled`, beside the FOK one)
+FAK_NO_MATCH_MESSAGE: Final = (
+    "no orders found to match with FAK order. FAK orders are partially filled or killed if no match is found."
+)
 NOT_ENOUGH_BALANCE_MESSAGE: Final = "not enough balance / allowance"
 
 
