@@ -293,8 +293,8 @@ class SimRestApp:
             reply = HttpResponse.error(503, DISABLED_TEXT)
         elif mode == "cancel_only" and placement:
             reply = HttpResponse.error(503, CANCEL_ONLY_TEXT)
-        elif mode == "post_only" and placement and not _all_post_only(request):
-            reply = HttpResponse.json({"error": POST_ONLY_TEXT, "code": POST_ONLY_CODE}, 503)
+        elif mode == "post_only" and key == ("POST", "/order") and not _all_post_only(request):
+            reply = HttpResponse.json({"error": POST_ONLY_TEXT, "code": POST_ONLY_CODE}, 503)  # a batch: per order
         if reply is not None:
             modes.refused[mode] += 1
         return reply
@@ -593,8 +593,14 @@ class SimRestApp:
             return HttpResponse.error(400, INVALID_PAYLOAD)
         if len(body) > self.config.max_batch_orders:
             return HttpResponse.error(400, "Payload exceeds the limit")
-        results = []
+        results: list[JsonObject] = []
+        modes = self.faults.modes
+        post_only_window = modes.mode(self.clock()) == "post_only"
         for entry in body:
+            if post_only_window and not (isinstance(entry, dict) and entry.get("postOnly") is True):
+                modes.refused["post_only"] += 1
+                results.append(dict(_POST_ONLY_REFUSAL))
+                continue
             status, reply, oid = self._place(principal, entry)
             if status == 200:
                 results.append(reply)
@@ -885,6 +891,17 @@ def _accepted_json(result: Accepted) -> JsonObject:
         "tradeIDs": list(result.trade_ids),
     }
 
+
+#: A `POST /orders` element refused by the post-only window, as production answers it (the element polymarket-client
+#: 0.14.0's tests read as `post_only_mode`: no order id, empty amounts and status, and `success` true)
+_POST_ONLY_REFUSAL: JsonObject = {
+    "errorMsg": POST_ONLY_TEXT,
+    "orderID": "",
+    "takingAmount": "",
+    "makingAmount": "",
+    "status": "",
+    "success": True,
+}
 
 #: The order and cancel endpoints (a trading mode and the signer's buckets apply to them).
 _PLACEMENTS = frozenset({("POST", "/order"), ("POST", "/orders")})
