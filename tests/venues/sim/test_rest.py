@@ -214,7 +214,7 @@ async def test_l2_order_lifecycle_and_errors(sim: SimVenue, http: httpx.AsyncCli
     placed = await alice.post(alice.order(market, Side.BUY, "0.40", "10"))
     assert placed.status_code == 200
     body = placed.json()
-    assert (body["success"], body["status"], body["makingAmount"], body["takingAmount"]) == (True, "live", "0", "0")
+    assert (body["success"], body["status"], body["makingAmount"], body["takingAmount"]) == (True, "live", "", "")
     order_id = body["orderID"]
 
     listed = (await alice.request("GET", "/data/orders", next_cursor="MA==")).json()

@@ -880,13 +880,15 @@ def _simplified(market: JsonObject) -> JsonObject:
 
 
 def _accepted_json(result: Accepted) -> JsonObject:
+    """A placed order as production answers it: an order that matched nothing (resting) has empty amounts, ""."""
+    matched = bool(result.trade_ids)
     return {
         "success": True,
         "errorMsg": "",
         "orderID": result.order_id,
         "status": result.status,
-        "makingAmount": units_str(result.making_amount),
-        "takingAmount": units_str(result.taking_amount),
+        "makingAmount": units_str(result.making_amount) if matched else "",
+        "takingAmount": units_str(result.taking_amount) if matched else "",
         "transactionsHashes": [],
         "tradeIDs": list(result.trade_ids),
     }
