@@ -599,24 +599,10 @@ class SimRestApp:
         for entry in body:
             if post_only_window and not (isinstance(entry, dict) and entry.get("postOnly") is True):
                 modes.refused["post_only"] += 1
-                results.append(dict(_POST_ONLY_REFUSAL))
+                results.append(_batch_refusal(POST_ONLY_TEXT))
                 continue
-            status, reply, oid = self._place(principal, entry)
-            if status == 200:
-                results.append(reply)
-            else:
-                results.append(
-                    {
-                        "success": False,
-                        "errorMsg": reply.get("error", ""),
-                        "orderID": oid,
-                        "status": "",
-                        "makingAmount": "0",
-                        "takingAmount": "0",
-                        "transactionsHashes": [],
-                        "tradeIDs": [],
-                    }
-                )
+            status, reply, _ = self._place(principal, entry)
+            results.append(reply if status == 200 else _batch_refusal(str(reply.get("error", ""))))
         return HttpResponse.json(results)
 
     # -- cancels --------------------------------------------------------------------------------------------
@@ -894,16 +880,13 @@ def _accepted_json(result: Accepted) -> JsonObject:
     }
 
 
-#: A `POST /orders` element refused by the post-only window, as production answers it (the element polymarket-client
-#: 0.14.0's tests read as `post_only_mode`: no order id, empty amounts and status, and `success` true)
-_POST_ONLY_REFUSAL: JsonObject = {
-    "errorMsg": POST_ONLY_TEXT,
-    "orderID": "",
-    "takingAmount": "",
-    "makingAmount": "",
-    "status": "",
-    "success": True,
-}
+def _batch_refusal(text: str) -> JsonObject:
+    """A refused order of a `POST /orders` batch, as production answers it: the refusal's text, no order id, empty
+    amounts and status, and `success` true nonetheless (the element polymarket-client 0.14.0's tests read as
+    `post_only_mode`; a reply to py-clob-client-v2 quoted in client code, "invalid amount for a marketable BUY order
+    ($0.01), min size: $1"; the docs list the refusals of a batch beside a success column of "yes")."""
+    return {"errorMsg": text, "orderID": "", "takingAmount": "", "makingAmount": "", "status": "", "success": True}
+
 
 #: The order and cancel endpoints (a trading mode and the signer's buckets apply to them).
 _PLACEMENTS = frozenset({("POST", "/order"), ("POST", "/orders")})
