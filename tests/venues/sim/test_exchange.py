@@ -209,7 +209,9 @@ def test_fok_is_killed_unless_fully_fillable_and_fak_cancels_the_rest() -> None:
     assert (last.kind, last.order.size_matched, last.order.status) == ("CANCELLATION", "10", "CANCELED")
 
     nothing = rejected(ex.submit(order(yes, BUY, "0.45", "12", order_type="FAK"), T0))
-    assert nothing.message == "no orders found to match with FAK order"
+    assert nothing.message == (
+        "no orders found to match with FAK order. FAK orders are partially filled or killed if no match is found."
+    )
 
 
 def test_taker_pays_the_fee_and_the_maker_does_not() -> None:

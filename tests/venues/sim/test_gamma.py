@@ -142,3 +142,13 @@ def test_a_config_out_of_range_is_refused() -> None:
         GammaConfig(array_share=1.5)
     with pytest.raises(ValueError, match="max_page"):
         GammaConfig(max_page=0)
+
+
+async def test_a_fee_schedule_carries_the_makers_rebate_rate(sim: SimVenue, http: httpx.AsyncClient) -> None:
+    """Production's `feeSchedule` has `rebateRate` beside `rate`, `exponent` and `takerOnly` (captured sports
+    markets); polymarket-client 0.14.0 refuses a market whose schedule lacks it."""
+    page = (await http.get(sim.urls.gamma + "/markets/keyset", params={"limit": "100"})).json()["markets"]
+    schedules = [m["feeSchedule"] for m in page]
+    assert {frozenset(s) for s in schedules} == {frozenset({"rate", "exponent", "takerOnly", "rebateRate"})}
+    assert any(s["rate"] > 0 for s in schedules)
+    assert {s["rebateRate"] for s in schedules} == {0}  # the sim pays makers no rebates

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 
@@ -59,6 +60,53 @@ async def test_public_market_data(sim: SimVenue, http: httpx.AsyncClient) -> Non
     ]
 
 
+async def test_the_last_trade_price_has_its_side_and_the_batch_forms(sim: SimVenue, http: httpx.AsyncClient) -> None:
+    """`GET /last-trade-price` answers the last trade's price and side ("0.5" and "" before any trade, production's
+    defaults); polymarket-client reads a last trade only when the side is BUY or SELL. A trade on one token of a
+    binary market is the mirror trade on the other: buying YES at 0.45 sells NO at 0.55."""
+    yes, no = sim.exchange.markets[0].token_ids
+
+    async def last(token: str) -> object:
+        return (await http.get(sim.urls.rest + "/last-trade-price", params={"token_id": token})).json()
+
+    assert await last(yes) == {"price": "0.5", "side": ""}
+    sim.exchange.submit(order(no, Side.BUY, "0.55", "10", owner="mm"), sim.now())  # YES ask 0.45
+    sim.exchange.submit(order(yes, Side.BUY, "0.45", "5", owner="taker"), sim.now())
+    assert (await last(yes), await last(no)) == ({"price": "0.45", "side": "BUY"}, {"price": "0.55", "side": "SELL"})
+    sim.exchange.submit(order(yes, Side.BUY, "0.40", "10", owner="mm"), sim.now())
+    sim.exchange.submit(order(yes, Side.SELL, "0.40", "5", owner="taker"), sim.now())  # sells what it bought
+    assert (await last(yes), await last(no)) == ({"price": "0.4", "side": "SELL"}, {"price": "0.6", "side": "BUY"})
+    other = sim.exchange.markets[1].token_ids[0]  # never traded: left out of the batch
+    tokens = [{"token_id": t} for t in (yes, other, no)]
+    batch = (await http.post(sim.urls.rest + "/last-trades-prices", json=tokens)).json()
+    assert batch == [{"token_id": yes, "price": "0.4", "side": "SELL"}, {"token_id": no, "price": "0.6", "side": "BUY"}]
+    spreads = (await http.post(sim.urls.rest + "/spreads", json=tokens)).json()
+    assert spreads == {yes: "0.05", other: "0", no: "0.05"}  # YES 0.40 / 0.45 after the trades; no book: "0"
+    too_many = await http.post(sim.urls.rest + "/last-trades-prices", json=[{"token_id": yes}] * 501)
+    assert (too_many.status_code, too_many.json()) == (400, {"error": "Payload exceeds the limit"})
+
+
+async def test_the_clob_market_listings(sim: SimVenue, http: httpx.AsyncClient) -> None:
+    """`/markets`, `/simplified-markets` and the sampling pair page as production's (`next_cursor`, "LTE=" at the
+    end); a simplified market has the OpenAPI's seven fields; sampling lists only markets accepting orders."""
+    resolved = sim.exchange.markets[0].condition_id
+    sim.exchange.resolve(resolved, 0, sim.now())
+    everything = (await http.get(sim.urls.rest + "/markets")).json()["data"]
+
+    async def listing(path: str) -> list[dict[str, object]]:
+        page = (await http.get(sim.urls.rest + path, params={"next_cursor": "MA=="})).json()
+        assert (page["next_cursor"], page["count"]) == ("LTE=", len(page["data"]))
+        return page["data"]  # type: ignore[no-any-return]
+
+    simplified = await listing("/simplified-markets")
+    fields = {"condition_id", "rewards", "tokens", "active", "closed", "archived", "accepting_orders"}
+    assert [set(m) for m in simplified] == [fields] * len(everything)
+    assert simplified == [{k: m[k] for k in fields} for m in everything]
+    sampling = await listing("/sampling-markets")
+    assert sampling == [m for m in everything if m["condition_id"] != resolved]
+    assert await listing("/sampling-simplified-markets") == [m for m in simplified if m["condition_id"] != resolved]
+
+
 async def test_gamma_and_data_api(sim: SimVenue, http: httpx.AsyncClient) -> None:
     markets = (await http.get(sim.urls.gamma + "/markets")).json()
     first = markets[0]
@@ -75,11 +123,88 @@ async def test_gamma_and_data_api(sim: SimVenue, http: httpx.AsyncClient) -> Non
     buyer = order(yes, Side.BUY, "0.40", "10", owner="alice")
     sim.exchange.submit(order(no, Side.BUY, "0.60", "10", owner="mm"), sim.now())
     sim.exchange.submit(buyer, sim.now())
-    (position,) = (await http.get(sim.urls.data + "/v2/positions", params={"user": buyer.maker_address})).json()
+    (position,) = (await http.get(sim.urls.data + "/positions", params={"user": buyer.maker_address})).json()
     assert (position["asset"], position["size"], position["avgPrice"], position["outcome"]) == (yes, 10, 0.4, "Yes")
-    assert (await http.get(sim.urls.data + "/positions", params={"user": buyer.maker_address})).json() == [position]
-    assert (await http.get(sim.urls.data + "/v2/positions")).status_code == 400  # `user` is required
+    (v2,) = (await http.get(sim.urls.data + "/v2/positions", params={"user": buyer.maker_address})).json()["data"]
+    assert (v2["token_id"], v2["current_size"], v2["avg_price"], v2["outcome"]) == (yes, 10, 0.4, "Yes")
+    assert (await http.get(sim.urls.data + "/positions")).status_code == 400  # `user` is required
     assert (await http.get(sim.urls.data + "/v3/positions", params={"user": "x"})).status_code == 404
+
+
+async def test_data_api_v2_positions(sim: SimVenue, http: httpx.AsyncClient) -> None:
+    """`/v2/positions` is production's 2026-09 contract (protocol.md §11 item 12): an envelope with `pagination`,
+    snake_case rows as py-sdk's fixture of a production reply, OPEN / REDEEMABLE / CLOSED statuses."""
+    first, second = sim.exchange.markets[0], sim.exchange.markets[1]
+    yes, no = first.token_ids
+    alice = "0x00000000000000000000000000000000000a11ce"
+    sim.exchange.submit(order(no, Side.BUY, "0.60", "10", owner="mm"), sim.now())
+    sim.exchange.submit(order(yes, Side.BUY, "0.40", "10", owner="alice", address=alice), sim.now())  # 10 YES
+    sim.exchange.submit(order(yes, Side.BUY, "0.70", "5", owner="mm"), sim.now())
+    sim.exchange.submit(order(yes, Side.SELL, "0.70", "5", owner="alice", address=alice), sim.now())  # 5 YES left
+    sim.exchange.submit(order(yes, Side.BUY, "0.30", "5", owner="mm"), sim.now())  # YES bid 0.30 ...
+    sim.exchange.submit(order(no, Side.BUY, "0.50", "5", owner="mm2"), sim.now())  # ... ask 0.50: mid 0.40
+    for token, other in (second.token_ids, second.token_ids[::-1]):  # both outcomes: mergeable; resolved NO below
+        sim.exchange.submit(order(other, Side.BUY, "0.50", "5", owner="mm"), sim.now())
+        sim.exchange.submit(order(token, Side.BUY, "0.50", "5", owner="alice", address=alice), sim.now())
+
+    async def positions(**params: str) -> dict[str, Any]:
+        reply = await http.get(sim.urls.data + "/v2/positions", params={"user": alice, **params})
+        assert reply.status_code == 200, reply.text
+        return reply.json()  # type: ignore[no-any-return]
+
+    page = await positions()
+    assert page["pagination"] == {"has_more": False, "next_cursor": None}
+    rows = {row["token_id"]: row for row in page["data"]}
+    assert set(rows) == {yes, *second.token_ids}
+    held = rows[yes]
+    assert {k: held[k] for k in ("proxy_wallet", "condition_id", "outcome", "outcome_index", "opposite_token_id")} == {
+        "proxy_wallet": alice,
+        "condition_id": first.condition_id,
+        "outcome": "Yes",
+        "outcome_index": 0,
+        "opposite_token_id": no,
+    }
+    numbers = ("current_size", "total_size", "avg_price", "entry_cost_usdc", "current_price", "current_value")
+    assert [held[k] for k in numbers] == [5, 10, 0.4, 2, 0.4, 2]
+    assert (held["realized_pnl"], held["unrealized_pnl"], held["total_pnl"]) == (1.5, 0, 1.5)  # sold 5 at +0.30
+    assert (held["status"], held["mergeable"], held["redeemable"], held["end_date"]) == (
+        "OPEN",
+        False,
+        False,
+        "2030-12-31",
+    )
+    assert held["first_entry_at"] == held["last_event_at"] == int(sim.now())
+    assert all(rows[t]["mergeable"] for t in second.token_ids)
+    assert {r["token_id"] for r in (await positions(status="MERGEABLE"))["data"]} == set(second.token_ids)
+
+    sim.exchange.resolve(second.condition_id, 1, sim.now())  # NO wins
+    rows = {row["token_id"]: row for row in (await positions())["data"]}
+    lost, won = (rows[t] for t in second.token_ids)
+    assert (lost["status"], lost["current_price"], won["status"], won["current_price"]) == (
+        "REDEEMABLE",
+        0,
+        "REDEEMABLE",
+        1,
+    )
+    assert (await positions(status="REDEEMABLE_LOST"))["data"] == [lost]
+
+    sim.exchange.submit(order(yes, Side.SELL, "0.30", "5", owner="alice", address=alice), sim.now())  # all gone
+    (closed,) = (await positions(status="CLOSED"))["data"]
+    assert (closed["token_id"], closed["status"], closed["current_size"]) == (yes, "CLOSED", 0)
+
+    one = await positions(limit="1", sort_by="PRICE", sort_direction="ASC")
+    assert ([r["token_id"] for r in one["data"]], one["pagination"]["has_more"]) == ([second.token_ids[0]], True)
+    rest = await positions(limit="1", sort_by="PRICE", sort_direction="ASC", cursor=one["pagination"]["next_cursor"])
+    assert ([r["token_id"] for r in rest["data"]], rest["pagination"]) == (
+        [second.token_ids[1]],
+        {"has_more": False, "next_cursor": None},
+    )
+    by_market = await http.get(sim.urls.data + "/v2/positions", params={"condition_id": second.condition_id})
+    holders = by_market.json()["data"]  # every holder of the market: alice and the maker that sold to her
+    assert {r["condition_id"] for r in holders} == {second.condition_id}
+    assert len({r["proxy_wallet"] for r in holders}) == 2
+    for bad in ({}, {"user": alice, "status": "LOST"}, {"user": alice, "limit": "0"}, {"user": alice, "cursor": "x"}):
+        assert (await http.get(sim.urls.data + "/v2/positions", params=bad)).status_code == 400
 
 
 async def test_l2_order_lifecycle_and_errors(sim: SimVenue, http: httpx.AsyncClient) -> None:
@@ -89,7 +214,7 @@ async def test_l2_order_lifecycle_and_errors(sim: SimVenue, http: httpx.AsyncCli
     placed = await alice.post(alice.order(market, Side.BUY, "0.40", "10"))
     assert placed.status_code == 200
     body = placed.json()
-    assert (body["success"], body["status"], body["makingAmount"], body["takingAmount"]) == (True, "live", "0", "0")
+    assert (body["success"], body["status"], body["makingAmount"], body["takingAmount"]) == (True, "live", "", "")
     order_id = body["orderID"]
 
     listed = (await alice.request("GET", "/data/orders", next_cursor="MA==")).json()
@@ -134,8 +259,16 @@ async def test_batch_orders_limit_and_per_order_results(sim: SimVenue, http: htt
     bad = alice.body(alice.order(market, Side.BUY, "0.30", "2"))
 
     results = (await alice.request("POST", "/orders", [good, bad])).json()
-    assert [(r["success"], r["status"]) for r in results] == [(True, "live"), (False, "")]
-    assert results[1]["errorMsg"].endswith("lower than the minimum: 5")
+    assert [(r["success"], r["status"]) for r in results] == [(True, "live"), (True, "")]  # production's `success`
+    refused = results[1]
+    assert refused["errorMsg"].endswith("lower than the minimum: 5")
+    assert {k: v for k, v in refused.items() if k != "errorMsg"} == {
+        "orderID": "",
+        "takingAmount": "",
+        "makingAmount": "",
+        "status": "",
+        "success": True,
+    }
 
     sixteen = [alice.body(alice.order(market, Side.BUY, "0.30", "10")) for _ in range(16)]
     too_many = await alice.request("POST", "/orders", sixteen)
@@ -255,4 +388,16 @@ async def test_more_endpoints_paging_and_payload_errors(http: httpx.AsyncClient)
         assert malformed.json()["error"].startswith("Invalid order payload: order.")
         shares = await alice.request("GET", "/balance-allowance", asset_type="CONDITIONAL", token_id=yes)
         assert shares.json()["balance"] == "0"
+        v2 = await alice.request("GET", "/balance-allowance", asset_type="CONDITIONAL-V2", token_id=yes)
+        assert v2.json() == shares.json()  # the asset type polymarket-client names a position id's shares with
+        unknown = await alice.request("GET", "/balance-allowance", asset_type="SHARES", token_id=yes)
+        assert (unknown.status_code, unknown.json()) == (400, {"error": "invalid asset_type"})
         assert (await alice.request("GET", "/auth/api-keys")).json() == {"apiKeys": [alice.credentials.api_key]}
+        legacy = (await alice.request("GET", "/data/pre-migration-orders", next_cursor="MA==")).json()
+        assert legacy == {"limit": 2, "count": 0, "next_cursor": "LTE=", "data": []}  # no V1 orders, ever
+        assert (await http.get(base + "/data/pre-migration-orders")).status_code == 401
+        scoring = await alice.request("GET", "/order-scoring", order_id=ids[0])
+        assert scoring.json() == {"scoring": False}  # the sim has no liquidity rewards
+        assert (await alice.request("POST", "/orders-scoring", ids[:2])).json() == dict.fromkeys(ids[:2], False)
+        assert (await alice.request("POST", "/orders-scoring", {"ids": ids})).status_code == 400
+        assert (await alice.request("GET", "/order-scoring")).status_code == 400

@@ -93,7 +93,17 @@ async def test_a_restart_answers_425_then_the_post_only_window_follows(
     assert taker.status_code == 503
     assert taker.json() == {"error": POST_ONLY_TEXT, "code": "post_only_mode"}
     mixed = await client.request("POST", "/orders", [client.bid(post_only=True), client.bid()])
-    assert mixed.status_code == 503  # refused whole: one of its orders is not post-only
+    assert mixed.status_code == 200  # a batch is answered per order: the post-only one placed, the other refused
+    placed, refused = mixed.json()
+    assert (placed["success"], placed["status"]) == (True, "live")
+    assert refused == {
+        "errorMsg": "post-only mode: only post-only orders and cancels are allowed",
+        "orderID": "",
+        "takingAmount": "",
+        "makingAmount": "",
+        "status": "",
+        "success": True,
+    }
     maker = await client.place(post_only=True)
     assert maker.status_code == 200
     assert (await client.request("DELETE", "/order", {"orderID": order_id})).json()["canceled"] == [order_id]

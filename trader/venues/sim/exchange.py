@@ -76,7 +76,10 @@ SETTLEMENT_PATHS: Final[dict[str, tuple[str, ...]]] = {
 }
 
 FOK_KILLED_MESSAGE: Final = "order couldn't be fully filled. FOK orders are fully filled or killed."
-FAK_NO_MATCH_MESSAGE: Final = "no orders found to match with FAK order"
+#: production's words, whole (polymarket-client 0.14.0 maps the exact text to `fak_not_filled`, beside the FOK one)
+FAK_NO_MATCH_MESSAGE: Final = (
+    "no orders found to match with FAK order. FAK orders are partially filled or killed if no match is found."
+)
 NOT_ENOUGH_BALANCE_MESSAGE: Final = "not enough balance / allowance"
 
 
@@ -353,6 +356,7 @@ class _MarketState:
     books: list[MatchingBook[SimOrder]]
     tick: Decimal
     last_trade: list[int]  # pips per outcome
+    last_side: list[str] = field(default_factory=lambda: ["", ""])  # the last trade's side per outcome ("": none)
     pending_trades: list[LastTradePrice] = field(default_factory=list)
     traded: bool = False
 
@@ -571,6 +575,10 @@ class Exchange:
             wallet = self._wallets[key] = Wallet(address=key, collateral=self.config.initial_collateral)
         return wallet
 
+    def wallets(self) -> list[Wallet]:
+        """Every wallet the exchange has seen."""
+        return list(self._wallets.values())
+
     def order(self, order_id: str) -> SimOrder | None:
         return self._orders.get(order_id)
 
@@ -612,6 +620,11 @@ class Exchange:
     def last_trade_pips(self, token_id: str) -> int:
         state, index = self._by_token[token_id]
         return state.last_trade[index]
+
+    def last_trade_side(self, token_id: str) -> str:
+        """The side of a token's last trade, as that token's book saw it (BUY or SELL), or "" before its first."""
+        state, index = self._by_token[token_id]
+        return state.last_side[index]
 
     def book_levels(self, token_id: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """(bids, asks) of a token's book as (pips, units), each ascending by price."""
@@ -942,8 +955,10 @@ class Exchange:
         market = state.market
         index = trade.taker.outcome_index
         state.last_trade[index] = trade.price_pips
-        if market.complementary:
+        state.last_side[index] = trade.taker.side.value
+        if market.complementary:  # the mirror: buying YES at p is selling NO at 1 - p
             state.last_trade[1 - index] = PIPS_PER_ONE - trade.price_pips
+            state.last_side[1 - index] = (Side.SELL if trade.taker.side is Side.BUY else Side.BUY).value
         state.traded = True
         state.pending_trades.append(
             LastTradePrice(

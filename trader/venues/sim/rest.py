@@ -47,6 +47,7 @@ from trader.venues.polymarket.signing import (
     recover_order_signer,
 )
 from trader.venues.sim.apikeys import ApiKeyStore, Principal
+from trader.venues.sim.dataapi import positions_v2
 from trader.venues.sim.exchange import ORDER_TYPES, Accepted, CancelResult, Exchange, OrderRequest, Rejected
 from trader.venues.sim.faults import FaultInjector, apply_fault
 from trader.venues.sim.gamma import SimGamma
@@ -178,11 +179,16 @@ class SimRestApp:
             ("GET", "/midpoint"): self._midpoint,
             ("POST", "/midpoints"): self._midpoints,
             ("GET", "/spread"): self._spread,
+            ("POST", "/spreads"): self._spreads,
             ("GET", "/last-trade-price"): self._last_trade_price,
+            ("POST", "/last-trades-prices"): self._last_trades_prices,
             ("GET", "/tick-size"): self._tick_size,
             ("GET", "/neg-risk"): self._neg_risk,
             ("GET", "/fee-rate"): self._fee_rate,
             ("GET", "/markets"): self._markets,
+            ("GET", "/simplified-markets"): self._simplified_markets,
+            ("GET", "/sampling-markets"): self._sampling_markets,
+            ("GET", "/sampling-simplified-markets"): self._sampling_simplified_markets,
             ("POST", "/auth/api-key"): self._create_api_key,
             ("GET", "/auth/derive-api-key"): self._create_api_key,
             ("GET", "/auth/api-keys"): self._api_keys,
@@ -194,6 +200,9 @@ class SimRestApp:
             ("DELETE", "/cancel-market-orders"): self._cancel_market_orders,
             ("GET", "/data/orders"): self._open_orders,
             ("GET", "/data/trades"): self._trades,
+            ("GET", "/data/pre-migration-orders"): self._pre_migration_orders,
+            ("GET", "/order-scoring"): self._order_scoring,
+            ("POST", "/orders-scoring"): self._orders_scoring,
             ("GET", "/balance-allowance"): self._balance_allowance,
             ("GET", "/balance-allowance/update"): self._balance_allowance,
             ("POST", "/v1/heartbeats"): self._heartbeat,
@@ -284,8 +293,8 @@ class SimRestApp:
             reply = HttpResponse.error(503, DISABLED_TEXT)
         elif mode == "cancel_only" and placement:
             reply = HttpResponse.error(503, CANCEL_ONLY_TEXT)
-        elif mode == "post_only" and placement and not _all_post_only(request):
-            reply = HttpResponse.json({"error": POST_ONLY_TEXT, "code": POST_ONLY_CODE}, 503)
+        elif mode == "post_only" and key == ("POST", "/order") and not _all_post_only(request):
+            reply = HttpResponse.json({"error": POST_ONLY_TEXT, "code": POST_ONLY_CODE}, 503)  # a batch: per order
         if reply is not None:
             modes.refused[mode] += 1
         return reply
@@ -393,14 +402,35 @@ class SimRestApp:
     def _midpoints(self, request: HttpRequest, path: str) -> HttpResponse:
         return HttpResponse.json({token: self._mid(token) for token, _ in self._tokens_of(request)})
 
+    def _spread_of(self, token: str) -> str:
+        bid, ask = self.exchange.best_prices(token)
+        return price_str(ask - bid) if bid is not None and ask is not None else "0"
+
     def _spread(self, request: HttpRequest, path: str) -> HttpResponse:
-        bid, ask = self.exchange.best_prices(self._known_token(_token_arg(request)))
-        spread = price_str(ask - bid) if bid is not None and ask is not None else "0"
-        return HttpResponse.json({"spread": spread})
+        return HttpResponse.json({"spread": self._spread_of(self._known_token(_token_arg(request)))})
+
+    def _spreads(self, request: HttpRequest, path: str) -> HttpResponse:
+        """`POST /spreads [{"token_id": ...}, ...]` -> `{token_id: spread}`, as `POST /midpoints`."""
+        return HttpResponse.json({token: self._spread_of(token) for token, _ in self._tokens_of(request)})
 
     def _last_trade_price(self, request: HttpRequest, path: str) -> HttpResponse:
+        """The last trade's price and side; before any trade production's defaults, "0.5" and "" (its OpenAPI)."""
         token = self._known_token(_token_arg(request))
-        return HttpResponse.json({"price": price_str(self.exchange.last_trade_pips(token)), "side": ""})
+        side = self.exchange.last_trade_side(token)
+        return HttpResponse.json({"price": price_str(self.exchange.last_trade_pips(token)), "side": side})
+
+    def _last_trades_prices(self, request: HttpRequest, path: str) -> HttpResponse:
+        """`POST /last-trades-prices [{"token_id": ...}, ...]` (at most 500) -> `[{"token_id", "price", "side"}]`.
+        A token without a trade yet is left out: every entry production sends has a side (polymarket-client 0.14.0
+        reads the side as BUY or SELL and refuses the whole reply otherwise)."""
+        items = []
+        for token, _ in self._tokens_of(request):
+            side = self.exchange.last_trade_side(token)
+            if side:
+                items.append(
+                    {"token_id": token, "price": price_str(self.exchange.last_trade_pips(token)), "side": side}
+                )
+        return HttpResponse.json(items)
 
     def _tick_size(self, request: HttpRequest, path: str) -> HttpResponse:
         token = self._known_token(_token_arg(request))
@@ -430,6 +460,23 @@ class SimRestApp:
 
     def _markets(self, request: HttpRequest, path: str) -> HttpResponse:
         items = [self._clob_market_json(m.condition_id) for m in self.exchange.markets]
+        return HttpResponse.json(_page(items, request.arg("next_cursor"), self.config.page_size))
+
+    def _sampling(self) -> list[JsonObject]:
+        """The markets of `/sampling-markets`: production's are those its liquidity rewards sample, all open and
+        accepting orders; the sim has no rewards program, so every market that accepts orders is sampled."""
+        items = (self._clob_market_json(m.condition_id) for m in self.exchange.markets)
+        return [m for m in items if m["accepting_orders"] and not m["closed"]]
+
+    def _simplified_markets(self, request: HttpRequest, path: str) -> HttpResponse:
+        items = [_simplified(self._clob_market_json(m.condition_id)) for m in self.exchange.markets]
+        return HttpResponse.json(_page(items, request.arg("next_cursor"), self.config.page_size))
+
+    def _sampling_markets(self, request: HttpRequest, path: str) -> HttpResponse:
+        return HttpResponse.json(_page(self._sampling(), request.arg("next_cursor"), self.config.page_size))
+
+    def _sampling_simplified_markets(self, request: HttpRequest, path: str) -> HttpResponse:
+        items = [_simplified(m) for m in self._sampling()]
         return HttpResponse.json(_page(items, request.arg("next_cursor"), self.config.page_size))
 
     def _market(self, request: HttpRequest, condition_id: str) -> HttpResponse:
@@ -546,24 +593,16 @@ class SimRestApp:
             return HttpResponse.error(400, INVALID_PAYLOAD)
         if len(body) > self.config.max_batch_orders:
             return HttpResponse.error(400, "Payload exceeds the limit")
-        results = []
+        results: list[JsonObject] = []
+        modes = self.faults.modes
+        post_only_window = modes.mode(self.clock()) == "post_only"
         for entry in body:
-            status, reply, oid = self._place(principal, entry)
-            if status == 200:
-                results.append(reply)
-            else:
-                results.append(
-                    {
-                        "success": False,
-                        "errorMsg": reply.get("error", ""),
-                        "orderID": oid,
-                        "status": "",
-                        "makingAmount": "0",
-                        "takingAmount": "0",
-                        "transactionsHashes": [],
-                        "tradeIDs": [],
-                    }
-                )
+            if post_only_window and not (isinstance(entry, dict) and entry.get("postOnly") is True):
+                modes.refused["post_only"] += 1
+                results.append(_batch_refusal(POST_ONLY_TEXT))
+                continue
+            status, reply, _ = self._place(principal, entry)
+            results.append(reply if status == 200 else _batch_refusal(str(reply.get("error", ""))))
         return HttpResponse.json(results)
 
     # -- cancels --------------------------------------------------------------------------------------------
@@ -615,6 +654,28 @@ class SimRestApp:
         items = [order_rest(self.exchange.order_view(o)) for o in orders if wanted is None or o.order_id == wanted]
         return HttpResponse.json(_page(items, request.arg("next_cursor"), self.config.page_size))
 
+    def _pre_migration_orders(self, request: HttpRequest, path: str) -> HttpResponse:
+        """`GET /data/pre-migration-orders` (L2): the account's V1 orders left over from the 2026-04-28 cut-over
+        (protocol.md §4), paged as `/data/orders`. The sim opened after the cut-over: it never has any."""
+        self._l2(request)
+        return HttpResponse.json(_page([], request.arg("next_cursor"), self.config.page_size))
+
+    def _order_scoring(self, request: HttpRequest, path: str) -> HttpResponse:
+        """`GET /order-scoring?order_id=` (L2) -> `{"scoring": bool}`: whether an order earns liquidity rewards. The
+        sim has no rewards program: no order scores."""
+        self._l2(request)
+        if not request.arg("order_id"):
+            return HttpResponse.error(400, "order_id is required")
+        return HttpResponse.json({"scoring": False})
+
+    def _orders_scoring(self, request: HttpRequest, path: str) -> HttpResponse:
+        """`POST /orders-scoring ["0x...", ...]` (L2) -> `{order_id: bool}`, as `/order-scoring` for each."""
+        self._l2(request)
+        body = self._body(request)
+        if not isinstance(body, list) or not all(isinstance(i, str) and i for i in body):
+            return HttpResponse.error(400, INVALID_PAYLOAD)
+        return HttpResponse.json(dict.fromkeys(body, False))
+
     def _order(self, request: HttpRequest, oid: str) -> HttpResponse:
         principal = self._l2(request)
         order = self.exchange.order(oid)
@@ -659,7 +720,7 @@ class SimRestApp:
         asset_type = (request.arg("asset_type") or "COLLATERAL").upper()
         if asset_type == "COLLATERAL":
             balance = wallet.collateral
-        elif asset_type == "CONDITIONAL":
+        elif asset_type in ("CONDITIONAL", "CONDITIONAL-V2"):  # -V2: a protocol-v2 position id (polymarket-client)
             balance = wallet.shares.get(self._known_token(_token_arg(request)), 0)
         else:
             return HttpResponse.error(400, "invalid asset_type")
@@ -702,10 +763,13 @@ class SimRestApp:
         return self.gamma.handle(request, path)  # `SimGamma` (sim/gamma.py)
 
     def _data(self, request: HttpRequest, path: str) -> HttpResponse:
-        """The Data API's positions: `GET /v2/positions?user=` (the current contract, protocol.md §11 item 12) and the
-        older `GET /positions?user=`, the same rows."""
+        """The Data API's positions: `GET /v2/positions?user=` (the current contract, protocol.md §11 item 12: an
+        envelope of snake_case rows, `trader.venues.sim.dataapi`) and the older `GET /positions?user=` (a bare list of
+        camelCase rows, below)."""
         if request.method != "GET" or path not in ("/positions", "/v2/positions"):
             return HttpResponse.error(404, "not found")
+        if path == "/v2/positions":
+            return positions_v2(self.exchange, request)  # the v2 contract (sim/dataapi.py)
         user = request.arg("user")
         if not user:
             return HttpResponse.error(400, "user is required")
@@ -793,17 +857,35 @@ class SimRestApp:
         return HttpResponse.json({"result": "resolved", "payouts": payout_texts(resolution)})
 
 
+#: The fields of a simplified market (`/simplified-markets`, `/sampling-simplified-markets` in production's OpenAPI)
+_SIMPLIFIED_FIELDS = ("condition_id", "rewards", "tokens", "active", "closed", "archived", "accepting_orders")
+
+
+def _simplified(market: JsonObject) -> JsonObject:
+    return {name: market[name] for name in _SIMPLIFIED_FIELDS}
+
+
 def _accepted_json(result: Accepted) -> JsonObject:
+    """A placed order as production answers it: an order that matched nothing (resting) has empty amounts, ""."""
+    matched = bool(result.trade_ids)
     return {
         "success": True,
         "errorMsg": "",
         "orderID": result.order_id,
         "status": result.status,
-        "makingAmount": units_str(result.making_amount),
-        "takingAmount": units_str(result.taking_amount),
+        "makingAmount": units_str(result.making_amount) if matched else "",
+        "takingAmount": units_str(result.taking_amount) if matched else "",
         "transactionsHashes": [],
         "tradeIDs": list(result.trade_ids),
     }
+
+
+def _batch_refusal(text: str) -> JsonObject:
+    """A refused order of a `POST /orders` batch, as production answers it: the refusal's text, no order id, empty
+    amounts and status, and `success` true nonetheless (the element polymarket-client 0.14.0's tests read as
+    `post_only_mode`; a reply to py-clob-client-v2 quoted in client code, "invalid amount for a marketable BUY order
+    ($0.01), min size: $1"; the docs list the refusals of a batch beside a success column of "yes")."""
+    return {"errorMsg": text, "orderID": "", "takingAmount": "", "makingAmount": "", "status": "", "success": True}
 
 
 #: The order and cancel endpoints (a trading mode and the signer's buckets apply to them).

@@ -2,15 +2,19 @@
 
 - restart (`restart` fault, `secs` long, about 90 s at the venue): every order and cancel endpoint answers
   425 Too Early; then the post-only window (`post_only_secs`, 2 minutes at the venue) follows by itself;
-- post-only window (`post_only` fault): an order request holding an order without `postOnly: true` is refused
-  whole, 503 `{"error": POST_ONLY_TEXT, "code": "post_only_mode"}`; cancels and post-only orders pass;
+- post-only window (`post_only` fault): `POST /order` without `postOnly: true` is refused 503
+  `{"error": POST_ONLY_TEXT, "code": "post_only_mode"}`; in a `POST /orders` batch, each order without it is refused
+  by itself (the batch answers 200: that element `{"errorMsg": POST_ONLY_TEXT, "orderID": "", "status": "",
+  "makingAmount": "", "takingAmount": "", "success": true}`, as polymarket-client 0.14.0 reads production's batch
+  refusals) and the others are placed; cancels and post-only orders pass;
 - cancel-only (`cancel_only`): order requests 503 `CANCEL_ONLY_TEXT`; cancels pass;
 - trading disabled (`trading_disabled`): order and cancel requests 503 `DISABLED_TEXT`;
 - closed-only (`closed_only`, per address or for every client): `GET /auth/ban-status/closed-only` says so, and a
   buy (the only order that can add to a position) is refused 400 `'<address>' address in closed only mode`.
 
-The texts of the 503s and of closed-only are the venue's (docs, error codes page); the 425's text and the post-only
-window's are not documented (clients key on the status and on `code`), so these are the sim's words.
+The texts of the 503s and of closed-only are the venue's (docs, error codes page); the post-only window's is the one
+polymarket-client 0.14.0 knows production by (it maps that exact text to `post_only_mode`); the 425's text is not
+documented (clients key on the status), so it is the sim's words.
 
 Pure: every method takes `now` (the sim's unix seconds).
 """
@@ -22,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 RESTART_TEXT = "the matching engine is restarting; retry shortly"
-POST_ONLY_TEXT = "Trading is currently post-only: only post-only orders are accepted, cancels are allowed."
+POST_ONLY_TEXT = "post-only mode: only post-only orders and cancels are allowed"
 POST_ONLY_CODE = "post_only_mode"
 CANCEL_ONLY_TEXT = "Trading is currently cancel-only. New orders are not accepted, but cancels are allowed."
 DISABLED_TEXT = "Trading is currently disabled. Check polymarket.com for updates"

@@ -396,7 +396,9 @@ def gamma_market(
         "makerBaseFee": 0,
         "takerBaseFee": market.fees.base_fee_bps,
         "feesEnabled": market.fees.enabled,
-        "feeSchedule": {"rate": market.fees.rate, "exponent": market.fees.exponent, "takerOnly": True},
+        # production's schedule carries the makers' share of the taker fee, `rebateRate` (captured sports markets:
+        # 0.25; polymarket-client 0.14.0 requires it); the sim pays makers no rebates
+        "feeSchedule": {"rate": market.fees.rate, "exponent": market.fees.exponent, "takerOnly": True, "rebateRate": 0},
         "volume": "0",
         "liquidity": "0",
     }
