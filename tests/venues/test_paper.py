@@ -29,7 +29,7 @@ from trader.errors import ConfigError
 from trader.testing.memory_store import MemoryStore
 from trader.venues.base import SubmitAccepted, SubmitRejected, VenueOrderStatus, VenueTrade
 from trader.venues.errors import VenueRejectCode
-from trader.venues.paper import PaperSettings, PaperVenue, follow_books
+from trader.venues.paper import PaperSettings, PaperVenue, PaperWallet, follow_books
 from trader.venues.polymarket.paper_ids import PAPER_KEY, PaperOrderIds, paper_order_id
 from trader.venues.polymarket.signing import OrderSigner, order_salt
 
@@ -286,6 +286,24 @@ async def test_insufficient_balance_counts_what_resting_buys_reserve() -> None:
     assert second.reason is VenueRejectCode.NOT_ENOUGH_BALANCE
     await v.paper.cancel_all(reason="TEST")
     assert (await v.paper.balances()).collateral == D(30)
+
+
+async def test_a_marketable_buy_needs_its_taker_fee_bound_as_the_venue_does() -> None:
+    # 100 at 0.50 costs 50 pUSD; the fee bound at min(0.50, 1/2) is 100 x 0.02 x 0.25 = 0.5 pUSD (the sim's rule)
+    short = Venue(cash="50.49999")
+    refused = await short.paper.submit(order(Side.BUY, "0.50", "100", OrderType.FOK))
+    assert isinstance(refused, SubmitRejected)
+    assert refused.reason is VenueRejectCode.NOT_ENOUGH_BALANCE
+    enough = Venue(cash="50.5")
+    taken = await enough.paper.submit(order(Side.BUY, "0.50", "100", OrderType.FOK))
+    assert isinstance(taken, SubmitAccepted)
+    assert enough.paper.cash == D("0.5")  # the fee itself was withheld in shares: the bound only had to be there
+    # A buy that rests (not marketable) pays no fee: price x size is enough, and it reserves exactly that.
+    resting = Venue(cash="20")
+    placed = await resting.paper.submit(order(Side.BUY, "0.40", "50"))
+    assert isinstance(placed, SubmitAccepted)
+    assert resting.paper.wallet() == PaperWallet(cash=D(20), reserved=D(20))
+    assert (await resting.paper.collateral()).balance == D(20)  # all of it: the reservation is the caller's to count
 
 
 async def test_duplicate_and_unknown_market() -> None:

@@ -11,8 +11,10 @@ Matching, step by step (all exact decimals):
 2. Checks, as the venue does: the market is known and has a book; the price is on the tick grid within
    [tick, 1 - tick] (`VENUE_MIN_TICK_SIZE`); the size is at least the market's minimum (`VENUE_MIN_SIZE`); a
    post-only order must not cross (`VENUE_POST_ONLY_WOULD_CROSS`); the order id is new (`VENUE_DUPLICATED`); the
-   balance covers it (`VENUE_NOT_ENOUGH_BALANCE`): a buy needs `price x size` pUSD not already reserved by resting
-   buys, a sell needs the shares not already offered.
+   balance covers it (`VENUE_NOT_ENOUGH_BALANCE`), by the venue's rule (the sim's exchange applies the same): a buy
+   needs `price x size` pUSD not already reserved by resting buys, plus its taker fee bound when it is marketable
+   (`FeeSchedule.taker_fee_bound`, although the fee is then withheld in shares); a resting buy reserves
+   `price x remaining`; a sell needs the shares not already offered.
 3. The marketable part walks the opposite levels from the best, up to the limit price: one trade per level, at
    that level's price (so the average is the VWAP and the slippage is visible). Liquidity this venue already
    took from a level is remembered until that book next changes (the venue then reports the level as it is), so two
@@ -63,6 +65,7 @@ from trader.errors import ConfigError
 from trader.venues.base import (
     Balances,
     CancelResult,
+    Collateral,
     SubmitAccepted,
     SubmitRejected,
     SubmitResult,
@@ -76,7 +79,7 @@ from trader.venues.errors import VenueRejectCode
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["PaperOrderIdSource", "PaperSettings", "PaperStatistics", "PaperVenue", "follow_books"]
+__all__ = ["PaperOrderIdSource", "PaperSettings", "PaperStatistics", "PaperVenue", "PaperWallet", "follow_books"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,6 +96,14 @@ class PaperSettings:
             raise ConfigError(f"latency_secs must be a finite number >= 0, got {self.latency_secs!r}")
         if self.event_buffer < 1:
             raise ConfigError("event_buffer must be >= 1")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaperWallet:
+    """The paper wallet's pUSD: `cash` (all of it) and `reserved` (held back by resting buys)."""
+
+    cash: Decimal
+    reserved: Decimal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -236,6 +247,16 @@ class PaperVenue:
         await trio.lowlevel.checkpoint()
         return {token: size for token, size in self._shares.items() if size}
 
+    async def collateral(self) -> Collateral:
+        """`Capital.collateral`: the wallet's pUSD, all of it (resting buys reserve part of it, by the venue's rule:
+        the caller subtracts them); a paper wallet lacks no allowance."""
+        await trio.lowlevel.checkpoint()
+        return Collateral(balance=self.cash)
+
+    def wallet(self) -> PaperWallet:
+        """Cash and what resting buys reserve of it, now: what the composition root persists."""
+        return PaperWallet(cash=self.cash, reserved=self._reserved_cash())
+
     @asynccontextmanager
     async def open_events(self) -> AsyncIterator[trio.MemoryReceiveChannel[VenueEvent]]:
         send, receive = trio.open_memory_channel[VenueEvent](self.settings.event_buffer)
@@ -361,10 +382,14 @@ class PaperVenue:
             )
         if order.order_id in self._orders:
             return self._reject(order, VenueRejectCode.DUPLICATED, "order is duplicated")
-        if order.post_only and self._available(book, order.side, order.size, limit=order.price):
+        marketable = bool(self._available(book, order.side, order.size, limit=order.price))
+        if order.post_only and marketable:
             return self._reject(order, VenueRejectCode.POST_ONLY_WOULD_CROSS, "post-only order would cross")
         if order.side is Side.BUY:
-            if order.price * order.size > self.cash - self._reserved_cash():
+            needed = order.price * order.size
+            if marketable:  # the venue's rule: a taker's fee bound is held back too (the sim's exchange does so)
+                needed += market.fees.taker_fee_bound(order.size, order.price)
+            if needed > self.cash - self._reserved_cash():
                 return self._reject(order, VenueRejectCode.NOT_ENOUGH_BALANCE, "not enough balance / allowance")
         elif order.size > self._shares.get(order.token_id, ZERO) - self._reserved_shares(order.token_id):
             return self._reject(order, VenueRejectCode.NOT_ENOUGH_BALANCE, "not enough balance / allowance")
