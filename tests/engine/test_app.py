@@ -103,10 +103,16 @@ async def test_operator_http_status_metrics_and_emergency_stop(tmp_path: Path) -
         status = (await run.http.get("/status")).json()
         assert status["trading_state"] == "ACTIVE"
         assert status["markets"] == 10
+        funds = status["funds"]
+        assert Decimal(funds["balance"]) == Decimal(funds["available"]) + Decimal(funds["reserved"]) > 0
+        assert (funds["missing_allowances"], funds["balance_rejections"]) == ([], 0)
         metrics = (await run.http.get("/metrics")).text
         assert "trader_md_frames_total" in metrics
         assert "trader_fills_total" in metrics
         assert "trader_tick_to_trade_seconds_count" in metrics
+        assert "trader_venue_balance_rejections_total 0.0" in metrics
+        assert "trader_collateral_usd " in metrics
+        assert "trader_arb_residuals_total" in metrics
 
         assert (await run.http.post("/emergency-stop")).status_code == 401
         stopped = await run.http.post("/emergency-stop", headers={"Authorization": f"Bearer {TOKEN}"})

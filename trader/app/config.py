@@ -19,6 +19,7 @@ from typing import Literal
 from trader.config import Secret, check_positive_secs
 from trader.engine.breaker import BreakerSettings
 from trader.engine.execution import ExecutionSettings
+from trader.engine.funds import FundsSettings
 from trader.engine.market_data import MarketDataSettings
 from trader.engine.order_manager import OrderManagerSettings
 from trader.engine.rate_limit import RateLimitSettings
@@ -298,6 +299,7 @@ class Settings:
     market_data: MarketDataSettings = dataclasses.field(default_factory=MarketDataSettings)
     risk: RiskSettings = dataclasses.field(default_factory=RiskSettings)
     execution: ExecutionSettings = dataclasses.field(default_factory=ExecutionSettings)
+    funds: FundsSettings = dataclasses.field(default_factory=FundsSettings)
     orders: OrderManagerSettings = dataclasses.field(default_factory=OrderManagerSettings)
     breaker: BreakerSettings = dataclasses.field(default_factory=BreakerSettings)
     rate_limit: RateLimitSettings = dataclasses.field(default_factory=RateLimitSettings)

@@ -27,7 +27,7 @@ import httpx
 import structlog
 import trio
 
-from trader.app.alerts import ObservedRiskGate
+from trader.app.alerts import ObservedRiskGate, money_alerts
 from trader.app.config import Settings
 from trader.app.sinks import Sinks, as_json
 from trader.app.venue import VenueSide
@@ -36,7 +36,8 @@ from trader.domain.intents import Intent
 from trader.domain.positions import Portfolio, marks_at_mid
 from trader.engine.books import Books
 from trader.engine.breaker import CircuitBreaker
-from trader.engine.execution import ExecutionService, book_health_from, tick_from
+from trader.engine.execution import ExecutionService, book_health_from, fees_from, tick_from
+from trader.engine.funds import Funds
 from trader.engine.order_manager import OrderManager
 from trader.engine.rate_limit import RateLimiter
 from trader.engine.strategy_engine import StrategyEngine, opportunity_record, store_claim
@@ -92,6 +93,7 @@ class Core:
     books: Books
     manager: OrderManager
     risk: ObservedRiskGate
+    funds: Funds
     execution: ExecutionService
     strategy_engine: StrategyEngine
     strategies: tuple[Strategy, ...]
@@ -134,6 +136,10 @@ async def open_core(
 
     manager.add_listener(on_order_event)
     manager.add_listener(sinks.outputs)  # order events, fills, risk denials -> bus and Slack
+    if sinks.outputs.slack is not None:  # balance refusals and residual exposure: alerts
+        manager.add_listener(money_alerts(sinks.outputs.slack.notify))
+    funds = Funds(venue.capital, portfolio, settings.funds)
+    manager.add_listener(funds.on_event)  # a fill: read the wallet's collateral again
     send, receive = trio.open_memory_channel[Intent](settings.run.intent_buffer)
     sniped = {m.condition_id for m in await store.load_sniped_markets()}
     strategies = build_strategies(
@@ -162,6 +168,7 @@ async def open_core(
             publish=opportunities.publish,
         )
         risk = ObservedRiskGate(settings.risk, sinks.outputs)
+        await nursery.start(funds.run)
         execution = ExecutionService(
             manager,
             risk,
@@ -171,6 +178,8 @@ async def open_core(
             tick_of=tick_from(books),
             marks=lambda: marks_at_mid(t.book for t in books.tokens()),
             on_intent_done=lambda intent: strategy_engine.finish(intent_key(intent)),
+            funds=funds,
+            fees_of=fees_from(books),
         )
         nursery.start_soon(opportunities.run, settings.supervisor.opportunities_write_secs)
         await nursery.start(execution.run)
@@ -179,6 +188,7 @@ async def open_core(
             books=books,
             manager=manager,
             risk=risk,
+            funds=funds,
             execution=execution,
             strategy_engine=strategy_engine,
             strategies=tuple(strategies),

@@ -32,20 +32,22 @@ from trader.app.config import Settings, VenueKind
 from trader.domain.market import Market, NegRiskEvent
 from trader.domain.positions import Position
 from trader.engine.books import Books
+from trader.engine.funds import CollateralSource
 from trader.engine.market_data import MarketDataService
 from trader.engine.restart import RestartReport, reconcile_at_start
 from trader.integrations.store.base import Store
-from trader.venues.base import Venue
+from trader.venues.base import Collateral, Venue
 from trader.venues.errors import VenueError
 from trader.venues.paper import PaperVenue, follow_books
 from trader.venues.polymarket.gamma import Discovery, GammaClient, MarketQuery, run_market_refresh
 from trader.venues.polymarket.market_ws import PolymarketMarketFeed, websocket_factory
 from trader.venues.polymarket.paper_ids import paper_order_id
+from trader.venues.polymarket.rest import AssetType, PolymarketRestClient
 from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
 from trader.venues.sim.venue import SimConfig, SimVenue, run_sim_venue
 
-__all__ = ["Endpoints", "NegRiskEvents", "VenueSide", "open_venue"]
+__all__ = ["Endpoints", "LiveCollateral", "NegRiskEvents", "VenueSide", "open_venue"]
 
 log = structlog.get_logger(__name__)
 
@@ -101,6 +103,8 @@ class VenueSide:
     events: NegRiskEvents
     venue: Venue  # where orders go: the live venue or the paper venue
     live: PolymarketVenue | None
+    paper: PaperVenue | None
+    capital: CollateralSource  # the wallet's collateral: the paper venue's, or the live account's
     restart: RestartReport | None  # what the restart found; None when the venue could not be asked
     positions: list[Position]  # as stored at start
 
@@ -175,12 +179,14 @@ async def open_venue(
             log.error("restart_reconcile_failed", error=repr(exc))
         positions = await store.load_positions()
         venue: Venue
+        paper: PaperVenue | None = None
+        capital: CollateralSource
         if live is not None:
-            venue = live
+            venue, capital = live, LiveCollateral(live.rest)
         else:
             paper = _paper_venue(settings, books, settings.run.starting_cash_usd, positions)
             await nursery.start(follow_books, paper, books)
-            venue = paper
+            venue = capital = paper
         try:
             yield VenueSide(
                 endpoints=endpoints,
@@ -191,6 +197,8 @@ async def open_venue(
                 events=events,
                 venue=venue,
                 live=live,
+                paper=paper,
+                capital=capital,
                 restart=restart,
                 positions=positions,
             )
@@ -198,6 +206,20 @@ async def open_venue(
             md_scope.cancel()  # close the market connections while the venue still answers
             with trio.move_on_after(supervisor.market_data_close_secs, shield=True):
                 await md_done.wait()
+
+
+class LiveCollateral:
+    """The live account's collateral from `GET /balance-allowance` (pUSD): a seam until the live adapter answers
+    `Capital.collateral` itself (the chain side's work); then `VenueSide.capital` is the adapter. An allowance of 0
+    is reported missing; one the venue does not report is taken as given."""
+
+    def __init__(self, rest: PolymarketRestClient) -> None:
+        self._rest = rest
+
+    async def collateral(self) -> Collateral:
+        reply = await self._rest.balance_allowance(AssetType.COLLATERAL)
+        missing = ("pUSD (collateral) allowance for the exchange",) if reply.allowance == 0 else ()
+        return Collateral(balance=reply.balance, missing_allowances=missing)
 
 
 def _paper_venue(settings: Settings, books: Books, cash: Decimal, positions: list[Position]) -> PaperVenue:

@@ -12,6 +12,10 @@ Outcomes are scripted per token (`script(token_id, Outcome(...), ...)`, consumed
 rest. An `Outcome` says how long the venue takes, what it answers (accept, reject, raise an error, or never answer),
 how much matches on entry, and, for raise/hang, whether the order landed anyway (the ambiguous case).
 
+It also answers `collateral()` (the `Capital` port's read of the wallet): `cash` (moved by its trades) with the
+allowances a test lists in `missing_allowances`, counting the reads in `collateral_reads`; `collateral_error` (when
+set) is raised instead.
+
 Later events are pushed by the test: `fill(order_id, size)` (a maker fill of a resting order),
 `set_trade_status(trade_id, status)` (MINED/CONFIRMED/FAILED: a FAILED trade is undone in the fake's positions),
 `cancel_by_venue(order_id)`. Every change reaches the channels opened with `open_events()`.
@@ -43,6 +47,7 @@ from trader.domain.orders import Order
 from trader.venues.base import (
     Balances,
     CancelResult,
+    Collateral,
     SubmitAccepted,
     SubmitRejected,
     SubmitResult,
@@ -106,6 +111,9 @@ class FakeVenue:
         self.cancel_delay_secs = 0.0
         self.cancel_all_delay_secs = 0.0
         self.lookup_error: VenueError | None = None  # order() / open_orders() raise this when set
+        self.missing_allowances: tuple[str, ...] = ()
+        self.collateral_error: VenueError | None = None  # collateral() raises this when set
+        self.collateral_reads = 0
         self.submitted: list[Order] = []
         self.submit_times: list[float] = []
         self.canceled: list[str] = []
@@ -267,6 +275,13 @@ class FakeVenue:
     async def positions(self) -> Mapping[str, Decimal]:
         await trio.lowlevel.checkpoint()
         return {token: size for token, size in self._positions.items() if size}
+
+    async def collateral(self) -> Collateral:
+        await trio.lowlevel.checkpoint()
+        self.collateral_reads += 1
+        if self.collateral_error is not None:
+            raise self.collateral_error
+        return Collateral(balance=self.cash, missing_allowances=self.missing_allowances)
 
     @asynccontextmanager
     async def open_events(self) -> AsyncIterator[trio.MemoryReceiveChannel[VenueEvent]]:
