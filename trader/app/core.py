@@ -166,6 +166,7 @@ async def open_core(
             scoreboard=espn.latest if espn is not None else lambda: None,
             claim=store_claim(store),
             publish=opportunities.publish,
+            buy_fees_in_shares=venue.paper is not None,  # the paper venue withholds buy fees in shares
         )
         risk = ObservedRiskGate(settings.risk, sinks.outputs)
         await nursery.start(funds.run)

@@ -2,8 +2,10 @@
 
 A complete set pays exactly 1 at resolution (`trader.strategies.baskets`). When the asks of every leg plus taker
 fees sum below `1 - min_edge`, the strategy buys equal share counts of every leg in one `ArbIntent`, sized by
-walking all the books together (`walk_basket`) and capped by `max_basket_usd`. The mirror: when we hold the set and
-the bids less fees sum above `1 + min_edge`, it sells it (equal counts, at most what every leg holds).
+walking all the books together (`walk_basket`) and capped by `max_basket_usd`. Where the venue withholds buy fees in
+shares (`MarketState.buy_fees_in_shares`: the paper venue), the legs are sized so that each HOLDS the same shares
+after fees (`sizes_after_fees`), not so that each buys the same. The mirror: when we hold the set and the bids less
+fees sum above `1 + min_edge`, it sells it (equal counts, at most what every leg holds).
 
 Never fires:
 - on an incomplete neg-risk event (`NegRiskEvent.is_complete` False: an implicit "Other", a closed market);
@@ -23,7 +25,7 @@ from trader.domain.enums import OrderType
 from trader.domain.intents import ArbIntent, OrderIntent
 from trader.domain.numbers import ONE, ZERO, Side
 from trader.strategies.base import IdSequence, MarketState, StrategyOutput, held
-from trader.strategies.baskets import Basket, BasketFill, iter_baskets, walk_basket
+from trader.strategies.baskets import Basket, BasketFill, iter_baskets, sizes_after_fees, walk_basket
 
 __all__ = ["SumTo100", "SumTo100Settings"]
 
@@ -139,9 +141,16 @@ class SumTo100:
         s = self.settings
         if fill is None or fill.size < basket.min_order_size:
             return None
-        size = fill.size
-        for leg, price in zip(basket.legs, fill.prices, strict=True):
-            if size * price < s.min_leg_notional_usd or not leg.tick_size <= price <= ONE - leg.tick_size:
+        if side is Side.BUY and state.buy_fees_in_shares:
+            sizes = sizes_after_fees(basket, fill)
+        else:
+            sizes = (fill.size,) * len(basket.legs)
+        for leg, price, size in zip(basket.legs, fill.prices, sizes, strict=True):
+            if (
+                size < leg.min_order_size
+                or size * price < s.min_leg_notional_usd
+                or not leg.tick_size <= price <= ONE - leg.tick_size
+            ):
                 return None
         arb_id = self._ids.next(state.session)
         legs = tuple(
@@ -156,7 +165,7 @@ class SumTo100:
                     size=size,
                     order_type=s.order_type,
                 )
-                for n, (leg, price) in enumerate(zip(basket.legs, fill.prices, strict=True))
+                for n, (leg, price, size) in enumerate(zip(basket.legs, fill.prices, sizes, strict=True))
             ]
         )
         return ArbIntent(arb_id=arb_id, strategy=self.name, legs=legs, max_slippage=s.unwind_slippage)
