@@ -30,7 +30,7 @@ import trio
 from trader.app.alerts import ObservedRiskGate, money_alerts
 from trader.app.config import Settings
 from trader.app.sinks import Sinks, as_json
-from trader.app.venue import VenueSide
+from trader.app.venue import PaperWalletKeeper, VenueSide
 from trader.domain.events import OrderSubmitted
 from trader.domain.intents import Intent
 from trader.domain.positions import Portfolio, marks_at_mid
@@ -94,6 +94,7 @@ class Core:
     manager: OrderManager
     risk: ObservedRiskGate
     funds: Funds
+    paper_wallet: PaperWalletKeeper | None
     execution: ExecutionService
     strategy_engine: StrategyEngine
     strategies: tuple[Strategy, ...]
@@ -120,7 +121,7 @@ async def open_core(
     `on_submitted(seconds)` is told, for each order sent, how long after the latest book change it left (the
     tick-to-trade histogram)."""
     store, books = sinks.store, venue.books
-    portfolio = Portfolio(cash=settings.run.starting_cash_usd, positions=venue.positions)
+    portfolio = Portfolio(cash=venue.cash, positions=venue.positions)
     manager = OrderManager(
         venue.venue,
         store,
@@ -140,6 +141,9 @@ async def open_core(
         manager.add_listener(money_alerts(sinks.outputs.slack.notify))
     funds = Funds(venue.capital, portfolio, settings.funds)
     manager.add_listener(funds.on_event)  # a fill: read the wallet's collateral again
+    wallet = None if venue.paper is None else PaperWalletKeeper(venue.paper, store)
+    if wallet is not None:
+        manager.add_listener(wallet.on_event)  # a fill, an order resting or closed: the wallet is saved
     send, receive = trio.open_memory_channel[Intent](settings.run.intent_buffer)
     sniped = {m.condition_id for m in await store.load_sniped_markets()}
     strategies = build_strategies(
@@ -170,6 +174,8 @@ async def open_core(
         )
         risk = ObservedRiskGate(settings.risk, sinks.outputs)
         await nursery.start(funds.run)
+        if wallet is not None:
+            await nursery.start(wallet.run)
         execution = ExecutionService(
             manager,
             risk,
@@ -190,6 +196,7 @@ async def open_core(
             manager=manager,
             risk=risk,
             funds=funds,
+            paper_wallet=wallet,
             execution=execution,
             strategy_engine=strategy_engine,
             strategies=tuple(strategies),

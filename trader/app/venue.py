@@ -7,9 +7,13 @@ open_venue(settings, http, store, signer)  -> VenueSide        (one nursery, clo
 ├── market refresh       Gamma discovery: the first one before anything trades, then periodically
 ├── neg-risk events      which baskets are complete, re-read periodically
 ├── live venue           live mode: REST + user channel + dead-man heartbeat (its own nursery)
-│   or paper venue       paper mode: fills against the books; the paper fill feed follows the books
+│   or paper venue       paper mode: fills against the books; the paper fill feed follows the books; its wallet
+│                        continues from the store's (`PaperWalletKeeper` writes it after each change)
 └── restart              before trading: the store brought up to date with the venue (`reconcile_at_start`)
 ```
+
+The wallet's collateral (`VenueSide.capital`, for buying power) is the paper venue's own, or live the account's
+`GET /balance-allowance` (`LiveCollateral`, until the live adapter answers `Capital.collateral` itself).
 
 This is the only part of the composition root that knows venue implementations (Polymarket, the sim, paper); the
 engine below sees them through the ports of `trader.venues.base`.
@@ -17,6 +21,7 @@ engine below sees them through the ports of `trader.venues.base`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -29,16 +34,24 @@ import structlog
 import trio
 
 from trader.app.config import Settings, VenueKind
+from trader.domain.events import (
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderFillReversed,
+    OrderKilled,
+)
 from trader.domain.market import Market, NegRiskEvent
 from trader.domain.positions import Position
 from trader.engine.books import Books
 from trader.engine.funds import CollateralSource
 from trader.engine.market_data import MarketDataService
 from trader.engine.restart import RestartReport, reconcile_at_start
-from trader.integrations.store.base import Store
+from trader.integrations.store.base import PaperWalletRecord, Store, StoreError
 from trader.venues.base import Collateral, Venue
 from trader.venues.errors import VenueError
-from trader.venues.paper import PaperVenue, follow_books
+from trader.venues.paper import PaperVenue, PaperWallet, follow_books
 from trader.venues.polymarket.gamma import Discovery, GammaClient, MarketQuery, run_market_refresh
 from trader.venues.polymarket.market_ws import PolymarketMarketFeed, websocket_factory
 from trader.venues.polymarket.paper_ids import paper_order_id
@@ -47,7 +60,7 @@ from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
 from trader.venues.sim.venue import SimConfig, SimVenue, run_sim_venue
 
-__all__ = ["Endpoints", "LiveCollateral", "NegRiskEvents", "VenueSide", "open_venue"]
+__all__ = ["Endpoints", "LiveCollateral", "NegRiskEvents", "PaperWalletKeeper", "VenueSide", "open_venue"]
 
 log = structlog.get_logger(__name__)
 
@@ -107,6 +120,7 @@ class VenueSide:
     capital: CollateralSource  # the wallet's collateral: the paper venue's, or the live account's
     restart: RestartReport | None  # what the restart found; None when the venue could not be asked
     positions: list[Position]  # as stored at start
+    cash: Decimal  # pUSD at start: the paper wallet's (as stored, else the starting cash), or the live account's
 
     def reconnects(self) -> dict[str, int]:
         """Reconnections so far, per channel (market, and user when live): for disconnect storms."""
@@ -183,8 +197,10 @@ async def open_venue(
         capital: CollateralSource
         if live is not None:
             venue, capital = live, LiveCollateral(live.rest)
+            cash = await _live_cash(capital, supervisor.discovery_timeout_secs)
         else:
-            paper = _paper_venue(settings, books, settings.run.starting_cash_usd, positions)
+            cash = await _paper_cash(store, settings.run.starting_cash_usd, positions)
+            paper = _paper_venue(settings, books, cash, positions)
             await nursery.start(follow_books, paper, books)
             venue = capital = paper
         try:
@@ -201,6 +217,7 @@ async def open_venue(
                 capital=capital,
                 restart=restart,
                 positions=positions,
+                cash=cash,
             )
         finally:
             md_scope.cancel()  # close the market connections while the venue still answers
@@ -220,6 +237,72 @@ class LiveCollateral:
         reply = await self._rest.balance_allowance(AssetType.COLLATERAL)
         missing = ("pUSD (collateral) allowance for the exchange",) if reply.allowance == 0 else ()
         return Collateral(balance=reply.balance, missing_allowances=missing)
+
+
+#: The order events after which the paper wallet may have changed (cash: fills; reservations: orders resting, closed).
+_WALLET_EVENTS = (OrderFilled, OrderFillReversed, OrderAccepted, OrderCanceled, OrderKilled, OrderExpired)
+
+
+class PaperWalletKeeper:
+    """Writes the paper wallet (cash, reserved) to the store after each change, so that a restart continues from it.
+
+    `on_event` (an order-manager listener) or `request_save()` (anything else that moved the wallet: a merge, a
+    redemption) wake `run`, which writes it if it changed; `save()` writes it now (at shutdown)."""
+
+    def __init__(self, paper: PaperVenue, store: Store) -> None:
+        self._paper = paper
+        self._store = store
+        self._changed = trio.Event()
+        self._saved: PaperWallet | None = None
+
+    def on_event(self, event: object) -> None:
+        if isinstance(event, _WALLET_EVENTS):
+            self._changed.set()
+
+    def request_save(self) -> None:
+        self._changed.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            await self._changed.wait()
+            self._changed = trio.Event()
+            await self.save()
+
+    async def save(self) -> None:
+        wallet = self._paper.wallet()
+        if wallet == self._saved:
+            return
+        record = PaperWalletRecord(cash=wallet.cash, reserved=wallet.reserved, updated_at_ns=time.time_ns())
+        try:
+            await self._store.record_paper_wallet(record)
+        except StoreError as exc:
+            log.error("paper_wallet_write_failed", error=str(exc))
+            return
+        self._saved = wallet
+
+
+async def _paper_cash(store: Store, starting_cash: Decimal, positions: list[Position]) -> Decimal:
+    """The paper wallet's cash as stored (a restart continues from it), else the starting cash. What resting buys had
+    reserved is free again: the restart closed them (`ENGINE_RESTARTED`)."""
+    wallet = await store.load_paper_wallet()
+    if wallet is not None:
+        log.info("paper_wallet_restored", cash=str(wallet.cash), reserved_released=str(wallet.reserved))
+        return wallet.cash
+    if any(p.quantity for p in positions):
+        log.warning("paper_wallet_missing", starting_cash=str(starting_cash), positions=len(positions))
+    return starting_cash
+
+
+async def _live_cash(capital: CollateralSource, timeout_secs: float) -> Decimal:
+    """The live account's pUSD at start (what the portfolio shows as cash); 0 when it cannot be read now (buying
+    power reads it again on its own)."""
+    try:
+        with trio.fail_after(timeout_secs):
+            return (await capital.collateral()).balance
+    except (VenueError, trio.TooSlowError) as exc:
+        log.error("live_cash_unread", error=repr(exc))
+        return Decimal(0)
 
 
 def _paper_venue(settings: Settings, books: Books, cash: Decimal, positions: list[Position]) -> PaperVenue:

@@ -312,7 +312,7 @@ async def run_checks(environ: Mapping[str, str], env_file: Path) -> list[Check]:
     checks = [check_python(), settings_check]
     if settings is None:
         return [*checks, skip("others", "not run: the settings did not load")]
-    checks.append(await _bounded("database", lambda: check_database(settings.run.database_url)))
+    checks.append(await _bounded("database", lambda: check_database(settings.run.store_url)))
     checks.append(await _bounded("redis", lambda: check_redis(settings.run.redis_url)))
     endpoints = settings.endpoints
     rest_ok = False

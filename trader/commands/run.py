@@ -44,7 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--http-host", metavar="HOST", help="the operator HTTP address (default 127.0.0.1)")
     parser.add_argument("--summary-json", metavar="PATH", help="write the exit summary there as JSON")
     parser.add_argument(
-        "--database-url", metavar="URL", help="sqlite:PATH (default sqlite:trader.sqlite3) or postgresql://"
+        "--database-url",
+        metavar="URL",
+        help="sqlite:PATH or postgresql://... (default: one SQLite file per mode and venue, sqlite:trader.sqlite3 "
+        "for paper against the sim)",
     )
     parser.add_argument("--redis-url", metavar="URL", help="also publish events to this Redis")
     parser.add_argument("--markets", type=_positive_int, metavar="N", help="--venue sim: how many binary markets")

@@ -39,6 +39,7 @@ fill later, and nothing hedges that. Such legs are watched while their order is 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import math
@@ -87,7 +88,7 @@ from trader.engine.risk import (
 )
 from trader.errors import ConfigError
 from trader.infra.ticks import Ticker
-from trader.integrations.store.base import RiskEventRecord, StoreError
+from trader.integrations.store.base import DailyPnlRecord, RiskEventRecord, StoreError
 from trader.venues.errors import VenueError, VenueRejectCode
 
 log = structlog.get_logger(__name__)
@@ -115,7 +116,8 @@ class ExecutionSettings:
     - `reconcile_interval_secs` (default 5.0): how often orders whose outcome is unknown, or whose reported
       fills never arrived, are asked for by id.
     - `pnl_interval_secs` (default 1.0): how often PnL at the marks is fed to the risk gate (when `marks` is given);
-      a daily-loss breach triggers the emergency stop.
+      a daily-loss breach triggers the emergency stop. The risk day's PnL and baseline are written to the store
+      when they change, and read back at start, so a restart does not reset the daily-loss limit.
     - `late_fill_watch_secs` (default 600.0): how long an ended arbitrage's leg that may still land is watched for
       a late fill once its order is closed (see the module doc).
     - `arbitrage`: `ArbitrageSettings`.
@@ -318,6 +320,7 @@ class ExecutionService:
             await nursery.start(self._host_orders)
             nursery.start_soon(self._reconcile_loop)
             if self._marks is not None:
+                await self._restore_day()
                 nursery.start_soon(self._pnl_loop)
             task_status.started(self)
             await self._consume()
@@ -358,19 +361,55 @@ class ExecutionService:
                     log.warning("reconcile_failed", client_order_id=order.client_order_id, error=repr(exc))
 
     async def _pnl_loop(self) -> NoReturn:
-        """Feed realized + marked PnL to the risk gate; a daily-loss breach is an emergency stop."""
+        """Feed realized + marked PnL to the risk gate (and the store, when it changed); a daily-loss breach is an
+        emergency stop."""
         assert self._marks is not None
         ticks = Ticker(self.settings.pnl_interval_secs)
+        saved: DailyPnlRecord | None = None
         while True:
             await ticks.next()
+            portfolio = self.manager.portfolio
+            realized = portfolio.realized_pnl
+            unrealized = portfolio.marked_unrealized_pnl(self._marks())
             events = self.risk.mark_pnl(
-                realized=self.manager.portfolio.realized_pnl,
-                unrealized=self.manager.portfolio.marked_unrealized_pnl(self._marks()),
+                realized=realized,
+                unrealized=unrealized,
                 wall=dt.datetime.fromtimestamp(self.manager.now(), tz=dt.UTC),
             )
+            day = self.risk.day_baseline
+            if day is not None:
+                record = DailyPnlRecord(
+                    day=day[0],
+                    realized=realized,
+                    unrealized=unrealized,
+                    fees=portfolio.fees_paid,
+                    baseline=day[1],
+                    updated_at_ns=int(self.manager.now() * 1e9),
+                )
+                if saved is None or dataclasses.replace(saved, updated_at_ns=record.updated_at_ns) != record:
+                    saved = record
+                    await self._save_day(record)
             if any(isinstance(event, DailyLossBreached) for event in events):
                 log.critical("daily_loss_breached", daily_pnl=str(self.risk.daily_pnl))
                 await self.emergency_stop(RiskCode.RISK_DAILY_LOSS)
+
+    async def _save_day(self, record: DailyPnlRecord) -> None:
+        try:
+            await self.manager.store.record_daily_pnl(record)
+        except StoreError as exc:
+            log.error("daily_pnl_write_failed", error=str(exc))
+
+    async def _restore_day(self) -> None:
+        """The risk day as stored before a restart (same day only): the daily-loss limit keeps counting."""
+        day = self.risk.risk_day(dt.datetime.fromtimestamp(self.manager.now(), tz=dt.UTC))
+        try:
+            record = await self.manager.store.load_daily_pnl(day)
+        except StoreError as exc:
+            log.error("daily_pnl_read_failed", error=str(exc))
+            return
+        if record is not None:
+            self.risk.restore_day(day, baseline=record.baseline, pnl=record.pnl)
+            log.info("risk_day_restored", day=str(day), daily_pnl=str(record.pnl), baseline=str(record.baseline))
 
     async def _consume(self) -> None:
         async with self._intents:

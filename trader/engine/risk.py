@@ -341,6 +341,16 @@ class RiskGate:
     def daily_pnl(self) -> Decimal:
         return self._daily_pnl
 
+    @property
+    def day_baseline(self) -> tuple[dt.date, Decimal] | None:
+        """(the risk day, the total PnL when it began), once a mark started it: what a restart must get back."""
+        return None if self._risk_day is None else (self._risk_day, self._day_baseline)
+
+    def restore_day(self, day: dt.date, *, baseline: Decimal, pnl: Decimal) -> None:
+        """Continue a risk day that began before a restart: its baseline, and its PnL as last marked, which the
+        daily-loss check uses until the next mark (a day lost beyond the limit stays refused)."""
+        self._risk_day, self._day_baseline, self._daily_pnl = day, baseline, pnl
+
     # -- checks ---------------------------------------------------------------------------------------------------
 
     def check(

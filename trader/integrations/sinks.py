@@ -50,10 +50,12 @@ from trader.integrations.store.base import (
     OpportunityRecord,
     OrderEventRecord,
     OrderRecord,
+    PaperWalletRecord,
     RiskEventRecord,
     SnipedMarket,
     Store,
     StoreError,
+    StoreScope,
     StoreStatistics,
     TradeRecord,
 )
@@ -486,6 +488,15 @@ class WriteBehindStore:
     async def mark_sniped(self, sniped: SnipedMarket) -> bool:
         return await self.store.mark_sniped(sniped)
 
+    async def claim_scope(self, scope: StoreScope, *, ts_ns: int) -> StoreScope:
+        return await self.store.claim_scope(scope, ts_ns=ts_ns)
+
+    async def load_scope(self) -> StoreScope | None:
+        return await self.store.load_scope()
+
+    async def load_paper_wallet(self) -> PaperWalletRecord | None:
+        return await self.store.load_paper_wallet()
+
     async def load_markets(self) -> list[Market]:
         return await self.store.load_markets()
 
@@ -547,6 +558,9 @@ class WriteBehindStore:
 
     async def record_daily_pnl(self, pnl: DailyPnlRecord) -> None:
         await self._queue("record_daily_pnl", partial(self.store.record_daily_pnl, pnl))
+
+    async def record_paper_wallet(self, wallet: PaperWalletRecord) -> None:
+        await self._queue("record_paper_wallet", partial(self.store.record_paper_wallet, wallet))
 
     async def record_risk_event(self, event: RiskEventRecord) -> None:
         await self._queue("record_risk_event", partial(self.store.record_risk_event, event))

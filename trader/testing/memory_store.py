@@ -23,9 +23,11 @@ from trader.integrations.store.base import (
     OpportunityRecord,
     OrderEventRecord,
     OrderRecord,
+    PaperWalletRecord,
     RiskEventRecord,
     SnipedMarket,
     StoreError,
+    StoreScope,
     StoreStatistics,
     TradeRecord,
     dump_detail,
@@ -50,6 +52,8 @@ class MemoryStore:
     daily_pnl: dict[dt.date, DailyPnlRecord] = field(default_factory=dict)
     sniped: dict[str, SnipedMarket] = field(default_factory=dict)
     opportunities: list[OpportunityRecord] = field(default_factory=list)
+    scope: StoreScope | None = None
+    paper_wallet: PaperWalletRecord | None = None
     writes: int = 0
     reads: int = 0
     errors: int = 0
@@ -193,6 +197,25 @@ class MemoryStore:
     async def load_sniped_markets(self) -> list[SnipedMarket]:
         await self._read()
         return sorted(self.sniped.values(), key=lambda m: m.sniped_at_ns)
+
+    async def claim_scope(self, scope: StoreScope, *, ts_ns: int) -> StoreScope:
+        del ts_ns
+        await self._write()
+        if self.scope is None:
+            self.scope = scope
+        return self.scope
+
+    async def load_scope(self) -> StoreScope | None:
+        await self._read()
+        return self.scope
+
+    async def record_paper_wallet(self, wallet: PaperWalletRecord) -> None:
+        await self._write()
+        self.paper_wallet = wallet
+
+    async def load_paper_wallet(self) -> PaperWalletRecord | None:
+        await self._read()
+        return self.paper_wallet
 
     async def record_opportunities(self, opportunities: Sequence[OpportunityRecord]) -> None:
         await self._write()

@@ -22,9 +22,11 @@ from trader.integrations.store.base import (
     OpportunityRecord,
     OrderEventRecord,
     OrderRecord,
+    PaperWalletRecord,
     RiskEventRecord,
     SnipedMarket,
     StoreError,
+    StoreScope,
     TradeRecord,
 )
 
@@ -133,6 +135,26 @@ class SqlStore(abc.ABC):
 
     async def load_sniped_markets(self) -> list[SnipedMarket]:
         return [rows.sniped_from_row(r) for r in await self._fetch(rows.SELECT_SNIPED)]
+
+    # -- the account scope and the paper wallet -------------------------------------------------------------------
+
+    async def claim_scope(self, scope: StoreScope, *, ts_ns: int) -> StoreScope:
+        await self._execute(rows.INSERT_SCOPE, *rows.scope_values(scope, ts_ns=ts_ns))
+        kept = await self.load_scope()
+        if kept is None:  # pragma: no cover - the row was just written, or was there
+            raise StoreError("account_scope: no row after claiming it")
+        return kept
+
+    async def load_scope(self) -> StoreScope | None:
+        row = await self._fetchrow(rows.SELECT_SCOPE)
+        return None if row is None else rows.scope_from_row(row)
+
+    async def record_paper_wallet(self, wallet: PaperWalletRecord) -> None:
+        await self._execute(rows.UPSERT_PAPER_WALLET, *rows.paper_wallet_values(wallet))
+
+    async def load_paper_wallet(self) -> PaperWalletRecord | None:
+        row = await self._fetchrow(rows.SELECT_PAPER_WALLET)
+        return None if row is None else rows.paper_wallet_from_row(row)
 
     # -- opportunities (`record_opportunities` is the driver's) ---------------------------------------------------
 
