@@ -97,7 +97,7 @@ async def test_failures_each_with_a_hint(
 
 
 async def test_a_wallet_without_the_exchange_allowance_fails_with_the_fix(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, log_sink: io.StringIO
 ) -> None:
     config = sim_config()
     assert config.exchange is not None
