@@ -461,3 +461,20 @@ def test_approved_legs_not_yet_open_reserve_their_whole_cost_in_place_of_their_o
 def test_bad_settings_are_refused(changes: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         dataclasses.replace(SETTINGS, **changes)  # type: ignore[arg-type]
+
+
+def test_exposure_for_an_intent_looks_at_its_markets_not_every_token_ever_held() -> None:
+    # A long session: a thousand tokens traded and flat now, and one market held.
+    history = [Position(token_id=str(5000 + n), realized_pnl=Decimal("0.1")) for n in range(1000)]
+    held = [
+        Position(token_id=YES, quantity=Decimal(10), cost_basis=Decimal(4)),
+        Position(token_id=NO, quantity=Decimal(5), cost_basis=Decimal(3)),
+        Position(token_id=OTHER, quantity=Decimal(7), cost_basis=Decimal(2)),
+    ]
+    portfolio = Portfolio(positions=[*history, *held])
+    market_of = {YES: MARKET, NO: MARKET, OTHER: MARKET_2}
+    full = Exposure.of(portfolio, [], market_of)
+    scoped = Exposure.of(portfolio, [], market_of, tokens=[YES, NO])
+    assert scoped.market_usd == {MARKET: Decimal(7)} == {MARKET: full.market_usd[MARKET]}
+    assert scoped.held_shares == {YES: Decimal(10), NO: Decimal(5)}
+    assert scoped.total_usd == full.total_usd == Decimal(9)  # the portfolio's kept total: every market

@@ -273,3 +273,20 @@ def test_after_fee_sizes_leave_at_most_dust_on_any_books(
     assert max(holdings) - min(holdings) < D("0.01")
     for leg, limit, size in legs:  # the least size: 0.01 share less would hold less than the basket's least
         assert size == fill.size or held(leg, size - D("0.01"), limit) < min(holdings)
+
+
+def test_past_firings_are_forgotten_once_they_hold_nothing_back() -> None:
+    sb = StateBuilder()
+    for n in range(1, 21):  # twenty markets, each with a gap
+        sb.market(make_market(n), yes=((), [("0.45", "100")]), no=((), [("0.50", "100")]))
+    strategy = SumTo100(BIG)
+    fired = strategy.on_state(sb.state(now=100.0))
+    assert len(fired) == 20
+    in_flight = {intent.arb_id for intent in fired if isinstance(intent, ArbIntent)}
+    assert strategy.on_state(sb.state(now=100.5, in_flight=in_flight)) == []  # in flight, and within the cooldown
+    assert len(strategy._fired) == 20
+    strategy.on_state(sb.state(now=101.5, in_flight=in_flight, changed=[]))  # a wake-up: nothing is pruned
+    assert len(strategy._fired) == 20
+    sb.markets.clear()  # those markets are no longer followed
+    strategy.on_state(sb.state(now=102.0))  # a full sweep, every basket done and past its cooldown
+    assert strategy._fired == {}

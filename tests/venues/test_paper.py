@@ -485,3 +485,21 @@ async def test_prepare_computes_a_deterministic_live_shaped_id() -> None:
     assert later.order_id != first.order_id
     assert is_order_id(first.order_id)
     assert (first.client_order_id, first.status, first.created_ts) == ("c-42", OrderStatus.CREATED, WALL)
+
+
+async def test_closed_orders_and_trades_are_kept_for_lookups_up_to_a_bound() -> None:
+    v = Venue()
+    v.paper.settings = PaperSettings(latency_secs=0.0, keep_closed=3)
+    filled = [order(Side.BUY, "0.50", "5", OrderType.FOK) for _ in range(5)]  # each fills at 0.50 on entry
+    for each in filled:
+        assert isinstance(await v.paper.submit(each), SubmitAccepted)
+    resting = order(Side.BUY, "0.40", "5")
+    await v.paper.submit(resting)
+    assert await v.paper.lookup(filled[0].order_id) is None  # forgotten: three newer orders closed since
+    newest = await v.paper.lookup(filled[-1].order_id)
+    assert newest is not None
+    assert newest.status is VenueOrderStatus.MATCHED
+    assert (await v.paper.lookup(resting.order_id)) is not None  # an open order is never forgotten
+    assert [t.order_id for t in await v.paper.trades()] == [o.order_id for o in filled[2:]]
+    stats = v.paper.statistics()
+    assert (stats.trades, stats.resting) == (5, 1)  # counted all the same

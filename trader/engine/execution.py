@@ -43,7 +43,7 @@ import dataclasses
 import datetime as dt
 import itertools
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -103,6 +103,8 @@ ARB_LATE_FILL = "ARB_LATE_FILL"  # a leg filled after its arbitrage ended: unhed
 PREPARE_FAILED = "PREPARE_FAILED"
 #: The most legs of ended arbitrages watched for a late fill (the oldest go first, logged).
 MAX_LATE_LEGS = 10_000
+#: Residual events kept for `residuals()` (every one is counted, logged, stored and published).
+RECENT_RESIDUALS = 100
 
 _VENUE_CALL_ERRORS = (VenueError, trio.TooSlowError, CircuitOpenError, RateLimitWaitTooLong)
 
@@ -289,7 +291,8 @@ class ExecutionService:
         self._shields: set[trio.CancelScope] = set()
         self._aborted = False
         self._service: trio.Nursery | None = None
-        self._market_of: dict[str, str] = {}
+        self._market_of: dict[str, str] = {}  # token -> condition, of the intents seen
+        self._tokens_of: dict[str, set[str]] = {}  # condition -> its tokens seen
         self._orders: trio.Nursery | None = None
         self._orders_open = trio.Event()
         self._resumed = trio.Event()
@@ -302,7 +305,7 @@ class ExecutionService:
         self._arb_status: Counter[str] = Counter()
         self._residual_shares: dict[str, Decimal] = {}
         self._event_ids = itertools.count(1)
-        self._residuals: list[ArbResidual] = []
+        self._residuals: deque[ArbResidual] = deque(maxlen=RECENT_RESIDUALS)
         self._ended_legs = LateLegWatch[ArbIntent](  # legs that may still fill after their arbitrage ended
             window_secs=self.settings.late_fill_watch_secs, max_legs=MAX_LATE_LEGS, is_open=self._is_open
         )
@@ -350,10 +353,12 @@ class ExecutionService:
                 self._orders_open = trio.Event()
 
     async def _reconcile_loop(self) -> NoReturn:
-        """Ask the venue, by order id, about orders whose state is in doubt (drift-free period)."""
+        """Ask the venue, by order id, about orders whose state is in doubt (drift-free period); forget the closed
+        orders that are due."""
         ticks = Ticker(self.settings.reconcile_interval_secs)
         while True:
             await ticks.next()
+            self.manager.forget_closed()
             for order in self.manager.needs_reconcile():
                 try:
                     await self.manager.reconcile(order.client_order_id)
@@ -424,7 +429,8 @@ class ExecutionService:
             self._deny(intent, DRAINING, "execution is draining", ts)
             return
         for leg in legs:
-            self._market_of[leg.token_id] = leg.condition_id
+            if self._market_of.setdefault(leg.token_id, leg.condition_id) == leg.condition_id:
+                self._tokens_of.setdefault(leg.condition_id, set()).add(leg.token_id)
         decision = self._check(intent)
         if isinstance(decision, Rejected):
             self._deny(intent, decision.reason, decision.detail, ts)
@@ -440,19 +446,26 @@ class ExecutionService:
         else:
             orders.start_soon(self._order_task, intent, name=f"order {intent.client_order_id}")
 
-    def _exposure(self) -> Exposure:
+    def _exposure(self, legs: tuple[OrderIntent, ...] = ()) -> Exposure:
+        """What the gate needs to know for `legs`: the holdings of their tokens and of their markets' other tokens,
+        and the working orders (what is open, and what was approved and is not open yet)."""
         self._prune_pending()
+        tokens: set[str] = set()
+        for leg in legs:
+            tokens.add(leg.token_id)
+            tokens.update(self._tokens_of.get(leg.condition_id, ()))
         return Exposure.of(
             self.manager.portfolio,
             self.manager.open_orders(),
             self._market_of,
             pending=self._pending.values(),
             fees_of=self._fees,
+            tokens=tokens,
         )
 
     def _check(self, intent: Intent) -> RiskDecision:
         legs = legs_of(intent)
-        exposure = self._exposure()
+        exposure = self._exposure(legs)
         books = {leg.token_id: health for leg in legs if (health := self._book_health(leg.token_id)) is not None}
         funds = self.funds
         buying_power = (
@@ -600,6 +613,7 @@ class ExecutionService:
         for token, shares in residual.residual.items():
             self._residual_shares[token] = self._residual_shares.get(token, ZERO) + shares
         self._residuals.append(residual)
+        self._counts["residual_events"] += 1
         self.manager.publish(residual)
         log.error(
             "arb_residual_exposure",
@@ -806,6 +820,7 @@ class ExecutionService:
         return self.risk.state
 
     def residuals(self) -> list[ArbResidual]:
+        """The latest residual events (at most `RECENT_RESIDUALS`); `statistics()` counts them all."""
         return list(self._residuals)
 
     def buying_power(self) -> tuple[Decimal | None, Decimal]:
@@ -844,7 +859,7 @@ class ExecutionService:
             arbitrage=ArbStatistics(
                 started=c["arbs_started"],
                 by_status=dict(self._arb_status),
-                residual_events=len(self._residuals),
+                residual_events=c["residual_events"],
                 residual_shares=dict(self._residual_shares),
             ),
             orders=self.manager.statistics(),

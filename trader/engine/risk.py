@@ -204,13 +204,18 @@ class Exposure:
         *,
         pending: Iterable[OrderIntent] = (),
         fees_of: Callable[[str], FeeSchedule] = _no_fees,
+        tokens: Iterable[str] | None = None,
     ) -> Exposure:
         """From the portfolio, the open orders, `market_of` (token -> condition id) and `pending`: the legs of
         approved intents whose orders are not open at the venue yet, counted at their whole cost (`order_cost`, with
-        `fees_of(token)`) in place of any open order of theirs."""
+        `fees_of(token)`) in place of any open order of theirs.
+
+        `tokens`: the tokens whose holdings the caller will ask about (an intent's, and every token of their
+        markets): only their positions are looked at, so the cost is that of the intent and the open orders, not of
+        every token ever held. None: every position. The total is the portfolio's kept total either way."""
         held: dict[str, Decimal] = {}
         market_usd: dict[str, Decimal] = {}
-        total = reserved = ZERO
+        total, reserved = portfolio.exposure(), ZERO
         pending_ids: set[str] = set()
         working_sells: dict[str, Decimal] = {}
         for leg in pending:
@@ -222,14 +227,14 @@ class Exposure:
             market_usd[leg.condition_id] = market_usd.get(leg.condition_id, ZERO) + notional
             total += notional
             reserved += order_cost(leg, fees_of(leg.token_id))
-        for token, position in portfolio.positions.items():
-            quantity, cost = position.quantity, position.cost_basis
+        positions = portfolio.positions.values() if tokens is None else [portfolio.position(t) for t in set(tokens)]
+        for position in positions:
+            token, quantity, cost = position.token_id, position.quantity, position.cost_basis
             if quantity:
                 held[token] = quantity
             if cost:  # a flat position (most of them, after a while) adds nothing
                 key = market_of.get(token, token)
                 market_usd[key] = market_usd.get(key, ZERO) + cost
-                total += cost
         for order in open_orders:
             if not order.is_open or order.client_order_id in pending_ids:
                 continue

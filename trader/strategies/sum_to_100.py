@@ -81,7 +81,8 @@ class _Fired:
 
 
 class SumTo100:
-    """The strategy. Its state: the id counter and, per basket, the last basket it fired and when."""
+    """The strategy. Its state: the id counter and, per basket, the last basket it fired and when (while that still
+    holds the basket back: forgotten at the next full sweep after, so it does not grow with the markets ever seen)."""
 
     name = "sum_to_100"
 
@@ -93,6 +94,8 @@ class SumTo100:
     def on_state(self, state: MarketState) -> Sequence[StrategyOutput]:
         s = self.settings
         out: list[StrategyOutput] = []
+        if state.changed is None:  # a full sweep: forget firings that no longer hold anything back
+            self._fired = {key: f for key, f in self._fired.items() if self._holds_back(f, state)}
         for basket in iter_baskets(state, binary=s.binary, neg_risk=s.neg_risk, bound=s.min_edge_usd):
             if self._busy(basket, state):
                 continue
@@ -108,11 +111,10 @@ class SumTo100:
 
     def _busy(self, basket: Basket, state: MarketState) -> bool:
         fired = self._fired.get(basket.key)
-        if fired is None:
-            return False
-        if fired.arb_id in state.in_flight:
-            return True
-        return state.now - fired.at < self.settings.refire_cooldown_secs
+        return fired is not None and self._holds_back(fired, state)
+
+    def _holds_back(self, fired: _Fired, state: MarketState) -> bool:
+        return fired.arb_id in state.in_flight or state.now - fired.at < self.settings.refire_cooldown_secs
 
     def _buy(self, basket: Basket, state: MarketState) -> ArbIntent | None:
         s = self.settings

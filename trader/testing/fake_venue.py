@@ -18,6 +18,7 @@ set) is raised instead.
 
 Later events are pushed by the test: `fill(order_id, size)` (a maker fill of a resting order),
 `set_trade_status(trade_id, status)` (MINED/CONFIRMED/FAILED: a FAILED trade is undone in the fake's positions),
+`resend(trade_id)` (the same trade news again),
 `cancel_by_venue(order_id)`. Every change reaches the channels opened with `open_events()`.
 
 `check()` asserts the invariants a correct client keeps: no order id submitted twice (an ambiguous submit is resolved
@@ -330,6 +331,11 @@ class FakeVenue:
         for send in list(self._subscribers):
             send.close()
         self._subscribers.clear()
+
+    def resend(self, trade_id: str) -> None:
+        """The venue sends a trade again as it stands (it re-sends trades on each status change, and after a
+        reconnect)."""
+        self._emit(self._trades[trade_id])
 
     def cancel_by_venue(self, order_id: str) -> None:
         self._close(self._orders[order_id])

@@ -46,6 +46,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -86,16 +87,21 @@ __all__ = ["PaperOrderIdSource", "PaperSettings", "PaperStatistics", "PaperVenue
 class PaperSettings:
     """- `latency_secs` (default 0.05): from receipt to matching against the book (Trio clock).
     - `event_buffer` (default 1000): events buffered per subscriber; a full buffer drops (and counts) events.
+    - `keep_closed` (default 10000): closed orders, and trades, kept for lookups by id (`lookup`, `trades`); the
+      oldest are forgotten first, so memory does not grow with the session.
     """
 
     latency_secs: float = 0.05
     event_buffer: int = 1000
+    keep_closed: int = 10_000
 
     def __post_init__(self) -> None:
         if not (isinstance(self.latency_secs, int | float) and 0 <= self.latency_secs < math.inf):
             raise ConfigError(f"latency_secs must be a finite number >= 0, got {self.latency_secs!r}")
         if self.event_buffer < 1:
             raise ConfigError("event_buffer must be >= 1")
+        if self.keep_closed < 1:
+            raise ConfigError("keep_closed must be >= 1")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,6 +177,7 @@ class PaperVenue:
         self.cash = cash
         self._shares: dict[str, Decimal] = dict(shares or {})
         self._orders: dict[str, _PaperOrder] = {}
+        self._closed: deque[str] = deque()  # ids of closed orders, oldest first (forgotten past `keep_closed`)
         self._resting: dict[str, list[_PaperOrder]] = {}  # token -> resting orders, oldest first
         self._trades: dict[str, VenueTrade] = {}
         self._consumed: dict[str, _Consumed] = {}
@@ -345,8 +352,10 @@ class PaperVenue:
                 break
         if paper.remaining == ZERO:
             paper.status = VenueOrderStatus.MATCHED
+            self._closing(paper)
         elif not order.order_type.rests:
             paper.status = VenueOrderStatus.CANCELED
+            self._closing(paper)
             self._emit(self._snapshot(paper))
         else:
             paper.queue_ahead = _level_size(book, order.side, order.price)
@@ -436,6 +445,7 @@ class PaperVenue:
         if paper.remaining == ZERO:
             paper.status = VenueOrderStatus.MATCHED
             self._unrest(paper)
+            self._closing(paper)
         self._emit(self._snapshot(paper))
 
     def _trade(self, paper: _PaperOrder, size: Decimal, price: Decimal, liquidity: Liquidity) -> str:
@@ -479,6 +489,8 @@ class PaperVenue:
         )
         confirmed = replace(trade, status=TradeStatus.CONFIRMED)
         self._trades[trade.trade_id] = confirmed
+        if len(self._trades) > self.settings.keep_closed:  # the oldest trade is forgotten (it is settled)
+            del self._trades[next(iter(self._trades))]
         self._emit(trade)
         self._emit(confirmed)
         return trade.trade_id
@@ -486,7 +498,14 @@ class PaperVenue:
     def _close(self, paper: _PaperOrder) -> None:
         paper.status = VenueOrderStatus.CANCELED
         self._unrest(paper)
+        self._closing(paper)
         self._emit(self._snapshot(paper))
+
+    def _closing(self, paper: _PaperOrder) -> None:
+        """A closed order is kept for lookups until `keep_closed` newer ones closed."""
+        self._closed.append(paper.order.order_id)
+        while len(self._closed) > self.settings.keep_closed:
+            self._orders.pop(self._closed.popleft(), None)
 
     def _unrest(self, paper: _PaperOrder) -> None:
         resting = self._resting.get(paper.order.token_id)
@@ -527,7 +546,7 @@ class PaperVenue:
         return PaperStatistics(
             submitted=self._submitted,
             rejected=dict(self._rejected),
-            trades=len(self._trades),
+            trades=self._taker_trades + self._maker_trades,
             taker_trades=self._taker_trades,
             maker_trades=self._maker_trades,
             resting=sum(len(orders) for orders in self._resting.values()),
