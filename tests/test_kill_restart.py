@@ -24,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 
 from trader.integrations.store.base import IntentState
@@ -92,6 +93,7 @@ async def _wait_for_orders(sim: SimVenue, address: str, count: int, process: tri
             await trio.sleep(0.05)
 
 
+@pytest.mark.timeout(120)  # end to end: 4-8 s on the 2-core machine, more under load
 async def test_kill_9_mid_trading_then_restart_loses_nothing_and_sends_nothing_twice(tmp_path: Path) -> None:
     key = "0x" + secrets.token_hex(32)
     address = OrderSigner(key).address.lower()

@@ -13,11 +13,9 @@ import pytest
 import trio
 
 from trader.cli import main
-from trader.domain.enums import OrderType
-from trader.domain.intents import OrderIntent
-from trader.domain.market import Market
 from trader.domain.numbers import Side
 from trader.domain.orders import Order
+from trader.testing import make_intent, market_from_sim
 from trader.venues.base import SubmitAccepted
 from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
@@ -30,14 +28,7 @@ D = Decimal
 KEY = "0x" + "5d" * 32
 ADDRESS = OrderSigner(KEY).address
 SIM_MARKET = make_market("operator-tools", question="Will the operator tools work?")
-MARKET = Market(
-    condition_id=SIM_MARKET.condition_id,
-    question=SIM_MARKET.question,
-    slug=SIM_MARKET.slug,
-    yes_token_id=SIM_MARKET.token_ids[0],
-    no_token_id=SIM_MARKET.token_ids[1],
-    tick_size=SIM_MARKET.tick_size,
-)
+MARKET = market_from_sim(SIM_MARKET)
 YES, NO = SIM_MARKET.token_ids
 BOB = "0x" + "b0" * 20
 _ids = itertools.count(1)
@@ -84,15 +75,8 @@ async def place(
     sim: SimVenue, venue: PolymarketVenue, side: Side, price: str, size: str, *, token_id: str = YES
 ) -> tuple[Order, SubmitAccepted]:
     """Our own GTC order, signed and sent by the live adapter."""
-    intent = OrderIntent(
-        client_order_id=f"test-{next(_ids)}",
-        strategy="test",
-        condition_id=MARKET.condition_id,
-        token_id=token_id,
-        side=side,
-        price=D(price),
-        size=D(size),
-        order_type=OrderType.GTC,
+    intent = make_intent(
+        f"test-{next(_ids)}", condition_id=MARKET.condition_id, token_id=token_id, side=side, price=price, size=size
     )
     order = await venue.prepare(intent, ts=sim.now())
     result = await venue.submit(order)

@@ -12,10 +12,11 @@ import trio
 
 from tests.commands._sim import ADDRESS, KEY, NO, YES, cli, other_trader, our_shares, place, point_at, sim_and_venue
 from trader.cli import main
-from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
+from trader.domain.enums import Liquidity, OrderStatus, TradeStatus
 from trader.domain.numbers import Side
 from trader.domain.positions import Position
 from trader.integrations.store import OrderRecord, StoreScope, TradeRecord, TradingMode, open_sqlite_store
+from trader.testing import make_order_record
 
 D = Decimal
 T0_NS = 1_767_225_600 * 10**9
@@ -23,18 +24,14 @@ GHOST_ORDER = "0x" + "ab" * 32
 
 
 def order_record(order_id: str, *, price: str, size: str) -> OrderRecord:
-    return OrderRecord(
-        order_id=order_id,
+    """An ACCEPTED buy of YES in the store, without a client order id or a market (as the venue reports one)."""
+    return make_order_record(
+        order_id,
         client_order_id=None,
-        strategy="test",
         condition_id=None,
         token_id=YES,
-        side=Side.BUY,
-        price=D(price),
-        original_size=D(size),
-        size_matched=D(0),
-        order_type=OrderType.GTC,
-        status=OrderStatus.ACCEPTED,
+        price=price,
+        original_size=size,
         created_at_ns=T0_NS,
         updated_at_ns=T0_NS,
     )

@@ -5,28 +5,28 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from trader.domain.enums import Liquidity, OrderType
+from trader.domain.enums import Liquidity
 from trader.domain.events import OrderFilled
 from trader.domain.numbers import Side
 from trader.domain.orders import Order
+from trader.testing import builders
 
 TOKEN = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 ORDER_ID = "0x" + "ab" * 32
 
 
 def make_order(**changes: Any) -> Order:
+    """An order of the domain tests: BUY 10 of TOKEN at 0.50, GTC, created at 100 s, outside any strategy or
+    market; `changes` sets any field."""
     fields: dict[str, Any] = {
-        "client_order_id": "c1",
         "order_id": ORDER_ID,
         "token_id": TOKEN,
-        "side": Side.BUY,
-        "price": Decimal("0.50"),
-        "size": Decimal("10"),
+        "price": "0.50",
         "created_ts": 100.0,
-        "order_type": OrderType.GTC,
+        "condition_id": "",
+        "strategy": "",
     }
-    fields.update(changes)
-    return Order(**fields)
+    return builders.make_order(**(fields | changes))
 
 
 def make_fill(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError
+from dataclasses import FrozenInstanceError, replace
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -24,23 +25,16 @@ from trader.domain.events import (
 from trader.domain.intents import ArbIntent, OrderIntent
 from trader.domain.numbers import Side
 from trader.errors import InputError
+from trader.testing import make_intent
 
 D = Decimal
 NO = "52114319501245915516055106046884209969926127482827954674443846427813813222426"
 
 
-def intent(**changes: object) -> OrderIntent:
-    fields: dict[str, object] = {
-        "client_order_id": "c1",
-        "strategy": "sum_to_100",
-        "condition_id": "0xcond",
-        "token_id": TOKEN,
-        "side": Side.BUY,
-        "price": D("0.48"),
-        "size": D("10"),
-    }
-    fields.update(changes)
-    return OrderIntent(**fields)  # type: ignore[arg-type]
+def intent(**changes: Any) -> OrderIntent:
+    """A sum_to_100 BUY of 10 TOKEN at 0.48; `changes` go to the constructor as they are, so that its checks see
+    them (a price given as text included)."""
+    return replace(make_intent(strategy="sum_to_100", token_id=TOKEN, price="0.48"), **changes)
 
 
 def test_order_intent_defaults_and_notional() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -12,22 +13,23 @@ from hypothesis import strategies as st
 from trader.domain.enums import Liquidity
 from trader.domain.market import FEE_QUANTUM, NO_FEES, FeeSchedule, Market, NegRiskEvent, is_token_id
 from trader.errors import InputError
+from trader.testing import builders
 
 D = Decimal
 YES = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 NO = "52114319501245915516055106046884209969926127482827954674443846427813813222426"
 
 
-def make_market(n: int = 1, **changes: object) -> Market:
-    market = Market(
-        condition_id=f"0x{n:064x}",
-        question=f"Outcome {n}?",
-        slug=f"outcome-{n}",
-        yes_token_id=str(1000 + 2 * n),
-        no_token_id=str(1001 + 2 * n),
-        tick_size=D("0.01"),
-    )
-    return replace(market, **changes)  # type: ignore[arg-type]
+def make_market(n: int = 1, **changes: Any) -> Market:
+    """Market n of this file: condition 0x{n:064x}, YES token 1000 + 2n, NO token 1001 + 2n."""
+    fields = {
+        "condition_id": f"0x{n:064x}",
+        "question": f"Outcome {n}?",
+        "slug": f"outcome-{n}",
+        "yes_token_id": str(1000 + 2 * n),
+        "no_token_id": str(1001 + 2 * n),
+    }
+    return builders.make_market(n, **(fields | changes))
 
 
 def test_fee_formula_by_hand() -> None:

@@ -53,6 +53,12 @@ def test_parse_decimal_accepts_ints_and_decimals() -> None:
     assert parse_decimal(D("0.1"), "size") == D("0.1")
 
 
+def test_parse_decimal_takes_every_real_magnitude() -> None:
+    assert parse_decimal(str(2**256 - 1), "allowance") == D(2**256 - 1)  # an unlimited allowance, in base units
+    assert parse_decimal("0.000001", "size") == D("0.000001")
+    assert parse_decimal("0E+999999999", "size") == 0  # zero is zero, whatever its exponent
+
+
 @pytest.mark.parametrize(
     ("value", "needle"),
     [
@@ -63,6 +69,11 @@ def test_parse_decimal_accepts_ints_and_decimals() -> None:
         ("", "not a decimal number"),
         ("NaN", "not a finite number"),
         ("-Infinity", "not a finite number"),
+        ("²", "not a decimal number"),
+        ("1e999999999", "out of range"),  # Decimal takes it; arithmetic on it raises decimal.Overflow
+        ("-1e101", "out of range"),
+        ("1e-101", "out of range"),
+        pytest.param(10**5000, "1e100): a number of int", id="5001 digits"),  # str() of it raises ValueError
     ],
 )
 def test_parse_decimal_refuses_with_the_field_name(value: object, needle: str) -> None:

@@ -228,3 +228,74 @@ def test_kept_totals_are_the_sums_over_the_positions(
     assert portfolio.exposure() == sum((p.cost_basis for p in positions), D(0))
     assert portfolio.realized_pnl == sum((p.realized_pnl for p in positions), D(0))
     assert portfolio.fees_paid == sum((p.fees_paid for p in positions), D(0))
+
+
+# -- merges, resolutions, redemptions -----------------------------------------------------------------------------
+
+
+def _hold_set(portfolio: Portfolio, yes_price: str, no_price: str, size: str = "10") -> None:
+    portfolio.apply_fill(make_fill("ty", size, yes_price))
+    portfolio.apply_fill(make_fill("tn", size, no_price, token_id=OTHER, client_order_id="c2"))
+    portfolio.settle(TOKEN, "ty")
+    portfolio.settle(OTHER, "tn")
+
+
+def test_merging_complete_sets_frees_their_collateral_and_realizes_the_edge() -> None:
+    portfolio = Portfolio(cash=D("100"))
+    _hold_set(portfolio, "0.45", "0.52")  # 10 sets for 9.70
+    assert portfolio.cash == D("90.30")
+    gain = portfolio.merge_sets(TOKEN, OTHER, D("6"))
+    assert gain == D("6") - D("2.70") - D("3.12")  # each leg gives up 6/10 of its cost
+    assert portfolio.cash == D("96.30")
+    yes, no = portfolio.position(TOKEN), portfolio.position(OTHER)
+    assert (yes.quantity, no.quantity) == (D(4), D(4))
+    assert (yes.cost_basis, no.cost_basis) == (D("1.80"), D("2.08"))
+    assert portfolio.exposure() == D("3.88")  # the kept total follows the merge
+    assert yes.realized_pnl + no.realized_pnl == gain  # split between the legs, adding up exactly
+    assert yes.realized_pnl == (gain * D("2.70") / D("5.82")).quantize(D("1E-12"))
+    with pytest.raises(InvariantViolation, match="exceed the position"):
+        portfolio.merge_sets(TOKEN, OTHER, D("5"))
+
+
+def test_only_settled_shares_can_be_merged() -> None:
+    portfolio = Portfolio(cash=D("100"))
+    _hold_set(portfolio, "0.45", "0.52")
+    portfolio.apply_fill(make_fill("ty2", "5", "0.45"))  # bought, not mined yet
+    assert portfolio.position(TOKEN).quantity == D(15)
+    assert portfolio.position(TOKEN).settled_quantity == D(10)
+    portfolio.settle(TOKEN, "ty2")
+    assert portfolio.position(TOKEN).settled_quantity == D(15)
+
+
+@pytest.mark.parametrize(
+    ("payouts", "realized"),
+    [
+        ((D(1), D(0)), D("10") - D("4.50") - D("5.20")),  # YES won
+        ((D(0), D(1)), D("10") - D("4.50") - D("5.20")),  # NO won: a complete set pays 1 either way
+        ((D("0.5"), D("0.5")), D("10") - D("9.70")),  # 50/50
+    ],
+)
+def test_a_resolution_settles_at_the_payout_and_the_redemption_pays_it(
+    payouts: tuple[Decimal, Decimal], realized: Decimal
+) -> None:
+    portfolio = Portfolio(cash=D("100"))
+    _hold_set(portfolio, "0.45", "0.52")
+    equity_before = portfolio.equity({TOKEN: payouts[0], OTHER: payouts[1]})
+    pnl = portfolio.settle_resolution("0xcond", {TOKEN: payouts[0], OTHER: payouts[1]})
+    assert pnl == realized
+    assert portfolio.realized_pnl == realized
+    assert portfolio.position(TOKEN).is_flat
+    assert portfolio.position(OTHER).is_flat
+    assert portfolio.receivables == {"0xcond": D(10)}
+    assert portfolio.equity({}) == equity_before  # settling at the payout moves nothing but the marks
+    assert portfolio.redeemed("0xcond", D(10)) == D(0)
+    assert portfolio.cash == D("100.30")
+    assert portfolio.receivable == D(0)
+
+
+def test_a_one_sided_position_settles_at_a_loss_when_its_side_lost() -> None:
+    portfolio = Portfolio(cash=D("100"))
+    portfolio.apply_fill(make_fill("ty", "10", "0.45"))
+    assert portfolio.settle_resolution("0xcond", {TOKEN: D(0), OTHER: D(1)}) == D("-4.50")
+    assert portfolio.receivables == {}  # nothing to redeem
+    assert portfolio.realized_pnl == D("-4.50")

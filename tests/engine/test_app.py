@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import pytest
 import trio
 
 from trader.app import RunSummary, run_trader
@@ -71,6 +72,7 @@ async def wait_for(predicate: Callable[[], bool]) -> None:
             await trio.sleep(0.05)
 
 
+@pytest.mark.timeout(120)  # end to end: 4-8 s on the 2-core machine, more under load
 async def test_paper_run_trades_the_gaps_and_its_summary_agrees_with_the_store(tmp_path: Path) -> None:
     async with running(settings(tmp_path)) as run:
         execution = run.engine.execution  # type: ignore[attr-defined]
@@ -93,6 +95,7 @@ async def test_paper_run_trades_the_gaps_and_its_summary_agrees_with_the_store(t
     assert 1 <= len(opportunities) <= summary.opportunities
 
 
+@pytest.mark.timeout(120)  # end to end: 4-8 s on the 2-core machine, more under load
 async def test_operator_http_status_metrics_and_emergency_stop(tmp_path: Path) -> None:
     async with running(settings(tmp_path)) as run:
         execution = run.engine.execution  # type: ignore[attr-defined]

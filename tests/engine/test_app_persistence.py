@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 import redis
+import structlog.testing
 import trio
 
 from trader.config import Secret
-from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
-from trader.domain.intents import OrderIntent
+from trader.domain.enums import Liquidity, OrderStatus, TradeStatus
 from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.domain.positions import Position
@@ -37,6 +37,7 @@ from trader.errors import ConfigError
 from trader.integrations.bus import decode_event
 from trader.integrations.http_server import HttpSettings
 from trader.integrations.store import OrderRecord, TradeRecord, open_sqlite_store
+from trader.integrations.store.base import CapitalOpRecord, CapitalOpState
 from trader.integrations.store.postgres import PostgresSettings, drop_postgres_schema, open_postgres_store
 from trader.settings import (
     BusSettings,
@@ -49,6 +50,7 @@ from trader.settings import (
     StoreSettings,
     load_settings,
 )
+from trader.testing import make_intent, make_order_record
 from trader.testing.fake_venue import FakeVenue
 from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.sim.markets import UNITS_PER_ONE
@@ -199,21 +201,7 @@ def test_settings_of_the_sinks_and_their_aliases() -> None:
 
 
 def _order(order_id: str, *, status: OrderStatus = OrderStatus.ACCEPTED) -> OrderRecord:
-    return OrderRecord(
-        order_id=order_id,
-        client_order_id=f"c-{order_id}",
-        strategy="test",
-        condition_id="0xcond",
-        token_id="1001",
-        side=Side.BUY,
-        price=Decimal("0.40"),
-        original_size=Decimal(10),
-        size_matched=Decimal(0),
-        order_type=OrderType.GTC,
-        status=status,
-        created_at_ns=1_000,
-        updated_at_ns=1_000,
-    )
+    return make_order_record(order_id, status=status, created_at_ns=1_000, updated_at_ns=1_000)
 
 
 def _trade(trade_id: str, side: Side, size: str, price: str, at: int) -> TradeRecord:
@@ -255,6 +243,44 @@ async def test_paper_restart_closes_stale_orders_and_rebuilds_a_position_its_tra
         assert position.cost_basis == Decimal("6.50") - Decimal("6.50") * 3 / 15
         again = await reconcile_at_start(store, None, now=lambda: 101.0)  # consistent now: nothing to do
         assert (again.closed, again.positions_rebuilt) == (0, ())
+
+
+async def test_a_restart_does_not_buy_back_what_a_merge_took(tmp_path: Path) -> None:
+    async with open_sqlite_store(tmp_path / "trader.db") as store:
+        await store.record_trade(_trade("t1", Side.BUY, "10", "0.40", 1))
+        no_trade = dataclasses.replace(_trade("t2", Side.BUY, "10", "0.55", 2), token_id="1002")
+        await store.record_trade(no_trade)
+        merge = CapitalOpRecord(
+            op_id="paper-1",
+            kind="MERGE",
+            condition_id="0xcond",
+            neg_risk=False,
+            yes_token_id="1001",
+            no_token_id="1002",
+            yes_amount=Decimal(6),
+            no_amount=Decimal(6),
+            payout=Decimal(6),
+            state=CapitalOpState.CONFIRMED,
+            created_at_ns=3,
+            updated_at_ns=4,
+        )
+        await store.record_capital_op(merge)
+        # 6 sets merged: 4 of each held, as stored by the capital service
+        await store.record_position(Position(token_id="1001", quantity=Decimal(4), cost_basis=Decimal("1.6")), ts_ns=4)
+        await store.record_position(Position(token_id="1002", quantity=Decimal(4), cost_basis=Decimal("2.2")), ts_ns=4)
+        report = await reconcile_at_start(store, None, now=lambda: 100.0)
+        assert report.positions_rebuilt == ()
+        assert {p.token_id: p.quantity for p in await store.load_positions()} == {
+            "1001": Decimal(4),
+            "1002": Decimal(4),
+        }
+        # a position a merge touched that still disagrees is reported, never rebuilt from trades alone
+        await store.record_position(Position(token_id="1001", quantity=Decimal(3)), ts_ns=5)
+        with structlog.testing.capture_logs() as logs:
+            report = await reconcile_at_start(store, None, now=lambda: 101.0)
+        assert report.positions_rebuilt == ()
+        assert [e["event"] for e in logs if e["log_level"] == "error"] == ["position_mismatch"]
+        assert (await store.load_positions())[0].quantity == Decimal(3)
 
 
 async def test_slack_and_the_in_process_bus_hear_fills_storms_stops_and_the_daily_summary(tmp_path: Path) -> None:
@@ -321,11 +347,11 @@ async def test_live_restart_cancels_what_rests_records_final_states_and_recovers
     venue = FakeVenue(wall=WALL)
     async with open_sqlite_store(tmp_path / "trader.db") as store:
         manager = OrderManager(venue, store, wall_ns=lambda: int(WALL * 1e9))
-        resting = await manager.submit(_gtc("c-resting"))
-        filled_later = await manager.submit(_gtc("c-filled-later"))
+        resting = await manager.submit(make_intent("c-resting"))
+        filled_later = await manager.submit(make_intent("c-filled-later"))
         # The engine dies; meanwhile the venue fills one order, and someone's order of ours is there too.
         trade_id = venue.fill(filled_later.order_id, Decimal(10))
-        orphan = Order.from_intent(_gtc("c-orphan"), order_id="0x" + "ab" * 32, ts=WALL)
+        orphan = Order.from_intent(make_intent("c-orphan"), order_id="0x" + "ab" * 32, ts=WALL)
         await venue.submit(orphan)
 
         report = await reconcile_at_start(store, venue, now=lambda: WALL + 60)
@@ -357,15 +383,3 @@ async def test_live_restart_cancels_what_rests_records_final_states_and_recovers
 
 
 WALL = 1_700_000_000.0
-
-
-def _gtc(cid: str) -> OrderIntent:
-    return OrderIntent(
-        client_order_id=cid,
-        strategy="test",
-        condition_id="0xcond",
-        token_id="1001",
-        side=Side.BUY,
-        price=Decimal("0.40"),
-        size=Decimal(10),
-    )

@@ -32,6 +32,7 @@ from trader.engine.order_manager import SUBMIT_NOT_FOUND, OrderManager, pump_ven
 from trader.engine.risk import BookHealth, RiskGate, RiskSettings
 from trader.errors import ConfigError
 from trader.strategies.base import intent_key
+from trader.testing import make_arb, make_intent
 from trader.testing.fake_venue import FakeVenue, Outcome
 from trader.testing.memory_store import MemoryStore
 from trader.venues.errors import VenueRejectCode, VenueTimeout
@@ -43,27 +44,13 @@ CASH = Decimal(1000)
 
 
 def leg(cid: str, token: str, price: str, *, size: str = "10", order_type: OrderType = OrderType.FOK) -> OrderIntent:
-    return OrderIntent(
-        client_order_id=cid,
-        strategy="sum_to_100",
-        condition_id="0xcond",
-        token_id=token,
-        side=Side.BUY,
-        price=Decimal(price),
-        size=Decimal(size),
-        order_type=order_type,
-    )
+    return make_intent(cid, strategy="sum_to_100", token_id=token, price=price, size=size, order_type=order_type)
 
 
 def basket(order_type: OrderType = OrderType.FOK, *, size: str = "10") -> ArbIntent:
-    return ArbIntent(
-        arb_id="arb-1",
-        strategy="sum_to_100",
-        legs=(
-            leg("yes", YES, "0.45", size=size, order_type=order_type),
-            leg("no", NO, "0.52", size=size, order_type=order_type),
-        ),
-        max_slippage=Decimal("0.02"),
+    return make_arb(
+        leg("yes", YES, "0.45", size=size, order_type=order_type),
+        leg("no", NO, "0.52", size=size, order_type=order_type),
     )
 
 
@@ -393,12 +380,7 @@ async def test_neg_risk_basket_of_three_legs_unwinds_the_two_that_filled(
     third = "1003"
     venue = FakeVenue(wall=WALL)
     venue.script(third, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
-    arb = ArbIntent(
-        arb_id="basket",
-        strategy="sum_to_100",
-        legs=(leg("a", YES, "0.30"), leg("b", NO, "0.33"), leg("c", third, "0.32")),
-        max_slippage=Decimal("0.02"),
-    )
+    arb = make_arb(leg("a", YES, "0.30"), leg("b", NO, "0.33"), leg("c", third, "0.32"), arb_id="basket")
     async with manager_with_pump(venue) as manager:
         outcome = await run_arbitrage(manager, arb)
         assert outcome.status is ArbStatus.NOT_FILLED
@@ -440,14 +422,7 @@ async def test_a_late_fill_is_reported_while_the_leg_is_watched_and_the_watch_en
         ]
         await trio.sleep(2)  # the window has passed: the next basket to end expires the watch
         venue.script(NO, Outcome(reply="hang", lands=False, silent=True))
-        await send.send(
-            ArbIntent(
-                arb_id="arb-2",
-                strategy="sum_to_100",
-                legs=(leg("yes-2", YES, "0.45"), leg("no-2", NO, "0.52")),
-                max_slippage=Decimal("0.02"),
-            )
-        )
+        await send.send(make_arb(leg("yes-2", YES, "0.45"), leg("no-2", NO, "0.52"), arb_id="arb-2"))
         await done["arb-2"].wait()
         assert ("no" in service._ended_legs, "no-2" in service._ended_legs) == (False, True)
         assert len(service._ended_legs) == 1

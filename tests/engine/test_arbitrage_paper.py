@@ -15,8 +15,8 @@ import trio.testing
 
 from trader.domain.book import OrderBook
 from trader.domain.enums import OrderType
-from trader.domain.intents import ArbIntent, Intent, OrderIntent
-from trader.domain.market import FeeSchedule, Market
+from trader.domain.intents import ArbIntent, Intent
+from trader.domain.market import FeeSchedule
 from trader.domain.numbers import Side
 from trader.domain.positions import Portfolio
 from trader.engine.arbitrage import ArbitrageSettings, ArbStatus
@@ -25,6 +25,7 @@ from trader.engine.order_manager import OrderManager
 from trader.engine.risk import BookHealth, RiskGate
 from trader.strategies.base import BookView, MarketState
 from trader.strategies.sum_to_100 import SumTo100, SumTo100Settings
+from trader.testing import make_arb, make_intent, make_market
 from trader.testing.memory_store import MemoryStore
 from trader.venues.paper import PaperSettings, PaperVenue
 from trader.venues.polymarket.paper_ids import paper_order_id
@@ -32,16 +33,7 @@ from trader.venues.polymarket.paper_ids import paper_order_id
 D = Decimal
 YES, NO = "1001", "1002"
 WALL = 1_700_000_000.0
-MARKET = Market(
-    condition_id="0xcond",
-    question="q",
-    slug="q",
-    yes_token_id=YES,
-    no_token_id=NO,
-    tick_size=D("0.01"),
-    min_order_size=D(5),
-    fees=FeeSchedule(rate=D("0.02"), exponent=1),
-)
+MARKET = make_market(question="q", slug="q", fees=FeeSchedule(rate=D("0.02"), exponent=1))
 
 
 def books() -> dict[str, OrderBook]:
@@ -52,20 +44,11 @@ def books() -> dict[str, OrderBook]:
 
 
 def basket() -> ArbIntent:
-    def leg(cid: str, token: str, price: str) -> OrderIntent:
-        return OrderIntent(
-            client_order_id=cid,
-            strategy="sum_to_100",
-            condition_id="0xcond",
-            token_id=token,
-            side=Side.BUY,
-            price=D(price),
-            size=D(10),
-            order_type=OrderType.FAK,
-        )
-
-    return ArbIntent(arb_id="a1", strategy="sum_to_100", legs=(leg("yes", YES, "0.45"), leg("no", NO, "0.52")),
-                     max_slippage=D("0.02"))  # fmt: skip
+    return make_arb(
+        make_intent("yes", strategy="sum_to_100", token_id=YES, price="0.45", order_type=OrderType.FAK),
+        make_intent("no", strategy="sum_to_100", token_id=NO, price="0.52", order_type=OrderType.FAK),
+        arb_id="a1",
+    )
 
 
 async def test_thin_leg_is_hedged_on_paper_and_positions_match(autojump_clock: trio.testing.MockClock) -> None:

@@ -30,13 +30,13 @@ import trio
 
 from trader.domain.enums import OrderStatus, OrderType
 from trader.domain.intents import ArbIntent, Intent, OrderIntent
-from trader.domain.market import FeeSchedule, Market
 from trader.domain.numbers import Side
 from trader.domain.positions import Portfolio
 from trader.engine.arbitrage import ArbitrageSettings, ArbStatus
 from trader.engine.execution import ARB_LATE_FILL, ExecutionService, ExecutionSettings
 from trader.engine.order_manager import SUBMIT_NOT_FOUND, OrderManager, OrderManagerSettings
 from trader.engine.risk import BookHealth, RiskGate, RiskSettings
+from trader.testing import make_arb, make_intent, market_from_sim
 from trader.testing.memory_store import MemoryStore
 from trader.venues.errors import VenueRejectCode
 from trader.venues.polymarket.heartbeat import HeartbeatSettings
@@ -57,16 +57,7 @@ SIM_MARKET = make_market(
     complementary=False,
     fees=SimFeeSchedule(rate=FEE_RATE, exponent=1),
 )
-MARKET = Market(
-    condition_id=SIM_MARKET.condition_id,
-    question=SIM_MARKET.question,
-    slug=SIM_MARKET.slug,
-    yes_token_id=SIM_MARKET.token_ids[0],
-    no_token_id=SIM_MARKET.token_ids[1],
-    tick_size=SIM_MARKET.tick_size,
-    min_order_size=SIM_MARKET.min_order_size,
-    fees=FeeSchedule(rate=FEE_RATE, exponent=1),
-)
+MARKET = market_from_sim(SIM_MARKET)
 YES, NO = MARKET.yes_token_id, MARKET.no_token_id
 MAKER = "0x" + "5e" * 20
 #: (token, side, price, shares) resting before each test
@@ -215,27 +206,22 @@ async def trading(
 
 
 def leg(cid: str, token: str, price: str, *, size: str = "10", order_type: OrderType = OrderType.FOK) -> OrderIntent:
-    return OrderIntent(
-        client_order_id=cid,
+    return make_intent(
+        cid,
         strategy="sum_to_100",
         condition_id=MARKET.condition_id,
         token_id=token,
-        side=Side.BUY,
-        price=D(price),
-        size=D(size),
+        price=price,
+        size=size,
         order_type=order_type,
     )
 
 
 def basket(arb_id: str = "arb-1", order_type: OrderType = OrderType.FOK, *, size: str = "10") -> ArbIntent:
-    return ArbIntent(
+    return make_arb(
+        leg(f"{arb_id}-yes", YES, "0.45", size=size, order_type=order_type),
+        leg(f"{arb_id}-no", NO, "0.52", size=size, order_type=order_type),
         arb_id=arb_id,
-        strategy="sum_to_100",
-        legs=(
-            leg(f"{arb_id}-yes", YES, "0.45", size=size, order_type=order_type),
-            leg(f"{arb_id}-no", NO, "0.52", size=size, order_type=order_type),
-        ),
-        max_slippage=D("0.02"),
     )
 
 
@@ -276,14 +262,9 @@ async def test_one_leg_rejected_the_filled_leg_is_sold_back_within_the_slippage_
 async def test_one_leg_rejected_the_resting_other_is_cancelled_at_the_venue() -> None:
     async with trading() as t:
         t.sim.faults.reject_orders(token_id=NO)
-        arb = ArbIntent(
-            arb_id="arb-1",
-            strategy="sum_to_100",
-            legs=(
-                leg("arb-1-yes", YES, "0.43", order_type=OrderType.GTC),  # below the 0.45 ask: it rests
-                leg("arb-1-no", NO, "0.52", order_type=OrderType.GTC),
-            ),
-            max_slippage=D("0.02"),
+        arb = make_arb(
+            leg("arb-1-yes", YES, "0.43", order_type=OrderType.GTC),  # below the 0.45 ask: it rests
+            leg("arb-1-no", NO, "0.52", order_type=OrderType.GTC),
         )
         await t.send.send(arb)
 
@@ -391,14 +372,9 @@ async def test_one_leg_timing_out_is_resolved_by_id_never_resent_and_its_late_fi
 async def test_one_resting_leg_timing_out_lands_late_and_is_cancelled_at_once() -> None:
     async with trading(orders=OrderManagerSettings(request_timeout_secs=TIMEOUT_SECS), execution=PER_LEG) as t:
         t.sim.faults.delay_http(DELAY_SECS, count=1, path_prefix="/order")
-        arb = ArbIntent(
-            arb_id="arb-1",
-            strategy="sum_to_100",
-            legs=(  # both below the asks: they rest
-                leg("arb-1-yes", YES, "0.43", order_type=OrderType.GTC),
-                leg("arb-1-no", NO, "0.50", order_type=OrderType.GTC),
-            ),
-            max_slippage=D("0.02"),
+        arb = make_arb(  # both legs below the asks: they rest
+            leg("arb-1-yes", YES, "0.43", order_type=OrderType.GTC),
+            leg("arb-1-no", NO, "0.50", order_type=OrderType.GTC),
         )
         await t.send.send(arb)
 

@@ -11,18 +11,19 @@ import trio.testing
 from trader.domain.market import Market
 from trader.domain.numbers import Side
 from trader.engine.books import Books, ConnectionLiveness
+from trader.testing import make_market
 
 D = Decimal
 
 
 def market(n: int) -> Market:
-    return Market(
+    """Market n: condition 0x{n:064x}, tokens 10**70 + 2n and 10**70 + 2n + 1."""
+    return make_market(
+        n,
         condition_id=f"0x{n:064x}",
         question="q",
-        slug=f"m{n}",
         yes_token_id=str(10**70 + 2 * n),
         no_token_id=str(10**70 + 2 * n + 1),
-        tick_size=D("0.01"),
     )
 
 
@@ -42,13 +43,8 @@ def test_a_new_market_is_not_ready_and_has_no_age() -> None:
 def test_a_token_cannot_belong_to_two_markets() -> None:
     books = Books()
     books.add(market(1))
-    clash = Market(
-        condition_id="0xother",
-        question="q",
-        slug="s",
-        yes_token_id=market(1).yes_token_id,
-        no_token_id="5",
-        tick_size=D("0.01"),
+    clash = make_market(
+        condition_id="0xother", question="q", slug="s", yes_token_id=market(1).yes_token_id, no_token_id="5"
     )
     with pytest.raises(ValueError, match="already belongs"):
         books.add(clash)

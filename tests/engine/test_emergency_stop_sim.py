@@ -17,11 +17,11 @@ from tests.engine.test_arbitrage_sim import CASH, MARKET, NO, YES, Trading, leg,
 from trader.domain.enums import OrderStatus, OrderType
 from trader.domain.events import OrderReason
 from trader.domain.intents import ArbIntent, OrderIntent
-from trader.domain.numbers import Side
 from trader.domain.risk import TradingState
 from trader.engine.arbitrage import ArbitrageSettings, ArbStatus
 from trader.engine.execution import ExecutionSettings
 from trader.engine.order_manager import SUBMIT_NOT_FOUND, OrderManagerSettings
+from trader.testing import make_arb, make_intent
 from trader.venues.polymarket.venue import PolymarketVenueSettings
 
 D = Decimal
@@ -35,27 +35,16 @@ DELAY_SECS = 1.5
 
 def resting_basket(n: int) -> ArbIntent:
     size = str(10 + n)  # distinct sizes: not duplicates for the risk gate
-    return ArbIntent(
+    return make_arb(
+        leg(f"arb-{n}-yes", YES, "0.40", size=size, order_type=OrderType.GTC),
+        leg(f"arb-{n}-no", NO, "0.48", size=size, order_type=OrderType.GTC),
         arb_id=f"arb-{n}",
-        strategy="sum_to_100",
-        legs=(
-            leg(f"arb-{n}-yes", YES, "0.40", size=size, order_type=OrderType.GTC),
-            leg(f"arb-{n}-no", NO, "0.48", size=size, order_type=OrderType.GTC),
-        ),
-        max_slippage=D("0.02"),
     )
 
 
 def bid(n: int) -> OrderIntent:
-    return OrderIntent(
-        client_order_id=f"bid-{n}",
-        strategy="quoter",
-        condition_id=MARKET.condition_id,
-        token_id=YES,
-        side=Side.BUY,
-        price=D("0.30"),
-        size=D(10 + n),
-        order_type=OrderType.GTC,
+    return make_intent(
+        f"bid-{n}", strategy="quoter", condition_id=MARKET.condition_id, token_id=YES, price="0.30", size=10 + n
     )
 
 

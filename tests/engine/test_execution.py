@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import trio
@@ -14,13 +15,13 @@ import trio.testing
 from trader.domain.enums import OrderStatus, OrderType
 from trader.domain.events import OrderReason, RiskRejected
 from trader.domain.intents import ArbIntent, Intent, OrderIntent
-from trader.domain.numbers import Side
 from trader.domain.positions import Portfolio
 from trader.domain.risk import TradingState
 from trader.engine.execution import DRAINING, ExecutionService, ExecutionSettings, book_health_from, tick_from
 from trader.engine.order_manager import OrderManager
 from trader.engine.risk import BookHealth, RiskGate, RiskSettings
 from trader.errors import ConfigError
+from trader.testing import Num, make_arb, make_intent
 from trader.testing.fake_venue import FakeVenue, Outcome
 from trader.testing.memory_store import MemoryStore
 from trader.venues.errors import VenueTimeout
@@ -30,18 +31,9 @@ NO = "1002"
 WALL = 1_700_000_000.0
 
 
-def intent(n: int, *, token: str = YES, size: str | None = None, price: str = "0.40",
-           order_type: OrderType = OrderType.GTC, side: Side = Side.BUY) -> OrderIntent:  # fmt: skip
-    return OrderIntent(
-        client_order_id=f"c{n}",
-        strategy="test",
-        condition_id="0xcond",
-        token_id=token,
-        side=side,
-        price=Decimal(price),
-        size=Decimal(size) if size is not None else Decimal(10 + n),  # distinct: not a duplicate intent
-        order_type=order_type,
-    )
+def intent(n: int, *, size: Num | None = None, **terms: Any) -> OrderIntent:
+    """Intent n (client order id "c<n>"): size 10 + n unless given, so that no two are duplicates."""
+    return make_intent(f"c{n}", size=10 + n if size is None else size, **terms)
 
 
 def fresh(token_id: str) -> BookHealth:
@@ -264,7 +256,7 @@ async def test_snapshot_and_statistics_for_status(autojump_clock: trio.testing.M
     venue = FakeVenue(wall=WALL)
     venue.script(NO, Outcome(fill=Decimal(10)))
     async with running(venue) as h:
-        await h.send_and_settle(intent(1), intent(2, token=NO, size="10", price="0.55", order_type=OrderType.FOK))
+        await h.send_and_settle(intent(1), intent(2, token_id=NO, size="10", price="0.55", order_type=OrderType.FOK))
         snapshot = h.service.snapshot()
         assert snapshot["trading_state"] == "ACTIVE"
         assert [o["client_order_id"] for o in snapshot["open_orders"]] == ["c1"]  # type: ignore[attr-defined]
@@ -290,10 +282,10 @@ async def test_arbitrage_intents_run_as_one_task_and_risk_checks_every_leg(
 ) -> None:
     async with running(risk=RiskSettings(max_order_notional_usd=Decimal(5), max_orders_per_market=100)) as h:
         legs = (
-            intent(1, token=YES, size="10", price="0.45", order_type=OrderType.FOK),
-            intent(2, token=NO, size="10", price="0.52", order_type=OrderType.FOK),  # 5.2 > 5: the basket is denied
+            intent(1, token_id=YES, size="10", price="0.45", order_type=OrderType.FOK),
+            intent(2, token_id=NO, size="10", price="0.52", order_type=OrderType.FOK),  # 5.2 > 5: the basket is denied
         )
-        await h.send_and_settle(ArbIntent(arb_id="a1", strategy="test", legs=legs, max_slippage=Decimal("0.02")))
+        await h.send_and_settle(make_arb(*legs, arb_id="a1", strategy="test"))
         assert h.venue.submitted == []
         assert h.service.statistics().intents_denied == {"RISK_MAX_NOTIONAL": 1}
         assert sorted(e.client_order_id for e in h.events if isinstance(e, RiskRejected)) == ["c1", "c2"]

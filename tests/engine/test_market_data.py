@@ -22,6 +22,7 @@ from trader.domain.numbers import Side
 from trader.engine.books import Books
 from trader.engine.market_data import MarketDataService, MarketDataSettings
 from trader.infra.backoff import Backoff
+from trader.testing import builders
 from trader.testing.websockets import memory_websocket_factory
 from trader.venues.polymarket.market_ws import FrameTap, PolymarketMarketFeed, WebSocketFactory
 
@@ -33,18 +34,18 @@ SAMPLE_MARKET = "0x2f71af14933532e9131bfbe45767d407688f13eb01ecb1a736ba6bb6f21e7
 
 
 def make_market(n: int, tick: str = "0.01") -> Market:
-    return Market(
+    """Market n: condition 0x{n:064x}, tokens 10**70 + 2n and 10**70 + 2n + 1."""
+    return builders.make_market(
+        n,
         condition_id=f"0x{n:064x}",
-        question=f"q{n}",
-        slug=f"m{n}",
         yes_token_id=str(10**70 + 2 * n),
         no_token_id=str(10**70 + 2 * n + 1),
-        tick_size=D(tick),
+        tick_size=tick,
     )
 
 
-SAMPLE = Market(
-    condition_id=SAMPLE_MARKET, question="sample", slug="sample", yes_token_id=YES, no_token_id=NO, tick_size=D("0.01")
+SAMPLE = builders.make_market(
+    condition_id=SAMPLE_MARKET, question="sample", slug="sample", yes_token_id=YES, no_token_id=NO
 )
 
 
@@ -251,7 +252,7 @@ async def test_books_become_ready_with_the_snapshot_and_follow_changes(
         "assets_ids": sorted([YES, NO]),
         "type": "market",
         "initial_dump": True,
-        "custom_feature_enabled": False,
+        "custom_feature_enabled": True,
     }
 
     await venue.set_level(YES, Side.BUY, "0.49", "10")
@@ -514,7 +515,7 @@ async def test_tracking_and_untracking_markets_while_running(
     assert venue.received[-1] == {
         "operation": "subscribe",
         "assets_ids": sorted(second.token_ids),
-        "custom_feature_enabled": False,
+        "custom_feature_enabled": True,
     }
     service.untrack(first.condition_id)
     await trio.sleep(1)
@@ -591,3 +592,26 @@ async def test_drops_are_all_counted_but_logged_sparingly(
         await trio.sleep(1)
     assert service.statistics().drops == {"UNKNOWN_EVENT_TYPE": 9}
     assert [e["count"] for e in logs if e["event"] == "market_frame_dropped"] == [1, 2, 4, 8]
+
+
+async def test_a_market_resolved_on_the_channel_is_closed_for_trading(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, venue: FakeMarketVenue
+) -> None:
+    venue.book(YES).bids[D("0.48")] = D("100")
+    service = await start(nursery, venue, [SAMPLE])
+    books = service.books
+    await books.wait_ready(SAMPLE_MARKET)
+    assert books.market(SAMPLE_MARKET).market.is_tradable
+    frame = {
+        "event_type": "market_resolved",
+        "market": SAMPLE_MARKET,
+        "assets_ids": [YES, NO],
+        "winning_asset_id": YES,
+        "winning_outcome": "Yes",
+        "timestamp": "1767225600000",
+    }
+    await venue.send(frame)
+    await wait_until(books, lambda: books.market(SAMPLE_MARKET).resolved_winner == YES)
+    assert not books.market(SAMPLE_MARKET).market.is_tradable  # the strategies skip it
+    assert books.token(YES).closed  # and the risk gate refuses it
+    assert books.token(NO).closed

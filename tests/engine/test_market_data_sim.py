@@ -113,6 +113,7 @@ async def test_books_equal_the_sims_after_thousands_of_random_changes(
     assert stats.reconnects == 0
 
 
+@pytest.mark.timeout(120)  # end to end: 4-8 s on the 2-core machine, more under load
 async def test_books_equal_the_sims_after_disconnects_stalls_and_bad_frames_mid_stream(
     setup: tuple[SimVenue, MarketDataService],
 ) -> None:

@@ -27,6 +27,7 @@ from trader.engine.risk import (
     rejected_events,
 )
 from trader.errors import ConfigError
+from trader.testing import make_arb, make_intent
 
 YES, NO, OTHER = "1001", "1002", "2001"
 MARKET, MARKET_2 = "0xm1", "0xm2"
@@ -60,14 +61,8 @@ def _intent(
     market: str = MARKET,
     strategy: str = "clipper",
 ) -> OrderIntent:
-    return OrderIntent(
-        client_order_id=f"c-{next(_ids)}",
-        strategy=strategy,
-        condition_id=market,
-        token_id=token,
-        side=side,
-        price=Decimal(price),
-        size=Decimal(size),
+    return make_intent(
+        f"c-{next(_ids)}", strategy=strategy, condition_id=market, token_id=token, side=side, price=price, size=size
     )
 
 
@@ -222,7 +217,7 @@ def test_order_rate_windows_expire_per_order_in_every_market() -> None:
 
 
 def _arb(*legs: OrderIntent) -> ArbIntent:
-    return ArbIntent(arb_id=f"arb-{next(_ids)}", strategy="sum_to_100", legs=legs, max_slippage=Decimal("0.01"))
+    return make_arb(*legs, arb_id=f"arb-{next(_ids)}", max_slippage="0.01")
 
 
 def test_an_arbitrage_basket_is_approved_as_a_whole() -> None:
@@ -478,3 +473,11 @@ def test_exposure_for_an_intent_looks_at_its_markets_not_every_token_ever_held()
     assert scoped.market_usd == {MARKET: Decimal(7)} == {MARKET: full.market_usd[MARKET]}
     assert scoped.held_shares == {YES: Decimal(10), NO: Decimal(5)}
     assert scoped.total_usd == full.total_usd == Decimal(9)  # the portfolio's kept total: every market
+
+
+def test_nothing_is_traded_in_a_market_that_resolved_or_closed() -> None:
+    closed = {YES: BookHealth(age_ms=10.0, closed=True)}
+    assert _reason(_gate().check(_intent(), exposure=NOTHING, books=closed, now=0.0)) is RiskCode.RISK_MARKET_CLOSED
+    held = Exposure(held_shares={YES: Decimal(10)})
+    sell = _intent(Side.SELL, size="10")  # not even a sell that reduces: the book is gone
+    assert _reason(_gate().check(sell, exposure=held, books=closed, now=0.0)) is RiskCode.RISK_MARKET_CLOSED

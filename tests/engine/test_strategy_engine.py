@@ -28,6 +28,7 @@ from trader.strategies.base import ClaimedIntent, Intent, MarketState, StrategyO
 from trader.strategies.sniper import Sniper, SniperSettings
 from trader.strategies.sum_deviation import SumDeviation
 from trader.strategies.sum_to_100 import SumTo100, SumTo100Settings
+from trader.testing import make_intent
 
 from ..strategies.builders import StateBuilder, make_market
 
@@ -35,15 +36,7 @@ MARKET = make_market(1)
 
 
 def order(cid: str, token_id: str = MARKET.yes_token_id) -> OrderIntent:
-    return OrderIntent(
-        client_order_id=cid,
-        strategy="rec",
-        condition_id=MARKET.condition_id,
-        token_id=token_id,
-        side=Side.BUY,
-        price=Decimal("0.50"),
-        size=Decimal(10),
-    )
+    return make_intent(cid, strategy="rec", condition_id=MARKET.condition_id, token_id=token_id, price="0.50")
 
 
 class Recording:

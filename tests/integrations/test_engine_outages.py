@@ -52,6 +52,7 @@ async def pg_schema() -> AsyncIterator[PostgresSettings]:
     await drop_postgres_schema(settings)
 
 
+@pytest.mark.timeout(120)  # end to end: 4-8 s on the 2-core machine, more under load
 @pytest.mark.pg
 async def test_postgres_down_halts_new_orders_then_trading_resumes_and_nothing_is_lost(
     pg_schema: PostgresSettings,
@@ -123,6 +124,7 @@ def _sample(metrics: str, name: str) -> float:
     return float(line.rsplit(" ", 1)[1])
 
 
+@pytest.mark.timeout(120)  # end to end: 4-8 s on the 2-core machine, more under load
 @pytest.mark.redis
 async def test_redis_down_trading_continues_undelivered_events_are_counted(tmp_path: Path) -> None:
     url = redis_url()

@@ -6,6 +6,7 @@ from decimal import Decimal
 from functools import partial
 
 import httpx
+import pytest
 import trio
 from prometheus_client import CollectorRegistry, Counter
 
@@ -78,6 +79,17 @@ async def test_admin_routes_need_the_bearer_token() -> None:
         resumed = await client.post("/resume", headers={"Authorization": "Bearer s3cret-token"})
         assert resumed.json() == {"trading_state": "ACTIVE"}
         assert control.resumes == 1
+
+
+@pytest.mark.usefixtures("engine_recursion_limit")
+@pytest.mark.parametrize("body", [b"not json", b"\xff\xfe\x00", b"[" * 5000 + b"]" * 5000])
+async def test_an_unreadable_body_still_stops_trading(body: bytes) -> None:
+    control = FakeControl()
+    async with serving(control, "s3cret-token") as client:
+        stopped = await client.post("/emergency-stop", headers={"Authorization": "Bearer s3cret-token"}, content=body)
+
+        assert stopped.json() == {"trading_state": "HALTED", "reason": "operator"}
+        assert control.stops == ["operator"]
 
 
 async def test_admin_routes_are_disabled_without_a_configured_token() -> None:

@@ -3,9 +3,9 @@ at the next start."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -15,29 +15,25 @@ from trader.domain.enums import OrderType
 from trader.domain.numbers import Side
 from trader.errors import ConfigError
 from trader.integrations.store import StoreError, open_sqlite_store
-from trader.integrations.store.base import IntentRecord, IntentState
+from trader.integrations.store.base import IntentState
 from trader.integrations.store.engine_store import EngineStore, open_engine_store
 from trader.integrations.store.journal import IntentJournal, read_journal, replay_journal
 from trader.integrations.store.open import intent_journal_path, open_intent_journal
 from trader.settings import StoreSettings
+from trader.testing import make_intent_record
 
-
-def _intent(client_order_id: str, **changes: object) -> IntentRecord:
-    fields: dict[str, object] = {
-        "client_order_id": client_order_id,
-        "order_id": "0x" + hashlib.sha256(client_order_id.encode()).hexdigest(),
-        "strategy": "sum_to_100",
-        "condition_id": "0xc1",
-        "token_id": "71321045679252212594626385532706912750332728571942532289631379312455583992563",
-        "side": Side.BUY,
-        "price": Decimal("0.47"),
-        "size": Decimal("10.25"),
-        "order_type": OrderType.FOK,
-        "group_id": "arb-7",
-        "created_at_ns": 1_767_225_600_123_000_001,
-    }
-    fields.update(changes)
-    return IntentRecord(**fields)  # type: ignore[arg-type]
+#: The intent of these tests: a FOK sum_to_100 leg of basket arb-7.
+_intent = partial(
+    make_intent_record,
+    strategy="sum_to_100",
+    condition_id="0xc1",
+    token_id="71321045679252212594626385532706912750332728571942532289631379312455583992563",
+    price="0.47",
+    size="10.25",
+    order_type=OrderType.FOK,
+    group_id="arb-7",
+    created_at_ns=1_767_225_600_123_000_001,
+)
 
 
 def test_appended_intents_read_back_exactly(tmp_path: Path) -> None:
@@ -51,6 +47,21 @@ def test_appended_intents_read_back_exactly(tmp_path: Path) -> None:
     assert intents[1].price == Decimal("0.530")
     assert str(intents[1].price) == "0.530"  # the exact decimal, not a float's
     assert torn == 0
+
+
+def test_lines_the_disk_gave_back_as_garbage_are_counted_as_torn(tmp_path: Path) -> None:
+    """After a power loss a journal may end in any bytes; the restart that reads it must not die on them."""
+    path = tmp_path / "j"
+    journal = IntentJournal.open(path)
+    journal.append([_intent("a-0")])
+    journal.close()
+    with path.open("ab") as f:
+        f.write(b'{"client_order_id":"\xff\xfe"}\n\x00\x00\x00\n' + b"[" * 5000 + b"\n")
+
+    intents, torn = read_journal(path)
+
+    assert [i.client_order_id for i in intents] == ["a-0"]
+    assert torn == 3
 
 
 def test_the_file_is_emptied_once_every_journaled_intent_is_stored(tmp_path: Path) -> None:

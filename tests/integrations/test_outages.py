@@ -34,6 +34,7 @@ from trader.integrations.bus.redis import RedisBusSettings, open_redis_bus
 from trader.integrations.sinks import SinkSettings, open_write_behind_store
 from trader.integrations.store import IntentState, RiskEventRecord
 from trader.integrations.store.postgres import PostgresSettings, drop_postgres_schema, open_postgres_store
+from trader.testing import make_intent
 from trader.testing.fake_venue import FakeVenue
 
 from .servers import (
@@ -69,15 +70,7 @@ async def pg_settings() -> AsyncIterator[PostgresSettings]:
 
 
 def _intent(cid: str) -> OrderIntent:
-    return OrderIntent(
-        client_order_id=cid,
-        strategy="outage",
-        condition_id="0xcond",
-        token_id="1001",
-        side=Side.BUY,
-        price=Decimal("0.40"),
-        size=Decimal(10),
-    )
+    return make_intent(cid, strategy="outage")
 
 
 def _risk_event(i: int) -> RiskEventRecord:

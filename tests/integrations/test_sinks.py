@@ -16,8 +16,7 @@ import pytest
 import trio
 import trio.testing
 
-from trader.domain.enums import OrderStatus, OrderType
-from trader.domain.numbers import Side
+from trader.domain.enums import OrderStatus
 from trader.domain.positions import Position
 from trader.integrations.sinks import (
     DeliveryError,
@@ -30,7 +29,6 @@ from trader.integrations.sinks import (
 )
 from trader.integrations.store import (
     DailyPnlRecord,
-    IntentRecord,
     IntentState,
     OpportunityRecord,
     OrderRecord,
@@ -39,6 +37,7 @@ from trader.integrations.store import (
     StoreError,
     open_sqlite_store,
 )
+from trader.testing import make_intent_record, make_order_record
 
 
 @dataclass
@@ -184,36 +183,20 @@ def test_sink_settings_are_checked() -> None:
 
 
 def _order(status: OrderStatus, matched: str) -> OrderRecord:
-    return OrderRecord(
-        order_id="o-1",
+    return make_order_record(
+        "o-1",
         client_order_id="c-1",
         strategy="clipper",
         condition_id="0xc1",
         token_id="111",
-        side=Side.BUY,
-        price=Decimal("0.40"),
-        original_size=Decimal(10),
-        size_matched=Decimal(matched),
-        order_type=OrderType.GTC,
+        size_matched=matched,
         status=status,
-        created_at_ns=1,
         updated_at_ns=2,
     )
 
 
 async def test_the_write_behind_store_writes_intents_at_once_and_queues_the_rest(tmp_path: Path) -> None:
-    intent = IntentRecord(
-        client_order_id="c-1",
-        order_id="0xabc",
-        strategy="clipper",
-        condition_id="0xc1",
-        token_id="111",
-        side=Side.BUY,
-        price=Decimal("0.40"),
-        size=Decimal(10),
-        order_type=OrderType.GTC,
-        created_at_ns=1,
-    )
+    intent = make_intent_record("c-1", order_id="0xabc", strategy="clipper", condition_id="0xc1", token_id="111")
     async with open_sqlite_store(tmp_path / "t.db") as sqlite, open_write_behind_store(sqlite) as store:
         await store.record_intent(intent)  # durable when it returns: before any order is sent
         assert await sqlite.load_pending_intents() == [intent]

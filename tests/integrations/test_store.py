@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pytest
 import trio
 
-from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
+from trader.domain.enums import Liquidity, OrderStatus, TradeStatus
 from trader.domain.market import FeeSchedule, Market
 from trader.domain.numbers import Side
 from trader.domain.orders import Order, Trade
@@ -40,7 +40,8 @@ from trader.integrations.store import (
     TradingMode,
     open_sqlite_store,
 )
-from trader.integrations.store.base import check_scope
+from trader.integrations.store.base import CapitalOpRecord, CapitalOpState, check_scope
+from trader.testing import make_intent_record, make_order_record
 from trader.testing.memory_store import MemoryStore
 
 StoreFactory = Callable[[], AbstractAsyncContextManager[Store]]
@@ -102,41 +103,32 @@ async def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Async
     await drop_postgres_schema(settings)
 
 
-def _intent(client_order_id: str = "c-1", **changes: object) -> IntentRecord:
-    fields: dict[str, object] = {
-        "client_order_id": client_order_id,
-        "order_id": "0x" + hashlib.sha256(client_order_id.encode()).hexdigest(),
-        "strategy": "sum_to_100",
-        "condition_id": "0xc1",
-        "token_id": "71321045679252212594626385532706912750332728571942532289631379312455583992563",
-        "side": Side.BUY,
-        "price": Decimal("0.50"),
-        "size": Decimal("10.25"),
-        "order_type": OrderType.GTC,
-        "post_only": True,
-        "expiration": 0,
-        "group_id": "arb-7",
-        "created_at_ns": 1_767_225_600_123_000_000,
-    }
-    fields.update(changes)
-    return IntentRecord(**fields)  # type: ignore[arg-type]
+#: The intent of these tests: a post-only sum_to_100 leg of basket arb-7.
+_intent = partial(
+    make_intent_record,
+    strategy="sum_to_100",
+    condition_id="0xc1",
+    token_id="71321045679252212594626385532706912750332728571942532289631379312455583992563",
+    price="0.50",
+    size="10.25",
+    post_only=True,
+    group_id="arb-7",
+    created_at_ns=1_767_225_600_123_000_000,
+)
 
 
 def _order(order_id: str, status: OrderStatus, matched: str = "0", ts: int = 1) -> OrderRecord:
-    return OrderRecord(
-        order_id=order_id,
-        client_order_id="c-" + order_id,
+    return make_order_record(
+        order_id,
+        status=status,
+        size_matched=matched,
+        updated_at_ns=ts,
         strategy="clipper",
         condition_id="0xc1",
         token_id="111",
         side=Side.SELL,
-        price=Decimal("0.43"),
-        original_size=Decimal("20"),
-        size_matched=Decimal(matched),
-        order_type=OrderType.GTC,
-        status=status,
-        created_at_ns=1,
-        updated_at_ns=ts,
+        price="0.43",
+        original_size=20,
     )
 
 
@@ -467,3 +459,50 @@ async def test_a_closed_store_refuses_calls(store_factory: StoreFactory) -> None
         pass
     with pytest.raises(StoreError, match="closed"):
         await store.load_positions()
+
+
+def _capital_op(op_id: str, state: CapitalOpState, created: int, **changes: object) -> CapitalOpRecord:
+    op = CapitalOpRecord(
+        op_id=op_id,
+        kind="MERGE",
+        condition_id="0xcond",
+        neg_risk=False,
+        yes_token_id="111",
+        no_token_id="222",
+        yes_amount=Decimal("12.5"),
+        no_amount=Decimal("12.5"),
+        payout=Decimal("12.5"),
+        state=state,
+        created_at_ns=created,
+        updated_at_ns=created,
+    )
+    return dataclasses.replace(op, **changes)  # type: ignore[arg-type]
+
+
+async def test_capital_operations_are_written_ahead_and_found_again_until_they_end(
+    store_factory: StoreFactory,
+) -> None:
+    async with store_factory() as store:
+        await store.record_capital_op(_capital_op("0xb", CapitalOpState.PREPARED, 2))
+        await store.record_capital_op(
+            _capital_op("0xa", CapitalOpState.PREPARED, 1, kind="REDEEM", payout=Decimal("7"))
+        )
+        await store.record_capital_op(_capital_op("0xc", CapitalOpState.PREPARED, 3))
+        # 0xa is sent (its hash known), 0xc ends; an update never rewrites what the operation is
+        await store.record_capital_op(
+            _capital_op("0xa", CapitalOpState.PENDING, 1, tx_hash="0xtx", updated_at_ns=5, payout=Decimal("99"))
+        )
+        await store.record_capital_op(_capital_op("0xc", CapitalOpState.CONFIRMED, 3, updated_at_ns=6))
+    async with store_factory() as store:  # a restart
+        found = await store.load_open_capital_ops()
+        every = await store.load_capital_ops()  # what changed positions besides trades, ended ones too
+    assert [op.op_id for op in found] == ["0xa", "0xb"]
+    assert [(op.op_id, op.state) for op in every] == [
+        ("0xa", CapitalOpState.PENDING),
+        ("0xb", CapitalOpState.PREPARED),
+        ("0xc", CapitalOpState.CONFIRMED),
+    ]
+    assert found[0] == _capital_op(
+        "0xa", CapitalOpState.PENDING, 1, kind="REDEEM", payout=Decimal("7"), tx_hash="0xtx", updated_at_ns=5
+    )
+    assert found[1].state is CapitalOpState.PREPARED

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from decimal import Decimal
 from functools import partial
 from pathlib import Path
 
@@ -13,10 +12,10 @@ import trio
 import trio.testing
 
 from trader.domain.enums import OrderType
-from trader.domain.numbers import Side
 from trader.integrations.store import StoreError, open_sqlite_store
 from trader.integrations.store.base import IntentRecord, IntentState, Migration, load_migrations
 from trader.integrations.store.sqlite import CHECKPOINT_EVERY_WRITES, migrate
+from trader.testing import make_intent_record
 
 
 def _query(path: Path, sql: str) -> list[tuple[object, ...]]:
@@ -108,18 +107,13 @@ async def test_unopenable_path_is_a_store_error(tmp_path: Path) -> None:
 
 
 def _intent(n: int) -> IntentRecord:
-    return IntentRecord(
-        client_order_id=f"c-{n}",
+    return make_intent_record(
+        f"c-{n}",
         order_id=f"0x{n:064x}",
         strategy="sum_to_100",
         condition_id="0xc1",
-        token_id="1001",
-        side=Side.BUY,
-        price=Decimal("0.45"),
-        size=Decimal(10),
+        price="0.45",
         order_type=OrderType.FOK,
-        post_only=False,
-        expiration=0,
         group_id="arb-1",
         created_at_ns=n,
     )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 from trader.domain.book import OrderBook
 from trader.domain.games import Scoreboard
-from trader.domain.market import NO_FEES, FeeSchedule, Market, NegRiskEvent
+from trader.domain.market import Market, NegRiskEvent
 from trader.domain.positions import Portfolio, Position
 from trader.strategies.base import BookView, MarketState
+from trader.testing import builders
 
 Levels = Sequence[tuple[str, str]]
 
@@ -26,28 +28,23 @@ def make_market(
     n: int,
     *,
     tick: str = "0.01",
-    fees: FeeSchedule = NO_FEES,
     min_size: str = "5",
-    neg_risk: bool = False,
     neg_risk_id: str | None = None,
-    outcomes: tuple[str, str] = ("Yes", "No"),
     question: str = "Will it happen?",
-    **changes: object,
+    **changes: Any,
 ) -> Market:
-    """Market n has YES token token(2n) and NO token token(2n + 1)."""
-    return Market(
+    """Market n has condition "0xc<n>", YES token token(2n) and NO token token(2n + 1); `changes` as for
+    `trader.testing.make_market` (`fees`, `neg_risk`, `outcomes`, ...)."""
+    return builders.make_market(
+        n,
         condition_id=f"0xc{n}",
         question=question,
-        slug=f"m{n}",
         yes_token_id=token(2 * n),
         no_token_id=token(2 * n + 1),
-        tick_size=D(tick),
-        fees=fees,
-        min_order_size=D(min_size),
-        neg_risk=neg_risk,
+        tick_size=tick,
+        min_order_size=min_size,
         neg_risk_market_id=neg_risk_id,
-        outcomes=outcomes,
-        **changes,  # type: ignore[arg-type]
+        **changes,
     )
 
 

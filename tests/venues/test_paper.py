@@ -20,16 +20,18 @@ import trio.testing
 from trader.domain.book import OrderBook
 from trader.domain.enums import OrderStatus, OrderType, TradeStatus
 from trader.domain.intents import OrderIntent
-from trader.domain.market import FeeSchedule, Market
+from trader.domain.market import FeeSchedule
 from trader.domain.numbers import Side
 from trader.domain.orders import Order, is_order_id
 from trader.domain.positions import Portfolio
 from trader.engine.order_manager import OrderManager, pump_venue_events
 from trader.errors import ConfigError
+from trader.testing import make_intent, make_market, make_order
 from trader.testing.memory_store import MemoryStore
 from trader.venues.base import SubmitAccepted, SubmitRejected, VenueOrderStatus, VenueTrade
 from trader.venues.errors import VenueRejectCode
 from trader.venues.paper import PaperSettings, PaperVenue, PaperWallet, follow_books
+from trader.venues.paper_capital import PaperCapital
 from trader.venues.polymarket.paper_ids import PAPER_KEY, PaperOrderIds, paper_order_id
 from trader.venues.polymarket.signing import OrderSigner, order_salt
 
@@ -38,16 +40,7 @@ NO = "1002"
 D = Decimal
 WALL = 1_700_000_000.0
 
-MARKET = Market(
-    condition_id="0xcond",
-    question="q",
-    slug="q",
-    yes_token_id=YES,
-    no_token_id=NO,
-    tick_size=D("0.01"),
-    min_order_size=D(5),
-    fees=FeeSchedule(rate=D("0.02"), exponent=1),
-)
+MARKET = make_market(question="q", slug="q", fees=FeeSchedule(rate=D("0.02"), exponent=1))
 
 
 def fixed_book() -> OrderBook:
@@ -73,14 +66,13 @@ def order(
     token: str = YES,
 ) -> Order:
     n = next(_ids)
-    return Order(
-        client_order_id=f"c{n}",
+    return make_order(
+        f"c{n}",
         order_id=f"0x{n:064x}",
         token_id=token,
         side=side,
-        price=D(price),
-        size=D(size),
-        created_ts=WALL,
+        price=price,
+        size=size,
         order_type=order_type,
         post_only=post_only,
     )
@@ -303,7 +295,8 @@ async def test_a_marketable_buy_needs_its_taker_fee_bound_as_the_venue_does() ->
     placed = await resting.paper.submit(order(Side.BUY, "0.40", "50"))
     assert isinstance(placed, SubmitAccepted)
     assert resting.paper.wallet() == PaperWallet(cash=D(20), reserved=D(20))
-    assert (await resting.paper.collateral()).balance == D(20)  # all of it: the reservation is the caller's to count
+    # the wallet's collateral is all of it: what resting buys reserve is the caller's to count, by the rule above
+    assert (await PaperCapital(resting.paper).collateral()).balance == D(20)
 
 
 async def test_duplicate_and_unknown_market() -> None:
@@ -362,15 +355,7 @@ async def test_cancel_and_lookups() -> None:
 
 
 def test_paper_order_ids_are_the_live_digest() -> None:
-    intent = OrderIntent(
-        client_order_id="c1",
-        strategy="s",
-        condition_id="0xcond",
-        token_id=YES,
-        side=Side.BUY,
-        price=D("0.45"),
-        size=D(10),
-    )
+    intent = make_intent("c1", strategy="s", price="0.45")
     ids = PaperOrderIds(lambda _t: MARKET, salt_source=lambda: 12345, clock_ms=lambda: 1_700_000_000_000)
     _, expected = OrderSigner(PAPER_KEY).limit_order_with_id(
         token_id=YES,
@@ -398,16 +383,7 @@ async def test_the_order_manager_cannot_tell_it_from_a_live_venue(autojump_clock
     )
 
     def intent(cid: str, price: str, size: str, order_type: OrderType) -> OrderIntent:
-        return OrderIntent(
-            client_order_id=cid,
-            strategy="s",
-            condition_id="0xcond",
-            token_id=YES,
-            side=Side.BUY,
-            price=D(price),
-            size=D(size),
-            order_type=order_type,
-        )
+        return make_intent(cid, strategy="s", price=price, size=size, order_type=order_type)
 
     async with trio.open_nursery() as nursery:
         await nursery.start(pump_venue_events, manager)
@@ -468,15 +444,7 @@ def test_settings_are_checked() -> None:
 
 async def test_prepare_computes_a_deterministic_live_shaped_id() -> None:
     v = Venue()
-    intent = OrderIntent(
-        client_order_id="c-42",
-        strategy="s",
-        condition_id="0xcond",
-        token_id=YES,
-        side=Side.BUY,
-        price=D("0.45"),
-        size=D(10),
-    )
+    intent = make_intent("c-42", strategy="s", price="0.45")
     first = await v.paper.prepare(intent, ts=WALL)
     again = await v.paper.prepare(intent, ts=WALL)
     later = await v.paper.prepare(intent, ts=WALL + 1)

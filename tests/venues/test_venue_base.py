@@ -12,6 +12,7 @@ import trio
 from trader.domain.intents import OrderIntent
 from trader.domain.numbers import Side
 from trader.domain.orders import Order
+from trader.testing import make_intent, make_order
 from trader.venues.base import (
     MAX_BATCH_SIZE,
     Balances,
@@ -31,16 +32,7 @@ from trader.venues.errors import VenueRejectCode
 
 
 def _order(n: int) -> Order:
-    intent = OrderIntent(
-        client_order_id=f"c-{n}",
-        strategy="s",
-        condition_id="0xm",
-        token_id="1001",
-        side=Side.BUY,
-        price=Decimal("0.40"),
-        size=Decimal(10),
-    )
-    return Order.from_intent(intent, order_id="0x" + f"{n:064x}", ts=1.0)
+    return make_order(f"c-{n}", order_id=f"0x{n:064x}", strategy="s", condition_id="0xm", created_ts=1.0)
 
 
 class _EchoVenue:
@@ -163,15 +155,7 @@ def test_venue_order_of_a_domain_order_carries_its_fields_and_the_state_given() 
 
 async def test_a_venue_without_a_by_id_endpoint_looks_up_in_its_open_orders() -> None:
     venue: Venue = _EchoVenue()
-    intent = OrderIntent(
-        client_order_id="c-7",
-        strategy="s",
-        condition_id="0xm",
-        token_id="1001",
-        side=Side.BUY,
-        price=Decimal("0.40"),
-        size=Decimal(10),
-    )
+    intent = make_intent("c-7", strategy="s", condition_id="0xm")
     order = await venue.prepare(intent, ts=2.0)
     assert (order.client_order_id, order.order_id, order.created_ts) == ("c-7", "0x" + f"{1:064x}", 2.0)
     assert await venue.lookup(order.order_id) is None  # not sent

@@ -37,6 +37,11 @@ from trader.venues.errors import (
         ("EXECUTION_ERROR", VenueRejectCode.EXECUTION_ERROR),
         ("DELAYING_ORDER_ERROR", VenueRejectCode.DELAYING_ORDER_ERROR),
         ("FOK_ORDER_NOT_FILLED_ERROR", VenueRejectCode.FOK_NOT_FILLED),
+        # the venue's text for a killed FOK (captured/ws_user_order_fok_killed.json), and the docs' spelling of it
+        ("order couldn't be fully filled. FOK orders are fully filled or killed.", VenueRejectCode.FOK_NOT_FILLED),
+        ("order couldn\u2019t be fully filled, FOK orders are fully filled/killed", VenueRejectCode.FOK_NOT_FILLED),
+        ("order couldn't be fully filled, FOK orders are fully filled/killed", VenueRejectCode.FOK_NOT_FILLED),
+        ("no orders found to match with FAK order", VenueRejectCode.FOK_NOT_FILLED),
         ("MARKET_NOT_READY", VenueRejectCode.MARKET_NOT_READY),
         ("order_version_mismatch", VenueRejectCode.ORDER_VERSION_MISMATCH),
         ("invalid amounts", VenueRejectCode.INVALID_AMOUNTS),

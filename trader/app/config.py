@@ -18,6 +18,7 @@ from typing import Literal
 
 from trader.config import Secret, check_positive_secs
 from trader.engine.breaker import BreakerSettings
+from trader.engine.capital import CapitalSettings
 from trader.engine.execution import ExecutionSettings
 from trader.engine.funds import FundsSettings
 from trader.engine.market_data import MarketDataSettings
@@ -37,6 +38,7 @@ from trader.strategies.sniper import SniperSettings
 from trader.strategies.sum_deviation import SumDeviationSettings
 from trader.strategies.sum_to_100 import SumTo100Settings
 from trader.venues.paper import PaperSettings
+from trader.venues.paper_capital import PaperCapitalSettings
 from trader.venues.polymarket.auth import ApiCredentials
 from trader.venues.polymarket.gamma import GAMMA_URL
 from trader.venues.polymarket.market_ws import MARKET_WS_URL
@@ -331,6 +333,8 @@ class Settings:
     breaker: BreakerSettings = dataclasses.field(default_factory=BreakerSettings)
     rate_limit: RateLimitSettings = dataclasses.field(default_factory=RateLimitSettings)
     paper: PaperSettings = dataclasses.field(default_factory=PaperSettings)
+    capital: CapitalSettings = dataclasses.field(default_factory=CapitalSettings)
+    paper_capital: PaperCapitalSettings = dataclasses.field(default_factory=PaperCapitalSettings)
     strategy_engine: StrategyEngineSettings = dataclasses.field(default_factory=StrategyEngineSettings)
     sum_to_100: SumTo100Settings = dataclasses.field(default_factory=SumTo100Settings)
     clipper: ClipperSettings = dataclasses.field(default_factory=ClipperSettings)

@@ -16,6 +16,7 @@ from trader.app.config import Settings
 from trader.app.core import Core
 from trader.app.sinks import Outputs, Sinks, as_json
 from trader.app.venue import VenueSide
+from trader.domain.numbers import ZERO
 from trader.engine.books import BookHealth
 from trader.engine.breaker import BreakerState
 from trader.engine.execution import ExecutionService
@@ -65,6 +66,9 @@ class Control:
         }
         document.update(self.core.execution.snapshot())
         document["strategies"] = self.core.strategy_engine.status()
+        document["money"] = self.money()
+        if self.core.capital is not None:
+            document["capital"] = as_json(self.core.capital.statistics())
         document["store"] = {
             "available": self.sinks.store.available,
             "halted_trading": self.store_gate.halted,
@@ -77,6 +81,24 @@ class Control:
             document["restart"] = as_json(self.venue.restart)
         document["recent_opportunities"] = self.core.opportunities.recent[-20:]
         return document
+
+    def money(self) -> dict[str, str]:
+        """Cash, what redemptions owe, equity at the marks (positions without a mark at their cost), and PnL."""
+        portfolio = self.core.manager.portfolio
+        marks = self.core.marks()
+        held = ZERO
+        for token_id, position in portfolio.positions.items():
+            if position.quantity:
+                mark = marks.get(token_id)
+                held += position.cost_basis if mark is None else position.quantity * mark
+        return {
+            "cash": str(portfolio.cash),
+            "receivable": str(portfolio.receivable),
+            "positions_value": str(held),
+            "equity": str(portfolio.cash + portfolio.receivable + held),
+            "realized_pnl": str(portfolio.realized_pnl),
+            "unrealized_pnl": str(portfolio.marked_unrealized_pnl(marks)),
+        }
 
     async def emergency_stop(self, reason: str) -> None:
         self.sinks.outputs.stop_source = "http"

@@ -18,10 +18,11 @@ the paper venue fills it against the books (`trader.venues.paper`), the live ven
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 
 import httpx
 import structlog
@@ -36,6 +37,7 @@ from trader.domain.intents import Intent
 from trader.domain.positions import Portfolio, marks_at_mid
 from trader.engine.books import Books
 from trader.engine.breaker import CircuitBreaker
+from trader.engine.capital import CapitalService
 from trader.engine.execution import ExecutionService, book_health_from, fees_from, tick_from
 from trader.engine.funds import Funds
 from trader.engine.order_manager import OrderManager
@@ -100,6 +102,7 @@ class Core:
     strategies: tuple[Strategy, ...]
     opportunities: OpportunityLog
     espn: EspnPoller | None
+    capital: CapitalService | None
     strategy_scope: trio.CancelScope
 
     def marks(self) -> dict[str, Decimal]:
@@ -139,11 +142,16 @@ async def open_core(
     manager.add_listener(sinks.outputs)  # order events, fills, risk denials -> bus and Slack
     if sinks.outputs.slack is not None:  # balance refusals and residual exposure: alerts
         manager.add_listener(money_alerts(sinks.outputs.slack.notify))
-    funds = Funds(venue.capital, portfolio, settings.funds)
+    funds = Funds(venue.collateral, portfolio, settings.funds)
     manager.add_listener(funds.on_event)  # a fill: read the wallet's collateral again
     wallet = None if venue.paper is None else PaperWalletKeeper(venue.paper, store)
     if wallet is not None:
         manager.add_listener(wallet.on_event)  # a fill, an order resting or closed: the wallet is saved
+    # A merge or a redemption moved the wallet: buying power reads it again, the paper wallet is saved.
+    capital_listeners = [funds.on_event] if wallet is None else [funds.on_event, wallet.on_event]
+    capital = _capital_service(settings, sinks, venue, portfolio, capital_listeners)
+    if capital is not None:
+        manager.add_listener(capital.wake_on)  # a fill or a settled trade may complete a set
     send, receive = trio.open_memory_channel[Intent](settings.run.intent_buffer)
     sniped = {m.condition_id for m in await store.load_sniped_markets()}
     strategies = build_strategies(
@@ -154,6 +162,8 @@ async def open_core(
     )
     opportunities = OpportunityLog(sinks.outputs, store)
     async with trio.open_nursery() as nursery:
+        if capital is not None:  # before trading: what a crash left open is followed, receivables rebuilt
+            await nursery.start(capital.run)
         espn: EspnPoller | None = None
         if settings.sniper.enabled:
             espn_settings = dataclasses.replace(settings.espn, base_url=venue.endpoints.espn)  # the sim serves its own
@@ -166,7 +176,7 @@ async def open_core(
             intents=send,
             settings=settings.strategy_engine,
             events=lambda: venue.events.current,
-            positions=portfolio,
+            positions=portfolio if capital is None else capital,  # shares being merged are not for sale
             scoreboard=espn.latest if espn is not None else lambda: None,
             claim=store_claim(store),
             publish=opportunities.publish,
@@ -202,9 +212,49 @@ async def open_core(
             strategies=tuple(strategies),
             opportunities=opportunities,
             espn=espn,
+            capital=capital,
             strategy_scope=strategy_scope,
         )
         nursery.cancel_scope.cancel()
+
+
+def _capital_service(
+    settings: Settings,
+    sinks: Sinks,
+    venue: VenueSide,
+    portfolio: Portfolio,
+    listeners: Sequence[Callable[[object], None]],
+) -> CapitalService | None:
+    """Merges, settlements and redemptions, when the venue side has a `Capital` (paper always). What it does goes to
+    the outputs and to `listeners`."""
+    if venue.capital is None:
+        return None
+    books = venue.books
+
+    def resolved_winner(condition_id: str) -> str | None:
+        cell = books.markets.get(condition_id)
+        return None if cell is None else cell.resolved_winner
+
+    def mark_resolved(condition_id: str, winner: str | None) -> None:
+        cell = books.mark_resolved(condition_id, winner)
+        if cell is not None:
+            books.publish([cell])
+
+    return CapitalService(
+        venue.capital,
+        portfolio,
+        venue.directory,
+        sinks.store,
+        settings.capital,
+        resolved_winner=resolved_winner,
+        mark_resolved=mark_resolved,
+        emit=partial(_tell, (sinks.outputs, *listeners)),
+    )
+
+
+def _tell(listeners: Sequence[Callable[[object], None]], event: object) -> None:
+    for listener in listeners:
+        listener(event)
 
 
 def _opportunity_json(op: Opportunity) -> dict[str, object]:

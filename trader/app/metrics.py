@@ -50,6 +50,7 @@ from prometheus_client.registry import Collector
 from trader.app.control import Control
 from trader.domain.positions import Portfolio, marks_at_mid
 from trader.domain.risk import TradingState
+from trader.engine.capital import CapitalStatistics
 from trader.engine.execution import ExecutionService
 from trader.engine.strategy_engine import StrategyEngine
 
@@ -89,6 +90,25 @@ class EngineCollector(Collector):
         yield from self._market_data()
         yield from self._execution(self._control.core.execution)
         yield from self._strategies(self._control.core.strategy_engine)
+        if self._control.core.capital is not None:
+            yield from self._capital(self._control.core.capital.statistics())
+
+    @staticmethod
+    def _capital(s: CapitalStatistics) -> Iterator[Metric]:
+        yield _counter("trader_capital_merges", "complete-set merges confirmed", s.merges)
+        yield _counter("trader_capital_merged_usd", "pUSD freed by merges", _money(s.merged_sets))
+        yield _counter("trader_capital_redemptions", "redemptions confirmed", s.redemptions)
+        yield _counter("trader_capital_redeemed_usd", "pUSD paid by redemptions", _money(s.redeemed_usd))
+        yield _counter("trader_capital_settled_markets", "resolved markets settled", s.settled_markets)
+        yield _gauge(
+            "trader_capital_settled_pnl_usd", "PnL realized by settling resolved markets", _money(s.settled_pnl)
+        )
+        yield _gauge("trader_capital_ops_open", "merges and redemptions in flight", s.open_ops)
+        yield _labelled(
+            "trader_capital_ops_failed", "merges and redemptions that failed, by reason", "reason", s.failed_ops
+        )
+        yield _gauge("trader_capital_locked_sets", "complete sets held and not being merged", _money(s.locked_sets))
+        yield _gauge("trader_capital_receivable_usd", "pUSD owed by redemptions", _money(s.receivable_usd))
 
     def _market_data(self) -> Iterator[Metric]:
         s = self._control.venue.market_data.statistics()

@@ -9,9 +9,10 @@ from decimal import Decimal
 from trader.app.config import Settings
 from trader.app.core import Core
 from trader.app.venue import VenueSide
+from trader.domain.numbers import ZERO
 from trader.engine.execution import DrainReport
 
-__all__ = ["RunSummary", "build_summary"]
+__all__ = ["RunSummary", "build_summary", "check_wallet"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,6 +37,8 @@ class RunSummary:
     arbitrage: Mapping[str, int]
     positions: Mapping[str, Mapping[str, str]]
     drain: Mapping[str, object] = field(default_factory=dict)
+    capital: Mapping[str, object] = field(default_factory=dict)
+    wallet: Mapping[str, object] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -57,11 +60,20 @@ class RunSummary:
             "arbitrage": dict(self.arbitrage),
             "positions": {k: dict(v) for k, v in self.positions.items()},
             "drain": dict(self.drain),
+            "capital": {k: str(v) if isinstance(v, Decimal) else v for k, v in self.capital.items()},
+            "wallet": {k: str(v) if isinstance(v, Decimal) else v for k, v in self.wallet.items()},
         }
 
 
 def build_summary(
-    settings: Settings, venue: VenueSide, core: Core, report: DrainReport, *, exit_reason: str, duration: float
+    settings: Settings,
+    venue: VenueSide,
+    core: Core,
+    report: DrainReport,
+    *,
+    exit_reason: str,
+    duration: float,
+    wallet: Mapping[str, object] | None = None,
 ) -> RunSummary:
     """The summary of a run that has drained."""
     stats = core.execution.statistics()
@@ -100,4 +112,45 @@ def build_summary(
             "canceled_orders": len(report.canceled_order_ids),
             "cancel_all_ok": report.cancel_all_ok,
         },
+        capital=_capital(core, portfolio.receivable),
+        wallet=dict(wallet or {}),
     )
+
+
+async def check_wallet(venue: VenueSide, core: Core) -> dict[str, object]:
+    """What the venue's wallet holds against what the engine believes, at exit: `cash` (the venue's), `cash_difference`
+    (the venue's minus the engine's; 0 when they agree to the cent and beyond) and the tokens whose shares differ.
+    Asked of the venue itself: the paper wallet on paper, the venue's balances live."""
+    portfolio = core.manager.portfolio
+    if venue.capital is not None:
+        cash = (await venue.capital.collateral()).balance
+    else:
+        cash = (await venue.venue.balances()).collateral
+    held = await venue.venue.positions()
+    tokens = {t for t, p in portfolio.positions.items() if p.quantity} | {t for t, q in held.items() if q}
+    differing = sorted(t for t in tokens if held.get(t, ZERO) != portfolio.position(t).quantity)
+    return {
+        "cash": cash,
+        "cash_difference": cash - portfolio.cash,
+        "positions_differing": len(differing),
+        "tokens_differing": differing[:20],
+    }
+
+
+def _capital(core: Core, receivable: Decimal) -> dict[str, object]:
+    """Merges, settlements and redemptions of the run (empty without a capital service)."""
+    if core.capital is None:
+        return {}
+    s = core.capital.statistics()
+    return {
+        "merges": s.merges,
+        "merged_usd": s.merged_sets,
+        "redemptions": s.redemptions,
+        "redeemed_usd": s.redeemed_usd,
+        "settled_markets": s.settled_markets,
+        "settled_pnl": s.settled_pnl,
+        "locked_sets": s.locked_sets,
+        "receivable_usd": receivable,
+        "open_ops": s.open_ops,
+        "failed_ops": sum(s.failed_ops.values()),
+    }

@@ -56,12 +56,13 @@ from trader.app.control import Control, RunningEngine
 from trader.app.core import open_core
 from trader.app.metrics import EngineCollector, SinkCollector, TickToTrade
 from trader.app.sinks import open_sinks
-from trader.app.summary import RunSummary, build_summary
+from trader.app.summary import RunSummary, build_summary, check_wallet
 from trader.app.venue import open_venue
 from trader.engine.execution import ExecutionService
 from trader.integrations.bus import run_book_summaries
 from trader.integrations.http_server import OperatorApp, run_http_server
 from trader.integrations.slack import DisconnectStormDetector
+from trader.venues.errors import VenueError
 
 __all__ = ["run_trader"]
 
@@ -157,7 +158,15 @@ async def _shut_down(
             await core.paper_wallet.save()
     with trio.move_on_after(settings.supervisor.opportunities_flush_secs, shield=True):  # 3. what the store lacks
         await core.opportunities.write()
-    summary = build_summary(settings, control.venue, core, report, exit_reason=exit_reason, duration=duration)
+    wallet: dict[str, object] = {}
+    with trio.move_on_after(settings.supervisor.opportunities_flush_secs, shield=True):
+        try:
+            wallet = await check_wallet(control.venue, core)
+        except VenueError as exc:  # the summary says it could not be checked
+            wallet = {"error": repr(exc)}
+    summary = build_summary(
+        settings, control.venue, core, report, exit_reason=exit_reason, duration=duration, wallet=wallet
+    )
     if settings.slack.daily_summary:
         control.sinks.outputs(daily.summary(core.risk.risk_day(dt.datetime.now(dt.UTC)), core.marks(), reset=False))
     return summary

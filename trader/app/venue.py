@@ -12,8 +12,8 @@ open_venue(settings, http, store, signer)  -> VenueSide        (one nursery, clo
 └── restart              before trading: the store brought up to date with the venue (`reconcile_at_start`)
 ```
 
-The wallet's collateral (`VenueSide.capital`, for buying power) is the paper venue's own, or live the account's
-`GET /balance-allowance` (`LiveCollateral`, until the live adapter answers `Capital.collateral` itself).
+The wallet's collateral (`VenueSide.collateral`, for buying power) is the paper venue's own (its `PaperCapital`), or
+live the account's `GET /balance-allowance` (`LiveCollateral`, until the live adapter answers `Capital.collateral`).
 
 This is the only part of the composition root that knows venue implementations (Polymarket, the sim, paper); the
 engine below sees them through the ports of `trader.venues.base`.
@@ -34,6 +34,7 @@ import structlog
 import trio
 
 from trader.app.config import Settings, VenueKind
+from trader.domain.capital import PositionsRedeemed, SetsMerged
 from trader.domain.events import (
     OrderAccepted,
     OrderCanceled,
@@ -43,15 +44,18 @@ from trader.domain.events import (
     OrderKilled,
 )
 from trader.domain.market import Market, NegRiskEvent
+from trader.domain.numbers import ONE, ZERO
 from trader.domain.positions import Position
 from trader.engine.books import Books
+from trader.engine.capital import MarketDirectory
 from trader.engine.funds import CollateralSource
 from trader.engine.market_data import MarketDataService
 from trader.engine.restart import RestartReport, reconcile_at_start
 from trader.integrations.store.base import PaperWalletRecord, Store, StoreError
-from trader.venues.base import Collateral, Venue
+from trader.venues.base import Capital, Collateral, Resolution, Venue
 from trader.venues.errors import VenueError
 from trader.venues.paper import PaperVenue, PaperWallet, follow_books
+from trader.venues.paper_capital import PaperCapital
 from trader.venues.polymarket.gamma import Discovery, GammaClient, MarketQuery, run_market_refresh
 from trader.venues.polymarket.market_ws import PolymarketMarketFeed, websocket_factory
 from trader.venues.polymarket.paper_ids import paper_order_id
@@ -82,18 +86,27 @@ class NegRiskEvents:
 
 
 class _Capped:
-    """Tracks at most `limit` markets in the market-data service (discovery may find thousands)."""
+    """Tracks at most `limit` markets in the market-data service (discovery may find thousands), and remembers each
+    one in the market directory, so positions outlive a market leaving discovery."""
 
-    def __init__(self, service: MarketDataService, limit: int, on_change: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        service: MarketDataService,
+        limit: int,
+        on_change: Callable[[], None],
+        directory: MarketDirectory,
+    ) -> None:
         self._service = service
         self._limit = limit
         self._on_change = on_change
+        self._directory = directory
         self.tracked: dict[str, Market] = {}
 
     def track(self, market: Market) -> object:
         if market.condition_id not in self.tracked and len(self.tracked) >= self._limit:
             return None
         self.tracked[market.condition_id] = market
+        self._directory.remember(market)
         cell = self._service.track(market)
         self._on_change()
         return cell
@@ -117,10 +130,12 @@ class VenueSide:
     venue: Venue  # where orders go: the live venue or the paper venue
     live: PolymarketVenue | None
     paper: PaperVenue | None
-    capital: CollateralSource  # the wallet's collateral: the paper venue's, or the live account's
     restart: RestartReport | None  # what the restart found; None when the venue could not be asked
     positions: list[Position]  # as stored at start
     cash: Decimal  # pUSD at start: the paper wallet's (as stored, else the starting cash), or the live account's
+    directory: MarketDirectory  # every market followed or held, also after discovery dropped it
+    capital: Capital | None  # merges, resolutions, redemptions (None: live, until the chain side is configured)
+    collateral: CollateralSource  # the wallet's pUSD for buying power: `capital`'s, or live `LiveCollateral`
 
     def reconnects(self) -> dict[str, int]:
         """Reconnections so far, per channel (market, and user when live): for disconnect storms."""
@@ -153,7 +168,8 @@ async def open_venue(
             if live is not None:
                 live.add_markets(capped.tracked.values())
 
-        capped = _Capped(market_data, settings.markets.max_markets, markets_changed)
+        directory = MarketDirectory(await store.load_markets())
+        capped = _Capped(market_data, settings.markets.max_markets, markets_changed, directory)
         gamma = GammaClient(http, endpoints.gamma)
         latest: list[Discovery] = []  # the last discovery only
 
@@ -194,15 +210,17 @@ async def open_venue(
         positions = await store.load_positions()
         venue: Venue
         paper: PaperVenue | None = None
-        capital: CollateralSource
+        capital: Capital | None = None
+        collateral: CollateralSource
         if live is not None:
-            venue, capital = live, LiveCollateral(live.rest)
-            cash = await _live_cash(capital, supervisor.discovery_timeout_secs)
+            venue, collateral = live, LiveCollateral(live.rest)
+            cash = await _live_cash(collateral, supervisor.discovery_timeout_secs)
         else:
             cash = await _paper_cash(store, settings.run.starting_cash_usd, positions)
             paper = _paper_venue(settings, books, cash, positions)
             await nursery.start(follow_books, paper, books)
-            venue = capital = paper
+            venue = paper
+            capital = collateral = PaperCapital(paper, partial(_resolution_from_books, books), settings.paper_capital)
         try:
             yield VenueSide(
                 endpoints=endpoints,
@@ -214,10 +232,12 @@ async def open_venue(
                 venue=venue,
                 live=live,
                 paper=paper,
-                capital=capital,
                 restart=restart,
                 positions=positions,
                 cash=cash,
+                directory=directory,
+                capital=capital,
+                collateral=collateral,
             )
         finally:
             md_scope.cancel()  # close the market connections while the venue still answers
@@ -239,15 +259,25 @@ class LiveCollateral:
         return Collateral(balance=reply.balance, missing_allowances=missing)
 
 
-#: The order events after which the paper wallet may have changed (cash: fills; reservations: orders resting, closed).
-_WALLET_EVENTS = (OrderFilled, OrderFillReversed, OrderAccepted, OrderCanceled, OrderKilled, OrderExpired)
+#: The events after which the paper wallet may have changed (cash: fills, merges, redemptions; reservations: orders
+#: resting or closing).
+_WALLET_EVENTS = (
+    OrderFilled,
+    OrderFillReversed,
+    OrderAccepted,
+    OrderCanceled,
+    OrderKilled,
+    OrderExpired,
+    SetsMerged,  # the capital service's: a merge or a redemption landed in the wallet
+    PositionsRedeemed,
+)
 
 
 class PaperWalletKeeper:
     """Writes the paper wallet (cash, reserved) to the store after each change, so that a restart continues from it.
 
-    `on_event` (an order-manager listener) or `request_save()` (anything else that moved the wallet: a merge, a
-    redemption) wake `run`, which writes it if it changed; `save()` writes it now (at shutdown)."""
+    `on_event` (a listener of the order manager and of the capital service) or `request_save()` (anything else that
+    moved the wallet) wake `run`, which writes it if it changed; `save()` writes it now (at shutdown)."""
 
     def __init__(self, paper: PaperVenue, store: Store) -> None:
         self._paper = paper
@@ -314,6 +344,16 @@ def _paper_venue(settings: Settings, books: Books, cash: Decimal, positions: lis
         shares={p.token_id: p.quantity for p in positions if p.quantity},
         order_ids=paper_order_id,
     )
+
+
+async def _resolution_from_books(books: Books, condition_id: str) -> Resolution | None:
+    """A resolution as the market channel told it (`market_resolved`: a winner, so 1/0 or 0/1)."""
+    await trio.lowlevel.checkpoint()
+    cell = books.markets.get(condition_id)
+    if cell is None or cell.resolved_winner is None or not cell.market.has_token(cell.resolved_winner):
+        return None
+    yes_won = cell.resolved_winner == cell.market.yes_token_id
+    return Resolution(condition_id=condition_id, payouts=(ONE, ZERO) if yes_won else (ZERO, ONE))
 
 
 def _query(settings: Settings) -> MarketQuery:

@@ -38,16 +38,39 @@ class Side(enum.StrEnum):
         return Side.SELL if self is Side.BUY else Side.BUY
 
 
+#: A decimal read from outside is zero or lies within 1e-100 .. 1e100 in magnitude (`within_limits`). That holds
+#: everything the venue or a user sends (an unlimited allowance is 2**256 - 1 base units, ~1.2e77), and the products
+#: of such numbers stay far below the decimal context's Emax (999999); a value such as 1e999999999 does not, and would
+#: raise `decimal.Overflow` in some arithmetic far from the parser that let it in.
+DECIMAL_EXPONENT_LIMIT = 100
+
+
+def within_limits(value: Decimal) -> bool:
+    """True for zero and for a finite magnitude between 1e-100 and 1e100 (see `DECIMAL_EXPONENT_LIMIT`)."""
+    return not value or (value.is_finite() and -DECIMAL_EXPONENT_LIMIT <= value.adjusted() <= DECIMAL_EXPONENT_LIMIT)
+
+
+def _excerpt(value: object) -> str:
+    # str() of an int of more than 4300 digits raises ValueError: never print a huge int.
+    return repr(value[:40]) if isinstance(value, str) else f"a number of {type(value).__name__}"
+
+
 def parse_decimal(value: object, field: str) -> Decimal:
-    """A finite Decimal from a decimal string (or an int). Floats are refused: they are already inexact."""
+    """A finite Decimal from a decimal string (or an int) `within_limits`. Floats are refused: they are already
+    inexact."""
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise InputError(field, f"expected a decimal string, got {type(value).__name__}")
     try:
         result = Decimal(value.strip() if isinstance(value, str) else value)
     except InvalidOperation:
-        raise InputError(field, f"not a decimal number: {str(value)[:40]!r}") from None
+        raise InputError(field, f"not a decimal number: {_excerpt(value)}") from None
     if not result.is_finite():
-        raise InputError(field, f"not a finite number: {str(value)[:40]!r}")
+        raise InputError(field, f"not a finite number: {_excerpt(value)}")
+    if not within_limits(result):
+        raise InputError(
+            field,
+            f"out of range (magnitude 1e-{DECIMAL_EXPONENT_LIMIT} to 1e{DECIMAL_EXPONENT_LIMIT}): {_excerpt(value)}",
+        )
     return result
 
 

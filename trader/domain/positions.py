@@ -13,6 +13,17 @@ Accounting (average cost):
 * Unrealized PnL at a mark price is `quantity * mark - cost_basis`; so equity (cash + value at the marks) moves by
   exactly the realized plus unrealized PnL.
 
+Merging and resolution (protocol.md §8, §11 item 13):
+
+* MERGE of `n` complete sets (n YES and n NO shares of one condition) pays `n` pUSD. Each leg gives up `n` shares
+  and the same fraction of its cost basis as a sell would; the gain, `n` minus the two costs removed, is realized
+  and split between the legs in proportion to the cost each gave up (rounded to 12 decimals, the NO leg takes the
+  remainder, so the legs add up to the gain exactly).
+* RESOLUTION at payouts (p_yes, p_no), summing to 1: every share held is worth its payout. The position closes
+  (quantity and cost basis to 0), its realized PnL takes `quantity * payout - cost_basis`, and the value becomes a
+  receivable of the condition until the redemption pays it into cash (`redeemed`). Equity counts receivables, so
+  settling a market moves equity by nothing but the difference from its marks.
+
 Reversal: a fill's effect on the position (`FillEffect`) is kept until its trade is settled (`settle`), and
 `reverse_fill` subtracts exactly that effect. Right after `apply_fill` this returns the original position, equal
 in every field; with other fills in between, quantity, cash, cost basis, realized PnL and fees all lose exactly
@@ -32,7 +43,7 @@ from trader.domain.errors import InvariantViolation
 from trader.domain.events import OrderFilled
 from trader.domain.numbers import ZERO, Side
 
-__all__ = ["COST_QUANTUM", "FillEffect", "Portfolio", "Position", "marks_at_mid"]
+__all__ = ["COST_QUANTUM", "FillEffect", "Portfolio", "Position", "marks_at_mid", "settled_sets"]
 
 #: The cost removed by a partial sell is rounded (half-even) to 12 decimals, so that every amount here stays a
 #: short fixed-point number and sums of them are exact (a 28-digit quotient would make later sums round).
@@ -70,6 +81,21 @@ class Position:
     def is_flat(self) -> bool:
         return self.quantity == ZERO
 
+    @property
+    def settled_quantity(self) -> Decimal:
+        """Shares held whose trades are settled: what the wallet holds on chain (a bought share is not there until
+        its trade is mined), and so what a merge or a redemption can take."""
+        pending = sum((e.quantity for e in self.unsettled if e.quantity > ZERO), ZERO)
+        return max(ZERO, self.quantity - pending)
+
+    def cost_of(self, shares: Decimal) -> Decimal:
+        """The cost basis `shares` of the position carry (all of it for the whole position), as a sell removes it."""
+        if shares > self.quantity:
+            raise InvariantViolation(f"{shares} shares of {self.token_id} exceed the position of {self.quantity}")
+        if shares == self.quantity:
+            return self.cost_basis
+        return (self.cost_basis * shares / self.quantity).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)
+
     def effect_of(self, fill: OrderFilled) -> FillEffect:
         """What `fill` would change (raises `InvariantViolation` for a sell larger than the position)."""
         if fill.token_id != self.token_id:
@@ -89,10 +115,7 @@ class Position:
             raise InvariantViolation(
                 f"sell of {fill.size} {self.token_id} exceeds the position of {self.quantity} (fill {fill.key})"
             )
-        if fill.size == self.quantity:
-            removed = self.cost_basis
-        else:
-            removed = (self.cost_basis * fill.size / self.quantity).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)
+        removed = self.cost_of(fill.size)
         return FillEffect(
             key=fill.key,
             trade_id=fill.trade_id,
@@ -148,6 +171,11 @@ class Position:
         return self.quantity * mark - self.cost_basis
 
 
+def settled_sets(yes: Position, no: Position) -> Decimal:
+    """How many complete sets the two legs of a condition hold, settled on both sides."""
+    return min(yes.settled_quantity, no.settled_quantity)
+
+
 def marks_at_mid(books: Iterable[OrderBook]) -> dict[str, Decimal]:
     """token -> mid, for the books that have both sides."""
     return {book.asset_id: mid for book in books if (mid := book.mid()) is not None}
@@ -159,14 +187,18 @@ class Portfolio:
     The totals (cost basis, realized PnL, fees) are kept as positions change, exactly: reading them costs the same
     however many tokens were ever traded."""
 
-    __slots__ = ("_cost", "_fees", "_positions", "_realized", "cash")
+    __slots__ = ("_cost", "_fees", "_positions", "_realized", "cash", "receivables")
 
-    def __init__(self, cash: Decimal = ZERO, positions: Iterable[Position] = ()) -> None:
+    def __init__(
+        self, cash: Decimal = ZERO, positions: Iterable[Position] = (), receivables: Mapping[str, Decimal] | None = None
+    ) -> None:
         self.cash = cash
         self._positions: dict[str, Position] = {}
         self._cost = self._realized = self._fees = ZERO
         for position in positions:
             self._set(position.token_id, position)
+        #: condition id -> pUSD owed by the redemption of its resolved shares
+        self.receivables: dict[str, Decimal] = dict(receivables or {})
 
     def _set(self, token_id: str, after: Position) -> None:
         before = self._positions.get(token_id)
@@ -217,6 +249,64 @@ class Portfolio:
         if token_id in self._positions:
             self._positions[token_id] = self._positions[token_id].settle(trade_id)
 
+    # -- merges and resolutions ---------------------------------------------------------------------------------
+
+    def merge_sets(self, yes_token: str, no_token: str, sets: Decimal) -> Decimal:
+        """`sets` complete sets merged into `sets` pUSD (see the module docstring); returns the realized gain.
+        Raises `InvariantViolation` when either leg holds fewer shares."""
+        if sets <= ZERO:
+            raise InvariantViolation(f"a merge takes a positive number of sets, got {sets}")
+        yes, no = self.position(yes_token), self.position(no_token)
+        removed_yes, removed_no = yes.cost_of(sets), no.cost_of(sets)
+        gain = sets - removed_yes - removed_no
+        removed = removed_yes + removed_no
+        if removed:
+            gain_yes = (gain * removed_yes / removed).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)
+        else:
+            gain_yes = (gain / 2).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)
+        for position, cost, leg_gain in ((yes, removed_yes, gain_yes), (no, removed_no, gain - gain_yes)):
+            self._set(
+                position.token_id,
+                replace(
+                    position,
+                    quantity=position.quantity - sets,
+                    cost_basis=position.cost_basis - cost,
+                    realized_pnl=position.realized_pnl + leg_gain,
+                ),
+            )
+        self.cash += sets
+        return gain
+
+    def settle_resolution(self, condition_id: str, payouts: Mapping[str, Decimal]) -> Decimal:
+        """The condition resolved: each token of `payouts` (token -> pUSD per share) closes at its payout, and
+        the value becomes the condition's receivable. Returns the realized PnL of the settlement."""
+        realized = ZERO
+        owed = ZERO
+        for token_id, payout in payouts.items():
+            position = self._positions.get(token_id)
+            if position is None or (not position.quantity and not position.cost_basis):
+                continue
+            value = position.quantity * payout
+            pnl = value - position.cost_basis
+            self._set(
+                token_id,
+                replace(
+                    position, quantity=ZERO, cost_basis=ZERO, realized_pnl=position.realized_pnl + pnl, unsettled=()
+                ),
+            )
+            realized += pnl
+            owed += value
+        if owed:
+            self.receivables[condition_id] = self.receivables.get(condition_id, ZERO) + owed
+        return realized
+
+    def redeemed(self, condition_id: str, amount: Decimal) -> Decimal:
+        """The redemption of a resolved condition paid `amount` pUSD into cash; its receivable is cleared. Returns
+        what the payment differed from the receivable by (0 when it paid what was owed)."""
+        owed = self.receivables.pop(condition_id, ZERO)
+        self.cash += amount
+        return amount - owed
+
     # -- totals ------------------------------------------------------------------------------------------------
 
     @property
@@ -245,6 +335,11 @@ class Portfolio:
         side, so no mid) is left out rather than raising, as a live status or risk check needs."""
         return sum((p.unrealized_pnl(marks[t]) for t, p in self._positions.items() if p.quantity and t in marks), ZERO)
 
+    @property
+    def receivable(self) -> Decimal:
+        """pUSD owed by redemptions not yet paid."""
+        return sum(self.receivables.values(), ZERO)
+
     def equity(self, marks: Mapping[str, Decimal]) -> Decimal:
-        """Cash plus the positions at the marks."""
-        return self.cash + self.market_value(marks)
+        """Cash plus the positions at the marks plus what redemptions still owe."""
+        return self.cash + self.market_value(marks) + self.receivable

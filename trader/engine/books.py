@@ -24,6 +24,7 @@ All times are the Trio clock (`trio.current_time()`), passed in as `now`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -64,6 +65,7 @@ class TokenBook:
     __slots__ = (
         "asset_id",
         "book",
+        "closed",
         "condition_id",
         "confirmed_at",
         "last_trade",
@@ -79,6 +81,7 @@ class TokenBook:
         self.asset_id = asset_id
         self.condition_id = condition_id
         self.book = OrderBook(asset_id, tick_size)
+        self.closed = False  # its market resolved or closed: never traded again
         self.ready = False
         self.suspect = False
         self.suspect_reason: str | None = None
@@ -245,6 +248,20 @@ class Books:
 
     def market(self, condition_id: str) -> MarketCell:
         return self.markets[condition_id]
+
+    def mark_resolved(self, condition_id: str, winner: str | None = None) -> MarketCell | None:
+        """The market resolved (or closed): from now on it is not tradable (strategies skip it, the risk gate refuses
+        it). `winner` is the winning token when one did. The caller publishes the change. None: not followed."""
+        cell = self.markets.get(condition_id)
+        if cell is None:
+            return None
+        if cell.market.is_tradable:
+            cell.market = dataclasses.replace(cell.market, closed=True, active=False, accepting_orders=False)
+        if winner is not None:
+            cell.resolved_winner = winner
+        for token in cell.tokens.values():
+            token.closed = True
+        return cell
 
     def token(self, token_id: str) -> TokenBook:
         return self._tokens[token_id]

@@ -194,6 +194,8 @@ class _TokenBookLike(Protocol):
     @property
     def suspect(self) -> bool: ...
     @property
+    def closed(self) -> bool: ...
+    @property
     def condition_id(self) -> str: ...
     def age(self, now: float) -> float | None: ...
 
@@ -212,7 +214,9 @@ def book_health_from(books: BooksLike) -> Callable[[str], BookHealth | None]:
         if token is None:
             return None
         age = token.age(trio.current_time())
-        return BookHealth(age_ms=None if age is None else age * 1000.0, ready=token.ready, suspect=token.suspect)
+        return BookHealth(
+            age_ms=None if age is None else age * 1000.0, ready=token.ready, suspect=token.suspect, closed=token.closed
+        )
 
     return health
 

@@ -10,9 +10,9 @@ and this service gives it the `balance` and the allowances the venue says are mi
   venue's wallet) and notes the portfolio's cash at that moment;
 - `balance` is that reading moved by the portfolio's cash since then: a fill changes it at once, exactly as it
   changed the wallet, without waiting for the next read;
-- `run()` reads again `fill_refresh_delay_secs` after a fill (a burst of fills is one read), every `refresh_secs`
-  (collateral that moved without a fill of ours: a deposit, a merge, a redemption), and at once when asked through
-  `request_refresh()`: the hook the capital service calls after a merge or a redemption.
+- `run()` reads again `fill_refresh_delay_secs` after a fill (a burst of fills is one read), at once after a merge or
+  a redemption (`on_event` hears the capital service's `SetsMerged`, `PositionsRedeemed`) or when asked through
+  `request_refresh()`, and every `refresh_secs` (collateral that moved on its own: a deposit, a withdrawal).
 
 Until the first reading succeeds, `balance` is None and the gate refuses buys (nothing is known to spend). A failed
 read keeps the last one (logged, counted, retried on the next timer or fill).
@@ -28,6 +28,7 @@ from typing import NoReturn, Protocol
 import structlog
 import trio
 
+from trader.domain.capital import PositionsRedeemed, SetsMerged
 from trader.domain.events import OrderFilled, OrderFillReversed
 from trader.domain.positions import Portfolio
 from trader.errors import ConfigError
@@ -124,9 +125,12 @@ class Funds:
         self._wanted.set()
 
     def on_event(self, event: object) -> None:
-        """An order-manager listener: a fill (or its reversal) is followed by a read, `fill_refresh_delay_secs` on."""
+        """A listener (order manager, capital service): a fill or its reversal is followed by a read
+        `fill_refresh_delay_secs` on; a merge or a redemption by one at once."""
         if isinstance(event, OrderFilled | OrderFillReversed):
             self._after_fill = True
+            self._wanted.set()
+        elif isinstance(event, SetsMerged | PositionsRedeemed):
             self._wanted.set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> NoReturn:

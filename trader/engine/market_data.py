@@ -87,7 +87,9 @@ _ONE = Decimal(1)
 class MarketDataSettings:
     """Market-data settings. Defaults: 200 assets per connection, PING every 10 s, a stall after 30 s without
     any frame, resync by resubscribing with a 10 s fallback to reconnecting, backoff 0.5 s doubling to 30 s with
-    25% jitter, reset after 60 s of healthy connection."""
+    25% jitter, reset after 60 s of healthy connection. `custom_feature_enabled` (on) asks the venue for its optional
+    events: `market_resolved` (how the engine learns first that a market it holds resolved), `new_market`,
+    `best_bid_ask`."""
 
     max_assets_per_connection: int = 200
     ping_interval_secs: float = 10.0
@@ -96,7 +98,7 @@ class MarketDataSettings:
     resync_by_resubscribe: bool = True
     healthy_reset_secs: float = 60.0
     backoff: Backoff = field(default_factory=lambda: Backoff(initial_secs=0.5, max_secs=30.0))
-    custom_feature_enabled: bool = False
+    custom_feature_enabled: bool = True
     rate_window_secs: int = 10
     latency_samples: int = 1024
 
@@ -447,9 +449,8 @@ class MarketDataService:
             elif isinstance(event, BestBidAsk):
                 shard.tokens[event.asset_id].venue_best = (event.best_bid, event.best_ask)
             elif isinstance(event, MarketResolved):
-                resolved = self._books.markets.get(event.condition_id)
+                resolved = self._books.mark_resolved(event.condition_id, event.winning_asset_id)
                 if resolved is not None:
-                    resolved.resolved_winner = event.winning_asset_id
                     changed.add(resolved)
                 log.info("market_resolved", condition_id=event.condition_id, winner=event.winning_asset_id)
             elif isinstance(event, NewMarket):  # pragma: no branch

@@ -62,6 +62,7 @@ class RiskCode(enum.StrEnum):
     RISK_MARKET_RATE = "RISK_MARKET_RATE"
     RISK_GLOBAL_RATE = "RISK_GLOBAL_RATE"
     RISK_DUPLICATE_INTENT = "RISK_DUPLICATE_INTENT"
+    RISK_MARKET_CLOSED = "RISK_MARKET_CLOSED"  # the market resolved or closed
     RISK_BUYING_POWER = "RISK_BUYING_POWER"  # costs more than the collateral not yet reserved, or sells unheld shares
     RISK_ALLOWANCE_MISSING = "RISK_ALLOWANCE_MISSING"  # the venue says an exchange allowance is missing
 
@@ -161,6 +162,7 @@ class BookHealth:
     age_ms: float | None  # None: no book at all
     ready: bool = True  # a snapshot has been applied since (re)connecting
     suspect: bool = False  # e.g. crossed, or a hash/sequence mismatch not yet resolved
+    closed: bool = False  # the market resolved or closed: nothing more is traded in it
 
 
 def order_cost(leg: OrderIntent, fees: FeeSchedule) -> Decimal:
@@ -514,6 +516,10 @@ class RiskGate:
         return None
 
     def _check_book(self, leg: OrderIntent, health: BookHealth | None, n_legs: int) -> Rejected | None:
+        if health is not None and health.closed:
+            return Rejected(
+                RiskCode.RISK_MARKET_CLOSED, f"{_describe(leg, n_legs)}the market of token {leg.token_id} is closed"
+            )
         if health is None or health.age_ms is None or not health.ready:
             return Rejected(RiskCode.RISK_STALE_BOOK, f"{_describe(leg, n_legs)}no ready book for token {leg.token_id}")
         if health.suspect:

@@ -36,8 +36,10 @@ import trio
 
 from trader.config import check_positive_secs
 from trader.domain.games import Competitor, Game, GameState, Scoreboard
+from trader.domain.numbers import within_limits
 from trader.errors import TraderError
 from trader.infra.backoff import Backoff
+from trader.infra.jsoninput import JSON_INPUT_ERRORS, describe_json_error
 
 __all__ = [
     "EspnBadReply",
@@ -122,6 +124,8 @@ class _Board(msgspec.Struct):
 
 _BOARD = msgspec.json.Decoder(_Board)
 _EVENT = msgspec.json.Decoder(_Event)
+#: An event that cannot be read (JSON_INPUT_ERRORS), or is not the documented shape (ValueError from `_game`).
+_BAD_EVENT: tuple[type[Exception], ...] = (*JSON_INPUT_ERRORS, ValueError)
 
 
 def _score(value: str | int | None) -> Decimal | None:
@@ -131,7 +135,7 @@ def _score(value: str | int | None) -> Decimal | None:
         score = Decimal(value.strip() if isinstance(value, str) else value)
     except InvalidOperation:
         return None
-    return score if score.is_finite() else None
+    return score if within_limits(score) else None
 
 
 def _start(value: str | None) -> datetime | None:
@@ -185,14 +189,14 @@ def parse_scoreboard(body: bytes, league: str = "") -> tuple[list[Game], int]:
     scoreboard at all."""
     try:
         board = _BOARD.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise EspnBadReply(f"not a scoreboard: {str(exc)[:120]}") from None
+    except JSON_INPUT_ERRORS as exc:  # not JSON, not UTF-8, nested too deeply, or not the shape
+        raise EspnBadReply(f"not a scoreboard: {describe_json_error(exc)[:120]}") from None
     games: list[Game] = []
     bad = 0
     for raw in board.events:
         try:
             games.append(_game(_EVENT.decode(raw), league))
-        except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
+        except _BAD_EVENT:
             bad += 1
     return games, bad
 

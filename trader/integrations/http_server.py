@@ -120,7 +120,7 @@ class OperatorApp:
                 parsed = json.loads(body) if body else {}
                 if isinstance(parsed, dict) and isinstance(parsed.get("reason"), str):
                     reason = parsed["reason"][:200]
-            except ValueError:
+            except (ValueError, RecursionError):  # an unreadable body must never keep the stop from happening
                 pass
             await self._control.emergency_stop(reason)
             await _json(send, 200, {"trading_state": "HALTED", "reason": reason})

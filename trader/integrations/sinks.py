@@ -44,6 +44,8 @@ from trader.errors import TraderError
 from trader.infra.backoff import Backoff, BackoffCounter
 from trader.infra.groups import collapse_group
 from trader.integrations.store.base import (
+    CapitalOpRecord,
+    CapitalOpState,
     DailyPnlRecord,
     IntentRecord,
     IntentState,
@@ -564,6 +566,21 @@ class WriteBehindStore:
 
     async def record_risk_event(self, event: RiskEventRecord) -> None:
         await self._queue("record_risk_event", partial(self.store.record_risk_event, event))
+
+    async def record_capital_op(self, op: CapitalOpRecord) -> None:
+        """The write-ahead of a chain operation (PREPARED) goes straight through, like an intent: nothing is sent
+        before it is written. Its later states are queued behind the writes made before them (the positions a
+        confirmed merge changed land first), so a crash never leaves an operation ended and its effect unwritten."""
+        if op.state is CapitalOpState.PREPARED:
+            await self.store.record_capital_op(op)
+        else:
+            await self._queue("record_capital_op", partial(self.store.record_capital_op, op))
+
+    async def load_open_capital_ops(self) -> list[CapitalOpRecord]:
+        return await self.store.load_open_capital_ops()
+
+    async def load_capital_ops(self) -> list[CapitalOpRecord]:
+        return await self.store.load_capital_ops()
 
     async def record_opportunities(self, opportunities: Sequence[OpportunityRecord]) -> None:
         if opportunities:

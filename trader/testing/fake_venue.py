@@ -270,8 +270,17 @@ class FakeVenue:
         return [t for t in self._trades.values() if since_ts is None or t.match_ts >= since_ts]
 
     async def balances(self) -> Balances:
+        """`cash` less what our open buys reserve (as every venue reports it), and the shares held."""
         await trio.lowlevel.checkpoint()
-        return Balances(collateral=self.cash, shares=dict(self._positions))
+        reserved = sum(
+            (
+                fake.order.price * (fake.order.size - fake.matched)
+                for fake in self._orders.values()
+                if fake.status is VenueOrderStatus.LIVE and fake.order.side is Side.BUY
+            ),
+            ZERO,
+        )
+        return Balances(collateral=self.cash - reserved, shares=dict(self._positions))
 
     async def positions(self) -> Mapping[str, Decimal]:
         await trio.lowlevel.checkpoint()

@@ -16,6 +16,7 @@ import trio
 from trader.domain.market import Market
 from trader.domain.positions import Position
 from trader.integrations.store.base import (
+    CapitalOpRecord,
     DailyPnlRecord,
     DuplicateKeyError,
     IntentRecord,
@@ -52,6 +53,7 @@ class MemoryStore:
     daily_pnl: dict[dt.date, DailyPnlRecord] = field(default_factory=dict)
     sniped: dict[str, SnipedMarket] = field(default_factory=dict)
     opportunities: list[OpportunityRecord] = field(default_factory=list)
+    capital_ops: dict[str, CapitalOpRecord] = field(default_factory=dict)
     scope: StoreScope | None = None
     paper_wallet: PaperWalletRecord | None = None
     writes: int = 0
@@ -225,6 +227,24 @@ class MemoryStore:
         await self._read()
         found = [o for o in self.opportunities if since_ns is None or o.ts_ns >= since_ns]
         return sorted(found, key=lambda o: (o.ts_ns, o.opportunity_id))
+
+    async def record_capital_op(self, op: CapitalOpRecord) -> None:
+        await self._write()
+        previous = self.capital_ops.get(op.op_id)
+        if previous is not None:  # an update keeps what the first write said of the operation
+            op = replace(
+                previous, state=op.state, tx_hash=op.tx_hash, message=op.message, updated_at_ns=op.updated_at_ns
+            )
+        self.capital_ops[op.op_id] = op
+
+    async def load_open_capital_ops(self) -> list[CapitalOpRecord]:
+        await self._read()
+        found = [op for op in self.capital_ops.values() if op.state.is_open]
+        return sorted(found, key=lambda op: (op.created_at_ns, op.op_id))
+
+    async def load_capital_ops(self) -> list[CapitalOpRecord]:
+        await self._read()
+        return sorted(self.capital_ops.values(), key=lambda op: (op.created_at_ns, op.op_id))
 
     def statistics(self) -> StoreStatistics:
         return StoreStatistics(writes=self.writes, reads=self.reads, errors=self.errors, schema_version=0)

@@ -94,8 +94,19 @@ _IDENTIFIERS: tuple[tuple[str, VenueRejectCode], ...] = tuple(
     )
 )
 
-# Human-readable forms seen from the venue and the SDKs, matched case-insensitively as substrings.
+# Human-readable forms seen from the venue and the SDKs, matched case-insensitively as substrings (after the
+# typographic apostrophe of the docs is made a plain one).
 _PHRASES: tuple[tuple[str, VenueRejectCode], ...] = (
+    # A killed FOK: "order couldn't be fully filled. FOK orders are fully filled or killed." (the venue's text, as a
+    # 400 on POST /order and as a batch element's errorMsg); the docs write "...fully filled/killed".
+    ("couldn't be fully filled", VenueRejectCode.FOK_NOT_FILLED),
+    ("could not be fully filled", VenueRejectCode.FOK_NOT_FILLED),
+    ("fok orders are fully filled", VenueRejectCode.FOK_NOT_FILLED),
+    # A FAK that found nothing to match is killed whole, like a FOK (the paper venue says the same).
+    ("no orders found to match with fak order", VenueRejectCode.FOK_NOT_FILLED),
+    ("not yet ready to process new orders", VenueRejectCode.MARKET_NOT_READY),
+    ("could not run the execution", VenueRejectCode.EXECUTION_ERROR),
+    ("error delaying the order", VenueRejectCode.DELAYING_ORDER_ERROR),
     ("minimum tick size", VenueRejectCode.MIN_TICK_SIZE),
     ("lower than the minimum", VenueRejectCode.MIN_SIZE),
     ("not enough balance", VenueRejectCode.NOT_ENOUGH_BALANCE),
@@ -137,7 +148,7 @@ def reject_code(error_msg: str | None) -> VenueRejectCode:
     for identifier, code in _IDENTIFIERS:
         if identifier in words:
             return code
-    lowered = error_msg.lower()
+    lowered = error_msg.lower().replace("\u2019", "'")
     for phrase, code in _PHRASES:
         if phrase in lowered:
             return code

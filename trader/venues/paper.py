@@ -66,7 +66,6 @@ from trader.errors import ConfigError
 from trader.venues.base import (
     Balances,
     CancelResult,
-    Collateral,
     SubmitAccepted,
     SubmitRejected,
     SubmitResult,
@@ -253,12 +252,6 @@ class PaperVenue:
     async def positions(self) -> Mapping[str, Decimal]:
         await trio.lowlevel.checkpoint()
         return {token: size for token, size in self._shares.items() if size}
-
-    async def collateral(self) -> Collateral:
-        """`Capital.collateral`: the wallet's pUSD, all of it (resting buys reserve part of it, by the venue's rule:
-        the caller subtracts them); a paper wallet lacks no allowance."""
-        await trio.lowlevel.checkpoint()
-        return Collateral(balance=self.cash)
 
     def wallet(self) -> PaperWallet:
         """Cash and what resting buys reserve of it, now: what the composition root persists."""
@@ -536,6 +529,26 @@ class PaperVenue:
             except trio.WouldBlock:
                 self._events_dropped += 1
                 log.error("paper_event_dropped", subscribers=len(self._subscribers))
+
+    # -- the wallet's chain side (what `trader.venues.paper_capital` changes) ------------------------------------
+
+    def wallet_shares(self, token_id: str) -> Decimal:
+        """Shares of `token_id` in the paper wallet."""
+        return self._shares.get(token_id, ZERO)
+
+    def move_shares(self, changes: Mapping[str, Decimal], cash: Decimal) -> None:
+        """Apply a merge or a redemption to the wallet: shares change by `changes` (token -> delta), cash by `cash`.
+        A change that would leave a negative balance raises `ValueError` and changes nothing."""
+        for token_id, delta in changes.items():
+            if self._shares.get(token_id, ZERO) + delta < ZERO:
+                raise ValueError(f"the wallet holds {self._shares.get(token_id, ZERO)} of {token_id}, not {-delta}")
+        for token_id, delta in changes.items():
+            left = self._shares.get(token_id, ZERO) + delta
+            if left:
+                self._shares[token_id] = left
+            else:
+                self._shares.pop(token_id, None)
+        self.cash += cash
 
     # -- introspection ----------------------------------------------------------------------------------------------
 

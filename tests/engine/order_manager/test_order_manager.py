@@ -29,6 +29,7 @@ from trader.engine.order_manager import (
     pump_venue_events,
 )
 from trader.integrations.store.base import IntentRecord, IntentState
+from trader.testing import make_intent
 from trader.testing.fake_venue import FakeVenue, Outcome
 from trader.testing.memory_store import MemoryStore
 from trader.venues.base import (
@@ -46,20 +47,6 @@ from trader.venues.errors import VenueDisconnected, VenueRejectCode, VenueReques
 YES = "1001"
 NO = "1002"
 WALL = 1_700_000_000.0
-
-
-def intent(cid: str = "c1", *, token: str = YES, side: Side = Side.BUY, size: str = "10", price: str = "0.40",
-           order_type: OrderType = OrderType.GTC) -> OrderIntent:  # fmt: skip
-    return OrderIntent(
-        client_order_id=cid,
-        strategy="test",
-        condition_id="0xcond",
-        token_id=token,
-        side=side,
-        price=Decimal(price),
-        size=Decimal(size),
-        order_type=order_type,
-    )
 
 
 def manager_for(
@@ -107,7 +94,7 @@ async def test_intent_is_written_before_the_order_is_sent(autojump_clock: trio.t
     venue, store = TimelineVenue(timeline), TimelineStore(timeline)
     manager = manager_for(venue, store)
 
-    order = await manager.submit(intent("c1"))
+    order = await manager.submit(make_intent("c1"))
 
     assert timeline == ["intent c1", "submit c1"]
     assert order.status is OrderStatus.ACCEPTED
@@ -122,7 +109,7 @@ async def test_order_id_is_computed_before_sending_and_is_what_the_venue_gets(
 ) -> None:
     venue = FakeVenue(wall=WALL)
     manager = manager_for(venue)
-    order = await manager.submit(intent("c1"))
+    order = await manager.submit(make_intent("c1"))
     assert venue.submitted[0].order_id == order.order_id == "0x" + "0" * 63 + "1"
 
 
@@ -134,7 +121,7 @@ async def test_timed_out_submit_that_landed_is_resolved_by_asking_for_its_id(
     manager = manager_for(venue)
 
     start = trio.current_time()
-    order = await manager.submit(intent("c1"))
+    order = await manager.submit(make_intent("c1"))
 
     assert trio.current_time() - start == pytest.approx(0.5)  # the default per-request timeout
     assert venue.lookups == [order.order_id]  # asked by id ...
@@ -154,7 +141,7 @@ async def test_timed_out_submit_that_never_landed_is_closed_as_not_found(
     store = MemoryStore()
     manager = manager_for(venue, store)
 
-    order = await manager.submit(intent("c1"))
+    order = await manager.submit(make_intent("c1"))
 
     assert venue.lookups == [order.order_id]
     assert len(venue.submitted) == 1
@@ -174,7 +161,7 @@ async def test_timed_out_submit_that_matched_gets_its_fills_from_the_venue(
     venue.script(YES, Outcome(reply="hang", lands=True, fill=Decimal(10)))
     manager = manager_for(venue)
 
-    order = await manager.submit(intent("c1"))
+    order = await manager.submit(make_intent("c1"))
 
     assert order.status is OrderStatus.FILLED
     assert manager.positions() == {YES: Decimal(10)}
@@ -186,7 +173,7 @@ async def test_a_disconnect_on_submit_is_an_unknown_outcome_too(autojump_clock: 
     venue = FakeVenue(wall=WALL)
     venue.script(YES, Outcome(reply="raise", error=VenueDisconnected("peer closed"), lands=True))
     manager = manager_for(venue)
-    order = await manager.submit(intent("c1"))
+    order = await manager.submit(make_intent("c1"))
     assert order.status is OrderStatus.ACCEPTED
     assert venue.lookups == [order.order_id]
 
@@ -197,7 +184,7 @@ async def test_unresolvable_submit_stays_submitted_and_is_counted(autojump_clock
     venue.lookup_error = VenueTimeout("no answer")
     manager = manager_for(venue)
 
-    order = await manager.submit(intent("c1"))
+    order = await manager.submit(make_intent("c1"))
 
     assert order.status is OrderStatus.SUBMITTED
     assert len(venue.lookups) == 3  # resolve_attempts
@@ -216,7 +203,7 @@ async def test_venue_rejection_is_a_value_with_its_code(autojump_clock: trio.tes
     store = MemoryStore()
     manager = manager_for(venue, store)
 
-    order = await manager.submit(intent("c1"))
+    order = await manager.submit(make_intent("c1"))
 
     assert order.status is OrderStatus.REJECTED
     assert order.reason == "VENUE_MIN_SIZE"
@@ -230,7 +217,7 @@ async def test_429_blocks_the_endpoint_and_is_not_a_breaker_failure(autojump_clo
     venue.script(YES, Outcome(reply="raise", error=error, lands=False), Outcome())
     manager = manager_for(venue)
 
-    first = await manager.submit(intent("c1"))
+    first = await manager.submit(make_intent("c1"))
     assert first.status is OrderStatus.REJECTED
     assert first.reason == "VENUE_RATE_LIMITED"
     assert venue.lookups == []  # a 429 is a clear "not taken": nothing to resolve
@@ -241,12 +228,12 @@ async def test_429_blocks_the_endpoint_and_is_not_a_breaker_failure(autojump_clo
     assert stats.rate_limiter.endpoints["POST /order"].responses_429 == 1
 
     # The endpoint is blocked for Retry-After (5 s): longer than a submit may wait (1 s), so the next is not sent.
-    second = await manager.submit(intent("c2"))
+    second = await manager.submit(make_intent("c2"))
     assert second.status is OrderStatus.REJECTED
     assert second.reason == "RATE_LIMITED"
     assert len(venue.submitted) == 1
     await trio.sleep(5)
-    third = await manager.submit(intent("c3"))
+    third = await manager.submit(make_intent("c3"))
     assert third.status is OrderStatus.ACCEPTED
 
 
@@ -256,7 +243,7 @@ async def test_5xx_counts_against_the_breaker_and_is_resolved_by_id(autojump_clo
     venue.script(YES, Outcome(reply="raise", error=error, lands=False))
     manager = manager_for(venue)
 
-    order = await manager.submit(intent("c1"))
+    order = await manager.submit(make_intent("c1"))
 
     assert order.status is OrderStatus.CANCELED
     assert order.reason == SUBMIT_NOT_FOUND
@@ -271,10 +258,10 @@ async def test_open_breaker_sends_nothing(autojump_clock: trio.testing.MockClock
     venue.script(YES, Outcome(reply="raise", error=timeout, lands=False), Outcome(reply="raise", error=timeout))
     manager = manager_for(venue, breaker=breaker, settings=OrderManagerSettings(resolve_attempts=1))
     breaker.record_failure(trio.current_time())  # one failure already: c1's timeout opens the breaker
-    await manager.submit(intent("c1"))
+    await manager.submit(make_intent("c1"))
     assert breaker.state is BreakerState.OPEN
 
-    order = await manager.submit(intent("c2"))
+    order = await manager.submit(make_intent("c2"))
 
     assert order.status is OrderStatus.REJECTED
     assert order.reason == CIRCUIT_OPEN
@@ -288,7 +275,7 @@ async def test_store_failure_means_nothing_is_sent(autojump_clock: trio.testing.
     store = MemoryStore(fail_writes=True)
     manager = manager_for(venue, store)
 
-    order = await manager.submit(intent("c1"))
+    order = await manager.submit(make_intent("c1"))
 
     assert order.status is OrderStatus.REJECTED
     assert order.reason == STORE_WRITE_FAILED
@@ -300,20 +287,20 @@ async def test_blocked_sending_sends_nothing(autojump_clock: trio.testing.MockCl
     venue = FakeVenue(wall=WALL)
     manager = manager_for(venue)
     manager.block_sending("EMERGENCY_STOP")
-    order = await manager.submit(intent("c1"))
+    order = await manager.submit(make_intent("c1"))
     assert order.status is OrderStatus.REJECTED
     assert order.reason == SENDING_BLOCKED
     assert venue.submitted == []
     manager.allow_sending()
-    assert (await manager.submit(intent("c2"))).status is OrderStatus.ACCEPTED
+    assert (await manager.submit(make_intent("c2"))).status is OrderStatus.ACCEPTED
 
 
 async def test_reused_client_order_id_is_refused(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
     manager = manager_for(venue)
-    await manager.submit(intent("c1"))
+    await manager.submit(make_intent("c1"))
     with pytest.raises(DuplicateClientOrderId):
-        await manager.submit(intent("c1"))
+        await manager.submit(make_intent("c1"))
     assert len(venue.submitted) == 1
 
 
@@ -323,7 +310,7 @@ async def test_fills_settlement_and_failed_trade_reversal(autojump_clock: trio.t
     manager = manager_for(venue, store, cash=Decimal(100))
     async with trio.open_nursery() as nursery:
         await nursery.start(pump_venue_events, manager)
-        order = await manager.submit(intent("c1", size="10", price="0.40"))
+        order = await manager.submit(make_intent("c1", size="10", price="0.40"))
         assert order.status is OrderStatus.ACCEPTED
 
         first = venue.fill(order.order_id, Decimal(4))
@@ -360,7 +347,7 @@ async def test_failed_trade_on_a_resting_order_puts_it_back_on_the_book(
     manager = manager_for(venue)
     async with trio.open_nursery() as nursery:
         await nursery.start(pump_venue_events, manager)
-        order = await manager.submit(intent("c1", size="10"))
+        order = await manager.submit(make_intent("c1", size="10"))
         trade = venue.fill(order.order_id, Decimal(3))
         await manager.wait_until("c1", lambda o: o.filled == Decimal(3))
         assert manager.order("c1").status is OrderStatus.PARTIALLY_FILLED
@@ -380,11 +367,11 @@ async def test_immediate_orders_fill_on_entry_and_fak_remainder_is_killed(
     manager = manager_for(venue)
     async with trio.open_nursery() as nursery:
         await nursery.start(pump_venue_events, manager)
-        await manager.submit(intent("fak", order_type=OrderType.FAK))
+        await manager.submit(make_intent("fak", order_type=OrderType.FAK))
         done = await manager.wait_until("fak", lambda o: o.filled == Decimal(4))
         assert done.status is OrderStatus.CANCELED
         assert done.reason == OrderReason.FAK_REMAINDER_CANCELED
-        await manager.submit(intent("fok", token=NO, order_type=OrderType.FOK))
+        await manager.submit(make_intent("fok", token_id=NO, order_type=OrderType.FOK))
         fok = await manager.wait_until("fok", lambda o: o.is_terminal)
         assert fok.status is OrderStatus.FILLED
         assert manager.positions() == {YES: Decimal(4), NO: Decimal(10)}
@@ -397,7 +384,7 @@ async def test_cancel_and_cancel_all(autojump_clock: trio.testing.MockClock) -> 
     async with trio.open_nursery() as nursery:
         await nursery.start(pump_venue_events, manager)
         for n in range(3):
-            await manager.submit(intent(f"c{n}", price=f"0.3{n}"))
+            await manager.submit(make_intent(f"c{n}", price=f"0.3{n}"))
         canceled = await manager.cancel("c0")
         assert canceled.status is OrderStatus.CANCELED
         assert canceled.reason == OrderReason.CANCELED_BY_USER
@@ -415,7 +402,7 @@ async def test_cancel_and_cancel_all(autojump_clock: trio.testing.MockClock) -> 
 async def test_cancel_refused_by_venue_returns_order_to_resting(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
     manager = manager_for(venue)
-    order = await manager.submit(intent("c1"))
+    order = await manager.submit(make_intent("c1"))
     venue.fill(order.order_id, Decimal(10))  # filled meanwhile: the cancel will be refused; no pump running
     result = await manager.cancel("c1")
     assert result.status is OrderStatus.ACCEPTED
@@ -428,7 +415,7 @@ async def test_late_live_event_for_an_order_closed_as_not_found_is_cancelled(
     venue = FakeVenue(wall=WALL)
     venue.script(YES, Outcome(reply="hang", lands=False))
     manager = manager_for(venue)
-    order = await manager.submit(intent("c1"))
+    order = await manager.submit(make_intent("c1"))
     assert order.reason == SUBMIT_NOT_FOUND
     # The venue reports the order live after all (the request landed after our lookup).
     ghost = VenueOrder(
@@ -451,7 +438,7 @@ async def test_events_for_unknown_orders_are_counted_not_applied(autojump_clock:
     venue = FakeVenue(wall=WALL)
     manager = manager_for(venue)
     other = FakeVenue(wall=WALL)
-    stranger = await manager_for(other).submit(intent("x"))
+    stranger = await manager_for(other).submit(make_intent("x"))
     for live in await other.open_orders():
         await manager.handle_venue_event(live)
     other.fill(stranger.order_id, Decimal(1))
@@ -515,7 +502,7 @@ async def test_resolution_without_a_lookup_endpoint(
     inner = FakeVenue(wall=WALL)
     inner.script(YES, outcome)
     manager = manager_for(NoLookupVenue(inner))
-    order = await manager.submit(intent("c1"))
+    order = await manager.submit(make_intent("c1"))
     assert order.status is status
     assert manager.positions() == position
     assert len(inner.submitted) == 1
@@ -524,7 +511,7 @@ async def test_resolution_without_a_lookup_endpoint(
 async def test_reconcile_asks_by_id(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
     manager = manager_for(venue)
-    order = await manager.submit(intent("c1"))
+    order = await manager.submit(make_intent("c1"))
     venue.fill(order.order_id, Decimal(2))  # no event pump: only reconcile can learn it
     reconciled = await manager.reconcile("c1")
     assert reconciled.filled == Decimal(2)
@@ -539,7 +526,7 @@ async def test_cancelled_while_waiting_to_send_closes_the_order(autojump_clock: 
     # Block the endpoint so the submit waits in the rate limiter, then cancel it there.
     manager.limiter.record_429("POST /order", trio.current_time(), 0.8)
     with trio.move_on_after(0.1):
-        await manager.submit(intent("c1"))
+        await manager.submit(make_intent("c1"))
     assert venue.submitted == []
     assert manager.order("c1").status is OrderStatus.CANCELED
     assert manager.order("c1").reason == OrderReason.NEVER_SENT
@@ -560,20 +547,20 @@ async def test_settings_are_checked() -> None:
 async def test_cancels_have_priority_over_a_blocked_order_endpoint(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
     manager = manager_for(venue)
-    await manager.submit(intent("c1"))
+    await manager.submit(make_intent("c1"))
     manager.limiter.record_429("POST /order", trio.current_time(), 30.0)  # orders are blocked for 30 s
     start = trio.current_time()
     canceled = await manager.cancel("c1")
     assert canceled.status is OrderStatus.CANCELED
     assert trio.current_time() - start < 0.01  # the cancel did not wait behind the order endpoint
-    assert (await manager.submit(intent("c2"))).reason == "RATE_LIMITED"
+    assert (await manager.submit(make_intent("c2"))).reason == "RATE_LIMITED"
 
 
 async def test_forced_cancel_all_goes_out_with_the_breaker_open(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
     breaker = CircuitBreaker(BreakerSettings(consecutive_failures=1), name="venue")
     manager = manager_for(venue, breaker=breaker)
-    await manager.submit(intent("c1"))
+    await manager.submit(make_intent("c1"))
     breaker.record_failure(trio.current_time())
     assert breaker.state is BreakerState.OPEN
     with pytest.raises(CircuitOpenError):
@@ -593,7 +580,7 @@ async def test_with_the_sqlite_store(tmp_path: pytest.TempPathFactory) -> None:
     venue = FakeVenue(wall=WALL)
     async with open_sqlite_store(Path(str(tmp_path)) / "trader.db") as store:
         manager = OrderManager(venue, store, wall_ns=lambda: int(WALL * 1e9))
-        order = await manager.submit(intent("c1"))
+        order = await manager.submit(make_intent("c1"))
         assert [i.client_order_id for i in await store.load_pending_intents()] == []  # resolved: ACKED
         venue.fill(order.order_id, Decimal(10))
         await manager.reconcile("c1")  # applies (and persists) the fill in this task
@@ -621,14 +608,14 @@ async def test_open_orders_follow_every_state_change(autojump_clock: trio.testin
     manager.add_listener(agrees)
     async with trio.open_nursery() as nursery:
         await nursery.start(pump_venue_events, manager)
-        rests = await manager.submit(intent("rests", price="0.30"))  # YES: accepted, rests
-        await manager.submit(intent("rejected", token=NO))  # NO: refused
-        await manager.submit(intent("fok", order_type=OrderType.FOK))  # YES: filled on entry
-        await manager.submit(intent("fak", token=NO, order_type=OrderType.FAK))  # NO: 4 of 10, rest killed
-        await manager.submit(intent("lost", price="0.31"))  # YES: no reply, not there: closed as not found
-        partial_fill = await manager.submit(intent("partial", token=NO, price="0.32"))  # NO: rests
-        await manager.submit(intent("cancelled", token=NO, price="0.33"))  # NO: rests
-        await manager.submit(intent("last", price="0.34"))  # YES: rests
+        rests = await manager.submit(make_intent("rests", price="0.30"))  # YES: accepted, rests
+        await manager.submit(make_intent("rejected", token_id=NO))  # NO: refused
+        await manager.submit(make_intent("fok", order_type=OrderType.FOK))  # YES: filled on entry
+        await manager.submit(make_intent("fak", token_id=NO, order_type=OrderType.FAK))  # NO: 4 of 10, rest killed
+        await manager.submit(make_intent("lost", price="0.31"))  # YES: no reply, not there: closed as not found
+        partial_fill = await manager.submit(make_intent("partial", token_id=NO, price="0.32"))  # NO: rests
+        await manager.submit(make_intent("cancelled", token_id=NO, price="0.33"))  # NO: rests
+        await manager.submit(make_intent("last", price="0.34"))  # YES: rests
         await manager.wait_until("fok", lambda o: o.status is OrderStatus.FILLED)
         await manager.wait_until("fak", lambda o: o.is_terminal)
         assert [o.client_order_id for o in manager.open_orders()] == ["rests", "partial", "cancelled", "last"]
@@ -666,7 +653,7 @@ async def test_a_batch_is_written_in_one_store_call_then_sent_in_one_request(
     venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.MIN_SIZE))  # one refusal refuses only its order
     manager = manager_for(venue, store)
 
-    yes, no = await manager.submit_batch([intent("c1"), intent("c2", token=NO)], group_id="g")
+    yes, no = await manager.submit_batch([make_intent("c1"), make_intent("c2", token_id=NO)], group_id="g")
 
     assert timeline[0] == "intent c1 c2"
     assert timeline[1] == "submit_batch c1 c2"
@@ -682,7 +669,7 @@ async def test_a_batch_that_times_out_resolves_every_order_by_id(autojump_clock:
     venue.script(NO, Outcome(reply="hang", lands=False, silent=True))  # the request never answers
     manager = manager_for(venue)
 
-    yes, no = await manager.submit_batch([intent("c1"), intent("c2", token=NO)])
+    yes, no = await manager.submit_batch([make_intent("c1"), make_intent("c2", token_id=NO)])
 
     # c1 landed (its events came), c2 never did: asked for by id, closed as not found; neither was resent.
     assert (yes.status, no.status, no.reason) == (OrderStatus.ACCEPTED, OrderStatus.CANCELED, SUBMIT_NOT_FOUND)
@@ -694,13 +681,15 @@ async def test_a_batch_that_times_out_resolves_every_order_by_id(autojump_clock:
 async def test_a_bad_batch_writes_and_sends_nothing(autojump_clock: trio.testing.MockClock) -> None:
     venue, store = FakeVenue(wall=WALL), MemoryStore()
     manager = manager_for(venue, store)
-    await manager.submit(intent("c0"))
+    await manager.submit(make_intent("c0"))
     with pytest.raises(DuplicateClientOrderId):
-        await manager.submit_batch([intent("c1"), intent("c1", token=NO)])
+        await manager.submit_batch([make_intent("c1"), make_intent("c1", token_id=NO)])
     with pytest.raises(DuplicateClientOrderId):
-        await manager.submit_batch([intent("c2"), intent("c0", token=NO)])
+        await manager.submit_batch([make_intent("c2"), make_intent("c0", token_id=NO)])
     with pytest.raises(ValueError, match="post-only"):
-        await manager.submit_batch([intent("c4"), dataclasses.replace(intent("c5", token=NO), post_only=True)])
+        await manager.submit_batch(
+            [make_intent("c4"), dataclasses.replace(make_intent("c5", token_id=NO), post_only=True)]
+        )
     with pytest.raises(ValueError, match="1 to 15"):
         await manager.submit_batch([])
     assert [o.client_order_id for o in venue.submitted] == ["c0"]
@@ -710,7 +699,7 @@ async def test_a_bad_batch_writes_and_sends_nothing(autojump_clock: trio.testing
 async def test_a_store_failure_sends_no_order_of_the_batch(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
     manager = manager_for(venue, MemoryStore(fail_writes=True))
-    orders = await manager.submit_batch([intent("c1"), intent("c2", token=NO)])
+    orders = await manager.submit_batch([make_intent("c1"), make_intent("c2", token_id=NO)])
     assert [(o.status, o.reason) for o in orders] == [(OrderStatus.REJECTED, STORE_WRITE_FAILED)] * 2
     assert venue.submitted == []
 
@@ -731,13 +720,13 @@ async def test_memory_holds_what_is_recent_not_the_whole_session(autojump_clock:
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(pump_venue_events, manager)
-        unsettled = await manager.submit(intent("c0", order_type=OrderType.FOK))  # its trade stays MATCHED
+        unsettled = await manager.submit(make_intent("c0", order_type=OrderType.FOK))  # its trade stays MATCHED
         await trio.testing.wait_all_tasks_blocked()
         (unsettled_trade,) = [t for t in await venue.trades() if t.order_id == unsettled.order_id]
         venue.default = Outcome(trade_status=TradeStatus.CONFIRMED)
         for n in range(1, 201):
             wall[0] += 1.0
-            await manager.submit(intent(f"c{n}", order_type=OrderType.FOK))
+            await manager.submit(make_intent(f"c{n}", order_type=OrderType.FOK))
             await trio.testing.wait_all_tasks_blocked()
         stats = manager.statistics()
         assert stats.orders == 50  # at most 50 closed: the one whose trade has not settled, and the 49 newest
@@ -750,7 +739,7 @@ async def test_memory_holds_what_is_recent_not_the_whole_session(autojump_clock:
         venue.set_trade_status(unsettled_trade.trade_id, TradeStatus.CONFIRMED)
         await trio.testing.wait_all_tasks_blocked()
         wall[0] += 61.0  # a minute on: every closed order is due
-        await manager.submit(intent("c201", order_type=OrderType.FOK))
+        await manager.submit(make_intent("c201", order_type=OrderType.FOK))
         await trio.testing.wait_all_tasks_blocked()
         manager.forget_closed()  # the periodic housekeeping
         assert manager.get("c0") is None  # settled at last: forgotten too
@@ -764,5 +753,5 @@ async def test_memory_holds_what_is_recent_not_the_whole_session(autojump_clock:
         assert stats.late_events >= 1
         assert manager.positions() == {YES: Decimal(10) * 202}  # every fill counted once
         with pytest.raises(DuplicateClientOrderId):  # a recently forgotten client id is not taken again
-            await manager.submit(intent("c0"))
+            await manager.submit(make_intent("c0"))
         nursery.cancel_scope.cancel()

@@ -9,35 +9,22 @@ import pytest
 import trio
 import trio.testing
 
-from trader.domain.enums import OrderStatus, OrderType
+from trader.domain.enums import OrderStatus
 from trader.domain.events import OrderReason
 from trader.domain.intents import Intent, OrderIntent
-from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.domain.positions import Portfolio
 from trader.engine.execution import ExecutionService, ExecutionSettings
 from trader.engine.order_manager import SUBMIT_NOT_FOUND, OrderManager, PrepareFailed, pump_venue_events
 from trader.engine.risk import BookHealth, RiskGate
 from trader.integrations.store.base import IntentRecord, IntentState
+from trader.testing import make_intent
 from trader.testing.fake_venue import FakeVenue, Outcome
 from trader.testing.memory_store import MemoryStore
 from trader.venues.errors import VenueTimeout
 
 YES = "1001"
 WALL = 1_700_000_000.0
-
-
-def intent(cid: str, size: str = "10") -> OrderIntent:
-    return OrderIntent(
-        client_order_id=cid,
-        strategy="test",
-        condition_id="0xcond",
-        token_id=YES,
-        side=Side.BUY,
-        price=Decimal("0.40"),
-        size=Decimal(size),
-        order_type=OrderType.GTC,
-    )
 
 
 def manager_for(venue: FakeVenue, store: MemoryStore) -> OrderManager:
@@ -53,13 +40,15 @@ async def test_pending_intents_are_resolved_by_id_at_start(autojump_clock: trio.
     venue, store = FakeVenue(wall=WALL), MemoryStore()
     # Before the "crash": three intents written; one reached the venue (and filled 4), one did not, one was
     # never even signed.
-    reached = Order.from_intent(intent("reached"), order_id="0x" + "a" * 64, ts=WALL)
-    lost = Order.from_intent(intent("lost", "11"), order_id="0x" + "b" * 64, ts=WALL)
+    reached = Order.from_intent(make_intent("reached"), order_id="0x" + "a" * 64, ts=WALL)
+    lost = Order.from_intent(make_intent("lost", size="11"), order_id="0x" + "b" * 64, ts=WALL)
     for n, order in enumerate((reached, lost)):  # written in this order, as a store lists them
-        record = IntentRecord.of(intent(order.client_order_id, str(order.size)), order_id=order.order_id,
+        record = IntentRecord.of(make_intent(order.client_order_id, size=order.size), order_id=order.order_id,
                                  created_at_ns=int(WALL * 1e9) + n)  # fmt: skip
         await store.record_intent(record)
-    await store.record_intent(IntentRecord.of(intent("unsigned", "12"), order_id=None, created_at_ns=int(WALL * 1e9)))
+    await store.record_intent(
+        IntentRecord.of(make_intent("unsigned", size="12"), order_id=None, created_at_ns=int(WALL * 1e9))
+    )
     await venue.submit(reached)
     venue.fill(reached.order_id, Decimal(4))
 
@@ -98,7 +87,7 @@ async def test_execution_reconciles_doubtful_orders_periodically(autojump_clock:
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(service.run)
-        await send.send(intent("c1"))
+        await send.send(make_intent("c1"))
         await trio.sleep(3)
         assert manager.statistics().unresolved == 1
         assert store.intents["c1"].state.value == "PENDING"
@@ -115,7 +104,7 @@ async def test_fills_reported_but_never_delivered_are_fetched(autojump_clock: tr
     venue, store = FakeVenue(wall=WALL), MemoryStore()
     venue.script(YES, Outcome(fill=Decimal(10), silent=True))  # MATCHED on entry, trade events lost
     manager = manager_for(venue, store)
-    order = await manager.submit(intent("c1"))
+    order = await manager.submit(make_intent("c1"))
     assert order.status is OrderStatus.SUBMITTED
     assert manager.awaiting_fills("c1") == Decimal(10)
     assert [o.client_order_id for o in manager.needs_reconcile()] == ["c1"]
@@ -129,7 +118,7 @@ async def test_fills_reported_but_never_delivered_are_fetched(autojump_clock: tr
 
 async def test_fake_venue_check_catches_a_resend_and_a_send_while_halted() -> None:
     venue = FakeVenue(wall=WALL)
-    order = Order.from_intent(intent("c1"), order_id="0x" + "c" * 64, ts=WALL)
+    order = Order.from_intent(make_intent("c1"), order_id="0x" + "c" * 64, ts=WALL)
     await venue.submit(order)
     venue.check()
     await venue.submit(order)
@@ -144,7 +133,7 @@ async def test_fake_venue_check_catches_a_resend_and_a_send_while_halted() -> No
 
 async def test_memory_store_round_trips() -> None:
     store = MemoryStore()
-    record = IntentRecord.of(intent("c1"), order_id="0x" + "d" * 64, created_at_ns=1)
+    record = IntentRecord.of(make_intent("c1"), order_id="0x" + "d" * 64, created_at_ns=1)
     await store.record_intent(record)
     assert await store.load_pending_intents() == [record]
     await store.resolve_intent("c1", IntentState.ACKED, ts_ns=2)
@@ -164,7 +153,7 @@ async def test_a_gap_in_venue_events_is_closed_by_asking_for_open_orders(
     manager = manager_for(venue, store)
     async with trio.open_nursery() as nursery:
         await nursery.start(pump_venue_events, manager)
-        order = await manager.submit(intent("c1"))
+        order = await manager.submit(make_intent("c1"))
         venue.drop_events()  # the user channel drops ...
         venue.fill(order.order_id, Decimal(6))  # ... and this fill's event reaches no one
         await trio.sleep(0.5)
@@ -190,14 +179,14 @@ async def test_an_order_that_cannot_be_prepared_is_neither_written_nor_sent(
     venue, store = UnpreparedVenue(wall=WALL), MemoryStore()
     manager = OrderManager(venue, store, wall_ns=lambda: int(WALL * 1e9))
     with pytest.raises(PrepareFailed):
-        await manager.submit(intent("c1"))
+        await manager.submit(make_intent("c1"))
     assert store.intents == {}
     assert venue.submitted == []
     send, receive = trio.open_memory_channel[Intent](1)
     service = ExecutionService(manager, RiskGate(), receive, book_health=lambda _t: BookHealth(age_ms=0.0))
     async with trio.open_nursery() as nursery:
         await nursery.start(service.run)
-        await send.send(intent("c2"))
+        await send.send(make_intent("c2"))
         await trio.testing.wait_all_tasks_blocked()
         assert service.statistics().intents_denied == {"PREPARE_FAILED": 1}
         nursery.cancel_scope.cancel()

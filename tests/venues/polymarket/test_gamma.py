@@ -129,6 +129,7 @@ def test_every_captured_gamma_market_is_selected_or_skipped_with_a_reason() -> N
         ({"enableOrderBook": False}, "enableOrderBook"),
         ({"endDate": "next tuesday"}, "endDate"),
         ({"feesEnabled": True, "feeSchedule": {"rate": "x", "exponent": 1}}, "feeSchedule.rate"),
+        ({"feesEnabled": True, "feeSchedule": {"rate": "", "exponent": 1}}, "feeSchedule"),  # was an AssertionError
     ],
 )
 def test_bad_fields_are_named(change: dict[str, Any], field: str) -> None:
@@ -266,6 +267,8 @@ def neg_risk_member(n: int, **extra: Any) -> dict[str, Any]:
         ({"negRiskAugmented": True}, [neg_risk_member(1), neg_risk_member(2), neg_risk_member(3)], False),
         ({}, [neg_risk_member(1), neg_risk_member(2), neg_risk_member(3, clobTokenIds="[]")], False),
         ({}, [neg_risk_member(1), neg_risk_member(2), neg_risk_member(3, closed=True)], False),
+        # a market listed twice: the event is still read (it raised InputError), but which listing is right is unknown
+        ({}, [neg_risk_member(1), neg_risk_member(2), neg_risk_member(2, question="Other?")], False),
     ],
 )
 async def test_neg_risk_events_know_when_their_outcome_set_is_incomplete(

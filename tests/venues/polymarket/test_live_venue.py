@@ -18,9 +18,9 @@ from structlog.testing import capture_logs
 
 from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
 from trader.domain.intents import OrderIntent
-from trader.domain.market import Market
 from trader.domain.numbers import Side
 from trader.domain.orders import Order, Trade
+from trader.testing import make_intent, market_from_sim
 from trader.venues.base import (
     SubmitAccepted,
     SubmitRejected,
@@ -43,14 +43,7 @@ D = Decimal
 KEY = "0x" + "4c" * 32
 T0 = 1_767_225_600.0
 SIM_MARKET = make_market("live-venue", question="Will the adapter work?")
-MARKET = Market(
-    condition_id=SIM_MARKET.condition_id,
-    question=SIM_MARKET.question,
-    slug=SIM_MARKET.slug,
-    yes_token_id=SIM_MARKET.token_ids[0],
-    no_token_id=SIM_MARKET.token_ids[1],
-    tick_size=SIM_MARKET.tick_size,
-)
+MARKET = market_from_sim(SIM_MARKET)
 YES = MARKET.yes_token_id
 _ids = itertools.count(1)
 
@@ -63,14 +56,13 @@ class Harness:
     def intent(
         self, side: Side, price: str, size: str, *, order_type: OrderType = OrderType.GTC, token_id: str = YES
     ) -> OrderIntent:
-        return OrderIntent(
-            client_order_id=f"c-{next(_ids)}",
-            strategy="test",
+        return make_intent(
+            f"c-{next(_ids)}",
             condition_id=MARKET.condition_id,
             token_id=token_id,
             side=side,
-            price=D(price),
-            size=D(size),
+            price=price,
+            size=size,
             order_type=order_type,
         )
 
@@ -204,6 +196,28 @@ async def test_batch_submit_with_a_refusal_then_cancel_all(autojump_clock: trio.
 
         assert sorted(outcome.canceled) == sorted([orders[0].order_id, second.order_id])
         assert await h.venue.open_orders() == []
+
+
+async def test_a_killed_fok_is_fok_not_filled_alone_and_inside_a_batch(autojump_clock: trio.testing.MockClock) -> None:
+    """The sim answers as the venue does: a 400 with the venue's text alone, a refused element in a batch."""
+    async with live() as h:
+        h.rest_maker(Side.BUY, "0.50", "5", token_id=MARKET.no_token_id)  # 5 YES on offer at 0.50: 10 is too many
+        alone = await h.prepare(Side.BUY, "0.50", "10", order_type=OrderType.FOK)
+        in_batch = await h.prepare(Side.BUY, "0.50", "10", order_type=OrderType.FOK)
+        resting = await h.prepare(Side.BUY, "0.30", "10")
+
+        single = await h.venue.submit(alone)
+        batch = await h.venue.submit_batch([in_batch, resting])
+
+        assert isinstance(single, SubmitRejected)
+        assert isinstance(batch[0], SubmitRejected)
+        assert single.reason is batch[0].reason is VenueRejectCode.FOK_NOT_FILLED
+        assert (
+            single.message
+            == batch[0].message
+            == "order couldn't be fully filled. FOK orders are fully filled or killed."
+        )
+        assert isinstance(batch[1], SubmitAccepted)
 
 
 async def test_a_ghost_fill_arrives_as_a_failed_trade_that_reverses_the_fill(

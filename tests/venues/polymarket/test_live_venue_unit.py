@@ -13,8 +13,9 @@ import pytest
 
 from trader.domain.enums import Liquidity, OrderType, TradeStatus
 from trader.domain.intents import OrderIntent
-from trader.domain.market import FeeSchedule, Market
+from trader.domain.market import FeeSchedule
 from trader.domain.numbers import Side
+from trader.testing import make_intent, make_market
 from trader.venues.base import SubmitAccepted, SubmitRejected, VenueOrderStatus
 from trader.venues.errors import VenueRejectCode
 from trader.venues.polymarket.auth import ApiCredentials
@@ -28,13 +29,11 @@ CREDS = ApiCredentials("key-1", base64.urlsafe_b64encode(b"s" * 32).decode(), "p
 YES = "1" * 70
 NO = "2" * 70
 OTHER = "3" * 70
-MARKET = Market(
-    condition_id="0xcond",
+MARKET = make_market(
     question="q",
     slug="q",
     yes_token_id=YES,
     no_token_id=NO,
-    tick_size=D("0.01"),
     neg_risk=True,
     fees=FeeSchedule(rate=D("0.02"), exponent=1),
 )
@@ -86,16 +85,7 @@ async def venue(mock: Venue) -> AsyncIterator[PolymarketVenue]:
 def intent(
     cid: str, side: Side, price: str, size: str, *, order_type: OrderType = OrderType.GTC, token: str = YES
 ) -> OrderIntent:
-    return OrderIntent(
-        client_order_id=cid,
-        strategy="s",
-        condition_id="0xcond",
-        token_id=token,
-        side=side,
-        price=D(price),
-        size=D(size),
-        order_type=order_type,
-    )
+    return make_intent(cid, strategy="s", token_id=token, side=side, price=price, size=size, order_type=order_type)
 
 
 async def test_prepare_is_deterministic_and_submit_sends_that_order(venue: PolymarketVenue, mock: Venue) -> None:

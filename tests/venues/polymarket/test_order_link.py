@@ -24,8 +24,8 @@ import trio
 import trio.testing
 
 from trader.domain.enums import OrderType
-from trader.domain.intents import OrderIntent
 from trader.domain.numbers import Side
+from trader.testing import make_intent
 from trader.venues.base import SubmitAccepted
 from trader.venues.errors import (
     VenueConnectionError,
@@ -791,15 +791,8 @@ async def test_the_live_venue_places_orders_on_one_kept_alive_connection_to_the_
         async with open_polymarket_venue(settings, OrderSigner(KEY), wall_secs=sim.now) as venue:
             results = []
             for n in range(5):
-                intent = OrderIntent(
-                    client_order_id=f"link-{n}",
-                    strategy="test",
-                    condition_id=SIM_MARKET.condition_id,
-                    token_id=SIM_MARKET.token_ids[0],
-                    side=Side.BUY,
-                    price=D("0.01"),
-                    size=D("10"),
-                    order_type=OrderType.GTC,
+                intent = make_intent(
+                    f"link-{n}", condition_id=SIM_MARKET.condition_id, token_id=SIM_MARKET.token_ids[0], price="0.01"
                 )
                 results.append(await venue.submit(await venue.prepare(intent, ts=sim.now())))
             stats = venue.statistics().rest.order_link

@@ -1,4 +1,5 @@
-"""Hypothesis: no input crashes the market-frame parser, and whatever it lets through is valid."""
+"""Hypothesis: no input crashes the market-frame parser, and whatever it lets through is valid. Every outcome is a
+`ParsedFrame`: events that pass the checks below, and drops with a reason code from `DROP_REASONS`."""
 
 from __future__ import annotations
 
@@ -6,16 +7,25 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.fuzzing import FIXTURE_DIR, captured_glob, inputs
 from trader.domain.feed import BookSnapshot, LastTrade, ParsedFrame, PriceChange, TickSizeChange
-from trader.domain.numbers import ONE, ZERO
-from trader.venues.polymarket.parse import DROP_REASONS, parse_market_frame
+from trader.domain.numbers import ONE, ZERO, within_limits
+from trader.venues.polymarket.parse import DROP_REASONS, MALFORMED_JSON, parse_market_frame
+
+pytestmark = pytest.mark.usefixtures("engine_recursion_limit")
 
 YES = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 NO = "52114319501245915516055106046884209969926127482827954674443846427813813222426"
 TICKS = {YES: Decimal("0.01"), NO: Decimal("0.001")}
+#: Captured market frames (those of the sample file are for YES and NO).
+CAPTURED_FRAMES = [
+    *captured_glob("ws_market_*.json"),
+    *(line.encode() for line in (FIXTURE_DIR / "sample_market_ws.jsonl").read_text().splitlines() if line.strip()),
+]
 
 decimal_text = st.one_of(
     st.decimals(allow_nan=True, allow_infinity=True).map(str),
@@ -78,12 +88,14 @@ def check_invariants(parsed: ParsedFrame) -> None:
                 assert ZERO <= price <= ONE
                 assert price % ticks[item.asset_id] == ZERO
                 assert size > ZERO
+                assert within_limits(size)  # no size that overflows the arithmetic downstream
         elif isinstance(item, PriceChange):
             assert item.changes
             for change in item.changes:
                 assert change.asset_id in TICKS
                 assert ZERO <= change.price <= ONE
                 assert change.size >= ZERO
+                assert within_limits(change.size)
                 assert change.size == ZERO or change.price % ticks[change.asset_id] == ZERO
         elif isinstance(item, TickSizeChange):
             assert item.asset_id in TICKS
@@ -101,8 +113,42 @@ def test_structured_frames_never_crash_the_parser(text: str) -> None:
 
 @settings(max_examples=300)
 @given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+@example(b'"\x80"')  # invalid UTF-8 inside a string: msgspec raises UnicodeDecodeError, not a DecodeError
 def test_arbitrary_bytes_never_crash_the_parser(data: bytes) -> None:
     check_invariants(parse_market_frame(data, TICKS))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(inputs(CAPTURED_FRAMES))
+def test_bytes_near_captured_frames_are_events_or_counted_drops(data: bytes) -> None:
+    check_invariants(parse_market_frame(data, TICKS))
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b'"\x80"',
+        b'{"event_type": "book", "asset_id": "\xff", "bids": [], "asks": []}',
+        b'[{"event_type": "price_change", "price_changes": [{"asset_id": "' + YES.encode() + b'", "side": "\xc3("}]}]',
+        b"[" * 20_000,
+        b'{"a":' * 5_000,
+        '"\ud800"',  # a str that no UTF-8 text could be
+    ],
+)
+def test_a_frame_that_is_not_utf8_json_is_one_counted_malformed_drop(frame: str | bytes) -> None:
+    parsed = parse_market_frame(frame, TICKS)
+
+    assert parsed.events == []
+    assert [drop.reason for drop in parsed.drops] == [MALFORMED_JSON]
+
+
+def test_a_size_beyond_any_real_one_is_dropped_not_passed_to_the_books() -> None:
+    change = {"asset_id": YES, "price": "0.5", "side": "BUY", "size": "1e999999999"}
+    parsed = parse_market_frame(json.dumps({"event_type": "price_change", "price_changes": [change]}), TICKS)
+
+    assert parsed.events == []
+    assert [(drop.reason, drop.asset_id) for drop in parsed.drops] == [("BAD_NUMBER", YES)]
+    assert parsed.suspect == {YES}
 
 
 @settings(max_examples=300)

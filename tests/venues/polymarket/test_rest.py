@@ -198,6 +198,93 @@ async def test_batch_posts_one_array_and_returns_one_result_per_order(rest: Poly
         await rest.post_orders([(order, OrderType.GTC)] * 16)
 
 
+#: The venue's refusal texts (protocol.md §4, §11; the sim's, from the same sources) and their codes.
+VENUE_REFUSALS = [
+    ("order couldn't be fully filled. FOK orders are fully filled or killed.", VenueRejectCode.FOK_NOT_FILLED),
+    ("FOK_ORDER_NOT_FILLED_ERROR", VenueRejectCode.FOK_NOT_FILLED),
+    ("no orders found to match with FAK order", VenueRejectCode.FOK_NOT_FILLED),
+    ("not enough balance / allowance", VenueRejectCode.NOT_ENOUGH_BALANCE),
+    ("order is invalid. Price breaks minimum tick size rules", VenueRejectCode.MIN_TICK_SIZE),
+    ("order is invalid. Size lower than the minimum", VenueRejectCode.MIN_SIZE),
+    ("INVALID_POST_ONLY_ORDER", VenueRejectCode.POST_ONLY_WOULD_CROSS),
+    ("invalid expiration", VenueRejectCode.INVALID_EXPIRATION),
+    ("the market is not yet ready to process new orders", VenueRejectCode.MARKET_NOT_READY),
+    ("could not run the execution", VenueRejectCode.EXECUTION_ERROR),
+    ("error delaying the order", VenueRejectCode.DELAYING_ORDER_ERROR),
+    (
+        "order is invalid. Duplicated. Same order has already been placed, can\u2019t be placed again",
+        VenueRejectCode.DUPLICATED,
+    ),
+    ("MARKET_NOT_READY", VenueRejectCode.MARKET_NOT_READY),
+    ("order_version_mismatch", VenueRejectCode.ORDER_VERSION_MISMATCH),
+    ("invalid amounts", VenueRejectCode.INVALID_AMOUNTS),
+]
+
+
+@pytest.mark.parametrize(("text", "code"), VENUE_REFUSALS)
+async def test_a_refusal_has_the_same_code_alone_and_in_a_batch(
+    rest: PolymarketRestClient, venue: Venue, text: str, code: VenueRejectCode
+) -> None:
+    """Alone, the venue answers a refused order 400 {"error": text}; in a batch, 200 with that order's element
+    {"success": false, "errorMsg": text} next to the others'."""
+    venue.on("POST", "/order", reply(400, {"error": text}))
+    venue.on("POST", "/orders", reply(200, [{"success": True, "orderID": "0xa"}, {"success": False, "errorMsg": text}]))
+    order = signed_order(rest.signer)
+
+    alone = await rest.post_order(order, order_type=OrderType.FOK)
+    placed, in_batch = await rest.post_orders([(order, OrderType.GTC), (order, OrderType.FOK)])
+
+    assert isinstance(alone, OrderRefused)
+    assert isinstance(in_batch, OrderRefused)
+    assert alone.code is in_batch.code is code
+    assert alone.message == in_batch.message == text
+    assert isinstance(placed, OrderPlaced)
+
+
+FOK_KILLED_DOCS = "order couldn\u2019t be fully filled, FOK orders are fully filled/killed"  # the batch docs' text
+
+
+@pytest.mark.parametrize(
+    ("element", "expected"),
+    [
+        # the docs' batch table lists the refusal texts with success "yes": the text decides, not the flag
+        ({"success": True, "errorMsg": FOK_KILLED_DOCS}, VenueRejectCode.FOK_NOT_FILLED),
+        (
+            {"success": True, "orderID": "0xb", "status": "", "errorMsg": FOK_KILLED_DOCS},
+            VenueRejectCode.FOK_NOT_FILLED,
+        ),
+        ({"success": False, "orderID": "0xb", "errorMsg": FOK_KILLED_DOCS}, VenueRejectCode.FOK_NOT_FILLED),
+        # a placement may carry a text: a delayed match is still a placement
+        (
+            {"success": True, "orderID": "0xb", "status": "delayed", "errorMsg": "order match delayed"},
+            OrderPlaced(order_id="0xb", status="delayed"),
+        ),
+    ],
+)
+async def test_a_batch_element_is_refused_by_its_text_and_placed_by_its_status(
+    rest: PolymarketRestClient, venue: Venue, element: dict[str, object], expected: object
+) -> None:
+    venue.on("POST", "/orders", reply(200, [{"success": True, "orderID": "0xa"}, element]))
+    order = signed_order(rest.signer)
+
+    _, result = await rest.post_orders([(order, OrderType.GTC), (order, OrderType.FOK)])
+
+    if isinstance(expected, VenueRejectCode):
+        assert isinstance(result, OrderRefused)
+        assert result.code is expected
+        assert result.order_id == element.get("orderID")
+    else:
+        assert result == expected
+
+
+async def test_success_without_an_order_id_or_a_text_is_a_protocol_error(
+    rest: PolymarketRestClient, venue: Venue
+) -> None:
+    venue.on("POST", "/order", reply(200, {"success": True, "errorMsg": ""}))
+    with pytest.raises(VenueProtocolError, match="success without an orderID"):
+        await rest.post_order(signed_order(rest.signer), order_type=OrderType.GTC)
+
+
 async def test_a_batch_answering_the_wrong_number_of_results_is_a_protocol_error(
     rest: PolymarketRestClient, venue: Venue
 ) -> None:

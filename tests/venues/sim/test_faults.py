@@ -14,8 +14,15 @@ from tests.venues.sim._support import order
 from tests.venues.sim.conftest import expect_server_close, make_trader, receive_json
 from trader.domain.numbers import Side
 from trader.errors import InputError
+from trader.venues.polymarket.parse import (
+    BAD_FIELD,
+    MALFORMED_JSON,
+    NEGATIVE_SIZE,
+    UNKNOWN_EVENT_TYPE,
+    parse_market_frame,
+)
 from trader.venues.sim.events import TradeEvent
-from trader.venues.sim.faults import apply_fault, parse_fault_spec
+from trader.venues.sim.faults import FAULT_KINDS, FAULT_PARAMETERS, apply_fault, parse_fault_spec
 from trader.venues.sim.venue import SimVenue
 
 
@@ -46,6 +53,54 @@ async def test_drop_stall_and_malformed_frames_on_the_market_channel(sim: SimVen
         assert reply.json() == {"result": "dropped 1 connections"}
         reason = await expect_server_close(ws)
     assert reason.code == 1006  # abnormal closure: no close frame was sent
+
+
+@pytest.mark.parametrize(
+    ("frame", "reasons"),
+    [
+        ("garbage", [MALFORMED_JSON]),
+        ("out_of_range", [NEGATIVE_SIZE]),  # the size of -10 (checked before the price of 1.5)
+        ("unknown_event", [UNKNOWN_EVENT_TYPE]),
+        ("missing_fields", [BAD_FIELD]),
+    ],
+)
+async def test_each_malformed_frame_through_the_endpoint(
+    sim: SimVenue, http: httpx.AsyncClient, frame: str, reasons: list[str]
+) -> None:
+    """`frame` names the kind: `kind` in the body is the fault's, so it could only ever send the default, garbage."""
+    yes, no = sim.exchange.markets[0].token_ids
+    ticks = {yes: sim.exchange.markets[0].tick_size, no: sim.exchange.markets[0].tick_size}
+    async with trio_websocket.open_websocket_url(sim.urls.ws_market) as ws:
+        await ws.send_message(json.dumps({"type": "market", "assets_ids": [yes, no], "initial_dump": False}))
+        await ws.send_message("PING")
+        assert await ws.get_message() == "PONG"  # subscribed
+
+        reply = await http.post(sim.urls.rest + "/_sim/faults", json={"kind": "malformed_frames", "frame": frame})
+
+        assert reply.json() == {"result": f"{frame} frame sent to 1 connections"}
+        parsed = parse_market_frame(await ws.get_message(), ticks)
+        assert [drop.reason for drop in parsed.drops] == reasons
+        assert parsed.events == []
+
+
+async def test_fault_parameters_a_kind_does_not_take_are_refused(sim: SimVenue, http: httpx.AsyncClient) -> None:
+    url = sim.urls.rest + "/_sim/faults"
+
+    misspelt = await http.post(url, json={"kind": "malformed_frames", "frame_kind": "out_of_range"})
+    extra = await http.post(url, json={"kind": "malformed_frames", "frame": "garbage", "count": 2})
+    unknown = await http.post(url, json={"kind": "malformed_frames", "frame": "poetry"})
+
+    assert (misspelt.status_code, misspelt.json()) == (
+        400,
+        {"error": "frame_kind: malformed_frames does not take frame_kind; it takes frame"},
+    )
+    assert (extra.status_code, extra.json()) == (
+        400,
+        {"error": "count: malformed_frames does not take count; it takes frame"},
+    )
+    assert unknown.status_code == 400
+    assert "frame: expected one of ['garbage', 'missing_fields', 'out_of_range', 'unknown_event']" in unknown.text
+    assert sorted(FAULT_PARAMETERS) == sorted(FAULT_KINDS)
 
 
 async def test_http_delay_and_error_bursts(sim: SimVenue, http: httpx.AsyncClient) -> None:
@@ -144,5 +199,15 @@ async def test_fault_parameters_are_checked(sim: SimVenue) -> None:
         apply_fault(sim.faults, "partial_fills", {"fraction": "1.5"})
     with pytest.raises(InputError, match="status"):
         apply_fault(sim.faults, "http_errors", {"status": "418"})
-    with pytest.raises(InputError, match="kind"):
-        apply_fault(sim.faults, "malformed_frames", {"kind": "poetry"})
+    with pytest.raises(InputError, match="frame: expected one of"):
+        apply_fault(sim.faults, "malformed_frames", {"frame": "poetry"})
+    with pytest.raises(InputError, match="give the frame kind once"):
+        apply_fault(sim.faults, "malformed_frames", {"frame": "garbage", "kind": "garbage"})
+    with pytest.raises(InputError, match="ghost_fills does not take fraction; it takes count, owner, side, token_id"):
+        apply_fault(sim.faults, "ghost_fills", {"fraction": "0.5"})
+
+
+async def test_the_command_line_still_takes_kind_for_the_frame(sim: SimVenue) -> None:
+    kind, params = parse_fault_spec("malformed_frames:kind=unknown_event")
+
+    assert apply_fault(sim.faults, kind, params) == "unknown_event frame sent to 0 connections"

@@ -16,7 +16,8 @@ Every event is one JSON object (UTF-8), version 1:
 Each event has a `kind` (`EventKind`), which names its channel: `trader:<kind>`, e.g. `trader:fill`. Kinds:
 `book` (top-of-book summaries, at a configurable rate), `intent` (order intents), `order` (order state changes),
 `fill` (fills and reversed fills), `trade` (settlement status changes), `risk` (risk denials, state changes,
-breaches), `opportunity`, `emergency_stop`, and `system` (anything else).
+breaches), `opportunity`, `emergency_stop`, `capital` (merges, settlements of resolved markets, redemptions), and
+`system` (anything else).
 
 `EventBus` is what the engine publishes to: `publish(event)` never blocks and answers False when the event was
 dropped (counted). Implementations: `MemoryBus` (in-process, the default) and `RedisBus` (pub/sub + stream).
@@ -66,6 +67,7 @@ class EventKind(enum.StrEnum):
     RISK = "risk"
     OPPORTUNITY = "opportunity"
     EMERGENCY_STOP = "emergency_stop"
+    CAPITAL = "capital"
     SYSTEM = "system"
 
 
@@ -143,6 +145,11 @@ _KIND_BY_CLASS: dict[str, EventKind] = {
     "OpportunityRecord": EventKind.OPPORTUNITY,
     "EmergencyStop": EventKind.EMERGENCY_STOP,
     "BookSummary": EventKind.BOOK,
+    "SetsMerged": EventKind.CAPITAL,
+    "MarketSettled": EventKind.CAPITAL,
+    "PositionsRedeemed": EventKind.CAPITAL,
+    "CapitalOpFailed": EventKind.CAPITAL,
+    "CapitalOpStuck": EventKind.CAPITAL,
 }
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")

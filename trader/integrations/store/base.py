@@ -299,6 +299,40 @@ class OpportunityRecord:
     detail: Mapping[str, object] = field(default_factory=dict)
 
 
+class CapitalOpState(enum.StrEnum):
+    """Where a merge or redemption stands in the store (the write-ahead of chain operations)."""
+
+    PREPARED = "PREPARED"  # written before sending; it may or may not have been sent
+    PENDING = "PENDING"  # the chain or the relayer took it
+    CONFIRMED = "CONFIRMED"  # balances changed
+    FAILED = "FAILED"  # refused, reverted, or never seen
+
+    @property
+    def is_open(self) -> bool:
+        return self in (CapitalOpState.PREPARED, CapitalOpState.PENDING)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CapitalOpRecord:
+    """A merge or redemption as stored. `kind` is "MERGE" or "REDEEM"; amounts are the shares of each outcome it
+    takes, `payout` the pUSD it pays when confirmed."""
+
+    op_id: str
+    kind: str
+    condition_id: str
+    neg_risk: bool
+    yes_token_id: str
+    no_token_id: str
+    yes_amount: Decimal
+    no_amount: Decimal
+    payout: Decimal
+    state: CapitalOpState
+    tx_hash: str | None = None
+    message: str | None = None
+    created_at_ns: int
+    updated_at_ns: int
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoreStatistics:
     writes: int
@@ -382,6 +416,18 @@ class Store(Protocol):
 
     async def record_opportunities(self, opportunities: Sequence[OpportunityRecord]) -> None: ...
     async def load_opportunities(self, *, since_ns: int | None = None) -> list[OpportunityRecord]: ...
+
+    async def record_capital_op(self, op: CapitalOpRecord) -> None:
+        """Write (or update, by `op_id`) a merge or redemption; the first write of one is its write-ahead."""
+        ...
+
+    async def load_open_capital_ops(self) -> list[CapitalOpRecord]:
+        """The merges and redemptions still PREPARED or PENDING, oldest first."""
+        ...
+
+    async def load_capital_ops(self) -> list[CapitalOpRecord]:
+        """Every merge and redemption, in any state, oldest first (what changed positions besides trades)."""
+        ...
 
     def statistics(self) -> StoreStatistics: ...
 

@@ -32,6 +32,7 @@ from typing import Final
 import msgspec
 import structlog
 
+from trader.infra.jsoninput import JSON_INPUT_ERRORS
 from trader.integrations.store.base import DuplicateKeyError, IntentRecord, Store, StoreError
 
 __all__ = ["IntentJournal", "JournalReplay", "read_journal", "replay_journal"]
@@ -115,7 +116,7 @@ def read_journal(path: str | os.PathLike[str]) -> tuple[list[IntentRecord], int]
             continue
         try:
             intents.append(_DECODER.decode(line))
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except JSON_INPUT_ERRORS:  # torn, or garbage the disk gave back (invalid UTF-8 raised UnicodeDecodeError)
             torn += 1
     return intents, torn
 

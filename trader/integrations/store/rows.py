@@ -32,6 +32,8 @@ from trader.domain.market import FeeSchedule, Market
 from trader.domain.numbers import Side
 from trader.domain.positions import Position
 from trader.integrations.store.base import (
+    CapitalOpRecord,
+    CapitalOpState,
     DailyPnlRecord,
     IntentRecord,
     IntentState,
@@ -535,4 +537,60 @@ def opportunity_from_row(r: Row) -> OpportunityRecord:
         size=Decimal(r[6]),
         traded=flag(r[7], "opportunities.traded"),
         detail=load_detail(r[8]),
+    )
+
+
+# -- capital operations (merges and redemptions) ------------------------------------------------------------------
+
+UPSERT_CAPITAL_OP = """
+    INSERT INTO capital_ops (op_id, kind, condition_id, neg_risk, yes_token_id, no_token_id, yes_amount, no_amount,
+                             payout, state, tx_hash, message, created_at_ns, updated_at_ns)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+    ON CONFLICT (op_id) DO UPDATE SET state = excluded.state, tx_hash = excluded.tx_hash,
+        message = excluded.message, updated_at_ns = excluded.updated_at_ns
+"""
+_SELECT_CAPITAL_OPS = """
+    SELECT op_id, kind, condition_id, neg_risk, yes_token_id, no_token_id, yes_amount, no_amount, payout, state,
+           tx_hash, message, created_at_ns, updated_at_ns
+    FROM capital_ops
+"""
+SELECT_OPEN_CAPITAL_OPS = _SELECT_CAPITAL_OPS + " WHERE state IN ('PREPARED', 'PENDING') ORDER BY created_at_ns, op_id"
+SELECT_CAPITAL_OPS = _SELECT_CAPITAL_OPS + " ORDER BY created_at_ns, op_id"
+
+
+def capital_op_values(op: CapitalOpRecord) -> Values:
+    return (
+        op.op_id,
+        op.kind,
+        op.condition_id,
+        op.neg_risk,
+        op.yes_token_id,
+        op.no_token_id,
+        str(op.yes_amount),
+        str(op.no_amount),
+        str(op.payout),
+        op.state.value,
+        op.tx_hash,
+        op.message,
+        op.created_at_ns,
+        op.updated_at_ns,
+    )
+
+
+def capital_op_from_row(r: Row) -> CapitalOpRecord:
+    return CapitalOpRecord(
+        op_id=r[0],
+        kind=r[1],
+        condition_id=r[2],
+        neg_risk=bool(r[3]),
+        yes_token_id=r[4],
+        no_token_id=r[5],
+        yes_amount=Decimal(r[6]),
+        no_amount=Decimal(r[7]),
+        payout=Decimal(r[8]),
+        state=CapitalOpState(r[9]),
+        tx_hash=r[10],
+        message=r[11],
+        created_at_ns=r[12],
+        updated_at_ns=r[13],
     )

@@ -16,6 +16,7 @@ from trader.domain.market import Market
 from trader.domain.positions import Position
 from trader.integrations.store import rows
 from trader.integrations.store.base import (
+    CapitalOpRecord,
     DailyPnlRecord,
     IntentRecord,
     IntentState,
@@ -161,3 +162,14 @@ class SqlStore(abc.ABC):
     async def load_opportunities(self, *, since_ns: int | None = None) -> list[OpportunityRecord]:
         selected = await self._fetch(rows.SELECT_OPPORTUNITIES_SINCE, rows.since(since_ns))
         return [rows.opportunity_from_row(r) for r in selected]
+
+    # -- capital operations ---------------------------------------------------------------------------------------
+
+    async def record_capital_op(self, op: CapitalOpRecord) -> None:
+        await self._execute(rows.UPSERT_CAPITAL_OP, *rows.capital_op_values(op))
+
+    async def load_open_capital_ops(self) -> list[CapitalOpRecord]:
+        return [rows.capital_op_from_row(r) for r in await self._fetch(rows.SELECT_OPEN_CAPITAL_OPS)]
+
+    async def load_capital_ops(self) -> list[CapitalOpRecord]:
+        return [rows.capital_op_from_row(r) for r in await self._fetch(rows.SELECT_CAPITAL_OPS)]

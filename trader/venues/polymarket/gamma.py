@@ -54,6 +54,7 @@ import trio
 from trader.domain.market import NO_FEES, FeeSchedule, Market, NegRiskEvent, is_token_id
 from trader.domain.numbers import ZERO, parse_decimal, parse_tick_size
 from trader.errors import InputError
+from trader.infra.jsoninput import JSON_INPUT_ERRORS, describe_json_error
 from trader.infra.ticks import Ticker
 from trader.venues.errors import VenueError, VenueProtocolError, map_exceptions, truncate
 from trader.venues.polymarket.rest import HTTP_EXCEPTIONS, request_error
@@ -148,7 +149,7 @@ def _json_list(text: str | None, name: str) -> list[str]:
         raise InputError(name, "missing")
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the interpreter's limit
         raise InputError(name, f"is not a JSON-encoded list: {truncate(text, 60)!r}") from None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InputError(name, f"is not a JSON-encoded list of strings: {truncate(text, 60)!r}")
@@ -159,13 +160,12 @@ def _fees(wire: WireGammaMarket, require_schedule: bool) -> tuple[FeeSchedule, b
     if not wire.feesEnabled:
         return NO_FEES, True
     schedule = wire.feeSchedule
-    if schedule is None or schedule.rate is None:
+    rate = None if schedule is None else _exact(schedule.rate, "feeSchedule.rate")  # None also for a rate of ""
+    if schedule is None or rate is None:
         if require_schedule:
             raise InputError("feeSchedule", "fees are enabled but the market publishes no fee schedule")
         return NO_FEES, False
-    rate = _exact(schedule.rate, "feeSchedule.rate")
     exponent = _exact(schedule.exponent, "feeSchedule.exponent")
-    assert rate is not None
     exponent_value: Decimal | int = 1 if exponent is None else exponent
     if isinstance(exponent_value, Decimal) and exponent_value == exponent_value.to_integral_value():
         exponent_value = int(exponent_value)
@@ -292,14 +292,19 @@ def _reason_of(exc: InputError) -> str:
 
 def group_neg_risk_event(event: WireGammaEventRef, markets: Sequence[Any]) -> NegRiskEvent:
     """A Gamma event (with its `markets`) -> `NegRiskEvent`; complete only if Gamma's list is exhaustive and valid."""
-    parsed: list[Market] = []
+    parsed: dict[str, Market] = {}
     complete = not event.negRiskAugmented and event.closed is not True
     for item in markets:
         try:
-            parsed.append(parse_gamma_market(msgspec.convert(item, WireGammaMarket), require_fee_schedule=False).market)
+            market = parse_gamma_market(msgspec.convert(item, WireGammaMarket), require_fee_schedule=False).market
         except (msgspec.ValidationError, InputError):
             complete = False  # an outcome we cannot read is an outcome missing from the basket
-    return NegRiskEvent(event_id=event.id, title=event.title or "", markets=tuple(parsed), complete=complete)
+            continue
+        if market.condition_id in parsed:
+            complete = False  # a market listed twice: which listing is right is unknown, so the basket is not sure
+            continue
+        parsed[market.condition_id] = market
+    return NegRiskEvent(event_id=event.id, title=event.title or "", markets=tuple(parsed.values()), complete=complete)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -329,8 +334,8 @@ class GammaClient:
                 batch = _JSON_LIST.decode(content)
             except msgspec.ValidationError:
                 raise VenueProtocolError(f"gamma {path}: expected a JSON list") from None
-            except msgspec.DecodeError as exc:
-                raise VenueProtocolError(f"gamma {path}: reply is not JSON: {exc}") from None
+            except JSON_INPUT_ERRORS as exc:  # not JSON, not UTF-8, or nested too deeply
+                raise VenueProtocolError(f"gamma {path}: reply is not JSON: {describe_json_error(exc)}") from None
             items.extend(batch)
             if len(batch) < page_size:
                 break

@@ -21,8 +21,9 @@ Bad input policy: **one invalid field drops the smallest unit that contains it**
 snapshot, because half a snapshot is a wrong book; any other event) and is counted under its reason. If what
 was dropped could have changed a known asset's book (a level change, a snapshot, a tick-size change), that asset
 is listed in `ParsedFrame.suspect`; the market-data service marks its book SUSPECT and resyncs it, and applies
-the rest of the frame. A frame that is not JSON at all lists as suspect every known asset id that appears in its
-text. Unknown event types, objects without `event_type` and non-object array items are counted and ignored.
+the rest of the frame. A frame that is not JSON at all (malformed, not UTF-8, or nested deeper than the recursion
+limit) is one `MALFORMED_JSON` drop and lists as suspect every known asset id that appears in its text. Unknown
+event types, objects without `event_type` and non-object array items are counted and ignored.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ from trader.domain.feed import (
     PriceSize,
     TickSizeChange,
 )
-from trader.domain.numbers import ONE, TICK_SIZES, ZERO, Side
+from trader.domain.numbers import DECIMAL_EXPONENT_LIMIT, ONE, TICK_SIZES, ZERO, Side
+from trader.infra.jsoninput import JSON_INPUT_ERRORS, describe_json_error
 from trader.venues.polymarket.schemas import (
     ANY_DECODER,
     MARKET_EVENT_TYPES,
@@ -131,6 +133,8 @@ def _number(text: str, name: str) -> Decimal:
         raise _Invalid(BAD_NUMBER, f"{name} is not a decimal string: {_clip(text)}") from None
     if not value.is_finite():
         raise _Invalid(BAD_NUMBER, f"{name} is not finite: {_clip(text)}")
+    if value and not -DECIMAL_EXPONENT_LIMIT <= value.adjusted() <= DECIMAL_EXPONENT_LIMIT:  # within_limits, inline
+        raise _Invalid(BAD_NUMBER, f"{name} is out of range: {_clip(text)}")
     return value
 
 
@@ -484,9 +488,9 @@ def _mentioned_assets(value: object, ticks: Mapping[str, Decimal]) -> set[str]:
     return found
 
 
-def _malformed(parser: _FrameParser, data: str | bytes, exc: msgspec.DecodeError) -> None:
+def _malformed(parser: _FrameParser, data: str | bytes, exc: Exception) -> None:
     text = data if isinstance(data, str) else data.decode("utf-8", "replace")
-    parser.drop(MALFORMED_JSON, f"{exc}; frame starts {_clip(text[:40])}")
+    parser.drop(MALFORMED_JSON, f"{describe_json_error(exc)}; frame starts {_clip(text[:40])}")
     parser.out.suspect.update(a for a in _ASSET_ID_TEXT.findall(text) if a in parser.ticks)
 
 
@@ -501,11 +505,11 @@ def parse_market_frame(data: str | bytes, ticks: Mapping[str, Decimal]) -> Parse
         # Not entirely our schema (or not JSON further on: msgspec stops at the first type mismatch).
         try:
             value = ANY_DECODER.decode(data)
-        except msgspec.DecodeError as exc:
+        except JSON_INPUT_ERRORS as exc:
             _malformed(parser, data, exc)
         else:
             parser.salvage(value)
-    except msgspec.DecodeError as exc:
+    except JSON_INPUT_ERRORS as exc:  # not JSON, not UTF-8, or nested too deeply
         if data.strip() in ("PONG", b"PONG"):
             return ParsedFrame(pong=True)
         _malformed(parser, data, exc)

@@ -46,8 +46,9 @@ import trio
 
 from trader.domain.book import Level
 from trader.domain.enums import Liquidity, OrderType, TradeStatus
-from trader.domain.numbers import ONE, ZERO, Side, parse_tick_size
+from trader.domain.numbers import DECIMAL_EXPONENT_LIMIT, ONE, ZERO, Side, parse_tick_size, within_limits
 from trader.errors import InputError
+from trader.infra.jsoninput import JSON_INPUT_ERRORS, describe_json_error
 from trader.venues.base import MAX_BATCH_SIZE, VenueOrderStatus
 from trader.venues.errors import (
     VenueConnectionError,
@@ -108,6 +109,7 @@ __all__ = [
     "parse_order_status",
     "parse_timestamp",
     "parse_trade",
+    "refusal",
     "request_error",
 ]
 
@@ -152,8 +154,8 @@ def _decode(content: bytes, wire_type: type[_T], what: str) -> _T:
         return msgspec.json.decode(content, type=wire_type)
     except msgspec.ValidationError as exc:
         raise VenueProtocolError(f"{what}: unexpected reply shape: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise VenueProtocolError(f"{what}: reply is not JSON: {exc}") from None
+    except JSON_INPUT_ERRORS as exc:  # not JSON, not UTF-8, or nested too deeply
+        raise VenueProtocolError(f"{what}: reply is not JSON: {describe_json_error(exc)}") from None
 
 
 def _protocol(what: str, exc: InputError) -> VenueProtocolError:
@@ -179,7 +181,7 @@ def _error_text(response: HttpReply) -> str:
     content = response.content
     try:
         reply = msgspec.json.decode(content, type=WireErrorReply)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except JSON_INPUT_ERRORS:
         return truncate(content.decode("utf-8", "replace").strip())
     return truncate(reply.error or reply.errorMsg or "")
 
@@ -328,6 +330,8 @@ class RestStatistics:
 # Parsing (pure)
 
 _MS_THRESHOLD = 100_000_000_000  # 1e11: as seconds that is year 5138; as ms, 1973.
+#: Digits of a timestamp or of an integer field: 20 hold any uint64; longer is not a number the venue sends.
+_MAX_DIGITS = 20
 
 
 def parse_timestamp(value: object, field: str) -> float | None:
@@ -339,10 +343,15 @@ def parse_timestamp(value: object, field: str) -> float | None:
         raise InputError(field, "expected a timestamp, got a boolean")
     number: Decimal | None = None
     if isinstance(value, int):
+        if not -(10**_MAX_DIGITS) < value < 10**_MAX_DIGITS:
+            raise InputError(field, "not a timestamp: a number too large")
         number = Decimal(value)
     elif isinstance(value, str):
         text = value.strip()
-        if text and (text.isdigit() or (text.replace(".", "", 1).isdigit() and text.count(".") == 1)):
+        digits = text.replace(".", "", 1)
+        if digits.isascii() and digits.isdigit():  # str.isdigit alone is also true for "²" and "١"
+            if len(digits) > _MAX_DIGITS:
+                raise InputError(field, f"not a timestamp: {text[:40]!r}")
             number = Decimal(text)
         else:
             try:
@@ -376,8 +385,9 @@ def _decimal(value: object, field: str, *, optional: bool = False) -> Decimal:
         return ZERO
     else:
         raise InputError(field, f"expected a decimal string, got {type(value).__name__}")
-    if not number.is_finite() or number < ZERO:
-        raise InputError(field, f"must be a finite number >= 0, got {value!r}")
+    if not number.is_finite() or number < ZERO or not within_limits(number):
+        shown = repr(value[:40]) if isinstance(value, str) else type(value).__name__
+        raise InputError(field, f"must be a finite number >= 0 below 1e{DECIMAL_EXPONENT_LIMIT}, got {shown}")
     return number
 
 
@@ -455,7 +465,7 @@ def _uint(value: object, field: str, unit: str) -> int | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isascii() and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS:
         return int(value)
     raise InputError(field, f"expected {unit}, got {str(value)[:20]!r}")
 
@@ -532,9 +542,25 @@ def parse_trade(
         raise _protocol(what, exc) from None
 
 
+def refusal(order_id: str | None, text: str, http_status: int) -> OrderRefused:
+    """A refused order from the venue's error text. The one classification of a refusal: `POST /order` answered
+    4xx `{"error": ...}`, a `success: false` reply, and a `POST /orders` element all come here, so a killed FOK (or any
+    refusal) gets the same code whether it was sent alone or in a batch."""
+    return OrderRefused(order_id=order_id, code=reject_code(text), message=truncate(text), http_status=http_status)
+
+
+#: The `status` of an order the venue took (protocol.md §4).
+_PLACED_STATUSES: Final = frozenset({"live", "matched", "delayed", "unmatched"})
+
+
 def _placement(reply: WireOrderReply, http_status: int, what: str) -> OrderPlacement:
+    """One result of `POST /order(s)`. Taken: `success` with an `orderID`, and a placed status or no error text (the
+    docs: an errorMsg may accompany a placement, "order match delayed ..." with status delayed). Anything else with an
+    error text is a refusal, whatever its `success` says: the docs list the refusal texts of a batch next to a
+    success column of "yes"."""
     text = reply.errorMsg or reply.error or ""
-    if reply.success and reply.orderID:
+    status = (reply.status or "").lower()
+    if reply.success and reply.orderID and (not text or status in _PLACED_STATUSES):
         try:
             making = _decimal(reply.makingAmount, f"{what}.makingAmount") if reply.makingAmount else None
             taking = _decimal(reply.takingAmount, f"{what}.takingAmount") if reply.takingAmount else None
@@ -542,17 +568,15 @@ def _placement(reply: WireOrderReply, http_status: int, what: str) -> OrderPlace
             raise _protocol(what, exc) from None
         return OrderPlaced(
             order_id=reply.orderID,
-            status=(reply.status or "live").lower(),
+            status=status or "live",
             making_amount=making,
             taking_amount=taking,
             trade_ids=tuple(reply.tradeIDs or ()),
             transaction_hashes=tuple(reply.transactionsHashes or ()),
         )
-    if reply.success:
+    if reply.success and not text:
         raise VenueProtocolError(f"{what}: success without an orderID")
-    return OrderRefused(
-        order_id=reply.orderID or None, code=reject_code(text), message=truncate(text), http_status=http_status
-    )
+    return refusal(reply.orderID or None, text, http_status)
 
 
 def _base_units(value: str | int, field: str) -> Decimal:
@@ -812,8 +836,7 @@ class PolymarketRestClient:
             raise request_error(response)
         if not 200 <= status < 300:
             # A refused order (or a refused batch): the venue said no to the order, not to the request.
-            text = _error_text(response)
-            return [OrderRefused(order_id=None, code=reject_code(text), message=text, http_status=status)] * count
+            return [refusal(None, _error_text(response), status)] * count
         if count == 1 and path == "/order":
             return [_placement(_decode(response.content, WireOrderReply, what), status, what)]
         replies = _decode(response.content, list[WireOrderReply], what)
@@ -960,7 +983,7 @@ class PolymarketRestClient:
         if response.status_code == 400:
             try:
                 stale = msgspec.json.decode(response.content, type=WireHeartbeatReply)
-            except (msgspec.ValidationError, msgspec.DecodeError):
+            except JSON_INPUT_ERRORS:
                 stale = WireHeartbeatReply()
             if stale.heartbeat_id:
                 return HeartbeatReply(False, stale.heartbeat_id)

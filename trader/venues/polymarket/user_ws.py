@@ -32,6 +32,7 @@ import trio
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 
 from trader.infra.backoff import Backoff, BackoffCounter
+from trader.infra.jsoninput import JSON_INPUT_ERRORS, describe_json_error
 from trader.infra.ticks import Ticker
 from trader.venues.errors import VenueProtocolError
 from trader.venues.polymarket import market_ws
@@ -123,8 +124,8 @@ def _parse_one(raw: bytes, api_key: str, addresses: tuple[str, ...]) -> UserEven
         envelope = _envelope.decode(raw)
     except msgspec.ValidationError as exc:
         raise _Drop(BAD_SHAPE, str(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise _Drop(NOT_JSON, str(exc)) from None
+    except JSON_INPUT_ERRORS as exc:  # not JSON, not UTF-8, or nested too deeply
+        raise _Drop(NOT_JSON, describe_json_error(exc)) from None
     kind = (envelope.event_type or "").lower()
     sub_type = (envelope.type or "").upper()
     if not kind:
@@ -141,6 +142,8 @@ def _parse_one(raw: bytes, api_key: str, addresses: tuple[str, ...]) -> UserEven
             return trade if trade.fills else None
     except msgspec.ValidationError as exc:
         raise _Drop(BAD_SHAPE, f"{kind}: {exc}") from None
+    except JSON_INPUT_ERRORS as exc:  # the envelope skips what it does not read: the rest may still be bad
+        raise _Drop(NOT_JSON, f"{kind}: {describe_json_error(exc)}") from None
     except VenueProtocolError as exc:
         raise _Drop(BAD_VALUE, str(exc)) from None
     except ValueError as exc:  # InputError from a timestamp
@@ -154,7 +157,10 @@ def parse_user_frame(
     data: str | bytes, *, api_key: str, addresses: Iterable[str] = ()
 ) -> tuple[list[UserEvent], list[tuple[str, str]]]:
     """(events, drops) of one text frame; `PONG` is neither. A drop is (reason code, detail)."""
-    raw = data.encode() if isinstance(data, str) else data
+    try:
+        raw = data.encode() if isinstance(data, str) else data
+    except UnicodeEncodeError as exc:  # a str with a lone surrogate: no UTF-8 text could have said that
+        return [], [(NOT_JSON, describe_json_error(exc))]
     stripped = raw.strip()
     if stripped == PONG.encode():
         return [], []
@@ -162,8 +168,8 @@ def parse_user_frame(
     if stripped.startswith(b"["):
         try:
             items = [bytes(item) for item in _raw_list.decode(stripped)]
-        except msgspec.DecodeError as exc:
-            return [], [(NOT_JSON, str(exc))]
+        except JSON_INPUT_ERRORS as exc:
+            return [], [(NOT_JSON, describe_json_error(exc))]
     else:
         items = [stripped]
     events: list[UserEvent] = []

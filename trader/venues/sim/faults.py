@@ -15,9 +15,14 @@ Kinds (parameters in brackets, all optional):
   `DELETE /order` and `/orders` cancels, each using up one of `count`);
 - `drop_ws` [channel=market|user|all]: every WebSocket is closed abruptly (no close frame);
 - `stall_ws` / `resume_ws`: connections stop sending and reading (PINGs go unanswered) but stay open;
-- `malformed_frames` [kind=garbage|out_of_range|unknown_event|missing_fields]: one bad frame to every market
-  subscriber;
+- `malformed_frames` [frame=garbage|out_of_range|unknown_event|missing_fields]: one bad frame of that kind to every
+  market subscriber (`garbage`: truncated JSON; `out_of_range`: a price of 1.5 and a size of -10; `unknown_event`: an
+  `event_type` the venue does not send; `missing_fields`: a `book` without its levels). The parameter is `frame`, not
+  `kind`: in the endpoint's body `kind` names the fault (`kind=` still works on the command line, as before);
 - `clear`: disarm everything and resume stalled sockets.
+
+A parameter a kind does not take is refused with the list of those it does (a misspelt one would otherwise be
+ignored, and the fault armed with its defaults).
 
 Order faults apply to client orders only (owners not starting with `sim-`, the scenario's own participants),
 unless `owner` names one.
@@ -223,13 +228,14 @@ class FaultInjector:
     def resume_ws(self) -> None:
         self._hub().resume()
 
-    def malformed_frames(self, kind: str = "garbage") -> int:
-        if kind not in MALFORMED_KINDS:
-            raise InputError("kind", f"expected one of {sorted(MALFORMED_KINDS)}")
+    def malformed_frames(self, frame: str = "garbage") -> int:
+        """Send one malformed frame of kind `frame` to every market subscriber; the number it went to."""
+        if frame not in MALFORMED_KINDS:
+            raise InputError("frame", f"expected one of {sorted(MALFORMED_KINDS)}, got {frame[:40]!r}")
         hub = self._hub()
         markets = hub.exchange.markets
         market, asset = (markets[0].condition_id, markets[0].token_ids[0]) if markets else ("0x", "0")
-        return hub.inject(MALFORMED_KINDS[kind](market, asset))
+        return hub.inject(MALFORMED_KINDS[frame](market, asset))
 
 
 def _out_of_range(market: str, asset: str) -> str:
@@ -363,7 +369,10 @@ def _resume(f: FaultInjector, p: Mapping[str, object]) -> str:
 
 
 def _malformed(f: FaultInjector, p: Mapping[str, object]) -> str:
-    return f"sent to {f.malformed_frames(_str(p, 'kind', 'garbage') or 'garbage')} connections"
+    if "frame" in p and "kind" in p:
+        raise InputError("frame", "give the frame kind once, as frame=")
+    frame = _str(p, "frame") or _str(p, "kind") or "garbage"  # kind=: the command line's older spelling
+    return f"{frame} frame sent to {f.malformed_frames(frame)} connections"
 
 
 def _clear(f: FaultInjector, p: Mapping[str, object]) -> str:
@@ -385,10 +394,29 @@ FAULT_KINDS: dict[str, Callable[[FaultInjector, Mapping[str, object]], str]] = {
 }
 
 
+#: The parameters each kind takes (see the module's docstring).
+FAULT_PARAMETERS: dict[str, frozenset[str]] = {
+    "reject_orders": frozenset({"count", "token_id", "side", "owner", "code", "message", "http_status"}),
+    "partial_fills": frozenset({"count", "fraction", "token_id", "side", "owner"}),
+    "ghost_fills": frozenset({"count", "token_id", "side", "owner"}),
+    "delay_http": frozenset({"secs", "count", "service", "path_prefix"}),
+    "http_errors": frozenset({"status", "count", "service", "path_prefix"}),
+    "drop_ws": frozenset({"channel"}),
+    "stall_ws": frozenset(),
+    "resume_ws": frozenset(),
+    "malformed_frames": frozenset({"frame", "kind"}),
+    "clear": frozenset(),
+}
+
+
 def apply_fault(injector: FaultInjector, kind: str, params: Mapping[str, object]) -> str:
     handler = FAULT_KINDS.get(kind)
     if handler is None:
         raise InputError("kind", f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
+    unknown = sorted(str(name) for name in params if name not in FAULT_PARAMETERS[kind])
+    if unknown:
+        takes = ", ".join(sorted(FAULT_PARAMETERS[kind] - {"kind"})) or "no parameters"
+        raise InputError(unknown[0], f"{kind} does not take {', '.join(unknown)}; it takes {takes}")
     return handler(injector, params)
 
 

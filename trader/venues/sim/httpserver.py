@@ -8,7 +8,6 @@ one request at a time per connection, keep-alive, bodies up to `max_body_bytes`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -20,9 +19,12 @@ import msgspec
 import structlog
 import trio
 
+from trader.infra.jsoninput import JSON_INPUT_ERRORS, describe_json_error
+
 log = structlog.get_logger(__name__)
 
 _JSON = msgspec.json.Encoder(decimal_format="number")
+_JSON_DECODER = msgspec.json.Decoder()
 _MAX_HEAD = 64 * 1024
 
 
@@ -45,8 +47,15 @@ class HttpRequest:
         return self.body.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
-        """The parsed body; raises ValueError if it is not JSON."""
-        return json.loads(self.body) if self.body else None
+        """The parsed body; raises ValueError if it is not JSON: malformed, not UTF-8, with a lone surrogate escape,
+        or nested too deeply (msgspec, strict as the venue's own parser: `json.loads` would let a lone surrogate
+        through, and the reply that echoes it could then not be encoded)."""
+        if not self.body:
+            return None
+        try:
+            return _JSON_DECODER.decode(self.body)
+        except JSON_INPUT_ERRORS as exc:
+            raise ValueError(describe_json_error(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -370,7 +370,7 @@ class SimRestApp:
         if entry.get("owner") != principal.api_key:
             return 400, {"error": "the order owner has to be the same as the API KEY"}, ""
         order_type = entry.get("orderType", "GTC")
-        if order_type not in ORDER_TYPES:
+        if not isinstance(order_type, str) or order_type not in ORDER_TYPES:
             return 400, {"error": f"{INVALID_PAYLOAD}: orderType must be one of GTC, GTD, FOK, FAK"}, ""
         post_only = entry.get("postOnly", False)
         if not isinstance(post_only, bool):

@@ -17,16 +17,17 @@ Fault hooks (used by `trader.venues.sim.faults`): `drop_all` (abrupt TCP close, 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import msgspec
 import structlog
 import trio
 import trio_websocket
 from wsproto.events import TextMessage
 
+from trader.infra.jsoninput import JSON_INPUT_ERRORS
 from trader.venues.sim.apikeys import ApiKeyStore
 from trader.venues.sim.events import (
     BookChanged,
@@ -56,6 +57,7 @@ MARKET_PATH = "/ws/market"
 USER_PATH = "/ws/user"
 POLICY_VIOLATION = 1008
 
+_MESSAGE_DECODER = msgspec.json.Decoder()
 _MARKET_EVENTS = (BookChanged, BookResync, TickSizeChanged, LastTradePrice)
 
 
@@ -232,8 +234,8 @@ class WsHub:
                 self._push(conn, "PONG")
                 continue
             try:
-                body = json.loads(message)
-            except ValueError:
+                body = _MESSAGE_DECODER.decode(message)  # msgspec refuses lone surrogate escapes, as the venue does
+            except JSON_INPUT_ERRORS:  # malformed, or nested deeper than the interpreter's recursion limit
                 self._push(conn, encode({"error": "invalid message: expected a JSON object or PING"}))
                 continue
             if not isinstance(body, dict):

@@ -1,4 +1,4 @@
--- 0002: whose money these records are, the paper wallet, and where the risk day's PnL started.
+-- 0003: whose money these records are, the paper wallet, and where the risk day's PnL started.
 --
 -- A database keeps the records of ONE account scope: paper or live trading, on one venue, and live, one wallet
 -- (`account_scope`, a single row written by the first run and checked by every later one: a run of another scope
