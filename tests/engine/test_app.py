@@ -84,6 +84,10 @@ async def test_paper_run_trades_the_gaps_and_its_summary_agrees_with_the_store(t
     assert summary.fills >= 4
     assert summary.opportunities >= 1
     assert summary.open_orders_at_exit == 0
+    money = summary.to_json()["money"]
+    assert isinstance(money, dict)
+    assert money["balance_rejections"] == 0  # buying power kept every order within what the wallet holds
+    assert {"daily_pnl", "residual_events", "residual_exposure"} <= set(money)
     async with open_sqlite_store(tmp_path / "trader.sqlite3") as store:
         trades = await store.load_trades()
         positions = {p.token_id: p for p in await store.load_positions()}
