@@ -51,17 +51,14 @@ def basket() -> ArbIntent:
     )
 
 
-async def test_thin_leg_is_hedged_on_paper_and_positions_match(autojump_clock: trio.testing.MockClock) -> None:
-    book = books()
+def on_paper(
+    book: dict[str, OrderBook],
+) -> tuple[PaperVenue, OrderManager, ExecutionService, trio.MemorySendChannel[Intent]]:
+    """The paper venue on `book` with 1000 pUSD, its order manager and execution (unwinds at the market's minimum
+    size), and the channel intents go in by."""
     paper = PaperVenue(book.get, lambda t: MARKET if t in book else None, order_ids=paper_order_id, cash=D(1000),
                        settings=PaperSettings(latency_secs=0.05), wall=lambda: WALL)  # fmt: skip
-    manager = OrderManager(
-        paper,
-        MemoryStore(),
-        portfolio=Portfolio(cash=D(1000)),
-        wall_ns=lambda: int(WALL * 1e9),
-    )
-    outcomes: list[object] = []
+    manager = OrderManager(paper, MemoryStore(), portfolio=Portfolio(cash=D(1000)), wall_ns=lambda: int(WALL * 1e9))
     send, receive = trio.open_memory_channel[Intent](1)
     service = ExecutionService(
         manager,
@@ -71,6 +68,13 @@ async def test_thin_leg_is_hedged_on_paper_and_positions_match(autojump_clock: t
         book_health=lambda _t: BookHealth(age_ms=0.0),
         tick_of=lambda _t: MARKET.tick_size,
     )
+    return paper, manager, service, send
+
+
+async def test_thin_leg_is_hedged_on_paper_and_positions_match(autojump_clock: trio.testing.MockClock) -> None:
+    book = books()
+    paper, manager, service, send = on_paper(book)
+    outcomes: list[object] = []
     manager.add_listener(outcomes.append)
     async with trio.open_nursery() as nursery:
         await nursery.start(service.run)
@@ -98,18 +102,7 @@ async def _run_strategy_basket(buy_fees_in_shares: bool) -> tuple[dict[str, int]
     paper venue: (outcomes by status, positions, residual events)."""
     book = books()
     book[NO].apply_snapshot([(D("0.50"), D(100))], [(D("0.52"), D(100))], now=0.0)
-    paper = PaperVenue(book.get, lambda t: MARKET if t in book else None, order_ids=paper_order_id, cash=D(1000),
-                       settings=PaperSettings(latency_secs=0.05), wall=lambda: WALL)  # fmt: skip
-    manager = OrderManager(paper, MemoryStore(), portfolio=Portfolio(cash=D(1000)), wall_ns=lambda: int(WALL * 1e9))
-    send, receive = trio.open_memory_channel[Intent](1)
-    service = ExecutionService(
-        manager,
-        RiskGate(),
-        receive,
-        settings=ExecutionSettings(arbitrage=ArbitrageSettings(min_unwind_shares=MARKET.min_order_size)),
-        book_health=lambda _t: BookHealth(age_ms=0.0),
-        tick_of=lambda _t: MARKET.tick_size,
-    )
+    _, manager, service, send = on_paper(book)
     state = MarketState(
         now=1.0,
         wall=WALL,

@@ -22,6 +22,7 @@ from trader.engine.execution import ExecutionService
 from trader.engine.funds import Funds, FundsSettings
 from trader.engine.order_manager import OrderManager
 from trader.engine.risk import BookHealth, RiskGate, RiskSettings
+from trader.testing import make_intent
 from trader.testing.fake_venue import FakeVenue, Outcome
 from trader.testing.memory_store import MemoryStore
 from trader.venues.errors import VenueRejectCode, VenueTimeout
@@ -40,16 +41,7 @@ LIMITS = RiskSettings(
 
 
 def buy(n: int, *, price: str, size: str, token: str = YES, order_type: OrderType = OrderType.FOK) -> OrderIntent:
-    return OrderIntent(
-        client_order_id=f"c{n}",
-        strategy="test",
-        condition_id="0xcond",
-        token_id=token,
-        side=Side.BUY,
-        price=D(price),
-        size=D(size),
-        order_type=order_type,
-    )
+    return make_intent(f"c{n}", token_id=token, price=price, size=size, order_type=order_type)
 
 
 def fresh(token_id: str) -> BookHealth:
