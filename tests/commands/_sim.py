@@ -4,7 +4,7 @@ exchange: the setting of the operator tools' tests (real loopback sockets, the r
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +20,7 @@ from trader.venues.base import SubmitAccepted
 from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
 from trader.venues.sim.exchange import Accepted, ExchangeConfig, OrderRequest
-from trader.venues.sim.markets import UNITS_PER_ONE, make_market
+from trader.venues.sim.markets import UNITS_PER_ONE, SimMarket, make_market
 from trader.venues.sim.scenarios import StaticScenario
 from trader.venues.sim.venue import SimConfig, SimVenue, open_sim_venue
 
@@ -34,20 +34,22 @@ BOB = "0x" + "b0" * 20
 _ids = itertools.count(1)
 
 
-def sim_config() -> SimConfig:
+def sim_config(markets: Sequence[SimMarket] = (SIM_MARKET,)) -> SimConfig:
     # Trades stay MATCHED for the test's life, so that nothing settles between two reads.
     exchange = ExchangeConfig(seed=5, mined_after_secs=1e6, confirmed_after_secs=2e6)
-    return SimConfig(scenario=StaticScenario([SIM_MARKET]), seed=5, rate_limits=None, exchange=exchange)
+    return SimConfig(scenario=StaticScenario(markets), seed=5, rate_limits=None, exchange=exchange)
 
 
 @asynccontextmanager
-async def sim_and_venue() -> AsyncIterator[tuple[SimVenue, PolymarketVenue]]:
-    async with open_sim_venue(sim_config()) as sim:
+async def sim_and_venue(
+    markets: Sequence[SimMarket] = (SIM_MARKET,),
+) -> AsyncIterator[tuple[SimVenue, PolymarketVenue]]:
+    async with open_sim_venue(sim_config(markets)) as sim:
         settings = PolymarketVenueSettings(
             rest_url=sim.urls.rest, ws_user_url=sim.urls.ws_user, heartbeat_enabled=False
         )
         async with open_polymarket_venue(settings, OrderSigner(KEY)) as venue:
-            venue.add_markets([MARKET])
+            venue.add_markets([market_from_sim(m) for m in markets])
             yield sim, venue
 
 
@@ -55,7 +57,7 @@ def other_trader(sim: SimVenue, side: Side, price: str, size: str, *, token_id: 
     """A resting order of another trader (with shares and pUSD to back it), placed straight into the exchange."""
     units = int(D(size) * UNITS_PER_ONE)
     cash = int(D(size) * D(price) * UNITS_PER_ONE)
-    sim.exchange.fund(BOB, shares={YES: 1_000 * UNITS_PER_ONE, NO: 1_000 * UNITS_PER_ONE})
+    sim.exchange.fund(BOB, shares=dict.fromkeys({YES, NO, token_id}, 1_000 * UNITS_PER_ONE))
     maker, taker = (cash, units) if side is Side.BUY else (units, cash)
     order_id = f"0x{next(_ids):064x}"
     request = OrderRequest(

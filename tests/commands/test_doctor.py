@@ -107,7 +107,7 @@ async def test_a_wallet_without_the_exchange_allowance_fails_with_the_fix(
             point_at(monkeypatch, sim, tmp_path / "none.sqlite3")
             assert await cli("doctor") == 1
     found = lines(capsys.readouterr().out)
-    assert found["collateral"].startswith("FAIL  collateral: 10000 pUSD; missing: pUSD (collateral) allowance")
+    assert found["collateral"].startswith("FAIL  collateral: 10000 pUSD; missing: 0x")  # the spenders not approved
     assert "RISK_ALLOWANCE_MISSING" in found["collateral"]
 
 

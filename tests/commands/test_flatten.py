@@ -9,11 +9,23 @@ from decimal import Decimal
 import pytest
 import trio
 
-from tests.commands._sim import KEY, YES, cli, other_trader, our_shares, place, point_at, sim_and_venue
+from tests.commands._sim import (
+    ADDRESS,
+    KEY,
+    SIM_MARKET,
+    YES,
+    cli,
+    other_trader,
+    our_shares,
+    place,
+    point_at,
+    sim_and_venue,
+)
 from trader.cli import main
 from trader.commands.flatten import FlattenOptions, Sell, ask_on_terminal, flatten, plan_sell, sell_price
 from trader.domain.numbers import Side
 from trader.settings import load_settings
+from trader.venues.sim.markets import make_market
 
 D = Decimal
 
@@ -97,6 +109,32 @@ async def test_dry_run_then_flatten_then_the_rest_with_more_slippage(
             assert our_shares(sim, YES) == D(0)
     out, err = capsys.readouterr()
     assert KEY[2:] not in out + err + log_sink.getvalue()
+
+
+async def test_a_position_in_a_v3_market_is_sold_with_an_order_signed_for_exchange_v3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], log_sink: io.StringIO
+) -> None:
+    # a neg-risk market in the protocol-v2 namespace: the venue says neg risk, but its orders go to Exchange V3
+    v3_market = make_market("operator-tools-v3", question="Will V3 flatten?", neg_risk=True, protocol_v2=True)
+    v3_yes = v3_market.token_ids[0]
+    with trio.fail_after(60):
+        async with sim_and_venue((SIM_MARKET, v3_market)) as (sim, venue):
+            other_trader(sim, Side.SELL, "0.60", "20", token_id=v3_yes)
+            await place(sim, venue, Side.BUY, "0.60", "20", token_id=v3_yes)
+            other_trader(sim, Side.BUY, "0.55", "20", token_id=v3_yes)
+            point_at(monkeypatch, sim)
+
+            assert await cli("flatten", "--yes") == 0
+            done = json.loads(capsys.readouterr().out)
+
+            (sold,) = done["sells"]
+            assert (sold["token_id"], sold["status"], sold["sold"]) == (v3_yes, "SOLD", "20")
+            # the sim took it, so its signature verified for Exchange V3, and its id is the one flatten computed
+            (at_sim,) = [
+                o for o in sim.exchange.orders() if o.maker_address.lower() == ADDRESS.lower() and o.side is Side.SELL
+            ]
+            assert at_sim.order_id == sold["order_id"]
+            assert our_shares(sim, v3_yes) == D(0)
 
 
 async def test_a_declined_confirmation_sends_nothing(log_sink: io.StringIO) -> None:

@@ -43,7 +43,9 @@ OTHER = Market(
     no_token_id="2002",
     tick_size=D("0.01"),
 )
-SETTINGS = CapitalSettings(scan_secs=1.0, resolution_check_secs=5.0, not_found_grace_secs=30.0, stuck_after_secs=60.0)
+SETTINGS = CapitalSettings(
+    max_open_ops=4, scan_secs=1.0, resolution_check_secs=5.0, not_found_grace_secs=30.0, stuck_after_secs=60.0
+)
 
 
 def holding(yes: str, no: str, *, settled: bool = True) -> Portfolio:
@@ -308,3 +310,18 @@ async def test_merging_off_holds_the_sets(autojump_clock: trio.testing.MockClock
 
 def test_states_of_the_port_and_the_store_line_up() -> None:
     assert {s.value for s in StoredState} - {"PREPARED"} <= {s.value for s in CapitalOpState}
+
+
+async def test_one_operation_at_a_time_by_default_as_a_wallet_nonce_needs() -> None:
+    portfolio = holding("10", "10")
+    for token_id, trade in ((OTHER.yes_token_id, "t3"), (OTHER.no_token_id, "t4")):
+        portfolio.apply_fill(make_fill(trade, "5", "0.48", token_id=token_id, client_order_id=trade))
+        portfolio.settle(token_id, trade)
+    h = Harness(portfolio, FakeCapital(lands_after=1), MemoryStore())
+    h.service = h.build(CapitalSettings())
+    await h.service.scan()
+    assert [p.op.condition_id for p in h.capital.prepared] == ["0xcond"]  # the other waits its turn
+    await h.service.scan()  # 0xcond is still pending
+    assert len(h.capital.prepared) == 1
+    await h.service.scan()  # 0xcond lands; then 0xcond2 goes
+    assert [p.op.condition_id for p in h.capital.prepared] == ["0xcond", "0xcond2"]

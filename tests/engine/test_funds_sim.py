@@ -1,6 +1,6 @@
 """Live buying power against the simulated venue over real loopback sockets: the wallet's pUSD comes from the sim's
-`GET /balance-allowance` (through the live adapter's REST client), follows a fill at once, and is read again after
-it; a wallet without the exchange allowance is refused trading with its own reason. Real time (see
+`GET /balance-allowance` (through the live `Capital`, `PolymarketCapital.collateral`), follows a fill at once, and is
+read again after it; a wallet without the exchange allowance is refused trading with its own reason. Real time (see
 `test_arbitrage_sim`); the book and the market are that module's."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from decimal import Decimal
 
 import trio
 
-from trader.app.venue import LiveCollateral
 from trader.domain.enums import OrderStatus
 from trader.domain.intents import Intent
 from trader.domain.positions import Portfolio
@@ -22,6 +21,7 @@ from trader.engine.funds import Funds, FundsSettings
 from trader.engine.order_manager import OrderManager, OrderManagerSettings
 from trader.engine.risk import BookHealth, RiskGate, RiskSettings
 from trader.testing.memory_store import MemoryStore
+from trader.venues.polymarket.capital import ChainSettings, open_polymarket_capital
 from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
 from trader.venues.sim.exchange import ExchangeConfig
@@ -52,7 +52,11 @@ async def live(config: SimConfig) -> AsyncIterator[Live]:
     async with open_sim_venue(config) as sim:
         seed_book(sim)
         settings = PolymarketVenueSettings(rest_url=sim.urls.rest, ws_user_url=sim.urls.ws_user)
-        async with open_polymarket_venue(settings, OrderSigner("0x" + secrets.token_hex(32)), wall_secs=sim.now) as v:
+        signer = OrderSigner("0x" + secrets.token_hex(32))
+        async with (
+            open_polymarket_venue(settings, signer, wall_secs=sim.now) as v,
+            open_polymarket_capital(ChainSettings(), signer, v.rest) as capital,
+        ):
             v.add_markets([MARKET])
             portfolio = Portfolio(cash=CASH)
             manager = OrderManager(
@@ -64,7 +68,7 @@ async def live(config: SimConfig) -> AsyncIterator[Live]:
             )
             events: list[object] = []
             manager.add_listener(events.append)
-            funds = Funds(LiveCollateral(v.rest), portfolio, FundsSettings(fill_refresh_delay_secs=0.2))
+            funds = Funds(capital, portfolio, FundsSettings(fill_refresh_delay_secs=0.2))
             manager.add_listener(funds.on_event)
             send, receive = trio.open_memory_channel[Intent](8)
             service = ExecutionService(
@@ -111,7 +115,7 @@ async def test_the_live_balance_is_the_sims_and_follows_a_fill() -> None:
 async def test_a_wallet_without_the_exchange_allowance_is_refused_trading() -> None:
     config = SimConfig(scenario=sim_config().scenario, seed=7, exchange=ExchangeConfig(allowance=0))
     async with live(config) as t:
-        assert t.funds.missing_allowances == ("pUSD (collateral) allowance for the exchange",)
+        assert len(t.funds.missing_allowances) == 3  # the sim's three exchange spenders: none approved
         await t.send.send(leg("c1", YES, "0.45", size="10"))
         await wait_until(lambda: t.service.statistics().intents_denied, "the denial")
         assert t.service.statistics().intents_denied == {"RISK_ALLOWANCE_MISSING": 1}

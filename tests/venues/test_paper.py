@@ -16,7 +16,9 @@ from decimal import Decimal
 import pytest
 import trio
 import trio.testing
+from eth_account import Account
 
+from tests.venues.polymarket.exchange_reference import typed_order
 from trader.domain.book import OrderBook
 from trader.domain.enums import OrderStatus, OrderType, TradeStatus
 from trader.domain.intents import OrderIntent
@@ -371,6 +373,36 @@ def test_paper_order_ids_are_the_live_digest() -> None:
     assert is_order_id(expected)
     fresh = PaperOrderIds(lambda _t: None)
     assert fresh.order_id_for(intent) != fresh.order_id_for(intent)  # a new salt each time, as live
+
+
+@pytest.mark.parametrize("neg_risk", [False, True])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "71321045679252212594626385532706912750332728571942532289631379312455583992563",  # a V2 token id
+        "501093688225649613064090670874523736638044052698366604739684503500820964609",  # a position id: Exchange V3
+        "501093688225649613064090670874523736638044052698366604739684504600332592384",  # reserved bit 40 set: V2
+    ],
+)
+def test_paper_order_ids_are_the_digest_for_the_exchange_of_the_token(token: str, neg_risk: bool) -> None:
+    market = make_market(yes_token_id=token, neg_risk=neg_risk)
+    intent = make_intent("c-v3", strategy="s", token_id=token, side=Side.SELL, price="0.45", size="12")
+    paper_id = paper_order_id(intent, market, ts=1_767_225_600.5)
+    signed, _ = OrderSigner(PAPER_KEY).limit_order_with_id(
+        token_id=token,
+        side=Side.SELL,
+        price=D("0.45"),
+        size=D(12),
+        tick_size=D("0.01"),
+        neg_risk=neg_risk,
+        salt=order_salt("c-v3"),
+        timestamp_ms=1_767_225_600_500,
+    )
+    # the digest under the domain an official client signs for this token (eth-account, not our hashing)
+    reference = Account.sign_typed_data(PAPER_KEY, full_message=typed_order(signed.to_json(), neg_risk))
+    assert paper_id == "0x" + bytes(reference.message_hash).hex()
+    ids = PaperOrderIds(lambda _t: market, salt_source=lambda: order_salt("c-v3"), clock_ms=lambda: 1_767_225_600_500)
+    assert ids.order_id_for(intent) == paper_id
 
 
 async def test_the_order_manager_cannot_tell_it_from_a_live_venue(autojump_clock: trio.testing.MockClock) -> None:

@@ -40,6 +40,7 @@ from trader.strategies.sum_to_100 import SumTo100Settings
 from trader.venues.paper import PaperSettings
 from trader.venues.paper_capital import PaperCapitalSettings
 from trader.venues.polymarket.auth import ApiCredentials
+from trader.venues.polymarket.capital import ChainSettings
 from trader.venues.polymarket.gamma import GAMMA_URL
 from trader.venues.polymarket.market_ws import MARKET_WS_URL
 from trader.venues.polymarket.rest import CLOB_URL
@@ -322,6 +323,7 @@ class Settings:
     run: RunSettings = dataclasses.field(default_factory=RunSettings)
     endpoints: EndpointSettings = dataclasses.field(default_factory=EndpointSettings)
     keys: KeySettings = dataclasses.field(default_factory=KeySettings)
+    chain: ChainSettings = dataclasses.field(default_factory=ChainSettings)
     sim: SimSettings = dataclasses.field(default_factory=SimSettings)
     markets: SelectionSettings = dataclasses.field(default_factory=SelectionSettings)
     http: HttpSettings = dataclasses.field(default_factory=HttpSettings)

@@ -67,8 +67,7 @@ class Control:
         document.update(self.core.execution.snapshot())
         document["strategies"] = self.core.strategy_engine.status()
         document["money"] = self.money()
-        if self.core.capital is not None:
-            document["capital"] = as_json(self.core.capital.statistics())
+        document["capital"] = as_json(self.core.capital.statistics())
         document["store"] = {
             "available": self.sinks.store.available,
             "halted_trading": self.store_gate.halted,

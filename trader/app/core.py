@@ -102,7 +102,7 @@ class Core:
     strategies: tuple[Strategy, ...]
     opportunities: OpportunityLog
     espn: EspnPoller | None
-    capital: CapitalService | None
+    capital: CapitalService
     strategy_scope: trio.CancelScope
 
     def marks(self) -> dict[str, Decimal]:
@@ -142,7 +142,7 @@ async def open_core(
     manager.add_listener(sinks.outputs)  # order events, fills, risk denials -> bus and Slack
     if sinks.outputs.slack is not None:  # balance refusals and residual exposure: alerts
         manager.add_listener(money_alerts(sinks.outputs.slack.notify))
-    funds = Funds(venue.collateral, portfolio, settings.funds)
+    funds = Funds(venue.capital, portfolio, settings.funds)
     manager.add_listener(funds.on_event)  # a fill: read the wallet's collateral again
     wallet = None if venue.paper is None else PaperWalletKeeper(venue.paper, store)
     if wallet is not None:
@@ -150,8 +150,7 @@ async def open_core(
     # A merge or a redemption moved the wallet: buying power reads it again, the paper wallet is saved.
     capital_listeners = [funds.on_event] if wallet is None else [funds.on_event, wallet.on_event]
     capital = _capital_service(settings, sinks, venue, portfolio, capital_listeners)
-    if capital is not None:
-        manager.add_listener(capital.wake_on)  # a fill or a settled trade may complete a set
+    manager.add_listener(capital.wake_on)  # a fill or a settled trade may complete a set
     send, receive = trio.open_memory_channel[Intent](settings.run.intent_buffer)
     sniped = {m.condition_id for m in await store.load_sniped_markets()}
     strategies = build_strategies(
@@ -162,8 +161,7 @@ async def open_core(
     )
     opportunities = OpportunityLog(sinks.outputs, store)
     async with trio.open_nursery() as nursery:
-        if capital is not None:  # before trading: what a crash left open is followed, receivables rebuilt
-            await nursery.start(capital.run)
+        await nursery.start(capital.run)  # before trading: what a crash left open is followed, receivables rebuilt
         espn: EspnPoller | None = None
         if settings.sniper.enabled:
             espn_settings = dataclasses.replace(settings.espn, base_url=venue.endpoints.espn)  # the sim serves its own
@@ -176,7 +174,7 @@ async def open_core(
             intents=send,
             settings=settings.strategy_engine,
             events=lambda: venue.events.current,
-            positions=portfolio if capital is None else capital,  # shares being merged are not for sale
+            positions=capital,  # the portfolio, less the shares being merged: those are not for sale
             scoreboard=espn.latest if espn is not None else lambda: None,
             claim=store_claim(store),
             publish=opportunities.publish,
@@ -224,11 +222,9 @@ def _capital_service(
     venue: VenueSide,
     portfolio: Portfolio,
     listeners: Sequence[Callable[[object], None]],
-) -> CapitalService | None:
-    """Merges, settlements and redemptions, when the venue side has a `Capital` (paper always). What it does goes to
-    the outputs and to `listeners`."""
-    if venue.capital is None:
-        return None
+) -> CapitalService:
+    """Merges, settlements and redemptions through the venue side's `Capital`. What it does goes to the outputs and
+    to `listeners`."""
     books = venue.books
 
     def resolved_winner(condition_id: str) -> str | None:

@@ -90,8 +90,7 @@ class EngineCollector(Collector):
         yield from self._market_data()
         yield from self._execution(self._control.core.execution)
         yield from self._strategies(self._control.core.strategy_engine)
-        if self._control.core.capital is not None:
-            yield from self._capital(self._control.core.capital.statistics())
+        yield from self._capital(self._control.core.capital.statistics())
 
     @staticmethod
     def _capital(s: CapitalStatistics) -> Iterator[Metric]:

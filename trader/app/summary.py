@@ -130,10 +130,7 @@ async def check_wallet(venue: VenueSide, core: Core) -> dict[str, object]:
     (the venue's minus the engine's; 0 when they agree to the cent and beyond) and the tokens whose shares differ.
     Asked of the venue itself: the paper wallet on paper, the venue's balances live."""
     portfolio = core.manager.portfolio
-    if venue.capital is not None:
-        cash = (await venue.capital.collateral()).balance
-    else:
-        cash = (await venue.venue.balances()).collateral
+    cash = (await venue.capital.collateral()).balance
     held = await venue.venue.positions()
     tokens = {t for t, p in portfolio.positions.items() if p.quantity} | {t for t, q in held.items() if q}
     differing = sorted(t for t in tokens if held.get(t, ZERO) != portfolio.position(t).quantity)
@@ -146,9 +143,7 @@ async def check_wallet(venue: VenueSide, core: Core) -> dict[str, object]:
 
 
 def _capital(core: Core, receivable: Decimal) -> dict[str, object]:
-    """Merges, settlements and redemptions of the run (empty without a capital service)."""
-    if core.capital is None:
-        return {}
+    """Merges, settlements and redemptions of the run."""
     s = core.capital.statistics()
     return {
         "merges": s.merges,

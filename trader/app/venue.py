@@ -12,8 +12,8 @@ open_venue(settings, http, store, signer)  -> VenueSide        (one nursery, clo
 └── restart              before trading: the store brought up to date with the venue (`reconcile_at_start`)
 ```
 
-The wallet's collateral (`VenueSide.collateral`, for buying power) is the paper venue's own (its `PaperCapital`), or
-live the account's `GET /balance-allowance` (`LiveCollateral`, until the live adapter answers `Capital.collateral`).
+The wallet's pUSD, for buying power, is `VenueSide.capital.collateral()`: the paper wallet's (`PaperCapital`), or live
+the account's `GET /balance-allowance` with the exchange allowances it lacks (`PolymarketCapital`).
 
 This is the only part of the composition root that knows venue implementations (Polymarket, the sim, paper); the
 engine below sees them through the ports of `trader.venues.base`.
@@ -21,6 +21,7 @@ engine below sees them through the ports of `trader.venues.base`.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -48,23 +49,23 @@ from trader.domain.numbers import ONE, ZERO
 from trader.domain.positions import Position
 from trader.engine.books import Books
 from trader.engine.capital import MarketDirectory
-from trader.engine.funds import CollateralSource
 from trader.engine.market_data import MarketDataService
 from trader.engine.restart import RestartReport, reconcile_at_start
 from trader.integrations.store.base import PaperWalletRecord, Store, StoreError
-from trader.venues.base import Capital, Collateral, Resolution, Venue
+from trader.venues.base import Capital, Resolution, Venue
 from trader.venues.errors import VenueError
 from trader.venues.paper import PaperVenue, PaperWallet, follow_books
 from trader.venues.paper_capital import PaperCapital
+from trader.venues.polymarket.capital import VenueResolutions, open_polymarket_capital
 from trader.venues.polymarket.gamma import Discovery, GammaClient, MarketQuery, run_market_refresh
 from trader.venues.polymarket.market_ws import PolymarketMarketFeed, websocket_factory
-from trader.venues.polymarket.paper_ids import paper_order_id
-from trader.venues.polymarket.rest import AssetType, PolymarketRestClient
+from trader.venues.polymarket.paper_ids import PAPER_KEY, paper_order_id
+from trader.venues.polymarket.rest import open_rest_client
 from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
 from trader.venues.sim.venue import SimConfig, SimVenue, run_sim_venue
 
-__all__ = ["Endpoints", "LiveCollateral", "NegRiskEvents", "PaperWalletKeeper", "VenueSide", "open_venue"]
+__all__ = ["Endpoints", "NegRiskEvents", "PaperWalletKeeper", "VenueSide", "open_venue"]
 
 log = structlog.get_logger(__name__)
 
@@ -76,6 +77,8 @@ class Endpoints:
     ws_user: str
     gamma: str
     espn: str
+    rpc: str  # the Polygon node (EOA merges and redemptions)
+    relayer: str  # Polymarket's relayer (proxy, Safe and deposit wallets)
 
 
 class NegRiskEvents:
@@ -134,8 +137,7 @@ class VenueSide:
     positions: list[Position]  # as stored at start
     cash: Decimal  # pUSD at start: the paper wallet's (as stored, else the starting cash), or the live account's
     directory: MarketDirectory  # every market followed or held, also after discovery dropped it
-    capital: Capital | None  # merges, resolutions, redemptions (None: live, until the chain side is configured)
-    collateral: CollateralSource  # the wallet's pUSD for buying power: `capital`'s, or live `LiveCollateral`
+    capital: Capital  # merges, resolutions, redemptions, and the wallet's pUSD: the chain (live) or the paper wallet
 
     def reconnects(self) -> dict[str, int]:
         """Reconnections so far, per channel (market, and user when live): for disconnect storms."""
@@ -210,17 +212,22 @@ async def open_venue(
         positions = await store.load_positions()
         venue: Venue
         paper: PaperVenue | None = None
-        capital: Capital | None = None
-        collateral: CollateralSource
+        capital: Capital
         if live is not None:
-            venue, collateral = live, LiveCollateral(live.rest)
-            cash = await _live_cash(collateral, supervisor.discovery_timeout_secs)
+            venue = live
+            chain = dataclasses.replace(settings.chain, rpc_url=endpoints.rpc, relayer_url=endpoints.relayer)
+            capital = await stack.enter_async_context(
+                open_polymarket_capital(chain, live.signer, live.rest, gamma_url=endpoints.gamma)
+            )
+            cash = await _live_cash(capital, supervisor.discovery_timeout_secs)
         else:
             cash = await _paper_cash(store, settings.run.starting_cash_usd, positions)
             paper = _paper_venue(settings, books, cash, positions)
             await nursery.start(follow_books, paper, books)
             venue = paper
-            capital = collateral = PaperCapital(paper, partial(_resolution_from_books, books), settings.paper_capital)
+            rest = await stack.enter_async_context(open_rest_client(endpoints.rest, OrderSigner(PAPER_KEY)))
+            public = VenueResolutions(rest, http, endpoints.gamma)
+            capital = PaperCapital(paper, partial(_paper_resolution, books, public), settings.paper_capital)
         try:
             yield VenueSide(
                 endpoints=endpoints,
@@ -237,26 +244,11 @@ async def open_venue(
                 cash=cash,
                 directory=directory,
                 capital=capital,
-                collateral=collateral,
             )
         finally:
             md_scope.cancel()  # close the market connections while the venue still answers
             with trio.move_on_after(supervisor.market_data_close_secs, shield=True):
                 await md_done.wait()
-
-
-class LiveCollateral:
-    """The live account's collateral from `GET /balance-allowance` (pUSD): a seam until the live adapter answers
-    `Capital.collateral` itself (the chain side's work); then `VenueSide.capital` is the adapter. An allowance of 0
-    is reported missing; one the venue does not report is taken as given."""
-
-    def __init__(self, rest: PolymarketRestClient) -> None:
-        self._rest = rest
-
-    async def collateral(self) -> Collateral:
-        reply = await self._rest.balance_allowance(AssetType.COLLATERAL)
-        missing = ("pUSD (collateral) allowance for the exchange",) if reply.allowance == 0 else ()
-        return Collateral(balance=reply.balance, missing_allowances=missing)
 
 
 #: The events after which the paper wallet may have changed (cash: fills, merges, redemptions; reservations: orders
@@ -324,7 +316,7 @@ async def _paper_cash(store: Store, starting_cash: Decimal, positions: list[Posi
     return starting_cash
 
 
-async def _live_cash(capital: CollateralSource, timeout_secs: float) -> Decimal:
+async def _live_cash(capital: Capital, timeout_secs: float) -> Decimal:
     """The live account's pUSD at start (what the portfolio shows as cash); 0 when it cannot be read now (buying
     power reads it again on its own)."""
     try:
@@ -346,14 +338,15 @@ def _paper_venue(settings: Settings, books: Books, cash: Decimal, positions: lis
     )
 
 
-async def _resolution_from_books(books: Books, condition_id: str) -> Resolution | None:
-    """A resolution as the market channel told it (`market_resolved`: a winner, so 1/0 or 0/1)."""
-    await trio.lowlevel.checkpoint()
+async def _paper_resolution(books: Books, public: VenueResolutions, condition_id: str) -> Resolution | None:
+    """A resolution for paper trading: as the market channel told it (`market_resolved` with a winner: 1/0 or
+    0/1), else as the venue's public word has it (the CLOB market, Gamma: also 50/50)."""
     cell = books.markets.get(condition_id)
-    if cell is None or cell.resolved_winner is None or not cell.market.has_token(cell.resolved_winner):
-        return None
-    yes_won = cell.resolved_winner == cell.market.yes_token_id
-    return Resolution(condition_id=condition_id, payouts=(ONE, ZERO) if yes_won else (ZERO, ONE))
+    if cell is not None and cell.resolved_winner is not None and cell.market.has_token(cell.resolved_winner):
+        await trio.lowlevel.checkpoint()
+        yes_won = cell.resolved_winner == cell.market.yes_token_id
+        return Resolution(condition_id=condition_id, payouts=(ONE, ZERO) if yes_won else (ZERO, ONE))
+    return await public.resolution(condition_id)
 
 
 def _query(settings: Settings) -> MarketQuery:
@@ -382,9 +375,11 @@ async def _endpoints(settings: Settings, nursery: trio.Nursery) -> tuple[SimVenu
         )
         urls = sim.urls
         log.info("sim_venue_started", rest=urls.rest)
-        return sim, Endpoints(urls.rest, urls.ws_market, urls.ws_user, urls.gamma, urls.espn)
-    e = settings.endpoints
-    return None, Endpoints(e.rest_url, e.ws_market_url, e.ws_user_url, e.gamma_url, e.espn_url)
+        return sim, Endpoints(urls.rest, urls.ws_market, urls.ws_user, urls.gamma, urls.espn, urls.rpc, urls.relayer)
+    e, chain = settings.endpoints, settings.chain
+    return None, Endpoints(
+        e.rest_url, e.ws_market_url, e.ws_user_url, e.gamma_url, e.espn_url, chain.rpc_url, chain.relayer_url
+    )
 
 
 async def _stoppable(

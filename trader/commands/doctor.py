@@ -35,7 +35,6 @@ from urllib.parse import urlsplit
 import httpx
 import trio
 
-from trader.app.venue import LiveCollateral
 from trader.commands.reconcile import decimal_text
 from trader.errors import ConfigError
 from trader.infra.logging import configure_logging
@@ -44,6 +43,7 @@ from trader.integrations.store.postgres import redact_url
 from trader.integrations.store.urls import sqlite_path
 from trader.settings import EndpointSettings, Settings, VenueKind, load_settings
 from trader.venues.errors import VenueError
+from trader.venues.polymarket.capital import open_polymarket_capital
 from trader.venues.polymarket.market_ws import websocket_factory
 from trader.venues.polymarket.rest import open_rest_client
 from trader.venues.polymarket.venue import PolymarketVenueSettings
@@ -278,9 +278,12 @@ async def check_collateral(settings: Settings) -> Check:
         async with open_rest_client(settings.endpoints.rest_url.rstrip("/"), signer, credentials) as rest:
             if credentials is None:
                 await rest.create_or_derive_api_key(PolymarketVenueSettings().api_key_nonce)
-            collateral = await LiveCollateral(rest).collateral()
+            async with open_polymarket_capital(settings.chain, signer, rest) as capital:
+                collateral = await capital.collateral()
     except VenueError as exc:
         return fail("collateral", f"GET /balance-allowance: {exc}", "are the keys this venue's account?")
+    except ConfigError as exc:  # the live capital's settings (a relayer key for proxy, Safe and deposit wallets)
+        return fail("collateral", str(exc), "trader run --live needs it too")
     if collateral.missing_allowances:
         return fail(
             "collateral",

@@ -1,6 +1,7 @@
 """`trader sim`: run the simulated Polymarket venue on loopback until Ctrl+C.
 
-Prints ONE JSON line once ready: {"rest","ws_market","ws_user","gamma","data","espn"} (base URLs), then serves.
+Prints ONE JSON line once ready: {"rest","ws_market","ws_user","gamma","data","espn","rpc","relayer"} (base URLs),
+then serves.
 Exit status 0 on SIGINT/SIGTERM, 2 on bad arguments.
 
 Faults can be armed at start (`--fault ghost_fills:count=2 --fault http_errors:status=503,count=3`) or at any
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 from typing import TextIO
@@ -20,6 +22,7 @@ import trio
 
 from trader.errors import ConfigError, InputError
 from trader.infra.logging import configure_logging
+from trader.venues.sim.chain import ChainConfig
 from trader.venues.sim.faults import FAULT_KINDS, parse_fault_spec
 from trader.venues.sim.scenarios import ScenarioOptions, make_scenario, scenario_names
 from trader.venues.sim.venue import SimConfig, run_sim_venue
@@ -49,6 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KIND[:K=V,...]",
         help=f"arm a fault at start, repeatable; kinds: {', '.join(sorted(FAULT_KINDS))}",
     )
+    parser.add_argument(
+        "--mining-delay", type=float, default=2.0, metavar="SECS", help="the chain mines a transaction after (2.0)"
+    )
+    parser.add_argument("--block-time", type=float, default=2.0, metavar="SECS", help="one block every (2.0)")
     parser.add_argument("--no-rate-limits", action="store_true", help="turn the venue's rate limits off")
     parser.add_argument("--asset-limit", type=int, default=500, help="assets per market-channel connection")
 
@@ -60,6 +67,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         raise ConfigError(f"--markets must be at least 1, got {args.markets}")
     if args.asset_limit < 1:
         raise ConfigError(f"--asset-limit must be at least 1, got {args.asset_limit}")
+    if not (0 <= args.mining_delay < math.inf and 0 < args.block_time < math.inf):
+        raise ConfigError("--mining-delay must be >= 0 and --block-time > 0 (seconds)")
     params: dict[str, str] = {}
     for item in args.scenario_param:
         key, sep, value = item.partition("=")
@@ -85,6 +94,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         rate_limits=None if args.no_rate_limits else SimConfig().rate_limits,
         asset_limit=args.asset_limit,
         faults=tuple(args.fault),
+        chain=ChainConfig(mining_delay_secs=args.mining_delay, block_time_secs=args.block_time),
     )
 
 

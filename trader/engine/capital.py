@@ -89,6 +89,8 @@ class CapitalSettings:
     - `resolution_check_secs` (30): how often the venue is asked whether the markets held resolved (the market
       channel's `market_resolved` tells sooner, when the custom feature is on).
     - `call_timeout_secs` (10): one call to the venue, chain or relayer.
+    - `max_open_ops` (1): operations in flight at once. Live, one per wallet: a wallet's nonce is read when an
+      operation is prepared, so a second one prepared before the first lands would collide with it.
     - `stuck_after_secs` (300): an operation pending longer is reported (once) as stuck; it is still followed.
     - `not_found_grace_secs` (120): an operation the chain has never seen after this long is given up.
     """
@@ -99,6 +101,7 @@ class CapitalSettings:
     scan_secs: float = 1.0
     resolution_check_secs: float = 30.0
     call_timeout_secs: float = 10.0
+    max_open_ops: int = 1
     stuck_after_secs: float = 300.0
     not_found_grace_secs: float = 120.0
 
@@ -106,6 +109,8 @@ class CapitalSettings:
         check_positive_secs(
             self, "scan_secs", "resolution_check_secs", "call_timeout_secs", "stuck_after_secs", "not_found_grace_secs"
         )
+        if self.max_open_ops < 1:
+            raise ValueError(f"max_open_ops must be >= 1, got {self.max_open_ops}")
         if not self.min_merge_sets > ZERO:
             raise ValueError(f"min_merge_sets must be > 0, got {self.min_merge_sets}")
 
@@ -245,7 +250,11 @@ class CapitalService:
             with trio.move_on_after(self.settings.scan_secs):
                 await self._wake.wait()
             self._wake = trio.Event()
-            await self.scan()
+            try:
+                await self.scan()
+            except Exception:  # a bug in one pass must not stop trading: logged whole, counted, tried again
+                self._counts.failed["SCAN_ERROR"] += 1
+                log.exception("capital_scan_failed")
 
     async def scan(self) -> None:
         """One pass: open operations, then resolutions, then merges (see the module docstring)."""
@@ -445,7 +454,7 @@ class CapitalService:
         try:
             with trio.fail_after(self.settings.call_timeout_secs):
                 return await self._capital.resolution(condition_id)
-        except (VenueError, trio.TooSlowError) as exc:
+        except (VenueError, trio.TooSlowError, ValueError) as exc:
             log.warning("resolution_check_failed", condition_id=condition_id, error=repr(exc))
             return None
 
@@ -486,7 +495,12 @@ class CapitalService:
         else:
             self._forget(condition_id)  # nothing to redeem: the positions are flat, and nothing is owed
 
+    def _room(self) -> bool:
+        return len(self._open) < self.settings.max_open_ops
+
     async def _redeem(self, condition_id: str) -> None:
+        if not self._room():
+            return
         if any(
             h.record.condition_id == condition_id and h.record.kind == CapitalOpKind.REDEEM for h in self._open.values()
         ):
@@ -520,7 +534,7 @@ class CapitalService:
             if market is None or condition_id in self._resolutions:
                 continue
             sets = self.mergeable(market)
-            if sets < self.settings.min_merge_sets:
+            if sets < self.settings.min_merge_sets or not self._room():
                 continue
             op = CapitalOp(
                 kind=CapitalOpKind.MERGE,
@@ -538,7 +552,7 @@ class CapitalService:
         try:
             with trio.fail_after(timeout):
                 prepared = await self._capital.prepare_op(op)
-        except (VenueError, trio.TooSlowError) as exc:
+        except (VenueError, trio.TooSlowError, ValueError) as exc:
             log.warning("capital_op_prepare_failed", kind=op.kind, condition_id=op.condition_id, error=repr(exc))
             return
         now_ns = secs_to_ns(self._wall())

@@ -10,7 +10,9 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from eth_account import Account
 
+from tests.venues.polymarket.exchange_reference import typed_order
 from trader.domain.enums import Liquidity, OrderType, TradeStatus
 from trader.domain.intents import OrderIntent
 from trader.domain.market import FeeSchedule
@@ -20,7 +22,14 @@ from trader.venues.base import SubmitAccepted, SubmitRejected, VenueOrderStatus
 from trader.venues.errors import VenueRejectCode
 from trader.venues.polymarket.auth import ApiCredentials
 from trader.venues.polymarket.rest import PolymarketFill, PolymarketTrade
-from trader.venues.polymarket.signing import OrderSigner, order_id, order_salt, parse_signed_order, recover_order_signer
+from trader.venues.polymarket.signing import (
+    EXCHANGE_V3,
+    OrderSigner,
+    order_id,
+    order_salt,
+    parse_signed_order,
+    recover_order_signer,
+)
 from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
 
 D = Decimal
@@ -37,6 +46,10 @@ MARKET = make_market(
     neg_risk=True,
     fees=FeeSchedule(rate=D("0.02"), exponent=1),
 )
+#: A protocol-v2 neg-risk market (module 2): position ids as token ids, so its orders go to Exchange V3.
+V3_YES = "1206309059886293435182840326436205163962835673756658697574651196155037088768"
+V3_NO = "1206309059886293435182840326436205163962835673756658697574651196155037088769"
+V3_MARKET = make_market(2, question="q3", slug="q3", yes_token_id=V3_YES, no_token_id=V3_NO, neg_risk=True)
 
 
 class Venue:
@@ -78,7 +91,7 @@ async def venue(mock: Venue) -> AsyncIterator[PolymarketVenue]:
     async with open_polymarket_venue(
         settings, OrderSigner(KEY), credentials=CREDS, transport=httpx.MockTransport(mock), wall_secs=lambda: 1e9
     ) as v:
-        v.add_markets([MARKET])
+        v.add_markets([MARKET, V3_MARKET])
         yield v
 
 
@@ -111,6 +124,25 @@ async def test_prepare_is_deterministic_and_submit_sends_that_order(venue: Polym
     assert (signed["makerAmount"], signed["takerAmount"]) == ("5700000", "10000000")
     assert signed["salt"] == order_salt("c-1")
     assert signed["timestamp"] == "1767225600123"
+
+
+async def test_an_order_for_a_position_id_is_signed_for_exchange_v3(venue: PolymarketVenue, mock: Venue) -> None:
+    order = await venue.prepare(
+        intent("c-v3", Side.BUY, "0.57", "10", order_type=OrderType.FOK, token=V3_YES), ts=1_767_225_600.123
+    )
+
+    result = await venue.submit(order)
+
+    assert isinstance(result, SubmitAccepted)
+    assert result.order_id == order.order_id
+    (body,) = mock.bodies
+    assert isinstance(body, dict)
+    signed = body["order"]
+    # the market is neg risk, but a position id's order is signed for Exchange V3 (eth-account, on its own)
+    typed = typed_order(signed, neg_risk=True)
+    assert typed["domain"]["verifyingContract"] == EXCHANGE_V3
+    assert order.order_id == "0x" + bytes(Account.sign_typed_data(KEY, full_message=typed).message_hash).hex()
+    assert signed["signature"] == "0x" + bytes(Account.sign_typed_data(KEY, full_message=typed).signature).hex()
 
 
 async def test_a_batch_refusal_keeps_our_order_id(venue: PolymarketVenue, mock: Venue) -> None:

@@ -1,4 +1,5 @@
-"""`trader order sign`: the contract of /work/shared/polymarket/README.md, on the golden vectors and beyond."""
+"""`trader order sign`: the contract of /work/shared/polymarket/README.md, on the golden vectors (CTF Exchange V2 and
+Exchange V3) and beyond."""
 
 from __future__ import annotations
 
@@ -22,14 +23,23 @@ from py_clob_client_v2.client import ClobClient
 from py_clob_client_v2.clob_types import ApiCreds, FeeInfo, MarketOrderArgsV2, OrderArgsV2, PartialCreateOrderOptions
 from py_clob_client_v2.order_builder.helpers import round_down
 from py_clob_client_v2.order_utils.model.order_data_v2 import order_to_json_v2
+from py_clob_client_v2.order_utils.model.side import Side as PySide
 
+from tests.venues.polymarket.exchange_reference import (
+    is_position_id_reference,
+    random_position_id,
+    random_reserved_bit_id,
+    typed_order,
+)
 from trader.cli import main
 from trader.commands.order import FeeTerms, adjust_buy_amount_for_fees, sign_main
-from trader.venues.polymarket.signing import EXCHANGE_V2, NEG_RISK_EXCHANGE_V2
+from trader.venues.polymarket.signing import EXCHANGE_V3, keccak256, recover_address
 
-VECTORS: dict[str, Any] = json.loads(
-    (Path(__file__).parents[2] / "fixtures" / "polymarket" / "vectors.json").read_text()
-)
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "polymarket"
+VECTORS: dict[str, Any] = json.loads((FIXTURES / "vectors.json").read_text())
+VECTORS_V3: dict[str, Any] = json.loads((FIXTURES / "vectors_v3.json").read_text())
+ORDER_CASES = VECTORS["orders"] + VECTORS_V3["orders"]
+ERROR_CASES = VECTORS["errors"] + VECTORS_V3["errors"]
 META = VECTORS["meta"]
 BASE: dict[str, Any] = dict(VECTORS["orders"][0]["input"])
 TOKEN = BASE["token_id"]
@@ -81,7 +91,7 @@ def _assert_signed(payload: dict[str, Any], status: int, out: dict[str, Any], te
     _assert_secrets_hidden(payload, text)
 
 
-@pytest.mark.parametrize("case", VECTORS["orders"], ids=lambda c: c["id"])
+@pytest.mark.parametrize("case", ORDER_CASES, ids=lambda c: c["id"])
 def test_order_vectors(case: dict[str, Any]) -> None:
     status, out, text = run_sign(case["input"])
     _assert_signed(case["input"], status, out, text)
@@ -90,11 +100,17 @@ def test_order_vectors(case: dict[str, Any]) -> None:
         assert out["signed_order"] == expected["signed_order"]
         assert out["order_id"] == expected["order_id"]
         assert json.loads(out["body"]) == expected["body"]
+        typed = typed_order(out["signed_order"], case["input"]["neg_risk"]) | {"domain": expected["domain"]}
+        assert (
+            out["order_id"]
+            == "0x"
+            + bytes(Account.sign_typed_data(case["input"]["private_key"], full_message=typed).message_hash).hex()
+        )
     else:
         assert {k: out["signed_order"][k] for k in expected["signed_order_fields"]} == expected["signed_order_fields"]
 
 
-@pytest.mark.parametrize("case", VECTORS["errors"], ids=lambda c: c["id"])
+@pytest.mark.parametrize("case", ERROR_CASES, ids=lambda c: c["id"])
 def test_error_vectors(case: dict[str, Any]) -> None:
     status, out, text = run_sign(case["input"])
     assert status == 2
@@ -330,28 +346,45 @@ def _official_client(payload: dict[str, Any]) -> ClobClient:
     return client
 
 
-def _official_body(payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def _official_body(
+    payload: dict[str, Any], *, exact_amounts: tuple[int, int] | None = None
+) -> tuple[dict[str, Any], str]:
+    """The official client's POST /order body for `payload`. A protocol-v2 position id (by the rule, written out in
+    the tests) is passed as `position_id`, which the client routes to Exchange V3, any other id as `token_id`, as
+    the vectors were made. `exact_amounts` (maker, taker) replaces the client's float amount arithmetic, so that it
+    signs the exact amounts where its rounding would sign others."""
     client = _official_client(payload)
+    if exact_amounts is not None:
+        side = PySide.BUY if payload["side"] == "BUY" else PySide.SELL
+        amounts = (side, *exact_amounts)
+        client.builder.get_order_amounts = lambda *_: amounts
+        client.builder.get_market_order_amounts = lambda *_: amounts
     options = PartialCreateOrderOptions(tick_size=payload["tick_size"], neg_risk=payload["neg_risk"])
+    asset = (
+        {"position_id": payload["token_id"]}
+        if is_position_id_reference(payload["token_id"])
+        else {"token_id": payload["token_id"]}
+    )
     if "size" in payload:
         args: Any = OrderArgsV2(
-            token_id=payload["token_id"],
             price=float(payload["price"]),
             size=float(payload["size"]),
             side=payload["side"],
+            expiration=payload.get("expiration", 0),
             builder_code=payload["builder_code"],
             metadata=payload["metadata"],
+            **asset,
         )
         order = client.create_order(args, options)
     else:
         args = MarketOrderArgsV2(
-            token_id=payload["token_id"],
             amount=float(payload["amount"]),
             side=payload["side"],
             price=float(payload["price"]),
             order_type=payload["order_type"],
             builder_code=payload["builder_code"],
             metadata=payload["metadata"],
+            **asset,
         )
         order = client.create_market_order(args, options)
     wire = order_to_json_v2(order, payload["api_key"], payload["order_type"], payload["post_only"], False)
@@ -432,52 +465,7 @@ def test_own_cases_against_eth_account_and_the_official_client(payload: dict[str
     expected_signer = payload["funder"] if payload["signature_type"] == 3 else eoa
     assert (order["maker"], order["signer"]) == (expected_maker, expected_signer)
     # the order id is eth-account's EIP-712 hash; for types 0-2 the signature is eth-account's too
-    typed = {
-        "primaryType": "Order",
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Order": [
-                {"name": n, "type": t}
-                for n, t in (
-                    ("salt", "uint256"),
-                    ("maker", "address"),
-                    ("signer", "address"),
-                    ("tokenId", "uint256"),
-                    ("makerAmount", "uint256"),
-                    ("takerAmount", "uint256"),
-                    ("side", "uint8"),
-                    ("signatureType", "uint8"),
-                    ("timestamp", "uint256"),
-                    ("metadata", "bytes32"),
-                    ("builder", "bytes32"),
-                )
-            ],
-        },
-        "domain": {
-            "name": "Polymarket CTF Exchange",
-            "version": "2",
-            "chainId": 137,
-            "verifyingContract": NEG_RISK_EXCHANGE_V2 if neg_risk else EXCHANGE_V2,
-        },
-        "message": {
-            "salt": order["salt"],
-            "maker": order["maker"],
-            "signer": order["signer"],
-            "tokenId": int(order["tokenId"]),
-            "makerAmount": int(order["makerAmount"]),
-            "takerAmount": int(order["takerAmount"]),
-            "side": 0 if order["side"] == "BUY" else 1,
-            "signatureType": order["signatureType"],
-            "timestamp": int(order["timestamp"]),
-            "metadata": bytes.fromhex(order["metadata"][2:]),
-            "builder": bytes.fromhex(order["builder"][2:]),
-        },
-    }
+    typed = typed_order(order, neg_risk)
     reference = Account.sign_typed_data(payload["private_key"], full_message=typed)
     assert out["order_id"] == "0x" + bytes(reference.message_hash).hex()
     if payload["signature_type"] != 3:
@@ -502,6 +490,111 @@ def test_own_cases_cover_the_intended_kinds() -> None:
     assert {(k[2], k[3]) for k in kinds} == {(t, n) for t in range(4) for n in (False, True)}
     assert any(not limit and side == "SELL" for limit, side, *_ in kinds)
     assert sum(_float_rounding_is_exact(p) for p in OWN_CASES) >= 40
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Exchange V3: generated cases around protocol-v2 position ids, cross-checked against the official client
+
+
+def _v3_cases() -> list[dict[str, Any]]:
+    """Position ids of modules 1-3 with both outcome indexes, and ids shaped like them with a reserved bit set (V2);
+    neg risk on and off, every signature type, BUY and SELL, limit and market orders, every tick."""
+    rng = random.Random(3)
+    keys = [k["private_key"] for k in META["keys"].values()]
+    ticks = ["0.1", "0.01", "0.001", "0.0001", "0.005", "0.0025"]
+    cases: list[dict[str, Any]] = []
+    for n in range(144):
+        signature_type = n % 4
+        neg_risk = (n // 4) % 2 == 1
+        kind = (n // 8) % 9  # 0-5: module 1-3 x outcome 0/1; 6-8: a reserved bit set, module 1-3
+        limit = n < 72
+        module, outcome = (kind // 2 + 1, kind % 2) if kind < 6 else (kind - 5, rng.randrange(2))
+        token = random_position_id(rng, module, outcome) if kind < 6 else random_reserved_bit_id(rng, module, outcome)
+        tick = rng.choice(ticks)
+        tick_d = Decimal(tick)
+        price = tick_d * rng.randint(1, int((1 - tick_d) / tick_d))
+        payload = dict(BASE) | {
+            "private_key": keys[n % 4],
+            "side": rng.choice(["BUY", "SELL"]),
+            "token_id": str(token),
+            "price": str(price),
+            "tick_size": tick,
+            "neg_risk": neg_risk,
+            "signature_type": signature_type,
+            "funder": None if signature_type == 0 else rng.choice(list(META["funders"].values())),
+            "salt": rng.randrange(2**53),
+            "timestamp_ms": 1767225600000 + n,
+            "builder_code": rng.choice(["0x" + "00" * 32, "0x" + rng.randbytes(32).hex()]),
+            "metadata": rng.choice(["0x" + "00" * 32, "0x" + rng.randbytes(32).hex()]),
+            "post_only": False,
+            "l2_timestamp": 1767225600 + n,
+        }
+        quantity = str(Decimal(rng.randint(1, 2_000_000)) / rng.choice([1, 10, 100, 1000]))
+        if limit:
+            payload["size"] = quantity
+            payload["order_type"] = rng.choice(["GTC", "GTD", "FOK", "FAK"])
+            payload["post_only"] = payload["order_type"] in ("GTC", "GTD") and rng.random() < 0.3
+            if payload["order_type"] == "GTD":
+                payload["expiration"] = 1900000000 + n
+        else:
+            payload.pop("size")
+            payload["amount"] = quantity
+            payload["order_type"] = rng.choice(["FOK", "FAK"])
+        cases.append(payload)
+    return cases
+
+
+V3_CASES = _v3_cases()
+
+
+@pytest.mark.parametrize("payload", V3_CASES, ids=[f"v3-{n}" for n in range(len(V3_CASES))])
+def test_exchange_v3_cases_against_eth_account_and_the_official_client(payload: dict[str, Any]) -> None:
+    status, out, text = run_sign(payload)
+    _assert_signed(payload, status, out, text)
+    order = out["signed_order"]
+    key, neg_risk = payload["private_key"], payload["neg_risk"]
+    # the order id is eth-account's EIP-712 hash under the domain the rule picks; for types 0-2 so is the signature
+    typed = typed_order(order, neg_risk)
+    assert (typed["domain"]["verifyingContract"] == EXCHANGE_V3) is is_position_id_reference(payload["token_id"])
+    reference = Account.sign_typed_data(key, full_message=typed)
+    assert out["order_id"] == "0x" + bytes(reference.message_hash).hex()
+    if payload["signature_type"] != 3:
+        assert order["signature"] == "0x" + bytes(reference.signature).hex()
+    # the official client, given the id as position_id or token_id: its own amounts where its float rounding is
+    # exact, else ours (the exact ones, as the vectors' signed_order_fields); with its salt and timestamp the body is
+    # byte-identical, signature included
+    exact = None if _float_rounding_is_exact(payload) else (int(order["makerAmount"]), int(order["takerAmount"]))
+    official, official_text = _official_body(payload, exact_amounts=exact)
+    assert (official["order"]["makerAmount"], official["order"]["takerAmount"]) == (
+        order["makerAmount"],
+        order["takerAmount"],
+    )
+    replay = payload | {"salt": official["order"]["salt"], "timestamp_ms": int(official["order"]["timestamp"])}
+    status, again, _ = run_sign(replay)
+    assert status == 0
+    assert again["body"] == official_text
+    # and the official signature is over our order id
+    signature = bytes.fromhex(official["order"]["signature"][2:])
+    if payload["signature_type"] == 3:
+        assert "0x" + keccak256(b"\x19\x01" + signature[65:129]).hex() == again["order_id"]
+    else:
+        assert recover_address(bytes.fromhex(again["order_id"][2:]), signature) == Account.from_key(key).address
+
+
+def test_exchange_v3_cases_cover_the_intended_kinds() -> None:
+    def shape(payload: dict[str, Any]) -> tuple[object, ...]:
+        token = int(payload["token_id"])
+        return (token >> 248, token & 0xFF, is_position_id_reference(payload["token_id"]))
+
+    shapes = {shape(p) for p in V3_CASES}
+    assert {(m, o, True) for m in (1, 2, 3) for o in (0, 1)} <= shapes
+    assert {m for m, _, position in shapes if not position} == {1, 2, 3}
+    kinds = {("size" in p, p["side"], p["signature_type"], p["neg_risk"]) for p in V3_CASES}
+    assert {(k[2], k[3]) for k in kinds} == {(t, n) for t in range(4) for n in (False, True)}
+    assert {(k[0], k[1]) for k in kinds} == {(limit, side) for limit in (True, False) for side in ("BUY", "SELL")}
+    exact = sum(_float_rounding_is_exact(p) for p in V3_CASES)
+    assert 40 <= exact <= len(V3_CASES) - 20  # both ways of comparing with the official client are used
+    assert {p["tick_size"] for p in V3_CASES} == {"0.1", "0.01", "0.001", "0.0001", "0.005", "0.0025"}
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""CLOB V2 order signing: golden vectors, eth-account and py-clob-client-v2 cross-checks, venue-side parsing."""
+"""Order signing (CTF Exchange V2 and Exchange V3): golden vectors, eth-account and py-clob-client-v2 cross-checks,
+venue-side parsing."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from Crypto.Hash import keccak
 from eth_account import Account
+from py_clob_client_v2.config import get_contract_config
 from py_clob_client_v2.order_builder.builder import ROUNDING_CONFIG, OrderBuilder
 from py_clob_client_v2.order_builder.helpers import round_down, round_normal
 from py_clob_client_v2.order_utils.exchange_order_builder_v2 import ExchangeOrderBuilderV2
@@ -20,10 +22,17 @@ from py_clob_client_v2.order_utils.model.order_data_v2 import OrderDataV2
 from py_clob_client_v2.order_utils.model.side import Side as PySide
 from py_clob_client_v2.signer import Signer as PySigner
 
+from tests.venues.polymarket.exchange_reference import (
+    is_position_id_reference,
+    random_asset_id,
+    reference_domain,
+    typed_order,
+)
 from trader.domain.numbers import Side
 from trader.errors import InputError
 from trader.venues.polymarket.signing import (
     EXCHANGE_V2,
+    EXCHANGE_V3,
     MAX_SALT,
     NEG_RISK_EXCHANGE_V2,
     POLY_1271_SIGNATURE_LENGTH,
@@ -31,12 +40,14 @@ from trader.venues.polymarket.signing import (
     OrderSigner,
     SignedOrder,
     checksum_address,
+    is_position_id,
     is_v1_order_json,
     keccak256,
     limit_order_amounts,
     market_order_amounts,
     order_body,
     order_digest,
+    order_domain,
     order_id,
     parse_address,
     parse_side,
@@ -45,14 +56,19 @@ from trader.venues.polymarket.signing import (
     recover_order_signer,
 )
 
-VECTORS: dict[str, Any] = json.loads(
-    (Path(__file__).parents[2] / "fixtures" / "polymarket" / "vectors.json").read_text()
-)
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "polymarket"
+VECTORS: dict[str, Any] = json.loads((FIXTURES / "vectors.json").read_text())
+#: Exchange V3 (protocol-v2 position ids), the same contract as `VECTORS` (/work/shared/polymarket/README.md).
+VECTORS_V3: dict[str, Any] = json.loads((FIXTURES / "vectors_v3.json").read_text())
+ORDER_CASES = VECTORS["orders"] + VECTORS_V3["orders"]
+ERROR_CASES = VECTORS["errors"] + VECTORS_V3["errors"]
 KEYS = VECTORS["meta"]["keys"]
 FUNDERS = VECTORS["meta"]["funders"]
 TOKEN = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 K1 = KEYS["k1"]["private_key"]
 K4 = KEYS["k4"]["private_key"]
+ASSETS_V3 = VECTORS_V3["meta"]["assets"]
+POSITION_ID = ASSETS_V3["BIN_YES"]["id"]
 
 
 def _sign_vector_input(case: dict[str, Any]) -> tuple[SignedOrder, str, str]:
@@ -79,18 +95,20 @@ def _sign_vector_input(case: dict[str, Any]) -> tuple[SignedOrder, str, str]:
     return order, oid, body
 
 
-@pytest.mark.parametrize("case", VECTORS["orders"], ids=lambda c: c["id"])
+@pytest.mark.parametrize("case", ORDER_CASES, ids=lambda c: c["id"])
 def test_order_vectors(case: dict[str, Any]) -> None:
     # Arrange / Act
     order, oid, body = _sign_vector_input(case)
     expected = case["expected"]
+    domain = order_domain(case["input"]["token_id"], neg_risk=case["input"]["neg_risk"])
     # Assert
     if "signed_order" in expected:
         assert order.to_json() == expected["signed_order"]
         assert list(order.to_json()) == list(expected["signed_order"])  # key order as the official client
         assert oid == expected["order_id"]
         assert json.loads(body) == expected["body"]
-        assert expected["exchange"] == (NEG_RISK_EXCHANGE_V2 if case["input"]["neg_risk"] else EXCHANGE_V2)
+        assert domain.verifying_contract == expected["exchange"]
+        assert domain.eip712() == expected["domain"]
     else:
         emitted = order.to_json()
         assert {k: emitted[k] for k in expected["signed_order_fields"]} == expected["signed_order_fields"]
@@ -99,7 +117,14 @@ def test_order_vectors(case: dict[str, Any]) -> None:
     assert oid == order_id(order, neg_risk=case["input"]["neg_risk"])
 
 
-@pytest.mark.parametrize("case", VECTORS["errors"], ids=lambda c: c["id"])
+def test_vector_files_cover_both_exchanges() -> None:
+    assert (len(VECTORS["orders"]), len(VECTORS["errors"])) == (25, 7)
+    assert (len(VECTORS_V3["orders"]), len(VECTORS_V3["errors"])) == (12, 2)
+    exchanges = {c["expected"]["exchange"] for c in ORDER_CASES if "exchange" in c["expected"]}
+    assert exchanges == {EXCHANGE_V2, NEG_RISK_EXCHANGE_V2, EXCHANGE_V3}
+
+
+@pytest.mark.parametrize("case", ERROR_CASES, ids=lambda c: c["id"])
 def test_error_vectors_raise_input_error(case: dict[str, Any]) -> None:
     with pytest.raises(InputError):
         _sign_vector_input(case)
@@ -112,6 +137,79 @@ def test_error_messages_follow_the_reference_wording() -> None:
         limit_order_amounts(Side.BUY, Decimal("0.937"), Decimal(10), Decimal("0.005"))
     with pytest.raises(InputError, match="post_only is not supported for FOK/FAK orders"):
         order_body(_any_order(), owner="k", order_type="FAK", post_only=True, defer_exec=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Which exchange: position ids (Exchange V3) and token ids (V2)
+
+
+@pytest.mark.parametrize("name", sorted(ASSETS_V3))
+def test_the_vectors_assets_are_classified_as_described(name: str) -> None:
+    asset = ASSETS_V3[name]
+    position = "protocol-v2 position id" in asset["what"] and "NOT" not in asset["what"]
+    assert is_position_id(int(asset["id"])) is position
+    assert is_position_id_reference(asset["id"]) is position
+    for neg_risk in (False, True):
+        domain = order_domain(asset["id"], neg_risk=neg_risk)
+        assert domain.eip712() == reference_domain(asset["id"], neg_risk)
+        assert (domain.verifying_contract == EXCHANGE_V3) is position
+
+
+@pytest.mark.parametrize(
+    ("token_id", "position"),
+    [
+        ("0", True),
+        ("1", True),  # the module byte is not checked: the reserved bits alone decide
+        (str(2**40 - 1), True),
+        (str(2**40), False),  # bit 40
+        (str(2**103), False),  # bit 103
+        (str(2**104), True),  # bit 104 is above the reserved range
+        (str(2**256 - 1), False),
+        (str((2**256 - 1) ^ ((2**64 - 1) << 40)), True),  # every bit set but the reserved ones
+        (TOKEN, False),
+    ],
+)
+def test_position_ids_are_the_ids_with_bits_40_to_103_clear(token_id: str, position: bool) -> None:
+    assert is_position_id(int(token_id)) is position
+    assert is_position_id_reference(token_id) is position
+    assert order_domain(token_id, neg_risk=True).version == ("3" if position else "2")
+
+
+def test_order_domain_checks_its_inputs() -> None:
+    assert order_domain(TOKEN, neg_risk=False).verifying_contract == EXCHANGE_V2
+    assert order_domain(TOKEN, neg_risk=True).verifying_contract == NEG_RISK_EXCHANGE_V2
+    # Amoy: the V2 contracts share their Polygon addresses, Exchange V3 does not (the official client's config)
+    amoy = get_contract_config(80002)
+    assert order_domain(POSITION_ID, neg_risk=False, chain_id=80002).verifying_contract == amoy.exchange_v3
+    assert order_domain(TOKEN, neg_risk=True, chain_id=80002).verifying_contract == amoy.neg_risk_exchange_v2
+    with pytest.raises(InputError, match="chain_id"):
+        order_domain(TOKEN, neg_risk=False, chain_id=1)
+    with pytest.raises(InputError, match="token_id"):
+        order_domain("0x01", neg_risk=False)
+
+
+def test_a_position_id_order_is_signed_for_exchange_v3_whatever_neg_risk_says() -> None:
+    signer = OrderSigner(K4)
+    kwargs: dict[str, Any] = {
+        "token_id": POSITION_ID,
+        "side": Side.BUY,
+        "price": Decimal("0.5"),
+        "size": Decimal(10),
+        "tick_size": Decimal("0.01"),
+        "salt": 5,
+        "timestamp_ms": 1767225600123,
+    }
+    plain, plain_id = signer.limit_order_with_id(neg_risk=False, **kwargs)
+    flagged, flagged_id = signer.limit_order_with_id(neg_risk=True, **kwargs)
+    assert (plain, plain_id) == (flagged, flagged_id)
+    typed = _typed_data(plain, False)
+    assert typed["domain"]["verifyingContract"] == EXCHANGE_V3
+    assert plain_id == "0x" + bytes(Account.sign_typed_data(K4, full_message=typed).message_hash).hex()
+    assert order_id(plain, neg_risk=True) == order_id(plain, neg_risk=False) == plain_id
+    # the same order for a V2 token id is another order, for another contract
+    v2_order, v2_id = signer.limit_order_with_id(neg_risk=False, **kwargs | {"token_id": TOKEN})
+    assert v2_id != plain_id
+    assert recover_order_signer(v2_order, neg_risk=False) == signer.address
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -220,49 +318,7 @@ def test_amounts_agree_with_the_official_client_where_its_float_rounding_is_exac
 
 
 def _typed_data(order: SignedOrder, neg_risk: bool) -> dict[str, Any]:
-    return {
-        "primaryType": "Order",
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Order": [
-                {"name": "salt", "type": "uint256"},
-                {"name": "maker", "type": "address"},
-                {"name": "signer", "type": "address"},
-                {"name": "tokenId", "type": "uint256"},
-                {"name": "makerAmount", "type": "uint256"},
-                {"name": "takerAmount", "type": "uint256"},
-                {"name": "side", "type": "uint8"},
-                {"name": "signatureType", "type": "uint8"},
-                {"name": "timestamp", "type": "uint256"},
-                {"name": "metadata", "type": "bytes32"},
-                {"name": "builder", "type": "bytes32"},
-            ],
-        },
-        "domain": {
-            "name": "Polymarket CTF Exchange",
-            "version": "2",
-            "chainId": 137,
-            "verifyingContract": NEG_RISK_EXCHANGE_V2 if neg_risk else EXCHANGE_V2,
-        },
-        "message": {
-            "salt": order.salt,
-            "maker": order.maker,
-            "signer": order.signer,
-            "tokenId": int(order.token_id),
-            "makerAmount": order.maker_amount,
-            "takerAmount": order.taker_amount,
-            "side": 0 if order.side is Side.BUY else 1,
-            "signatureType": order.signature_type,
-            "timestamp": order.timestamp_ms,
-            "metadata": bytes.fromhex(order.metadata[2:]),
-            "builder": bytes.fromhex(order.builder[2:]),
-        },
-    }
+    return typed_order(order.to_json(), neg_risk)
 
 
 def _random_order(rng: random.Random, signer: OrderSigner) -> tuple[SignedOrder, bool]:
@@ -271,7 +327,7 @@ def _random_order(rng: random.Random, signer: OrderSigner) -> tuple[SignedOrder,
     neg_risk = rng.random() < 0.5
     word = "0x" + rng.randbytes(32).hex()
     kwargs: dict[str, Any] = {
-        "token_id": str(rng.getrandbits(rng.choice([8, 64, 255, 256]))),
+        "token_id": random_asset_id(rng),
         "side": rng.choice([Side.BUY, Side.SELL]),
         "price": price,
         "tick_size": tick,
@@ -293,7 +349,8 @@ def _random_order(rng: random.Random, signer: OrderSigner) -> tuple[SignedOrder,
 @pytest.mark.parametrize("signature_type", [0, 1, 2])
 def test_digest_and_signature_equal_eth_account(signature_type: int) -> None:
     rng = random.Random(signature_type)
-    for _ in range(60):
+    domains: set[str] = set()
+    for _ in range(90):
         key = "0x" + rng.randbytes(32).hex()
         funder = None if signature_type == 0 else checksum_address(rng.randbytes(20))
         signer = OrderSigner(key, signature_type=signature_type, funder=funder)
@@ -303,17 +360,24 @@ def test_digest_and_signature_equal_eth_account(signature_type: int) -> None:
         assert order_digest(order, neg_risk=neg_risk) == bytes(reference.message_hash)
         assert order.signature == "0x" + bytes(reference.signature).hex()
         assert recover_order_signer(order, neg_risk=neg_risk) == signer.address
+        domains.add(_typed_data(order, neg_risk)["domain"]["verifyingContract"])
+    assert domains == {EXCHANGE_V2, NEG_RISK_EXCHANGE_V2, EXCHANGE_V3}
 
 
 def test_poly_1271_signature_equals_the_official_builder() -> None:
     rng = random.Random(1271)
-    for _ in range(40):
+    versions: set[str] = set()
+    for _ in range(60):
         key = "0x" + rng.randbytes(32).hex()
         wallet = checksum_address(rng.randbytes(20))
         signer = OrderSigner(key, signature_type=3, funder=wallet)
         order, neg_risk = _random_order(rng, signer)
         assert order.maker == order.signer == wallet
-        official = ExchangeOrderBuilderV2(NEG_RISK_EXCHANGE_V2 if neg_risk else EXCHANGE_V2, 137, PySigner(key, 137))
+        domain = reference_domain(order.token_id, neg_risk)
+        versions.add(domain["version"])
+        official = ExchangeOrderBuilderV2(
+            domain["verifyingContract"], 137, PySigner(key, 137), domain_version=domain["version"]
+        )
         typed = official.build_order_typed_data(
             official.build_order(
                 OrderDataV2(
@@ -335,6 +399,7 @@ def test_poly_1271_signature_equals_the_official_builder() -> None:
         assert len(bytes.fromhex(order.signature[2:])) == POLY_1271_SIGNATURE_LENGTH == 317
         assert order_id(order, neg_risk=neg_risk) == official.build_order_hash(typed)
         assert recover_order_signer(order, neg_risk=neg_risk) == signer.address
+    assert versions == {"2", "3"}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -370,6 +435,49 @@ def test_parse_round_trip_and_recover(signature_type: int, neg_risk: bool) -> No
             recover_order_signer(parsed, neg_risk=not neg_risk)
     else:
         assert recover_order_signer(parsed, neg_risk=not neg_risk) != KEYS["k4"]["address"]
+
+
+@pytest.mark.parametrize("signature_type", [0, 1, 2, 3])
+@pytest.mark.parametrize("neg_risk", [False, True])
+def test_a_position_id_order_signed_for_a_v2_exchange_does_not_verify(signature_type: int, neg_risk: bool) -> None:
+    # what a client that knows nothing of Exchange V3 sends: the official builder, asked for the V2 domain
+    funder = FUNDERS["FUNDER_A"] if signature_type else None
+    ours = OrderSigner(K4, signature_type=signature_type, funder=funder)
+    good = ours.limit_order_with_id(
+        token_id=POSITION_ID,
+        side=Side.SELL,
+        price=Decimal("0.42"),
+        size=Decimal("12.5"),
+        tick_size=Decimal("0.01"),
+        neg_risk=neg_risk,
+        salt=77,
+        timestamp_ms=1767225600123,
+    )[0]
+    v2 = ExchangeOrderBuilderV2(NEG_RISK_EXCHANGE_V2 if neg_risk else EXCHANGE_V2, 137, PySigner(K4, 137))
+    typed = v2.build_order_typed_data(
+        v2.build_order(
+            OrderDataV2(
+                maker=good.maker,
+                tokenId=good.token_id,
+                makerAmount=str(good.maker_amount),
+                takerAmount=str(good.taker_amount),
+                side=PySide.SELL,
+                signer=good.signer,
+                signatureType=signature_type,
+                timestamp=str(good.timestamp_ms),
+            )
+        )
+    )
+    typed["message"]["salt"] = good.salt
+    wrong = parse_signed_order(good.to_json() | {"signature": v2.build_order_signature(typed)})
+    assert wrong.signature != good.signature
+    assert recover_order_signer(good, neg_risk=neg_risk) == KEYS["k4"]["address"]
+    if signature_type == 3:
+        with pytest.raises(InputError, match="another exchange"):
+            recover_order_signer(wrong, neg_risk=neg_risk)
+    else:
+        assert recover_order_signer(wrong, neg_risk=neg_risk) != KEYS["k4"]["address"]
+    assert order_id(wrong, neg_risk=neg_risk) != v2.build_order_hash(typed)
 
 
 def test_tampered_order_recovers_another_address() -> None:

@@ -26,7 +26,7 @@ async def test_trader_sim_prints_its_urls_serves_and_stops_on_sigint() -> None:
                 assert chunk, "trader sim exited before printing its URLs"
                 line += chunk
         urls = json.loads(line)
-        assert set(urls) == {"rest", "ws_market", "ws_user", "gamma", "data", "espn"}
+        assert set(urls) == {"rest", "ws_market", "ws_user", "gamma", "data", "espn", "rpc", "relayer"}
         assert urls["ws_market"].startswith("ws://127.0.0.1:")
         assert urls["ws_market"].endswith("/ws/market")
         async with httpx.AsyncClient() as http:
@@ -51,6 +51,8 @@ async def test_trader_sim_prints_its_urls_serves_and_stops_on_sigint() -> None:
         (["--fault", "meteor"], "unknown kind 'meteor'"),
         (["--scenario-param", "levels"], "expects KEY=VALUE"),
         (["--scenario-param", "wobble=1"], "unknown synthetic scenario parameter 'wobble'"),
+        (["--block-time", "0"], "--block-time > 0"),
+        (["--mining-delay", "-1"], "--mining-delay must be >= 0"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_message(

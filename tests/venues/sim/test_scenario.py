@@ -6,11 +6,13 @@ import json
 from dataclasses import replace
 from decimal import Decimal
 
+import pytest
 import trio
 import trio_websocket
 
 from tests.venues.sim._support import T0, Recorder
-from trader.venues.sim.events import BookChanged
+from trader.errors import ConfigError
+from trader.venues.sim.events import BookChanged, MarketListed, MarketResolved
 from trader.venues.sim.exchange import Exchange
 from trader.venues.sim.scenarios import ScenarioOptions, make_scenario, scenario_names
 from trader.venues.sim.scenarios.synthetic import SyntheticScenario
@@ -128,3 +130,60 @@ async def test_market_channel_traffic_is_consistent_with_the_books() -> None:
                                 best_ask = min(book["asks"], default=Decimal(1))
                                 assert (best_bid, best_ask) == (Decimal(entry["best_bid"]), Decimal(entry["best_ask"]))
                                 changes += 1
+
+
+def test_markets_resolve_after_their_lifetime_and_new_ones_are_listed_and_quoted() -> None:
+    params = {"market_lifetime_secs": "4", "new_market_rate_per_min": "120", "split_rate": "0.3"}
+    scenario, exchange, recorder = _run(seed=9, steps=100, **params)  # 20 s
+    again, _, recorder_again = _run(seed=9, steps=100, **params)
+
+    resolved = recorder.of(MarketResolved)
+    listed = recorder.of(MarketListed)
+    assert resolved
+    assert listed
+    assert scenario.stats["resolved"] == len(resolved)
+    assert scenario.stats["listed"] == len(listed)
+    assert recorder_again.of(MarketResolved) == resolved  # the same seed: the same lifecycle
+    assert again.stats == scenario.stats
+    standalone = {m.condition_id for m in scenario.listing()[0] if not m.neg_risk}
+    for event in resolved:
+        assert event.market in standalone  # neg-risk events live for ever by default
+        resolution = exchange.resolution(event.market)
+        assert resolution is not None
+        assert exchange.open_orders(market=event.market) == []
+        if resolution.winner is None:
+            assert event.winning_asset_id == ""
+        else:
+            market = exchange.market(event.market)
+            assert market is not None
+            assert event.winning_asset_id == market.token_ids[resolution.winner]
+    for announced in listed:
+        market = exchange.market(announced.market)
+        assert market is not None
+        if exchange.resolution(announced.market) is None:
+            bids, asks = exchange.book_levels(market.token_ids[0])
+            assert bids
+            assert asks  # its own maker quotes it
+    # the original 4 standalone markets lived 2-6 s; every one has resolved
+    assert {m.condition_id for m in scenario.listing()[0][:4]} <= {r.market for r in resolved}
+
+
+def test_neg_risk_events_resolve_as_one_with_at_most_one_winner() -> None:
+    params = {"market_lifetime_secs": "0", "event_lifetime_secs": "2", "new_market_rate_per_min": "0"}
+    scenario, exchange, recorder = _run(seed=2, steps=30, **params)
+    resolved = recorder.of(MarketResolved)
+    events = [e for e in scenario.listing()[1] if e.neg_risk]
+    assert {r.market for r in resolved} == {c for e in events for c in e.market_ids}
+    for event in events:
+        winners = [exchange.resolution(c) for c in event.market_ids]
+        assert all(r is not None and r.winner is not None for r in winners)
+        yes_wins = [r for r in winners if r is not None and r.winner == 0]
+        assert len(yes_wins) <= 1
+        if event.complete:
+            assert len(yes_wins) == 1
+
+
+def test_lifecycle_parameters_are_checked() -> None:
+    for bad in ({"split_rate": "2"}, {"market_lifetime_secs": "-1"}, {"new_market_rate_per_min": "-3"}):
+        with pytest.raises(ConfigError):
+            SyntheticScenario.from_options(ScenarioOptions(params=bad))

@@ -90,10 +90,17 @@ async def test_top_of_book_follows_every_row_in_compressed_time(autojump_clock: 
     # about 2 minutes between polls, 600x faster: the whole day of rows in well under a minute of sim time
     assert 10 < rows[-1][0] < 60
     for market, path in zip(markets, scenario.data.paths, strict=True):
-        bid, ask = exchange.best_prices(market.token_ids[0])
-        expected = {1: (9800, 9900), 0: (100, 200), None: (path.rows[-1].bid, path.rows[-1].ask)}[path.label]
-        assert (bid, ask) == expected
-        assert len(exchange.book_levels(market.token_ids[0])[0]) == 5  # depth behind the best bid
+        resolution = exchange.resolution(market.condition_id)
+        if path.label is None:  # no outcome known: its last quotes stay, it never resolves
+            assert resolution is None
+            assert exchange.best_prices(market.token_ids[0]) == (path.rows[-1].bid, path.rows[-1].ask)
+            assert len(exchange.book_levels(market.token_ids[0])[0]) == 5  # depth behind the best bid
+        else:  # converged on its real outcome, then resolved on it: the book is empty
+            assert resolution is not None
+            assert resolution.winner == (0 if path.label == 1 else 1)
+            assert exchange.best_prices(market.token_ids[0]) == (None, None)
+    labelled = sum(p.label is not None for p in scenario.data.paths)
+    assert scenario.stats["converged"] == scenario.stats["resolved"] == labelled > 0
 
 
 def _write(folder: Path, rows: list[str]) -> None:

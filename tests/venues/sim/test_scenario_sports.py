@@ -96,7 +96,12 @@ async def test_espn_phases_market_stages_and_the_snipe_window(autojump_clock: tr
     assert seen[71.0][3:] == ((8500, 9500), 5)  # with depth behind the stale ask
     assert seen[89.0][3] == (8500, 9500)
     assert seen[91.0][3:] == ((9800, 9900), 1)  # nothing can rest above 0.99
-    assert sports.phase == "settled"
+    # resolve_after_secs (30) after the window the market resolves on the result: the away team, outcome 1
+    assert sports.phase == "resolved"
+    resolution = exchange.resolution(market.condition_id)
+    assert resolution is not None
+    assert (resolution.winner, resolution.resolved_at) == (1, sports.resolves_at) == (1, T0 + 120)
+    assert exchange.best_prices(market.token_ids[1]) == (None, None)
 
 
 async def test_espn_faults_down_junk_and_a_final_that_flips_back_once(autojump_clock: trio.testing.MockClock) -> None:

@@ -4,7 +4,9 @@ The paper venue does not sign anything itself: it is given an id function (`trad
 and the composition root passes `paper_order_id`, so paper ids look and behave like live ones: "0x" + 64 hex,
 deterministic, computed before sending. Each is the EIP-712 digest of the order signed as a limit order with
 `PAPER_KEY` (a fixed, publicly known key), the tick size and neg-risk flag of its market (0.01 and not neg risk when
-the market is unknown), the salt derived from the client order id (`order_salt`) and the signed timestamp from `ts`.
+the market is unknown), the salt derived from the client order id (`order_salt`) and the signed timestamp from `ts`,
+for the exchange its token belongs to as a live order would be (`OrderSigner`: Exchange V3 for a protocol-v2
+position id, where the neg-risk flag does not count).
 
 `PaperOrderIds` gives the same digests for a market lookup, with a random salt and the wall clock by default (like a
 client that signs at random), or with the salt and timestamp given (`digest`).

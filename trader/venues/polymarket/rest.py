@@ -72,6 +72,7 @@ from trader.venues.polymarket.user_schemas import (
     WireBook,
     WireBookLevel,
     WireCancelReply,
+    WireClobMarket,
     WireErrorReply,
     WireFeeRate,
     WireHeartbeatReply,
@@ -93,6 +94,7 @@ __all__ = [
     "AssetType",
     "BalanceAllowance",
     "CancelOutcome",
+    "ClobMarketState",
     "HeartbeatReply",
     "HttpReply",
     "OrderPlaced",
@@ -287,10 +289,24 @@ class AssetType(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class BalanceAllowance:
-    """pUSD or shares, exact (from base units); `allowance` None when the venue did not report one."""
+    """pUSD or shares, exact (from base units); `allowance` None when the venue did not report one; `allowances`
+    spender address -> allowance, None when the venue did not report them."""
 
     balance: Decimal
     allowance: Decimal | None
+    allowances: Mapping[str, Decimal] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClobMarketState:
+    """A CLOB market's lifecycle (`GET /markets/{condition_id}`): `winners[i]` is token i's `winner` flag (None when
+    the venue left it out); token i belongs to outcome i (0 = YES)."""
+
+    condition_id: str
+    token_ids: tuple[str, ...]
+    winners: tuple[bool | None, ...]
+    closed: bool
+    accepting_orders: bool | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -972,9 +988,47 @@ class PolymarketRestClient:
             allowance = None
             if reply.allowance is not None and reply.allowance != "":
                 allowance = _base_units(reply.allowance, f"{what}.allowance")
+            allowances = None
+            if reply.allowances is not None:
+                allowances = {
+                    spender: _base_units(value, f"{what}.allowances[{truncate(spender, 42)}]")
+                    for spender, value in reply.allowances.items()
+                }
         except InputError as exc:
             raise _protocol(what, exc) from None
-        return BalanceAllowance(balance, allowance)
+        return BalanceAllowance(balance, allowance, allowances)
+
+    async def update_balance_allowance(self, asset_type: AssetType, token_id: str = "") -> None:
+        """`GET /balance-allowance/update`: the venue re-reads the wallet from the chain (its balances are cached: after
+        a merge or a redemption the CLOB does not know the new balance until asked to look)."""
+        if asset_type is AssetType.CONDITIONAL and not token_id:
+            raise InputError("token_id", "required for CONDITIONAL balances")
+        params = {"asset_type": asset_type.value, "signature_type": str(self._signer.signature_type)}
+        if token_id:
+            params["token_id"] = token_id
+        response = await self._send("GET", "/balance-allowance/update", params=params, auth="l2")
+        if not response.is_success:
+            raise request_error(response)
+
+    async def clob_market(self, condition_id: str) -> ClobMarketState | None:
+        """`GET /markets/{condition_id}`: the market's state and its tokens' `winner` flags; None when the venue does
+        not know the market (404)."""
+        path = f"/markets/{condition_id}"
+        response = await self._send("GET", path)
+        if response.status_code == 404:
+            return None
+        if not response.is_success:
+            raise request_error(response)
+        wire = _decode(response.content, WireClobMarket, f"GET {path}")
+        if wire.condition_id.lower() != condition_id.lower():
+            raise VenueProtocolError(f"GET {path}: the reply is about {truncate(wire.condition_id, 70)}")
+        return ClobMarketState(
+            condition_id=wire.condition_id,
+            token_ids=tuple(t.token_id for t in wire.tokens),
+            winners=tuple(t.winner for t in wire.tokens),
+            closed=bool(wire.closed),
+            accepting_orders=wire.accepting_orders,
+        )
 
     async def heartbeat(self, heartbeat_id: str = "") -> HeartbeatReply:
         """`POST /v1/heartbeats`. A stale id is answered 400 with the right one: `ok=False` and that id."""

@@ -1,4 +1,12 @@
-"""CLOB V2 order signing: EIP-712 orders for the Polymarket CTF Exchange V2 (protocol.md §6, §7).
+"""CLOB V2 order signing: EIP-712 orders for the Polymarket CTF Exchange V2 and V3 (protocol.md §6, §7, §11.9).
+
+Which exchange an order is signed for follows from its asset id alone, as in the official clients (py-clob-client-v2
+routes a `position_id` to version 3; polymarket-client's `resolve_order_exchange_address`): an id whose bits 40..103
+are all zero is a protocol-v2 *position id* (module id 1/2/3 in the top byte, outcome index in the last byte) and is
+signed for **Exchange V3** (domain version "3"; the neg-risk flag is ignored); any other id is an ordinary token id,
+signed for the CTF Exchange V2 or, if `neg_risk`, the Neg Risk CTF Exchange V2 (domain version "2"). The struct is
+the same 11-field Order for both. `order_domain` names the chosen domain; the signer, `order_digest` / `order_id`
+and `recover_order_signer` all choose it the same way, so an order id computed before sending is the venue's.
 
 What is here:
 - amount arithmetic in exact decimals (`limit_order_amounts`, `market_order_amounts`), protocol.md §6.4;
@@ -28,7 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 import coincurve
 from coincurve._libsecp256k1 import ffi as _ffi
@@ -43,6 +51,7 @@ __all__ = [
     "CHAIN_ID_AMOY",
     "CHAIN_ID_POLYGON",
     "EXCHANGE_V2",
+    "EXCHANGE_V3",
     "NEG_RISK_EXCHANGE_V2",
     "ORDER_TYPES",
     "ORDER_TYPE_STRING",
@@ -51,16 +60,18 @@ __all__ = [
     "POLY_PROXY",
     "SIGNATURE_TYPE_EOA",
     "ZERO32",
+    "OrderDomain",
     "OrderSigner",
     "SignedOrder",
     "checksum_address",
-    "exchange_address",
+    "is_position_id",
     "is_v1_order_json",
     "keccak256",
     "limit_order_amounts",
     "market_order_amounts",
     "order_body",
     "order_digest",
+    "order_domain",
     "order_id",
     "order_salt",
     "parse_address",
@@ -79,8 +90,24 @@ CHAIN_ID_POLYGON: Final = 137
 CHAIN_ID_AMOY: Final = 80002
 EXCHANGE_V2: Final = "0xE111180000d2663C0091e4f400237545B87B996B"
 NEG_RISK_EXCHANGE_V2: Final = "0xe2222d279d744050d28e00520010520000310F59"
-#: The V2 exchange contracts are at the same addresses on Polygon and on Amoy.
-_SUPPORTED_CHAINS: Final = frozenset({CHAIN_ID_POLYGON, CHAIN_ID_AMOY})
+#: Exchange V3, for protocol-v2 position ids (protocol.md §6.1, §11 item 9), on Polygon.
+EXCHANGE_V3: Final = "0xe3333700cA9d93003F00f0F71f8515005F6c00Aa"
+#: The V2 exchange contracts are at the same addresses on Polygon and on Amoy; Exchange V3 is not (py-clob-client-v2
+#: 1.2.1 `get_contract_config`).
+_EXCHANGE_V3_BY_CHAIN: Final[Mapping[int, str]] = {
+    CHAIN_ID_POLYGON: EXCHANGE_V3,
+    CHAIN_ID_AMOY: "0x9fE6e61422AdB6F610d8597F9684b16912D50C3D",
+}
+_SUPPORTED_CHAINS: Final = frozenset(_EXCHANGE_V3_BY_CHAIN)
+
+#: The exchanges an order can be signed for; each indexes the precomputed domain separators (V2 and V2 neg risk are
+#: 0 and 1 so that `neg_risk` itself is the index).
+_V2: Final = 0
+_V2_NEG_RISK: Final = 1
+_V3: Final = 2
+_EXCHANGE_NAME: Final = "Polymarket CTF Exchange"
+#: Bits 40..103 of an asset id: all zero in a protocol-v2 position id, which puts it in Exchange V3's namespace.
+_POSITION_ID_RESERVED_BITS: Final = (2**64 - 1) << 40
 
 ZERO32: Final = "0x" + "00" * 32
 
@@ -176,8 +203,10 @@ def _u256(value: int) -> bytes:
 _ORDER_TYPE_HASH: Final = keccak256(ORDER_TYPE_STRING.encode())
 _DOMAIN_TYPE_HASH: Final = keccak256(_DOMAIN_TYPE_STRING.encode())
 _TYPED_DATA_SIGN_TYPE_HASH: Final = keccak256(_TYPED_DATA_SIGN_TYPE_STRING.encode())
-_EXCHANGE_NAME_HASH: Final = keccak256(b"Polymarket CTF Exchange")
-_EXCHANGE_VERSION_HASH: Final = keccak256(b"2")
+_EXCHANGE_NAME_HASH: Final = keccak256(_EXCHANGE_NAME.encode())
+#: EIP-712 domain version per exchange kind.
+_EXCHANGE_VERSIONS: Final = ("2", "2", "3")
+_EXCHANGE_VERSION_HASHES: Final = tuple(keccak256(version.encode()) for version in _EXCHANGE_VERSIONS)
 _DEPOSIT_WALLET_NAME_HASH: Final = keccak256(b"DepositWallet")
 _DEPOSIT_WALLET_VERSION_HASH: Final = keccak256(b"1")
 _ZERO_WORD: Final = bytes(32)
@@ -504,22 +533,67 @@ def parse_signed_order(obj: object) -> SignedOrder:
 # ---------------------------------------------------------------------------------------------------------------
 # EIP-712 digests
 
-_DOMAIN_SEPARATORS: dict[tuple[int, bool], bytes] = {}
+_DOMAIN_SEPARATORS: dict[tuple[int, int], bytes] = {}
 
 
-def exchange_address(*, neg_risk: bool) -> str:
-    return NEG_RISK_EXCHANGE_V2 if neg_risk else EXCHANGE_V2
+def is_position_id(token_id: int) -> bool:
+    """True if the asset id (as an integer) is a protocol-v2 position id: bits 40..103 all zero (protocol.md §11
+    item 9). Such an asset's orders go to Exchange V3. The module byte is not checked, as the official clients do
+    not: the reserved bits alone decide the namespace (a small id such as 1 is a position id too)."""
+    return not token_id & _POSITION_ID_RESERVED_BITS
 
 
-def _domain_separator(chain_id: int, neg_risk: bool) -> bytes:
-    key = (chain_id, neg_risk)
+def _exchange_kind(token_id: int, neg_risk: bool) -> int:
+    return _V3 if not token_id & _POSITION_ID_RESERVED_BITS else _V2_NEG_RISK if neg_risk else _V2
+
+
+def _exchange_contract(kind: int, chain_id: int) -> str:
+    if kind == _V3:
+        return _EXCHANGE_V3_BY_CHAIN[chain_id]
+    return NEG_RISK_EXCHANGE_V2 if kind == _V2_NEG_RISK else EXCHANGE_V2
+
+
+class OrderDomain(NamedTuple):
+    """The EIP-712 domain an order is signed under; `verifying_contract` is the exchange."""
+
+    name: str
+    version: str
+    chain_id: int
+    verifying_contract: str
+
+    def eip712(self) -> dict[str, object]:
+        """The domain as EIP-712 typed data writes it (the vectors' `expected.domain`)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "chainId": self.chain_id,
+            "verifyingContract": self.verifying_contract,
+        }
+
+
+def order_domain(token_id: str, *, neg_risk: bool, chain_id: int = CHAIN_ID_POLYGON) -> OrderDomain:
+    """The exchange and EIP-712 domain of an order for `token_id`: Exchange V3 (version "3") for a protocol-v2
+    position id whatever `neg_risk` says, else the (Neg Risk, if `neg_risk`) CTF Exchange V2 (version "2")."""
+    if chain_id not in _SUPPORTED_CHAINS:
+        raise InputError("chain_id", f"unsupported chain {chain_id}; expected 137 (Polygon) or 80002 (Amoy)")
+    kind = _exchange_kind(int(parse_token_id(token_id)), neg_risk)
+    return OrderDomain(_EXCHANGE_NAME, _EXCHANGE_VERSIONS[kind], chain_id, _exchange_contract(kind, chain_id))
+
+
+def _domain_separator(chain_id: int, kind: int) -> bytes:
+    key = (chain_id, kind)
     separator = _DOMAIN_SEPARATORS.get(key)
     if separator is None:
         if chain_id not in _SUPPORTED_CHAINS:
             raise InputError("chain_id", f"unsupported chain {chain_id}; expected 137 (Polygon) or 80002 (Amoy)")
-        contract = bytes.fromhex(exchange_address(neg_risk=neg_risk)[2:])
+        contract = bytes.fromhex(_exchange_contract(kind, chain_id)[2:])
         separator = keccak256(
-            _DOMAIN_TYPE_HASH + _EXCHANGE_NAME_HASH + _EXCHANGE_VERSION_HASH + _u256(chain_id) + bytes(12) + contract
+            _DOMAIN_TYPE_HASH
+            + _EXCHANGE_NAME_HASH
+            + _EXCHANGE_VERSION_HASHES[kind]
+            + _u256(chain_id)
+            + bytes(12)
+            + contract
         )
         _DOMAIN_SEPARATORS[key] = separator
     return separator
@@ -568,14 +642,16 @@ def _word_of_bytes32(value: str) -> bytes:
     return raw
 
 
-def _order_struct_hash(order: SignedOrder) -> bytes:
+def _order_hashes(order: SignedOrder, *, neg_risk: bool, chain_id: int) -> tuple[bytes, bytes]:
+    """(domain separator, hashStruct(order)): the exchange is chosen from the order's token id (`order_domain`)."""
     try:
-        return _struct_hash(
+        token = int(order.token_id)
+        contents_hash = _struct_hash(
             (
                 order.salt,
                 _word_of_address(order.maker),
                 _word_of_address(order.signer),
-                int(order.token_id),
+                token,
                 order.maker_amount,
                 order.taker_amount,
                 _SIDE_CODE[order.side],
@@ -587,11 +663,15 @@ def _order_struct_hash(order: SignedOrder) -> bytes:
         )
     except (ValueError, OverflowError, KeyError) as exc:  # a SignedOrder built by hand with bad fields
         raise InputError("order", f"cannot be hashed: {type(exc).__name__}") from None
+    return _domain_separator(chain_id, _exchange_kind(token, neg_risk)), contents_hash
 
 
 def order_digest(order: SignedOrder, *, neg_risk: bool, chain_id: int = CHAIN_ID_POLYGON) -> bytes:
-    """The 32-byte EIP-712 digest of the order: what the EOA signs (types 0-2) and the venue's order id."""
-    return keccak256(b"\x19\x01" + _domain_separator(chain_id, neg_risk) + _order_struct_hash(order))
+    """The 32-byte EIP-712 digest of the order: what the EOA signs (types 0-2) and the venue's order id.
+
+    `neg_risk` is the market's flag; it picks between the two V2 exchanges and is ignored for a position id (V3)."""
+    app_separator, contents_hash = _order_hashes(order, neg_risk=neg_risk, chain_id=chain_id)
+    return keccak256(b"\x19\x01" + app_separator + contents_hash)
 
 
 def order_id(order: SignedOrder, *, neg_risk: bool, chain_id: int = CHAIN_ID_POLYGON) -> str:
@@ -615,12 +695,13 @@ def _typed_data_sign_digest(app_separator: bytes, contents_hash: bytes, wallet: 
 def recover_order_signer(order: SignedOrder, *, neg_risk: bool, chain_id: int = CHAIN_ID_POLYGON) -> str:
     """The checksummed EOA that produced `order.signature`.
 
-    For POLY_1271 the ERC-7739 envelope is unwrapped (its domain separator, contents hash and contents type must
-    match this order) and the EOA is recovered from the inner signature. The caller decides whether that EOA may
-    sign for `order.maker` / `order.signer`. A malformed signature raises `InputError`."""
+    The exchange is chosen from the order's token id as when signing (`order_domain`), so an order signed for another
+    exchange recovers another address (types 0-2) or is refused (type 3). For POLY_1271 the ERC-7739 envelope is
+    unwrapped (its domain separator, contents hash and contents type must match this order) and the EOA is recovered
+    from the inner signature. The caller decides whether that EOA may sign for `order.maker` / `order.signer`. A
+    malformed signature raises `InputError`."""
     signature = _parse_hex_bytes(order.signature, "order.signature")
-    app_separator = _domain_separator(chain_id, neg_risk)
-    contents_hash = _order_struct_hash(order)
+    app_separator, contents_hash = _order_hashes(order, neg_risk=neg_risk, chain_id=chain_id)
     if order.signature_type != POLY_1271:
         digest = keccak256(b"\x19\x01" + app_separator + contents_hash)
         return recover_address(digest, signature, "order.signature")
@@ -644,8 +725,9 @@ def recover_order_signer(order: SignedOrder, *, neg_risk: bool, chain_id: int = 
 # Building and signing
 
 
-#: token id text -> its uint256, for the ids a signer sees again and again (checked once, when first seen).
-_TOKEN_INTS: dict[str, int] = {}
+#: token id text -> (its uint256, whether it is a position id), for the ids a signer sees again and again (checked
+#: and classified once, when first seen).
+_TOKENS: dict[str, tuple[int, bool]] = {}
 _TOKEN_CACHE_SIZE: Final = 4096
 
 
@@ -691,7 +773,11 @@ def _make_raw_signer(secret: bytes, portable: Callable[[bytes], bytes]) -> Calla
 
 
 class OrderSigner:
-    """Holds the EOA key and signs V2 orders for one wallet setup. The key never appears in repr, str or errors.
+    """Holds the EOA key and signs orders for one wallet setup. The key never appears in repr, str or errors.
+
+    Each order is signed for the exchange its token id belongs to (`order_domain`): Exchange V3 for a protocol-v2
+    position id (`neg_risk` ignored), else CTF Exchange V2 or Neg Risk CTF Exchange V2 by `neg_risk`. The three
+    domain separators are computed once, here.
 
     `salt_source` and `clock_ms` are injectable (tests, replay); by default a random salt below 2^53 and the wall
     clock in milliseconds."""
@@ -747,7 +833,12 @@ class OrderSigner:
         self.signer = self.funder if signature_type == POLY_1271 else self.address
         self._maker_word = _word_of_address(self.maker)
         self._signer_word = _word_of_address(self.signer)
-        self._app_separators = (_domain_separator(chain_id, False), _domain_separator(chain_id, True))
+        #: Indexed by exchange kind: V2 (0), V2 neg risk (1), V3 (2).
+        self._app_separators = (
+            _domain_separator(chain_id, _V2),
+            _domain_separator(chain_id, _V2_NEG_RISK),
+            _domain_separator(chain_id, _V3),
+        )
         self._chain_id = chain_id
         self._salt_source = salt_source
         self._clock_ms = clock_ms
@@ -766,6 +857,18 @@ class OrderSigner:
     def sign_digest(self, digest: bytes) -> bytes:
         """65-byte `r ‖ s ‖ v` signature (v = 27/28) of a 32-byte digest, as eth-account's `unsafe_sign_hash`."""
         return self._sign_raw(digest)
+
+    def sign_transaction(self, transaction: Mapping[str, object]) -> tuple[bytes, str]:
+        """Sign a Polygon transaction (eth-account's `sign_transaction` fields: an EIP-1559 one has `type` 2,
+        `chainId`, `nonce`, `to`, `value`, `data`, `gas`, `maxFeePerGas`, `maxPriorityFeePerGas`) with the EOA key;
+        the raw signed bytes and the transaction hash (`0x` + 64 hex). The key never leaves this object."""
+        from eth_account import Account  # noqa: PLC0415 - eth-account's import is slow; only chain operations sign
+
+        try:
+            signed = Account.sign_transaction(dict(transaction), self._key.secret)
+        except (TypeError, ValueError) as exc:  # names a field of the transaction, never the key
+            raise InputError("transaction", f"cannot be signed: {type(exc).__name__}: {exc}") from None
+        return bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex()
 
     def _sign_portable(self, digest: bytes) -> bytes:
         raw: bytes = self._key.sign_recoverable(digest, hasher=None)
@@ -846,12 +949,14 @@ class OrderSigner:
         builder_code: str,
         metadata: str,
     ) -> tuple[SignedOrder, str]:
-        token = _TOKEN_INTS.get(token_id) if type(token_id) is str else None
-        if token is None:
-            token = int(parse_token_id(token_id))
-            if len(_TOKEN_INTS) >= _TOKEN_CACHE_SIZE:
-                _TOKEN_INTS.clear()
-            _TOKEN_INTS[token_id] = token
+        known = _TOKENS.get(token_id) if type(token_id) is str else None
+        if known is None:
+            number = int(parse_token_id(token_id))
+            known = (number, is_position_id(number))
+            if len(_TOKENS) >= _TOKEN_CACHE_SIZE:
+                _TOKENS.clear()
+            _TOKENS[token_id] = known
+        token, position_id = known
         if salt is None:
             salt = self._salt_source()
         if isinstance(salt, bool) or not isinstance(salt, int) or not 0 <= salt < MAX_SALT:
@@ -868,7 +973,7 @@ class OrderSigner:
             _ZERO_WORD if builder_code == ZERO32 else bytes.fromhex(parse_bytes32(builder_code, "builder_code")[2:])
         )
         metadata_word = _ZERO_WORD if metadata == ZERO32 else bytes.fromhex(parse_bytes32(metadata, "metadata")[2:])
-        app_separator = self._app_separators[neg_risk]
+        app_separator = self._app_separators[_V3 if position_id else neg_risk]
         contents_hash = _struct_hash(
             (
                 salt,

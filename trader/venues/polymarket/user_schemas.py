@@ -208,10 +208,29 @@ class WireFeeRate(msgspec.Struct):
 
 
 class WireBalanceAllowance(msgspec.Struct):
-    """`GET /balance-allowance`: base units (6 decimals) as integer strings."""
+    """`GET /balance-allowance`: base units (6 decimals) as integer strings; V2 replies carry `allowances`, spender
+    address -> base units (older ones a single `allowance`)."""
 
     balance: str | int
     allowance: str | int | None = None
+    allowances: dict[str, str | int] | None = None
+
+
+class WireClobToken(msgspec.Struct):
+    token_id: str
+    outcome: str | None = None
+    winner: bool | None = None
+
+
+class WireClobMarket(msgspec.Struct):
+    """`GET /markets/{condition_id}`: only what a resolution needs (captured/clob_market_closed_*.json)."""
+
+    condition_id: str
+    tokens: list[WireClobToken]
+    closed: bool | None = None
+    active: bool | None = None
+    accepting_orders: bool | None = None
+    neg_risk: bool | None = None
 
 
 class WireHeartbeatReply(msgspec.Struct):

@@ -207,7 +207,8 @@ class PolymarketVenue:
 
     async def _sign(self, order: OrderIntent | Order, ts: float) -> tuple[SignedOrder, str]:
         """The signed order and its id (the EIP-712 digest), from the terms of an intent (before its Order exists)
-        or of an order; `ts` is the order's creation time (epoch seconds)."""
+        or of an order; `ts` is the order's creation time (epoch seconds). The signer picks the exchange from the
+        token id (Exchange V3 for a protocol-v2 position id, else the V2 exchange of the market's neg-risk flag)."""
         params = await self._market_params(order.token_id)
         salt = order_salt(order.client_order_id)
         timestamp_ms = round(ts * 1000)

@@ -134,4 +134,34 @@ class TradeEvent:
     timestamp_ms: int
 
 
-SimEventType = BookChanged | LastTradePrice | TickSizeChanged | BookResync | OrderEvent | TradeEvent
+@dataclass(frozen=True, slots=True)
+class MarketResolved:
+    """A market resolved (the market channel's `market_resolved`, a custom-feature event). `winning_asset_id` and
+    `winning_outcome` are "" when it resolved 50/50."""
+
+    market: str
+    gamma_id: str
+    asset_ids: tuple[str, ...]
+    winning_asset_id: str
+    winning_outcome: str
+    timestamp_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarketListed:
+    """A market was listed while the sim runs (the market channel's `new_market`, a custom-feature event)."""
+
+    market: str
+    timestamp_ms: int
+
+
+SimEventType = (
+    BookChanged
+    | LastTradePrice
+    | TickSizeChanged
+    | BookResync
+    | OrderEvent
+    | TradeEvent
+    | MarketResolved
+    | MarketListed
+)

@@ -37,6 +37,8 @@ from trader.venues.sim.events import (
     LastTradePrice,
     LevelChange,
     MakerOrderView,
+    MarketListed,
+    MarketResolved,
     OrderEvent,
     OrderView,
     SimEventType,
@@ -117,6 +119,57 @@ class Accepted:
 class CancelResult:
     canceled: tuple[str, ...]
     not_canceled: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """How a condition resolved: the payout of outcome i per share is `numerators[i] / denominator` (the Conditional
+    Tokens contract's payout vector): (1, 0)/1, (0, 1)/1, or (1, 1)/2 for 50/50."""
+
+    numerators: tuple[int, int]
+    denominator: int
+    resolved_at: float
+
+    @property
+    def winner(self) -> int | None:
+        """The winning outcome's index, None for a 50/50 resolution."""
+        if self.numerators == (1, 0):
+            return 0
+        if self.numerators == (0, 1):
+            return 1
+        return None
+
+    def payouts(self, units: tuple[int, int]) -> tuple[int, int]:
+        """pUSD base units paid for `units` shares of each outcome, per outcome and floored, as the Conditional
+        Tokens contract divides (`stake * numerator / denominator` per position)."""
+        u0, u1 = units
+        n0, n1 = self.numerators
+        return u0 * n0 // self.denominator, u1 * n1 // self.denominator
+
+
+def resolution_of(winner: int | None, now: float) -> Resolution:
+    """The resolution where `winner` (0 or 1) takes all, or 50/50 when None."""
+    if winner is None:
+        return Resolution((1, 1), 2, now)
+    if winner not in (0, 1):
+        raise InputError("winner", f"expected 0, 1 or None (50/50), got {winner!r}")
+    return Resolution((1, 0) if winner == 0 else (0, 1), 1, now)
+
+
+@dataclass(frozen=True, slots=True)
+class CapitalResult:
+    """A merge or redemption applied to (or, dry, checked against) a wallet: `revert` is the reason it cannot be
+    done (nothing changed), else `collateral` pUSD base units were paid out for `burned` shares of each outcome."""
+
+    revert: str | None = None
+    collateral: int = 0
+    burned: tuple[int, int] = (0, 0)
+
+
+#: The Conditional Tokens contract's revert reasons, as the chain reports them.
+REVERT_NOT_RESOLVED: Final = "result for condition not received yet"
+REVERT_UNKNOWN_CONDITION: Final = "condition not prepared yet"
+REVERT_INSUFFICIENT_BALANCE: Final = "ERC1155: insufficient balance for transfer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +280,14 @@ class Wallet:
     def available_collateral(self) -> int:
         return self.collateral - self.reserved_collateral
 
+    def snapshot(self) -> tuple[int, dict[str, int], dict[str, int], dict[str, int]]:
+        """What merges and redemptions change (collateral, shares, cost basis, realized), to undo them."""
+        return self.collateral, dict(self.shares), dict(self.cost), dict(self.realized)
+
+    def restore(self, snapshot: tuple[int, dict[str, int], dict[str, int], dict[str, int]]) -> None:
+        self.collateral, shares, cost, realized = snapshot
+        self.shares, self.cost, self.realized = dict(shares), dict(cost), dict(realized)
+
     def available_shares(self, token_id: str) -> int:
         return self.shares.get(token_id, 0) - self.reserved_shares.get(token_id, 0)
 
@@ -326,6 +387,7 @@ class Exchange:
         self._seq = 0
         self._heartbeats: dict[str, _Heartbeat] = {}
         self._touched: dict[str, _MarketState] = {}
+        self._resolutions: dict[str, Resolution] = {}
         self.fees_collected = 0
         for market in markets:
             self.add_market(market)
@@ -347,6 +409,104 @@ class Exchange:
             if token in self._by_token:
                 raise InputError("token_ids", f"token {token} already listed")
             self._by_token[token] = (state, index)
+
+    def list_market(self, market: SimMarket, now: float, *, event: SimEvent | None = None) -> None:
+        """List a new market while the sim runs (and its Gamma event, if given): it appears in Gamma and the CLOB
+        at once and is announced on the market channel (`new_market`)."""
+        self.add_market(market)
+        if event is not None:
+            self.events[event.event_id] = event
+        self._emit(MarketListed(market.condition_id, _ms(now)))
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def resolution(self, condition_id: str) -> Resolution | None:
+        return self._resolutions.get(condition_id)
+
+    def resolve(self, condition_id: str, winner: int | None, now: float) -> Resolution:
+        """Resolve a market: `winner` 0 (YES) or 1 (NO) takes all, None resolves it 50/50. The exchange stops taking
+        its orders, cancels the resting ones, and announces it (`market_resolved`); Gamma and the CLOB market show it
+        closed, with the payouts and the winner; its shares redeem from now on."""
+        state = self._markets.get(condition_id)
+        if state is None:
+            raise InputError("condition_id", f"no market {condition_id}")
+        if condition_id in self._resolutions:
+            raise InputError("condition_id", f"market {condition_id} is already resolved")
+        resolution = resolution_of(winner, now)
+        try:
+            for order in self.open_orders(market=condition_id):
+                self._cancel_order(order, now)
+            market = replace(state.market, closed=True, active=False, accepting_orders=False)
+            state.market = market
+            self._resolutions[condition_id] = resolution
+        finally:
+            self._flush(now)
+        won = resolution.winner
+        self._emit(
+            MarketResolved(
+                market=condition_id,
+                gamma_id=market.gamma_id,
+                asset_ids=market.token_ids,
+                winning_asset_id="" if won is None else market.token_ids[won],
+                winning_outcome="" if won is None else market.outcomes[won],
+                timestamp_ms=_ms(now),
+            )
+        )
+        return resolution
+
+    # -- merges and redemptions (what the chain does for the Conditional Tokens contract) ---------------------
+
+    def merge(self, address: str, condition_id: str, units: int, *, dry_run: bool = False) -> CapitalResult:
+        """Merge `units` complete sets of `condition_id` held by `address` back into `units` pUSD base units. Shares
+        that open SELL orders reserve cannot be merged (the CLOB would lose them under its orders)."""
+        state = self._markets.get(condition_id)
+        if state is None:
+            return CapitalResult(REVERT_UNKNOWN_CONDITION)
+        if units <= 0:
+            return CapitalResult("merge amount must be positive")
+        wallet = self.wallet(address)
+        tokens = state.market.token_ids
+        if any(wallet.available_shares(t) < units for t in tokens):
+            return CapitalResult(REVERT_INSUFFICIENT_BALANCE)
+        if not dry_run:
+            self._pay_out(wallet, tokens, (units, units), (units // 2, units - units // 2))
+        return CapitalResult(None, units, (units, units))
+
+    def redeem(
+        self, address: str, condition_id: str, units: tuple[int, int] | None = None, *, dry_run: bool = False
+    ) -> CapitalResult:
+        """Redeem the shares of a resolved condition at its payout: all `address` holds of both outcomes (the
+        Conditional Tokens contract's `redeemPositions`), or `units` of each (the neg-risk adapter's)."""
+        state = self._markets.get(condition_id)
+        if state is None:
+            return CapitalResult(REVERT_UNKNOWN_CONDITION)
+        resolution = self._resolutions.get(condition_id)
+        if resolution is None:
+            return CapitalResult(REVERT_NOT_RESOLVED)
+        wallet = self.wallet(address)
+        tokens = state.market.token_ids
+        held = (wallet.available_shares(tokens[0]), wallet.available_shares(tokens[1]))
+        burned = held if units is None else units
+        if any(b < 0 or b > h for b, h in zip(burned, held, strict=True)):
+            return CapitalResult(REVERT_INSUFFICIENT_BALANCE)
+        proceeds = resolution.payouts(burned)
+        if not dry_run:
+            self._pay_out(wallet, tokens, burned, proceeds)
+        return CapitalResult(None, sum(proceeds), burned)
+
+    def _pay_out(
+        self, wallet: Wallet, tokens: tuple[str, str], burned: tuple[int, int], proceeds: tuple[int, int]
+    ) -> None:
+        """Burn shares for pUSD; `proceeds` per token also move the Data API's cost basis and realized profit."""
+        wallet.collateral += sum(proceeds)
+        for token, units, paid in zip(tokens, burned, proceeds, strict=True):
+            if units == 0:
+                continue
+            held = wallet.shares.get(token, 0)
+            basis = wallet.cost.get(token, 0) * units // held if held else 0
+            wallet.cost[token] = wallet.cost.get(token, 0) - basis
+            wallet.realized[token] = wallet.realized.get(token, 0) + paid - basis
+            wallet.shares[token] = held - units
 
     def add_listener(self, listener: Callable[[SimEventType], None]) -> None:
         self._listeners.append(listener)

@@ -19,6 +19,13 @@ Kinds (parameters in brackets, all optional):
   market subscriber (`garbage`: truncated JSON; `out_of_range`: a price of 1.5 and a size of -10; `unknown_event`: an
   `event_type` the venue does not send; `missing_fields`: a `book` without its levels). The parameter is `frame`, not
   `kind`: in the endpoint's body `kind` names the fault (`kind=` still works on the command line, as before);
+- `chain_refuse` [count=1, source=all|rpc|relayer, message]: the next transactions sent to the node
+  (`eth_sendRawTransaction` answers a JSON-RPC error) or submitted to the relayer (400 `{"error": message}`) are
+  refused; nothing happens;
+- `chain_stuck` [count=1, source]: the next accepted transactions are never mined (no receipt; a relayer transaction
+  stays `STATE_EXECUTED`);
+- `chain_revert` [count=1, source, reason="execution reverted"]: the next accepted transactions revert when mined
+  (receipt status 0; `STATE_FAILED` at the relayer), balances unchanged;
 - `clear`: disarm everything and resume stalled sockets.
 
 A parameter a kind does not take is refused with the list of those it does (a misspelt one would otherwise be
@@ -69,6 +76,21 @@ class _OrderRule:
 
 
 @dataclass(slots=True, eq=False)
+class _ChainRule:
+    kind: str
+    remaining: int
+    source: str  # "rpc", "relayer" or "all"
+    text: str = ""
+
+    def matches(self, source: str) -> bool:
+        return self.source in ("all", source)
+
+
+_CHAIN_SOURCES = ("all", "rpc", "relayer")
+REFUSED_MESSAGE = "insufficient funds for gas * price + value"
+
+
+@dataclass(slots=True, eq=False)
 class _HttpRule:
     kind: str
     remaining: int | None
@@ -95,6 +117,7 @@ class FaultInjector:
     def __init__(self) -> None:
         self._order_rules: list[_OrderRule] = []
         self._http_rules: list[_HttpRule] = []
+        self._chain_rules: list[_ChainRule] = []
         self.ws: WsHub | None = None
         self.exchange: Exchange | None = None
 
@@ -110,12 +133,16 @@ class FaultInjector:
             {"kind": r.kind, "remaining": r.remaining, "service": r.service, "path_prefix": r.path_prefix}
             for r in self._http_rules
         ]
+        chain: list[dict[str, object]] = [
+            {"kind": r.kind, "remaining": r.remaining, "source": r.source} for r in self._chain_rules
+        ]
         stalled: list[dict[str, object]] = [{"kind": "stall_ws"}] if self.ws is not None and self.ws.stalled else []
-        return orders + http + stalled
+        return orders + http + chain + stalled
 
     def clear(self) -> None:
         self._order_rules.clear()
         self._http_rules.clear()
+        self._chain_rules.clear()
         if self.ws is not None:
             self.ws.resume()
 
@@ -177,6 +204,35 @@ class FaultInjector:
         self, *, count: int = 1, token_id: str | None = None, side: Side | None = None, owner: str | None = None
     ) -> None:
         self._order_rules.append(_OrderRule("ghost", count, token_id, side, owner))
+
+    # -- chain faults (`trader.venues.sim.chain.ChainHooks`) ---------------------------------------------------
+
+    def arm_chain(self, kind: str, *, count: int = 1, source: str = "all", text: str = "") -> None:
+        if kind not in ("refuse", "stuck", "revert"):
+            raise InputError("kind", "expected refuse, stuck or revert")
+        if source not in _CHAIN_SOURCES:
+            raise InputError("source", f"expected one of {', '.join(_CHAIN_SOURCES)}")
+        self._chain_rules.append(_ChainRule(kind, count, source, text))
+
+    def _take_chain(self, kind: str, source: str) -> _ChainRule | None:
+        for rule in self._chain_rules:
+            if rule.kind == kind and rule.matches(source):
+                rule.remaining -= 1
+                if rule.remaining <= 0:
+                    self._chain_rules.remove(rule)
+                return rule
+        return None
+
+    def refuse_send(self, source: str) -> str | None:
+        rule = self._take_chain("refuse", source)
+        return None if rule is None else rule.text or REFUSED_MESSAGE
+
+    def hold_forever(self, source: str) -> bool:
+        return self._take_chain("stuck", source) is not None
+
+    def revert_reason(self, source: str) -> str | None:
+        rule = self._take_chain("revert", source)
+        return None if rule is None else rule.text or "execution reverted"
 
     # -- HTTP faults ----------------------------------------------------------------------------------------
 
@@ -375,6 +431,17 @@ def _malformed(f: FaultInjector, p: Mapping[str, object]) -> str:
     return f"{frame} frame sent to {f.malformed_frames(frame)} connections"
 
 
+def _chain(kind: str) -> Callable[[FaultInjector, Mapping[str, object]], str]:
+    text_param = {"refuse": "message", "revert": "reason"}.get(kind, "")
+
+    def arm(f: FaultInjector, p: Mapping[str, object]) -> str:
+        text = (_str(p, text_param) or "") if text_param else ""
+        f.arm_chain(kind, count=_count(p), source=_str(p, "source", "all") or "all", text=text)
+        return f"chain_{kind} armed"
+
+    return arm
+
+
 def _clear(f: FaultInjector, p: Mapping[str, object]) -> str:
     f.clear()
     return "cleared"
@@ -390,6 +457,9 @@ FAULT_KINDS: dict[str, Callable[[FaultInjector, Mapping[str, object]], str]] = {
     "stall_ws": _stall,
     "resume_ws": _resume,
     "malformed_frames": _malformed,
+    "chain_refuse": _chain("refuse"),
+    "chain_stuck": _chain("stuck"),
+    "chain_revert": _chain("revert"),
     "clear": _clear,
 }
 
@@ -405,6 +475,9 @@ FAULT_PARAMETERS: dict[str, frozenset[str]] = {
     "stall_ws": frozenset(),
     "resume_ws": frozenset(),
     "malformed_frames": frozenset({"frame", "kind"}),
+    "chain_refuse": frozenset({"count", "source", "message"}),
+    "chain_stuck": frozenset({"count", "source"}),
+    "chain_revert": frozenset({"count", "source", "reason"}),
     "clear": frozenset(),
 }
 

@@ -4,6 +4,12 @@ Identifiers look like the real venue's: condition ids are `0x` + 64 hex, token i
 (uint256 ERC-1155 position ids), Gamma ids are small decimal strings. They are derived from a key string with
 SHA-256, so a seeded scenario produces the same ids on every run.
 
+A market made with `protocol_v2=True` lives in the protocol-v2 namespace (protocol.md §11 item 9), as the venue's
+"Poly V2" markets do: its condition id is 31 bytes with the module id (1 binary, 2 neg risk) in the first byte, and
+its token ids are *position ids*, the condition id followed by the outcome index byte, whose bits 40..103 are zero.
+Orders for them are signed for Exchange V3, and the REST side verifies them so
+(`trader.venues.polymarket.signing.order_domain`).
+
 Prices inside the sim are integers in *pips* (1 pip = 0.0001 pUSD per share, the finest tick the venue uses), so
 a YES price `p` and its NO mirror `10000 - p` are exact. Quantities are integers in base units (1e-6 shares or
 pUSD), as on chain.
@@ -61,6 +67,25 @@ def token_id_of(key: str) -> str:
     """A 77-digit decimal token id, deterministic in `key`."""
     number = int.from_bytes(_digest(key), "big") % (9 * 10**76) + 10**76
     return str(number)
+
+
+#: Module ids of protocol-v2 position ids: the first byte of the condition id and the top byte of the position id.
+MODULE_BINARY = 1
+MODULE_NEG_RISK = 2
+
+
+def v2_condition_id_of(key: str, module: int) -> str:
+    """A protocol-v2 condition id, deterministic in `key`: 31 bytes, `module` in the first, and zero in bytes 19..26,
+    where a position id's reserved bits 40..103 fall."""
+    raw = bytearray(_digest(key)[:31])
+    raw[0] = module
+    raw[19:27] = bytes(8)
+    return "0x" + raw.hex()
+
+
+def position_id_of(condition_id: str, outcome_index: int) -> str:
+    """The position id of outcome `outcome_index` of a protocol-v2 condition: its 31 bytes and the index byte."""
+    return str(int.from_bytes(bytes.fromhex(condition_id[2:]) + bytes((outcome_index,)), "big"))
 
 
 def gamma_id_of(key: str, base: int = 500_000) -> str:
@@ -157,16 +182,24 @@ def make_market(
     group_item_title: str = "",
     complementary: bool = True,
     outcomes: tuple[str, str] = ("Yes", "No"),
+    protocol_v2: bool = False,
 ) -> SimMarket:
-    """A market whose ids all derive from `key` (reproducible)."""
+    """A market whose ids all derive from `key` (reproducible); `protocol_v2` puts it in the protocol-v2 namespace
+    (a 31-byte condition id, position ids as token ids: orders signed for Exchange V3)."""
     slug = "-".join("".join(c if c.isalnum() else " " for c in question.lower()).split())[:80] or key
+    if protocol_v2:
+        condition_id = v2_condition_id_of(f"condition:{key}", MODULE_NEG_RISK if neg_risk else MODULE_BINARY)
+        token_ids = (position_id_of(condition_id, 0), position_id_of(condition_id, 1))
+    else:
+        condition_id = hex_id(f"condition:{key}")
+        token_ids = (token_id_of(f"token:{key}:0"), token_id_of(f"token:{key}:1"))
     return SimMarket(
-        condition_id=hex_id(f"condition:{key}"),
+        condition_id=condition_id,
         question_id=hex_id(f"question:{key}"),
         gamma_id=gamma_id_of(f"gamma:{key}"),
         question=question,
         slug=slug,
-        token_ids=(token_id_of(f"token:{key}:0"), token_id_of(f"token:{key}:1")),
+        token_ids=token_ids,
         outcomes=outcomes,
         tick_size=tick_size,
         min_order_size=min_order_size,
@@ -188,8 +221,10 @@ def make_neg_risk_event(
     complete: bool = True,
     tick_size: Decimal = Decimal("0.01"),
     fees: FeeSchedule | None = None,
+    protocol_v2: bool = False,
 ) -> tuple[SimEvent, tuple[SimMarket, ...]]:
-    """A neg-risk event with one binary market per named outcome."""
+    """A neg-risk event with one binary market per named outcome (`protocol_v2`: in the protocol-v2 namespace, module
+    2; still neg risk, but its orders are signed for Exchange V3, where the neg-risk flag does not count)."""
     if len(outcomes) < 2:
         raise InputError("outcomes", "a neg-risk event needs at least two outcomes")
     event_id = gamma_id_of(f"event:{key}", base=100_000)
@@ -204,6 +239,7 @@ def make_neg_risk_event(
             neg_risk_market_id=nr_id,
             event_id=event_id,
             group_item_title=name,
+            protocol_v2=protocol_v2,
         )
         for i, name in enumerate(outcomes)
     )

@@ -1,11 +1,15 @@
 """The REST side of the simulated venue on one port: the CLOB API at `/`, Gamma at `/gamma`, the Data API at
-`/data-api`, and the sim's admin endpoints at `/_sim` (faults). Shapes and error strings follow protocol.md §4-§7
-and captured/*.json.
+`/data-api`, and the sim's admin endpoints at `/_sim` (`/_sim/faults`; `POST /_sim/resolve {"condition_id": ...,
+"winner": "yes" | "no" | "50-50"}` resolves a market now). Shapes and error strings follow protocol.md §4-§7 and
+captured/*.json; a resolved market shows `closed` and its `tokens[].winner` on `/markets/{condition_id}`, and
+`closed`, not `active` and its payouts as `outcomePrices` on Gamma.
 
 Order submission (`POST /order`, `POST /orders`) checks, in the venue's order: L2 HMAC (401 `Unauthorized/Invalid
-api key`), the payload, `owner` = the API key, V1 shape (400 `order_version_mismatch`), the EIP-712 signature (the
-recovered EOA must be the API key's address, and signer/maker must fit the signature type; else 400
-`invalid signature`), then the exchange's own checks (400 `{"error": <venue message>}`).
+api key`), the payload, `owner` = the API key, V1 shape (400 `order_version_mismatch`), the EIP-712 signature (under
+the domain of the exchange the token belongs to: Exchange V3 for a protocol-v2 position id, else the V2 exchange the
+market's neg-risk flag picks; the recovered EOA must be the API key's address, and signer/maker must fit the signature
+type; else 400 `invalid signature`, so an order signed for the wrong exchange is refused as the venue refuses it),
+then the exchange's own checks (400 `{"error": <venue message>}`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import trio
 
 from trader.errors import InputError
 from trader.venues.polymarket.auth import verify_l1_headers
+from trader.venues.polymarket.chain import deposit_wallet_address, proxy_wallet_address, safe_wallet_address
 from trader.venues.polymarket.signing import (
     EXCHANGE_V2,
     NEG_RISK_EXCHANGE_V2,
@@ -36,6 +41,8 @@ from trader.venues.sim.faults import FaultInjector, apply_fault
 from trader.venues.sim.httpserver import HttpRequest, HttpResponse
 from trader.venues.sim.markets import PIPS_PER_ONE, UNITS_PER_ONE, price_str, units_str
 from trader.venues.sim.ratelimit import RateLimiter
+from trader.venues.sim.relayer import SimRelayer
+from trader.venues.sim.rpc import SimRpc
 from trader.venues.sim.wire import (
     JsonObject,
     clob_market,
@@ -43,6 +50,7 @@ from trader.venues.sim.wire import (
     gamma_event_header,
     gamma_market,
     order_rest,
+    payout_texts,
     trade_json,
 )
 
@@ -50,6 +58,8 @@ GAMMA_PREFIX = "/gamma"
 DATA_PREFIX = "/data-api"
 ADMIN_PREFIX = "/_sim"
 ESPN_PREFIX = "/espn"
+RPC_PREFIX = "/rpc"
+RELAYER_PREFIX = "/relayer"
 
 INITIAL_CURSOR = "MA=="
 END_CURSOR = "LTE="
@@ -131,6 +141,9 @@ class SimRestApp:
         #: prefix -> async handler(request, path below the prefix): where later services (ESPN) plug in
         self.extra_routes = dict(extra_routes or {})
         self._funders: dict[str, str] = {}
+        #: the Polygon node (`/rpc`) and Polymarket's relayer (`/relayer`), set by the venue that owns the chain
+        self.rpc: SimRpc | None = None
+        self.relayer: SimRelayer | None = None
         self._exact: dict[tuple[str, str], Route] = {
             ("GET", "/ok"): lambda r, p: HttpResponse.json("OK"),
             ("GET", "/time"): lambda r, p: HttpResponse.json(int(self.clock())),
@@ -175,7 +188,14 @@ class SimRestApp:
 
     @staticmethod
     def service_of(path: str) -> tuple[str, str]:
-        prefixes = ((GAMMA_PREFIX, "gamma"), (DATA_PREFIX, "data"), (ADMIN_PREFIX, "admin"), (ESPN_PREFIX, "espn"))
+        prefixes = (
+            (GAMMA_PREFIX, "gamma"),
+            (DATA_PREFIX, "data"),
+            (ADMIN_PREFIX, "admin"),
+            (ESPN_PREFIX, "espn"),
+            (RPC_PREFIX, "rpc"),
+            (RELAYER_PREFIX, "relayer"),
+        )
         for prefix, service in prefixes:
             if path == prefix or path.startswith(prefix + "/"):
                 return service, path[len(prefix) :] or "/"
@@ -204,6 +224,10 @@ class SimRestApp:
                 return self._data(request, path)
             if service == "admin":
                 return self._admin(request, path)
+            if service == "rpc" and self.rpc is not None:
+                return self.rpc.handle(request)
+            if service == "relayer" and self.relayer is not None:
+                return self.relayer.handle(request, path)
             for prefix, extra in self.extra_routes.items():
                 if request.path.startswith(prefix):
                     return await extra(request, request.path[len(prefix) :])
@@ -317,7 +341,7 @@ class SimRestApp:
             raise _Reply(HttpResponse.error(404, "market not found"))
         yes = market.token_ids[0]
         prices = (self.exchange.last_trade_pips(yes), PIPS_PER_ONE - self.exchange.last_trade_pips(yes))
-        return clob_market(market, prices, self.exchange.tick_size(yes))
+        return clob_market(market, prices, self.exchange.tick_size(yes), self.exchange.resolution(condition_id))
 
     def _markets(self, request: HttpRequest, path: str) -> HttpResponse:
         items = [self._clob_market_json(m.condition_id) for m in self.exchange.markets]
@@ -537,9 +561,13 @@ class SimRestApp:
     def _balance_allowance(self, request: HttpRequest, path: str) -> HttpResponse:
         principal = self._l2(request)
         signature_type = request.arg("signature_type") or "0"
-        address = (
-            principal.address if signature_type == "0" else self._funders.get(principal.api_key, principal.address)
-        )
+        address = principal.address
+        if signature_type != "0":  # the funder its orders named, else the signature type's wallet of the key's EOA
+            derive = {"1": proxy_wallet_address, "2": safe_wallet_address, "3": deposit_wallet_address}.get(
+                signature_type
+            )
+            default = derive(principal.address) if derive is not None else principal.address
+            address = self._funders.get(principal.api_key, default)
         wallet = self.exchange.wallet(address)
         asset_type = (request.arg("asset_type") or "COLLATERAL").upper()
         if asset_type == "COLLATERAL":
@@ -593,6 +621,7 @@ class SimRestApp:
                     best=ex.best_prices(yes),
                     last_trade=ex.last_trade_pips(yes),
                     tick=ex.tick_size(yes),
+                    resolution=ex.resolution(market.condition_id),
                 )
             )
         return out
@@ -664,8 +693,8 @@ class SimRestApp:
                     "realizedPnl": Decimal(wallet.realized.get(token, 0)) / UNITS_PER_ONE,
                     "percentRealizedPnl": Decimal(0),
                     "curPrice": cur,
-                    "redeemable": False,
-                    "mergeable": False,
+                    "redeemable": self.exchange.resolution(market.condition_id) is not None,
+                    "mergeable": all(wallet.shares.get(t, 0) > 0 for t in market.token_ids),
                     "title": market.question,
                     "slug": market.slug,
                     "icon": "",
@@ -697,7 +726,23 @@ class SimRestApp:
                 return HttpResponse.json({"result": apply_fault(self.faults, body["kind"], params)})
             except InputError as exc:
                 return HttpResponse.error(400, str(exc))
+        if path == "/resolve" and request.method == "POST":
+            return self._admin_resolve(request)
         return HttpResponse.error(404, "not found")
+
+    def _admin_resolve(self, request: HttpRequest) -> HttpResponse:
+        """`POST /_sim/resolve {"condition_id": ..., "winner": "yes" | "no" | "50-50"}`: resolve a market now."""
+        body = self._body(request)
+        winners: dict[str, int | None] = {"yes": 0, "no": 1, "50-50": None}
+        winner = body.get("winner") if isinstance(body, dict) else None
+        condition_id = body.get("condition_id") if isinstance(body, dict) else None
+        if not isinstance(condition_id, str) or not isinstance(winner, str) or winner not in winners:
+            return HttpResponse.error(400, 'expected {"condition_id": "0x...", "winner": "yes" | "no" | "50-50"}')
+        try:
+            resolution = self.exchange.resolve(condition_id, winners[winner], self.clock())
+        except InputError as exc:
+            return HttpResponse.error(400, str(exc))
+        return HttpResponse.json({"result": "resolved", "payouts": payout_texts(resolution)})
 
 
 def _accepted_json(result: Accepted) -> JsonObject:

@@ -3,7 +3,9 @@ channels on a single port, the exchange core, its timers, and a scenario moving 
 
     async with open_sim_venue(SimConfig(seed=1)) as sim:
         sim.urls.rest, sim.urls.ws_market, ...      # base URLs for clients
+        sim.urls.rpc, sim.urls.relayer              # the Polygon node and Polymarket's relayer (merges, redemptions)
         sim.exchange                                # books, orders, trades, wallets
+        sim.chain                                   # blocks, transactions, nonces
         sim.faults                                  # fault injection
 
 or, under a supervisor: `sim = await nursery.start(run_sim_venue, config)`.
@@ -25,11 +27,22 @@ import structlog
 import trio
 
 from trader.venues.sim.apikeys import ApiKeyStore
+from trader.venues.sim.chain import ChainConfig, SimChain
 from trader.venues.sim.exchange import Exchange, ExchangeConfig
 from trader.venues.sim.faults import FaultInjector, apply_fault, parse_fault_spec
 from trader.venues.sim.httpserver import ConnectionWrapper, serve_connection
 from trader.venues.sim.ratelimit import DEFAULT_RULES, RateLimiter, RateRule
-from trader.venues.sim.rest import DATA_PREFIX, ESPN_PREFIX, GAMMA_PREFIX, RestConfig, SimRestApp
+from trader.venues.sim.relayer import SimRelayer
+from trader.venues.sim.rest import (
+    DATA_PREFIX,
+    ESPN_PREFIX,
+    GAMMA_PREFIX,
+    RELAYER_PREFIX,
+    RPC_PREFIX,
+    RestConfig,
+    SimRestApp,
+)
+from trader.venues.sim.rpc import SimRpc
 from trader.venues.sim.scenarios import RouteHandler, Scenario, ScenarioOptions, make_scenario
 from trader.venues.sim.ws import MARKET_PATH, USER_PATH, WsHub
 
@@ -47,6 +60,7 @@ class SimConfig:
     seed: int = 0
     scenario_params: Mapping[str, str] = field(default_factory=dict)
     exchange: ExchangeConfig | None = None
+    chain: ChainConfig = field(default_factory=ChainConfig)
     rest: RestConfig = field(default_factory=RestConfig)
     #: the published rate-limit table; None turns limiting off
     rate_limits: tuple[RateRule, ...] | None = DEFAULT_RULES
@@ -67,6 +81,8 @@ class SimUrls:
     gamma: str
     data: str
     espn: str
+    rpc: str = ""
+    relayer: str = ""
 
     def as_dict(self) -> dict[str, str]:
         return {
@@ -76,6 +92,8 @@ class SimUrls:
             "gamma": self.gamma,
             "data": self.data,
             "espn": self.espn,
+            "rpc": self.rpc,
+            "relayer": self.relayer,
         }
 
 
@@ -98,9 +116,12 @@ class SimVenue:
         self._exchange.add_listener(self.ws.on_event)
         self.faults.attach(self._exchange, self.ws)
         limiter = RateLimiter(config.rate_limits) if config.rate_limits is not None else None
+        self.chain = SimChain(self._exchange, start_time, config=config.chain, hooks=self.faults)
         self.rest = SimRestApp(
             self._exchange, self.api_keys, self.faults, self.now, limiter=limiter, config=config.rest
         )
+        self.rest.rpc = SimRpc(self.chain, self.now)
+        self.rest.relayer = SimRelayer(self.chain, self.now, seed=config.seed)
         self.urls = SimUrls("", "", "", "", "", "")
         #: None (the default): every accepted connection is served as accepted. Set, it wraps each connection
         #: accepted from then on (see `ConnectionWrapper`); the tick-to-trade bench's `SimSide` sets it.
@@ -125,6 +146,8 @@ class SimVenue:
             gamma=http + GAMMA_PREFIX,
             data=http + DATA_PREFIX,
             espn=http + ESPN_PREFIX,
+            rpc=http + RPC_PREFIX,
+            relayer=http + RELAYER_PREFIX,
         )
 
     async def _run_timers(self) -> None:
@@ -133,7 +156,9 @@ class SimVenue:
         while True:
             n += 1
             await trio.sleep_until(start + n * period)
-            self._exchange.advance(self.now())
+            now = self.now()
+            self._exchange.advance(now)
+            self.chain.advance(now)
 
 
 async def run_sim_venue(

@@ -15,12 +15,13 @@ import msgspec
 from trader.venues.sim.events import (
     BookChanged,
     LastTradePrice,
+    MarketResolved,
     OrderEvent,
     OrderView,
     TickSizeChanged,
     TradeView,
 )
-from trader.venues.sim.exchange import BookSummary
+from trader.venues.sim.exchange import BookSummary, Resolution
 from trader.venues.sim.markets import PIPS_PER_ONE, SimEvent, SimMarket, price_str
 
 _ENCODER = msgspec.json.Encoder(decimal_format="number")
@@ -100,6 +101,59 @@ def tick_size_frame(event: TickSizeChanged) -> JsonObject:
         "new_tick_size": event.new_tick_size,
         "timestamp": str(event.timestamp_ms),
     }
+
+
+def market_resolved_frame(event: MarketResolved) -> JsonObject:
+    """`market_resolved` (captured/ws_market_resolved_msg.json); a 50/50 resolution names no winner ("")."""
+    return {
+        "event_type": "market_resolved",
+        "id": event.gamma_id,
+        "market": event.market,
+        "assets_ids": list(event.asset_ids),
+        "winning_asset_id": event.winning_asset_id,
+        "winning_outcome": event.winning_outcome,
+        "timestamp": str(event.timestamp_ms),
+        "tags": [],
+    }
+
+
+def new_market_frame(market: SimMarket, event: SimEvent | None, tick: Decimal, timestamp_ms: int) -> JsonObject:
+    """`new_market` (captured/ws_market_new_market_msg.json); unset fields are "" as on the venue."""
+    event_message: JsonObject = {}
+    if event is not None:
+        event_message = {
+            "id": event.event_id,
+            "ticker": event.slug,
+            "slug": event.slug,
+            "title": event.title,
+            "description": event.description,
+        }
+    return {
+        "event_type": "new_market",
+        "id": market.gamma_id,
+        "question": market.question,
+        "market": market.condition_id,
+        "slug": market.slug,
+        "description": market.description,
+        "assets_ids": list(market.token_ids),
+        "outcomes": list(market.outcomes),
+        "event_message": event_message,
+        "timestamp": str(timestamp_ms),
+        "tags": [],
+        "condition_id": market.condition_id,
+        "active": market.active,
+        "clob_token_ids": list(market.token_ids),
+        "sports_market_type": "",
+        "line": "",
+        "game_start_time": "",
+        "order_price_min_tick_size": format(tick, "f"),
+        "group_item_title": market.group_item_title,
+    }
+
+
+def payout_texts(resolution: Resolution) -> list[str]:
+    """Gamma's `outcomePrices` of a resolved market: ["1", "0"], ["0", "1"] or ["0.5", "0.5"]."""
+    return [format((Decimal(n) / resolution.denominator).normalize(), "f") for n in resolution.numerators]
 
 
 # -- orders and trades ---------------------------------------------------------------------------------------
@@ -218,8 +272,17 @@ def _number(text: str) -> Decimal:
     return Decimal(text)
 
 
-def clob_market(market: SimMarket, prices: tuple[int, int], tick: Decimal) -> JsonObject:
-    """/markets and /markets/{condition_id} (captured/clob_market_*.json)."""
+def clob_market(
+    market: SimMarket, prices: tuple[int, int], tick: Decimal, resolution: Resolution | None = None
+) -> JsonObject:
+    """/markets and /markets/{condition_id} (captured/clob_market_*.json). Resolved: `closed`, the winner's token
+    `winner: true` and price 1 (a 50/50 resolution flags no winner, both at 0.5)."""
+    winners = (False, False)
+    token_prices = [_number(price_str(p)) for p in prices]
+    if resolution is not None:
+        won = resolution.winner
+        winners = (won == 0, won == 1)
+        token_prices = [Decimal(p) for p in payout_texts(resolution)]
     return {
         "accepting_orders": market.accepting_orders,
         "active": market.active,
@@ -233,7 +296,7 @@ def clob_market(market: SimMarket, prices: tuple[int, int], tick: Decimal) -> Js
         "game_start_time": None,
         "icon": "",
         "image": "",
-        "is_50_50_outcome": False,
+        "is_50_50_outcome": resolution is not None and resolution.winner is None,
         "maker_base_fee": 0,
         "market_slug": market.slug,
         "minimum_order_size": market.min_order_size,
@@ -249,8 +312,10 @@ def clob_market(market: SimMarket, prices: tuple[int, int], tick: Decimal) -> Js
         "tags": [],
         "taker_base_fee": market.fees.base_fee_bps,
         "tokens": [
-            {"outcome": outcome, "price": _number(price_str(price)), "token_id": token, "winner": False}
-            for outcome, token, price in zip(market.outcomes, market.token_ids, prices, strict=True)
+            {"outcome": outcome, "price": price, "token_id": token, "winner": winner}
+            for outcome, token, price, winner in zip(
+                market.outcomes, market.token_ids, token_prices, winners, strict=True
+            )
         ],
     }
 
@@ -279,11 +344,15 @@ def gamma_market(
     best: tuple[int | None, int | None],
     last_trade: int,
     tick: Decimal,
+    resolution: Resolution | None = None,
 ) -> JsonObject:
-    """Gamma /markets entry (captured/gamma_market.json); outcomes, prices and token ids are JSON-in-a-string."""
+    """Gamma /markets entry (captured/gamma_market.json); outcomes, prices and token ids are JSON-in-a-string.
+    Resolved: `closed`, not `active`, `outcomePrices` the payouts and `umaResolutionStatus` "resolved"."""
     bid, ask = best
     yes_mid = Decimal(bid + ask if bid is not None and ask is not None else 2 * last_trade) / (2 * PIPS_PER_ONE)
     prices = [format(yes_mid.normalize(), "f"), format((1 - yes_mid).normalize(), "f")]
+    if resolution is not None:
+        prices = payout_texts(resolution)
     result: JsonObject = {
         "id": market.gamma_id,
         "question": market.question,
@@ -317,6 +386,8 @@ def gamma_market(
         "volume": "0",
         "liquidity": "0",
     }
+    if resolution is not None:
+        result["umaResolutionStatus"] = "resolved"
     if event is not None:
         result["events"] = [gamma_event_header(event)]
     return result

@@ -6,6 +6,9 @@ Behaviour at the edges, as documented for users of the sim:
   connection stays open;
 - market channel: a subscription past `asset_limit` assets on one connection closes it with code 1008 and a reason
   naming the limit;
+- market channel, custom features: a connection that subscribed with `custom_feature_enabled: true` (the last
+  subscribe message that carries the flag decides) also gets `market_resolved` for the markets of its assets and
+  `new_market` for every market listed while it is open; others never see them, as on the venue;
 - user channel: the first message must be `{"type":"user","auth":{...}}` with valid credentials, else the
   connection is closed with code 1008, reason `Unauthorized/Invalid api key`;
 - each connection has a bounded outgoing queue (`queue_size` frames); a client too slow to drain it is
@@ -33,6 +36,8 @@ from trader.venues.sim.events import (
     BookChanged,
     BookResync,
     LastTradePrice,
+    MarketListed,
+    MarketResolved,
     OrderEvent,
     SimEventType,
     TickSizeChanged,
@@ -44,6 +49,8 @@ from trader.venues.sim.wire import (
     book_frame,
     encode,
     last_trade_frame,
+    market_resolved_frame,
+    new_market_frame,
     order_frame,
     price_change_frame,
     tick_size_frame,
@@ -80,6 +87,7 @@ class _Conn:
     assets: set[str] = field(default_factory=set)
     markets: set[str] = field(default_factory=set)
     api_key: str | None = None
+    custom_features: bool = False  # the market channel's `custom_feature_enabled`, as last subscribed
     dropped: bool = False
     close_code: int = 1000
     close_reason: str = ""
@@ -301,6 +309,9 @@ class WsHub:
         if operation == "unsubscribe":
             conn.assets.difference_update(assets)
             return
+        custom = body.get("custom_feature_enabled")
+        if isinstance(custom, bool):  # absent: unchanged (re-sending assets with the other value flips it)
+            conn.custom_features = custom
         new = [a for a in dict.fromkeys(assets) if a not in conn.assets]
         if len(conn.assets) + len(new) > self.asset_limit:
             self._close(conn, POLICY_VIOLATION, f"too many assets: at most {self.asset_limit} per connection")
@@ -358,12 +369,33 @@ class WsHub:
                 if self.subscribed([asset]):
                     summary = self.exchange.book_summary(asset, event.timestamp_ms / 1000)
                     self.publish([asset], encode(book_frame(summary)))
+        elif isinstance(event, MarketResolved):
+            text = encode(market_resolved_frame(event))
+            for conn in self._market_conns():
+                if conn.custom_features and not conn.assets.isdisjoint(event.asset_ids):
+                    self._push(conn, text)
+        elif isinstance(event, MarketListed):
+            self._announce(event)
         elif isinstance(event, OrderEvent):
             self._to_user(event.order.owner, event.order.market, encode(order_frame(event)))
         elif isinstance(event, TradeEvent):
             for owner in trade_owners(event.trade):
                 text = encode(trade_frame(event.trade, owner, event.timestamp_ms))
                 self._to_user(owner, event.trade.market, text)
+
+    def _announce(self, event: MarketListed) -> None:
+        """`new_market` to every market connection with custom features on (nobody follows the new assets yet)."""
+        market = self.exchange.market(event.market)
+        if market is None:
+            return
+        text: str | None = None
+        for conn in self._market_conns():
+            if conn.custom_features:
+                if text is None:
+                    tick = self.exchange.tick_size(market.token_ids[0])
+                    listed = self.exchange.events.get(market.event_id)
+                    text = encode(new_market_frame(market, listed, tick, event.timestamp_ms))
+                self._push(conn, text)
 
     def _market_conns(self) -> Iterable[_Conn]:
         return (c for c in list(self._conns) if c.channel == "market" and c.assets)

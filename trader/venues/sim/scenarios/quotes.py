@@ -22,7 +22,9 @@ holds every price of its path, and a maker per market.
 Motion: the maker's best bid and best ask are the row's bid and ask, with `levels` levels of depth behind each,
 one tick apart (sizes seeded); row times are `(ts - first ts) / speed` seconds after the start. After a market's
 last row, a market with an `api` label (labels.csv.gz; `convergence` labels are ignored as biased) converges to its
-outcome (the winner's token bid 0.98 / ask 0.99); a market without one keeps its last quotes.
+outcome (the winner's token bid 0.98 / ask 0.99), and one poll interval later resolves on that real outcome
+(`market_resolved`, Gamma closed with `outcomePrices`, the CLOB market's `winner`, its shares redeemable); a market
+without one keeps its last quotes and never resolves.
 
 Parameters (`--scenario-param key=value`): path, speed (default 60), levels (default 5), slugs (comma-separated),
 labels (default true).
@@ -283,18 +285,24 @@ def coarsest_tick(rows: Sequence[QuoteRow]) -> Decimal:
 Step = tuple[float, int, QuoteRow | None, bool]
 
 
+def poll_interval(paths: Sequence[MarketPath]) -> float:
+    """The median time between two polls of a market within a segment (120 s when there are none)."""
+    gaps = [
+        b.ts - a.ts for path in paths for a, b in zip(path.rows, path.rows[1:], strict=False) if a.segment == b.segment
+    ]
+    return sorted(gaps)[len(gaps) // 2] if gaps else 120.0
+
+
 def timeline(paths: Sequence[MarketPath], speed: float, *, resolve: bool = False) -> list[Step]:
     """(seconds after the start, market index, row, first row of its segment) in time order. Within a segment
     time is `(ts - segment start) / speed`; segments follow each other one median poll interval apart. With
     `resolve`, a labelled market gets a last step (row None) one interval after its last row."""
     spans: dict[str, tuple[float, float]] = {}
-    gaps: list[float] = []
     for path in paths:
         for row in path.rows:
             low, high = spans.get(row.segment, (row.ts, row.ts))
             spans[row.segment] = (min(low, row.ts), max(high, row.ts))
-        gaps += [b.ts - a.ts for a, b in zip(path.rows, path.rows[1:], strict=False) if a.segment == b.segment]
-    interval = sorted(gaps)[len(gaps) // 2] if gaps else 120.0
+    interval = poll_interval(paths)
     offsets: dict[str, float] = {}
     at = 0.0
     for segment in sorted(spans, key=segment_key):
@@ -342,7 +350,7 @@ class QuotesScenario:
         self.data = load_quotes(
             Path(params.path).expanduser(), count=max(1, options.markets), slugs=slugs, labels=params.labels
         )
-        self.stats: dict[str, int] = {"rows": 0, "segments": 0, "resolved": 0, **self.data.skipped}
+        self.stats: dict[str, int] = {"rows": 0, "segments": 0, "converged": 0, "resolved": 0, **self.data.skipped}
         self._markets: list[SimMarket] = []
         self._events: list[SimEvent] = []
         self._makers: list[LadderMaker] = []
@@ -358,6 +366,9 @@ class QuotesScenario:
                 LadderMaker(market, f"sim-quotes-{market.condition_id[2:14]}", self.rng, levels=params.levels)
             )
         self.schedule = timeline(self.data.paths, params.speed, resolve=params.labels)
+        # A labelled market resolves one poll interval after it converged on its outcome.
+        settle = poll_interval(self.data.paths) / params.speed
+        self.resolutions = [(when + settle, index) for when, index, row, _ in self.schedule if row is None]
 
     @classmethod
     def from_options(cls, options: ScenarioOptions) -> QuotesScenario:
@@ -383,7 +394,7 @@ class QuotesScenario:
             attribution=ATTRIBUTION,
         )
 
-    def resolve(self, exchange: Exchange, index: int, now: float) -> None:
+    def converge(self, exchange: Exchange, index: int, now: float) -> None:
         """Converge a finished, labelled market on its outcome."""
         label = self.data.paths[index].label
         if label is None:
@@ -391,6 +402,15 @@ class QuotesScenario:
         maker = self._makers[index]
         bid, ask = (9800, 9900) if label == 1 else (100, 200)
         maker.quote(exchange, now, bid, ask)
+        self.stats["converged"] += 1
+
+    def resolve(self, exchange: Exchange, index: int, now: float) -> None:
+        """Resolve a labelled market on its real outcome (label 1: the first outcome, YES, won)."""
+        label = self.data.paths[index].label
+        market = self._markets[index]
+        if label is None or exchange.resolution(market.condition_id) is not None:
+            return
+        exchange.resolve(market.condition_id, 0 if label == 1 else 1, now)
         self.stats["resolved"] += 1
 
     async def run(
@@ -399,18 +419,25 @@ class QuotesScenario:
         task_status.started()
         start = trio.current_time()
         shown = {index for index, _ in enumerate(self._makers)}  # the first rows were shown at setup
-        for when, index, row, fresh in self.schedule:
+        plan = sorted(
+            [(when, 0, index, row, fresh) for when, index, row, fresh in self.schedule]
+            + [(when, 1, index, None, False) for when, index in self.resolutions],
+            key=lambda step: (step[0], step[1], step[2]),
+        )
+        for when, kind, index, row, fresh in plan:
             if row is not None and index in shown:
                 shown.discard(index)
                 self.stats["rows"] += 1
                 continue
             await trio.sleep_until(start + when)
-            if row is None:
+            if kind == 1:
                 self.resolve(context.exchange, index, context.now())
-                continue
-            self._makers[index].quote(context.exchange, context.now(), row.bid, row.ask, fresh=fresh)
-            self.stats["rows"] += 1
-            self.stats["segments"] += fresh
+            elif row is None:
+                self.converge(context.exchange, index, context.now())
+            else:
+                self._makers[index].quote(context.exchange, context.now(), row.bid, row.ask, fresh=fresh)
+                self.stats["rows"] += 1
+                self.stats["segments"] += fresh
         log.info("sim_quotes_replayed", **self.stats)
 
 

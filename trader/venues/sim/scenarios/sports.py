@@ -17,11 +17,13 @@ auto-match, which wants the end within days of the start, finds it), tick 0.01. 
   goes on, within 0.35-0.65 (`levels` levels a side, one tick apart, every `step_secs`);
 - at the final whistle the maker is slow: for `window_secs` the winner's token still offers asks below 1 (best ask
   `window_ask`, default 0.95, and levels above it), the window a sniper exploits;
-- then it reprices: the winner's token bid 0.98 / ask 0.99, the loser's 0.01 / 0.02.
+- then it reprices: the winner's token bid 0.98 / ask 0.99, the loser's 0.01 / 0.02;
+- `resolve_after_secs` later the market resolves on the game's result (the true one, whatever ESPN's faults say):
+  `market_resolved`, Gamma closed with `outcomePrices`, the CLOB market's `winner`, its shares redeemable.
 
 Parameters (`--scenario-param key=value`): home, home_short, home_abbr, away, away_short, away_abbr, sport, league,
-game_id, start, start_in_secs, duration_secs, winner, window_secs, window_ask, step_secs, levels, espn_down,
-espn_junk, flip_final.
+game_id, start, start_in_secs, duration_secs, winner, window_secs, window_ask, resolve_after_secs, step_secs, levels,
+espn_down, espn_junk, flip_final.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class SportsParams:
     winner: str = "random"
     window_secs: float = 30.0
     window_ask: str = "0.95"
+    resolve_after_secs: float = 30.0
     step_secs: float = 0.5
     levels: int = 5
     espn_down: int = 0
@@ -77,8 +80,10 @@ class SportsParams:
         for name in ("duration_secs", "step_secs"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"sports scenario parameter {name} must be > 0")
-        if self.window_secs < 0 or self.start_in_secs < 0 or self.espn_down < 0 or self.espn_junk < 0:
-            raise ConfigError("sports scenario parameters window_secs, start_in_secs, espn_down, espn_junk: >= 0")
+        if min(self.window_secs, self.start_in_secs, self.espn_down, self.espn_junk, self.resolve_after_secs) < 0:
+            raise ConfigError(
+                "sports scenario parameters window_secs, start_in_secs, espn_down, espn_junk, resolve_after_secs: >= 0"
+            )
         if not 1 <= self.levels <= 20:
             raise ConfigError(f"sports scenario parameter levels must be in 1..20, got {self.levels}")
         if {self.home_short.lower(), self.home_abbr.lower()} & {self.away_short.lower(), self.away_abbr.lower()}:
@@ -224,3 +229,16 @@ class SportsScenario:
             n += 1
             await trio.sleep_until(start + n * self.params.step_secs)
             self.step(context.exchange, context.now())
+        await trio.sleep(max(0.0, self.resolves_at - context.now()))
+        self.resolve(context.exchange, context.now())
+
+    @property
+    def resolves_at(self) -> float:
+        """When the market resolves (sim wall-clock seconds)."""
+        return self.game.end + self.params.window_secs + self.params.resolve_after_secs
+
+    def resolve(self, exchange: Exchange, now: float) -> None:
+        """Resolve the market on the game's result: the home team is outcome 0 (YES)."""
+        if exchange.resolution(self.market.condition_id) is None:
+            exchange.resolve(self.market.condition_id, 0 if self.game.winner == "home" else 1, now)
+            self.phase = "resolved"

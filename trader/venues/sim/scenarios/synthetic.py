@@ -17,10 +17,29 @@ Motion, every `step_secs` (all randomness from `random.Random(seed)`):
 - dislocations (`dislocation_rate_per_min`): one market's fair jumps 3-8 ticks and reverts after
   `dislocation_ttl_secs` (in a neg-risk event this breaks the sum-to-1 for that time).
 
-`static` is the same listing and initial books with no motion (`moving=False`).
+Lifecycle (seeded, from a random stream of its own: the motion's draws stay the same until a market ends or
+appears):
+- each standalone market lives `market_lifetime_secs` x a factor in [0.5, 1.5) (so resolutions are spread out; 8
+  markets and the default 300 s resolve one about every 40 s at first), then resolves: YES wins with the
+  probability of its fair value, and a `split_rate` share of resolutions are 50/50. Its maker stops quoting, the
+  exchange cancels what rests, `market_resolved` goes out, Gamma and the CLOB show the outcome;
+- a neg-risk event lives `event_lifetime_secs` (0, the default: for ever), then resolves as one: one outcome's YES
+  wins, chosen by the fair values (in the incomplete event the unlisted "other" may win: every listed NO wins);
+- new standalone markets are listed at `new_market_rate_per_min` (announced with `new_market`, in Gamma and the
+  CLOB at once), each quoted by a maker of its own and living its own lifetime;
+- `market_lifetime_secs=0` and `new_market_rate_per_min=0` turn it off.
+
+`static` is the same listing and initial books with no motion (`moving=False`) and no lifecycle.
+
+Exchange V3 markets (protocol-v2 position ids as token ids, orders signed for Exchange V3; protocol.md §11 item 9) are
+listed on request, so that the default listing, its ids and the runs measured on it stay as they were:
+`v3_markets=K` puts the last K standalone binary markets in the protocol-v2 namespace (module 1; with `--markets 4`,
+K=1 is the unlinked market, where gaps rest), and `v3_neg_risk=true` the complete neg-risk event (module 2: still neg
+risk, but its orders go to Exchange V3, where the neg-risk flag does not count).
 
 Parameters (`--scenario-param key=value`): step_secs, levels, gap_rate_per_min, dislocation_rate_per_min,
-taker_rate_per_min, gap_ttl_secs, dislocation_ttl_secs, moving.
+taker_rate_per_min, gap_ttl_secs, dislocation_ttl_secs, moving, market_lifetime_secs, event_lifetime_secs,
+new_market_rate_per_min, split_rate, v3_markets, v3_neg_risk.
 """
 
 from __future__ import annotations
@@ -73,6 +92,12 @@ class SyntheticParams:
     gap_ttl_secs: float = 5.0
     dislocation_ttl_secs: float = 5.0
     moving: bool = True
+    market_lifetime_secs: float = 300.0
+    event_lifetime_secs: float = 0.0
+    new_market_rate_per_min: float = 1.0
+    split_rate: float = 0.05
+    v3_markets: int = 0
+    v3_neg_risk: bool = False
 
     @classmethod
     def from_params(cls, params: Mapping[str, str], **overrides: object) -> SyntheticParams:
@@ -94,6 +119,14 @@ class SyntheticParams:
         result = cls(**values)  # type: ignore[arg-type]
         if result.step_secs <= 0 or not 1 <= result.levels <= 50:
             raise ConfigError("scenario parameters: step_secs must be > 0 and levels in 1..50")
+        if min(result.market_lifetime_secs, result.event_lifetime_secs, result.new_market_rate_per_min) < 0:
+            raise ConfigError(
+                "scenario parameters: market_lifetime_secs, event_lifetime_secs, new_market_rate_per_min: >= 0"
+            )
+        if not 0 <= result.split_rate <= 1:
+            raise ConfigError(f"scenario parameter split_rate must be in [0, 1], got {result.split_rate}")
+        if result.v3_markets < 0:
+            raise ConfigError("scenario parameter v3_markets must not be negative")
         return result
 
 
@@ -129,7 +162,12 @@ class SyntheticScenario:
         self._unlinked: list[_Quoter] = []
         self._complete_event: list[_Quoter] = []
         self._gaps: list[_Gap] = []
-        self.stats = {"requotes": 0, "taker_orders": 0, "gaps": 0, "dislocations": 0}
+        self.stats = {"requotes": 0, "taker_orders": 0, "gaps": 0, "dislocations": 0, "resolved": 0, "listed": 0}
+        # The lifecycle draws from a stream of its own: markets ending or appearing never change the motion's.
+        self.life_rng = random.Random(f"synthetic-lifecycle:{options.seed}")
+        self._lives: list[tuple[float, list[_Quoter]]] = []  # (lifetime factor x lifetime, the quoters that end)
+        self._deadlines: list[tuple[float, list[_Quoter]]] = []  # (when, quoters) once set up
+        self._listed = 0
         self._build()
 
     @classmethod
@@ -150,7 +188,8 @@ class SyntheticScenario:
             topic = _TOPICS[i % len(_TOPICS)] + ("" if i < len(_TOPICS) else f" (#{i + 1})")
             fees = FeeSchedule(rate=Decimal("0.02"), exponent=2) if i % 3 == 1 else FeeSchedule()
             key = f"synthetic:{seed}:{i}"
-            market = make_market(key, question=topic + "?", fees=fees, complementary=not unlinked)
+            v3 = i >= count - self.params.v3_markets
+            market = make_market(key, question=topic + "?", fees=fees, complementary=not unlinked, protocol_v2=v3)
             event = SimEvent(
                 event_id=market.gamma_id + "1",
                 slug=market.slug,
@@ -162,13 +201,18 @@ class SyntheticScenario:
             self._events.append(event)
             quoter = self._quoter(market, rng.randrange(20, 81) * 100, 2 if unlinked else 1)
             (self._unlinked if unlinked else self._quoters).append(quoter)
+            self._lives.append((self._lifetime(self.params.market_lifetime_secs), [quoter]))
         for complete, title, total in (
             (True, f"Synthetic election {seed}: who wins", PIPS_PER_ONE),
             (False, f"Synthetic award {seed}: who takes it", PIPS_PER_ONE * 85 // 100),
         ):
             names = ("Alpha", "Bravo", "Charlie")
             event, markets = make_neg_risk_event(
-                f"synthetic:{seed}:{title}", title=title, outcomes=names, complete=complete
+                f"synthetic:{seed}:{title}",
+                title=title,
+                outcomes=names,
+                complete=complete,
+                protocol_v2=complete and self.params.v3_neg_risk,
             )
             weights = [rng.randrange(20, 50) for _ in names]
             fairs = [total * w // sum(weights) // 100 * 100 for w in weights]
@@ -181,8 +225,14 @@ class SyntheticScenario:
             self._markets.extend(markets)
             self._events.append(event)
             self._quoters.extend(group)
+            self._lives.append((self._lifetime(self.params.event_lifetime_secs), group))
             if complete:
                 self._complete_event = group
+
+    def _lifetime(self, secs: float) -> float:
+        """A lifetime of `secs` x [0.5, 1.5) (0: for ever)."""
+        factor = 0.5 + self.life_rng.random()
+        return secs * factor if secs > 0 else 0.0
 
     def _quoter(self, market: SimMarket, fair: int, half_spread: int) -> _Quoter:
         owner = f"sim-maker-{market.condition_id[2:10]}"
@@ -198,6 +248,8 @@ class SyntheticScenario:
     # -- books ------------------------------------------------------------------------------------------------
 
     def setup(self, exchange: Exchange, now: float) -> None:
+        if self.params.moving:
+            self._deadlines = [(now + life, group) for life, group in self._lives if life > 0]
         for quoter in self.all_quoters:
             shares = dict.fromkeys(quoter.market.token_ids, _MAKER_SHARES) if not quoter.market.complementary else None
             exchange.fund(quoter.address, collateral=_MAKER_COLLATERAL, shares=shares)
@@ -285,6 +337,7 @@ class SyntheticScenario:
     def step(self, exchange: Exchange, now: float) -> None:
         """One tick of the scenario (public so tests and benchmarks can drive it without a clock)."""
         rng, params = self.rng, self.params
+        self._lifecycle(exchange, now)
         for gap in [g for g in self._gaps if g.until <= now]:
             self._gaps.remove(gap)
             for owner, order_id in gap.order_ids:
@@ -294,6 +347,8 @@ class SyntheticScenario:
                 quoter.jump = 0
                 self._requote(exchange, quoter, now)
         quoters = self.all_quoters
+        if not quoters:  # every market resolved and none listed yet
+            return
         quoter = rng.choice(quoters)
         self._walk(quoter)
         self._requote(exchange, quoter, now, resize=rng.random() < 0.3)
@@ -304,6 +359,62 @@ class SyntheticScenario:
             self._inject_gap(exchange, now)
         if rng.random() < params.dislocation_rate_per_min * per_step:
             self._dislocate(exchange, now)
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+
+    def _lifecycle(self, exchange: Exchange, now: float) -> None:
+        due = [entry for entry in self._deadlines if entry[0] <= now]
+        for entry in due:
+            self._deadlines.remove(entry)
+            self._resolve(exchange, entry[1], now)
+        rate = self.params.new_market_rate_per_min
+        if rate > 0 and self.life_rng.random() < rate * self.params.step_secs / 60:
+            self._list_market(exchange, now)
+
+    def _resolve(self, exchange: Exchange, group: Sequence[_Quoter], now: float) -> None:
+        """Resolve a standalone market (`group` of one) or a neg-risk event (its markets, one winner at most)."""
+        rng = self.life_rng
+        if len(group) == 1 and group[0].group is None:
+            (quoter,) = group
+            split = rng.random() < self.params.split_rate
+            winners: list[int | None] = [None if split else (0 if rng.random() * PIPS_PER_ONE < quoter.fair else 1)]
+        else:
+            total = sum(q.fair for q in group)
+            pick = rng.random() * PIPS_PER_ONE  # past the listed outcomes' total: "other" won (incomplete events)
+            winner = next((i for i, q in enumerate(group) if (pick := pick - q.fair) < 0), None) if total else None
+            winners = [0 if i == winner else 1 for i in range(len(group))]
+        members = list(group)  # `group` may be the event's own list, shared with its quoters: never mutated
+        self._quoters = [q for q in self._quoters if q not in members]
+        self._unlinked = [q for q in self._unlinked if q not in members]
+        self._complete_event = [q for q in self._complete_event if q not in members]
+        for quoter, winner in zip(members, winners, strict=True):
+            quoter.resting.clear()
+            if exchange.resolution(quoter.market.condition_id) is None:
+                exchange.resolve(quoter.market.condition_id, winner, now)
+                self.stats["resolved"] += 1
+
+    def _list_market(self, exchange: Exchange, now: float) -> None:
+        """A new standalone market with a maker of its own, living its own lifetime."""
+        self._listed += 1
+        n, seed = self._listed, self.options.seed
+        topic = f"{_TOPICS[n % len(_TOPICS)]} (new #{n})"
+        fees = FeeSchedule(rate=Decimal("0.02"), exponent=2) if n % 3 == 1 else FeeSchedule()
+        market = make_market(f"synthetic:{seed}:new:{n}", question=topic + "?", fees=fees)
+        event = SimEvent(
+            event_id=market.gamma_id + "1", slug=market.slug, title=market.question, market_ids=(market.condition_id,)
+        )
+        market = _with_event(market, event.event_id)
+        exchange.list_market(market, now, event=event)
+        quoter = self._quoter(market, self.life_rng.randrange(20, 81) * 100, 1)
+        self._markets.append(market)
+        self._events.append(event)
+        self._quoters.append(quoter)
+        exchange.fund(quoter.address, collateral=_MAKER_COLLATERAL)
+        self._requote(exchange, quoter, now)
+        life = self._lifetime(self.params.market_lifetime_secs)
+        if life > 0:
+            self._deadlines.append((now + life, [quoter]))
+        self.stats["listed"] += 1
 
     def _walk(self, quoter: _Quoter) -> None:
         tick = pips_of(quoter.market.tick_size)
