@@ -12,6 +12,7 @@ import structlog.testing
 import trio
 import trio.testing
 
+from trader.domain.capital import SetsMerged
 from trader.domain.enums import Liquidity, OrderStatus, OrderType
 from trader.domain.events import OrderFilled, RiskRejected
 from trader.domain.intents import ArbIntent, Intent, OrderIntent
@@ -165,12 +166,16 @@ async def test_the_balance_follows_our_fills_at_once_and_is_read_again_after_the
         h.venue.cash += D(5)  # something moved the wallet that was not our fill (a merge, a deposit)
         await trio.sleep(0.6)  # fill_refresh_delay_secs (0.5): read again after the fill
         assert (h.funds.balance, h.venue.collateral_reads) == (D(85), 2)
-        h.venue.cash += D(10)
-        h.funds.request_refresh()  # the capital service's hook after a merge or a redemption
+        h.venue.cash += D(10)  # a merge landed in the wallet: the capital service says so
+        h.funds.on_event(SetsMerged(condition_id="0xcond", op_id="paper-1", sets=D(10), realized_pnl=D(1), ts=WALL))
         await trio.testing.wait_all_tasks_blocked()
-        assert (h.funds.balance, h.venue.collateral_reads) == (D(95), 3)
+        assert (h.funds.balance, h.venue.collateral_reads) == (D(95), 3)  # read at once, no delay
+        h.venue.cash += D(1)
+        h.funds.request_refresh()  # anything else that moved it
+        await trio.testing.wait_all_tasks_blocked()
+        assert (h.funds.balance, h.venue.collateral_reads) == (D(96), 4)
         await trio.sleep(61.0)  # refresh_secs (60): read on the timer
-        assert h.venue.collateral_reads == 4
+        assert h.venue.collateral_reads == 5
 
 
 async def test_a_failed_read_keeps_the_last_balance(autojump_clock: trio.testing.MockClock) -> None:
