@@ -20,6 +20,7 @@ from trader.engine.risk import (
     BuyingPower,
     Exposure,
     Rejected,
+    Reserved,
     RiskCode,
     RiskGate,
     RiskSettings,
@@ -426,13 +427,14 @@ def test_approved_legs_not_yet_open_reserve_their_whole_cost_in_place_of_their_o
     rested = order.apply(OrderAccepted(client_order_id=resting.client_order_id, ts=1.0))
     approved = _intent(Side.BUY, price="0.40", size="100", token=YES)
     selling = _intent(Side.SELL, price="0.60", size="5", token=OTHER)
-    fees = {YES: FEES, NO: FEES}.__getitem__
+    fees = {YES: FEES, NO: FEES, OTHER: FEES}.__getitem__
     # the resting buy reserves price x remaining (3); the approved one its whole cost (40.48), and its order, sent
     # but not answered yet, is counted once
     sent = Order.from_intent(approved, order_id="0x" + "b" * 64, ts=1.0).apply(
         OrderSubmitted(client_order_id=approved.client_order_id, ts=1.0)
     )
-    exposure = Exposure.of(portfolio, [rested, sent], {}, pending=[approved, selling], fees_of=fees)
+    pending = [Reserved(leg, order_cost(leg, fees(leg.token_id))) for leg in (approved, selling)]
+    exposure = Exposure.of(portfolio, [rested, sent], {}, pending=pending)
     assert exposure.reserved_usd == Decimal("43.48")
     assert exposure.total_usd == Decimal(43)  # exposure counts notional at the limit, without the fee bound
     assert exposure.working_sell_shares == {OTHER: Decimal(5)}

@@ -80,10 +80,12 @@ from trader.engine.risk import (
     BuyingPower,
     Exposure,
     Rejected,
+    Reserved,
     RiskCode,
     RiskDecision,
     RiskGate,
     RiskStatistics,
+    order_cost,
     rejected_events,
 )
 from trader.errors import ConfigError
@@ -290,7 +292,7 @@ class ExecutionService:
         self._fees_of = fees_of or (lambda _token: None)
         # Legs approved and not open at the venue yet, by client order id, and the ids each intent added (its legs,
         # and an arbitrage's unwinds), released when its task ends: reserved at their whole cost meanwhile.
-        self._pending: dict[str, OrderIntent] = {}
+        self._pending: dict[str, Reserved] = {}
         self._pending_of: dict[str, list[str]] = {}
         self._shields: set[trio.CancelScope] = set()
         self._aborted = False
@@ -463,7 +465,6 @@ class ExecutionService:
             self.manager.open_orders(),
             self._market_of,
             pending=self._pending.values(),
-            fees_of=self._fees,
             tokens=tokens,
         )
 
@@ -494,7 +495,7 @@ class ExecutionService:
         """Approved legs count as reserved (at their whole cost) until their orders are open or closed."""
         ids = self._pending_of.setdefault(key, [])
         for leg in legs:
-            self._pending[leg.client_order_id] = leg
+            self._pending[leg.client_order_id] = Reserved(leg, order_cost(leg, self._fees(leg.token_id)))
             ids.append(leg.client_order_id)
 
     def _release(self, key: str) -> None:

@@ -32,7 +32,7 @@ import datetime as dt
 import enum
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -173,9 +173,13 @@ def order_cost(leg: OrderIntent, fees: FeeSchedule) -> Decimal:
     return leg.price * leg.size + fees.taker_fee_bound(leg.size, leg.price)
 
 
-def _no_fees(token_id: str) -> FeeSchedule:
-    del token_id
-    return NO_FEES
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """An approved leg whose order is not open at the venue yet, with what it may take (`order_cost`, computed once
+    when it was approved)."""
+
+    leg: OrderIntent
+    cost: Decimal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -204,13 +208,12 @@ class Exposure:
         open_orders: Iterable[Order],
         market_of: Mapping[str, str],
         *,
-        pending: Iterable[OrderIntent] = (),
-        fees_of: Callable[[str], FeeSchedule] = _no_fees,
+        pending: Iterable[Reserved] = (),
         tokens: Iterable[str] | None = None,
     ) -> Exposure:
         """From the portfolio, the open orders, `market_of` (token -> condition id) and `pending`: the legs of
-        approved intents whose orders are not open at the venue yet, counted at their whole cost (`order_cost`, with
-        `fees_of(token)`) in place of any open order of theirs.
+        approved intents whose orders are not open at the venue yet, counted at their whole cost in place of any open
+        order of theirs.
 
         `tokens`: the tokens whose holdings the caller will ask about (an intent's, and every token of their
         markets): only their positions are looked at, so the cost is that of the intent and the open orders, not of
@@ -220,7 +223,8 @@ class Exposure:
         total, reserved = portfolio.exposure(), ZERO
         pending_ids: set[str] = set()
         working_sells: dict[str, Decimal] = {}
-        for leg in pending:
+        for approved in pending:
+            leg = approved.leg
             pending_ids.add(leg.client_order_id)
             if leg.side is Side.SELL:
                 working_sells[leg.token_id] = working_sells.get(leg.token_id, ZERO) + leg.size
@@ -228,7 +232,7 @@ class Exposure:
             notional = leg.price * leg.size
             market_usd[leg.condition_id] = market_usd.get(leg.condition_id, ZERO) + notional
             total += notional
-            reserved += order_cost(leg, fees_of(leg.token_id))
+            reserved += approved.cost
         positions = portfolio.positions.values() if tokens is None else [portfolio.position(t) for t in set(tokens)]
         for position in positions:
             token, quantity, cost = position.token_id, position.quantity, position.cost_basis
