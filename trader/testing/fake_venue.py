@@ -116,6 +116,7 @@ class FakeVenue:
         self.collateral_error: VenueError | None = None  # collateral() raises this when set
         self.collateral_reads = 0
         self.submitted: list[Order] = []
+        self._submitted_ids: set[str] = set()  # the ids in `submitted`, for the resend check
         self.submit_times: list[float] = []
         self.canceled: list[str] = []
         self.cancel_all_reasons: list[str] = []
@@ -190,8 +191,9 @@ class FakeVenue:
         raise outcome.error
 
     def _record_arrival(self, order: Order) -> None:
-        if any(o.order_id == order.order_id for o in self.submitted):
+        if order.order_id in self._submitted_ids:
             self.violations.append(f"order {order.order_id} submitted twice")
+        self._submitted_ids.add(order.order_id)
         if self.halted:
             self.violations.append(f"order {order.client_order_id} submitted while halted")
         self.submitted.append(order)
