@@ -274,6 +274,9 @@ class _ArrivalHooks:
     def ghost_trade(self, request: OrderRequest) -> bool:
         return self._inner.ghost_trade(request)
 
+    def settlement_path(self, request: OrderRequest) -> str | None:
+        return self._inner.settlement_path(request)
+
 
 class SimSide:
     """The bench's hands on the sim: its taps and the exchange operations, driven by commands (JSON-able dicts)

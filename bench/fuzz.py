@@ -9,8 +9,9 @@ Parsers (each gets N random examples, default 100,000):
   orders and trades pages, one order, book, balance, heartbeat, tick size, neg risk, fee rate, time, API keys) over
   `httpx.MockTransport` answering the example as the body, with a 2xx status mostly and an error status sometimes
   -> a value, or the documented `VenueProtocolError` (reply not readable) / `VenueRequestError` (error status);
-* `gamma`: `GammaClient.markets` and `.events` the same way -> a `Discovery` (its skipped markets are the counted
-  drops, by reason) or neg-risk events, or `VenueProtocolError` / `VenueRequestError`;
+* `gamma`: `GammaClient.markets` and `.events` the same way, half of the examples as keyset pages (the example
+  wrapped in `{"markets"|"events": ...}`) and half on the legacy paths -> a `Discovery` (its skipped markets are
+  the counted drops, by reason) or neg-risk events, or `VenueProtocolError` / `VenueRequestError`;
 * `espn`: `parse_scoreboard` -> games plus a count of bad events (the drops), or the documented `EspnBadReply`.
 
 Examples are mutations of seeds (the captured venue replies under tests/fixtures/polymarket, and a few written here):
@@ -460,6 +461,22 @@ class _Reply:
         return httpx.Response(self.status, content=self.body)
 
 
+@dataclass
+class _KeysetReply(_Reply):
+    """Gamma: the body as a keyset page (`{"<key>": body}`) on the keyset endpoints, or, when `keyset` is off, 404
+    there and the body as it is on the legacy ones."""
+
+    key: bytes = b"markets"
+    keyset: bool = True
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/keyset"):
+            if not self.keyset:
+                return httpx.Response(404, json={"error": "not found"})
+            return httpx.Response(self.status, content=b'{"' + self.key + b'": ' + self.body + b"}")
+        return httpx.Response(self.status, content=self.body)
+
+
 _ERROR_STATUSES: Final = (400, 400, 401, 404, 425, 429, 500, 503)
 
 
@@ -564,7 +581,7 @@ def gamma_seeds() -> tuple[list[bytes], list[bytes]]:
 def fuzz_gamma(tally: Tally, rng: random.Random, examples: int, keep: int) -> None:
     lists, events = gamma_seeds()
     market_mutator, event_mutator = Mutator(lists, rng), Mutator(events, rng)
-    reply = _Reply()
+    reply = _KeysetReply()
     query = MarketQuery(page_size=100, max_pages=1)
 
     async def run() -> None:
@@ -572,6 +589,8 @@ def fuzz_gamma(tally: Tally, rng: random.Random, examples: int, keep: int) -> No
             gamma = GammaClient(http, "http://gamma.test")
             for _ in range(examples):
                 is_events = rng.random() < 0.3
+                reply.key = b"events" if is_events else b"markets"
+                reply.keyset = rng.random() < 0.5  # half on the keyset endpoints, half on the legacy ones
                 reply.body = (event_mutator if is_events else market_mutator).example()
                 reply.status = _status(rng)
                 try:

@@ -49,6 +49,22 @@ def test_a_typo_is_an_error_not_a_default() -> None:
         load_settings({"TRADER_RISK__MAX_ORDER_NOTIONL_USD": "50"}, dotenv=None)
 
 
+@pytest.mark.parametrize(
+    ("name", "replacement"),
+    [
+        ("TRADER_EXECUTION__CANCEL_RESTING_ON_DRAIN", "TRADER_RUN__CANCEL_RESTING_ON_EXIT"),
+        ("TRADER_ESPN__BASE_URL", "TRADER_ENDPOINTS__ESPN_URL"),
+    ],
+)
+def test_a_removed_setting_is_an_error_naming_its_replacement(name: str, replacement: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"{name} was removed .* set {replacement} instead"):
+        load_settings({name: "false"}, dotenv=None)
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(f"{name}=x\n")
+    with pytest.raises(ConfigError, match=replacement):
+        load_settings({}, dotenv=dotenv)
+
+
 def test_bad_values_and_conflicting_aliases_are_errors() -> None:
     with pytest.raises(ConfigError, match="TRADER_RUN__VENUE"):
         load_settings({"TRADER_RUN__VENUE": "binance"}, dotenv=None)
@@ -60,6 +76,9 @@ def test_bad_values_and_conflicting_aliases_are_errors() -> None:
         load_settings({"TRADER_RUN__DRAIN_SECS": "0"}, dotenv=None)
     with pytest.raises(InputError, match="duration_secs"):
         RunSettings(duration_secs=-1.0)
+    with pytest.raises(ConfigError, match="TRADER_MARKETS: max_pages must be >= 1"):
+        load_settings({"TRADER_MARKETS__MAX_PAGES": "0"}, dotenv=None)
+    assert load_settings({"TRADER_MARKETS__MAX_PAGES": "500"}, dotenv=None).markets.max_pages == 500
 
 
 def test_dotenv_file_is_read(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ from trader.errors import ConfigError
 __all__ = [
     "ALIASES",
     "COMMAND_VARIABLES",
+    "RETIRED",
     "BusSettings",
     "EndpointSettings",
     "KeySettings",
@@ -67,10 +68,22 @@ ALIASES: dict[str, str] = {
 #: Read by the commands themselves, not settings of a section.
 COMMAND_VARIABLES = frozenset({"TRADER_CONFIRM_LIVE", "TRADER_HTTP_URL"})
 
+#: Settings that were removed because they never had an effect (another setting always decided), and what decides.
+#: Setting one is an error naming its replacement: a variable that is silently ignored is as bad as a misspelt one.
+RETIRED: dict[str, str] = {
+    "TRADER_EXECUTION__CANCEL_RESTING_ON_DRAIN": "TRADER_RUN__CANCEL_RESTING_ON_EXIT",
+    "TRADER_ESPN__BASE_URL": "TRADER_ENDPOINTS__ESPN_URL",
+}
+
 
 def load_settings(environ: Mapping[str, str], *, dotenv: Path | None = Path(".env")) -> Settings:
     """All settings from `environ` and `.env`; `ConfigError` names any unknown or bad variable."""
     env = merged_environment(environ, dotenv)
+    for name, replacement in RETIRED.items():
+        if name in env:
+            raise ConfigError(
+                f"{name} was removed (it never had an effect: {replacement} decides); set {replacement} instead"
+            )
     for alias, name in ALIASES.items():
         if alias in env:
             if name in env and env[name] != env[alias]:

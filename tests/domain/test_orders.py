@@ -430,7 +430,40 @@ def test_trade_table_terminals() -> None:
     for status, targets in TRADE_TRANSITIONS.items():
         assert status not in targets
         assert (not targets) == status.is_terminal
-    assert set(TRADE_TRANSITIONS) == set(TradeStatus)
+        assert TradeStatus.UNKNOWN not in targets
+    assert set(TRADE_TRANSITIONS) == set(TradeStatus) - {TradeStatus.UNKNOWN}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        # the 2026 statuses (protocol.md §11 item 8), each ending as the venue reports it
+        ("MATCHED_NOT_BROADCASTED", "MATCHED", "MINED", "CONFIRMED"),
+        ("MATCHED", "MATCHED_NOT_BROADCASTED", "MINED", "CONFIRMED"),
+        ("MATCHED", "MINED", "RETRYING", "MINED", "CONFIRMED"),
+        ("MATCHED", "RETRYING", "CONFIRMED"),
+        ("MATCHED", "MINED", "RETRYING", "FAILED"),
+        ("MATCHED", "MINED", "FAILED"),  # FAILED after MINED
+        ("MATCHED_NOT_BROADCASTED", "FAILED"),
+    ],
+)
+def test_trade_settlement_paths_of_2026(path: tuple[str, ...]) -> None:
+    trade = make_trade(status=TradeStatus(path[0]))
+    for n, status in enumerate(path[1:], 1):
+        assert trade.can_transition(TradeStatus(status))
+        trade = trade.apply_status(TradeStatus(status), 50.0 + n)
+    assert trade.status.is_terminal
+    assert trade.is_settled == (path[-1] == "CONFIRMED")
+    assert trade.is_failed == (path[-1] == "FAILED")
+
+
+def test_an_unknown_status_is_no_trade_status() -> None:
+    mined = make_trade(status=TradeStatus.MINED)
+    assert not mined.can_transition(TradeStatus.UNKNOWN)
+    with pytest.raises(InvalidTransition):
+        mined.apply_status(TradeStatus.UNKNOWN, 60.0)
+    with pytest.raises(InputError, match="status"):
+        make_trade(status=TradeStatus.UNKNOWN)
 
 
 def test_trade_validation_and_fill_event() -> None:

@@ -325,6 +325,8 @@ async def test_one_leg_partially_filled_and_no_buyers_within_the_cap_the_residua
         (residual,) = t.service.residuals()
         assert residual.residual == {YES: D(5)}
         assert residual in t.events  # published to the listeners (bus, notifier)
+        # recorded in the store just after the outcome is counted (the write is awaited by the arbitrage's task)
+        await t.wait_for(lambda: bool(t.store.risk_events), "the residual to be recorded")
         assert [(e.kind, e.detail["residual"]) for e in t.store.risk_events] == [("ARB_RESIDUAL", {YES: "5"})]
         await t.assert_positions_match()
         assert t.manager.positions() == {YES: D(10), NO: D(5)}

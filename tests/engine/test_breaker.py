@@ -173,7 +173,11 @@ def test_check_raises_circuit_open_error_in_the_trader_tree() -> None:
     ("exc", "outcome"),
     [
         (VenueRequestError(500, VenueRejectCode.SERVER_ERROR), CallOutcome.FAILURE),
-        (VenueRequestError(503, VenueRejectCode.TRADING_DISABLED), CallOutcome.FAILURE),
+        (VenueRequestError(503, VenueRejectCode.SERVER_ERROR), CallOutcome.FAILURE),
+        (VenueRequestError(503, VenueRejectCode.TRADING_DISABLED), CallOutcome.RESTRICTED),
+        (VenueRequestError(503, VenueRejectCode.CANCEL_ONLY), CallOutcome.RESTRICTED),
+        (VenueRequestError(503, VenueRejectCode.POST_ONLY_MODE), CallOutcome.RESTRICTED),
+        (VenueRequestError(425, VenueRejectCode.ENGINE_RESTARTING), CallOutcome.RESTRICTED),
         (VenueRequestError(429, VenueRejectCode.RATE_LIMITED), CallOutcome.THROTTLED),
         (VenueRequestError(400, VenueRejectCode.MIN_SIZE), CallOutcome.REJECTED),
         (VenueRequestError(401, VenueRejectCode.UNAUTHORIZED), CallOutcome.REJECTED),

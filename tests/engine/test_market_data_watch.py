@@ -57,17 +57,21 @@ async def test_markets_are_resolved_by_slug_condition_id_or_token_id_and_added_u
         matches = [
             m
             for m in listing
-            if m["slug"] in params.get_list("slug")
-            or m["conditionId"] in params.get_list("condition_ids")
-            or set(json.loads(m["clobTokenIds"])) & set(params.get_list("clob_token_ids"))
+            if (
+                m["slug"] in params.get_list("slug")
+                or m["conditionId"] in params.get_list("condition_ids")
+                or set(json.loads(m["clobTokenIds"])) & set(params.get_list("clob_token_ids"))
+            )
+            and str(m["closed"]).lower() == params["closed"]
         ]
-        return httpx.Response(200, json=matches)
+        return httpx.Response(200, json={"markets": matches})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
         found = await resolve(GammaClient(http, "https://gamma.test"), ["a"], ["0xb"], ["12", "32"])
     assert sorted(d.market.slug for d in found) == ["a", "b", "c"]
-    assert len(seen) == 3
-    assert "active" not in seen[0]  # closed markets can be watched too
+    assert len(seen) == 6  # each kind of selector, open and closed (keyset lists open markets unless asked)
+    assert "active" not in seen[0]
+    assert [p["closed"] for p in seen] == ["false", "true"] * 3  # closed markets can be watched too
     assert all(not d.fees_known for d in found)
 
 

@@ -1,24 +1,30 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pytest
 import trio
 import trio.testing
 
 from trader.engine.rate_limit import (
+    CANCEL_BUCKET,
+    ORDER_BUCKET,
     POLYMARKET_ENDPOINTS,
     POLYMARKET_LIMITS,
+    SIGNER_TIERS,
     BucketLimit,
     EndpointRule,
     LimitSpec,
     Priority,
     RateLimiter,
     RateLimitSettings,
+    TierSource,
     WindowLimit,
     with_signer_buckets,
 )
 from trader.errors import ConfigError
+from trader.venues.base import RateLimitReport
 
 NO_RESERVE = RateLimitSettings(reserve_fraction=0.0, slots=10)
 
@@ -31,7 +37,7 @@ def _limiter(
     return RateLimiter(settings, limits=limits, endpoints=endpoints)
 
 
-def _simple(limit: int = 10, period_secs: float = 10.0, **kwargs: float) -> RateLimiter:
+def _simple(limit: int = 10, period_secs: float = 10.0, **kwargs: Any) -> RateLimiter:
     settings = RateLimitSettings(reserve_fraction=0.0, slots=10, **kwargs)
     return _limiter({"w": WindowLimit(limit, period_secs)}, {"e": EndpointRule(("w",))}, settings)
 
@@ -126,8 +132,12 @@ def test_high_priority_uses_the_reserve_that_normal_calls_cannot() -> None:
     assert limiter.try_acquire("order", 1, 0.0) > 0
 
 
+#: The published Cloudflare table alone, without the per-signer buckets.
+WINDOWS_ONLY = RateLimitSettings(signer_buckets=False)
+
+
 def test_default_table_posts_orders_at_90_percent_and_cancels_still_pass() -> None:
-    limiter = RateLimiter()
+    limiter = RateLimiter(WINDOWS_ONLY)
     assert _grant_all(limiter, "POST /order", 0.0) == 3_150  # 3,500 per 10 s minus the 10% reserve
     assert limiter.try_acquire("DELETE /order", 1, 0.0) == 0.0
     assert limiter.try_acquire("POST /v1/heartbeats", 1, 0.0) == 0.0
@@ -144,7 +154,7 @@ def _max_in_window(times: Sequence[float], period: float) -> int:
 
 
 def test_a_greedy_client_never_exceeds_the_published_burst_or_sustained_limit() -> None:
-    limiter = RateLimiter()
+    limiter = RateLimiter(WINDOWS_ONLY)
     granted: list[float] = []
     now = 0.0
     while now < 1_300.0:
@@ -321,3 +331,122 @@ async def test_a_bounded_acquire_gives_up_past_its_wait_charging_nothing(
         assert not await limiter.acquire("e", max_wait_secs=0)
     assert await limiter.acquire("e", max_wait_secs=0)  # the queue is empty and there is room
     assert limiter.statistics().endpoints["e"].granted == 4
+
+
+# -- the venue's per-signer buckets, by tier ------------------------------------------------------------------------
+
+
+def _report(endpoint: str, **kwargs: Any) -> RateLimitReport:
+    return RateLimitReport(endpoint=endpoint, status=kwargs.pop("status", 200), **kwargs)
+
+
+def test_until_the_venue_names_a_tier_the_buckets_are_standard_and_say_so() -> None:
+    limiter = RateLimiter()
+    stats = limiter.statistics()
+    assert (stats.tier, stats.tier_source) == ("standard", "assumed")
+    assert stats.buckets[ORDER_BUCKET].capacity == 60
+    assert stats.buckets[CANCEL_BUCKET].capacity == 120
+    # 54 single orders at once (the reserve is headroom for network jitter), then 40 a second
+    assert _grant_all(limiter, "POST /order", 0.0) == 54
+    assert limiter.try_acquire("POST /order", 1, 0.0) == pytest.approx(1 / 40)
+    # cancels have their own bucket: 120 at once, whatever the orders did
+    assert _grant_all(limiter, "DELETE /order", 0.0) == 120
+
+
+def test_the_tier_from_the_venue_resizes_the_buckets() -> None:
+    limiter = RateLimiter()
+    assert limiter.try_acquire("POST /orders", 15, 0.0) == 0.0  # 45 left
+    assert limiter.set_tier("Gold", TierSource.ENDPOINT, 0.0)
+    stats = limiter.statistics()
+    assert (stats.tier, stats.tier_source) == ("gold", "endpoint")
+    assert stats.buckets[ORDER_BUCKET].capacity == 600
+    assert stats.buckets[ORDER_BUCKET].tokens == 45  # a larger burst fills up by refilling (400/s)
+    assert limiter.try_acquire("POST /orders", 15, 1.0) == 0.0
+    assert limiter.statistics().buckets[ORDER_BUCKET].tokens == 45 + 400 - 15
+    assert limiter.set_tier("standard", TierSource.HEADER, 1.0)
+    assert limiter.statistics().buckets[ORDER_BUCKET].tokens == 60  # a smaller burst drops what is above it
+    # a name the table does not know changes nothing
+    assert not limiter.set_tier("mithril", TierSource.HEADER, 1.0)
+    assert limiter.statistics().tier == "standard"
+    assert limiter.statistics().unknown_tiers == 1
+
+
+def test_every_tier_of_the_table() -> None:
+    assert {
+        name: (t.order.refill_per_sec, t.order.capacity, t.cancel.refill_per_sec, t.cancel.capacity)
+        for name, t in SIGNER_TIERS.items()
+    } == {
+        "standard": (40, 60, 80, 120),
+        "copper": (60, 90, 120, 180),
+        "bronze": (80, 120, 160, 240),
+        "silver": (200, 300, 400, 600),
+        "gold": (400, 600, 800, 1200),
+        "platinum": (450, 675, 900, 1350),
+        "diamond": (525, 787, 1050, 1575),
+        "elite": (600, 900, 1200, 1800),
+    }
+
+
+def test_the_venues_remaining_count_only_lowers_ours_and_a_debt_is_waited_out() -> None:
+    limiter = RateLimiter()
+    limiter.observe(_report("DELETE /order", remaining=-8.0, tier="standard"), 0.0)
+    stats = limiter.statistics()
+    assert stats.buckets[CANCEL_BUCKET].tokens == -8
+    assert stats.tier_source == "header"
+    assert limiter.try_acquire("DELETE /order", 1, 0.0) == pytest.approx(9 / 80)
+    limiter.observe(_report("DELETE /order", remaining=500.0), 0.0)  # never raised above what we count
+    assert limiter.statistics().buckets[CANCEL_BUCKET].tokens == -8
+
+
+def test_a_429_blocks_the_whole_bucket_for_retry_after_and_an_empty_one_until_reset() -> None:
+    limiter = RateLimiter()
+    limiter.observe(_report("POST /order", status=429, remaining=0.0, retry_after_secs=2.0), 10.0)
+    assert limiter.try_acquire("POST /orders", 2, 10.0) == pytest.approx(2.0)  # the batch endpoint shares it
+    assert limiter.try_acquire("DELETE /order", 1, 10.0) == 0.0  # cancels do not
+    assert limiter.try_acquire("POST /orders", 2, 12.0) == 0.0
+    limiter.observe(_report("DELETE /orders", remaining=0.0), 20.0, reset_in_secs=3.0)
+    assert limiter.try_acquire("DELETE /order", 1, 20.0) == pytest.approx(3.0)
+    limiter.observe(_report("POST /order", remaining=10.0), 30.0, reset_in_secs=3.0)  # not empty: no block
+    assert limiter.try_acquire("POST /order", 1, 30.0) == 0.0
+
+
+def test_warnings_are_counted_per_endpoint() -> None:
+    limiter = RateLimiter()
+    limiter.observe(_report("POST /orders", warning=True, remaining=1.0), 0.0)
+    limiter.observe(_report("GET /nowhere", warning=True), 0.0)  # an endpoint the table does not have: ignored
+    stats = limiter.statistics()
+    assert stats.endpoints["POST /orders"].warnings == 1
+    assert stats.reports == 1
+
+
+def test_max_cost_says_how_to_split_what_can_never_pass() -> None:
+    limiter = RateLimiter()
+    assert limiter.max_cost("POST /orders") == 54
+    assert limiter.max_cost("DELETE /orders") == 120
+    assert limiter.max_cost("GET /book") is None  # requests, not tokens
+    with pytest.raises(ValueError, match="can never fit"):
+        limiter.try_acquire("DELETE /orders", 121, 0.0)
+    limiter.set_tier("silver", TierSource.HEADER, 0.0)
+    assert limiter.max_cost("DELETE /orders") == 600
+    assert RateLimiter(WINDOWS_ONLY).statistics().tier is None
+
+
+async def test_a_standard_signer_never_sends_more_than_its_bucket_allows(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A greedy client on the Trio clock: at most 60 + 40 t orders by time t, and close to that."""
+    limiter = RateLimiter()
+    sent: list[float] = []
+
+    async def greedy(batch: int) -> None:
+        while trio.current_time() < 10.0:
+            await limiter.acquire("POST /orders", batch)
+            sent.extend([trio.current_time()] * batch)
+
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(greedy, 2)
+        nursery.start_soon(greedy, 15)
+    for n, t in enumerate(sent, start=1):
+        assert n <= 60 + 40 * (t - start) + 1e-6
+    assert len(sent) >= 60 + 40 * 9.5

@@ -202,7 +202,6 @@ class Scripted:
 
 
 SETTINGS = EspnSettings(
-    base_url=BASE,
     leagues=("basketball/nba",),
     poll_interval_secs=10.0,
     request_timeout_secs=5.0,
@@ -243,7 +242,7 @@ async def test_one_league_down_does_not_hide_the_others(autojump_clock: trio.tes
             return httpx.Response(502)
         return httpx.Response(200, content=board(event()))
 
-    settings = EspnSettings(base_url=BASE, leagues=("football/nfl", "basketball/nba"))
+    settings = EspnSettings(leagues=("football/nfl", "basketball/nba"))
     async with transport(reply) as http:
         poller = EspnPoller(EspnClient(http, BASE), settings)
         board_ = await poller.poll_once()

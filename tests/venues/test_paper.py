@@ -30,7 +30,15 @@ from trader.engine.order_manager import OrderManager, pump_venue_events
 from trader.errors import ConfigError
 from trader.testing import make_intent, make_market, make_order
 from trader.testing.memory_store import MemoryStore
-from trader.venues.base import SubmitAccepted, SubmitRejected, VenueOrderStatus, VenueTrade
+from trader.venues.base import (
+    PRICE_OFF_TICK,
+    PRICE_OUT_OF_RANGE,
+    PrepareRefused,
+    SubmitAccepted,
+    SubmitRejected,
+    VenueOrderStatus,
+    VenueTrade,
+)
 from trader.venues.errors import VenueRejectCode
 from trader.venues.paper import PaperSettings, PaperVenue, PaperWallet, follow_books
 from trader.venues.paper_capital import PaperCapital
@@ -265,6 +273,21 @@ async def test_venue_checks(side: Side, price: str, size: str, post_only: bool, 
     assert isinstance(result, SubmitRejected)
     assert result.reason is code
     assert v.paper.statistics().rejected == {code.value: 1}
+
+
+async def test_prepare_follows_the_books_tick_as_the_live_signer_does() -> None:
+    v = Venue()
+    with pytest.raises(PrepareRefused) as off_grid:
+        await v.paper.prepare(make_intent("t1", token_id=YES, price="0.505"), ts=WALL)
+    assert off_grid.value.code == PRICE_OFF_TICK
+    v.book.set_tick_size(D("0.001"))  # the market channel's tick_size_change, applied by market data
+    prepared = await v.paper.prepare(make_intent("t2", token_id=YES, price="0.505"), ts=WALL)
+    assert prepared.price == D("0.505")
+    result = await v.paper.submit(prepared)
+    assert isinstance(result, SubmitAccepted)
+    with pytest.raises(PrepareRefused) as out_of_range:
+        await v.paper.prepare(make_intent("t3", token_id=YES, price="0.9995"), ts=WALL)
+    assert out_of_range.value.code == PRICE_OUT_OF_RANGE
 
 
 async def test_insufficient_balance_counts_what_resting_buys_reserve() -> None:

@@ -26,6 +26,7 @@ from trader.venues.base import (
     VenueOrderStatus,
     VenueTrade,
     check_batch,
+    check_cancel_ids,
     lookup_in_open_orders_and_trades,
 )
 from trader.venues.errors import VenueRejectCode
@@ -72,6 +73,16 @@ class _EchoVenue:
         if self.live.pop(order_id, None) is None:
             return CancelResult(not_canceled={order_id: "not found"})
         return CancelResult(canceled=(order_id,))
+
+    async def cancel_orders(self, order_ids: Sequence[str]) -> CancelResult:
+        check_cancel_ids(order_ids)
+        canceled: list[str] = []
+        for order_id in order_ids:
+            if (await self.cancel(order_id)).canceled:
+                canceled.append(order_id)
+        return CancelResult(
+            canceled=tuple(canceled), not_canceled={o: "not found" for o in order_ids if o not in canceled}
+        )
 
     async def cancel_all(self, *, reason: str) -> CancelResult:
         await trio.lowlevel.checkpoint()

@@ -41,6 +41,10 @@ from trader.testing import make_intent, market_from_sim
 from trader.testing.fake_venue import FakeVenue, Outcome
 from trader.venues.base import (
     MAX_BATCH_SIZE,
+    MAX_CANCEL_IDS,
+    PRICE_OFF_TICK,
+    PRICE_OUT_OF_RANGE,
+    PrepareRefused,
     SubmitAccepted,
     SubmitRejected,
     Venue,
@@ -96,6 +100,7 @@ class Subject:
     sell_into: Callable[[Order, Decimal], Awaitable[None]]
     script: Callable[[str, Outcome], None] = lambda _token, _outcome: None
     settle: Callable[[str], None] = lambda _trade_id: None
+    checks_terms: bool = True  # prepare refuses terms the market refuses (the fake prepares anything)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def intent(
@@ -162,7 +167,7 @@ async def fake_subject() -> AsyncIterator[Subject]:
     def settle(trade_id: str) -> None:
         fake.set_trade_status(trade_id, TradeStatus.CONFIRMED)
 
-    yield Subject(fake, lambda: T0, sell_into, script=fake.script, settle=settle)
+    yield Subject(fake, lambda: T0, sell_into, script=fake.script, settle=settle, checks_terms=False)
     fake.check()
 
 
@@ -302,6 +307,25 @@ async def test_prepare_builds_the_order_and_sends_nothing(
 
 
 # -- submit --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("price", "order_type", "code"),
+    [
+        ("0.405", OrderType.GTC, PRICE_OFF_TICK),  # the market's tick is 0.01
+        ("0.505", OrderType.FOK, PRICE_OFF_TICK),  # a market order's worst price too: never floored to the grid
+        ("0.995", OrderType.GTC, PRICE_OUT_OF_RANGE),  # above 1 - tick
+    ],
+)
+async def test_prepare_refuses_a_price_off_the_tick_grid_in_force(
+    subject: Subject, autojump_clock: trio.testing.MockClock, price: str, order_type: OrderType, code: str
+) -> None:
+    if not subject.checks_terms:
+        pytest.skip("the fake prepares whatever it is given")
+    with pytest.raises(PrepareRefused) as refused:
+        await subject.prepare(Side.BUY, price, "10", order_type)
+    assert refused.value.code == code
+    assert await subject.venue.open_orders() == []
 
 
 async def test_a_resting_order_is_live_under_the_id_computed_before_sending(
@@ -608,6 +632,22 @@ async def test_cancel_all_cancels_every_open_order_of_ours(
         found = await venue.lookup(order.order_id)
         assert found is not None
         assert found.status is VenueOrderStatus.CANCELED
+
+
+async def test_cancel_orders_cancels_those_named_and_refuses_more_than_the_cap(
+    subject: Subject, autojump_clock: trio.testing.MockClock
+) -> None:
+    venue = subject.venue
+    first, second, third = await subject.rest("0.40"), await subject.rest("0.39"), await subject.rest("0.38")
+    unknown = "0x" + "e" * 64
+
+    outcome = await venue.cancel_orders([first.order_id, third.order_id, unknown])
+
+    assert sorted(outcome.canceled) == sorted([first.order_id, third.order_id])
+    assert list(outcome.not_canceled) == [unknown]
+    assert [o.order_id for o in await venue.open_orders()] == [second.order_id]
+    with pytest.raises(ValueError, match="1000"):
+        await venue.cancel_orders([unknown] * (MAX_CANCEL_IDS + 1))  # the caller splits; nothing is sent
 
 
 # -- lookups and trades ------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import pytest
 from trader.errors import TraderError
 from trader.venues.errors import (
     RETRYABLE_REJECTS,
+    TradingRestriction,
     VenueConnectionError,
     VenueDisconnected,
     VenueError,
@@ -13,6 +14,7 @@ from trader.venues.errors import (
     map_exceptions,
     parse_retry_after,
     reject_code,
+    restriction_of,
 )
 
 
@@ -135,3 +137,54 @@ def test_map_exceptions_lets_venue_errors_and_unmapped_exceptions_through() -> N
     assert info.value is own
     with pytest.raises(KeyError):
         _raise_mapped(KeyError("k"), "x")
+
+
+@pytest.mark.parametrize(
+    ("status", "text", "venue_code", "code", "restriction"),
+    [
+        (425, None, None, VenueRejectCode.ENGINE_RESTARTING, TradingRestriction.RESTARTING),
+        (425, "Too Early", None, VenueRejectCode.ENGINE_RESTARTING, TradingRestriction.RESTARTING),
+        (425, "invalid post-only order", None, VenueRejectCode.ENGINE_RESTARTING, TradingRestriction.RESTARTING),
+        (503, "whatever", "post_only_mode", VenueRejectCode.POST_ONLY_MODE, TradingRestriction.POST_ONLY),
+        (503, "Trading is currently post-only", None, VenueRejectCode.POST_ONLY_MODE, TradingRestriction.POST_ONLY),
+        (
+            503,
+            "Trading is currently cancel-only. New orders are not accepted, but cancels are allowed.",
+            None,
+            VenueRejectCode.CANCEL_ONLY,
+            TradingRestriction.CANCEL_ONLY,
+        ),
+        (
+            503,
+            "Trading is currently disabled. Check polymarket.com for updates",
+            None,
+            VenueRejectCode.TRADING_DISABLED,
+            TradingRestriction.TRADING_DISABLED,
+        ),
+        (503, "Service Unavailable", None, VenueRejectCode.SERVER_ERROR, None),
+        (503, "Service Unavailable", "unheard_of", VenueRejectCode.SERVER_ERROR, None),
+        (
+            400,
+            "'0x00000000000000000000000000000000000000aa' address in closed only mode",
+            None,
+            VenueRejectCode.CLOSED_ONLY,
+            TradingRestriction.CLOSED_ONLY,
+        ),
+        (400, "invalid post-only order: order crosses book", None, VenueRejectCode.POST_ONLY_WOULD_CROSS, None),
+        (400, "Too many orders in payload, max allowed: 1000", None, VenueRejectCode.TOO_MANY_ORDERS, None),
+    ],
+)
+def test_trading_restrictions_have_their_own_codes(
+    status: int,
+    text: str | None,
+    venue_code: str | None,
+    code: VenueRejectCode,
+    restriction: TradingRestriction | None,
+) -> None:
+    error = VenueRequestError.from_reply(status, text, venue_code=venue_code)
+    assert error.code is code
+    assert error.restriction is restriction
+    assert restriction_of(code) is restriction
+    if restriction is not None and restriction is not TradingRestriction.CLOSED_ONLY:
+        assert error.retryable  # transient: the same request may pass once the restriction lifts
+        assert code in RETRYABLE_REJECTS

@@ -199,7 +199,11 @@ class SimSettings:
 class SelectionSettings:
     """`TRADER_MARKETS__*`: which markets to follow (Gamma discovery; empty selectors select all that pass the
     filters): `slugs`, `condition_ids`, `token_ids`, `tag_id`, `category`, `min_liquidity`, at most `max_markets`
-    (100), refreshed every `refresh_secs` (60) so new and closed markets are picked up without a restart."""
+    (100: the books, WebSocket subscriptions and strategy work the engine takes on; the first ones Gamma lists),
+    refreshed every `refresh_secs` (60) so new and closed markets are picked up without a restart. Discovery reads
+    Gamma's whole listing, 100 markets a page, at most `max_pages` (50) pages: a bound on each refresh's time and
+    traffic (Polymarket lists tens of thousands of open markets: select them with `tag_id`, `slugs`, ...); a
+    selection wider than that is followed as far as it was read, and the discovery is reported incomplete."""
 
     slugs: tuple[str, ...] = ()
     condition_ids: tuple[str, ...] = ()
@@ -209,6 +213,14 @@ class SelectionSettings:
     min_liquidity: Decimal | None = None
     max_markets: int = 100
     refresh_secs: float = 60.0
+    max_pages: int = 50
+
+    def __post_init__(self) -> None:
+        if self.max_markets < 0:
+            raise ValueError(f"max_markets must be >= 0, got {self.max_markets}")
+        if self.max_pages < 1:
+            raise ValueError(f"max_pages must be >= 1, got {self.max_pages}")
+        check_positive_secs(self, "refresh_secs")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -291,7 +303,8 @@ class SlackSinkSettings(SinkSettings):
 class SupervisorSettings:
     """`TRADER_SUPERVISOR__*`: the composition root's own timings (each was a number in the wiring before).
 
-    - `discovery_timeout_secs` (60): the first market discovery must succeed within this, or `trader run` fails.
+    - `discovery_timeout_secs` (60): the first market discovery must succeed within this, or `trader run` fails;
+      every later refresh (all its pages) is bounded by it too.
     - `events_refresh_secs` (60), `events_timeout_secs` (20): the neg-risk events (which baskets are complete) are
       read again this often, each read bounded.
     - `sink_flush_secs` (5): at exit, the Redis and Slack sinks may take this long to deliver what they hold.

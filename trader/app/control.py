@@ -7,6 +7,7 @@ facade and the operator HTTP address.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import trio
@@ -55,6 +56,43 @@ class Control:
             "venue_reachable": venue_ok,
             "store_writable": self.sinks.store.available,
             "trading_engine": True,
+            **self.venue_trading(),
+        }
+
+    def venue_trading(self) -> dict[str, bool]:
+        """Readiness of the venue's trading: False while it takes no new orders at all (its matching engine
+        restarting, cancel-only, trading disabled); the post-only window and closed-only still trade."""
+        return {"venue_accepts_orders": self.core.manager.restrictions.accepts_orders(trio.current_time())}
+
+    def restrictions(self) -> dict[str, object]:
+        """The venue's trading restrictions in force and the signer's rate limits, for `/status`."""
+        manager, now = self.core.manager, trio.current_time()
+        stats = manager.restrictions.statistics(now)
+        limiter = manager.limiter.statistics()
+        return {
+            "active": [
+                {
+                    "restriction": str(a.restriction),
+                    "code": str(a.code),
+                    "source": a.source,
+                    "for_secs": round(now - a.since, 3),
+                    "ends_in_secs": None if a.until is None else round(a.until - now, 3),
+                    "next_probe_in_secs": None if a.probe_at is None else round(max(0.0, a.probe_at - now), 3),
+                }
+                for a in stats.active
+            ],
+            "refusals": dict(stats.refusals),
+            "denied": dict(stats.denied),
+            "rate_limits": {
+                "tier": limiter.tier,
+                "tier_source": limiter.tier_source,
+                "buckets": {
+                    name: {"tokens": round(b.tokens, 3), "burst": b.capacity, "per_sec": b.refill_per_sec}
+                    for name, b in limiter.buckets.items()
+                },
+                "warnings": sum(e.warnings for e in limiter.endpoints.values()),
+                "responses_429": sum(e.responses_429 for e in limiter.endpoints.values()),
+            },
         }
 
     def status(self) -> dict[str, object]:
@@ -62,9 +100,11 @@ class Control:
             "mode": self.mode,
             "venue": str(self.settings.run.venue),
             "markets": len(self.venue.books.markets),
+            "discovery": self.discovery(),
             "market_data": as_json(self.venue.market_data.statistics()),
         }
         document.update(self.core.execution.snapshot())
+        document["venue_restrictions"] = self.restrictions()
         document["strategies"] = self.core.strategy_engine.status()
         document["money"] = self.money()
         document["capital"] = as_json(self.core.capital.statistics())
@@ -79,6 +119,16 @@ class Control:
         if self.venue.restart is not None:
             document["restart"] = as_json(self.venue.restart)
         document["recent_opportunities"] = self.core.opportunities.recent[-20:]
+        return document
+
+    def discovery(self) -> dict[str, object]:
+        """Market discovery: the last refresh (found, complete or why not, pages, how Gamma was read, markets left
+        out by reason), what is followed of it (at most `markets.max_markets`), and the Gamma client's counters."""
+        stats = self.venue.discovery
+        document = {f.name: as_json(getattr(stats, f.name)) for f in dataclasses.fields(stats)}
+        document["followed"] = len(self.venue.tracked)
+        document["max_markets"] = self.settings.markets.max_markets
+        document["gamma"] = as_json(self.venue.gamma.statistics())
         return document
 
     def money(self) -> dict[str, str]:

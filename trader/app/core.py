@@ -3,6 +3,8 @@
 ```
 open_core(settings, sinks, venue_side, http, ...)  -> Core         (one nursery, cancelled on exit)
 ├── order manager        write-ahead, guarded venue calls, the order state machine, the portfolio
+├── venue account        live: the signer's rate-limit tier and closed-only, asked periodically (the venue's
+│                        trading restrictions reach the risk gate: `trader.engine.restrictions`)
 ├── espn poller          when the sniper is on: the latest scoreboard
 ├── opportunities        closed opportunities to the store in batches (`supervisor.opportunities_write_secs`)
 ├── execution            risk gate -> order tasks, all inside ONE orders scope
@@ -17,7 +19,6 @@ the paper venue fills it against the books (`trader.venues.paper`), the live ven
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from trader.engine.execution import ExecutionService, book_health_from, fees_fro
 from trader.engine.funds import Funds
 from trader.engine.order_manager import OrderManager
 from trader.engine.rate_limit import RateLimiter
+from trader.engine.restrictions import follow_restrictions, watch_venue_account
 from trader.engine.strategy_engine import StrategyEngine, opportunity_record, store_claim
 from trader.integrations.espn import EspnClient, EspnPoller
 from trader.integrations.store.base import Store
@@ -164,8 +166,8 @@ async def open_core(
         await nursery.start(capital.run)  # before trading: what a crash left open is followed, receivables rebuilt
         espn: EspnPoller | None = None
         if settings.sniper.enabled:
-            espn_settings = dataclasses.replace(settings.espn, base_url=venue.endpoints.espn)  # the sim serves its own
-            espn = EspnPoller(EspnClient(http, espn_settings.base_url), espn_settings)
+            # Where ESPN is: `endpoints.espn_url`, or the in-process sim's own (`--venue sim`).
+            espn = EspnPoller(EspnClient(http, venue.endpoints.espn), settings.espn)
             await nursery.start(espn.run)
         strategy_engine = StrategyEngine(
             books=books,
@@ -181,6 +183,9 @@ async def open_core(
             buy_fees_in_shares=venue.paper is not None,  # the paper venue withholds buy fees in shares
         )
         risk = ObservedRiskGate(settings.risk, sinks.outputs)
+        # The venue's trading restrictions: what it would refuse is denied at the gate; closed-only -> REDUCING.
+        follow_restrictions(risk, manager.restrictions, manager.now)
+        await nursery.start(watch_venue_account, manager)
         await nursery.start(funds.run)
         if wallet is not None:
             await nursery.start(wallet.run)

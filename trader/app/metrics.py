@@ -6,6 +6,13 @@ tick-to-trade histogram (`TickToTrade`), fed by the order manager's events.
 
 | metric | type | labels |
 |---|---|---|
+| `trader_discovery_markets`, `trader_discovery_followed` | gauge | |
+| `trader_discovery_complete`, `trader_discovery_pages` | gauge | |
+| `trader_discovery_skipped` | gauge | `reason` (the last refresh's markets left out) |
+| `trader_discovery_refreshes_total`, `trader_discovery_failures_total` | counter | |
+| `trader_gamma_pages_total`, `trader_gamma_keyset_fallbacks_total`, `trader_gamma_tick_lookups_total` | counter | |
+| `trader_gamma_incomplete_total` | counter | `reason` (OFFSET_LIMIT, PAGE_LIMIT, CURSOR_STUCK) |
+| `trader_gamma_dropped_total` | counter | `reason` (events and nested markets left out) |
 | `trader_md_frames_total`, `trader_md_entries_total` | counter | |
 | `trader_md_drops_total` | counter | `reason` |
 | `trader_md_reconnects_total`, `trader_md_stalls_total`, `trader_md_resyncs_total` | counter | |
@@ -33,6 +40,12 @@ tick-to-trade histogram (`TickToTrade`), fed by the order manager's events.
 | `trader_sink_delivered_total`, `trader_sink_dropped_total` | counter | `sink` |
 | `trader_sink_undelivered_total`, `trader_sink_failures_total` | counter | `sink` |
 | `trader_bus_events_total` | counter | `outcome` |
+| `trader_venue_restriction` | gauge | `restriction` (1 while the venue's restriction holds) |
+| `trader_venue_restriction_refusals_total` | counter | `restriction` (venue refusals naming it) |
+| `trader_venue_restriction_denied_total` | counter | `code` (orders not sent for a restriction) |
+| `trader_rate_limit_tokens` | gauge | `bucket` (the signer's order and cancel buckets) |
+| `trader_rate_limit_tier` | gauge | `tier`, `source` (1 for the tier the buckets are sized for) |
+| `trader_rate_limit_warnings_total` | counter | |
 
 
 Money gauges are floats because Prometheus has no other number type; they are for dashboards, never for decisions.
@@ -43,6 +56,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 
+import trio
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -53,6 +67,7 @@ from trader.domain.risk import TradingState
 from trader.engine.capital import CapitalStatistics
 from trader.engine.execution import ExecutionService
 from trader.engine.strategy_engine import StrategyEngine
+from trader.venues.errors import TradingRestriction
 
 __all__ = ["EngineCollector", "SinkCollector", "TickToTrade"]
 
@@ -87,10 +102,40 @@ class EngineCollector(Collector):
         self._control = control
 
     def collect(self) -> Iterator[Metric]:
+        yield from self._discovery()
         yield from self._market_data()
         yield from self._execution(self._control.core.execution)
         yield from self._strategies(self._control.core.strategy_engine)
         yield from self._capital(self._control.core.capital.statistics())
+        yield from self._restrictions()
+
+    def _restrictions(self) -> Iterator[Metric]:
+        manager = self._control.core.manager
+        stats = manager.restrictions.statistics(trio.current_time())
+        active = {a.restriction for a in stats.active}
+        held = GaugeMetricFamily(
+            "trader_venue_restriction", "1 while the venue's trading restriction holds", labels=["restriction"]
+        )
+        for restriction in TradingRestriction:
+            held.add_metric([str(restriction)], 1.0 if restriction in active else 0.0)
+        yield held
+        yield _labelled(
+            "trader_venue_restriction_refusals", "venue refusals naming a restriction", "restriction", stats.refusals
+        )
+        yield _labelled(
+            "trader_venue_restriction_denied", "orders not sent for a venue restriction", "code", stats.denied
+        )
+        limits = manager.limiter.statistics()
+        tokens = GaugeMetricFamily("trader_rate_limit_tokens", "tokens in the signer's buckets", labels=["bucket"])
+        for name, bucket in sorted(limits.buckets.items()):
+            tokens.add_metric([name], bucket.tokens)
+        yield tokens
+        tier = GaugeMetricFamily("trader_rate_limit_tier", "the signer's rate-limit tier", labels=["tier", "source"])
+        if limits.tier is not None:
+            tier.add_metric([limits.tier, limits.tier_source or ""], 1.0)
+        yield tier
+        warnings = sum(e.warnings for e in limits.endpoints.values())
+        yield _counter("trader_rate_limit_warnings", "replies that carried Poly-RateLimit-Warning", warnings)
 
     @staticmethod
     def _capital(s: CapitalStatistics) -> Iterator[Metric]:
@@ -108,6 +153,31 @@ class EngineCollector(Collector):
         )
         yield _gauge("trader_capital_locked_sets", "complete sets held and not being merged", _money(s.locked_sets))
         yield _gauge("trader_capital_receivable_usd", "pUSD owed by redemptions", _money(s.receivable_usd))
+
+    def _discovery(self) -> Iterator[Metric]:
+        venue = self._control.venue
+        d, g = venue.discovery, venue.gamma.statistics()
+        yield _gauge("trader_discovery_markets", "markets the last discovery selected", d.found)
+        yield _gauge("trader_discovery_followed", "markets followed (at most markets.max_markets)", len(venue.tracked))
+        yield _gauge("trader_discovery_complete", "1 when the last discovery read Gamma's whole listing", d.complete)
+        yield _gauge("trader_discovery_pages", "Gamma pages the last discovery read", d.pages)
+        family = GaugeMetricFamily("trader_discovery_skipped", "markets the last discovery left out", labels=["reason"])
+        for reason, count in sorted(d.skipped.items()):
+            family.add_metric([reason], count)
+        yield family
+        yield _counter("trader_discovery_refreshes", "discoveries that succeeded", d.refreshes)
+        yield _counter(
+            "trader_discovery_failures", "discoveries that failed (the markets followed were kept)", d.failures
+        )
+        yield _counter("trader_gamma_pages", "Gamma list pages read", g.pages)
+        yield _counter(
+            "trader_gamma_keyset_fallbacks", "listings read by offset: keyset answered 404", g.keyset_fallbacks
+        )
+        yield _counter("trader_gamma_tick_lookups", "missing ticks asked of the CLOB", g.tick_lookups)
+        yield _labelled(
+            "trader_gamma_incomplete", "Gamma listings that stopped early, by reason", "reason", g.incomplete
+        )
+        yield _labelled("trader_gamma_dropped", "events and nested markets left out, by reason", "reason", g.dropped)
 
     def _market_data(self) -> Iterator[Metric]:
         s = self._control.venue.market_data.statistics()

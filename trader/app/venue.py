@@ -4,9 +4,11 @@
 open_venue(settings, http, store, signer)  -> VenueSide        (one nursery, closed in this order on exit)
 ├── simulated venue      `--venue sim` only: the whole exchange on loopback, in-process (closed last)
 ├── market data          one task per WS connection; the books everyone reads (closed first, while the venue answers)
-├── market refresh       Gamma discovery: the first one before anything trades, then periodically
+├── market refresh       Gamma discovery (whole listing, missing ticks from the CLOB): the first one before anything
+│                        trades, then periodically
 ├── neg-risk events      which baskets are complete, re-read periodically
-├── live venue           live mode: REST + user channel + dead-man heartbeat (its own nursery)
+├── live venue           live mode: REST + user channel + dead-man heartbeat (its own nursery); it signs on the
+│                        books' tick in force (`tick_size_change` reaches books, strategies and signer at once)
 │   or paper venue       paper mode: fills against the books; the paper fill feed follows the books; its wallet
 │                        continues from the store's (`PaperWalletKeeper` writes it after each change)
 └── restart              before trading: the store brought up to date with the venue (`reconcile_at_start`)
@@ -57,7 +59,13 @@ from trader.venues.errors import VenueError
 from trader.venues.paper import PaperVenue, PaperWallet, follow_books
 from trader.venues.paper_capital import PaperCapital
 from trader.venues.polymarket.capital import VenueResolutions, open_polymarket_capital
-from trader.venues.polymarket.gamma import Discovery, GammaClient, MarketQuery, run_market_refresh
+from trader.venues.polymarket.gamma import (
+    Discovery,
+    GammaClient,
+    MarketQuery,
+    RefreshStatistics,
+    run_market_refresh,
+)
 from trader.venues.polymarket.market_ws import PolymarketMarketFeed, websocket_factory
 from trader.venues.polymarket.paper_ids import PAPER_KEY, paper_order_id
 from trader.venues.polymarket.rest import open_rest_client
@@ -130,6 +138,8 @@ class VenueSide:
     market_data: MarketDataService
     tracked: dict[str, Market]  # condition id -> the markets followed (at most `markets.max_markets`)
     events: NegRiskEvents
+    gamma: GammaClient  # discovery's client: its statistics (pages, fallbacks, incomplete listings, drops)
+    discovery: RefreshStatistics  # the market refresh: counters, and what the last refresh found
     venue: Venue  # where orders go: the live venue or the paper venue
     live: PolymarketVenue | None
     paper: PaperVenue | None
@@ -172,7 +182,10 @@ async def open_venue(
 
         directory = MarketDirectory(await store.load_markets())
         capped = _Capped(market_data, settings.markets.max_markets, markets_changed, directory)
-        gamma = GammaClient(http, endpoints.gamma)
+        # The CLOB's public side, without a key: the ticks Gamma leaves out, and paper trading's resolutions.
+        public_rest = await stack.enter_async_context(open_rest_client(endpoints.rest, OrderSigner(PAPER_KEY)))
+        gamma = GammaClient(http, endpoints.gamma, tick_size=public_rest.tick_size)
+        discovery = RefreshStatistics()
         latest: list[Discovery] = []  # the last discovery only
 
         def discovered(found: Discovery) -> None:
@@ -186,11 +199,21 @@ async def open_venue(
                     _query(settings),
                     capped,
                     period_secs=settings.markets.refresh_secs,
+                    request_timeout_secs=supervisor.discovery_timeout_secs,
+                    stats=discovery,
                     on_refresh=discovered,
                 )
             )
         discovered(first)
-        log.info("markets_selected", found=len(first.markets), followed=len(capped.tracked))
+        log.info(
+            "markets_selected",
+            found=len(first.markets),
+            followed=len(capped.tracked),
+            max_markets=settings.markets.max_markets,
+            complete=first.complete,
+            pages=first.pages,
+            paging=first.paging,
+        )
         events = NegRiskEvents()
         nursery.start_soon(_run_events, gamma, events, lambda: latest[-1], settings)
 
@@ -200,6 +223,7 @@ async def open_venue(
                     PolymarketVenueSettings(rest_url=endpoints.rest, ws_user_url=endpoints.ws_user),
                     signer,
                     credentials=settings.keys.credentials(),
+                    tick_of=books.tick_of,  # the books' tick: every tick_size_change reaches the signer at once
                 )
             )
             live.add_markets(capped.tracked.values())
@@ -225,8 +249,7 @@ async def open_venue(
             paper = _paper_venue(settings, books, cash, positions)
             await nursery.start(follow_books, paper, books)
             venue = paper
-            rest = await stack.enter_async_context(open_rest_client(endpoints.rest, OrderSigner(PAPER_KEY)))
-            public = VenueResolutions(rest, http, endpoints.gamma)
+            public = VenueResolutions(public_rest, http, endpoints.gamma)
             capital = PaperCapital(paper, partial(_paper_resolution, books, public), settings.paper_capital)
         try:
             yield VenueSide(
@@ -244,6 +267,8 @@ async def open_venue(
                 cash=cash,
                 directory=directory,
                 capital=capital,
+                gamma=gamma,
+                discovery=discovery,
             )
         finally:
             md_scope.cancel()  # close the market connections while the venue still answers
@@ -358,6 +383,7 @@ def _query(settings: Settings) -> MarketQuery:
         tag_id=markets.tag_id,
         category=markets.category,
         min_liquidity=markets.min_liquidity,
+        max_pages=markets.max_pages,
     )
 
 

@@ -396,7 +396,9 @@ async def _fix_trades(store: Store, diff: Differences, changes: list[dict[str, o
         await store.record_trade(dataclasses.replace(s, status=TradeStatus.FAILED, updated_at_ns=now_ns))
         changes.append({"change": "trade_marked_failed", "trade_id": s.trade_id, "order_id": s.order_id})
     for s, v in diff.trades_mismatched:
-        if s.status is not v.status:  # price and size are not rewritten by the store's upsert: reported only
+        # Price and size are not rewritten by the store's upsert: reported only. A status the venue adapter did not
+        # know (UNKNOWN) leaves the stored one as it is.
+        if s.status is not v.status and v.status is not TradeStatus.UNKNOWN:
             await store.record_trade(dataclasses.replace(s, status=v.status, updated_at_ns=now_ns))
             changes.append(
                 {"change": "trade_status", "trade_id": s.trade_id, "order_id": s.order_id, "status": str(v.status)}

@@ -4,9 +4,13 @@ Prints ONE JSON line once ready: {"rest","ws_market","ws_user","gamma","data","e
 then serves.
 Exit status 0 on SIGINT/SIGTERM, 2 on bad arguments.
 
-Faults can be armed at start (`--fault ghost_fills:count=2 --fault http_errors:status=503,count=3`) or at any
-time through the admin endpoint: `curl -X POST $rest/_sim/faults -d '{"kind":"drop_ws"}'` (see
-trader.venues.sim.faults for every kind).
+Faults can be armed at start (`--fault ghost_fills:count=2 --fault http_errors:status=503,count=3`,
+`--fault restart:secs=90,post_only_secs=120`) or at any time through the admin endpoint:
+`curl -X POST $rest/_sim/faults -d '{"kind":"drop_ws"}'` (see trader.venues.sim.faults for every kind).
+
+Rate limits: the published windows, and per-signer token buckets (every signer Standard unless `--tier
+0xADDRESS=gold` or `--default-tier` says otherwise; `--rate-limit-warn-only` lets over-limit orders through with a
+warning header instead of 429); `--no-rate-limits` turns both off.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import trio
 from trader.errors import ConfigError, InputError
 from trader.infra.logging import configure_logging
 from trader.venues.sim.chain import ChainConfig
-from trader.venues.sim.faults import FAULT_KINDS, parse_fault_spec
+from trader.venues.sim.faults import FAULT_KINDS, FaultInjector, apply_fault, parse_fault_spec
+from trader.venues.sim.gamma import GammaConfig
+from trader.venues.sim.ratelimit import DEFAULT_TIER, SIGNER_TIERS
 from trader.venues.sim.scenarios import ScenarioOptions, make_scenario, scenario_names
 from trader.venues.sim.venue import SimConfig, run_sim_venue
 
@@ -57,7 +63,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--block-time", type=float, default=2.0, metavar="SECS", help="one block every (2.0)")
     parser.add_argument("--no-rate-limits", action="store_true", help="turn the venue's rate limits off")
+    parser.add_argument(
+        "--tier",
+        action="append",
+        default=[],
+        metavar="ADDRESS=TIER",
+        help=f"a signer's rate-limit tier, repeatable ({', '.join(SIGNER_TIERS)}); the others get --default-tier",
+    )
+    parser.add_argument(
+        "--default-tier", default=DEFAULT_TIER, metavar="TIER", help="every other signer's tier (default standard)"
+    )
+    parser.add_argument(
+        "--rate-limit-warn-only",
+        action="store_true",
+        help="the venue's warning-only mode: over-limit orders pass, with Poly-RateLimit-Warning: true",
+    )
     parser.add_argument("--asset-limit", type=int, default=500, help="assets per market-channel connection")
+    parser.add_argument(
+        "--gamma-legacy",
+        action="store_true",
+        help="Gamma without its keyset endpoints (they answer 404): clients must page by offset",
+    )
+    parser.add_argument(
+        "--gamma-max-offset",
+        type=int,
+        default=GammaConfig().max_offset,
+        metavar="N",
+        help=f"Gamma refuses deeper offsets with 422, as production does ({GammaConfig().max_offset})",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
@@ -67,6 +100,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         raise ConfigError(f"--markets must be at least 1, got {args.markets}")
     if args.asset_limit < 1:
         raise ConfigError(f"--asset-limit must be at least 1, got {args.asset_limit}")
+    if args.gamma_max_offset < 0:
+        raise ConfigError(f"--gamma-max-offset must be >= 0, got {args.gamma_max_offset}")
     if not (0 <= args.mining_delay < math.inf and 0 < args.block_time < math.inf):
         raise ConfigError("--mining-delay must be >= 0 and --block-time > 0 (seconds)")
     params: dict[str, str] = {}
@@ -75,6 +110,14 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         if not sep or not key:
             raise ConfigError(f"--scenario-param expects KEY=VALUE, got {item!r}")
         params[key] = value
+    tiers: dict[str, str] = {}
+    for item in args.tier:
+        address, sep, tier = item.partition("=")
+        if not sep or not address.startswith("0x") or tier.strip().lower() not in SIGNER_TIERS:
+            raise ConfigError(f"--tier expects 0xADDRESS=TIER with TIER one of {', '.join(SIGNER_TIERS)}, got {item!r}")
+        tiers[address.lower()] = tier
+    if args.default_tier.strip().lower() not in SIGNER_TIERS:
+        raise ConfigError(f"--default-tier must be one of {', '.join(SIGNER_TIERS)}, got {args.default_tier!r}")
     for spec in args.fault:
         try:
             kind, _ = parse_fault_spec(spec)
@@ -82,6 +125,11 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
             raise ConfigError(str(exc)) from None
         if kind not in FAULT_KINDS:
             raise ConfigError(f"--fault: unknown kind {kind!r}; expected one of {', '.join(sorted(FAULT_KINDS))}")
+        try:  # its parameters, on a throwaway injector (the WebSocket kinds need the running sim: not checked here)
+            apply_fault(FaultInjector(), kind, parse_fault_spec(spec)[1])
+        except InputError as exc:
+            if exc.field != "ws":
+                raise ConfigError(f"--fault {spec}: {exc}") from None
     # Build the scenario once here so that bad names and parameters fail before anything binds.
     make_scenario(args.scenario, ScenarioOptions(markets=args.markets, seed=args.seed, params=params))
     return SimConfig(
@@ -92,9 +140,14 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         seed=args.seed,
         scenario_params=params,
         rate_limits=None if args.no_rate_limits else SimConfig().rate_limits,
+        signer_limits=not args.no_rate_limits,
+        signer_tiers=tiers,
+        default_tier=args.default_tier,
+        enforce_signer_limits=not args.rate_limit_warn_only,
         asset_limit=args.asset_limit,
         faults=tuple(args.fault),
         chain=ChainConfig(mining_delay_secs=args.mining_delay, block_time_secs=args.block_time),
+        gamma=GammaConfig(keyset=not args.gamma_legacy, max_offset=args.gamma_max_offset),
     )
 
 

@@ -54,13 +54,18 @@ _OPEN_ORDER_STATUSES = frozenset(
 
 
 class TradeStatus(enum.StrEnum):
-    """The venue's settlement status of a trade (user channel `trade.status`)."""
+    """The venue's settlement status of a trade (`trade.status` on the user channel and `GET /data/trades`; the 2026
+    statuses, protocol.md §11 item 8). Only CONFIRMED is settled money; FAILED undoes the fill."""
 
     MATCHED = "MATCHED"  # matched, sent to the executor: not settled money
+    MATCHED_NOT_BROADCASTED = "MATCHED_NOT_BROADCASTED"  # matched; its transaction not broadcast yet
     MINED = "MINED"  # seen on chain, not final
     CONFIRMED = "CONFIRMED"  # final (terminal)
-    RETRYING = "RETRYING"  # transaction reverted or reorged; the operator retries
-    FAILED = "FAILED"  # failed for good (terminal): the fill is reversed
+    RETRYING = "RETRYING"  # transaction reverted or reorged; the operator retries (back to MINED/CONFIRMED, or FAILED)
+    FAILED = "FAILED"  # failed for good (terminal), also after MINED: the fill is reversed
+    #: A status this engine does not know, as the venue adapters report it (counted). Never a trade's own status: a
+    #: trade seen first this way is kept as MATCHED (the match happened, nothing is settled), a known one keeps its own.
+    UNKNOWN = "UNKNOWN"
 
     @property
     def is_terminal(self) -> bool:

@@ -381,17 +381,22 @@ class Order:
 _ORDER_FIELDS: Final = tuple(f.name for f in fields(Order))
 
 
+_T = TradeStatus
+_ON_CHAIN_OR_DONE: Final = frozenset({_T.MINED, _T.CONFIRMED, _T.RETRYING, _T.FAILED})
+
 #: status -> the statuses it may move to. A status re-sent is a no-op (not listed); CONFIRMED and FAILED are final.
-#: Skipping a step (MATCHED -> CONFIRMED) is allowed: updates can be missed across a reconnect.
+#: Skipping a step (MATCHED -> CONFIRMED) is allowed: updates can be missed across a reconnect. MATCHED and
+#: MATCHED_NOT_BROADCASTED are the same step (matched, nothing on chain) in either order; RETRYING goes back to
+#: MINED or CONFIRMED, or on to FAILED; FAILED may follow MINED (the fill is then reversed). UNKNOWN is no trade's
+#: status: it is not a key, and no status moves to it.
 TRADE_TRANSITIONS: Mapping[TradeStatus, frozenset[TradeStatus]] = MappingProxyType(
     {
-        TradeStatus.MATCHED: frozenset(
-            {TradeStatus.MINED, TradeStatus.CONFIRMED, TradeStatus.RETRYING, TradeStatus.FAILED}
-        ),
-        TradeStatus.MINED: frozenset({TradeStatus.CONFIRMED, TradeStatus.RETRYING, TradeStatus.FAILED}),
-        TradeStatus.RETRYING: frozenset({TradeStatus.MINED, TradeStatus.CONFIRMED, TradeStatus.FAILED}),
-        TradeStatus.CONFIRMED: frozenset(),
-        TradeStatus.FAILED: frozenset(),
+        _T.MATCHED: _ON_CHAIN_OR_DONE | {_T.MATCHED_NOT_BROADCASTED},
+        _T.MATCHED_NOT_BROADCASTED: _ON_CHAIN_OR_DONE | {_T.MATCHED},
+        _T.MINED: frozenset({_T.CONFIRMED, _T.RETRYING, _T.FAILED}),
+        _T.RETRYING: frozenset({_T.MINED, _T.CONFIRMED, _T.FAILED}),
+        _T.CONFIRMED: frozenset(),
+        _T.FAILED: frozenset(),
     }
 )
 
@@ -417,6 +422,8 @@ class Trade:
     def __post_init__(self) -> None:
         if not self.trade_id:
             raise InputError("trade_id", "must not be empty")
+        if self.status is TradeStatus.UNKNOWN:
+            raise InputError("status", "UNKNOWN is no trade's status (a trade seen first so is MATCHED)")
         if self.size <= ZERO:
             raise InputError("size", f"must be > 0, got {self.size}")
         if self.updated_ts is None:
@@ -434,7 +441,8 @@ class Trade:
         return status is self.status or status in TRADE_TRANSITIONS[self.status]
 
     def apply_status(self, status: TradeStatus, ts: float) -> Trade:
-        """The trade in its new settlement status; the same status again is a no-op."""
+        """The trade in its new settlement status; the same status again is a no-op; one the table does not allow
+        (UNKNOWN included) raises `InvalidTransition` (check `can_transition` first)."""
         if status is self.status:
             return self
         if status not in TRADE_TRANSITIONS[self.status]:

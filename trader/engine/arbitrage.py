@@ -1,7 +1,8 @@
 """Atomic arbitrage: the legs of an `ArbIntent` (YES+NO, or a complete neg-risk basket) as paired tasks.
 
 `run_arbitrage(manager, arb, ...)` sends every leg at once, in one request (`POST /orders`; a basket of more than
-`MAX_BATCH_SIZE` legs in several, sent concurrently; or one request per leg with `batch_legs=False`), then watches
+`MAX_BATCH_SIZE` legs, or costing more than the signer's order burst, in several, sent concurrently; or one request
+per leg with `batch_legs=False`), then watches
 each leg in its own task of one nursery until it finishes: filled, closed, or past `leg_timeout_secs`. A leg that
 could not be prepared fails its whole request before anything of it is written or sent. As soon as one leg ends
 SHORT (rejected, killed, partly filled, not found, timed out), the others are told to stop: a leg still working is
@@ -43,7 +44,6 @@ from trader.domain.orders import Order
 from trader.engine.breaker import CircuitOpenError
 from trader.engine.order_manager import DuplicateClientOrderId, OrderManager, PrepareFailed, RateLimitWaitTooLong
 from trader.errors import ConfigError
-from trader.venues.base import MAX_BATCH_SIZE
 from trader.venues.errors import VenueError
 
 log = structlog.get_logger(__name__)
@@ -334,8 +334,8 @@ class _Run:
         except DuplicateClientOrderId:
             self.reasons.append(f"{ARB_UNWIND_REFUSED}:DUPLICATE")
             return
-        except PrepareFailed:
-            self.reasons.append(f"{ARB_UNWIND_REFUSED}:PREPARE_FAILED")
+        except PrepareFailed as exc:
+            self.reasons.append(f"{ARB_UNWIND_REFUSED}:{exc.reason}")
             return
         done = partial(_done, self.manager)
         if not done(order):
@@ -390,7 +390,9 @@ async def run_arbitrage(
     cancellation unwinds), so that its exposure can still be reported.
     """
     run = _Run(manager, arb, settings or ArbitrageSettings(), check or (lambda _: None), tick_of)
-    per_request = MAX_BATCH_SIZE if run.settings.batch_legs else 1
+    # At most what one request may hold and cost (the venue's 15, and the signer's order burst): a larger basket is
+    # split into several requests, sent concurrently.
+    per_request = manager.max_batch_orders() if run.settings.batch_legs else 1
     requests = [arb.legs[start : start + per_request] for start in range(0, len(arb.legs), per_request)]
     finished = False
     try:

@@ -269,6 +269,12 @@ class Books:
     def get_token(self, token_id: str) -> TokenBook | None:
         return self._tokens.get(token_id)
 
+    def tick_of(self, token_id: str) -> Decimal | None:
+        """The tick in force for a followed token (the market channel's last `tick_size_change` applied), None for
+        one not followed: what the signers sign on, so books, strategies and signers agree on the grid."""
+        token = self._tokens.get(token_id)
+        return None if token is None else token.book.tick_size
+
     def tokens(self) -> Iterator[TokenBook]:
         return iter(self._tokens.values())
 

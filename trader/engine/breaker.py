@@ -15,7 +15,10 @@ and the next call becomes the new probe.
 What counts (`classify_error`): connection errors, disconnects, timeouts (`VenueTimeout`, `trio.TooSlowError`),
 protocol errors and 5xx replies are FAILURES; a 4xx reply is a REJECTION of our request by a healthy venue and
 counts as a success for the breaker; 429 is THROTTLING, which is the rate limiter's business: it neither opens nor
-closes the breaker (a throttled probe frees the probe slot).
+closes the breaker (a throttled probe frees the probe slot). A trading restriction (a 425 while the matching engine
+restarts, a 503 naming post-only, cancel-only or trading disabled: `VenueRequestError.restriction`) is RESTRICTED:
+the venue is up and said exactly why it took nothing, which is not a failure of ours or of its health; like
+throttling it neither opens nor closes the breaker (`trader.engine.restrictions` follows it).
 
 Assumption: calls have caller-set timeouts shorter than `cool_down_secs`, so a slow success from before the breaker
 opened cannot be mistaken for the probe's verdict (late outcomes while OPEN are counted, and change nothing).
@@ -55,6 +58,7 @@ class CallOutcome(enum.StrEnum):
     FAILURE = "failure"  # the venue is unwell: 5xx, timeout, connection trouble, garbage
     REJECTED = "rejected"  # 4xx: our request was refused by a healthy venue
     THROTTLED = "throttled"  # 429: for the rate limiter
+    RESTRICTED = "restricted"  # a trading restriction (425, post-only / cancel-only / disabled): not a failure
 
 
 def classify_error(exc: BaseException) -> CallOutcome:
@@ -62,6 +66,8 @@ def classify_error(exc: BaseException) -> CallOutcome:
     if isinstance(exc, VenueRequestError):
         if exc.is_throttled:
             return CallOutcome.THROTTLED
+        if exc.restriction is not None:
+            return CallOutcome.RESTRICTED
         return CallOutcome.FAILURE if exc.is_server_error else CallOutcome.REJECTED
     if isinstance(
         exc, VenueTimeout | VenueConnectionError | VenueDisconnected | VenueProtocolError | trio.TooSlowError
@@ -125,6 +131,7 @@ class BreakerStatistics:
     consecutive_failures: int
     window_calls: int
     window_failures: int
+    restricted: int = 0  # calls refused for a trading restriction (not failures)
 
 
 class CircuitBreaker:
@@ -144,6 +151,7 @@ class CircuitBreaker:
         self._failures = 0
         self._successes = 0
         self._throttled = 0
+        self._restricted = 0
         self._probes = 0
 
     @property
@@ -188,6 +196,8 @@ class CircuitBreaker:
             self.record_failure(now)
         elif outcome is CallOutcome.THROTTLED:
             self.record_throttled(now)
+        elif outcome is CallOutcome.RESTRICTED:
+            self.record_restricted(now)
         else:
             self.record_success(now)
 
@@ -216,6 +226,13 @@ class CircuitBreaker:
         if self._state is BreakerState.HALF_OPEN:
             self._probe_started_at = None
 
+    def record_restricted(self, now: float) -> None:
+        """A trading restriction: not a verdict on the venue's health. A restricted probe frees the slot."""
+        del now
+        self._restricted += 1
+        if self._state is BreakerState.HALF_OPEN:
+            self._probe_started_at = None
+
     def release(self, now: float) -> None:
         """The call ended with no outcome (cancelled). Frees the probe slot if it was the probe."""
         del now
@@ -235,6 +252,7 @@ class CircuitBreaker:
             consecutive_failures=self._consecutive,
             window_calls=len(self._window),
             window_failures=self._window_failures,
+            restricted=self._restricted,
         )
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:

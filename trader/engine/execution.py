@@ -26,9 +26,10 @@ deadline (`cancel_all_timeout_secs`, retried within it; it goes out even with th
 persisted (a `RiskEventRecord` of kind EMERGENCY_STOP). Nothing new is sent until `resume()`. Market data is not
 touched: it lives elsewhere in the supervisor's tree.
 
-Graceful drain (`drain(deadline_secs)`): stop accepting intents, let in-flight order tasks finish within the
-deadline (shielded: the supervisor may already be cancelling), cancel what is still running, then cancel resting
-orders at the venue (`cancel_resting_on_drain`), and report what was left open.
+Graceful drain (`drain(deadline_secs, cancel_resting=...)`): stop accepting intents, let in-flight order tasks finish
+within the deadline (shielded: the supervisor may already be cancelling), cancel what is still running, then cancel
+resting orders at the venue (unless `cancel_resting` is False: the supervisor passes `run.cancel_resting_on_exit`),
+and report what was left open.
 
 Arbitrage outcomes with residual exposure become an `ArbResidual` event, a `RiskEventRecord` of kind
 ARB_RESIDUAL, and statistics. So does a fill of an arbitrage leg that arrives after its arbitrage ended (reason
@@ -102,7 +103,6 @@ OPERATOR_RESUME = "OPERATOR_RESUME"
 DRAINING = "DRAINING"  # an intent that arrived after drain() began: denied
 DUPLICATE_CLIENT_ORDER_ID = "DUPLICATE_CLIENT_ORDER_ID"
 ARB_LATE_FILL = "ARB_LATE_FILL"  # a leg filled after its arbitrage ended: unhedged, reported as residual
-PREPARE_FAILED = "PREPARE_FAILED"
 #: The most legs of ended arbitrages watched for a late fill (the oldest go first, logged).
 MAX_LATE_LEGS = 10_000
 #: Residual events kept for `residuals()` (every one is counted, logged, stored and published).
@@ -116,7 +116,6 @@ class ExecutionSettings:
     """- `cancel_all_timeout_secs` (default 3.0): deadline of the shielded cancel-all (emergency stop, drain).
     - `cancel_all_retry_secs` (default 0.1): pause between cancel-all attempts within that deadline.
     - `persist_timeout_secs` (default 1.0): deadline of the shielded store write of a stop or residual event.
-    - `cancel_resting_on_drain` (default True): a drain ends with a cancel-all of resting orders.
     - `reconcile_interval_secs` (default 5.0): how often orders whose outcome is unknown, or whose reported
       fills never arrived, are asked for by id.
     - `pnl_interval_secs` (default 1.0): how often PnL at the marks is fed to the risk gate (when `marks` is given);
@@ -130,7 +129,6 @@ class ExecutionSettings:
     cancel_all_timeout_secs: float = 3.0
     cancel_all_retry_secs: float = 0.1
     persist_timeout_secs: float = 1.0
-    cancel_resting_on_drain: bool = True
     reconcile_interval_secs: float = 5.0
     pnl_interval_secs: float = 1.0
     late_fill_watch_secs: float = 600.0
@@ -566,9 +564,9 @@ class ExecutionService:
         except DuplicateClientOrderId as exc:
             self._denied[DUPLICATE_CLIENT_ORDER_ID] += 1
             log.error("intent_duplicate_client_order_id", error=str(exc))
-        except PrepareFailed as exc:
-            self._denied[PREPARE_FAILED] += 1
-            log.error("intent_prepare_failed", error=str(exc))
+        except PrepareFailed as exc:  # not sent (recorded NOT_SENT with the reason): this task ends, trading goes on
+            self._denied[exc.reason] += 1
+            log.warning("intent_not_prepared", reason=exc.reason, error=str(exc))
         finally:
             self._release(intent.client_order_id)
             self._task_done()
@@ -731,9 +729,10 @@ class ExecutionService:
         log.warning("trading_resumed")
         await self._persist("RESUME", OPERATOR_RESUME, {})
 
-    async def drain(self, deadline_secs: float, *, cancel_resting: bool | None = None) -> DrainReport:
+    async def drain(self, deadline_secs: float, *, cancel_resting: bool = True) -> DrainReport:
         """Stop accepting intents, let in-flight order tasks finish within `deadline_secs` (shielded), cancel the
-        rest, then (by default) cancel resting orders at the venue. Nothing new is sent afterwards."""
+        rest, then (unless `cancel_resting` is False) cancel resting orders at the venue. Nothing new is sent
+        afterwards."""
         self._accepting = False
         in_flight = self._active
         with self._shielded(deadline_secs):
@@ -742,7 +741,7 @@ class ExecutionService:
         self.manager.block_sending(OrderReason.SHUTDOWN)
         canceled: tuple[str, ...] = ()
         ok = False
-        if self.settings.cancel_resting_on_drain if cancel_resting is None else cancel_resting:
+        if cancel_resting:
             canceled, ok = await self._cancel_all_shielded(OrderReason.SHUTDOWN)
         report = DrainReport(
             tasks_finished=in_flight - still_running,

@@ -9,12 +9,29 @@ general 9,000/10 s, general 15,000/10 s). Two kinds of limit:
   sub-intervals and a unit leaves the window only when its whole slot has: the count is never under-estimated, so
   the limiter never sends more than the venue allows (it may wait up to one slot longer than strictly needed).
 - `BucketLimit`: a token bucket (`capacity`, `refill_per_sec`), always counting *tokens*: the per-signer order and
-  cancel buckets of 2026 (1 token per order, N for a batch of N, all or nothing). Their size depends on the
-  account's volume tier, so they are not in the default table: add them with `with_signer_buckets`.
+  cancel buckets of 2026 (protocol.md §11 item 4: 1 token per order, N for a batch of N, all or nothing; 1 per
+  cancelled id, cancel-all and cancel-market-orders 1 + the number cancelled). Their size depends on the account's
+  tier (`SIGNER_TIERS`), so they are not in the default table: `with_signer_buckets` adds them, and a limiter built
+  with `RateLimitSettings.signer_buckets` (the default) adds them itself.
+
+Following the venue's per-signer buckets (`signer_buckets`): the tier is never assumed to be better than it is known
+to be. Until the venue names it (the `Poly-RateLimit-Tier` header of a reply, or `GET /v1/user/rate-limit-tier`),
+the buckets are sized for Standard, the most conservative tier, and the log says so (`rate_limit_tier_assumed`);
+`set_tier` resizes them (tokens above a smaller burst are dropped; a larger burst fills up by refilling). Every
+reply's report (`observe`: `Poly-RateLimit-Remaining`, `-Reset`, `-Tier`, `-Warning`, `Retry-After`) corrects the
+local bucket: the venue's remaining count only ever lowers ours (it may be negative: then the bucket waits the
+debt out), a 429's `Retry-After`, or `Reset` when the venue says the bucket is empty, blocks the bucket (every
+endpoint charged on it), a warning is counted. A call costing more than a bucket's burst can never pass: `max_cost`
+says how much one call may cost, so callers split (a basket's legs, a long list of cancels); `try_acquire` refuses
+a larger cost with a ValueError rather than waiting forever.
 
 Priority: cancels and heartbeats are `Priority.HIGH`. NORMAL calls may use only `1 - reserve_fraction` of every
-limit they are charged on, so the reserve is always there for a cancel on a shared limit; and HIGH calls never
-wait in the FIFO queue that NORMAL calls of the same endpoint wait in.
+limit they are charged on, so the reserve is always there for a cancel on a shared limit; and HIGH calls never wait
+in the FIFO queue that NORMAL calls of the same endpoint wait in. Cancels have a bucket of their own at the venue, so
+a burst of orders never holds a cancel back. On the signer's order bucket (no cancel is charged on it) the reserve is
+headroom for the network instead: the limiter counts requests as they leave, the venue as they arrive, and
+requests delayed unevenly on the way arrive closer together than they left (Standard: 54 of the 60 tokens at once,
+6 tokens, 150 ms at 40/s, of jitter absorbed).
 
 A 429 from the venue blocks that endpoint for `Retry-After` seconds when the reply has one, else for an
 exponential backoff (`backoff_initial_secs` doubling to `backoff_max_secs`) that resets on the next success.
@@ -35,9 +52,13 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+import structlog
 import trio
 
 from trader.errors import ConfigError
+from trader.venues.base import RateLimitReport
+
+log = structlog.get_logger(__name__)
 
 
 class Priority(enum.IntEnum):
@@ -150,6 +171,8 @@ POLYMARKET_ENDPOINTS: Mapping[str, EndpointRule] = {
     "GET /data/trades": EndpointRule(("data/trades", *_CLOB)),
     "GET /balance-allowance": EndpointRule(("balance-allowance", *_CLOB)),
     "GET /balance-allowance/update": EndpointRule(("balance-allowance/update", *_CLOB)),
+    "GET /auth/ban-status/closed-only": EndpointRule(("api-keys", *_CLOB)),
+    "GET /v1/user/rate-limit-tier": EndpointRule(("api-keys", *_CLOB)),
     "API keys": EndpointRule(("api-keys", *_CLOB)),
     "gamma GET /markets": EndpointRule(("gamma /markets", "gamma listing", "gamma")),
     "gamma GET /events": EndpointRule(("gamma /events", "gamma listing", "gamma")),
@@ -159,6 +182,51 @@ POLYMARKET_ENDPOINTS: Mapping[str, EndpointRule] = {
 
 _ORDER_ENDPOINTS = ("POST /order", "POST /orders")
 _CANCEL_ENDPOINTS = ("DELETE /order", "DELETE /orders", "DELETE /cancel-all", "DELETE /cancel-market-orders")
+#: The names of the per-signer buckets in the limit table.
+ORDER_BUCKET = "signer orders"
+CANCEL_BUCKET = "signer cancels"
+
+
+@dataclass(frozen=True, slots=True)
+class SignerTier:
+    """One rate-limit tier of the per-signer buckets: tokens per second and burst, for orders and for cancels."""
+
+    name: str
+    order: BucketLimit
+    cancel: BucketLimit
+
+
+def _tier(name: str, order_rate: int, order_burst: int, cancel_rate: int, cancel_burst: int) -> SignerTier:
+    return SignerTier(name, BucketLimit(order_burst, float(order_rate)), BucketLimit(cancel_burst, float(cancel_rate)))
+
+
+#: protocol.md §11 item 4 (tiers by 30-day volume): order rate/s and burst, cancel rate/s and burst.
+SIGNER_TIERS: Mapping[str, SignerTier] = {
+    t.name: t
+    for t in (
+        _tier("standard", 40, 60, 80, 120),
+        _tier("copper", 60, 90, 120, 180),
+        _tier("bronze", 80, 120, 160, 240),
+        _tier("silver", 200, 300, 400, 600),
+        _tier("gold", 400, 600, 800, 1_200),
+        _tier("platinum", 450, 675, 900, 1_350),
+        _tier("diamond", 525, 787, 1_050, 1_575),
+        _tier("elite", 600, 900, 1_200, 1_800),
+    )
+}
+#: The tier assumed until the venue names one: the most conservative.
+CONSERVATIVE_TIER = "standard"
+
+
+class TierSource(enum.StrEnum):
+    ASSUMED = "assumed"  # not known yet: the most conservative tier
+    HEADER = "header"  # a reply's Poly-RateLimit-Tier
+    ENDPOINT = "endpoint"  # GET /v1/user/rate-limit-tier
+
+
+def signer_tier(name: str) -> SignerTier | None:
+    """The tier of that name (case and surrounding blanks ignored), None when unknown."""
+    return SIGNER_TIERS.get(name.strip().lower())
 
 
 def with_signer_buckets(
@@ -169,9 +237,9 @@ def with_signer_buckets(
     cancel: BucketLimit,
 ) -> tuple[dict[str, LimitSpec], dict[str, EndpointRule]]:
     """The table plus the per-signer order and cancel token buckets, sized for the account's tier."""
-    new_limits = {**limits, "signer orders": order, "signer cancels": cancel}
+    new_limits = {**limits, ORDER_BUCKET: order, CANCEL_BUCKET: cancel}
     new_endpoints = dict(endpoints)
-    for names, bucket in ((_ORDER_ENDPOINTS, "signer orders"), (_CANCEL_ENDPOINTS, "signer cancels")):
+    for names, bucket in ((_ORDER_ENDPOINTS, ORDER_BUCKET), (_CANCEL_ENDPOINTS, CANCEL_BUCKET)):
         for name in names:
             rule = new_endpoints[name]
             new_endpoints[name] = replace(rule, limits=(*rule.limits, bucket))
@@ -187,6 +255,8 @@ class RateLimitSettings:
     - `backoff_initial_secs` (default 1.0), `backoff_max_secs` (default 30.0): block after a 429 with no Retry-After.
     - `retry_after_max_secs` (default 300.0): a larger Retry-After is capped (a bad header
       must not stop us for days).
+    - `signer_buckets` (default true): follow the venue's per-signer order and cancel token buckets, sized for the
+      account's tier as the venue reports it (Standard until it does).
     """
 
     reserve_fraction: float = 0.1
@@ -194,6 +264,7 @@ class RateLimitSettings:
     backoff_initial_secs: float = 1.0
     backoff_max_secs: float = 30.0
     retry_after_max_secs: float = 300.0
+    signer_buckets: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.reserve_fraction < 1:
@@ -245,12 +316,12 @@ class _Window:
 
 class _Bucket:
     def __init__(self, spec: BucketLimit) -> None:
-        if spec.capacity < 1 or not (math.isfinite(spec.refill_per_sec) and spec.refill_per_sec > 0):
-            raise ConfigError(f"bad token bucket {spec}")
+        _check_bucket(spec)
         self.spec = spec
         self.capacity = spec.capacity
         self.tokens = float(spec.capacity)
         self._updated: float | None = None
+        self.blocked_until = -math.inf  # the venue said: nothing before then (a 429's Retry-After, its Reset)
 
     def _refill(self, now: float) -> None:
         if self._updated is not None and now > self._updated:
@@ -266,11 +337,38 @@ class _Bucket:
         self._refill(now)
         # NORMAL calls must leave (capacity - usable) tokens in the bucket.
         missing = units + (self.capacity - usable) - self.tokens
-        return 0.0 if missing <= 0 else missing / self.spec.refill_per_sec
+        # A float remainder of a token is no wait (and a real wait is never shorter than a microsecond): else a
+        # waiter could sleep until a time equal to now, again and again, while the clock never moves.
+        wait = 0.0 if missing <= _TOKEN_EPSILON else max(missing / self.spec.refill_per_sec, _MIN_WAIT_SECS)
+        return max(wait, self.blocked_until - now)
 
     def take(self, now: float, units: float) -> None:
         self._refill(now)
         self.tokens -= units  # may go negative for after-the-fact charges (cancel-all)
+
+    def resize(self, spec: BucketLimit, now: float) -> None:
+        """Another tier: a smaller burst drops the tokens above it; a larger one fills up by refilling."""
+        _check_bucket(spec)
+        self._refill(now)
+        self.spec, self.capacity = spec, spec.capacity
+        self.tokens = min(self.tokens, float(spec.capacity))
+
+    def sync(self, now: float, remaining: float) -> None:
+        """The venue's count of what is left: ours never stays above it (it may be negative: a debt to wait out)."""
+        self._refill(now)
+        self.tokens = min(self.tokens, remaining)
+
+    def block(self, until: float) -> None:
+        self.blocked_until = max(self.blocked_until, until)
+
+
+_TOKEN_EPSILON = 1e-9
+_MIN_WAIT_SECS = 1e-6
+
+
+def _check_bucket(spec: BucketLimit) -> None:
+    if spec.capacity < 1 or not (math.isfinite(spec.refill_per_sec) and spec.refill_per_sec > 0):
+        raise ConfigError(f"bad token bucket {spec}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -284,9 +382,22 @@ class EndpointStatistics:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BucketStatistics:
+    tokens: float  # as of its last use (negative: a debt the venue reported)
+    capacity: int  # the burst
+    refill_per_sec: float
+    blocked_until: float  # Trio time until which the venue blocked it (-inf when not)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RateLimiterStatistics:
     endpoints: Mapping[str, EndpointStatistics]
     usage: Mapping[str, float]  # units in use per limit, as of its last use (window count, or tokens spent)
+    tier: str | None = None  # the per-signer tier the buckets are sized for (None: no signer buckets)
+    tier_source: str | None = None  # assumed | header | endpoint
+    buckets: Mapping[str, BucketStatistics] = field(default_factory=dict)
+    reports: int = 0  # rate-limit reports observed (replies with rate-limit headers)
+    unknown_tiers: int = 0  # tier names the venue sent that are not in SIGNER_TIERS (ignored)
 
 
 @dataclass(slots=True)
@@ -313,6 +424,22 @@ class RateLimiter:
         endpoints: Mapping[str, EndpointRule] = POLYMARKET_ENDPOINTS,
     ) -> None:
         self.settings = settings or RateLimitSettings()
+        self._tier: SignerTier | None = None
+        self._tier_source: TierSource | None = None
+        self._reports = 0
+        self._unknown_tiers = 0
+        if (
+            self.settings.signer_buckets
+            and ORDER_BUCKET not in limits
+            and all(name in endpoints for name in (*_ORDER_ENDPOINTS, *_CANCEL_ENDPOINTS))
+        ):
+            self._tier, self._tier_source = SIGNER_TIERS[CONSERVATIVE_TIER], TierSource.ASSUMED
+            limits, endpoints = with_signer_buckets(limits, endpoints, order=self._tier.order, cancel=self._tier.cancel)
+            log.info(
+                "rate_limit_tier_assumed",
+                tier=CONSERVATIVE_TIER,
+                why="the venue has not named the signer's tier yet: the most conservative one until it does",
+            )
         self._limits: dict[str, _Window | _Bucket] = {
             name: _Window(spec, self.settings.slots) if isinstance(spec, WindowLimit) else _Bucket(spec)
             for name, spec in limits.items()
@@ -330,11 +457,12 @@ class RateLimiter:
         except KeyError:
             raise ValueError(f"no rate limit rule for endpoint {endpoint!r}") from None
 
-    def _units(self, name: str, cost: int) -> float:
+    def _counts_tokens(self, name: str) -> bool:
         limit = self._limits[name]
-        if isinstance(limit, _Window) and not limit.spec.per_token:
-            return 1.0
-        return float(cost)
+        return isinstance(limit, _Bucket) or limit.spec.per_token
+
+    def _units(self, name: str, cost: int) -> float:
+        return float(cost) if self._counts_tokens(name) else 1.0
 
     def _usable(self, name: str, priority: Priority) -> float:
         capacity = self._limits[name].capacity
@@ -386,6 +514,80 @@ class RateLimiter:
         state.streak_429 += 1
         state.blocked_until = max(state.blocked_until, now + block)
         return state.blocked_until
+
+    def max_cost(self, endpoint: str) -> int | None:
+        """The most tokens one call of `endpoint` can ever cost (the smallest usable burst of the token-counting
+        limits it is charged on), or None when nothing limits its cost: a larger call must be split."""
+        state = self._endpoint(endpoint)
+        sizes = [
+            math.floor(self._usable(name, state.rule.priority))
+            for name in state.rule.limits
+            if self._counts_tokens(name)
+        ]
+        return min(sizes) if sizes else None
+
+    # -- the venue's per-signer buckets ---------------------------------------------------------------------------
+
+    @property
+    def tier(self) -> str | None:
+        """The tier the signer buckets are sized for (None: the limiter has none)."""
+        return None if self._tier is None else self._tier.name
+
+    def set_tier(self, name: str, source: TierSource, now: float) -> bool:
+        """Size the signer buckets for the tier the venue named; False (and logged) for a name not in
+        `SIGNER_TIERS`, which changes nothing: the buckets stay as conservative as they were."""
+        if self._tier is None:
+            return False
+        tier = signer_tier(name)
+        if tier is None:
+            self._unknown_tiers += 1
+            if self._unknown_tiers == 1:
+                log.warning("rate_limit_tier_unknown", tier=name[:32], kept=self._tier.name)
+            return False
+        if tier is not self._tier:
+            log.info("rate_limit_tier", tier=tier.name, previous=self._tier.name, source=str(source))
+            self._tier = tier
+            for bucket_name, spec in ((ORDER_BUCKET, tier.order), (CANCEL_BUCKET, tier.cancel)):
+                bucket = self._limits[bucket_name]
+                assert isinstance(bucket, _Bucket)
+                bucket.resize(spec, now)
+        self._tier_source = source
+        return True
+
+    def _bucket_of(self, state: _EndpointState) -> _Bucket | None:
+        for name in state.rule.limits:
+            limit = self._limits[name]
+            if isinstance(limit, _Bucket):
+                return limit
+        return None
+
+    def observe(self, report: RateLimitReport, now: float, reset_in_secs: float | None = None) -> None:
+        """What a reply said of the signer's limits (see the module docstring). `now` is the Trio time; the
+        caller turns the report's wall-clock `reset_at` into seconds from now (`reset_in_secs`)."""
+        state = self._endpoints.get(report.endpoint)
+        if state is None:
+            return
+        self._reports += 1
+        if report.tier is not None:
+            self.set_tier(report.tier, TierSource.HEADER, now)
+        if report.warning:
+            state.warnings += 1
+            if state.warnings == 1:
+                log.warning("rate_limit_warning", endpoint=report.endpoint, remaining=report.remaining)
+        bucket = self._bucket_of(state)
+        if bucket is None:
+            return
+        if report.remaining is not None:
+            bucket.sync(now, report.remaining)
+        block: float | None = None
+        if report.retry_after_secs is not None and report.status == 429:
+            block = report.retry_after_secs
+        elif reset_in_secs is not None and (
+            report.status == 429 or (report.remaining is not None and report.remaining <= 0)
+        ):
+            block = reset_in_secs
+        if block is not None and math.isfinite(block) and block > 0:
+            bucket.block(now + min(block, self.settings.retry_after_max_secs))
 
     def record_success(self, endpoint: str) -> None:
         """A reply that was not a 429: the backoff starts again from its initial value."""
@@ -447,7 +649,22 @@ class RateLimiter:
             await trio.lowlevel.cancel_shielded_checkpoint()  # a schedule point that cannot lose the grant
 
     def statistics(self) -> RateLimiterStatistics:
+        buckets = {
+            name: BucketStatistics(
+                tokens=limit.tokens,
+                capacity=limit.capacity,
+                refill_per_sec=limit.spec.refill_per_sec,
+                blocked_until=limit.blocked_until,
+            )
+            for name, limit in self._limits.items()
+            if isinstance(limit, _Bucket)
+        }
         return RateLimiterStatistics(
+            tier=self.tier,
+            tier_source=None if self._tier_source is None else str(self._tier_source),
+            buckets=buckets,
+            reports=self._reports,
+            unknown_tiers=self._unknown_tiers,
             endpoints={
                 name: EndpointStatistics(
                     granted=state.granted,

@@ -24,6 +24,7 @@ from trader.domain.enums import OrderStatus, TradeStatus
 from trader.domain.errors import InvariantViolation
 from trader.domain.events import OrderFilled
 from trader.domain.numbers import ZERO
+from trader.domain.orders import TRADE_TRANSITIONS
 from trader.domain.positions import Position
 from trader.errors import TraderError
 from trader.integrations.store.base import CapitalOpState, OrderRecord, Store, TradeRecord, secs_to_ns
@@ -99,7 +100,8 @@ def _record_of(order: VenueOrder, *, now_ns: int) -> OrderRecord:
 
 
 def trade_record_of(trade: VenueTrade, client_order_id: str | None) -> TradeRecord:
-    """The store row of a trade as the venue reports it."""
+    """The store row of a trade as the venue reports it (a status the adapter did not know is stored as MATCHED: the
+    match happened, nothing is settled; the venue's next known status moves it on)."""
     return TradeRecord(
         trade_id=trade.trade_id,
         order_id=trade.order_id,
@@ -111,7 +113,7 @@ def trade_record_of(trade: VenueTrade, client_order_id: str | None) -> TradeReco
         fee=trade.fee,
         fee_shares=trade.fee_shares,
         liquidity=trade.liquidity,
-        status=trade.status,
+        status=TradeStatus.MATCHED if trade.status is TradeStatus.UNKNOWN else trade.status,
         match_time_ns=secs_to_ns(trade.match_ts),
         updated_at_ns=secs_to_ns(trade.ts),
     )
@@ -209,7 +211,7 @@ async def _reconcile_trades(  # noqa: PLR0917
             continue  # the order manager resolves it, trades included
         known = stored.get((trade.trade_id, trade.order_id))
         if known is not None:
-            if known.status is not trade.status and not known.status.is_terminal:  # settlement moved on
+            if trade.status in TRADE_TRANSITIONS.get(known.status, ()):  # settlement moved on (UNKNOWN: kept as it was)
                 await store.record_trade(dataclasses.replace(known, status=trade.status, updated_at_ns=now_ns))
                 counts["updated"] += 1
             continue

@@ -5,7 +5,8 @@ and duplicate windows, the current `Exposure` (from the portfolio and the open o
 (`BookHealth` per token), and the wall clock (`wall`, an aware UTC datetime) when it marks PnL.
 
 Trading states (NautilusTrader's): ACTIVE (everything the limits allow), REDUCING (only orders that reduce
-exposure: sells of shares held and not already offered), HALTED (nothing). A daily-loss breach HALTS trading and
+exposure: sells of shares held and not already offered; the venue's closed-only mode puts the gate here,
+`venue_reduce_only`, and takes it back, `venue_lift`), HALTED (nothing). A daily-loss breach HALTS trading and
 returns a `DailyLossBreached` event with the `RiskStateChanged`; nothing resumes trading but `resume()` (the
 operator). The loss is realized plus marked-to-market PnL since the start of the risk day, which starts at
 `daily_reset_utc` each day.
@@ -14,10 +15,12 @@ A check returns a value, never raises: `Approved()` or `Rejected(reason, detail)
 `RiskCode`. An `ArbIntent` is checked as a whole: every leg passes, or the whole basket is rejected with the first
 failing leg's reason. Approval records the order(s) in the rate and duplicate windows; a rejection records nothing.
 
-Checks, in order: trading state; allowances the venue says are missing (`RISK_ALLOWANCE_MISSING`); order size
-and price bounds; duplicate intent (same strategy, token, side, price and size within `duplicate_window_secs`); book
-health (not ready or suspect, or older than `max_book_age_ms`); daily loss; notional per order; position per market
-and total exposure (buys only: pUSD at cost, working buys included); buying power; per-market and global order rates.
+Checks, in order: trading state; the venue's trading restrictions (`set_venue_check`: a restart, the post-only
+window, cancel-only, trading disabled, closed-only; codes `RESTRICTED_*`); allowances the venue says are missing
+(`RISK_ALLOWANCE_MISSING`); order size and price bounds; duplicate intent (same strategy, token, side, price and size
+within `duplicate_window_secs`); book health (not ready or suspect, or older than `max_book_age_ms`); daily loss;
+notional per order; position per market and total exposure (buys only: pUSD at cost, working buys included); buying
+power; per-market and global order rates.
 
 Buying power (`RISK_BUYING_POWER`), checked when the caller passes `funds`: the buy legs of the intent together
 cost `price x size` plus the taker fee bound each (`order_cost`, the venue's rule: `FeeSchedule.taker_fee_bound`),
@@ -32,7 +35,7 @@ import datetime as dt
 import enum
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -65,6 +68,12 @@ class RiskCode(enum.StrEnum):
     RISK_MARKET_CLOSED = "RISK_MARKET_CLOSED"  # the market resolved or closed
     RISK_BUYING_POWER = "RISK_BUYING_POWER"  # costs more than the collateral not yet reserved, or sells unheld shares
     RISK_ALLOWANCE_MISSING = "RISK_ALLOWANCE_MISSING"  # the venue says an exchange allowance is missing
+    # The venue restricts trading (`trader.engine.restrictions`): what it would refuse is not sent.
+    RESTRICTED_RESTARTING = "RESTRICTED_RESTARTING"  # the matching engine is restarting (425)
+    RESTRICTED_POST_ONLY = "RESTRICTED_POST_ONLY"  # only post-only orders (the window after a restart)
+    RESTRICTED_CANCEL_ONLY = "RESTRICTED_CANCEL_ONLY"  # the venue is cancel-only
+    RESTRICTED_TRADING_DISABLED = "RESTRICTED_TRADING_DISABLED"  # trading is disabled at the venue
+    RESTRICTED_CLOSED_ONLY = "RESTRICTED_CLOSED_ONLY"  # the account may only reduce positions
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,6 +154,8 @@ class Rejected:
 
 RiskDecision = Approved | Rejected
 _APPROVED = Approved()
+#: What the venue would refuse now (`RiskGate.set_venue_check`): legs and the Trio time in, a rejection or None out.
+VenueCheck = Callable[[tuple[OrderIntent, ...], float], Rejected | None]
 
 
 def rejected_events(intent: OrderIntent | ArbIntent, reason: str, detail: str, ts: float) -> list[RiskRejected]:
@@ -289,6 +300,8 @@ class RiskGate:
         self._day_baseline = ZERO
         self._daily_pnl = ZERO
         self._breached_day: dt.date | None = None
+        self._venue_check: VenueCheck | None = None
+        self._reduced_for: str | None = None
 
     @property
     def state(self) -> TradingState:
@@ -313,6 +326,28 @@ class RiskGate:
 
     def resume(self, *, reason: str, ts: float) -> RiskStateChanged | None:
         """Back to ACTIVE: the operator's decision, also after a daily-loss halt."""
+        return self.set_state(TradingState.ACTIVE, reason=reason, ts=ts)
+
+    # -- venue restrictions ---------------------------------------------------------------------------------------
+
+    def set_venue_check(self, check: VenueCheck | None) -> None:
+        """Consult `check(legs, now)` on every intent, after the trading state: what the venue would refuse now (a
+        trading restriction, `trader.engine.restrictions`) is rejected with the check's code."""
+        self._venue_check = check
+
+    def venue_reduce_only(self, *, reason: str, ts: float) -> RiskStateChanged | None:
+        """REDUCING because the venue lets the account only reduce positions (closed-only): only from ACTIVE (a
+        HALT stays a HALT); `venue_lift` with the same reason undoes it."""
+        if self._state is not TradingState.ACTIVE:
+            return None
+        self._reduced_for = reason
+        return self.reduce_only(reason=reason, ts=ts)
+
+    def venue_lift(self, *, reason: str, ts: float) -> RiskStateChanged | None:
+        """Back to ACTIVE if REDUCING was `venue_reduce_only(reason)`'s doing; anything else stays as it is."""
+        if self._state is not TradingState.REDUCING or self._reduced_for != reason:
+            return None
+        self._reduced_for = None
         return self.set_state(TradingState.ACTIVE, reason=reason, ts=ts)
 
     # -- PnL ------------------------------------------------------------------------------------------------------
@@ -402,6 +437,8 @@ class RiskGate:
         settings = self.settings
         if self._state is TradingState.HALTED:
             return Rejected(RiskCode.TRADING_HALTED, "trading is halted")
+        if self._venue_check is not None and (restricted := self._venue_check(legs, now)) is not None:
+            return restricted
         reduces = all(self._reduces(leg, exposure) for leg in legs)
         if self._state is TradingState.REDUCING and not reduces:
             return Rejected(RiskCode.TRADING_REDUCING, "only orders that reduce a position are allowed")

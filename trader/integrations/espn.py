@@ -245,14 +245,12 @@ class EspnClient:
 class EspnSettings:
     """Settings of the scoreboard poller.
 
-    - `base_url` (default https://site.api.espn.com).
     - `leagues` (default empty: no polling): "sport/league" paths, e.g. "basketball/nba", "football/nfl".
     - `poll_interval_secs` (default 10.0): between polls while ESPN answers.
     - `request_timeout_secs` (default 5.0): per request.
     - `backoff` (default 2 s doubling to 120 s): between polls while every league fails.
     """
 
-    base_url: str = DEFAULT_BASE_URL
     leagues: tuple[str, ...] = ()
     poll_interval_secs: float = 10.0
     request_timeout_secs: float = 5.0

@@ -5,8 +5,12 @@ fake; `lookup(order_id)` is the lookup by id that execution uses to resolve an a
 orders, trades and positions, and records what it was asked:
 
 - `submitted`: every order that reached it (including those whose reply never came back), `submit_times` (Trio clock);
-- `canceled`: order ids it was asked to cancel; `cancel_all_reasons`: the reasons of every cancel-all, with
-  `cancel_all_times`; `lookups`: order ids it was asked about.
+- `canceled`: order ids it was asked to cancel (`cancel_batches`: the size of each `cancel_orders` request);
+  `cancel_all_reasons`: the reasons of every cancel-all, with `cancel_all_times`; `lookups`: order ids it was asked
+  about.
+
+It is a `VenueAccount` too: `closed_only()` answers `closed_only_answer`, `rate_limit_tier()` `tier_answer`, and
+`report_rate_limit(report)` hands a `RateLimitReport` to the listeners (what a reply's headers would say).
 
 Outcomes are scripted per token (`script(token_id, Outcome(...), ...)`, consumed in order) with `default` for the
 rest. An `Outcome` says how long the venue takes, what it answers (accept, reject, raise an error, or never answer),
@@ -22,8 +26,8 @@ Later events are pushed by the test: `fill(order_id, size)` (a maker fill of a r
 `cancel_by_venue(order_id)`. Every change reaches the channels opened with `open_events()`.
 
 `check()` asserts the invariants a correct client keeps: no order id submitted twice (an ambiguous submit is resolved
-by asking, never by resending), nothing submitted while `halted` (set by the test to watch an emergency stop), no
-overfill, no negative position.
+by asking, never by resending; an order refused whole by a trading restriction, e.g. a 425, may be sent again),
+nothing submitted while `halted` (set by the test to watch an emergency stop), no overfill, no negative position.
 
 `MemoryStore` is an in-memory `Store` (what the SQLite store would hold), for tests that run on `MockClock`: the
 SQLite store works in a worker thread, during which an autojump clock may jump.
@@ -49,6 +53,8 @@ from trader.venues.base import (
     Balances,
     CancelResult,
     Collateral,
+    RateLimitListener,
+    RateLimitReport,
     SubmitAccepted,
     SubmitRejected,
     SubmitResult,
@@ -57,6 +63,7 @@ from trader.venues.base import (
     VenueOrderStatus,
     VenueTrade,
     check_batch,
+    check_cancel_ids,
 )
 from trader.venues.errors import VenueError, VenueRejectCode
 
@@ -119,6 +126,8 @@ class FakeVenue:
         self._submitted_ids: set[str] = set()  # the ids in `submitted`, for the resend check
         self.submit_times: list[float] = []
         self.canceled: list[str] = []
+        self.cancel_batches: list[int] = []  # ids per cancel_orders request
+        self.cancel_errors: list[VenueError] = []  # `cancel` raises these first, one per call (set by the test)
         self.cancel_all_reasons: list[str] = []
         self.cancel_all_times: list[float] = []
         self.lookups: list[str] = []
@@ -131,6 +140,11 @@ class FakeVenue:
         self._order_ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
         self._submit_arrived = trio.Event()
+        self._refused: set[str] = set()  # order ids refused by a trading restriction (may be sent again)
+        self.closed_only_answer = False  # what `closed_only()` answers (set by the test)
+        self.closed_only_asks = 0
+        self.tier_answer: str | None = None  # what `rate_limit_tier()` answers
+        self._rate_limit_listeners: list[RateLimitListener] = []
 
     # -- scripting ----------------------------------------------------------------------------------------------
 
@@ -170,7 +184,7 @@ class FakeVenue:
                 message=outcome.message,
             )
         if outcome.reply in ("raise", "hang") and not outcome.lands:
-            return await self._fail(outcome)
+            return await self._fail(outcome, order)
         status, trade_ids = self._land(order, outcome)
         if outcome.reply in ("raise", "hang"):
             return await self._fail(outcome)
@@ -184,14 +198,18 @@ class FakeVenue:
             trade_ids=trade_ids,
         )
 
-    async def _fail(self, outcome: Outcome) -> SubmitResult:
+    async def _fail(self, outcome: Outcome, order: Order | None = None) -> SubmitResult:
         if outcome.reply == "hang":
             await trio.sleep_forever()
         assert outcome.error is not None, "an Outcome with reply='raise' needs an error"
+        if order is not None and getattr(outcome.error, "restriction", None) is not None:
+            self._refused.add(order.order_id)  # a trading restriction: the venue took nothing
         raise outcome.error
 
     def _record_arrival(self, order: Order) -> None:
-        if order.order_id in self._submitted_ids:
+        if order.order_id in self._refused:  # refused as a whole before (a restriction): it may come again
+            self._refused.discard(order.order_id)
+        elif order.order_id in self._submitted_ids:
             self.violations.append(f"order {order.order_id} submitted twice")
         self._submitted_ids.add(order.order_id)
         if self.halted:
@@ -234,12 +252,31 @@ class FakeVenue:
 
     async def cancel(self, order_id: str) -> CancelResult:
         await self._pause(self.cancel_delay_secs)
+        if self.cancel_errors:
+            raise self.cancel_errors.pop(0)
         self.canceled.append(order_id)
         fake = self._orders.get(order_id)
         if fake is None or fake.status is not VenueOrderStatus.LIVE:
             return CancelResult(not_canceled={order_id: "order not found or already closed"})
         self._close(fake)
         return CancelResult(canceled=(order_id,))
+
+    async def cancel_orders(self, order_ids: Sequence[str]) -> CancelResult:
+        """`DELETE /orders`: records each id in `canceled` and the request's size in `cancel_batches`."""
+        check_cancel_ids(order_ids)
+        await self._pause(self.cancel_delay_secs)
+        self.cancel_batches.append(len(order_ids))
+        canceled: list[str] = []
+        not_canceled: dict[str, str] = {}
+        for order_id in order_ids:
+            self.canceled.append(order_id)
+            fake = self._orders.get(order_id)
+            if fake is None or fake.status is not VenueOrderStatus.LIVE:
+                not_canceled[order_id] = "order not found or already closed"
+            else:
+                self._close(fake)
+                canceled.append(order_id)
+        return CancelResult(canceled=tuple(canceled), not_canceled=not_canceled)
 
     async def cancel_all(self, *, reason: str) -> CancelResult:
         await self._pause(self.cancel_all_delay_secs)
@@ -251,6 +288,25 @@ class FakeVenue:
                 self._close(fake)
                 canceled.append(fake.order.order_id)
         return CancelResult(canceled=tuple(canceled))
+
+    # -- the account (`VenueAccount`) ----------------------------------------------------------------------------
+
+    def add_rate_limit_listener(self, listener: RateLimitListener) -> None:
+        self._rate_limit_listeners.append(listener)
+
+    def report_rate_limit(self, report: RateLimitReport) -> None:
+        """What a reply's rate-limit headers would tell the listeners (driven by the test)."""
+        for listener in self._rate_limit_listeners:
+            listener(report)
+
+    async def closed_only(self) -> bool:
+        await trio.lowlevel.checkpoint()
+        self.closed_only_asks += 1
+        return self.closed_only_answer
+
+    async def rate_limit_tier(self) -> str | None:
+        await trio.lowlevel.checkpoint()
+        return self.tier_answer
 
     async def lookup(self, order_id: str) -> VenueOrder | None:
         """The venue's view of one order (GET /data/order/{id}); None if it never arrived."""

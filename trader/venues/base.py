@@ -7,7 +7,9 @@ Outcomes:
 
 - `prepare(intent, ts=...)` builds (and, live, signs) the order an intent becomes, computing its `order_id` before
   anything is written or sent; every venue prepares its own orders (the live one signs them, the paper one computes
-  the same digest, the fake numbers them).
+  the same digest, the fake numbers them). An order the venue would refuse for its terms as they stand now (a price
+  off the market's tick grid in force: `check_price_on_grid`) is refused here, as `PrepareRefused` with a stable
+  code: nothing is signed, written or sent.
 - `submit(order)` returns a `SubmitResult`: `SubmitAccepted` (the venue took it: `status` LIVE/MATCHED/DELAYED/
   UNMATCHED, with what matched on entry) or `SubmitRejected` (the venue refused it: a stable `VenueRejectCode`).
   A refusal is a value. An exception (`VenueTimeout`, `VenueDisconnected`, a 5xx `VenueRequestError`) means the
@@ -15,7 +17,12 @@ Outcomes:
   (`lookup(order_id)`, the event stream), never by blindly sending again.
 - `submit_batch(orders)` sends at most `MAX_BATCH_SIZE` (15) orders in one request and returns one result per order,
   in the same order. A larger batch is a `ValueError` (a bug in the caller).
-- `cancel(order_id)`, `cancel_all(reason=...)` return a `CancelResult` (which ids were cancelled, which not and why).
+- `cancel(order_id)`, `cancel_orders(order_ids)` (at most `MAX_CANCEL_IDS` per request), `cancel_all(reason=...)`
+  return a `CancelResult` (which ids were cancelled, which not and why).
+
+Optional: a venue with per-account state the engine must follow (live Polymarket) also implements `VenueAccount`:
+its rate-limit replies (`RateLimitReport`, from every order and cancel reply's headers) go to the listeners added with
+`add_rate_limit_listener`, and it answers whether the account is closed-only and which rate-limit tier it has.
 
 Events: `open_events()` is an async context manager yielding a `trio.MemoryReceiveChannel[VenueEvent]` of order
 updates and trades as the venue reports them (the user channel live, the simulator's fills on paper). They are
@@ -32,23 +39,51 @@ channel it yields from `open_events()`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import trio
 
 from trader.domain.enums import Liquidity, OrderType, TradeStatus
 from trader.domain.feed import ParsedFrame
 from trader.domain.intents import OrderIntent
-from trader.domain.numbers import ZERO, Side
+from trader.domain.numbers import ONE, ZERO, Side, is_on_tick
 from trader.domain.orders import Order
+from trader.errors import TraderError
 from trader.venues.errors import RETRYABLE_REJECTS, VenueRejectCode
 
 #: The venue's limit on orders per `POST /orders` request.
 MAX_BATCH_SIZE = 15
+#: The venue's limit on order ids per `DELETE /orders` request (protocol.md §11 item 5).
+MAX_CANCEL_IDS = 1000
+
+#: `PrepareRefused` codes: the limit price is not a multiple of the tick in force, or lies outside [tick, 1 - tick].
+PRICE_OFF_TICK = "PRICE_OFF_TICK"
+PRICE_OUT_OF_RANGE = "PRICE_OUT_OF_RANGE"
+
+
+class PrepareRefused(TraderError):
+    """`Venue.prepare` will not build this order as asked: its terms do not fit the market as it is now (e.g. a price
+    off the tick grid since a tick-size change). A value's fault, not the venue's: `code` is a stable reason code
+    (`PRICE_OFF_TICK`, `PRICE_OUT_OF_RANGE`); nothing was signed, written or sent."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def check_price_on_grid(price: Decimal, tick: Decimal) -> None:
+    """For `prepare`: raise `PrepareRefused` unless `price` lies on the tick grid within [tick, 1 - tick], as the
+    venue requires of every order's limit price (also a FOK/FAK's worst price: the signer would otherwise floor it to
+    the grid, a silently different order)."""
+    if not tick <= price <= ONE - tick:
+        raise PrepareRefused(PRICE_OUT_OF_RANGE, f"price {price} is outside [{tick}, {ONE - tick}] (tick {tick})")
+    if not is_on_tick(price, tick):
+        raise PrepareRefused(PRICE_OFF_TICK, f"price {price} is not on the tick grid {tick}")
 
 
 class VenueOrderStatus(enum.StrEnum):
@@ -161,7 +196,8 @@ class Venue(Protocol):
     async def prepare(self, intent: OrderIntent, *, ts: float) -> Order:
         """The CREATED order for an intent, built (live: signed) now; `order.order_id` is the id the venue will use,
         computed here, before anything is written or sent. `ts` is wall-clock epoch seconds (the order's creation
-        time; live, its signed timestamp). A `VenueError` or a timeout means the order could not be built."""
+        time; live, its signed timestamp). `PrepareRefused` (with a code) means the venue would refuse these terms now
+        (e.g. a price off the tick grid in force); a `VenueError` or a timeout means the order could not be built."""
         ...
 
     async def submit(self, order: Order) -> SubmitResult:
@@ -173,6 +209,11 @@ class Venue(Protocol):
         ...
 
     async def cancel(self, order_id: str) -> CancelResult: ...
+
+    async def cancel_orders(self, order_ids: Sequence[str]) -> CancelResult:
+        """Cancel up to `MAX_CANCEL_IDS` orders in one request (`DELETE /orders`); more is a `ValueError` (the
+        caller splits)."""
+        ...
 
     async def cancel_all(self, *, reason: str) -> CancelResult:
         """Cancel every open order of ours. `reason` (a stable code, e.g. "SHUTDOWN") is for the record."""
@@ -228,6 +269,49 @@ async def lookup_in_open_orders_and_trades(
         order_type=OrderType.GTC,
         ts=max(t.ts for t in trades),
     )
+
+
+def check_cancel_ids(order_ids: Sequence[str]) -> None:
+    """For implementations: refuse a cancel request the venue would refuse (more than `MAX_CANCEL_IDS` ids)."""
+    if len(order_ids) > MAX_CANCEL_IDS:
+        raise ValueError(f"a cancel request holds at most {MAX_CANCEL_IDS} order ids, got {len(order_ids)}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimitReport:
+    """What one reply said about the account's rate limits (Polymarket: the `Poly-RateLimit-*` and `Retry-After`
+    headers of the order and cancel endpoints). `endpoint` is "METHOD /path" (e.g. "POST /orders"); `remaining`
+    the tokens left in that endpoint's bucket after this request (may be negative); `reset_at` wall-clock unix
+    seconds when the current wait ends; `tier` the venue's name of the account's tier; `warning` the venue would
+    have refused this request under enforcement; `retry_after_secs` of a 429; `status` the reply's HTTP status."""
+
+    endpoint: str
+    status: int
+    remaining: float | None = None
+    reset_at: float | None = None
+    tier: str | None = None
+    warning: bool = False
+    retry_after_secs: float | None = None
+
+
+RateLimitListener = Callable[[RateLimitReport], None]
+
+
+@runtime_checkable
+class VenueAccount(Protocol):
+    """Per-account state of a venue, for the engine to follow (implemented by the live venue)."""
+
+    def add_rate_limit_listener(self, listener: RateLimitListener) -> None:
+        """Call `listener` (synchronously, it must not block) with every `RateLimitReport`."""
+        ...
+
+    async def closed_only(self) -> bool:
+        """Whether the account may only reduce its positions (Polymarket: `GET /auth/ban-status/closed-only`)."""
+        ...
+
+    async def rate_limit_tier(self) -> str | None:
+        """The account's rate-limit tier as the venue names it, None when it does not say."""
+        ...
 
 
 def check_batch(orders: Sequence[Order]) -> None:

@@ -13,7 +13,24 @@ TraderError                          (trader.errors)
 
 What the circuit breaker counts (`trader.engine.breaker.classify_error`): connection errors, disconnects, timeouts,
 protocol errors and 5xx replies are *failures* (the venue is unwell); 429 is *throttling* (the rate limiter backs
-the endpoint off); any other 4xx is a *rejection* (our request was wrong, the venue is fine).
+the endpoint off); a *trading restriction* (below) is neither; any other 4xx is a *rejection* (our request was wrong,
+the venue is fine).
+
+Trading restrictions (protocol.md §4, §11 item 3): the venue is up but refuses some or all new orders for a while.
+Each has its reject code and a `TradingRestriction` (`restriction_of(code)`), and none is a failure of ours:
+
+- RESTARTING (`VENUE_ENGINE_RESTARTING`): HTTP 425 Too Early on the order endpoints (the weekly matching-engine
+  restart, about 90 s);
+- POST_ONLY (`VENUE_POST_ONLY_MODE`): 503 `{"code": "post_only_mode", "error": ...}` for an order without `postOnly`
+  (the 2 minutes after a restart);
+- CANCEL_ONLY (`VENUE_CANCEL_ONLY`): 503 `Trading is currently cancel-only. ...` (cancels pass);
+- TRADING_DISABLED (`VENUE_TRADING_DISABLED`): 503 `Trading is currently disabled. ...`;
+- CLOSED_ONLY (`VENUE_CLOSED_ONLY`): 400 `'<address>' address in closed only mode` (the account may only reduce
+  positions; `GET /auth/ban-status/closed-only` says whether it is).
+
+A refusal for a restriction is the venue's verdict on that request: the order was not taken (a 503 that names a
+restriction is not an unknown outcome, unlike any other 5xx). `VENUE_POST_ONLY_MODE` is not "would cross"
+(`VENUE_POST_ONLY_WOULD_CROSS`, the post-only order itself was marketable).
 
 Expected business outcomes are not exceptions: an order the venue refuses (`success: false` with an `errorMsg`)
 is a value, `trader.venues.base.SubmitRejected`, whose reason is `reject_code(errorMsg)`. The same codes name
@@ -53,6 +70,10 @@ class VenueRejectCode(enum.StrEnum):
     UNAUTHORIZED = "VENUE_UNAUTHORIZED"
     TRADING_DISABLED = "VENUE_TRADING_DISABLED"
     CANCEL_ONLY = "VENUE_CANCEL_ONLY"
+    ENGINE_RESTARTING = "VENUE_ENGINE_RESTARTING"  # 425: the matching engine is restarting
+    POST_ONLY_MODE = "VENUE_POST_ONLY_MODE"  # only post-only orders are taken (the window after a restart)
+    CLOSED_ONLY = "VENUE_CLOSED_ONLY"  # the account may only reduce positions
+    TOO_MANY_ORDERS = "VENUE_TOO_MANY_ORDERS"  # more orders (or ids) in one request than the venue takes
     RATE_LIMITED = "VENUE_RATE_LIMITED"
     NOT_FOUND = "VENUE_NOT_FOUND"
     SERVER_ERROR = "VENUE_SERVER_ERROR"
@@ -68,8 +89,36 @@ RETRYABLE_REJECTS: frozenset[VenueRejectCode] = frozenset(
         VenueRejectCode.TRADING_DISABLED,
         VenueRejectCode.RATE_LIMITED,
         VenueRejectCode.SERVER_ERROR,
+        VenueRejectCode.ENGINE_RESTARTING,
+        VenueRejectCode.POST_ONLY_MODE,
+        VenueRejectCode.CANCEL_ONLY,
     }
 )
+
+
+class TradingRestriction(enum.StrEnum):
+    """A venue-wide restriction on new orders (see the module docstring): transient, and not our failure."""
+
+    RESTARTING = "RESTARTING"  # no order endpoint answers (425); retry with backoff
+    POST_ONLY = "POST_ONLY"  # only post-only orders; cancels pass
+    CANCEL_ONLY = "CANCEL_ONLY"  # no new orders; cancels pass
+    TRADING_DISABLED = "TRADING_DISABLED"  # no new orders (the venue refuses cancels too)
+    CLOSED_ONLY = "CLOSED_ONLY"  # this account may only reduce its positions
+
+
+_RESTRICTIONS: Mapping[VenueRejectCode, TradingRestriction] = {
+    VenueRejectCode.ENGINE_RESTARTING: TradingRestriction.RESTARTING,
+    VenueRejectCode.POST_ONLY_MODE: TradingRestriction.POST_ONLY,
+    VenueRejectCode.CANCEL_ONLY: TradingRestriction.CANCEL_ONLY,
+    VenueRejectCode.TRADING_DISABLED: TradingRestriction.TRADING_DISABLED,
+    VenueRejectCode.CLOSED_ONLY: TradingRestriction.CLOSED_ONLY,
+}
+
+
+def restriction_of(code: VenueRejectCode) -> TradingRestriction | None:
+    """The trading restriction a reject code reports, or None when it is about the order (or the request)."""
+    return _RESTRICTIONS.get(code)
+
 
 # Machine-readable error identifiers, matched as whole words. Longest first so that
 # INVALID_POST_ONLY_ORDER_TYPE is not read as INVALID_POST_ONLY_ORDER.
@@ -89,6 +138,7 @@ _IDENTIFIERS: tuple[tuple[str, VenueRejectCode], ...] = tuple(
             "FOK_ORDER_NOT_FILLED_ERROR": VenueRejectCode.FOK_NOT_FILLED,
             "MARKET_NOT_READY": VenueRejectCode.MARKET_NOT_READY,
             "ORDER_VERSION_MISMATCH": VenueRejectCode.ORDER_VERSION_MISMATCH,
+            "POST_ONLY_MODE": VenueRejectCode.POST_ONLY_MODE,  # the `code` of the post-only window's 503
         }.items(),
         key=lambda item: -len(item[0]),
     )
@@ -97,6 +147,15 @@ _IDENTIFIERS: tuple[tuple[str, VenueRejectCode], ...] = tuple(
 # Human-readable forms seen from the venue and the SDKs, matched case-insensitively as substrings (after the
 # typographic apostrophe of the docs is made a plain one).
 _PHRASES: tuple[tuple[str, VenueRejectCode], ...] = (
+    # Trading restrictions first: a post-only window's text names "post-only" and is not "would cross".
+    ("address in closed only mode", VenueRejectCode.CLOSED_ONLY),
+    ("closed-only mode", VenueRejectCode.CLOSED_ONLY),
+    ("post-only mode", VenueRejectCode.POST_ONLY_MODE),
+    ("currently post-only", VenueRejectCode.POST_ONLY_MODE),
+    ("cancel-only", VenueRejectCode.CANCEL_ONLY),
+    ("trading is currently disabled", VenueRejectCode.TRADING_DISABLED),
+    ("matching engine is restarting", VenueRejectCode.ENGINE_RESTARTING),
+    ("too many orders in payload", VenueRejectCode.TOO_MANY_ORDERS),
     # A killed FOK: "order couldn't be fully filled. FOK orders are fully filled or killed." (the venue's text, as a
     # 400 on POST /order and as a batch element's errorMsg); the docs write "...fully filled/killed".
     ("couldn't be fully filled", VenueRejectCode.FOK_NOT_FILLED),
@@ -117,8 +176,6 @@ _PHRASES: tuple[tuple[str, VenueRejectCode], ...] = (
     ("could not insert order", VenueRejectCode.INVALID_ORDER),
     ("post-only", VenueRejectCode.POST_ONLY_WOULD_CROSS),
     ("post only", VenueRejectCode.POST_ONLY_WOULD_CROSS),
-    ("cancel-only", VenueRejectCode.CANCEL_ONLY),
-    ("trading is currently disabled", VenueRejectCode.TRADING_DISABLED),
     ("unauthorized", VenueRejectCode.UNAUTHORIZED),
     ("invalid api key", VenueRejectCode.UNAUTHORIZED),
     ("invalid l1 request headers", VenueRejectCode.UNAUTHORIZED),
@@ -155,9 +212,14 @@ def reject_code(error_msg: str | None) -> VenueRejectCode:
     return VenueRejectCode.UNKNOWN
 
 
-def status_code(status: int, error_text: str | None) -> VenueRejectCode:
-    """The stable code for an HTTP error reply: the text decides when it is known, else the status."""
-    code = reject_code(error_text)
+def status_code(status: int, error_text: str | None, venue_code: str | None = None) -> VenueRejectCode:
+    """The stable code for an HTTP error reply: 425 is a restart whatever the text; else the venue's machine code
+    (`{"code": ...}`) and then its text decide when they are known, else the status."""
+    if status == 425:
+        return VenueRejectCode.ENGINE_RESTARTING
+    code = reject_code(venue_code) if venue_code else VenueRejectCode.UNKNOWN
+    if code is VenueRejectCode.UNKNOWN:
+        code = reject_code(error_text)
     if code is not VenueRejectCode.UNKNOWN:
         return code
     if status == 429:
@@ -209,7 +271,8 @@ class VenueRequestError(VenueError):
     """The venue answered a request with an error status.
 
     `status` is the HTTP status, `code` a stable `VenueRejectCode`, `retryable` whether the same request may succeed
-    later (429 and 5xx by default), `retry_after_secs` the venue's `Retry-After` when it sent one.
+    later (425, 429 and 5xx by default), `retry_after_secs` the venue's `Retry-After` when it sent one;
+    `restriction` the trading restriction the reply reports (None for any other error).
     """
 
     def __init__(
@@ -224,16 +287,26 @@ class VenueRequestError(VenueError):
         self.status = status
         self.code = code
         self.message = truncate(message)
-        self.retryable = (status == 429 or status >= 500) if retryable is None else retryable
+        self.retryable = (status in (425, 429) or status >= 500) if retryable is None else retryable
         self.retry_after_secs = retry_after_secs
         super().__init__(f"HTTP {status} {code}" + (f": {self.message}" if self.message else ""))
 
     @classmethod
     def from_reply(
-        cls, status: int, error_text: str | None, *, retry_after_secs: float | None = None
+        cls,
+        status: int,
+        error_text: str | None,
+        *,
+        retry_after_secs: float | None = None,
+        venue_code: str | None = None,
     ) -> VenueRequestError:
-        """Build the error for an HTTP error reply whose body carried `error_text`."""
-        return cls(status, status_code(status, error_text), error_text or "", retry_after_secs=retry_after_secs)
+        """Build the error for an HTTP error reply whose body carried `error_text` (and maybe a machine `code`)."""
+        code = status_code(status, error_text, venue_code)
+        return cls(status, code, error_text or "", retry_after_secs=retry_after_secs)
+
+    @property
+    def restriction(self) -> TradingRestriction | None:
+        return restriction_of(self.code)
 
     @property
     def is_throttled(self) -> bool:

@@ -38,7 +38,9 @@ Order ids: `prepare(intent, ts=...)` (as the live adapter's) computes them with 
 (`order_ids`, a `PaperOrderIdSource`: a function of the intent, its market and `ts`). The composition root passes
 `trader.venues.polymarket.paper_ids.paper_order_id`, the EIP-712 digest of the order signed as a limit order with a
 fixed, publicly known paper key, the salt derived from the client order id and the timestamp from `ts`. So they look
-and behave like live ones: "0x" + 64 hex, deterministic, computed before sending.
+and behave like live ones: "0x" + 64 hex, deterministic, computed before sending. As the live adapter does, `prepare`
+refuses a price off its book's tick grid in force (`PrepareRefused`, `PRICE_OFF_TICK` / `PRICE_OUT_OF_RANGE`): the
+same intent is not sent in paper as in live.
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ from trader.venues.base import (
     VenueOrderStatus,
     VenueTrade,
     check_batch,
+    check_cancel_ids,
+    check_price_on_grid,
 )
 from trader.venues.errors import VenueRejectCode
 
@@ -194,8 +198,12 @@ class PaperVenue:
 
     async def prepare(self, intent: OrderIntent, *, ts: float) -> Order:
         """The CREATED order for an intent, with the id a live signer would compute (`order_ids`): deterministic, from
-        the intent, its market and `ts` (wall-clock epoch seconds, the signed timestamp)."""
+        the intent, its market and `ts` (wall-clock epoch seconds, the signed timestamp). A price off the book's tick
+        grid in force is `PrepareRefused`, as live."""
         await trio.lowlevel.checkpoint()
+        book = self._book_of(intent.token_id)
+        if book is not None:
+            check_price_on_grid(intent.price, book.tick_size)
         order_id = self._order_ids(intent, self._market_of(intent.token_id), ts=ts)
         return Order.from_intent(intent, order_id=order_id, ts=ts)
 
@@ -223,6 +231,20 @@ class PaperVenue:
             return CancelResult(not_canceled={order_id: "order not found or already closed"})
         self._close(paper)
         return CancelResult(canceled=(order_id,))
+
+    async def cancel_orders(self, order_ids: Sequence[str]) -> CancelResult:
+        check_cancel_ids(order_ids)
+        await trio.lowlevel.checkpoint()
+        canceled: list[str] = []
+        not_canceled: dict[str, str] = {}
+        for order_id in dict.fromkeys(order_ids):
+            paper = self._orders.get(order_id)
+            if paper is None or paper.status is not VenueOrderStatus.LIVE:
+                not_canceled[order_id] = "order not found or already closed"
+            else:
+                self._close(paper)
+                canceled.append(order_id)
+        return CancelResult(canceled=tuple(canceled), not_canceled=not_canceled)
 
     async def cancel_all(self, *, reason: str) -> CancelResult:
         await trio.lowlevel.checkpoint()

@@ -340,6 +340,53 @@ async def test_fills_settlement_and_failed_trade_reversal(autojump_clock: trio.t
     venue.check()
 
 
+async def test_every_2026_settlement_path_and_an_unknown_status(autojump_clock: trio.testing.MockClock) -> None:
+    venue, store = FakeVenue(wall=WALL), MemoryStore()
+    manager = manager_for(venue, store, cash=Decimal(100))
+
+    def unsettled() -> list[str]:
+        return [f.trade_id for f in manager.portfolio.position(YES).unsettled]
+
+    async def settle(trade_id: str, *statuses: TradeStatus) -> None:
+        for status in statuses:
+            venue.set_trade_status(trade_id, status)
+            await trio.testing.wait_all_tasks_blocked()
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pump_venue_events, manager)
+        order = await manager.submit(make_intent("c1", size="12", price="0.50"))
+        retried = venue.fill(order.order_id, Decimal(4), status=TradeStatus.MATCHED_NOT_BROADCASTED)
+        failed = venue.fill(order.order_id, Decimal(4))
+        unknown = venue.fill(order.order_id, Decimal(4), status=TradeStatus.UNKNOWN)
+        await manager.wait_until("c1", lambda o: o.filled == Decimal(12))
+        await trio.testing.wait_all_tasks_blocked()  # the event pump has persisted everything
+        assert unsettled() == [retried, failed, unknown]  # matched is not settled money, whatever its status
+        assert store.trades[(unknown, order.order_id)].status is TradeStatus.MATCHED  # kept as a match
+
+        # RETRYING goes back to MINED, then CONFIRMED: settled.
+        await settle(retried, TradeStatus.MATCHED, TradeStatus.MINED, TradeStatus.RETRYING, TradeStatus.MINED)
+        assert store.trades[(retried, order.order_id)].status is TradeStatus.MINED
+        await settle(retried, TradeStatus.CONFIRMED)
+        assert unsettled() == [failed, unknown]
+        # FAILED after MINED reverses the fill, in the order and in the position.
+        await settle(failed, TradeStatus.MINED, TradeStatus.FAILED)
+        assert [f.trade_id for f in manager.order("c1").reversed_fills] == [failed]
+        assert manager.positions() == {YES: Decimal(8)}
+        assert manager.portfolio.cash == Decimal(100) - Decimal(4)
+        # A status we do not know, again: counted, the trade keeps its status; a known one moves it on.
+        await settle(unknown, TradeStatus.MINED)
+        venue.set_trade_status(unknown, TradeStatus.UNKNOWN)
+        await trio.testing.wait_all_tasks_blocked()
+        assert store.trades[(unknown, order.order_id)].status is TradeStatus.MINED
+        await settle(unknown, TradeStatus.CONFIRMED)
+        assert unsettled() == []
+        assert manager.positions() == await venue.positions() == {YES: Decimal(8)}
+        stats = manager.statistics()
+        assert (stats.fills, stats.trades_confirmed, stats.trades_failed) == (3, 2, 1)
+        assert (stats.unknown_trade_statuses, stats.late_events) == (2, 0)
+        nursery.cancel_scope.cancel()
+
+
 async def test_failed_trade_on_a_resting_order_puts_it_back_on_the_book(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -468,6 +515,9 @@ class NoLookupVenue:
 
     async def cancel(self, order_id: str) -> CancelResult:
         return await self.inner.cancel(order_id)
+
+    async def cancel_orders(self, order_ids: Sequence[str]) -> CancelResult:
+        return await self.inner.cancel_orders(order_ids)
 
     async def cancel_all(self, *, reason: str) -> CancelResult:
         return await self.inner.cancel_all(reason=reason)

@@ -15,12 +15,20 @@ from trader.domain.intents import Intent, OrderIntent
 from trader.domain.orders import Order
 from trader.domain.positions import Portfolio
 from trader.engine.execution import ExecutionService, ExecutionSettings
-from trader.engine.order_manager import SUBMIT_NOT_FOUND, OrderManager, PrepareFailed, pump_venue_events
+from trader.engine.order_manager import (
+    PREPARE_FAILED,
+    SUBMIT_NOT_FOUND,
+    OrderManager,
+    PrepareFailed,
+    pump_venue_events,
+)
 from trader.engine.risk import BookHealth, RiskGate
+from trader.errors import InputError
 from trader.integrations.store.base import IntentRecord, IntentState
 from trader.testing import make_intent
 from trader.testing.fake_venue import FakeVenue, Outcome
 from trader.testing.memory_store import MemoryStore
+from trader.venues.base import PRICE_OFF_TICK, PrepareRefused
 from trader.venues.errors import VenueTimeout
 
 YES = "1001"
@@ -173,15 +181,18 @@ class UnpreparedVenue(FakeVenue):
         raise VenueTimeout(f"tick size of {intent.token_id} unavailable")
 
 
-async def test_an_order_that_cannot_be_prepared_is_neither_written_nor_sent(
+async def test_an_order_that_cannot_be_prepared_is_not_sent_and_recorded_not_sent(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     venue, store = UnpreparedVenue(wall=WALL), MemoryStore()
     manager = OrderManager(venue, store, wall_ns=lambda: int(WALL * 1e9))
-    with pytest.raises(PrepareFailed):
+    with pytest.raises(PrepareFailed) as failed:
         await manager.submit(make_intent("c1"))
-    assert store.intents == {}
+    assert failed.value.reason == PREPARE_FAILED
     assert venue.submitted == []
+    record = store.intents["c1"]
+    assert (record.state, record.reason, record.order_id) == (IntentState.NOT_SENT, PREPARE_FAILED, None)
+    assert await store.load_pending_intents() == []  # nothing for a restart to chase
     send, receive = trio.open_memory_channel[Intent](1)
     service = ExecutionService(manager, RiskGate(), receive, book_health=lambda _t: BookHealth(age_ms=0.0))
     async with trio.open_nursery() as nursery:
@@ -189,6 +200,56 @@ async def test_an_order_that_cannot_be_prepared_is_neither_written_nor_sent(
         await send.send(make_intent("c2"))
         await trio.testing.wait_all_tasks_blocked()
         assert service.statistics().intents_denied == {"PREPARE_FAILED": 1}
+        nursery.cancel_scope.cancel()
+
+
+class BrokenPrepareVenue(FakeVenue):
+    """Preparing the order "bad" raises `error`; every other order is prepared as usual."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(wall=WALL)
+        self.error = error
+
+    async def prepare(self, intent: OrderIntent, *, ts: float) -> Order:
+        if intent.client_order_id == "bad":
+            await trio.lowlevel.checkpoint()
+            raise self.error
+        return await super().prepare(intent, ts=ts)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (PrepareRefused(PRICE_OFF_TICK, "price 0.965 is not on the tick grid 0.01"), PRICE_OFF_TICK),
+        (InputError("price", "invalid price (0.965), min: 0.01 - max: 0.99"), PREPARE_FAILED),
+        (KeyError("token"), PREPARE_FAILED),
+        (RuntimeError("a bug in signing"), PREPARE_FAILED),
+        (ExceptionGroup("several", [ZeroDivisionError(), AssertionError()]), PREPARE_FAILED),
+    ],
+    ids=["refused", "input-error", "key-error", "runtime-error", "exception-group"],
+)
+async def test_any_exception_from_preparing_one_order_leaves_the_engine_trading(
+    autojump_clock: trio.testing.MockClock, error: Exception, reason: str
+) -> None:
+    venue, store = BrokenPrepareVenue(error), MemoryStore()
+    manager = OrderManager(venue, store, wall_ns=lambda: int(WALL * 1e9))
+    send, receive = trio.open_memory_channel[Intent](4)
+    service = ExecutionService(manager, RiskGate(), receive, book_health=lambda _t: BookHealth(age_ms=0.0))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        await send.send(make_intent("before"))
+        await send.send(make_intent("bad", price="0.49"))
+        await send.send(make_intent("after", price="0.48"))
+        await trio.testing.wait_all_tasks_blocked()
+        # The orders scope is still open: the orders before and after were sent and rest at the venue.
+        assert [o.client_order_id for o in manager.open_orders()] == ["before", "after"]
+        assert len(venue.submitted) == 2
+        assert manager.get("bad") is None
+        assert service.statistics().intents_denied == {reason: 1}
+        assert (store.intents["bad"].state, store.intents["bad"].reason) == (IntentState.NOT_SENT, reason)
+        await send.send(make_intent("later", price="0.47"))
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(venue.submitted) == 3
         nursery.cancel_scope.cancel()
 
 

@@ -18,7 +18,14 @@ from trader.domain.intents import OrderIntent
 from trader.domain.market import FeeSchedule
 from trader.domain.numbers import Side
 from trader.testing import make_intent, make_market
-from trader.venues.base import SubmitAccepted, SubmitRejected, VenueOrderStatus
+from trader.venues.base import (
+    PRICE_OFF_TICK,
+    PRICE_OUT_OF_RANGE,
+    PrepareRefused,
+    SubmitAccepted,
+    SubmitRejected,
+    VenueOrderStatus,
+)
 from trader.venues.errors import VenueRejectCode
 from trader.venues.polymarket.auth import ApiCredentials
 from trader.venues.polymarket.rest import PolymarketFill, PolymarketTrade
@@ -196,3 +203,53 @@ async def test_fills_get_the_fee_of_their_market(venue: PolymarketVenue) -> None
     assert maker.fee == 0  # makers pay nothing
     assert unknown.fee == 0
     assert venue.statistics().unknown_fee_fills == 1  # ...and that zero is counted, not silent
+
+
+async def test_an_unknown_settlement_status_is_counted_and_passed_on(venue: PolymarketVenue) -> None:
+    fill = PolymarketFill(
+        order_id="0xa", token_id=YES, side=Side.BUY, price=D("0.5"), size=D(10), liquidity=Liquidity.TAKER
+    )
+    trade = PolymarketTrade(
+        trade_id="t-10",
+        status=TradeStatus.UNKNOWN,
+        condition_id="0xcond",
+        fills=(fill,),
+        match_ts=1.0,
+        ts=2.0,
+        fee_rate_bps=0,
+        transaction_hash=None,
+        status_text="SETTLING",
+    )
+    (reported,) = venue._venue_trades(trade)
+    venue._venue_trades(trade)
+    assert reported.status is TradeStatus.UNKNOWN  # the order manager keeps the trade as it was
+    assert venue.statistics().unknown_trade_statuses == 2
+
+
+async def test_prepare_signs_on_the_tick_in_force_and_refuses_off_its_grid(mock: Venue) -> None:
+    ticks = {YES: D("0.01")}
+    settings = PolymarketVenueSettings(rest_url="http://clob.test", heartbeat_enabled=False)
+    async with open_polymarket_venue(
+        settings,
+        OrderSigner(KEY),
+        credentials=CREDS,
+        transport=httpx.MockTransport(mock),
+        wall_secs=lambda: 1e9,
+        tick_of=ticks.get,
+    ) as venue:
+        venue.add_markets([dataclasses.replace(MARKET, tick_size=D("0.01"))])
+        with pytest.raises(PrepareRefused) as refused:
+            await venue.prepare(intent("c-7", Side.BUY, "0.965", "10", order_type=OrderType.FOK), ts=1e9)
+        assert refused.value.code == PRICE_OFF_TICK  # never floored to 0.96
+        ticks[YES] = D("0.001")  # the market channel's tick_size_change, as the books applied it
+        order = await venue.prepare(intent("c-8", Side.BUY, "0.965", "10", order_type=OrderType.FOK), ts=1e9)
+        await venue.submit(order)
+        signed = mock.bodies[-1]
+        assert isinstance(signed, dict)
+        # 10 shares at 0.965: 9.65 pUSD for 10 shares, exactly (at 0.96 it would be 9.65 for 10.05)
+        assert (signed["order"]["makerAmount"], signed["order"]["takerAmount"]) == ("9650000", "10000000")
+        with pytest.raises(PrepareRefused) as out_of_range:
+            await venue.prepare(intent("c-9", Side.SELL, "0.9995", "10", token=YES), ts=1e9)
+        assert out_of_range.value.code == PRICE_OUT_OF_RANGE
+        # a token the books do not follow: the tick the venue gave (GET /tick-size: 0.001)
+        await venue.prepare(intent("c-10", Side.BUY, "0.123", "10", order_type=OrderType.FOK, token=OTHER), ts=1e9)

@@ -500,6 +500,52 @@ async def test_trades_keep_our_fills_only(rest: PolymarketRestClient, venue: Ven
     assert trade.ts == 1704067260.0
 
 
+async def test_a_listing_with_every_2026_status_and_an_unknown_one_is_read_whole(
+    rest: PolymarketRestClient, venue: Venue
+) -> None:
+    report = json.loads(captured("http_trade_report.json"))
+    statuses = ["MATCHED", "MATCHED_NOT_BROADCASTED", "MINED", "CONFIRMED", "RETRYING", "FAILED", "TRADE_STATUS_MINED"]
+    page = [dict(report, id=f"t-{n}", status=status) for n, status in enumerate([*statuses, "SETTLING_SOMEHOW"])]
+    # 2026 production sends trade times as epoch seconds (strings): read as such
+    page[0] |= {"match_time": "1767225600", "last_update": "1767225612"}
+    venue.on("GET", "/data/trades", reply(200, {"data": page, "next_cursor": "LTE="}))
+
+    trades = await rest.trades()
+
+    assert [t.status for t in trades] == [
+        *(TradeStatus(s.removeprefix("TRADE_STATUS_")) for s in statuses),
+        TradeStatus.UNKNOWN,  # one new status does not make the listing a protocol error; it is passed on as such
+    ]
+    assert trades[-1].status_text == "SETTLING_SOMEHOW"
+    assert (trades[0].match_ts, trades[0].ts) == (1767225600.0, 1767225612.0)
+
+
+async def test_a_match_without_transaction_hashes_yet_is_a_normal_placement(
+    rest: PolymarketRestClient, venue: Venue
+) -> None:
+    order_id = "0x" + "ab" * 32
+    venue.on(
+        "POST",
+        "/order",
+        reply(
+            200,
+            {
+                "success": True,
+                "errorMsg": "",
+                "orderID": order_id,
+                "status": "matched",
+                "makingAmount": "5",
+                "takingAmount": "10",
+                "transactionsHashes": [],
+                "tradeIDs": ["t-1"],
+            },
+        ),
+    )
+    result = await rest.post_order(signed_order(rest.signer), order_type=OrderType.FOK)
+    assert isinstance(result, OrderPlaced)
+    assert (result.status, result.trade_ids, result.transaction_hashes) == ("matched", ("t-1",), ())
+
+
 async def test_balance_in_base_units_and_an_ambiguous_balance_is_refused(
     rest: PolymarketRestClient, venue: Venue
 ) -> None:
@@ -525,6 +571,7 @@ async def test_heartbeat_adopts_the_id_of_a_stale_reply(rest: PolymarketRestClie
         "/v1/heartbeats",
         reply(200, {"heartbeat_id": "hb-1"}),
         reply(400, {"heartbeat_id": "hb-7", "error": "Invalid Heartbeat ID"}),
+        reply(400, {"error_msg": "Invalid Heartbeat ID", "heartbeat_id": "hb-8"}),  # production's key (§11 item 10)
         reply(400, {"error": "Invalid heartbeat payload"}),
     )
 
@@ -532,6 +579,8 @@ async def test_heartbeat_adopts_the_id_of_a_stale_reply(rest: PolymarketRestClie
     stale = await rest.heartbeat("hb-0")
     assert (first.ok, first.heartbeat_id) == (True, "hb-1")
     assert (stale.ok, stale.heartbeat_id) == (False, "hb-7")
+    production = await rest.heartbeat("hb-1")
+    assert (production.ok, production.heartbeat_id) == (False, "hb-8")
     with pytest.raises(VenueRequestError):
         await rest.heartbeat("hb-7")
     assert json.loads(venue.requests[1].content) == {"heartbeat_id": "hb-0"}

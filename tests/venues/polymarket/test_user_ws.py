@@ -139,14 +139,45 @@ def test_trade_as_maker_is_found_inside_maker_orders() -> None:
     ]
 
 
-@pytest.mark.parametrize("status", ["MATCHED", "MINED", "CONFIRMED", "RETRYING", "FAILED"])
+@pytest.mark.parametrize(
+    "status", ["MATCHED", "MATCHED_NOT_BROADCASTED", "MINED", "CONFIRMED", "RETRYING", "FAILED", "TRADE_STATUS_MINED"]
+)
 def test_every_settlement_status_and_the_old_matchtime_spelling(status: str) -> None:
     data = frame("ws_user_trade_msg.json", status=status, last_update="1703875260")
     data["matchtime"] = data.pop("match_time")
     trade = one_trade(data)
-    assert trade.status is TradeStatus(status)
+    assert trade.status is TradeStatus(status.removeprefix("TRADE_STATUS_"))
     assert trade.match_ts == 1704067200.0
     assert trade.ts == 1703875260.0
+
+
+@pytest.mark.parametrize(
+    ("fields", "match_ts", "ts"),
+    [
+        # 2026 production: epoch seconds as strings (protocol.md §11 item 11); `timestamp` in ms
+        ({"match_time": "1767225600", "last_update": "1767225607"}, 1767225600.0, 1767225607.0),
+        # `last_update` absent: the frame's `timestamp`, in seconds or in milliseconds
+        ({"match_time": "1767225600", "last_update": None, "timestamp": "1767225608"}, 1767225600.0, 1767225608.0),
+        ({"match_time": "1767225600", "last_update": None, "timestamp": "1767225608500"}, 1767225600.0, 1767225608.5),
+        # the captures' ISO strings
+        ({"match_time": "2026-01-01T00:00:00Z", "last_update": "2026-01-01T00:00:07Z"}, 1767225600.0, 1767225607.0),
+    ],
+)
+def test_trade_times_in_epoch_seconds_milliseconds_or_iso(fields: dict[str, Any], match_ts: float, ts: float) -> None:
+    data = frame("ws_user_trade_msg.json")
+    for name, value in fields.items():
+        if value is None:
+            data.pop(name)
+        else:
+            data[name] = value
+    trade = one_trade(data)
+    assert (trade.match_ts, trade.ts) == (match_ts, ts)
+
+
+def test_an_unknown_settlement_status_is_passed_on_as_unknown_not_dropped() -> None:
+    trade = one_trade(frame("ws_user_trade_msg.json", status="SETTLED_ON_MARS"))
+    assert (trade.status, trade.status_text) == (TradeStatus.UNKNOWN, "SETTLED_ON_MARS")
+    assert len(trade.fills) == 1
 
 
 def test_an_array_frame_and_pong() -> None:
@@ -164,7 +195,6 @@ def test_an_array_frame_and_pong() -> None:
         ({"event_type": "mystery"}, "UNKNOWN_EVENT"),
         (frame("ws_user_order_msg.json", price="abc"), "BAD_VALUE"),
         (frame("ws_user_order_msg.json", status="EXPLODED"), "BAD_VALUE"),
-        (frame("ws_user_trade_msg.json", status="SETTLED"), "BAD_VALUE"),
         (frame("ws_user_trade_msg.json", owner="x", trade_owner="x", maker_address="0x" + "1" * 40), "NOT_OURS"),
         ({"error": "invalid message"}, "VENUE_ERROR"),
     ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import subprocess
@@ -12,6 +13,8 @@ import pytest
 import trio
 
 from trader.cli import main
+from trader.commands.sim import add_arguments, config_from_args
+from trader.venues.sim.gamma import GammaConfig
 
 
 async def test_trader_sim_prints_its_urls_serves_and_stops_on_sigint() -> None:
@@ -53,6 +56,10 @@ async def test_trader_sim_prints_its_urls_serves_and_stops_on_sigint() -> None:
         (["--scenario-param", "wobble=1"], "unknown synthetic scenario parameter 'wobble'"),
         (["--block-time", "0"], "--block-time > 0"),
         (["--mining-delay", "-1"], "--mining-delay must be >= 0"),
+        (["--gamma-max-offset", "-5"], "--gamma-max-offset must be >= 0"),
+        (["--tier", "0xabc=mithril"], "--tier expects 0xADDRESS=TIER"),
+        (["--default-tier", "tin"], "--default-tier must be one of standard, copper"),
+        (["--fault", "restart:secs=soon"], "secs"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_message(
@@ -60,3 +67,25 @@ def test_bad_arguments_exit_2_with_a_clear_message(
 ) -> None:
     assert main(["sim", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_gamma_is_production_like_unless_told_otherwise() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    default = config_from_args(parser.parse_args([]))
+    assert default.gamma == GammaConfig()
+    assert (default.gamma.keyset, default.gamma.max_page, default.gamma.max_offset) == (True, 100, 2000)
+    legacy = config_from_args(parser.parse_args(["--gamma-legacy", "--gamma-max-offset", "300", "--markets", "350"]))
+    assert (legacy.gamma.keyset, legacy.gamma.max_offset, legacy.markets) == (False, 300, 350)
+
+
+def test_tiers_and_the_warning_only_mode_reach_the_sims_config() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        ["--tier", "0xAbC=Gold", "--default-tier", "copper", "--rate-limit-warn-only", "--fault", "restart:secs=5"]
+    )
+    config = config_from_args(args)
+    assert dict(config.signer_tiers) == {"0xabc": "Gold"}
+    assert (config.default_tier, config.enforce_signer_limits, config.signer_limits) == ("copper", False, True)
+    assert not config_from_args(parser.parse_args(["--no-rate-limits"])).signer_limits

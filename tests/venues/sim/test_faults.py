@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -175,6 +176,64 @@ async def test_ghost_fill_goes_matched_then_failed(sim: SimVenue, http: httpx.As
     assert (wallet.shares.get(market.token_ids[0], 0), wallet.collateral) == (0, 10_000 * 10**6)
 
 
+@pytest.mark.parametrize(
+    ("path", "statuses", "kept"),
+    [
+        ("retrying", ["MATCHED", "MINED", "RETRYING", "MINED", "CONFIRMED"], True),
+        ("failed_after_mined", ["MATCHED", "MINED", "FAILED"], False),
+        ("not_broadcasted", ["MATCHED_NOT_BROADCASTED", "MATCHED", "MINED", "CONFIRMED"], True),
+    ],
+)
+async def test_settlement_paths_of_2026_as_a_fault(
+    sim: SimVenue, http: httpx.AsyncClient, path: str, statuses: list[str], kept: bool
+) -> None:
+    alice = make_trader(sim, http)
+    market = sim.exchange.markets[0]
+    sim.exchange.submit(order(market.token_ids[1], Side.BUY, "0.60", "10", owner="mm"), sim.now())
+    armed = await http.post(sim.urls.rest + "/_sim/faults", json={"kind": "settlement_path", "path": path})
+    assert armed.json() == {"result": f"settlement_path {path} armed"}
+    seen: list[str] = []
+    done = trio.Event()
+
+    def on_event(event: object) -> None:
+        if isinstance(event, TradeEvent):
+            seen.append(event.trade.status)
+            if event.trade.status in ("CONFIRMED", "FAILED"):
+                done.set()
+
+    sim.exchange.add_listener(on_event)
+    async with trio_websocket.open_websocket_url(sim.urls.ws_user) as ws:
+        auth = alice.credentials
+        await ws.send_message(
+            json.dumps(
+                {"type": "user", "auth": {"apiKey": auth.api_key, "secret": auth.secret, "passphrase": auth.passphrase}}
+            )
+        )
+        reply = (await alice.post(alice.order(market, Side.BUY, "0.40", "10"))).json()
+        (trade_id,) = reply["tradeIDs"]
+        with trio.fail_after(5):
+            await done.wait()
+        frames: list[dict[str, Any]] = []
+        while len(frames) < len(statuses):
+            frame = await receive_json(ws)
+            assert isinstance(frame, dict)
+            if frame.get("event_type") == "trade":
+                frames.append(frame)
+    assert seen == statuses
+    assert [f["status"] for f in frames] == statuses  # the user channel reports every step
+    (listed,) = (await alice.request("GET", "/data/trades", id=trade_id)).json()["data"]
+    assert listed["status"] == statuses[-1]
+    # trade times as production sends them in 2026: epoch seconds as strings (REST and the user channel)
+    trade = sim.exchange.trade(trade_id)
+    assert trade is not None
+    for report in (listed, *frames):
+        assert report["match_time"] == str(int(trade.match_time))
+        assert report["last_update"].isdigit()
+    assert listed["last_update"] == str(int(trade.last_update))
+    wallet = sim.exchange.wallet(alice.signer.address)
+    assert wallet.shares.get(market.token_ids[0], 0) == (10 * 10**6 if kept else 0)
+
+
 async def test_admin_lists_clears_and_refuses_unknown_kinds(sim: SimVenue, http: httpx.AsyncClient) -> None:
     url = sim.urls.rest + "/_sim/faults"
     await http.post(url, json={"kind": "ghost_fills", "count": 2})
@@ -205,6 +264,8 @@ async def test_fault_parameters_are_checked(sim: SimVenue) -> None:
         apply_fault(sim.faults, "malformed_frames", {"frame": "garbage", "kind": "garbage"})
     with pytest.raises(InputError, match="ghost_fills does not take fraction; it takes count, owner, side, token_id"):
         apply_fault(sim.faults, "ghost_fills", {"fraction": "0.5"})
+    with pytest.raises(InputError, match="path"):
+        apply_fault(sim.faults, "settlement_path", {"path": "sideways"})
 
 
 async def test_the_command_line_still_takes_kind_for_the_frame(sim: SimVenue) -> None:

@@ -121,3 +121,28 @@ async def test_a_new_market_is_announced_to_custom_feature_connections_and_liste
     gamma = (await http.get(sim.urls.gamma + "/markets", params={"condition_ids": new.condition_id})).json()
     assert [g["conditionId"] for g in gamma] == [new.condition_id]
     assert (await http.get(f"{sim.urls.rest}/markets/{new.condition_id}")).status_code == 200
+
+
+async def test_best_bid_ask_reaches_custom_feature_subscribers_when_the_top_changes(sim: SimVenue) -> None:
+    m = sim.exchange.markets[0]
+    yes, no = m.token_ids
+    async with (
+        trio_websocket.open_websocket_url(sim.urls.ws_market) as custom,
+        trio_websocket.open_websocket_url(sim.urls.ws_market) as plain,
+    ):
+        await _subscribe(custom, [yes, no], custom=True)
+        await _subscribe(plain, [yes, no], custom=False)
+        sim.exchange.submit(order(yes, Side.BUY, "0.40", "10", owner="mm"), sim.now())
+        frames = [f for f in await _quiet(custom) if isinstance(f, dict) and f["event_type"] == "best_bid_ask"]
+        # captured/ws_market_best_bid_ask_msg.json's shape, for each token of the (complementary) market
+        assert [(f["asset_id"], f["best_bid"], f["best_ask"], f["spread"]) for f in frames] == [
+            (yes, "0.4", "1", "0.6"),  # an empty ask side is "1"
+            (no, "0", "0.6", "0.6"),  # ... and an empty bid side "0"
+        ]
+        assert frames[0]["market"] == m.condition_id
+        assert str(frames[0]["timestamp"]).isdigit()
+        sim.exchange.submit(order(yes, Side.BUY, "0.39", "10", owner="mm"), sim.now())  # below the top: no change
+        assert [f for f in await _quiet(custom) if isinstance(f, dict) and f["event_type"] == "best_bid_ask"] == []
+        kinds = [f["event_type"] for f in await _quiet(plain) if isinstance(f, dict)]
+        assert "price_change" in kinds
+        assert "best_bid_ask" not in kinds

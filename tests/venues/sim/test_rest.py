@@ -7,8 +7,10 @@ import json
 import httpx
 
 from tests.venues.sim._support import order
-from tests.venues.sim.conftest import KEY2, make_trader, static_config
+from tests.venues.sim.conftest import KEY1, KEY2, make_trader, static_config
 from trader.domain.numbers import Side
+from trader.venues.polymarket.rest import open_rest_client
+from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.sim.ratelimit import RateLimiter, RateRule
 from trader.venues.sim.rest import RestConfig
 from trader.venues.sim.venue import SimVenue, open_sim_venue
@@ -73,8 +75,11 @@ async def test_gamma_and_data_api(sim: SimVenue, http: httpx.AsyncClient) -> Non
     buyer = order(yes, Side.BUY, "0.40", "10", owner="alice")
     sim.exchange.submit(order(no, Side.BUY, "0.60", "10", owner="mm"), sim.now())
     sim.exchange.submit(buyer, sim.now())
-    (position,) = (await http.get(sim.urls.data + "/positions", params={"user": buyer.maker_address})).json()
+    (position,) = (await http.get(sim.urls.data + "/v2/positions", params={"user": buyer.maker_address})).json()
     assert (position["asset"], position["size"], position["avgPrice"], position["outcome"]) == (yes, 10, 0.4, "Yes")
+    assert (await http.get(sim.urls.data + "/positions", params={"user": buyer.maker_address})).json() == [position]
+    assert (await http.get(sim.urls.data + "/v2/positions")).status_code == 400  # `user` is required
+    assert (await http.get(sim.urls.data + "/v3/positions", params={"user": "x"})).status_code == 404
 
 
 async def test_l2_order_lifecycle_and_errors(sim: SimVenue, http: httpx.AsyncClient) -> None:
@@ -153,7 +158,22 @@ async def test_heartbeat_over_http(sim: SimVenue, http: httpx.AsyncClient) -> No
     second = (await alice.request("POST", "/v1/heartbeats", {"heartbeat_id": first})).json()["heartbeat_id"]
     stale = await alice.request("POST", "/v1/heartbeats", {"heartbeat_id": first})
     assert stale.status_code == 400
-    assert stale.json() == {"heartbeat_id": second, "error": "Invalid Heartbeat ID"}
+    assert stale.json() == {"error_msg": "Invalid Heartbeat ID", "heartbeat_id": second}  # production's key
+    legacy = await alice.request("POST", "/heartbeats")  # the legacy endpoint: no body, no id
+    assert (legacy.status_code, legacy.json()) == (200, {"status": "ok"})
+    assert (await http.post(sim.urls.rest + "/heartbeats")).status_code == 401  # still an L2 endpoint
+    third = await alice.request("POST", "/v1/heartbeats", {"heartbeat_id": second})
+    assert third.status_code == 200  # the legacy call did not touch the session
+
+
+async def test_the_engines_heartbeat_recovers_the_id_from_a_stale_reply(sim: SimVenue) -> None:
+    signer = OrderSigner(KEY1)
+    async with open_rest_client(sim.urls.rest, signer, sim.api_keys.derive(signer.address, 0)) as rest:
+        first = await rest.heartbeat("")
+        await rest.heartbeat(first.heartbeat_id)
+        stale = await rest.heartbeat(first.heartbeat_id)
+        assert not stale.ok
+        assert (await rest.heartbeat(stale.heartbeat_id)).ok  # the id the venue named in `error_msg`'s reply
 
 
 async def test_rate_limit_answers_429_past_the_window_limit(http: httpx.AsyncClient) -> None:

@@ -35,6 +35,7 @@ from trader.engine.order_manager.manager import OrderManager, pump_venue_events
 from trader.engine.order_manager.reasons import (
     CANCEL_NOT_DONE,
     CIRCUIT_OPEN,
+    PREPARE_FAILED,
     RATE_LIMITED,
     SENDING_BLOCKED,
     STORE_WRITE_FAILED,
@@ -48,6 +49,7 @@ from trader.engine.order_manager.submit import DuplicateClientOrderId, PrepareFa
 __all__ = [
     "CANCEL_NOT_DONE",
     "CIRCUIT_OPEN",
+    "PREPARE_FAILED",
     "RATE_LIMITED",
     "SENDING_BLOCKED",
     "STORE_WRITE_FAILED",

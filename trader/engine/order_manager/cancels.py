@@ -1,13 +1,20 @@
-"""Cancels: one order (`cancel`, `DELETE /order`) or every open order (`cancel_all`, `DELETE /cancel-all`).
+"""Cancels: one order (`cancel`, `DELETE /order`), several by id (`cancel_many`, `DELETE /orders`, split into requests
+of at most `MAX_CANCEL_IDS` ids and at most what one request can cost in the signer's cancel bucket), or every open
+order (`cancel_all`, `DELETE /cancel-all`).
 
-Both are HIGH priority in the rate limiter (they do not wait behind a blocked order endpoint) and not bounded in
-their wait here (the caller's deadline applies). `cancel_all(force=True)` (the emergency stop) goes out even when
-the breaker is open: pulling orders matters more than sparing a sick venue. The reason of a cancel is remembered, so
-that the venue's CANCELED report of that order closes it with our reason rather than `CANCELED_BY_VENUE`.
+All are HIGH priority in the rate limiter (they do not wait behind a blocked order endpoint; cancels have their own
+bucket at the venue) and not bounded in their wait here (the caller's deadline applies). They go out whatever the
+venue's trading restrictions (cancels pass in post-only and cancel-only modes); while the matching engine restarts
+(425) they are sent again at each probe time, for as long as their caller waits. `cancel_all(force=True)` (the
+emergency stop) goes out even when the breaker is open: pulling orders matters more than sparing a sick venue. The
+reason of a cancel is remembered, so that the venue's CANCELED report of that order closes it with our reason rather
+than `CANCELED_BY_VENUE`.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from functools import partial
 
 import trio
@@ -15,10 +22,10 @@ import trio
 from trader.domain.enums import OrderStatus
 from trader.domain.events import OrderCanceled, OrderCancelRejected, OrderCancelRequested, OrderReason
 from trader.domain.orders import Order
-from trader.engine.order_manager.guard import CANCEL_ALL_ENDPOINT, CANCEL_ENDPOINT, VenueGuard
+from trader.engine.order_manager.guard import CANCEL_ALL_ENDPOINT, CANCEL_ENDPOINT, CANCELS_ENDPOINT, VenueGuard
 from trader.engine.order_manager.ledger import OrderLedger
 from trader.engine.order_manager.reasons import CANCEL_NOT_DONE
-from trader.venues.base import CancelResult, Venue
+from trader.venues.base import MAX_CANCEL_IDS, CancelResult, Venue
 
 __all__ = ["Canceller"]
 
@@ -50,30 +57,61 @@ class Canceller:
         ledger.apply(OrderCancelRequested(client_order_id=client_order_id, ts=ledger.now()))
         self._cancel_reasons[client_order_id] = reason
         ledger.counts["cancels_sent"] += 1
-        result = await self._guard.call(CANCEL_ENDPOINT, partial(self._venue.cancel, order.order_id))
+        result = await self._guard.call_retrying(
+            CANCEL_ENDPOINT, partial(self._venue.cancel, order.order_id), retry_secs=math.inf
+        )
         await self._on_cancel_result(result, reason)
-        if (
-            order.order_id in result.not_canceled
-            and ledger.orders[client_order_id].status is OrderStatus.PENDING_CANCEL
-        ):
-            ledger.apply(
-                OrderCancelRejected(
-                    client_order_id=client_order_id,
-                    reason=CANCEL_NOT_DONE,
-                    ts=ledger.now(),
-                    message=result.not_canceled[order.order_id][:200],
-                )
-            )
+        await self._not_done(client_order_id, result)
         await ledger.save_order(client_order_id)
         return ledger.orders[client_order_id]
+
+    async def _not_done(self, cid: str, result: CancelResult) -> None:
+        ledger = self._ledger
+        order_id = ledger.orders[cid].order_id
+        if order_id in result.not_canceled and ledger.orders[cid].status is OrderStatus.PENDING_CANCEL:
+            ledger.apply(
+                OrderCancelRejected(
+                    client_order_id=cid,
+                    reason=CANCEL_NOT_DONE,
+                    ts=ledger.now(),
+                    message=result.not_canceled[order_id][:200],
+                )
+            )
+
+    def max_ids_per_request(self) -> int:
+        """At most `MAX_CANCEL_IDS`, and no more than one request can cost in the signer's cancel bucket."""
+        cost = self._guard.limiter.max_cost(CANCELS_ENDPOINT)
+        return MAX_CANCEL_IDS if cost is None else max(1, min(MAX_CANCEL_IDS, cost))
+
+    async def cancel_many(self, client_order_ids: Sequence[str], *, reason: str) -> list[Order]:
+        """Cancel several orders (see the module docstring); the requests go one after the other. Errors propagate
+        (the orders of the failed request and those after it stay as they were, or PENDING_CANCEL)."""
+        ledger = self._ledger
+        cids = [cid for cid in dict.fromkeys(client_order_ids) if not ledger.orders[cid].is_terminal]
+        size = self.max_ids_per_request()
+        for start in range(0, len(cids), size):
+            chunk = cids[start : start + size]
+            for cid in chunk:
+                ledger.apply(OrderCancelRequested(client_order_id=cid, ts=ledger.now()))
+                self._cancel_reasons[cid] = reason
+            ledger.counts["cancels_sent"] += len(chunk)
+            ids = [ledger.orders[cid].order_id for cid in chunk]
+            result = await self._guard.call_retrying(
+                CANCELS_ENDPOINT, partial(self._venue.cancel_orders, ids), retry_secs=math.inf, cost=len(ids)
+            )
+            await self._on_cancel_result(result, reason)
+            for cid in chunk:
+                await self._not_done(cid, result)
+                await ledger.save_order(cid)
+        return [ledger.orders[cid] for cid in dict.fromkeys(client_order_ids)]
 
     async def cancel_all(self, *, reason: str, force: bool = False) -> CancelResult:
         """Cancel every open order at the venue (HIGH priority; `force`: even with the breaker open)."""
         self._ledger.counts["cancel_alls"] += 1
         self._cancel_all_reason = reason
         try:
-            result = await self._guard.call(
-                CANCEL_ALL_ENDPOINT, partial(self._venue.cancel_all, reason=reason), force=force
+            result = await self._guard.call_retrying(
+                CANCEL_ALL_ENDPOINT, partial(self._venue.cancel_all, reason=reason), force=force, retry_secs=math.inf
             )
         finally:
             self._cancel_all_reason = None

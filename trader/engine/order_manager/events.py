@@ -5,9 +5,15 @@ order id: the ledger maps it to our client order id, and an event for an id we d
 (`unknown_events`) and dropped. Order updates become `OrderAccepted`, `OrderCanceled`, `OrderKilled`
 (`apply_venue_status`, which the submit path uses for the venue's reply too); trades become fills (order and
 portfolio) on first sight, are settled when CONFIRMED, and a FAILED trade reverses exactly its fill in the order and
-in the portfolio. A LIVE order that we had closed as not found (a "ghost" that landed late) is cancelled at once; so
-is an order that lands while sending is blocked, before we ever heard of it (its request was on the wire when an
-emergency stop cancelled its task, and it reached the venue after the cancel-all).
+in the portfolio (also after MINED or RETRYING). A trade's statuses follow `trader.domain.orders.TRADE_TRANSITIONS`:
+MATCHED / MATCHED_NOT_BROADCASTED, MINED, RETRYING (back to MINED or CONFIRMED, or on to FAILED); a status out of
+order is counted (`late_events`) and ignored. A status the venue adapter did not know (`TradeStatus.UNKNOWN`) is
+counted (`unknown_trade_statuses`) and changes nothing: a trade seen first so is applied as MATCHED (the match
+happened; nothing is settled), a known one keeps its status.
+
+A LIVE order that we had closed as not found (a "ghost" that landed late) is cancelled at once; so is an order that
+lands while sending is blocked, before we ever heard of it (its request was on the wire when an emergency stop
+cancelled its task, and it reached the venue after the cancel-all).
 """
 
 from __future__ import annotations
@@ -139,6 +145,10 @@ class VenueEventHandler:
             return
         if event.status is known.status:
             return
+        if event.status is TradeStatus.UNKNOWN:
+            ledger.counts["unknown_trade_statuses"] += 1
+            log.warning("trade_status_unknown_kept", trade_id=event.trade_id, kept=known.status)
+            return
         if not known.can_transition(event.status):
             ledger.counts["late_events"] += 1
             log.warning("trade_status_out_of_order", trade_id=event.trade_id, known=known.status, got=event.status)
@@ -177,6 +187,9 @@ class VenueEventHandler:
             self._trades[key] = trade.apply_status(TradeStatus.FAILED, event.ts)
             await ledger.save_trade(self._trades[key])
             return
+        if event.status is TradeStatus.UNKNOWN:
+            ledger.counts["unknown_trade_statuses"] += 1
+            log.warning("trade_status_unknown_kept", trade_id=event.trade_id, kept=TradeStatus.MATCHED)
         fill = trade.fill_event(fill_id=f"{event.trade_id}:{event.order_id}")
         self._fills[key] = fill
         ledger.counts["fills"] += 1
@@ -187,7 +200,7 @@ class VenueEventHandler:
             ledger.counts["late_events"] += 1
             log.error("fill_not_applicable", client_order_id=cid, status=order.status, trade_id=event.trade_id)
         ledger.portfolio.apply_fill(fill)
-        if event.status is not TradeStatus.MATCHED:
+        if event.status not in (TradeStatus.MATCHED, TradeStatus.UNKNOWN):
             trade = trade.apply_status(event.status, event.ts)
             if event.status is TradeStatus.CONFIRMED:
                 ledger.counts["trades_confirmed"] += 1

@@ -11,22 +11,37 @@ bound (`RateLimitWaitTooLong`), a connection that could not be made (`VenueConne
 unknown). 429 blocks the endpoint in the rate limiter (Retry-After or backoff); 5xx counts against the breaker. Each
 kind is counted separately (`counts`, reported in `OrderManager.statistics()`). A forced call (the emergency
 cancel-all) goes out even when the breaker is open: pulling orders matters more than sparing a sick venue.
+
+Trading restrictions (`trader.engine.restrictions`, whose `VenueRestrictions` the guard owns): an order call is
+refused before it is made when a restriction forbids its orders (`VenueRestricted`, with the restriction's code;
+nothing was sent); a reply naming a restriction (425, a 503 for post-only, cancel-only or trading disabled) is told
+to the restrictions, counted (`restricted`) and never held against the breaker; any other answer of a trading
+endpoint is told too (it ends a restart). `call_retrying` sends a call refused with 425 again (the venue took
+nothing: the same order id may go again) at each probe time of the restart, for at most `retry_secs` (cancels:
+as long as their caller waits), unless another restriction then forbids it: the 425 is then the verdict.
+
+Rate limits: the venue's `RateLimitReport`s (`on_rate_limit`, a `VenueAccount` listener) go to the limiter, which
+follows the signer's buckets; a call is charged its cost (orders in a batch, ids in a cancel).
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import trio
 
 from trader.engine.breaker import CircuitBreaker, CircuitOpenError
 from trader.engine.rate_limit import RateLimiter
+from trader.engine.restrictions import SendsOrders, VenueRestrictions
+from trader.engine.risk import RiskCode
 from trader.errors import TraderError
-from trader.venues.errors import VenueConnectionError, VenueError, VenueRequestError
+from trader.venues.base import RateLimitReport
+from trader.venues.errors import TradingRestriction, VenueConnectionError, VenueError, VenueRequestError
 
-__all__ = ["RateLimitWaitTooLong", "SendingBlocked", "VenueGuard", "is_unknown_outcome"]
+__all__ = ["RateLimitWaitTooLong", "SendingBlocked", "VenueGuard", "VenueRestricted", "is_unknown_outcome"]
 
 T = TypeVar("T")
 
@@ -34,9 +49,15 @@ T = TypeVar("T")
 ORDER_ENDPOINT = "POST /order"
 BATCH_ENDPOINT = "POST /orders"
 CANCEL_ENDPOINT = "DELETE /order"
+CANCELS_ENDPOINT = "DELETE /orders"
 CANCEL_ALL_ENDPOINT = "DELETE /cancel-all"
 LOOKUP_ENDPOINT = "GET /data/order"
 TRADES_ENDPOINT = "GET /data/trades"
+CLOSED_ONLY_ENDPOINT = "GET /auth/ban-status/closed-only"
+TIER_ENDPOINT = "GET /v1/user/rate-limit-tier"
+#: Endpoints whose answers tell whether the venue is trading (a restart ends when one answers).
+_ORDER_ENDPOINTS = frozenset({ORDER_ENDPOINT, BATCH_ENDPOINT})
+_TRADING_ENDPOINTS = _ORDER_ENDPOINTS | {CANCEL_ENDPOINT, CANCELS_ENDPOINT, CANCEL_ALL_ENDPOINT}
 
 
 class RateLimitWaitTooLong(TraderError):
@@ -47,12 +68,20 @@ class SendingBlocked(TraderError):
     """Sending was blocked (emergency stop, drain) while the submit waited for the rate limiter."""
 
 
+class VenueRestricted(TraderError):
+    """A trading restriction forbids sending these orders now (known before sending): the call was not made."""
+
+    def __init__(self, code: RiskCode) -> None:
+        self.code = code
+        super().__init__(f"not sent: {code}")
+
+
 def is_unknown_outcome(exc: BaseException) -> bool:
     """True when a submit failed in a way that leaves the order's fate unknown (it may be at the venue)."""
     if isinstance(exc, trio.TooSlowError):
         return True
     if isinstance(exc, VenueRequestError):
-        return exc.is_server_error
+        return exc.is_server_error and exc.restriction is None  # a restriction's 503 says nothing was taken
     return isinstance(exc, VenueError) and not isinstance(exc, VenueConnectionError)
 
 
@@ -60,14 +89,30 @@ class VenueGuard:
     """The rate limiter, the sending gate, the breaker, the deadline and the failure counts of venue requests, as
     one piece (see the module docstring). Not thread-safe: one Trio thread owns it."""
 
-    def __init__(self, breaker: CircuitBreaker, limiter: RateLimiter, *, request_timeout_secs: float) -> None:
+    def __init__(
+        self,
+        breaker: CircuitBreaker,
+        limiter: RateLimiter,
+        *,
+        request_timeout_secs: float,
+        restrictions: VenueRestrictions | None = None,
+        wall_secs: Callable[[], float] = time.time,
+    ) -> None:
         self.breaker = breaker
         self.limiter = limiter
         self.request_timeout_secs = request_timeout_secs
+        self.restrictions = restrictions or VenueRestrictions()
+        self._wall_secs = wall_secs
         #: The reason nothing new may be sent (an emergency stop, a drain), or None.
         self.sending_blocked: str | None = None
-        #: timeouts, responses_429, responses_5xx, responses_4xx, venue_errors, breaker_refusals, breaker_bypassed.
+        #: timeouts, responses_429, responses_5xx, responses_4xx, venue_errors, breaker_refusals, breaker_bypassed,
+        #: restricted:<RESTRICTION> (refusals for a trading restriction), restart_retries.
         self.counts: Counter[str] = Counter()
+
+    def on_rate_limit(self, report: RateLimitReport) -> None:
+        """A reply's rate-limit headers (a `VenueAccount` listener): the limiter follows the signer's buckets."""
+        reset_in = None if report.reset_at is None else report.reset_at - self._wall_secs()
+        self.limiter.observe(report, trio.current_time(), reset_in)
 
     async def call(
         self,
@@ -78,21 +123,30 @@ class VenueGuard:
         check_blocked: bool = False,
         force: bool = False,
         max_wait_secs: float | None = None,
+        cost: int = 1,
+        orders: Sequence[SendsOrders] | None = None,
     ) -> T:
         """One venue request through the rate limiter and the breaker, with the per-request deadline.
 
-        The rate limiter's wait comes first (bounded by `max_wait_secs`), then (`check_blocked`) the sending gate,
-        then the breaker; `before_send` runs once the breaker let the call through, right before it is made.
+        The rate limiter's wait comes first (bounded by `max_wait_secs`; `cost`: the tokens the call costs, orders
+        in a batch or ids in a cancel), then (`check_blocked`) the sending gate, then (`orders`) the trading
+        restrictions, then the breaker; `before_send` runs once the breaker let the call through, right before it
+        is made.
         """
         timeout = self.request_timeout_secs
-        if not await self.limiter.acquire(endpoint, max_wait_secs=max_wait_secs):
+        if not await self.limiter.acquire(endpoint, cost, max_wait_secs=max_wait_secs):
             raise RateLimitWaitTooLong(f"{endpoint}: rate limiter wait above {max_wait_secs}s")
         if check_blocked and self.sending_blocked is not None:
             raise SendingBlocked(self.sending_blocked)
+        if orders is not None and (denial := self.restrictions.order_denial(orders, trio.current_time())) is not None:
+            raise VenueRestricted(denial)
+        sent_at = trio.current_time()
 
         async def attempt() -> T:
+            nonlocal sent_at
             if before_send is not None:
                 before_send()
+            sent_at = trio.current_time()
             with trio.fail_after(timeout):
                 return await fn()
 
@@ -106,12 +160,19 @@ class VenueGuard:
                 self.counts["breaker_bypassed"] += 1
                 result = await attempt()
         except VenueRequestError as exc:
+            now = trio.current_time()
             if exc.is_throttled:
                 self.counts["responses_429"] += 1
-                self.limiter.record_429(endpoint, trio.current_time(), exc.retry_after_secs)
+                self.limiter.record_429(endpoint, now, exc.retry_after_secs)
+            elif exc.restriction is not None:
+                self.counts[f"restricted:{exc.restriction}"] += 1
+                self.limiter.record_success(endpoint)
+                self.restrictions.on_refusal(exc.restriction, sent_at=sent_at, now=now)
             else:
                 self.counts["responses_5xx" if exc.is_server_error else "responses_4xx"] += 1
                 self.limiter.record_success(endpoint)
+                if not exc.is_server_error:
+                    self._answered(endpoint, sent_at, now)
             raise
         except trio.TooSlowError:
             self.counts["timeouts"] += 1
@@ -120,4 +181,69 @@ class VenueGuard:
             self.counts["venue_errors"] += 1
             raise
         self.limiter.record_success(endpoint)
+        self._answered(endpoint, sent_at, trio.current_time())
         return result
+
+    def _answered(self, endpoint: str, sent_at: float, now: float) -> None:
+        if endpoint in _TRADING_ENDPOINTS:
+            self.restrictions.on_answer(order_endpoint=endpoint in _ORDER_ENDPOINTS, sent_at=sent_at, now=now)
+
+    async def call_retrying(
+        self,
+        endpoint: str,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        retry_secs: float,
+        before_send: Callable[[], None] | None = None,
+        orders: Sequence[SendsOrders] | None = None,
+        check_blocked: bool = False,
+        force: bool = False,
+        max_wait_secs: float | None = None,
+        cost: int = 1,
+    ) -> T:
+        """`call`, sent again while the venue answers 425 (its matching engine restarting: nothing was taken), at
+        each probe time of the restart (`VenueRestrictions.restart_retry_at`), for at most `retry_secs` after the
+        first attempt. `before_send` runs before the first attempt only. A retry that another restriction forbids
+        by then (the post-only window for an order that is not post-only), or one past the deadline, is not made:
+        the last 425 is raised, the venue's verdict on the request."""
+        deadline = trio.current_time() + retry_secs
+        first = True
+        last: VenueRequestError | None = None
+        while True:
+            try:
+                return await self.call(
+                    endpoint,
+                    fn,
+                    before_send=before_send if first else None,
+                    check_blocked=check_blocked,
+                    force=force,
+                    max_wait_secs=max_wait_secs,
+                    cost=cost,
+                    orders=orders if first else None,
+                )
+            except VenueRequestError as exc:
+                if exc.restriction is not TradingRestriction.RESTARTING:
+                    raise
+                last = exc
+            except (SendingBlocked, VenueRestricted, RateLimitWaitTooLong, CircuitOpenError):
+                if last is None:
+                    raise
+                raise last from None  # a retry that could not go: the venue's 425 stands
+            first = False
+            while True:
+                now = trio.current_time()
+                wake = self.restrictions.restart_retry_at(now)
+                if wake > deadline:
+                    raise last
+                if wake > now:
+                    await trio.sleep_until(wake)
+                if orders is None:
+                    break
+                denial = self.restrictions.order_denial(orders, trio.current_time(), count=False)
+                if denial is None:
+                    break
+                if denial is not RiskCode.RESTRICTED_RESTARTING:
+                    raise last
+            if check_blocked and self.sending_blocked is not None:
+                raise last
+            self.counts["restart_retries"] += 1

@@ -19,18 +19,26 @@ from trader.domain.events import OrderReason
 from trader.domain.intents import OrderIntent
 from trader.domain.orders import Order
 from trader.domain.positions import Portfolio
-from trader.engine.breaker import CircuitBreaker
+from trader.engine.breaker import CircuitBreaker, CircuitOpenError
 from trader.engine.order_manager.cancels import Canceller
 from trader.engine.order_manager.events import VenueEventHandler
-from trader.engine.order_manager.guard import VenueGuard
+from trader.engine.order_manager.guard import (
+    BATCH_ENDPOINT,
+    CLOSED_ONLY_ENDPOINT,
+    TIER_ENDPOINT,
+    RateLimitWaitTooLong,
+    VenueGuard,
+)
 from trader.engine.order_manager.ledger import OrderLedger
 from trader.engine.order_manager.resolve import Resolver
 from trader.engine.order_manager.settings import OrderManagerSettings, OrderManagerStatistics
 from trader.engine.order_manager.submit import Submitter, check_batch_intents
-from trader.engine.rate_limit import RateLimiter
+from trader.engine.rate_limit import RateLimiter, TierSource
+from trader.engine.restrictions import VenueRestrictions
 from trader.errors import ConfigError
 from trader.integrations.store.base import Store
-from trader.venues.base import CancelResult, Venue, VenueEvent, VenueTrade
+from trader.venues.base import MAX_BATCH_SIZE, CancelResult, Venue, VenueAccount, VenueEvent, VenueTrade
+from trader.venues.errors import VenueError
 
 __all__ = ["OrderManager", "pump_venue_events"]
 
@@ -60,7 +68,13 @@ class OrderManager:
             breaker or CircuitBreaker(name="venue"),
             limiter or RateLimiter(),
             request_timeout_secs=settings.request_timeout_secs,
+            restrictions=VenueRestrictions(settings.restrictions),
+            wall_secs=self.now,
         )
+        #: the venue's account side (rate-limit reports, closed-only, tier), when it has one
+        self._account = venue if isinstance(venue, VenueAccount) else None
+        if self._account is not None:
+            self._account.add_rate_limit_listener(guard.on_rate_limit)
         self._ledger = ledger = OrderLedger(
             store,
             portfolio if portfolio is not None else Portfolio(),
@@ -101,6 +115,22 @@ class OrderManager:
     @property
     def limiter(self) -> RateLimiter:
         return self._guard.limiter
+
+    @property
+    def restrictions(self) -> VenueRestrictions:
+        """The venue's trading restrictions as the replies tell them (`trader.engine.restrictions`)."""
+        return self._guard.restrictions
+
+    @property
+    def has_account(self) -> bool:
+        """Whether the venue can be asked about the account (`VenueAccount`: closed-only, rate-limit tier)."""
+        return self._account is not None
+
+    def max_batch_orders(self) -> int:
+        """The most orders one `submit_batch` request may hold: the venue's cap, and the most one request can cost
+        in the signer's order bucket (a batch costing more than the tier's burst can never pass: split it)."""
+        cost = self.limiter.max_cost(BATCH_ENDPOINT)
+        return MAX_BATCH_SIZE if cost is None else max(1, min(MAX_BATCH_SIZE, cost))
 
     # -- views -------------------------------------------------------------------------------------------------
 
@@ -218,6 +248,44 @@ class OrderManager:
         """Cancel every open order at the venue (HIGH priority; `force`: even with the breaker open)."""
         return await self._cancels.cancel_all(reason=reason, force=force)
 
+    async def cancel_many(self, client_order_ids: Sequence[str], *, reason: str) -> list[Order]:
+        """Cancel several orders by id (`DELETE /orders`, HIGH priority), in as few requests as the venue takes: at
+        most `MAX_CANCEL_IDS` ids each, and no more than one request can cost in the signer's cancel bucket. Errors
+        propagate (the orders of a failed request stay PENDING_CANCEL); returns the orders' states."""
+        return await self._cancels.cancel_many(client_order_ids, reason=reason)
+
+    # -- the venue's account (restrictions, rate-limit tier) -------------------------------------------------
+
+    async def poll_closed_only(self) -> bool | None:
+        """Ask the venue whether the account is closed-only and tell the restrictions; None when it could not be
+        asked (logged, counted) or has no account side."""
+        account = self._account
+        if account is None:
+            return None
+        try:
+            closed = await self._guard.call(CLOSED_ONLY_ENDPOINT, account.closed_only)
+        except (VenueError, trio.TooSlowError, CircuitOpenError, RateLimitWaitTooLong) as exc:
+            self.restrictions.on_poll_failed()
+            log.warning("closed_only_poll_failed", error=repr(exc))
+            return None
+        self.restrictions.on_closed_only(closed, trio.current_time())
+        return closed
+
+    async def refresh_rate_limit_tier(self) -> str | None:
+        """Ask the venue for the signer's rate-limit tier and size the buckets for it; None when it did not say
+        (the buckets stay as they are: Standard until a tier is known)."""
+        account = self._account
+        if account is None:
+            return None
+        try:
+            tier = await self._guard.call(TIER_ENDPOINT, account.rate_limit_tier)
+        except (VenueError, trio.TooSlowError, CircuitOpenError, RateLimitWaitTooLong) as exc:
+            log.warning("rate_limit_tier_failed", error=repr(exc), kept=self.limiter.tier)
+            return None
+        if tier is not None:
+            self.limiter.set_tier(tier, TierSource.ENDPOINT, trio.current_time())
+        return tier
+
     # -- venue events -----------------------------------------------------------------------------------------
 
     async def handle_venue_event(self, event: VenueEvent) -> None:
@@ -274,6 +342,10 @@ class OrderManager:
             orders_forgotten=c["orders_forgotten"],
             breaker=guard.breaker.statistics(),
             rate_limiter=guard.limiter.statistics(),
+            unknown_trade_statuses=c["unknown_trade_statuses"],
+            restrictions=guard.restrictions.statistics(trio.current_time()),
+            restricted={k.split(":", 1)[1]: n for k, n in g.items() if k.startswith("restricted:")},
+            restart_retries=g["restart_retries"],
         )
 
     def positions(self) -> dict[str, Decimal]:

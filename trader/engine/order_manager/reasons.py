@@ -8,6 +8,7 @@ import enum
 __all__ = [
     "CANCEL_NOT_DONE",
     "CIRCUIT_OPEN",
+    "PREPARE_FAILED",
     "RATE_LIMITED",
     "SENDING_BLOCKED",
     "STORE_WRITE_FAILED",
@@ -23,6 +24,9 @@ STORE_WRITE_FAILED = "STORE_WRITE_FAILED"
 SENDING_BLOCKED = "SENDING_BLOCKED"  # emergency stop or drain: nothing new goes out
 VENUE_CONNECTION_ERROR = "VENUE_CONNECTION_ERROR"
 CANCEL_NOT_DONE = "VENUE_CANCEL_NOT_DONE"
+#: the order could not be built (the venue's market parameters were unavailable, or preparing it raised): not sent.
+#: A refusal of the terms (`trader.venues.base.PrepareRefused`) has its own code instead (`PRICE_OFF_TICK`, ...).
+PREPARE_FAILED = "PREPARE_FAILED"
 
 
 class SubmitOutcome(enum.StrEnum):

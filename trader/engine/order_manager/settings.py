@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from trader.engine.breaker import BreakerStatistics
 from trader.engine.rate_limit import RateLimiterStatistics
+from trader.engine.restrictions import RestrictionSettings, RestrictionStatistics
 from trader.errors import ConfigError
 
 __all__ = ["OrderManagerSettings", "OrderManagerStatistics"]
@@ -24,6 +25,7 @@ class OrderManagerSettings:
       fills applied, trades settled), leaves memory this long after it closed (the store keeps it).
     - `max_closed_orders` (default 10000): at most this many closed orders in memory; past it the oldest of those
       with nothing outstanding leave at once.
+    - `restrictions`: how the venue's trading restrictions are ridden out (`RestrictionSettings`).
     """
 
     request_timeout_secs: float = 0.5
@@ -34,6 +36,7 @@ class OrderManagerSettings:
     recent_events: int = 200
     forget_closed_after_secs: float = 600.0
     max_closed_orders: int = 10_000
+    restrictions: RestrictionSettings = field(default_factory=RestrictionSettings)
 
     def __post_init__(self) -> None:
         for name in (
@@ -89,3 +92,7 @@ class OrderManagerStatistics:
     orders_forgotten: int  # closed orders dropped from memory (the store keeps them)
     breaker: BreakerStatistics
     rate_limiter: RateLimiterStatistics
+    unknown_trade_statuses: int = 0  # trade reports with a status we do not know (the trade kept as it was)
+    restrictions: RestrictionStatistics | None = None
+    restricted: dict[str, int] = field(default_factory=dict)  # venue refusals for a trading restriction, by it
+    restart_retries: int = 0  # calls sent again after a 425

@@ -4,8 +4,10 @@ Sending one order (`OrderManager.submit`):
 
 1. the venue prepares the order (`Venue.prepare`), computing its id locally (the EIP-712 digest: the live adapter
    signs here, the paper venue computes the same digest with the id function it is given), and it is CREATED; an
-   order that cannot be built (`PrepareFailed`) or that reuses a client order id (`DuplicateClientOrderId`) is
-   neither written nor sent;
+   order that reuses a client order id (`DuplicateClientOrderId`) is neither written nor sent; one that cannot be
+   built is not sent (`PrepareFailed`, with a reason code: the venue's refusal of its terms, `PrepareRefused`'s code
+   such as `PRICE_OFF_TICK`, else `PREPARE_FAILED`, whatever preparing raised): its intent is recorded NOT_SENT
+   with that reason (no order id), and the caller's task goes on;
 2. the intent is written to the store (write-ahead) BEFORE anything is sent; a store failure means the order is
    not sent (REJECTED, `STORE_WRITE_FAILED`);
 3. the call goes through the `VenueGuard` (`trader.engine.order_manager.guard`): the rate limiter (NORMAL priority, a
@@ -18,6 +20,14 @@ Sending one order (`OrderManager.submit`):
    order is never sent again. A submit cancelled while its request was on the wire (an emergency stop) is
    unresolved the same way; one cancelled before it left is closed as never sent.
 
+Trading restrictions (`trader.engine.restrictions`): an order the venue would refuse now (a restart, the post-only
+window for an order that is not post-only, cancel-only, trading disabled, a buy while closed-only) is not sent:
+written, then closed as not sent with the restriction's code (`RESTRICTED_*`), like `SENDING_BLOCKED`. An order the
+venue refused with 425 is sent again under the same order id (`VenueGuard.call_retrying`, for at most
+`restrictions.order_retry_secs`); if it still cannot go, it is REJECTED with `VENUE_ENGINE_RESTARTING`, the venue's
+verdict. A refusal that names a restriction (the post-only window, cancel-only, trading disabled, closed-only) is
+REJECTED with that code and tells the restrictions, never "would cross" or an unknown outcome.
+
 Sending several (`OrderManager.submit_batch`, `POST /orders`, up to `MAX_BATCH_SIZE`; an arbitrage's legs): the same
 steps, once for all: every order prepared, every intent written in one store transaction, one request through the
 guard; then each order by its own result. A failure of the request is a failure of each order in it (an unknown
@@ -26,6 +36,7 @@ outcome: each is asked for by its id, concurrently).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 from functools import partial
@@ -36,6 +47,7 @@ import trio
 from trader.domain.enums import OrderStatus
 from trader.domain.events import OrderCanceled, OrderEvent, OrderReason, OrderRejected, OrderSubmitted
 from trader.domain.intents import OrderIntent
+from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.engine.breaker import CircuitOpenError
 from trader.engine.order_manager.events import VenueEventHandler
@@ -45,11 +57,13 @@ from trader.engine.order_manager.guard import (
     RateLimitWaitTooLong,
     SendingBlocked,
     VenueGuard,
+    VenueRestricted,
     is_unknown_outcome,
 )
 from trader.engine.order_manager.ledger import OrderLedger
 from trader.engine.order_manager.reasons import (
     CIRCUIT_OPEN,
+    PREPARE_FAILED,
     RATE_LIMITED,
     SENDING_BLOCKED,
     STORE_WRITE_FAILED,
@@ -59,9 +73,15 @@ from trader.engine.order_manager.reasons import (
 from trader.engine.order_manager.resolve import Resolver
 from trader.engine.order_manager.settings import OrderManagerSettings
 from trader.errors import TraderError
-from trader.integrations.store.base import DuplicateKeyError, IntentState, StoreError
-from trader.venues.base import MAX_BATCH_SIZE, SubmitRejected, SubmitResult, Venue
-from trader.venues.errors import VenueConnectionError, VenueError, VenueProtocolError, VenueRequestError
+from trader.integrations.store.base import DuplicateKeyError, IntentRecord, IntentState, StoreError
+from trader.venues.base import MAX_BATCH_SIZE, PrepareRefused, SubmitAccepted, SubmitRejected, SubmitResult, Venue
+from trader.venues.errors import (
+    VenueConnectionError,
+    VenueError,
+    VenueProtocolError,
+    VenueRequestError,
+    restriction_of,
+)
 
 __all__ = ["DuplicateClientOrderId", "PrepareFailed", "Submitter", "check_batch_intents"]
 
@@ -69,8 +89,12 @@ log = structlog.get_logger(__name__)
 
 
 class PrepareFailed(TraderError):
-    """The order could not be built for an intent (e.g. the venue's market parameters were unavailable): nothing
-    was written or sent."""
+    """The order could not be built for an intent (its price off the tick grid in force, the venue's market parameters
+    unavailable, ...): nothing was sent; the intents were recorded NOT_SENT. `reason` is a stable code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
 
 
 class DuplicateClientOrderId(TraderError):
@@ -115,7 +139,7 @@ class Submitter:
         for n, cid in enumerate(cids):
             if cid in ledger.orders or ledger.was_forgotten(cid) or cid in cids[:n]:
                 raise DuplicateClientOrderId(f"client order id {cid!r} was already used")
-        orders = await self._prepare(intents)
+        orders = await self._prepare(intents, group_id)
         for order in orders:
             ledger.add(order)
         outcomes: dict[str, SubmitOutcome] = {}
@@ -137,9 +161,13 @@ class Submitter:
             )
         return [ledger.orders[cid] for cid in cids]
 
-    async def _prepare(self, intents: Sequence[OrderIntent]) -> list[Order]:
+    async def _prepare(self, intents: Sequence[OrderIntent], group_id: str | None) -> list[Order]:
         """The CREATED orders with their venue order ids, computed before anything is written or sent (one deadline
-        for the whole request: preparing is signing, plus a venue lookup for a market it was not told about)."""
+        for the whole request: preparing is signing, plus a venue lookup for a market it was not told about).
+
+        If any cannot be prepared, none is sent: each intent is recorded NOT_SENT with the reason, and
+        `PrepareFailed` says why. Whatever preparing raises ends here: one bad order must not end the task (or the
+        orders scope) that sent it."""
         now = self._ledger.now()
         venue = self._venue
         orders: list[Order] = []
@@ -149,15 +177,51 @@ class Submitter:
                 for intent in intents:
                     order = await venue.prepare(intent, ts=now)
                     if order.client_order_id != intent.client_order_id:
-                        raise PrepareFailed(
+                        raise ValueError(
                             f"venue prepared {order.client_order_id!r} for intent {intent.client_order_id!r}"
                         )
                     orders.append(order)
+        except PrepareRefused as exc:  # the terms do not fit the market as it is now: a value, not a failure
+            reason, detail = exc.code, exc.message
+            log.warning("order_prepare_refused", client_order_id=intent.client_order_id, reason=reason, detail=detail)
         except (VenueError, trio.TooSlowError) as exc:
-            self.not_sent["PREPARE_FAILED"] += 1
-            log.error("order_prepare_failed", client_order_id=intent.client_order_id, error=repr(exc))
-            raise PrepareFailed(f"order {intent.client_order_id} could not be prepared: {exc!r}") from exc
-        return orders
+            reason, detail = PREPARE_FAILED, repr(exc)
+            log.error("order_prepare_failed", client_order_id=intent.client_order_id, error=detail)
+        except Exception as exc:  # a bug in preparing: this order is not sent, the engine keeps trading
+            reason, detail = PREPARE_FAILED, repr(exc)
+            log.exception("order_prepare_crashed", client_order_id=intent.client_order_id, error=detail)
+        else:
+            return orders
+        self.not_sent[reason] += len(intents)
+        await self._record_not_prepared(intents, {o.client_order_id: o.order_id for o in orders}, group_id, reason)
+        raise PrepareFailed(reason, f"order {intent.client_order_id} could not be prepared: {detail[:200]}")
+
+    async def _record_not_prepared(
+        self, intents: Sequence[OrderIntent], order_ids: dict[str, str], group_id: str | None, reason: str
+    ) -> None:
+        """The intents of a request that was never prepared, in the store as NOT_SENT with `reason` (best effort: a
+        store failure is counted and logged; nothing is pending, so nothing waits on it)."""
+        ledger = self._ledger
+        now_ns = ledger.wall_ns()
+        records = [
+            dataclasses.replace(
+                IntentRecord.of(
+                    intent,
+                    order_id=order_ids.get(intent.client_order_id),
+                    created_at_ns=now_ns,
+                    group_id=group_id,
+                ),
+                state=IntentState.NOT_SENT,
+                reason=reason,
+                resolved_at_ns=now_ns,
+            )
+            for intent in intents
+        ]
+        try:
+            await ledger.store.record_intents(records)
+        except (StoreError, DuplicateKeyError) as exc:
+            ledger.counts["store_errors"] += 1
+            log.error("intent_write_failed", client_order_ids=[r.client_order_id for r in records], error=str(exc))
 
     async def _write_and_send(
         self, orders: Sequence[Order], group_id: str | None, outcomes: dict[str, SubmitOutcome]
@@ -182,18 +246,30 @@ class Submitter:
         if self._guard.sending_blocked is not None:
             await not_sent(SENDING_BLOCKED)
             return
+        restrictions = self._guard.restrictions
+        denial = restrictions.order_denial(orders, trio.current_time())
+        if denial is not None:
+            await not_sent(denial)
+            return
+        sent: list[float] = []  # when the last attempt left (an order refused with 425 is sent again)
         if len(orders) == 1:
-            endpoint, call = ORDER_ENDPOINT, partial(self._submit_one, cids[0])
+            endpoint, call = ORDER_ENDPOINT, partial(self._submit_one, cids[0], sent)
         else:
-            endpoint, call = BATCH_ENDPOINT, partial(self._submit_many, cids)
+            endpoint, call = BATCH_ENDPOINT, partial(self._submit_many, cids, sent)
         try:
-            results = await self._guard.call(
+            results = await self._guard.call_retrying(
                 endpoint,
                 call,
+                retry_secs=self._settings.restrictions.order_retry_secs,
                 before_send=partial(self._mark_sent, cids),
                 check_blocked=True,
                 max_wait_secs=self._settings.max_rate_wait_secs,
+                cost=len(orders),
+                orders=orders,
             )
+        except VenueRestricted as exc:
+            await not_sent(exc.code)
+            return
         except CircuitOpenError:
             await not_sent(CIRCUIT_OPEN)
             return
@@ -223,14 +299,31 @@ class Submitter:
                 await self._refused(cid, reason, str(exc), sent=not isinstance(exc, VenueConnectionError))
                 outcomes[cid] = SubmitOutcome.REJECTED
             return
+        self._tell_restrictions(orders, results, sent[-1] if sent else trio.current_time())
         for cid, result in zip(cids, results, strict=True):
             outcomes[cid] = await self._on_submit_result(cid, result)
 
-    async def _submit_one(self, cid: str) -> list[SubmitResult]:
+    def _tell_restrictions(self, orders: Sequence[Order], results: Sequence[SubmitResult], sent_at: float) -> None:
+        """What each order's answer says of the venue's restrictions: a refusal that names one, or an order the
+        venue answered for itself (ending a post-only window; a buy taken ends closed-only)."""
+        restrictions, now = self._guard.restrictions, trio.current_time()
+        for order, result in zip(orders, results, strict=True):
+            restriction = restriction_of(result.reason) if isinstance(result, SubmitRejected) else None
+            if restriction is not None:
+                self._guard.counts[f"restricted:{restriction}"] += 1
+                restrictions.on_refusal(restriction, sent_at=sent_at, now=now)
+                continue
+            restrictions.on_order_answered(order, sent_at=sent_at, now=now)
+            if isinstance(result, SubmitAccepted) and order.side is Side.BUY:
+                restrictions.on_buy_accepted(sent_at=sent_at, now=now)
+
+    async def _submit_one(self, cid: str, sent: list[float]) -> list[SubmitResult]:
+        sent.append(trio.current_time())
         return [await self._venue.submit(self._ledger.orders[cid])]
 
-    async def _submit_many(self, cids: Sequence[str]) -> list[SubmitResult]:
+    async def _submit_many(self, cids: Sequence[str], sent: list[float]) -> list[SubmitResult]:
         orders = self._ledger.orders
+        sent.append(trio.current_time())
         results = await self._venue.submit_batch([orders[cid] for cid in cids])
         if len(results) != len(cids):
             raise VenueProtocolError(f"{BATCH_ENDPOINT}: {len(results)} results for {len(cids)} orders")

@@ -22,9 +22,17 @@ Rules this module keeps:
 * An HTTP error status is a `VenueRequestError` with a stable code: 429 is `is_throttled` and carries
   `retry_after_secs`; 5xx is `is_server_error` and retryable; any other 4xx is not retryable. Except: an order the
   venue refuses (`success: false`, or a 4xx with an error text on POST /order(s)) is a value, `OrderRefused`.
+  Trading restrictions (`errors.TradingRestriction`): 425 (the matching engine restarting) is raised on every
+  endpoint, placements included (nothing was taken: the same order may be sent again); a 503 is classified by its
+  machine `code` (`post_only_mode`) and its text (cancel-only, trading disabled) before its status.
+* Rate limits: every reply carrying `Poly-RateLimit-*` or `Retry-After` headers is reported, as a venue-neutral
+  `RateLimitReport`, to the listeners of `add_rate_limit_listener` (synchronously, before the call returns or
+  raises); a header that cannot be read is ignored and counted (`RestStatistics.bad_rate_limit_headers`).
 * Every reply is decoded with msgspec into `user_schemas` Structs and then into domain values; a reply of the wrong
-  shape, or a value that cannot be read exactly (a price that is not a decimal, an unknown status), is a
-  `VenueProtocolError` naming the field. Error texts in messages are truncated; secrets never appear in them.
+  shape, or a value that cannot be read exactly (a price that is not a decimal, an unknown order status), is a
+  `VenueProtocolError` naming the field. A trade's settlement status the engine does not know is not an error: it
+  is `TradeStatus.UNKNOWN` (with the venue's word in `status_text`), counted by the venue and ignored by the engine.
+  Error texts in messages are truncated; secrets never appear in them.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -49,7 +58,13 @@ from trader.domain.enums import Liquidity, OrderType, TradeStatus
 from trader.domain.numbers import DECIMAL_EXPONENT_LIMIT, ONE, ZERO, Side, parse_tick_size, within_limits
 from trader.errors import InputError
 from trader.infra.jsoninput import JSON_INPUT_ERRORS, describe_json_error
-from trader.venues.base import MAX_BATCH_SIZE, VenueOrderStatus
+from trader.venues.base import (
+    MAX_BATCH_SIZE,
+    MAX_CANCEL_IDS,
+    RateLimitListener,
+    RateLimitReport,
+    VenueOrderStatus,
+)
 from trader.venues.errors import (
     VenueConnectionError,
     VenueDisconnected,
@@ -111,6 +126,8 @@ __all__ = [
     "parse_order_status",
     "parse_timestamp",
     "parse_trade",
+    "parse_trade_status",
+    "rate_limit_report",
     "refusal",
     "request_error",
 ]
@@ -188,10 +205,81 @@ def _error_text(response: HttpReply) -> str:
     return truncate(reply.error or reply.errorMsg or "")
 
 
+class _WireErrorCode(msgspec.Struct):
+    """The machine-readable `code` some error replies carry next to their text (`post_only_mode`)."""
+
+    code: str | None = None
+
+
+def _error_code(response: HttpReply) -> str | None:
+    try:
+        code = msgspec.json.decode(response.content, type=_WireErrorCode).code
+    except JSON_INPUT_ERRORS:
+        return None
+    return truncate(code, 64) if code else None
+
+
 def request_error(response: HttpReply) -> VenueRequestError:
-    """The `VenueRequestError` of an HTTP error reply: the venue's error text and its `Retry-After`."""
+    """The `VenueRequestError` of an HTTP error reply: the venue's error text, its machine code and `Retry-After`."""
     retry_after = parse_retry_after(response.headers.get("retry-after"))
-    return VenueRequestError.from_reply(response.status_code, _error_text(response), retry_after_secs=retry_after)
+    return VenueRequestError.from_reply(
+        response.status_code,
+        _error_text(response),
+        retry_after_secs=retry_after,
+        venue_code=_error_code(response) if response.status_code >= 500 else None,
+    )
+
+
+_REMAINING: Final = "poly-ratelimit-remaining"
+_RESET: Final = "poly-ratelimit-reset"
+_TIER: Final = "poly-ratelimit-tier"
+_WARNING: Final = "poly-ratelimit-warning"
+
+
+def _header_number(value: str | None, *, negative: bool) -> float | None:
+    """A finite number from a header (None when absent); `ValueError` when it is not one."""
+    if value is None:
+        return None
+    number = float(value.strip())  # ValueError for text
+    if not math.isfinite(number) or (number < 0 and not negative):
+        raise ValueError(value)
+    return number
+
+
+def rate_limit_report(endpoint: str, response: HttpReply) -> tuple[RateLimitReport | None, int]:
+    """The `RateLimitReport` of a reply (None when it carries none of the headers), and how many of its rate-limit
+    headers could not be read (those are left out)."""
+    headers = response.headers
+    bad = 0
+    values: dict[str, float | None] = {}
+    for name, negative in ((_REMAINING, True), (_RESET, False)):
+        try:
+            values[name] = _header_number(headers.get(name), negative=negative)
+        except ValueError:
+            values[name] = None
+            bad += 1
+    tier = (headers.get(_TIER) or "").strip() or None
+    if tier is not None and (len(tier) > 32 or not tier.replace("_", "").replace("-", "").isalnum()):
+        tier, bad = None, bad + 1
+    warning_text = headers.get(_WARNING)
+    warning = warning_text is not None and warning_text.strip().lower() == "true"
+    raw_retry = headers.get("retry-after")
+    retry_after = parse_retry_after(raw_retry)
+    if raw_retry is not None and retry_after is None:
+        bad += 1
+    remaining, reset = values[_REMAINING], values[_RESET]
+    if remaining is None and reset is None and tier is None and not warning and retry_after is None:
+        return None, bad
+    report = RateLimitReport(
+        endpoint=endpoint,
+        status=response.status_code,
+        remaining=remaining,
+        reset_at=reset,
+        tier=tier,
+        warning=warning,
+        retry_after_secs=retry_after,
+    )
+    return report, bad
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -280,6 +368,7 @@ class PolymarketTrade:
     ts: float | None
     fee_rate_bps: int | None
     transaction_hash: str | None
+    status_text: str = ""  # the venue's own word for `status` (what an UNKNOWN status said), truncated
 
 
 class AssetType(enum.StrEnum):
@@ -340,6 +429,9 @@ class RestStatistics:
     client_errors: int  # other 4xx replies
     transport_errors: int  # connect failures, broken connections, transport timeouts
     order_link: OrderLinkStatistics | None = None  # the placement requests' connections (None: all on httpx)
+    early: int = 0  # 425 replies (the matching engine restarting)
+    rate_limit_reports: int = 0  # replies that carried rate-limit headers (reported to the listeners)
+    bad_rate_limit_headers: int = 0  # rate-limit headers that could not be read (ignored)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -468,11 +560,16 @@ def parse_order(wire: WireOpenOrder, *, what: str = "order") -> PolymarketOrder:
         raise VenueProtocolError(f"{field}: {exc.message if exc.field == 'status' else exc}") from None
 
 
-def _trade_status(value: str, field: str) -> TradeStatus:
+def parse_trade_status(value: str) -> TradeStatus:
+    """A trade's settlement status (the 2026 statuses, also in their `TRADE_STATUS_` form); a status this engine does
+    not know is `TradeStatus.UNKNOWN`, never an error: one new status must not make a whole listing unreadable. The
+    caller counts it and keeps the trade as it was (`trader.domain.orders.Trade`)."""
+    text = value.strip().upper().removeprefix("TRADE_STATUS_")
     try:
-        return TradeStatus(value.strip().upper().removeprefix("TRADE_STATUS_"))
+        status = TradeStatus(text)
     except ValueError:
-        raise InputError(field, f"unknown trade status {value[:40]!r}") from None
+        return TradeStatus.UNKNOWN
+    return status
 
 
 def _uint(value: object, field: str, unit: str) -> int | None:
@@ -508,7 +605,7 @@ def parse_trade(
         return _same(owner, api_key) or any(_same(address, a) for a in wallets)
 
     try:
-        status = _trade_status(wire.status, f"{what}.status")
+        status = parse_trade_status(wire.status)
         taker_side = parse_side(wire.side, f"{what}.side")
         fills: list[PolymarketFill] = []
         trade_owner = wire.trade_owner or wire.owner
@@ -553,6 +650,7 @@ def parse_trade(
             ),
             fee_rate_bps=_uint(wire.fee_rate_bps, f"{what}.fee_rate_bps", "basis points"),
             transaction_hash=wire.transaction_hash or None,
+            status_text=truncate(wire.status, 40),
         )
     except InputError as exc:
         raise _protocol(what, exc) from None
@@ -611,6 +709,12 @@ def _levels(levels: Sequence[WireBookLevel], field: str, *, best_is_highest: boo
     return tuple(sorted((lv for lv in parsed if lv.size), key=lambda lv: lv.price, reverse=best_is_highest))
 
 
+class _WireClosedOnly(msgspec.Struct):
+    """`GET /auth/ban-status/closed-only`."""
+
+    closed_only: bool
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The client
 
@@ -656,6 +760,10 @@ class PolymarketRestClient:
         self._server_errors = 0
         self._client_errors = 0
         self._transport_errors = 0
+        self._early = 0
+        self._rate_limit_reports = 0
+        self._bad_rate_limit_headers = 0
+        self._rate_limit_listeners: list[RateLimitListener] = []
 
     @property
     def signer(self) -> OrderSigner:
@@ -669,7 +777,34 @@ class PolymarketRestClient:
             self._client_errors,
             self._transport_errors,
             None if self._order_link is None else self._order_link.statistics(),
+            early=self._early,
+            rate_limit_reports=self._rate_limit_reports,
+            bad_rate_limit_headers=self._bad_rate_limit_headers,
         )
+
+    def add_rate_limit_listener(self, listener: RateLimitListener) -> None:
+        """Tell `listener` every `RateLimitReport` (see the module docstring)."""
+        self._rate_limit_listeners.append(listener)
+
+    def _observe(self, method: str, path: str, response: HttpReply) -> None:
+        """Count the reply's status and report its rate-limit headers."""
+        status = response.status_code
+        if status == 429:
+            self._throttled += 1
+        elif status == 425:
+            self._early += 1
+        elif status >= 500:
+            self._server_errors += 1
+        elif status >= 400:
+            self._client_errors += 1
+        report, bad = rate_limit_report(f"{method} {path}", response)
+        if bad:
+            self._bad_rate_limit_headers += bad
+            log.warning("rate_limit_header_unreadable", endpoint=f"{method} {path}", count=bad)
+        if report is not None:
+            self._rate_limit_reports += 1
+            for listener in self._rate_limit_listeners:
+                listener(report)
 
     def _now_secs(self) -> int:
         return self._wall_secs() + self._clock_offset_secs
@@ -700,14 +835,6 @@ class PolymarketRestClient:
             headers.update(l1_headers(self._signer, self._now_secs(), nonce))
         return headers
 
-    def _count(self, status: int) -> None:
-        if status == 429:
-            self._throttled += 1
-        elif status >= 500:
-            self._server_errors += 1
-        elif status >= 400:
-            self._client_errors += 1
-
     async def _send(
         self,
         method: str,
@@ -732,7 +859,7 @@ class PolymarketRestClient:
         except VenueError:
             self._transport_errors += 1
             raise
-        self._count(response.status_code)
+        self._observe(method, path, response)
         return response
 
     async def _send_placement(self, path: str, body: str) -> HttpReply:
@@ -748,7 +875,7 @@ class PolymarketRestClient:
         except VenueError:
             self._transport_errors += 1
             raise
-        self._count(response.status_code)
+        self._observe("POST", path, response)
         return response
 
     def _link_l2_headers(self, path: str, body: str) -> list[Header]:
@@ -848,7 +975,7 @@ class PolymarketRestClient:
         what = f"POST {path}"
         response = await self._send_placement(path, body)
         status = response.status_code
-        if status in (401, 403, 404, 405, 429) or status >= 500:
+        if status in (401, 403, 404, 405, 425, 429) or status >= 500:
             raise request_error(response)
         if not 200 <= status < 300:
             # A refused order (or a refused batch): the venue said no to the order, not to the request.
@@ -888,8 +1015,11 @@ class PolymarketRestClient:
         return self._cancel_outcome(reply)
 
     async def cancel_orders(self, order_ids: Sequence[str]) -> CancelOutcome:
+        """`DELETE /orders`: at most `MAX_CANCEL_IDS` ids (the venue refuses more: split them)."""
         if not order_ids:
             return CancelOutcome((), {})
+        if len(order_ids) > MAX_CANCEL_IDS:
+            raise InputError("order_ids", f"at most {MAX_CANCEL_IDS} order ids per request, got {len(order_ids)}")
         reply = await self._call("DELETE", "/orders", WireCancelReply, body=_dumps(list(order_ids)), auth="l2")
         return self._cancel_outcome(reply)
 
@@ -1029,6 +1159,24 @@ class PolymarketRestClient:
             closed=bool(wire.closed),
             accepting_orders=wire.accepting_orders,
         )
+
+    async def closed_only(self) -> bool:
+        """`GET /auth/ban-status/closed-only` (L2): whether this account may only reduce its positions."""
+        return (await self._call("GET", "/auth/ban-status/closed-only", _WireClosedOnly, auth="l2")).closed_only
+
+    async def rate_limit_tier(self) -> str | None:
+        """`GET /v1/user/rate-limit-tier` (L2): the signer's tier as the venue names it ("standard", "gold", ...).
+
+        The docs name the endpoint but not its reply: `{"tier": "<name>"}` (as the sim answers), `{"rate_limit_tier":
+        ...}` and a bare JSON string are read; anything else is None (the caller keeps what it assumed)."""
+        what = "GET /v1/user/rate-limit-tier"
+        value = await self._call("GET", "/v1/user/rate-limit-tier", object, auth="l2")
+        if isinstance(value, dict):
+            value = value.get("tier", value.get("rate_limit_tier"))
+        if not isinstance(value, str) or not value.strip() or len(value) > 32:
+            log.warning("rate_limit_tier_unreadable", endpoint=what)
+            return None
+        return value.strip()
 
     async def heartbeat(self, heartbeat_id: str = "") -> HeartbeatReply:
         """`POST /v1/heartbeats`. A stale id is answered 400 with the right one: `ok=False` and that id."""

@@ -9,8 +9,9 @@ schema error, never a float on its way to a price). Every field the engine does 
 skips unknown fields), and the fields it can live without are optional, so that a venue that adds or drops a
 cosmetic field does not make us drop book data.
 
-Gamma (protocol.md §8): `outcomes`, `outcomePrices` and `clobTokenIds` are JSON-encoded strings; numbers such
-as `orderPriceMinTickSize` are JSON numbers on some endpoints and strings on others, so they are typed
+Gamma (protocol.md §8, §11.2): `outcomes`, `outcomePrices` and `clobTokenIds` arrive as JSON-encoded strings or as
+real JSON arrays, so they are typed `str | list[Any]` and read in `gamma.py`; numbers such as
+`orderPriceMinTickSize` are JSON numbers on some endpoints and strings on others, so they are typed
 `str | int | float` and converted exactly (via the shortest repr of a float) in `gamma.py`.
 """
 
@@ -195,6 +196,8 @@ class WireSubscriptionChange(msgspec.Struct, frozen=True):
 # Gamma
 
 GammaNumber = str | int | float
+#: a list Gamma sends either JSON-encoded in a string (`"[\"Yes\", \"No\"]"`) or as a JSON array
+GammaList = str | list[Any]
 
 
 class WireGammaEventRef(msgspec.Struct, frozen=True):
@@ -212,7 +215,8 @@ class WireGammaEventRef(msgspec.Struct, frozen=True):
     closed: bool | None = None
     category: str | None = None
     tags: list[WireGammaTag] | None = None
-    markets: list[WireGammaMarket] | None = None
+    #: the event's markets as sent: read one by one in `gamma.py`, so that one bad market never refuses the event
+    markets: list[Any] | None = None
 
 
 class WireGammaTag(msgspec.Struct, frozen=True):
@@ -235,9 +239,9 @@ class WireGammaMarket(msgspec.Struct, frozen=True):
     conditionId: str | None = None
     question: str | None = None
     slug: str | None = None
-    outcomes: str | None = None
-    outcomePrices: str | None = None
-    clobTokenIds: str | None = None
+    outcomes: GammaList | None = None
+    outcomePrices: GammaList | None = None
+    clobTokenIds: GammaList | None = None
     active: bool | None = None
     closed: bool | None = None
     archived: bool | None = None
@@ -260,3 +264,17 @@ class WireGammaMarket(msgspec.Struct, frozen=True):
     category: str | None = None
     groupItemTitle: str | None = None
     events: list[WireGammaEventRef] | None = None
+
+
+class WireGammaMarketsPage(msgspec.Struct, frozen=True):
+    """A page of `GET /markets/keyset`; the last page has no `next_cursor` (protocol.md §11.1)."""
+
+    markets: list[Any]
+    next_cursor: str | None = None
+
+
+class WireGammaEventsPage(msgspec.Struct, frozen=True):
+    """A page of `GET /events/keyset`, as `WireGammaMarketsPage`."""
+
+    events: list[Any]
+    next_cursor: str | None = None

@@ -234,7 +234,8 @@ class WireClobMarket(msgspec.Struct):
 
 
 class WireHeartbeatReply(msgspec.Struct):
-    """`POST /v1/heartbeats`; a 400 for a stale id carries the id to use next, with an `error`."""
+    """`POST /v1/heartbeats`; a 400 for a stale id carries the id to use next, with an `error_msg` (production; older
+    replies said `error`): only the id is read."""
 
     heartbeat_id: str | None = None
     error: str | None = None

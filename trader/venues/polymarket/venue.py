@@ -2,13 +2,19 @@
 
 ```
 signer = OrderSigner(private_key, signature_type=..., funder=...)
-async with open_polymarket_venue(PolymarketVenueSettings(), signer) as venue:   # derives API keys (L1)
+async with open_polymarket_venue(PolymarketVenueSettings(), signer, tick_of=tick_of) as venue:   # API keys (L1)
     venue.add_markets(markets)                                  # tick size, neg risk, fees of what we trade
     order = await venue.prepare(intent, ts=wall_clock_secs)     # signs; order.order_id is the EIP-712 digest
     ...persist order (write-ahead)...
     result = await venue.submit(order)                          # SubmitAccepted | SubmitRejected, or raises
     async with venue.open_events() as events: ...               # the user channel, as domain-level VenueEvents
 ```
+
+Tick sizes: the tick an order is signed on is the one in force when it is prepared. `tick_of(token_id)` (the
+composition root passes the live books' tick, which the market channel's `tick_size_change` updates) is read at every
+`prepare`; the tick of `add_markets` (discovery) or of `GET /tick-size` stands in for a token it does not know. A price
+off that grid, or outside [tick, 1 - tick], is refused before signing (`PrepareRefused`, `PRICE_OFF_TICK` /
+`PRICE_OUT_OF_RANGE`): never floored to another grid, never an exception of the signer.
 
 Signing is deterministic: the salt comes from the client order id and the order timestamp from `Order.created_ts`,
 so the order id persisted before sending is the one the venue receives, also when `submit` re-signs after a
@@ -17,7 +23,12 @@ orders (the SDKs' amounts): a BUY spends `price x size` pUSD floored to the cent
 
 An exception from `submit` means the outcome is unknown (timeout, broken connection, 5xx): resolve it with
 `lookup(order_id)`, which asks `GET /data/order/{id}`. A 429 is `VenueRequestError.is_throttled` with
-`retry_after_secs`; a 5xx is `is_server_error`; both are retryable. A refusal is a `SubmitRejected` value.
+`retry_after_secs`; a 5xx is `is_server_error`; both are retryable. A refusal is a `SubmitRejected` value. A trading
+restriction (425 while the matching engine restarts, a 503 naming post-only, cancel-only or trading disabled) is a
+`VenueRequestError` whose `restriction` says which: the venue did not take the order, which may be sent again.
+
+The venue is also a `VenueAccount` (`trader.venues.base`): its REST replies' rate-limit headers reach the listeners
+of `add_rate_limit_listener`; `closed_only()` and `rate_limit_tier()` ask the venue about the account.
 
 Task tree (`open_polymarket_venue` owns a nursery, tricycle's service-nursery shape): the heartbeat task, and
 one user-channel stream + translator per `open_events()`. Leaving the context cancels those tasks; the REST client
@@ -40,7 +51,7 @@ import httpx
 import structlog
 import trio
 
-from trader.domain.enums import OrderType
+from trader.domain.enums import OrderType, TradeStatus
 from trader.domain.intents import OrderIntent
 from trader.domain.market import Market
 from trader.domain.numbers import ZERO, Side
@@ -48,6 +59,7 @@ from trader.domain.orders import Order
 from trader.venues.base import (
     Balances,
     CancelResult,
+    RateLimitListener,
     SubmitAccepted,
     SubmitRejected,
     SubmitResult,
@@ -56,6 +68,8 @@ from trader.venues.base import (
     VenueOrderStatus,
     VenueTrade,
     check_batch,
+    check_cancel_ids,
+    check_price_on_grid,
 )
 from trader.venues.errors import VenueError, VenueProtocolError
 from trader.venues.polymarket.auth import ApiCredentials
@@ -97,6 +111,8 @@ _CENT: Final = Decimal("0.01")
 #: Trades are backfilled from this long before the last one seen (clock skew, same-second trades).
 _BACKFILL_MARGIN_SECS: Final = 60.0
 _SIGNED_CACHE_SIZE: Final = 10_000
+#: Distinct unknown trade statuses counted by name (a venue inventing them cannot grow the counter without bound).
+_MAX_STATUS_TEXTS: Final = 32
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,6 +142,7 @@ class PolymarketVenueStatistics:
     order_id_mismatches: int  # the venue named another id than the one we computed (signing bug)
     backfills: int
     unknown_fee_fills: int  # fills of markets we were not told about: fee reported as 0
+    unknown_trade_statuses: int = 0  # trade reports with a settlement status we do not know (passed on as UNKNOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +162,13 @@ class PolymarketVenue:
         *,
         ws_factory: WebSocketFactory,
         wall_secs: Callable[[], float],
+        tick_of: Callable[[str], Decimal | None] | None = None,
     ) -> None:
         self.rest = rest
         self._settings = settings
         self._ws_factory = ws_factory
         self._wall_secs = wall_secs
+        self._tick_of = tick_of
         self._params: dict[str, _MarketParams] = {}
         self._signed: dict[str, tuple[SignedOrder, str]] = {}  # order id -> (signed order, client order id)
         self._order_types: dict[str, OrderType] = {}
@@ -159,6 +178,7 @@ class PolymarketVenue:
         self._mismatches = 0
         self._backfills = 0
         self._unknown_fee: Counter[str] = Counter()
+        self._unknown_status: Counter[str] = Counter()
 
     @property
     def signer(self) -> OrderSigner:
@@ -180,6 +200,7 @@ class PolymarketVenue:
             order_id_mismatches=self._mismatches,
             backfills=self._backfills,
             unknown_fee_fills=sum(self._unknown_fee.values()),
+            unknown_trade_statuses=sum(self._unknown_status.values()),
         )
 
     # -- markets -----------------------------------------------------------------------------------------------
@@ -190,17 +211,15 @@ class PolymarketVenue:
             for token_id in market.token_ids:
                 self._params[token_id] = _MarketParams(market.tick_size, market.neg_risk, market)
 
-    def set_tick_size(self, token_id: str, tick_size: Decimal) -> None:
-        """A `tick_size_change` from the market channel."""
-        params = self._params.get(token_id)
-        if params is not None:
-            self._params[token_id] = _MarketParams(tick_size, params.neg_risk, params.market)
-
     async def _market_params(self, token_id: str) -> _MarketParams:
+        """The token's signing parameters, with the tick in force now (`tick_of`, when it knows the token)."""
         params = self._params.get(token_id)
         if params is None:  # a market we were not told about: ask the venue (and remember)
             tick, neg_risk = await self.rest.tick_size(token_id), await self.rest.neg_risk(token_id)
             params = self._params[token_id] = _MarketParams(tick, neg_risk, None)
+        live_tick = self._tick_of(token_id) if self._tick_of is not None else None
+        if live_tick is not None and live_tick != params.tick_size:
+            params = _MarketParams(live_tick, params.neg_risk, params.market)
         return params
 
     # -- signing -----------------------------------------------------------------------------------------------
@@ -208,8 +227,10 @@ class PolymarketVenue:
     async def _sign(self, order: OrderIntent | Order, ts: float) -> tuple[SignedOrder, str]:
         """The signed order and its id (the EIP-712 digest), from the terms of an intent (before its Order exists)
         or of an order; `ts` is the order's creation time (epoch seconds). The signer picks the exchange from the
-        token id (Exchange V3 for a protocol-v2 position id, else the V2 exchange of the market's neg-risk flag)."""
+        token id (Exchange V3 for a protocol-v2 position id, else the V2 exchange of the market's neg-risk flag). A
+        price off the tick grid in force is `PrepareRefused`."""
         params = await self._market_params(order.token_id)
+        check_price_on_grid(order.price, params.tick_size)
         salt = order_salt(order.client_order_id)
         timestamp_ms = round(ts * 1000)
         signer = self.signer
@@ -332,6 +353,22 @@ class PolymarketVenue:
         log.info("cancel_all", reason=reason)
         return self._cancel_result(await self.rest.cancel_all())
 
+    async def cancel_orders(self, order_ids: Sequence[str]) -> CancelResult:
+        """`DELETE /orders`, at most `MAX_CANCEL_IDS` ids (`ValueError` for more: the caller splits)."""
+        check_cancel_ids(order_ids)
+        return self._cancel_result(await self.rest.cancel_orders(order_ids))
+
+    # -- the account (`VenueAccount`) ----------------------------------------------------------------------------
+
+    def add_rate_limit_listener(self, listener: RateLimitListener) -> None:
+        self.rest.add_rate_limit_listener(listener)
+
+    async def closed_only(self) -> bool:
+        return await self.rest.closed_only()
+
+    async def rate_limit_tier(self) -> str | None:
+        return await self.rest.rate_limit_tier()
+
     # -- state -------------------------------------------------------------------------------------------------
 
     def _venue_order(self, order: PolymarketOrder, ts: float | None) -> VenueOrder:
@@ -352,6 +389,11 @@ class PolymarketVenue:
         )
 
     def _venue_trades(self, trade: PolymarketTrade) -> list[VenueTrade]:
+        if trade.status is TradeStatus.UNKNOWN:  # counted; the engine keeps the trade as it was
+            key = trade.status_text if len(self._unknown_status) < _MAX_STATUS_TEXTS else "(other)"
+            if self._unknown_status[key] == 0:
+                log.warning("trade_status_unknown", status=trade.status_text, trade_id=trade.trade_id)
+            self._unknown_status[key] += 1
         ts = trade.ts if trade.ts is not None else self._wall_secs()
         match_ts = trade.match_ts if trade.match_ts is not None else ts
         out = []
@@ -512,9 +554,11 @@ async def open_polymarket_venue(
     transport: httpx.AsyncBaseTransport | None = None,
     ws_factory: WebSocketFactory | None = None,
     wall_secs: Callable[[], float] = _wall_secs,
+    tick_of: Callable[[str], Decimal | None] | None = None,
 ) -> AsyncIterator[PolymarketVenue]:
     """Connect to the venue as `signer`: create or derive the API key (unless `credentials` are given), start
-    the dead-man heartbeat (unless disabled), yield the venue; on exit stop its tasks, then close the REST client."""
+    the dead-man heartbeat (unless disabled), yield the venue; on exit stop its tasks, then close the REST client.
+    `tick_of(token_id)`: the tick in force for a token now (None when unknown), read at every `prepare`."""
     async with open_rest_client(
         settings.rest_url,
         signer,
@@ -529,7 +573,7 @@ async def open_polymarket_venue(
             await rest.create_or_derive_api_key(settings.api_key_nonce)
         factory = ws_factory or websocket_factory(settings.ws_user_url)
         async with trio.open_nursery() as nursery:
-            venue = PolymarketVenue(rest, settings, ws_factory=factory, wall_secs=wall_secs)
+            venue = PolymarketVenue(rest, settings, ws_factory=factory, wall_secs=wall_secs, tick_of=tick_of)
             if settings.heartbeat_enabled:
                 venue.heartbeat = HeartbeatService(rest.heartbeat, settings.heartbeat)
                 await nursery.start(venue.heartbeat.run)

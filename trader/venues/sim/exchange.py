@@ -7,8 +7,10 @@ What it does, as the real CLOB does (protocol.md §2-§4, §8):
 - checks orders as the venue does (tick grid, price range, minimum size, post-only crossing, FOK/FAK/GTC/GTD, the GTD
   60 s threshold, duplicates, balance reserved by open orders) and answers with the venue's codes and messages;
 - charges taker fees `shares × rate × (p(1 − p))^exponent`, floored to 5 decimals;
-- moves each trade MATCHED -> MINED -> CONFIRMED on a schedule (or MATCHED -> FAILED for a ghost fill, which reverts
-  the balances), expires GTD orders, and runs the heartbeat dead-man switch, all from `advance(now)`;
+- moves each trade along its settlement path on a schedule: MATCHED -> MINED -> CONFIRMED, or one a fault chose
+  (`SETTLEMENT_PATHS`: MATCHED -> FAILED for a ghost fill; through RETRYING; FAILED after MINED; first
+  MATCHED_NOT_BROADCASTED); a FAILED trade reverts the balances. It also expires GTD orders and runs the heartbeat
+  dead-man switch, all from `advance(now)`;
 - emits `trader.venues.sim.events` to listeners: exactly what the market and user channels publish.
 
 Wallets hold pUSD and shares in base units (6 dp). A wallet seen for the first time is funded with
@@ -56,9 +58,22 @@ MATCHED: Final = "MATCHED"
 CANCELED: Final = "CANCELED"
 
 TRADE_MATCHED: Final = "MATCHED"
+TRADE_MATCHED_NOT_BROADCASTED: Final = "MATCHED_NOT_BROADCASTED"
 TRADE_MINED: Final = "MINED"
+TRADE_RETRYING: Final = "RETRYING"
 TRADE_CONFIRMED: Final = "CONFIRMED"
 TRADE_FAILED: Final = "FAILED"
+
+#: The statuses a trade reports, in order, by settlement path (the 2026 statuses, protocol.md §11 item 8). A trade
+#: starts in the first; each later one is reached after `mined_after_secs` (CONFIRMED: after
+#: `confirmed_after_secs - mined_after_secs`); FAILED reverts the trade's balances.
+SETTLEMENT_PATHS: Final[dict[str, tuple[str, ...]]] = {
+    "normal": (TRADE_MATCHED, TRADE_MINED, TRADE_CONFIRMED),
+    "ghost": (TRADE_MATCHED, TRADE_FAILED),
+    "retrying": (TRADE_MATCHED, TRADE_MINED, TRADE_RETRYING, TRADE_MINED, TRADE_CONFIRMED),
+    "failed_after_mined": (TRADE_MATCHED, TRADE_MINED, TRADE_FAILED),
+    "not_broadcasted": (TRADE_MATCHED_NOT_BROADCASTED, TRADE_MATCHED, TRADE_MINED, TRADE_CONFIRMED),
+}
 
 FOK_KILLED_MESSAGE: Final = "order couldn't be fully filled. FOK orders are fully filled or killed."
 FAK_NO_MATCH_MESSAGE: Final = "no orders found to match with FAK order"
@@ -193,6 +208,10 @@ class ExchangeHooks(Protocol):
         """Should trades of this taker order end FAILED instead of MINED/CONFIRMED?"""
         ...
 
+    def settlement_path(self, request: OrderRequest) -> str | None:
+        """The settlement path (a key of `SETTLEMENT_PATHS`) of this taker order's trades, or None for "normal"."""
+        ...
+
 
 class NoHooks:
     def on_submit(self, request: OrderRequest) -> Rejected | None:
@@ -203,6 +222,9 @@ class NoHooks:
 
     def ghost_trade(self, request: OrderRequest) -> bool:
         return False
+
+    def settlement_path(self, request: OrderRequest) -> str | None:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -260,6 +282,8 @@ class SimTrade:
     last_update: float = 0.0
     transaction_hash: str = ""
     ghost: bool = False
+    path: tuple[str, ...] = SETTLEMENT_PATHS["normal"]  # the statuses it goes through; `status` is path[step]
+    step: int = 0
     flows: list[tuple[str, str, int]] = field(default_factory=list)  # (wallet key, asset, delta) for a revert
 
     def involves(self, owner: str) -> bool:
@@ -732,7 +756,8 @@ class Exchange:
         self._orders[oid] = order
         self._emit_order("PLACEMENT", order, now)
         ghost = self.hooks.ghost_trade(request)
-        trades, making, taking = self._match(state, order, matchable, now, ghost=ghost)
+        path = SETTLEMENT_PATHS["ghost" if ghost else self.hooks.settlement_path(request) or "normal"]
+        trades, making, taking = self._match(state, order, matchable, now, ghost=ghost, path=path)
         if order.remaining > 0 and limit_type and book.marketable(book_bid, book_price):
             # Only a fill cap (a partial-fill fault) stops matching early: the makers it spared "pulled their
             # quotes" at that moment, so the remainder rests without crossing the book.
@@ -797,7 +822,7 @@ class Exchange:
             wallet.reserved_shares[order.token_id] = wallet.reserved_shares.get(order.token_id, 0) + delta
 
     def _match(
-        self, state: _MarketState, taker: SimOrder, matchable: int, now: float, *, ghost: bool
+        self, state: _MarketState, taker: SimOrder, matchable: int, now: float, *, ghost: bool, path: tuple[str, ...]
     ) -> tuple[list[SimTrade], int, int]:
         market = state.market
         book = state.books[taker.book_key]
@@ -824,6 +849,8 @@ class Exchange:
                 match_time=now,
                 last_update=now,
                 ghost=ghost,
+                status=path[0],
+                path=path,
             )
             taker_cash = 0
             while queue and left > 0:
@@ -1000,9 +1027,13 @@ class Exchange:
             self._flush(now)
 
     def _settle_step(self, trade_id: str, now: float) -> None:
+        """The trade's next status on its path (and the one after that scheduled)."""
         trade = self._trades[trade_id]
-        if trade.status == TRADE_MATCHED and trade.ghost:
-            trade.status = TRADE_FAILED
+        if trade.step + 1 >= len(trade.path):
+            return
+        trade.step += 1
+        trade.status = trade.path[trade.step]
+        if trade.status == TRADE_FAILED:
             for wallet_key, asset, delta in reversed(trade.flows):
                 wallet = self._wallets[wallet_key]
                 if asset == COLLATERAL:
@@ -1010,15 +1041,13 @@ class Exchange:
                 else:
                     wallet.shares[asset] = wallet.shares.get(asset, 0) - delta
             self.fees_collected -= trade.fee
-        elif trade.status == TRADE_MATCHED:
-            trade.status = TRADE_MINED
+        elif trade.status == TRADE_MINED and not trade.transaction_hash:
             trade.transaction_hash = "0x" + hashlib.sha256(f"{self.config.seed}:tx:{trade_id}".encode()).hexdigest()
-            delay = max(0.0, self.config.confirmed_after_secs - self.config.mined_after_secs)
-            self._schedule(now + delay, "settle", trade_id)
-        elif trade.status == TRADE_MINED:
-            trade.status = TRADE_CONFIRMED
-        else:
-            return
+        if trade.step + 1 < len(trade.path):
+            config = self.config
+            confirming = trade.path[trade.step + 1] == TRADE_CONFIRMED and trade.status == TRADE_MINED
+            delay = config.confirmed_after_secs - config.mined_after_secs if confirming else config.mined_after_secs
+            self._schedule(now + max(0.0, delay), "settle", trade_id)
         trade.last_update = now
         self._emit(TradeEvent(self.trade_view(trade), _ms(now)))
 

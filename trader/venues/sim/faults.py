@@ -9,6 +9,10 @@ Kinds (parameters in brackets, all optional):
   rests (GTC/GTD, without crossing), is cancelled (FAK), or the FOK is killed;
 - `ghost_fills` [count=1, token_id, side, owner]: trades of the next matching orders go MATCHED then FAILED, and
   their balances are reverted;
+- `settlement_path` [path=retrying, count=1, token_id, side, owner]: trades of the next matching orders settle along
+  another of the venue's 2026 paths (`trader.venues.sim.exchange.SETTLEMENT_PATHS`): `retrying` (MATCHED, MINED,
+  RETRYING, MINED, CONFIRMED), `failed_after_mined` (MATCHED, MINED, FAILED: balances reverted), `not_broadcasted`
+  (MATCHED_NOT_BROADCASTED, MATCHED, MINED, CONFIRMED);
 - `delay_http` [secs=1, count (default: until cleared), service=clob, path_prefix]: replies are delayed;
 - `http_errors` [status=429, count=1, service=clob, path_prefix]: a burst of 429/5xx replies;
   both match requests of any method whose path starts with `path_prefix` (`/order` also holds back
@@ -26,6 +30,14 @@ Kinds (parameters in brackets, all optional):
   stays `STATE_EXECUTED`);
 - `chain_revert` [count=1, source, reason="execution reverted"]: the next accepted transactions revert when mined
   (receipt status 0; `STATE_FAILED` at the relayer), balances unchanged;
+- the venue's trading modes (`trader.venues.sim.restrictions`), each from now on:
+  - `restart` [secs=90, post_only_secs=120]: the matching engine restarts: every order and cancel endpoint answers
+    425 for `secs`, then the post-only window follows for `post_only_secs`;
+  - `post_only` [secs=120]: only orders with `postOnly` are taken (others: 503 with `code: post_only_mode`);
+  - `cancel_only` [secs: until cleared]: orders 503 cancel-only, cancels pass;
+  - `trading_disabled` [secs: until cleared]: orders and cancels 503 trading disabled;
+  - `closed_only` [address: every client, enabled=true]: the closed-only endpoint says so for that address (signer
+    or funder), and its buys are refused 400 `'<address>' address in closed only mode`;
 - `clear`: disarm everything and resume stalled sockets.
 
 A parameter a kind does not take is refused with the list of those it does (a misspelt one would otherwise be
@@ -41,14 +53,23 @@ short description of what was armed or done).
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from trader.domain.numbers import Side
 from trader.errors import InputError
-from trader.venues.sim.exchange import NOT_ENOUGH_BALANCE_MESSAGE, Exchange, OrderRequest, Rejected
+from trader.venues.sim.exchange import (
+    NOT_ENOUGH_BALANCE_MESSAGE,
+    SETTLEMENT_PATHS,
+    Exchange,
+    OrderRequest,
+    Rejected,
+)
 from trader.venues.sim.httpserver import HttpResponse
+from trader.venues.sim.restrictions import ALL_CLIENTS, TradingModes, closed_only_text
 from trader.venues.sim.ws import WsHub
 
 #: Owners of the scenario's simulated participants (makers, takers) start with this.
@@ -64,6 +85,7 @@ class _OrderRule:
     owner: str | None = None
     rejection: Rejected | None = None
     fraction: Decimal = Decimal("0.5")
+    path: str = "normal"  # settlement faults: the key of SETTLEMENT_PATHS
 
     def matches(self, request: OrderRequest) -> bool:
         if self.owner is None and request.owner.startswith(SCENARIO_OWNER_PREFIX):
@@ -107,7 +129,7 @@ _HTTP_ERROR_BODIES = {
     429: "Too Many Requests",
     500: "Internal server error",
     502: "Bad Gateway",
-    503: "Trading is currently disabled. Check polymarket.com for updates",
+    503: "Service Unavailable",  # a proxy's: the venue's trading-disabled 503 is the `trading_disabled` fault
 }
 
 
@@ -120,6 +142,9 @@ class FaultInjector:
         self._chain_rules: list[_ChainRule] = []
         self.ws: WsHub | None = None
         self.exchange: Exchange | None = None
+        self.modes = TradingModes()
+        #: the sim's unix seconds (set by the venue: its clock follows the Trio clock)
+        self.clock: Callable[[], float] = time.time
 
     def attach(self, exchange: Exchange, ws: WsHub) -> None:
         self.exchange, self.ws = exchange, ws
@@ -127,6 +152,7 @@ class FaultInjector:
     def armed(self) -> list[dict[str, object]]:
         orders: list[dict[str, object]] = [
             {"kind": r.kind, "remaining": r.remaining, "token_id": r.token_id, "side": r.side, "owner": r.owner}
+            | ({"path": r.path} if r.kind == "settlement" else {})
             for r in self._order_rules
         ]
         http: list[dict[str, object]] = [
@@ -137,12 +163,13 @@ class FaultInjector:
             {"kind": r.kind, "remaining": r.remaining, "source": r.source} for r in self._chain_rules
         ]
         stalled: list[dict[str, object]] = [{"kind": "stall_ws"}] if self.ws is not None and self.ws.stalled else []
-        return orders + http + chain + stalled
+        return orders + http + chain + stalled + self.modes.armed(self.clock())
 
     def clear(self) -> None:
         self._order_rules.clear()
         self._http_rules.clear()
         self._chain_rules.clear()
+        self.modes.clear()
         if self.ws is not None:
             self.ws.resume()
 
@@ -158,8 +185,48 @@ class FaultInjector:
         return None
 
     def on_submit(self, request: OrderRequest) -> Rejected | None:
+        closed = self._closed_only(request)
+        if closed is not None:
+            return closed
         rule = self._take("reject", request)
         return rule.rejection if rule is not None else None
+
+    def _closed_only(self, request: OrderRequest) -> Rejected | None:
+        """A buy of a closed-only account (scenario participants only when named)."""
+        modes = self.modes
+        if not modes.closed_only or request.side is not Side.BUY:
+            return None
+        named = request.maker_address.lower() in modes.closed_only
+        client = not request.owner.startswith(SCENARIO_OWNER_PREFIX)
+        if named or (client and ALL_CLIENTS in modes.closed_only):
+            modes.refused["closed_only"] += 1
+            return Rejected("CLOSED_ONLY", closed_only_text(request.maker_address), 400)
+        return None
+
+    # -- trading modes (`trader.venues.sim.restrictions`) ---------------------------------------------------
+
+    def restart(self, *, secs: float = 90.0, post_only_secs: float = 120.0) -> None:
+        if secs < 0 or post_only_secs < 0:
+            raise InputError("secs", "must not be negative")
+        self.modes.restart(self.clock(), secs, post_only_secs)
+
+    def post_only(self, *, secs: float = 120.0) -> None:
+        if secs < 0:
+            raise InputError("secs", "must not be negative")
+        self.modes.post_only(self.clock(), secs)
+
+    def cancel_only(self, *, secs: float = math.inf) -> None:
+        if secs < 0:
+            raise InputError("secs", "must not be negative")
+        self.modes.cancel_only_until = self.clock() + secs
+
+    def trading_disabled(self, *, secs: float = math.inf) -> None:
+        if secs < 0:
+            raise InputError("secs", "must not be negative")
+        self.modes.disabled_until = self.clock() + secs
+
+    def closed_only(self, address: str = ALL_CLIENTS, *, enabled: bool = True) -> None:
+        self.modes.set_closed_only(address, enabled)
 
     def fill_cap(self, request: OrderRequest) -> int | None:
         rule = self._take("partial", request)
@@ -170,6 +237,10 @@ class FaultInjector:
 
     def ghost_trade(self, request: OrderRequest) -> bool:
         return self._take("ghost", request) is not None
+
+    def settlement_path(self, request: OrderRequest) -> str | None:
+        rule = self._take("settlement", request)
+        return None if rule is None else rule.path
 
     # -- order faults ---------------------------------------------------------------------------------------
 
@@ -204,6 +275,21 @@ class FaultInjector:
         self, *, count: int = 1, token_id: str | None = None, side: Side | None = None, owner: str | None = None
     ) -> None:
         self._order_rules.append(_OrderRule("ghost", count, token_id, side, owner))
+
+    def settle_along(
+        self,
+        path: str,
+        *,
+        count: int = 1,
+        token_id: str | None = None,
+        side: Side | None = None,
+        owner: str | None = None,
+    ) -> None:
+        """Trades of the next `count` matching orders settle along `path` (a key of `SETTLEMENT_PATHS`)."""
+        if path not in SETTLEMENT_PATHS or path in ("normal", "ghost"):
+            choices = sorted(set(SETTLEMENT_PATHS) - {"normal", "ghost"})
+            raise InputError("path", f"expected one of {', '.join(choices)} (ghost_fills fails at once), got {path!r}")
+        self._order_rules.append(_OrderRule("settlement", count, token_id, side, owner, path=path))
 
     # -- chain faults (`trader.venues.sim.chain.ChainHooks`) ---------------------------------------------------
 
@@ -389,6 +475,12 @@ def _ghost(f: FaultInjector, p: Mapping[str, object]) -> str:
     return "ghost_fills armed"
 
 
+def _settlement(f: FaultInjector, p: Mapping[str, object]) -> str:
+    path = _str(p, "path", "retrying") or "retrying"
+    f.settle_along(path, count=_count(p), token_id=_str(p, "token_id"), side=_side(p), owner=_str(p, "owner"))
+    return f"settlement_path {path} armed"
+
+
 def _delay(f: FaultInjector, p: Mapping[str, object]) -> str:
     f.delay_http(
         float(_decimal(p, "secs", "1")),
@@ -442,6 +534,49 @@ def _chain(kind: str) -> Callable[[FaultInjector, Mapping[str, object]], str]:
     return arm
 
 
+def _secs(params: Mapping[str, object], name: str, default: str | None) -> float:
+    """Seconds; an absent parameter with no default is forever (until cleared)."""
+    if name not in params and default is None:
+        return math.inf
+    value = float(_decimal(params, name, default or "0"))
+    if not math.isfinite(value) or value < 0:
+        raise InputError(name, "expected seconds >= 0")
+    return value
+
+
+def _restart(f: FaultInjector, p: Mapping[str, object]) -> str:
+    f.restart(secs=_secs(p, "secs", "90"), post_only_secs=_secs(p, "post_only_secs", "120"))
+    return "restart armed"
+
+
+def _post_only(f: FaultInjector, p: Mapping[str, object]) -> str:
+    f.post_only(secs=_secs(p, "secs", "120"))
+    return "post_only armed"
+
+
+def _cancel_only(f: FaultInjector, p: Mapping[str, object]) -> str:
+    f.cancel_only(secs=_secs(p, "secs", None))
+    return "cancel_only armed"
+
+
+def _trading_disabled(f: FaultInjector, p: Mapping[str, object]) -> str:
+    f.trading_disabled(secs=_secs(p, "secs", None))
+    return "trading_disabled armed"
+
+
+def _closed_only(f: FaultInjector, p: Mapping[str, object]) -> str:
+    enabled = p.get("enabled", True)
+    if isinstance(enabled, str):
+        if enabled.lower() not in ("true", "false"):
+            raise InputError("enabled", "expected true or false")
+        enabled = enabled.lower() == "true"
+    if not isinstance(enabled, bool):
+        raise InputError("enabled", "expected true or false")
+    address = _str(p, "address", ALL_CLIENTS) or ALL_CLIENTS
+    f.closed_only(address, enabled=enabled)
+    return f"closed_only {'on' if enabled else 'off'} for {address}"
+
+
 def _clear(f: FaultInjector, p: Mapping[str, object]) -> str:
     f.clear()
     return "cleared"
@@ -451,6 +586,7 @@ FAULT_KINDS: dict[str, Callable[[FaultInjector, Mapping[str, object]], str]] = {
     "reject_orders": _reject,
     "partial_fills": _partial,
     "ghost_fills": _ghost,
+    "settlement_path": _settlement,
     "delay_http": _delay,
     "http_errors": _errors,
     "drop_ws": _drop,
@@ -460,6 +596,11 @@ FAULT_KINDS: dict[str, Callable[[FaultInjector, Mapping[str, object]], str]] = {
     "chain_refuse": _chain("refuse"),
     "chain_stuck": _chain("stuck"),
     "chain_revert": _chain("revert"),
+    "restart": _restart,
+    "post_only": _post_only,
+    "cancel_only": _cancel_only,
+    "trading_disabled": _trading_disabled,
+    "closed_only": _closed_only,
     "clear": _clear,
 }
 
@@ -469,6 +610,7 @@ FAULT_PARAMETERS: dict[str, frozenset[str]] = {
     "reject_orders": frozenset({"count", "token_id", "side", "owner", "code", "message", "http_status"}),
     "partial_fills": frozenset({"count", "fraction", "token_id", "side", "owner"}),
     "ghost_fills": frozenset({"count", "token_id", "side", "owner"}),
+    "settlement_path": frozenset({"path", "count", "token_id", "side", "owner"}),
     "delay_http": frozenset({"secs", "count", "service", "path_prefix"}),
     "http_errors": frozenset({"status", "count", "service", "path_prefix"}),
     "drop_ws": frozenset({"channel"}),
@@ -478,6 +620,11 @@ FAULT_PARAMETERS: dict[str, frozenset[str]] = {
     "chain_refuse": frozenset({"count", "source", "message"}),
     "chain_stuck": frozenset({"count", "source"}),
     "chain_revert": frozenset({"count", "source", "reason"}),
+    "restart": frozenset({"secs", "post_only_secs"}),
+    "post_only": frozenset({"secs"}),
+    "cancel_only": frozenset({"secs"}),
+    "trading_disabled": frozenset({"secs"}),
+    "closed_only": frozenset({"address", "enabled"}),
     "clear": frozenset(),
 }
 

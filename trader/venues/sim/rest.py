@@ -1,8 +1,9 @@
 """The REST side of the simulated venue on one port: the CLOB API at `/`, Gamma at `/gamma`, the Data API at
-`/data-api`, and the sim's admin endpoints at `/_sim` (`/_sim/faults`; `POST /_sim/resolve {"condition_id": ...,
-"winner": "yes" | "no" | "50-50"}` resolves a market now). Shapes and error strings follow protocol.md §4-§7 and
-captured/*.json; a resolved market shows `closed` and its `tokens[].winner` on `/markets/{condition_id}`, and
-`closed`, not `active` and its payouts as `outcomePrices` on Gamma.
+`/data-api` (`/v2/positions?user=`, and the older `/positions`), and the sim's admin endpoints at `/_sim`
+(`/_sim/faults`; `POST /_sim/resolve {"condition_id": ..., "winner": "yes" | "no" | "50-50"}` resolves a market now).
+Shapes and error strings follow protocol.md §4-§7 and captured/*.json; a resolved market shows `closed` and its
+`tokens[].winner` on `/markets/{condition_id}`, and `closed`, not `active` and its payouts as `outcomePrices` on
+Gamma.
 
 Order submission (`POST /order`, `POST /orders`) checks, in the venue's order: L2 HMAC (401 `Unauthorized/Invalid
 api key`), the payload, `owner` = the API key, V1 shape (400 `order_version_mismatch`), the EIP-712 signature (under
@@ -10,12 +11,22 @@ the domain of the exchange the token belongs to: Exchange V3 for a protocol-v2 p
 market's neg-risk flag picks; the recovered EOA must be the API key's address, and signer/maker must fit the signature
 type; else 400 `invalid signature`, so an order signed for the wrong exchange is refused as the venue refuses it),
 then the exchange's own checks (400 `{"error": <venue message>}`).
+
+Before an order or cancel request is routed: the venue's trading mode (`trader.venues.sim.restrictions`: a restart
+answers 425, the post-only window, cancel-only and trading disabled 503 with the venue's texts), then the signer's
+token buckets (`trader.venues.sim.ratelimit.SignerLimits`: 429 with `Retry-After` when the request's whole cost is
+not there); every reply of those endpoints then carries `Poly-RateLimit-Remaining`, `-Reset` and `-Tier` (and
+`-Warning: true` in warning-only mode). `DELETE /orders` takes at most `max_cancel_ids` (1000) ids: more is 400
+`Too many orders in payload, max allowed: 1000`. `GET /auth/ban-status/closed-only` and `GET /v1/user/rate-limit-tier`
+(L2) answer for the key's address.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -38,17 +49,23 @@ from trader.venues.polymarket.signing import (
 from trader.venues.sim.apikeys import ApiKeyStore, Principal
 from trader.venues.sim.exchange import ORDER_TYPES, Accepted, CancelResult, Exchange, OrderRequest, Rejected
 from trader.venues.sim.faults import FaultInjector, apply_fault
+from trader.venues.sim.gamma import SimGamma
 from trader.venues.sim.httpserver import HttpRequest, HttpResponse
 from trader.venues.sim.markets import PIPS_PER_ONE, UNITS_PER_ONE, price_str, units_str
-from trader.venues.sim.ratelimit import RateLimiter
+from trader.venues.sim.ratelimit import RateLimiter, SignerLimits
 from trader.venues.sim.relayer import SimRelayer
+from trader.venues.sim.restrictions import (
+    CANCEL_ONLY_TEXT,
+    DISABLED_TEXT,
+    POST_ONLY_CODE,
+    POST_ONLY_TEXT,
+    RESTART_TEXT,
+)
 from trader.venues.sim.rpc import SimRpc
 from trader.venues.sim.wire import (
     JsonObject,
     clob_market,
     clob_market_compact,
-    gamma_event_header,
-    gamma_market,
     order_rest,
     payout_texts,
     trade_json,
@@ -72,6 +89,7 @@ NEG_RISK_ADAPTER = "0xd91E80cF2E7be2e162c6513ceD06f1dD0dA35296"
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RestConfig:
     max_batch_orders: int = 15
+    max_cancel_ids: int = 1000
     max_books: int = 500
     page_size: int = 100
     admin: bool = True
@@ -129,6 +147,7 @@ class SimRestApp:
         clock: Callable[[], float],
         *,
         limiter: RateLimiter | None = None,
+        signer_limits: SignerLimits | None = None,
         config: RestConfig | None = None,
         extra_routes: dict[str, Callable[[HttpRequest, str], Awaitable[HttpResponse]]] | None = None,
     ) -> None:
@@ -137,10 +156,14 @@ class SimRestApp:
         self.faults = faults
         self.clock = clock
         self.limiter = limiter
+        #: the per-signer trading buckets (None: not limited)
+        self.signer_limits = signer_limits
         self.config = config or RestConfig()
         #: prefix -> async handler(request, path below the prefix): where later services (ESPN) plug in
         self.extra_routes = dict(extra_routes or {})
         self._funders: dict[str, str] = {}
+        #: Gamma (`/gamma`); the venue replaces it with one of its configuration and seed
+        self.gamma = SimGamma(exchange)
         #: the Polygon node (`/rpc`) and Polymarket's relayer (`/relayer`), set by the venue that owns the chain
         self.rpc: SimRpc | None = None
         self.relayer: SimRelayer | None = None
@@ -174,7 +197,9 @@ class SimRestApp:
             ("GET", "/balance-allowance"): self._balance_allowance,
             ("GET", "/balance-allowance/update"): self._balance_allowance,
             ("POST", "/v1/heartbeats"): self._heartbeat,
-            ("POST", "/heartbeats"): self._heartbeat,
+            ("POST", "/heartbeats"): self._legacy_heartbeat,
+            ("GET", "/auth/ban-status/closed-only"): self._closed_only,
+            ("GET", "/v1/user/rate-limit-tier"): self._rate_limit_tier,
         }
         self._prefixed: list[tuple[str, str, Route]] = [
             ("GET", "/markets/", self._market),
@@ -217,6 +242,66 @@ class SimRestApp:
                 )
                 if full is not None:
                     return HttpResponse.error(429, "Too Many Requests")
+            if service == "clob" and (request.method, path) in _TRADING:
+                return await self._trading(request, path)
+        return await self._route(request, service, path)
+
+    async def _trading(self, request: HttpRequest, path: str) -> HttpResponse:
+        """An order or cancel request: the venue's trading mode, the signer's buckets, then the route."""
+        key = (request.method, path)
+        refused = self._mode_reply(request, key)
+        if refused is not None:
+            return refused
+        limits = self.signer_limits
+        found = self.api_keys.lookup(request.headers.get("poly_api_key", "")) if limits is not None else None
+        if limits is None or found is None:
+            return await self._route(request, "clob", path)  # not limited, or not a key: the route answers 401
+        address = found[1]
+        kind = "order" if key in _PLACEMENTS else "cancel"
+        cost = self._cost(request, key)
+        if cost > max(self.config.max_batch_orders, self.config.max_cancel_ids):
+            return await self._route(request, "clob", path)  # refused whole (400) for its size, before the buckets
+        answer = limits.take(address, kind, cost, self.clock())
+        if not answer.allowed:
+            return dataclasses.replace(HttpResponse.error(429, "Too Many Requests"), headers=answer.headers())
+        response = await self._route(request, "clob", path)
+        if key in _CANCEL_ALLS and response.status == 200:
+            cancelled = _canceled_count(response)
+            if cancelled:
+                answer = limits.charge(address, kind, cancelled, self.clock())
+        return dataclasses.replace(response, headers=(*response.headers, *answer.headers()))
+
+    def _mode_reply(self, request: HttpRequest, key: tuple[str, str]) -> HttpResponse | None:
+        modes = self.faults.modes
+        mode = modes.mode(self.clock())
+        if mode is None:
+            return None
+        placement = key in _PLACEMENTS
+        reply: HttpResponse | None = None
+        if mode == "restarting":
+            reply = HttpResponse.error(425, RESTART_TEXT)
+        elif mode == "disabled":
+            reply = HttpResponse.error(503, DISABLED_TEXT)
+        elif mode == "cancel_only" and placement:
+            reply = HttpResponse.error(503, CANCEL_ONLY_TEXT)
+        elif mode == "post_only" and placement and not _all_post_only(request):
+            reply = HttpResponse.json({"error": POST_ONLY_TEXT, "code": POST_ONLY_CODE}, 503)
+        if reply is not None:
+            modes.refused[mode] += 1
+        return reply
+
+    @staticmethod
+    def _cost(request: HttpRequest, key: tuple[str, str]) -> int:
+        """Tokens a request costs up front: one per order or id (a cancel-all one, and the rest after the fact)."""
+        if key in (("POST", "/orders"), ("DELETE", "/orders")):
+            try:
+                body = request.json()
+            except ValueError:
+                return 1
+            return max(1, len(body)) if isinstance(body, list) else 1
+        return 1
+
+    async def _route(self, request: HttpRequest, service: str, path: str) -> HttpResponse:
         try:
             if service == "gamma":
                 return self._gamma(request, path)
@@ -501,6 +586,8 @@ class SimRestApp:
         body = self._body(request)
         if not isinstance(body, list) or not all(isinstance(i, str) for i in body):
             return HttpResponse.error(400, INVALID_PAYLOAD)
+        if len(body) > self.config.max_cancel_ids:
+            return HttpResponse.error(400, f"Too many orders in payload, max allowed: {self.config.max_cancel_ids}")
         return _cancel_json(self.exchange.cancel(principal.api_key, body, self.clock()))
 
     def _cancel_all(self, request: HttpRequest, path: str) -> HttpResponse:
@@ -589,74 +676,35 @@ class SimRestApp:
         if not isinstance(heartbeat_id, str):
             return HttpResponse.error(400, "Invalid heartbeat payload")
         result = self.exchange.heartbeat(principal.api_key, heartbeat_id, self.clock())
-        if not result.ok:
-            return HttpResponse.json({"heartbeat_id": result.heartbeat_id, "error": "Invalid Heartbeat ID"}, 400)
+        if not result.ok:  # production's words and key (protocol.md §11 item 10): clients recover the id from it
+            return HttpResponse.json({"error_msg": "Invalid Heartbeat ID", "heartbeat_id": result.heartbeat_id}, 400)
         return HttpResponse.json({"heartbeat_id": result.heartbeat_id})
+
+    def _legacy_heartbeat(self, request: HttpRequest, path: str) -> HttpResponse:
+        """The legacy `POST /heartbeats` (no body): `{"status": "ok"}`, as production answers it. It carries no id, so
+        it neither starts nor continues a dead-man session (that is `POST /v1/heartbeats`)."""
+        self._l2(request)
+        return HttpResponse.json({"status": "ok"})
+
+    def _closed_only(self, request: HttpRequest, path: str) -> HttpResponse:
+        principal = self._l2(request)
+        funder = self._funders.get(principal.api_key, "")
+        return HttpResponse.json({"closed_only": self.faults.modes.is_closed_only(principal.address, funder)})
+
+    def _rate_limit_tier(self, request: HttpRequest, path: str) -> HttpResponse:
+        principal = self._l2(request)
+        limits = self.signer_limits
+        return HttpResponse.json({"tier": limits.tier_of(principal.address).name if limits is not None else "standard"})
 
     # -- Gamma, Data API, admin -----------------------------------------------------------------------------
 
-    def _gamma_markets(self, request: HttpRequest | None) -> list[JsonObject]:
-        q = request.query if request is not None else {}
-        ex = self.exchange
-        selected = []
-        for market in ex.markets:
-            if q.get("id") and market.gamma_id not in q["id"]:
-                continue
-            if q.get("slug") and market.slug not in q["slug"]:
-                continue
-            if q.get("condition_ids") and market.condition_id not in _split(q["condition_ids"]):
-                continue
-            if q.get("clob_token_ids") and not set(market.token_ids) & set(_split(q["clob_token_ids"])):
-                continue
-            if not _bool_filter(q, "active", market.active) or not _bool_filter(q, "closed", market.closed):
-                continue
-            selected.append(market)
-        out = []
-        for market in selected:
-            yes = market.token_ids[0]
-            out.append(
-                gamma_market(
-                    market,
-                    ex.events.get(market.event_id),
-                    best=ex.best_prices(yes),
-                    last_trade=ex.last_trade_pips(yes),
-                    tick=ex.tick_size(yes),
-                    resolution=ex.resolution(market.condition_id),
-                )
-            )
-        return out
-
     def _gamma(self, request: HttpRequest, path: str) -> HttpResponse:
-        if request.method != "GET":
-            return HttpResponse.error(405, "method not allowed")
-        if path == "/markets":
-            return HttpResponse.json(_limit(self._gamma_markets(request), request))
-        if path.startswith("/markets/"):
-            wanted = path[len("/markets/") :]
-            found = [m for m in self._gamma_markets(request) if m["id"] == wanted]
-            return HttpResponse.json(found[0]) if found else HttpResponse.error(404, "market not found")
-        if path == "/events" or path.startswith("/events/"):
-            event_id = path[len("/events/") :] if path.startswith("/events/") else None
-            # An event lists all its markets: the request's filters (`id`, `slug`) name events here, not markets.
-            markets = {m["conditionId"]: m for m in self._gamma_markets(None)}
-            events = []
-            for event in self.exchange.events.values():
-                if event_id is not None and event.event_id != event_id:
-                    continue
-                if request.query.get("id") and event.event_id not in request.query["id"]:
-                    continue
-                if request.query.get("slug") and event.slug not in request.query["slug"]:
-                    continue
-                header = gamma_event_header(event)
-                header["markets"] = [markets[c] for c in event.market_ids if c in markets]
-                events.append(header)
-            if event_id is not None:
-                return HttpResponse.json(events[0]) if events else HttpResponse.error(404, "event not found")
-            return HttpResponse.json(_limit(events, request))
-        return HttpResponse.error(404, "not found")
+        return self.gamma.handle(request, path)  # `SimGamma` (sim/gamma.py)
 
     def _data(self, request: HttpRequest, path: str) -> HttpResponse:
-        if request.method != "GET" or path != "/positions":
+        """The Data API's positions: `GET /v2/positions?user=` (the current contract, protocol.md §11 item 12) and the
+        older `GET /positions?user=`, the same rows."""
+        if request.method != "GET" or path not in ("/positions", "/v2/positions"):
             return HttpResponse.error(404, "not found")
         user = request.arg("user")
         if not user:
@@ -758,25 +806,32 @@ def _accepted_json(result: Accepted) -> JsonObject:
     }
 
 
+#: The order and cancel endpoints (a trading mode and the signer's buckets apply to them).
+_PLACEMENTS = frozenset({("POST", "/order"), ("POST", "/orders")})
+_CANCEL_ALLS = frozenset({("DELETE", "/cancel-all"), ("DELETE", "/cancel-market-orders")})
+_TRADING = _PLACEMENTS | _CANCEL_ALLS | {("DELETE", "/order"), ("DELETE", "/orders")}
+
+
+def _all_post_only(request: HttpRequest) -> bool:
+    """Whether every order of a `POST /order(s)` body has `postOnly: true` (a body that is not readable: no, and the
+    post-only window refuses it before the route would)."""
+    try:
+        body = request.json()
+    except ValueError:
+        return False
+    entries = body if isinstance(body, list) else [body]
+    return bool(entries) and all(isinstance(e, dict) and e.get("postOnly") is True for e in entries)
+
+
+def _canceled_count(response: HttpResponse) -> int:
+    """How many orders a cancel-all reply says it cancelled (the sim's own JSON)."""
+    try:
+        reply = json.loads(response.body)
+    except ValueError:
+        return 0
+    canceled = reply.get("canceled") if isinstance(reply, dict) else None
+    return len(canceled) if isinstance(canceled, list) else 0
+
+
 def _cancel_json(result: CancelResult) -> HttpResponse:
     return HttpResponse.json({"canceled": list(result.canceled), "not_canceled": result.not_canceled})
-
-
-def _split(values: list[str]) -> list[str]:
-    return [part for value in values for part in value.split(",") if part]
-
-
-def _bool_filter(query: dict[str, list[str]] | object, name: str, value: bool) -> bool:
-    if not isinstance(query, dict) or not query.get(name):
-        return True
-    return query[name][0].lower() == str(value).lower()
-
-
-def _limit(items: list[JsonObject], request: HttpRequest) -> list[JsonObject]:
-    try:
-        offset = int(request.arg("offset") or 0)
-        limit = int(request.arg("limit") or 0)
-    except ValueError:
-        raise _Reply(HttpResponse.error(400, "limit and offset must be integers")) from None
-    items = items[max(offset, 0) :]
-    return items[:limit] if limit > 0 else items

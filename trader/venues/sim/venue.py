@@ -30,8 +30,9 @@ from trader.venues.sim.apikeys import ApiKeyStore
 from trader.venues.sim.chain import ChainConfig, SimChain
 from trader.venues.sim.exchange import Exchange, ExchangeConfig
 from trader.venues.sim.faults import FaultInjector, apply_fault, parse_fault_spec
+from trader.venues.sim.gamma import GammaConfig, SimGamma
 from trader.venues.sim.httpserver import ConnectionWrapper, serve_connection
-from trader.venues.sim.ratelimit import DEFAULT_RULES, RateLimiter, RateRule
+from trader.venues.sim.ratelimit import DEFAULT_RULES, DEFAULT_TIER, RateLimiter, RateRule, SignerLimits
 from trader.venues.sim.relayer import SimRelayer
 from trader.venues.sim.rest import (
     DATA_PREFIX,
@@ -62,8 +63,16 @@ class SimConfig:
     exchange: ExchangeConfig | None = None
     chain: ChainConfig = field(default_factory=ChainConfig)
     rest: RestConfig = field(default_factory=RestConfig)
+    #: Gamma's paging and shapes (production's by default: pages of 100, 422 past offset 2000, keyset endpoints)
+    gamma: GammaConfig = field(default_factory=GammaConfig)
     #: the published rate-limit table; None turns limiting off
     rate_limits: tuple[RateRule, ...] | None = DEFAULT_RULES
+    #: the per-signer trading buckets: on (True), the tier of each signer address (the rest: `default_tier`), and
+    #: whether an over-limit request is refused (429) or only warned about (`Poly-RateLimit-Warning: true`)
+    signer_limits: bool = True
+    signer_tiers: Mapping[str, str] = field(default_factory=dict)
+    default_tier: str = DEFAULT_TIER
+    enforce_signer_limits: bool = True
     asset_limit: int = 500
     ws_queue_size: int = 4096
     timer_period_secs: float = 0.05
@@ -115,11 +124,24 @@ class SimVenue:
         )
         self._exchange.add_listener(self.ws.on_event)
         self.faults.attach(self._exchange, self.ws)
+        self.faults.clock = self.now
         limiter = RateLimiter(config.rate_limits) if config.rate_limits is not None else None
+        self.signer_limits = (
+            SignerLimits(config.signer_tiers, default_tier=config.default_tier, enforce=config.enforce_signer_limits)
+            if config.signer_limits
+            else None
+        )
         self.chain = SimChain(self._exchange, start_time, config=config.chain, hooks=self.faults)
         self.rest = SimRestApp(
-            self._exchange, self.api_keys, self.faults, self.now, limiter=limiter, config=config.rest
+            self._exchange,
+            self.api_keys,
+            self.faults,
+            self.now,
+            limiter=limiter,
+            signer_limits=self.signer_limits,
+            config=config.rest,
         )
+        self.rest.gamma = SimGamma(self._exchange, config.gamma, seed=config.seed)
         self.rest.rpc = SimRpc(self.chain, self.now)
         self.rest.relayer = SimRelayer(self.chain, self.now, seed=config.seed)
         self.urls = SimUrls("", "", "", "", "", "")

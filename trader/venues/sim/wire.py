@@ -7,7 +7,6 @@ JSON numbers where the venue sends numbers).
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import msgspec
@@ -33,9 +32,10 @@ def encode(payload: object) -> str:
     return _ENCODER.encode(payload).decode()
 
 
-def iso(ts: float) -> str:
-    """Trade times as the captured trade reports show them (ISO 8601, UTC, seconds)."""
-    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def epoch_secs(ts: float) -> str:
+    """Trade times as production sends them in 2026 (protocol.md §11 item 11): epoch seconds, as a string. (Older
+    captures show ISO 8601; the engine reads both.)"""
+    return str(int(ts))
 
 
 # -- market channel / book -----------------------------------------------------------------------------------
@@ -76,6 +76,20 @@ def price_change_frame(event: BookChanged, assets: set[str] | None = None) -> Js
         "price_changes": changes,
         "timestamp": str(event.timestamp_ms),
         "event_type": "price_change",
+    }
+
+
+def best_bid_ask_frame(market: str, asset_id: str, best_bid: str, best_ask: str, timestamp_ms: int) -> JsonObject:
+    """`best_bid_ask` (custom feature; captured/ws_market_best_bid_ask_msg.json): an asset's new top of book."""
+    spread = Decimal(best_ask) - Decimal(best_bid)
+    return {
+        "event_type": "best_bid_ask",
+        "market": market,
+        "asset_id": asset_id,
+        "best_bid": best_bid,
+        "best_ask": best_ask,
+        "spread": format(spread, "f"),
+        "timestamp": str(timestamp_ms),
     }
 
 
@@ -234,8 +248,8 @@ def trade_json(view: TradeView, viewer: str) -> JsonObject:
         "fee_rate_bps": view.fee_rate_bps,
         "price": view.price,
         "status": view.status,
-        "match_time": iso(view.match_time),
-        "last_update": iso(view.last_update),
+        "match_time": epoch_secs(view.match_time),
+        "last_update": epoch_secs(view.last_update),
         "outcome": view.outcome,
         "bucket_index": 0,
         "owner": viewer,

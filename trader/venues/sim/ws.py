@@ -7,8 +7,9 @@ Behaviour at the edges, as documented for users of the sim:
 - market channel: a subscription past `asset_limit` assets on one connection closes it with code 1008 and a reason
   naming the limit;
 - market channel, custom features: a connection that subscribed with `custom_feature_enabled: true` (the last
-  subscribe message that carries the flag decides) also gets `market_resolved` for the markets of its assets and
-  `new_market` for every market listed while it is open; others never see them, as on the venue;
+  subscribe message that carries the flag decides) also gets `best_bid_ask` for its assets whenever their top of book
+  changes, `market_resolved` for the markets of its assets and `new_market` for every market listed while it is open;
+  others never see them, as on the venue;
 - user channel: the first message must be `{"type":"user","auth":{...}}` with valid credentials, else the
   connection is closed with code 1008, reason `Unauthorized/Invalid api key`;
 - each connection has a bounded outgoing queue (`queue_size` frames); a client too slow to drain it is
@@ -46,6 +47,7 @@ from trader.venues.sim.events import (
 from trader.venues.sim.exchange import Exchange
 from trader.venues.sim.httpserver import ReplayStream
 from trader.venues.sim.wire import (
+    best_bid_ask_frame,
     book_frame,
     encode,
     last_trade_frame,
@@ -125,6 +127,7 @@ class WsHub:
         self._frames_sent = 0
         self._slow = 0
         self._market_muted = False
+        self._tops: dict[str, tuple[str, str]] = {}  # asset -> (best bid, best ask) as last announced
 
     def statistics(self) -> WsStatistics:
         return WsStatistics(
@@ -401,6 +404,20 @@ class WsHub:
         return (c for c in list(self._conns) if c.channel == "market" and c.assets)
 
     def _fan_out_price_change(self, event: BookChanged) -> None:
+        self._fan_out_price_levels(event)
+        tops = {c.asset_id: (c.best_bid, c.best_ask) for c in event.changes}  # each asset's last entry: its new top
+        for asset, top in tops.items():
+            if self._tops.get(asset) == top:
+                continue
+            self._tops[asset] = top
+            text: str | None = None
+            for conn in self._market_conns():
+                if conn.custom_features and asset in conn.assets:
+                    if text is None:
+                        text = encode(best_bid_ask_frame(event.market, asset, *top, event.timestamp_ms))
+                    self._push(conn, text)
+
+    def _fan_out_price_levels(self, event: BookChanged) -> None:
         assets = {c.asset_id for c in event.changes}
         full: str | None = None
         for conn in self._market_conns():
