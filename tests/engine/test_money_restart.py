@@ -26,7 +26,8 @@ from trader.domain.risk import TradingState
 from trader.engine.execution import ExecutionService, ExecutionSettings
 from trader.engine.order_manager import OrderManager
 from trader.engine.risk import BookHealth, RiskCode, RiskGate, RiskSettings
-from trader.integrations.store import Store, StoreScope, StoreScopeMismatch, TradingMode, open_sqlite_store
+from trader.errors import ConfigError
+from trader.integrations.store import Store, StoreScope, TradingMode, open_sqlite_store
 from trader.integrations.store.postgres import PostgresSettings, open_postgres_store
 from trader.settings import KeySettings, RunSettings, Settings, StoreSettings, VenueKind, default_database_url
 from trader.testing.fake_venue import FakeVenue
@@ -182,7 +183,7 @@ async def test_a_live_run_refuses_a_paper_database_and_names_the_fix(tmp_path: P
     live = dataclasses.replace(
         paper, run=dataclasses.replace(paper.run, live=True), keys=KeySettings(private_key=Secret(key))
     )
-    with pytest.raises(StoreScopeMismatch) as refused:
+    with pytest.raises(ConfigError) as refused:  # a setting to change: `trader run` prints it and exits 2
         await run_trader(live, stop=trio.sleep_forever)
     message = str(refused.value)
     assert "keeps the records of paper trading on sim, not of live trading on sim for wallet 0x" in message

@@ -35,7 +35,7 @@ from trader.integrations.bus.base import BusEvent
 from trader.integrations.bus.redis import RedisBus, RedisBusSettings, open_redis_bus
 from trader.integrations.sinks import SinkStatistics
 from trader.integrations.slack import SlackNotifier, SlackSettings, open_slack_notifier
-from trader.integrations.store.base import RiskEventRecord, Store, check_scope
+from trader.integrations.store.base import RiskEventRecord, Store, StoreScopeMismatch, check_scope
 from trader.integrations.store.engine_store import EngineStore, open_engine_store
 from trader.integrations.store.open import intent_journal_path, open_intent_journal, open_store
 from trader.integrations.store.postgres import PostgresStore, redact_url
@@ -195,7 +195,10 @@ async def _claim_scope(store: Store, settings: Settings, url: str) -> None:
     fix = f"Give {scope} a database of its own with --database-url or TRADER_DATABASE_URL" + (
         f" (unset, it uses {default})." if run.database_url is not None else "."
     )
-    check_scope(kept, scope, database=redact_url(url), fix=fix)
+    try:
+        check_scope(kept, scope, database=redact_url(url), fix=fix)
+    except StoreScopeMismatch as exc:  # a setting to change, not a fault: `trader run` says so and exits 2
+        raise ConfigError(str(exc)) from None
     log.info("store_scope", scope=str(scope), database=redact_url(url))
 
 

@@ -21,6 +21,7 @@ import trio
 
 from trader.app import RunSummary, run_trader
 from trader.errors import ConfigError
+from trader.infra.groups import collapse_group
 from trader.infra.logging import configure_logging
 from trader.settings import Settings, VenueKind, load_settings
 
@@ -182,7 +183,13 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _terminate_early)
     settings = settings_from(args, dict(os.environ))
     configure_logging(level=settings.run.log_level, fmt=settings.run.log_format, cache_loggers=True)
-    summary = trio.run(main, settings)
+    try:
+        summary = trio.run(main, settings)
+    except BaseExceptionGroup as group:  # a setting refused while starting (e.g. the database keeps another account)
+        inner = collapse_group(group)
+        if isinstance(inner, ConfigError):
+            raise inner from None
+        raise
     if summary is None:
         print("trader: aborted by a second signal; resting orders may remain at the venue", file=sys.stderr)
         return EXIT_ABORTED
