@@ -122,6 +122,21 @@ def test_a_missing_dotenv_is_fine_and_a_bad_line_is_an_error(tmp_path: Path) -> 
         read_dotenv(bad)
 
 
+def test_a_name_in_the_wrong_case_is_an_error_with_its_spelling(tmp_path: Path) -> None:
+    """`trader_...` would otherwise be ignored, leaving the setting at its default."""
+    with pytest.raises(ConfigError, match="rename trader_ex__port -> TRADER_EX__PORT"):
+        merged_environment({"trader_ex__port": "9000"}, None)
+    dotenv = tmp_path / "prod.env"
+    dotenv.write_text("TRADER_ex__Port=9000\n")
+    with pytest.raises(ConfigError, match=r"upper case \(in .*prod.env\): rename TRADER_ex__Port -> TRADER_EX__PORT"):
+        merged_environment({}, dotenv)
+
+
+def test_the_test_suites_variables_are_not_settings() -> None:
+    env = {"TRADER_TEST_PG_DSN": "postgresql://postgres@127.0.0.1/test", "TRADER_TEST_REDIS_URL": "redis://h/0"}
+    assert merged_environment(env, None) == {}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Timers:
     wait_secs: float = 1.0

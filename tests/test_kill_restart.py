@@ -61,7 +61,7 @@ def _engine_env(sim: SimVenue, key: str, database: Path) -> dict[str, str]:
 
 async def _start_engine(tmp_path: Path, env: dict[str, str], name: str) -> trio.Process:
     command = [sys.executable, "-m", "trader", "run", "--venue", "polymarket", "--live"]
-    command += ["--env-file", str(tmp_path / "absent.env")]
+    command += ["--env-file", os.devnull]
     out = (tmp_path / f"{name}.out").open("wb")
     err = (tmp_path / f"{name}.err").open("wb")
     try:

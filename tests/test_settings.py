@@ -65,6 +65,12 @@ def test_a_removed_setting_is_an_error_naming_its_replacement(name: str, replace
         load_settings({}, dotenv=dotenv)
 
 
+def test_the_test_suites_variables_never_affect_the_engine() -> None:
+    """The README tells developers to export them; `trader run` must neither refuse nor read them."""
+    environ = {"TRADER_TEST_PG_DSN": "postgresql://postgres@127.0.0.1:5432/test", "TRADER_TEST_REDIS_URL": "redis://x"}
+    assert load_settings(environ, dotenv=None) == Settings()
+
+
 def test_bad_values_and_conflicting_aliases_are_errors() -> None:
     with pytest.raises(ConfigError, match="TRADER_RUN__VENUE"):
         load_settings({"TRADER_RUN__VENUE": "binance"}, dotenv=None)

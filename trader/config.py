@@ -7,7 +7,9 @@ that. `Settings` nests them by section; a variable `TRADER_<SECTION>__<FIELD>` s
 
 Values are converted by the field's type (Decimal from its text, never through float; bool from
 true/false/1/0/yes/no). An unknown `TRADER_*` variable, a value of the wrong type, or a bad `.env` line is a
-`ConfigError` naming the variable: a typo must never silently leave a risk limit at its default.
+`ConfigError` naming the variable: a typo must never silently leave a risk limit at its default. So is a name in the
+wrong case (`trader_risk__...`, `TRADER_risk__...`): the error gives the right spelling. `TRADER_TEST_*` names belong
+to the test suite (`TRADER_TEST_PG_DSN`, `TRADER_TEST_REDIS_URL`): they are never read as settings, nor refused.
 The process environment wins over `.env`.
 """
 
@@ -27,6 +29,8 @@ from typing import Any, TypeVar, get_args, get_origin
 from trader.errors import ConfigError, InputError
 
 PREFIX = "TRADER_"
+#: Reserved for the test suite's own variables: never settings, never unknown.
+TEST_PREFIX = "TRADER_TEST_"
 T = TypeVar("T")
 
 
@@ -202,10 +206,25 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 
 def merged_environment(environ: Mapping[str, str], dotenv: Path | None) -> dict[str, str]:
-    """`.env` values under the process environment, `TRADER_*` only."""
-    merged = {k: v for k, v in (read_dotenv(dotenv) if dotenv else {}).items() if k.startswith(PREFIX)}
-    merged.update({k: v for k, v in environ.items() if k.startswith(PREFIX)})
+    """`.env` values under the process environment, `TRADER_*` only (not `TRADER_TEST_*`); `ConfigError` for a
+    `TRADER_*` name in the wrong case."""
+    from_file = read_dotenv(dotenv) if dotenv else {}
+    _check_case(from_file, f" (in {dotenv})")
+    _check_case(environ, "")
+    merged = {k: v for k, v in from_file.items() if _is_setting(k)}
+    merged.update({k: v for k, v in environ.items() if _is_setting(k)})
     return merged
+
+
+def _is_setting(name: str) -> bool:
+    return name.startswith(PREFIX) and not name.startswith(TEST_PREFIX)
+
+
+def _check_case(values: Mapping[str, str], where: str) -> None:
+    wrong = sorted(k for k in values if k.upper().startswith(PREFIX) and k != k.upper())
+    if wrong:
+        spelt = ", ".join(f"{k} -> {k.upper()}" for k in wrong)
+        raise ConfigError(f"setting names are upper case{where}: rename {spelt}")
 
 
 def reject_unknown(env: Mapping[str, str], used: set[str]) -> None:

@@ -3,6 +3,7 @@
 ```
 TraderError
 ├── ConfigError               bad settings, CLI arguments or files: a clear message, exit 2
+├── RuntimeFailure            a command could not do its work (a server down): a clear message, exit 1
 ├── InputError                a value from outside (CLI JSON, REST, a frame) that cannot be used; names the field
 ├── VenueError                (trader.venues.errors) adapters raise only these
 └── CircuitOpenError          (trader.engine) the breaker refused the call
@@ -21,6 +22,11 @@ class TraderError(Exception):
 
 class ConfigError(TraderError):
     """A setting, CLI argument or configuration file is invalid."""
+
+
+class RuntimeFailure(TraderError):
+    """A command could not do its work for a reason outside it (a server down or refusing, a file unwritable); the
+    message names the cause and the fix. The CLI prints it as one line and exits 1."""
 
 
 class InputError(TraderError, ValueError):

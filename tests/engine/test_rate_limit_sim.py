@@ -91,6 +91,10 @@ async def test_a_burst_of_intents_respects_a_standard_signers_buckets() -> None:
         await t.wait_for(lambda: t.manager.statistics().submitted == 1 + TOKENS, "every order to go out")
         await t.wait_for(lambda: len(t.sim_open_orders()) == TOKENS, "every order to rest at the venue")
         burst_secs = trio.current_time() - start
+        # the venue's replies to the last requests may still be on their way to the order manager
+        await t.wait_for(
+            lambda: all(o.status is not OrderStatus.SUBMITTED for o in t.manager.orders()), "every reply to be read"
+        )
 
         assert canceled.status is OrderStatus.CANCELED
         assert sent_when_canceled < 1 + TOKENS  # the cancel did not wait behind the queue

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from trader.cli import main
 from trader.commands import db
 from trader.errors import ConfigError
 from trader.integrations.store.base import load_migrations
@@ -49,15 +50,29 @@ def test_bad_arguments_are_config_errors(monkeypatch: pytest.MonkeyPatch, capsys
         _main(["migrate", "--database-url", "x.db", "--schema", "s"])
     with pytest.raises(ConfigError, match="schema"):
         _main(["migrate", "--database-url", "postgresql://h/db", "--schema", "Bad Name"])
-    assert _main([]) == 2
-    assert "usage: trader db migrate" in capsys.readouterr().err
+    assert main(["db"]) == 2
+    assert capsys.readouterr().err == (
+        "trader: no action given; usage: trader db migrate [--database-url URL] [--schema NAME] [--env-file PATH]\n"
+    )
 
 
 def test_an_unreachable_server_exits_1_without_showing_the_password(capsys: pytest.CaptureFixture[str]) -> None:
-    assert _main(["migrate", "--database-url", "postgresql://u:hunter2@127.0.0.1:9/db"]) == 1
+    assert main(["db", "migrate", "--database-url", "postgresql://u:hunter2@127.0.0.1:9/db"]) == 1
     err = capsys.readouterr().err
-    assert "cannot connect to postgresql://u:***@127.0.0.1:9/db" in err
+    assert err.startswith("trader: database: cannot connect to postgresql://u:***@127.0.0.1:9/db")
+    assert err.endswith("(is the server up, and --database-url or TRADER_DATABASE_URL right?)\n")
     assert "hunter2" not in err
+
+
+def test_the_database_is_read_as_trader_run_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From `.env` too, and by either name: `trader db migrate` migrates the database `trader run` would use."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TRADER_DATABASE_URL", raising=False)
+    Path(".env").write_text("TRADER_RUN__DATABASE_URL=sqlite:from-dotenv.db\n")
+    assert main(["db", "migrate"]) == 0
+    assert "sqlite database from-dotenv.db is at schema version" in capsys.readouterr().out
 
 
 @pytest.mark.pg

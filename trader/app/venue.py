@@ -55,7 +55,7 @@ from trader.engine.market_data import MarketDataService
 from trader.engine.restart import RestartReport, reconcile_at_start
 from trader.integrations.store.base import PaperWalletRecord, Store, StoreError
 from trader.venues.base import Capital, Resolution, Venue
-from trader.venues.errors import VenueError
+from trader.venues.errors import VenueError, VenueTimeout
 from trader.venues.paper import PaperVenue, PaperWallet, follow_books
 from trader.venues.paper_capital import PaperCapital
 from trader.venues.polymarket.capital import VenueResolutions, open_polymarket_capital
@@ -191,19 +191,25 @@ async def open_venue(
         def discovered(found: Discovery) -> None:
             latest[:] = [found]
 
-        with trio.fail_after(supervisor.discovery_timeout_secs):
-            first: Discovery = await nursery.start(
-                partial(
-                    run_market_refresh,
-                    gamma,
-                    _query(settings),
-                    capped,
-                    period_secs=settings.markets.refresh_secs,
-                    request_timeout_secs=supervisor.discovery_timeout_secs,
-                    stats=discovery,
-                    on_refresh=discovered,
+        try:
+            with trio.fail_after(supervisor.discovery_timeout_secs):
+                first: Discovery = await nursery.start(
+                    partial(
+                        run_market_refresh,
+                        gamma,
+                        _query(settings),
+                        capped,
+                        period_secs=settings.markets.refresh_secs,
+                        request_timeout_secs=supervisor.discovery_timeout_secs,
+                        stats=discovery,
+                        on_refresh=discovered,
+                    )
                 )
-            )
+        except trio.TooSlowError:  # the operator's message names what did not answer, and the wait
+            raise VenueTimeout(
+                f"market discovery: no answer from Gamma at {endpoints.gamma} within "
+                f"{supervisor.discovery_timeout_secs:g} s (TRADER_SUPERVISOR__DISCOVERY_TIMEOUT_SECS)"
+            ) from None
         discovered(first)
         log.info(
             "markets_selected",

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import httpx
 import trio
 
+from trader.commands.checks import add_env_file_argument, env_file
 from trader.commands.reconcile import decimal_text
 from trader.errors import ConfigError
 from trader.infra.logging import configure_logging
@@ -82,9 +83,7 @@ def skip(name: str, detail: str) -> Check:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument(
-        "--env-file", default=".env", metavar="PATH", help="settings file (default .env; may be absent)"
-    )
+    add_env_file_argument(parser)
 
 
 # -- the checks ----------------------------------------------------------------------------------------------------
@@ -340,8 +339,9 @@ async def run_checks(environ: Mapping[str, str], env_file: Path) -> list[Check]:
 
 
 def run(args: argparse.Namespace) -> int:
+    settings_file = env_file(args)
     configure_logging(level="WARNING")
-    checks = trio.run(run_checks, dict(os.environ), Path(args.env_file))
+    checks = trio.run(run_checks, dict(os.environ), settings_file)
     for check in checks:
         print(check.line())
     return EXIT_FAILED if any(c.status == "FAIL" for c in checks) else EXIT_OK

@@ -34,11 +34,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal, InvalidOperation
 from functools import partial
-from pathlib import Path
 from typing import Final
 
 import trio
 
+from trader.commands.checks import add_env_file_argument, env_file
 from trader.commands.reconcile import (
     EXIT_DIFFER,
     check_live_store,
@@ -93,9 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--token", action="append", default=[], metavar="TOKEN_ID", help="also flatten this token (repeatable)"
     )
     parser.add_argument("--database-url", metavar="URL", help="the store whose positions to include (optional)")
-    parser.add_argument(
-        "--env-file", default=".env", metavar="PATH", help="settings file (default .env; may be absent)"
-    )
+    add_env_file_argument(parser)
 
 
 # -- the plan (pure) -----------------------------------------------------------------------------------------------
@@ -317,7 +315,7 @@ def ask_on_terminal(question: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(dict(os.environ), dotenv=Path(args.env_file))
+    settings = load_settings(dict(os.environ), dotenv=env_file(args))
     settings.keys.signer("trader flatten")
     settings.keys.credentials()
     confirm: Callable[[str], bool] | None = None
@@ -347,7 +345,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         status, report = trio.run(partial(flatten, settings, options))
     except Exception as exc:
-        print(f"trader flatten: {describe_failure(exc)}", file=sys.stderr)
+        print(f"trader: {describe_failure(exc)}", file=sys.stderr)
         return EXIT_NOT_FLAT
     print(json.dumps(report))
     return status

@@ -31,7 +31,7 @@ from decimal import Decimal
 from typing import Final, TextIO
 
 from trader.domain.numbers import Side, check_price, parse_decimal, parse_tick_size
-from trader.errors import InputError
+from trader.errors import ConfigError, InputError
 from trader.venues.polymarket.auth import ApiCredentials, l2_headers
 from trader.venues.polymarket.signing import (
     ORDER_TYPES,
@@ -101,8 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "action", None) != "sign":
-        print("usage: trader order sign < order.json", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        raise ConfigError("no action given; usage: trader order sign < order.json")
     return sign_main(sys.stdin, sys.stdout)
 
 

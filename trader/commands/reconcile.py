@@ -39,11 +39,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
-from pathlib import Path
 from typing import Final
 
 import trio
 
+from trader.commands.checks import DATABASE_FLAGS, add_env_file_argument, env_file
 from trader.domain.enums import OrderStatus, TradeStatus
 from trader.domain.numbers import ZERO, Side
 from trader.domain.positions import COST_QUANTUM, Position
@@ -85,9 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--database-url", metavar="URL", help="sqlite:PATH or postgresql://... (default TRADER_DATABASE_URL)"
     )
     parser.add_argument("--fix", action="store_true", help="update the store to the venue's truth, then compare again")
-    parser.add_argument(
-        "--env-file", default=".env", metavar="PATH", help="settings file (default .env; may be absent)"
-    )
+    add_env_file_argument(parser)
 
 
 # -- connecting (shared with `trader flatten`) ---------------------------------------------------------------------
@@ -474,7 +472,7 @@ async def _reconcile(store: Store, venue: PolymarketVenue, *, fix: bool) -> tupl
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(dict(os.environ), dotenv=Path(args.env_file))
+    settings = load_settings(dict(os.environ), dotenv=env_file(args))
     url = database_url(args.database_url, settings)
     settings.keys.signer("trader reconcile")  # bad keys are a settings error (exit 2), before anything is opened
     settings.keys.credentials()
@@ -482,7 +480,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         status, report = trio.run(partial(reconcile, fix=args.fix), settings, url)
     except Exception as exc:
-        print(f"trader reconcile: {describe_failure(exc)}", file=sys.stderr)
+        print(f"trader: {describe_failure(exc)}", file=sys.stderr)
         return EXIT_DIFFER
     print(json.dumps(report))
     return status
@@ -495,9 +493,9 @@ def describe_failure(exc: Exception) -> str:
     if isinstance(inner, trio.TooSlowError):
         return f"the venue or the store did not answer within {PHASE_TIMEOUT_SECS:g} s"
     if isinstance(inner, VenueError):
-        return f"venue: {inner}"
+        return f"venue: {inner} (is the venue up, and TRADER_ENDPOINTS__REST_URL right?)"
     if isinstance(inner, StoreError):
-        return f"store: {inner}"
+        return f"store: {inner} (is the database up, and {DATABASE_FLAGS} right?)"
     if isinstance(inner, ConfigError):
         raise inner from None
     raise exc

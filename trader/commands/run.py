@@ -3,6 +3,11 @@
 Ctrl+C (SIGINT) or SIGTERM drains gracefully: strategies stop, in-flight orders finish within `drain_secs`, resting
 orders are cancelled, the store is flushed, the summary is printed, and the exit status is 0. A second Ctrl+C cuts
 the drain short (exit status 130). Live trading needs keys, `--live` AND `TRADER_CONFIRM_LIVE=yes`.
+
+Before anything starts, the settings are checked (exit 2 with one line naming the cause and the fix): the HTTP
+port is free, the SQLite file and the `--summary-json` file can be written, the Redis URL is one, the sim's
+scenario exists. A database that cannot be reached at start is exit 1; Redis that cannot be reached is not an
+error (events are an output that never stands in the way of trading, at start as later: the sink retries).
 """
 
 from __future__ import annotations
@@ -20,10 +25,27 @@ import structlog
 import trio
 
 from trader.app import RunSummary, run_trader
-from trader.errors import ConfigError
+from trader.commands.checks import (
+    DATABASE_FLAGS,
+    Listen,
+    add_env_file_argument,
+    bind_error,
+    check_file_writable,
+    check_port_free,
+    check_redis_url,
+    check_sqlite_path,
+    env_file,
+    is_bind_error,
+)
+from trader.errors import ConfigError, InputError, RuntimeFailure
 from trader.infra.groups import collapse_group
 from trader.infra.logging import configure_logging
+from trader.integrations.store.base import StoreError
+from trader.integrations.store.open import intent_journal_path
+from trader.integrations.store.urls import sqlite_path
 from trader.settings import Settings, VenueKind, load_settings
+from trader.venues.errors import VenueError
+from trader.venues.sim.scenarios import ScenarioOptions, make_scenario, scenario_names
 
 log = structlog.get_logger(__name__)
 
@@ -54,9 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markets", type=_positive_int, metavar="N", help="--venue sim: how many binary markets")
     parser.add_argument("--scenario", metavar="NAME", help="--venue sim: the scenario (default synthetic)")
     parser.add_argument("--seed", type=int, metavar="S", help="--venue sim: the scenario's seed")
-    parser.add_argument(
-        "--env-file", default=".env", metavar="PATH", help="settings file (default .env; may be absent)"
-    )
+    add_env_file_argument(parser)
 
 
 def _positive(text: str) -> float:
@@ -91,7 +111,19 @@ def _port(text: str) -> int:
 
 def settings_from(args: argparse.Namespace, environ: dict[str, str]) -> Settings:
     """The settings: environment and `.env`, then the command line on top. Live mode is checked here."""
-    settings = load_settings(environ, dotenv=Path(args.env_file))
+    settings = load_settings(environ, dotenv=env_file(args))
+    venue = VenueKind(args.venue) if args.venue is not None else settings.run.venue
+    if venue is not VenueKind.SIM:  # the sim's flags would be ignored: say so rather than run without them
+        given = [
+            flag
+            for flag, value in (("--markets", args.markets), ("--scenario", args.scenario), ("--seed", args.seed))
+            if value is not None
+        ]
+        if given:
+            these, are, them = (given[0], "is", "it") if len(given) == 1 else (" and ".join(given), "are", "them")
+            raise ConfigError(
+                f"{these} {are} only for --venue sim (this run is --venue {venue}): remove {them}, or use --venue sim"
+            )
     run = settings.run
     changes: dict[str, object] = {}
     if args.venue is not None:
@@ -101,6 +133,7 @@ def settings_from(args: argparse.Namespace, environ: dict[str, str]) -> Settings
     if args.summary_json is not None:
         changes["summary_json"] = args.summary_json
     if args.database_url is not None:
+        sqlite_path(args.database_url)  # a scheme that is neither is named, with the two that are
         changes["database_url"] = args.database_url
     if args.redis_url is not None:
         changes["redis_url"] = args.redis_url
@@ -130,6 +163,62 @@ def settings_from(args: argparse.Namespace, environ: dict[str, str]) -> Settings
         if settings.keys.private_key is None:
             raise ConfigError("live trading needs TRADER_PRIVATE_KEY")
     return settings
+
+
+def check_before_start(settings: Settings) -> None:
+    """What can be checked before anything starts, each a `ConfigError` naming the cause and the fix."""
+    run = settings.run
+    database = sqlite_path(run.store_url)
+    if database is not None:
+        check_sqlite_path(database)
+    journal = intent_journal_path(run.store_url, settings.store)
+    if journal is not None and (database is None or journal.parent != database.parent):
+        check_file_writable(journal, what=f"intent journal {journal} (TRADER_STORE__INTENT_JOURNAL)")
+    if run.redis_url is not None:
+        check_redis_url(run.redis_url)
+    if run.summary_json:
+        check_file_writable(Path(run.summary_json), what=f"--summary-json {run.summary_json}")
+    if run.venue is VenueKind.SIM:
+        _check_scenario(settings)
+    check_port_free(_http_listen(settings))
+
+
+def _http_listen(settings: Settings) -> Listen:
+    http = settings.http
+    return Listen(http.host, http.port, "HTTP", "--http-port or TRADER_HTTP__PORT", "--http-host or TRADER_HTTP__HOST")
+
+
+def _check_scenario(settings: Settings) -> None:
+    sim = settings.sim
+    if sim.scenario not in scenario_names():
+        raise ConfigError(
+            f"unknown scenario {sim.scenario!r} (--scenario or TRADER_SIM__SCENARIO): "
+            f"choose one of {', '.join(scenario_names())}"
+        )
+    params: dict[str, str] = {}
+    for item in sim.params:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"TRADER_SIM__PARAMS: expected KEY=VALUE items separated by commas, got {item!r}")
+        params[key] = value
+    try:  # the scenario's own checks of its parameters, as `trader sim` makes them
+        make_scenario(sim.scenario, ScenarioOptions(markets=sim.markets, seed=sim.seed, params=params))
+    except InputError as exc:
+        raise ConfigError(f"TRADER_SIM__PARAMS: {exc}") from None
+
+
+def for_the_operator(exc: BaseException, settings: Settings) -> BaseException:
+    """The error to report for what stopped the engine: the database or the venue failing (at start: they are not
+    retried for ever), or the HTTP port taken after the early check (a race), get a line that says what to do;
+    anything else is itself."""
+    if isinstance(exc, StoreError):
+        return RuntimeFailure(f"database: {exc} (is the server up, and {DATABASE_FLAGS} right?)")
+    if isinstance(exc, VenueError):
+        hint = "" if settings.run.venue is VenueKind.SIM else " (is the venue up, and TRADER_ENDPOINTS__* right?)"
+        return RuntimeFailure(f"venue: {exc}{hint}")
+    if is_bind_error(exc):  # the HTTP server's port, taken after the check
+        return ConfigError(bind_error(exc, _http_listen(settings)))
+    return exc
 
 
 async def watch_signals(
@@ -182,14 +271,16 @@ def run(args: argparse.Namespace) -> int:
     # container its default action is ignored (and the stop would end in SIGKILL).
     signal.signal(signal.SIGTERM, _terminate_early)
     settings = settings_from(args, dict(os.environ))
+    check_before_start(settings)
     configure_logging(level=settings.run.log_level, fmt=settings.run.log_format, cache_loggers=True)
     try:
         summary = trio.run(main, settings)
-    except BaseExceptionGroup as group:  # a setting refused while starting (e.g. the database keeps another account)
-        inner = collapse_group(group)
-        if isinstance(inner, ConfigError):
-            raise inner from None
-        raise
+    except BaseException as exc:
+        inner = collapse_group(exc) if isinstance(exc, BaseExceptionGroup) else exc
+        reported = for_the_operator(inner, settings)
+        if reported is inner:
+            raise
+        raise reported from exc
     if summary is None:
         print("trader: aborted by a second signal; resting orders may remain at the venue", file=sys.stderr)
         return EXIT_ABORTED
@@ -197,5 +288,10 @@ def run(args: argparse.Namespace) -> int:
     text = json.dumps(document, default=_json_default)  # one line: log shippers read stdout too
     print(text)
     if settings.run.summary_json:
-        Path(settings.run.summary_json).write_text(text + "\n")
+        try:
+            Path(settings.run.summary_json).write_text(text + "\n")
+        except OSError as exc:
+            raise RuntimeFailure(
+                f"cannot write the summary to {settings.run.summary_json}: {exc.strerror} (it is on stdout above)"
+            ) from exc
     return 0

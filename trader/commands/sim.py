@@ -2,7 +2,7 @@
 
 Prints ONE JSON line once ready: {"rest","ws_market","ws_user","gamma","data","espn","rpc","relayer"} (base URLs),
 then serves.
-Exit status 0 on SIGINT/SIGTERM, 2 on bad arguments.
+Exit status 0 on SIGINT/SIGTERM (Ctrl+C is how it stops), 2 on bad arguments or a port that is taken.
 
 Faults can be armed at start (`--fault ghost_fills:count=2 --fault http_errors:status=503,count=3`,
 `--fault restart:secs=90,post_only_secs=120`) or at any time through the admin endpoint:
@@ -24,7 +24,9 @@ from typing import TextIO
 
 import trio
 
+from trader.commands.checks import Listen, bind_error, check_port_free, is_bind_error
 from trader.errors import ConfigError, InputError
+from trader.infra.groups import collapse_group
 from trader.infra.logging import configure_logging
 from trader.venues.sim.chain import ChainConfig
 from trader.venues.sim.faults import FAULT_KINDS, FaultInjector, apply_fault, parse_fault_spec
@@ -164,11 +166,16 @@ async def serve(config: SimConfig, out: TextIO) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    listen = Listen(config.host, config.port, "the sim's", "--port", "--host")
+    check_port_free(listen)
     configure_logging()  # to stderr: stdout carries only the URL line
     try:
         trio.run(serve, config, sys.stdout)
-    except InputError as exc:
-        raise ConfigError(str(exc)) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot serve on {config.host}:{config.port}: {exc}") from None
+    except BaseException as exc:
+        inner = collapse_group(exc) if isinstance(exc, BaseExceptionGroup) else exc
+        if isinstance(inner, InputError):
+            raise ConfigError(str(inner)) from exc
+        if is_bind_error(inner):  # its port was taken after the check
+            raise ConfigError(bind_error(inner, listen)) from exc
+        raise
     return 0

@@ -19,13 +19,13 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
 import httpx
 import trio
 
+from trader.commands.checks import add_env_file_argument, env_file
 from trader.config import merged_environment
 from trader.errors import ConfigError
 
@@ -47,9 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--reason", metavar="TEXT", help="why (recorded with the stop; at most 200 characters)")
     parser.add_argument("--resume", action="store_true", help="resume trading instead of stopping it")
-    parser.add_argument(
-        "--env-file", default=".env", metavar="PATH", help="settings file (default .env; may be absent)"
-    )
+    add_env_file_argument(parser)
 
 
 def _base_url(given: str | None, env: dict[str, str]) -> str:
@@ -70,7 +68,7 @@ def _token(env: dict[str, str]) -> str:
 
 def request_from(args: argparse.Namespace, environ: dict[str, str]) -> tuple[str, str, dict[str, str] | None]:
     """(url, token, JSON body) of the request; `ConfigError` for bad arguments or a missing token."""
-    env = merged_environment(environ, Path(args.env_file))
+    env = merged_environment(environ, env_file(args))
     base = _base_url(args.url, env)
     if args.resume:
         if args.reason is not None:
@@ -123,5 +121,5 @@ def run(args: argparse.Namespace) -> int:
     if status == EXIT_OK:
         print(text)
     else:
-        print(f"trader stop: {text}", file=sys.stderr)
+        print(f"trader: {text}", file=sys.stderr)
     return status

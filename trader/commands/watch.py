@@ -11,7 +11,7 @@ a `--- <secs>s` line.
 
 Defaults are Polymarket's production endpoints; point `--ws-url` and `--gamma-url` at `trader sim` to watch the
 simulated venue. `--duration-secs` stops after that long (exit 0). Exit status 2 on bad arguments or when no
-market matches; Ctrl+C stops (exit 0).
+market matches, 1 when Gamma cannot be asked; Ctrl+C stops (exit 0).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import trio
 from trader.domain.book import Level
 from trader.engine.books import Books, TokenBook
 from trader.engine.market_data import MarketDataService, MarketDataSettings, MarketDataStatistics
-from trader.errors import ConfigError
+from trader.errors import ConfigError, RuntimeFailure
 from trader.infra.logging import configure_logging
 from trader.venues.base import MarketFeed
 from trader.venues.errors import VenueError
@@ -158,7 +158,10 @@ async def _main(args: argparse.Namespace, out: TextIO) -> int:
             with trio.fail_after(30):
                 markets = await resolve(gamma, args.slug, args.condition_id, args.token_id)
         except (VenueError, trio.TooSlowError) as exc:
-            raise ConfigError(f"could not look the markets up on Gamma ({args.gamma_url}): {exc}") from None
+            reason = str(exc) or type(exc).__name__
+            raise RuntimeFailure(
+                f"could not look the markets up on Gamma ({args.gamma_url}): {reason} (is --gamma-url right?)"
+            ) from exc
     if not markets:
         raise ConfigError("no market matches the given --slug / --condition-id / --token-id")
     await watch(
@@ -183,7 +186,4 @@ def run(args: argparse.Namespace) -> int:
     if args.log_level.upper() not in logging.getLevelNamesMapping():
         raise ConfigError(f"--log-level must be a logging level name, got {args.log_level!r}")
     configure_logging(level=args.log_level)
-    try:
-        return trio.run(_main, args, sys.stdout)
-    except KeyboardInterrupt:
-        return 0
+    return trio.run(_main, args, sys.stdout)  # Ctrl+C stops it: exit 0 (`trader.cli`)
