@@ -143,10 +143,11 @@ async def test_a_paper_store_is_never_compared_with_the_venue(
         await store.claim_scope(StoreScope(mode=TradingMode.PAPER, venue="sim"), ts_ns=T0_NS)
     monkeypatch.setenv("TRADER_PRIVATE_KEY", KEY)
     monkeypatch.setenv("TRADER_ENDPOINTS__REST_URL", "http://127.0.0.1:9")  # never asked: the store is refused first
-    assert await cli("reconcile", "--database-url", f"sqlite:{database}") == 1
+    assert await cli("reconcile", "--database-url", f"sqlite:{database}") == 2  # the wrong database named
     out, err = capsys.readouterr()
     assert out == ""
-    assert f"trader reconcile: store: sqlite:{database} keeps the records of paper trading on sim" in err
+    assert err.startswith(f"trader: sqlite:{database} keeps the records of paper trading on sim")
+    assert "is the database up" not in err  # it is up: it is another account's
     assert f"not of live trading on polymarket for wallet {ADDRESS.lower()}" in err
     assert "venue:" not in err
 

@@ -56,6 +56,7 @@ from trader.integrations.store.base import (
     Store,
     StoreError,
     StoreScope,
+    StoreScopeMismatch,
     TradeRecord,
     TradingMode,
     check_scope,
@@ -116,13 +117,17 @@ def database_url(given: str | None, settings: Settings) -> str:
 
 async def check_live_store(store: Store, settings: Settings, url: str) -> None:
     """The operator tools compare and fix LIVE records only: a store that keeps paper records (or another venue's or
-    wallet's) is refused (`StoreScopeMismatch`). A store that keeps no scope yet (older than scopes) is taken as is."""
+    wallet's) is refused (a `ConfigError`: the wrong database was named). A store that keeps no scope yet (older than
+    scopes) is taken as is."""
     kept = await store.load_scope()
     if kept is None:
         return
     wallet = settings.keys.signer("the operator tools").funder.lower()
     wanted = StoreScope(mode=TradingMode.LIVE, venue=VenueKind.POLYMARKET.value, wallet=wallet)
-    check_scope(kept, wanted, database=redact_url(url), fix="Name this account's live store with --database-url.")
+    try:
+        check_scope(kept, wanted, database=redact_url(url), fix="Name this account's live store with --database-url.")
+    except StoreScopeMismatch as exc:  # the wrong database named: a setting to fix (exit 2), not a database down
+        raise ConfigError(str(exc)) from None
 
 
 async def venue_shares(venue: PolymarketVenue, tokens: Iterable[str]) -> tuple[dict[str, Decimal], list[str]]:
