@@ -143,3 +143,19 @@ def test_bad_settings_and_arguments_exit_2_with_a_clear_message(tmp_path: Path) 
     result = subprocess.run([*TRADER, "run", "--duration", "-3"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "positive number of seconds" in result.stderr
+
+
+def test_a_database_of_another_account_exits_2_naming_the_fix(tmp_path: Path) -> None:
+    """Paper and live never share records: a live run on the paper database stops before trading, without a
+    traceback, and says how to give it a database of its own."""
+    database = f"sqlite:{tmp_path / 'paper.sqlite3'}"
+    run = [*TRADER, "run", "--duration", "0.5", "--http-port", "0", "--markets", "1", "--database-url", database]
+    paper = subprocess.run(run, env=_env(), capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert paper.returncode == 0, paper.stderr  # the paper run claims the database
+    env = _env(TRADER_PRIVATE_KEY="0x" + secrets.token_hex(32), TRADER_CONFIRM_LIVE="yes")
+    live = subprocess.run([*run, "--live"], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert live.returncode == 2
+    assert live.stderr.startswith(f"trader: {database} keeps the records of paper trading on sim, not of live")
+    assert "Traceback" not in live.stderr
+    assert live.stderr.rstrip().endswith("(unset, it uses sqlite:trader-live-sim.sqlite3).")
+    assert live.stdout == ""  # no summary: it never ran

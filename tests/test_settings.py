@@ -40,7 +40,7 @@ def test_sections_nested_sections_and_aliases() -> None:
     assert settings.http.admin_token == "tok"
     assert settings.keys.private_key is not None
     assert "11" * 32 not in repr(settings)
-    assert settings.run.database_url.startswith("postgresql://")
+    assert settings.run.store_url.startswith("postgresql://")
     assert settings.markets.slugs == ("a", "b")
 
 

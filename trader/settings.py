@@ -25,6 +25,7 @@ from trader.app.config import (
     StoreSettings,
     SupervisorSettings,
     VenueKind,
+    default_database_url,
 )
 from trader.config import build_section, merged_environment, reject_unknown
 from trader.errors import ConfigError
@@ -46,6 +47,7 @@ __all__ = [
     "StoreSettings",
     "SupervisorSettings",
     "VenueKind",
+    "default_database_url",
     "load_settings",
 ]
 

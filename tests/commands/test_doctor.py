@@ -51,9 +51,11 @@ async def test_all_ok_against_a_sim_with_a_migrated_store(
         "venue ws market",
         "venue ws user",
         "keys",
+        "collateral",
     ]
     assert all(line.startswith(("OK ", "SKIP ")) for line in found.values()), out
     assert found["redis"].startswith("SKIP")
+    assert found["collateral"] == "OK    collateral: 10000 pUSD, exchange allowance set"
     assert f"is at schema version {len(load_migrations())}" in found["database"]
     assert "signer 0x" in found["keys"]
     assert KEY[2:] not in out + log_sink.getvalue()
@@ -92,6 +94,21 @@ async def test_failures_each_with_a_hint(
         assert text in found[name]
         assert "(hint: " in found[name]
     assert KEY[2:-2] not in out + log_sink.getvalue()
+
+
+async def test_a_wallet_without_the_exchange_allowance_fails_with_the_fix(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, log_sink: io.StringIO
+) -> None:
+    config = sim_config()
+    assert config.exchange is not None
+    unapproved = dataclasses.replace(config, exchange=dataclasses.replace(config.exchange, allowance=0))
+    with trio.fail_after(60):
+        async with open_sim_venue(unapproved) as sim:
+            point_at(monkeypatch, sim, tmp_path / "none.sqlite3")
+            assert await cli("doctor") == 1
+    found = lines(capsys.readouterr().out)
+    assert found["collateral"].startswith("FAIL  collateral: 10000 pUSD; missing: 0x")  # the spenders not approved
+    assert "RISK_ALLOWANCE_MISSING" in found["collateral"]
 
 
 async def test_an_unknown_setting_and_an_unreachable_database(

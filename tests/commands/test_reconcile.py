@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests.commands._sim import KEY, NO, YES, cli, other_trader, our_shares, place, point_at, sim_and_venue
+from tests.commands._sim import ADDRESS, KEY, NO, YES, cli, other_trader, our_shares, place, point_at, sim_and_venue
 from trader.cli import main
 from trader.domain.enums import Liquidity, OrderStatus, TradeStatus
 from trader.domain.numbers import Side
 from trader.domain.positions import Position
-from trader.integrations.store import OrderRecord, TradeRecord, open_sqlite_store
+from trader.integrations.store import OrderRecord, StoreScope, TradeRecord, TradingMode, open_sqlite_store
 from trader.testing import make_order_record
 
 D = Decimal
@@ -135,6 +135,23 @@ async def test_an_unreachable_venue_is_exit_1(
     assert KEY[2:] not in err + log_sink.getvalue()
 
 
+async def test_a_paper_store_is_never_compared_with_the_venue(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, log_sink: io.StringIO
+) -> None:
+    database = tmp_path / "trader.sqlite3"
+    async with open_sqlite_store(database) as store:
+        await store.claim_scope(StoreScope(mode=TradingMode.PAPER, venue="sim"), ts_ns=T0_NS)
+    monkeypatch.setenv("TRADER_PRIVATE_KEY", KEY)
+    monkeypatch.setenv("TRADER_ENDPOINTS__REST_URL", "http://127.0.0.1:9")  # never asked: the store is refused first
+    assert await cli("reconcile", "--database-url", f"sqlite:{database}") == 2  # the wrong database named
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"trader: sqlite:{database} keeps the records of paper trading on sim")
+    assert "is the database up" not in err  # it is up: it is another account's
+    assert f"not of live trading on polymarket for wallet {ADDRESS.lower()}" in err
+    assert "venue:" not in err
+
+
 @pytest.mark.parametrize(
     ("argv", "env", "message"),
     [
@@ -161,9 +178,8 @@ def test_bad_settings_exit_2(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    Path("trader.sqlite3").write_bytes(
-        b""
-    )  # in the test's own directory  # the default database exists; the settings are what is wrong
+    # In the test's own directory, the default live store exists: the settings are what is wrong.
+    Path("trader-live-polymarket.sqlite3").write_bytes(b"")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert main(argv) == 2

@@ -85,13 +85,23 @@ def test_arb_intent_yes_plus_no() -> None:
     assert arb.price_sum == D("0.97")
     assert arb.notional == D("9.70")
 
+    # a leg that pays more of its buy fee in shares is bought larger: sizes may differ, notional counts each
+    uneven = ArbIntent(
+        arb_id="a2",
+        strategy="s",
+        legs=(intent(size=D("10.05")), intent(client_order_id="c2", token_id=NO, size=D("10"))),
+        max_slippage=D("0.01"),
+    )
+    assert uneven.size == D("10.05")
+    assert uneven.notional == D("0.48") * D("10.05") + D("0.48") * D(10)
+
 
 @pytest.mark.parametrize(
     ("legs", "slippage", "message"),
     [
         ((intent(),), D("0.01"), "at least two legs"),
         ([intent(), intent(client_order_id="c2", token_id=NO)], D("0.01"), "at least two legs"),
-        ((intent(), intent(client_order_id="c2", token_id=NO, size=D("11"))), D("0.01"), "same share count"),
+        ((intent(), intent(client_order_id="c2", token_id=NO, side=Side.SELL)), D("0.01"), "same side"),
         ((intent(), intent(client_order_id="c2")), D("0.01"), "different token"),
         ((intent(), intent(token_id=NO)), D("0.01"), "own client_order_id"),
         ((intent(), intent(client_order_id="c2", token_id=NO)), D("-0.01"), "max_slippage"),

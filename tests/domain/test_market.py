@@ -65,6 +65,15 @@ def test_buy_fee_in_shares() -> None:
     assert schedule.buy_fee_in_shares(D("100"), D("0.5"), Liquidity.MAKER) == 0
 
 
+def test_taker_fee_bound_is_the_fee_at_the_limit_or_at_one_half() -> None:
+    schedule = FeeSchedule(rate=D("0.02"), exponent=1)
+    # below 1/2 the limit is the worst price a buy can trade at: 100 x 0.02 x 0.3 x 0.7
+    assert schedule.taker_fee_bound(D(100), D("0.3")) == D("0.42")
+    # above 1/2 a buy may still trade at 1/2, where p(1 - p) peaks: 100 x 0.02 x 0.25
+    assert schedule.taker_fee_bound(D(100), D("0.8")) == D("0.5") > schedule.fee(D(100), D("0.8"))
+    assert NO_FEES.taker_fee_bound(D(100), D("0.5")) == 0
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -208,6 +209,27 @@ def test_equity_moves_by_realized_plus_unrealized_pnl(
     assert portfolio.cash == D("1000")
 
 
+@settings(max_examples=100)
+@given(fills, fills)
+def test_kept_totals_are_the_sums_over_the_positions(
+    history: list[tuple[Side, Decimal, Decimal, Decimal, bool]],
+    other: list[tuple[Side, Decimal, Decimal, Decimal, bool]],
+) -> None:
+    """The portfolio keeps its totals as positions change (so reading them does not cost a pass over every token
+    ever traded); they must stay exactly the sums, through fills, reversals and trades undone."""
+    portfolio, applied = build(history)
+    second, _ = build(other)
+    for position in second.positions.values():  # a second token, as a restart loads it
+        loaded = dataclasses.replace(position, token_id="2" + TOKEN, unsettled=())
+        portfolio = Portfolio(cash=portfolio.cash, positions=[*portfolio.positions.values(), loaded])
+    for fill in reversed(applied[len(applied) // 2 :]):
+        portfolio.reverse_trade(fill.token_id, fill.trade_id)
+    positions = portfolio.positions.values()
+    assert portfolio.exposure() == sum((p.cost_basis for p in positions), D(0))
+    assert portfolio.realized_pnl == sum((p.realized_pnl for p in positions), D(0))
+    assert portfolio.fees_paid == sum((p.fees_paid for p in positions), D(0))
+
+
 # -- merges, resolutions, redemptions -----------------------------------------------------------------------------
 
 
@@ -228,6 +250,7 @@ def test_merging_complete_sets_frees_their_collateral_and_realizes_the_edge() ->
     yes, no = portfolio.position(TOKEN), portfolio.position(OTHER)
     assert (yes.quantity, no.quantity) == (D(4), D(4))
     assert (yes.cost_basis, no.cost_basis) == (D("1.80"), D("2.08"))
+    assert portfolio.exposure() == D("3.88")  # the kept total follows the merge
     assert yes.realized_pnl + no.realized_pnl == gain  # split between the legs, adding up exactly
     assert yes.realized_pnl == (gain * D("2.70") / D("5.82")).quantize(D("1E-12"))
     with pytest.raises(InvariantViolation, match="exceed the position"):

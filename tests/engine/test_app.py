@@ -84,6 +84,10 @@ async def test_paper_run_trades_the_gaps_and_its_summary_agrees_with_the_store(t
     assert summary.fills >= 4
     assert summary.opportunities >= 1
     assert summary.open_orders_at_exit == 0
+    money = summary.to_json()["money"]
+    assert isinstance(money, dict)
+    assert money["balance_rejections"] == 0  # buying power kept every order within what the wallet holds
+    assert {"daily_pnl", "residual_events", "residual_exposure"} <= set(money)
     async with open_sqlite_store(tmp_path / "trader.sqlite3") as store:
         trades = await store.load_trades()
         positions = {p.token_id: p for p in await store.load_positions()}
@@ -106,10 +110,16 @@ async def test_operator_http_status_metrics_and_emergency_stop(tmp_path: Path) -
         status = (await run.http.get("/status")).json()
         assert status["trading_state"] == "ACTIVE"
         assert status["markets"] == 10
+        funds = status["funds"]
+        assert Decimal(funds["balance"]) == Decimal(funds["available"]) + Decimal(funds["reserved"]) > 0
+        assert (funds["missing_allowances"], funds["balance_rejections"]) == ([], 0)
         metrics = (await run.http.get("/metrics")).text
         assert "trader_md_frames_total" in metrics
         assert "trader_fills_total" in metrics
         assert "trader_tick_to_trade_seconds_count" in metrics
+        assert "trader_venue_balance_rejections_total 0.0" in metrics
+        assert "trader_collateral_usd " in metrics
+        assert "trader_arb_residuals_total" in metrics
 
         assert (await run.http.post("/emergency-stop")).status_code == 401
         stopped = await run.http.post("/emergency-stop", headers={"Authorization": f"Bearer {TOKEN}"})

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import redis
+import structlog.testing
 import trio
 
 from trader.config import Secret
@@ -36,6 +37,7 @@ from trader.errors import ConfigError
 from trader.integrations.bus import decode_event
 from trader.integrations.http_server import HttpSettings
 from trader.integrations.store import OrderRecord, TradeRecord, open_sqlite_store
+from trader.integrations.store.base import CapitalOpRecord, CapitalOpState
 from trader.integrations.store.postgres import PostgresSettings, drop_postgres_schema, open_postgres_store
 from trader.settings import (
     BusSettings,
@@ -241,6 +243,44 @@ async def test_paper_restart_closes_stale_orders_and_rebuilds_a_position_its_tra
         assert position.cost_basis == Decimal("6.50") - Decimal("6.50") * 3 / 15
         again = await reconcile_at_start(store, None, now=lambda: 101.0)  # consistent now: nothing to do
         assert (again.closed, again.positions_rebuilt) == (0, ())
+
+
+async def test_a_restart_does_not_buy_back_what_a_merge_took(tmp_path: Path) -> None:
+    async with open_sqlite_store(tmp_path / "trader.db") as store:
+        await store.record_trade(_trade("t1", Side.BUY, "10", "0.40", 1))
+        no_trade = dataclasses.replace(_trade("t2", Side.BUY, "10", "0.55", 2), token_id="1002")
+        await store.record_trade(no_trade)
+        merge = CapitalOpRecord(
+            op_id="paper-1",
+            kind="MERGE",
+            condition_id="0xcond",
+            neg_risk=False,
+            yes_token_id="1001",
+            no_token_id="1002",
+            yes_amount=Decimal(6),
+            no_amount=Decimal(6),
+            payout=Decimal(6),
+            state=CapitalOpState.CONFIRMED,
+            created_at_ns=3,
+            updated_at_ns=4,
+        )
+        await store.record_capital_op(merge)
+        # 6 sets merged: 4 of each held, as stored by the capital service
+        await store.record_position(Position(token_id="1001", quantity=Decimal(4), cost_basis=Decimal("1.6")), ts_ns=4)
+        await store.record_position(Position(token_id="1002", quantity=Decimal(4), cost_basis=Decimal("2.2")), ts_ns=4)
+        report = await reconcile_at_start(store, None, now=lambda: 100.0)
+        assert report.positions_rebuilt == ()
+        assert {p.token_id: p.quantity for p in await store.load_positions()} == {
+            "1001": Decimal(4),
+            "1002": Decimal(4),
+        }
+        # a position a merge touched that still disagrees is reported, never rebuilt from trades alone
+        await store.record_position(Position(token_id="1001", quantity=Decimal(3)), ts_ns=5)
+        with structlog.testing.capture_logs() as logs:
+            report = await reconcile_at_start(store, None, now=lambda: 101.0)
+        assert report.positions_rebuilt == ()
+        assert [e["event"] for e in logs if e["log_level"] == "error"] == ["position_mismatch"]
+        assert (await store.load_positions())[0].quantity == Decimal(3)
 
 
 async def test_slack_and_the_in_process_bus_hear_fills_storms_stops_and_the_daily_summary(tmp_path: Path) -> None:

@@ -239,6 +239,21 @@ async def test_fees_withheld_in_shares_leave_dust_not_residual(autojump_clock: t
         await assert_positions_match(manager, venue)
 
 
+async def test_a_filled_basket_holding_unequal_shares_after_fees_sells_the_excess_back_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(YES, Outcome(fee_shares=Decimal("0.5")))  # both legs fill 10; YES holds 9.5, NO 10
+    async with manager_with_pump(venue) as manager:
+        outcome = await run_arbitrage(manager, basket())
+        unwind = manager.order("no-unwind-1")
+        assert (unwind.side, unwind.size, unwind.filled) == (Side.SELL, Decimal("0.5"), Decimal("0.5"))
+        assert outcome.status is ArbStatus.COMPLETE
+        assert (outcome.matched, outcome.unwound, outcome.residual) == (Decimal("9.5"), {NO: Decimal("0.5")}, {})
+        assert manager.positions() == {YES: Decimal("9.5"), NO: Decimal("9.5")}
+        await assert_positions_match(manager, venue)
+
+
 def execution_service(
     venue: FakeVenue, *, on_intent_done: Callable[[Intent], None] | None = None
 ) -> tuple[ExecutionService, trio.MemorySendChannel[Intent], MemoryStore, list[object]]:

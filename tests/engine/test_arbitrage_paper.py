@@ -23,6 +23,8 @@ from trader.engine.arbitrage import ArbitrageSettings, ArbStatus
 from trader.engine.execution import ExecutionService, ExecutionSettings
 from trader.engine.order_manager import OrderManager
 from trader.engine.risk import BookHealth, RiskGate
+from trader.strategies.base import BookView, MarketState
+from trader.strategies.sum_to_100 import SumTo100, SumTo100Settings
 from trader.testing import make_arb, make_intent, make_market
 from trader.testing.memory_store import MemoryStore
 from trader.venues.paper import PaperSettings, PaperVenue
@@ -49,17 +51,14 @@ def basket() -> ArbIntent:
     )
 
 
-async def test_thin_leg_is_hedged_on_paper_and_positions_match(autojump_clock: trio.testing.MockClock) -> None:
-    book = books()
+def on_paper(
+    book: dict[str, OrderBook],
+) -> tuple[PaperVenue, OrderManager, ExecutionService, trio.MemorySendChannel[Intent]]:
+    """The paper venue on `book` with 1000 pUSD, its order manager and execution (unwinds at the market's minimum
+    size), and the channel intents go in by."""
     paper = PaperVenue(book.get, lambda t: MARKET if t in book else None, order_ids=paper_order_id, cash=D(1000),
                        settings=PaperSettings(latency_secs=0.05), wall=lambda: WALL)  # fmt: skip
-    manager = OrderManager(
-        paper,
-        MemoryStore(),
-        portfolio=Portfolio(cash=D(1000)),
-        wall_ns=lambda: int(WALL * 1e9),
-    )
-    outcomes: list[object] = []
+    manager = OrderManager(paper, MemoryStore(), portfolio=Portfolio(cash=D(1000)), wall_ns=lambda: int(WALL * 1e9))
     send, receive = trio.open_memory_channel[Intent](1)
     service = ExecutionService(
         manager,
@@ -69,6 +68,13 @@ async def test_thin_leg_is_hedged_on_paper_and_positions_match(autojump_clock: t
         book_health=lambda _t: BookHealth(age_ms=0.0),
         tick_of=lambda _t: MARKET.tick_size,
     )
+    return paper, manager, service, send
+
+
+async def test_thin_leg_is_hedged_on_paper_and_positions_match(autojump_clock: trio.testing.MockClock) -> None:
+    book = books()
+    paper, manager, service, send = on_paper(book)
+    outcomes: list[object] = []
     manager.add_listener(outcomes.append)
     async with trio.open_nursery() as nursery:
         await nursery.start(service.run)
@@ -89,3 +95,44 @@ async def test_thin_leg_is_hedged_on_paper_and_positions_match(autojump_clock: t
         assert stats.by_status == {ArbStatus.PARTIAL.value: 1}  # 0.008384 YES left over is dust (< 0.01 share)
         assert stats.residual_events == 0
         nursery.cancel_scope.cancel()
+
+
+async def _run_strategy_basket(buy_fees_in_shares: bool) -> tuple[dict[str, int], dict[str, Decimal], Decimal]:
+    """The sum-to-100 strategy sizes a basket on deep books (YES 0.45, NO 0.52, 100 each), execution runs it on the
+    paper venue: (outcomes by status, positions, residual events)."""
+    book = books()
+    book[NO].apply_snapshot([(D("0.50"), D(100))], [(D("0.52"), D(100))], now=0.0)
+    _, manager, service, send = on_paper(book)
+    state = MarketState(
+        now=1.0,
+        wall=WALL,
+        markets={MARKET.condition_id: MARKET},
+        books={
+            t: BookView(b, condition_id=MARKET.condition_id, ready=True, suspect=False, age_secs=0.0)
+            for t, b in book.items()
+        },
+        buy_fees_in_shares=buy_fees_in_shares,
+    )
+    (intent,) = SumTo100(SumTo100Settings(max_basket_usd=D(40))).on_state(state)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        await send.send(intent)  # type: ignore[arg-type]
+        await trio.sleep(1)
+        await trio.testing.wait_all_tasks_blocked()
+        stats = service.statistics().arbitrage
+        nursery.cancel_scope.cancel()
+    return dict(stats.by_status), manager.positions(), D(stats.residual_events)
+
+
+async def test_a_strategy_basket_on_paper_holds_equal_sets_after_fees(autojump_clock: trio.testing.MockClock) -> None:
+    # Equal legs of 40.81 (the 40 pUSD cap): YES gives up 0.011 of each share as its fee, NO 0.0096, so YES holds
+    # 40.361112 and NO 40.418231: 0.057119 NO unhedged, below the market's minimum size, so it cannot be sold back.
+    by_status, positions, residuals = await _run_strategy_basket(buy_fees_in_shares=False)
+    assert by_status == {ArbStatus.RESIDUAL.value: 1}
+    assert residuals == 1
+    assert positions == {YES: D("40.361112"), NO: D("40.418231")}
+    # Sized after fees, NO is bought at 40.76 and holds 40.368712: 0.0076 over YES, dust.
+    by_status, positions, residuals = await _run_strategy_basket(buy_fees_in_shares=True)
+    assert by_status == {ArbStatus.COMPLETE.value: 1}
+    assert residuals == 0
+    assert positions == {YES: D("40.361112"), NO: D("40.368712")}

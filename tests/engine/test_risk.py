@@ -9,6 +9,7 @@ import pytest
 from trader.domain.enums import Liquidity
 from trader.domain.events import OrderAccepted, OrderFilled, OrderSubmitted, RiskRejected
 from trader.domain.intents import ArbIntent, OrderIntent
+from trader.domain.market import NO_FEES, FeeSchedule
 from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.domain.positions import Portfolio, Position
@@ -16,11 +17,14 @@ from trader.domain.risk import DailyLossBreached, RiskStateChanged, TradingState
 from trader.engine.risk import (
     Approved,
     BookHealth,
+    BuyingPower,
     Exposure,
     Rejected,
+    Reserved,
     RiskCode,
     RiskGate,
     RiskSettings,
+    order_cost,
     rejected_events,
 )
 from trader.errors import ConfigError
@@ -336,6 +340,106 @@ def test_exposure_from_portfolio_and_open_orders() -> None:
     assert Exposure.of(with_flat, orders, market_of={YES: MARKET, NO: MARKET}) == exposure  # a flat one adds nothing
 
 
+# -- buying power -----------------------------------------------------------------------------------------------
+
+#: A taker pays 0.02 x p(1 - p) per share.
+FEES = FeeSchedule(rate=Decimal("0.02"), exponent=1)
+
+
+def _funds(balance: str | None, *missing: str) -> BuyingPower:
+    return BuyingPower(balance=None if balance is None else Decimal(balance), missing_allowances=missing)
+
+
+def test_an_order_costs_price_times_size_plus_its_taker_fee_bound() -> None:
+    buy = _intent(price="0.40", size="100")  # 40 pUSD + 100 x 0.02 x 0.4 x 0.6 = 0.48
+    assert order_cost(buy, FEES) == Decimal("40.48")
+    assert order_cost(buy, NO_FEES) == Decimal(40)
+    assert order_cost(_intent(Side.SELL, price="0.40", size="100"), FEES) == 0  # a sell needs shares, not pUSD
+    gate = _gate(max_order_notional_usd=Decimal(1000), max_position_usd=Decimal(1000))
+    fees = {YES: FEES}
+    refused = gate.check(buy, exposure=NOTHING, books=FRESH, now=0.0, funds=_funds("40.47"), fees=fees)
+    assert isinstance(refused, Rejected)
+    assert refused.reason is RiskCode.RISK_BUYING_POWER
+    assert "40.48" in refused.detail
+    assert "40.47 available" in refused.detail
+    assert gate.check(buy, exposure=NOTHING, books=FRESH, now=0.0, funds=_funds("40.48"), fees=fees) == Approved()
+
+
+def test_a_basket_is_costed_with_every_leg_together() -> None:
+    gate = _gate(max_order_notional_usd=Decimal(1000), max_position_usd=Decimal(1000))
+    yes, no = _intent(price="0.45", size="20", token=YES), _intent(price="0.50", size="20", token=NO)
+    funds = _funds("15")  # each leg alone fits (9 and 10 pUSD); both together (19) do not
+    assert gate.check(yes, exposure=NOTHING, books=FRESH, now=0.0, funds=funds) == Approved()
+    assert gate.check(no, exposure=NOTHING, books=FRESH, now=0.0, funds=funds) == Approved()
+    basket = _arb(
+        dataclasses.replace(yes, client_order_id="y2", price=Decimal("0.44")),
+        dataclasses.replace(no, client_order_id="n2", price=Decimal("0.51")),
+    )
+    decision = gate.check(basket, exposure=NOTHING, books=FRESH, now=0.1, funds=funds)
+    assert isinstance(decision, Rejected)
+    assert decision.reason is RiskCode.RISK_BUYING_POWER
+    assert decision.detail.startswith("the basket costs 19.00 pUSD")
+
+
+def test_what_is_reserved_is_not_available() -> None:
+    gate = _gate(max_order_notional_usd=Decimal(1000), max_position_usd=Decimal(1000))
+    buy = _intent(price="0.50", size="20")  # 10 pUSD
+    reserved = Exposure(reserved_usd=Decimal("90.01"))
+    assert _reason(gate.check(buy, exposure=reserved, books=FRESH, now=0.0, funds=_funds("100"))) is (
+        RiskCode.RISK_BUYING_POWER
+    )
+    assert gate.check(buy, exposure=Exposure(reserved_usd=Decimal(90)), books=FRESH, now=0.0, funds=_funds("100")) == (
+        Approved()
+    )
+
+
+def test_an_unread_balance_refuses_buys_and_a_missing_allowance_refuses_everything() -> None:
+    gate = _gate()
+    unread = gate.check(_intent(), exposure=NOTHING, books=FRESH, now=0.0, funds=_funds(None))
+    assert isinstance(unread, Rejected)
+    assert (unread.reason, unread.detail) == (RiskCode.RISK_BUYING_POWER, "the wallet's balance has not been read yet")
+    held = Exposure(held_shares={YES: Decimal(100)})
+    missing = gate.check(
+        _intent(Side.SELL), exposure=held, books=FRESH, now=0.0, funds=_funds("1000", "pUSD allowance for the exchange")
+    )
+    assert isinstance(missing, Rejected)
+    assert missing.reason is RiskCode.RISK_ALLOWANCE_MISSING
+    assert "pUSD allowance for the exchange" in missing.detail
+    # without funds (no venue to ask), nothing of this is checked
+    assert gate.check(_intent(size="12"), exposure=NOTHING, books=FRESH, now=0.0) == Approved()
+
+
+def test_a_sell_needs_shares_held_and_not_offered_yet() -> None:
+    gate = _gate()
+    held = Exposure(held_shares={YES: Decimal(30)}, working_sell_shares={YES: Decimal(15)})
+    too_many = gate.check(_intent(Side.SELL, size="16"), exposure=held, books=FRESH, now=0.0, funds=_funds("0"))
+    assert _reason(too_many) is RiskCode.RISK_BUYING_POWER
+    assert gate.check(_intent(Side.SELL, size="15"), exposure=held, books=FRESH, now=0.0, funds=_funds("0")) == (
+        Approved()
+    )
+
+
+def test_approved_legs_not_yet_open_reserve_their_whole_cost_in_place_of_their_order() -> None:
+    portfolio = Portfolio(cash=Decimal(1000))
+    resting = _intent(Side.BUY, price="0.30", size="10", token=NO)
+    order = Order.from_intent(resting, order_id="0x" + "a" * 64, ts=1.0)
+    order = order.apply(OrderSubmitted(client_order_id=resting.client_order_id, ts=1.0))
+    rested = order.apply(OrderAccepted(client_order_id=resting.client_order_id, ts=1.0))
+    approved = _intent(Side.BUY, price="0.40", size="100", token=YES)
+    selling = _intent(Side.SELL, price="0.60", size="5", token=OTHER)
+    fees = {YES: FEES, NO: FEES, OTHER: FEES}.__getitem__
+    # the resting buy reserves price x remaining (3); the approved one its whole cost (40.48), and its order, sent
+    # but not answered yet, is counted once
+    sent = Order.from_intent(approved, order_id="0x" + "b" * 64, ts=1.0).apply(
+        OrderSubmitted(client_order_id=approved.client_order_id, ts=1.0)
+    )
+    pending = [Reserved(leg, order_cost(leg, fees(leg.token_id))) for leg in (approved, selling)]
+    exposure = Exposure.of(portfolio, [rested, sent], {}, pending=pending)
+    assert exposure.reserved_usd == Decimal("43.48")
+    assert exposure.total_usd == Decimal(43)  # exposure counts notional at the limit, without the fee bound
+    assert exposure.working_sell_shares == {OTHER: Decimal(5)}
+
+
 @pytest.mark.parametrize(
     "changes",
     [
@@ -354,6 +458,23 @@ def test_exposure_from_portfolio_and_open_orders() -> None:
 def test_bad_settings_are_refused(changes: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         dataclasses.replace(SETTINGS, **changes)  # type: ignore[arg-type]
+
+
+def test_exposure_for_an_intent_looks_at_its_markets_not_every_token_ever_held() -> None:
+    # A long session: a thousand tokens traded and flat now, and one market held.
+    history = [Position(token_id=str(5000 + n), realized_pnl=Decimal("0.1")) for n in range(1000)]
+    held = [
+        Position(token_id=YES, quantity=Decimal(10), cost_basis=Decimal(4)),
+        Position(token_id=NO, quantity=Decimal(5), cost_basis=Decimal(3)),
+        Position(token_id=OTHER, quantity=Decimal(7), cost_basis=Decimal(2)),
+    ]
+    portfolio = Portfolio(positions=[*history, *held])
+    market_of = {YES: MARKET, NO: MARKET, OTHER: MARKET_2}
+    full = Exposure.of(portfolio, [], market_of)
+    scoped = Exposure.of(portfolio, [], market_of, tokens=[YES, NO])
+    assert scoped.market_usd == {MARKET: Decimal(7)} == {MARKET: full.market_usd[MARKET]}
+    assert scoped.held_shares == {YES: Decimal(10), NO: Decimal(5)}
+    assert scoped.total_usd == full.total_usd == Decimal(9)  # the portfolio's kept total: every market
 
 
 def test_nothing_is_traded_in_a_market_that_resolved_or_closed() -> None:

@@ -797,9 +797,9 @@ async def test_a_snapshot_holds_the_scope_frozen_and_every_other_field_of_the_st
             token.ready = True
             token.confirmed_at = trio.current_time()
     event = NegRiskEvent(event_id="e", title="e", markets=(first, second), complete=True)
-    engine, _ = engine_with(Recording(), books=books, events=lambda: [event], session="s1")
+    engine, _ = engine_with(Recording(), books=books, events=lambda: [event], session="s1", buy_fees_in_shares=True)
     engine._changes = books.track_changes()
-    engine._state(full=True)
+    assert engine._state(full=True).buy_fees_in_shares
     books.publish([books.market(first.condition_id)])
     await trio.sleep(0.5)
     state = engine._state(full=False)
@@ -817,7 +817,8 @@ async def test_a_snapshot_holds_the_scope_frozen_and_every_other_field_of_the_st
     assert (frozen.ready, frozen.suspect) == (True, False)
     assert frozen.age_secs == pytest.approx(0.5)
     assert {f.name for f in dataclasses.fields(MarketState)} == {
-        "now", "wall", "markets", "books", "events", "positions", "in_flight", "session", "scoreboard", "changed"
+        "now", "wall", "markets", "books", "events", "positions", "in_flight", "session", "scoreboard", "changed",
+        "buy_fees_in_shares",
     }, "a new MarketState field: carry it in StrategyEngine._snapshot"  # fmt: skip
     for field in dataclasses.fields(MarketState):
         if field.name not in ("markets", "books"):

@@ -29,19 +29,24 @@ from trader.integrations.store import (
     IntentState,
     OpportunityRecord,
     OrderRecord,
+    PaperWalletRecord,
     RiskEventRecord,
     SnipedMarket,
     Store,
     StoreError,
+    StoreScope,
+    StoreScopeMismatch,
     TradeRecord,
+    TradingMode,
     open_sqlite_store,
 )
-from trader.integrations.store.base import CapitalOpRecord, CapitalOpState
+from trader.integrations.store.base import CapitalOpRecord, CapitalOpState, check_scope
 from trader.testing import make_intent_record, make_order_record
 from trader.testing.memory_store import MemoryStore
 
 StoreFactory = Callable[[], AbstractAsyncContextManager[Store]]
 
+ZERO_D = Decimal(0)
 SECRET = "0x" + "5e" * 32
 API_SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQ="
 PASSPHRASE = "correct-horse-battery-staple"
@@ -257,6 +262,52 @@ async def test_positions_and_daily_pnl_round_trip_exactly(store_factory: StoreFa
     assert loaded_pnl.unrealized == Decimal("3.25")
 
 
+async def test_the_paper_wallet_and_the_days_baseline_survive_a_restart(store_factory: StoreFactory) -> None:
+    day = dt.date(2026, 5, 1)
+    # 99 lost today: the day began with 5 of PnL (since inception), the marks now say -94
+    pnl = DailyPnlRecord(
+        day=day,
+        realized=Decimal("-60.5"),
+        unrealized=Decimal("-33.5"),
+        fees=Decimal("1.25"),
+        updated_at_ns=9,
+        baseline=Decimal(5),
+    )
+    async with store_factory() as store:
+        assert await store.load_paper_wallet() is None
+        await store.record_paper_wallet(PaperWalletRecord(cash=Decimal(1000), reserved=ZERO_D, updated_at_ns=1))
+        await store.record_paper_wallet(
+            PaperWalletRecord(cash=Decimal("412.345678"), reserved=Decimal("20.5"), updated_at_ns=2)
+        )
+        await store.record_daily_pnl(pnl)
+    async with store_factory() as store:
+        wallet = await store.load_paper_wallet()
+        loaded = await store.load_daily_pnl(day)
+    assert wallet == PaperWalletRecord(cash=Decimal("412.345678"), reserved=Decimal("20.5"), updated_at_ns=2)
+    assert loaded == pnl
+    assert loaded.pnl == Decimal(-99)
+
+
+async def test_a_store_keeps_one_account_scope_and_says_which(store_factory: StoreFactory) -> None:
+    paper = StoreScope(mode=TradingMode.PAPER, venue="sim")
+    live = StoreScope(mode=TradingMode.LIVE, venue="polymarket", wallet="0x" + "ab" * 20)
+    async with store_factory() as store:
+        assert await store.load_scope() is None
+        assert await store.claim_scope(paper, ts_ns=1) == paper
+    async with store_factory() as store:  # a later run of any scope finds the first one's claim
+        assert await store.claim_scope(live, ts_ns=2) == paper
+        assert await store.load_scope() == paper
+    check_scope(paper, paper, database="sqlite:x", fix="")
+    with pytest.raises(StoreScopeMismatch) as refused:
+        check_scope(paper, live, database="sqlite:trader.sqlite3", fix="Use --database-url.")
+    message = str(refused.value)
+    assert "sqlite:trader.sqlite3 keeps the records of paper trading on sim" in message
+    assert f"not of live trading on polymarket for wallet {live.wallet}" in message
+    assert message.endswith("Use --database-url.")
+    with pytest.raises(ValueError, match="names its wallet"):
+        StoreScope(mode=TradingMode.LIVE, venue="polymarket")
+
+
 async def test_a_market_is_sniped_at_most_once_even_across_restarts(store_factory: StoreFactory) -> None:
     sniped = SnipedMarket(condition_id="0xc1", token_id="111", sniped_at_ns=5, detail={"winner": "Yes"})
     async with store_factory() as store:
@@ -444,7 +495,13 @@ async def test_capital_operations_are_written_ahead_and_found_again_until_they_e
         await store.record_capital_op(_capital_op("0xc", CapitalOpState.CONFIRMED, 3, updated_at_ns=6))
     async with store_factory() as store:  # a restart
         found = await store.load_open_capital_ops()
+        every = await store.load_capital_ops()  # what changed positions besides trades, ended ones too
     assert [op.op_id for op in found] == ["0xa", "0xb"]
+    assert [(op.op_id, op.state) for op in every] == [
+        ("0xa", CapitalOpState.PENDING),
+        ("0xb", CapitalOpState.PREPARED),
+        ("0xc", CapitalOpState.CONFIRMED),
+    ]
     assert found[0] == _capital_op(
         "0xa", CapitalOpState.PENDING, 1, kind="REDEEM", payout=Decimal("7"), tx_hash="0xtx", updated_at_ns=5
     )

@@ -117,6 +117,7 @@ class StateBuilder:
         scoreboard: Scoreboard | None = None,
         markets: Mapping[str, Market] | None = None,
         changed: Iterable[str] | None = None,
+        buy_fees_in_shares: bool = False,
     ) -> MarketState:
         return MarketState(
             now=now,
@@ -129,4 +130,5 @@ class StateBuilder:
             session="t",
             scoreboard=scoreboard,
             changed=None if changed is None else frozenset(changed),
+            buy_fees_in_shares=buy_fees_in_shares,
         )

@@ -6,12 +6,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trader.domain.enums import OrderType
 from trader.domain.intents import ArbIntent
 from trader.domain.market import FeeSchedule
 from trader.domain.numbers import Side
-from trader.strategies.baskets import basket_top_edge, iter_baskets, walk_basket
+from trader.strategies.baskets import BasketLeg, basket_top_edge, iter_baskets, sizes_after_fees, walk_basket
 from trader.strategies.sum_to_100 import SumTo100, SumTo100Settings
 
 from .builders import D, StateBuilder, make_market
@@ -210,3 +212,81 @@ def test_a_wakeup_looks_only_at_the_markets_that_changed() -> None:
     assert isinstance(event_arb, ArbIntent)
     assert len(event_arb.legs) == 3
     assert len(SumTo100(BIG).on_state(sb.state())) == 2  # a full sweep sees both
+
+
+# -- legs equal after fees --------------------------------------------------------------------------------------
+
+TAKER_FEE = FeeSchedule(rate=D("0.02"), exponent=1)  # 0.02 x p(1 - p) pUSD per share
+
+
+def test_where_buy_fees_are_withheld_in_shares_the_legs_hold_the_same_shares_after_fees() -> None:
+    sb = binary([("0.45", "1000")], [("0.50", "1000")], fees=TAKER_FEE)
+    # Equal legs of 1000 would hold 1000 - 4.95 / 0.45 = 989 YES and 1000 - 5 / 0.5 = 990 NO: one NO unhedged.
+    assert {leg.size for leg in only_arb(SumTo100(BIG).on_state(sb.state())).legs} == {D(1000)}
+    arb = only_arb(SumTo100(BIG).on_state(sb.state(now=200.0, buy_fees_in_shares=True)))
+    yes, no = arb.legs
+    assert (yes.size, no.size) == (D(1000), D("998.99"))
+    held_yes = yes.size - TAKER_FEE.buy_fee_in_shares(yes.size, yes.price)
+    held_no = no.size - TAKER_FEE.buy_fee_in_shares(no.size, no.price)
+    assert (held_yes, held_no) == (D(989), D("989.0001"))  # what is left over is dust: under 0.01 share
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    prices=st.lists(st.integers(min_value=5, max_value=60), min_size=2, max_size=4),
+    depth=st.lists(st.integers(min_value=5, max_value=5_000), min_size=8, max_size=8),
+    rate=st.sampled_from(["0.01", "0.02", "0.07", "0.25"]),
+    exponent=st.sampled_from([1, 2]),
+)
+def test_after_fee_sizes_leave_at_most_dust_on_any_books(
+    prices: list[int], depth: list[int], rate: str, exponent: int
+) -> None:
+    """Any basket, books of two levels per leg: the legs hold the same shares after fees to within 0.01 share, none
+    is bought larger than the walk found, and each is the least size on the grid that holds that much."""
+    fees = FeeSchedule(rate=D(rate), exponent=exponent)
+    sb = StateBuilder()
+    markets = [make_market(n, fees=fees, neg_risk=True, neg_risk_id="e") for n in range(len(prices))]
+    for n, (market, cents) in enumerate(zip(markets, prices, strict=True)):
+        asks = [(str(D(cents) / 100), str(depth[2 * n % 8])), (str(D(cents + 1) / 100), str(depth[(2 * n + 1) % 8]))]
+        sb.market(market, yes=((), asks), no=((), [("0.99", "10")]))
+    sb.event("e", markets)
+    state = sb.state(buy_fees_in_shares=True)
+    baskets = [b for b in iter_baskets(state, binary=False) if b.key == "NEG_RISK:e"]
+    fill = walk_basket(baskets[0], Side.BUY, min_edge=D("0.01"), max_notional=D(10_000)) if baskets else None
+    if fill is None:
+        return
+    sizes = sizes_after_fees(baskets[0], fill)
+
+    def held(leg: BasketLeg, size: Decimal, limit: Decimal) -> Decimal:
+        left, kept = size, size
+        for level in leg.book.levels(Side.SELL):
+            if left <= 0 or level.price > limit:
+                break
+            take = min(left, level.size)
+            kept -= leg.fees.buy_fee_in_shares(take, level.price)
+            left -= take
+        return kept
+
+    legs = list(zip(baskets[0].legs, fill.prices, sizes, strict=True))
+    holdings = [held(leg, size, limit) for leg, limit, size in legs]
+    assert all(size <= fill.size for size in sizes)
+    assert max(holdings) - min(holdings) < D("0.01")
+    for leg, limit, size in legs:  # the least size: 0.01 share less would hold less than the basket's least
+        assert size == fill.size or held(leg, size - D("0.01"), limit) < min(holdings)
+
+
+def test_past_firings_are_forgotten_once_they_hold_nothing_back() -> None:
+    sb = StateBuilder()
+    for n in range(1, 21):  # twenty markets, each with a gap
+        sb.market(make_market(n), yes=((), [("0.45", "100")]), no=((), [("0.50", "100")]))
+    strategy = SumTo100(BIG)
+    fired = strategy.on_state(sb.state(now=100.0))
+    assert len(fired) == 20
+    in_flight = {intent.arb_id for intent in fired if isinstance(intent, ArbIntent)}
+    assert strategy.on_state(sb.state(now=100.5, in_flight=in_flight)) == []  # in flight, and within the cooldown
+    assert len(strategy._fired) == 20
+    strategy.on_state(sb.state(now=101.5, in_flight=in_flight, changed=[]))  # a wake-up: nothing is pruned
+    assert len(strategy._fired) == 20
+    sb.markets.clear()  # those markets are no longer followed
+    strategy.on_state(sb.state(now=102.0))  # a full sweep, every basket done and past its cooldown
+    assert strategy._fired == {}

@@ -40,7 +40,8 @@ from trader.venues.base import (
     VenueTrade,
 )
 from trader.venues.errors import VenueRejectCode
-from trader.venues.paper import PaperSettings, PaperVenue, follow_books
+from trader.venues.paper import PaperSettings, PaperVenue, PaperWallet, follow_books
+from trader.venues.paper_capital import PaperCapital
 from trader.venues.polymarket.paper_ids import PAPER_KEY, PaperOrderIds, paper_order_id
 from trader.venues.polymarket.signing import OrderSigner, order_salt
 
@@ -304,6 +305,25 @@ async def test_insufficient_balance_counts_what_resting_buys_reserve() -> None:
     assert (await v.paper.balances()).collateral == D(30)
 
 
+async def test_a_marketable_buy_needs_its_taker_fee_bound_as_the_venue_does() -> None:
+    # 100 at 0.50 costs 50 pUSD; the fee bound at min(0.50, 1/2) is 100 x 0.02 x 0.25 = 0.5 pUSD (the sim's rule)
+    short = Venue(cash="50.49999")
+    refused = await short.paper.submit(order(Side.BUY, "0.50", "100", OrderType.FOK))
+    assert isinstance(refused, SubmitRejected)
+    assert refused.reason is VenueRejectCode.NOT_ENOUGH_BALANCE
+    enough = Venue(cash="50.5")
+    taken = await enough.paper.submit(order(Side.BUY, "0.50", "100", OrderType.FOK))
+    assert isinstance(taken, SubmitAccepted)
+    assert enough.paper.cash == D("0.5")  # the fee itself was withheld in shares: the bound only had to be there
+    # A buy that rests (not marketable) pays no fee: price x size is enough, and it reserves exactly that.
+    resting = Venue(cash="20")
+    placed = await resting.paper.submit(order(Side.BUY, "0.40", "50"))
+    assert isinstance(placed, SubmitAccepted)
+    assert resting.paper.wallet() == PaperWallet(cash=D(20), reserved=D(20))
+    # the wallet's collateral is all of it: what resting buys reserve is the caller's to count, by the rule above
+    assert (await PaperCapital(resting.paper).collateral()).balance == D(20)
+
+
 async def test_duplicate_and_unknown_market() -> None:
     v = Venue()
     same = order(Side.BUY, "0.40", "10")
@@ -488,3 +508,21 @@ async def test_prepare_computes_a_deterministic_live_shaped_id() -> None:
     assert later.order_id != first.order_id
     assert is_order_id(first.order_id)
     assert (first.client_order_id, first.status, first.created_ts) == ("c-42", OrderStatus.CREATED, WALL)
+
+
+async def test_closed_orders_and_trades_are_kept_for_lookups_up_to_a_bound() -> None:
+    v = Venue()
+    v.paper.settings = PaperSettings(latency_secs=0.0, keep_closed=3)
+    filled = [order(Side.BUY, "0.50", "5", OrderType.FOK) for _ in range(5)]  # each fills at 0.50 on entry
+    for each in filled:
+        assert isinstance(await v.paper.submit(each), SubmitAccepted)
+    resting = order(Side.BUY, "0.40", "5")
+    await v.paper.submit(resting)
+    assert await v.paper.lookup(filled[0].order_id) is None  # forgotten: three newer orders closed since
+    newest = await v.paper.lookup(filled[-1].order_id)
+    assert newest is not None
+    assert newest.status is VenueOrderStatus.MATCHED
+    assert (await v.paper.lookup(resting.order_id)) is not None  # an open order is never forgotten
+    assert [t.order_id for t in await v.paper.trades()] == [o.order_id for o in filled[2:]]
+    stats = v.paper.statistics()
+    assert (stats.trades, stats.resting) == (5, 1)  # counted all the same

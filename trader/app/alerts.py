@@ -4,7 +4,9 @@
 - `watch_disconnects`: reconnect counts (market and user channels) into storm detectors; a storm is an alert;
 - `DailyCounts` and `daily_summaries`: the day's summary at each risk-day reset (and at exit, by the supervisor);
 - `run_store_gate`: while PostgreSQL cannot record intents, trading is halted (`STORE_UNAVAILABLE`) and resumed by
-  itself when it is back.
+  itself when it is back;
+- `money_alerts`: what must never happen to money, to Slack: the venue refusing an order for lack of balance (the
+  buying power was wrong), and an arbitrage left with exposure above dust that it could not hedge.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from typing import NoReturn
 import structlog
 import trio
 
+from trader.domain.events import OrderRejected
 from trader.domain.risk import DailyLossBreached, RiskEvent, RiskStateChanged, TradingState
+from trader.engine.arbitrage import ArbResidual
 from trader.engine.execution import ExecutionService
 from trader.engine.order_manager import OrderManager
 from trader.engine.risk import RiskGate, RiskSettings
-from trader.integrations.slack import DailySummary, DisconnectStormDetector
+from trader.integrations.slack import Alert, AlertKind, DailySummary, DisconnectStormDetector
 from trader.integrations.store.postgres import PostgresStore
+from trader.venues.errors import VenueRejectCode
 
 __all__ = [
     "STORE_AVAILABLE",
@@ -33,6 +38,8 @@ __all__ = [
     "ObservedRiskGate",
     "StoreGate",
     "daily_summaries",
+    "money_alert",
+    "money_alerts",
     "run_store_gate",
     "watch_disconnects",
 ]
@@ -63,6 +70,39 @@ class ObservedRiskGate(RiskGate):
             if isinstance(event, DailyLossBreached):  # the state change was told by set_state
                 self._on_event(event)
         return events
+
+
+# -- money ------------------------------------------------------------------------------------------------------
+
+
+def money_alert(event: object) -> Alert | None:
+    """The alert for an event that must never happen to money, or None."""
+    if isinstance(event, OrderRejected) and event.reason == VenueRejectCode.NOT_ENOUGH_BALANCE:
+        text = (
+            f":rotating_light: The venue refused order {event.client_order_id} for lack of balance or allowance "
+            f"({event.message or event.reason}): the engine's buying power disagreed with the venue's. Check "
+            "`trader doctor` and /status (funds)."
+        )
+        return Alert(kind=AlertKind.RISK, key="venue_balance_rejection", text=text, ts=event.ts)
+    if isinstance(event, ArbResidual):
+        held = ", ".join(f"{shares} of {token}" for token, shares in event.residual.items())
+        text = (
+            f":warning: Arbitrage {event.arb_id} ({event.strategy}) left unhedged exposure above dust: {held} "
+            f"({', '.join(event.reasons) or 'no reason given'})"
+        )
+        return Alert(kind=AlertKind.RISK, key=f"arb_residual:{event.arb_id}", text=text, ts=event.ts)
+    return None
+
+
+def money_alerts(notify: Callable[[object], object]) -> Callable[[object], None]:
+    """An order-manager listener that hands `money_alert`s to `notify` (Slack's)."""
+
+    def listener(event: object) -> None:
+        alert = money_alert(event)
+        if alert is not None:
+            notify(alert)
+
+    return listener
 
 
 # -- store outages -------------------------------------------------------------------------------------------------

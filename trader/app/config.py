@@ -20,6 +20,7 @@ from trader.config import Secret, check_positive_secs
 from trader.engine.breaker import BreakerSettings
 from trader.engine.capital import CapitalSettings
 from trader.engine.execution import ExecutionSettings
+from trader.engine.funds import FundsSettings
 from trader.engine.market_data import MarketDataSettings
 from trader.engine.order_manager import OrderManagerSettings
 from trader.engine.rate_limit import RateLimitSettings
@@ -30,6 +31,7 @@ from trader.integrations.espn import DEFAULT_BASE_URL as ESPN_URL
 from trader.integrations.espn import EspnSettings
 from trader.integrations.http_server import HttpSettings
 from trader.integrations.sinks import SinkSettings
+from trader.integrations.store.base import StoreScope, TradingMode
 from trader.integrations.store.settings import StoreSettings
 from trader.strategies.clipper import ClipperSettings
 from trader.strategies.sniper import SniperSettings
@@ -59,6 +61,8 @@ __all__ = [
     "StoreSettings",
     "SupervisorSettings",
     "VenueKind",
+    "default_database_url",
+    "store_scope",
 ]
 
 
@@ -75,8 +79,11 @@ class RunSettings:
     - `live` (false): send real orders (needs keys, `--live` and `TRADER_CONFIRM_LIVE=yes`); paper otherwise.
     - `duration_secs` (none): stop by itself after this long (a graceful drain, exit 0).
     - `summary_json` (none): write the exit summary there as JSON.
-    - `starting_cash_usd` (1000): the paper venue's pUSD balance.
-    - `database_url` (`sqlite:trader.sqlite3`; alias `TRADER_DATABASE_URL`): `sqlite:PATH` or `postgresql://...`.
+    - `starting_cash_usd` (1000): the paper venue's pUSD balance when its store holds no wallet yet (a restart
+      continues from the stored wallet).
+    - `database_url` (alias `TRADER_DATABASE_URL`): `sqlite:PATH` or `postgresql://...`; unset, each account scope
+      has its own file (`default_database_url`): `trader.sqlite3` for paper against the sim,
+      `trader-<paper|live>-<venue>.sqlite3` for the others. A database keeps one scope's records and refuses another.
     - `redis_url` (none; alias `TRADER_REDIS_URL`): publish events to Redis as well as in-process (`redis`).
     - `drain_secs` (5): how long in-flight orders may take to finish on shutdown.
     - `cancel_resting_on_exit` (true): cancel our resting orders at the venue on shutdown.
@@ -89,7 +96,7 @@ class RunSettings:
     duration_secs: float | None = None
     summary_json: str | None = None
     starting_cash_usd: Decimal = Decimal(1000)
-    database_url: str = "sqlite:trader.sqlite3"
+    database_url: str | None = None
     redis_url: str | None = None
     drain_secs: float = 5.0
     cancel_resting_on_exit: bool = True
@@ -103,10 +110,31 @@ class RunSettings:
             raise ValueError("starting_cash_usd must not be negative")
         if not 1 <= self.intent_buffer <= 64:
             raise ValueError("intent_buffer must be within [1, 64]")
-        if not (
-            self.database_url.startswith("sqlite:") or self.database_url.startswith(("postgresql://", "postgres://"))
-        ):
+        url = self.database_url
+        if url is not None and not url.startswith(("sqlite:", "postgresql://", "postgres://")):
             raise ValueError("database_url must be sqlite:PATH or a postgresql:// URL")
+
+    @property
+    def store_url(self) -> str:
+        """The database of this run: `database_url`, else the default of its scope (`default_database_url`)."""
+        return self.database_url or default_database_url(live=self.live, venue=self.venue)
+
+
+def default_database_url(*, live: bool, venue: VenueKind) -> str:
+    """The database a scope uses unless told otherwise: paper trading against the sim keeps the quick start's
+    `trader.sqlite3`; every other scope has a file of its own, so that switching mode or venue needs no setting."""
+    if not live and venue is VenueKind.SIM:
+        return "sqlite:trader.sqlite3"
+    return f"sqlite:trader-{'live' if live else 'paper'}-{venue.value}.sqlite3"
+
+
+def store_scope(settings: Settings) -> StoreScope:
+    """Whose records this run keeps: paper or live, the venue, and live, the wallet holding the funds."""
+    run = settings.run
+    if not run.live:
+        return StoreScope(mode=TradingMode.PAPER, venue=run.venue.value)
+    wallet = settings.keys.signer("live trading").funder
+    return StoreScope(mode=TradingMode.LIVE, venue=run.venue.value, wallet=wallet.lower())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -315,6 +343,7 @@ class Settings:
     market_data: MarketDataSettings = dataclasses.field(default_factory=MarketDataSettings)
     risk: RiskSettings = dataclasses.field(default_factory=RiskSettings)
     execution: ExecutionSettings = dataclasses.field(default_factory=ExecutionSettings)
+    funds: FundsSettings = dataclasses.field(default_factory=FundsSettings)
     orders: OrderManagerSettings = dataclasses.field(default_factory=OrderManagerSettings)
     breaker: BreakerSettings = dataclasses.field(default_factory=BreakerSettings)
     rate_limit: RateLimitSettings = dataclasses.field(default_factory=RateLimitSettings)

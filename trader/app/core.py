@@ -19,26 +19,28 @@ the paper venue fills it against the books (`trader.venues.paper`), the live ven
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 
 import httpx
 import structlog
 import trio
 
-from trader.app.alerts import ObservedRiskGate
+from trader.app.alerts import ObservedRiskGate, money_alerts
 from trader.app.config import Settings
 from trader.app.sinks import Sinks, as_json
-from trader.app.venue import VenueSide
+from trader.app.venue import PaperWalletKeeper, VenueSide
 from trader.domain.events import OrderSubmitted
 from trader.domain.intents import Intent
 from trader.domain.positions import Portfolio, marks_at_mid
 from trader.engine.books import Books
 from trader.engine.breaker import CircuitBreaker
 from trader.engine.capital import CapitalService
-from trader.engine.execution import ExecutionService, book_health_from, tick_from
+from trader.engine.execution import ExecutionService, book_health_from, fees_from, tick_from
+from trader.engine.funds import Funds
 from trader.engine.order_manager import OrderManager
 from trader.engine.rate_limit import RateLimiter
 from trader.engine.restrictions import follow_restrictions, watch_venue_account
@@ -95,6 +97,8 @@ class Core:
     books: Books
     manager: OrderManager
     risk: ObservedRiskGate
+    funds: Funds
+    paper_wallet: PaperWalletKeeper | None
     execution: ExecutionService
     strategy_engine: StrategyEngine
     strategies: tuple[Strategy, ...]
@@ -122,7 +126,7 @@ async def open_core(
     `on_submitted(seconds)` is told, for each order sent, how long after the latest book change it left (the
     tick-to-trade histogram)."""
     store, books = sinks.store, venue.books
-    portfolio = Portfolio(cash=settings.run.starting_cash_usd, positions=venue.positions)
+    portfolio = Portfolio(cash=venue.cash, positions=venue.positions)
     manager = OrderManager(
         venue.venue,
         store,
@@ -138,7 +142,16 @@ async def open_core(
 
     manager.add_listener(on_order_event)
     manager.add_listener(sinks.outputs)  # order events, fills, risk denials -> bus and Slack
-    capital = _capital_service(settings, sinks, venue, portfolio)
+    if sinks.outputs.slack is not None:  # balance refusals and residual exposure: alerts
+        manager.add_listener(money_alerts(sinks.outputs.slack.notify))
+    funds = Funds(venue.capital, portfolio, settings.funds)
+    manager.add_listener(funds.on_event)  # a fill: read the wallet's collateral again
+    wallet = None if venue.paper is None else PaperWalletKeeper(venue.paper, store)
+    if wallet is not None:
+        manager.add_listener(wallet.on_event)  # a fill, an order resting or closed: the wallet is saved
+    # A merge or a redemption moved the wallet: buying power reads it again, the paper wallet is saved.
+    capital_listeners = [funds.on_event] if wallet is None else [funds.on_event, wallet.on_event]
+    capital = _capital_service(settings, sinks, venue, portfolio, capital_listeners)
     manager.add_listener(capital.wake_on)  # a fill or a settled trade may complete a set
     send, receive = trio.open_memory_channel[Intent](settings.run.intent_buffer)
     sniped = {m.condition_id for m in await store.load_sniped_markets()}
@@ -167,11 +180,15 @@ async def open_core(
             scoreboard=espn.latest if espn is not None else lambda: None,
             claim=store_claim(store),
             publish=opportunities.publish,
+            buy_fees_in_shares=venue.paper is not None,  # the paper venue withholds buy fees in shares
         )
         risk = ObservedRiskGate(settings.risk, sinks.outputs)
         # The venue's trading restrictions: what it would refuse is denied at the gate; closed-only -> REDUCING.
         follow_restrictions(risk, manager.restrictions, manager.now)
         await nursery.start(watch_venue_account, manager)
+        await nursery.start(funds.run)
+        if wallet is not None:
+            await nursery.start(wallet.run)
         execution = ExecutionService(
             manager,
             risk,
@@ -181,6 +198,8 @@ async def open_core(
             tick_of=tick_from(books),
             marks=lambda: marks_at_mid(t.book for t in books.tokens()),
             on_intent_done=lambda intent: strategy_engine.finish(intent_key(intent)),
+            funds=funds,
+            fees_of=fees_from(books),
         )
         nursery.start_soon(opportunities.run, settings.supervisor.opportunities_write_secs)
         await nursery.start(execution.run)
@@ -189,6 +208,8 @@ async def open_core(
             books=books,
             manager=manager,
             risk=risk,
+            funds=funds,
+            paper_wallet=wallet,
             execution=execution,
             strategy_engine=strategy_engine,
             strategies=tuple(strategies),
@@ -200,8 +221,15 @@ async def open_core(
         nursery.cancel_scope.cancel()
 
 
-def _capital_service(settings: Settings, sinks: Sinks, venue: VenueSide, portfolio: Portfolio) -> CapitalService:
-    """Merges, settlements and redemptions through the venue side's `Capital`."""
+def _capital_service(
+    settings: Settings,
+    sinks: Sinks,
+    venue: VenueSide,
+    portfolio: Portfolio,
+    listeners: Sequence[Callable[[object], None]],
+) -> CapitalService:
+    """Merges, settlements and redemptions through the venue side's `Capital`. What it does goes to the outputs and
+    to `listeners`."""
     books = venue.books
 
     def resolved_winner(condition_id: str) -> str | None:
@@ -221,8 +249,13 @@ def _capital_service(settings: Settings, sinks: Sinks, venue: VenueSide, portfol
         settings.capital,
         resolved_winner=resolved_winner,
         mark_resolved=mark_resolved,
-        emit=sinks.outputs,
+        emit=partial(_tell, (sinks.outputs, *listeners)),
     )
+
+
+def _tell(listeners: Sequence[Callable[[object], None]], event: object) -> None:
+    for listener in listeners:
+        listener(event)
 
 
 def _opportunity_json(op: Opportunity) -> dict[str, object]:

@@ -25,6 +25,10 @@ tick-to-trade histogram (`TickToTrade`), fed by the order manager's events.
 | `trader_fills_total`, `trader_trades_failed_total` | counter | |
 | `trader_venue_responses_total` | counter | `kind` (429, 5xx, 4xx, timeout, error) |
 | `trader_emergency_stops_total` | counter | |
+| `trader_venue_balance_rejections_total` | counter | |
+| `trader_collateral_usd`, `trader_reserved_usd` | gauge | |
+| `trader_arb_residuals_total` | counter | |
+| `trader_arb_residual_shares` | gauge | |
 | `trader_trading_state` | gauge | `state` (1 for the current one) |
 | `trader_realized_pnl_usd`, `trader_unrealized_pnl_usd`, `trader_exposure_usd`, `trader_cash_usd` | gauge | |
 | `trader_strategy_intents_total`, `trader_strategy_errors_total` | counter | `strategy` |
@@ -210,6 +214,26 @@ class EngineCollector(Collector):
         }
         yield _labelled("trader_venue_responses", "venue answers that were not a success", "kind", responses)
         yield _counter("trader_emergency_stops", "emergency stops", s.emergency_stops)
+        yield _counter(
+            "trader_venue_balance_rejections",
+            "orders the venue refused for lack of balance or allowance (should never happen)",
+            s.balance_rejections,
+        )
+        if execution.funds is not None:
+            balance, reserved = execution.buying_power()
+            yield _gauge(
+                "trader_collateral_usd",
+                "the wallet's pUSD, as last read and moved by our fills since",
+                None if balance is None else _money(balance),
+            )
+            yield _gauge("trader_reserved_usd", "pUSD held back by working buys", _money(reserved))
+        arb = s.arbitrage
+        yield _counter("trader_arb_residuals", "arbitrages that left unhedged exposure above dust", arb.residual_events)
+        yield _gauge(
+            "trader_arb_residual_shares",
+            "unhedged shares above dust reported by arbitrages so far (all tokens)",
+            _money(sum((abs(v) for v in arb.residual_shares.values()), Decimal(0))),
+        )
         state = GaugeMetricFamily("trader_trading_state", "1 for the current trading state", labels=["state"])
         for candidate in TradingState:
             state.add_metric([str(candidate)], 1.0 if candidate is s.trading_state else 0.0)

@@ -2,7 +2,8 @@
 
 ```
 open_sinks(settings)  -> Sinks
-├── raw store        SQLite file or PostgreSQL (`run.database_url`), opened first, closed last
+├── raw store        SQLite file or PostgreSQL (`run.store_url`), opened first, closed last; it must keep the
+│                    records of this run's account scope (paper/live, venue, wallet), or the run stops there
 ├── outputs          the in-process bus always; Redis (`run.redis_url`) and Slack (a webhook) when configured
 ├── intent journal   the order path's write-ahead (`store.intent_journal`), replayed into the store at start
 └── store            the engine's store: the raw store behind a lossless write-behind sink
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from typing import TypeVar
 import structlog
 import trio
 
-from trader.app.config import Settings, SlackAlertSettings
+from trader.app.config import Settings, SlackAlertSettings, default_database_url, store_scope
 from trader.config import Secret
 from trader.errors import ConfigError
 from trader.integrations.bus import BusPublisher, BusStatistics, EmergencyStop, EventBus, MemoryBus
@@ -33,10 +35,10 @@ from trader.integrations.bus.base import BusEvent
 from trader.integrations.bus.redis import RedisBus, RedisBusSettings, open_redis_bus
 from trader.integrations.sinks import SinkStatistics
 from trader.integrations.slack import SlackNotifier, SlackSettings, open_slack_notifier
-from trader.integrations.store.base import RiskEventRecord, Store
+from trader.integrations.store.base import RiskEventRecord, Store, StoreScopeMismatch, check_scope
 from trader.integrations.store.engine_store import EngineStore, open_engine_store
 from trader.integrations.store.open import intent_journal_path, open_intent_journal, open_store
-from trader.integrations.store.postgres import PostgresStore
+from trader.integrations.store.postgres import PostgresStore, redact_url
 
 __all__ = ["Outputs", "Sinks", "as_json", "exit_within", "open_sinks"]
 
@@ -153,8 +155,10 @@ class Sinks:
 async def open_sinks(settings: Settings) -> AsyncIterator[Sinks]:
     """Open the store, the event outputs, the intent journal and the write-behind store, in that order."""
     run, flush_secs = settings.run, settings.supervisor.sink_flush_secs
+    url = run.store_url
     async with AsyncExitStack() as stack:
-        raw_store = await stack.enter_async_context(open_store(run.database_url, settings.store))
+        raw_store = await stack.enter_async_context(open_store(url, settings.store))
+        await _claim_scope(raw_store, settings, url)
         memory_bus = MemoryBus(keep_last=settings.bus.keep_last)
         redis_bus: RedisBus | None = None
         if run.redis_url is not None:
@@ -171,7 +175,7 @@ async def open_sinks(settings: Settings) -> AsyncIterator[Sinks]:
             )
         outputs = Outputs(memory_bus, redis_bus, slack)
         journal = await stack.enter_async_context(
-            open_intent_journal(intent_journal_path(run.database_url, settings.store), raw_store)
+            open_intent_journal(intent_journal_path(url, settings.store), raw_store)
         )
         store = await stack.enter_async_context(
             exit_within(
@@ -180,6 +184,22 @@ async def open_sinks(settings: Settings) -> AsyncIterator[Sinks]:
             )
         )
         yield Sinks(raw_store=raw_store, store=store, outputs=outputs)
+
+
+async def _claim_scope(store: Store, settings: Settings, url: str) -> None:
+    """The database keeps this run's account scope (claimed now if it keeps none yet), or the run stops here."""
+    scope = store_scope(settings)
+    kept = await store.claim_scope(scope, ts_ns=time.time_ns())
+    run = settings.run
+    default = default_database_url(live=run.live, venue=run.venue)
+    fix = f"Give {scope} a database of its own with --database-url or TRADER_DATABASE_URL" + (
+        f" (unset, it uses {default})." if run.database_url is not None else "."
+    )
+    try:
+        check_scope(kept, scope, database=redact_url(url), fix=fix)
+    except StoreScopeMismatch as exc:  # a setting to change, not a fault: `trader run` says so and exits 2
+        raise ConfigError(str(exc)) from None
+    log.info("store_scope", scope=str(scope), database=redact_url(url))
 
 
 def _slack_settings(slack: SlackAlertSettings, webhook: Secret) -> SlackSettings:

@@ -39,6 +39,7 @@ class RunSummary:
     drain: Mapping[str, object] = field(default_factory=dict)
     capital: Mapping[str, object] = field(default_factory=dict)
     wallet: Mapping[str, object] = field(default_factory=dict)
+    money: Mapping[str, object] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -62,6 +63,7 @@ class RunSummary:
             "drain": dict(self.drain),
             "capital": {k: str(v) if isinstance(v, Decimal) else v for k, v in self.capital.items()},
             "wallet": {k: str(v) if isinstance(v, Decimal) else v for k, v in self.wallet.items()},
+            "money": {k: str(v) if isinstance(v, Decimal) else v for k, v in self.money.items()},
         }
 
 
@@ -114,6 +116,12 @@ def build_summary(
         },
         capital=_capital(core, portfolio.receivable),
         wallet=dict(wallet or {}),
+        money={
+            "daily_pnl": core.risk.daily_pnl,
+            "balance_rejections": stats.balance_rejections,
+            "residual_events": stats.arbitrage.residual_events,
+            "residual_exposure": {t: str(q) for t, q in stats.arbitrage.residual_shares.items()},
+        },
     )
 
 

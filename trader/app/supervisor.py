@@ -153,6 +153,9 @@ async def _shut_down(
     report = await core.execution.drain(  # 2. in-flight orders finish; resting orders cancelled (configurable)
         run.drain_secs, cancel_resting=run.cancel_resting_on_exit
     )
+    if core.paper_wallet is not None:  # the wallet as the run leaves it, for the next one
+        with trio.move_on_after(settings.store.flush_secs, shield=True):
+            await core.paper_wallet.save()
     with trio.move_on_after(settings.supervisor.opportunities_flush_secs, shield=True):  # 3. what the store lacks
         await core.opportunities.write()
     wallet: dict[str, object] = {}

@@ -9,9 +9,13 @@ open_venue(settings, http, store, signer)  -> VenueSide        (one nursery, clo
 ├── neg-risk events      which baskets are complete, re-read periodically
 ├── live venue           live mode: REST + user channel + dead-man heartbeat (its own nursery); it signs on the
 │                        books' tick in force (`tick_size_change` reaches books, strategies and signer at once)
-│   or paper venue       paper mode: fills against the books; the paper fill feed follows the books
+│   or paper venue       paper mode: fills against the books; the paper fill feed follows the books; its wallet
+│                        continues from the store's (`PaperWalletKeeper` writes it after each change)
 └── restart              before trading: the store brought up to date with the venue (`reconcile_at_start`)
 ```
+
+The wallet's pUSD, for buying power, is `VenueSide.capital.collateral()`: the paper wallet's (`PaperCapital`), or live
+the account's `GET /balance-allowance` with the exchange allowances it lacks (`PolymarketCapital`).
 
 This is the only part of the composition root that knows venue implementations (Polymarket, the sim, paper); the
 engine below sees them through the ports of `trader.venues.base`.
@@ -20,6 +24,7 @@ engine below sees them through the ports of `trader.venues.base`.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -32,6 +37,15 @@ import structlog
 import trio
 
 from trader.app.config import Settings, VenueKind
+from trader.domain.capital import PositionsRedeemed, SetsMerged
+from trader.domain.events import (
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderFillReversed,
+    OrderKilled,
+)
 from trader.domain.market import Market, NegRiskEvent
 from trader.domain.numbers import ONE, ZERO
 from trader.domain.positions import Position
@@ -39,10 +53,10 @@ from trader.engine.books import Books
 from trader.engine.capital import MarketDirectory
 from trader.engine.market_data import MarketDataService
 from trader.engine.restart import RestartReport, reconcile_at_start
-from trader.integrations.store.base import Store
+from trader.integrations.store.base import PaperWalletRecord, Store, StoreError
 from trader.venues.base import Capital, Resolution, Venue
 from trader.venues.errors import VenueError, VenueTimeout
-from trader.venues.paper import PaperVenue, follow_books
+from trader.venues.paper import PaperVenue, PaperWallet, follow_books
 from trader.venues.paper_capital import PaperCapital
 from trader.venues.polymarket.capital import VenueResolutions, open_polymarket_capital
 from trader.venues.polymarket.gamma import (
@@ -59,7 +73,7 @@ from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
 from trader.venues.sim.venue import SimConfig, SimVenue, run_sim_venue
 
-__all__ = ["Endpoints", "NegRiskEvents", "VenueSide", "open_venue"]
+__all__ = ["Endpoints", "NegRiskEvents", "PaperWalletKeeper", "VenueSide", "open_venue"]
 
 log = structlog.get_logger(__name__)
 
@@ -128,10 +142,12 @@ class VenueSide:
     discovery: RefreshStatistics  # the market refresh: counters, and what the last refresh found
     venue: Venue  # where orders go: the live venue or the paper venue
     live: PolymarketVenue | None
+    paper: PaperVenue | None
     restart: RestartReport | None  # what the restart found; None when the venue could not be asked
     positions: list[Position]  # as stored at start
+    cash: Decimal  # pUSD at start: the paper wallet's (as stored, else the starting cash), or the live account's
     directory: MarketDirectory  # every market followed or held, also after discovery dropped it
-    capital: Capital  # merges, resolutions, redemptions: the chain (live) or the paper wallet
+    capital: Capital  # merges, resolutions, redemptions, and the wallet's pUSD: the chain (live) or the paper wallet
 
     def reconnects(self) -> dict[str, int]:
         """Reconnections so far, per channel (market, and user when live): for disconnect storms."""
@@ -225,6 +241,7 @@ async def open_venue(
             log.error("restart_reconcile_failed", error=repr(exc))
         positions = await store.load_positions()
         venue: Venue
+        paper: PaperVenue | None = None
         capital: Capital
         if live is not None:
             venue = live
@@ -232,8 +249,10 @@ async def open_venue(
             capital = await stack.enter_async_context(
                 open_polymarket_capital(chain, live.signer, live.rest, gamma_url=endpoints.gamma)
             )
+            cash = await _live_cash(capital, supervisor.discovery_timeout_secs)
         else:
-            paper = _paper_venue(settings, books, settings.run.starting_cash_usd, positions)
+            cash = await _paper_cash(store, settings.run.starting_cash_usd, positions)
+            paper = _paper_venue(settings, books, cash, positions)
             await nursery.start(follow_books, paper, books)
             venue = paper
             public = VenueResolutions(public_rest, http, endpoints.gamma)
@@ -248,8 +267,10 @@ async def open_venue(
                 events=events,
                 venue=venue,
                 live=live,
+                paper=paper,
                 restart=restart,
                 positions=positions,
+                cash=cash,
                 directory=directory,
                 capital=capital,
                 gamma=gamma,
@@ -259,6 +280,82 @@ async def open_venue(
             md_scope.cancel()  # close the market connections while the venue still answers
             with trio.move_on_after(supervisor.market_data_close_secs, shield=True):
                 await md_done.wait()
+
+
+#: The events after which the paper wallet may have changed (cash: fills, merges, redemptions; reservations: orders
+#: resting or closing).
+_WALLET_EVENTS = (
+    OrderFilled,
+    OrderFillReversed,
+    OrderAccepted,
+    OrderCanceled,
+    OrderKilled,
+    OrderExpired,
+    SetsMerged,  # the capital service's: a merge or a redemption landed in the wallet
+    PositionsRedeemed,
+)
+
+
+class PaperWalletKeeper:
+    """Writes the paper wallet (cash, reserved) to the store after each change, so that a restart continues from it.
+
+    `on_event` (a listener of the order manager and of the capital service) or `request_save()` (anything else that
+    moved the wallet) wake `run`, which writes it if it changed; `save()` writes it now (at shutdown)."""
+
+    def __init__(self, paper: PaperVenue, store: Store) -> None:
+        self._paper = paper
+        self._store = store
+        self._changed = trio.Event()
+        self._saved: PaperWallet | None = None
+
+    def on_event(self, event: object) -> None:
+        if isinstance(event, _WALLET_EVENTS):
+            self._changed.set()
+
+    def request_save(self) -> None:
+        self._changed.set()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            await self._changed.wait()
+            self._changed = trio.Event()
+            await self.save()
+
+    async def save(self) -> None:
+        wallet = self._paper.wallet()
+        if wallet == self._saved:
+            return
+        record = PaperWalletRecord(cash=wallet.cash, reserved=wallet.reserved, updated_at_ns=time.time_ns())
+        try:
+            await self._store.record_paper_wallet(record)
+        except StoreError as exc:
+            log.error("paper_wallet_write_failed", error=str(exc))
+            return
+        self._saved = wallet
+
+
+async def _paper_cash(store: Store, starting_cash: Decimal, positions: list[Position]) -> Decimal:
+    """The paper wallet's cash as stored (a restart continues from it), else the starting cash. What resting buys had
+    reserved is free again: the restart closed them (`ENGINE_RESTARTED`)."""
+    wallet = await store.load_paper_wallet()
+    if wallet is not None:
+        log.info("paper_wallet_restored", cash=str(wallet.cash), reserved_released=str(wallet.reserved))
+        return wallet.cash
+    if any(p.quantity for p in positions):
+        log.warning("paper_wallet_missing", starting_cash=str(starting_cash), positions=len(positions))
+    return starting_cash
+
+
+async def _live_cash(capital: Capital, timeout_secs: float) -> Decimal:
+    """The live account's pUSD at start (what the portfolio shows as cash); 0 when it cannot be read now (buying
+    power reads it again on its own)."""
+    try:
+        with trio.fail_after(timeout_secs):
+            return (await capital.collateral()).balance
+    except (VenueError, trio.TooSlowError) as exc:
+        log.error("live_cash_unread", error=repr(exc))
+        return Decimal(0)
 
 
 def _paper_venue(settings: Settings, books: Books, cash: Decimal, positions: list[Position]) -> PaperVenue:

@@ -11,8 +11,10 @@ Checks: the Python version; the settings load (an unknown or malformed TRADER_* 
 reachable and at this code's schema version (read only: nothing is created or migrated); Redis answers PING when
 configured; the venue's REST endpoint answers `GET /ok` and `GET /time`, with our clock within 5 s of the venue's;
 the market and user WebSocket endpoints accept a connection; the keys are well-formed when live settings are given
-(the signer's public address is shown; the key and the API secrets never are). The venue checks run when the venue
-is `polymarket`, when TRADER_ENDPOINTS__* point somewhere else than the defaults, or when keys are given.
+(the signer's public address is shown; the key and the API secrets never are); with usable keys, the wallet's pUSD
+and whether the exchange allowance is there (`GET /balance-allowance`: without it `trader run --live` refuses to
+trade, reason `RISK_ALLOWANCE_MISSING`). The venue checks run when the venue is `polymarket`, when
+TRADER_ENDPOINTS__* point somewhere else than the defaults, or when keys are given.
 
 Exit status: 0 no check failed, 1 at least one failed.
 """
@@ -34,13 +36,18 @@ import httpx
 import trio
 
 from trader.commands.checks import add_env_file_argument, env_file
+from trader.commands.reconcile import decimal_text
 from trader.errors import ConfigError
 from trader.infra.logging import configure_logging
 from trader.integrations.store.base import Migration, load_migrations
 from trader.integrations.store.postgres import redact_url
 from trader.integrations.store.urls import sqlite_path
 from trader.settings import EndpointSettings, Settings, VenueKind, load_settings
+from trader.venues.errors import VenueError
+from trader.venues.polymarket.capital import open_polymarket_capital
 from trader.venues.polymarket.market_ws import websocket_factory
+from trader.venues.polymarket.rest import open_rest_client
+from trader.venues.polymarket.venue import PolymarketVenueSettings
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -256,6 +263,36 @@ def check_keys(settings: Settings) -> Check:
     return ok("keys", f"signer {signer.address} (signature type {keys.signature_type}); {api}")
 
 
+async def check_collateral(settings: Settings) -> Check:
+    """The wallet's pUSD and its exchange allowance, as `trader run --live` reads them (L2: needs usable keys)."""
+    keys = settings.keys
+    if keys.private_key is None:
+        return skip("collateral", "no keys (a paper run trades its own wallet)")
+    try:
+        signer = keys.signer("trader doctor")
+        credentials = keys.credentials()
+    except ConfigError:
+        return skip("collateral", "the keys are not usable (see keys)")
+    try:
+        async with open_rest_client(settings.endpoints.rest_url.rstrip("/"), signer, credentials) as rest:
+            if credentials is None:
+                await rest.create_or_derive_api_key(PolymarketVenueSettings().api_key_nonce)
+            async with open_polymarket_capital(settings.chain, signer, rest) as capital:
+                collateral = await capital.collateral()
+    except VenueError as exc:
+        return fail("collateral", f"GET /balance-allowance: {exc}", "are the keys this venue's account?")
+    except ConfigError as exc:  # the live capital's settings (a relayer key for proxy, Safe and deposit wallets)
+        return fail("collateral", str(exc), "trader run --live needs it too")
+    if collateral.missing_allowances:
+        return fail(
+            "collateral",
+            f"{decimal_text(collateral.balance)} pUSD; missing: {', '.join(collateral.missing_allowances)}",
+            "approve pUSD (buys) and the conditional tokens (sells) for the exchange contracts: until then "
+            "`trader run --live` refuses every order (RISK_ALLOWANCE_MISSING)",
+        )
+    return ok("collateral", f"{decimal_text(collateral.balance)} pUSD, exchange allowance set")
+
+
 def _venue_checked(settings: Settings) -> bool:
     keys = settings.keys
     return (
@@ -277,9 +314,10 @@ async def run_checks(environ: Mapping[str, str], env_file: Path) -> list[Check]:
     checks = [check_python(), settings_check]
     if settings is None:
         return [*checks, skip("others", "not run: the settings did not load")]
-    checks.append(await _bounded("database", lambda: check_database(settings.run.database_url)))
+    checks.append(await _bounded("database", lambda: check_database(settings.run.store_url)))
     checks.append(await _bounded("redis", lambda: check_redis(settings.run.redis_url)))
     endpoints = settings.endpoints
+    rest_ok = False
     if _venue_checked(settings):
         async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_SECS) as http:
             with trio.move_on_after(CHECK_TIMEOUT_SECS * 3) as scope:
@@ -287,6 +325,7 @@ async def run_checks(environ: Mapping[str, str], env_file: Path) -> list[Check]:
             if scope.cancelled_caught:
                 rest = [fail("venue rest", f"{endpoints.rest_url}: no answer", "is the venue up?"), _time_skipped()]
         checks.extend(rest)
+        rest_ok = rest[0].status == "OK"
         checks.append(
             await _bounded("venue ws market", lambda: check_websocket("venue ws market", endpoints.ws_market_url))
         )
@@ -294,6 +333,8 @@ async def run_checks(environ: Mapping[str, str], env_file: Path) -> list[Check]:
     else:
         checks.append(skip("venue", "the simulated venue runs in-process (TRADER_RUN__VENUE=sim)"))
     checks.append(check_keys(settings))
+    if rest_ok:
+        checks.append(await _bounded("collateral", lambda: check_collateral(settings)))
     return checks
 
 

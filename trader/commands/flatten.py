@@ -41,6 +41,7 @@ import trio
 from trader.commands.checks import add_env_file_argument, env_file
 from trader.commands.reconcile import (
     EXIT_DIFFER,
+    check_live_store,
     database_url,
     decimal_text,
     describe_failure,
@@ -242,17 +243,18 @@ class FlattenOptions:
     confirm: Callable[[str], bool] | None  # None: confirmed already (--yes)
 
 
-async def _store_tokens(url: str | None) -> list[str]:
+async def _store_tokens(settings: Settings, url: str | None) -> list[str]:
     if url is None:
         return []
     async with open_store(url) as store:
+        await check_live_store(store, settings, url)  # a paper store's tokens are not this account's
         return [p.token_id for p in await store.load_positions() if p.quantity]
 
 
 async def flatten(settings: Settings, options: FlattenOptions) -> tuple[int, dict[str, object]]:
     """(exit status, report)."""
     with trio.fail_after(PHASE_TIMEOUT_SECS):
-        stored = await _store_tokens(options.database_url)
+        stored = await _store_tokens(settings, options.database_url)
     async with open_live_venue(settings, "flatten") as venue:
         with trio.fail_after(PHASE_TIMEOUT_SECS):
             open_orders = await venue.open_orders()

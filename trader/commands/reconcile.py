@@ -51,10 +51,21 @@ from trader.engine.restart import trade_record_of
 from trader.errors import ConfigError
 from trader.infra.groups import collapse_group
 from trader.infra.logging import configure_logging
-from trader.integrations.store.base import OrderRecord, Store, StoreError, TradeRecord, secs_to_ns
+from trader.integrations.store.base import (
+    OrderRecord,
+    Store,
+    StoreError,
+    StoreScope,
+    StoreScopeMismatch,
+    TradeRecord,
+    TradingMode,
+    check_scope,
+    secs_to_ns,
+)
 from trader.integrations.store.open import open_store
+from trader.integrations.store.postgres import redact_url
 from trader.integrations.store.urls import sqlite_path
-from trader.settings import Settings, load_settings
+from trader.settings import Settings, VenueKind, default_database_url, load_settings
 from trader.venues.base import VenueOrder, VenueOrderStatus, VenueTrade
 from trader.venues.errors import VenueError, VenueRequestError
 from trader.venues.polymarket.rest import AssetType
@@ -95,12 +106,28 @@ async def open_live_venue(settings: Settings, command: str) -> AsyncIterator[Pol
 
 
 def database_url(given: str | None, settings: Settings) -> str:
-    """The store's URL: an existing SQLite file or a PostgreSQL URL (`sqlite_path` refuses any other scheme)."""
-    url = given or settings.run.database_url
+    """The live store's URL: an existing SQLite file or a PostgreSQL URL (`sqlite_path` refuses any other scheme).
+    Unset, the default database of live trading on Polymarket's endpoints (where these tools connect)."""
+    url = given or settings.run.database_url or default_database_url(live=True, venue=VenueKind.POLYMARKET)
     path = sqlite_path(url)
     if path is not None and not path.is_file():  # opening it would create an empty store that "differs" from all
         raise ConfigError(f"no database at {path}: give --database-url or TRADER_DATABASE_URL")
     return url
+
+
+async def check_live_store(store: Store, settings: Settings, url: str) -> None:
+    """The operator tools compare and fix LIVE records only: a store that keeps paper records (or another venue's or
+    wallet's) is refused (a `ConfigError`: the wrong database was named). A store that keeps no scope yet (older than
+    scopes) is taken as is."""
+    kept = await store.load_scope()
+    if kept is None:
+        return
+    wallet = settings.keys.signer("the operator tools").funder.lower()
+    wanted = StoreScope(mode=TradingMode.LIVE, venue=VenueKind.POLYMARKET.value, wallet=wallet)
+    try:
+        check_scope(kept, wanted, database=redact_url(url), fix="Name this account's live store with --database-url.")
+    except StoreScopeMismatch as exc:  # the wrong database named: a setting to fix (exit 2), not a database down
+        raise ConfigError(str(exc)) from None
 
 
 async def venue_shares(venue: PolymarketVenue, tokens: Iterable[str]) -> tuple[dict[str, Decimal], list[str]]:
@@ -422,25 +449,31 @@ async def read_views(store: Store, venue: PolymarketVenue) -> tuple[StoreView, V
 
 async def reconcile(settings: Settings, url: str, *, fix: bool) -> tuple[int, dict[str, object]]:
     """(exit status, report)."""
-    async with open_store(url) as store, open_live_venue(settings, "reconcile") as venue:
-        store_view, venue_view = await read_views(store, venue)
-        diff = compare(store_view, venue_view)
-        report: dict[str, object] = diff.to_json()
-        report["checked"] = {
-            "store_open_orders": len(store_view.open_orders),
-            "venue_open_orders": len(venue_view.open_orders),
-            "store_trades": len(store_view.trades),
-            "venue_trades": len(venue_view.trades),
-            "tokens": len(venue_view.shares),
-            "tokens_unknown_at_venue": list(venue_view.unknown_tokens),
-        }
-        if not fix:
-            return (EXIT_AGREE if diff.agree else EXIT_DIFFER), report
-        with trio.fail_after(PHASE_TIMEOUT_SECS):
-            report["fixed"] = await fix_store(store, venue, diff, venue_view, now_ns=time.time_ns())
-        after = compare(*await read_views(store, venue))
-        report["after_fix"] = after.to_json()
-        return (EXIT_AGREE if after.agree else EXIT_DIFFER), report
+    async with open_store(url) as store:
+        await check_live_store(store, settings, url)
+        async with open_live_venue(settings, "reconcile") as venue:
+            return await _reconcile(store, venue, fix=fix)
+
+
+async def _reconcile(store: Store, venue: PolymarketVenue, *, fix: bool) -> tuple[int, dict[str, object]]:
+    store_view, venue_view = await read_views(store, venue)
+    diff = compare(store_view, venue_view)
+    report: dict[str, object] = diff.to_json()
+    report["checked"] = {
+        "store_open_orders": len(store_view.open_orders),
+        "venue_open_orders": len(venue_view.open_orders),
+        "store_trades": len(store_view.trades),
+        "venue_trades": len(venue_view.trades),
+        "tokens": len(venue_view.shares),
+        "tokens_unknown_at_venue": list(venue_view.unknown_tokens),
+    }
+    if not fix:
+        return (EXIT_AGREE if diff.agree else EXIT_DIFFER), report
+    with trio.fail_after(PHASE_TIMEOUT_SECS):
+        report["fixed"] = await fix_store(store, venue, diff, venue_view, now_ns=time.time_ns())
+    after = compare(*await read_views(store, venue))
+    report["after_fix"] = after.to_json()
+    return (EXIT_AGREE if after.agree else EXIT_DIFFER), report
 
 
 def run(args: argparse.Namespace) -> int:

@@ -67,7 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--http-host", metavar="HOST", help="the operator HTTP address (default 127.0.0.1)")
     parser.add_argument("--summary-json", metavar="PATH", help="write the exit summary there as JSON")
     parser.add_argument(
-        "--database-url", metavar="URL", help="sqlite:PATH (default sqlite:trader.sqlite3) or postgresql://"
+        "--database-url",
+        metavar="URL",
+        help="sqlite:PATH or postgresql://... (default: one SQLite file per mode and venue, sqlite:trader.sqlite3 "
+        "for paper against the sim)",
     )
     parser.add_argument("--redis-url", metavar="URL", help="also publish events to this Redis")
     parser.add_argument("--markets", type=_positive_int, metavar="N", help="--venue sim: how many binary markets")
@@ -165,10 +168,10 @@ def settings_from(args: argparse.Namespace, environ: dict[str, str]) -> Settings
 def check_before_start(settings: Settings) -> None:
     """What can be checked before anything starts, each a `ConfigError` naming the cause and the fix."""
     run = settings.run
-    database = sqlite_path(run.database_url)
+    database = sqlite_path(run.store_url)
     if database is not None:
         check_sqlite_path(database)
-    journal = intent_journal_path(run.database_url, settings.store)
+    journal = intent_journal_path(run.store_url, settings.store)
     if journal is not None and (database is None or journal.parent != database.parent):
         check_file_writable(journal, what=f"intent journal {journal} (TRADER_STORE__INTENT_JOURNAL)")
     if run.redis_url is not None:

@@ -75,7 +75,9 @@ class OrderIntent:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ArbIntent:
-    """Several legs traded together with EQUAL share counts (YES+NO, or a complete neg-risk basket).
+    """Several legs traded together (YES+NO, or a complete neg-risk basket) so that each HOLDS the same number of
+    shares afterwards: equal share counts, unless a venue withholds buy fees in shares, when a leg that pays more of
+    its fee in shares is bought a little larger (`trader.strategies.baskets.sizes_after_fees`).
 
     The legs go out together; if some fill and others do not, execution unwinds the filled legs, accepting up to
     `max_slippage` (pUSD per share) worse than the fill price.
@@ -89,9 +91,8 @@ class ArbIntent:
     def __post_init__(self) -> None:
         if not isinstance(self.legs, tuple) or len(self.legs) < 2:
             raise InputError("legs", "an arbitrage needs at least two legs (as a tuple)")
-        sizes = {leg.size for leg in self.legs}
-        if len(sizes) != 1:
-            raise InputError("legs", f"every leg must have the same share count, got {sorted(sizes)}")
+        if len({leg.side for leg in self.legs}) != 1:
+            raise InputError("legs", "every leg must be on the same side (a basket is bought or sold whole)")
         tokens = [leg.token_id for leg in self.legs]
         if len(set(tokens)) != len(tokens):
             raise InputError("legs", "each leg must trade a different token")
@@ -103,8 +104,8 @@ class ArbIntent:
 
     @property
     def size(self) -> Decimal:
-        """The share count of every leg."""
-        return self.legs[0].size
+        """The largest leg's share count (every leg's, when they are equal)."""
+        return max(leg.size for leg in self.legs)
 
     @property
     def price_sum(self) -> Decimal:
@@ -113,7 +114,8 @@ class ArbIntent:
 
     @property
     def notional(self) -> Decimal:
-        return self.price_sum * self.size
+        """pUSD at the limit prices (excluding fees), every leg at its own size."""
+        return sum((leg.price * leg.size for leg in self.legs), ZERO)
 
 
 #: What a strategy emits and execution receives.

@@ -29,6 +29,7 @@ __all__ = ["FEE_QUANTUM", "NO_FEES", "FeeSchedule", "Market", "NegRiskEvent", "i
 
 #: The pUSD fee is floored to this (5 decimals).
 FEE_QUANTUM = Decimal("0.00001")
+HALF = Decimal("0.5")
 
 
 def _check_price(price: Decimal) -> None:
@@ -88,6 +89,12 @@ class FeeSchedule:
         """A buy's fee collected in shares: fee(shares, price) / price, floored to 6 decimals (0 at price 0)."""
         fee = self.fee(shares, price, liquidity)
         return floor_to_base_unit(fee / price) if fee and price else ZERO
+
+    def taker_fee_bound(self, shares: Decimal, limit: Decimal) -> Decimal:
+        """The most a taker can pay in fees for `shares` bought at `limit` or better: the fee at min(limit, 1/2),
+        since `p * (1 - p)` grows up to 1/2 and a buy never trades above its limit. The venue holds this back on top
+        of `limit * shares` before it matches a marketable buy (the sim's exchange does the same)."""
+        return self.fee(shares, min(limit, HALF))
 
 
 #: A market without fees.

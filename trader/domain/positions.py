@@ -182,17 +182,34 @@ def marks_at_mid(books: Iterable[OrderBook]) -> dict[str, Decimal]:
 
 
 class Portfolio:
-    """Positions by token and cash in pUSD. Mutable: the engine owns one and feeds it fills."""
+    """Positions by token and cash in pUSD. Mutable: the engine owns one and feeds it fills.
 
-    __slots__ = ("_positions", "cash", "receivables")
+    The totals (cost basis, realized PnL, fees) are kept as positions change, exactly: reading them costs the same
+    however many tokens were ever traded."""
+
+    __slots__ = ("_cost", "_fees", "_positions", "_realized", "cash", "receivables")
 
     def __init__(
         self, cash: Decimal = ZERO, positions: Iterable[Position] = (), receivables: Mapping[str, Decimal] | None = None
     ) -> None:
         self.cash = cash
-        self._positions: dict[str, Position] = {p.token_id: p for p in positions}
+        self._positions: dict[str, Position] = {}
+        self._cost = self._realized = self._fees = ZERO
+        for position in positions:
+            self._set(position.token_id, position)
         #: condition id -> pUSD owed by the redemption of its resolved shares
         self.receivables: dict[str, Decimal] = dict(receivables or {})
+
+    def _set(self, token_id: str, after: Position) -> None:
+        before = self._positions.get(token_id)
+        if before is not None:
+            self._cost -= before.cost_basis
+            self._realized -= before.realized_pnl
+            self._fees -= before.fees_paid
+        self._positions[token_id] = after
+        self._cost += after.cost_basis
+        self._realized += after.realized_pnl
+        self._fees += after.fees_paid
 
     def position(self, token_id: str) -> Position:
         """The position in `token_id` (a flat one if there is none)."""
@@ -209,7 +226,7 @@ class Portfolio:
         after = before.apply_fill(fill)
         if after is not before:
             self.cash += after.unsettled[-1].cash
-            self._positions[fill.token_id] = after
+            self._set(fill.token_id, after)
         return after
 
     def reverse_fill(self, fill: OrderFilled) -> Position:
@@ -218,13 +235,14 @@ class Portfolio:
         after = before.reverse_fill(fill)
         assert effect is not None  # reverse_fill raised otherwise
         self.cash -= effect.cash
-        self._positions[fill.token_id] = after
+        self._set(fill.token_id, after)
         return after
 
     def reverse_trade(self, token_id: str, trade_id: str) -> Position:
         before = self.position(token_id)
         self.cash -= sum((e.cash for e in before.unsettled if e.trade_id == trade_id), ZERO)
-        after = self._positions[token_id] = before.reverse_trade(trade_id)
+        after = before.reverse_trade(trade_id)
+        self._set(token_id, after)
         return after
 
     def settle(self, token_id: str, trade_id: str) -> None:
@@ -247,11 +265,14 @@ class Portfolio:
         else:
             gain_yes = (gain / 2).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)
         for position, cost, leg_gain in ((yes, removed_yes, gain_yes), (no, removed_no, gain - gain_yes)):
-            self._positions[position.token_id] = replace(
-                position,
-                quantity=position.quantity - sets,
-                cost_basis=position.cost_basis - cost,
-                realized_pnl=position.realized_pnl + leg_gain,
+            self._set(
+                position.token_id,
+                replace(
+                    position,
+                    quantity=position.quantity - sets,
+                    cost_basis=position.cost_basis - cost,
+                    realized_pnl=position.realized_pnl + leg_gain,
+                ),
             )
         self.cash += sets
         return gain
@@ -267,8 +288,11 @@ class Portfolio:
                 continue
             value = position.quantity * payout
             pnl = value - position.cost_basis
-            self._positions[token_id] = replace(
-                position, quantity=ZERO, cost_basis=ZERO, realized_pnl=position.realized_pnl + pnl, unsettled=()
+            self._set(
+                token_id,
+                replace(
+                    position, quantity=ZERO, cost_basis=ZERO, realized_pnl=position.realized_pnl + pnl, unsettled=()
+                ),
             )
             realized += pnl
             owed += value
@@ -287,17 +311,17 @@ class Portfolio:
 
     @property
     def realized_pnl(self) -> Decimal:
-        return sum((p.realized_pnl for p in self._positions.values()), ZERO)
+        return self._realized
 
     @property
     def fees_paid(self) -> Decimal:
-        return sum((p.fees_paid for p in self._positions.values()), ZERO)
+        return self._fees
 
     def exposure(self, token_id: str | None = None) -> Decimal:
         """pUSD at risk: the cost basis of the shares held (of one token, or of all)."""
         if token_id is not None:
             return self.position(token_id).cost_basis
-        return sum((p.cost_basis for p in self._positions.values()), ZERO)
+        return self._cost
 
     def market_value(self, marks: Mapping[str, Decimal]) -> Decimal:
         """Value of the positions at the marks; a held token without a mark raises `KeyError`."""

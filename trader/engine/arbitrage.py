@@ -8,16 +8,19 @@ could not be prepared fails its whole request before anything of it is written o
 SHORT (rejected, killed, partly filled, not found, timed out), the others are told to stop: a leg still working is
 cancelled (and asked for by its order id if its state is still unclear), so that no more of it fills than needed.
 
-Then the basket is evened out. `matched` is the share count every leg filled (the complete sets held); a leg
-that filled more holds an excess, which is sold back (FAK, at no less than its average fill price minus
-`arb.max_slippage`, on the tick grid), through the same risk gate as everything else. Whatever cannot be sold back
+Then the basket is evened out, whether a leg ended short or every leg filled: `matched` is the share count every
+leg holds (the complete sets); a leg that holds more (it filled more, or paid less of its fee in shares than
+another) holds an excess, which is sold back at once (FAK, at no less than its average fill price minus
+`arb.max_slippage`, on the tick grid), through the same risk gate as everything else. The strategy sizes legs so that
+they hold the same after fees (`trader.strategies.baskets.sizes_after_fees`), so a filled basket normally has no
+excess to sell. Whatever cannot be sold back
 (the unwind was refused, found no bids within the cap, or the excess is below what the venue trades) is RESIDUAL
 exposure: it is in the `ArbOutcome`, and the execution service records and reports it (an event, the store,
 statistics). Nothing is left silently.
 
-Positions count shares held: a buy whose fee was withheld in shares holds fewer than it filled. Below one size
-step (0.01 share, `dust_shares`) a difference cannot be traded at all; it is kept in the outcome as dust, not
-reported as residual.
+Positions count shares held: a buy whose fee was withheld in shares holds fewer than it filled. Below `dust_shares`
+(a setting: 0.01 share, one size step, by default) a difference cannot be traded at all; it is kept in the outcome as
+dust, not reported as residual.
 
 If the task is cancelled (an emergency stop), no unwind is attempted; `summarize` gives the exposure as it stands,
 for the service to report.
@@ -56,7 +59,7 @@ _LOOKUP_ERRORS = (VenueError, trio.TooSlowError, CircuitOpenError, RateLimitWait
 
 
 class ArbStatus(enum.StrEnum):
-    COMPLETE = "COMPLETE"  # every leg filled in full
+    COMPLETE = "COMPLETE"  # every leg filled in full (an excess of fee-withheld shares, if any, sold back)
     PARTIAL = "PARTIAL"  # some complete sets; the excess was sold back
     NOT_FILLED = "NOT_FILLED"  # no complete set; whatever filled was sold back
     RESIDUAL = "RESIDUAL"  # exposure is left that could not be hedged: reported
@@ -196,10 +199,10 @@ def summarize(
             residual[token] = excess
         elif excess > ZERO:
             dust[token] = excess
-    complete = all(r.filled >= arb.size for r in legs)
+    complete = all(r.filled >= leg.size for r, leg in zip(legs, arb.legs, strict=True))
     if residual:
         status = ArbStatus.RESIDUAL
-    elif complete and not unwound:
+    elif complete:
         status = ArbStatus.COMPLETE
     elif matched >= SIZE_STEP:
         status = ArbStatus.PARTIAL
@@ -399,8 +402,7 @@ async def run_arbitrage(
             async with trio.open_nursery() as nursery:
                 for legs in requests:
                     nursery.start_soon(run.send, legs)
-        if run.short.is_set():
-            await run.unwind()
+        await run.unwind()  # a leg short, or legs holding unequal shares after fees: sell the excess back
         finished = True
     finally:
         if not finished and on_interrupted is not None:

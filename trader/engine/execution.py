@@ -13,6 +13,13 @@ denial is a value (`RiskRejected` events, one per leg), counted by reason code. 
 tasks in the orders scope. Intents keep being consumed while trading is halted or draining (and denied), so a
 strategy never blocks on a full channel.
 
+Buying power (with `funds`, `trader.engine.funds.Funds`): the gate sees the wallet's balance, and every approved
+leg counts as reserved at its whole cost (`trader.engine.risk.order_cost`) from its approval until its order is on
+the book or closed: intents are checked one after another and each approved one starts a task that has not sent
+anything yet, so the next check must already see what the previous one will spend. A venue refusal for "not enough
+balance / allowance" (`VENUE_NOT_ENOUGH_BALANCE`) should then never happen: each one is counted
+(`balance_rejections`) and logged as an error (the composition root alerts on it).
+
 Emergency stop (`emergency_stop(reason)`): the risk gate goes HALTED and the order manager stops sending, the orders
 scope is cancelled (every order task, wherever it is), a cancel-all goes to the venue in a SHIELDED scope with a
 deadline (`cancel_all_timeout_secs`, retried within it; it goes out even with the breaker open), and the event is
@@ -33,14 +40,16 @@ fill later, and nothing hedges that. Such legs are watched while their order is 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import NoReturn, Protocol
 
 import structlog
@@ -48,13 +57,15 @@ import trio
 
 from trader.domain.book import OrderBook
 from trader.domain.enums import OrderStatus
-from trader.domain.events import OrderFilled, OrderReason
+from trader.domain.events import OrderFilled, OrderReason, OrderRejected
 from trader.domain.intents import ArbIntent, Intent, OrderIntent, legs_of
+from trader.domain.market import NO_FEES, FeeSchedule, Market
 from trader.domain.numbers import ZERO, Side
 from trader.domain.orders import Order
 from trader.domain.risk import DailyLossBreached, TradingState
 from trader.engine.arbitrage import ArbitrageSettings, ArbOutcome, ArbResidual, ArbStatus, run_arbitrage
 from trader.engine.breaker import CircuitOpenError
+from trader.engine.funds import Funds, FundsStatistics
 from trader.engine.late_legs import LateLegWatch
 from trader.engine.order_manager import (
     SUBMIT_NOT_FOUND,
@@ -67,18 +78,21 @@ from trader.engine.order_manager import (
 )
 from trader.engine.risk import (
     BookHealth,
+    BuyingPower,
     Exposure,
     Rejected,
+    Reserved,
     RiskCode,
     RiskDecision,
     RiskGate,
     RiskStatistics,
+    order_cost,
     rejected_events,
 )
 from trader.errors import ConfigError
 from trader.infra.ticks import Ticker
-from trader.integrations.store.base import RiskEventRecord, StoreError
-from trader.venues.errors import VenueError
+from trader.integrations.store.base import DailyPnlRecord, RiskEventRecord, StoreError
+from trader.venues.errors import VenueError, VenueRejectCode
 
 log = structlog.get_logger(__name__)
 
@@ -91,6 +105,8 @@ DUPLICATE_CLIENT_ORDER_ID = "DUPLICATE_CLIENT_ORDER_ID"
 ARB_LATE_FILL = "ARB_LATE_FILL"  # a leg filled after its arbitrage ended: unhedged, reported as residual
 #: The most legs of ended arbitrages watched for a late fill (the oldest go first, logged).
 MAX_LATE_LEGS = 10_000
+#: Residual events kept for `residuals()` (every one is counted, logged, stored and published).
+RECENT_RESIDUALS = 100
 
 _VENUE_CALL_ERRORS = (VenueError, trio.TooSlowError, CircuitOpenError, RateLimitWaitTooLong)
 
@@ -103,7 +119,8 @@ class ExecutionSettings:
     - `reconcile_interval_secs` (default 5.0): how often orders whose outcome is unknown, or whose reported
       fills never arrived, are asked for by id.
     - `pnl_interval_secs` (default 1.0): how often PnL at the marks is fed to the risk gate (when `marks` is given);
-      a daily-loss breach triggers the emergency stop.
+      a daily-loss breach triggers the emergency stop. The risk day's PnL and baseline are written to the store
+      when they change, and read back at start, so a restart does not reset the daily-loss limit.
     - `late_fill_watch_secs` (default 600.0): how long an ended arbitrage's leg that may still land is watched for
       a late fill once its order is closed (see the module doc).
     - `arbitrage`: `ArbitrageSettings`.
@@ -152,9 +169,12 @@ class ExecutionStatistics:
     order_tasks_cancelled: int  # by emergency stops and drains
     emergency_stops: int
     cancel_all_failures: int  # cancel-alls that did not get through before their deadline
+    balance_rejections: int  # venue refusals for "not enough balance / allowance": should never happen
+    pending_legs: int  # approved legs whose orders are not open at the venue yet (reserved at their whole cost)
     arbitrage: ArbStatistics
     orders: OrderManagerStatistics
     risk: RiskStatistics
+    funds: FundsStatistics | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,6 +195,8 @@ class _TokenBookLike(Protocol):
     def suspect(self) -> bool: ...
     @property
     def closed(self) -> bool: ...
+    @property
+    def condition_id(self) -> str: ...
     def age(self, now: float) -> float | None: ...
 
 
@@ -197,6 +219,31 @@ def book_health_from(books: BooksLike) -> Callable[[str], BookHealth | None]:
         )
 
     return health
+
+
+class _MarketsLike(Protocol):
+    @property
+    def market(self) -> Market: ...
+
+
+class MarketBooksLike(BooksLike, Protocol):
+    """What `fees_from` reads of the market-data books (`trader.engine.books.Books` has it)."""
+
+    @property
+    def markets(self) -> Mapping[str, _MarketsLike]: ...
+
+
+def fees_from(books: MarketBooksLike) -> Callable[[str], FeeSchedule | None]:
+    """A token's fee schedule, from its followed market (None when the token is not followed)."""
+
+    def fees(token_id: str) -> FeeSchedule | None:
+        token = books.get_token(token_id)
+        if token is None:
+            return None
+        cell = books.markets.get(token.condition_id)
+        return None if cell is None else cell.market.fees
+
+    return fees
 
 
 def tick_from(books: BooksLike, default: Decimal = Decimal("0.01")) -> Callable[[str], Decimal]:
@@ -223,9 +270,14 @@ class ExecutionService:
         tick_of: Callable[[str], Decimal] | None = None,
         marks: Callable[[], Mapping[str, Decimal]] | None = None,
         on_intent_done: Callable[[Intent], None] | None = None,
+        funds: Funds | None = None,
+        fees_of: Callable[[str], FeeSchedule | None] | None = None,
     ) -> None:
         """`on_intent_done(intent)` is called once per intent when it is out of flight: denied, or every one of its
-        orders terminal (the strategy engine's `finish`, so a strategy never re-fires while its legs work)."""
+        orders terminal (the strategy engine's `finish`, so a strategy never re-fires while its legs work).
+
+        `funds`: the wallet's collateral, for the gate's buying power (None: not checked); `fees_of(token)`: the
+        token's fee schedule (its taker fee bound is part of a buy's cost)."""
         self.manager = manager
         self.risk = risk
         self.settings = settings or ExecutionSettings()
@@ -234,10 +286,17 @@ class ExecutionService:
         self._tick_of = tick_of or (lambda _token: Decimal("0.01"))
         self._marks = marks
         self._on_intent_done = on_intent_done
+        self.funds = funds
+        self._fees_of = fees_of or (lambda _token: None)
+        # Legs approved and not open at the venue yet, by client order id, and the ids each intent added (its legs,
+        # and an arbitrage's unwinds), released when its task ends: reserved at their whole cost meanwhile.
+        self._pending: dict[str, Reserved] = {}
+        self._pending_of: dict[str, list[str]] = {}
         self._shields: set[trio.CancelScope] = set()
         self._aborted = False
         self._service: trio.Nursery | None = None
-        self._market_of: dict[str, str] = {}
+        self._market_of: dict[str, str] = {}  # token -> condition, of the intents seen
+        self._tokens_of: dict[str, set[str]] = {}  # condition -> its tokens seen
         self._orders: trio.Nursery | None = None
         self._orders_open = trio.Event()
         self._resumed = trio.Event()
@@ -250,7 +309,7 @@ class ExecutionService:
         self._arb_status: Counter[str] = Counter()
         self._residual_shares: dict[str, Decimal] = {}
         self._event_ids = itertools.count(1)
-        self._residuals: list[ArbResidual] = []
+        self._residuals: deque[ArbResidual] = deque(maxlen=RECENT_RESIDUALS)
         self._ended_legs = LateLegWatch[ArbIntent](  # legs that may still fill after their arbitrage ended
             window_secs=self.settings.late_fill_watch_secs, max_legs=MAX_LATE_LEGS, is_open=self._is_open
         )
@@ -268,6 +327,7 @@ class ExecutionService:
             await nursery.start(self._host_orders)
             nursery.start_soon(self._reconcile_loop)
             if self._marks is not None:
+                await self._restore_day()
                 nursery.start_soon(self._pnl_loop)
             task_status.started(self)
             await self._consume()
@@ -297,10 +357,12 @@ class ExecutionService:
                 self._orders_open = trio.Event()
 
     async def _reconcile_loop(self) -> NoReturn:
-        """Ask the venue, by order id, about orders whose state is in doubt (drift-free period)."""
+        """Ask the venue, by order id, about orders whose state is in doubt (drift-free period); forget the closed
+        orders that are due."""
         ticks = Ticker(self.settings.reconcile_interval_secs)
         while True:
             await ticks.next()
+            self.manager.forget_closed()
             for order in self.manager.needs_reconcile():
                 try:
                     await self.manager.reconcile(order.client_order_id)
@@ -308,19 +370,55 @@ class ExecutionService:
                     log.warning("reconcile_failed", client_order_id=order.client_order_id, error=repr(exc))
 
     async def _pnl_loop(self) -> NoReturn:
-        """Feed realized + marked PnL to the risk gate; a daily-loss breach is an emergency stop."""
+        """Feed realized + marked PnL to the risk gate (and the store, when it changed); a daily-loss breach is an
+        emergency stop."""
         assert self._marks is not None
         ticks = Ticker(self.settings.pnl_interval_secs)
+        saved: DailyPnlRecord | None = None
         while True:
             await ticks.next()
+            portfolio = self.manager.portfolio
+            realized = portfolio.realized_pnl
+            unrealized = portfolio.marked_unrealized_pnl(self._marks())
             events = self.risk.mark_pnl(
-                realized=self.manager.portfolio.realized_pnl,
-                unrealized=self.manager.portfolio.marked_unrealized_pnl(self._marks()),
+                realized=realized,
+                unrealized=unrealized,
                 wall=dt.datetime.fromtimestamp(self.manager.now(), tz=dt.UTC),
             )
+            day = self.risk.day_baseline
+            if day is not None:
+                record = DailyPnlRecord(
+                    day=day[0],
+                    realized=realized,
+                    unrealized=unrealized,
+                    fees=portfolio.fees_paid,
+                    baseline=day[1],
+                    updated_at_ns=int(self.manager.now() * 1e9),
+                )
+                if saved is None or dataclasses.replace(saved, updated_at_ns=record.updated_at_ns) != record:
+                    saved = record
+                    await self._save_day(record)
             if any(isinstance(event, DailyLossBreached) for event in events):
                 log.critical("daily_loss_breached", daily_pnl=str(self.risk.daily_pnl))
                 await self.emergency_stop(RiskCode.RISK_DAILY_LOSS)
+
+    async def _save_day(self, record: DailyPnlRecord) -> None:
+        try:
+            await self.manager.store.record_daily_pnl(record)
+        except StoreError as exc:
+            log.error("daily_pnl_write_failed", error=str(exc))
+
+    async def _restore_day(self) -> None:
+        """The risk day as stored before a restart (same day only): the daily-loss limit keeps counting."""
+        day = self.risk.risk_day(dt.datetime.fromtimestamp(self.manager.now(), tz=dt.UTC))
+        try:
+            record = await self.manager.store.load_daily_pnl(day)
+        except StoreError as exc:
+            log.error("daily_pnl_read_failed", error=str(exc))
+            return
+        if record is not None:
+            self.risk.restore_day(day, baseline=record.baseline, pnl=record.pnl)
+            log.info("risk_day_restored", day=str(day), daily_pnl=str(record.pnl), baseline=str(record.baseline))
 
     async def _consume(self) -> None:
         async with self._intents:
@@ -335,11 +433,13 @@ class ExecutionService:
             self._deny(intent, DRAINING, "execution is draining", ts)
             return
         for leg in legs:
-            self._market_of[leg.token_id] = leg.condition_id
+            if self._market_of.setdefault(leg.token_id, leg.condition_id) == leg.condition_id:
+                self._tokens_of.setdefault(leg.condition_id, set()).add(leg.token_id)
         decision = self._check(intent)
         if isinstance(decision, Rejected):
             self._deny(intent, decision.reason, decision.detail, ts)
             return
+        self._reserve(intent.arb_id if isinstance(intent, ArbIntent) else intent.client_order_id, legs)
         orders = self._orders
         while orders is None:  # resumed, but the host has not reopened the scope yet
             await self._orders_open.wait()
@@ -350,11 +450,67 @@ class ExecutionService:
         else:
             orders.start_soon(self._order_task, intent, name=f"order {intent.client_order_id}")
 
+    def _exposure(self, legs: tuple[OrderIntent, ...] = ()) -> Exposure:
+        """What the gate needs to know for `legs`: the holdings of their tokens and of their markets' other tokens,
+        and the working orders (what is open, and what was approved and is not open yet)."""
+        self._prune_pending()
+        tokens: set[str] = set()
+        for leg in legs:
+            tokens.add(leg.token_id)
+            tokens.update(self._tokens_of.get(leg.condition_id, ()))
+        return Exposure.of(
+            self.manager.portfolio,
+            self.manager.open_orders(),
+            self._market_of,
+            pending=self._pending.values(),
+            tokens=tokens,
+        )
+
     def _check(self, intent: Intent) -> RiskDecision:
         legs = legs_of(intent)
-        exposure = Exposure.of(self.manager.portfolio, self.manager.open_orders(), self._market_of)
+        exposure = self._exposure(legs)
         books = {leg.token_id: health for leg in legs if (health := self._book_health(leg.token_id)) is not None}
-        return self.risk.check(intent, exposure=exposure, books=books, now=trio.current_time())
+        funds = self.funds
+        buying_power = (
+            None if funds is None else BuyingPower(balance=funds.balance, missing_allowances=funds.missing_allowances)
+        )
+        return self.risk.check(
+            intent,
+            exposure=exposure,
+            books=books,
+            now=trio.current_time(),
+            funds=buying_power,
+            fees={leg.token_id: self._fees(leg.token_id) for leg in legs},
+        )
+
+    def _fees(self, token_id: str) -> FeeSchedule:
+        fees = self._fees_of(token_id)
+        return NO_FEES if fees is None else fees
+
+    # -- reservations of approved legs ---------------------------------------------------------------------------
+
+    def _reserve(self, key: str, legs: tuple[OrderIntent, ...]) -> None:
+        """Approved legs count as reserved (at their whole cost) until their orders are open or closed."""
+        ids = self._pending_of.setdefault(key, [])
+        for leg in legs:
+            self._pending[leg.client_order_id] = Reserved(leg, order_cost(leg, self._fees(leg.token_id)))
+            ids.append(leg.client_order_id)
+
+    def _release(self, key: str) -> None:
+        """The intent's task ended: what its orders still hold is counted from the open orders now."""
+        for cid in self._pending_of.pop(key, ()):
+            self._pending.pop(cid, None)
+
+    def _prune_pending(self) -> None:
+        """A leg whose order is on the book (or closed) is counted by the venue's resting rule (or not at all)."""
+        manager = self.manager
+        done = [
+            cid
+            for cid in self._pending
+            if (order := manager.get(cid)) is not None and order.status not in _NOT_YET_OPEN
+        ]
+        for cid in done:
+            del self._pending[cid]
 
     def _deny(self, intent: Intent, reason: str, detail: str, ts: float) -> None:
         """A denial is a value: one `RiskRejected` event per leg, counted by reason; nothing is written or sent."""
@@ -412,6 +568,7 @@ class ExecutionService:
             self._denied[exc.reason] += 1
             log.warning("intent_not_prepared", reason=exc.reason, error=str(exc))
         finally:
+            self._release(intent.client_order_id)
             self._task_done()
             self._finish_when_terminal(intent)
 
@@ -422,21 +579,23 @@ class ExecutionService:
                 self.manager,
                 arb,
                 settings=self.settings.arbitrage,
-                check=self._check_unwind,
+                check=partial(self._check_unwind, arb.arb_id),
                 tick_of=self._tick_of,
                 on_interrupted=self._on_arb_interrupted,
             )
             await self._on_arb_outcome(outcome)
         finally:
+            self._release(arb.arb_id)
             self._watch_late_legs(arb)
             self._task_done()
             self._finish_when_terminal(arb)
 
-    def _check_unwind(self, intent: OrderIntent) -> str | None:
+    def _check_unwind(self, arb_id: str, intent: OrderIntent) -> str | None:
         decision = self._check(intent)
         if isinstance(decision, Rejected):
             self._deny(intent, decision.reason, decision.detail, self.manager.now())
             return decision.reason.value
+        self._reserve(arb_id, (intent,))
         return None
 
     def _record_arb(self, outcome: ArbOutcome) -> ArbResidual | None:
@@ -457,6 +616,7 @@ class ExecutionService:
         for token, shares in residual.residual.items():
             self._residual_shares[token] = self._residual_shares.get(token, ZERO) + shares
         self._residuals.append(residual)
+        self._counts["residual_events"] += 1
         self.manager.publish(residual)
         log.error(
             "arb_residual_exposure",
@@ -482,7 +642,20 @@ class ExecutionService:
 
     def _on_manager_event(self, event: object) -> None:
         """A fill of a leg whose arbitrage already ended is exposure nothing hedges: report it (synchronously, as
-        listeners must; the store write runs in the service nursery)."""
+        listeners must; the store write runs in the service nursery). A venue refusal for lack of balance is counted
+        and logged as the error it is."""
+        if isinstance(event, OrderRejected) and event.reason == VenueRejectCode.NOT_ENOUGH_BALANCE:
+            self._counts["balance_rejections"] += 1
+            log.error(
+                "venue_balance_rejection",
+                client_order_id=event.client_order_id,
+                message=event.message,
+                balance=None if self.funds is None else str(self.funds.balance),
+                rejections=self._counts["balance_rejections"],
+            )
+            if self.funds is not None:
+                self.funds.request_refresh()  # our reading was wrong: read it again
+            return
         if not isinstance(event, OrderFilled):
             return
         arb = self._ended_legs.get(event.client_order_id)
@@ -651,7 +824,25 @@ class ExecutionService:
         return self.risk.state
 
     def residuals(self) -> list[ArbResidual]:
+        """The latest residual events (at most `RECENT_RESIDUALS`); `statistics()` counts them all."""
         return list(self._residuals)
+
+    def buying_power(self) -> tuple[Decimal | None, Decimal]:
+        """(the wallet's balance, what working buys reserve of it): the gate's view now. The balance is None without
+        funds, or before the first read."""
+        return (None if self.funds is None else self.funds.balance), self._exposure().reserved_usd
+
+    def _funds_snapshot(self) -> dict[str, object] | None:
+        if self.funds is None:
+            return None
+        balance, reserved = self.buying_power()
+        return {
+            "balance": None if balance is None else str(balance),
+            "reserved": str(reserved),
+            "available": None if balance is None else str(balance - reserved),
+            "missing_allowances": list(self.funds.missing_allowances),
+            "balance_rejections": self._counts["balance_rejections"],
+        }
 
     def statistics(self) -> ExecutionStatistics:
         c = self._counts
@@ -667,14 +858,17 @@ class ExecutionService:
             order_tasks_cancelled=c["order_tasks_cancelled"],
             emergency_stops=c["emergency_stops"],
             cancel_all_failures=c["cancel_all_failures"],
+            balance_rejections=c["balance_rejections"],
+            pending_legs=len(self._pending),
             arbitrage=ArbStatistics(
                 started=c["arbs_started"],
                 by_status=dict(self._arb_status),
-                residual_events=len(self._residuals),
+                residual_events=c["residual_events"],
                 residual_shares=dict(self._residual_shares),
             ),
             orders=self.manager.statistics(),
             risk=self.risk.statistics(),
+            funds=None if self.funds is None else self.funds.statistics(),
         )
 
     def snapshot(self) -> dict[str, object]:
@@ -725,8 +919,13 @@ class ExecutionService:
                 "daily": str(self.risk.daily_pnl),
             },
             "residual_exposure": {t: str(s) for t, s in self._residual_shares.items()},
+            "funds": self._funds_snapshot(),
         }
 
 
 def _is_terminal(order: Order) -> bool:
     return order.is_terminal
+
+
+#: Statuses in which an approved leg still counts at its whole cost: not sent yet, or sent with no answer.
+_NOT_YET_OPEN = frozenset({OrderStatus.CREATED, OrderStatus.SUBMITTED})

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import partial
 from typing import TypeVar
 
@@ -22,10 +23,11 @@ import trio
 from trader.domain.enums import OrderStatus, TradeStatus
 from trader.domain.errors import InvariantViolation
 from trader.domain.events import OrderFilled
+from trader.domain.numbers import ZERO
 from trader.domain.orders import TRADE_TRANSITIONS
 from trader.domain.positions import Position
 from trader.errors import TraderError
-from trader.integrations.store.base import OrderRecord, Store, TradeRecord, secs_to_ns
+from trader.integrations.store.base import CapitalOpState, OrderRecord, Store, TradeRecord, secs_to_ns
 from trader.venues.base import Venue, VenueOrder, VenueOrderStatus, VenueTrade
 
 log = structlog.get_logger(__name__)
@@ -241,12 +243,23 @@ def _trades_since(
 
 async def _rebuild_positions(store: Store, now_ns: int) -> tuple[str, ...]:
     """Rebuild (from the stored trades, in match order) every position whose stored quantity disagrees with them:
-    a position write lost in a crash after its trade landed."""
+    a position write lost in a crash after its trade landed.
+
+    Merges and redemptions change positions too: what confirmed ones took is subtracted before comparing, and a
+    position a merge or redemption touched is never rebuilt from its trades alone (that would buy back what was
+    merged); one that still disagrees is reported (`position_mismatch`) and left as stored, for `trader reconcile`."""
     by_token: dict[str, list[TradeRecord]] = {}
     for trade in await store.load_trades():
         if trade.status is not TradeStatus.FAILED:
             by_token.setdefault(trade.token_id, []).append(trade)
     stored = {p.token_id: p for p in await store.load_positions()}
+    taken: dict[str, Decimal] = {}  # token -> shares confirmed merges and redemptions took
+    touched: set[str] = set()  # tokens of any merge or redemption
+    for op in await store.load_capital_ops():
+        touched.update((op.yes_token_id, op.no_token_id))
+        if op.state is CapitalOpState.CONFIRMED:
+            for token, amount in ((op.yes_token_id, op.yes_amount), (op.no_token_id, op.no_amount)):
+                taken[token] = taken.get(token, ZERO) + amount
     rebuilt: list[str] = []
     for token, trades in sorted(by_token.items()):
         position = Position(token_id=token)
@@ -270,6 +283,17 @@ async def _rebuild_positions(store: Store, now_ns: int) -> tuple[str, ...]:
             log.error("position_rebuild_failed", token_id=token, error=str(exc))
             continue
         known = stored.get(token)
+        held = position.quantity - taken.get(token, ZERO)
+        if known is not None and known.quantity == held:
+            continue
+        if token in touched:
+            log.error(
+                "position_mismatch",
+                token_id=token,
+                stored=None if known is None else str(known.quantity),
+                from_trades_and_capital_ops=str(held),
+            )
+            continue
         if known is None or known.quantity != position.quantity:
             log.warning(
                 "position_rebuilt",

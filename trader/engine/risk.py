@@ -16,10 +16,17 @@ A check returns a value, never raises: `Approved()` or `Rejected(reason, detail)
 failing leg's reason. Approval records the order(s) in the rate and duplicate windows; a rejection records nothing.
 
 Checks, in order: trading state; the venue's trading restrictions (`set_venue_check`: a restart, the post-only
-window, cancel-only, trading disabled, closed-only; codes `RESTRICTED_*`); order size and price bounds; duplicate
-intent (same strategy, token, side, price and size within `duplicate_window_secs`); book health (not ready or
-suspect, or older than `max_book_age_ms`); daily loss; notional per order; position per market and total exposure
-(buys only: pUSD at cost, working buys included); per-market and global order rates.
+window, cancel-only, trading disabled, closed-only; codes `RESTRICTED_*`); allowances the venue says are missing
+(`RISK_ALLOWANCE_MISSING`); order size and price bounds; duplicate intent (same strategy, token, side, price and size
+within `duplicate_window_secs`); book health (not ready or suspect, or older than `max_book_age_ms`); daily loss;
+notional per order; position per market and total exposure (buys only: pUSD at cost, working buys included); buying
+power; per-market and global order rates.
+
+Buying power (`RISK_BUYING_POWER`), checked when the caller passes `funds`: the buy legs of the intent together
+cost `price x size` plus the taker fee bound each (`order_cost`, the venue's rule: `FeeSchedule.taker_fee_bound`),
+and that must not exceed the balance less what is already reserved (`Exposure.reserved_usd`: open buys reserve
+`price x remaining`, approved intents whose orders are not open yet reserve their whole cost). A sell needs the
+shares held and not already offered (open and approved sells). An unknown balance (never read) refuses buys.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from decimal import Decimal
 
 from trader.domain.events import RiskRejected
 from trader.domain.intents import ArbIntent, OrderIntent, legs_of
+from trader.domain.market import NO_FEES, FeeSchedule
 from trader.domain.numbers import ZERO, Side
 from trader.domain.orders import Order
 from trader.domain.positions import Portfolio
@@ -58,6 +66,8 @@ class RiskCode(enum.StrEnum):
     RISK_GLOBAL_RATE = "RISK_GLOBAL_RATE"
     RISK_DUPLICATE_INTENT = "RISK_DUPLICATE_INTENT"
     RISK_MARKET_CLOSED = "RISK_MARKET_CLOSED"  # the market resolved or closed
+    RISK_BUYING_POWER = "RISK_BUYING_POWER"  # costs more than the collateral not yet reserved, or sells unheld shares
+    RISK_ALLOWANCE_MISSING = "RISK_ALLOWANCE_MISSING"  # the venue says an exchange allowance is missing
     # The venue restricts trading (`trader.engine.restrictions`): what it would refuse is not sent.
     RESTRICTED_RESTARTING = "RESTRICTED_RESTARTING"  # the matching engine is restarting (425)
     RESTRICTED_POST_ONLY = "RESTRICTED_POST_ONLY"  # only post-only orders (the window after a restart)
@@ -166,6 +176,32 @@ class BookHealth:
     closed: bool = False  # the market resolved or closed: nothing more is traded in it
 
 
+def order_cost(leg: OrderIntent, fees: FeeSchedule) -> Decimal:
+    """pUSD a new order may take from the balance, by the venue's rule: a buy's `price x size` plus its taker fee
+    bound (`FeeSchedule.taker_fee_bound`); a sell takes none (it needs shares)."""
+    if leg.side is not Side.BUY:
+        return ZERO
+    return leg.price * leg.size + fees.taker_fee_bound(leg.size, leg.price)
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """An approved leg whose order is not open at the venue yet, with what it may take (`order_cost`, computed once
+    when it was approved)."""
+
+    leg: OrderIntent
+    cost: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuyingPower:
+    """The wallet's collateral as the venue last reported it (`trader.engine.funds.Funds`): `balance` None when it
+    was never read; `missing_allowances` names what the venue says is not approved (empty: all is)."""
+
+    balance: Decimal | None
+    missing_allowances: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Exposure:
     """Holdings and working orders, as the portfolio and the open orders say. Build it with `Exposure.of`."""
@@ -174,24 +210,50 @@ class Exposure:
     working_sell_shares: Mapping[str, Decimal] = field(default_factory=dict)  # token -> shares offered
     market_usd: Mapping[str, Decimal] = field(default_factory=dict)  # condition -> cost held + working buys
     total_usd: Decimal = ZERO
+    reserved_usd: Decimal = ZERO  # pUSD the venue holds back for working buys (approved ones at their whole cost)
 
     @classmethod
-    def of(cls, portfolio: Portfolio, open_orders: Iterable[Order], market_of: Mapping[str, str]) -> Exposure:
-        """From the portfolio, the open orders and `market_of` (token -> condition id)."""
+    def of(
+        cls,
+        portfolio: Portfolio,
+        open_orders: Iterable[Order],
+        market_of: Mapping[str, str],
+        *,
+        pending: Iterable[Reserved] = (),
+        tokens: Iterable[str] | None = None,
+    ) -> Exposure:
+        """From the portfolio, the open orders, `market_of` (token -> condition id) and `pending`: the legs of
+        approved intents whose orders are not open at the venue yet, counted at their whole cost in place of any open
+        order of theirs.
+
+        `tokens`: the tokens whose holdings the caller will ask about (an intent's, and every token of their
+        markets): only their positions are looked at, so the cost is that of the intent and the open orders, not of
+        every token ever held. None: every position. The total is the portfolio's kept total either way."""
         held: dict[str, Decimal] = {}
         market_usd: dict[str, Decimal] = {}
-        total = ZERO
-        for token, position in portfolio.positions.items():
-            quantity, cost = position.quantity, position.cost_basis
+        total, reserved = portfolio.exposure(), ZERO
+        pending_ids: set[str] = set()
+        working_sells: dict[str, Decimal] = {}
+        for approved in pending:
+            leg = approved.leg
+            pending_ids.add(leg.client_order_id)
+            if leg.side is Side.SELL:
+                working_sells[leg.token_id] = working_sells.get(leg.token_id, ZERO) + leg.size
+                continue
+            notional = leg.price * leg.size
+            market_usd[leg.condition_id] = market_usd.get(leg.condition_id, ZERO) + notional
+            total += notional
+            reserved += approved.cost
+        positions = portfolio.positions.values() if tokens is None else [portfolio.position(t) for t in set(tokens)]
+        for position in positions:
+            token, quantity, cost = position.token_id, position.quantity, position.cost_basis
             if quantity:
                 held[token] = quantity
             if cost:  # a flat position (most of them, after a while) adds nothing
                 key = market_of.get(token, token)
                 market_usd[key] = market_usd.get(key, ZERO) + cost
-                total += cost
-        working_sells: dict[str, Decimal] = {}
         for order in open_orders:
-            if not order.is_open:
+            if not order.is_open or order.client_order_id in pending_ids:
                 continue
             if order.side is Side.SELL:
                 working_sells[order.token_id] = working_sells.get(order.token_id, ZERO) + order.remaining
@@ -200,7 +262,14 @@ class Exposure:
                 key = order.condition_id or market_of.get(order.token_id, order.token_id)
                 market_usd[key] = market_usd.get(key, ZERO) + notional
                 total += notional
-        return cls(held_shares=held, working_sell_shares=working_sells, market_usd=market_usd, total_usd=total)
+                reserved += notional  # a resting buy reserves price x remaining (its fee bound is spent or moot)
+        return cls(
+            held_shares=held,
+            working_sell_shares=working_sells,
+            market_usd=market_usd,
+            total_usd=total,
+            reserved_usd=reserved,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -318,6 +387,16 @@ class RiskGate:
     def daily_pnl(self) -> Decimal:
         return self._daily_pnl
 
+    @property
+    def day_baseline(self) -> tuple[dt.date, Decimal] | None:
+        """(the risk day, the total PnL when it began), once a mark started it: what a restart must get back."""
+        return None if self._risk_day is None else (self._risk_day, self._day_baseline)
+
+    def restore_day(self, day: dt.date, *, baseline: Decimal, pnl: Decimal) -> None:
+        """Continue a risk day that began before a restart: its baseline, and its PnL as last marked, which the
+        daily-loss check uses until the next mark (a day lost beyond the limit stays refused)."""
+        self._risk_day, self._day_baseline, self._daily_pnl = day, baseline, pnl
+
     # -- checks ---------------------------------------------------------------------------------------------------
 
     def check(
@@ -327,11 +406,16 @@ class RiskGate:
         exposure: Exposure,
         books: Mapping[str, BookHealth],
         now: float,
+        funds: BuyingPower | None = None,
+        fees: Mapping[str, FeeSchedule] | None = None,
     ) -> RiskDecision:
-        """Approve or reject an intent (all legs of a basket together). Approval records it in the rate windows."""
+        """Approve or reject an intent (all legs of a basket together). Approval records it in the rate windows.
+
+        `funds` (None: no buying-power check) is the wallet's collateral; `fees` each leg's fee schedule (token ->
+        schedule; a token without one is costed without fees)."""
         legs = legs_of(intent)
         keys: list[_DedupKey] = []  # filled by _check
-        rejected = self._check(legs, keys, exposure, books, now)
+        rejected = self._check(legs, keys, exposure=exposure, books=books, now=now, funds=funds, fees=fees or {})
         if rejected is not None:
             self._rejections[rejected.reason] = self._rejections.get(rejected.reason, 0) + 1
             return rejected
@@ -343,9 +427,12 @@ class RiskGate:
         self,
         legs: tuple[OrderIntent, ...],
         keys: list[_DedupKey],
+        *,
         exposure: Exposure,
         books: Mapping[str, BookHealth],
         now: float,
+        funds: BuyingPower | None,
+        fees: Mapping[str, FeeSchedule],
     ) -> Rejected | None:
         settings = self.settings
         if self._state is TradingState.HALTED:
@@ -355,6 +442,12 @@ class RiskGate:
         reduces = all(self._reduces(leg, exposure) for leg in legs)
         if self._state is TradingState.REDUCING and not reduces:
             return Rejected(RiskCode.TRADING_REDUCING, "only orders that reduce a position are allowed")
+        if funds is not None and funds.missing_allowances:
+            return Rejected(
+                RiskCode.RISK_ALLOWANCE_MISSING,
+                f"the venue reports missing allowances ({', '.join(funds.missing_allowances)}): approve them for "
+                "the exchange contracts (`trader doctor` checks)",
+            )
         for leg in legs:
             if not settings.min_price <= leg.price <= settings.max_price:
                 return Rejected(
@@ -412,6 +505,10 @@ class RiskGate:
                 f"total exposure would be {exposure.total_usd + added_total} pUSD, "
                 f"above {settings.max_total_exposure_usd}",
             )
+        if funds is not None:
+            short = self._check_funds(legs, exposure, funds, fees)
+            if short is not None:
+                return short
         per_market: dict[str, int] = {}
         for leg in legs:
             per_market[leg.condition_id] = per_market.get(leg.condition_id, 0) + 1
@@ -429,6 +526,34 @@ class RiskGate:
                 f"{len(self._orders)} orders in the last {settings.order_rate_window_secs}s, "
                 f"limit {settings.max_orders_global}",
             )
+        return None
+
+    @staticmethod
+    def _check_funds(
+        legs: tuple[OrderIntent, ...], exposure: Exposure, funds: BuyingPower, fees: Mapping[str, FeeSchedule]
+    ) -> Rejected | None:
+        cost = sum((order_cost(leg, fees.get(leg.token_id, NO_FEES)) for leg in legs), ZERO)
+        if cost:
+            if funds.balance is None:
+                return Rejected(RiskCode.RISK_BUYING_POWER, "the wallet's balance has not been read yet")
+            available = funds.balance - exposure.reserved_usd
+            if cost > available:
+                what = "the basket costs" if len(legs) > 1 else "the order costs"
+                return Rejected(
+                    RiskCode.RISK_BUYING_POWER,
+                    f"{what} {cost} pUSD (price x size + taker fee bound), {available} available "
+                    f"(balance {funds.balance} - reserved {exposure.reserved_usd})",
+                )
+        selling: dict[str, Decimal] = {}
+        for leg in legs:
+            if leg.side is Side.SELL:
+                selling[leg.token_id] = selling.get(leg.token_id, ZERO) + leg.size
+        for token, size in selling.items():
+            free = exposure.held_shares.get(token, ZERO) - exposure.working_sell_shares.get(token, ZERO)
+            if size > free:
+                return Rejected(
+                    RiskCode.RISK_BUYING_POWER, f"sells {size} of token {token}: only {free} held and not offered"
+                )
         return None
 
     def _check_book(self, leg: OrderIntent, health: BookHealth | None, n_legs: int) -> Rejected | None:

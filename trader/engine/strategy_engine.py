@@ -305,6 +305,8 @@ class StrategyEngine:
     - `scoreboard`: the latest sports scoreboard (`EspnPoller.latest`), for the sniper.
     - `claim`: records a `ClaimedIntent`'s claim in the store, True if it was new (`store_claim(store)`); without
       it, claims are kept in memory for this run only.
+    - `buy_fees_in_shares`: the venue takes a buy's fee out of the shares bought (the paper venue): strategies size
+      basket legs so that each holds the same shares after fees (`MarketState.buy_fees_in_shares`).
     """
 
     def __init__(
@@ -322,6 +324,7 @@ class StrategyEngine:
         publish: Callable[[object], None] | None = None,
         session: str | None = None,
         wall_clock: Callable[[], float] = time.time,
+        buy_fees_in_shares: bool = False,
     ) -> None:
         buffer = intents.statistics().max_buffer_size
         if not buffer <= MAX_INTENT_BUFFER:
@@ -341,6 +344,7 @@ class StrategyEngine:
         self._claimed: set[str] = set()
         self._publish = publish
         self._wall_clock = wall_clock
+        self._buy_fees_in_shares = buy_fees_in_shares
         self.session = session or new_session(wall_clock())
         self._in_flight: set[str] = set()
         self._counts: Counter[str] = Counter()
@@ -490,6 +494,7 @@ class StrategyEngine:
             changed=None if full else changed,
             session=self.session,
             scoreboard=self._scoreboard(),
+            buy_fees_in_shares=self._buy_fees_in_shares,
         )
 
     def _failed(self, runner: _Runner, kind: str, exc: BaseException) -> None:
@@ -583,6 +588,7 @@ class StrategyEngine:
             session=state.session,
             scoreboard=state.scoreboard,
             changed=changed,
+            buy_fees_in_shares=state.buy_fees_in_shares,
         )
 
     def _flush_analyses(self) -> None:

@@ -52,10 +52,12 @@ from trader.integrations.store.base import (
     OpportunityRecord,
     OrderEventRecord,
     OrderRecord,
+    PaperWalletRecord,
     RiskEventRecord,
     SnipedMarket,
     Store,
     StoreError,
+    StoreScope,
     StoreStatistics,
     TradeRecord,
 )
@@ -488,6 +490,15 @@ class WriteBehindStore:
     async def mark_sniped(self, sniped: SnipedMarket) -> bool:
         return await self.store.mark_sniped(sniped)
 
+    async def claim_scope(self, scope: StoreScope, *, ts_ns: int) -> StoreScope:
+        return await self.store.claim_scope(scope, ts_ns=ts_ns)
+
+    async def load_scope(self) -> StoreScope | None:
+        return await self.store.load_scope()
+
+    async def load_paper_wallet(self) -> PaperWalletRecord | None:
+        return await self.store.load_paper_wallet()
+
     async def load_markets(self) -> list[Market]:
         return await self.store.load_markets()
 
@@ -550,6 +561,9 @@ class WriteBehindStore:
     async def record_daily_pnl(self, pnl: DailyPnlRecord) -> None:
         await self._queue("record_daily_pnl", partial(self.store.record_daily_pnl, pnl))
 
+    async def record_paper_wallet(self, wallet: PaperWalletRecord) -> None:
+        await self._queue("record_paper_wallet", partial(self.store.record_paper_wallet, wallet))
+
     async def record_risk_event(self, event: RiskEventRecord) -> None:
         await self._queue("record_risk_event", partial(self.store.record_risk_event, event))
 
@@ -564,6 +578,9 @@ class WriteBehindStore:
 
     async def load_open_capital_ops(self) -> list[CapitalOpRecord]:
         return await self.store.load_open_capital_ops()
+
+    async def load_capital_ops(self) -> list[CapitalOpRecord]:
+        return await self.store.load_capital_ops()
 
     async def record_opportunities(self, opportunities: Sequence[OpportunityRecord]) -> None:
         if opportunities:

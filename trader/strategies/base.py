@@ -14,6 +14,8 @@ fired and when, a smoothed price). It never touches trio, a socket or a wire typ
   on time alone (a cooldown, an in-flight basket finishing, a book confirmed again) is seen at the next tick.
 - Times: `now` is the Trio clock (monotonic seconds) for durations and cooldowns; `wall` is epoch seconds, only
   recorded.
+- `buy_fees_in_shares`: the venue withholds a buy's taker fee from the shares bought (the paper venue) instead of
+  charging it in pUSD (the CLOB V2, the sim): a basket bought with equal share counts would then hold unequal ones.
 - Client order ids are `"<session>-<strategy>-<n>"` (`IdSequence`): the engine's `session` is unique per run, so
   ids never repeat across restarts.
 
@@ -172,6 +174,7 @@ class MarketState:
     session: str = "s"
     scoreboard: Scoreboard | None = None
     changed: frozenset[str] | None = None  # condition ids whose books changed since the last wake-up; None: all
+    buy_fees_in_shares: bool = False  # the venue takes a buy's fee out of the shares bought (the paper venue)
 
     def markets_in_scope(self) -> Iterable[Market]:
         """The markets to look at: those whose books changed, or every market on a full sweep (a tick)."""

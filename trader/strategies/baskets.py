@@ -14,6 +14,12 @@ at the size or notional cap. Fees are `FeeSchedule.rate_at` unrounded: never bel
 floors to 5 decimals), so the computed edge is never optimistic. Sizes are floored to 0.01 shares; each leg's
 limit price is the worst level it touches, put on the tick grid in the safe direction (floor for a buy, ceil for
 a sell), and the size is re-checked against the book at that limit (`OrderBook.fill_estimate`).
+
+Equal after fees (`sizes_after_fees`): a venue that withholds a buy's fee from the shares bought (the paper venue,
+`FeeSchedule.buy_fee_in_shares`, one trade per level) leaves legs bought in equal counts holding unequal ones, and
+the difference is exposure nothing hedges. So each leg is bought at the least size, on the 0.01 share grid, that
+holds at least what the leg holding the least holds at the walked size: the legs then hold the same shares up to
+less than 0.01 share each (dust), and no leg is bought larger than the walk found.
 """
 
 from __future__ import annotations
@@ -25,10 +31,19 @@ from decimal import Decimal
 
 from trader.domain.book import Level
 from trader.domain.market import FeeSchedule, Market
-from trader.domain.numbers import ONE, ZERO, Side, floor_size, round_price_for
+from trader.domain.numbers import ONE, SIZE_STEP, ZERO, Side, floor_size, round_price_for
 from trader.strategies.base import BookView, MarketState, buy_cost_per_share, sell_proceeds_per_share
 
-__all__ = ["Basket", "BasketFill", "BasketKind", "BasketLeg", "basket_top_edge", "iter_baskets", "walk_basket"]
+__all__ = [
+    "Basket",
+    "BasketFill",
+    "BasketKind",
+    "BasketLeg",
+    "basket_top_edge",
+    "iter_baskets",
+    "sizes_after_fees",
+    "walk_basket",
+]
 
 #: Levels per leg a walk fetches first; it fetches more only when it gets that deep.
 _FIRST_LEVELS = 4
@@ -318,3 +333,45 @@ def walk_basket(
             return None
         fill = repriced[0]
     return None
+
+
+def _held_after_buy(leg: BasketLeg, size: Decimal, limit: Decimal) -> Decimal:
+    """Shares held after buying `size` of one leg as a taker, up to `limit`, its fee withheld in shares per level
+    (one trade per level, as the paper venue fills)."""
+    remaining, fee_shares = size, ZERO
+    for level in leg.book.levels(Side.SELL):
+        if remaining <= ZERO or level.price > limit:
+            break
+        take = min(remaining, level.size)
+        fee_shares += leg.fees.buy_fee_in_shares(take, level.price)
+        remaining -= take
+    return size - fee_shares
+
+
+def _least_size_holding(leg: BasketLeg, target: Decimal, most: Decimal, limit: Decimal) -> Decimal:
+    """The least size on the 0.01 share grid, at most `most`, that holds at least `target` after fees (`most` itself
+    holds at least that)."""
+    held = _held_after_buy(leg, most, limit)
+    size = min(most, max(SIZE_STEP, _ceil_size(most * target / held))) if held > ZERO else most
+    while size < most and _held_after_buy(leg, size, limit) < target:
+        size += SIZE_STEP
+    while size > SIZE_STEP and _held_after_buy(leg, size - SIZE_STEP, limit) >= target:
+        size -= SIZE_STEP
+    return size
+
+
+def _ceil_size(size: Decimal) -> Decimal:
+    floored = floor_size(size)
+    return floored if floored == size else floored + SIZE_STEP
+
+
+def sizes_after_fees(basket: Basket, fill: BasketFill) -> tuple[Decimal, ...]:
+    """Per leg, the share count to BUY so that every leg holds the same shares once its fee is withheld in shares
+    (see the module docstring): the leg that keeps the least is bought at `fill.size`, the others at the least size
+    that holds as much. Differences left are below 0.01 share per leg (dust)."""
+    held = [_held_after_buy(leg, fill.size, price) for leg, price in zip(basket.legs, fill.prices, strict=True)]
+    target = min(held)
+    return tuple(
+        fill.size if kept == target else _least_size_holding(leg, target, fill.size, price)
+        for leg, price, kept in zip(basket.legs, fill.prices, held, strict=True)
+    )

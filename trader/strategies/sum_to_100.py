@@ -2,8 +2,10 @@
 
 A complete set pays exactly 1 at resolution (`trader.strategies.baskets`). When the asks of every leg plus taker
 fees sum below `1 - min_edge`, the strategy buys equal share counts of every leg in one `ArbIntent`, sized by
-walking all the books together (`walk_basket`) and capped by `max_basket_usd`. The mirror: when we hold the set and
-the bids less fees sum above `1 + min_edge`, it sells it (equal counts, at most what every leg holds).
+walking all the books together (`walk_basket`) and capped by `max_basket_usd`. Where the venue withholds buy fees in
+shares (`MarketState.buy_fees_in_shares`: the paper venue), the legs are sized so that each HOLDS the same shares
+after fees (`sizes_after_fees`), not so that each buys the same. The mirror: when we hold the set and the bids less
+fees sum above `1 + min_edge`, it sells it (equal counts, at most what every leg holds).
 
 Never fires:
 - on an incomplete neg-risk event (`NegRiskEvent.is_complete` False: an implicit "Other", a closed market);
@@ -23,7 +25,7 @@ from trader.domain.enums import OrderType
 from trader.domain.intents import ArbIntent, OrderIntent
 from trader.domain.numbers import ONE, ZERO, Side
 from trader.strategies.base import IdSequence, MarketState, StrategyOutput, held
-from trader.strategies.baskets import Basket, BasketFill, iter_baskets, walk_basket
+from trader.strategies.baskets import Basket, BasketFill, iter_baskets, sizes_after_fees, walk_basket
 
 __all__ = ["SumTo100", "SumTo100Settings"]
 
@@ -79,7 +81,8 @@ class _Fired:
 
 
 class SumTo100:
-    """The strategy. Its state: the id counter and, per basket, the last basket it fired and when."""
+    """The strategy. Its state: the id counter and, per basket, the last basket it fired and when (while that still
+    holds the basket back: forgotten at the next full sweep after, so it does not grow with the markets ever seen)."""
 
     name = "sum_to_100"
 
@@ -91,6 +94,8 @@ class SumTo100:
     def on_state(self, state: MarketState) -> Sequence[StrategyOutput]:
         s = self.settings
         out: list[StrategyOutput] = []
+        if state.changed is None:  # a full sweep: forget firings that no longer hold anything back
+            self._fired = {key: f for key, f in self._fired.items() if self._holds_back(f, state)}
         for basket in iter_baskets(state, binary=s.binary, neg_risk=s.neg_risk, bound=s.min_edge_usd):
             if self._busy(basket, state):
                 continue
@@ -106,11 +111,10 @@ class SumTo100:
 
     def _busy(self, basket: Basket, state: MarketState) -> bool:
         fired = self._fired.get(basket.key)
-        if fired is None:
-            return False
-        if fired.arb_id in state.in_flight:
-            return True
-        return state.now - fired.at < self.settings.refire_cooldown_secs
+        return fired is not None and self._holds_back(fired, state)
+
+    def _holds_back(self, fired: _Fired, state: MarketState) -> bool:
+        return fired.arb_id in state.in_flight or state.now - fired.at < self.settings.refire_cooldown_secs
 
     def _buy(self, basket: Basket, state: MarketState) -> ArbIntent | None:
         s = self.settings
@@ -139,9 +143,16 @@ class SumTo100:
         s = self.settings
         if fill is None or fill.size < basket.min_order_size:
             return None
-        size = fill.size
-        for leg, price in zip(basket.legs, fill.prices, strict=True):
-            if size * price < s.min_leg_notional_usd or not leg.tick_size <= price <= ONE - leg.tick_size:
+        if side is Side.BUY and state.buy_fees_in_shares:
+            sizes = sizes_after_fees(basket, fill)
+        else:
+            sizes = (fill.size,) * len(basket.legs)
+        for leg, price, size in zip(basket.legs, fill.prices, sizes, strict=True):
+            if (
+                size < leg.min_order_size
+                or size * price < s.min_leg_notional_usd
+                or not leg.tick_size <= price <= ONE - leg.tick_size
+            ):
                 return None
         arb_id = self._ids.next(state.session)
         legs = tuple(
@@ -156,7 +167,7 @@ class SumTo100:
                     size=size,
                     order_type=s.order_type,
                 )
-                for n, (leg, price) in enumerate(zip(basket.legs, fill.prices, strict=True))
+                for n, (leg, price, size) in enumerate(zip(basket.legs, fill.prices, sizes, strict=True))
             ]
         )
         return ArbIntent(arb_id=arb_id, strategy=self.name, legs=legs, max_slippage=s.unwind_slippage)

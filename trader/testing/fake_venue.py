@@ -16,8 +16,13 @@ Outcomes are scripted per token (`script(token_id, Outcome(...), ...)`, consumed
 rest. An `Outcome` says how long the venue takes, what it answers (accept, reject, raise an error, or never answer),
 how much matches on entry, and, for raise/hang, whether the order landed anyway (the ambiguous case).
 
+It also answers `collateral()` (the `Capital` port's read of the wallet): `cash` (moved by its trades) with the
+allowances a test lists in `missing_allowances`, counting the reads in `collateral_reads`; `collateral_error` (when
+set) is raised instead.
+
 Later events are pushed by the test: `fill(order_id, size)` (a maker fill of a resting order),
 `set_trade_status(trade_id, status)` (MINED/CONFIRMED/FAILED: a FAILED trade is undone in the fake's positions),
+`resend(trade_id)` (the same trade news again),
 `cancel_by_venue(order_id)`. Every change reaches the channels opened with `open_events()`.
 
 `check()` asserts the invariants a correct client keeps: no order id submitted twice (an ambiguous submit is resolved
@@ -47,6 +52,7 @@ from trader.domain.orders import Order
 from trader.venues.base import (
     Balances,
     CancelResult,
+    Collateral,
     RateLimitListener,
     RateLimitReport,
     SubmitAccepted,
@@ -113,7 +119,11 @@ class FakeVenue:
         self.cancel_delay_secs = 0.0
         self.cancel_all_delay_secs = 0.0
         self.lookup_error: VenueError | None = None  # order() / open_orders() raise this when set
+        self.missing_allowances: tuple[str, ...] = ()
+        self.collateral_error: VenueError | None = None  # collateral() raises this when set
+        self.collateral_reads = 0
         self.submitted: list[Order] = []
+        self._submitted_ids: set[str] = set()  # the ids in `submitted`, for the resend check
         self.submit_times: list[float] = []
         self.canceled: list[str] = []
         self.cancel_batches: list[int] = []  # ids per cancel_orders request
@@ -199,8 +209,9 @@ class FakeVenue:
     def _record_arrival(self, order: Order) -> None:
         if order.order_id in self._refused:  # refused as a whole before (a restriction): it may come again
             self._refused.discard(order.order_id)
-        elif any(o.order_id == order.order_id for o in self.submitted):
+        elif order.order_id in self._submitted_ids:
             self.violations.append(f"order {order.order_id} submitted twice")
+        self._submitted_ids.add(order.order_id)
         if self.halted:
             self.violations.append(f"order {order.client_order_id} submitted while halted")
         self.submitted.append(order)
@@ -333,6 +344,13 @@ class FakeVenue:
         await trio.lowlevel.checkpoint()
         return {token: size for token, size in self._positions.items() if size}
 
+    async def collateral(self) -> Collateral:
+        await trio.lowlevel.checkpoint()
+        self.collateral_reads += 1
+        if self.collateral_error is not None:
+            raise self.collateral_error
+        return Collateral(balance=self.cash, missing_allowances=self.missing_allowances)
+
     @asynccontextmanager
     async def open_events(self) -> AsyncIterator[trio.MemoryReceiveChannel[VenueEvent]]:
         send, receive = trio.open_memory_channel[VenueEvent](math.inf)  # a test fake: never blocks the venue
@@ -380,6 +398,11 @@ class FakeVenue:
         for send in list(self._subscribers):
             send.close()
         self._subscribers.clear()
+
+    def resend(self, trade_id: str) -> None:
+        """The venue sends a trade again as it stands (it re-sends trades on each status change, and after a
+        reconnect)."""
+        self._emit(self._trades[trade_id])
 
     def cancel_by_venue(self, order_id: str) -> None:
         self._close(self._orders[order_id])

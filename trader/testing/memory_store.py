@@ -24,9 +24,11 @@ from trader.integrations.store.base import (
     OpportunityRecord,
     OrderEventRecord,
     OrderRecord,
+    PaperWalletRecord,
     RiskEventRecord,
     SnipedMarket,
     StoreError,
+    StoreScope,
     StoreStatistics,
     TradeRecord,
     dump_detail,
@@ -52,6 +54,8 @@ class MemoryStore:
     sniped: dict[str, SnipedMarket] = field(default_factory=dict)
     opportunities: list[OpportunityRecord] = field(default_factory=list)
     capital_ops: dict[str, CapitalOpRecord] = field(default_factory=dict)
+    scope: StoreScope | None = None
+    paper_wallet: PaperWalletRecord | None = None
     writes: int = 0
     reads: int = 0
     errors: int = 0
@@ -196,6 +200,25 @@ class MemoryStore:
         await self._read()
         return sorted(self.sniped.values(), key=lambda m: m.sniped_at_ns)
 
+    async def claim_scope(self, scope: StoreScope, *, ts_ns: int) -> StoreScope:
+        del ts_ns
+        await self._write()
+        if self.scope is None:
+            self.scope = scope
+        return self.scope
+
+    async def load_scope(self) -> StoreScope | None:
+        await self._read()
+        return self.scope
+
+    async def record_paper_wallet(self, wallet: PaperWalletRecord) -> None:
+        await self._write()
+        self.paper_wallet = wallet
+
+    async def load_paper_wallet(self) -> PaperWalletRecord | None:
+        await self._read()
+        return self.paper_wallet
+
     async def record_opportunities(self, opportunities: Sequence[OpportunityRecord]) -> None:
         await self._write()
         self.opportunities.extend(replace(o, detail=_stored(o.detail)) for o in opportunities)
@@ -218,6 +241,10 @@ class MemoryStore:
         await self._read()
         found = [op for op in self.capital_ops.values() if op.state.is_open]
         return sorted(found, key=lambda op: (op.created_at_ns, op.op_id))
+
+    async def load_capital_ops(self) -> list[CapitalOpRecord]:
+        await self._read()
+        return sorted(self.capital_ops.values(), key=lambda op: (op.created_at_ns, op.op_id))
 
     def statistics(self) -> StoreStatistics:
         return StoreStatistics(writes=self.writes, reads=self.reads, errors=self.errors, schema_version=0)

@@ -11,8 +11,10 @@ Matching, step by step (all exact decimals):
 2. Checks, as the venue does: the market is known and has a book; the price is on the tick grid within
    [tick, 1 - tick] (`VENUE_MIN_TICK_SIZE`); the size is at least the market's minimum (`VENUE_MIN_SIZE`); a
    post-only order must not cross (`VENUE_POST_ONLY_WOULD_CROSS`); the order id is new (`VENUE_DUPLICATED`); the
-   balance covers it (`VENUE_NOT_ENOUGH_BALANCE`): a buy needs `price x size` pUSD not already reserved by resting
-   buys, a sell needs the shares not already offered.
+   balance covers it (`VENUE_NOT_ENOUGH_BALANCE`), by the venue's rule (the sim's exchange applies the same): a buy
+   needs `price x size` pUSD not already reserved by resting buys, plus its taker fee bound when it is marketable
+   (`FeeSchedule.taker_fee_bound`, although the fee is then withheld in shares); a resting buy reserves
+   `price x remaining`; a sell needs the shares not already offered.
 3. The marketable part walks the opposite levels from the best, up to the limit price: one trade per level, at
    that level's price (so the average is the VWAP and the slippage is visible). Liquidity this venue already
    took from a level is remembered until that book next changes (the venue then reports the level as it is), so two
@@ -46,6 +48,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -80,23 +83,36 @@ from trader.venues.errors import VenueRejectCode
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["PaperOrderIdSource", "PaperSettings", "PaperStatistics", "PaperVenue", "follow_books"]
+__all__ = ["PaperOrderIdSource", "PaperSettings", "PaperStatistics", "PaperVenue", "PaperWallet", "follow_books"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PaperSettings:
     """- `latency_secs` (default 0.05): from receipt to matching against the book (Trio clock).
     - `event_buffer` (default 1000): events buffered per subscriber; a full buffer drops (and counts) events.
+    - `keep_closed` (default 10000): closed orders, and trades, kept for lookups by id (`lookup`, `trades`); the
+      oldest are forgotten first, so memory does not grow with the session.
     """
 
     latency_secs: float = 0.05
     event_buffer: int = 1000
+    keep_closed: int = 10_000
 
     def __post_init__(self) -> None:
         if not (isinstance(self.latency_secs, int | float) and 0 <= self.latency_secs < math.inf):
             raise ConfigError(f"latency_secs must be a finite number >= 0, got {self.latency_secs!r}")
         if self.event_buffer < 1:
             raise ConfigError("event_buffer must be >= 1")
+        if self.keep_closed < 1:
+            raise ConfigError("keep_closed must be >= 1")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaperWallet:
+    """The paper wallet's pUSD: `cash` (all of it) and `reserved` (held back by resting buys)."""
+
+    cash: Decimal
+    reserved: Decimal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,6 +180,7 @@ class PaperVenue:
         self.cash = cash
         self._shares: dict[str, Decimal] = dict(shares or {})
         self._orders: dict[str, _PaperOrder] = {}
+        self._closed: deque[str] = deque()  # ids of closed orders, oldest first (forgotten past `keep_closed`)
         self._resting: dict[str, list[_PaperOrder]] = {}  # token -> resting orders, oldest first
         self._trades: dict[str, VenueTrade] = {}
         self._consumed: dict[str, _Consumed] = {}
@@ -258,6 +275,10 @@ class PaperVenue:
         await trio.lowlevel.checkpoint()
         return {token: size for token, size in self._shares.items() if size}
 
+    def wallet(self) -> PaperWallet:
+        """Cash and what resting buys reserve of it, now: what the composition root persists."""
+        return PaperWallet(cash=self.cash, reserved=self._reserved_cash())
+
     @asynccontextmanager
     async def open_events(self) -> AsyncIterator[trio.MemoryReceiveChannel[VenueEvent]]:
         send, receive = trio.open_memory_channel[VenueEvent](self.settings.event_buffer)
@@ -346,8 +367,10 @@ class PaperVenue:
                 break
         if paper.remaining == ZERO:
             paper.status = VenueOrderStatus.MATCHED
+            self._closing(paper)
         elif not order.order_type.rests:
             paper.status = VenueOrderStatus.CANCELED
+            self._closing(paper)
             self._emit(self._snapshot(paper))
         else:
             paper.queue_ahead = _level_size(book, order.side, order.price)
@@ -383,10 +406,14 @@ class PaperVenue:
             )
         if order.order_id in self._orders:
             return self._reject(order, VenueRejectCode.DUPLICATED, "order is duplicated")
-        if order.post_only and self._available(book, order.side, order.size, limit=order.price):
+        marketable = bool(self._available(book, order.side, order.size, limit=order.price))
+        if order.post_only and marketable:
             return self._reject(order, VenueRejectCode.POST_ONLY_WOULD_CROSS, "post-only order would cross")
         if order.side is Side.BUY:
-            if order.price * order.size > self.cash - self._reserved_cash():
+            needed = order.price * order.size
+            if marketable:  # the venue's rule: a taker's fee bound is held back too (the sim's exchange does so)
+                needed += market.fees.taker_fee_bound(order.size, order.price)
+            if needed > self.cash - self._reserved_cash():
                 return self._reject(order, VenueRejectCode.NOT_ENOUGH_BALANCE, "not enough balance / allowance")
         elif order.size > self._shares.get(order.token_id, ZERO) - self._reserved_shares(order.token_id):
             return self._reject(order, VenueRejectCode.NOT_ENOUGH_BALANCE, "not enough balance / allowance")
@@ -433,6 +460,7 @@ class PaperVenue:
         if paper.remaining == ZERO:
             paper.status = VenueOrderStatus.MATCHED
             self._unrest(paper)
+            self._closing(paper)
         self._emit(self._snapshot(paper))
 
     def _trade(self, paper: _PaperOrder, size: Decimal, price: Decimal, liquidity: Liquidity) -> str:
@@ -476,6 +504,8 @@ class PaperVenue:
         )
         confirmed = replace(trade, status=TradeStatus.CONFIRMED)
         self._trades[trade.trade_id] = confirmed
+        if len(self._trades) > self.settings.keep_closed:  # the oldest trade is forgotten (it is settled)
+            del self._trades[next(iter(self._trades))]
         self._emit(trade)
         self._emit(confirmed)
         return trade.trade_id
@@ -483,7 +513,14 @@ class PaperVenue:
     def _close(self, paper: _PaperOrder) -> None:
         paper.status = VenueOrderStatus.CANCELED
         self._unrest(paper)
+        self._closing(paper)
         self._emit(self._snapshot(paper))
+
+    def _closing(self, paper: _PaperOrder) -> None:
+        """A closed order is kept for lookups until `keep_closed` newer ones closed."""
+        self._closed.append(paper.order.order_id)
+        while len(self._closed) > self.settings.keep_closed:
+            self._orders.pop(self._closed.popleft(), None)
 
     def _unrest(self, paper: _PaperOrder) -> None:
         resting = self._resting.get(paper.order.token_id)
@@ -544,7 +581,7 @@ class PaperVenue:
         return PaperStatistics(
             submitted=self._submitted,
             rejected=dict(self._rejected),
-            trades=len(self._trades),
+            trades=self._taker_trades + self._maker_trades,
             taker_trades=self._taker_trades,
             maker_trades=self._maker_trades,
             resting=sum(len(orders) for orders in self._resting.values()),

@@ -752,3 +752,56 @@ async def test_a_store_failure_sends_no_order_of_the_batch(autojump_clock: trio.
     orders = await manager.submit_batch([make_intent("c1"), make_intent("c2", token_id=NO)])
     assert [(o.status, o.reason) for o in orders] == [(OrderStatus.REJECTED, STORE_WRITE_FAILED)] * 2
     assert venue.submitted == []
+
+
+async def test_memory_holds_what_is_recent_not_the_whole_session(autojump_clock: trio.testing.MockClock) -> None:
+    """Closed orders whose trades settled leave memory (the store keeps them); one with a trade still unsettled
+    stays however old; news about a forgotten order is late, not unknown, and its client id is not taken again (for
+    as long as `max_closed_orders` more are forgotten; the store refuses it after that)."""
+    wall = [WALL]
+    venue = FakeVenue(wall=WALL)
+    store = MemoryStore()
+    manager = OrderManager(
+        venue,
+        store,
+        portfolio=Portfolio(cash=Decimal(10**6)),
+        settings=OrderManagerSettings(forget_closed_after_secs=60.0, max_closed_orders=50),
+        wall_ns=lambda: int(wall[0] * 1e9),
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pump_venue_events, manager)
+        unsettled = await manager.submit(make_intent("c0", order_type=OrderType.FOK))  # its trade stays MATCHED
+        await trio.testing.wait_all_tasks_blocked()
+        (unsettled_trade,) = [t for t in await venue.trades() if t.order_id == unsettled.order_id]
+        venue.default = Outcome(trade_status=TradeStatus.CONFIRMED)
+        for n in range(1, 201):
+            wall[0] += 1.0
+            await manager.submit(make_intent(f"c{n}", order_type=OrderType.FOK))
+            await trio.testing.wait_all_tasks_blocked()
+        stats = manager.statistics()
+        assert stats.orders == 50  # at most 50 closed: the one whose trade has not settled, and the 49 newest
+        assert (stats.fills, stats.orders_forgotten) == (201, 151)
+        assert manager.get("c0") is not None
+        assert manager.get("c1") is None
+        assert manager.get("c200") is not None
+        assert len(store.orders) == 201  # the store keeps every one
+
+        venue.set_trade_status(unsettled_trade.trade_id, TradeStatus.CONFIRMED)
+        await trio.testing.wait_all_tasks_blocked()
+        wall[0] += 61.0  # a minute on: every closed order is due
+        await manager.submit(make_intent("c201", order_type=OrderType.FOK))
+        await trio.testing.wait_all_tasks_blocked()
+        manager.forget_closed()  # the periodic housekeeping
+        assert manager.get("c0") is None  # settled at last: forgotten too
+        assert manager.statistics().orders == 1  # c201, closed just now
+
+        old_trade = next(t for t in await venue.trades() if t.order_id == unsettled.order_id)
+        venue.resend(old_trade.trade_id)
+        await trio.testing.wait_all_tasks_blocked()
+        stats = manager.statistics()
+        assert stats.unknown_events == 0
+        assert stats.late_events >= 1
+        assert manager.positions() == {YES: Decimal(10) * 202}  # every fill counted once
+        with pytest.raises(DuplicateClientOrderId):  # a recently forgotten client id is not taken again
+            await manager.submit(make_intent("c0"))
+        nursery.cancel_scope.cancel()

@@ -39,6 +39,10 @@ class Canceller:
         self._guard = guard
         self._cancel_reasons: dict[str, str] = {}
         self._cancel_all_reason: str | None = None
+        ledger.on_forget(self._forget)
+
+    def _forget(self, order: Order) -> None:
+        self._cancel_reasons.pop(order.client_order_id, None)
 
     def reason_for(self, cid: str) -> str | None:
         """Why we asked the venue to cancel this order (itself, or in a cancel-all under way), or None."""
@@ -121,7 +125,7 @@ class Canceller:
         for order_id in result.canceled:
             cid = ledger.by_venue_id.get(order_id)
             if cid is None:
-                ledger.counts["unknown_events"] += 1
+                ledger.counts["late_events" if ledger.was_forgotten(order_id) else "unknown_events"] += 1
                 continue
             ledger.unresolved.discard(cid)
             ledger.apply(OrderCanceled(client_order_id=cid, ts=ledger.now(), reason=reason))

@@ -42,7 +42,8 @@ log = structlog.get_logger(__name__)
 
 
 class VenueEventHandler:
-    """See the module docstring. Keeps every trade of ours it saw, and the fill each became."""
+    """See the module docstring. Keeps the trades of ours it saw, and the fill each became, for as long as the ledger
+    keeps their order (`settled` tells it when nothing more is expected of them)."""
 
     def __init__(self, venue: Venue, ledger: OrderLedger, guard: VenueGuard, canceller: Canceller) -> None:
         self._venue = venue
@@ -51,6 +52,27 @@ class VenueEventHandler:
         self._canceller = canceller
         self._trades: dict[tuple[str, str], Trade] = {}
         self._fills: dict[tuple[str, str], OrderFilled] = {}
+        self._keys_of: dict[str, list[tuple[str, str]]] = {}  # order id -> its trades' keys
+        ledger.may_forget = self.settled
+        ledger.on_forget(self._forget)
+
+    def settled(self, order: Order) -> bool:
+        """Every trade of the order is final (CONFIRMED or FAILED): no status change is still expected."""
+        return all(self._trades[key].status.is_terminal for key in self._keys_of.get(order.order_id, ()))
+
+    def _forget(self, order: Order) -> None:
+        for key in self._keys_of.pop(order.order_id, ()):
+            self._trades.pop(key, None)
+            self._fills.pop(key, None)
+
+    def _unknown(self, order_id: str, what: str, **fields: object) -> None:
+        ledger = self._ledger
+        if ledger.was_forgotten(order_id):  # a closed, settled order's news sent again: nothing to apply
+            ledger.counts["late_events"] += 1
+            log.debug(f"{what}_of_forgotten_order", order_id=order_id, **fields)
+            return
+        ledger.counts["unknown_events"] += 1
+        log.warning(what, order_id=order_id, **fields)
 
     # -- orders ---------------------------------------------------------------------------------------------------
 
@@ -58,8 +80,7 @@ class VenueEventHandler:
         ledger = self._ledger
         cid = ledger.by_venue_id.get(event.order_id)
         if cid is None:
-            ledger.counts["unknown_events"] += 1
-            log.warning("venue_order_unknown", order_id=event.order_id, status=event.status)
+            self._unknown(event.order_id, "venue_order_unknown", status=event.status)
             return
         order = ledger.orders[cid]
         ledger.unresolved.discard(cid)
@@ -114,8 +135,7 @@ class VenueEventHandler:
         ledger = self._ledger
         cid = ledger.by_venue_id.get(event.order_id)
         if cid is None:
-            ledger.counts["unknown_events"] += 1
-            log.warning("venue_trade_unknown_order", trade_id=event.trade_id, order_id=event.order_id)
+            self._unknown(event.order_id, "venue_trade_unknown_order", trade_id=event.trade_id)
             return
         ledger.unresolved.discard(cid)
         key = (event.trade_id, event.order_id)
@@ -161,6 +181,7 @@ class VenueEventHandler:
             fee=event.fee,
             fee_shares=event.fee_shares,
         )
+        self._keys_of.setdefault(event.order_id, []).append(key)
         if event.status is TradeStatus.FAILED:
             # Failed before we ever applied it: record it, change nothing.
             self._trades[key] = trade.apply_status(TradeStatus.FAILED, event.ts)

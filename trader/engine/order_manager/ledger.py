@@ -10,12 +10,21 @@ It also writes to the store what it holds (orders, trades, positions, how intent
 counted (`store_errors`) and logged, and trading goes on. The write-ahead intent itself is the submit path's
 (`trader.engine.order_manager.submit`): there, a failed write means the order is not sent.
 
+Memory is bounded by what is recent, not by the session: a closed order is forgotten (with what the other parts keep
+about it: its trades, its cancel reason) once it has been closed for `forget_after_secs` and nothing about it is
+outstanding (its outcome known, every fill the venue reported applied, every trade settled: `may_forget`), and, past
+`max_closed` closed orders, the oldest of those go at once. The store keeps them all. A later event about a forgotten
+order (a settlement status sent again) is counted as `late_events`, and its client order id is not taken again.
+Forgetting costs what is due: the closed orders are kept oldest first, each close looks at a few of them, and the
+periodic housekeeping (`OrderManager.forget_closed`, from execution's reconcile loop) at all.
+
 The other parts of the package (submit, resolve, cancels, venue events) share one ledger and its `counts`.
 """
 
 from __future__ import annotations
 
-from collections import Counter, deque
+import itertools
+from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from functools import partial
@@ -42,11 +51,23 @@ __all__ = ["OrderLedger"]
 
 log = structlog.get_logger(__name__)
 
+#: Closed orders looked at per call of `forget_closed` at most (what is due goes first; the rest waits its turn).
+_FORGET_BATCH = 8
+
 
 class OrderLedger:
     """See the module docstring. Not thread-safe: one Trio thread owns it."""
 
-    def __init__(self, store: Store, portfolio: Portfolio, *, wall_ns: Callable[[], int], recent_events: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        portfolio: Portfolio,
+        *,
+        wall_ns: Callable[[], int],
+        recent_events: int,
+        forget_after_secs: float = 600.0,
+        max_closed: int = 10_000,
+    ) -> None:
         self.store = store
         self.portfolio = portfolio
         self.wall_ns = wall_ns
@@ -57,8 +78,18 @@ class OrderLedger:
         self.open: dict[str, Order] = {}
         self.rank: dict[str, int] = {}
         self.by_venue_id: dict[str, str] = {}
+        self._ranks = itertools.count()
         self.unresolved: set[str] = set()
         self.venue_matched: dict[str, Decimal] = {}  # the most the venue said matched, per client order id
+        # Closed orders, oldest first, with the wall time they closed (or were last found not forgettable).
+        self.closed: OrderedDict[str, float] = OrderedDict()
+        self.forget_after_secs = forget_after_secs
+        self.max_closed = max_closed
+        #: whether nothing more is expected about a closed order (the venue-event part: its trades settled)
+        self.may_forget: Callable[[Order], bool] = lambda _order: True
+        self._on_forget: list[Callable[[Order], None]] = []
+        # The ids of forgotten orders (as many as `max_closed`): a later event about one is late, not unknown.
+        self.forgotten: OrderedDict[str, None] = OrderedDict()
         #: The manager's counters (statistics), shared by the parts of the package; the guard keeps its own.
         self.counts: Counter[str] = Counter()
         self._waiters: dict[str, trio.Event] = {}
@@ -80,12 +111,55 @@ class OrderLedger:
         """The one place an order's state is stored: keeps the open-orders index in step."""
         cid = order.client_order_id
         if cid not in self.rank:
-            self.rank[cid] = len(self.rank)
+            self.rank[cid] = next(self._ranks)
         self.orders[cid] = order
         if order.is_open:
             self.open[cid] = order
         else:
             self.open.pop(cid, None)
+            if order.is_terminal and cid not in self.closed:
+                self.closed[cid] = self.now()
+                self.forget_closed()
+
+    # -- forgetting what is over ----------------------------------------------------------------------------------
+
+    def on_forget(self, callback: Callable[[Order], None]) -> None:
+        """`callback(order)` when an order is forgotten: drop what else is kept about it."""
+        self._on_forget.append(callback)
+
+    def forget_closed(self, batch: int = _FORGET_BATCH) -> None:
+        """Forget the closed orders that are due (see the module docstring), looking at `batch` of the oldest at
+        most (each close looks at a few; the periodic housekeeping at all of them)."""
+        closed = self.closed
+        horizon = self.now() - self.forget_after_secs
+        for _ in range(min(batch, len(closed))):
+            cid, since = next(iter(closed.items()))
+            if since > horizon and len(closed) <= self.max_closed:
+                return
+            del closed[cid]
+            order = self.orders[cid]
+            if cid in self.unresolved or cid in self._waiters or self.awaiting_fills(cid) or not self.may_forget(order):
+                closed[cid] = self.now()  # something is still expected: looked at again later
+                continue
+            self._forget(order)
+
+    def _forget(self, order: Order) -> None:
+        cid = order.client_order_id
+        del self.orders[cid]
+        self.rank.pop(cid, None)
+        self.by_venue_id.pop(order.order_id, None)
+        self.venue_matched.pop(cid, None)
+        for callback in self._on_forget:
+            callback(order)
+        for key in (cid, order.order_id):
+            self.forgotten[key] = None
+        while len(self.forgotten) > 2 * self.max_closed:
+            self.forgotten.popitem(last=False)
+        self.counts["orders_forgotten"] += 1
+
+    def was_forgotten(self, order_or_client_id: str) -> bool:
+        """An order (by its venue id or client id) that was closed and forgotten, not one never known."""
+        return order_or_client_id in self.forgotten
 
     def open_orders(self) -> list[Order]:
         """Orders sent and not terminal, in creation order (from an index: costs what is open, not what was sent)."""

@@ -80,6 +80,8 @@ class OrderManager:
             portfolio if portfolio is not None else Portfolio(),
             wall_ns=wall_ns,
             recent_events=settings.recent_events,
+            forget_after_secs=settings.forget_closed_after_secs,
+            max_closed=settings.max_closed_orders,
         )
         self._cancels = Canceller(venue, ledger, guard)
         self._events = VenueEventHandler(venue, ledger, guard, self._cancels)
@@ -219,6 +221,10 @@ class OrderManager:
         """
         return await self._resolver.reconcile(client_order_id)
 
+    def forget_closed(self) -> None:
+        """Housekeeping: forget every closed order that is due (`OrderManagerSettings.forget_closed_after_secs`)."""
+        self._ledger.forget_closed(batch=len(self._ledger.closed))
+
     def needs_reconcile(self) -> list[Order]:
         """Orders to ask the venue about: outcome unknown, or fills reported by the venue that never arrived."""
         return self._resolver.needs_reconcile()
@@ -333,6 +339,7 @@ class OrderManager:
             store_errors=c["store_errors"],
             recovered=c["recovered"],
             event_gaps=c["event_gaps"],
+            orders_forgotten=c["orders_forgotten"],
             breaker=guard.breaker.statistics(),
             rate_limiter=guard.limiter.statistics(),
             unknown_trade_statuses=c["unknown_trade_statuses"],

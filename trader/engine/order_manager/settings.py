@@ -21,6 +21,10 @@ class OrderManagerSettings:
       submit outcome is unknown.
     - `trades_lookback_secs` (default 3600): how far before an order's creation to ask for its trades.
     - `recent_events` (default 200): how many domain events `recent_events()` keeps.
+    - `forget_closed_after_secs` (default 600): a closed order, with nothing about it outstanding (outcome known,
+      fills applied, trades settled), leaves memory this long after it closed (the store keeps it).
+    - `max_closed_orders` (default 10000): at most this many closed orders in memory; past it the oldest of those
+      with nothing outstanding leave at once.
     - `restrictions`: how the venue's trading restrictions are ridden out (`RestrictionSettings`).
     """
 
@@ -30,10 +34,18 @@ class OrderManagerSettings:
     resolve_retry_secs: float = 0.5
     trades_lookback_secs: float = 3600.0
     recent_events: int = 200
+    forget_closed_after_secs: float = 600.0
+    max_closed_orders: int = 10_000
     restrictions: RestrictionSettings = field(default_factory=RestrictionSettings)
 
     def __post_init__(self) -> None:
-        for name in ("request_timeout_secs", "max_rate_wait_secs", "resolve_retry_secs", "trades_lookback_secs"):
+        for name in (
+            "request_timeout_secs",
+            "max_rate_wait_secs",
+            "resolve_retry_secs",
+            "trades_lookback_secs",
+            "forget_closed_after_secs",
+        ):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and value >= 0 and value != float("inf")):
                 raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -43,11 +55,13 @@ class OrderManagerSettings:
             raise ConfigError("resolve_attempts must be >= 1")
         if self.recent_events < 1:
             raise ConfigError("recent_events must be >= 1")
+        if self.max_closed_orders < 1:
+            raise ConfigError("max_closed_orders must be >= 1")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderManagerStatistics:
-    orders: int
+    orders: int  # in memory (open, and closed recently)
     open_orders: int
     submitted: int  # orders that went out
     accepted: int
@@ -69,12 +83,13 @@ class OrderManagerStatistics:
     fills: int
     trades_confirmed: int
     trades_failed: int  # FAILED trades whose fill was reversed
-    late_events: int  # events the order's state no longer accepts (counted, not applied)
+    late_events: int  # events the order's state no longer accepts, or about a forgotten order (counted, not applied)
     unknown_events: int  # events for order ids we do not know
     ghost_orders: int  # orders found live after we closed them as not found (cancelled at once)
     store_errors: int
     recovered: int  # pending intents found at start and resolved by id
     event_gaps: int  # times the venue's event subscription ended and was reopened
+    orders_forgotten: int  # closed orders dropped from memory (the store keeps them)
     breaker: BreakerStatistics
     rate_limiter: RateLimiterStatistics
     unknown_trade_statuses: int = 0  # trade reports with a status we do not know (the trade kept as it was)

@@ -137,7 +137,7 @@ class Submitter:
         ledger = self._ledger
         cids = [intent.client_order_id for intent in intents]
         for n, cid in enumerate(cids):
-            if cid in ledger.orders or cid in cids[:n]:
+            if cid in ledger.orders or ledger.was_forgotten(cid) or cid in cids[:n]:
                 raise DuplicateClientOrderId(f"client order id {cid!r} was already used")
         orders = await self._prepare(intents, group_id)
         for order in orders:

@@ -23,6 +23,9 @@ from trader.integrations.store.base import (
     OrderRecord as OrderRecord,
 )
 from trader.integrations.store.base import (
+    PaperWalletRecord as PaperWalletRecord,
+)
+from trader.integrations.store.base import (
     RiskEventRecord as RiskEventRecord,
 )
 from trader.integrations.store.base import (
@@ -35,10 +38,19 @@ from trader.integrations.store.base import (
     StoreError as StoreError,
 )
 from trader.integrations.store.base import (
+    StoreScope as StoreScope,
+)
+from trader.integrations.store.base import (
+    StoreScopeMismatch as StoreScopeMismatch,
+)
+from trader.integrations.store.base import (
     StoreStatistics as StoreStatistics,
 )
 from trader.integrations.store.base import (
     TradeRecord as TradeRecord,
+)
+from trader.integrations.store.base import (
+    TradingMode as TradingMode,
 )
 from trader.integrations.store.sqlite import SqliteStore as SqliteStore
 from trader.integrations.store.sqlite import open_sqlite_store as open_sqlite_store

@@ -8,6 +8,13 @@ answers (`resolve_intent`). At restart it loads what it needs to carry on safely
 - `load_open_orders()`, `load_positions()`: the book of work and the inventory as last known.
 - `load_sniped_markets()`: markets the sniper already traded, so a restart never snipes twice
   (`mark_sniped` answers False when the market was already there: the check and the write are one step).
+- `load_paper_wallet()`: the paper venue's cash (and what resting buys reserved of it) as of its last change, so a
+  restart does not hand back the starting cash while keeping the positions.
+- `load_daily_pnl(day)`: the risk day's PnL and its `baseline`, so a restart does not reset the daily-loss limit.
+
+Scope: a database keeps ONE account's records, paper or live, on one venue, one wallet (`StoreScope`). The first
+run claims the database (`claim_scope`); `check_scope` refuses any other (`StoreScopeMismatch`), so that paper and
+live records never mix.
 
 Markets and positions are the domain's own `Market` and `Position`; orders, trades and intents are the frozen
 records below, each with an `of(domain_object)` constructor: exact `Decimal`s (stored as TEXT), times as integer
@@ -207,11 +214,58 @@ class TradeRecord:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DailyPnlRecord:
+    """The risk day's PnL as last marked: `realized` and `unrealized` are running totals (since inception), `baseline`
+    their sum when the day began; the day's PnL is `realized + unrealized - baseline`."""
+
     day: dt.date  # the risk day (it starts at the configured UTC reset time)
     realized: Decimal
     unrealized: Decimal
     fees: Decimal
     updated_at_ns: int
+    baseline: Decimal = ZERO
+
+    @property
+    def pnl(self) -> Decimal:
+        return self.realized + self.unrealized - self.baseline
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaperWalletRecord:
+    """The paper venue's wallet: `cash` (all its pUSD) and `reserved` (what resting buys held back of it)."""
+
+    cash: Decimal
+    reserved: Decimal
+    updated_at_ns: int
+
+
+class TradingMode(enum.StrEnum):
+    PAPER = "paper"
+    LIVE = "live"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreScope:
+    """Whose records a database keeps: paper or live trading, on which venue, and live, which wallet (its address,
+    lower-case; empty for paper)."""
+
+    mode: TradingMode
+    venue: str
+    wallet: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.mode is TradingMode.LIVE) != bool(self.wallet):
+            raise ValueError("a live scope names its wallet, a paper one none")
+        if self.wallet != self.wallet.lower():
+            raise ValueError("the wallet address is kept lower-case")
+
+    def __str__(self) -> str:
+        if self.mode is TradingMode.PAPER:
+            return f"paper trading on {self.venue}"
+        return f"live trading on {self.venue} for wallet {self.wallet}"
+
+
+class StoreScopeMismatch(StoreError):
+    """The database keeps another account's records (paper vs live, another venue or wallet): refused."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -350,6 +404,16 @@ class Store(Protocol):
 
     async def load_sniped_markets(self) -> list[SnipedMarket]: ...
 
+    async def claim_scope(self, scope: StoreScope, *, ts_ns: int) -> StoreScope:
+        """Record that this database keeps `scope`'s records, unless it keeps some scope's already; return the scope
+        it keeps (the check and the write are one step). Compare with `check_scope`."""
+        ...
+
+    async def load_scope(self) -> StoreScope | None: ...
+
+    async def record_paper_wallet(self, wallet: PaperWalletRecord) -> None: ...
+    async def load_paper_wallet(self) -> PaperWalletRecord | None: ...
+
     async def record_opportunities(self, opportunities: Sequence[OpportunityRecord]) -> None: ...
     async def load_opportunities(self, *, since_ns: int | None = None) -> list[OpportunityRecord]: ...
 
@@ -361,6 +425,10 @@ class Store(Protocol):
         """The merges and redemptions still PREPARED or PENDING, oldest first."""
         ...
 
+    async def load_capital_ops(self) -> list[CapitalOpRecord]:
+        """Every merge and redemption, in any state, oldest first (what changed positions besides trades)."""
+        ...
+
     def statistics(self) -> StoreStatistics: ...
 
     @property
@@ -368,6 +436,16 @@ class Store(Protocol):
         """False while the store cannot take writes (a server store's connection is down): trading halts new orders
         until it is back. An embedded store is always available while open."""
         ...
+
+
+def check_scope(kept: StoreScope, wanted: StoreScope, *, database: str, fix: str) -> None:
+    """Refuse (`StoreScopeMismatch`) a database that keeps another scope's records than `wanted`; `fix` says what to
+    do instead (e.g. the database the wanted scope uses by default)."""
+    if kept != wanted:
+        raise StoreScopeMismatch(
+            f"{database} keeps the records of {kept}, not of {wanted}: paper and live records (and those of each "
+            f"venue and wallet) are kept apart. {fix}"
+        )
 
 
 def secs_to_ns(secs: float) -> int:

@@ -1,5 +1,6 @@
-"""Rows and records: how markets, intents, orders, trades, positions, PnL, risk events, sniped markets and
-opportunities sit in the tables of `migrations/`, written once for every driver.
+"""Rows and records: how markets, intents, orders, trades, positions, PnL, risk events, sniped markets,
+opportunities, the account scope and the paper wallet sit in the tables of `migrations/`, written once for every
+driver.
 
 For each table: the SQL that writes and reads it, `<thing>_values(record)` (the parameters of the write, in the
 statement's order) and `<thing>_from_row(row)` (a selected row back to its record, by column position). The column
@@ -39,10 +40,13 @@ from trader.integrations.store.base import (
     OpportunityRecord,
     OrderEventRecord,
     OrderRecord,
+    PaperWalletRecord,
     RiskEventRecord,
     SnipedMarket,
     StoreError,
+    StoreScope,
     TradeRecord,
+    TradingMode,
     dump_detail,
     load_detail,
 )
@@ -376,12 +380,12 @@ UPSERT_POSITION = """
 """
 SELECT_POSITIONS = "SELECT token_id, quantity, cost_basis, realized_pnl, fees_paid FROM positions ORDER BY token_id"
 UPSERT_DAILY_PNL = """
-    INSERT INTO daily_pnl (day, realized, unrealized, fees, updated_at_ns) VALUES ($1, $2, $3, $4, $5)
+    INSERT INTO daily_pnl (day, realized, unrealized, fees, updated_at_ns, baseline) VALUES ($1, $2, $3, $4, $5, $6)
     ON CONFLICT (day) DO UPDATE SET
         realized = excluded.realized, unrealized = excluded.unrealized, fees = excluded.fees,
-        updated_at_ns = excluded.updated_at_ns
+        updated_at_ns = excluded.updated_at_ns, baseline = excluded.baseline
 """
-SELECT_DAILY_PNL = "SELECT day, realized, unrealized, fees, updated_at_ns FROM daily_pnl WHERE day = $1"
+SELECT_DAILY_PNL = "SELECT day, realized, unrealized, fees, updated_at_ns, baseline FROM daily_pnl WHERE day = $1"
 
 
 def position_values(position: Position, *, ts_ns: int) -> Values:
@@ -412,7 +416,14 @@ def day_value(day: dt.date) -> str:
 
 
 def daily_pnl_values(pnl: DailyPnlRecord) -> Values:
-    return (day_value(pnl.day), str(pnl.realized), str(pnl.unrealized), str(pnl.fees), pnl.updated_at_ns)
+    return (
+        day_value(pnl.day),
+        str(pnl.realized),
+        str(pnl.unrealized),
+        str(pnl.fees),
+        pnl.updated_at_ns,
+        str(pnl.baseline),
+    )
 
 
 def daily_pnl_from_row(r: Row) -> DailyPnlRecord:
@@ -422,7 +433,40 @@ def daily_pnl_from_row(r: Row) -> DailyPnlRecord:
         unrealized=Decimal(r[2]),
         fees=Decimal(r[3]),
         updated_at_ns=r[4],
+        baseline=Decimal(r[5]),
     )
+
+
+# -- the account scope and the paper wallet ------------------------------------------------------------------------
+
+# Inserts nothing (0 rows) when the database keeps a scope already: the check and the write are one statement.
+INSERT_SCOPE = """
+    INSERT INTO account_scope (id, mode, venue, wallet, claimed_at_ns) VALUES (1, $1, $2, $3, $4)
+    ON CONFLICT (id) DO NOTHING
+"""
+SELECT_SCOPE = "SELECT mode, venue, wallet FROM account_scope WHERE id = 1"
+UPSERT_PAPER_WALLET = """
+    INSERT INTO paper_wallet (id, cash, reserved, updated_at_ns) VALUES (1, $1, $2, $3)
+    ON CONFLICT (id) DO UPDATE SET
+        cash = excluded.cash, reserved = excluded.reserved, updated_at_ns = excluded.updated_at_ns
+"""
+SELECT_PAPER_WALLET = "SELECT cash, reserved, updated_at_ns FROM paper_wallet WHERE id = 1"
+
+
+def scope_values(scope: StoreScope, *, ts_ns: int) -> Values:
+    return (scope.mode.value, scope.venue, scope.wallet, ts_ns)
+
+
+def scope_from_row(r: Row) -> StoreScope:
+    return StoreScope(mode=TradingMode(r[0]), venue=r[1], wallet=r[2])
+
+
+def paper_wallet_values(wallet: PaperWalletRecord) -> Values:
+    return (str(wallet.cash), str(wallet.reserved), wallet.updated_at_ns)
+
+
+def paper_wallet_from_row(r: Row) -> PaperWalletRecord:
+    return PaperWalletRecord(cash=Decimal(r[0]), reserved=Decimal(r[1]), updated_at_ns=r[2])
 
 
 # -- risk events, sniped markets, opportunities ----------------------------------------------------------------
@@ -505,11 +549,13 @@ UPSERT_CAPITAL_OP = """
     ON CONFLICT (op_id) DO UPDATE SET state = excluded.state, tx_hash = excluded.tx_hash,
         message = excluded.message, updated_at_ns = excluded.updated_at_ns
 """
-SELECT_OPEN_CAPITAL_OPS = """
+_SELECT_CAPITAL_OPS = """
     SELECT op_id, kind, condition_id, neg_risk, yes_token_id, no_token_id, yes_amount, no_amount, payout, state,
            tx_hash, message, created_at_ns, updated_at_ns
-    FROM capital_ops WHERE state IN ('PREPARED', 'PENDING') ORDER BY created_at_ns, op_id
+    FROM capital_ops
 """
+SELECT_OPEN_CAPITAL_OPS = _SELECT_CAPITAL_OPS + " WHERE state IN ('PREPARED', 'PENDING') ORDER BY created_at_ns, op_id"
+SELECT_CAPITAL_OPS = _SELECT_CAPITAL_OPS + " ORDER BY created_at_ns, op_id"
 
 
 def capital_op_values(op: CapitalOpRecord) -> Values:

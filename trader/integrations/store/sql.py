@@ -23,9 +23,11 @@ from trader.integrations.store.base import (
     OpportunityRecord,
     OrderEventRecord,
     OrderRecord,
+    PaperWalletRecord,
     RiskEventRecord,
     SnipedMarket,
     StoreError,
+    StoreScope,
     TradeRecord,
 )
 
@@ -135,6 +137,26 @@ class SqlStore(abc.ABC):
     async def load_sniped_markets(self) -> list[SnipedMarket]:
         return [rows.sniped_from_row(r) for r in await self._fetch(rows.SELECT_SNIPED)]
 
+    # -- the account scope and the paper wallet -------------------------------------------------------------------
+
+    async def claim_scope(self, scope: StoreScope, *, ts_ns: int) -> StoreScope:
+        await self._execute(rows.INSERT_SCOPE, *rows.scope_values(scope, ts_ns=ts_ns))
+        kept = await self.load_scope()
+        if kept is None:  # pragma: no cover - the row was just written, or was there
+            raise StoreError("account_scope: no row after claiming it")
+        return kept
+
+    async def load_scope(self) -> StoreScope | None:
+        row = await self._fetchrow(rows.SELECT_SCOPE)
+        return None if row is None else rows.scope_from_row(row)
+
+    async def record_paper_wallet(self, wallet: PaperWalletRecord) -> None:
+        await self._execute(rows.UPSERT_PAPER_WALLET, *rows.paper_wallet_values(wallet))
+
+    async def load_paper_wallet(self) -> PaperWalletRecord | None:
+        row = await self._fetchrow(rows.SELECT_PAPER_WALLET)
+        return None if row is None else rows.paper_wallet_from_row(row)
+
     # -- opportunities (`record_opportunities` is the driver's) ---------------------------------------------------
 
     async def load_opportunities(self, *, since_ns: int | None = None) -> list[OpportunityRecord]:
@@ -148,3 +170,6 @@ class SqlStore(abc.ABC):
 
     async def load_open_capital_ops(self) -> list[CapitalOpRecord]:
         return [rows.capital_op_from_row(r) for r in await self._fetch(rows.SELECT_OPEN_CAPITAL_OPS)]
+
+    async def load_capital_ops(self) -> list[CapitalOpRecord]:
+        return [rows.capital_op_from_row(r) for r in await self._fetch(rows.SELECT_CAPITAL_OPS)]
