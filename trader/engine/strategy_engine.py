@@ -61,8 +61,9 @@ import dataclasses
 import enum
 import math
 import secrets
+import statistics
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -187,6 +188,7 @@ class StrategyEngineStatistics:
     max_evaluation_ms: float  # the longest evaluation, process time
     strategies: tuple[StrategyStatistics, ...]
     analyzers: tuple[StrategyStatistics, ...]
+    evaluation_p50_ms: float | None = None  # the median cost of the strategies' last 1024 evaluations, process time
 
     @property
     def errors(self) -> int:
@@ -349,6 +351,7 @@ class StrategyEngine:
         self._in_flight: set[str] = set()
         self._counts: Counter[str] = Counter()
         self._max_evaluation_secs = 0.0
+        self._recent_evaluations: deque[float] = deque(maxlen=1024)  # seconds, the strategies' part of each
         self._changes: ChangeTracker | None = None  # made by run()
         self._pending: list[_Analysis] = []  # deferred analyses, oldest first
         self._last_sweep = -math.inf
@@ -380,6 +383,7 @@ class StrategyEngine:
             claim_failures=c["claim_failures"],
             publish_errors=c["publish_errors"],
             max_evaluation_ms=self._max_evaluation_secs * 1000,
+            evaluation_p50_ms=statistics.median(self._recent_evaluations) * 1000 if self._recent_evaluations else None,
             strategies=tuple(r.statistics() for _, r in self._strategies),
             analyzers=tuple(r.statistics() for _, r in self._analyzers),
         )
@@ -534,6 +538,7 @@ class StrategyEngine:
             sent += 1
         snapshot = self._snapshot(state) if defer and self._analyzing() else None
         evaluation_secs = time.perf_counter() - started
+        self._recent_evaluations.append(evaluation_secs)
         if snapshot is None:
             self._flush_analyses()  # the earlier ones first
             self._analyze(_Analysis(state, emitted, evaluation_secs))
