@@ -19,7 +19,7 @@ from trader.app.sinks import Outputs, Sinks, as_json
 from trader.app.venue import VenueSide
 from trader.domain.numbers import ZERO
 from trader.engine.books import BookHealth
-from trader.engine.breaker import BreakerState
+from trader.engine.breaker import BreakerState, EndpointFamily
 from trader.engine.execution import ExecutionService
 from trader.engine.market_data import MarketDataService
 from trader.integrations.store.engine_store import EngineStore
@@ -50,7 +50,8 @@ class Control:
         fresh = [t for t in tokens if _fresh(t.health(now), max_age)]
         venue_ok = venue.market_data.statistics().connected > 0
         if self.settings.run.live:
-            venue_ok = venue_ok and self.core.manager.breaker.statistics().state is not BreakerState.OPEN
+            orders = self.core.manager.breakers[EndpointFamily.ORDERS]
+            venue_ok = venue_ok and orders.state is not BreakerState.OPEN
         return {
             "books_fresh": bool(tokens) and len(fresh) * 10 >= len(tokens) * 9,
             "venue_reachable": venue_ok,
