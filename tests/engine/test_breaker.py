@@ -282,3 +282,15 @@ def test_each_endpoint_family_has_a_breaker_of_its_own() -> None:
         "reads": BreakerState.CLOSED,
     }
     assert stats["orders"].name == "venue:orders"
+
+
+def test_the_orders_family_opens_sooner() -> None:
+    breakers = Breakers(BreakerSettings(consecutive_failures=5, orders_consecutive_failures=2))
+    for family in EndpointFamily:
+        breakers[family].record_failure(1.0)
+        breakers[family].record_failure(2.0)
+    assert {f: s.state for f, s in breakers.statistics().items()} == {
+        "orders": BreakerState.OPEN,
+        "cancels": BreakerState.CLOSED,
+        "reads": BreakerState.CLOSED,
+    }

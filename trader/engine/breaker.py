@@ -32,6 +32,7 @@ opened cannot be mistaken for the probe's verdict (late outcomes while OPEN are 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from collections import deque
@@ -108,6 +109,8 @@ class BreakerSettings:
     """When the breaker opens and how it recovers.
 
     - `consecutive_failures` (default 5): open after this many failures in a row.
+    - `orders_consecutive_failures` (default 3): the same for the ORDERS family, which opens sooner: every failed
+      order request leaves its orders in doubt (UNKNOWN) until the venue is asked about them.
     - `failure_rate` (default 0.5): open when failures / calls over the last `window_secs` reach this ...
     - `min_calls` (default 20): ... and the window holds at least this many calls.
     - `window_secs` (default 60.0): length of the sliding window for the failure rate.
@@ -116,6 +119,7 @@ class BreakerSettings:
     """
 
     consecutive_failures: int = 5
+    orders_consecutive_failures: int = 3
     failure_rate: float = 0.5
     min_calls: int = 20
     window_secs: float = 60.0
@@ -123,8 +127,8 @@ class BreakerSettings:
     probe_timeout_secs: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.consecutive_failures < 1:
-            raise ConfigError("consecutive_failures must be >= 1")
+        if self.consecutive_failures < 1 or self.orders_consecutive_failures < 1:
+            raise ConfigError("consecutive_failures and orders_consecutive_failures must be >= 1")
         if not 0 < self.failure_rate <= 1:
             raise ConfigError("failure_rate must be in (0, 1]")
         if self.min_calls < 1:
@@ -352,10 +356,16 @@ class CircuitBreaker:
 
 
 class Breakers:
-    """One `CircuitBreaker` per `EndpointFamily`, each with `settings` (see the module docstring)."""
+    """One `CircuitBreaker` per `EndpointFamily`, each with `settings` (the ORDERS one opening after
+    `orders_consecutive_failures` in a row; see the module docstring)."""
 
     def __init__(self, settings: BreakerSettings | None = None, *, name: str = "venue") -> None:
-        self._by_family = {family: CircuitBreaker(settings, name=f"{name}:{family}") for family in EndpointFamily}
+        settings = settings or BreakerSettings()
+        orders = dataclasses.replace(settings, consecutive_failures=settings.orders_consecutive_failures)
+        self._by_family = {
+            family: CircuitBreaker(orders if family is EndpointFamily.ORDERS else settings, name=f"{name}:{family}")
+            for family in EndpointFamily
+        }
 
     def __getitem__(self, family: EndpointFamily) -> CircuitBreaker:
         return self._by_family[family]

@@ -294,7 +294,7 @@ async def test_5xx_counts_against_the_breaker_and_is_resolved_by_id(autojump_clo
 
 async def test_open_breaker_sends_nothing(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
-    breakers = Breakers(BreakerSettings(consecutive_failures=2, cool_down_secs=30.0))
+    breakers = Breakers(BreakerSettings(orders_consecutive_failures=2, cool_down_secs=30.0))
     breaker = breakers[EndpointFamily.ORDERS]
     timeout = VenueTimeout("slow")
     venue.script(YES, Outcome(reply="raise", error=timeout, lands=False), Outcome(reply="raise", error=timeout))

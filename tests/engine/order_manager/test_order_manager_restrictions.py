@@ -35,7 +35,7 @@ CANCEL_ONLY = VenueRequestError.from_reply(
     503, "Trading is currently cancel-only. New orders are not accepted, but cancels are allowed."
 )
 #: A breaker that a handful of failures would open: restrictions must never count as failures.
-TOUCHY = BreakerSettings(consecutive_failures=2, cool_down_secs=30.0)
+TOUCHY = BreakerSettings(consecutive_failures=2, orders_consecutive_failures=2, cool_down_secs=30.0)
 SETTINGS = OrderManagerSettings(
     request_timeout_secs=1.0,
     max_rate_wait_secs=60.0,
