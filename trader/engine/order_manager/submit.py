@@ -151,8 +151,9 @@ class Submitter:
         for order in orders:
             ledger.add(order)
         outcomes: dict[str, SubmitOutcome] = {}
+        sent: list[float] = []  # when the request's last attempt left (an order refused with 425 is sent again)
         try:
-            await self._write_and_send(orders, group_id, outcomes)
+            await self._write_and_send(orders, group_id, outcomes, sent)
         finally:
             with trio.move_on_after(self._settings.request_timeout_secs, shield=True):
                 for cid in cids:
@@ -162,7 +163,8 @@ class Submitter:
                     elif cid not in outcomes and ledger.orders[cid].status is OrderStatus.SUBMITTED:
                         # Cancelled while the request was on its way (an emergency stop): the venue may or may not
                         # have the order. It is asked for by id (reconciliation), like any unknown outcome.
-                        self._resolver.mark_unknown((cid,), CANCELLED_IN_FLIGHT, sent_at=trio.current_time())
+                        left = sent[-1] if sent else trio.current_time()
+                        self._resolver.mark_unknown((cid,), CANCELLED_IN_FLIGHT, sent_at=left)
                         await ledger.save_order(cid)
         for cid in cids:
             log.debug(
@@ -233,10 +235,11 @@ class Submitter:
             log.error("intent_write_failed", client_order_ids=[r.client_order_id for r in records], error=str(exc))
 
     async def _write_and_send(
-        self, orders: Sequence[Order], group_id: str | None, outcomes: dict[str, SubmitOutcome]
+        self, orders: Sequence[Order], group_id: str | None, outcomes: dict[str, SubmitOutcome], sent: list[float]
     ) -> None:
         """Write the intents, send the orders in one request (`POST /order` for one, `POST /orders` for more), and
-        resolve each: its outcome goes into `outcomes` as soon as it is known."""
+        resolve each: its outcome goes into `outcomes` as soon as it is known; `sent` gets the Trio time each attempt
+        of the request left."""
         ledger = self._ledger
         cids = [order.client_order_id for order in orders]
 
@@ -260,7 +263,6 @@ class Submitter:
         if denial is not None:
             await not_sent(denial)
             return
-        sent: list[float] = []  # when the last attempt left (an order refused with 425 is sent again)
         if len(orders) == 1:
             endpoint, call = ORDER_ENDPOINT, partial(self._submit_one, cids[0], sent)
         else:
