@@ -33,7 +33,7 @@ from trader.venues.sim.markets import UNITS_PER_ONE
 D = Decimal
 PER_KIND = 6
 KINDS = 4
-PATIENT = BreakerSettings(consecutive_failures=1000, min_calls=1000)
+PATIENT = BreakerSettings(consecutive_failures=1000, orders_consecutive_failures=1000, min_calls=1000)
 
 
 def contradictions(e: Engine, orders: list[Order]) -> list[str]:
