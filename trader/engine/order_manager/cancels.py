@@ -83,14 +83,17 @@ class Canceller:
         if order.is_terminal:
             return
         log.info("deferred_cancel_sent", client_order_id=cid, reason=reason)
-        try:
-            await self.cancel(cid, reason=reason)
+        try:  # through a restart's 425s for as long as an order would be (this may be the venue events' task)
+            await self.cancel(cid, reason=reason, retry_secs=self._guard.restrictions.settings.order_retry_secs)
         except (CircuitOpenError, RateLimitWaitTooLong, VenueError, trio.TooSlowError) as exc:
             log.error("deferred_cancel_failed", client_order_id=cid, error=repr(exc))
 
-    async def cancel(self, client_order_id: str, *, reason: str = OrderReason.CANCELED_BY_USER) -> Order:
-        """Ask the venue to cancel one order (HIGH priority). Errors propagate; the order stays PENDING_CANCEL. An
-        order whose id the venue has not confirmed is not sent yet (`defer`): it is returned as it is."""
+    async def cancel(
+        self, client_order_id: str, *, reason: str = OrderReason.CANCELED_BY_USER, retry_secs: float = math.inf
+    ) -> Order:
+        """Ask the venue to cancel one order (HIGH priority; sent again through a restart's 425s for at most
+        `retry_secs`). Errors propagate; the order stays PENDING_CANCEL. An order whose id the venue has not confirmed
+        is not sent yet (`defer`): it is returned as it is."""
         ledger = self._ledger
         order = ledger.orders[client_order_id]
         if order.is_terminal:
@@ -102,7 +105,7 @@ class Canceller:
         self._cancel_reasons[client_order_id] = reason
         ledger.counts["cancels_sent"] += 1
         result = await self._guard.call_retrying(
-            CANCEL_ENDPOINT, partial(self._venue.cancel, order.order_id), retry_secs=math.inf
+            CANCEL_ENDPOINT, partial(self._venue.cancel, order.order_id), retry_secs=retry_secs
         )
         await self._on_cancel_result(result, reason)
         await self._not_done(client_order_id, result)
