@@ -154,3 +154,18 @@ async def test_a_late_fill_of_an_order_closed_as_not_found_is_applied_and_report
     assert late.size == Decimal(10)
     assert manager.statistics().late_fills == 1
     assert [p.quantity for p in store.positions.values()] == [Decimal(10)]
+
+
+async def test_an_order_the_venue_showed_before_its_request_failed_is_not_unknown(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue, store = FakeVenue(wall=WALL), MemoryStore()
+    venue.script(YES, Outcome(reply="hang", lands=True))  # it rests, its event comes; the reply never does
+    manager = manager_for(venue, store)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pump_venue_events, manager)
+        order = await manager.submit(make_intent("c1"))
+        nursery.cancel_scope.cancel()
+    assert order.status is OrderStatus.ACCEPTED
+    assert store.intents["c1"].state is IntentState.ACKED  # the venue has it: the intent is resolved
+    assert (manager.statistics().ambiguous, venue.lookups) == (0, [])  # never in doubt: nothing to ask

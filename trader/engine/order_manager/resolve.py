@@ -118,6 +118,10 @@ class Resolver:
         """Ask the venue about an UNKNOWN order on the backoff schedule until it shows the order or (after the
         window) its absence; UNRESOLVED when the window ended and the venue could not be asked."""
         ledger = self._ledger
+        if not _is_unknown(ledger.orders[cid]):
+            # An event about it came while its request was failing: the venue has it.
+            await ledger.resolve_intent(cid, IntentState.ACKED)
+            return self._outcome(ledger.orders[cid])
         deadline = self.deadline(cid)
         attempt = 0
         while True:
