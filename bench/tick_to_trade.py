@@ -88,7 +88,7 @@ from trader.domain.intents import Intent, OrderIntent
 from trader.domain.market import Market, NegRiskEvent
 from trader.domain.orders import Order
 from trader.engine.books import Books
-from trader.engine.breaker import CircuitBreaker
+from trader.engine.breaker import Breakers
 from trader.engine.execution import ExecutionService, book_health_from, tick_from
 from trader.engine.market_data import MarketDataService
 from trader.engine.order_manager import OrderManager
@@ -585,7 +585,7 @@ async def run(options: Options, directory: Path) -> Result:
         manager = OrderManager(
             cast(Any, _TappedVenue(venue, probe)),
             cast(Store, _TappedStore(store, probe)),
-            breaker=CircuitBreaker(name="venue"),
+            breakers=Breakers(),
             limiter=RateLimiter(),
         )
         send, receive = trio.open_memory_channel[Intent](8)

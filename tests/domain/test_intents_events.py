@@ -157,6 +157,12 @@ def test_trade_status_changed_event_and_enums() -> None:
     assert not TradeStatus.MINED.is_terminal
     assert Liquidity("MAKER") is Liquidity.MAKER
     assert {s for s in OrderStatus if s.is_terminal} == {"FILLED", "CANCELED", "EXPIRED", "REJECTED"}
-    assert {s for s in OrderStatus if s.is_open} == {"SUBMITTED", "ACCEPTED", "PARTIALLY_FILLED", "PENDING_CANCEL"}
+    assert {s for s in OrderStatus if s.is_open} == {
+        "SUBMITTED",
+        "UNKNOWN",
+        "ACCEPTED",
+        "PARTIALLY_FILLED",
+        "PENDING_CANCEL",
+    }
     error = InvalidTransition("order c1", "FILLED", "CANCEL")
     assert str(error) == "order c1: no transition from FILLED on CANCEL"

@@ -22,6 +22,7 @@ from trader.domain.events import (
     OrderExpired,
     OrderFillReversed,
     OrderKilled,
+    OrderOutcomeUnknown,
     OrderReason,
     OrderRejected,
     OrderSubmitted,
@@ -149,6 +150,30 @@ def test_late_acks_and_fills_before_the_ack() -> None:
     assert filled.apply(OrderAccepted(client_order_id="c1", ts=102.0)).status is S.FILLED
     partial = submitted().apply(make_fill("t1", "3"))
     assert partial.apply(OrderAccepted(client_order_id="c1", ts=102.0)).status is S.PARTIALLY_FILLED
+
+
+def test_an_unknown_outcome_is_a_state_only_the_venue_moves_on() -> None:
+    unknown = submitted().apply(OrderOutcomeUnknown(client_order_id="c1", ts=101.0, cause="TIMEOUT"))
+    assert (unknown.status, unknown.is_open, unknown.is_terminal) == (S.UNKNOWN, True, False)
+    assert unknown.apply(OrderOutcomeUnknown(client_order_id="c1", ts=101.5, cause="TIMEOUT")).status is S.UNKNOWN
+    # not a verdict: nothing of ours closes it, neither a rejection nor a cancel request (deferred by the manager)
+    for ours in (
+        OrderRejected(client_order_id="c1", reason="INVALID_ORDER_ERROR", ts=102.0),
+        OrderCancelRequested(client_order_id="c1", ts=102.0),
+        OrderCancelRejected(client_order_id="c1", reason="X", ts=102.0),
+    ):
+        assert not unknown.can_apply(ours)
+        with pytest.raises(InvalidTransition, match="from UNKNOWN"):
+            unknown.apply(ours)
+    # what the venue shows moves it on: found resting, found by its fills, found killed, or shown absent
+    assert unknown.apply(OrderAccepted(client_order_id="c1", ts=102.0)).status is S.ACCEPTED
+    assert unknown.apply(make_fill("t1", "3")).status is S.PARTIALLY_FILLED
+    assert unknown.apply(make_fill("t1", "10")).status is S.FILLED
+    absent = unknown.apply(OrderCanceled(client_order_id="c1", reason="SUBMIT_NOT_FOUND", ts=102.0))
+    assert (absent.status, absent.reason) == (S.CANCELED, "SUBMIT_NOT_FOUND")
+    assert absent.apply(make_fill("t1", "10")).status is S.FILLED  # a late fill still reaches the order
+    with pytest.raises(InputError, match="cause"):
+        OrderOutcomeUnknown(client_order_id="c1", ts=1.0, cause="timed out")
 
 
 def test_a_rejection_after_a_fill_is_an_invariant_violation() -> None:
@@ -324,6 +349,7 @@ def test_can_apply_agrees_with_the_table() -> None:
 TRADES = ["t1", "t2", "t3", "t4"]
 event_strategy = st.one_of(
     st.just(OrderSubmitted(client_order_id="c1", ts=1.0)),
+    st.just(OrderOutcomeUnknown(client_order_id="c1", ts=1.0, cause="TIMEOUT")),
     st.just(OrderAccepted(client_order_id="c1", ts=1.0)),
     st.just(OrderRejected(client_order_id="c1", reason="INVALID_ORDER_ERROR", ts=1.0)),
     st.just(OrderCancelRequested(client_order_id="c1", ts=1.0)),
@@ -347,7 +373,7 @@ def check_invariants(order: Order) -> None:
     assert order.filled_notional == sum((f.notional for f in order.fills), D(0))
     assert order.fees == sum((f.fee for f in order.fills), D(0))
     assert 0 <= order.filled <= order.size or order.is_market_buy
-    if order.status in (S.CREATED, S.SUBMITTED, S.ACCEPTED, S.REJECTED):
+    if order.status in (S.CREATED, S.SUBMITTED, S.UNKNOWN, S.ACCEPTED, S.REJECTED):
         assert order.filled == 0, order.status
     if order.status is S.PARTIALLY_FILLED:
         assert 0 < order.filled < order.size

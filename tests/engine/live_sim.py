@@ -18,6 +18,7 @@ from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.domain.positions import Portfolio
 from trader.engine.books import Books
+from trader.engine.breaker import Breakers
 from trader.engine.market_data import MarketDataService
 from trader.engine.order_manager import OrderManager, pump_venue_events
 from trader.testing import make_intent, market_from_sim
@@ -95,8 +96,8 @@ async def wait_for(predicate: Callable[[], bool]) -> None:
 
 
 @asynccontextmanager
-async def engine(**exchange: object) -> AsyncIterator[Engine]:
-    """`exchange`: `ExchangeConfig` fields."""
+async def engine(*, breakers: Breakers | None = None, **exchange: object) -> AsyncIterator[Engine]:
+    """`exchange`: `ExchangeConfig` fields; `breakers`: the order manager's (default: `Breakers()`)."""
     config = SimConfig(
         scenario=StaticScenario([SIM_MARKET]),
         start_time=T0,
@@ -116,7 +117,11 @@ async def engine(**exchange: object) -> AsyncIterator[Engine]:
             venue.add_markets([MARKET])  # discovery's tick: 0.01
             store = MemoryStore()
             manager = OrderManager(
-                venue, store, portfolio=Portfolio(cash=D(1000)), wall_ns=lambda: int(sim.now() * 1e9)
+                venue,
+                store,
+                portfolio=Portfolio(cash=D(1000)),
+                breakers=breakers,
+                wall_ns=lambda: int(sim.now() * 1e9),
             )
             await nursery.start(pump_venue_events, manager)
             yield Engine(sim, books, venue, manager, store)

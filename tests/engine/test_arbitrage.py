@@ -19,6 +19,7 @@ from trader.domain.positions import Portfolio
 from trader.engine.arbitrage import (
     ARB_BELOW_MIN_SIZE,
     ARB_INTERRUPTED,
+    ARB_LEG_UNKNOWN,
     ARB_UNWIND_REFUSED,
     ARB_UNWIND_SHORT,
     ArbitrageSettings,
@@ -130,7 +131,8 @@ async def test_one_leg_timing_out_is_resolved_by_id_then_hedged(
     async with manager_with_pump(venue) as manager:
         outcome = await run_arbitrage(manager, basket())
 
-        assert venue.lookups == [manager.order("no").order_id]  # asked by id, not resent
+        # asked by id (until the venue shows it, or its absence once the window has passed), not resent
+        assert venue.lookups == [manager.order("no").order_id] * (1 if lands else 5)
         assert [o.client_order_id for o in venue.submitted].count("no") == 1
         if lands:
             assert outcome.status is ArbStatus.COMPLETE
@@ -358,20 +360,60 @@ async def test_a_timed_out_leg_whose_events_arrived_needs_no_lookup(autojump_clo
         await assert_positions_match(manager, venue)
 
 
-async def test_a_failing_venue_leaves_residual_exposure_reported(autojump_clock: trio.testing.MockClock) -> None:
+async def test_a_leg_whose_outcome_stays_unknown_is_not_sold_against(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
     venue.script(NO, Outcome(reply="hang", lands=False))  # never landed, and the venue cannot be asked
     venue.lookup_error = VenueTimeout("no answer")
     async with manager_with_pump(venue) as manager:
         outcome = await run_arbitrage(manager, basket())
-        # The timeouts opened the breaker: the unwind of YES could not be sent. That is residual, and says why.
-        assert manager.order("no").status is OrderStatus.SUBMITTED
+        # NO may still be at the venue and fill: selling YES back now would unhedge it then. Nothing is sold; the
+        # exposure as it stands is residual, and the outcome says why.
+        assert manager.order("no").status is OrderStatus.UNKNOWN
         assert manager.statistics().unresolved == 1
-        assert manager.statistics().breaker.state == "open"
+        assert manager.statistics().breakers["reads"].state == "open"  # the lookups' failures, theirs alone
+        assert manager.statistics().breakers["orders"].state == "closed"
         assert outcome.status is ArbStatus.RESIDUAL
+        assert outcome.unwound == {}
         assert outcome.residual == {YES: Decimal(10)}
-        assert outcome.reasons[-1] == f"{ARB_UNWIND_REFUSED}:CIRCUIT_OPEN"
+        assert f"{ARB_LEG_UNKNOWN}:no" in outcome.reasons
+        assert [leg.status for leg in outcome.legs] == [OrderStatus.FILLED, OrderStatus.UNKNOWN]
+        assert manager.deferred_cancels() == {"no": "ARB_LEG_CANCELED"}  # sent if the venue ever shows it open
         await assert_positions_match(manager, venue)
+
+
+async def test_a_leg_found_late_completes_the_basket_instead_of_an_unwind(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(NO, Outcome(reply="hang", lands=False))  # the request is held up past our deadline
+    async with manager_with_pump(venue) as manager, trio.open_nursery() as nursery:
+        nursery.start_soon(run_arbitrage, manager, basket())
+        await trio.sleep(1.0)  # the first lookups found nothing: before the fix, NO was given up and YES sold back
+        assert manager.order("no").status is OrderStatus.UNKNOWN
+        venue.land(manager.order("no").order_id)  # the venue takes it now: a FOK, filled
+    assert manager.positions() == {YES: Decimal(10), NO: Decimal(10)}
+    assert [o.client_order_id for o in venue.submitted] == ["yes", "no"]  # nothing sold back, nothing resent
+    await assert_positions_match(manager, venue)
+
+
+async def test_an_unknown_leg_leaves_only_the_certain_excess_sold(autojump_clock: trio.testing.MockClock) -> None:
+    third = "1003"
+    venue = FakeVenue(wall=WALL)
+    venue.script(NO, Outcome(fill=Decimal(6)))  # a FAK: 6 of 10
+    venue.script(third, Outcome(reply="hang", lands=False))
+    venue.lookup_error = VenueTimeout("no answer")
+    arb = make_arb(
+        leg("a", YES, "0.30", order_type=OrderType.FAK),
+        leg("b", NO, "0.33", order_type=OrderType.FAK),
+        leg("c", third, "0.32", order_type=OrderType.FAK),
+        arb_id="basket",
+    )
+    async with manager_with_pump(venue) as manager:
+        outcome = await run_arbitrage(manager, arb)
+    # whatever c holds, at most 6 sets are complete: 4 of a are excess for sure; the rest waits on c's verdict
+    assert outcome.unwound == {YES: Decimal(4)}
+    assert manager.positions() == {YES: Decimal(6), NO: Decimal(6)}
+    assert f"{ARB_LEG_UNKNOWN}:c" in outcome.reasons
 
 
 async def test_neg_risk_basket_of_three_legs_unwinds_the_two_that_filled(

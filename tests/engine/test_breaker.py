@@ -7,11 +7,13 @@ import trio
 import trio.testing
 
 from trader.engine.breaker import (
+    Breakers,
     BreakerSettings,
     BreakerState,
     CallOutcome,
     CircuitBreaker,
     CircuitOpenError,
+    EndpointFamily,
     classify_error,
 )
 from trader.errors import ConfigError, TraderError
@@ -251,3 +253,44 @@ async def test_cancelled_probe_frees_the_slot(autojump_clock: trio.testing.MockC
     assert _state(breaker) is BreakerState.HALF_OPEN
     assert await breaker.call(_ok) == "ok"  # a new probe goes at once
     assert _state(breaker) is BreakerState.CLOSED
+
+
+def test_transitions_are_counted_and_timed() -> None:
+    breaker = _breaker()
+    assert (breaker.statistics().changed_at, breaker.statistics().retry_at) == (None, None)
+    for t in (1.0, 2.0, 3.0):
+        breaker.record_failure(t)
+    opened = breaker.statistics()
+    assert (opened.state, opened.opens, opened.changed_at, opened.retry_at) == (BreakerState.OPEN, 1, 3.0, 8.0)
+    assert breaker.allow(8.0)  # the probe
+    assert (breaker.statistics().half_opens, breaker.statistics().changed_at) == (1, 8.0)
+    breaker.record_success(8.5)
+    closed = breaker.statistics()
+    assert (closed.state, closed.closes, closed.changed_at, closed.retry_at) == (BreakerState.CLOSED, 1, 8.5, None)
+
+
+def test_each_endpoint_family_has_a_breaker_of_its_own() -> None:
+    breakers = Breakers(SETTINGS)
+    assert list(breakers) == [EndpointFamily.ORDERS, EndpointFamily.CANCELS, EndpointFamily.READS]
+    for t in range(3):
+        breakers[EndpointFamily.ORDERS].record_failure(float(t))
+        breakers[EndpointFamily.READS].record_success(float(t))  # successes elsewhere dilute nothing
+    stats = breakers.statistics()
+    assert {family: s.state for family, s in stats.items()} == {
+        "orders": BreakerState.OPEN,
+        "cancels": BreakerState.CLOSED,
+        "reads": BreakerState.CLOSED,
+    }
+    assert stats["orders"].name == "venue:orders"
+
+
+def test_the_orders_family_opens_sooner() -> None:
+    breakers = Breakers(BreakerSettings(consecutive_failures=5, orders_consecutive_failures=2))
+    for family in EndpointFamily:
+        breakers[family].record_failure(1.0)
+        breakers[family].record_failure(2.0)
+    assert {f: s.state for f, s in breakers.statistics().items()} == {
+        "orders": BreakerState.OPEN,
+        "cancels": BreakerState.CLOSED,
+        "reads": BreakerState.CLOSED,
+    }

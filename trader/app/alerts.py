@@ -7,14 +7,19 @@
   itself when it is back;
 - `money_alerts`: what must never happen to money, to Slack: the venue refusing an order for lack of balance (the
   buying power was wrong), and an arbitrage left with exposure above dust that it could not hedge.
+- `run_venue_gate`: while the venue refuses our credentials (`VENUE_AUTH_FAILED`) or answers nothing
+  (`VENUE_UNREACHABLE`), trading is halted, with an alert, and resumed by itself when it answers correctly again;
+- `TradingHolds`: what the two gates share, so that trading resumes only when neither holds it, and never after an
+  operator's emergency stop.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NoReturn
 
@@ -27,6 +32,7 @@ from trader.engine.arbitrage import ArbResidual
 from trader.engine.execution import ExecutionService
 from trader.engine.order_manager import OrderManager
 from trader.engine.risk import RiskGate, RiskSettings
+from trader.engine.venue_health import VENUE_HEALTHY, VenueProblem
 from trader.integrations.slack import Alert, AlertKind, DailySummary, DisconnectStormDetector
 from trader.integrations.store.postgres import PostgresStore
 from trader.venues.errors import VenueRejectCode
@@ -37,10 +43,13 @@ __all__ = [
     "DailyCounts",
     "ObservedRiskGate",
     "StoreGate",
+    "TradingHolds",
+    "VenueGate",
     "daily_summaries",
     "money_alert",
     "money_alerts",
     "run_store_gate",
+    "run_venue_gate",
     "watch_disconnects",
 ]
 
@@ -122,30 +131,169 @@ async def run_store_gate(
     execution: ExecutionService,
     gate: StoreGate,
     *,
+    holds: TradingHolds | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """While the store cannot record intents, trade nothing: the risk gate is HALTED and the order manager's sending
-    blocked, both with reason `STORE_UNAVAILABLE`. When the store is back, both are lifted, unless something else
-    (an emergency stop, a drain) took over meanwhile: then the operator decides."""
-    manager, risk = execution.manager, execution.risk
+    blocked, both with reason `STORE_UNAVAILABLE` (a hold of `holds`, shared with the venue gate). When the store is
+    back, both are lifted, unless another hold remains or something else (an emergency stop, a drain) took over
+    meanwhile: then the operator decides."""
+    holds = holds if holds is not None else TradingHolds(execution)
     task_status.started()
     while True:
         await store.wait_unavailable()
         gate.outages += 1
-        stops = execution.statistics().emergency_stops
-        if manager.sending_blocked is None:
-            manager.block_sending(STORE_UNAVAILABLE)
-        halted = risk.halt(reason=STORE_UNAVAILABLE, ts=manager.now()) is not None
+        holds.hold(STORE_UNAVAILABLE)
         gate.halted, gate.halted_at = True, trio.current_time()
         log.error("trading_halted", reason=STORE_UNAVAILABLE)
         await store.wait_available()
-        if manager.sending_blocked == STORE_UNAVAILABLE:
-            manager.allow_sending()
-        resumed = False
-        if halted and risk.state is TradingState.HALTED and execution.statistics().emergency_stops == stops:
-            resumed = risk.resume(reason=STORE_AVAILABLE, ts=manager.now()) is not None
+        resumed = holds.release(STORE_UNAVAILABLE, resume_reason=STORE_AVAILABLE)
         gate.halted = False
         log.warning("store_back", trading_resumed=resumed, down_secs=round(trio.current_time() - gate.halted_at, 3))
+
+
+# -- automatic halts, shared -----------------------------------------------------------------------------------------
+
+
+class TradingHolds:
+    """The halts the gates put on trading by themselves (`STORE_UNAVAILABLE`, `VENUE_AUTH_FAILED`, ...).
+
+    The first hold HALTS the risk gate and blocks the order manager's sending (if nothing blocks it yet), each with its
+    reason; further holds add their reason. When the last is released, sending is allowed again if a hold had blocked
+    it, and trading resumes if a hold had halted it, unless an emergency stop came meanwhile (the operator's word is
+    never lifted by a gate) or something else halted it."""
+
+    def __init__(self, execution: ExecutionService) -> None:
+        self._execution = execution
+        self._holds: list[str] = []
+        self._episode: set[str] = set()  # every reason held since trading was last free of holds
+        self._halted = False  # a hold of this episode halted trading (it was not halted already)
+        self._stops = 0  # emergency stops before the episode began
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """The holds in force, oldest first."""
+        return tuple(self._holds)
+
+    def hold(self, reason: str) -> bool:
+        """Halt for `reason`; True when this halted trading (it was not halted already)."""
+        if reason in self._holds:
+            return False
+        execution = self._execution
+        manager = execution.manager
+        if not self._holds:
+            self._episode.clear()
+            self._halted = False
+            self._stops = execution.statistics().emergency_stops
+        self._holds.append(reason)
+        self._episode.add(reason)
+        if manager.sending_blocked is None:
+            manager.block_sending(reason)
+        halted = execution.risk.halt(reason=reason, ts=manager.now()) is not None
+        self._halted = self._halted or halted
+        return halted
+
+    def release(self, reason: str, *, resume_reason: str) -> bool:
+        """Let go of `reason`; True when trading resumed (`resume_reason`) because no hold remains."""
+        if reason not in self._holds:
+            return False
+        self._holds.remove(reason)
+        if self._holds:
+            return False
+        execution = self._execution
+        manager, risk = execution.manager, execution.risk
+        if manager.sending_blocked in self._episode:
+            manager.allow_sending()
+        if not self._halted or risk.state is not TradingState.HALTED:
+            return False
+        if execution.statistics().emergency_stops != self._stops:
+            return False  # an emergency stop came meanwhile: the operator decides
+        return risk.resume(reason=resume_reason, ts=manager.now()) is not None
+
+
+# -- the venue's credentials and reachability ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class VenueGate:
+    """What the venue gate did: halts by reason code, the problem halting trading now, the venue asked meanwhile."""
+
+    halts: Counter[str] = field(default_factory=Counter)
+    halted_by: VenueProblem | None = None
+    halted_at: float | None = None
+    probes: int = 0
+
+
+_VENUE_TEXT = {
+    VenueProblem.AUTH_FAILED: "the venue refuses our API credentials (401/403): check TRADER_API_KEY, "
+    "TRADER_API_SECRET and TRADER_API_PASSPHRASE",
+    VenueProblem.UNREACHABLE: "the venue's REST endpoint answers nothing (no connection, no reply)",
+}
+
+
+def venue_alert(problem: VenueProblem, *, halted: bool, resumed: bool = False) -> Alert:
+    """The operator's alert for a venue problem that halted trading (`halted`), or for its end."""
+    if halted:
+        text = f":no_entry: Trading halted, {problem.value}: {_VENUE_TEXT[problem]}. It resumes by itself once the "
+        text += "venue answers correctly again."
+    else:
+        outcome = "trading resumed" if resumed else "trading stays halted (another hold, or an emergency stop)"
+        text = f"Venue answers correctly again ({problem.value} lifted): {outcome}"
+    key = f"venue:{problem.value}:{'halted' if halted else 'lifted'}"
+    return Alert(kind=AlertKind.RISK, key=key, text=text, ts=time.time())
+
+
+async def run_venue_gate(
+    execution: ExecutionService,
+    gate: VenueGate,
+    emit: Callable[[object], None],
+    *,
+    holds: TradingHolds,
+    on_healthy: Callable[[], None] = lambda: None,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    """Halt trading while the venue refuses our credentials or answers nothing (`trader.engine.venue_health`), and
+    lift the halt by itself when it answers correctly again.
+
+    On the first suspicion (a refusal of our credentials, a request without an answer) the venue is asked
+    (`OrderManager.probe_venue`, every `orders.venue_health.probe_secs`) until the suspicion is cleared or becomes a
+    problem. A problem is a hold (`holds`) with its code, an alert to `emit` (the outputs: bus and Slack) and an error
+    log line; the venue is then asked at the same pace until the problem ends, and the hold is released (trading
+    resumes unless another hold remains or an operator's emergency stop came meanwhile). `on_healthy()` is called
+    then (the wallet's balance is read again: reads failed while the venue refused us)."""
+    manager = execution.manager
+    health = manager.health
+    pause = health.settings.probe_secs
+    task_status.started()
+    while True:
+        await health.wait_suspect()
+        while (problem := health.problem(trio.current_time())) is None and health.suspect:
+            await trio.sleep(pause)
+            gate.probes += 1
+            await manager.probe_venue()
+        if problem is None:
+            continue
+        gate.halts[problem] += 1
+        gate.halted_by, gate.halted_at = problem, trio.current_time()
+        holds.hold(problem)
+        stats = health.statistics(trio.current_time())
+        log.error(
+            "trading_halted",
+            reason=problem,
+            auth_refusals=stats.consecutive_auth_refusals,
+            silent_secs=None if stats.silent_for_secs is None else round(stats.silent_for_secs, 3),
+        )
+        emit(venue_alert(problem, halted=True))
+        while health.problem(trio.current_time()) is not None:
+            await trio.sleep(pause)
+            gate.probes += 1
+            await manager.probe_venue()
+        on_healthy()
+        resumed = holds.release(problem, resume_reason=VENUE_HEALTHY)
+        down = round(trio.current_time() - gate.halted_at, 3)
+        gate.halted_by = None
+        log.warning("venue_back", problem=problem, trading_resumed=resumed, down_secs=down)
+        emit(venue_alert(problem, halted=False, resumed=resumed))
 
 
 # -- disconnect storms and daily summaries -------------------------------------------------------------------------

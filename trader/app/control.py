@@ -12,14 +12,14 @@ from dataclasses import dataclass
 
 import trio
 
-from trader.app.alerts import StoreGate
+from trader.app.alerts import StoreGate, VenueGate
 from trader.app.config import Settings
 from trader.app.core import Core
 from trader.app.sinks import Outputs, Sinks, as_json
 from trader.app.venue import VenueSide
 from trader.domain.numbers import ZERO
 from trader.engine.books import BookHealth
-from trader.engine.breaker import BreakerState
+from trader.engine.breaker import BreakerState, EndpointFamily
 from trader.engine.execution import ExecutionService
 from trader.engine.market_data import MarketDataService
 from trader.integrations.store.engine_store import EngineStore
@@ -37,6 +37,7 @@ class Control:
     venue: VenueSide
     core: Core
     store_gate: StoreGate
+    venue_gate: VenueGate
 
     @property
     def mode(self) -> str:
@@ -50,7 +51,8 @@ class Control:
         fresh = [t for t in tokens if _fresh(t.health(now), max_age)]
         venue_ok = venue.market_data.statistics().connected > 0
         if self.settings.run.live:
-            venue_ok = venue_ok and self.core.manager.breaker.statistics().state is not BreakerState.OPEN
+            orders = self.core.manager.breakers[EndpointFamily.ORDERS]
+            venue_ok = venue_ok and orders.state is not BreakerState.OPEN and self.venue_gate.halted_by is None
         return {
             "books_fresh": bool(tokens) and len(fresh) * 10 >= len(tokens) * 9,
             "venue_reachable": venue_ok,
@@ -105,6 +107,9 @@ class Control:
         }
         document.update(self.core.execution.snapshot())
         document["venue_restrictions"] = self.restrictions()
+        document["breakers"] = self.breakers()
+        document["orders_in_doubt"] = self.orders_in_doubt()
+        document["venue_health"] = self.venue_health()
         document["strategies"] = self.core.strategy_engine.status()
         document["money"] = self.money()
         document["capital"] = as_json(self.core.capital.statistics())
@@ -120,6 +125,62 @@ class Control:
             document["restart"] = as_json(self.venue.restart)
         document["recent_opportunities"] = self.core.opportunities.recent[-20:]
         return document
+
+    def breakers(self) -> dict[str, dict[str, object]]:
+        """The circuit breaker of each endpoint family (orders, cancels, reads): its state, since when, its
+        transitions so far, and when a probe may next go through."""
+        now = trio.current_time()
+        return {
+            family: {
+                "state": str(b.state),
+                "for_secs": None if b.changed_at is None else round(now - b.changed_at, 3),
+                "next_probe_in_secs": None if b.retry_at is None else round(max(0.0, b.retry_at - now), 3),
+                "opens": b.opens,
+                "half_opens": b.half_opens,
+                "closes": b.closes,
+                "refusals": b.rejections,
+                "failures": b.failures,
+                "consecutive_failures": b.consecutive_failures,
+            }
+            for family, b in self.core.manager.breakers.statistics().items()
+        }
+
+    def orders_in_doubt(self) -> dict[str, object]:
+        """The UNKNOWN orders (each with when "not found" becomes a verdict), the cancels waiting for the venue to
+        confirm an order, and how doubts were settled so far."""
+        manager, now = self.core.manager, trio.current_time()
+        stats = manager.statistics()
+        return {
+            "unknown": [
+                {
+                    "client_order_id": o.client_order_id,
+                    "order_id": o.order_id,
+                    "verdict_in_secs": round(max(0.0, manager.unknown_deadline(o.client_order_id) - now), 3),
+                }
+                for o in manager.unresolved()
+            ],
+            "deferred_cancels": manager.deferred_cancels(),
+            "went_unknown": stats.ambiguous,
+            "found": stats.resolved_found,
+            "not_found": stats.resolved_not_found,
+            "lookups": stats.lookups,
+            "late_fills": stats.late_fills,
+        }
+
+    def venue_health(self) -> dict[str, object]:
+        """What the requests tell of the venue (refusals of our credentials, silence), and the halts it caused."""
+        health = self.core.manager.health.statistics(trio.current_time())
+        gate = self.venue_gate
+        return {
+            "problem": None if health.problem is None else str(health.problem),
+            "halted_by": None if gate.halted_by is None else str(gate.halted_by),
+            "halts": dict(gate.halts),
+            "auth_refusals": health.auth_refusals,
+            "consecutive_auth_refusals": health.consecutive_auth_refusals,
+            "no_answers": health.no_answers,
+            "silent_for_secs": None if health.silent_for_secs is None else round(health.silent_for_secs, 3),
+            "probes": gate.probes,
+        }
 
     def discovery(self) -> dict[str, object]:
         """Market discovery: the last refresh (found, complete or why not, pages, how Gamma was read, markets left
@@ -187,6 +248,10 @@ class RunningEngine:
     @property
     def store_gate(self) -> StoreGate:
         return self.control.store_gate
+
+    @property
+    def venue_gate(self) -> VenueGate:
+        return self.control.venue_gate
 
     def store_available(self) -> bool:
         return self.control.sinks.store.available

@@ -37,7 +37,7 @@ from trader.domain.events import OrderSubmitted
 from trader.domain.intents import Intent
 from trader.domain.positions import Portfolio, marks_at_mid
 from trader.engine.books import Books
-from trader.engine.breaker import CircuitBreaker
+from trader.engine.breaker import Breakers
 from trader.engine.capital import CapitalService
 from trader.engine.execution import ExecutionService, book_health_from, fees_from, tick_from
 from trader.engine.funds import Funds
@@ -131,7 +131,7 @@ async def open_core(
         venue.venue,
         store,
         portfolio=portfolio,
-        breaker=CircuitBreaker(settings.breaker, name="venue"),
+        breakers=Breakers(settings.breaker),
         limiter=RateLimiter(settings.rate_limit),
         settings=settings.orders,
     )

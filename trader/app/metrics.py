@@ -46,6 +46,14 @@ tick-to-trade histogram (`TickToTrade`), fed by the order manager's events.
 | `trader_rate_limit_tokens` | gauge | `bucket` (the signer's order and cancel buckets) |
 | `trader_rate_limit_tier` | gauge | `tier`, `source` (1 for the tier the buckets are sized for) |
 | `trader_rate_limit_warnings_total` | counter | |
+| `trader_breaker_state` | gauge | `family` (orders, cancels, reads), `state` (1 for the current one) |
+| `trader_breaker_transitions_total` | counter | `family`, `to` (open, half_open, closed) |
+| `trader_breaker_refusals_total` | counter | `family` (calls the open breaker refused) |
+| `trader_orders_unknown` | gauge | (orders whose submit outcome is unknown now) |
+| `trader_orders_unknown_resolved_total` | counter | `verdict` (found, not_found) |
+| `trader_order_lookups_total`, `trader_late_fills_total`, `trader_cancels_deferred_total` | counter | |
+| `trader_venue_problem` | gauge | `problem` (VENUE_AUTH_FAILED, VENUE_UNREACHABLE: 1 while it holds) |
+| `trader_venue_halts_total` | counter | `code` (trading halts the venue's problems caused) |
 
 
 Money gauges are floats because Prometheus has no other number type; they are for dashboards, never for decisions.
@@ -64,9 +72,11 @@ from prometheus_client.registry import Collector
 from trader.app.control import Control
 from trader.domain.positions import Portfolio, marks_at_mid
 from trader.domain.risk import TradingState
+from trader.engine.breaker import BreakerState
 from trader.engine.capital import CapitalStatistics
 from trader.engine.execution import ExecutionService
 from trader.engine.strategy_engine import StrategyEngine
+from trader.engine.venue_health import VenueProblem
 from trader.venues.errors import TradingRestriction
 
 __all__ = ["EngineCollector", "SinkCollector", "TickToTrade"]
@@ -108,6 +118,56 @@ class EngineCollector(Collector):
         yield from self._strategies(self._control.core.strategy_engine)
         yield from self._capital(self._control.core.capital.statistics())
         yield from self._restrictions()
+        yield from self._venue_doubts()
+
+    def _venue_doubts(self) -> Iterator[Metric]:
+        """The breakers of the endpoint families, the orders in doubt, and the venue's health."""
+        manager = self._control.core.manager
+        breakers = manager.breakers.statistics()
+        state = GaugeMetricFamily(
+            "trader_breaker_state", "1 for the current state of each family's breaker", labels=["family", "state"]
+        )
+        moves = CounterMetricFamily(
+            "trader_breaker_transitions", "breaker state changes, by family and new state", labels=["family", "to"]
+        )
+        for family, b in breakers.items():
+            for candidate in BreakerState:
+                state.add_metric([family, str(candidate)], 1.0 if candidate is b.state else 0.0)
+            moves.add_metric([family, "open"], b.opens)
+            moves.add_metric([family, "half_open"], b.half_opens)
+            moves.add_metric([family, "closed"], b.closes)
+        yield state
+        yield moves
+        yield _labelled(
+            "trader_breaker_refusals",
+            "calls an open breaker refused, by family",
+            "family",
+            {family: b.rejections for family, b in breakers.items()},
+        )
+        o = manager.statistics()
+        yield _gauge("trader_orders_unknown", "orders whose submit outcome is unknown now", o.unresolved)
+        yield _labelled(
+            "trader_orders_unknown_resolved",
+            "unknown orders settled by the venue's word",
+            "verdict",
+            {"found": o.resolved_found, "not_found": o.resolved_not_found},
+        )
+        yield _counter("trader_order_lookups", "lookups by id of unknown orders", o.lookups)
+        yield _counter("trader_late_fills", "fills of orders closed without one (applied and reported)", o.late_fills)
+        yield _counter(
+            "trader_cancels_deferred", "cancels deferred until the venue confirmed the order", o.cancels_deferred
+        )
+        problem = manager.health.problem(trio.current_time())
+        holds = GaugeMetricFamily("trader_venue_problem", "1 while the venue's problem holds", labels=["problem"])
+        for code in VenueProblem:
+            holds.add_metric([str(code)], 1.0 if code is problem else 0.0)
+        yield holds
+        yield _labelled(
+            "trader_venue_halts",
+            "trading halts the venue's problems caused",
+            "code",
+            dict(self._control.venue_gate.halts),
+        )
 
     def _restrictions(self) -> Iterator[Metric]:
         manager = self._control.core.manager

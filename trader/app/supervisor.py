@@ -8,7 +8,8 @@ run_trader
             │              paper venue, the restart reconciliation
             └── core       open_core: order manager, ESPN, execution (ONE orders scope), strategy engine
                 └── operator   http server (/health /ready /metrics /status, POST /emergency-stop /resume),
-                               book summaries, store gate, disconnect storms, daily summaries, abort watch
+                               book summaries, store gate, venue gate, disconnect storms, daily summaries,
+                               abort watch
 ```
 
 Each `open_*` is an async context manager that owns its nursery and yields a complete, typed object; this module
@@ -50,7 +51,16 @@ import structlog
 import trio
 from prometheus_client import CollectorRegistry
 
-from trader.app.alerts import DailyCounts, StoreGate, daily_summaries, run_store_gate, watch_disconnects
+from trader.app.alerts import (
+    DailyCounts,
+    StoreGate,
+    TradingHolds,
+    VenueGate,
+    daily_summaries,
+    run_store_gate,
+    run_venue_gate,
+    watch_disconnects,
+)
 from trader.app.config import Settings
 from trader.app.control import Control, RunningEngine
 from trader.app.core import open_core
@@ -88,7 +98,9 @@ async def run_trader(
         open_venue(settings, http, sinks.store, signer) as venue,
         open_core(settings, sinks, venue, http, on_submitted=tick_to_trade.observe) as core,
     ):
-        control = Control(settings=settings, sinks=sinks, venue=venue, core=core, store_gate=StoreGate())
+        control = Control(
+            settings=settings, sinks=sinks, venue=venue, core=core, store_gate=StoreGate(), venue_gate=VenueGate()
+        )
         registry.register(EngineCollector(control))
         registry.register(SinkCollector(control))
         async with trio.open_nursery() as operator:
@@ -124,8 +136,19 @@ async def _start_operator_services(
     sinks, venue, core = control.sinks, control.venue, control.core
     if abort is not None:
         operator.start_soon(_abort_on, abort, core.execution)
+    holds = TradingHolds(core.execution)  # the store gate and the venue gate: trading resumes when neither holds
     if sinks.postgres is not None:
-        await operator.start(run_store_gate, sinks.postgres, core.execution, control.store_gate)
+        await operator.start(partial(run_store_gate, sinks.postgres, core.execution, control.store_gate, holds=holds))
+    await operator.start(
+        partial(
+            run_venue_gate,
+            core.execution,
+            control.venue_gate,
+            sinks.outputs,
+            holds=holds,
+            on_healthy=core.funds.request_refresh,
+        )
+    )
     if settings.bus.book_summary_secs > 0:
         await operator.start(
             partial(run_book_summaries, venue.books, sinks.outputs, period_secs=settings.bus.book_summary_secs)

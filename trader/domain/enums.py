@@ -27,6 +27,10 @@ class OrderType(enum.StrEnum):
 class OrderStatus(enum.StrEnum):
     CREATED = "CREATED"  # intent persisted, not sent yet
     SUBMITTED = "SUBMITTED"  # sent, no answer yet
+    #: sent, and its outcome is unknown (a timeout, a disconnect, a 5xx, a garbled reply): it may be at the venue. It
+    #: stays so until the venue shows it (found by id, by its trades) or shows its absence (not found once the window
+    #: for the venue's answer has passed); it is open meanwhile (it may fill, so it reserves what it would spend).
+    UNKNOWN = "UNKNOWN"
     ACCEPTED = "ACCEPTED"  # resting on the book (venue status LIVE), nothing filled
     PARTIALLY_FILLED = "PARTIALLY_FILLED"  # resting, some filled
     PENDING_CANCEL = "PENDING_CANCEL"  # cancel sent, no answer yet
@@ -49,7 +53,13 @@ _TERMINAL_ORDER_STATUSES = frozenset(
     {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED}
 )
 _OPEN_ORDER_STATUSES = frozenset(
-    {OrderStatus.SUBMITTED, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_CANCEL}
+    {
+        OrderStatus.SUBMITTED,
+        OrderStatus.UNKNOWN,
+        OrderStatus.ACCEPTED,
+        OrderStatus.PARTIALLY_FILLED,
+        OrderStatus.PENDING_CANCEL,
+    }
 )
 
 

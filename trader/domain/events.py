@@ -30,6 +30,8 @@ __all__ = [
     "OrderFillReversed",
     "OrderFilled",
     "OrderKilled",
+    "OrderLateFill",
+    "OrderOutcomeUnknown",
     "OrderReason",
     "OrderRejected",
     "OrderSubmitted",
@@ -91,6 +93,20 @@ class OrderSubmitted:
 
     client_order_id: str
     ts: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderOutcomeUnknown:
+    """The request that sent the order failed in a way that leaves its fate unknown (a timeout, a disconnect, a 5xx,
+    a garbled reply, a cancellation while on the wire): the order is UNKNOWN until the venue shows it or its absence.
+    `cause` is a stable code of the failure (`TIMEOUT`, `SERVER_ERROR`, ...), for the record."""
+
+    client_order_id: str
+    ts: float
+    cause: str
+
+    def __post_init__(self) -> None:
+        _check_reason(self.cause, "cause")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -224,6 +240,24 @@ class OrderFillReversed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OrderLateFill:
+    """A fill of an order that had been closed without the venue showing a fill could come (rejected, or closed as
+    not found or never sent): the fill is applied to the position all the same, and reported (alert-worthy: the
+    verdict we gave was contradicted). Not an order event: it reports what happened, the fill changes the order."""
+
+    client_order_id: str
+    order_id: str
+    trade_id: str
+    token_id: str
+    side: Side
+    price: Decimal
+    size: Decimal
+    status: str  # the order's status when the fill arrived (REJECTED, CANCELED)
+    reason: str | None  # why it had been closed (SUBMIT_NOT_FOUND, NEVER_SENT, the venue's code)
+    ts: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TradeStatusChanged:
     trade_id: str
     previous: TradeStatus | None
@@ -247,6 +281,7 @@ class RiskRejected:
 
 OrderEvent = (
     OrderSubmitted
+    | OrderOutcomeUnknown
     | OrderAccepted
     | OrderRejected
     | OrderFilled

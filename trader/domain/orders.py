@@ -12,6 +12,11 @@ Decisions worth knowing:
   repeated `CANCEL`, `CANCEL_REQUEST` or `EXPIRE`, and a fill reported after the cancel or the expiry it raced
   (the order stays CANCELED/EXPIRED, or becomes FILLED if that fill completes it). A fill whose key was already
   applied is a no-op, whatever the status.
+* UNKNOWN (the request that sent the order failed without an answer) is a state, not a verdict: it moves on only
+  when the venue shows the order (an acceptance, a fill, a kill, a cancel, an expiry: what a lookup by id or an event
+  says) or its absence (a CANCEL with the not-found reason, given once the window for the venue's answer has passed).
+  It is never REJECTED (the venue did not say no), and a cancel is not applied to it (the order manager defers it until
+  the venue has confirmed the order's id).
 * `RESTING` in the table means "back on the book": ACCEPTED when nothing is filled, otherwise PARTIALLY_FILLED.
 * Fill reversal (the trade FAILED on chain): every fill of that trade is undone (filled size, notional and fees go
   down; the fills move to `reversed_fills`). A resting order (PARTIALLY_FILLED) goes back to RESTING; PENDING_CANCEL,
@@ -48,6 +53,7 @@ from trader.domain.events import (
     OrderFilled,
     OrderFillReversed,
     OrderKilled,
+    OrderOutcomeUnknown,
     OrderRejected,
     OrderSubmitted,
 )
@@ -80,6 +86,7 @@ def is_order_id(value: object) -> bool:
 
 class OrderEventKind(enum.StrEnum):
     SUBMIT = "SUBMIT"
+    OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"  # the request failed without an answer: the order may be at the venue
     ACCEPT = "ACCEPT"
     REJECT = "REJECT"
     PARTIAL_FILL = "PARTIAL_FILL"
@@ -120,6 +127,15 @@ ORDER_TRANSITIONS: Mapping[tuple[OrderStatus, OrderEventKind], OrderStatus | _Re
         (S.SUBMITTED, K.CANCEL_REQUEST): S.PENDING_CANCEL,
         (S.SUBMITTED, K.CANCEL): S.CANCELED,
         (S.SUBMITTED, K.EXPIRE): S.EXPIRED,
+        (S.SUBMITTED, K.OUTCOME_UNKNOWN): S.UNKNOWN,
+        # sent, outcome unknown: only what the venue shows of it (or of its absence, as a CANCEL) moves it on
+        (S.UNKNOWN, K.OUTCOME_UNKNOWN): S.UNKNOWN,
+        (S.UNKNOWN, K.ACCEPT): S.ACCEPTED,
+        (S.UNKNOWN, K.PARTIAL_FILL): S.PARTIALLY_FILLED,
+        (S.UNKNOWN, K.FILL): S.FILLED,
+        (S.UNKNOWN, K.KILL): S.CANCELED,
+        (S.UNKNOWN, K.CANCEL): S.CANCELED,
+        (S.UNKNOWN, K.EXPIRE): S.EXPIRED,
         # resting, nothing filled
         (S.ACCEPTED, K.ACCEPT): S.ACCEPTED,
         (S.ACCEPTED, K.PARTIAL_FILL): S.PARTIALLY_FILLED,
@@ -168,6 +184,7 @@ ORDER_TRANSITIONS: Mapping[tuple[OrderStatus, OrderEventKind], OrderStatus | _Re
 
 _KIND_OF: dict[type, OrderEventKind] = {
     OrderSubmitted: K.SUBMIT,
+    OrderOutcomeUnknown: K.OUTCOME_UNKNOWN,
     OrderAccepted: K.ACCEPT,
     OrderRejected: K.REJECT,
     OrderCancelRequested: K.CANCEL_REQUEST,

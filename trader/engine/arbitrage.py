@@ -8,6 +8,12 @@ could not be prepared fails its whole request before anything of it is written o
 SHORT (rejected, killed, partly filled, not found, timed out), the others are told to stop: a leg still working is
 cancelled (and asked for by its order id if its state is still unclear), so that no more of it fills than needed.
 
+A leg whose submit outcome is UNKNOWN (`trader.engine.order_manager.resolve`) is neither filled nor failed: its
+cancel waits for the venue to confirm it, and the basket waits for its verdict (asking by id, for at most
+`unknown_leg_wait_secs`) before deciding what to sell back. One still UNKNOWN then (the venue cannot be asked) is
+treated as possibly filled in full: only what is excess whatever it holds is sold back, and the outcome says why
+(`ARB_LEG_UNKNOWN`). The exposure that leaves is reported as residual, and the leg stays watched for a late fill.
+
 Then the basket is evened out, whether a leg ended short or every leg filled: `matched` is the share count every
 leg holds (the complete sets); a leg that holds more (it filled more, or paid less of its fee in shares than
 another) holds an excess, which is sold back at once (FAK, at no less than its average fill price minus
@@ -54,6 +60,7 @@ ARB_UNWIND_REFUSED = "ARB_UNWIND_REFUSED"  # the risk gate (or the sending path)
 ARB_UNWIND_SHORT = "ARB_UNWIND_SHORT"  # the unwind did not sell all of the excess within the slippage cap
 ARB_BELOW_MIN_SIZE = "ARB_BELOW_MIN_SIZE"  # the excess is too small to sell
 ARB_INTERRUPTED = "ARB_INTERRUPTED"  # cancelled (emergency stop) before the basket was evened out
+ARB_LEG_UNKNOWN = "ARB_LEG_UNKNOWN"  # a leg's outcome stayed unknown: not sold against, not counted as failed
 
 _LOOKUP_ERRORS = (VenueError, trio.TooSlowError, CircuitOpenError, RateLimitWaitTooLong)
 
@@ -70,6 +77,8 @@ class ArbitrageSettings:
     """- `leg_timeout_secs` (default 2.0): the longest a leg may work before it is cancelled.
     - `cancel_timeout_secs` (default 1.0): how long to wait for a cancel to be confirmed before asking by id.
     - `unwind_timeout_secs` (default 2.0): how long an unwind order may take.
+    - `unknown_leg_wait_secs` (default 10.0): how long a stopped leg whose outcome is still unknown is asked for by
+      id before the basket is evened out without its verdict (see the module doc).
     - `dust_shares` (default 0.01): a difference below this cannot be traded and is not residual exposure.
     - `min_unwind_shares` (default 0.01): a smaller excess is not sent (it is residual): set it to the market's
       minimum order size when known.
@@ -81,12 +90,13 @@ class ArbitrageSettings:
     leg_timeout_secs: float = 2.0
     cancel_timeout_secs: float = 1.0
     unwind_timeout_secs: float = 2.0
+    unknown_leg_wait_secs: float = 10.0
     dust_shares: Decimal = SIZE_STEP
     min_unwind_shares: Decimal = SIZE_STEP
     batch_legs: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("leg_timeout_secs", "cancel_timeout_secs", "unwind_timeout_secs"):
+        for name in ("leg_timeout_secs", "cancel_timeout_secs", "unwind_timeout_secs", "unknown_leg_wait_secs"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0 < value < float("inf")):
                 raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
@@ -241,6 +251,7 @@ class _Run:
         self.short = trio.Event()
         self.unwinds: dict[str, list[str]] = {}
         self.reasons: list[str] = []
+        self.unknown: set[str] = set()  # legs whose outcome stayed unknown
 
     async def send(self, legs: Sequence[OrderIntent]) -> None:
         """Send `legs` in one request (one leg: `POST /order`), then watch each leg in its own task until it is done,
@@ -267,7 +278,10 @@ class _Run:
                 order = await _wait_or_abort(manager, cid, self.short)
         if not done(order):
             order = await self._stop(cid)
-        if order.filled < leg.size:
+        if order.status is OrderStatus.UNKNOWN:  # not short, not filled: unknown (see the module doc)
+            self.unknown.add(cid)
+            self._short(f"{ARB_LEG_UNKNOWN}:{cid}")
+        elif order.filled < leg.size:
             self._short(f"{ARB_LEG_SHORT}:{cid}")
 
     def _short(self, reason: str) -> None:
@@ -275,31 +289,54 @@ class _Run:
         self.short.set()
 
     async def _stop(self, cid: str) -> Order:
-        """Cancel a leg that is still working, and make sure we know how much of it filled."""
+        """Cancel a leg that is still working (one the venue has not confirmed: once it does), and make sure we know
+        how much of it filled; an UNKNOWN one is asked for until its verdict (at most `unknown_leg_wait_secs`)."""
         manager, settings = self.manager, self.settings
-        order = manager.order(cid)
-        if order.status is not OrderStatus.SUBMITTED:
-            try:
-                with trio.move_on_after(settings.cancel_timeout_secs):
-                    await manager.cancel(cid, reason="ARB_LEG_CANCELED")
-            except _LOOKUP_ERRORS as exc:
-                log.warning("arb_leg_cancel_failed", client_order_id=cid, error=repr(exc))
+        try:
             with trio.move_on_after(settings.cancel_timeout_secs):
-                await manager.wait_until(cid, lambda o: o.is_terminal)
+                await manager.cancel(cid, reason="ARB_LEG_CANCELED")
+        except _LOOKUP_ERRORS as exc:
+            log.warning("arb_leg_cancel_failed", client_order_id=cid, error=repr(exc))
+        with trio.move_on_after(settings.cancel_timeout_secs):
+            await manager.wait_until(cid, lambda o: o.is_terminal or o.status is OrderStatus.UNKNOWN)
+        if manager.order(cid).status is OrderStatus.UNKNOWN:
+            await self._await_verdict(cid)
         order = manager.order(cid)
-        if not order.is_terminal or manager.awaiting_fills(cid):
+        if order.status is not OrderStatus.UNKNOWN and (not order.is_terminal or manager.awaiting_fills(cid)):
             try:
                 order = await manager.reconcile(cid)
             except _LOOKUP_ERRORS as exc:
                 log.error("arb_leg_state_unknown", client_order_id=cid, error=repr(exc))
         return manager.order(cid)
 
+    async def _await_verdict(self, cid: str) -> None:
+        """Ask the venue about an UNKNOWN leg until it shows the order or (after the window) its absence, for at most
+        `unknown_leg_wait_secs`; events settle it too."""
+        manager = self.manager
+        pause = manager.settings.lookup_max_secs
+        with trio.move_on_after(self.settings.unknown_leg_wait_secs):
+            while manager.order(cid).status is OrderStatus.UNKNOWN:
+                try:
+                    await manager.reconcile(cid)
+                except _LOOKUP_ERRORS as exc:
+                    log.warning("arb_leg_lookup_failed", client_order_id=cid, error=repr(exc))
+                with trio.move_on_after(pause):
+                    await manager.wait_until(cid, lambda o: o.status is not OrderStatus.UNKNOWN)
+        if manager.order(cid).status is OrderStatus.UNKNOWN:
+            log.error("arb_leg_outcome_unknown", arb_id=self.arb.arb_id, client_order_id=cid)
+
     async def unwind(self) -> None:
-        """Sell back whatever some legs hold beyond what every leg holds."""
+        """Sell back whatever some legs hold beyond what every leg holds; a leg whose outcome is UNKNOWN may hold up
+        to its size, so only what is excess whatever it holds is sold."""
         outcome = summarize(self.manager, self.arb, dust_shares=self.settings.dust_shares)
+        unknown = {cid for cid in self.unknown if self.manager.order(cid).status is OrderStatus.UNKNOWN}
         held = {r.token_id: r.held for r in outcome.legs}
+        could_hold = [self.arb.size if r.client_order_id in unknown else r.held for r in outcome.legs]
+        matched = max(min(could_hold), ZERO)
         for leg_result, leg in zip(outcome.legs, self.arb.legs, strict=True):
-            excess = floor_size(held[leg.token_id] - outcome.matched)
+            if leg.client_order_id in unknown:
+                continue
+            excess = floor_size(held[leg.token_id] - matched)
             if excess <= ZERO:
                 continue
             if excess < self.settings.min_unwind_shares:
@@ -345,6 +382,8 @@ class _Run:
             order = await self._stop(intent.client_order_id)
         if order.status is OrderStatus.REJECTED:
             self.reasons.append(f"{ARB_UNWIND_REFUSED}:{order.reason}")
+        elif order.status is OrderStatus.UNKNOWN:
+            self.reasons.append(f"{ARB_LEG_UNKNOWN}:{intent.client_order_id}")
         elif order.filled < excess:
             self.reasons.append(f"{ARB_UNWIND_SHORT}:{leg.token_id}")
 

@@ -1,4 +1,10 @@
-"""A circuit breaker for calls to the venue: a pure core that takes `now`, plus a thin Trio shell (`call`).
+"""Circuit breakers for calls to the venue: a pure core that takes `now`, plus a thin Trio shell (`call`), one per
+endpoint family (`Breakers`).
+
+Families (`EndpointFamily`): ORDERS (`POST /order`, `POST /orders`), CANCELS (`DELETE /order`, `DELETE /orders`,
+`DELETE /cancel-all`) and READS (lookups by id, trades, the account's status). Each family has its own breaker,
+opened by the failures of that family alone: an order endpoint answering 500 opens the ORDERS breaker even while
+lookups and account polls succeed (they used to dilute its failure rate), and a failing read does not stop orders.
 
 States:
 
@@ -26,13 +32,15 @@ opened cannot be mistaken for the probe's verdict (late outcomes while OPEN are 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
+import structlog
 import trio
 
 from trader.errors import ConfigError, TraderError
@@ -45,6 +53,16 @@ from trader.venues.errors import (
 )
 
 T = TypeVar("T")
+
+log = structlog.get_logger(__name__)
+
+
+class EndpointFamily(enum.StrEnum):
+    """The venue's endpoints grouped by what they do; each family has its own breaker."""
+
+    ORDERS = "orders"  # POST /order, POST /orders
+    CANCELS = "cancels"  # DELETE /order, DELETE /orders, DELETE /cancel-all
+    READS = "reads"  # lookups by id, trades, the account's status
 
 
 class BreakerState(enum.StrEnum):
@@ -91,6 +109,8 @@ class BreakerSettings:
     """When the breaker opens and how it recovers.
 
     - `consecutive_failures` (default 5): open after this many failures in a row.
+    - `orders_consecutive_failures` (default 3): the same for the ORDERS family, which opens sooner: every failed
+      order request leaves its orders in doubt (UNKNOWN) until the venue is asked about them.
     - `failure_rate` (default 0.5): open when failures / calls over the last `window_secs` reach this ...
     - `min_calls` (default 20): ... and the window holds at least this many calls.
     - `window_secs` (default 60.0): length of the sliding window for the failure rate.
@@ -99,6 +119,7 @@ class BreakerSettings:
     """
 
     consecutive_failures: int = 5
+    orders_consecutive_failures: int = 3
     failure_rate: float = 0.5
     min_calls: int = 20
     window_secs: float = 60.0
@@ -106,8 +127,8 @@ class BreakerSettings:
     probe_timeout_secs: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.consecutive_failures < 1:
-            raise ConfigError("consecutive_failures must be >= 1")
+        if self.consecutive_failures < 1 or self.orders_consecutive_failures < 1:
+            raise ConfigError("consecutive_failures and orders_consecutive_failures must be >= 1")
         if not 0 < self.failure_rate <= 1:
             raise ConfigError("failure_rate must be in (0, 1]")
         if self.min_calls < 1:
@@ -132,6 +153,10 @@ class BreakerStatistics:
     window_calls: int
     window_failures: int
     restricted: int = 0  # calls refused for a trading restriction (not failures)
+    half_opens: int = 0  # times a probe was let through after the cool-down (OPEN -> HALF_OPEN)
+    closes: int = 0  # times a probe succeeded (HALF_OPEN -> CLOSED)
+    changed_at: float | None = None  # Trio time of the last transition (None: never left CLOSED)
+    retry_at: float | None = None  # while OPEN or HALF_OPEN: when a probe may next go through
 
 
 class CircuitBreaker:
@@ -153,6 +178,9 @@ class CircuitBreaker:
         self._throttled = 0
         self._restricted = 0
         self._probes = 0
+        self._half_opens = 0
+        self._closes = 0
+        self._changed_at: float | None = None
 
     @property
     def state(self) -> BreakerState:
@@ -168,6 +196,9 @@ class CircuitBreaker:
                 self._rejections += 1
                 return False
             self._state = BreakerState.HALF_OPEN
+            self._half_opens += 1
+            self._changed_at = now
+            log.info("breaker_half_open", breaker=self.name)
         # HALF_OPEN
         if self._probe_started_at is not None and now < self._probe_started_at + self.settings.probe_timeout_secs:
             self._rejections += 1
@@ -204,7 +235,7 @@ class CircuitBreaker:
     def record_success(self, now: float) -> None:
         self._successes += 1
         if self._state is BreakerState.HALF_OPEN:
-            self._close()
+            self._close(now)
         elif self._state is BreakerState.CLOSED:
             self._consecutive = 0
             self._push(now, failed=False)
@@ -240,6 +271,7 @@ class CircuitBreaker:
             self._probe_started_at = None
 
     def statistics(self) -> BreakerStatistics:
+        retry_at = self.retry_at()
         return BreakerStatistics(
             name=self.name,
             state=self._state,
@@ -253,6 +285,10 @@ class CircuitBreaker:
             window_calls=len(self._window),
             window_failures=self._window_failures,
             restricted=self._restricted,
+            half_opens=self._half_opens,
+            closes=self._closes,
+            changed_at=self._changed_at,
+            retry_at=retry_at if math.isfinite(retry_at) else None,
         )
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
@@ -290,14 +326,26 @@ class CircuitBreaker:
         return calls >= self.settings.min_calls and self._window_failures >= self.settings.failure_rate * calls
 
     def _open(self, now: float) -> None:
+        log.warning(
+            "breaker_opened",
+            breaker=self.name,
+            was=self._state,
+            consecutive_failures=self._consecutive,
+            window_failures=self._window_failures,
+            window_calls=len(self._window),
+        )
         self._state = BreakerState.OPEN
         self._opened_at = now
+        self._changed_at = now
         self._probe_started_at = None
         self._opens += 1
         self._reset_counts()
 
-    def _close(self) -> None:
+    def _close(self, now: float) -> None:
+        log.warning("breaker_closed", breaker=self.name)
         self._state = BreakerState.CLOSED
+        self._changed_at = now
+        self._closes += 1
         self._probe_started_at = None
         self._reset_counts()
 
@@ -305,3 +353,26 @@ class CircuitBreaker:
         self._consecutive = 0
         self._window.clear()
         self._window_failures = 0
+
+
+class Breakers:
+    """One `CircuitBreaker` per `EndpointFamily`, each with `settings` (the ORDERS one opening after
+    `orders_consecutive_failures` in a row; see the module docstring)."""
+
+    def __init__(self, settings: BreakerSettings | None = None, *, name: str = "venue") -> None:
+        settings = settings or BreakerSettings()
+        orders = dataclasses.replace(settings, consecutive_failures=settings.orders_consecutive_failures)
+        self._by_family = {
+            family: CircuitBreaker(orders if family is EndpointFamily.ORDERS else settings, name=f"{name}:{family}")
+            for family in EndpointFamily
+        }
+
+    def __getitem__(self, family: EndpointFamily) -> CircuitBreaker:
+        return self._by_family[family]
+
+    def __iter__(self) -> Iterator[EndpointFamily]:
+        return iter(self._by_family)
+
+    def statistics(self) -> dict[str, BreakerStatistics]:
+        """Family name -> its breaker's statistics."""
+        return {str(family): breaker.statistics() for family, breaker in self._by_family.items()}

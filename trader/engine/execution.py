@@ -33,8 +33,8 @@ and report what was left open.
 
 Arbitrage outcomes with residual exposure become an `ArbResidual` event, a `RiskEventRecord` of kind
 ARB_RESIDUAL, and statistics. So does a fill of an arbitrage leg that arrives after its arbitrage ended (reason
-`ARB_LATE_FILL`): a leg whose submit timed out and was not found when asked by id can still land at the venue and
-fill later, and nothing hedges that. Such legs are watched while their order is open and for
+`ARB_LATE_FILL`): a leg whose outcome stayed UNKNOWN, or that the venue did not have when asked by id, can still land
+at the venue and fill later, and nothing hedges that. Such legs are watched while their order is open and for
 `late_fill_watch_secs` once it is closed, at most `MAX_LATE_LEGS` of them (`trader.engine.late_legs`).
 """
 
@@ -109,6 +109,8 @@ MAX_LATE_LEGS = 10_000
 RECENT_RESIDUALS = 100
 
 _VENUE_CALL_ERRORS = (VenueError, trio.TooSlowError, CircuitOpenError, RateLimitWaitTooLong)
+#: A leg in these states may still land and fill: its request on the wire, or its outcome unknown.
+_UNCONFIRMED = frozenset({OrderStatus.SUBMITTED, OrderStatus.UNKNOWN})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -630,7 +632,7 @@ class ExecutionService:
         closed because the venue did not have them when asked (the request may still land)."""
         for leg in arb.legs:
             order = self.manager.get(leg.client_order_id)
-            if order is not None and (order.status is OrderStatus.SUBMITTED or order.reason == SUBMIT_NOT_FOUND):
+            if order is not None and (order.status in _UNCONFIRMED or order.reason == SUBMIT_NOT_FOUND):
                 evicted = self._ended_legs.evicted
                 self._ended_legs.add(leg.client_order_id, arb, trio.current_time())
                 if self._ended_legs.evicted > evicted:

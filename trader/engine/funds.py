@@ -137,15 +137,24 @@ class Funds:
         """Read once (started after it, successful or not), then on fills, on `request_refresh()` and every
         `refresh_secs`, until cancelled."""
         started = False
+        failed_in_row = 0
         while True:
             try:
                 await self.refresh()
+                failed_in_row = 0
             except (VenueError, trio.TooSlowError) as exc:
+                failed_in_row += 1
                 log.error("collateral_read_failed", error=repr(exc), failures=self._failures)
             if not started:
                 started = True
                 task_status.started()
-            with trio.move_on_after(self.settings.refresh_secs):
+            # After a failed read, sooner: 1 s, doubling up to refresh_secs (without a reading nothing can be bought).
+            wait = (
+                self.settings.refresh_secs
+                if not failed_in_row
+                else min(self.settings.refresh_secs, 2.0 ** (failed_in_row - 1))
+            )
+            with trio.move_on_after(wait):
                 await self._wanted.wait()
             self._wanted = trio.Event()
             if self._after_fill:

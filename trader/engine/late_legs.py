@@ -1,16 +1,16 @@
 """The legs of ended arbitrages that the venue may still fill: bounded in time and in number.
 
-Why: an arbitrage leg whose submit timed out, or that the venue did not have when asked by id (`SUBMIT_NOT_FOUND`),
-may still land and fill after its arbitrage ended; nothing hedges that fill, so execution reports it as residual
-exposure (`ARB_LATE_FILL`). It must therefore remember such legs after their arbitrage ended, but not for the whole
-session.
+Why: an arbitrage leg whose outcome is still UNKNOWN when its arbitrage ends (the venue could not be asked), or that
+the venue did not have when asked by id (`SUBMIT_NOT_FOUND`), may still land and fill after its arbitrage ended;
+nothing hedges that fill, so execution reports it as residual exposure (`ARB_LATE_FILL`). It must therefore remember
+such legs after their arbitrage ended, but not for the whole session.
 
-Bound: a leg is watched while its order is open (not terminal: a submit whose outcome is still unknown, a resting
-leg), and for at least `window_secs` once it is closed: from its arbitrage's end if it was closed then, else from
-the first look that found it closed (open legs are looked at once per window). A request the venue has not had
-`window_secs` after we gave up on it is presumed never to land, and the trades of a closed order arrive within that
-time. On top of that, at most `max_legs` are watched: past it the
-oldest go first (`evicted` counts them; a watch that long means the venue is badly unwell).
+Bound: a leg is watched while its order is open (not terminal: an UNKNOWN one, a resting leg), and for at least
+`window_secs` once it is closed: from its arbitrage's end if it was closed then, else from the first look that found it
+closed (open legs are looked at once per window). A request the venue has not had `window_secs` after we gave up on it
+is presumed never to land, and the trades of a closed order arrive within that time. On top of that, at most
+`max_legs` are watched: past it the oldest go first (`evicted` counts them; a watch that long means the venue is
+badly unwell).
 
 Cost: `add` expires what is due, oldest first (each leg is looked at about once per window), `get` is a dict lookup.
 All times are the caller's `now` (the Trio clock).

@@ -20,10 +20,11 @@ It also answers `collateral()` (the `Capital` port's read of the wallet): `cash`
 allowances a test lists in `missing_allowances`, counting the reads in `collateral_reads`; `collateral_error` (when
 set) is raised instead.
 
-Later events are pushed by the test: `fill(order_id, size)` (a maker fill of a resting order),
-`set_trade_status(trade_id, status)` (MINED/CONFIRMED/FAILED: a FAILED trade is undone in the fake's positions),
-`resend(trade_id)` (the same trade news again),
-`cancel_by_venue(order_id)`. Every change reaches the channels opened with `open_events()`.
+Later events are pushed by the test: `land(order_id)` (an order that reached the venue without landing, scripted with
+`lands=False`, lands now: a request held up on its way in, after the client gave up waiting), `fill(order_id, size)`
+(a maker fill of a resting order), `set_trade_status(trade_id, status)` (MINED/CONFIRMED/FAILED: a FAILED trade is
+undone in the fake's positions), `cancel_by_venue(order_id)`. Every change reaches the channels opened with
+`open_events()`.
 
 `check()` asserts the invariants a correct client keeps: no order id submitted twice (an ambiguous submit is resolved
 by asking, never by resending; an order refused whole by a trading restriction, e.g. a 425, may be sent again),
@@ -245,6 +246,17 @@ class FakeVenue:
         if fake.status is not VenueOrderStatus.MATCHED and not outcome.silent:
             self._emit(self._snapshot(fake))
         return fake.status, tuple(trade_ids)
+
+    def land(self, order_id: str, outcome: Outcome | None = None) -> VenueOrderStatus:
+        """The venue takes now an order that reached it without landing (`Outcome(lands=False)`), as `outcome` says
+        (what matches on entry; default: nothing for GTC/GTD, everything for FOK/FAK); its events go out."""
+        if order_id in self._orders:
+            raise ValueError(f"order {order_id} has landed already")
+        order = next((o for o in self.submitted if o.order_id == order_id), None)
+        if order is None:
+            raise ValueError(f"order {order_id} never reached the venue")
+        status, _ = self._land(order, outcome or Outcome())
+        return status
 
     async def submit_batch(self, orders: Sequence[Order]) -> list[SubmitResult]:
         check_batch(orders)

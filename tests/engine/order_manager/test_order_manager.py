@@ -17,7 +17,7 @@ from trader.domain.intents import OrderIntent
 from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.domain.positions import Portfolio
-from trader.engine.breaker import BreakerSettings, BreakerState, CircuitBreaker, CircuitOpenError
+from trader.engine.breaker import Breakers, BreakerSettings, BreakerState, CircuitOpenError, EndpointFamily
 from trader.engine.order_manager import (
     CIRCUIT_OPEN,
     SENDING_BLOCKED,
@@ -53,7 +53,7 @@ def manager_for(
     venue: object,
     store: MemoryStore | None = None,
     *,
-    breaker: CircuitBreaker | None = None,
+    breakers: Breakers | None = None,
     cash: Decimal = Decimal(1000),
     settings: OrderManagerSettings | None = None,
 ) -> OrderManager:
@@ -61,10 +61,15 @@ def manager_for(
         venue,  # type: ignore[arg-type]
         store if store is not None else MemoryStore(),
         portfolio=Portfolio(cash=cash),
-        breaker=breaker,
+        breakers=breakers,
         settings=settings,
         wall_ns=lambda: int(WALL * 1e9),
     )
+
+
+def intent_state(store: MemoryStore, cid: str) -> IntentState:
+    """The intent's state now (a call, so that a type checker does not carry one assertion's narrowing to the next)."""
+    return store.intents[cid].state
 
 
 class TimelineStore(MemoryStore):
@@ -123,7 +128,8 @@ async def test_timed_out_submit_that_landed_is_resolved_by_asking_for_its_id(
     start = trio.current_time()
     order = await manager.submit(make_intent("c1"))
 
-    assert trio.current_time() - start == pytest.approx(0.5)  # the default per-request timeout
+    # the default per-request timeout (0.5 s), then the first lookup of the schedule (0.25 s later)
+    assert trio.current_time() - start == pytest.approx(0.75)
     assert venue.lookups == [order.order_id]  # asked by id ...
     assert len(venue.submitted) == 1  # ... never resent
     assert order.status is OrderStatus.ACCEPTED
@@ -141,15 +147,47 @@ async def test_timed_out_submit_that_never_landed_is_closed_as_not_found(
     store = MemoryStore()
     manager = manager_for(venue, store)
 
+    start = trio.current_time()
     order = await manager.submit(make_intent("c1"))
 
-    assert venue.lookups == [order.order_id]
+    # "Not found" is a verdict only once the window has passed: the request's deadline (0.5 s) plus the grace (5 s).
+    # Asked on the backoff schedule: 0.25 s after the timeout, then 0.5, 1 and 2 s apart, and when the window ends.
+    assert trio.current_time() - start == pytest.approx(5.5)
+    assert venue.lookups == [order.order_id] * 5
     assert len(venue.submitted) == 1
     assert order.status is OrderStatus.CANCELED
     assert order.reason == SUBMIT_NOT_FOUND
     assert store.intents["c1"].state is IntentState.REJECTED
     assert store.intents["c1"].reason == SUBMIT_NOT_FOUND
     assert manager.statistics().resolved_not_found == 1
+    venue.check()
+
+
+async def test_a_timed_out_order_the_venue_takes_late_is_found_not_rejected(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The harness's case: the reply (and the order) are held up past our deadline; the first lookups find nothing.
+    venue = FakeVenue(wall=WALL)
+    venue.script(YES, Outcome(reply="hang", lands=False))
+    store = MemoryStore()
+    manager = manager_for(venue, store)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(manager.submit, make_intent("c1", order_type=OrderType.FOK))
+        await trio.sleep(1.5)  # two lookups so far (0.75 s and 1.25 s after sending), both "not found"
+        order = manager.order("c1")
+        assert (order.status, venue.lookups) == (OrderStatus.UNKNOWN, [order.order_id] * 2)
+        assert store.orders[order.order_id].status is OrderStatus.UNKNOWN  # visible in the store, intent pending
+        assert intent_state(store, "c1") is IntentState.PENDING
+        assert [o.client_order_id for o in manager.unresolved()] == ["c1"]
+        venue.land(order.order_id, Outcome(fill=Decimal(10)))  # the venue takes it now, and it fills
+
+    order = manager.order("c1")
+    assert (order.status, order.filled) == (OrderStatus.FILLED, Decimal(10))  # the next lookup found it
+    assert manager.positions() == {YES: Decimal(10)}
+    assert intent_state(store, "c1") is IntentState.ACKED
+    stats = manager.statistics()
+    assert (stats.ambiguous, stats.resolved_found, stats.resolved_not_found, stats.unresolved) == (1, 1, 0, 0)
+    assert (stats.lookups, stats.late_fills) == (3, 0)
     venue.check()
 
 
@@ -178,23 +216,26 @@ async def test_a_disconnect_on_submit_is_an_unknown_outcome_too(autojump_clock: 
     assert venue.lookups == [order.order_id]
 
 
-async def test_unresolvable_submit_stays_submitted_and_is_counted(autojump_clock: trio.testing.MockClock) -> None:
+async def test_unresolvable_submit_stays_unknown_and_is_counted(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
     venue.script(YES, Outcome(reply="hang", lands=True))
     venue.lookup_error = VenueTimeout("no answer")
-    manager = manager_for(venue)
+    store = MemoryStore()
+    manager = manager_for(venue, store)
 
     order = await manager.submit(make_intent("c1"))
 
-    assert order.status is OrderStatus.SUBMITTED
-    assert len(venue.lookups) == 3  # resolve_attempts
+    assert order.status is OrderStatus.UNKNOWN  # the venue could not be asked: no verdict
+    assert len(venue.lookups) == 5  # the whole schedule
     assert manager.statistics().unresolved == 1
     assert [o.client_order_id for o in manager.unresolved()] == ["c1"]
+    assert intent_state(store, "c1") is IntentState.PENDING
     # A later event settles it.
     venue.lookup_error = None
     await manager.handle_venue_event((await venue.open_orders())[0])
     assert manager.order("c1").status is OrderStatus.ACCEPTED
     assert manager.statistics().unresolved == 0
+    assert intent_state(store, "c1") is IntentState.ACKED
 
 
 async def test_venue_rejection_is_a_value_with_its_code(autojump_clock: trio.testing.MockClock) -> None:
@@ -223,8 +264,8 @@ async def test_429_blocks_the_endpoint_and_is_not_a_breaker_failure(autojump_clo
     assert venue.lookups == []  # a 429 is a clear "not taken": nothing to resolve
     stats = manager.statistics()
     assert stats.responses_429 == 1
-    assert stats.breaker.state is BreakerState.CLOSED
-    assert stats.breaker.failures == 0
+    assert stats.breakers["orders"].state is BreakerState.CLOSED
+    assert stats.breakers["orders"].failures == 0
     assert stats.rate_limiter.endpoints["POST /order"].responses_429 == 1
 
     # The endpoint is blocked for Retry-After (5 s): longer than a submit may wait (1 s), so the next is not sent.
@@ -248,18 +289,22 @@ async def test_5xx_counts_against_the_breaker_and_is_resolved_by_id(autojump_clo
     assert order.status is OrderStatus.CANCELED
     assert order.reason == SUBMIT_NOT_FOUND
     stats = manager.statistics()
-    assert (stats.responses_5xx, stats.responses_429, stats.breaker.failures) == (1, 0, 1)
+    assert (stats.responses_5xx, stats.responses_429, stats.breakers["orders"].failures) == (1, 0, 1)
 
 
 async def test_open_breaker_sends_nothing(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
-    breaker = CircuitBreaker(BreakerSettings(consecutive_failures=2, cool_down_secs=30.0), name="venue")
+    breakers = Breakers(BreakerSettings(orders_consecutive_failures=2, cool_down_secs=30.0))
+    breaker = breakers[EndpointFamily.ORDERS]
     timeout = VenueTimeout("slow")
     venue.script(YES, Outcome(reply="raise", error=timeout, lands=False), Outcome(reply="raise", error=timeout))
-    manager = manager_for(venue, breaker=breaker, settings=OrderManagerSettings(resolve_attempts=1))
+    manager = manager_for(venue, breakers=breakers)
     breaker.record_failure(trio.current_time())  # one failure already: c1's timeout opens the breaker
     await manager.submit(make_intent("c1"))
     assert breaker.state is BreakerState.OPEN
+    # c1's lookups succeeded (the venue answered "not found"): reads have a breaker of their own, still closed
+    assert breakers[EndpointFamily.READS].state is BreakerState.CLOSED
+    assert manager.order("c1").reason == SUBMIT_NOT_FOUND
 
     order = await manager.submit(make_intent("c2"))
 
@@ -589,7 +634,12 @@ async def test_settings_are_checked() -> None:
     with pytest.raises(ConfigError):
         OrderManagerSettings(request_timeout_secs=0)
     with pytest.raises(ConfigError):
-        OrderManagerSettings(resolve_attempts=0)
+        OrderManagerSettings(lookup_initial_secs=0)
+    with pytest.raises(ConfigError):
+        OrderManagerSettings(lookup_initial_secs=3.0, lookup_max_secs=2.0)
+    with pytest.raises(ConfigError):
+        OrderManagerSettings(unknown_grace_secs=-1)
+    assert OrderManagerSettings(request_timeout_secs=0.4, unknown_grace_secs=2.0).unknown_window_secs == 2.4
     with pytest.raises(ConfigError):
         OrderManagerSettings(max_rate_wait_secs=-1)
 
@@ -608,18 +658,25 @@ async def test_cancels_have_priority_over_a_blocked_order_endpoint(autojump_cloc
 
 async def test_forced_cancel_all_goes_out_with_the_breaker_open(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
-    breaker = CircuitBreaker(BreakerSettings(consecutive_failures=1), name="venue")
-    manager = manager_for(venue, breaker=breaker)
+    breakers = Breakers(BreakerSettings(consecutive_failures=1))
+    manager = manager_for(venue, breakers=breakers)
     await manager.submit(make_intent("c1"))
-    breaker.record_failure(trio.current_time())
-    assert breaker.state is BreakerState.OPEN
+    await manager.submit(make_intent("c2"))
+    # the ORDERS breaker open stops no cancel: each family has its own
+    breakers[EndpointFamily.ORDERS].record_failure(trio.current_time())
+    assert (await manager.cancel("c1")).status is OrderStatus.CANCELED
+    breakers[EndpointFamily.CANCELS].record_failure(trio.current_time())
+    assert breakers[EndpointFamily.CANCELS].state is BreakerState.OPEN
     with pytest.raises(CircuitOpenError):
         await manager.cancel_all(reason="SHUTDOWN")
-    result = await manager.cancel_all(reason=OrderReason.EMERGENCY_STOP, force=True)
-    assert len(result.canceled) == 1
-    assert venue.cancel_all_reasons == [OrderReason.EMERGENCY_STOP]
+    # the emergency cancel-all and each of its retries go out with the CANCELS breaker open
+    for _ in range(2):
+        result = await manager.cancel_all(reason=OrderReason.EMERGENCY_STOP, force=True)
+    assert venue.cancel_all_reasons == [OrderReason.EMERGENCY_STOP] * 2
+    assert manager.order("c2").status is OrderStatus.CANCELED
+    assert result.canceled == ()  # the second found nothing left
     stats = manager.statistics()
-    assert (stats.breaker_bypassed, stats.breaker_refusals) == (1, 1)
+    assert (stats.breaker_bypassed, stats.breaker_refusals) == (2, 1)
 
 
 async def test_with_the_sqlite_store(tmp_path: pytest.TempPathFactory) -> None:

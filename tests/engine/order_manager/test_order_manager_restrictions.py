@@ -18,7 +18,7 @@ from tests.engine.test_restrictions import state_of
 from trader.domain.enums import OrderStatus
 from trader.domain.numbers import Side
 from trader.domain.risk import TradingState
-from trader.engine.breaker import BreakerSettings, BreakerState, CircuitBreaker
+from trader.engine.breaker import Breakers, BreakerSettings, BreakerState, EndpointFamily
 from trader.engine.order_manager import OrderManager, OrderManagerSettings
 from trader.engine.rate_limit import CANCEL_BUCKET, ORDER_BUCKET, RateLimiter, TierSource
 from trader.engine.restrictions import RestrictionSettings, follow_restrictions, watch_venue_account
@@ -35,7 +35,7 @@ CANCEL_ONLY = VenueRequestError.from_reply(
     503, "Trading is currently cancel-only. New orders are not accepted, but cancels are allowed."
 )
 #: A breaker that a handful of failures would open: restrictions must never count as failures.
-TOUCHY = BreakerSettings(consecutive_failures=2, cool_down_secs=30.0)
+TOUCHY = BreakerSettings(consecutive_failures=2, orders_consecutive_failures=2, cool_down_secs=30.0)
 SETTINGS = OrderManagerSettings(
     request_timeout_secs=1.0,
     max_rate_wait_secs=60.0,
@@ -48,7 +48,7 @@ def refused(error: VenueRequestError) -> Outcome:
 
 
 def harness(venue: FakeVenue, store: MemoryStore | None = None) -> OrderManager:
-    return manager_for(venue, store, breaker=CircuitBreaker(TOUCHY, name="venue"), settings=SETTINGS)
+    return manager_for(venue, store, breakers=Breakers(TOUCHY), settings=SETTINGS)
 
 
 async def test_an_order_refused_with_425_is_sent_again_at_each_probe_and_never_trips_the_breaker(
@@ -66,8 +66,9 @@ async def test_an_order_refused_with_425_is_sent_again_at_each_probe_and_never_t
     assert {o.order_id for o in venue.submitted} == {order.order_id}  # one order, sent again under its id
     venue.check()
     stats = manager.statistics()
-    assert (stats.breaker.state, stats.breaker.opens, stats.breaker.failures) == (BreakerState.CLOSED, 0, 0)
-    assert stats.breaker.restricted == 3
+    orders = stats.breakers["orders"]
+    assert (orders.state, orders.opens, orders.failures) == (BreakerState.CLOSED, 0, 0)
+    assert orders.restricted == 3
     assert stats.restricted == {"RESTARTING": 3}
     assert stats.restart_retries == 3
     assert stats.submitted == 1  # one order went out (three times)
@@ -99,7 +100,7 @@ async def test_an_order_still_refused_after_order_retry_secs_is_rejected_by_the_
     assert [round(t - start, 6) for t in venue.submit_times] == [0.0, 1.0, 3.0, 7.0]  # the next, 15 s, is too late
     assert venue.lookups == []  # a verdict, not an unknown outcome
     assert manager.unresolved() == []
-    assert manager.breaker.state is BreakerState.CLOSED
+    assert manager.breakers[EndpointFamily.ORDERS].state is BreakerState.CLOSED
     # meanwhile new orders are not sent until the next probe
     late = await manager.submit(make_intent("c2", price="0.39"))
     assert (late.status, late.reason) == (OrderStatus.REJECTED, RiskCode.RESTRICTED_RESTARTING)
@@ -137,7 +138,7 @@ async def test_cancels_are_sent_again_through_a_restart(autojump_clock: trio.tes
     order = await manager.cancel("rest")
     assert order.status is OrderStatus.CANCELED
     assert round(trio.current_time() - start, 6) == 3.0  # 1 s, then 2 s
-    assert manager.breaker.state is BreakerState.CLOSED
+    assert manager.breakers[EndpointFamily.ORDERS].state is BreakerState.CLOSED
     assert manager.statistics().restricted == {"RESTARTING": 2}
 
 
@@ -164,7 +165,7 @@ async def test_a_cancel_only_503_is_a_verdict_and_new_orders_wait_for_a_probe(
     autojump_clock.jump(20.0)
     assert (await manager.submit(make_intent("p4", price="0.38"))).status is OrderStatus.ACCEPTED
     assert manager.restrictions.active(trio.current_time()) == ()
-    assert manager.breaker.statistics().failures == 0
+    assert all(b.failures == 0 for b in manager.breakers.statistics().values())
 
 
 async def test_refusals_in_a_batch_name_their_restriction(autojump_clock: trio.testing.MockClock) -> None:

@@ -6,22 +6,27 @@ computed locally before sending), the trades of those orders, and the `Portfolio
 Sending an order (`submit`, or `submit_batch` for up to `MAX_BATCH_SIZE` in one `POST /orders`: an arbitrage's legs):
 the venue prepares it (`Venue.prepare`: its id is computed, and live the order signed, before anything else); the
 intent is written to the store BEFORE anything is sent (write-ahead: a store failure means the order is not sent);
-the request goes through the rate limiter, the sending gate and the circuit breaker under a per-request deadline;
-the reply drives the state machine (`trader.domain.orders`): accepted, rejected (a value with the venue's stable
-code), or UNKNOWN (a timeout, a disconnect, a 5xx, a garbled reply), which is resolved by ASKING THE VENUE FOR THAT
-ORDER ID (`Venue.lookup`), never by sending again. Venue events (order updates and trades, keyed by the venue's
-order id) then move the order and the portfolio on: fills, settlement, reversals of FAILED trades. Cancels are HIGH
-priority; the emergency cancel-all goes out even with the breaker open.
+the request goes through the rate limiter, the sending gate and the circuit breaker of its endpoint family (orders,
+cancels, reads) under a per-request deadline; the reply drives the state machine (`trader.domain.orders`): accepted,
+rejected (a value with the venue's stable code), or UNKNOWN (a timeout, a disconnect, a 5xx, a garbled reply). UNKNOWN
+is a state, not a verdict: the order stays UNKNOWN until the venue shows it, ASKED FOR BY THAT ORDER ID
+(`Venue.lookup`) on a backoff schedule, never sent again; "not found" is a verdict only once the window for the
+venue's answer has passed (`OrderManagerSettings.unknown_window_secs`). Venue events (order updates and trades, keyed
+by the venue's order id) then move the order and the portfolio on: fills, settlement, reversals of FAILED trades; a
+fill of an order closed without one is applied and reported (`OrderLateFill`). Cancels are HIGH priority, deferred
+for an order whose id the venue has not confirmed; the emergency cancel-all goes out even with the cancels breaker
+open. How the requests end tells the venue's health (`trader.engine.venue_health`).
 
 The parts, each a module of this package, each an object the manager builds and owns:
 
 - `submit`: the submit path (`Submitter`): prepare, write ahead, send, the state an answer means;
-- `resolve`: asking the venue by order id (`Resolver`): an unknown outcome, `reconcile`, the resync after a gap in the
-  venue's events, the intents left pending by a crash (`recover_pending`);
-- `guard`: the guarded venue call (`VenueGuard`): rate limiter, sending gate, breaker, deadline, and the counts of
-  each kind of failure, as one piece; which failures leave an order's fate unknown;
+- `resolve`: asking the venue by order id (`Resolver`): UNKNOWN orders (the lookup schedule and the window),
+  `reconcile`, the resync after a gap in the venue's events, the intents left pending by a crash (`recover_pending`);
+- `guard`: the guarded venue call (`VenueGuard`): rate limiter, sending gate, the breakers of the endpoint families,
+  deadline, the venue's health, and the counts of each kind of failure, as one piece; which failures leave an order's
+  fate unknown;
 - `events`: venue events (`VenueEventHandler`): order updates, trades, settlement, reversals, ghosts;
-- `cancels`: one order or all of them (`Canceller`);
+- `cancels`: one order or all of them (`Canceller`), and the cancels deferred until the venue confirms an order;
 - `ledger`: the orders, their indexes, the state machine's application, listeners, and the store writes of what it
   holds (`OrderLedger`), shared by the parts above;
 - `reasons`: the reason codes of this package and `SubmitOutcome`; `settings`: `OrderManagerSettings` and

@@ -11,9 +11,15 @@ order is counted (`late_events`) and ignored. A status the venue adapter did not
 counted (`unknown_trade_statuses`) and changes nothing: a trade seen first so is applied as MATCHED (the match
 happened; nothing is settled), a known one keeps its status.
 
-A LIVE order that we had closed as not found (a "ghost" that landed late) is cancelled at once; so is an order that
-lands while sending is blocked, before we ever heard of it (its request was on the wire when an emergency stop
-cancelled its task, and it reached the venue after the cancel-all).
+An event about an UNKNOWN order (`trader.engine.order_manager.resolve`) is the venue showing it: it moves the order on
+(a MATCHED order is acknowledged, its fills follow as trades), its intent is recorded ACKED, and a cancel deferred
+meanwhile goes out (`Canceller.on_changed`).
+
+A fill of an order closed without one (REJECTED, or closed as not found or never sent) is applied to the position all
+the same and reported: counted (`late_fills`), an `OrderLateFill` event, and an error log line, since a verdict we gave
+was wrong. A LIVE order that we had closed as not found (a "ghost" that landed late) is cancelled at once; so is an
+order that lands while sending is blocked, before we ever heard of it (its request was on the wire when an emergency
+stop cancelled its task, and it reached the venue after the cancel-all).
 """
 
 from __future__ import annotations
@@ -25,7 +31,15 @@ import structlog
 import trio
 
 from trader.domain.enums import OrderStatus, TradeStatus
-from trader.domain.events import OrderAccepted, OrderCanceled, OrderFilled, OrderFillReversed, OrderKilled, OrderReason
+from trader.domain.events import (
+    OrderAccepted,
+    OrderCanceled,
+    OrderFilled,
+    OrderFillReversed,
+    OrderKilled,
+    OrderLateFill,
+    OrderReason,
+)
 from trader.domain.numbers import ZERO
 from trader.domain.orders import Order, Trade
 from trader.engine.breaker import CircuitOpenError
@@ -33,12 +47,16 @@ from trader.engine.order_manager.cancels import Canceller
 from trader.engine.order_manager.guard import CANCEL_ENDPOINT, VenueGuard
 from trader.engine.order_manager.ledger import OrderLedger
 from trader.engine.order_manager.reasons import SUBMIT_NOT_FOUND
+from trader.integrations.store.base import IntentState
 from trader.venues.base import Venue, VenueOrder, VenueOrderStatus, VenueTrade
 from trader.venues.errors import VenueError
 
 __all__ = ["VenueEventHandler"]
 
 log = structlog.get_logger(__name__)
+
+#: Reasons an order is closed with, without the venue showing that no fill could come (a fill then is a late fill).
+_CLOSED_WITHOUT_FILL = frozenset({SUBMIT_NOT_FOUND, OrderReason.NEVER_SENT})
 
 
 class VenueEventHandler:
@@ -83,7 +101,6 @@ class VenueEventHandler:
             self._unknown(event.order_id, "venue_order_unknown", status=event.status)
             return
         order = ledger.orders[cid]
-        ledger.unresolved.discard(cid)
         if (
             event.status is VenueOrderStatus.LIVE
             and order.status is OrderStatus.CANCELED
@@ -97,18 +114,16 @@ class VenueEventHandler:
                 log.error("ghost_order_cancel_failed", client_order_id=cid, error=repr(exc))
             return
         blocked = self._guard.sending_blocked
-        landed = event.status is VenueOrderStatus.LIVE and order.status is OrderStatus.SUBMITTED
-        ledger.note_matched(cid, event.size_matched)
-        self.apply_venue_status(order, event.status, event.size_matched)
-        await ledger.save_order(cid)
+        unconfirmed = order.status in (OrderStatus.SUBMITTED, OrderStatus.UNKNOWN)
+        landed = event.status is VenueOrderStatus.LIVE and unconfirmed
         if landed and blocked is not None:
             # Its request was on the wire when sending was blocked (an emergency stop cancelled its task) and it
-            # reached the venue after the cancel-all: pull it now.
+            # reached the venue after the cancel-all: pull it now (the cancel goes out below, once it is applied).
             log.error("order_landed_while_blocked", client_order_id=cid, order_id=event.order_id, blocked=blocked)
-            try:
-                await self._canceller.cancel(cid, reason=blocked)
-            except (CircuitOpenError, VenueError, trio.TooSlowError) as exc:
-                log.error("landed_order_cancel_failed", client_order_id=cid, error=repr(exc))
+            self._canceller.defer(cid, blocked)
+        ledger.note_matched(cid, event.size_matched)
+        self.apply_venue_status(order, event.status, event.size_matched)
+        await self._changed(cid, was_unknown=order.status is OrderStatus.UNKNOWN)
 
     def apply_venue_status(self, order: Order, status: VenueOrderStatus, size_matched: Decimal) -> None:
         """The domain event the venue's status of an order means (its reply to the submit, or an order update)."""
@@ -127,7 +142,19 @@ class VenueEventHandler:
         elif status is VenueOrderStatus.MATCHED and not order.order_type.rests and ZERO < size_matched < order.size:
             # A FAK matched in part: its remainder is gone (the fills arrive as trades).
             ledger.apply(OrderKilled(client_order_id=cid, ts=ts, reason=OrderReason.FAK_REMAINDER_CANCELED))
+        elif status is VenueOrderStatus.MATCHED and order.status is OrderStatus.UNKNOWN:
+            # The venue has it, matched: no longer unknown (the fills arrive as trades and complete it).
+            ledger.apply(OrderAccepted(client_order_id=cid, ts=ts))
         # MATCHED in full: the fills arrive as trades and complete the order.
+
+    async def _changed(self, cid: str, *, was_unknown: bool) -> None:
+        """Persist an order an event changed; if it was UNKNOWN and no longer is, its intent is resolved (the venue
+        has it); a cancel deferred until its id was confirmed goes out now."""
+        ledger = self._ledger
+        if was_unknown and cid not in ledger.unresolved:
+            await ledger.resolve_intent(cid, IntentState.ACKED)
+        await ledger.save_order(cid)
+        await self._canceller.on_changed(cid)
 
     # -- trades -----------------------------------------------------------------------------------------------------
 
@@ -137,7 +164,6 @@ class VenueEventHandler:
         if cid is None:
             self._unknown(event.order_id, "venue_trade_unknown_order", trade_id=event.trade_id)
             return
-        ledger.unresolved.discard(cid)
         key = (event.trade_id, event.order_id)
         known = self._trades.get(key)
         if known is None:
@@ -193,6 +219,8 @@ class VenueEventHandler:
         fill = trade.fill_event(fill_id=f"{event.trade_id}:{event.order_id}")
         self._fills[key] = fill
         ledger.counts["fills"] += 1
+        if order.status is OrderStatus.REJECTED or (order.is_terminal and order.reason in _CLOSED_WITHOUT_FILL):
+            self._late_fill(order, event)
         if order.can_apply(fill):
             ledger.apply(fill)
         else:
@@ -215,8 +243,37 @@ class VenueEventHandler:
             liquidity=event.liquidity,
         )
         await ledger.save_trade(trade)
-        await ledger.save_order(cid)
+        await self._changed(cid, was_unknown=order.status is OrderStatus.UNKNOWN)
         await ledger.save_position(trade.token_id)
+
+    def _late_fill(self, order: Order, event: VenueTrade) -> None:
+        """A fill of an order we had closed without one: applied all the same (by the caller), and reported."""
+        ledger = self._ledger
+        ledger.counts["late_fills"] += 1
+        log.error(
+            "late_fill",
+            client_order_id=order.client_order_id,
+            order_id=order.order_id,
+            status=order.status,
+            reason=order.reason,
+            trade_id=event.trade_id,
+            size=str(event.size),
+            price=str(event.price),
+        )
+        ledger.emit(
+            OrderLateFill(
+                client_order_id=order.client_order_id,
+                order_id=order.order_id,
+                trade_id=event.trade_id,
+                token_id=event.token_id,
+                side=event.side,
+                price=event.price,
+                size=event.size,
+                status=str(order.status),
+                reason=order.reason,
+                ts=ledger.now(),
+            )
+        )
 
     def _reverse(self, cid: str, key: tuple[str, str], trade: Trade) -> None:
         ledger = self._ledger

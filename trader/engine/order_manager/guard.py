@@ -2,15 +2,20 @@
 
 A call waits for the rate limiter first (NORMAL priority for orders and lookups, with a bounded wait; HIGH for
 cancels, set by the limiter's endpoint table), then passes the sending gate (when it sends: nothing new goes out once
-sending is blocked by an emergency stop or a drain), then the circuit breaker, and runs under the per-request
-deadline (`request_timeout_secs`, default 500 ms), set here, by the caller of the venue.
+sending is blocked by an emergency stop or a drain), then the circuit breaker of its endpoint's family (orders,
+cancels, reads: `trader.engine.breaker.Breakers`, each opened by its own family's failures alone), and runs under the
+per-request deadline (`request_timeout_secs`, default 500 ms), set here, by the caller of the venue.
+
+How each call ended also tells the venue's health (`trader.engine.venue_health`): an answer, a refusal of our
+credentials (401/403), or no answer at all (the connection failed or broke, the deadline passed).
 
 What is NOT an unknown outcome: the breaker refusing (`CircuitOpenError`), the rate limiter's wait exceeding its
 bound (`RateLimitWaitTooLong`), a connection that could not be made (`VenueConnectionError`), and any 4xx answer
 (429 included): the venue did not take the order (`is_unknown_outcome` says which failures leave an order's fate
-unknown). 429 blocks the endpoint in the rate limiter (Retry-After or backoff); 5xx counts against the breaker. Each
-kind is counted separately (`counts`, reported in `OrderManager.statistics()`). A forced call (the emergency
-cancel-all) goes out even when the breaker is open: pulling orders matters more than sparing a sick venue.
+unknown). 429 blocks the endpoint in the rate limiter (Retry-After or backoff); 5xx counts against the breaker of
+the endpoint's family. Each kind is counted separately (`counts`, reported in `OrderManager.statistics()`). A forced
+call (the emergency cancel-all and its retries) goes out even when the cancels breaker is open: pulling orders matters
+more than sparing a sick venue.
 
 Trading restrictions (`trader.engine.restrictions`, whose `VenueRestrictions` the guard owns): an order call is
 refused before it is made when a restriction forbids its orders (`VenueRestricted`, with the restriction's code;
@@ -33,15 +38,32 @@ from typing import TypeVar
 
 import trio
 
-from trader.engine.breaker import CircuitBreaker, CircuitOpenError
+from trader.engine.breaker import Breakers, CircuitOpenError, EndpointFamily
 from trader.engine.rate_limit import RateLimiter
 from trader.engine.restrictions import SendsOrders, VenueRestrictions
 from trader.engine.risk import RiskCode
+from trader.engine.venue_health import VenueHealth
 from trader.errors import TraderError
 from trader.venues.base import RateLimitReport
-from trader.venues.errors import TradingRestriction, VenueConnectionError, VenueError, VenueRequestError
+from trader.venues.errors import (
+    TradingRestriction,
+    VenueConnectionError,
+    VenueDisconnected,
+    VenueError,
+    VenueProtocolError,
+    VenueRequestError,
+    VenueTimeout,
+)
 
-__all__ = ["RateLimitWaitTooLong", "SendingBlocked", "VenueGuard", "VenueRestricted", "is_unknown_outcome"]
+__all__ = [
+    "RateLimitWaitTooLong",
+    "SendingBlocked",
+    "VenueGuard",
+    "VenueRestricted",
+    "family_of",
+    "is_unknown_outcome",
+    "unknown_cause",
+]
 
 T = TypeVar("T")
 
@@ -52,12 +74,27 @@ CANCEL_ENDPOINT = "DELETE /order"
 CANCELS_ENDPOINT = "DELETE /orders"
 CANCEL_ALL_ENDPOINT = "DELETE /cancel-all"
 LOOKUP_ENDPOINT = "GET /data/order"
+OPEN_ORDERS_ENDPOINT = "GET /data/orders"
 TRADES_ENDPOINT = "GET /data/trades"
 CLOSED_ONLY_ENDPOINT = "GET /auth/ban-status/closed-only"
 TIER_ENDPOINT = "GET /v1/user/rate-limit-tier"
 #: Endpoints whose answers tell whether the venue is trading (a restart ends when one answers).
 _ORDER_ENDPOINTS = frozenset({ORDER_ENDPOINT, BATCH_ENDPOINT})
 _TRADING_ENDPOINTS = _ORDER_ENDPOINTS | {CANCEL_ENDPOINT, CANCELS_ENDPOINT, CANCEL_ALL_ENDPOINT}
+#: The breaker family of each endpoint (anything else is a read).
+_FAMILY: dict[str, EndpointFamily] = {
+    ORDER_ENDPOINT: EndpointFamily.ORDERS,
+    BATCH_ENDPOINT: EndpointFamily.ORDERS,
+    CANCEL_ENDPOINT: EndpointFamily.CANCELS,
+    CANCELS_ENDPOINT: EndpointFamily.CANCELS,
+    CANCEL_ALL_ENDPOINT: EndpointFamily.CANCELS,
+}
+_NO_ANSWER = (VenueConnectionError, VenueDisconnected, VenueTimeout, trio.TooSlowError)
+
+
+def family_of(endpoint: str) -> EndpointFamily:
+    """The breaker family of an endpoint of the rate limiter's table."""
+    return _FAMILY.get(endpoint, EndpointFamily.READS)
 
 
 class RateLimitWaitTooLong(TraderError):
@@ -85,23 +122,38 @@ def is_unknown_outcome(exc: BaseException) -> bool:
     return isinstance(exc, VenueError) and not isinstance(exc, VenueConnectionError)
 
 
+def unknown_cause(exc: BaseException) -> str:
+    """A stable code for a failure that left an order's fate unknown (`is_unknown_outcome`), for the record."""
+    if isinstance(exc, trio.TooSlowError | VenueTimeout):
+        return "TIMEOUT"
+    if isinstance(exc, VenueRequestError):
+        return exc.code.value  # a 5xx: VENUE_SERVER_ERROR, ...
+    if isinstance(exc, VenueDisconnected):
+        return "DISCONNECTED"
+    if isinstance(exc, VenueProtocolError):
+        return "GARBLED_REPLY"
+    return "VENUE_ERROR"
+
+
 class VenueGuard:
-    """The rate limiter, the sending gate, the breaker, the deadline and the failure counts of venue requests, as
-    one piece (see the module docstring). Not thread-safe: one Trio thread owns it."""
+    """The rate limiter, the sending gate, the breakers, the deadline, the venue's health and the failure counts of
+    venue requests, as one piece (see the module docstring). Not thread-safe: one Trio thread owns it."""
 
     def __init__(
         self,
-        breaker: CircuitBreaker,
+        breakers: Breakers,
         limiter: RateLimiter,
         *,
         request_timeout_secs: float,
         restrictions: VenueRestrictions | None = None,
+        health: VenueHealth | None = None,
         wall_secs: Callable[[], float] = time.time,
     ) -> None:
-        self.breaker = breaker
+        self.breakers = breakers
         self.limiter = limiter
         self.request_timeout_secs = request_timeout_secs
         self.restrictions = restrictions or VenueRestrictions()
+        self.health = health or VenueHealth()
         self._wall_secs = wall_secs
         #: The reason nothing new may be sent (an emergency stop, a drain), or None.
         self.sending_blocked: str | None = None
@@ -150,9 +202,10 @@ class VenueGuard:
             with trio.fail_after(timeout):
                 return await fn()
 
+        health = self.health
         try:
             try:
-                result = await self.breaker.call(attempt)
+                result = await self.breakers[family_of(endpoint)].call(attempt)
             except CircuitOpenError:
                 if not force:
                     self.counts["breaker_refusals"] += 1
@@ -161,6 +214,10 @@ class VenueGuard:
                 result = await attempt()
         except VenueRequestError as exc:
             now = trio.current_time()
+            if exc.status in (401, 403):
+                health.on_auth_refused(now)
+            else:  # a 5xx, 425 or 429 may come from before the check of our credentials
+                health.on_answer(now, authenticated=exc.status < 500 and exc.status not in (425, 429))
             if exc.is_throttled:
                 self.counts["responses_429"] += 1
                 self.limiter.record_429(endpoint, now, exc.retry_after_secs)
@@ -176,12 +233,19 @@ class VenueGuard:
             raise
         except trio.TooSlowError:
             self.counts["timeouts"] += 1
+            health.on_no_answer(trio.current_time())
             raise
-        except VenueError:
+        except VenueError as exc:
             self.counts["venue_errors"] += 1
+            if isinstance(exc, _NO_ANSWER):
+                health.on_no_answer(trio.current_time())
+            else:  # a garbled reply: the venue is there
+                health.on_answer(trio.current_time(), authenticated=False)
             raise
+        now = trio.current_time()
+        health.on_answer(now)
         self.limiter.record_success(endpoint)
-        self._answered(endpoint, sent_at, trio.current_time())
+        self._answered(endpoint, sent_at, now)
         return result
 
     def _answered(self, endpoint: str, sent_at: float, now: float) -> None:

@@ -1,10 +1,11 @@
 """The order ledger: the orders one manager sent, the state machine applied to them, and what it writes.
 
 `OrderLedger` holds every order by client order id, with its indexes (by the venue's order id, which is computed
-locally before sending; the open orders, kept as states change; the creation rank), the orders whose submit outcome
-is unknown, and what the venue reported matched. Every change of an order goes through `apply` (the domain state
-machine, `trader.domain.orders`): an event the order's state no longer accepts is counted (`late_events`) and not
-applied; an applied one wakes whoever waits on that order and goes to the listeners and the recent-events ring.
+locally before sending; the open orders and the UNKNOWN ones, kept as states change; the creation rank), when each
+UNKNOWN order's request was sent, and what the venue reported matched. Every change of an order goes through `apply`
+(the domain state machine, `trader.domain.orders`): an event the order's state no longer accepts is counted
+(`late_events`) and not applied; an applied one wakes whoever waits on that order and goes to the listeners and the
+recent-events ring.
 
 It also writes to the store what it holds (orders, trades, positions, how intents were resolved): a failed write is
 counted (`store_errors`) and logged, and trading goes on. The write-ahead intent itself is the submit path's
@@ -32,11 +33,12 @@ from functools import partial
 import structlog
 import trio
 
-from trader.domain.enums import TradeStatus
+from trader.domain.enums import OrderStatus, TradeStatus
 from trader.domain.events import OrderEvent, TradeStatusChanged
 from trader.domain.numbers import ZERO
 from trader.domain.orders import Order, Trade
 from trader.domain.positions import Portfolio
+from trader.engine.order_manager.reasons import SUBMIT_NOT_FOUND
 from trader.integrations.store.base import (
     IntentRecord,
     IntentState,
@@ -79,7 +81,10 @@ class OrderLedger:
         self.rank: dict[str, int] = {}
         self.by_venue_id: dict[str, str] = {}
         self._ranks = itertools.count()
+        #: The UNKNOWN orders (their submit's outcome unknown), kept by `put`; `sent_at`: the Trio time each one's
+        #: request left (the window for the venue's answer starts there).
         self.unresolved: set[str] = set()
+        self.sent_at: dict[str, float] = {}
         self.venue_matched: dict[str, Decimal] = {}  # the most the venue said matched, per client order id
         # Closed orders, oldest first, with the wall time they closed (or were last found not forgettable).
         self.closed: OrderedDict[str, float] = OrderedDict()
@@ -113,6 +118,12 @@ class OrderLedger:
         if cid not in self.rank:
             self.rank[cid] = next(self._ranks)
         self.orders[cid] = order
+        if order.status is OrderStatus.UNKNOWN:
+            self.unresolved.add(cid)
+        elif cid in self.unresolved:  # the venue showed it, or (after the window) its absence
+            self.unresolved.discard(cid)
+            self.sent_at.pop(cid, None)
+            self.counts["resolved_not_found" if order.reason == SUBMIT_NOT_FOUND else "resolved_found"] += 1
         if order.is_open:
             self.open[cid] = order
         else:

@@ -19,12 +19,13 @@ from trader.domain.events import OrderReason
 from trader.domain.intents import OrderIntent
 from trader.domain.orders import Order
 from trader.domain.positions import Portfolio
-from trader.engine.breaker import CircuitBreaker, CircuitOpenError
+from trader.engine.breaker import Breakers, CircuitOpenError
 from trader.engine.order_manager.cancels import Canceller
 from trader.engine.order_manager.events import VenueEventHandler
 from trader.engine.order_manager.guard import (
     BATCH_ENDPOINT,
     CLOSED_ONLY_ENDPOINT,
+    OPEN_ORDERS_ENDPOINT,
     TIER_ENDPOINT,
     RateLimitWaitTooLong,
     VenueGuard,
@@ -35,6 +36,7 @@ from trader.engine.order_manager.settings import OrderManagerSettings, OrderMana
 from trader.engine.order_manager.submit import Submitter, check_batch_intents
 from trader.engine.rate_limit import RateLimiter, TierSource
 from trader.engine.restrictions import VenueRestrictions
+from trader.engine.venue_health import VenueHealth
 from trader.errors import ConfigError
 from trader.integrations.store.base import Store
 from trader.venues.base import MAX_BATCH_SIZE, CancelResult, Venue, VenueAccount, VenueEvent, VenueTrade
@@ -54,7 +56,7 @@ class OrderManager:
         store: Store,
         *,
         portfolio: Portfolio | None = None,
-        breaker: CircuitBreaker | None = None,
+        breakers: Breakers | None = None,
         limiter: RateLimiter | None = None,
         settings: OrderManagerSettings | None = None,
         wall_ns: Callable[[], int] = time.time_ns,
@@ -65,10 +67,11 @@ class OrderManager:
         self._settings = settings = settings or OrderManagerSettings()
         self._wall_ns = wall_ns
         self._guard = guard = VenueGuard(
-            breaker or CircuitBreaker(name="venue"),
+            breakers or Breakers(),
             limiter or RateLimiter(),
             request_timeout_secs=settings.request_timeout_secs,
             restrictions=VenueRestrictions(settings.restrictions),
+            health=VenueHealth(settings.venue_health),
             wall_secs=self.now,
         )
         #: the venue's account side (rate-limit reports, closed-only, tier), when it has one
@@ -85,9 +88,9 @@ class OrderManager:
         )
         self._cancels = Canceller(venue, ledger, guard)
         self._events = VenueEventHandler(venue, ledger, guard, self._cancels)
-        self._resolver = Resolver(venue, ledger, guard, events=self._events, settings=settings)
+        self._resolver = Resolver(venue, ledger, guard, events=self._events, canceller=self._cancels, settings=settings)
         self._submitter = Submitter(
-            venue, ledger, guard, resolver=self._resolver, events=self._events, settings=settings
+            venue, ledger, guard, resolver=self._resolver, events=self._events, cancels=self._cancels, settings=settings
         )
 
     # -- what it was built with -----------------------------------------------------------------------------------
@@ -109,8 +112,14 @@ class OrderManager:
         return self._ledger.portfolio
 
     @property
-    def breaker(self) -> CircuitBreaker:
-        return self._guard.breaker
+    def breakers(self) -> Breakers:
+        """The circuit breakers, one per endpoint family (orders, cancels, reads)."""
+        return self._guard.breakers
+
+    @property
+    def health(self) -> VenueHealth:
+        """The venue's health as the requests see it (answers, refusals of our credentials, silence)."""
+        return self._guard.health
 
     @property
     def limiter(self) -> RateLimiter:
@@ -157,8 +166,17 @@ class OrderManager:
         return self._ledger.venue_matched
 
     def unresolved(self) -> list[Order]:
+        """The UNKNOWN orders (their submit's outcome unknown), by client order id."""
         orders = self._ledger.orders
         return [orders[cid] for cid in sorted(self._ledger.unresolved)]
+
+    def unknown_deadline(self, client_order_id: str) -> float:
+        """For an UNKNOWN order: the Trio time from which the venue's "not found" is a verdict (its window's end)."""
+        return self._resolver.deadline(client_order_id)
+
+    def deferred_cancels(self) -> dict[str, str]:
+        """Cancels waiting for the venue to confirm their order's id: client order id -> reason."""
+        return self._cancels.deferred()
 
     def recent_events(self) -> list[object]:
         return self._ledger.recent_events()
@@ -215,7 +233,8 @@ class OrderManager:
     # -- asking the venue by order id ------------------------------------------------------------------------------
 
     async def reconcile(self, client_order_id: str) -> Order:
-        """Ask the venue about one order by its id and apply what it says (state, and every trade of it).
+        """Ask the venue about one order by its id and apply what it says (state, and every trade of it); an UNKNOWN
+        order not found is closed only once its window has passed.
 
         Lookup errors propagate (`VenueError`, `trio.TooSlowError`, `CircuitOpenError`, `RateLimitWaitTooLong`).
         """
@@ -235,17 +254,19 @@ class OrderManager:
 
     async def recover_pending(self) -> list[Order]:
         """At start: intents written but never resolved (a crash between the write and the answer). Each is rebuilt
-        as a SUBMITTED order and resolved by asking the venue for its id; nothing is sent again."""
+        as an UNKNOWN order and resolved by asking the venue for its id; nothing is sent again."""
         return await self._resolver.recover_pending()
 
     # -- cancels ------------------------------------------------------------------------------------------------
 
     async def cancel(self, client_order_id: str, *, reason: str = OrderReason.CANCELED_BY_USER) -> Order:
-        """Ask the venue to cancel one order (HIGH priority). Errors propagate; the order stays PENDING_CANCEL."""
+        """Ask the venue to cancel one order (HIGH priority). Errors propagate; the order stays PENDING_CANCEL. The
+        cancel of an order whose id the venue has not confirmed (SUBMITTED, UNKNOWN) is deferred until it does."""
         return await self._cancels.cancel(client_order_id, reason=reason)
 
     async def cancel_all(self, *, reason: str, force: bool = False) -> CancelResult:
-        """Cancel every open order at the venue (HIGH priority; `force`: even with the breaker open)."""
+        """Cancel every open order at the venue (HIGH priority; `force`: even with the cancels breaker open); those
+        it has not confirmed yet are cancelled once it does."""
         return await self._cancels.cancel_all(reason=reason, force=force)
 
     async def cancel_many(self, client_order_ids: Sequence[str], *, reason: str) -> list[Order]:
@@ -285,6 +306,20 @@ class OrderManager:
         if tier is not None:
             self.limiter.set_tier(tier, TierSource.ENDPOINT, trio.current_time())
         return tier
+
+    async def probe_venue(self) -> bool:
+        """Ask the venue one authenticated question (closed-only, or the open orders for a venue without an account
+        side) through the guard, so that its outcome tells the venue's health; True when it was answered."""
+        if self._account is not None:
+            return await self.poll_closed_only() is not None
+        try:
+            await self._guard.call(
+                OPEN_ORDERS_ENDPOINT, self._venue.open_orders, max_wait_secs=self._settings.max_rate_wait_secs
+            )
+        except (VenueError, trio.TooSlowError, CircuitOpenError, RateLimitWaitTooLong) as exc:
+            log.warning("venue_probe_failed", error=repr(exc))
+            return False
+        return True
 
     # -- venue events -----------------------------------------------------------------------------------------
 
@@ -340,12 +375,16 @@ class OrderManager:
             recovered=c["recovered"],
             event_gaps=c["event_gaps"],
             orders_forgotten=c["orders_forgotten"],
-            breaker=guard.breaker.statistics(),
+            breakers=guard.breakers.statistics(),
             rate_limiter=guard.limiter.statistics(),
             unknown_trade_statuses=c["unknown_trade_statuses"],
             restrictions=guard.restrictions.statistics(trio.current_time()),
             restricted={k.split(":", 1)[1]: n for k, n in g.items() if k.startswith("restricted:")},
             restart_retries=g["restart_retries"],
+            lookups=c["lookups"],
+            late_fills=c["late_fills"],
+            cancels_deferred=c["cancels_deferred"],
+            venue_health=guard.health.statistics(trio.current_time()),
         )
 
     def positions(self) -> dict[str, Decimal]:

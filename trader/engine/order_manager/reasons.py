@@ -17,7 +17,8 @@ __all__ = [
     "SubmitOutcome",
 ]
 
-SUBMIT_NOT_FOUND = "SUBMIT_NOT_FOUND"  # the submit's outcome was unknown and the venue does not have the order
+#: the submit's outcome was unknown and the venue did not have the order once the window for its answer had passed
+SUBMIT_NOT_FOUND = "SUBMIT_NOT_FOUND"
 CIRCUIT_OPEN = "CIRCUIT_OPEN"
 RATE_LIMITED = "RATE_LIMITED"
 STORE_WRITE_FAILED = "STORE_WRITE_FAILED"
@@ -33,5 +34,5 @@ class SubmitOutcome(enum.StrEnum):
     ACCEPTED = "ACCEPTED"  # the venue has the order (resting, matched, or already closed)
     REJECTED = "REJECTED"  # the venue refused it
     NOT_SENT = "NOT_SENT"  # it never left (store, breaker, rate limit, blocked, cancelled before sending)
-    NOT_FOUND = "NOT_FOUND"  # outcome was unknown; the venue does not have it
-    UNRESOLVED = "UNRESOLVED"  # outcome unknown, and the venue could not be asked
+    NOT_FOUND = "NOT_FOUND"  # outcome was unknown; the venue did not have it once the window had passed
+    UNRESOLVED = "UNRESOLVED"  # outcome unknown, and the venue could not be asked within the window: still UNKNOWN

@@ -1,35 +1,51 @@
 """Resolving by order id: what the venue has of an order we sent, asked for by the id we computed before sending.
 
-A submit whose outcome is unknown (a timeout, a disconnect, a 5xx or a garbled reply) is resolved by ASKING THE
-VENUE FOR THAT ORDER ID (`Venue.lookup`; a venue without a by-id endpoint answers from its open orders and trades),
-up to `resolve_attempts` times, `resolve_retry_secs` apart; the order is never sent again. Found: its state is
-applied, and its trades are fetched when the venue says more matched than we know. Not there: the order is closed
-as CANCELED with reason `SUBMIT_NOT_FOUND` (a state that still accepts a late fill, so the position follows the
-venue); still unknown after every attempt (the venue could not be asked): the order stays SUBMITTED and is counted as
-unresolved until an event or a reconciliation settles it. Venue events about the order that arrive meanwhile settle
-it too.
+Unknown is a state, not a verdict. A submit whose outcome is unknown (a timeout, a disconnect, a 5xx or a garbled
+reply, or a cancellation while its request was on the wire) leaves the order UNKNOWN (`mark_unknown`: in the store
+too, its intent still pending), and it stays so until the venue shows it:
 
-The same question serves `reconcile` (one order, on demand: the periodic reconciliation asks for
-`needs_reconcile()`), `resync_open_orders` (every open order, after a gap in the venue's events) and
-`recover_pending` (at start: intents written but never resolved, rebuilt as SUBMITTED orders and resolved by id).
+- found by id (`Venue.lookup`; a venue without a by-id endpoint answers from its open orders and trades): its state is
+  applied, and its trades are fetched when the venue says more matched than we know;
+- found by an event about it (an order update, a trade of it: `trader.engine.order_manager.events`);
+- found by its trades, asked for when a lookup finds nothing once the window has passed;
+- or absent: not found by id nor by its trades once the WINDOW has passed (`OrderManagerSettings.unknown_window_secs`
+  after its request left: the venue's ack latency, up to our deadline, plus `unknown_grace_secs`). Only then is it
+  closed, as CANCELED with reason `SUBMIT_NOT_FOUND` (a state that still accepts a late fill, reported as one: see
+  `events`). A "not found" before the window ends is no verdict: the request may still be on its way in.
+
+`resolve_unknown` (the submitting task) asks on a backoff schedule (`lookup_initial_secs`, doubling, at most
+`lookup_max_secs` apart) and once more when the window ends, waking early when an event settles the order; the order
+is never sent again. If the venue could not be asked by then, the order stays UNKNOWN (outcome UNRESOLVED), and the
+periodic reconciliation goes on asking (`reconcile`, for `needs_reconcile()`), with the same rule.
+
+Counts (`OrderLedger.put`): `resolved_found` and `resolved_not_found` as orders leave UNKNOWN, `lookups` here. Whoever
+applies the change that ends UNKNOWN also records the intent's resolution (ACKED, or REJECTED with `SUBMIT_NOT_FOUND`)
+and sends a cancel deferred meanwhile (`trader.engine.order_manager.cancels`).
+
+The same question serves `resync_open_orders` (every open order, after a gap in the venue's events) and
+`recover_pending` (at start: intents written but never resolved, rebuilt as UNKNOWN orders and resolved by id, the
+window starting at the recovery: when they were sent is not known).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 import structlog
 import trio
 
 from trader.domain.enums import OrderStatus
-from trader.domain.events import OrderCanceled, OrderReason, OrderSubmitted
+from trader.domain.events import OrderCanceled, OrderOutcomeUnknown, OrderReason, OrderSubmitted
 from trader.domain.orders import Order
 from trader.engine.breaker import CircuitOpenError
+from trader.engine.order_manager.cancels import Canceller
 from trader.engine.order_manager.events import VenueEventHandler
 from trader.engine.order_manager.guard import LOOKUP_ENDPOINT, TRADES_ENDPOINT, RateLimitWaitTooLong, VenueGuard
 from trader.engine.order_manager.ledger import OrderLedger
 from trader.engine.order_manager.reasons import SUBMIT_NOT_FOUND, SubmitOutcome
 from trader.engine.order_manager.settings import OrderManagerSettings
+from trader.infra.backoff import Backoff
 from trader.integrations.store.base import IntentState
 from trader.venues.base import Venue, VenueOrder, VenueTrade
 from trader.venues.errors import VenueError
@@ -37,6 +53,14 @@ from trader.venues.errors import VenueError
 __all__ = ["Resolver"]
 
 log = structlog.get_logger(__name__)
+
+_LOOKUP_ERRORS = (CircuitOpenError, RateLimitWaitTooLong, VenueError, trio.TooSlowError)
+#: Why an order recovered at start is UNKNOWN (its intent was written; whether it was sent is not known).
+RECOVERED = "RECOVERED"
+
+
+def _is_unknown(order: Order) -> bool:
+    return order.status is OrderStatus.UNKNOWN
 
 
 class Resolver:
@@ -49,74 +73,135 @@ class Resolver:
         guard: VenueGuard,
         *,
         events: VenueEventHandler,
+        canceller: Canceller,
         settings: OrderManagerSettings,
     ) -> None:
         self._venue = venue
         self._ledger = ledger
         self._guard = guard
         self._events = events
+        self._canceller = canceller
         self._settings = settings
+        self._backoff = Backoff(
+            initial_secs=settings.lookup_initial_secs, max_secs=settings.lookup_max_secs, jitter=0.0
+        )
+
+    # -- UNKNOWN ------------------------------------------------------------------------------------------------
+
+    def mark_unknown(self, cids: Sequence[str], cause: str, *, sent_at: float) -> None:
+        """The orders of a request whose outcome is unknown: UNKNOWN from now (their request left at `sent_at`, Trio
+        time); the caller saves them. Counted (`ambiguous`) and logged."""
+        ledger = self._ledger
+        ts = ledger.now()
+        for cid in cids:
+            if ledger.orders[cid].status is not OrderStatus.SUBMITTED:
+                continue  # an event about it came first: the venue has it
+            ledger.counts["ambiguous"] += 1
+            ledger.sent_at[cid] = sent_at
+            ledger.apply(OrderOutcomeUnknown(client_order_id=cid, ts=ts, cause=cause))
+            log.warning(
+                "submit_outcome_unknown",
+                client_order_id=cid,
+                order_id=ledger.orders[cid].order_id,
+                cause=cause,
+                verdict_in_secs=round(self.deadline(cid) - trio.current_time(), 3),
+            )
+
+    def deadline(self, cid: str) -> float:
+        """The Trio time from which "not found" is a verdict on this UNKNOWN order: its window's end."""
+        sent_at = self._ledger.sent_at.get(cid)
+        if sent_at is None:  # not known when it left: from now
+            sent_at = self._ledger.sent_at[cid] = trio.current_time()
+        return sent_at + self._settings.unknown_window_secs
 
     async def resolve_unknown(self, cid: str) -> SubmitOutcome:
+        """Ask the venue about an UNKNOWN order on the backoff schedule until it shows the order or (after the
+        window) its absence; UNRESOLVED when the window ended and the venue could not be asked."""
         ledger = self._ledger
-        for attempt in range(self._settings.resolve_attempts):
-            if attempt:
-                await trio.sleep(self._settings.resolve_retry_secs)
-            if ledger.orders[cid].status is not OrderStatus.SUBMITTED:
-                # Venue events about this order arrived (before or after the timeout): the venue has it.
-                ledger.unresolved.discard(cid)
-                ledger.counts["resolved_found"] += 1
-                await ledger.resolve_intent(cid, IntentState.ACKED)
-                return SubmitOutcome.ACCEPTED
+        if not _is_unknown(ledger.orders[cid]):
+            # An event about it came while its request was failing: the venue has it.
+            await ledger.resolve_intent(cid, IntentState.ACKED)
+            return self._outcome(ledger.orders[cid])
+        deadline = self.deadline(cid)
+        attempt = 0
+        while True:
+            wake = trio.current_time() + self._backoff.delay(attempt)
+            final = wake >= deadline
+            attempt += 1
+            with trio.move_on_at(deadline if final else wake):
+                await ledger.wait_until(cid, lambda o: not _is_unknown(o))  # an event settles it meanwhile
+            if not _is_unknown(ledger.orders[cid]):
+                return self._outcome(ledger.orders[cid])
             try:
-                found = await self._lookup(ledger.orders[cid].order_id)
-            except (CircuitOpenError, RateLimitWaitTooLong, VenueError, trio.TooSlowError) as exc:
-                log.warning("order_lookup_failed", client_order_id=cid, attempt=attempt + 1, error=repr(exc))
-                continue
-            if cid not in ledger.unresolved:  # an event settled it while we asked
-                return SubmitOutcome.ACCEPTED
-            ledger.unresolved.discard(cid)
-            if found is None:
-                ledger.counts["resolved_not_found"] += 1
-                log.warning("submit_resolved_not_found", client_order_id=cid)
-                ledger.apply(OrderCanceled(client_order_id=cid, ts=ledger.now(), reason=SUBMIT_NOT_FOUND))
-                await ledger.resolve_intent(cid, IntentState.REJECTED, reason=SUBMIT_NOT_FOUND)
-                await ledger.save_order(cid)
-                return SubmitOutcome.NOT_FOUND
-            ledger.counts["resolved_found"] += 1
+                outcome = await self._ask(cid, final=final)
+            except _LOOKUP_ERRORS as exc:
+                log.warning("order_lookup_failed", client_order_id=cid, attempt=attempt, error=repr(exc))
+                outcome = None
+            if outcome is not None:
+                return outcome
+            if final:
+                log.error("submit_unresolved", client_order_id=cid, order_id=ledger.orders[cid].order_id)
+                return SubmitOutcome.UNRESOLVED
+
+    async def _ask(self, cid: str, *, final: bool) -> SubmitOutcome | None:
+        """One lookup by id of an UNKNOWN order, and what it proves: None when nothing yet (not found before the
+        window ended). `final`: the window has ended, so "not found" (by id, and by its trades) is the verdict.
+        Lookup errors propagate."""
+        ledger = self._ledger
+        order = ledger.orders[cid]
+        ledger.counts["lookups"] += 1
+        found = await self._lookup(order.order_id)
+        if not _is_unknown(ledger.orders[cid]):  # an event settled it while we asked
+            return self._outcome(ledger.orders[cid])
+        if found is not None:
             log.info("submit_resolved_found", client_order_id=cid, venue_status=found.status)
             await self._apply_found(cid, found)
-            await ledger.resolve_intent(cid, IntentState.ACKED)
             return SubmitOutcome.ACCEPTED
-        log.error("submit_unresolved", client_order_id=cid, order_id=ledger.orders[cid].order_id)
-        return SubmitOutcome.UNRESOLVED
+        if not final:
+            return None
+        mine = [t for t in await self._fetch_trades(order) if t.order_id == order.order_id]
+        if mine:
+            log.warning("submit_resolved_by_trades", client_order_id=cid, trades=len(mine))
+            for trade in mine:
+                await self._events.on_trade(trade)
+            return self._outcome(ledger.orders[cid])
+        if not _is_unknown(ledger.orders[cid]):
+            return self._outcome(ledger.orders[cid])
+        log.warning(
+            "submit_resolved_not_found",
+            client_order_id=cid,
+            window_secs=self._settings.unknown_window_secs,
+        )
+        ledger.apply(OrderCanceled(client_order_id=cid, ts=ledger.now(), reason=SUBMIT_NOT_FOUND))
+        await ledger.resolve_intent(cid, IntentState.REJECTED, reason=SUBMIT_NOT_FOUND)
+        await ledger.save_order(cid)
+        await self._canceller.on_changed(cid)
+        return SubmitOutcome.NOT_FOUND
+
+    @staticmethod
+    def _outcome(order: Order) -> SubmitOutcome:
+        return SubmitOutcome.NOT_FOUND if order.reason == SUBMIT_NOT_FOUND else SubmitOutcome.ACCEPTED
+
+    # -- asking on demand ------------------------------------------------------------------------------------------
 
     async def reconcile(self, client_order_id: str) -> Order:
-        """Ask the venue about one order by its id and apply what it says (state, and every trade of it).
+        """Ask the venue about one order by its id and apply what it says (state, and every trade of it). An UNKNOWN
+        order not found is closed only once its window has passed (and its trades show nothing).
 
         Lookup errors propagate (`VenueError`, `trio.TooSlowError`, `CircuitOpenError`, `RateLimitWaitTooLong`).
         """
         ledger = self._ledger
         order = ledger.orders[client_order_id]
-        was_unresolved = client_order_id in ledger.unresolved
-        found = await self._lookup(order.order_id)
-        if found is None:
-            if order.status is OrderStatus.SUBMITTED:
-                ledger.unresolved.discard(client_order_id)
-                ledger.apply(OrderCanceled(client_order_id=client_order_id, ts=ledger.now(), reason=SUBMIT_NOT_FOUND))
-                await ledger.save_order(client_order_id)
-                if was_unresolved:
-                    ledger.counts["resolved_not_found"] += 1
-                    await ledger.resolve_intent(client_order_id, IntentState.REJECTED, reason=SUBMIT_NOT_FOUND)
+        if _is_unknown(order):
+            await self._ask(client_order_id, final=trio.current_time() >= self.deadline(client_order_id))
         else:
-            await self._apply_found(client_order_id, found)
-            if was_unresolved:
-                ledger.counts["resolved_found"] += 1
-                await ledger.resolve_intent(client_order_id, IntentState.ACKED)
+            found = await self._lookup(order.order_id)
+            if found is not None:  # not found: a request still on its way (SUBMITTED), or an order closed here
+                await self._apply_found(client_order_id, found)
         return ledger.orders[client_order_id]
 
     def needs_reconcile(self) -> list[Order]:
-        """Orders to ask the venue about: outcome unknown, or fills reported by the venue that never arrived."""
+        """Orders to ask the venue about: UNKNOWN, or fills reported by the venue that never arrived."""
         ledger = self._ledger
         # Only orders unresolved or with venue-reported fills can qualify: not a scan of every order ever sent. An
         # order whose reported fills all arrived is forgotten here (its awaited fills are 0 with or without the entry;
@@ -137,12 +222,12 @@ class Resolver:
         for order in self._ledger.open_orders():
             try:
                 await self.reconcile(order.client_order_id)
-            except (CircuitOpenError, RateLimitWaitTooLong, VenueError, trio.TooSlowError) as exc:
+            except _LOOKUP_ERRORS as exc:
                 log.warning("resync_failed", client_order_id=order.client_order_id, error=repr(exc))
 
     async def recover_pending(self) -> list[Order]:
         """At start: intents written but never resolved (a crash between the write and the answer). Each is rebuilt
-        as a SUBMITTED order and resolved by asking the venue for its id; nothing is sent again."""
+        as an UNKNOWN order and resolved by asking the venue for its id; nothing is sent again."""
         ledger = self._ledger
         store = ledger.store
         recovered: list[Order] = []
@@ -164,19 +249,21 @@ class Resolver:
             order = Order.from_intent(record.to_intent(), order_id=record.order_id, ts=record.created_at_ns / 1e9)
             ledger.add(order)
             ledger.apply(OrderSubmitted(client_order_id=cid, ts=ledger.now()))
-            ledger.unresolved.add(cid)
             ledger.counts["recovered"] += 1
             log.warning("recovering_pending_intent", client_order_id=cid, order_id=order.order_id)
+            self.mark_unknown((cid,), RECOVERED, sent_at=trio.current_time())
+            await ledger.save_order(cid)
             await self.resolve_unknown(cid)
             recovered.append(ledger.orders[cid])
         return recovered
+
+    # -- the venue -------------------------------------------------------------------------------------------------
 
     async def _apply_found(self, cid: str, found: VenueOrder) -> None:
         order = self._ledger.orders[cid]
         if found.size_matched > order.filled:
             await self._sync_trades(order)
         await self._events.on_venue_order(found)
-        self._ledger.unresolved.discard(cid)
 
     async def _lookup(self, order_id: str) -> VenueOrder | None:
         return await self._guard.call(

@@ -16,9 +16,10 @@ Sending one order (`OrderManager.submit`):
 4. the reply drives the state machine (`trader.domain.orders`): accepted (LIVE, or matched on entry with the
    fills arriving as trades), rejected (a value with the venue's stable code; a connection that could not be made
    is `VENUE_CONNECTION_ERROR`, and any 4xx is rejected with its code), or UNKNOWN: a timeout, a disconnect, a 5xx
-   or a garbled reply, resolved by asking the venue for that order id (`trader.engine.order_manager.resolve`); the
-   order is never sent again. A submit cancelled while its request was on the wire (an emergency stop) is
-   unresolved the same way; one cancelled before it left is closed as never sent.
+   or a garbled reply. UNKNOWN is a state, not a verdict: the order stays so until the venue shows it or its absence,
+   asked by that order id on a backoff schedule (`trader.engine.order_manager.resolve`); the order is never sent
+   again. A submit cancelled while its request was on the wire (an emergency stop) is UNKNOWN the same way; one
+   cancelled before it left is closed as never sent.
 
 Trading restrictions (`trader.engine.restrictions`): an order the venue would refuse now (a restart, the post-only
 window for an order that is not post-only, cancel-only, trading disabled, a buy while closed-only) is not sent:
@@ -50,6 +51,7 @@ from trader.domain.intents import OrderIntent
 from trader.domain.numbers import Side
 from trader.domain.orders import Order
 from trader.engine.breaker import CircuitOpenError
+from trader.engine.order_manager.cancels import Canceller
 from trader.engine.order_manager.events import VenueEventHandler
 from trader.engine.order_manager.guard import (
     BATCH_ENDPOINT,
@@ -59,6 +61,7 @@ from trader.engine.order_manager.guard import (
     VenueGuard,
     VenueRestricted,
     is_unknown_outcome,
+    unknown_cause,
 )
 from trader.engine.order_manager.ledger import OrderLedger
 from trader.engine.order_manager.reasons import (
@@ -86,6 +89,9 @@ from trader.venues.errors import (
 __all__ = ["DuplicateClientOrderId", "PrepareFailed", "Submitter", "check_batch_intents"]
 
 log = structlog.get_logger(__name__)
+
+#: Why an order is UNKNOWN when its submit was cancelled (an emergency stop) while the request was on the wire.
+CANCELLED_IN_FLIGHT = "CANCELLED_IN_FLIGHT"
 
 
 class PrepareFailed(TraderError):
@@ -121,6 +127,7 @@ class Submitter:
         *,
         resolver: Resolver,
         events: VenueEventHandler,
+        cancels: Canceller,
         settings: OrderManagerSettings,
     ) -> None:
         self._venue = venue
@@ -128,6 +135,7 @@ class Submitter:
         self._guard = guard
         self._resolver = resolver
         self._events = events
+        self._cancels = cancels
         self._settings = settings
         self.rejected: Counter[str] = Counter()
         self.not_sent: Counter[str] = Counter()
@@ -143,8 +151,9 @@ class Submitter:
         for order in orders:
             ledger.add(order)
         outcomes: dict[str, SubmitOutcome] = {}
+        sent: list[float] = []  # when the request's last attempt left (an order refused with 425 is sent again)
         try:
-            await self._write_and_send(orders, group_id, outcomes)
+            await self._write_and_send(orders, group_id, outcomes, sent)
         finally:
             with trio.move_on_after(self._settings.request_timeout_secs, shield=True):
                 for cid in cids:
@@ -154,7 +163,9 @@ class Submitter:
                     elif cid not in outcomes and ledger.orders[cid].status is OrderStatus.SUBMITTED:
                         # Cancelled while the request was on its way (an emergency stop): the venue may or may not
                         # have the order. It is asked for by id (reconciliation), like any unknown outcome.
-                        ledger.unresolved.add(cid)
+                        left = sent[-1] if sent else trio.current_time()
+                        self._resolver.mark_unknown((cid,), CANCELLED_IN_FLIGHT, sent_at=left)
+                        await ledger.save_order(cid)
         for cid in cids:
             log.debug(
                 "order_submit_done", client_order_id=cid, outcome=outcomes.get(cid), status=ledger.orders[cid].status
@@ -224,10 +235,11 @@ class Submitter:
             log.error("intent_write_failed", client_order_ids=[r.client_order_id for r in records], error=str(exc))
 
     async def _write_and_send(
-        self, orders: Sequence[Order], group_id: str | None, outcomes: dict[str, SubmitOutcome]
+        self, orders: Sequence[Order], group_id: str | None, outcomes: dict[str, SubmitOutcome], sent: list[float]
     ) -> None:
         """Write the intents, send the orders in one request (`POST /order` for one, `POST /orders` for more), and
-        resolve each: its outcome goes into `outcomes` as soon as it is known."""
+        resolve each: its outcome goes into `outcomes` as soon as it is known; `sent` gets the Trio time each attempt
+        of the request left."""
         ledger = self._ledger
         cids = [order.client_order_id for order in orders]
 
@@ -251,7 +263,6 @@ class Submitter:
         if denial is not None:
             await not_sent(denial)
             return
-        sent: list[float] = []  # when the last attempt left (an order refused with 425 is sent again)
         if len(orders) == 1:
             endpoint, call = ORDER_ENDPOINT, partial(self._submit_one, cids[0], sent)
         else:
@@ -281,15 +292,10 @@ class Submitter:
             return
         except (trio.TooSlowError, VenueError) as exc:
             if is_unknown_outcome(exc):
-                ledger.counts["ambiguous"] += len(cids)
-                ledger.unresolved.update(cids)
-                for order in orders:
-                    log.warning(
-                        "submit_outcome_unknown",
-                        client_order_id=order.client_order_id,
-                        order_id=order.order_id,
-                        error=repr(exc),
-                    )
+                log.warning("submit_request_failed", client_order_ids=cids, error=repr(exc))
+                self._resolver.mark_unknown(cids, unknown_cause(exc), sent_at=sent[-1] if sent else trio.current_time())
+                for cid in cids:
+                    await ledger.save_order(cid)
                 async with trio.open_nursery() as nursery:
                     for cid in cids:
                         nursery.start_soon(self._resolve_into, cid, outcomes)
@@ -345,17 +351,16 @@ class Submitter:
             return SubmitOutcome.REJECTED
         ledger = self._ledger
         ledger.counts["accepted"] += 1
-        ledger.unresolved.discard(cid)
         order = ledger.orders[cid]
         ledger.note_matched(cid, result.filled_size)
         self._events.apply_venue_status(order, result.status, result.filled_size)
         await ledger.resolve_intent(cid, IntentState.ACKED)
         await ledger.save_order(cid)
+        await self._cancels.on_changed(cid)
         return SubmitOutcome.ACCEPTED
 
     async def _refused(self, cid: str, reason: str, message: str, *, sent: bool) -> None:
         ledger = self._ledger
-        ledger.unresolved.discard(cid)
         self.rejected[reason] += 1
         log.info("order_rejected", client_order_id=cid, reason=reason, message=message[:200])
         ledger.apply(OrderRejected(client_order_id=cid, reason=reason, ts=ledger.now(), message=message[:200]))

@@ -41,6 +41,11 @@ class ApiKeyStore:
         self._keys[credentials.api_key] = (credentials, address)
         return credentials
 
+    def register(self, credentials: ApiCredentials, address: str) -> None:
+        """Take `credentials` as `address`'s from now on (a key issued elsewhere, or rotated: tests of a client whose
+        configured credentials the venue refused until now)."""
+        self._keys[credentials.api_key] = (credentials, address)
+
     def lookup(self, api_key: str) -> tuple[ApiCredentials, str] | None:
         return self._keys.get(api_key)
 
