@@ -23,8 +23,9 @@ appears):
   markets and the default 300 s resolve one about every 40 s at first), then resolves: YES wins with the
   probability of its fair value, and a `split_rate` share of resolutions are 50/50. Its maker stops quoting, the
   exchange cancels what rests, `market_resolved` goes out, Gamma and the CLOB show the outcome;
-- a neg-risk event lives `event_lifetime_secs` (0, the default: for ever), then resolves as one: one outcome's YES
-  wins, chosen by the fair values (in the incomplete event the unlisted "other" may win: every listed NO wins);
+- a neg-risk event lives `event_lifetime_secs` (900 x [0.5, 1.5); 0: for ever), then resolves as one: one outcome's
+  YES wins, chosen by the fair values (in the incomplete event the unlisted "other" may win: every listed NO wins),
+  and a new event of the same kind is listed in its place, so baskets keep coming;
 - new standalone markets are listed at `new_market_rate_per_min` (announced with `new_market`, in Gamma and the
   CLOB at once), each quoted by a maker of its own and living its own lifetime;
 - `market_lifetime_secs=0` and `new_market_rate_per_min=0` turn it off.
@@ -93,7 +94,7 @@ class SyntheticParams:
     dislocation_ttl_secs: float = 5.0
     moving: bool = True
     market_lifetime_secs: float = 300.0
-    event_lifetime_secs: float = 0.0
+    event_lifetime_secs: float = 900.0
     new_market_rate_per_min: float = 1.0
     split_rate: float = 0.05
     v3_markets: int = 0
@@ -168,6 +169,7 @@ class SyntheticScenario:
         self._lives: list[tuple[float, list[_Quoter]]] = []  # (lifetime factor x lifetime, the quoters that end)
         self._deadlines: list[tuple[float, list[_Quoter]]] = []  # (when, quoters) once set up
         self._listed = 0
+        self._event_groups: list[tuple[bool, list[_Quoter], SimEvent]] = []  # (complete, quoters, event) listed
         self._build()
 
     @classmethod
@@ -202,32 +204,39 @@ class SyntheticScenario:
             quoter = self._quoter(market, rng.randrange(20, 81) * 100, 2 if unlinked else 1)
             (self._unlinked if unlinked else self._quoters).append(quoter)
             self._lives.append((self._lifetime(self.params.market_lifetime_secs), [quoter]))
-        for complete, title, total in (
-            (True, f"Synthetic election {seed}: who wins", PIPS_PER_ONE),
-            (False, f"Synthetic award {seed}: who takes it", PIPS_PER_ONE * 85 // 100),
-        ):
-            names = ("Alpha", "Bravo", "Charlie")
-            event, markets = make_neg_risk_event(
-                f"synthetic:{seed}:{title}",
-                title=title,
-                outcomes=names,
-                complete=complete,
-                protocol_v2=complete and self.params.v3_neg_risk,
-            )
-            weights = [rng.randrange(20, 50) for _ in names]
-            fairs = [total * w // sum(weights) // 100 * 100 for w in weights]
-            fairs[0] += total - sum(fairs)
-            group: list[_Quoter] = []
-            for market, fair in zip(markets, fairs, strict=True):
-                quoter = self._quoter(market, fair, 2)
-                quoter.group = group
-                group.append(quoter)
-            self._markets.extend(markets)
-            self._events.append(event)
-            self._quoters.extend(group)
+        for complete in (True, False):
+            group = self._new_event(complete, f"{seed}")
             self._lives.append((self._lifetime(self.params.event_lifetime_secs), group))
-            if complete:
-                self._complete_event = group
+
+    def _new_event(self, complete: bool, tag: str) -> list[_Quoter]:
+        """A neg-risk event of three outcomes, complete (its fair values sum to 1: a basket arbitrage) or not (an
+        unlisted "other" holds 15%), with a maker quoting each; added to the listing. Returns its quoters."""
+        rng = self.rng
+        title = f"Synthetic election {tag}: who wins" if complete else f"Synthetic award {tag}: who takes it"
+        total = PIPS_PER_ONE if complete else PIPS_PER_ONE * 85 // 100
+        names = ("Alpha", "Bravo", "Charlie")
+        event, markets = make_neg_risk_event(
+            f"synthetic:{self.options.seed}:{title}",
+            title=title,
+            outcomes=names,
+            complete=complete,
+            protocol_v2=complete and self.params.v3_neg_risk,
+        )
+        weights = [rng.randrange(20, 50) for _ in names]
+        fairs = [total * w // sum(weights) // 100 * 100 for w in weights]
+        fairs[0] += total - sum(fairs)
+        group: list[_Quoter] = []
+        for market, fair in zip(markets, fairs, strict=True):
+            quoter = self._quoter(market, fair, 2)
+            quoter.group = group
+            group.append(quoter)
+        self._markets.extend(markets)
+        self._events.append(event)
+        self._quoters.extend(group)
+        if complete:
+            self._complete_event = group
+        self._event_groups.append((complete, group, event))
+        return group
 
     def _lifetime(self, secs: float) -> float:
         """A lifetime of `secs` x [0.5, 1.5) (0: for ever)."""
@@ -392,6 +401,24 @@ class SyntheticScenario:
             if exchange.resolution(quoter.market.condition_id) is None:
                 exchange.resolve(quoter.market.condition_id, winner, now)
                 self.stats["resolved"] += 1
+        for complete, event_group, _event in list(self._event_groups):
+            if event_group is group:  # a neg-risk event ended: another of its kind is listed, so the baskets go on
+                self._event_groups.remove((complete, event_group, _event))
+                self._list_event(exchange, now, complete)
+
+    def _list_event(self, exchange: Exchange, now: float, complete: bool) -> None:
+        """A new neg-risk event while the sim runs, in Gamma and the CLOB at once, quoted and living its own life."""
+        self._listed += 1
+        group = self._new_event(complete, f"{self.options.seed} (new #{self._listed})")
+        event = self._event_groups[-1][2]
+        for quoter in group:
+            exchange.list_market(quoter.market, now, event=event)
+            exchange.fund(quoter.address, collateral=_MAKER_COLLATERAL)
+            self._requote(exchange, quoter, now)
+        life = self._lifetime(self.params.event_lifetime_secs)
+        if life > 0:
+            self._deadlines.append((now + life, group))
+        self.stats["listed"] += 1
 
     def _list_market(self, exchange: Exchange, now: float) -> None:
         """A new standalone market with a maker of its own, living its own lifetime."""
