@@ -290,3 +290,23 @@ def test_past_firings_are_forgotten_once_they_hold_nothing_back() -> None:
     sb.markets.clear()  # those markets are no longer followed
     strategy.on_state(sb.state(now=102.0))  # a full sweep, every basket done and past its cooldown
     assert strategy._fired == {}
+
+
+def test_a_neg_risk_basket_holds_at_most_its_cap_of_collateral_until_the_event_resolves() -> None:
+    """A neg-risk basket cannot be merged back: what it costs stays locked until the event resolves, so the strategy
+    keeps at most `max_held_basket_usd` in one (binary sets are merged at once and have no such cap)."""
+    settings = SumTo100Settings(max_basket_usd=D(95), max_held_basket_usd=D(60), binary=False)
+    sb = neg_risk_event()  # each unit (one YES of every outcome) costs 0.95
+    arb = only_arb(SumTo100(settings).on_state(sb.state()))
+    assert arb.size * D("0.95") <= D(60)  # the cap, not max_basket_usd, sized it
+    assert arb.size == D("63.15")  # 60 / 0.95, floored to the share grid
+    yes_tokens = [m.yes_token_id for m in sb.markets.values()]
+    for token in yes_tokens:  # 40 units held already, at cost: 20 + 8 + 8 + ... = 38 pUSD
+        sb.hold(token, "40", cost=str(D("0.95") * 40 / 3))
+    arb = only_arb(SumTo100(settings).on_state(sb.state()))
+    assert arb.size * D("0.95") <= D(60) - D(38)
+    for token in yes_tokens:  # at the cap: nothing more
+        sb.hold(token, "63", cost="20")
+    assert SumTo100(settings).on_state(sb.state()) == []
+    uncapped = SumTo100Settings(max_basket_usd=D(95), max_held_basket_usd=D(0), binary=False)
+    assert only_arb(SumTo100(uncapped).on_state(sb.state())).size == D(100)

@@ -25,7 +25,7 @@ from trader.domain.enums import OrderType
 from trader.domain.intents import ArbIntent, OrderIntent
 from trader.domain.numbers import ONE, ZERO, Side
 from trader.strategies.base import IdSequence, MarketState, StrategyOutput, held
-from trader.strategies.baskets import Basket, BasketFill, iter_baskets, sizes_after_fees, walk_basket
+from trader.strategies.baskets import Basket, BasketFill, BasketKind, iter_baskets, sizes_after_fees, walk_basket
 
 __all__ = ["SumTo100", "SumTo100Settings"]
 
@@ -46,6 +46,10 @@ class SumTo100Settings:
     - `binary` / `neg_risk` (default True): which baskets to trade.
     - `sell_sets` (default True): sell a held complete set when the bids pay above 1 after fees.
     - `max_levels` (default 50): levels per book walked at most.
+    - `max_held_basket_usd` (default 250): the most pUSD (at cost) held in the legs of one neg-risk basket. A
+      complete set of a binary market is merged back into pUSD at once; a neg-risk basket cannot be merged and holds
+      its collateral until the event resolves, so without a cap the arbitrage would sink all the cash into it and
+      stop trading for as long as the event lasts. 0: no cap.
     """
 
     enabled: bool = True
@@ -60,6 +64,7 @@ class SumTo100Settings:
     neg_risk: bool = True
     sell_sets: bool = True
     max_levels: int = 50
+    max_held_basket_usd: Decimal = Decimal(250)
 
     def __post_init__(self) -> None:
         if not self.min_edge_usd > ZERO:
@@ -70,6 +75,8 @@ class SumTo100Settings:
             raise ValueError("min_leg_notional_usd and unwind_slippage must be >= 0")
         if self.max_book_age_secs <= 0 or self.refire_cooldown_secs < 0 or self.max_levels < 1:
             raise ValueError("max_book_age_secs must be > 0, refire_cooldown_secs >= 0, max_levels >= 1")
+        if self.max_held_basket_usd < ZERO:
+            raise ValueError("max_held_basket_usd must be >= 0 (0: no cap)")
         if self.order_type not in (OrderType.FOK, OrderType.FAK):
             raise ValueError(f"order_type must be FOK or FAK (a taker basket), got {self.order_type}")
 
@@ -118,10 +125,14 @@ class SumTo100:
 
     def _buy(self, basket: Basket, state: MarketState) -> ArbIntent | None:
         s = self.settings
+        budget = s.max_basket_usd
+        if basket.kind is BasketKind.NEG_RISK and s.max_held_basket_usd:
+            held_cost = sum((state.positions.position(leg.token_id).cost_basis for leg in basket.legs), ZERO)
+            budget = min(budget, s.max_held_basket_usd - held_cost)
+            if budget <= ZERO:
+                return None
         # No separate top-of-book check: the walk's first step is that very check (no unit clears: no fill).
-        fill = walk_basket(
-            basket, Side.BUY, min_edge=s.min_edge_usd, max_notional=s.max_basket_usd, max_levels=s.max_levels
-        )
+        fill = walk_basket(basket, Side.BUY, min_edge=s.min_edge_usd, max_notional=budget, max_levels=s.max_levels)
         return self._intent(basket, Side.BUY, fill, state)
 
     def _sell(self, basket: Basket, state: MarketState) -> ArbIntent | None:
