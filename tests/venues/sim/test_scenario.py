@@ -13,7 +13,7 @@ import trio_websocket
 from tests.venues.sim._support import T0, Recorder
 from trader.errors import ConfigError
 from trader.venues.sim.events import BookChanged, MarketListed, MarketResolved
-from trader.venues.sim.exchange import Exchange
+from trader.venues.sim.exchange import Exchange, ExchangeConfig
 from trader.venues.sim.scenarios import ScenarioOptions, make_scenario, scenario_names
 from trader.venues.sim.scenarios.synthetic import SyntheticScenario
 from trader.venues.sim.venue import SimConfig, open_sim_venue
@@ -191,3 +191,30 @@ def test_lifecycle_parameters_are_checked() -> None:
     for bad in ({"split_rate": "2"}, {"market_lifetime_secs": "-1"}, {"new_market_rate_per_min": "-3"}):
         with pytest.raises(ConfigError):
             SyntheticScenario.from_options(ScenarioOptions(params=bad))
+
+
+def test_a_long_run_keeps_a_bounded_history_of_closed_orders_and_settled_trades() -> None:
+    """The makers requote every step: without a bound the exchange's memory (and every listing's cost) grew with the
+    run. Live orders are never forgotten; the oldest closed orders and settled trades are."""
+    scenario = SyntheticScenario.from_options(
+        ScenarioOptions(markets=4, seed=5, params={"taker_rate_per_min": "600", "gap_rate_per_min": "120"})
+    )
+    markets, events = scenario.listing()
+    exchange = Exchange(markets, events, config=ExchangeConfig(keep_closed_orders=200, keep_settled_trades=20))
+    scenario.setup(exchange, T0)
+    live_before = None
+    for n in range(600):
+        now = T0 + 0.2 * (n + 1)
+        scenario.step(exchange, now)
+        exchange.advance(now)
+        if n == 300:
+            live_before = len(exchange.open_orders())
+    orders = list(exchange.orders())
+    closed = [o for o in orders if o.status != "LIVE"]
+    assert len(closed) <= 200 + 64  # compacted back to 200 each time it passes the margin
+    assert live_before is not None
+    assert len(exchange.open_orders()) > 0  # the books are still quoted
+    assert all(exchange.order(o.order_id) is o for o in exchange.open_orders())
+    trades = exchange.trades()
+    assert 0 < len(trades) <= 20 + 64 + 40  # settled ones bounded; a few still settling
+    assert scenario.stats["requotes"] > 500  # the run did pile up far more than it kept

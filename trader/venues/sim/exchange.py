@@ -97,6 +97,10 @@ class ExchangeConfig:
     tick_fine_edge: Decimal = Decimal("0.04")
     resend_book_after_trade: bool = True
     seed: int = 0
+    #: Closed orders and settled trades kept for lookups and listings (the oldest go first, beyond these): the sim
+    #: runs for days, and its makers requote every step.
+    keep_closed_orders: int = 20_000
+    keep_settled_trades: int = 20_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -1029,8 +1033,8 @@ class Exchange:
                 if kind == "settle":
                     self._settle_step(key, due)
                 elif kind == "expire":
-                    order = self._orders[key]
-                    if order.status == LIVE:
+                    order = self._orders.get(key)  # closed before it expired, and maybe forgotten since
+                    if order is not None and order.status == LIVE:
                         self._cancel_order(order, due)
                 elif kind == "heartbeat":
                     session = self._heartbeats.get(key)
@@ -1040,6 +1044,23 @@ class Exchange:
                             self._cancel_order(order, due)
         finally:
             self._flush(now)
+        self._compact()
+
+    def _compact(self) -> None:
+        """Forget the oldest closed orders and settled trades beyond what `config` keeps. Runs when a quarter more
+        has piled up, so its cost (one pass) is spread over many orders."""
+        config = self.config
+        if len(self._orders) > config.keep_closed_orders + max(config.keep_closed_orders // 4, 64):
+            closed = [oid for oid, order in self._orders.items() if order.status != LIVE]  # insertion: oldest first
+            for oid in closed[: max(0, len(closed) - config.keep_closed_orders)]:
+                del self._orders[oid]
+        if len(self._trade_order) > config.keep_settled_trades + max(config.keep_settled_trades // 4, 64):
+            settled = [t for t in self._trade_order if self._trades[t].step + 1 >= len(self._trades[t].path)]
+            drop = set(settled[: max(0, len(settled) - config.keep_settled_trades)])
+            if drop:
+                for trade_id in drop:
+                    del self._trades[trade_id]
+                self._trade_order = [t for t in self._trade_order if t not in drop]
 
     def _settle_step(self, trade_id: str, now: float) -> None:
         """The trade's next status on its path (and the one after that scheduled)."""
