@@ -168,6 +168,27 @@ def test_markets_resolve_after_their_lifetime_and_new_ones_are_listed_and_quoted
     assert {m.condition_id for m in scenario.listing()[0][:4]} <= {r.market for r in resolved}
 
 
+def test_binary_gaps_go_on_after_the_first_unlinked_market_resolves() -> None:
+    params = {"market_lifetime_secs": "4", "new_market_rate_per_min": "120", "event_lifetime_secs": "0"}
+    scenario, exchange, _ = _run(seed=9, steps=150, **params)  # 30 s: the first markets lived 2-6 s
+    (first_unlinked,) = [m for m in scenario.listing()[0][:4] if not m.complementary]
+    assert exchange.resolution(first_unlinked.condition_id) is not None
+    open_unlinked = [
+        m
+        for m in scenario.listing()[0]
+        if not m.complementary and not m.neg_risk and exchange.resolution(m.condition_id) is None
+    ]
+    assert len(open_unlinked) == 1  # a new market took its place
+    (market,) = open_unlinked
+    scenario.params = replace(scenario.params, gap_rate_per_min=100_000)
+    scenario._complete_event = []  # only the binary kind of gap is left to draw
+    scenario.step(exchange, T0 + 0.2 * 151)
+    yes_ask, no_ask = (exchange.best_prices(token)[1] for token in market.token_ids)
+    assert yes_ask is not None
+    assert no_ask is not None
+    assert yes_ask + no_ask < 10_000  # a YES + NO gap rests on the new unlinked market
+
+
 def test_neg_risk_events_resolve_as_one_with_at_most_one_winner() -> None:
     params = {"market_lifetime_secs": "0", "event_lifetime_secs": "2", "new_market_rate_per_min": "0"}
     scenario, exchange, recorder = _run(seed=2, steps=30, **params)

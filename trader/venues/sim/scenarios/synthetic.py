@@ -27,7 +27,8 @@ appears):
   YES wins, chosen by the fair values (in the incomplete event the unlisted "other" may win: every listed NO wins),
   and a new event of the same kind is listed in its place, so baskets keep coming;
 - new standalone markets are listed at `new_market_rate_per_min` (announced with `new_market`, in Gamma and the
-  CLOB at once), each quoted by a maker of its own and living its own lifetime;
+  CLOB at once), each quoted by a maker of its own and living its own lifetime; while fewer unlinked markets are
+  listed than at the start, a new one is unlinked, so binary gaps go on after the first markets resolve;
 - `market_lifetime_secs=0` and `new_market_rate_per_min=0` turn it off.
 
 `static` is the same listing and initial books with no motion (`moving=False`) and no lifecycle.
@@ -162,6 +163,7 @@ class SyntheticScenario:
         self._quoters: list[_Quoter] = []
         self._unlinked: list[_Quoter] = []
         self._complete_event: list[_Quoter] = []
+        self._unlinked_at_start = 0  # new markets replace resolved unlinked ones, so binary gaps keep coming
         self._gaps: list[_Gap] = []
         self.stats = {"requotes": 0, "taker_orders": 0, "gaps": 0, "dislocations": 0, "resolved": 0, "listed": 0}
         # The lifecycle draws from a stream of its own: markets ending or appearing never change the motion's.
@@ -203,6 +205,7 @@ class SyntheticScenario:
             self._events.append(event)
             quoter = self._quoter(market, rng.randrange(20, 81) * 100, 2 if unlinked else 1)
             (self._unlinked if unlinked else self._quoters).append(quoter)
+            self._unlinked_at_start += unlinked
             self._lives.append((self._lifetime(self.params.market_lifetime_secs), [quoter]))
         for complete in (True, False):
             group = self._new_event(complete, f"{seed}")
@@ -426,16 +429,17 @@ class SyntheticScenario:
         n, seed = self._listed, self.options.seed
         topic = f"{_TOPICS[n % len(_TOPICS)]} (new #{n})"
         fees = FeeSchedule(rate=Decimal("0.02"), exponent=2) if n % 3 == 1 else FeeSchedule()
-        market = make_market(f"synthetic:{seed}:new:{n}", question=topic + "?", fees=fees)
+        unlinked = len(self._unlinked) < self._unlinked_at_start
+        market = make_market(f"synthetic:{seed}:new:{n}", question=topic + "?", fees=fees, complementary=not unlinked)
         event = SimEvent(
             event_id=market.gamma_id + "1", slug=market.slug, title=market.question, market_ids=(market.condition_id,)
         )
         market = _with_event(market, event.event_id)
         exchange.list_market(market, now, event=event)
-        quoter = self._quoter(market, self.life_rng.randrange(20, 81) * 100, 1)
+        quoter = self._quoter(market, self.life_rng.randrange(20, 81) * 100, 2 if unlinked else 1)
         self._markets.append(market)
         self._events.append(event)
-        self._quoters.append(quoter)
+        (self._unlinked if unlinked else self._quoters).append(quoter)
         exchange.fund(quoter.address, collateral=_MAKER_COLLATERAL)
         self._requote(exchange, quoter, now)
         life = self._lifetime(self.params.market_lifetime_secs)
