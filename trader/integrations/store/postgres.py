@@ -64,8 +64,11 @@ __all__ = [
     "PostgresSettings",
     "PostgresStore",
     "PostgresStoreStatistics",
+    "StoreFenced",
     "StoreUnavailable",
+    "connect_postgres",
     "drop_postgres_schema",
+    "migrate_postgres_on",
     "migrate_postgres",
     "open_postgres_store",
     "redact_url",
@@ -77,6 +80,10 @@ _MIGRATION_LOCK_KEY = 0x7472616465720001  # "trader" + 1: the advisory lock that
 
 class StoreUnavailable(StoreError):
     """The database cannot be reached right now; the store is reconnecting. Nothing was written."""
+
+
+class StoreFenced(StoreError):
+    """An intent from a leader whose epoch is no longer the lease's (a successor took over): refused, not written."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,6 +129,7 @@ class PostgresStoreStatistics(StoreStatistics):
     outages: int  # times the connection was lost
     reconnects: int  # times it came back
     unavailable_calls: int  # calls refused while it was down
+    fenced_writes: int = 0  # intents refused: written by a leader of an older epoch (HA)
 
 
 def redact_url(url: str) -> str:
@@ -170,6 +178,12 @@ _RECORD_ORDER = (
         SELECT 1 FROM before WHERE before.status = $11 AND before.size_matched::numeric = $9::text::numeric
     )
 """
+)
+
+
+_LEASE_EPOCH = "SELECT epoch FROM ha_lease WHERE id = 1 FOR SHARE"
+_INSERT_INTENT_WITH_EPOCH = rows.INSERT_INTENT.replace("resolved_at_ns)", "resolved_at_ns, epoch)").replace(
+    "$16)", "$16, $17)"
 )
 
 
@@ -225,6 +239,16 @@ async def _connect(bridge: AsyncioBridge, settings: PostgresSettings) -> Any:
     return conn
 
 
+async def connect_postgres(bridge: AsyncioBridge, settings: PostgresSettings) -> Any:
+    """A new connection (in `settings.schema`, created if missing), not migrated."""
+    return await _connect(bridge, settings)
+
+
+async def migrate_postgres_on(bridge: AsyncioBridge, conn: Any) -> int:
+    """Apply the shipped migrations on an open connection; the schema version."""
+    return await _migrate_on(bridge, conn, load_migrations())
+
+
 async def migrate_postgres(settings: PostgresSettings) -> int:
     """Connect, apply the shipped migrations (`trader db migrate`), disconnect. Returns the schema version."""
     async with open_asyncio_bridge() as bridge:
@@ -276,6 +300,9 @@ class PostgresStore(SqlStore):
         self._outages = 0
         self._reconnects = 0
         self._unavailable_calls = 0
+        self._fenced_writes = 0
+        #: The leader's epoch (HA): set, every intent carries it and is refused once the lease has another epoch.
+        self.fence_epoch: int | None = None
 
     # -- connection state -----------------------------------------------------------------------------------------
 
@@ -471,6 +498,7 @@ class PostgresStore(SqlStore):
             outages=self._outages,
             reconnects=self._reconnects,
             unavailable_calls=self._unavailable_calls,
+            fenced_writes=self._fenced_writes,
         )
 
     # -- what PostgreSQL does its own way -------------------------------------------------------------------------
@@ -480,8 +508,25 @@ class PostgresStore(SqlStore):
 
     async def record_intents(self, intents: Sequence[IntentRecord]) -> None:
         values = [rows.intent_values(i) for i in intents]
-        if values:  # executemany is one round trip and atomic (all rows or none)
+        if not values:
+            return
+        epoch = self.fence_epoch
+        if epoch is None:  # executemany is one round trip and atomic (all rows or none)
             await self._call(lambda conn: self._bridge.run(conn.executemany, rows.INSERT_INTENT, values), write=True)
+            return
+
+        async def fenced(conn: Any) -> None:
+            # FOR SHARE: a takeover's new epoch waits for this transaction, and this one sees any committed before.
+            current = await conn.fetchval(_LEASE_EPOCH)
+            if current != epoch:
+                raise StoreFenced(f"intent refused: written under epoch {epoch}, the lease is at epoch {current}")
+            await conn.executemany(_INSERT_INTENT_WITH_EPOCH, [(*v, epoch) for v in values])
+
+        try:
+            await self.transaction(fenced)
+        except StoreFenced:
+            self._fenced_writes += 1
+            raise
 
     async def record_opportunities(self, opportunities: Sequence[OpportunityRecord]) -> None:
         values = [rows.opportunity_values(o) for o in opportunities]
