@@ -204,8 +204,13 @@ class CapitalService:
         emit: Callable[[object], None] = lambda _: None,
         on_balance_changed: Callable[[], None] = lambda: None,
         wall: Callable[[], float] = time.time,
+        may_send: Callable[[], bool] = lambda: True,
     ) -> None:
+        """`may_send()` (active/standby: the leadership's lease) is asked before a merge or a redemption is prepared
+        and again before it is sent: False, nothing goes out (a prepared one stays PREPARED, for the next leader's
+        recovery to ask about by its id)."""
         self._capital = capital
+        self._may_send = may_send
         self._portfolio = portfolio
         self.markets = markets
         self._store = store
@@ -548,6 +553,9 @@ class CapitalService:
     # -- one operation: prepare, write ahead, send ------------------------------------------------------------------
 
     async def _run_op(self, op: CapitalOp, payout: Decimal) -> None:
+        if not self._may_send():
+            self._counts.failed["NOT_LEADER"] += 1
+            return
         timeout = self.settings.call_timeout_secs
         try:
             with trio.fail_after(timeout):
@@ -580,6 +588,10 @@ class CapitalService:
 
     async def _send(self, prepared: PreparedCapitalOp) -> None:
         held = self._open[prepared.op_id]
+        if not self._may_send():
+            self._counts.failed["NOT_LEADER"] += 1
+            log.warning("capital_op_withheld", op_id=prepared.op_id, reason="NOT_LEADER")
+            return
         try:
             with trio.fail_after(self.settings.call_timeout_secs):
                 status = await self._capital.send_op(prepared)

@@ -25,6 +25,11 @@ endpoint is told too (it ends a restart). `call_retrying` sends a call refused w
 nothing: the same order id may go again) at each probe time of the restart, for at most `retry_secs` (cancels:
 as long as their caller waits), unless another restriction then forbids it: the 425 is then the verdict.
 
+Leadership (active/standby, `trader.engine.leadership`): with a `fence` (the leadership's `may_send`), every call
+to a trading endpoint (orders, cancels, cancel-all) checks it last, right before the request leaves: a call made
+while this engine does not hold a valid lease raises `NotLeader` (a `SendingBlocked`; nothing was sent), counted as
+`not_leader`.
+
 Rate limits: the venue's `RateLimitReport`s (`on_rate_limit`, a `VenueAccount` listener) go to the limiter, which
 follows the signer's buckets; a call is charged its cost (orders in a batch, ids in a cancel).
 """
@@ -60,6 +65,7 @@ __all__ = [
     "SendingBlocked",
     "VenueGuard",
     "VenueRestricted",
+    "NotLeader",
     "family_of",
     "is_unknown_outcome",
     "unknown_cause",
@@ -105,6 +111,10 @@ class SendingBlocked(TraderError):
     """Sending was blocked (emergency stop, drain) while the submit waited for the rate limiter."""
 
 
+class NotLeader(SendingBlocked):
+    """This engine does not hold a valid leadership lease (active/standby): the call was not made."""
+
+
 class VenueRestricted(TraderError):
     """A trading restriction forbids sending these orders now (known before sending): the call was not made."""
 
@@ -148,8 +158,11 @@ class VenueGuard:
         restrictions: VenueRestrictions | None = None,
         health: VenueHealth | None = None,
         wall_secs: Callable[[], float] = time.time,
+        fence: Callable[[], bool] | None = None,
     ) -> None:
         self.breakers = breakers
+        #: active/standby: True while this engine may send (`Leadership.may_send`); None: always.
+        self.fence = fence
         self.limiter = limiter
         self.request_timeout_secs = request_timeout_secs
         self.restrictions = restrictions or VenueRestrictions()
@@ -194,6 +207,7 @@ class VenueGuard:
             raise VenueRestricted(denial)
         sent_at = trio.current_time()
 
+
         async def attempt() -> T:
             nonlocal sent_at
             if before_send is not None:
@@ -203,6 +217,10 @@ class VenueGuard:
                 return await fn()
 
         health = self.health
+        if self.fence is not None and endpoint in _TRADING_ENDPOINTS and not self.fence():
+            # Last: no checkpoint between here and the request leaving (the breaker's check does not wait).
+            self.counts["not_leader"] += 1
+            raise NotLeader("not the leader: this engine's lease is not valid")
         try:
             try:
                 result = await self.breakers[family_of(endpoint)].call(attempt)

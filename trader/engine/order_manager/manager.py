@@ -60,7 +60,10 @@ class OrderManager:
         limiter: RateLimiter | None = None,
         settings: OrderManagerSettings | None = None,
         wall_ns: Callable[[], int] = time.time_ns,
+        fence: Callable[[], bool] | None = None,
     ) -> None:
+        """`fence` (active/standby): True while this engine may send (`Leadership.may_send`), checked right before
+        every order and cancel request leaves."""
         if not callable(getattr(venue, "prepare", None)):  # once, here: an untyped caller fails now, not per order
             raise ConfigError("OrderManager needs a venue that prepares its own orders (`Venue.prepare`)")
         self._venue = venue
@@ -73,6 +76,7 @@ class OrderManager:
             restrictions=VenueRestrictions(settings.restrictions),
             health=VenueHealth(settings.venue_health),
             wall_secs=self.now,
+            fence=fence,
         )
         #: the venue's account side (rate-limit reports, closed-only, tier), when it has one
         self._account = venue if isinstance(venue, VenueAccount) else None

@@ -8,6 +8,7 @@ import enum
 __all__ = [
     "CANCEL_NOT_DONE",
     "CIRCUIT_OPEN",
+    "NOT_LEADER",
     "PREPARE_FAILED",
     "RATE_LIMITED",
     "SENDING_BLOCKED",
@@ -24,6 +25,8 @@ RATE_LIMITED = "RATE_LIMITED"
 STORE_WRITE_FAILED = "STORE_WRITE_FAILED"
 SENDING_BLOCKED = "SENDING_BLOCKED"  # emergency stop or drain: nothing new goes out
 VENUE_CONNECTION_ERROR = "VENUE_CONNECTION_ERROR"
+#: active/standby: this engine's lease ran out (fenced, or paused) before the request could leave: not sent.
+NOT_LEADER = "NOT_LEADER"
 CANCEL_NOT_DONE = "VENUE_CANCEL_NOT_DONE"
 #: the order could not be built (the venue's market parameters were unavailable, or preparing it raised): not sent.
 #: A refusal of the terms (`trader.venues.base.PrepareRefused`) has its own code instead (`PRICE_OFF_TICK`, ...).

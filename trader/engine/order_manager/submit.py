@@ -12,7 +12,8 @@ Sending one order (`OrderManager.submit`):
    not sent (REJECTED, `STORE_WRITE_FAILED`);
 3. the call goes through the `VenueGuard` (`trader.engine.order_manager.guard`): the rate limiter (NORMAL priority, a
    bounded wait), the sending gate, the circuit breaker, and the per-request deadline; an order the guard stops is
-   not sent (`RATE_LIMITED`, `SENDING_BLOCKED`, `CIRCUIT_OPEN`); it is SUBMITTED right before the request goes out;
+   not sent (`RATE_LIMITED`, `SENDING_BLOCKED`, `CIRCUIT_OPEN`; `NOT_LEADER` when, active/standby, this engine's
+   lease is not valid right before the request would leave); it is SUBMITTED right before the request goes out;
 4. the reply drives the state machine (`trader.domain.orders`): accepted (LIVE, or matched on entry with the
    fills arriving as trades), rejected (a value with the venue's stable code; a connection that could not be made
    is `VENUE_CONNECTION_ERROR`, and any 4xx is rejected with its code), or UNKNOWN: a timeout, a disconnect, a 5xx
@@ -56,6 +57,7 @@ from trader.engine.order_manager.events import VenueEventHandler
 from trader.engine.order_manager.guard import (
     BATCH_ENDPOINT,
     ORDER_ENDPOINT,
+    NotLeader,
     RateLimitWaitTooLong,
     SendingBlocked,
     VenueGuard,
@@ -66,6 +68,7 @@ from trader.engine.order_manager.guard import (
 from trader.engine.order_manager.ledger import OrderLedger
 from trader.engine.order_manager.reasons import (
     CIRCUIT_OPEN,
+    NOT_LEADER,
     PREPARE_FAILED,
     RATE_LIMITED,
     SENDING_BLOCKED,
@@ -286,6 +289,9 @@ class Submitter:
             return
         except RateLimitWaitTooLong:
             await not_sent(RATE_LIMITED)
+            return
+        except NotLeader:
+            await not_sent(NOT_LEADER)
             return
         except SendingBlocked:
             await not_sent(SENDING_BLOCKED)

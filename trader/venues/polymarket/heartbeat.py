@@ -56,15 +56,23 @@ class HeartbeatStatistics:
     last_success_at: float | None  # Trio time
     lapsed: bool  # no success for lapse_warning_secs: expect the venue to have cancelled our orders
     running: bool
+    withheld: int = 0  # beats not sent because `allowed()` said no (active/standby: not the leader)
 
 
 class HeartbeatService:
     """Feeds the venue's dead-man switch. `send(heartbeat_id)` is the REST call (`PolymarketRestClient.heartbeat`)."""
 
     def __init__(
-        self, send: Callable[[str], Awaitable[HeartbeatReply]], settings: HeartbeatSettings | None = None
+        self,
+        send: Callable[[str], Awaitable[HeartbeatReply]],
+        settings: HeartbeatSettings | None = None,
+        *,
+        allowed: Callable[[], bool] = lambda: True,
     ) -> None:
+        """`allowed()` is asked before each beat (active/standby: only the leader feeds the switch)."""
         self._send = send
+        self._allowed = allowed
+        self._withheld = 0
         self._settings = settings or HeartbeatSettings()
         self._heartbeat_id = ""
         self._sent = 0
@@ -87,6 +95,7 @@ class HeartbeatService:
             last_success_at=self._last_success_at,
             lapsed=self._lapsed(trio.current_time()) if self._started_at is not None else False,
             running=self._scope is not None,
+            withheld=self._withheld,
         )
 
     def stop(self) -> None:
@@ -115,6 +124,9 @@ class HeartbeatService:
                 self._scope = None
 
     async def _beat(self) -> None:
+        if not self._allowed():
+            self._withheld += 1
+            return
         reply: HeartbeatReply | None = None
         with trio.move_on_after(self._settings.request_timeout_secs):
             try:

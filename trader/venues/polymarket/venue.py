@@ -555,10 +555,12 @@ async def open_polymarket_venue(
     ws_factory: WebSocketFactory | None = None,
     wall_secs: Callable[[], float] = _wall_secs,
     tick_of: Callable[[str], Decimal | None] | None = None,
+    may_send: Callable[[], bool] = lambda: True,
 ) -> AsyncIterator[PolymarketVenue]:
     """Connect to the venue as `signer`: create or derive the API key (unless `credentials` are given), start
     the dead-man heartbeat (unless disabled), yield the venue; on exit stop its tasks, then close the REST client.
-    `tick_of(token_id)`: the tick in force for a token now (None when unknown), read at every `prepare`."""
+    `tick_of(token_id)`: the tick in force for a token now (None when unknown), read at every `prepare`.
+    `may_send()` (active/standby): asked before each heartbeat; False withholds it."""
     async with open_rest_client(
         settings.rest_url,
         signer,
@@ -575,7 +577,7 @@ async def open_polymarket_venue(
         async with trio.open_nursery() as nursery:
             venue = PolymarketVenue(rest, settings, ws_factory=factory, wall_secs=wall_secs, tick_of=tick_of)
             if settings.heartbeat_enabled:
-                venue.heartbeat = HeartbeatService(rest.heartbeat, settings.heartbeat)
+                venue.heartbeat = HeartbeatService(rest.heartbeat, settings.heartbeat, allowed=may_send)
                 await nursery.start(venue.heartbeat.run)
             try:
                 yield venue
