@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stop": ("trader.commands.stop", "emergency-stop a running engine (or --resume it) through its HTTP server"),
     "reconcile": ("trader.commands.reconcile", "compare the store with the venue for our key; --fix the store"),
     "flatten": ("trader.commands.flatten", "cancel all our orders, then sell every position back into the book"),
+    "ha": ("trader.commands.ha", "active/standby: `trader ha status` (who leads), `trader ha step-down`"),
     "doctor": ("trader.commands.doctor", "check Python, settings, database, Redis, venue endpoints, clock and keys"),
 }
 

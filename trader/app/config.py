@@ -21,6 +21,7 @@ from trader.engine.breaker import BreakerSettings
 from trader.engine.capital import CapitalSettings
 from trader.engine.execution import ExecutionSettings
 from trader.engine.funds import FundsSettings
+from trader.engine.leadership import HaSettings
 from trader.engine.market_data import MarketDataSettings
 from trader.engine.order_manager import OrderManagerSettings
 from trader.engine.rate_limit import RateLimitSettings
@@ -33,6 +34,7 @@ from trader.integrations.http_server import HttpSettings
 from trader.integrations.sinks import SinkSettings
 from trader.integrations.store.base import StoreScope, TradingMode
 from trader.integrations.store.settings import StoreSettings
+from trader.integrations.store.urls import sqlite_path
 from trader.strategies.clipper import ClipperSettings
 from trader.strategies.sniper import SniperSettings
 from trader.strategies.sum_deviation import SumDeviationSettings
@@ -126,6 +128,28 @@ def default_database_url(*, live: bool, venue: VenueKind) -> str:
     if not live and venue is VenueKind.SIM:
         return "sqlite:trader.sqlite3"
     return f"sqlite:trader-{'live' if live else 'paper'}-{venue.value}.sqlite3"
+
+
+def check_ha(settings: Settings) -> None:
+    """Active/standby (`ha.enabled`) needs what every engine of the pair shares: a PostgreSQL store, a venue outside
+    the process, and intents written to that database (not a local journal). `ConfigError` says which is missing."""
+    if not settings.ha.enabled:
+        return
+    run = settings.run
+    if sqlite_path(run.store_url) is not None:
+        raise ConfigError(
+            "ha.enabled needs a PostgreSQL store shared by the engines (TRADER_DATABASE_URL=postgresql://...); "
+            "SQLite has no active/standby"
+        )
+    if run.venue is VenueKind.SIM:
+        raise ConfigError(
+            "ha.enabled needs a venue both engines reach: --venue polymarket (with TRADER_ENDPOINTS__* pointing at a "
+            "separately started `trader sim` to rehearse); --venue sim runs a venue inside each engine"
+        )
+    if settings.store.intent_journal not in ("auto", "off"):
+        raise ConfigError(
+            "ha.enabled: store.intent_journal must be auto or off (a local journal file is not seen by the standby)"
+        )
 
 
 def store_scope(settings: Settings) -> StoreScope:
@@ -364,3 +388,4 @@ class Settings:
     slack: SlackAlertSettings = dataclasses.field(default_factory=SlackAlertSettings)
     slack_sink: SlackSinkSettings = dataclasses.field(default_factory=SlackSinkSettings)
     supervisor: SupervisorSettings = dataclasses.field(default_factory=SupervisorSettings)
+    ha: HaSettings = dataclasses.field(default_factory=HaSettings)

@@ -120,11 +120,13 @@ async def open_core(
     http: httpx.AsyncClient,
     *,
     on_submitted: Callable[[float], None] = lambda _: None,
+    fence: Callable[[], bool] | None = None,
 ) -> AsyncIterator[Core]:
     """Build the core on the open sinks and venue side and start execution and the strategies.
 
     `on_submitted(seconds)` is told, for each order sent, how long after the latest book change it left (the
-    tick-to-trade histogram)."""
+    tick-to-trade histogram). `fence()` (active/standby: `Leadership.may_send`) is asked right before every order,
+    cancel, merge and redemption leaves; False: it does not."""
     store, books = sinks.store, venue.books
     portfolio = Portfolio(cash=venue.cash, positions=venue.positions)
     manager = OrderManager(
@@ -134,6 +136,7 @@ async def open_core(
         breakers=Breakers(settings.breaker),
         limiter=RateLimiter(settings.rate_limit),
         settings=settings.orders,
+        fence=fence,
     )
 
     def on_order_event(event: object) -> None:
@@ -151,7 +154,7 @@ async def open_core(
         manager.add_listener(wallet.on_event)  # a fill, an order resting or closed: the wallet is saved
     # A merge or a redemption moved the wallet: buying power reads it again, the paper wallet is saved.
     capital_listeners = [funds.on_event] if wallet is None else [funds.on_event, wallet.on_event]
-    capital = _capital_service(settings, sinks, venue, portfolio, capital_listeners)
+    capital = _capital_service(settings, sinks, venue, portfolio, capital_listeners, fence=fence)
     manager.add_listener(capital.wake_on)  # a fill or a settled trade may complete a set
     send, receive = trio.open_memory_channel[Intent](settings.run.intent_buffer)
     sniped = {m.condition_id for m in await store.load_sniped_markets()}
@@ -227,6 +230,8 @@ def _capital_service(
     venue: VenueSide,
     portfolio: Portfolio,
     listeners: Sequence[Callable[[object], None]],
+    *,
+    fence: Callable[[], bool] | None = None,
 ) -> CapitalService:
     """Merges, settlements and redemptions through the venue side's `Capital`. What it does goes to the outputs and
     to `listeners`."""
@@ -250,6 +255,7 @@ def _capital_service(
         resolved_winner=resolved_winner,
         mark_resolved=mark_resolved,
         emit=partial(_tell, (sinks.outputs, *listeners)),
+        may_send=fence or (lambda: True),
     )
 
 

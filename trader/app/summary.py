@@ -12,7 +12,7 @@ from trader.app.venue import VenueSide
 from trader.domain.numbers import ZERO
 from trader.engine.execution import DrainReport
 
-__all__ = ["RunSummary", "build_summary", "check_wallet"]
+__all__ = ["RunSummary", "build_summary", "check_wallet", "standby_summary"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +65,30 @@ class RunSummary:
             "wallet": {k: str(v) if isinstance(v, Decimal) else v for k, v in self.wallet.items()},
             "money": {k: str(v) if isinstance(v, Decimal) else v for k, v in self.money.items()},
         }
+
+
+def standby_summary(settings: Settings, *, exit_reason: str, duration: float) -> RunSummary:
+    """The summary of an engine of an active/standby pair whose last term (if any) did not end in a drain: it
+    stood by, or lost its lease (`exit_reason` "fenced"); what it traded is in the store and the leader's records."""
+    return RunSummary(
+        exit_reason=exit_reason,
+        mode="live" if settings.run.live else "paper",
+        venue=str(settings.run.venue),
+        duration_secs=duration,
+        markets=0,
+        orders_submitted=0,
+        fills=0,
+        opportunities=0,
+        realized_pnl=ZERO,
+        unrealized_pnl=ZERO,
+        fees_paid=ZERO,
+        cash=ZERO,
+        open_orders_at_exit=0,
+        intents=0,
+        intents_denied={},
+        arbitrage={},
+        positions={},
+    )
 
 
 def build_summary(

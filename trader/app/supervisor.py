@@ -45,6 +45,7 @@ import datetime as dt
 import math
 from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import TypeVar
 
 import httpx
 import structlog
@@ -61,22 +62,28 @@ from trader.app.alerts import (
     run_venue_gate,
     watch_disconnects,
 )
-from trader.app.config import Settings
+from trader.app.config import Settings, check_ha
 from trader.app.control import Control, RunningEngine
 from trader.app.core import open_core
+from trader.app.ha import LeadershipCollector, PairControl, open_leadership
 from trader.app.metrics import EngineCollector, SinkCollector, TickToTrade
-from trader.app.sinks import open_sinks
-from trader.app.summary import RunSummary, build_summary, check_wallet
-from trader.app.venue import open_venue
+from trader.app.sinks import Sinks, open_sinks
+from trader.app.summary import RunSummary, build_summary, check_wallet, standby_summary
+from trader.app.venue import MarketSide, open_market_side, open_trading_side, open_venue
 from trader.engine.execution import ExecutionService
+from trader.engine.leadership import Leadership
+from trader.engine.order_manager.guard import NotLeader
 from trader.integrations.bus import run_book_summaries
 from trader.integrations.http_server import OperatorApp, run_http_server
 from trader.integrations.slack import DisconnectStormDetector
 from trader.venues.errors import VenueError
+from trader.venues.polymarket.signing import OrderSigner
 
 __all__ = ["run_trader"]
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 
 async def run_trader(
@@ -87,11 +94,15 @@ async def run_trader(
     task_status: trio.TaskStatus[RunningEngine] = trio.TASK_STATUS_IGNORED,
 ) -> RunSummary:
     """Run the engine until `stop()` returns (or `settings.run.duration_secs` passes); drain; return the summary."""
+    check_ha(settings)
     run = settings.run
     started_at = trio.current_time()
     signer = settings.keys.signer("live trading") if run.live else None
     registry = CollectorRegistry()
     tick_to_trade = TickToTrade(registry)
+    if settings.ha.enabled:
+        pair = _Pair(settings, signer, registry, tick_to_trade, abort, started_at)
+        return await pair.run(stop, task_status)
     async with (
         open_sinks(settings) as sinks,
         httpx.AsyncClient(timeout=settings.supervisor.http_backstop_secs) as http,
@@ -207,3 +218,155 @@ async def _wait_for_stop(stop: Callable[[], Awaitable[object]], duration_secs: f
     if timer.cancelled_caught:
         reason = "duration"
     return reason
+
+
+# -- active/standby (`ha.enabled`, docs/ha.md) --------------------------------------------------------------------
+
+
+class _Pair:
+    """`run_trader` for an engine of an active/standby pair:
+
+    ```
+    sinks -> http client -> leadership (lease) -> market side (warm: discovery, books)
+    └── operator: http server (PairControl: the role in /status, /ready false unless leading), the stop watch
+        └── each term this engine leads: trading side (live venue + heartbeat, restart reconciliation) -> core
+            -> operator services; the term ends at a stop (drain, summary, the lease released) or at once when
+            the lease is lost (nothing more is sent; `ha.on_fenced`: stand by again, or exit)
+    ```
+    """
+
+    def __init__(  # noqa: PLR0917 - the pieces run_trader has already built
+        self,
+        settings: Settings,
+        signer: OrderSigner | None,
+        registry: CollectorRegistry,
+        tick_to_trade: TickToTrade,
+        abort: trio.Event | None,
+        started_at: float,
+    ) -> None:
+        self.settings = settings
+        self.signer = signer
+        self.registry = registry
+        self.tick_to_trade = tick_to_trade
+        self.abort = abort
+        self.started_at = started_at
+        self.stopping = trio.Event()
+        self.exit_reason = "signal"
+        self.http_url = ""
+        self.reported = False
+
+    async def run(
+        self, stop: Callable[[], Awaitable[object]], task_status: trio.TaskStatus[RunningEngine]
+    ) -> RunSummary:
+        settings = self.settings
+        summary: RunSummary | None = None
+        async with (
+            open_sinks(settings) as sinks,
+            httpx.AsyncClient(timeout=settings.supervisor.http_backstop_secs) as http,
+            open_leadership(settings, sinks) as leadership,
+            open_market_side(settings, http, sinks.store) as market,
+        ):
+            pair = PairControl(settings, sinks, market, leadership)
+            self.registry.register(LeadershipCollector(pair))
+            async with trio.open_nursery() as operator:
+                app = OperatorApp(pair, self.registry, admin_token=settings.http.admin_token)
+                self.http_url = await operator.start(partial(run_http_server, app, settings.http))
+                operator.start_soon(self._watch_stop, stop)
+                log.info("engine_standing_by", instance=leadership.instance, http=self.http_url)
+                while summary is None:
+                    epoch = await _first_of(leadership.wait_leader, self.stopping.wait)
+                    if self.stopping.is_set():
+                        break
+                    assert sinks.postgres is not None
+                    assert epoch is not None
+                    sinks.postgres.fence_epoch = epoch  # every intent of this term carries it
+                    summary = await self._term(sinks, http, market, leadership, pair, epoch, task_status)
+                    if summary is None and settings.ha.on_fenced == "exit":
+                        self.exit_reason = "fenced"
+                        break
+                operator.cancel_scope.cancel()
+            await market.close_market_data(settings.supervisor.market_data_close_secs)
+        if summary is None:
+            summary = standby_summary(
+                settings, exit_reason=self.exit_reason, duration=trio.current_time() - self.started_at
+            )
+        log.info("engine_stopped", **{k: v for k, v in summary.to_json().items() if not isinstance(v, dict)})
+        return summary
+
+    async def _watch_stop(self, stop: Callable[[], Awaitable[object]]) -> None:
+        self.exit_reason = await _wait_for_stop(stop, self.settings.run.duration_secs)
+        log.info("shutdown_started", reason=self.exit_reason)
+        self.stopping.set()
+
+    async def _term(  # noqa: PLR0917 - one term's open parts
+        self,
+        sinks: Sinks,
+        http: httpx.AsyncClient,
+        market: MarketSide,
+        leadership: Leadership,
+        pair: PairControl,
+        epoch: int,
+        task_status: trio.TaskStatus[RunningEngine],
+    ) -> RunSummary | None:
+        """Lead until a stop (the summary; the lease released) or the lease is lost (None, nothing more sent)."""
+        settings, fence = self.settings, leadership.may_send
+        took_at = trio.current_time()
+        summary: RunSummary | None = None
+        lost: str | None = None
+        try:
+            async with (
+                open_trading_side(settings, market, sinks.store, self.signer, http, may_send=fence) as venue,
+                open_core(settings, sinks, venue, http, on_submitted=self.tick_to_trade.observe, fence=fence) as core,
+            ):
+                control = Control(
+                    settings=settings,
+                    sinks=sinks,
+                    venue=venue,
+                    core=core,
+                    store_gate=StoreGate(),
+                    venue_gate=VenueGate(),
+                )
+                pair.current = control
+                try:
+                    async with trio.open_nursery() as term:
+                        daily = await _start_operator_services(term, settings, control, self.abort)
+                        log.warning(
+                            "ha_trading",
+                            epoch=epoch,
+                            reconcile_secs=round(trio.current_time() - took_at, 3),
+                            restart=None if venue.restart is None else str(venue.restart),
+                        )
+                        if not self.reported:
+                            self.reported = True
+                            task_status.started(RunningEngine(control=control, http_url=self.http_url))
+                        lost = await _first_of(partial(leadership.wait_lost, epoch), self.stopping.wait)
+                        if self.stopping.is_set() and leadership.may_send():
+                            lost = None
+                            duration = trio.current_time() - self.started_at
+                            summary = await _shut_down(settings, control, daily, self.exit_reason, duration)
+                        term.cancel_scope.cancel()
+                finally:
+                    pair.current = None
+                if lost is not None:  # leaving the blocks cancels every order task at once: nothing more is sent
+                    log.error("ha_trading_stopped", epoch=epoch, reason=lost)
+        except* NotLeader:  # a send refused as the lease ran out, before the loss was seen: the same stop
+            log.error("ha_trading_stopped", epoch=epoch, reason="not_leader")
+        if summary is not None:
+            await leadership.resign("shutdown")
+        return summary
+
+
+async def _first_of(*waits: Callable[[], Awaitable[T]]) -> T | None:
+    """Run the waits concurrently; the result of the first to return (the others are cancelled)."""
+    results: list[T | None] = []
+    async with trio.open_nursery() as nursery:
+
+        async def one(wait: Callable[[], Awaitable[T]]) -> None:
+            result = await wait()
+            if not results:
+                results.append(result)
+            nursery.cancel_scope.cancel()
+
+        for wait in waits:
+            nursery.start_soon(one, wait)
+    return results[0] if results else None

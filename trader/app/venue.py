@@ -68,12 +68,21 @@ from trader.venues.polymarket.gamma import (
 )
 from trader.venues.polymarket.market_ws import PolymarketMarketFeed, websocket_factory
 from trader.venues.polymarket.paper_ids import PAPER_KEY, paper_order_id
-from trader.venues.polymarket.rest import open_rest_client
+from trader.venues.polymarket.rest import PolymarketRestClient, open_rest_client
 from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
 from trader.venues.sim.venue import SimConfig, SimVenue, run_sim_venue
 
-__all__ = ["Endpoints", "NegRiskEvents", "PaperWalletKeeper", "VenueSide", "open_venue"]
+__all__ = [
+    "Endpoints",
+    "MarketSide",
+    "NegRiskEvents",
+    "PaperWalletKeeper",
+    "VenueSide",
+    "open_market_side",
+    "open_trading_side",
+    "open_venue",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -109,7 +118,7 @@ class _Capped:
     ) -> None:
         self._service = service
         self._limit = limit
-        self._on_change = on_change
+        self.on_change = on_change
         self._directory = directory
         self.tracked: dict[str, Market] = {}
 
@@ -119,13 +128,13 @@ class _Capped:
         self.tracked[market.condition_id] = market
         self._directory.remember(market)
         cell = self._service.track(market)
-        self._on_change()
+        self.on_change()
         return cell
 
     def untrack(self, condition_id: str) -> None:
         if self.tracked.pop(condition_id, None) is not None:
             self._service.untrack(condition_id)
-            self._on_change()
+            self.on_change()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,12 +166,55 @@ class VenueSide:
         return counts
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketSide:
+    """The market half of the venue side, which a standby keeps warm: endpoints, books and market data, discovery,
+    neg-risk events. `open_trading_side` adds where orders go."""
+
+    endpoints: Endpoints
+    sim: SimVenue | None
+    books: Books
+    market_data: MarketDataService
+    capped: _Capped
+    events: NegRiskEvents
+    gamma: GammaClient
+    discovery: RefreshStatistics
+    directory: MarketDirectory
+    public_rest: PolymarketRestClient
+    md_scope: trio.CancelScope
+    md_done: trio.Event
+
+    @property
+    def tracked(self) -> dict[str, Market]:
+        return self.capped.tracked
+
+    async def close_market_data(self, secs: float) -> None:
+        """Close the market connections (while the venue still answers), waiting at most `secs`."""
+        self.md_scope.cancel()
+        with trio.move_on_after(secs, shield=True):
+            await self.md_done.wait()
+
+
 @asynccontextmanager
 async def open_venue(
     settings: Settings, http: httpx.AsyncClient, store: Store, signer: OrderSigner | None
 ) -> AsyncIterator[VenueSide]:
     """Start the venue side (see the module docstring); on exit, market data closes first, within
     `supervisor.market_data_close_secs`, while the venue (maybe the in-process sim) still answers."""
+    async with open_market_side(settings, http, store) as market:
+        try:
+            async with open_trading_side(settings, market, store, signer, http) as side:
+                try:
+                    yield side
+                finally:
+                    await market.close_market_data(settings.supervisor.market_data_close_secs)
+        finally:
+            await market.close_market_data(settings.supervisor.market_data_close_secs)
+
+
+@asynccontextmanager
+async def open_market_side(settings: Settings, http: httpx.AsyncClient, store: Store) -> AsyncIterator[MarketSide]:
+    """The sim (`--venue sim`), market data, the first discovery and its refreshes, the neg-risk events."""
     supervisor = settings.supervisor
     async with AsyncExitStack() as stack:
         nursery = await stack.enter_async_context(trio.open_nursery())
@@ -174,14 +226,8 @@ async def open_venue(
             PolymarketMarketFeed(websocket_factory(endpoints.ws_market)), books, settings.market_data
         )
         md_scope, md_done = await nursery.start(_stoppable, market_data.run)
-        live: PolymarketVenue | None = None
-
-        def markets_changed() -> None:
-            if live is not None:
-                live.add_markets(capped.tracked.values())
-
         directory = MarketDirectory(await store.load_markets())
-        capped = _Capped(market_data, settings.markets.max_markets, markets_changed, directory)
+        capped = _Capped(market_data, settings.markets.max_markets, lambda: None, directory)
         # The CLOB's public side, without a key: the ticks Gamma leaves out, and paper trading's resolutions.
         public_rest = await stack.enter_async_context(open_rest_client(endpoints.rest, OrderSigner(PAPER_KEY)))
         gamma = GammaClient(http, endpoints.gamma, tick_size=public_rest.tick_size)
@@ -222,7 +268,41 @@ async def open_venue(
         )
         events = NegRiskEvents()
         nursery.start_soon(_run_events, gamma, events, lambda: latest[-1], settings)
+        yield MarketSide(
+            endpoints=endpoints,
+            sim=sim,
+            books=books,
+            market_data=market_data,
+            capped=capped,
+            events=events,
+            gamma=gamma,
+            discovery=discovery,
+            directory=directory,
+            public_rest=public_rest,
+            md_scope=md_scope,
+            md_done=md_done,
+        )
 
+
+@asynccontextmanager
+async def open_trading_side(
+    settings: Settings,
+    market: MarketSide,
+    store: Store,
+    signer: OrderSigner | None,
+    http: httpx.AsyncClient,
+    *,
+    may_send: Callable[[], bool] = lambda: True,
+) -> AsyncIterator[VenueSide]:
+    """Where orders go, on an open market side: the live venue (its heartbeat asks `may_send()` before each beat)
+    or the paper venue, then the restart reconciliation, the positions and the cash. Active/standby runs this at
+    each takeover, exactly as a restart does."""
+    supervisor = settings.supervisor
+    endpoints, books, capped = market.endpoints, market.books, market.capped
+    async with AsyncExitStack() as stack:
+        nursery = await stack.enter_async_context(trio.open_nursery())
+        stack.callback(nursery.cancel_scope.cancel)
+        live: PolymarketVenue | None = None
         if signer is not None:
             live = await stack.enter_async_context(
                 open_polymarket_venue(
@@ -230,9 +310,13 @@ async def open_venue(
                     signer,
                     credentials=settings.keys.credentials(),
                     tick_of=books.tick_of,  # the books' tick: every tick_size_change reaches the signer at once
+                    may_send=may_send,
                 )
             )
+            live_venue = live
             live.add_markets(capped.tracked.values())
+            capped.on_change = lambda: live_venue.add_markets(capped.tracked.values())
+            stack.callback(setattr, capped, "on_change", lambda: None)
         # Restart: bring the store up to date with the venue, then rebuild the state from it.
         restart: RestartReport | None = None
         try:
@@ -255,31 +339,26 @@ async def open_venue(
             paper = _paper_venue(settings, books, cash, positions)
             await nursery.start(follow_books, paper, books)
             venue = paper
-            public = VenueResolutions(public_rest, http, endpoints.gamma)
+            public = VenueResolutions(market.public_rest, http, endpoints.gamma)
             capital = PaperCapital(paper, partial(_paper_resolution, books, public), settings.paper_capital)
-        try:
-            yield VenueSide(
-                endpoints=endpoints,
-                sim=sim,
-                books=books,
-                market_data=market_data,
-                tracked=capped.tracked,
-                events=events,
-                venue=venue,
-                live=live,
-                paper=paper,
-                restart=restart,
-                positions=positions,
-                cash=cash,
-                directory=directory,
-                capital=capital,
-                gamma=gamma,
-                discovery=discovery,
-            )
-        finally:
-            md_scope.cancel()  # close the market connections while the venue still answers
-            with trio.move_on_after(supervisor.market_data_close_secs, shield=True):
-                await md_done.wait()
+        yield VenueSide(
+            endpoints=endpoints,
+            sim=market.sim,
+            books=books,
+            market_data=market.market_data,
+            tracked=capped.tracked,
+            events=market.events,
+            venue=venue,
+            live=live,
+            paper=paper,
+            restart=restart,
+            positions=positions,
+            cash=cash,
+            directory=market.directory,
+            capital=capital,
+            gamma=market.gamma,
+            discovery=market.discovery,
+        )
 
 
 #: The events after which the paper wallet may have changed (cash: fills, merges, redemptions; reservations: orders

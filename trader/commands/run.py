@@ -51,6 +51,8 @@ log = structlog.get_logger(__name__)
 
 CONFIRM_VARIABLE = "TRADER_CONFIRM_LIVE"
 EXIT_ABORTED = 130
+#: Active/standby with `ha.on_fenced=exit`: this engine lost its lease and stopped trading (a supervisor restarts it).
+EXIT_FENCED = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -285,6 +287,7 @@ def run(args: argparse.Namespace) -> int:
         print("trader: aborted by a second signal; resting orders may remain at the venue", file=sys.stderr)
         return EXIT_ABORTED
     document = summary.to_json()
+    status = EXIT_FENCED if summary.exit_reason == "fenced" else 0
     text = json.dumps(document, default=_json_default)  # one line: log shippers read stdout too
     print(text)
     if settings.run.summary_json:
@@ -294,4 +297,4 @@ def run(args: argparse.Namespace) -> int:
             raise RuntimeFailure(
                 f"cannot write the summary to {settings.run.summary_json}: {exc.strerror} (it is on stdout above)"
             ) from exc
-    return 0
+    return status

@@ -39,7 +39,7 @@ from trader.errors import ConfigError
 from trader.integrations.store.base import StoreError
 from trader.integrations.store.lease import Acquired, LeaseRow, Renewal
 
-__all__ = ["HaSettings", "LeaseBackend", "LeaseTimes", "Leadership", "LeadershipStatistics", "Role", "lock_key_for"]
+__all__ = ["HaSettings", "Leadership", "LeadershipStatistics", "LeaseBackend", "LeaseTimes", "Role", "lock_key_for"]
 
 log = structlog.get_logger(__name__)
 

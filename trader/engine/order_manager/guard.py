@@ -61,11 +61,11 @@ from trader.venues.errors import (
 )
 
 __all__ = [
+    "NotLeader",
     "RateLimitWaitTooLong",
     "SendingBlocked",
     "VenueGuard",
     "VenueRestricted",
-    "NotLeader",
     "family_of",
     "is_unknown_outcome",
     "unknown_cause",
@@ -206,7 +206,6 @@ class VenueGuard:
         if orders is not None and (denial := self.restrictions.order_denial(orders, trio.current_time())) is not None:
             raise VenueRestricted(denial)
         sent_at = trio.current_time()
-
 
         async def attempt() -> T:
             nonlocal sent_at

@@ -237,8 +237,11 @@ async def open_postgres_lease(
 ) -> AsyncIterator[PostgresLease]:
     """A lease handle on a connection of its own (opened lazily, reopened after a loss); closed on exit."""
     if bridge is None:
-        async with open_asyncio_bridge() as own, open_postgres_lease(settings, key=key, holder=holder, bridge=own) as l:
-            yield l
+        async with (
+            open_asyncio_bridge() as own,
+            open_postgres_lease(settings, key=key, holder=holder, bridge=own) as lease,
+        ):
+            yield lease
         return
     lease = PostgresLease(bridge, settings, key=key, holder=holder)
     try:

@@ -68,8 +68,8 @@ __all__ = [
     "StoreUnavailable",
     "connect_postgres",
     "drop_postgres_schema",
-    "migrate_postgres_on",
     "migrate_postgres",
+    "migrate_postgres_on",
     "open_postgres_store",
     "redact_url",
 ]
