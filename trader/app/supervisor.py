@@ -274,7 +274,7 @@ class _Pair:
                 operator.start_soon(self._watch_stop, stop)
                 log.info("engine_standing_by", instance=leadership.instance, http=self.http_url)
                 while summary is None:
-                    epoch = await _first_of(leadership.wait_leader, self.stopping.wait)
+                    epoch = await _first_of(leadership.wait_elected, self.stopping.wait)
                     if self.stopping.is_set():
                         break
                     assert sinks.postgres is not None
@@ -313,9 +313,16 @@ class _Pair:
         took_at = trio.current_time()
         summary: RunSummary | None = None
         lost: str | None = None
+
+        async def ready() -> None:  # the live venue connects meanwhile; nothing is reconciled or sent before
+            if not await leadership.wait_term_leader(epoch):
+                raise _TermLost(leadership.last_loss or "lost")
+
         try:
             async with (
-                open_trading_side(settings, market, sinks.store, self.signer, http, may_send=fence) as venue,
+                open_trading_side(
+                    settings, market, sinks.store, self.signer, http, may_send=fence, ready=ready
+                ) as venue,
                 open_core(settings, sinks, venue, http, on_submitted=self.tick_to_trade.observe, fence=fence) as core,
             ):
                 control = Control(
@@ -351,9 +358,15 @@ class _Pair:
                     log.error("ha_trading_stopped", epoch=epoch, reason=lost)
         except* NotLeader:  # a send refused as the lease ran out, before the loss was seen: the same stop
             log.error("ha_trading_stopped", epoch=epoch, reason="not_leader")
+        except* _TermLost as group:  # lost while the previous leader's lease ran out: nothing was done
+            log.error("ha_takeover_abandoned", epoch=epoch, reason=str(group.exceptions[0]))
         if summary is not None:
             await leadership.resign("shutdown")
         return summary
+
+
+class _TermLost(Exception):
+    """The lease was lost before this engine's term could lead."""
 
 
 async def _first_of(*waits: Callable[[], Awaitable[T]]) -> T | None:

@@ -293,10 +293,12 @@ async def open_trading_side(
     http: httpx.AsyncClient,
     *,
     may_send: Callable[[], bool] = lambda: True,
+    ready: Callable[[], Awaitable[object]] | None = None,
 ) -> AsyncIterator[VenueSide]:
     """Where orders go, on an open market side: the live venue (its heartbeat asks `may_send()` before each beat)
     or the paper venue, then the restart reconciliation, the positions and the cash. Active/standby runs this at
-    each takeover, exactly as a restart does."""
+    each takeover, exactly as a restart does: the live venue connects while the previous leader's lease runs out,
+    and `ready()` (which returns once this engine may send, or raises) is awaited before the reconciliation."""
     supervisor = settings.supervisor
     endpoints, books, capped = market.endpoints, market.books, market.capped
     async with AsyncExitStack() as stack:
@@ -317,6 +319,8 @@ async def open_trading_side(
             live.add_markets(capped.tracked.values())
             capped.on_change = lambda: live_venue.add_markets(capped.tracked.values())
             stack.callback(setattr, capped, "on_change", lambda: None)
+        if ready is not None:
+            await ready()
         # Restart: bring the store up to date with the venue, then rebuild the state from it.
         restart: RestartReport | None = None
         try:

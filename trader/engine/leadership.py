@@ -193,6 +193,20 @@ class Leadership:
         assert self.epoch is not None
         return self.epoch
 
+    async def wait_elected(self) -> int:
+        """Return the epoch once this instance holds the lease (taking over or leading; at once if it does). It may
+        not send before `wait_leader` returns: the previous leader's lease may still run."""
+        while self.role is Role.STANDBY:
+            await self._changed.wait()
+        assert self.epoch is not None
+        return self.epoch
+
+    async def wait_term_leader(self, epoch: int) -> bool:
+        """Wait until the term of `epoch` leads (True) or ends before it does (False)."""
+        while self.role is Role.TAKING_OVER and self.epoch == epoch:
+            await self._changed.wait()
+        return self.role is Role.LEADER and self.epoch == epoch
+
     async def wait_lost(self, epoch: int) -> str:
         """Return (why) once the term of `epoch` is over."""
         while self.role is Role.LEADER and self.epoch == epoch:

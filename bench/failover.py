@@ -1,0 +1,302 @@
+"""`python -m bench failover`: active/standby takeover time over repeated kill -9 of the leader.
+
+Two `trader run --venue polymarket --live` engines (subprocesses, `TRADER_HA__ENABLED=true`) share one PostgreSQL
+schema and trade one key against the simulated venue, which runs here over real sockets (as a separately started
+`trader sim` would), so its own records are read. Each round kills the leader with SIGKILL at a random moment
+(half the rounds: while the venue processes one of its orders, before it answers), measures the time from the kill
+to the first order of the new leader that the venue took, and starts the killed engine again as the new standby.
+
+One JSON line per kill (`takeover_s`, the new leader's epoch), then a summary line with `median_takeover_s`,
+`max_takeover_s`, and the checks against the venue's records: `duplicate_client_ids` (venue orders sharing a
+client order id), `orders_without_intent` (venue orders the store has no write-ahead intent for: lost intents),
+`pending_intents` (intents left without an outcome), `positions_match` (the store's positions are the venue's).
+Goal: median under 5 s, max under 15 s, every check 0 / true.
+
+    python -m bench failover [--kills 10] [--dsn postgresql://postgres@127.0.0.1:5432/test]
+
+`PairHarness` is also what `tests/test_ha_pair.py` runs, with fewer rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import secrets
+import signal
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import trio
+
+from trader.integrations.store.lease import LeaseRow, read_lease
+from trader.integrations.store.postgres import PostgresSettings, drop_postgres_schema
+from trader.integrations.trio_asyncio_bridge import open_asyncio_bridge
+from trader.venues.polymarket.signing import OrderSigner
+from trader.venues.sim.events import OrderEvent, TradeEvent
+from trader.venues.sim.markets import UNITS_PER_ONE
+from trader.venues.sim.venue import SimConfig, SimVenue, open_sim_venue
+
+DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+GAPS = {"gap_rate_per_min": "90", "gap_ttl_secs": "3", "dislocation_rate_per_min": "0"}
+
+
+@dataclass
+class Engine:
+    name: str
+    process: trio.Process
+    log: Path
+
+
+@dataclass
+class PairHarness:
+    """A simulated venue, a PostgreSQL schema, and the engines of one pair trading one key."""
+
+    sim: SimVenue
+    workdir: Path
+    dsn: str
+    schema: str = field(default_factory=lambda: f"bench_ha_{uuid.uuid4().hex[:12]}")
+    key: str = field(default_factory=lambda: "0x" + secrets.token_hex(32))
+    lock_key: int = field(default_factory=lambda: secrets.randbelow(2**62) + 1)
+    lease_secs: float = 2.0
+    engines: dict[str, Engine] = field(default_factory=dict)
+    started: int = 0
+
+    @property
+    def address(self) -> str:
+        return OrderSigner(self.key).address.lower()
+
+    @property
+    def pg(self) -> PostgresSettings:
+        return PostgresSettings(url=self.dsn, schema=self.schema)
+
+    def env(self, name: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRADER_")}
+        urls = self.sim.urls
+        env.update(
+            {
+                "TRADER_ENDPOINTS__REST_URL": urls.rest,
+                "TRADER_ENDPOINTS__WS_MARKET_URL": urls.ws_market,
+                "TRADER_ENDPOINTS__WS_USER_URL": urls.ws_user,
+                "TRADER_ENDPOINTS__GAMMA_URL": urls.gamma,
+                "TRADER_ENDPOINTS__ESPN_URL": urls.espn,
+                "TRADER_CHAIN__RPC_URL": urls.rpc,
+                "TRADER_CHAIN__RELAYER_URL": urls.relayer,
+                "TRADER_PRIVATE_KEY": self.key,
+                "TRADER_CONFIRM_LIVE": "yes",
+                "TRADER_DATABASE_URL": self.dsn,
+                "TRADER_STORE__SCHEMA": self.schema,
+                "TRADER_HTTP__PORT": "0",
+                "TRADER_RUN__DRAIN_SECS": "2",
+                "TRADER_RUN__LOG_FORMAT": "json",
+                "TRADER_HA__ENABLED": "true",
+                "TRADER_HA__INSTANCE": name,
+                "TRADER_HA__LOCK_KEY": str(self.lock_key),
+                "TRADER_HA__LEASE_SECS": str(self.lease_secs),
+                "TRADER_HA__RENEW_SECS": str(self.lease_secs / 4),
+                "TRADER_HA__TAKEOVER_SECS": str(self.lease_secs * 2.5),
+                "TRADER_HA__POLL_SECS": "0.25",
+            }
+        )
+        return env
+
+    async def start(self, name: str) -> Engine:
+        self.started += 1
+        log = self.workdir / f"{name}-{self.started}.log"
+        command = [sys.executable, "-m", "trader", "run", "--venue", "polymarket", "--live", "--env-file", os.devnull]
+        with log.open("wb") as out:
+            process = await trio.lowlevel.open_process(command, env=self.env(name), stdout=out, stderr=out)
+        engine = Engine(name, process, log)
+        self.engines[name] = engine
+        return engine
+
+    def ours(self) -> dict[str, Any]:
+        """The venue's orders from our key, by order id."""
+        return {o.order_id: o for o in self.sim.exchange.orders() if o.maker_address.lower() == self.address}
+
+    async def lease(self) -> LeaseRow | None:
+        return await read_lease(self.pg)
+
+    async def wait_leader(self, *, within: float, not_epoch: int | None = None) -> LeaseRow:
+        with trio.fail_after(within):
+            while True:
+                self.check_alive()
+                row = await self.lease()
+                if row is not None and not row.released and row.epoch != not_epoch:
+                    return row
+                await trio.sleep(0.1)
+
+    async def wait_orders(self, count: int, *, within: float, besides: set[str] | None = None) -> float:
+        """Wait until the venue has `count` orders of ours not in `besides`; the time it happened."""
+        with trio.fail_after(within):
+            while len(set(self.ours()) - (besides or set())) < count:
+                self.check_alive()
+                await trio.sleep(0.02)
+        return time.monotonic()
+
+    def check_alive(self) -> None:
+        for engine in self.engines.values():
+            code = engine.process.returncode
+            if code is not None and code != -signal.SIGKILL:
+                tail = engine.log.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"engine {engine.name} exited with {code}:\n{tail}")
+
+    async def kill_leader(self, *, mid_order: bool) -> tuple[Engine, float]:
+        """SIGKILL the leader: at once, or while the venue processes its next order. Returns it and when."""
+        row = await self.wait_leader(within=30)
+        engine = self.engines[row.holder]
+        if not mid_order:
+            os.kill(engine.process.pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+        else:
+            earlier = set(self.ours())
+            when: list[float] = []
+
+            def kill_on_next_order(event: object) -> None:
+                order_id = None
+                if isinstance(event, OrderEvent) and event.order.maker_address.lower() == self.address:
+                    order_id = event.order.order_id
+                elif isinstance(event, TradeEvent) and event.trade.maker_address.lower() == self.address:
+                    order_id = event.trade.taker_order_id
+                if order_id is not None and order_id not in earlier and not when:
+                    os.kill(engine.process.pid, signal.SIGKILL)
+                    when.append(time.monotonic())
+
+            self.sim.exchange.add_listener(kill_on_next_order)
+            try:
+                with trio.fail_after(30):
+                    while not when:
+                        self.check_alive()
+                        await trio.sleep(0.01)
+            finally:
+                self.sim.exchange.remove_listener(kill_on_next_order)
+            killed_at = when[0]
+        with trio.fail_after(10):
+            await engine.process.wait()
+        return engine, killed_at
+
+    async def stop_all(self) -> None:
+        for engine in self.engines.values():
+            if engine.process.returncode is None:
+                engine.process.send_signal(signal.SIGTERM)
+        with trio.move_on_after(30):
+            for engine in self.engines.values():
+                await engine.process.wait()
+        for engine in self.engines.values():
+            if engine.process.returncode is None:
+                engine.process.kill()
+                await engine.process.wait()
+
+    async def query(self, sql: str) -> list[Any]:
+        async with open_asyncio_bridge() as bridge:
+            conn = await bridge.run(asyncpg.connect, self.dsn, server_settings={"search_path": self.schema})
+            try:
+                rows: list[Any] = await bridge.run(conn.fetch, sql)
+                return rows
+            finally:
+                await bridge.run(conn.close)
+
+    async def checks(self) -> dict[str, object]:
+        """The store against the venue's records (run once every engine has stopped)."""
+        orders = self.ours()
+        intents = {
+            r[0]: (r[1], r[2], r[3])
+            for r in await self.query(
+                "SELECT order_id, client_order_id, state, epoch FROM order_intents WHERE order_id IS NOT NULL"
+            )
+        }
+        client_ids = [intents[o][0] for o in orders if o in intents]
+        positions = {r[0]: Decimal(r[1]) for r in await self.query("SELECT token_id, quantity FROM positions")}
+        shares = {t: Decimal(n) / UNITS_PER_ONE for t, n in self.sim.exchange.wallet(self.address).shares.items() if n}
+        pending = await self.query("SELECT client_order_id FROM order_intents WHERE state = 'PENDING'")
+        epochs = sorted({e for _, _, e in intents.values() if e is not None})
+        return {
+            "venue_orders": len(orders),
+            "duplicate_client_ids": len(client_ids) - len(set(client_ids)),
+            "orders_without_intent": sum(1 for o in orders if o not in intents),
+            "pending_intents": len(pending),
+            "positions_match": {t: q for t, q in positions.items() if q} == shares,
+            "epochs": epochs,
+        }
+
+
+@asynccontextmanager
+async def open_pair(workdir: Path, dsn: str, *, lease_secs: float = 2.0) -> AsyncIterator[PairHarness]:
+    """A simulated venue and a fresh schema for one pair; the engines stopped and the schema dropped on exit."""
+    async with open_sim_venue(SimConfig(markets=4, seed=7, scenario_params=GAPS)) as sim:
+        harness = PairHarness(sim=sim, workdir=workdir, dsn=dsn, lease_secs=lease_secs)
+        try:
+            yield harness
+        finally:
+            with trio.CancelScope(shield=True):
+                await harness.stop_all()
+                await drop_postgres_schema(harness.pg)
+
+
+async def run_kills(workdir: Path, dsn: str, kills: int, seed: int) -> list[dict[str, object]]:
+    rng = random.Random(seed)
+    lines: list[dict[str, object]] = []
+    async with open_pair(workdir, dsn) as pair:
+        await pair.start("a")
+        first = await pair.wait_leader(within=60)
+        await pair.start("b")
+        await pair.wait_orders(2, within=60)
+        epoch = first.epoch
+        for n in range(kills):
+            await trio.sleep(rng.uniform(0.5, 3.0))  # trading for a random while
+            before = set(pair.ours())
+            engine, killed_at = await pair.kill_leader(mid_order=n % 2 == 0)
+            before |= set(pair.ours())  # the killed order, if the venue took it
+            row = await pair.wait_leader(within=30, not_epoch=epoch)
+            traded_at = await pair.wait_orders(1, within=60, besides=before)
+            epoch = row.epoch
+            line = {
+                "kill": n + 1,
+                "mid_order": n % 2 == 0,
+                "killed": engine.name,
+                "new_leader": row.holder,
+                "epoch": row.epoch,
+                "takeover_s": round(traded_at - killed_at, 3),
+            }
+            print(json.dumps(line), flush=True)
+            lines.append(line)
+            await pair.start(engine.name)  # back as the standby
+        await trio.sleep(1.0)
+        await pair.stop_all()
+        checks = await pair.checks()
+    takeovers = [float(line["takeover_s"]) for line in lines]  # type: ignore[arg-type]
+    summary: dict[str, object] = {
+        "bench": "failover",
+        "kills": kills,
+        "median_takeover_s": round(statistics.median(takeovers), 3),
+        "max_takeover_s": round(max(takeovers), 3),
+        **checks,
+    }
+    print(json.dumps(summary), flush=True)
+    return [*lines, summary]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench failover", description=__doc__.splitlines()[0])
+    parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--dsn", default=os.environ.get("TRADER_TEST_PG_DSN", DEFAULT_DSN))
+    parser.add_argument("--workdir", default=None, help="where the engines' logs go (default: a temporary folder)")
+    args = parser.parse_args(argv)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bench-failover-") as tmp:
+        workdir = Path(args.workdir or tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        trio.run(run_kills, workdir, args.dsn, args.kills, args.seed)
+    return 0
