@@ -127,12 +127,13 @@ class PairHarness:
     async def lease(self) -> LeaseRow | None:
         return await read_lease(self.pg)
 
-    async def wait_leader(self, *, within: float, not_epoch: int | None = None) -> LeaseRow:
+    async def wait_leader(self, *, within: float, after_epoch: int = 0) -> LeaseRow:
+        """The lease once someone holds it with an epoch above `after_epoch`."""
         with trio.fail_after(within):
             while True:
                 self.check_alive()
                 row = await self.lease()
-                if row is not None and not row.released and row.epoch != not_epoch:
+                if row is not None and not row.released and row.epoch > after_epoch:
                     return row
                 await trio.sleep(0.1)
 
@@ -151,8 +152,9 @@ class PairHarness:
                 tail = engine.log.read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"engine {engine.name} exited with {code}:\n{tail}")
 
-    async def kill_leader(self, *, mid_order: bool) -> tuple[Engine, float]:
-        """SIGKILL the leader: at once, or while the venue processes its next order. Returns it and when."""
+    async def kill_leader(self, *, mid_order: bool) -> tuple[Engine, LeaseRow, float]:
+        """SIGKILL the leader: at once, or while the venue processes its next order. Returns it, its lease, and
+        when."""
         row = await self.wait_leader(within=30)
         engine = self.engines[row.holder]
         if not mid_order:
@@ -183,7 +185,7 @@ class PairHarness:
             killed_at = when[0]
         with trio.fail_after(10):
             await engine.process.wait()
-        return engine, killed_at
+        return engine, row, killed_at
 
     async def stop_all(self) -> None:
         for engine in self.engines.values():
@@ -220,12 +222,21 @@ class PairHarness:
         shares = {t: Decimal(n) / UNITS_PER_ONE for t, n in self.sim.exchange.wallet(self.address).shares.items() if n}
         pending = await self.query("SELECT client_order_id FROM order_intents WHERE state = 'PENDING'")
         epochs = sorted({e for _, _, e in intents.values() if e is not None})
+        held = {t: q for t, q in positions.items() if q}
+        differ = {
+            t[-8:]: [str(held.get(t)), str(shares.get(t))]
+            for t in set(held) | set(shares)
+            if held.get(t) != shares.get(t)
+        }
+        ops = [tuple(r) for r in await self.query("SELECT kind, state FROM capital_ops WHERE state <> 'CONFIRMED'")]
         return {
             "venue_orders": len(orders),
             "duplicate_client_ids": len(client_ids) - len(set(client_ids)),
             "orders_without_intent": sum(1 for o in orders if o not in intents),
             "pending_intents": len(pending),
-            "positions_match": {t: q for t, q in positions.items() if q} == shares,
+            "positions_match": not differ,
+            "positions_differ": differ,
+            "capital_ops_open": ops,
             "epochs": epochs,
         }
 
@@ -248,18 +259,16 @@ async def run_kills(workdir: Path, dsn: str, kills: int, seed: int) -> list[dict
     lines: list[dict[str, object]] = []
     async with open_pair(workdir, dsn) as pair:
         await pair.start("a")
-        first = await pair.wait_leader(within=60)
+        await pair.wait_leader(within=60)
         await pair.start("b")
         await pair.wait_orders(2, within=60)
-        epoch = first.epoch
         for n in range(kills):
             await trio.sleep(rng.uniform(0.5, 3.0))  # trading for a random while
             before = set(pair.ours())
-            engine, killed_at = await pair.kill_leader(mid_order=n % 2 == 0)
+            engine, killed, killed_at = await pair.kill_leader(mid_order=n % 2 == 0)
             before |= set(pair.ours())  # the killed order, if the venue took it
-            row = await pair.wait_leader(within=30, not_epoch=epoch)
+            row = await pair.wait_leader(within=30, after_epoch=killed.epoch)
             traded_at = await pair.wait_orders(1, within=60, besides=before)
-            epoch = row.epoch
             line = {
                 "kill": n + 1,
                 "mid_order": n % 2 == 0,

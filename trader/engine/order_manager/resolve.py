@@ -227,10 +227,10 @@ class Resolver:
 
     async def recover_pending(self) -> list[Order]:
         """At start: intents written but never resolved (a crash between the write and the answer). Each is rebuilt
-        as an UNKNOWN order and resolved by asking the venue for its id; nothing is sent again."""
+        as an UNKNOWN order and resolved by asking the venue for its id (all at once); nothing is sent again."""
         ledger = self._ledger
         store = ledger.store
-        recovered: list[Order] = []
+        recovered: list[str] = []
         for record in await store.load_pending_intents():
             cid = record.client_order_id
             if cid in ledger.orders:
@@ -253,9 +253,11 @@ class Resolver:
             log.warning("recovering_pending_intent", client_order_id=cid, order_id=order.order_id)
             self.mark_unknown((cid,), RECOVERED, sent_at=trio.current_time())
             await ledger.save_order(cid)
-            await self.resolve_unknown(cid)
-            recovered.append(ledger.orders[cid])
-        return recovered
+            recovered.append(cid)
+        async with trio.open_nursery() as nursery:  # asked for concurrently: a takeover waits for the slowest only
+            for cid in recovered:
+                nursery.start_soon(self.resolve_unknown, cid)
+        return [ledger.orders[cid] for cid in recovered]
 
     # -- the venue -------------------------------------------------------------------------------------------------
 
