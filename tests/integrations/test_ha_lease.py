@@ -55,7 +55,7 @@ async def test_one_holder_at_a_time_and_the_epoch_grows_by_one_per_takeover(
             assert not renewal.step_down
             a.drop()  # kill -9: the session ends, the server frees the lock
             with trio.fail_after(5):
-                while (taken := await b.try_acquire(lease_secs=2.0)) is None:
+                while (taken := await b.try_acquire(lease_secs=2.0)) is None:  # noqa: ASYNC110 - polling the lock  # noqa: ASYNC110 - polling the lock
                     await trio.sleep(0.05)
             assert taken.epoch == 2
             assert 0 < taken.wait_secs <= 2.0  # a's lease may still run: b must wait it out
@@ -78,7 +78,7 @@ async def test_a_standby_ends_the_session_of_a_stale_holder(settings: PostgresSe
         assert await b.try_acquire(lease_secs=2.0) is None
         assert await b.break_stale() is not None  # a is paused: its session (and lock) is ended for it
         with trio.fail_after(5):
-            while (taken := await b.try_acquire(lease_secs=2.0)) is None:
+            while (taken := await b.try_acquire(lease_secs=2.0)) is None:  # noqa: ASYNC110 - polling the lock
                 await trio.sleep(0.05)
         assert taken.epoch == 2
         assert not (await a.renew(1, lease_secs=2.0)).ok  # a wakes: its renewal finds it fenced
@@ -117,7 +117,7 @@ async def test_the_store_refuses_an_intent_from_an_older_epoch(settings: Postgre
         await old_leader.record_intents([make_intent_record(client_order_id="c-1")])
         a.drop()
         with trio.fail_after(5):
-            while (second := await b.try_acquire(lease_secs=2.0)) is None:
+            while (second := await b.try_acquire(lease_secs=2.0)) is None:  # noqa: ASYNC110 - polling the lock
                 await trio.sleep(0.05)
         new_leader.fence_epoch = second.epoch
         with pytest.raises(StoreFenced):

@@ -77,7 +77,7 @@ from trader.integrations.bus import run_book_summaries
 from trader.integrations.http_server import OperatorApp, run_http_server
 from trader.integrations.slack import DisconnectStormDetector
 from trader.venues.errors import VenueError
-from trader.venues.polymarket.signing import OrderSigner
+from trader.venues.polymarket.signing import OrderSigner, preload_transaction_signing
 
 __all__ = ["run_trader"]
 
@@ -260,6 +260,8 @@ class _Pair:
     ) -> RunSummary:
         settings = self.settings
         summary: RunSummary | None = None
+        if self.signer is not None:  # warm: what a takeover would otherwise import on the event loop
+            await trio.to_thread.run_sync(preload_transaction_signing)
         async with (
             open_sinks(settings) as sinks,
             httpx.AsyncClient(timeout=settings.supervisor.http_backstop_secs) as http,

@@ -69,7 +69,7 @@ from trader.venues.polymarket.gamma import (
 from trader.venues.polymarket.market_ws import PolymarketMarketFeed, websocket_factory
 from trader.venues.polymarket.paper_ids import PAPER_KEY, paper_order_id
 from trader.venues.polymarket.rest import PolymarketRestClient, open_rest_client
-from trader.venues.polymarket.signing import OrderSigner
+from trader.venues.polymarket.signing import OrderSigner, preload_transaction_signing
 from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
 from trader.venues.sim.venue import SimConfig, SimVenue, run_sim_venue
 
@@ -306,6 +306,8 @@ async def open_trading_side(
         stack.callback(nursery.cancel_scope.cancel)
         live: PolymarketVenue | None = None
         if signer is not None:
+            # The first merge would import eth-account on the event loop (seconds): import it now, in a thread.
+            await trio.to_thread.run_sync(preload_transaction_signing)
             live = await stack.enter_async_context(
                 open_polymarket_venue(
                     PolymarketVenueSettings(rest_url=endpoints.rest, ws_user_url=endpoints.ws_user),

@@ -317,6 +317,9 @@ class Leadership:
                 wake = min(wake, self._takeover_at)
             if wake > now:
                 await trio.sleep_until(wake)
+                late = trio.current_time() - wake
+                if late > s.renew_secs:  # the event loop was stalled (a blocking call, CPU starvation, a pause)
+                    log.warning("ha_renewal_late", epoch=epoch, late_secs=round(late, 3))
                 continue
             started = last_try = now
             if not times.valid(started):

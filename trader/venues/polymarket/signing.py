@@ -79,6 +79,7 @@ __all__ = [
     "parse_side",
     "parse_signed_order",
     "parse_token_id",
+    "preload_transaction_signing",
     "recover_address",
     "recover_order_signer",
 ]
@@ -1042,3 +1043,10 @@ def order_body(order: SignedOrder, *, owner: str, order_type: str, post_only: bo
         f'"orderType":"{order_type}","deferExec":{"true" if defer_exec else "false"},'
         f'"postOnly":{"true" if post_only else "false"}}}'
     )
+
+
+def preload_transaction_signing() -> None:
+    """Import eth-account, which `OrderSigner.sign_transaction` (merges, redemptions) needs: its import takes 1 to 3
+    seconds, which would otherwise stall the event loop at the first merge. Run it in a worker thread
+    (`trio.to_thread.run_sync`) before trading."""
+    import eth_account  # noqa: F401, PLC0415 - the point is the import itself

@@ -1,0 +1,82 @@
+"""Active/standby end to end: two `trader run --venue polymarket --live` engines (subprocesses) on one PostgreSQL
+schema, trading one key against the simulated venue over real sockets (run here, so its own records are read).
+The harness is `bench.failover`'s; `python -m bench failover` repeats the kill ten times and measures takeovers.
+
+- kill -9 of the leader while the venue takes one of its orders: the standby trades again within 15 s; no venue
+  order shares a client order id with another, every venue order has its write-ahead intent, none is left PENDING,
+  and the store's positions are the venue's;
+- SIGSTOP of the leader for longer than its takeover wait, then SIGCONT: the standby has taken over; the old leader
+  says it was fenced and stops, and no order reaches the venue from it after it wakes (every order the venue takes
+  from then on was written under the new epoch).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import trio
+
+from bench.failover import open_pair
+from tests.integrations.servers import pg_dsn
+
+pytestmark = [pytest.mark.pg, pytest.mark.timeout(150)]  # end to end: subprocess engines on a shared 2-core box
+
+
+async def test_kill_9_of_the_leader_standby_trades_within_15_s_nothing_sent_twice_nothing_lost(
+    tmp_path: Path,
+) -> None:
+    async with open_pair(tmp_path, pg_dsn()) as pair:
+        a = await pair.start("a")
+        await pair.wait_leader(within=60)
+        b = await pair.start("b")
+        await pair.wait_log(b, "engine_standing_by", within=60)
+        await pair.wait_orders(2, within=60)
+        before = set(pair.ours())
+        killed_engine, killed, killed_at = await pair.kill_leader(mid_order=True)
+        assert killed_engine is a
+        before |= set(pair.ours())
+        row = await pair.wait_leader(within=30, after_epoch=killed.epoch)
+        traded_at = await pair.wait_orders(1, within=30, besides=before)
+        assert row.holder == "b"
+        assert row.epoch == killed.epoch + 1
+        assert traded_at - killed_at < 15
+        await pair.wait_orders(3, within=30, besides=before)
+        await pair.stop_all()
+        assert b.process.returncode == 0, b.log.read_text()[-3000:]
+        checks = await pair.checks()
+    assert checks["duplicate_client_ids"] == 0
+    assert checks["orders_without_intent"] == 0
+    assert checks["pending_intents"] == 0
+    assert checks["positions_differ"] == {}
+    assert checks["epochs"] == [1, 2]
+
+
+async def test_paused_leader_is_fenced_and_sends_nothing_after_it_wakes(tmp_path: Path) -> None:
+    async with open_pair(tmp_path, pg_dsn(), lease_secs=1.5) as pair:
+        a = await pair.start("a")
+        first = await pair.wait_leader(within=60)
+        b = await pair.start("b")
+        await pair.wait_log(b, "engine_standing_by", within=60)
+        await pair.wait_orders(2, within=60)
+        arrivals = pair.record_arrivals()
+        os.kill(a.process.pid, signal.SIGSTOP)
+        try:
+            row = await pair.wait_leader(within=30, after_epoch=first.epoch)
+            assert row.holder == "b"
+            await pair.wait_orders(1, within=30, besides={oid for _, oid in arrivals})
+        finally:
+            os.kill(a.process.pid, signal.SIGCONT)
+        woke_at = time.monotonic()
+        await pair.wait_log(a, "ha_fenced", within=30)
+        await pair.wait_log(a, "ha_trading_stopped", within=30)
+        await trio.sleep(2)  # a is a standby again; b trades on
+        assert a.process.returncode is None  # `ha.on_fenced=standby`
+        await pair.stop_all()
+        epochs = await pair.intent_epochs()
+    after_waking = [oid for at, oid in arrivals if at >= woke_at]
+    assert all(epochs.get(oid) == row.epoch for oid in after_waking), [(o, epochs.get(o)) for o in after_waking]
+    assert "ha_stale_leader_ended" in b.log.read_text()  # b ended a's session: a was paused, not dead
