@@ -2,6 +2,7 @@
 schema, trading one key against the simulated venue over real sockets (run here, so its own records are read).
 The harness is `bench.failover`'s; `python -m bench failover` repeats the kill ten times and measures takeovers.
 
+- both started at once: exactly one leads, the other stands by (warm: discovered, books, no order);
 - kill -9 of the leader while the venue takes one of its orders: the standby trades again within 15 s; no venue
   order shares a client order id with another, every venue order has its write-ahead intent, none is left PENDING,
   and the store's positions are the venue's;
@@ -30,23 +31,25 @@ async def test_kill_9_of_the_leader_standby_trades_within_15_s_nothing_sent_twic
     tmp_path: Path,
 ) -> None:
     async with open_pair(tmp_path, pg_dsn()) as pair:
-        a = await pair.start("a")
-        await pair.wait_leader(within=60)
-        b = await pair.start("b")
-        await pair.wait_log(b, "engine_standing_by", within=60)
+        engines = {"a": await pair.start("a"), "b": await pair.start("b")}  # both at once
+        first = await pair.wait_leader(within=60)
+        standby = engines["b" if first.holder == "a" else "a"]
+        await pair.wait_log(standby, "engine_standing_by", within=60)
         await pair.wait_orders(2, within=60)
+        assert first.epoch == 1  # exactly one led: the other never took the lease
+        assert '"event": "ha_leader"' not in standby.log.read_text()
         before = set(pair.ours())
         killed_engine, killed, killed_at = await pair.kill_leader(mid_order=True)
-        assert killed_engine is a
+        assert killed_engine is engines[first.holder]
         before |= set(pair.ours())
         row = await pair.wait_leader(within=30, after_epoch=killed.epoch)
         traded_at = await pair.wait_orders(1, within=30, besides=before)
-        assert row.holder == "b"
+        assert row.holder == standby.name
         assert row.epoch == killed.epoch + 1
         assert traded_at - killed_at < 15
         await pair.wait_orders(3, within=30, besides=before)
         await pair.stop_all()
-        assert b.process.returncode == 0, b.log.read_text()[-3000:]
+        assert standby.process.returncode == 0, standby.log.read_text()[-3000:]
         checks = await pair.checks()
     assert checks["duplicate_client_ids"] == 0
     assert checks["orders_without_intent"] == 0
