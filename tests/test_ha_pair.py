@@ -13,15 +13,18 @@ The harness is `bench.failover`'s; `python -m bench failover` repeats the kill t
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import trio
 
-from bench.failover import open_pair
+from bench.failover import Engine, open_pair
 from tests.integrations.servers import pg_dsn
 
 pytestmark = [pytest.mark.pg, pytest.mark.timeout(150)]  # end to end: subprocess engines on a shared 2-core box
@@ -38,6 +41,12 @@ async def test_kill_9_of_the_leader_standby_trades_within_15_s_nothing_sent_twic
         await pair.wait_orders(2, within=60)
         assert first.epoch == 1  # exactly one led: the other never took the lease
         assert '"event": "ha_leader"' not in standby.log.read_text()
+        status, ready = await _operator_view(standby)
+        assert status["ha"]["role"] == "standby"
+        assert status["ha"]["leader"] == first.holder
+        assert status["markets"] > 0  # warm: discovered, books kept
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["leader"] is False
         before = set(pair.ours())
         killed_engine, killed, killed_at = await pair.kill_leader(mid_order=True)
         assert killed_engine is engines[first.holder]
@@ -56,6 +65,16 @@ async def test_kill_9_of_the_leader_standby_trades_within_15_s_nothing_sent_twic
     assert checks["pending_intents"] == 0
     assert checks["positions_differ"] == {}
     assert checks["epochs"] == [1, 2]
+
+
+async def _operator_view(engine: Engine) -> tuple[dict[str, Any], httpx.Response]:
+    """The engine's `/status` document and its `/ready` response (the URL from its log)."""
+    line = next(x for x in engine.log.read_text().splitlines() if '"event": "engine_standing_by"' in x)
+    url = json.loads(line)["http"]
+    async with httpx.AsyncClient(timeout=10) as client:
+        status = (await client.get(f"{url}/status")).json()
+        ready = await client.get(f"{url}/ready")
+    return status, ready
 
 
 async def test_paused_leader_is_fenced_and_sends_nothing_after_it_wakes(tmp_path: Path) -> None:
