@@ -56,7 +56,7 @@ from trader.venues.sim.chain import ChainConfig
 from trader.venues.sim.venue import SimConfig, SimVenue, open_sim_venue
 
 #: Set only in the live run (they mean nothing to a paper run on the in-process sim).
-LIVE_ONLY = ("run.venue", "run.live", "endpoints.", "keys.", "chain.", "markets.")
+LIVE_ONLY = ("run.venue", "run.live", "endpoints.", "keys.", "chain.", "markets.", "ha.")
 #: Left at their default in the paper run (its other settings of the section need them on); off in the live run.
 OFF_IN_LIVE_ONLY = ("sum_to_100.enabled", "sum_deviation.enabled")
 
@@ -94,6 +94,8 @@ VALUES: dict[str, object] = {
     "sum_to_100.order_type": "FAK",
     "clipper.order_type": "FOK",
     "supervisor.discovery_timeout_secs": 30.0,
+    "ha.instance": "every-setting",
+    "ha.lock_key": secrets.randbelow(2**62) + 1,  # a lock no other test run holds
 }
 
 
