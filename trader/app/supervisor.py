@@ -35,6 +35,9 @@ Shutdown (`stop` returns: SIGINT/SIGTERM, `--duration`, or a fatal error in a se
 6. the sinks flush (store, Slack, Redis; each within its deadline), then the store closes.
 `abort` (a second Ctrl+C) cuts the drain short.
 
+Active/standby (`ha.enabled`, docs/ha.md): `_Pair` keeps the market side warm and opens the trading side and the core
+for each term this engine leads (see its docstring).
+
 An emergency stop (HTTP, or a daily-loss breach) halts trading and cancels every order task and every resting order,
 but leaves market data and the HTTP server running, so the operator still sees the market.
 """

@@ -14,6 +14,10 @@ open_venue(settings, http, store, signer)  -> VenueSide        (one nursery, clo
 └── restart              before trading: the store brought up to date with the venue (`reconcile_at_start`)
 ```
 
+`open_venue` is `open_market_side` (the sim, market data, discovery, neg-risk events: what a standby of an
+active/standby pair keeps warm) with `open_trading_side` inside it (the live or paper venue and the restart: what a
+takeover opens, exactly as a restart does).
+
 The wallet's pUSD, for buying power, is `VenueSide.capital.collateral()`: the paper wallet's (`PaperCapital`), or live
 the account's `GET /balance-allowance` with the exchange allowances it lacks (`PolymarketCapital`).
 
