@@ -30,7 +30,7 @@ from trader.app.venue import MarketSide
 from trader.engine.leadership import Leadership, Role, lock_key_for
 from trader.errors import ConfigError
 from trader.integrations.store.lease import open_postgres_lease
-from trader.integrations.store.postgres import PostgresSettings
+from trader.integrations.store.open import postgres_settings
 
 __all__ = ["LeadershipCollector", "PairControl", "open_leadership"]
 
@@ -47,17 +47,8 @@ async def open_leadership(settings: Settings, sinks: Sinks) -> AsyncIterator[Lea
     if postgres is None:
         raise ConfigError("ha.enabled needs a PostgreSQL store")
     ha = settings.ha
-    store = settings.store
-    pg = PostgresSettings(
-        url=settings.run.store_url,
-        schema=store.schema,
-        connect_timeout_secs=store.connect_timeout_secs,
-        commit_timeout_secs=store.commit_timeout_secs,
-        ping_interval_secs=store.ping_interval_secs,
-        reconnect_initial_secs=store.reconnect_initial_secs,
-        reconnect_max_secs=store.reconnect_max_secs,
-    )
-    key = lock_key_for(ha, store.schema)
+    pg = postgres_settings(settings.run.store_url, settings.store)
+    key = lock_key_for(ha, settings.store.schema)
     async with open_postgres_lease(pg, key=key, holder=ha.instance_name) as lease:
         leadership = Leadership(lease, ha)
         log.info(

@@ -24,7 +24,7 @@ from trader.integrations.store.settings import StoreSettings
 from trader.integrations.store.sqlite import open_sqlite_store
 from trader.integrations.store.urls import sqlite_path
 
-__all__ = ["intent_journal_path", "open_intent_journal", "open_store"]
+__all__ = ["intent_journal_path", "open_intent_journal", "open_store", "postgres_settings"]
 
 log = structlog.get_logger(__name__)
 
@@ -69,17 +69,22 @@ async def open_store(database_url: str, settings: StoreSettings | None = None) -
         async with open_sqlite_store(path, synchronous=s.sqlite_synchronous) as sqlite_store:
             yield sqlite_store
     else:
-        try:
-            pg_settings = PostgresSettings(
-                url=database_url,
-                schema=s.schema,
-                connect_timeout_secs=s.connect_timeout_secs,
-                commit_timeout_secs=s.commit_timeout_secs,
-                ping_interval_secs=s.ping_interval_secs,
-                reconnect_initial_secs=s.reconnect_initial_secs,
-                reconnect_max_secs=s.reconnect_max_secs,
-            )
-        except ValueError as exc:
-            raise ConfigError(f"database_url: {exc}") from None
-        async with open_postgres_store(pg_settings) as pg_store:
+        async with open_postgres_store(postgres_settings(database_url, s)) as pg_store:
             yield pg_store
+
+
+def postgres_settings(database_url: str, settings: StoreSettings) -> PostgresSettings:
+    """How to reach the PostgreSQL server of `database_url` with the store's settings (`ConfigError` if bad)."""
+    s = settings
+    try:
+        return PostgresSettings(
+            url=database_url,
+            schema=s.schema,
+            connect_timeout_secs=s.connect_timeout_secs,
+            commit_timeout_secs=s.commit_timeout_secs,
+            ping_interval_secs=s.ping_interval_secs,
+            reconnect_initial_secs=s.reconnect_initial_secs,
+            reconnect_max_secs=s.reconnect_max_secs,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"database_url: {exc}") from None
