@@ -71,6 +71,30 @@ class PairHarness:
     lease_secs: float = 2.0
     engines: dict[str, Engine] = field(default_factory=dict)
     started: int = 0
+    #: (monotonic time, order id) of each order of ours, as the venue takes it (`listen`); read this, not the
+    #: venue's whole book, while the engines run: scanning it starves the venue of its event loop.
+    arrivals: list[tuple[float, str]] = field(default_factory=list)
+    _seen: set[str] = field(default_factory=set)
+
+    def listen(self) -> None:
+        """Record our orders as the venue takes them (from now on)."""
+        address = self.address
+
+        def on_event(event: object) -> None:
+            order_id = None
+            if isinstance(event, OrderEvent) and event.order.maker_address.lower() == address:
+                order_id = event.order.order_id
+            elif isinstance(event, TradeEvent) and event.trade.maker_address.lower() == address:
+                order_id = event.trade.taker_order_id
+            if order_id is not None and order_id not in self._seen:
+                self._seen.add(order_id)
+                self.arrivals.append((time.monotonic(), order_id))
+
+        self.sim.exchange.add_listener(on_event)
+
+    def taken(self) -> set[str]:
+        """The ids of our orders the venue has taken so far."""
+        return set(self._seen)
 
     @property
     def address(self) -> str:
@@ -140,7 +164,7 @@ class PairHarness:
     async def wait_orders(self, count: int, *, within: float, besides: set[str] | None = None) -> float:
         """Wait until the venue has `count` orders of ours not in `besides`; the time it happened."""
         with trio.fail_after(within):
-            while len(set(self.ours()) - (besides or set())) < count:
+            while len(self._seen - (besides or set())) < count:
                 self.check_alive()
                 await trio.sleep(0.02)
         return time.monotonic()
@@ -153,22 +177,6 @@ class PairHarness:
                 if engine.process.returncode is not None and engine.process.returncode != -signal.SIGSTOP:
                     self.check_alive()
                 await trio.sleep(0.05)
-
-    def record_arrivals(self) -> list[tuple[float, str]]:
-        """From now on, (monotonic time, order id) of each order of ours as the venue takes it."""
-        arrivals: list[tuple[float, str]] = []
-
-        def on_event(event: object) -> None:
-            if isinstance(event, OrderEvent) and event.order.maker_address.lower() == self.address:
-                if all(oid != event.order.order_id for _, oid in arrivals):
-                    arrivals.append((time.monotonic(), event.order.order_id))
-            elif isinstance(event, TradeEvent) and event.trade.maker_address.lower() == self.address:
-                oid = event.trade.taker_order_id
-                if all(o != oid for _, o in arrivals):
-                    arrivals.append((time.monotonic(), oid))
-
-        self.sim.exchange.add_listener(on_event)
-        return arrivals
 
     async def intent_epochs(self) -> dict[str, int | None]:
         """order id -> the epoch its intent was written under."""
@@ -191,7 +199,7 @@ class PairHarness:
             os.kill(engine.process.pid, signal.SIGKILL)
             killed_at = time.monotonic()
         else:
-            earlier = set(self.ours())
+            earlier = self.taken()
             when: list[float] = []
 
             def kill_on_next_order(event: object) -> None:
@@ -285,6 +293,7 @@ async def open_pair(workdir: Path, dsn: str, *, lease_secs: float = 2.0) -> Asyn
     """A simulated venue and a fresh schema for one pair; the engines stopped and the schema dropped on exit."""
     async with open_sim_venue(SimConfig(markets=4, seed=7, scenario_params=GAPS)) as sim:
         harness = PairHarness(sim=sim, workdir=workdir, dsn=dsn, lease_secs=lease_secs)
+        harness.listen()
         try:
             yield harness
         finally:
@@ -303,9 +312,9 @@ async def run_kills(workdir: Path, dsn: str, kills: int, seed: int) -> list[dict
         await pair.wait_orders(2, within=60)
         for n in range(kills):
             await trio.sleep(rng.uniform(0.5, 3.0))  # trading for a random while
-            before = set(pair.ours())
+            before = pair.taken()
             engine, killed, killed_at = await pair.kill_leader(mid_order=n % 2 == 0)
-            before |= set(pair.ours())  # the killed order, if the venue took it
+            before |= pair.taken()  # the killed order, if the venue took it
             row = await pair.wait_leader(within=30, after_epoch=killed.epoch)
             traded_at = await pair.wait_orders(1, within=60, besides=before)
             line = {

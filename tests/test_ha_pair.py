@@ -47,10 +47,10 @@ async def test_kill_9_of_the_leader_standby_trades_within_15_s_nothing_sent_twic
         assert status["markets"] > 0  # warm: discovered, books kept
         assert ready.status_code == 503
         assert ready.json()["checks"]["leader"] is False
-        before = set(pair.ours())
+        before = pair.taken()
         killed_engine, killed, killed_at = await pair.kill_leader(mid_order=True)
         assert killed_engine is engines[first.holder]
-        before |= set(pair.ours())
+        before |= pair.taken()
         row = await pair.wait_leader(within=30, after_epoch=killed.epoch)
         traded_at = await pair.wait_orders(1, within=30, besides=before)
         assert row.holder == standby.name
@@ -84,12 +84,12 @@ async def test_paused_leader_is_fenced_and_sends_nothing_after_it_wakes(tmp_path
         b = await pair.start("b")
         await pair.wait_log(b, "engine_standing_by", within=60)
         await pair.wait_orders(2, within=60)
-        arrivals = pair.record_arrivals()
+        paused_at = len(pair.arrivals)
         os.kill(a.process.pid, signal.SIGSTOP)
         try:
             row = await pair.wait_leader(within=30, after_epoch=first.epoch)
             assert row.holder == "b"
-            await pair.wait_orders(1, within=30, besides={oid for _, oid in arrivals})
+            await pair.wait_orders(1, within=30, besides=pair.taken())
         finally:
             os.kill(a.process.pid, signal.SIGCONT)
         woke_at = time.monotonic()
@@ -99,6 +99,6 @@ async def test_paused_leader_is_fenced_and_sends_nothing_after_it_wakes(tmp_path
         assert a.process.returncode is None  # `ha.on_fenced=standby`
         await pair.stop_all()
         epochs = await pair.intent_epochs()
-    after_waking = [oid for at, oid in arrivals if at >= woke_at]
+    after_waking = [oid for at, oid in pair.arrivals[paused_at:] if at >= woke_at]
     assert all(epochs.get(oid) == row.epoch for oid in after_waking), [(o, epochs.get(o)) for o in after_waking]
     assert "ha_stale_leader_ended" in b.log.read_text()  # b ended a's session: a was paused, not dead
