@@ -83,3 +83,19 @@ async def test_a_hung_request_does_not_hold_the_schedule(autojump_clock: trio.te
         nursery.cancel_scope.cancel()
     assert [t for t, _ in venue.calls] == [0.0, 5.0, 10.0, 15.0]
     assert service.statistics().failures == 2  # 5 and 10 timed out; 15 is still hanging
+
+
+async def test_a_heartbeat_is_withheld_while_this_engine_may_not_send(autojump_clock: trio.testing.MockClock) -> None:
+    venue = ScriptedVenue()
+    leading = [False]  # active/standby: the lease is not (or no longer) ours
+    service = HeartbeatService(venue, allowed=lambda: leading[0])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        await trio.sleep(6)
+        leading[0] = True  # taken over
+        await trio.sleep(5)
+        leading[0] = False  # fenced
+        await trio.sleep(10)
+        service.stop()
+    assert venue.calls == [(10.0, "")]
+    assert service.statistics().withheld == 4

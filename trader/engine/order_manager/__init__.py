@@ -35,11 +35,12 @@ The parts, each a module of this package, each an object the manager builds and 
 
 from __future__ import annotations
 
-from trader.engine.order_manager.guard import RateLimitWaitTooLong, SendingBlocked
+from trader.engine.order_manager.guard import NotLeader, RateLimitWaitTooLong, SendingBlocked
 from trader.engine.order_manager.manager import OrderManager, pump_venue_events
 from trader.engine.order_manager.reasons import (
     CANCEL_NOT_DONE,
     CIRCUIT_OPEN,
+    NOT_LEADER,
     PREPARE_FAILED,
     RATE_LIMITED,
     SENDING_BLOCKED,
@@ -54,6 +55,7 @@ from trader.engine.order_manager.submit import DuplicateClientOrderId, PrepareFa
 __all__ = [
     "CANCEL_NOT_DONE",
     "CIRCUIT_OPEN",
+    "NOT_LEADER",
     "PREPARE_FAILED",
     "RATE_LIMITED",
     "SENDING_BLOCKED",
@@ -61,6 +63,7 @@ __all__ = [
     "SUBMIT_NOT_FOUND",
     "VENUE_CONNECTION_ERROR",
     "DuplicateClientOrderId",
+    "NotLeader",
     "OrderManager",
     "OrderManagerSettings",
     "OrderManagerStatistics",
