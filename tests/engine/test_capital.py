@@ -325,3 +325,18 @@ async def test_one_operation_at_a_time_by_default_as_a_wallet_nonce_needs() -> N
     assert len(h.capital.prepared) == 1
     await h.service.scan()  # 0xcond lands; then 0xcond2 goes
     assert [p.op.condition_id for p in h.capital.prepared] == ["0xcond", "0xcond2"]
+
+
+async def test_an_engine_that_may_not_send_merges_nothing() -> None:
+    h = Harness(holding("10", "10"), FakeCapital(), MemoryStore())
+    leading = [False]  # active/standby: a fenced leader (or one whose lease ran out)
+    h.service = CapitalService(
+        h.capital, h.portfolio, MarketDirectory([MARKET]), h.store, SETTINGS, may_send=lambda: leading[0]
+    )
+    await h.service.scan()
+    assert h.capital.prepared == []
+    assert h.store.capital_ops == {}
+    assert h.service.statistics().failed_ops.get("NOT_LEADER") == 1
+    leading[0] = True
+    await h.service.scan()
+    assert len(h.capital.prepared) == 1
