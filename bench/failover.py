@@ -308,7 +308,7 @@ async def run_kills(workdir: Path, dsn: str, kills: int, seed: int) -> list[dict
     async with open_pair(workdir, dsn) as pair:
         await pair.start("a")
         await pair.wait_leader(within=60)
-        await pair.start("b")
+        await pair.wait_log(await pair.start("b"), "engine_standing_by", within=120)
         await pair.wait_orders(2, within=60)
         for n in range(kills):
             await trio.sleep(rng.uniform(0.5, 3.0))  # trading for a random while
@@ -327,7 +327,8 @@ async def run_kills(workdir: Path, dsn: str, kills: int, seed: int) -> list[dict
             }
             print(json.dumps(line), flush=True)
             lines.append(line)
-            await pair.start(engine.name)  # back as the standby
+            restarted = await pair.start(engine.name)  # back as the standby, warm before the next kill
+            await pair.wait_log(restarted, "engine_standing_by", within=120)
         await trio.sleep(1.0)
         await pair.stop_all()
         checks = await pair.checks()
