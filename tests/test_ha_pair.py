@@ -41,12 +41,14 @@ async def test_kill_9_of_the_leader_standby_trades_within_15_s_nothing_sent_twic
         await pair.wait_orders(2, within=60)
         assert first.epoch == 1  # exactly one led: the other never took the lease
         assert '"event": "ha_leader"' not in standby.log.read_text()
-        status, ready = await _operator_view(standby)
+        status, ready, metrics = await _operator_view(standby)
         assert status["ha"]["role"] == "standby"
         assert status["ha"]["leader"] == first.holder
         assert status["markets"] > 0  # warm: discovered, books kept
         assert ready.status_code == 503
         assert ready.json()["checks"]["leader"] is False
+        assert f'trader_ha_role{{instance="{standby.name}"}} 0.0' in metrics
+        assert "trader_ha_takeovers_total 0.0" in metrics
         before = pair.taken()
         killed_engine, killed, killed_at = await pair.kill_leader(mid_order=True)
         assert killed_engine is engines[first.holder]
@@ -67,14 +69,15 @@ async def test_kill_9_of_the_leader_standby_trades_within_15_s_nothing_sent_twic
     assert checks["epochs"] == [1, 2]
 
 
-async def _operator_view(engine: Engine) -> tuple[dict[str, Any], httpx.Response]:
-    """The engine's `/status` document and its `/ready` response (the URL from its log)."""
+async def _operator_view(engine: Engine) -> tuple[dict[str, Any], httpx.Response, str]:
+    """The engine's `/status` document, its `/ready` response and its `/metrics` (the URL from its log)."""
     line = next(x for x in engine.log.read_text().splitlines() if '"event": "engine_standing_by"' in x)
     url = json.loads(line)["http"]
     async with httpx.AsyncClient(timeout=10) as client:
         status = (await client.get(f"{url}/status")).json()
         ready = await client.get(f"{url}/ready")
-    return status, ready
+        metrics = (await client.get(f"{url}/metrics")).text
+    return status, ready, metrics
 
 
 async def test_paused_leader_is_fenced_and_sends_nothing_after_it_wakes(tmp_path: Path) -> None:
