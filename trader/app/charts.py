@@ -27,7 +27,7 @@ __all__ = ["bar_chart", "drawdown", "line_chart"]
 
 _PX = Decimal("0.1")
 _FONT = 'font-family="system-ui,sans-serif" font-size="11"'
-_MARGIN_LEFT = 70
+_MARGIN_LEFT = 92
 _MARGIN_RIGHT = 12
 _MARGIN_TOP = 22
 _AXIS_HEIGHT = 18
@@ -90,10 +90,14 @@ def line_chart(
         f"last {escape(_fmt(last, unit))}</text>"
     )
     axis_y = total - 4
-    parts.append(f'<text x="{_MARGIN_LEFT}" y="{axis_y}" {_FONT} fill="#555">{escape(_fmt_ts(t0))}</text>')
+    short = span < 86_400 * 1_000_000  # under a day: the date once, then times with seconds
+    first, last_ts = _fmt_ts(t0), _fmt_ts(series[-1][0])
+    if short and span:
+        last_ts = series[-1][0].strftime("%H:%M:%S")
+        first = t0.strftime("%Y-%m-%d %H:%M:%S")
+    parts.append(f'<text x="{_MARGIN_LEFT}" y="{axis_y}" {_FONT} fill="#555">{escape(first)}</text>')
     parts.append(
-        f'<text x="{width - _MARGIN_RIGHT}" y="{axis_y}" text-anchor="end" {_FONT} fill="#555">'
-        f"{escape(_fmt_ts(series[-1][0]))}</text>"
+        f'<text x="{width - _MARGIN_RIGHT}" y="{axis_y}" text-anchor="end" {_FONT} fill="#555">{escape(last_ts)}</text>'
     )
     if show_drawdown:
         dd = drawdown(series)

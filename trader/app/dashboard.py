@@ -96,18 +96,24 @@ class Dashboard:
         execution = core.execution.snapshot()
         events = self._bus_recent()
         money = control.money()
+        now = self._clock()
         pnl = execution.get("pnl", {})
         return {
-            "updated": self._clock().isoformat(timespec="seconds"),
+            "updated": now.strftime("%Y-%m-%d %H:%M:%S UTC"),
             "mode": control.mode,
             "venue": str(control.settings.run.venue),
             "state": execution.get("trading_state"),
             "halt": _halt(events, str(execution.get("trading_state"))),
-            "money": money,
-            "fees": pnl.get("fees") if isinstance(pnl, Mapping) else None,
-            "daily_pnl": pnl.get("daily") if isinstance(pnl, Mapping) else None,
+            "money": {k: _cents(v) for k, v in money.items()},
+            "fees": _cents(pnl.get("fees")) if isinstance(pnl, Mapping) else None,
+            "daily_pnl": _cents(pnl.get("daily")) if isinstance(pnl, Mapping) else None,
             "positions": [
-                {"market": names.get(token, (token, ""))[0], "outcome": names.get(token, ("", "?"))[1], **position}
+                {
+                    **_named(names, token),
+                    **position,
+                    **{k: _cents(position.get(k)) for k in ("realized_pnl", "unrealized_pnl", "cost_basis")},
+                    "avg_cost": _cents(position.get("avg_cost"), "0.0001"),
+                }
                 for token, position in _mapping(execution.get("positions")).items()
                 if isinstance(position, Mapping)
             ],
@@ -119,7 +125,7 @@ class Dashboard:
             "fills_total": core.execution.statistics().orders.fills,
             "fills": [
                 {
-                    "time": _iso_ms(e.ts_ms),
+                    "time": _clock_ms(e.ts_ms),
                     **_named(names, str(e.data.get("token_id", ""))),
                     **{k: e.data.get(k) for k in ("side", "price", "size", "fee", "liquidity")},
                 }
@@ -128,7 +134,7 @@ class Dashboard:
             ][:_RECENT_FILLS],
             "opportunities": [
                 {
-                    "time": _iso_s(op.get("started_at")),
+                    "time": _clock_s(op.get("started_at")),
                     "market": names.get(str(op.get("basket", "")), (str(op.get("basket", "")), ""))[0],
                     **{k: op.get(k) for k in ("kind", "side", "status", "edge", "peak_edge", "traded")},
                 }
@@ -136,8 +142,14 @@ class Dashboard:
             ],
             "books": self._books(),
             "refusals": self._refusals(),
-            "equity_chart": line_chart(list(self._equity), title="Equity", unit="USD", show_drawdown=True),
-            "pnl_chart": line_chart(list(self._pnl), title="PnL (realized + unrealized)", unit="USD"),
+            "equity_chart": line_chart(
+                [*self._equity, (now, Decimal(money["equity"]))], title="Equity", unit="USD", show_drawdown=True
+            ),
+            "pnl_chart": line_chart(
+                [*self._pnl, (now, Decimal(money["realized_pnl"]) + Decimal(money["unrealized_pnl"]))],
+                title="PnL (realized + unrealized)",
+                unit="USD",
+            ),
         }
 
     def _names(self) -> dict[str, tuple[str, str]]:
@@ -260,10 +272,22 @@ def _iso_ms(ts_ms: int) -> str:
     return dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC).isoformat(timespec="seconds")
 
 
-def _iso_s(ts: object) -> str | None:
+def _clock_ms(ts_ms: int) -> str:
+    return dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC).strftime("%H:%M:%S")
+
+
+def _clock_s(ts: object) -> str | None:
     if isinstance(ts, int | float) and not isinstance(ts, bool):
-        return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
+        return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%H:%M:%S")
     return None
+
+
+def _cents(value: object, step: str = "0.01") -> object:
+    """A money amount for the page, to the cent (the exact amounts stay in /status); anything else as it is."""
+    try:
+        return str(Decimal(str(value)).quantize(Decimal(step))) if value is not None else None
+    except ArithmeticError:
+        return value
 
 
 def _dumps(document: object) -> str:
@@ -288,7 +312,7 @@ main{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:1
 section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px;overflow:auto}
 h2{font-size:13px;margin:0 0 6px;text-transform:uppercase;color:#555}
 table{border-collapse:collapse;width:100%}td,th{padding:2px 6px;text-align:left;border-bottom:1px solid #eee;
-white-space:nowrap;max-width:320px;overflow:hidden;text-overflow:ellipsis}
+white-space:nowrap;max-width:260px;overflow:hidden;text-overflow:ellipsis}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .money{display:flex;gap:18px;flex-wrap:wrap}.money div b{display:block;font-size:18px}
 #msg{min-width:120px}.empty{color:#888}
@@ -345,9 +369,9 @@ function render(s) {
   table("open_orders", s.open_orders, [["market", "market"], ["outcome", "outcome"], ["side", "side"],
     ["price", "price", 1], ["size", "size", 1], ["filled", "filled", 1], ["status", "status"],
     ["strategy", "strategy"]]);
-  table("fills", s.fills, [["time", "time"], ["market", "market"], ["outcome", "outcome"], ["side", "side"],
+  table("fills", s.fills, [["time", "time (UTC)"], ["market", "market"], ["outcome", "outcome"], ["side", "side"],
     ["price", "price", 1], ["size", "size", 1], ["fee", "fee", 1]]);
-  table("opportunities", s.opportunities, [["time", "time"], ["market", "market"], ["kind", "kind"],
+  table("opportunities", s.opportunities, [["time", "time (UTC)"], ["market", "market"], ["kind", "kind"],
     ["status", "status"], ["edge", "edge", 1], ["traded", "traded"]]);
   const b = s.books;
   table("books", [{k: "markets", v: b.markets}, {k: "tokens fresh", v: b.fresh + " / " + b.tokens},
