@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from tests.engine.test_app import TOKEN, running, settings, wait_for
+from trader.integrations.store.sqlite import open_sqlite_store
 
 
 @pytest.mark.timeout(120)  # end to end: a few seconds, more under load
@@ -41,6 +42,9 @@ async def test_the_page_is_self_contained_and_its_data_names_markets(tmp_path: P
         # the operator routes still answer behind the page
         assert (await run.http.get("/health")).json() == {"status": "alive"}
         assert (await run.http.post("/")).status_code == 405
+    async with open_sqlite_store(tmp_path / "trader.sqlite3") as store:
+        (kept,) = await store.load_equity()  # one sample a minute: the first at the start
+    assert kept.equity == kept.cash + kept.positions_value
 
 
 @pytest.mark.timeout(120)

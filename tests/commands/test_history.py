@@ -15,7 +15,7 @@ import trio
 from trader.cli import main
 from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
 from trader.domain.numbers import Side
-from trader.integrations.store.base import CapitalOpRecord, CapitalOpState, OrderRecord, TradeRecord
+from trader.integrations.store.base import CapitalOpRecord, CapitalOpState, EquitySample, OrderRecord, TradeRecord
 from trader.integrations.store.sqlite import open_sqlite_store
 from trader.testing import make_market
 
@@ -97,6 +97,17 @@ async def _fill_store(path: Path) -> None:
                 ("t5", "o3"), ELECTION.yes_token_id, Side.BUY, ("0.10", "100", "0"), ts=DAY2, status=TradeStatus.FAILED
             )
         )
+        for hour, equity in enumerate(("1000", "998.5", "1001.47")):
+            await store.record_equity(
+                EquitySample(
+                    ts_ns=DAY1 + hour * 3_600_000_000_000,
+                    equity=D(equity),
+                    cash=D(equity),
+                    positions_value=D(0),
+                    realized_pnl=D(equity) - 1000,
+                    unrealized_pnl=D(0),
+                )
+            )
         await store.record_capital_op(
             CapitalOpRecord(
                 op_id="m1",
@@ -167,7 +178,9 @@ def test_report_is_one_self_contained_html_file(database: str, tmp_path: Path) -
     output = tmp_path / "report.html"
     assert main(["report", "--database-url", database, "-o", str(output)]) == 0
     html = output.read_text()
-    assert html.count("<svg") == 3  # the curve, daily PnL, per strategy
+    assert html.count("<svg") == 3  # the equity curve, daily PnL, per strategy
+    assert "equity 1,000.00 to 1,001.47 USD (1.47), 3 samples" in html
+    assert "-1.50 USD" in html  # the drawdown's depth
     for text in ("sum_to_100", "maker", "Who wins the election?", "2026-12-02", "1.47"):
         assert text in html
     assert "<script" not in html

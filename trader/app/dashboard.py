@@ -18,7 +18,9 @@ opportunities, book health and refusal counts by reason. Its stop and resume but
 only), so they are refused without it exactly as `curl` would be.
 
 `Dashboard` reads the engine through the `Control` facade and the in-process event bus only; its `run` task
-samples equity every `sample_secs` into a bounded history (the chart).
+samples equity every `sample_secs` into a bounded history (the chart), and keeps one sample a minute in the store
+(`equity_samples`, migration 0004), from which the chart starts again after a restart and `trader report` draws
+the equity curve.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from starlette.routing import Mount, Route
 from trader.app.charts import line_chart
 from trader.app.control import Control
 from trader.integrations.bus import BusEvent, EventKind
+from trader.integrations.store import EquitySample, StoreError
 
 __all__ = ["Dashboard", "build_web_app"]
 
@@ -60,30 +63,62 @@ class Dashboard:
         control: Control,
         *,
         sample_secs: float = 5.0,
+        persist_secs: float = 60.0,
         history_len: int = 2880,
         push_secs: float = 2.0,
         wall_clock: Callable[[], dt.datetime] = _now_utc,
     ) -> None:
         self.control = control
         self.sample_secs = sample_secs
+        self.persist_secs = persist_secs
+        self.equity_writes_failed = 0
         self.push_secs = push_secs
         self._clock = wall_clock
         self._equity: deque[tuple[dt.datetime, Decimal]] = deque(maxlen=history_len)
         self._pnl: deque[tuple[dt.datetime, Decimal]] = deque(maxlen=history_len)
 
-    def sample(self) -> None:
-        """Add the current equity and PnL (realized + unrealized) to the history."""
+    def sample(self) -> EquitySample:
+        """Add the current equity and PnL (realized + unrealized) to the history; the sample."""
         money = self.control.money()
         now = self._clock()
-        self._equity.append((now, Decimal(money["equity"])))
-        self._pnl.append((now, Decimal(money["realized_pnl"]) + Decimal(money["unrealized_pnl"])))
+        sample = EquitySample(
+            ts_ns=_ns(now),
+            equity=Decimal(money["equity"]),
+            cash=Decimal(money["cash"]),
+            positions_value=Decimal(money["positions_value"]),
+            realized_pnl=Decimal(money["realized_pnl"]),
+            unrealized_pnl=Decimal(money["unrealized_pnl"]),
+        )
+        self._add(now, sample)
+        return sample
+
+    def _add(self, when: dt.datetime, sample: EquitySample) -> None:
+        self._equity.append((when, sample.equity))
+        self._pnl.append((when, sample.realized_pnl + sample.unrealized_pnl))
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> NoReturn:
-        """Sample every `sample_secs` (drift-free) for as long as the engine runs."""
+        """Sample every `sample_secs` (drift-free) for as long as the engine runs, and keep one sample every
+        `persist_secs` in the store (`equity_samples`, for `trader report`; a store that is slow or down only
+        skips samples). The chart starts from what the store kept of the last `history_len` samples' span."""
+        store = self.control.sinks.store
+        span_ns = int(self.sample_secs * (self._equity.maxlen or 0) * 1e9)
+        with trio.move_on_after(self.sample_secs):
+            try:
+                for kept in await store.load_equity(since_ns=_ns(self._clock()) - span_ns):
+                    self._add(dt.datetime.fromtimestamp(kept.ts_ns / 1e9, dt.UTC), kept)
+            except StoreError:
+                pass  # the chart starts empty
         task_status.started()
-        deadline = trio.current_time()
+        deadline = persist_at = trio.current_time()
         while True:
-            self.sample()
+            sample = self.sample()
+            if trio.current_time() >= persist_at:
+                persist_at += self.persist_secs
+                with trio.move_on_after(self.sample_secs):
+                    try:
+                        await store.record_equity(sample)
+                    except StoreError:
+                        self.equity_writes_failed += 1
             deadline += self.sample_secs
             await trio.sleep_until(deadline)
 
@@ -270,6 +305,10 @@ def _list(value: object) -> list[Any]:
 
 def _iso_ms(ts_ms: int) -> str:
     return dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC).isoformat(timespec="seconds")
+
+
+def _ns(when: dt.datetime) -> int:
+    return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
 
 
 def _clock_ms(ts_ms: int) -> str:

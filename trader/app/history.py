@@ -11,6 +11,9 @@ the confirmed merges and redemptions at average cost, per token:
 FAILED trades are left out (the venue undid them); trades not yet CONFIRMED count, and `trader trades` shows their
 settlement status. A realization is dated when it happened (the trade's match time, the operation's last update),
 in UTC days, and belongs to the strategy that last bought the token. Amounts are exact decimals throughout.
+
+The equity curve is the engine's own samples (`equity_samples`, one a minute while `trader run` runs, at its marks);
+a store without any gets the cumulative realized PnL instead.
 """
 
 from __future__ import annotations
@@ -27,7 +30,14 @@ from trader.app.charts import bar_chart, line_chart
 from trader.domain.enums import TradeStatus
 from trader.domain.market import Market
 from trader.domain.numbers import ZERO, Side
-from trader.integrations.store.base import CapitalOpRecord, CapitalOpState, OrderRecord, Store, TradeRecord
+from trader.integrations.store.base import (
+    CapitalOpRecord,
+    CapitalOpState,
+    EquitySample,
+    OrderRecord,
+    Store,
+    TradeRecord,
+)
 
 __all__ = [
     "EquityPoint",
@@ -103,6 +113,7 @@ class History:
 
     fills: list[FillRow] = field(default_factory=list)
     events: list[Realization] = field(default_factory=list)  # every fill and confirmed operation, by time
+    equity: list[tuple[dt.datetime, Decimal]] = field(default_factory=list)  # the engine's samples, by time
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,6 +124,7 @@ class Records:
     orders: Mapping[str, OrderRecord]
     markets: Sequence[Market]
     capital_ops: Sequence[CapitalOpRecord]
+    equity: Sequence[EquitySample] = ()
 
 
 async def load_history(store: Store) -> Records:
@@ -128,6 +140,7 @@ async def load_history(store: Store) -> Records:
         orders=orders,
         markets=await store.load_markets(),
         capital_ops=await store.load_capital_ops(),
+        equity=await store.load_equity(),
     )
 
 
@@ -157,7 +170,7 @@ def replay(records: Records) -> History:
         for token_id in known.token_ids:
             names[token_id] = (title, known.outcome_of(token_id))
     holdings: dict[str, _Holding] = {}
-    history = History()
+    history = History(equity=[(_utc(e.ts_ns), e.equity) for e in records.equity])
     timeline: list[tuple[int, int, object]] = [
         (t.match_time_ns, 0, t) for t in records.trades if t.status is not TradeStatus.FAILED
     ]
@@ -227,7 +240,11 @@ def in_range(history: History, since: dt.date | None, until: dt.date | None) -> 
         day = time.date()
         return (since is None or day >= since) and (until is None or day <= until)
 
-    return History(fills=[f for f in history.fills if keep(f.time)], events=[e for e in history.events if keep(e.time)])
+    return History(
+        fills=[f for f in history.fills if keep(f.time)],
+        events=[e for e in history.events if keep(e.time)],
+        equity=[(t, v) for t, v in history.equity if keep(t)],
+    )
 
 
 def _group(events: Iterable[Realization], key: str) -> list[PnlRow]:
@@ -284,20 +301,14 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def render_report(
-    history: History,
-    *,
-    title: str,
-    generated: dt.datetime,
-    equity: Sequence[tuple[dt.datetime, Decimal]] = (),
-) -> str:
-    """One HTML file, nothing external: the equity curve (or, without equity samples, cumulative realized PnL),
-    daily PnL, and the results per strategy and per market."""
+def render_report(history: History, *, title: str, generated: dt.datetime) -> str:
+    """One HTML file, nothing external: the equity curve (the engine's samples; without any, the cumulative
+    realized PnL), daily PnL, and the results per strategy and per market."""
     days, strategies, markets = by_day(history), by_strategy(history), by_market(history)
     total = sum((r.realized for r in days), ZERO)
     fees = sum((r.fees for r in days), ZERO)
-    if equity:
-        curve = line_chart(equity, title="Equity", unit="USD", show_drawdown=True, width=900, height=260)
+    if history.equity:
+        curve = line_chart(history.equity, title="Equity", unit="USD", show_drawdown=True, width=900, height=260)
     else:
         curve = line_chart(
             realized_curve(history), title="Cumulative realized PnL", unit="USD", show_drawdown=True, width=900
@@ -306,6 +317,10 @@ def render_report(
     per_strategy = bar_chart(
         [(r.key, r.realized) for r in strategies], title="Realized PnL per strategy", unit="USD", width=900
     )
+    if history.equity:
+        change = history.equity[-1][1] - history.equity[0][1]
+        curve += f"<p>equity {escape(_money(history.equity[0][1]))} to {escape(_money(history.equity[-1][1]))} USD "
+        curve += f"({escape(_money(change))}), {len(history.equity)} samples</p>"
     first = history.events[0].time.date().isoformat() if history.events else "-"
     last = history.events[-1].time.date().isoformat() if history.events else "-"
     return f"""<!doctype html>

@@ -1,5 +1,6 @@
 """`trader report`: one self-contained HTML file (inline SVG charts, no script, nothing fetched) with the equity
-curve, daily PnL and the results per strategy and per market, from the store.
+curve (the samples the engine kept, one a minute), daily PnL and the results per strategy and per market, from
+the store.
 
     trader report [--output report.html] [--since 2026-12-01] [--until 2026-12-07] [--database-url URL]
 
