@@ -13,11 +13,11 @@ import pytest
 import trio
 
 from trader.cli import main
-from trader.domain.enums import Liquidity, OrderStatus, OrderType, TradeStatus
+from trader.domain.enums import Liquidity, TradeStatus
 from trader.domain.numbers import Side
 from trader.integrations.store.base import CapitalOpRecord, CapitalOpState, EquitySample, OrderRecord, TradeRecord
 from trader.integrations.store.sqlite import open_sqlite_store
-from trader.testing import make_market
+from trader.testing import make_market, make_order_record
 
 DAY1 = int(dt.datetime(2026, 12, 1, 10, tzinfo=dt.UTC).timestamp()) * 1_000_000_000
 DAY2 = int(dt.datetime(2026, 12, 2, 10, tzinfo=dt.UTC).timestamp()) * 1_000_000_000
@@ -26,21 +26,7 @@ ELECTION = make_market(2, question="Who wins the election?")
 
 
 def _order(order_id: str, strategy: str, token_id: str, side: Side) -> OrderRecord:
-    return OrderRecord(
-        order_id=order_id,
-        client_order_id=f"c-{order_id}",
-        strategy=strategy,
-        condition_id=None,
-        token_id=token_id,
-        side=side,
-        price=D("0.5"),
-        original_size=D(10),
-        size_matched=D(10),
-        order_type=OrderType.FAK,
-        status=OrderStatus.FILLED,
-        created_at_ns=DAY1,
-        updated_at_ns=DAY1,
-    )
+    return make_order_record(order_id, strategy=strategy, condition_id=None, token_id=token_id, side=side)
 
 
 def _trade(

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
@@ -190,12 +191,18 @@ class Dashboard:
     def _names(self) -> dict[str, tuple[str, str]]:
         """token id -> (market question, outcome); condition id -> (question, "")."""
         names: dict[str, tuple[str, str]] = {}
+        events: dict[str, list[str]] = {}
         for condition_id, cell in self.control.venue.books.markets.items():
             market = cell.market
             title = market.question or market.slug or condition_id
             names[condition_id] = (title, "")
             for token_id in market.token_ids:
                 names[token_id] = (title, market.outcome_of(token_id))
+            if market.neg_risk_market_id:
+                events.setdefault(market.neg_risk_market_id, []).append(title)
+        for event_id, questions in events.items():  # a neg-risk event: what its questions share ("X: who wins")
+            shared = os.path.commonprefix(questions).rstrip(" :?-,")  # noqa: RUF071 - text, not paths
+            names[event_id] = (shared if len(shared) >= 8 else questions[0], "")
         return names
 
     def _bus_recent(self) -> list[BusEvent]:
@@ -348,6 +355,7 @@ header h1{font-size:16px;margin:0}
 button{cursor:pointer;padding:4px 10px;border-radius:4px;border:1px solid #888}
 #stop{background:#dc2626;color:#fff;border-color:#991b1b}
 main{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:12px;padding:12px}
+section.wide{grid-column:1/-1}
 section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px;overflow:auto}
 h2{font-size:13px;margin:0 0 6px;text-transform:uppercase;color:#555}
 table{border-collapse:collapse;width:100%}td,th{padding:2px 6px;text-align:left;border-bottom:1px solid #eee;
@@ -363,7 +371,7 @@ svg.chart{max-width:100%;height:auto}
 <span class="admin"><input id="token" type="password" placeholder="admin token" autocomplete="off">
 <button id="stop">Emergency stop</button><button id="resume">Resume</button><span id="msg"></span></span></header>
 <main>
-<section><h2>Money</h2><div class="money" id="money"></div></section>
+<section class="wide"><h2>Money</h2><div class="money" id="money"></div></section>
 <section><h2>Equity</h2><div id="equity_chart"></div></section>
 <section><h2>PnL</h2><div id="pnl_chart"></div></section>
 <section><h2>Positions</h2><table id="positions"></table></section>
