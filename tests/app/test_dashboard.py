@@ -36,6 +36,7 @@ async def test_the_page_is_self_contained_and_its_data_names_markets(tmp_path: P
         assert fill["outcome"] in {"Yes", "No"}
         assert fill["price"]
         assert fill["size"]
+        assert all(not op["market"].isdigit() for op in state["opportunities"])  # neg-risk events by name too
         assert state["books"]["tokens"] == 20
         assert "<svg" in state["equity_chart"]
         assert state["money"]["equity"]

@@ -171,7 +171,7 @@ class Dashboard:
             "opportunities": [
                 {
                     "time": _clock_s(op.get("started_at")),
-                    "market": names.get(str(op.get("basket", "")), (str(op.get("basket", "")), ""))[0],
+                    "market": _basket_name(names, op),
                     **{k: op.get(k) for k in ("kind", "side", "status", "edge", "peak_edge", "traded")},
                 }
                 for op in reversed(core.opportunities.recent[-_RECENT_OPPORTUNITIES:])
@@ -200,9 +200,8 @@ class Dashboard:
                 names[token_id] = (title, market.outcome_of(token_id))
             if market.neg_risk_market_id:
                 events.setdefault(market.neg_risk_market_id, []).append(title)
-        for event_id, questions in events.items():  # a neg-risk event: what its questions share ("X: who wins")
-            shared = os.path.commonprefix(questions).rstrip(" :?-,")  # noqa: RUF071 - text, not paths
-            names[event_id] = (shared if len(shared) >= 8 else questions[0], "")
+        for event_id, questions in events.items():
+            names[event_id] = (_shared_title(questions), "")
         return names
 
     def _bus_recent(self) -> list[BusEvent]:
@@ -295,6 +294,24 @@ def _halt(events: list[BusEvent], state: str) -> dict[str, object] | None:
         document["by"] = stop.data.get("source")
         document["reason"] = stop.data.get("reason") or reason
     return document
+
+
+def _shared_title(questions: list[str]) -> str:
+    """A neg-risk event's name: what its questions share ("Synthetic election 7: who wins"), else the first."""
+    shared = os.path.commonprefix(questions).rstrip(" :?-,")  # noqa: RUF071 - text, not paths
+    return shared if len(shared) >= 8 else questions[0]
+
+
+def _basket_name(names: Mapping[str, tuple[str, str]], opportunity: Mapping[str, object]) -> str:
+    """An opportunity's market: the condition's question, or for a neg-risk basket what its tokens' questions share."""
+    basket = str(opportunity.get("basket", ""))
+    if basket in names:
+        return names[basket][0]
+    tokens = opportunity.get("token_ids")
+    questions = (
+        [names[t][0] for t in tokens if isinstance(t, str) and t in names] if isinstance(tokens, list | tuple) else []
+    )
+    return _shared_title(questions) if questions else basket
 
 
 def _named(names: Mapping[str, tuple[str, str]], token_id: str) -> dict[str, str]:
