@@ -93,6 +93,10 @@ class Dashboard:
         self._add(now, sample)
         return sample
 
+    def equity_history(self) -> list[tuple[dt.datetime, Decimal]]:
+        """The equity samples the chart draws, oldest first."""
+        return list(self._equity)
+
     def _add(self, when: dt.datetime, sample: EquitySample) -> None:
         self._equity.append((when, sample.equity))
         self._pnl.append((when, sample.realized_pnl + sample.unrealized_pnl))
