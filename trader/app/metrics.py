@@ -61,12 +61,13 @@ Money gauges are floats because Prometheus has no other number type; they are fo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 
 import trio
 from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from trader.app.control import Control
@@ -77,6 +78,7 @@ from trader.engine.capital import CapitalStatistics
 from trader.engine.execution import ExecutionService
 from trader.engine.strategy_engine import StrategyEngine
 from trader.engine.venue_health import VenueProblem
+from trader.infra.histogram import HistogramSnapshot
 from trader.venues.errors import TradingRestriction
 
 __all__ = ["EngineCollector", "SinkCollector", "TickToTrade"]
@@ -92,6 +94,11 @@ def _gauge(name: str, doc: str, value: float | None) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, doc)
     family.add_metric([], float("nan") if value is None else value)
     return family
+
+
+def _histogram(name: str, doc: str, snapshot: HistogramSnapshot) -> HistogramMetricFamily:
+    buckets = [("+Inf" if math.isinf(bound) else repr(bound), float(count)) for bound, count in snapshot.buckets]
+    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=snapshot.total)
 
 
 def _labelled(name: str, doc: str, label: str, values: Mapping[str, int]) -> CounterMetricFamily:
@@ -119,6 +126,24 @@ class EngineCollector(Collector):
         yield from self._capital(self._control.core.capital.statistics())
         yield from self._restrictions()
         yield from self._venue_doubts()
+        yield from self._heartbeat()
+
+    def _heartbeat(self) -> Iterator[Metric]:
+        """The venue's dead-man switch (live only; in paper trading there is none and every value is 0)."""
+        live = self._control.venue.live
+        beat = None if live is None or live.heartbeat is None else live.heartbeat.statistics()
+        yield _gauge(
+            "trader_heartbeat_enabled", "1 while the engine feeds the venue's dead-man switch", beat is not None
+        )
+        yield _counter("trader_heartbeats", "heartbeats sent", 0 if beat is None else beat.sent)
+        yield _counter("trader_heartbeat_failures", "heartbeats that failed", 0 if beat is None else beat.failures)
+        yield _gauge(
+            "trader_heartbeat_lapsed",
+            "1 when no heartbeat succeeded for the lapse window: expect the venue to have cancelled our orders",
+            beat is not None and beat.lapsed,
+        )
+        since = None if beat is None or beat.last_success_at is None else trio.current_time() - beat.last_success_at
+        yield _gauge("trader_heartbeat_last_success_age_seconds", "seconds since the last heartbeat succeeded", since)
 
     def _venue_doubts(self) -> Iterator[Metric]:
         """The breakers of the endpoint families, the orders in doubt, and the venue's health."""
@@ -250,18 +275,21 @@ class EngineCollector(Collector):
         yield _gauge("trader_md_connections", "market-channel connections up", s.connected)
         yield _gauge("trader_md_books_ready", "books with a current snapshot", s.ready_books)
         yield _gauge("trader_md_books_suspect", "books marked suspect", s.suspect_books)
+        yield _gauge("trader_md_books", "books followed (two per market)", s.books)
         yield _gauge("trader_md_max_book_age_seconds", "age of the oldest ready book", s.max_book_age_secs)
-        yield _gauge("trader_md_feed_latency_p99_ms", "local receive time minus venue time, p99", s.feed_latency_p99_ms)
+        yield _histogram(
+            "trader_md_feed_latency_seconds", "local receive time minus the venue's timestamp", s.feed_latency
+        )
 
     def _execution(self, execution: ExecutionService) -> Iterator[Metric]:
         s = execution.statistics()
         o = s.orders
         yield _counter("trader_intents", "intents received from the strategies", s.intents_received)
         yield _labelled("trader_intents_denied", "intents denied, by reason code", "reason", s.intents_denied)
-        outcomes: dict[str, int] = {"submitted": o.submitted, "accepted": o.accepted}
-        outcomes.update({f"rejected:{code}": n for code, n in o.rejected.items()})
-        outcomes.update({f"not_sent:{reason}": n for reason, n in o.not_sent.items()})
-        yield _labelled("trader_orders", "orders by outcome", "outcome", outcomes)
+        yield _counter("trader_orders_submitted", "orders sent to the venue", o.submitted)
+        yield _counter("trader_orders_accepted", "orders the venue accepted", o.accepted)
+        yield _labelled("trader_orders_rejected", "orders the venue refused, by its code", "reason", o.rejected)
+        yield _labelled("trader_orders_not_sent", "orders refused before sending, by reason", "reason", o.not_sent)
         yield _gauge("trader_orders_open", "orders open now", o.open_orders)
         yield _counter("trader_fills", "fills received", o.fills)
         yield _counter("trader_trades_failed", "trades that FAILED on chain (fill reversed)", o.trades_failed)
@@ -305,6 +333,15 @@ class EngineCollector(Collector):
         yield _gauge("trader_unrealized_pnl_usd", "unrealized PnL at mid (pUSD)", _money(unrealized))
         yield _gauge("trader_exposure_usd", "position exposure at cost (pUSD)", _money(portfolio.exposure()))
         yield _gauge("trader_cash_usd", "cash (pUSD)", _money(portfolio.cash))
+        risk = self._control.core.risk
+        yield _gauge(
+            "trader_daily_pnl_usd", "PnL since the risk day began, realized and at mid (pUSD)", _money(risk.daily_pnl)
+        )
+        yield _gauge(
+            "trader_daily_loss_limit_usd",
+            "the daily loss that halts trading (risk.max_daily_loss_usd)",
+            _money(risk.settings.max_daily_loss_usd),
+        )
 
     def _strategies(self, strategies: StrategyEngine) -> Iterator[Metric]:
         s = strategies.statistics()
