@@ -1,0 +1,125 @@
+"""The engine's metrics as Prometheus sees them: a running engine's real `/metrics` passes `promtool check metrics`,
+the alert rules pass `promtool check rules` and their unit tests, and the Grafana dashboard and the rules query only
+metrics the engine exports.
+
+promtool comes with Prometheus (`apt-get install prometheus`; `.ci/run` installs it). Without it these tests skip,
+except under CI (`CI` set), where a missing promtool is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import trio
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.engine.test_app import running, settings, wait_for
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+RULES = DEPLOY / "prometheus" / "alerts.yml"
+RULE_TESTS = DEPLOY / "prometheus" / "alerts.test.yml"
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "trader.json"
+#: Series Prometheus itself makes from a scrape, not the engine.
+PROMETHEUS_OWN = {"up"}
+
+
+def promtool() -> str:
+    found = shutil.which("promtool")
+    if found is None:
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail("promtool is missing: .ci/run installs it (apt-get install prometheus)")
+        pytest.skip("promtool is missing (apt-get install prometheus)")
+    return found
+
+
+def queried_metrics() -> dict[str, set[str]]:
+    """Every `trader_*` (and Prometheus' own) metric name in the dashboard's and the rules' expressions, by file."""
+    expressions = {
+        DASHBOARD.name: [t["expr"] for p in json.loads(DASHBOARD.read_text())["panels"] for t in p["targets"]],
+        RULES.name: re.findall(r"^\s*expr:\s*(.+)$", RULES.read_text(), re.M),
+    }
+    names: dict[str, set[str]] = {}
+    for source, exprs in expressions.items():
+        assert exprs, f"no expressions found in {source}"
+        found = set()
+        for expr in exprs:
+            found |= set(re.findall(r"\b(trader_[a-z0-9_]+)", expr))
+            found |= {name for name in PROMETHEUS_OWN if re.search(rf"\b{name}\b", expr)}
+        names[source] = found
+    return names
+
+
+def exported_names(exposition: str) -> set[str]:
+    """The series names a scrape declares (a labelled family with no series yet included), as queries name them."""
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "summary": ("_sum", "_count")}
+    names = set()
+    for family in text_string_to_metric_families(exposition):
+        names |= {family.name + suffix for suffix in suffixes.get(family.type, ("",))}
+        names |= {sample.name for sample in family.samples}
+    return names
+
+
+@pytest.mark.timeout(120)  # end to end: a few seconds, more under load
+async def test_a_running_engines_metrics_pass_promtool_and_cover_the_dashboard_and_rules(tmp_path: Path) -> None:
+    tool = promtool()
+    async with running(settings(tmp_path)) as run:
+        execution = run.engine.execution  # type: ignore[attr-defined]
+        market_data = run.engine.market_data  # type: ignore[attr-defined]
+        await wait_for(
+            lambda: execution.statistics().orders.fills >= 1 and market_data.statistics().feed_latency.count >= 1
+        )
+        exposition = (await run.http.get("/metrics")).text
+
+    lint = await trio.run_process(
+        [tool, "check", "metrics"], stdin=exposition.encode(), capture_stdout=True, check=False
+    )
+    assert lint.returncode == 0 and not lint.stdout.strip(), lint.stdout.decode()
+
+    names = exported_names(exposition)
+    # Units and percentiles as Prometheus wants them: seconds, and histograms rather than precomputed quantiles.
+    assert not [n for n in names if re.search(r"_(ms|millis|milliseconds|p\d+)(_|$)", n)]
+    assert "trader_md_feed_latency_seconds_bucket" in names
+    assert "trader_tick_to_trade_seconds_bucket" in names
+    # Reasons are a label of their own, never packed into another label's value.
+    assert not re.search(r'outcome="[a-z_]+:', exposition)
+    assert re.search(r"^trader_orders_submitted_total [1-9]", exposition, re.M)
+
+    for source, queried in queried_metrics().items():
+        missing = sorted(name for name in queried - PROMETHEUS_OWN if name not in names)
+        assert not missing, f"{source} queries metrics the engine does not export: {missing}"
+
+
+def test_the_dashboard_and_the_rules_query_metrics_at_all() -> None:
+    """The name check above is not vacuous: the dashboard and the rules query the alerts' metrics."""
+    queried = queried_metrics()
+    for needed in (
+        "trader_md_max_book_age_seconds",
+        "trader_breaker_state",
+        "trader_trading_state",
+        "trader_daily_pnl_usd",
+        "trader_arb_residual_shares",
+        "trader_store_available",
+        "trader_heartbeat_lapsed",
+    ):
+        assert needed in queried[RULES.name], needed
+    assert "trader_tick_to_trade_seconds_bucket" in queried[DASHBOARD.name]
+    grid = [p["gridPos"] for p in json.loads(DASHBOARD.read_text())["panels"]]
+    cells = [(x, y) for g in grid for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])]
+    assert len(cells) == len(set(cells)), "dashboard panels overlap"
+
+
+def test_the_alert_rules_pass_promtool_and_their_unit_tests() -> None:
+    tool = promtool()
+    checked = subprocess.run([tool, "check", "rules", str(RULES)], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 10 rules found" in checked.stdout
+    tested = subprocess.run(
+        [tool, "test", "rules", RULE_TESTS.name], capture_output=True, text=True, check=False, cwd=RULE_TESTS.parent
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
