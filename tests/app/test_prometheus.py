@@ -77,10 +77,11 @@ async def test_a_running_engines_metrics_pass_promtool_and_cover_the_dashboard_a
         exposition = (await run.http.get("/metrics")).text
 
     lint = await trio.run_process(
-        [tool, "check", "metrics"], stdin=exposition.encode(), capture_stdout=True, check=False
+        [tool, "check", "metrics"], stdin=exposition.encode(), capture_stdout=True, capture_stderr=True, check=False
     )
-    assert lint.returncode == 0, lint.stdout.decode()
-    assert not lint.stdout.strip(), lint.stdout.decode()  # promtool prints its lint warnings
+    problems = (lint.stdout + lint.stderr).decode()
+    assert lint.returncode == 0, problems
+    assert not problems.strip(), problems  # promtool prints its lint findings
 
     names = exported_names(exposition)
     # Units and percentiles as Prometheus wants them: seconds, and histograms rather than precomputed quantiles.
