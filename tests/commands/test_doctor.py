@@ -69,14 +69,13 @@ async def test_a_taken_http_port_fails_with_the_fix(
 async def test_the_venues_trading_restrictions_fail_with_what_they_mean(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
     log_sink: io.StringIO,
     fault: Callable[[SimVenue], None],
     expected: str,
 ) -> None:
     with trio.fail_after(60):
         async with open_sim_venue(sim_config()) as sim:
-            point_at(monkeypatch, sim, tmp_path / "none.sqlite3")
+            point_at(monkeypatch, sim)
             monkeypatch.setenv("TRADER_HTTP__PORT", "0")
             fault(sim)
             assert await cli("doctor") == 1
