@@ -105,7 +105,7 @@ def test_the_dashboard_and_the_rules_query_metrics_at_all() -> None:
         "trader_breaker_state",
         "trader_trading_state",
         "trader_daily_pnl_usd",
-        "trader_arb_residual_shares",
+        "trader_arb_residuals_total",
         "trader_store_available",
         "trader_heartbeat_lapsed",
     ):
