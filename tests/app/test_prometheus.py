@@ -25,6 +25,7 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 RULES = DEPLOY / "prometheus" / "alerts.yml"
 RULE_TESTS = DEPLOY / "prometheus" / "alerts.test.yml"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "trader.json"
+README = DEPLOY.parent / "README.md"
 #: Series Prometheus itself makes from a scrape, not the engine.
 PROMETHEUS_OWN = {"up"}
 
@@ -91,6 +92,17 @@ async def test_a_running_engines_metrics_pass_promtool_and_cover_the_dashboard_a
     # Reasons are a label of their own, never packed into another label's value.
     assert not re.search(r'outcome="[a-z_]+:', exposition)
     assert re.search(r"^trader_orders_submitted_total [1-9]", exposition, re.M)
+
+    # The README's list is the engine's: every family it exports, and nothing else.
+    section = README.read_text().split("## Metrics, dashboard and alerts", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(trader_[a-z0-9_]+)` \|", section, re.M))
+    families = {
+        f.name + ("_total" if f.type == "counter" else "")
+        for f in text_string_to_metric_families(exposition)
+        if not f.name.endswith("_created")  # the client's creation timestamps of counters and histograms
+    }
+    assert sorted(families - listed) == [], "exported but not in the README's list"
+    assert sorted(listed - families) == [], "in the README's list but not exported"
 
     for source, queried in queried_metrics().items():
         missing = sorted(name for name in queried - PROMETHEUS_OWN if name not in names)

@@ -1,60 +1,13 @@
 """Prometheus metrics, read from the services' `statistics()` at scrape time.
 
-Nothing is counted twice and nothing is added to the hot path: the services keep their own counters, and this
-collector turns them into metric families when `/metrics` is scraped. The one metric observed as it happens is the
-tick-to-trade histogram (`TickToTrade`), fed by the order manager's events.
+Nothing is counted twice: the services keep their own counters, and this collector turns them into metric families
+when `/metrics` is scraped. The tick-to-trade histogram (`TickToTrade`) is observed as it happens, fed by the order
+manager's events; the market-data service counts feed latency into its own histogram (one bisect per frame).
 
-| metric | type | labels |
-|---|---|---|
-| `trader_discovery_markets`, `trader_discovery_followed` | gauge | |
-| `trader_discovery_complete`, `trader_discovery_pages` | gauge | |
-| `trader_discovery_skipped` | gauge | `reason` (the last refresh's markets left out) |
-| `trader_discovery_refreshes_total`, `trader_discovery_failures_total` | counter | |
-| `trader_gamma_pages_total`, `trader_gamma_keyset_fallbacks_total`, `trader_gamma_tick_lookups_total` | counter | |
-| `trader_gamma_incomplete_total` | counter | `reason` (OFFSET_LIMIT, PAGE_LIMIT, CURSOR_STUCK) |
-| `trader_gamma_dropped_total` | counter | `reason` (events and nested markets left out) |
-| `trader_md_frames_total`, `trader_md_entries_total` | counter | |
-| `trader_md_drops_total` | counter | `reason` |
-| `trader_md_reconnects_total`, `trader_md_stalls_total`, `trader_md_resyncs_total` | counter | |
-| `trader_md_connections`, `trader_md_books_ready`, `trader_md_books_suspect` | gauge | |
-| `trader_md_max_book_age_seconds`, `trader_md_feed_latency_p99_ms` | gauge | |
-| `trader_intents_total` | counter | |
-| `trader_intents_denied_total` | counter | `reason` |
-| `trader_orders_total` | counter | `outcome` (submitted, accepted, rejected:<code>, not_sent:<reason>) |
-| `trader_orders_open` | gauge | |
-| `trader_fills_total`, `trader_trades_failed_total` | counter | |
-| `trader_venue_responses_total` | counter | `kind` (429, 5xx, 4xx, timeout, error) |
-| `trader_emergency_stops_total` | counter | |
-| `trader_venue_balance_rejections_total` | counter | |
-| `trader_collateral_usd`, `trader_reserved_usd` | gauge | |
-| `trader_arb_residuals_total` | counter | |
-| `trader_arb_residual_shares` | gauge | |
-| `trader_trading_state` | gauge | `state` (1 for the current one) |
-| `trader_realized_pnl_usd`, `trader_unrealized_pnl_usd`, `trader_exposure_usd`, `trader_cash_usd` | gauge | |
-| `trader_strategy_intents_total`, `trader_strategy_errors_total` | counter | `strategy` |
-| `trader_strategy_ticks_total`, `trader_strategy_overruns_total` | counter | |
-| `trader_tick_to_trade_seconds` | histogram | |
-| `trader_store_available` | gauge | |
-| `trader_store_outages_total` | counter | |
-| `trader_sink_queued`, `trader_sink_available` | gauge | `sink` |
-| `trader_sink_delivered_total`, `trader_sink_dropped_total` | counter | `sink` |
-| `trader_sink_undelivered_total`, `trader_sink_failures_total` | counter | `sink` |
-| `trader_bus_events_total` | counter | `outcome` |
-| `trader_venue_restriction` | gauge | `restriction` (1 while the venue's restriction holds) |
-| `trader_venue_restriction_refusals_total` | counter | `restriction` (venue refusals naming it) |
-| `trader_venue_restriction_denied_total` | counter | `code` (orders not sent for a restriction) |
-| `trader_rate_limit_tokens` | gauge | `bucket` (the signer's order and cancel buckets) |
-| `trader_rate_limit_tier` | gauge | `tier`, `source` (1 for the tier the buckets are sized for) |
-| `trader_rate_limit_warnings_total` | counter | |
-| `trader_breaker_state` | gauge | `family` (orders, cancels, reads), `state` (1 for the current one) |
-| `trader_breaker_transitions_total` | counter | `family`, `to` (open, half_open, closed) |
-| `trader_breaker_refusals_total` | counter | `family` (calls the open breaker refused) |
-| `trader_orders_unknown` | gauge | (orders whose submit outcome is unknown now) |
-| `trader_orders_unknown_resolved_total` | counter | `verdict` (found, not_found) |
-| `trader_order_lookups_total`, `trader_late_fills_total`, `trader_cancels_deferred_total` | counter | |
-| `trader_venue_problem` | gauge | `problem` (VENUE_AUTH_FAILED, VENUE_UNREACHABLE: 1 while it holds) |
-| `trader_venue_halts_total` | counter | `code` (trading halts the venue's problems caused) |
-
+The list of metrics, with their types, labels and meaning, is the README's ("Metrics, dashboard and alerts");
+a test compares it with a running engine's scrape. Conventions (`promtool check metrics` passes, also tested): base
+units (seconds; pUSD as `_usd`), counters named without `_total` here (the client adds it), percentiles only from
+histograms (`_histogram` turns a `trader.infra.histogram.Histogram` into one), and a reason in a label of its own.
 
 Money gauges are floats because Prometheus has no other number type; they are for dashboards, never for decisions.
 """
