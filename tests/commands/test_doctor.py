@@ -83,22 +83,37 @@ async def test_the_venues_trading_restrictions_fail_with_what_they_mean(
     assert found["restrictions"].startswith(expected), found["restrictions"]
 
 
-async def test_an_empty_wallet_fails(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, log_sink: io.StringIO
+@pytest.mark.parametrize(
+    ("exchange", "expected"),
+    [
+        (
+            {"initial_collateral": 0},
+            "FAIL  collateral: 0 pUSD in the wallet (hint: deposit pUSD: with none, every buy is refused "
+            "(RISK_BUYING_POWER))",
+        ),
+        ({"allowance": 0}, "FAIL  collateral: 10000 pUSD; missing: 0x"),  # the spenders not approved
+    ],
+    ids=["empty", "no_allowance"],
+)
+async def test_a_wallet_that_cannot_buy_fails_with_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    log_sink: io.StringIO,
+    exchange: dict[str, int],
+    expected: str,
 ) -> None:
     config = sim_config()
     assert config.exchange is not None
-    empty = dataclasses.replace(config, exchange=dataclasses.replace(config.exchange, initial_collateral=0))
+    wallet = dataclasses.replace(config, exchange=dataclasses.replace(config.exchange, **exchange))  # type: ignore[arg-type]
     with trio.fail_after(60):
-        async with open_sim_venue(empty) as sim:
-            point_at(monkeypatch, sim, tmp_path / "none.sqlite3")
+        async with open_sim_venue(wallet) as sim:
+            point_at(monkeypatch, sim)
             monkeypatch.setenv("TRADER_HTTP__PORT", "0")
             assert await cli("doctor") == 1
-    found = lines(capsys.readouterr().out)
-    assert found["collateral"] == (
-        "FAIL  collateral: 0 pUSD in the wallet (hint: deposit pUSD: with none, every buy is refused "
-        "(RISK_BUYING_POWER))"
-    )  # nothing listens on the discard port here
+    collateral = lines(capsys.readouterr().out)["collateral"]
+    assert collateral.startswith(expected), collateral
+    if "allowance" in exchange:
+        assert "RISK_ALLOWANCE_MISSING" in collateral
 
 
 def lines(out: str) -> dict[str, str]:
@@ -181,21 +196,6 @@ async def test_failures_each_with_a_hint(
         assert text in found[name]
         assert "(hint: " in found[name]
     assert KEY[2:-2] not in out + log_sink.getvalue()
-
-
-async def test_a_wallet_without_the_exchange_allowance_fails_with_the_fix(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, log_sink: io.StringIO
-) -> None:
-    config = sim_config()
-    assert config.exchange is not None
-    unapproved = dataclasses.replace(config, exchange=dataclasses.replace(config.exchange, allowance=0))
-    with trio.fail_after(60):
-        async with open_sim_venue(unapproved) as sim:
-            point_at(monkeypatch, sim, tmp_path / "none.sqlite3")
-            assert await cli("doctor") == 1
-    found = lines(capsys.readouterr().out)
-    assert found["collateral"].startswith("FAIL  collateral: 10000 pUSD; missing: 0x")  # the spenders not approved
-    assert "RISK_ALLOWANCE_MISSING" in found["collateral"]
 
 
 async def test_an_unknown_setting_and_an_unreachable_database(

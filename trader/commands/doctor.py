@@ -31,7 +31,8 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -52,7 +53,8 @@ from trader.settings import EndpointSettings, Settings, VenueKind, load_settings
 from trader.venues.errors import VenueError, VenueRequestError
 from trader.venues.polymarket.capital import open_polymarket_capital
 from trader.venues.polymarket.market_ws import websocket_factory
-from trader.venues.polymarket.rest import open_rest_client
+from trader.venues.polymarket.rest import PolymarketRestClient, open_rest_client
+from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.venue import PolymarketVenueSettings
 
 EXIT_OK: Final = 0
@@ -271,22 +273,40 @@ def check_keys(settings: Settings) -> Check:
     return ok("keys", f"signer {signer.address} (signature type {keys.signature_type}); {api}")
 
 
+@asynccontextmanager
+async def _account(settings: Settings) -> AsyncIterator[tuple[OrderSigner, PolymarketRestClient]]:
+    """The REST client with L2 credentials (given, or derived from the key), as `trader run --live` opens it. The
+    keys must be usable (a `ConfigError` otherwise)."""
+    keys = settings.keys
+    signer = keys.signer("trader doctor")
+    credentials = keys.credentials()
+    async with open_rest_client(settings.endpoints.rest_url.rstrip("/"), signer, credentials) as rest:
+        if credentials is None:
+            await rest.create_or_derive_api_key(PolymarketVenueSettings().api_key_nonce)
+        yield signer, rest
+
+
+def _keys_usable(settings: Settings) -> bool:
+    try:
+        settings.keys.signer("trader doctor")
+        settings.keys.credentials()
+    except ConfigError:
+        return False
+    return True
+
+
 async def check_collateral(settings: Settings) -> Check:
     """The wallet's pUSD and its exchange allowance, as `trader run --live` reads them (L2: needs usable keys)."""
-    keys = settings.keys
-    if keys.private_key is None:
+    if settings.keys.private_key is None:
         return skip("collateral", "no keys (a paper run trades its own wallet)")
-    try:
-        signer = keys.signer("trader doctor")
-        credentials = keys.credentials()
-    except ConfigError:
+    if not _keys_usable(settings):
         return skip("collateral", "the keys are not usable (see keys)")
     try:
-        async with open_rest_client(settings.endpoints.rest_url.rstrip("/"), signer, credentials) as rest:
-            if credentials is None:
-                await rest.create_or_derive_api_key(PolymarketVenueSettings().api_key_nonce)
-            async with open_polymarket_capital(settings.chain, signer, rest) as capital:
-                collateral = await capital.collateral()
+        async with (
+            _account(settings) as (signer, rest),
+            open_polymarket_capital(settings.chain, signer, rest) as capital,
+        ):
+            collateral = await capital.collateral()
     except VenueError as exc:
         return fail("collateral", f"GET /balance-allowance: {exc}", "are the keys this venue's account?")
     except ConfigError as exc:  # the live capital's settings (a relayer key for proxy, Safe and deposit wallets)
@@ -320,16 +340,10 @@ def check_http_port(settings: Settings) -> Check:
 async def check_restrictions(settings: Settings) -> Check:
     """The venue's trading restrictions for this account: closed-only, the rate-limit tier, and whether the venue
     takes order requests at all (a cancel of an order that does not exist: 425 restarting, 503 trading disabled)."""
-    keys = settings.keys
-    try:
-        signer = keys.signer("trader doctor")
-        credentials = keys.credentials()
-    except ConfigError:
+    if not _keys_usable(settings):
         return skip("restrictions", "the keys are not usable (see keys)")
     try:
-        async with open_rest_client(settings.endpoints.rest_url.rstrip("/"), signer, credentials) as rest:
-            if credentials is None:
-                await rest.create_or_derive_api_key(PolymarketVenueSettings().api_key_nonce)
+        async with _account(settings) as (_, rest):
             closed_only = await rest.closed_only()
             tier = await rest.rate_limit_tier()
             try:
