@@ -269,7 +269,7 @@ async def test_trades_still_settling_after_a_stop_are_waited_out_not_called_diff
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, log_sink: io.StringIO
 ) -> None:
     database = tmp_path / "trader.sqlite3"
-    settles = ExchangeConfig(seed=5, mined_after_secs=0.2, confirmed_after_secs=2.5)  # MINED, then CONFIRMED ~2 s on
+    settles = ExchangeConfig(seed=5, mined_after_secs=0.2, confirmed_after_secs=4)  # MINED, then CONFIRMED ~4 s on
     with trio.fail_after(25):
         async with sim_and_venue(exchange=settles) as (sim, venue):
             trade_id = await _filled_buy_the_store_heard_as_matched(sim, venue, database, then=TradeStatus.MINED)
@@ -310,7 +310,7 @@ async def test_trades_still_settling_after_the_wait_are_reported_apart(
                 (stored,) = await store.load_trades()
 
     assert report["agree"] is True
-    assert 1 <= report["settling"]["waited_secs"] <= 1.5
+    assert 1 <= report["settling"]["waited_secs"] < 3  # the bound, and one read of the venue past it at most
     ((settling),) = report["settling"]["trades"]
     assert (settling["trade_id"], settling["store"], settling["venue"]) == (trade_id, "MATCHED", "MINED")
     assert report["trades"]["mismatched"] == []
