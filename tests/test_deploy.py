@@ -51,7 +51,7 @@ def test_the_compose_file_mounts_files_that_exist_and_wires_the_parts_together()
     # Prometheus scrapes the engine's service and loads the rules the compose file mounts.
     prometheus = (DEPLOY / "prometheus" / "prometheus.yml").read_text()
     assert 'targets: ["trader:8080"]' in prometheus
-    assert "- /etc/prometheus/alerts.yml" in prometheus
+    assert "- alerts.yml" in prometheus
     # Grafana's data source is the one the dashboard names.
     datasource = (DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
     dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "trader.json").read_text())

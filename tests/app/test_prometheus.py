@@ -133,6 +133,10 @@ def test_the_alert_rules_pass_promtool_and_their_unit_tests() -> None:
     checked = subprocess.run([tool, "check", "rules", str(RULES)], capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "SUCCESS: 10 rules found" in checked.stdout
+    config = subprocess.run(
+        [tool, "check", "config", "prometheus.yml"], capture_output=True, text=True, check=False, cwd=RULES.parent
+    )
+    assert config.returncode == 0, config.stdout + config.stderr  # the compose Prometheus' config, with its rules
     tested = subprocess.run(
         [tool, "test", "rules", RULE_TESTS.name], capture_output=True, text=True, check=False, cwd=RULE_TESTS.parent
     )
