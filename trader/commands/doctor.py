@@ -345,17 +345,19 @@ async def check_restrictions(settings: Settings) -> Check:
     try:
         async with _account(settings) as (_, rest):
             closed_only = await rest.closed_only()
-            tier = await rest.rate_limit_tier()
+            try:
+                tier = await rest.rate_limit_tier()
+            except VenueRequestError:  # informative only: `trader run` assumes the standard tier until told
+                tier = None
             try:
                 await rest.cancel(PROBE_ORDER_ID)
-            except VenueRequestError as exc:
-                if exc.restriction is None:
-                    raise
-                return fail(
-                    "restrictions",
-                    f"the venue refuses order requests now: {exc.restriction} ({exc})",
-                    "wait: `trader run` holds new orders until the venue takes them again",
-                )
+            except VenueRequestError as exc:  # any other refusal of that id is an answer too: requests are taken
+                if exc.restriction is not None:
+                    return fail(
+                        "restrictions",
+                        f"the venue refuses order requests now: {exc.restriction} ({exc})",
+                        "wait: `trader run` holds new orders until the venue takes them again",
+                    )
     except VenueError as exc:
         return fail("restrictions", f"{type(exc).__name__}: {exc}", "are the keys this venue's account?")
     tier_text = f"rate-limit tier {tier}" if tier else "rate-limit tier not named (the standard one is assumed)"
