@@ -597,7 +597,8 @@ async def _reconcile(
         report["fixed"] = await fix_store(
             store, venue, dataclasses.replace(diff, trades_mismatched=statuses), venue_view, now_ns=time.time_ns()
         )
-    after, after_settling = set_apart_settling(compare(*await read_views(store, venue)), venue_view)
+    store_after, venue_after = await read_views(store, venue)
+    after, after_settling = set_apart_settling(compare(store_after, venue_after), venue_after)
     report["after_fix"] = _report(after, after_settling, 0.0)
     return (EXIT_AGREE if after.agree else EXIT_DIFFER), report
 
