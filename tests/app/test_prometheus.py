@@ -1,6 +1,7 @@
 """The engine's metrics as Prometheus sees them: a running engine's real `/metrics` passes `promtool check metrics`,
-the alert rules pass `promtool check rules` and their unit tests, and the Grafana dashboard and the rules query only
-metrics the engine exports.
+the alert rules pass `promtool check rules` and their unit tests, the Grafana dashboard and the rules query only
+metrics the engine exports, and a real Prometheus server scraping a running engine evaluates every rule and answers
+every dashboard query.
 
 promtool comes with Prometheus (`apt-get install prometheus`; `.ci/run` installs it). Without it these tests skip,
 except under CI (`CI` set), where a missing promtool is a failure.
@@ -12,9 +13,13 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
+from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
@@ -141,3 +146,78 @@ def test_the_alert_rules_pass_promtool_and_their_unit_tests() -> None:
         [tool, "test", "rules", RULE_TESTS.name], capture_output=True, text=True, check=False, cwd=RULE_TESTS.parent
     )
     assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.timeout(120)  # an engine and a Prometheus server: 10-20 s, more under load
+async def test_prometheus_scrapes_a_running_engine_and_evaluates_the_dashboard_and_the_rules(tmp_path: Path) -> None:
+    """The real server, as the compose file runs it: every rule evaluates without error and every dashboard query
+    is valid PromQL that Prometheus answers, on the engine's real series."""
+    promtool()  # the same package brings the server
+    server = shutil.which("prometheus")
+    if server is None:
+        pytest.skip("prometheus is missing (apt-get install prometheus)")
+    port = _free_port()
+    shutil.copy(RULES, tmp_path / RULES.name)
+    async with running(settings(tmp_path)) as run:
+        target = urlsplit(str(run.engine.http_url)).netloc  # type: ignore[attr-defined]
+        (tmp_path / "prometheus.yml").write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            f"rule_files: [{RULES.name}]\n"
+            f"scrape_configs: [{{job_name: trader, static_configs: [{{targets: ['{target}']}}]}}]\n"
+        )
+        command = [
+            server,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ]
+        async with trio.open_nursery() as nursery:
+            process = await nursery.start(
+                partial(trio.run_process, command, capture_stdout=True, capture_stderr=True, check=False)
+            )
+            try:
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api/v1") as api:
+                    rules = await _evaluated_rules(api)
+                    assert [
+                        (r["name"], r["health"], r.get("lastError", "")) for r in rules if r["health"] != "ok"
+                    ] == []
+                    assert len(rules) == 10
+                    exprs = [t["expr"] for p in json.loads(DASHBOARD.read_text())["panels"] for t in p["targets"]]
+                    answered = [await _query(api, expr) for expr in exprs]
+                    errors = [
+                        (expr, status) for expr, (status, _) in zip(exprs, answered, strict=True) if status != "success"
+                    ]
+                    assert errors == []
+                    # Nearly every query has data already (a labelled family, such as refusals, may have no series yet).
+                    empty = [expr for expr, (_, series) in zip(exprs, answered, strict=True) if not series]
+                    assert len(empty) <= len(exprs) // 10, empty
+            finally:
+                process.terminate()
+
+
+async def _evaluated_rules(api: httpx.AsyncClient) -> list[dict[str, object]]:
+    """The rules once Prometheus has scraped the engine and evaluated each of them at least once."""
+    with trio.fail_after(60):
+        while True:
+            try:
+                query = {"query": 'count_over_time(up{job="trader"}[1m])'}  # rates need a few scrapes
+                up = (await api.get("/query", params=query)).json()["data"]["result"]
+                groups = (await api.get("/rules")).json()["data"]["groups"]
+            except httpx.TransportError:  # the server is still starting
+                up, groups = [], []
+            rules = [r for g in groups for r in g["rules"]]
+            evaluated = rules and all(not str(r["lastEvaluation"]).startswith("0001") for r in rules)
+            if up and int(up[0]["value"][1]) >= 3 and evaluated:
+                return rules
+            await trio.sleep(0.5)
+
+
+async def _query(api: httpx.AsyncClient, expr: str) -> tuple[str, list[object]]:
+    answer = (await api.get("/query", params={"query": expr})).json()
+    return answer["status"], answer.get("data", {}).get("result", [])
