@@ -8,24 +8,36 @@ facade and the operator HTTP address.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NoReturn
 
+import structlog
 import trio
 
-from trader.app.alerts import StoreGate, VenueGate
+from trader.app.alerts import STORE_UNAVAILABLE, StoreGate, VenueGate
 from trader.app.config import Settings
 from trader.app.core import Core
 from trader.app.sinks import Outputs, Sinks, as_json
 from trader.app.venue import VenueSide
 from trader.domain.numbers import ZERO
+from trader.domain.risk import TradingState
 from trader.engine.books import BookHealth
 from trader.engine.breaker import BreakerState, EndpointFamily
-from trader.engine.execution import ExecutionService
+from trader.engine.execution import EMERGENCY_STOP, ExecutionService
 from trader.engine.market_data import MarketDataService
+from trader.engine.risk import RiskCode
+from trader.engine.venue_health import VenueProblem
+from trader.infra.names import NAMES
+from trader.infra.ticks import Ticker
 from trader.integrations.store.engine_store import EngineStore
 from trader.venues.sim.venue import SimVenue
 
-__all__ = ["Control", "RunningEngine"]
+__all__ = ["Control", "RunningEngine", "log_status_lines"]
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +110,7 @@ class Control:
         }
 
     def status(self) -> dict[str, object]:
+        """Everything there is (`/status?full=1`): positions and orders by token id, every service's counters."""
         document: dict[str, object] = {
             "mode": self.mode,
             "venue": str(self.settings.run.venue),
@@ -210,12 +223,171 @@ class Control:
             "unrealized_pnl": str(portfolio.marked_unrealized_pnl(marks)),
         }
 
+    # -- the short views: `/status`, `trader status`, the console's status line -----------------------------------
+
+    def halt(self) -> dict[str, object] | None:
+        """Why trading is not ACTIVE, who stopped it, since when and what brings it back; None while ACTIVE."""
+        risk = self.core.execution.risk
+        if risk.state is TradingState.ACTIVE:
+            return None
+        change = risk.last_change
+        reason = change.reason if change is not None else str(risk.state)
+        stop = self.core.execution.last_stop
+        if reason == EMERGENCY_STOP and stop is not None:
+            reason, by = stop.reason, stop.by
+        else:
+            by = _HALTED_BY.get(reason, "the engine")
+        return {
+            "state": str(risk.state),
+            "reason": reason,
+            "by": by,
+            "since": None if change is None else _iso(change.ts),
+            "what_to_do": _WHAT_TO_DO.get(reason, _WHAT_TO_DO[EMERGENCY_STOP]),
+        }
+
+    def refusals(self) -> dict[str, dict[str, int]]:
+        """Why intents and orders were turned down, by stable reason code: `denied` by the risk gate (and while
+        draining), `rejected` by the venue, `not_sent` (prepared but never sent: breaker, restriction, signing)."""
+        execution = self.core.execution.statistics()
+        return {
+            "denied": _by_count(execution.intents_denied),
+            "rejected": _by_count(execution.orders.rejected),
+            "not_sent": _by_count(execution.orders.not_sent),
+        }
+
+    def books_health(self) -> dict[str, int]:
+        """Books followed, fresh (usable and younger than `risk.max_book_age_ms`), and suspect."""
+        now = trio.current_time()
+        max_age = self.settings.risk.max_book_age_ms / 1000
+        healths = [t.health(now) for t in self.venue.books.tokens()]
+        return {
+            "books": len(healths),
+            "fresh": sum(1 for h in healths if _fresh(h, max_age)),
+            "suspect": sum(1 for h in healths if h.suspect),
+        }
+
+    def status_line(self) -> dict[str, object]:
+        """The console's periodic `status` event: state (and why, when not ACTIVE), money, fills, refusals by
+        reason (all kinds together, most frequent first) and book health."""
+        money = self.money()
+        halt = self.halt()
+        refused: Counter[str] = Counter()
+        for counts in self.refusals().values():
+            refused.update(counts)
+        books = self.books_health()
+        return {
+            "state": str(self.core.execution.risk.state),
+            "halt": None if halt is None else f"{halt['reason']}, by {halt['by']}",
+            "equity": money["equity"],
+            "cash": money["cash"],
+            "locked": str(self.core.execution.buying_power()[1]),
+            "realized_pnl": money["realized_pnl"],
+            "unrealized_pnl": money["unrealized_pnl"],
+            "fills": self.core.manager.statistics().fills,
+            "refusals": dict(refused.most_common()),
+            "books": f"{books['fresh']}/{books['books']} fresh"
+            + (f", {books['suspect']} suspect" * bool(books["suspect"])),
+        }
+
+    def brief_status(self) -> dict[str, object]:
+        """`/status`: what a person reads, a few KB at most. Markets by name; `/status?full=1` has everything."""
+        execution = self.core.execution
+        stats = execution.statistics()
+        portfolio = self.core.manager.portfolio
+        marks = self.core.marks()
+        positions = []
+        for token_id, position in portfolio.positions.items():
+            if position.is_flat:
+                continue
+            mark = marks.get(token_id)
+            positions.append(
+                {
+                    "market": NAMES.name(token_id),
+                    "token_id": token_id,
+                    "quantity": str(position.quantity),
+                    "avg_cost": None if position.avg_cost is None else str(position.avg_cost),
+                    "unrealized_pnl": None if mark is None else str(position.unrealized_pnl(mark)),
+                }
+            )
+        positions.sort(key=lambda p: str(p["market"] or p["token_id"]))
+        orders = list(self.core.manager.open_orders())
+        discovery = self.venue.discovery
+        return {
+            "mode": self.mode,
+            "venue": str(self.settings.run.venue),
+            "trading_state": str(execution.risk.state),
+            "halt": self.halt(),
+            "money": {
+                **self.money(),
+                "locked": str(execution.buying_power()[1]),
+                "daily_pnl": str(self.core.risk.daily_pnl),
+            },
+            "activity": {
+                "intents": stats.intents_received,
+                "orders_submitted": stats.orders.submitted,
+                "fills": stats.orders.fills,
+                "open_orders": len(orders),
+                "arbitrage": _by_count(stats.arbitrage.by_status),
+            },
+            "refusals": self.refusals(),
+            "markets": {
+                "followed": len(self.venue.tracked),
+                "found": discovery.found,
+                "discovery_complete": discovery.complete,
+                "discovery_problem": discovery.incomplete_reason or discovery.last_error,
+                **self.books_health(),
+            },
+            "positions": positions[:_BRIEF_ROWS],
+            "positions_not_shown": max(0, len(positions) - _BRIEF_ROWS),
+            "open_orders": [
+                {
+                    "market": NAMES.name(o.token_id),
+                    "side": str(o.side),
+                    "price": str(o.price),
+                    "size": str(o.size),
+                    "filled": str(o.filled),
+                    "strategy": o.strategy,
+                }
+                for o in orders[:_BRIEF_ROWS]
+            ],
+            "open_orders_not_shown": max(0, len(orders) - _BRIEF_ROWS),
+            "problems": self.problems(),
+            "full": "/status?full=1",
+        }
+
+    def problems(self) -> list[str]:
+        """What needs a look now, each a sentence: readiness checks failing, open breakers, the venue's trading
+        restrictions, orders in doubt, the store down."""
+        found = [f"not ready: {name}" for name, ok in self.readiness().items() if not ok]
+        found += [
+            f"breaker {family} is {b['state']}" for family, b in self.breakers().items() if b["state"] != "CLOSED"
+        ]
+        now = trio.current_time()
+        found += [
+            f"venue restriction {a.restriction} ({a.code})"
+            for a in self.core.manager.restrictions.statistics(now).active
+        ]
+        unknown = len(self.core.manager.unresolved())
+        if unknown:
+            found.append(f"{unknown} order(s) in doubt (UNKNOWN): the engine is asking the venue")
+        if not self.sinks.store.available:
+            found.append("the store is unavailable: trading is halted until it is back")
+        return found
+
     async def emergency_stop(self, reason: str) -> None:
         self.sinks.outputs.stop_source = "http"
-        await self.core.execution.emergency_stop(reason)
+        await self.core.execution.emergency_stop(reason, by="the operator (HTTP /emergency-stop)")
 
     async def resume(self) -> None:
         await self.core.execution.resume()
+
+
+async def log_status_lines(control: Control, period_secs: float) -> NoReturn:
+    """Log the `status` event every `period_secs` (drift-free), the console's line of how the engine is doing."""
+    ticks = Ticker(period_secs)
+    while True:
+        await ticks.next()
+        log.info("status", **control.status_line())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,6 +427,34 @@ class RunningEngine:
 
     def store_available(self) -> bool:
         return self.control.sinks.store.available
+
+
+#: positions and open orders shown by `/status` (all of them with ?full=1)
+_BRIEF_ROWS = 20
+
+_HALTED_BY = {
+    RiskCode.RISK_DAILY_LOSS: "the daily loss limit (risk.max_daily_loss_usd)",
+    STORE_UNAVAILABLE: "the store gate (the database is unreachable)",
+    VenueProblem.AUTH_FAILED: "the venue gate (the venue refuses our API credentials)",
+    VenueProblem.UNREACHABLE: "the venue gate (the venue answers nothing)",
+}
+_WHAT_TO_DO = {
+    EMERGENCY_STOP: "`trader stop --resume` (or POST /resume) once it is safe to trade again",
+    RiskCode.RISK_DAILY_LOSS: "it stays halted for the day; `trader stop --resume` trades again regardless",
+    STORE_UNAVAILABLE: "bring the database back: trading resumes by itself",
+    VenueProblem.AUTH_FAILED: "check TRADER_API_KEY, TRADER_API_SECRET and TRADER_API_PASSPHRASE; trading resumes "
+    "by itself once the venue accepts them",
+    VenueProblem.UNREACHABLE: "nothing to do if the venue is down: trading resumes by itself when it answers",
+}
+
+
+def _by_count(counts: Mapping[str, int]) -> dict[str, int]:
+    """Non-zero counts, most frequent first."""
+    return {str(k): v for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))) if v}
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
 
 
 def _fresh(health: BookHealth, max_age_secs: float) -> bool:

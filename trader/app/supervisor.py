@@ -8,8 +8,8 @@ run_trader
             │              paper venue, the restart reconciliation
             └── core       open_core: order manager, ESPN, execution (ONE orders scope), strategy engine
                 └── operator   http server (/health /ready /metrics /status, POST /emergency-stop /resume),
-                               book summaries, store gate, venue gate, disconnect storms, daily summaries,
-                               abort watch
+                               status lines, book summaries, store gate, venue gate, disconnect storms, daily
+                               summaries, abort watch
 ```
 
 Each `open_*` is an async context manager that owns its nursery and yields a complete, typed object; this module
@@ -62,7 +62,7 @@ from trader.app.alerts import (
     watch_disconnects,
 )
 from trader.app.config import Settings
-from trader.app.control import Control, RunningEngine
+from trader.app.control import Control, RunningEngine, log_status_lines
 from trader.app.core import open_core
 from trader.app.metrics import EngineCollector, SinkCollector, TickToTrade
 from trader.app.sinks import open_sinks
@@ -149,6 +149,8 @@ async def _start_operator_services(
             on_healthy=core.funds.request_refresh,
         )
     )
+    if settings.run.status_line_secs > 0:
+        operator.start_soon(log_status_lines, control, settings.run.status_line_secs)
     if settings.bus.book_summary_secs > 0:
         await operator.start(
             partial(run_book_summaries, venue.books, sinks.outputs, period_secs=settings.bus.book_summary_secs)

@@ -151,6 +151,15 @@ class ExecutionSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EmergencyStopRecord:
+    """The last emergency stop: why, who asked for it, when (wall-clock epoch seconds)."""
+
+    reason: str
+    by: str
+    ts: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ArbStatistics:
     started: int
     by_status: Mapping[str, int]
@@ -290,6 +299,7 @@ class ExecutionService:
         self._on_intent_done = on_intent_done
         self.funds = funds
         self._fees_of = fees_of or (lambda _token: None)
+        self.last_stop: EmergencyStopRecord | None = None
         # Legs approved and not open at the venue yet, by client order id, and the ids each intent added (its legs,
         # and an arbitrage's unwinds), released when its task ends: reserved at their whole cost meanwhile.
         self._pending: dict[str, Reserved] = {}
@@ -402,7 +412,7 @@ class ExecutionService:
                     await self._save_day(record)
             if any(isinstance(event, DailyLossBreached) for event in events):
                 log.critical("daily_loss_breached", daily_pnl=str(self.risk.daily_pnl))
-                await self.emergency_stop(RiskCode.RISK_DAILY_LOSS)
+                await self.emergency_stop(RiskCode.RISK_DAILY_LOSS, by="the daily loss limit (risk.max_daily_loss_usd)")
 
     async def _save_day(self, record: DailyPnlRecord) -> None:
         try:
@@ -699,9 +709,11 @@ class ExecutionService:
 
     # -- operator controls --------------------------------------------------------------------------------------
 
-    async def emergency_stop(self, reason: str = EMERGENCY_STOP) -> None:
-        """Halt, cancel every order task, cancel everything at the venue (shielded, with a deadline), persist."""
+    async def emergency_stop(self, reason: str = EMERGENCY_STOP, *, by: str = "engine") -> None:
+        """Halt, cancel every order task, cancel everything at the venue (shielded, with a deadline), persist.
+        `by` says who asked (the operator, the daily-loss limit), for `last_stop`."""
         ts = self.manager.now()
+        self.last_stop = EmergencyStopRecord(reason=reason, by=by, ts=ts)
         self._counts["emergency_stops"] += 1
         self.manager.block_sending(EMERGENCY_STOP)
         changed = self.risk.halt(reason=EMERGENCY_STOP, ts=ts)

@@ -379,6 +379,8 @@ class PaperVenue:
         log.info(
             "paper_order",
             client_order_id=order.client_order_id,
+            side=str(order.side),
+            token_id=order.token_id,
             status=paper.status,
             matched=str(paper.matched),
             queue_ahead=str(paper.queue_ahead),

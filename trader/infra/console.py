@@ -1,0 +1,145 @@
+"""The console: log events as lines a person reads on a terminal (JSON lines are for machines; `logging` picks).
+
+    14:02:11 info  order_filled   client_order_id=sum_to_100-1-0  side=BUY  token_id=5550…6782 "Will it rain…? · Yes"
+    14:02:20 info  status         ACTIVE · equity 1,002.31 · cash 756.93 · locked 0.00 · PnL +3.27 realized, …
+    14:03:00 WARN  gamma_listing_incomplete  path=/markets  reason="PAGE_LIMIT: …"
+                   → narrow the market selection (tag_id, slugs, ...) or raise markets.max_pages
+
+What makes it readable, against the structured event:
+- the wall-clock time only (local, to the second); the level in four letters, coloured on a colour terminal;
+- token and condition ids shortened (`5550…6782`) with the market's name next to them (`trader.infra.names`), also
+  inside lists and as the keys of a mapping; the session prefix dropped from client order and arbitrage ids;
+- an event's `hint` (what to do about it) on its own line under the event, after an arrow;
+- the periodic `status` event as one line: state, equity, cash, locked, PnL, fills, refusals by reason, books.
+
+The renderer is the last structlog processor; everything before it (levels, secret scrubbing) is shared with JSON.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, MutableMapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, TextIO
+
+from trader.infra.names import NAMES, MarketNames
+
+__all__ = ["ConsoleRenderer", "format_status", "use_colour"]
+
+#: keys whose values are token or condition ids: shown short, with the market's name
+_MARKET_KEYS = frozenset({"token_id", "asset_id", "condition_id", "market", "token", "yes_token", "no_token"})
+#: keys whose values are our order or arbitrage ids: the session prefix is noise on a console
+_ORDER_KEYS = frozenset({"client_order_id", "client_order_ids", "arb_id", "legs", "tokens_differing"})
+_SESSION_PREFIX = re.compile(r"^[0-9a-f]{12,32}-")
+_LONG_NUMBER = re.compile(r"^(0x[0-9a-fA-F]{40,}|[0-9]{30,})$")
+_SKIP = frozenset({"event", "level", "timestamp", "hint", "exception", "_record", "_from_structlog"})
+_LEVELS = {
+    "debug": ("dbug", "\x1b[2m"),
+    "info": ("info", "\x1b[32m"),
+    "warning": ("WARN", "\x1b[33;1m"),
+    "error": ("ERR!", "\x1b[31;1m"),
+    "critical": ("CRIT", "\x1b[41;97;1m"),
+}
+_RESET, _DIM, _BOLD = "\x1b[0m", "\x1b[2m", "\x1b[1m"
+_EVENT_WIDTH = 24
+_MAX_VALUE = 160
+
+
+def use_colour(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+
+
+class ConsoleRenderer:
+    """A structlog renderer: one event dict -> one or two lines of text."""
+
+    def __init__(self, *, colour: bool = False, names: MarketNames = NAMES) -> None:
+        self._colour = colour
+        self._names = names
+
+    def __call__(self, _: object, __: str, event_dict: MutableMapping[str, Any]) -> str:
+        level = str(event_dict.get("level", "info"))
+        tag, colour = _LEVELS.get(level, (level[:4], ""))
+        event = str(event_dict.get("event", ""))
+        time = str(event_dict.get("timestamp", ""))
+        if event == "status":
+            body = format_status(event_dict)
+        else:
+            body = "  ".join(self._field(k, v) for k, v in event_dict.items() if k not in _SKIP)
+        head = f"{self._paint(time, _DIM)} {self._paint(tag, colour)}  {self._paint(event.ljust(_EVENT_WIDTH), _BOLD)}"
+        line = f"{head} {body}".rstrip()
+        hint = event_dict.get("hint")
+        if hint:
+            line += "\n" + " " * (len(time) + 8) + self._paint(f"→ {hint}", colour or _BOLD)
+        exception = event_dict.get("exception")
+        if exception:
+            line += "\n" + str(exception).rstrip()
+        return line
+
+    def _paint(self, text: str, code: str) -> str:
+        return f"{code}{text}{_RESET}" if self._colour and code else text
+
+    def _field(self, key: str, value: object) -> str:
+        return f"{self._paint(key, _DIM)}={self._value(key, value)}"
+
+    def _value(self, key: str, value: object) -> str:
+        if key in _MARKET_KEYS and isinstance(value, str):
+            return self._names.label(value)
+        if key in _ORDER_KEYS:
+            if isinstance(value, str):
+                return _SESSION_PREFIX.sub("", value)
+            if isinstance(value, list | tuple):
+                return "[" + ", ".join(_SESSION_PREFIX.sub("", str(v)) for v in value) + "]"
+        if isinstance(value, Mapping):
+            return "{" + ", ".join(f"{self._key(str(k))}: {self._value('', v)}" for k, v in value.items()) + "}"
+        if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+            return "[" + ", ".join(self._key(v) for v in value) + "]"
+        text = self._key(value) if isinstance(value, str) else str(value)
+        if " " in text and not text.startswith(("{", "[", '"')):
+            text = f'"{text}"'
+        return text if len(text) <= _MAX_VALUE else text[: _MAX_VALUE - 1] + "…"
+
+    def _key(self, text: str) -> str:
+        """A long id as its label (short, with the market's name when known); any other text as it is."""
+        return self._names.label(text) if _LONG_NUMBER.match(text) else text
+
+
+def _money(value: object) -> str:
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    return f"{amount.quantize(Decimal('0.01')):,}"
+
+
+def _signed(value: object) -> str:
+    text = _money(value)
+    return text if text.startswith("-") else "+" + text
+
+
+def format_status(event: Mapping[str, Any]) -> str:
+    """The periodic `status` event as one line (see `trader.app.console.status_fields` for the fields)."""
+    parts = [str(event.get("state", "?"))]
+    halt = event.get("halt")
+    if halt:
+        parts[0] += f" ({halt})"
+    parts.append(f"equity {_money(event.get('equity'))}")
+    parts.append(f"cash {_money(event.get('cash'))}")
+    parts.append(f"locked {_money(event.get('locked'))}")
+    parts.append(
+        f"PnL {_signed(event.get('realized_pnl'))} realized, {_signed(event.get('unrealized_pnl'))} unrealized"
+    )
+    parts.append(f"fills {event.get('fills', 0)}")
+    refusals = event.get("refusals") or {}
+    if isinstance(refusals, Mapping) and refusals:
+        total = sum(int(n) for n in refusals.values())
+        by_reason = ", ".join(f"{reason} {n}" for reason, n in list(refusals.items())[:4])
+        more = "" if len(refusals) <= 4 else ", …"
+        parts.append(f"refused {total} ({by_reason}{more})")
+    else:
+        parts.append("refused 0")
+    books = event.get("books")
+    if books is not None:
+        parts.append(f"books {books}")
+    return " · ".join(parts)
