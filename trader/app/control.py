@@ -8,28 +8,24 @@ facade and the operator HTTP address.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NoReturn
 
 import structlog
 import trio
 
-from trader.app.alerts import STORE_UNAVAILABLE, StoreGate, VenueGate
+from trader.app.alerts import StoreGate, VenueGate
 from trader.app.config import Settings
 from trader.app.core import Core
 from trader.app.sinks import Outputs, Sinks, as_json
 from trader.app.venue import VenueSide
+from trader.app.views import by_count, halt_of, refusals_of
 from trader.domain.numbers import ZERO
-from trader.domain.risk import TradingState
 from trader.engine.books import BookHealth
 from trader.engine.breaker import BreakerState, EndpointFamily
-from trader.engine.execution import EMERGENCY_STOP, ExecutionService
+from trader.engine.execution import ExecutionService
 from trader.engine.market_data import MarketDataService
-from trader.engine.risk import RiskCode
-from trader.engine.venue_health import VenueProblem
 from trader.infra.names import NAMES
 from trader.infra.ticks import Ticker
 from trader.integrations.store.engine_store import EngineStore
@@ -227,33 +223,11 @@ class Control:
 
     def halt(self) -> dict[str, object] | None:
         """Why trading is not ACTIVE, who stopped it, since when and what brings it back; None while ACTIVE."""
-        risk = self.core.execution.risk
-        if risk.state is TradingState.ACTIVE:
-            return None
-        change = risk.last_change
-        reason = change.reason if change is not None else str(risk.state)
-        stop = self.core.execution.last_stop
-        if reason == EMERGENCY_STOP and stop is not None:
-            reason, by = stop.reason, stop.by
-        else:
-            by = _HALTED_BY.get(reason, "the engine")
-        return {
-            "state": str(risk.state),
-            "reason": reason,
-            "by": by,
-            "since": None if change is None else _iso(change.ts),
-            "what_to_do": _WHAT_TO_DO.get(reason, _WHAT_TO_DO[EMERGENCY_STOP]),
-        }
+        return halt_of(self.core.execution)
 
     def refusals(self) -> dict[str, dict[str, int]]:
-        """Why intents and orders were turned down, by stable reason code: `denied` by the risk gate (and while
-        draining), `rejected` by the venue, `not_sent` (prepared but never sent: breaker, restriction, signing)."""
-        execution = self.core.execution.statistics()
-        return {
-            "denied": _by_count(execution.intents_denied),
-            "rejected": _by_count(execution.orders.rejected),
-            "not_sent": _by_count(execution.orders.not_sent),
-        }
+        """Why intents and orders were turned down, by stable reason code (`trader.app.views.refusals_of`)."""
+        return refusals_of(self.core.execution.statistics())
 
     def books_health(self) -> dict[str, int]:
         """Books followed, fresh (usable and younger than `risk.max_book_age_ms`), and suspect."""
@@ -327,7 +301,7 @@ class Control:
                 "orders_submitted": stats.orders.submitted,
                 "fills": stats.orders.fills,
                 "open_orders": len(orders),
-                "arbitrage": _by_count(stats.arbitrage.by_status),
+                "arbitrage": by_count(stats.arbitrage.by_status),
             },
             "refusals": self.refusals(),
             "markets": {
@@ -431,30 +405,6 @@ class RunningEngine:
 
 #: positions and open orders shown by `/status` (all of them with ?full=1)
 _BRIEF_ROWS = 20
-
-_HALTED_BY = {
-    RiskCode.RISK_DAILY_LOSS: "the daily loss limit (risk.max_daily_loss_usd)",
-    STORE_UNAVAILABLE: "the store gate (the database is unreachable)",
-    VenueProblem.AUTH_FAILED: "the venue gate (the venue refuses our API credentials)",
-    VenueProblem.UNREACHABLE: "the venue gate (the venue answers nothing)",
-}
-_WHAT_TO_DO = {
-    EMERGENCY_STOP: "`trader stop --resume` (or POST /resume) once it is safe to trade again",
-    RiskCode.RISK_DAILY_LOSS: "it stays halted for the day; `trader stop --resume` trades again regardless",
-    STORE_UNAVAILABLE: "bring the database back: trading resumes by itself",
-    VenueProblem.AUTH_FAILED: "check TRADER_API_KEY, TRADER_API_SECRET and TRADER_API_PASSPHRASE; trading resumes "
-    "by itself once the venue accepts them",
-    VenueProblem.UNREACHABLE: "nothing to do if the venue is down: trading resumes by itself when it answers",
-}
-
-
-def _by_count(counts: Mapping[str, int]) -> dict[str, int]:
-    """Non-zero counts, most frequent first."""
-    return {str(k): v for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))) if v}
-
-
-def _iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
 
 
 def _fresh(health: BookHealth, max_age_secs: float) -> bool:

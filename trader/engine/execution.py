@@ -635,6 +635,8 @@ class ExecutionService:
             arb_id=residual.arb_id,
             residual={t: str(s) for t, s in residual.residual.items()},
             reasons=residual.reasons,
+            hint="these shares are held unhedged (`trader status` lists them); they settle with their market, "
+            "or sell them yourself (`trader flatten` sells every position)",
         )
 
     def _watch_late_legs(self, arb: ArbIntent) -> None:

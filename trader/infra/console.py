@@ -25,13 +25,15 @@ from typing import Any, TextIO
 
 from trader.infra.names import NAMES, MarketNames
 
-__all__ = ["ConsoleRenderer", "format_status", "use_colour"]
+__all__ = ["ConsoleRenderer", "counts_text", "format_status", "money_text", "signed_text", "use_colour"]
 
 #: keys whose values are token or condition ids: shown short, with the market's name
 _MARKET_KEYS = frozenset({"token_id", "asset_id", "condition_id", "market", "token", "yes_token", "no_token"})
 #: keys whose values are our order or arbitrage ids: the session prefix is noise on a console
 _ORDER_KEYS = frozenset({"client_order_id", "client_order_ids", "arb_id", "legs", "tokens_differing"})
 _SESSION_PREFIX = re.compile(r"^[0-9a-f]{12,32}-")
+#: the same prefix inside a text (`detail="leg 1a25…-sum_to_100-3-0: …"`): hex, a hyphen, then a strategy name
+_SESSION_IN_TEXT = re.compile(r"\b[0-9a-f]{12,32}-(?=[A-Za-z_])")
 _LONG_NUMBER = re.compile(r"^(0x[0-9a-fA-F]{40,}|[0-9]{30,})$")
 _SKIP = frozenset({"event", "level", "timestamp", "hint", "exception", "_record", "_from_structlog"})
 _LEVELS = {
@@ -102,10 +104,11 @@ class ConsoleRenderer:
 
     def _key(self, text: str) -> str:
         """A long id as its label (short, with the market's name when known); any other text as it is."""
-        return self._names.label(text) if _LONG_NUMBER.match(text) else text
+        return self._names.label(text) if _LONG_NUMBER.match(text) else _SESSION_IN_TEXT.sub("", text)
 
 
-def _money(value: object) -> str:
+def money_text(value: object) -> str:
+    """An amount of money to the cent, with thousands separators (display only: the records stay exact)."""
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
@@ -113,9 +116,17 @@ def _money(value: object) -> str:
     return f"{amount.quantize(Decimal('0.01')):,}"
 
 
-def _signed(value: object) -> str:
-    text = _money(value)
+def signed_text(value: object) -> str:
+    """`money_text` with its sign, for a PnL."""
+    text = money_text(value)
     return text if text.startswith("-") else "+" + text
+
+
+def counts_text(counts: Mapping[str, object], *, limit: int | None = None) -> str:
+    """`REASON n, REASON n` (the first `limit` only, then an ellipsis)."""
+    items = list(counts.items())
+    shown = ", ".join(f"{reason} {n}" for reason, n in items[:limit])
+    return shown + (", …" if limit is not None and len(items) > limit else "")
 
 
 def format_status(event: Mapping[str, Any]) -> str:
@@ -124,19 +135,17 @@ def format_status(event: Mapping[str, Any]) -> str:
     halt = event.get("halt")
     if halt:
         parts[0] += f" ({halt})"
-    parts.append(f"equity {_money(event.get('equity'))}")
-    parts.append(f"cash {_money(event.get('cash'))}")
-    parts.append(f"locked {_money(event.get('locked'))}")
+    parts.append(f"equity {money_text(event.get('equity'))}")
+    parts.append(f"cash {money_text(event.get('cash'))}")
+    parts.append(f"locked {money_text(event.get('locked'))}")
     parts.append(
-        f"PnL {_signed(event.get('realized_pnl'))} realized, {_signed(event.get('unrealized_pnl'))} unrealized"
+        f"PnL {signed_text(event.get('realized_pnl'))} realized, {signed_text(event.get('unrealized_pnl'))} unrealized"
     )
     parts.append(f"fills {event.get('fills', 0)}")
     refusals = event.get("refusals") or {}
     if isinstance(refusals, Mapping) and refusals:
         total = sum(int(n) for n in refusals.values())
-        by_reason = ", ".join(f"{reason} {n}" for reason, n in list(refusals.items())[:4])
-        more = "" if len(refusals) <= 4 else ", …"
-        parts.append(f"refused {total} ({by_reason}{more})")
+        parts.append(f"refused {total} ({counts_text(refusals, limit=4)})")
     else:
         parts.append("refused 0")
     books = event.get("books")
