@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -334,7 +335,9 @@ class Control:
         restrictions, orders in doubt, the store down."""
         found = [f"not ready: {name}" for name, ok in self.readiness().items() if not ok]
         found += [
-            f"breaker {family} is {b['state']}" for family, b in self.breakers().items() if b["state"] != "CLOSED"
+            f"the {family} breaker is {b['state']}: calls to the venue are refused until a probe succeeds"
+            for family, b in self.breakers().items()
+            if b["state"] != str(BreakerState.CLOSED)
         ]
         now = trio.current_time()
         found += [
@@ -356,12 +359,13 @@ class Control:
         await self.core.execution.resume()
 
 
-async def log_status_lines(control: Control, period_secs: float) -> NoReturn:
-    """Log the `status` event every `period_secs` (drift-free), the console's line of how the engine is doing."""
+async def log_status_lines(status_line: Callable[[], Mapping[str, object]], period_secs: float) -> NoReturn:
+    """Log the `status` event every `period_secs` (drift-free): `Control.status_line`, the console's line of how
+    the engine is doing."""
     ticks = Ticker(period_secs)
     while True:
         await ticks.next()
-        log.info("status", **control.status_line())
+        log.info("status", **status_line())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -38,7 +38,7 @@ class RunSummary:
     intents: int
     intents_denied: Mapping[str, int]
     arbitrage: Mapping[str, int]
-    positions: Mapping[str, Mapping[str, str | None]]
+    positions: Mapping[str, Mapping[str, str]]
     drain: Mapping[str, object] = field(default_factory=dict)
     capital: Mapping[str, object] = field(default_factory=dict)
     wallet: Mapping[str, object] = field(default_factory=dict)
@@ -98,9 +98,7 @@ class RunSummary:
             halt = self.halt
             lines.append(f"  {halt.get('state')} since {halt.get('since')}: {halt.get('reason')}, by {halt.get('by')}")
             lines.append(f"    → {halt.get('what_to_do')}")
-        held = [
-            (p.get("market") or short_id(token), str(p.get("quantity") or "0")) for token, p in self.positions.items()
-        ]
+        held = [(p.get("market") or short_id(token), p.get("quantity") or "0") for token, p in self.positions.items()]
         held = [(name, quantity) for name, quantity in held if Decimal(quantity)]
         if held:
             lines.append(f"  positions   {len(held)}")
@@ -139,7 +137,7 @@ def build_summary(
         opportunities += int(getattr(summary, "count", 0) or 0)
     positions = {
         token: {
-            "market": NAMES.name(token),
+            "market": NAMES.name(token) or "",
             "quantity": str(p.quantity),
             "realized_pnl": str(p.realized_pnl),
             "fees_paid": str(p.fees_paid),

@@ -150,7 +150,7 @@ async def _start_operator_services(
         )
     )
     if settings.run.status_line_secs > 0:
-        operator.start_soon(log_status_lines, control, settings.run.status_line_secs)
+        operator.start_soon(log_status_lines, control.status_line, settings.run.status_line_secs)
     if settings.bus.book_summary_secs > 0:
         await operator.start(
             partial(run_book_summaries, venue.books, sinks.outputs, period_secs=settings.bus.book_summary_secs)
