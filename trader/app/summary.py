@@ -12,7 +12,7 @@ from trader.app.venue import VenueSide
 from trader.app.views import halt_of, refusals_of
 from trader.domain.numbers import ZERO
 from trader.engine.execution import DrainReport
-from trader.infra.console import counts_text, money_text, signed_text
+from trader.infra.console import REFUSAL_KINDS, counts_text, halt_lines, money_text, signed_text
 from trader.infra.names import NAMES, short_id
 
 __all__ = ["RunSummary", "build_summary", "check_wallet"]
@@ -87,17 +87,14 @@ class RunSummary:
         ]
         if self.arbitrage:
             lines.append("  arbitrage   " + counts_text(self.arbitrage))
-        labels = {"denied": "denied by the risk gate", "rejected": "rejected by the venue", "not_sent": "not sent"}
-        refused = [(labels.get(kind, kind), counts) for kind, counts in self.refusals.items() if counts]
+        refused = [(REFUSAL_KINDS.get(kind, kind), counts) for kind, counts in self.refusals.items() if counts]
         if refused:
             lines.append("  refusals")
             lines += [f"    {label}: {counts_text(counts)}" for label, counts in refused]
         else:
             lines.append("  refusals    none")
         if self.halt is not None:
-            halt = self.halt
-            lines.append(f"  {halt.get('state')} since {halt.get('since')}: {halt.get('reason')}, by {halt.get('by')}")
-            lines.append(f"    → {halt.get('what_to_do')}")
+            lines += halt_lines(self.halt)
         held = [(p.get("market") or short_id(token), p.get("quantity") or "0") for token, p in self.positions.items()]
         held = [(name, quantity) for name, quantity in held if Decimal(quantity)]
         if held:

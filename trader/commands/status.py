@@ -27,13 +27,11 @@ from trader.commands.checks import add_env_file_argument, env_file
 from trader.commands.stop import URL_VARIABLE, base_url
 from trader.config import merged_environment
 from trader.errors import RuntimeFailure
-from trader.infra.console import counts_text, money_text, signed_text
-from trader.settings import load_settings
+from trader.infra.console import REFUSAL_KINDS, counts_text, halt_lines, money_text, signed_text
 
 #: How long the request may take: a status that does not come is an answer too.
 TIMEOUT_SECS: Final = 10.0
 _WILDCARDS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 (an address listened on, not bound here)
-_REFUSALS = {"denied": "denied by the risk gate", "rejected": "rejected by the venue", "not_sent": "not sent"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +51,8 @@ def engine_url(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
     """`--url`, else `TRADER_HTTP_URL`, else the settings' `http.host` and `http.port` (a wildcard host: loopback)."""
     env = merged_environment(dict(environ), env_file(args))
     if args.url is None and not env.get(URL_VARIABLE):
+        from trader.settings import load_settings  # all the settings' classes: only when they are needed
+
         http = load_settings(environ, dotenv=env_file(args)).http
         host = "127.0.0.1" if http.host in _WILDCARDS else http.host
         host = f"[{host}]" if ":" in host else host
@@ -88,8 +88,7 @@ def render(status: Mapping[str, Any], url: str) -> str:
     lines = [f"engine at {url}: {status.get('mode', '?')} on {status.get('venue', '?')} · {state}"]
     halt = status.get("halt")
     if isinstance(halt, Mapping):
-        lines.append(f"  {halt.get('state')} since {halt.get('since')}: {halt.get('reason')}, by {halt.get('by')}")
-        lines.append(f"    → {halt.get('what_to_do')}")
+        lines += halt_lines(halt)
     money = status.get("money") or {}
     lines.append(
         f"  money       equity {money_text(money.get('equity'))} · cash {money_text(money.get('cash'))} · "
@@ -104,7 +103,7 @@ def render(status: Mapping[str, Any], url: str) -> str:
     if activity.get("arbitrage"):
         line += f" · arbitrage {counts_text(activity['arbitrage'])}"
     lines.append(line)
-    refusals = [(_REFUSALS.get(k, k), v) for k, v in (status.get("refusals") or {}).items() if v]
+    refusals = [(REFUSAL_KINDS.get(k, k), v) for k, v in (status.get("refusals") or {}).items() if v]
     lines.append("  refusals    " + (" · ".join(f"{k}: {counts_text(v)}" for k, v in refusals) or "none"))
     markets = status.get("markets") or {}
     line = (

@@ -25,7 +25,16 @@ from typing import Any, TextIO
 
 from trader.infra.names import NAMES, MarketNames
 
-__all__ = ["ConsoleRenderer", "counts_text", "format_status", "money_text", "signed_text", "use_colour"]
+__all__ = [
+    "REFUSAL_KINDS",
+    "ConsoleRenderer",
+    "counts_text",
+    "format_status",
+    "halt_lines",
+    "money_text",
+    "signed_text",
+    "use_colour",
+]
 
 #: keys whose values are token or condition ids: shown short, with the market's name
 _MARKET_KEYS = frozenset({"token_id", "asset_id", "condition_id", "market", "token", "yes_token", "no_token"})
@@ -127,6 +136,19 @@ def counts_text(counts: Mapping[str, object], *, limit: int | None = None) -> st
     items = list(counts.items())
     shown = ", ".join(f"{reason} {n}" for reason, n in items[:limit])
     return shown + (", …" if limit is not None and len(items) > limit else "")
+
+
+#: the kinds of refusals (`trader.app.views.refusals_of`), in words
+REFUSAL_KINDS = {"denied": "denied by the risk gate", "rejected": "rejected by the venue", "not_sent": "not sent"}
+
+
+def halt_lines(halt: Mapping[str, object]) -> list[str]:
+    """A halt document (`trader.app.views.halt_of`) in two lines for a person: what, since when, why and by whom;
+    then what to do."""
+    return [
+        f"  {halt.get('state')} since {halt.get('since')}: {halt.get('reason')}, by {halt.get('by')}",
+        f"    → {halt.get('what_to_do')}",
+    ]
 
 
 def format_status(event: Mapping[str, Any]) -> str:
