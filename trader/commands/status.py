@@ -51,7 +51,7 @@ def engine_url(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
     """`--url`, else `TRADER_HTTP_URL`, else the settings' `http.host` and `http.port` (a wildcard host: loopback)."""
     env = merged_environment(dict(environ), env_file(args))
     if args.url is None and not env.get(URL_VARIABLE):
-        from trader.settings import load_settings  # all the settings' classes: only when they are needed
+        from trader.settings import load_settings  # noqa: PLC0415 - every part's settings: only when needed
 
         http = load_settings(environ, dotenv=env_file(args)).http
         host = "127.0.0.1" if http.host in _WILDCARDS else http.host
