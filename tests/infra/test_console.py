@@ -122,3 +122,11 @@ def test_colour_only_on_a_terminal_without_no_color(monkeypatch: pytest.MonkeyPa
     assert "\x1b[" in coloured
     plain = _console(lambda log: log.warning("something_odd"), stream=io.StringIO(), fmt="console")
     assert "\x1b[" not in plain
+
+
+def test_warnings_without_a_hint_of_their_own_still_say_what_to_do() -> None:
+    text = _console(lambda log: log.error("trading_halted", reason="VENUE_AUTH_FAILED", auth_refusals=2))
+    assert text.rstrip("\n").split("\n")[1].strip().startswith("→ check TRADER_API_KEY")
+    store = _console(lambda log: log.error("trading_halted", reason="STORE_UNAVAILABLE"))
+    assert "→ bring the database back: trading resumes by itself" in store
+    assert "\n" not in _console(lambda log: log.info("order_filled")).rstrip("\n")  # nothing to do: no second line

@@ -9,7 +9,8 @@ What makes it readable, against the structured event:
 - the wall-clock time only (local, to the second); the level in four letters, coloured on a colour terminal;
 - token and condition ids shortened (`5550…6782`) with the market's name next to them (`trader.infra.names`), also
   inside lists and as the keys of a mapping; the session prefix dropped from client order and arbitrage ids;
-- an event's `hint` (what to do about it) on its own line under the event, after an arrow;
+- an event's `hint` (what to do about it; `HINTS` has them for events that carry none) on its own line under the
+  event, after an arrow;
 - the periodic `status` event as one line: state, equity, cash, locked, PnL, fills, refusals by reason, books.
 
 The renderer is the last structlog processor; everything before it (levels, secret scrubbing) is shared with JSON.
@@ -26,6 +27,7 @@ from typing import Any, TextIO
 from trader.infra.names import NAMES, MarketNames
 
 __all__ = [
+    "HINTS",
     "REFUSAL_KINDS",
     "ConsoleRenderer",
     "counts_text",
@@ -54,6 +56,39 @@ _LEVELS = {
 }
 _RESET, _DIM, _BOLD = "\x1b[0m", "\x1b[2m", "\x1b[1m"
 _EVENT_WIDTH = 24
+
+#: What a person can do about an event that does not carry its own `hint`, by event name (or `event:reason`).
+HINTS = {
+    "store_unavailable": "the database does not answer: trading is halted until it is back and resumes by itself; "
+    "check the PostgreSQL server (`trader doctor`)",
+    "trading_halted:STORE_UNAVAILABLE": "bring the database back: trading resumes by itself",
+    "trading_halted:VENUE_AUTH_FAILED": "check TRADER_API_KEY, TRADER_API_SECRET and TRADER_API_PASSPHRASE; trading "
+    "resumes by itself once the venue accepts them",
+    "trading_halted:VENUE_UNREACHABLE": "nothing to do if the venue is down: trading resumes by itself when it "
+    "answers; otherwise check the network and TRADER_ENDPOINTS__REST_URL",
+    "emergency_stop": "trading is halted and every order cancelled; `trader stop --resume` trades again",
+    "daily_loss_breached": "trading is halted (TRADER_RISK__MAX_DAILY_LOSS_USD); `trader stop --resume` trades again",
+    "disconnect_storm": "the venue's WebSocket keeps dropping: check the network and the venue's status; the engine "
+    "reconnects and resyncs the books by itself",
+    "market_ws_reconnecting": "the engine reconnects by itself; if it keeps happening, check the network and "
+    "TRADER_ENDPOINTS__WS_MARKET_URL",
+    "breaker_opened": "calls of this kind are refused for a while; a probe closes the breaker when the venue answers "
+    "again (`trader status` shows it)",
+    "book_suspect_resync": "the local book disagreed with the venue's: it is fetched again (nothing to do)",
+    "gamma_refresh_failed": "the markets followed are kept and discovery tries again at the next refresh; if it "
+    "keeps failing, check TRADER_ENDPOINTS__GAMMA_URL",
+    "restart_reconcile_failed": "the store was not brought up to date with the venue at start: run `trader "
+    "reconcile` once the venue answers",
+    "live_cash_unread": "the wallet's pUSD could not be read: `trader doctor` checks the venue, the RPC and the keys",
+    "paper_wallet_missing": "a first paper run on this database: the wallet starts from TRADER_RUN__STARTING_CASH_USD",
+    "fill_not_applicable": "the venue reports a fill our order record cannot take: the position follows the venue; "
+    "`trader reconcile` compares the store with it",
+    "admin_request_refused": "a request to an admin route came without the right TRADER_ADMIN_TOKEN",
+    "signal_received_draining": "orders in flight finish and resting ones are cancelled; Ctrl+C again cuts the "
+    "drain short (resting orders may then remain at the venue)",
+    "sink_flush_timed_out": "an output (store, Redis, Slack) did not finish writing before exit; after a live run, "
+    "`trader reconcile` compares the store with the venue",
+}
 _MAX_VALUE = 160
 
 
@@ -80,7 +115,7 @@ class ConsoleRenderer:
             body = "  ".join(self._field(k, v) for k, v in event_dict.items() if k not in _SKIP)
         head = f"{self._paint(time, _DIM)} {self._paint(tag, colour)}  {self._paint(event.ljust(_EVENT_WIDTH), _BOLD)}"
         line = f"{head} {body}".rstrip()
-        hint = event_dict.get("hint")
+        hint = event_dict.get("hint") or HINTS.get(f"{event}:{event_dict.get('reason')}") or HINTS.get(event)
         if hint:
             line += "\n" + " " * (len(time) + 8) + self._paint(f"→ {hint}", colour or _BOLD)
         exception = event_dict.get("exception")
