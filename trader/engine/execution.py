@@ -101,6 +101,9 @@ log = structlog.get_logger(__name__)
 EMERGENCY_STOP = "EMERGENCY_STOP"
 OPERATOR_RESUME = "OPERATOR_RESUME"
 DRAINING = "DRAINING"  # an intent that arrived after drain() began: denied
+#: denials of every intent while a state lasts: the first is logged (INFO), the rest only counted (and at DEBUG)
+_WHILE_STOPPED = frozenset({RiskCode.TRADING_HALTED, RiskCode.TRADING_REDUCING, DRAINING})
+_COUNTED = "every intent is denied while this lasts: counted in the status line and /status, not logged each time"
 DUPLICATE_CLIENT_ORDER_ID = "DUPLICATE_CLIENT_ORDER_ID"
 ARB_LATE_FILL = "ARB_LATE_FILL"  # a leg filled after its arbitrage ended: unhedged, reported as residual
 #: The most legs of ended arbitrages watched for a late fill (the oldest go first, logged).
@@ -300,6 +303,7 @@ class ExecutionService:
         self.funds = funds
         self._fees_of = fees_of or (lambda _token: None)
         self.last_stop: EmergencyStopRecord | None = None
+        self._quiet: set[str] = set()  # denial reasons logged once while they last (`_WHILE_STOPPED`), then counted
         # Legs approved and not open at the venue yet, by client order id, and the ids each intent added (its legs,
         # and an arbitrage's unwinds), released when its task ends: reserved at their whole cost meanwhile.
         self._pending: dict[str, Reserved] = {}
@@ -451,6 +455,7 @@ class ExecutionService:
         if isinstance(decision, Rejected):
             self._deny(intent, decision.reason, decision.detail, ts)
             return
+        self._quiet.clear()
         self._reserve(intent.arb_id if isinstance(intent, ArbIntent) else intent.client_order_id, legs)
         orders = self._orders
         while orders is None:  # resumed, but the host has not reopened the scope yet
@@ -530,7 +535,16 @@ class ExecutionService:
         events = rejected_events(intent, reason, detail, ts)
         for event in events:
             self.manager.publish(event)
-        log.info("intent_denied", reason=reason, detail=detail, client_order_ids=[e.client_order_id for e in events])
+        ids = [e.client_order_id for e in events]
+        if self.risk.state is TradingState.ACTIVE:
+            self._quiet.clear()
+        if reason not in _WHILE_STOPPED:
+            log.info("intent_denied", reason=reason, detail=detail, client_order_ids=ids)
+        elif reason not in self._quiet:  # every intent is denied while it lasts: said once, then only counted
+            self._quiet.add(reason)
+            log.info("intent_denied", reason=reason, detail=detail, client_order_ids=ids, hint=_COUNTED)
+        else:
+            log.debug("intent_denied", reason=reason, detail=detail, client_order_ids=ids)
         self._intent_done(intent)
 
     def _intent_done(self, intent: Intent) -> None:

@@ -157,7 +157,8 @@ def money_text(value: object) -> str:
         amount = Decimal(str(value))
     except InvalidOperation:
         return str(value)
-    return f"{amount.quantize(Decimal('0.01')):,}"
+    cents = amount.quantize(Decimal("0.01"))
+    return f"{cents if cents else abs(cents):,}"  # no "-0.00"
 
 
 def signed_text(value: object) -> str:
