@@ -142,3 +142,13 @@ def test_trader_status_with_no_engine_is_one_line_and_exit_1(
     assert err.startswith(f"trader: no engine answers at http://127.0.0.1:{port} ")
     assert "is `trader run` up?" in err
     structlog.reset_defaults()
+
+
+def test_trader_status_cannot_guess_a_port_the_engine_picked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TRADER_HTTP__PORT", "0")
+    monkeypatch.delenv("TRADER_HTTP_URL", raising=False)
+    assert cli.main(["status"]) == 2
+    assert "give its address with --url" in capsys.readouterr().err

@@ -26,7 +26,7 @@ import trio
 from trader.commands.checks import add_env_file_argument, env_file
 from trader.commands.stop import URL_VARIABLE, base_url
 from trader.config import merged_environment
-from trader.errors import RuntimeFailure
+from trader.errors import ConfigError, RuntimeFailure
 from trader.infra.console import REFUSAL_KINDS, counts_text, halt_lines, money_text, signed_text
 
 #: How long the request may take: a status that does not come is an answer too.
@@ -54,6 +54,11 @@ def engine_url(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
         from trader.settings import load_settings  # noqa: PLC0415 - every part's settings: only when needed
 
         http = load_settings(environ, dotenv=env_file(args)).http
+        if http.port == 0:
+            raise ConfigError(
+                "TRADER_HTTP__PORT is 0 (the engine picked a free port): give its address with --url (`trader run` "
+                "logs it as http_server_started)"
+            )
         host = "127.0.0.1" if http.host in _WILDCARDS else http.host
         host = f"[{host}]" if ":" in host else host
         return base_url(f"http://{host}:{http.port}", env)
