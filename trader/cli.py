@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "order": ("trader.commands.order", "order tools: `trader order sign` signs a CLOB V2 order read from stdin"),
     "sim": ("trader.commands.sim", "run the simulated Polymarket venue on loopback"),
     "watch": ("trader.commands.watch", "stream chosen markets and print top of book and book health"),
+    "status": ("trader.commands.status", "how a running engine is doing: state, halt reason, money, refusals"),
     "stop": ("trader.commands.stop", "emergency-stop a running engine (or --resume it) through its HTTP server"),
     "reconcile": ("trader.commands.reconcile", "compare the store with the venue for our key; --fix the store"),
     "flatten": ("trader.commands.flatten", "cancel all our orders, then sell every position back into the book"),

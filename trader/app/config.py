@@ -88,7 +88,9 @@ class RunSettings:
     - `drain_secs` (5): how long in-flight orders may take to finish on shutdown.
     - `cancel_resting_on_exit` (true): cancel our resting orders at the venue on shutdown.
     - `intent_buffer` (8): the bounded channel between strategies and execution.
-    - `log_level` (INFO), `log_format` (auto: console on a terminal, JSON otherwise).
+    - `log_level` (INFO), `log_format` (auto: console on a terminal, JSON otherwise; `--log-format` on `run`).
+    - `status_line_secs` (10): log a `status` line this often (state, equity, cash, locked, PnL, fills, refusals by
+      reason, book health); 0 turns it off.
     """
 
     venue: VenueKind = VenueKind.SIM
@@ -103,9 +105,12 @@ class RunSettings:
     intent_buffer: int = 8
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "console", "json"] = "auto"
+    status_line_secs: float = 10.0
 
     def __post_init__(self) -> None:
         check_positive_secs(self, "duration_secs", "drain_secs")
+        if not 0 <= self.status_line_secs < float("inf"):
+            raise ValueError("status_line_secs must be a number of seconds >= 0 (0 turns the status line off)")
         if self.starting_cash_usd < 0:
             raise ValueError("starting_cash_usd must not be negative")
         if not 1 <= self.intent_buffer <= 64:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -352,6 +353,28 @@ async def test_the_page_budget_ends_a_listing_incomplete() -> None:
     assert (found.complete, found.pages) == (False, 2)
     assert found.incomplete_reason is not None
     assert found.incomplete_reason.startswith("PAGE_LIMIT")
+
+
+async def test_a_listing_past_the_page_budget_is_warned_once_across_refreshes_and_narrow_lookups() -> None:
+    # Arrange: every refresh reads the whole listing (past the budget), then looks up a market it did not reach
+    everything = [active(n) for n in range(7)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        wanted = request.url.params.get_list("condition_ids")
+        items = [m for m in everything if m["conditionId"] in wanted] if wanted else everything
+        return keyset("markets", items, request)
+
+    gamma = client(handler)
+    whole = MarketQuery(page_size=2, max_pages=2)
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):  # three refreshes, a minute apart in the engine
+            assert not (await gamma.markets(whole)).complete
+            assert (await gamma.markets(replace(whole, condition_ids=(f"0x{6:064x}",)))).complete
+    # Assert: said once, with what to do; the narrow lookup being complete does not re-arm it
+    warnings = [e for e in logs if e["log_level"] == "warning"]
+    assert [e["event"] for e in warnings] == ["gamma_listing_incomplete"]
+    assert "max_pages" in warnings[0]["hint"]
+    assert gamma.statistics().incomplete == {"PAGE_LIMIT": 3}
 
 
 @pytest.mark.parametrize(

@@ -545,7 +545,9 @@ class GammaClient:
         self._tick_timeout_secs = tick_timeout_secs
         self._ticks: dict[str, tuple[Decimal, float]] = {}  # YES token -> (tick, when looked up)
         self._stats = GammaStatistics()
-        self._incomplete: set[str] = set()  # listings whose last run was incomplete (warned once)
+        # listings whose last run was incomplete (warned once), by path and the selectors asked: the narrow lookup of
+        # a few markets by condition id is complete and must not re-arm the warning about the whole listing
+        self._incomplete: set[tuple[str, frozenset[str]]] = set()
         self._fallback_logged: set[str] = set()
 
     def statistics(self) -> GammaStatistics:
@@ -646,15 +648,16 @@ class GammaClient:
             listing = await self._read(path, param_sets(False), page_size, max_pages, keyset=False)
         self._stats.paging = listing.paging
         reason = listing.incomplete_reason
+        key = (path, frozenset(name for params in param_sets(True) for name, _ in params))
         if reason is None:
-            if path in self._incomplete:
-                self._incomplete.discard(path)
+            if key in self._incomplete:
+                self._incomplete.discard(key)
                 log.info("gamma_listing_complete", path=path, items=len(listing.items), paging=listing.paging)
         else:
             code = reason.split(":", 1)[0]
             self._stats.incomplete[code] = self._stats.incomplete.get(code, 0) + 1
-            if path not in self._incomplete:
-                self._incomplete.add(path)
+            if key not in self._incomplete:
+                self._incomplete.add(key)
                 log.warning(
                     "gamma_listing_incomplete",
                     path=path,
