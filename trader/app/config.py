@@ -205,7 +205,8 @@ class SelectionSettings:
     """`TRADER_MARKETS__*`: which markets to follow (Gamma discovery; empty selectors select all that pass the
     filters): `slugs`, `condition_ids`, `token_ids`, `tag_id`, `category`, `min_liquidity`, at most `max_markets`
     (100: the books, WebSocket subscriptions and strategy work the engine takes on; the first ones Gamma lists),
-    refreshed every `refresh_secs` (60) so new and closed markets are picked up without a restart. Discovery reads
+    refreshed every `refresh_secs` (60) so new and closed markets are picked up without a restart (a market the
+    venue announces on the market channel, `new_market`, is looked up at once and followed if selected). Discovery reads
     Gamma's whole listing, 100 markets a page, at most `max_pages` (50) pages: a bound on each refresh's time and
     traffic (Polymarket lists tens of thousands of open markets: select them with `tag_id`, `slugs`, ...); a
     selection wider than that is followed as far as it was read, and the discovery is reported incomplete."""
