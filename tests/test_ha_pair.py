@@ -77,6 +77,8 @@ async def _operator_view(engine: Engine) -> tuple[dict[str, Any], httpx.Response
         status = (await client.get(f"{url}/status")).json()
         ready = await client.get(f"{url}/ready")
         metrics = (await client.get(f"{url}/metrics")).text
+        page = (await client.get(f"{url}/")).text
+    assert f"{engine.name} is <b>standby</b>" in page  # the web page says so too
     return status, ready, metrics
 
 

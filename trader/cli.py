@@ -38,9 +38,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "order": ("trader.commands.order", "order tools: `trader order sign` signs a CLOB V2 order read from stdin"),
     "sim": ("trader.commands.sim", "run the simulated Polymarket venue on loopback"),
     "watch": ("trader.commands.watch", "stream chosen markets and print top of book and book health"),
+    "status": ("trader.commands.status", "how a running engine is doing: state, halt reason, money, refusals"),
     "stop": ("trader.commands.stop", "emergency-stop a running engine (or --resume it) through its HTTP server"),
     "reconcile": ("trader.commands.reconcile", "compare the store with the venue for our key; --fix the store"),
     "flatten": ("trader.commands.flatten", "cancel all our orders, then sell every position back into the book"),
+    "pnl": ("trader.commands.pnl", "realized PnL by day and by market from the store (--since/--until, --csv)"),
+    "trades": ("trader.commands.trades", "our fills from the store: prices, fees, settlement status (--csv)"),
+    "report": ("trader.commands.report", "write a self-contained HTML report: equity, daily PnL, per strategy"),
     "ha": ("trader.commands.ha", "active/standby: `trader ha status` (who leads), `trader ha step-down`"),
     "doctor": ("trader.commands.doctor", "check Python, settings, database, Redis, venue endpoints, clock and keys"),
 }

@@ -4,6 +4,9 @@
 open_leadership(settings, sinks) -> Leadership     the lease on a PostgreSQL connection of its own, its service
 PairControl                                        /status, /ready, admin routes: the current term's `Control`
                                                    when leading, the warm market side and the role otherwise
+PairWeb                                            the HTTP application: the term's page (`PairDashboard`: the
+                                                   role and epoch beside the mode) and routes while leading, a
+                                                   short page saying who leads while standing by
 LeadershipCollector                                trader_ha_* metrics; the engine's own while a term runs
 ```
 
@@ -14,8 +17,10 @@ when the lease is lost.
 
 from __future__ import annotations
 
+import html
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 import trio
@@ -24,15 +29,17 @@ from prometheus_client.registry import Collector
 
 from trader.app.config import Settings
 from trader.app.control import Control
+from trader.app.dashboard import Dashboard
 from trader.app.metrics import EngineCollector, SinkCollector
 from trader.app.sinks import Sinks, as_json
 from trader.app.venue import MarketSide
 from trader.engine.leadership import Leadership, Role, lock_key_for
 from trader.errors import ConfigError
+from trader.integrations.http_server import Receive, Scope, Send
 from trader.integrations.store.lease import open_postgres_lease
 from trader.integrations.store.open import postgres_settings
 
-__all__ = ["LeadershipCollector", "PairControl", "open_leadership"]
+__all__ = ["LeadershipCollector", "PairControl", "PairDashboard", "PairWeb", "open_leadership"]
 
 log = structlog.get_logger(__name__)
 
@@ -97,8 +104,16 @@ class PairControl:
         return document
 
     def status(self) -> Mapping[str, object]:
-        if self.current is not None:
-            document = dict(self.current.status())
+        """`/status?full=1`: the engine's while leading, the warm market side's while standing by; with `ha`."""
+        return self._with_role(None if self.current is None else self.current.status())
+
+    def brief_status(self) -> Mapping[str, object]:
+        """`/status`: the engine's short document while leading; with `ha`."""
+        return self._with_role(None if self.current is None else self.current.brief_status())
+
+    def _with_role(self, leading: Mapping[str, object] | None) -> Mapping[str, object]:
+        if leading is not None:
+            document = dict(leading)
         else:
             market = self.market
             document = {
@@ -153,3 +168,51 @@ class LeadershipCollector(Collector):
         if current is not None:
             yield from EngineCollector(current).collect()
             yield from SinkCollector(current).collect()
+
+
+class PairDashboard(Dashboard):
+    """The page of a term: the engine's, with this engine's role and epoch beside the mode and venue."""
+
+    def __init__(self, control: Control, leadership: Leadership) -> None:
+        super().__init__(control)
+        self.leadership = leadership
+
+    def snapshot(self) -> dict[str, object]:
+        document = super().snapshot()
+        stats = self.leadership.statistics()
+        document["venue"] = f"{document['venue']} · {stats.role} {stats.instance} (epoch {stats.epoch})"
+        document["ha"] = as_json(stats)
+        return document
+
+
+class PairWeb:
+    """The HTTP application of an engine of a pair (ASGI). While a term runs, `term_app` (the page, its feed and the
+    operator routes of that term); otherwise the operator routes, and at `GET /` a short page with the role."""
+
+    def __init__(self, pair: PairControl, routes: Any) -> None:
+        self.pair = pair
+        self.routes = routes
+        self.term_app: Any = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self.term_app
+        if app is not None:
+            await app(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"] == "/" and scope.get("method") == "GET":
+            await self._standby_page(send)
+        else:
+            await self.routes(scope, receive, send)
+
+    async def _standby_page(self, send: Send) -> None:
+        stats = self.pair.leadership.statistics()
+        age = "-" if stats.lease_age_secs is None else f"{stats.lease_age_secs:.1f} s"
+        body = (
+            "<!doctype html><html><head><meta charset=utf-8><meta http-equiv=refresh content=2>"
+            f"<title>trader: {html.escape(stats.role)}</title></head><body><h1>trader</h1>"
+            f"<p>{html.escape(stats.instance)} is <b>{html.escape(stats.role)}</b>: it trades nothing."
+            f" Leader: {html.escape(str(stats.leader))}, epoch {stats.epoch}, lease age {age};"
+            f" takeovers here: {stats.takeovers}. <a href=/status>/status</a></p></body></html>"
+        ).encode()
+        headers = [(b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-store")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -7,7 +7,8 @@ run_trader
         └── venue side     open_venue: the sim (--venue sim), market data, discovery, neg-risk events, the live or
             │              paper venue, the restart reconciliation
             └── core       open_core: order manager, ESPN, execution (ONE orders scope), strategy engine
-                └── operator   http server (/health /ready /metrics /status, POST /emergency-stop /resume),
+                └── operator   http server (GET / the dashboard, /health /ready /metrics /status,
+                               POST /emergency-stop /resume), dashboard equity sampler, status lines,
                                book summaries, store gate, venue gate, disconnect storms, daily summaries,
                                abort watch
 ```
@@ -66,9 +67,10 @@ from trader.app.alerts import (
     watch_disconnects,
 )
 from trader.app.config import Settings, check_ha
-from trader.app.control import Control, RunningEngine
+from trader.app.control import Control, RunningEngine, log_status_lines
 from trader.app.core import open_core
-from trader.app.ha import LeadershipCollector, PairControl, open_leadership
+from trader.app.dashboard import Dashboard, build_web_app
+from trader.app.ha import LeadershipCollector, PairControl, PairDashboard, PairWeb, open_leadership
 from trader.app.metrics import EngineCollector, SinkCollector, TickToTrade
 from trader.app.sinks import Sinks, open_sinks
 from trader.app.summary import RunSummary, build_summary, check_wallet, standby_summary
@@ -118,7 +120,10 @@ async def run_trader(
         registry.register(EngineCollector(control))
         registry.register(SinkCollector(control))
         async with trio.open_nursery() as operator:
-            app = OperatorApp(control, registry, admin_token=settings.http.admin_token)
+            dashboard = Dashboard(control)
+            await operator.start(dashboard.run)
+            operator_routes = OperatorApp(control, registry, admin_token=settings.http.admin_token)
+            app = build_web_app(dashboard, operator_routes)  # GET / (the page) and its feed, then the routes
             http_url = await operator.start(partial(run_http_server, app, settings.http))
             daily = await _start_operator_services(operator, settings, control, abort)
             log.info(
@@ -163,6 +168,8 @@ async def _start_operator_services(
             on_healthy=core.funds.request_refresh,
         )
     )
+    if settings.run.status_line_secs > 0:
+        operator.start_soon(log_status_lines, control.status_line, settings.run.status_line_secs)
     if settings.bus.book_summary_secs > 0:
         await operator.start(
             partial(run_book_summaries, venue.books, sinks.outputs, period_secs=settings.bus.book_summary_secs)
@@ -257,6 +264,7 @@ class _Pair:
         self.exit_reason = "signal"
         self.http_url = ""
         self.reported = False
+        self.web: PairWeb
 
     async def run(
         self, stop: Callable[[], Awaitable[object]], task_status: trio.TaskStatus[RunningEngine]
@@ -274,8 +282,9 @@ class _Pair:
             pair = PairControl(settings, sinks, market, leadership)
             self.registry.register(LeadershipCollector(pair))
             async with trio.open_nursery() as operator:
-                app = OperatorApp(pair, self.registry, admin_token=settings.http.admin_token)
-                self.http_url = await operator.start(partial(run_http_server, app, settings.http))
+                routes = OperatorApp(pair, self.registry, admin_token=settings.http.admin_token)
+                self.web = PairWeb(pair, routes)
+                self.http_url = await operator.start(partial(run_http_server, self.web, settings.http))
                 operator.start_soon(self._watch_stop, stop)
                 log.info("engine_standing_by", instance=leadership.instance, http=self.http_url)
                 while summary is None:
@@ -341,6 +350,9 @@ class _Pair:
                 pair.current = control
                 try:
                     async with trio.open_nursery() as term:
+                        dashboard = PairDashboard(control, leadership)
+                        await term.start(dashboard.run)
+                        self.web.term_app = build_web_app(dashboard, self.web.routes)  # the page, while leading
                         daily = await _start_operator_services(term, settings, control, self.abort)
                         log.warning(
                             "ha_trading",
@@ -359,6 +371,7 @@ class _Pair:
                         term.cancel_scope.cancel()
                 finally:
                     pair.current = None
+                    self.web.term_app = None
                 if lost is not None:  # leaving the blocks cancels every order task at once: nothing more is sent
                     log.error("ha_trading_stopped", epoch=epoch, reason=lost)
         except* NotLeader:  # a send refused as the lease ran out, before the loss was seen: the same stop

@@ -64,6 +64,7 @@ from trader.venues.paper import PaperVenue, PaperWallet, follow_books
 from trader.venues.paper_capital import PaperCapital
 from trader.venues.polymarket.capital import VenueResolutions, open_polymarket_capital
 from trader.venues.polymarket.gamma import (
+    Announcements,
     Discovery,
     GammaClient,
     MarketQuery,
@@ -226,8 +227,12 @@ async def open_market_side(settings: Settings, http: httpx.AsyncClient, store: S
         sim, endpoints = await _endpoints(settings, nursery)
 
         books = Books()
+        announcements = Announcements()  # the venue's new_market: discovery looks them up at once
         market_data = MarketDataService(
-            PolymarketMarketFeed(websocket_factory(endpoints.ws_market)), books, settings.market_data
+            PolymarketMarketFeed(websocket_factory(endpoints.ws_market)),
+            books,
+            settings.market_data,
+            on_new_market=announcements.announce,
         )
         md_scope, md_done = await nursery.start(_stoppable, market_data.run)
         directory = MarketDirectory(await store.load_markets())
@@ -253,6 +258,7 @@ async def open_market_side(settings: Settings, http: httpx.AsyncClient, store: S
                         request_timeout_secs=supervisor.discovery_timeout_secs,
                         stats=discovery,
                         on_refresh=discovered,
+                        announcements=announcements,
                     )
                 )
         except trio.TooSlowError:  # the operator's message names what did not answer, and the wait
