@@ -26,6 +26,7 @@ import trio
 
 from bench.failover import Engine, open_pair
 from tests.integrations.servers import pg_dsn
+from trader.commands.status import render
 
 pytestmark = [pytest.mark.pg, pytest.mark.timeout(150)]  # end to end: subprocess engines on a shared 2-core box
 
@@ -44,7 +45,8 @@ async def test_kill_9_of_the_leader_standby_trades_within_15_s_nothing_sent_twic
         status, ready, metrics = await _operator_view(standby)
         assert status["ha"]["role"] == "standby"
         assert status["ha"]["leader"] == first.holder
-        assert status["markets"] > 0  # warm: discovered, books kept
+        assert status["markets"]["books"] > 0  # warm: discovered, books kept
+        assert f"{standby.name} is standby" in render(status, "url")  # `trader status`
         assert ready.status_code == 503
         assert ready.json()["checks"]["leader"] is False
         assert f'trader_ha_role{{instance="{standby.name}"}} 0.0' in metrics

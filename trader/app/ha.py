@@ -116,13 +116,13 @@ class PairControl:
             document = dict(leading)
         else:
             market = self.market
+            books = list(market.books.tokens())
             document = {
                 "mode": "live" if self.settings.run.live else "paper",
                 "venue": str(self.settings.run.venue),
-                "markets": len(market.books.markets),
-                "followed": len(market.tracked),
-                "market_data": as_json(market.market_data.statistics()),
                 "trading_state": "STANDBY",
+                "markets": {"followed": len(market.tracked), "found": len(market.books.markets), "books": len(books)},
+                "market_data": as_json(market.market_data.statistics()),
                 "store": {"available": self.sinks.store.available},
             }
         document["ha"] = self.ha_status()

@@ -91,6 +91,13 @@ def render(status: Mapping[str, Any], url: str) -> str:
     """The short status document in a few lines for a person."""
     state = status.get("trading_state", "?")
     lines = [f"engine at {url}: {status.get('mode', '?')} on {status.get('venue', '?')} · {state}"]
+    ha = status.get("ha")
+    if isinstance(ha, Mapping):  # an engine of an active/standby pair
+        age = ha.get("lease_age_secs")
+        lines.append(
+            f"  ha          {ha.get('instance')} is {ha.get('role')} · leader {ha.get('leader')} · epoch "
+            f"{ha.get('epoch')} · lease age {'-' if age is None else f'{age:.1f} s'} · takeovers {ha.get('takeovers')}"
+        )
     halt = status.get("halt")
     if isinstance(halt, Mapping):
         lines += halt_lines(halt)
