@@ -311,6 +311,9 @@ async def open_trading_side(
     and `ready()` (which returns once this engine may send, or raises) is awaited before the reconciliation."""
     supervisor = settings.supervisor
     endpoints, books, capped = market.endpoints, market.books, market.capped
+    if ready is not None:  # a takeover: the markets the previous leader stored since this engine started
+        for stored in await store.load_markets():
+            market.directory.remember(stored)
     async with AsyncExitStack() as stack:
         nursery = await stack.enter_async_context(trio.open_nursery())
         stack.callback(nursery.cancel_scope.cancel)
