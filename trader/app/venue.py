@@ -312,8 +312,11 @@ async def open_trading_side(
     supervisor = settings.supervisor
     endpoints, books, capped = market.endpoints, market.books, market.capped
     if ready is not None:  # a takeover: the markets the previous leader stored since this engine started
+        directory = market.directory
         for stored in await store.load_markets():
-            market.directory.remember(stored)
+            if directory.get(stored.condition_id) is None:  # what discovery found meanwhile is newer
+                directory.remember(stored)
+            directory.stored.add(stored.condition_id)
     async with AsyncExitStack() as stack:
         nursery = await stack.enter_async_context(trio.open_nursery())
         stack.callback(nursery.cancel_scope.cancel)
