@@ -183,6 +183,39 @@ class PairHarness:
         rows = await self.query("SELECT order_id, epoch FROM order_intents WHERE order_id IS NOT NULL")
         return {r[0]: r[1] for r in rows}
 
+    def local_ports(self, engine: Engine) -> set[int]:
+        """The local TCP ports of `engine`'s sockets (its connections to PostgreSQL among them), from /proc."""
+        inodes: set[str] = set()
+        fd_dir = Path(f"/proc/{engine.process.pid}/fd")
+        for fd in fd_dir.iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+        ports: set[int] = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        return ports
+
+    async def end_sessions(self) -> int:
+        """End every PostgreSQL session of the running engines (locks fall with them), as a server restart would
+        for them, without touching the server or anyone else's sessions. How many were ended."""
+        ports: set[int] = set()
+        for engine in self.engines.values():
+            if engine.process.returncode is None:
+                ports |= self.local_ports(engine)
+        rows = await self.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE client_port = ANY(ARRAY["  # noqa: S608
+            + ",".join(str(int(p)) for p in sorted(ports) or [0])  # integers only
+            + "]::int[])"
+        )
+        return len(rows)
+
     def check_alive(self) -> None:
         for engine in self.engines.values():
             code = engine.process.returncode

@@ -73,8 +73,7 @@ async def test_kill_9_of_the_leader_standby_trades_within_15_s_nothing_sent_twic
 
 async def _operator_view(engine: Engine) -> tuple[dict[str, Any], httpx.Response, str]:
     """The engine's `/status` document, its `/ready` response and its `/metrics` (the URL from its log)."""
-    line = next(x for x in engine.log.read_text().splitlines() if '"event": "engine_standing_by"' in x)
-    url = json.loads(line)["http"]
+    url = _http_url(engine)
     async with httpx.AsyncClient(timeout=10) as client:
         status = (await client.get(f"{url}/status")).json()
         ready = await client.get(f"{url}/ready")
@@ -109,3 +108,42 @@ async def test_paused_leader_is_fenced_and_sends_nothing_after_it_wakes(tmp_path
     after_waking = [oid for at, oid in pair.arrivals[paused_at:] if at >= woke_at]
     assert all(epochs.get(oid) == row.epoch for oid in after_waking), [(o, epochs.get(o)) for o in after_waking]
     assert "ha_stale_leader_ended" in b.log.read_text()  # b ended a's session: a was paused, not dead
+
+
+async def test_every_database_session_ending_at_once_never_two_leaders_and_trading_resumes(tmp_path: Path) -> None:
+    """As a PostgreSQL restart does to a running pair (without restarting the shared server): every session of both
+    engines ends at once, the leader's lock with it."""
+    async with open_pair(tmp_path, pg_dsn()) as pair:
+        engines = {"a": await pair.start("a"), "b": await pair.start("b")}
+        first = await pair.wait_leader(within=60)
+        await pair.wait_log(engines["b" if first.holder == "a" else "a"], "engine_standing_by", within=60)
+        await pair.wait_orders(2, within=60)
+        urls = {name: _http_url(engine) for name, engine in engines.items()}
+        leaders_at_once: list[int] = []
+
+        async def watch(client: httpx.AsyncClient) -> None:
+            while True:
+                roles = [(await client.get(f"{url}/status")).json()["ha"]["role"] for url in urls.values()]
+                leaders_at_once.append(roles.count("leader"))
+                await trio.sleep(0.1)
+
+        async with httpx.AsyncClient(timeout=10) as client, trio.open_nursery() as nursery:
+            nursery.start_soon(watch, client)
+            before = pair.taken()
+            assert await pair.end_sessions() >= 4  # each engine's store and lease connections, at least
+            row = await pair.wait_leader(within=30, after_epoch=first.epoch)
+            await pair.wait_orders(1, within=30, besides=before)  # trading resumed
+            await trio.sleep(2)
+            nursery.cancel_scope.cancel()
+        await pair.stop_all()
+        checks = await pair.checks()
+    assert max(leaders_at_once) == 1
+    assert row.epoch > first.epoch
+    assert checks["duplicate_client_ids"] == 0
+    assert checks["orders_without_intent"] == 0
+    assert checks["pending_intents"] == 0
+
+
+def _http_url(engine: Engine) -> str:
+    line = next(x for x in engine.log.read_text().splitlines() if '"event": "engine_standing_by"' in x)
+    return str(json.loads(line)["http"])

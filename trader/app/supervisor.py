@@ -81,6 +81,7 @@ from trader.engine.order_manager.guard import NotLeader
 from trader.integrations.bus import run_book_summaries
 from trader.integrations.http_server import OperatorApp, run_http_server
 from trader.integrations.slack import DisconnectStormDetector
+from trader.integrations.store.base import StoreError
 from trader.venues.errors import VenueError
 from trader.venues.polymarket.signing import OrderSigner, preload_transaction_signing
 
@@ -331,6 +332,13 @@ class _Pair:
         async def ready() -> None:  # the live venue connects meanwhile; nothing is reconciled or sent before
             if not await leadership.wait_term_leader(epoch):
                 raise _TermLost(leadership.last_loss or "lost")
+            postgres = sinks.postgres
+            assert postgres is not None
+            if not postgres.available:  # the server restarting: reconcile once the store is back (or give up)
+                log.warning("ha_takeover_waits_for_store", epoch=epoch)
+                await _first_of(postgres.wait_available, partial(leadership.wait_lost, epoch))
+                if not leadership.may_send():
+                    raise _TermLost(leadership.last_loss or "lost")
 
         try:
             async with (
@@ -378,6 +386,9 @@ class _Pair:
             log.error("ha_trading_stopped", epoch=epoch, reason="not_leader")
         except* _TermLost as group:  # lost while the previous leader's lease ran out: nothing was done
             log.error("ha_takeover_abandoned", epoch=epoch, reason=str(group.exceptions[0]))
+        except* StoreError as group:  # the store failed while the term opened (or ran): stand by, compete again
+            log.error("ha_term_failed", epoch=epoch, error=str(group.exceptions[0]))
+            await leadership.resign("store_error", hold_off=False)
         if summary is not None:
             await leadership.resign("shutdown")
         return summary

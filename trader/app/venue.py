@@ -311,12 +311,6 @@ async def open_trading_side(
     and `ready()` (which returns once this engine may send, or raises) is awaited before the reconciliation."""
     supervisor = settings.supervisor
     endpoints, books, capped = market.endpoints, market.books, market.capped
-    if ready is not None:  # a takeover: the markets the previous leader stored since this engine started
-        directory = market.directory
-        for stored in await store.load_markets():
-            if directory.get(stored.condition_id) is None:  # what discovery found meanwhile is newer
-                directory.remember(stored)
-            directory.stored.add(stored.condition_id)
     async with AsyncExitStack() as stack:
         nursery = await stack.enter_async_context(trio.open_nursery())
         stack.callback(nursery.cancel_scope.cancel)
@@ -339,6 +333,12 @@ async def open_trading_side(
             stack.callback(setattr, capped, "on_change", lambda: None)
         if ready is not None:
             await ready()
+            # A takeover: the markets the previous leader stored since this engine started, as a restart reads them.
+            directory = market.directory
+            for stored in await store.load_markets():
+                if directory.get(stored.condition_id) is None:  # what discovery found meanwhile is newer
+                    directory.remember(stored)
+                directory.stored.add(stored.condition_id)
         # Restart: bring the store up to date with the venue, then rebuild the state from it.
         restart: RestartReport | None = None
         try:

@@ -241,8 +241,9 @@ class Leadership:
             else:
                 await self._hold()
 
-    async def resign(self, why: str = "shutdown") -> None:
-        """Give the lease up cleanly (a graceful exit): a standby takes over without waiting it out."""
+    async def resign(self, why: str = "shutdown", *, hold_off: bool = True) -> None:
+        """Give the lease up cleanly (a graceful exit): a standby takes over without waiting it out. `hold_off`:
+        do not compete again for `takeover_secs` (so another engine takes it)."""
         epoch, was = self.epoch, self.role
         self._set_role(Role.STANDBY, why)
         if was is not Role.STANDBY and epoch is not None:
@@ -254,7 +255,8 @@ class Leadership:
                     log.warning("ha_release_failed", error=str(exc))
                     self._lease.drop()  # the lock goes with the connection
             log.warning("ha_stepped_down", epoch=epoch, reason=why, instance=self.instance)
-        self._rejoin_at = trio.current_time() + self.settings.takeover_secs
+        if hold_off:
+            self._rejoin_at = trio.current_time() + self.settings.takeover_secs
 
     async def _campaign(self) -> None:
         s = self.settings
@@ -304,6 +306,8 @@ class Leadership:
         assert epoch is not None
         last_try = times.renewed_at if times.renewed_at is not None else trio.current_time()
         while True:
+            if self.role is Role.STANDBY or self.epoch != epoch:
+                return  # resigned meanwhile (a step-down, a shutdown, a term that could not open)
             now = trio.current_time()
             if self.role is Role.TAKING_OVER and now >= self._takeover_at:
                 if not times.valid(now):
