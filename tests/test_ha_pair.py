@@ -8,7 +8,9 @@ The harness is `bench.failover`'s; `python -m bench failover` repeats the kill t
   and the store's positions are the venue's;
 - SIGSTOP of the leader for longer than its takeover wait, then SIGCONT: the standby has taken over; the old leader
   says it was fenced and stops, and no order reaches the venue from it after it wakes (every order the venue takes
-  from then on was written under the new epoch).
+  from then on was written under the new epoch);
+- every database session of both engines ended at once (what a PostgreSQL restart does to them; the shared server
+  itself is never restarted here): never two leaders by their `/status`, and trading resumes under a new epoch.
 """
 
 from __future__ import annotations
