@@ -148,7 +148,13 @@ class PostgresLease:
             conn = self._conn
             try:
                 return await fn(conn)
-            except (OSError, asyncpg.InterfaceError, TimeoutError, asyncpg.PostgresConnectionError) as exc:
+            except (
+                OSError,
+                asyncpg.InterfaceError,
+                asyncpg.InternalClientError,
+                TimeoutError,
+                asyncpg.PostgresConnectionError,
+            ) as exc:
                 self.drop()
                 raise StoreUnavailable(f"lease: connection lost: {type(exc).__name__}") from exc
             except asyncpg.PostgresError as exc:

@@ -410,9 +410,16 @@ class PostgresStore(SqlStore):
             except asyncpg.UniqueViolationError as exc:
                 self._errors += 1
                 raise DuplicateKeyError(f"duplicate key: {exc}") from exc
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except (
+                OSError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                asyncpg.InternalClientError,  # a connection the server ended mid-operation (a protocol state clash)
+                TimeoutError,
+            ) as exc:
                 self._errors += 1
-                if conn.is_closed() or isinstance(exc, OSError | TimeoutError | asyncpg.PostgresConnectionError):
+                broken = OSError | TimeoutError | asyncpg.PostgresConnectionError | asyncpg.InternalClientError
+                if conn.is_closed() or isinstance(exc, broken):
                     self._drop(type(exc).__name__)
                     raise StoreUnavailable(f"PostgreSQL connection lost: {type(exc).__name__}") from exc
                 if isinstance(exc, asyncpg.PostgresError):
