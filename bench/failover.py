@@ -134,12 +134,14 @@ class PairHarness:
         )
         return env
 
-    async def start(self, name: str) -> Engine:
+    async def start(self, name: str, **settings: str) -> Engine:
+        """Start engine `name`; `settings`: more variables (`TRADER_HA__ON_FENCED="exit"`)."""
         self.started += 1
         log = self.workdir / f"{name}-{self.started}.log"
         command = [sys.executable, "-m", "trader", "run", "--venue", "polymarket", "--live", "--env-file", os.devnull]
+        env = {**self.env(name), **settings}
         with log.open("wb") as out:
-            process = await trio.lowlevel.open_process(command, env=self.env(name), stdout=out, stderr=out)
+            process = await trio.lowlevel.open_process(command, env=env, stdout=out, stderr=out)
         engine = Engine(name, process, log)
         self.engines[name] = engine
         return engine
@@ -219,7 +221,7 @@ class PairHarness:
     def check_alive(self) -> None:
         for engine in self.engines.values():
             code = engine.process.returncode
-            if code is not None and code != -signal.SIGKILL:
+            if code is not None and code not in (-signal.SIGKILL, 3):  # killed here, or fenced with on_fenced=exit
                 tail = engine.log.read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"engine {engine.name} exited with {code}:\n{tail}")
 

@@ -7,8 +7,8 @@ The harness is `bench.failover`'s; `python -m bench failover` repeats the kill t
   order shares a client order id with another, every venue order has its write-ahead intent, none is left PENDING,
   and the store's positions are the venue's;
 - SIGSTOP of the leader for longer than its takeover wait, then SIGCONT: the standby has taken over; the old leader
-  says it was fenced and stops, and no order reaches the venue from it after it wakes (every order the venue takes
-  from then on was written under the new epoch);
+  says it was fenced and stops (and exits with status 3: `ha.on_fenced=exit`), and no order reaches the venue from it
+  after it wakes (every order the venue takes from then on was written under the new epoch);
 - every database session of both engines ended at once (what a PostgreSQL restart does to them; the shared server
   itself is never restarted here): never two leaders by their `/status`, and trading resumes under a new epoch.
 """
@@ -87,7 +87,7 @@ async def _operator_view(engine: Engine) -> tuple[dict[str, Any], httpx.Response
 
 async def test_paused_leader_is_fenced_and_sends_nothing_after_it_wakes(tmp_path: Path) -> None:
     async with open_pair(tmp_path, pg_dsn(), lease_secs=1.5) as pair:
-        a = await pair.start("a")
+        a = await pair.start("a", TRADER_HA__ON_FENCED="exit")
         first = await pair.wait_leader(within=60)
         b = await pair.start("b")
         await pair.wait_log(b, "engine_standing_by", within=60)
@@ -103,8 +103,9 @@ async def test_paused_leader_is_fenced_and_sends_nothing_after_it_wakes(tmp_path
         woke_at = time.monotonic()
         await pair.wait_log(a, "ha_fenced", within=30)
         await pair.wait_log(a, "ha_trading_stopped", within=30)
-        await trio.sleep(2)  # a is a standby again; b trades on
-        assert a.process.returncode is None  # `ha.on_fenced=standby`
+        with trio.fail_after(30):
+            assert await a.process.wait() == 3  # `ha.on_fenced=exit`: for a supervisor to restart it
+        await pair.wait_orders(1, within=30, besides=pair.taken())  # b trades on
         await pair.stop_all()
         epochs = await pair.intent_epochs()
     after_waking = [oid for at, oid in pair.arrivals[paused_at:] if at >= woke_at]
