@@ -263,6 +263,8 @@ def quotes_data(
     order: list[str] = []
     ticks: dict[str, Decimal] = {}
     last_row: dict[str, float] = {}
+    rows: list[tuple[float, str, str, str]] = []  # (ts, slug, bid, ask), sorted by time below
+    bad_ts = 0
     for file in files:
         for row in _rows(file):
             slug = row.get("slug", "")
@@ -273,74 +275,63 @@ def quotes_data(
                     continue
                 order.append(slug)
                 ticks[slug] = _TICKS[0]
-            for text in (row.get("bid", ""), row.get("ask", "")):
+            bid, ask = row.get("bid", ""), row.get("ask", "")
+            for text in (bid, ask):
                 price = _price(text)
                 while price is not None and price % ticks[slug] and ticks[slug] != _TICKS[-1]:
                     ticks[slug] = _TICKS[_TICKS.index(ticks[slug]) + 1]
             when = _ts(row.get("ts", ""))
-            if when is not None:
-                last_row[slug] = max(last_row.get(slug, when), when)
+            if when is None:
+                bad_ts += 1
+                continue
+            last_row[slug] = max(last_row.get(slug, when), when)
+            rows.append((when, slug, bid, ask))
     if not order:
         raise ConfigError(f"backtest: no quotes of the chosen markets in {path}")
+    rows.sort(key=lambda r: r[0])  # stable: rows of one time keep the files' order
     markets = {slug: _quote_market(slug, questions.get(slug, ""), ticks[slug]) for slug in order}
     end_of_data = max(last_row.values()) if last_row else 0.0
-    # A labelled market resolves when its data ends within these files (its listing ended by then as well).
-    resolves = {
-        slug: labels[slug]
-        for slug in order
-        if slug in labels and slug in last_row and last_listed.get(slug, last_row[slug]) <= end_of_data
-    }
+    # A labelled market resolves on its real outcome one poll after its last row here, also when its listing goes on
+    # after these files (then counted in the notes: the position is settled as it would be, only earlier).
+    resolves = {slug: labels[slug] for slug in order if slug in labels and slug in last_row}
+    early = sum(1 for slug in resolves if last_listed.get(slug, 0.0) > end_of_data)
     data = BacktestData(
         label=str(path),
         markets={m.condition_id: m for m in markets.values()},
         events=[],
         frames=iter(()),
-        start_ns=0,
+        start_ns=int(rows[0][0] * 1e9) if rows else 0,
     )
+    if bad_ts:
+        data.drop("quote_bad_timestamp", bad_ts)
     data.notes.append(
         f"quotes: {len(order)} markets, {levels} levels of seeded depth behind each quote, no fees; "
-        f"{len(resolves)} resolve on their labelled outcome within the data"
+        f"{len(resolves)} resolve on their labelled outcome after their last quote ({early} of them are listed "
+        "beyond these files and resolve earlier than they did)"
     )
 
     def frames() -> Iterator[TimedFrame]:
-        start: float | None = None
-        previous = -1.0
+        start = rows[0][0] if rows else 0.0
         sizes = {slug: _level_sizes(slug, seed, levels) for slug in order}
         pending: list[tuple[float, str]] = []  # (when, slug) resolutions still to send, in time order
-        for file in files:
-            for row in _rows(file):
-                slug = row.get("slug", "")
-                market = markets.get(slug)
-                if market is None:
-                    continue
-                when = _ts(row.get("ts", ""))
-                if when is None:
-                    data.drop("quote_bad_timestamp")
-                    continue
-                if when < previous:
-                    data.drop("quote_out_of_order")
-                    continue
-                previous = when
-                if start is None:
-                    start = when
-                    data.start_ns = int(when * 1e9)
-                while pending and pending[0][0] <= when:
-                    at, done = pending.pop(0)
-                    yield at - start, _resolved_frame(markets[done], resolves[done]), markets[done].yes_token_id
-                bid, ask = _price(row.get("bid", "")), _price(row.get("ask", ""))
-                if bid is None and ask is None:
-                    data.drop("quote_empty")
-                    continue
-                if bid is not None and ask is not None and ask <= bid:
-                    data.drop("quote_crossed_or_locked")
-                    continue
-                data.input_frames += 1
-                yield when - start, _book_frame(market, bid, ask, sizes[slug]), market.yes_token_id
-                if slug in resolves and when >= last_row[slug]:
-                    pending.append((when + _POLL_SECS, slug))
-                    pending.sort()
+        for when, slug, bid_text, ask_text in rows:
+            market = markets[slug]
+            while pending and pending[0][0] <= when:
+                at, done = pending.pop(0)
+                yield at - start, _resolved_frame(markets[done], resolves[done]), markets[done].yes_token_id
+            bid, ask = _price(bid_text), _price(ask_text)
+            if bid is None and ask is None:
+                data.drop("quote_empty")
+                continue
+            if bid is not None and ask is not None and ask <= bid:
+                data.drop("quote_crossed_or_locked")
+                continue
+            data.input_frames += 1
+            yield when - start, _book_frame(market, bid, ask, sizes[slug]), market.yes_token_id
+            if slug in resolves and when >= last_row[slug]:
+                pending.append((when + _POLL_SECS, slug))
+                pending.sort()
         for at, done in pending:
-            assert start is not None
             yield at - start, _resolved_frame(markets[done], resolves[done]), markets[done].yes_token_id
 
     data.frames = frames()
