@@ -500,7 +500,8 @@ class BacktestResult:
     frames_delivered: int
     frames_undelivered: int
     virtual_secs: float
-    decisions: dict[str, object]  # book state at each intent's decision: client order id -> best prices
+    decisions: dict[str, object]  # the book at each order's decision: client order id -> (best bid, best ask)
+    final_marks: dict[str, Decimal]  # token -> its mid at the end
 
 
 def backtest_settings(settings: Settings) -> Settings:
@@ -587,6 +588,11 @@ async def run_backtest(
                 await core.opportunities.write()
             wallet = await check_wallet(side, core)
             equity.append((virtual, *_equity(core)))
+            final_marks = core.marks()
+            for cell in books.markets.values():  # a resolved market's tokens are worth their payout
+                if cell.resolved_winner is not None:
+                    for token in cell.market.token_ids:
+                        final_marks[token] = Decimal(1 if token == cell.resolved_winner else 0)
             summary = build_summary(
                 settings, side, core, report, exit_reason="end_of_data", duration=virtual, wallet=wallet
             )
@@ -603,6 +609,7 @@ async def run_backtest(
         frames_undelivered=feed.undelivered,
         virtual_secs=virtual,
         decisions=decisions,
+        final_marks=final_marks,
     )
 
 
