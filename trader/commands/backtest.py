@@ -137,6 +137,7 @@ def run_job(job: Job) -> dict[str, object]:
         "dropped": summary["input"]["dropped_total"],  # type: ignore[index]
         "wall_secs": round(wall, 3),
         "frames_per_s": round(result.frames_in / wall, 1) if wall > 0 else None,
+        "pid": os.getpid(),
     }
 
 
