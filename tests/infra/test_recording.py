@@ -55,7 +55,7 @@ def test_a_restart_continues_with_the_next_file_and_records_the_gap(tmp_path: Pa
     first = _writer(tmp_path)
     first.frame(2_000, 1, 1, "{}")
     first.flush()  # then the process dies: no `end`, the file left as the sync point wrote it
-    first._raw.close()  # type: ignore[union-attr]  # noqa: SLF001 - what dying does to it
+    first._raw.close()  # type: ignore[union-attr]
     resumed = RecordingWriter(tmp_path, source="ws://test", meta=META, now_ns=9_000)
     resumed.frame(9_500, 1, 1, "{}")
     resumed.close(10_000)

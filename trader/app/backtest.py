@@ -46,6 +46,7 @@ from typing import Any
 import httpx
 import structlog
 import trio
+from trio.testing import MockClock
 
 from trader.app.config import Settings
 from trader.app.core import Core, open_core
@@ -63,7 +64,7 @@ from trader.errors import ConfigError
 from trader.infra.recording import Frame, Gap, MetaChange, ReadStats, read_meta, read_recording, recording_files
 from trader.integrations.bus import MemoryBus
 from trader.integrations.store.engine_store import open_engine_store
-from trader.testing.memory_store import MemoryStore
+from trader.integrations.store.memory import MemoryStore
 from trader.venues.paper import follow_books
 from trader.venues.paper_capital import PaperCapital
 from trader.venues.polymarket.gamma import GammaClient, RefreshStatistics
@@ -77,6 +78,7 @@ __all__ = [
     "recording_data",
     "run_backtest",
     "seed_everything",
+    "virtual_clock",
 ]
 
 log = structlog.get_logger(__name__)
@@ -88,11 +90,16 @@ _ASSET = re.compile(r'"asset_id"\s*:\s*"(\d+)"|"assets_ids"\s*:\s*\[\s*"(\d+)"')
 _PONG = "PONG"
 
 
+def virtual_clock() -> MockClock:
+    """The backtest's clock: Trio's `MockClock`, jumping to the next deadline as soon as every task waits."""
+    return MockClock(autojump_threshold=0)
+
+
 def seed_everything(seed: int) -> None:
     """The run's randomness from `seed`: Python's `random` and Trio's scheduler (which otherwise shuffles the order
     of tasks woken together, on purpose). With `PYTHONHASHSEED` fixed too, a run is reproducible."""
     random.seed(seed)
-    runner = getattr(trio._core._run, "_r", None)  # noqa: SLF001 - the scheduler's own Random: no public seed
+    runner = getattr(trio._core._run, "_r", None)
     if isinstance(runner, random.Random):
         runner.seed(seed)
 
@@ -163,7 +170,12 @@ def recording_data(paths: Sequence[str | Path]) -> BacktestData:
                 yield (record.t_ns - data.start_ns) / 1e9, record.text, asset
             elif isinstance(record, Gap):
                 data.gaps.append(
-                    {"connection": record.conn, "from_ns": record.from_ns, "to_ns": record.to_ns, "reason": record.reason}
+                    {
+                        "connection": record.conn,
+                        "from_ns": record.from_ns,
+                        "to_ns": record.to_ns,
+                        "reason": record.reason,
+                    }
                 )
             elif isinstance(record, MetaChange):
                 continue
@@ -441,9 +453,11 @@ class ReplayFeed:
         self.delivered = 0
         self.undelivered = 0
         self.sent = 0
+        self._rerouted = trio.Event()
 
     def reroute(self) -> None:
         self._route = {a: c for c in self._connections for a in sorted(c.assets)}
+        self._rerouted.set()
 
     @asynccontextmanager
     async def _connect(self, asset_ids: Sequence[str], ticks: Mapping[str, Decimal]) -> AsyncIterator[Any]:
@@ -462,8 +476,12 @@ class ReplayFeed:
     ) -> Any:
         return self._connect(asset_ids, ticks)
 
-    def follows(self, assets: Iterable[str]) -> bool:
-        return all(a in self._route for a in assets)
+    async def wait_following(self, assets: Iterable[str]) -> None:
+        """Until every asset is followed by an open connection."""
+        wanted = list(assets)
+        while not all(a in self._route for a in wanted):
+            self._rerouted = trio.Event()
+            await self._rerouted.wait()
 
     async def drive(self, frames: Iterable[TimedFrame], *, on_frame: Any = None) -> float:
         """Send every frame at `origin + its time`; returns the time of the last one."""
@@ -576,8 +594,7 @@ async def run_backtest(
             core.manager.add_listener(on_event)
             _watch_decisions(core, books, decisions)
             assets = [t for m in data.markets.values() for t in m.token_ids]
-            while not feed.follows(assets):  # every shard connected and subscribed
-                await trio.sleep(0.001)
+            await feed.wait_following(assets)  # every shard connected and subscribed
             nursery.start_soon(_sample_equity, core, equity, origin, equity_every_secs)
             last = await feed.drive(data.frames)
             await trio.sleep_until(origin + last + settle_secs)  # orders in flight, settlements, redemptions
@@ -657,4 +674,3 @@ def frames_hash(frames: Iterable[TimedFrame]) -> str:
     for at, text, _asset in frames:
         digest.update(f"{at:.9f}\0{text}\n".encode())
     return digest.hexdigest()
-

@@ -104,7 +104,14 @@ def build_report(result: BacktestResult, params: Mapping[str, str] | None = None
     flows: dict[str, Decimal] = {}
     held: dict[tuple[str, str], Decimal] = {}
     for row in fills_rows:
-        strategy, token, side, price, size, fee = row[2], row[4], row[5], Decimal(row[6]), Decimal(row[7]), Decimal(row[8])
+        strategy, token, side, price, size, fee = (
+            row[2],
+            row[4],
+            row[5],
+            Decimal(row[6]),
+            Decimal(row[7]),
+            Decimal(row[8]),
+        )
         sign = Decimal(-1) if side == "BUY" else Decimal(1)
         flows[strategy] = flows.get(strategy, _ZERO) + sign * price * size - fee
         shares = size - Decimal(row[9]) if side == "BUY" else -size
@@ -258,7 +265,9 @@ def _html(
     data = summary["input"]
     money = summary["equity"]
     opportunities = summary["opportunities"]
-    assert isinstance(data, dict) and isinstance(money, dict) and isinstance(opportunities, dict)
+    assert isinstance(data, dict)
+    assert isinstance(money, dict)
+    assert isinstance(opportunities, dict)
     rows = [
         _row("source", data["source"], "input.source"),
         _row("from", data["start"], "input.start"),
@@ -276,8 +285,11 @@ def _html(
         _row("orders", summary["orders"], "orders"),
         _row("fills", summary["fills"], "fills"),
         _row("fill ratio", summary["fill_ratio"], "fill_ratio"),
-        _row("average slippage vs the book at decision (per share)", summary["avg_slippage_vs_decision"],
-             "avg_slippage_vs_decision"),
+        _row(
+            "average slippage vs the book at decision (per share)",
+            summary["avg_slippage_vs_decision"],
+            "avg_slippage_vs_decision",
+        ),
     ]
     dropped = data["dropped"]
     assert isinstance(dropped, dict)
@@ -285,14 +297,12 @@ def _html(
     if data["dropped_total"]:
         items = ", ".join(f"{escape(k)}: {v}" for k, v in dropped.items())
         warning = f'<p class="warn">This backtest left input out ({items}); its results cover what remained.</p>'
-    notes = "".join(f"<li>{escape(str(n))}</li>" for n in data["notes"])  # type: ignore[union-attr]
+    notes = "".join(f"<li>{escape(str(n))}</li>" for n in data["notes"])
     charts = [
         line_chart(equity, title="Equity (pUSD) and drawdown", unit="USD", show_drawdown=True),
         bar_chart(sorted(by_strategy.items()), title="PnL per strategy (marked at the end)", unit="USD"),
         bar_chart(sorted(by_market.items(), key=lambda kv: kv[1])[:30], title="Realized PnL per market", unit="USD"),
-        bar_chart(
-            [(k, Decimal(v)) for k, v in sorted(refusals.items())], title="Refusals at the risk gate by reason"
-        ),
+        bar_chart([(k, Decimal(v)) for k, v in sorted(refusals.items())], title="Refusals at the risk gate by reason"),
         bar_chart(
             [
                 ("seen", Decimal(int(str(opportunities["seen"])))),
@@ -303,11 +313,15 @@ def _html(
         ),
     ]
     return (
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>trader backtest</title>"
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>trader backtest</title>'
         "<style>body{font-family:system-ui,sans-serif;max-width:720px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse}th{text-align:left;padding:2px 12px 2px 0;font-weight:normal;color:#555}"
         "td{font-variant-numeric:tabular-nums}.warn{background:#fff3cd;padding:8px}</style></head><body>"
-        "<h1>Backtest</h1>" + warning + "<table id=\"summary\">" + "".join(rows) + "</table>"
+        "<h1>Backtest</h1>"
+        + warning
+        + '<table id="summary">'
+        + "".join(rows)
+        + "</table>"
         + (f"<ul>{notes}</ul>" if notes else "")
         + "".join(f"<figure>{c}</figure>" for c in charts)
         + "<p>Files beside this page: summary.json, orders.csv, fills.csv.</p></body></html>\n"

@@ -102,7 +102,7 @@ def _market_of(raw: Mapping[str, Any]) -> Market:
             exponent=int(exponent) if exponent == exponent.to_integral_value() else exponent,
             taker_only=bool(fees.get("taker_only", True)),
         ),
-        outcomes=tuple(raw.get("outcomes") or ("Yes", "No")),  # type: ignore[arg-type]
+        outcomes=tuple(raw.get("outcomes") or ("Yes", "No")),
     )
 
 
@@ -244,7 +244,10 @@ async def run_recorder(
     task_status: trio.TaskStatus[RecorderProgress] = trio.TASK_STATUS_IGNORED,
 ) -> RecorderProgress:
     """Record until `stop()` returns (or `settings.run.duration_secs` passes); return the last progress."""
-    async with trio.open_nursery() as nursery, httpx.AsyncClient(timeout=settings.supervisor.http_backstop_secs) as http:
+    async with (
+        trio.open_nursery() as nursery,
+        httpx.AsyncClient(timeout=settings.supervisor.http_backstop_secs) as http,
+    ):
         _sim, endpoints = await start_endpoints(settings, nursery)
         async with open_rest_client(endpoints.rest, OrderSigner(PAPER_KEY)) as public_rest:
             gamma = GammaClient(http, endpoints.gamma, tick_size=public_rest.tick_size)

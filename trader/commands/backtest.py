@@ -52,7 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="the quotes dataset (default: the slice shipped with trader)",
     )
-    parser.add_argument("--out", default="backtest-report", metavar="DIR", help="report directory (default ./backtest-report)")
+    parser.add_argument(
+        "--out", default="backtest-report", metavar="DIR", help="report directory (default ./backtest-report)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="the run's seed (default 0)")
     parser.add_argument(
         "--param", action="append", default=[], metavar="SECTION.KEY=V1,V2", help="a setting, or values to sweep"
@@ -92,7 +94,9 @@ def parse_params(specs: list[str]) -> list[tuple[str, str, list[str]]]:
         name, sep, values = spec.partition("=")
         section, dot, key = name.partition(".")
         if not sep or not dot or not section or not key or not values:
-            raise ConfigError(f"--param {spec!r}: expected SECTION.KEY=VALUE[,VALUE...], e.g. sum_to_100.min_edge_usd=0.01")
+            raise ConfigError(
+                f"--param {spec!r}: expected SECTION.KEY=VALUE[,VALUE...], e.g. sum_to_100.min_edge_usd=0.01"
+            )
         variable = f"TRADER_{section.upper()}__{key.upper()}"
         out.append((name, variable, [v.strip() for v in values.split(",") if v.strip()]))
     return out
@@ -101,9 +105,14 @@ def parse_params(specs: list[str]) -> list[tuple[str, str, list[str]]]:
 def run_job(job: Job) -> dict[str, object]:
     """One backtest (in a worker process): returns the headline numbers and the wall time."""
     import trio  # noqa: PLC0415 - the worker's imports
-    import trio.testing  # noqa: PLC0415
 
-    from trader.app.backtest import quotes_data, recording_data, run_backtest, seed_everything  # noqa: PLC0415
+    from trader.app.backtest import (  # noqa: PLC0415
+        quotes_data,
+        recording_data,
+        run_backtest,
+        seed_everything,
+        virtual_clock,
+    )
     from trader.app.backtest_report import write_report  # noqa: PLC0415
     from trader.infra.logging import configure_logging  # noqa: PLC0415
     from trader.settings import load_settings  # noqa: PLC0415
@@ -119,7 +128,7 @@ def run_job(job: Job) -> dict[str, object]:
             Path(job.quotes), seed=job.seed, levels=job.levels, slugs=job.slugs, max_markets=job.max_markets
         )
     seed_everything(job.seed)
-    result = trio.run(run_backtest, settings, data, clock=trio.testing.MockClock(autojump_threshold=0))
+    result = trio.run(run_backtest, settings, data, clock=virtual_clock())
     wall = time.perf_counter() - started
     summary = write_report(result, Path(job.out), {**job.params, "seed": str(job.seed)})
     equity = summary["equity"]
@@ -222,7 +231,9 @@ def run(args: argparse.Namespace) -> int:
     elif results:
         print(_table(results, names))
         text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=[*names, *[k for k in results[0] if k != "params"]], lineterminator="\n")
+        writer = csv.DictWriter(
+            text, fieldnames=[*names, *[k for k in results[0] if k != "params"]], lineterminator="\n"
+        )
         writer.writeheader()
         for row in results:
             writer.writerow({**{n: row["params"][n] for n in names}, **{k: v for k, v in row.items() if k != "params"}})  # type: ignore[index]

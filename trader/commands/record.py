@@ -26,7 +26,7 @@ from trader.app.venue import market_query
 from trader.commands.checks import add_env_file_argument, env_file
 from trader.errors import ConfigError
 from trader.infra.logging import configure_logging
-from trader.settings import VenueKind, load_settings
+from trader.settings import Settings, VenueKind, load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_env_file_argument(parser)
 
 
-def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(dict(os.environ), dotenv=env_file(args))
     run = settings.run
     if args.venue is not None:
@@ -91,7 +91,7 @@ class _Progress:
             print(json.dumps({"progress": p.to_json()}), file=sys.stderr)
 
 
-async def _main(settings, args: argparse.Namespace, progress: _Progress) -> RecorderProgress:  # type: ignore[no-untyped-def]
+async def _main(settings: Settings, args: argparse.Namespace, progress: _Progress) -> RecorderProgress:
     async def stop() -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for _ in signals:

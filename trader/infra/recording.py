@@ -3,13 +3,14 @@
 A recording is a directory of files `rec-000001.jsonl.gz`, `rec-000002.jsonl.gz`, ...: gzip'd JSON lines, each a
 record with a `kind`:
 
-| kind | fields | meaning |
-|---|---|---|
-| `header` | `format` ("trader-recording"), `version` (1), `file_index`, `started_ns`, `source`, `meta` | the first line of every file; `meta` is the market metadata as the file starts (opaque here) |
-| `frame` | `t` (receive time, unix ns), `c` (connection number), `s` (sequence within the connection), `f` (the text frame, verbatim) | one market-channel frame |
-| `gap` | `c`, `from_ns`, `to_ns`, `reason` | no frames could be received between the two times (a disconnect, a restart of the recorder) |
-| `meta` | `t`, `meta` | the market metadata changed (a discovery refresh) |
-| `end` | `t`, `frames` | the file was closed cleanly (a file without it was cut short: a crash or a copy in progress) |
+- `header`: `format` ("trader-recording"), `version` (1), `file_index`, `started_ns`, `source`, `meta`: the first
+  line of every file; `meta` is the market metadata as the file starts (opaque here);
+- `frame`: `t` (receive time, unix ns), `c` (connection number), `s` (sequence within the connection), `f` (the
+  text frame, verbatim): one market-channel frame;
+- `gap`: `c`, `from_ns`, `to_ns`, `reason`: no frames could be received between the two times (a disconnect, a
+  restart of the recorder);
+- `meta`: `t`, `meta`: the market metadata changed (a discovery refresh);
+- `end`: `t`, `frames`: the file was closed cleanly (a file without it was cut short: a crash, a copy in progress).
 
 Every file starts with the metadata, so each one can be read on its own. `RecordingWriter` rotates to a new file
 after `max_file_bytes` of compressed output, deletes the oldest files while the directory holds more than
@@ -177,7 +178,10 @@ def read_recording(
                         yield meta, frame
                     elif kind == "gap":
                         stats.gaps += 1
-                        yield meta, Gap(int(record["c"]), int(record["from_ns"]), int(record["to_ns"]), record["reason"])
+                        yield (
+                            meta,
+                            Gap(int(record["c"]), int(record["from_ns"]), int(record["to_ns"]), record["reason"]),
+                        )
                     elif kind == "meta":
                         stats.meta += 1
                         meta = record["meta"]
