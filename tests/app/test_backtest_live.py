@@ -65,11 +65,15 @@ async def _live(tmp_path: Path, seconds: float) -> None:
 
         await nursery.start(partial_start, record)
         await trio.sleep(0.5)  # the recorder has its books before the engine subscribes
-        with trio.move_on_after(seconds):
-            await run_trader(settings, stop=trio.sleep_forever)
-        stop.set()
+        nursery.start_soon(_stop_after, stop, seconds)
+        await run_trader(settings, stop=stop.wait)  # the engine and the recorder stop together
         await recorded.wait()
         nursery.cancel_scope.cancel()
+
+
+async def _stop_after(stop: trio.Event, seconds: float) -> None:
+    await trio.sleep(seconds)
+    stop.set()
 
 
 async def partial_start(function: object, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -96,4 +100,4 @@ def test_a_backtest_of_the_recording_makes_the_live_runs_decisions(tmp_path: Pat
     seed_everything(0)
     result = trio.run(run_backtest, Settings(), recording_data([tmp_path / "rec"]), clock=virtual_clock())
     backtest = [_decision(r.strategy, r.token_id, r.side, r.price, r.size) for r in result.store.intents.values()]
-    assert backtest[: len(live)] == live
+    assert backtest == live

@@ -597,9 +597,12 @@ async def run_backtest(
             await feed.wait_following(assets)  # every shard connected and subscribed
             nursery.start_soon(_sample_equity, core, equity, origin, equity_every_secs)
             last = await feed.drive(data.frames)
-            await trio.sleep_until(origin + last + settle_secs)  # orders in flight, settlements, redemptions
-            virtual = trio.current_time() - origin
+            # The data ends: no new decisions on books that no longer move (as `trader run` stops its strategies
+            # first), then the orders in flight, settlements and redemptions finish.
+            await trio.sleep(settings.strategy_engine.min_wakeup_interval_secs)  # the last frame's own decisions
             core.strategy_scope.cancel()
+            await trio.sleep_until(origin + last + settle_secs)
+            virtual = trio.current_time() - origin
             report = await core.execution.drain(settings.run.drain_secs, cancel_resting=True)
             with trio.move_on_after(settings.supervisor.opportunities_flush_secs):
                 await core.opportunities.write()
