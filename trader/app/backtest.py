@@ -200,17 +200,15 @@ def _first_frame_ns(files: Sequence[Path]) -> int | None:
 # -- the quotes dataset -------------------------------------------------------------------------------------------
 
 _TICKS = (Decimal("0.01"), Decimal("0.001"), Decimal("0.0001"))
-_TS_FORMATS = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S")
 _POLL_SECS = 120.0
 
 
 def _ts(text: str) -> float | None:
-    for fmt in _TS_FORMATS:
-        try:
-            return datetime.strptime(text, fmt).replace(tzinfo=UTC).timestamp()
-        except ValueError:
-            continue
-    return None
+    """Unix seconds of a dataset timestamp (`2026-07-10 20:25:46.000000`, UTC); None when it is not one."""
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
 
 
 def _price(text: str) -> Decimal | None:
@@ -226,6 +224,22 @@ def _price(text: str) -> Decimal | None:
 def _rows(path: Path) -> Iterator[dict[str, str]]:
     with gzip.open(path, "rt", newline="", encoding="utf-8") as handle:
         yield from csv.DictReader(handle)
+
+
+def _quote_rows(path: Path) -> Iterator[tuple[str, str, str, str]]:
+    """(ts, slug, bid, ask) of each row of a quotes file (a plain reader: the files have ~800,000 rows)."""
+    with gzip.open(path, "rt", newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        try:
+            at = [header.index(name) for name in ("ts", "slug", "bid", "ask")]
+        except ValueError:
+            raise ConfigError(f"backtest: {path} lacks one of the columns ts, slug, bid, ask") from None
+        width = max(at) + 1
+        ts, slug, bid, ask = at
+        for row in reader:
+            if len(row) >= width:
+                yield row[ts], row[slug], row[bid], row[ask]
 
 
 def _token(slug: str, outcome: str) -> str:
@@ -278,8 +292,7 @@ def quotes_data(
     rows: list[tuple[float, str, str, str]] = []  # (ts, slug, bid, ask), sorted by time below
     bad_ts = 0
     for file in files:
-        for row in _rows(file):
-            slug = row.get("slug", "")
+        for stamp, slug, bid, ask in _quote_rows(file):
             if wanted and slug not in wanted:
                 continue
             if slug not in ticks:
@@ -287,12 +300,11 @@ def quotes_data(
                     continue
                 order.append(slug)
                 ticks[slug] = _TICKS[0]
-            bid, ask = row.get("bid", ""), row.get("ask", "")
             for text in (bid, ask):
                 price = _price(text)
                 while price is not None and price % ticks[slug] and ticks[slug] != _TICKS[-1]:
                     ticks[slug] = _TICKS[_TICKS.index(ticks[slug]) + 1]
-            when = _ts(row.get("ts", ""))
+            when = _ts(stamp)
             if when is None:
                 bad_ts += 1
                 continue
