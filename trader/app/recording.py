@@ -204,8 +204,8 @@ class _Recorder:
                             self.writer.frame(now, conn, seq, text if isinstance(text, str) else text.decode())
                             lost_at = now
                             counter.record_healthy(trio.current_time())
-            except VenueError as exc:
-                reason = f"disconnected: {exc}"
+            except* VenueError as group:  # from the connection, or from the reader inside its nursery
+                reason = f"disconnected: {group.exceptions[0]}"
             if lost_at is None:
                 lost_at = time.time_ns()
             log.warning("record_connection_lost", connection=conn, reason=reason)
