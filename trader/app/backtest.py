@@ -414,34 +414,21 @@ def _resolved_frame(market: Market, yes_won: int) -> str:
 
 
 class _ReplayConnection:
-    """One market-data connection (`MarketFeedConnection`): the frames of its assets, parsed as they are received."""
+    """One market-data connection (`MarketFeedConnection`): the frames of its assets, parsed as they are received;
+    a PING is answered by a PONG through the same channel, after what the reader was already handed."""
 
     def __init__(self, feed: ReplayFeed, assets: Sequence[str], ticks: Mapping[str, Decimal]) -> None:
         self._feed = feed
         self._ticks = ticks
         self.assets = set(assets)
         self.send, self._receive = trio.open_memory_channel[str](0)
-        self._pongs = 0
-        self._waiting: trio.CancelScope | None = None
+        self._pong = self.send.clone()
 
     async def receive(self) -> ParsedFrame:
-        while True:
-            if self._pongs:
-                self._pongs -= 1
-                return parse_market_frame(_PONG, self._ticks)
-            with trio.CancelScope() as scope:
-                self._waiting = scope
-                text = await self._receive.receive()
-                self._waiting = None
-                self._feed.delivered += 1
-                return parse_market_frame(text, self._ticks)
-            self._waiting = None
+        return parse_market_frame(await self._receive.receive(), self._ticks)
 
     async def ping(self) -> None:
-        self._pongs += 1
-        if self._waiting is not None:
-            self._waiting.cancel()
-        await trio.lowlevel.checkpoint()
+        await self._pong.send(_PONG)
 
     async def subscribe(self, asset_ids: Sequence[str]) -> None:
         self.assets.update(asset_ids)
@@ -462,7 +449,6 @@ class ReplayFeed:
     def __init__(self) -> None:
         self._connections: list[_ReplayConnection] = []
         self._route: dict[str, _ReplayConnection] = {}
-        self.delivered = 0
         self.undelivered = 0
         self.sent = 0
         self._rerouted = trio.Event()
