@@ -35,7 +35,7 @@ import json
 import random
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -46,7 +46,7 @@ from typing import Any
 import httpx
 import structlog
 import trio
-from trio.testing import MockClock
+from trio.testing import MockClock, memory_stream_pair
 
 from trader.app.config import Settings
 from trader.app.core import Core, open_core
@@ -56,7 +56,7 @@ from trader.app.summary import RunSummary, build_summary, check_wallet
 from trader.app.venue import Endpoints, NegRiskEvents, VenueSide, paper_resolution, paper_venue
 from trader.domain.events import OrderFilled
 from trader.domain.feed import ParsedFrame
-from trader.domain.market import Market, NegRiskEvent
+from trader.domain.market import NO_FEES, FeeSchedule, Market, NegRiskEvent
 from trader.engine.books import Books
 from trader.engine.capital import MarketDirectory
 from trader.engine.market_data import MarketDataService
@@ -68,12 +68,21 @@ from trader.integrations.store.memory import MemoryStore
 from trader.venues.paper import follow_books
 from trader.venues.paper_capital import PaperCapital
 from trader.venues.polymarket.gamma import GammaClient, RefreshStatistics
+from trader.venues.polymarket.market_ws import (
+    MAX_MESSAGE_SIZE,
+    PolymarketMarketFeed,
+    WebSocketFactory,
+    websocket_over_stream,
+)
 from trader.venues.polymarket.parse import parse_market_frame
+from trader.venues.sim.markets import SimMarket
+from trader.venues.sim.venue import SimConfig, SimVenue, open_sim_venue
 
 __all__ = [
     "BacktestData",
     "BacktestResult",
     "ReplayFeed",
+    "SimData",
     "quotes_data",
     "recording_data",
     "run_backtest",
@@ -501,6 +510,79 @@ class ReplayFeed:
         return last
 
 
+# -- a sim scenario ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimData:
+    """A sim scenario as backtest input: the in-process sim runs on the same virtual clock for `duration_secs`, its
+    market channel reached over in-memory streams (the Polymarket feed and parser, as `trader run` uses them)."""
+
+    config: SimConfig
+    duration_secs: float
+
+
+def _sim_market(market: SimMarket) -> Market:
+    fees = FeeSchedule(rate=market.fees.rate, exponent=market.fees.exponent) if market.fees.enabled else NO_FEES
+    return Market(
+        condition_id=market.condition_id,
+        question=market.question,
+        slug=market.slug,
+        yes_token_id=market.token_ids[0],
+        no_token_id=market.token_ids[1],
+        tick_size=market.tick_size,
+        min_order_size=market.min_order_size,
+        fees=fees,
+        neg_risk=market.neg_risk,
+        neg_risk_market_id=market.neg_risk_market_id or None,
+        outcomes=market.outcomes,
+    )
+
+
+def _sim_input(sim: SimVenue, data: SimData) -> BacktestData:
+    listed, sim_events = sim.scenario.listing()
+    markets = {m.condition_id: _sim_market(m) for m in listed if not m.closed}
+    events = [
+        NegRiskEvent(
+            event_id=e.event_id,
+            title=e.title,
+            markets=tuple(markets[c] for c in e.market_ids),
+            complete=e.complete,
+        )
+        for e in sim_events
+        if e.neg_risk and all(c in markets for c in e.market_ids)
+    ]
+    config = data.config
+    return BacktestData(
+        label=f"sim scenario {config.scenario} (markets {config.markets}, seed {config.seed}, "
+        f"{data.duration_secs:g} s)",
+        markets=markets,
+        events=events,
+        frames=iter(()),
+        start_ns=int(sim.now() * 1e9),
+    )
+
+
+def _hub_factory(nursery: trio.Nursery, sim: SimVenue) -> WebSocketFactory:
+    """Connections to the sim's market channel over in-memory streams (no socket: the virtual clock holds)."""
+
+    @asynccontextmanager
+    async def connect() -> AsyncIterator[Any]:
+        client, server = memory_stream_pair()
+        nursery.start_soon(sim.ws.handle, server, "/ws/market")
+        async with websocket_over_stream(
+            client,
+            "sim",
+            "/ws/market",
+            max_message_size=MAX_MESSAGE_SIZE,
+            handshake_timeout_secs=10.0,
+            close_timeout_secs=1.0,
+        ) as ws:
+            yield ws
+
+    return connect
+
+
 # -- the run ------------------------------------------------------------------------------------------------------
 
 
@@ -531,24 +613,35 @@ def backtest_settings(settings: Settings) -> Settings:
 
 
 async def run_backtest(
-    settings: Settings, data: BacktestData, *, equity_every_secs: float = 60.0, settle_secs: float = 30.0
+    settings: Settings, data: BacktestData | SimData, *, equity_every_secs: float = 60.0, settle_secs: float = 30.0
 ) -> BacktestResult:
     """Run the engine's core over `data` (see the module docstring). Call inside `trio.run` with a `MockClock`
     (autojump_threshold=0) for a virtual clock; it works on the real clock as well, only slower."""
     settings = backtest_settings(settings)
     books = Books()
-    feed = ReplayFeed()
-    market_data = MarketDataService(feed, books, settings.market_data)
     store = MemoryStore()
     events: list[tuple[float, object]] = []
     equity: list[tuple[float, Decimal, Decimal]] = []
     decisions: dict[str, object] = {}
     origin = trio.current_time()
+    simulated: AbstractAsyncContextManager[SimVenue | None] = (
+        open_sim_venue(dataclasses.replace(data.config, start_time=data.config.start_time or 1.8e9))
+        if isinstance(data, SimData)
+        else nullcontext(None)
+    )
     async with (
+        simulated as sim,
         open_engine_store(store, settings.store_sink) as engine_store,
         httpx.AsyncClient() as http,  # never used: no ESPN, no Gamma (their clients want one)
         trio.open_nursery() as nursery,
     ):
+        feed = ReplayFeed()
+        market_data = MarketDataService(
+            feed if sim is None else PolymarketMarketFeed(_hub_factory(nursery, sim)), books, settings.market_data
+        )
+        if isinstance(data, SimData):
+            assert sim is not None
+            sim_data, data = data, _sim_input(sim, data)
         sinks = Sinks(raw_store=store, store=engine_store, outputs=Outputs(MemoryBus(keep_last=1)))
         await nursery.start(market_data.run)
         directory = MarketDirectory()
@@ -591,10 +684,14 @@ async def run_backtest(
 
             core.manager.add_listener(on_event)
             _watch_decisions(core, books, decisions)
-            assets = [t for m in data.markets.values() for t in m.token_ids]
-            await feed.wait_following(assets)  # every shard connected and subscribed
             nursery.start_soon(_sample_equity, core, equity, origin, equity_every_secs)
-            last = await feed.drive(data.frames)
+            if sim is None:
+                await feed.wait_following([t for m in data.markets.values() for t in m.token_ids])
+                last = await feed.drive(data.frames)
+            else:
+                await trio.sleep(sim_data.duration_secs)
+                last = trio.current_time() - origin
+                data.input_frames = market_data.statistics().frames
             # The data ends: no new decisions on books that no longer move (as `trader run` stops its strategies
             # first), then the orders in flight, settlements and redemptions finish.
             await trio.sleep(settings.strategy_engine.min_wakeup_interval_secs)  # the last frame's own decisions
@@ -623,7 +720,7 @@ async def run_backtest(
         equity=equity,
         markets_by_token={t: m for m in data.markets.values() for t in m.token_ids},
         frames_in=data.input_frames,
-        frames_delivered=feed.sent,
+        frames_delivered=feed.sent if sim is None else data.input_frames,
         frames_undelivered=feed.undelivered,
         virtual_secs=virtual,
         decisions=decisions,

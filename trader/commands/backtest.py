@@ -52,6 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="the quotes dataset (default: the slice shipped with trader)",
     )
+    source.add_argument("--scenario", metavar="NAME", help="a sim scenario, run on the virtual clock for --duration")
+    parser.add_argument("--duration", type=float, default=600.0, metavar="SECS", help="--scenario: virtual seconds")
+    parser.add_argument("--markets", type=int, default=8, metavar="N", help="--scenario: binary markets (8)")
+    parser.add_argument(
+        "--scenario-param", action="append", default=[], metavar="K=V", help="--scenario: a scenario parameter"
+    )
     parser.add_argument(
         "--out", default="backtest-report", metavar="DIR", help="report directory (default ./backtest-report)"
     )
@@ -80,6 +86,10 @@ class Job:
     params: dict[str, str]
     recording: list[str] | None
     quotes: str | None
+    scenario: str | None
+    scenario_params: list[str]
+    markets: int
+    duration: float
     slugs: list[str]
     max_markets: int | None
     levels: int
@@ -107,6 +117,8 @@ def run_job(job: Job) -> dict[str, object]:
     import trio  # noqa: PLC0415 - the worker's imports
 
     from trader.app.backtest import (  # noqa: PLC0415
+        BacktestData,
+        SimData,
         quotes_data,
         recording_data,
         run_backtest,
@@ -116,12 +128,18 @@ def run_job(job: Job) -> dict[str, object]:
     from trader.app.backtest_report import write_report  # noqa: PLC0415
     from trader.infra.logging import configure_logging  # noqa: PLC0415
     from trader.settings import load_settings  # noqa: PLC0415
+    from trader.venues.sim.venue import SimConfig  # noqa: PLC0415
 
     settings = load_settings(job.env, dotenv=None)
     configure_logging(level="ERROR", fmt="json", cache_loggers=True)
     started = time.perf_counter()
+    data: BacktestData | SimData
     if job.recording is not None:
         data = recording_data(job.recording)
+    elif job.scenario is not None:
+        params = dict(p.split("=", 1) for p in job.scenario_params if "=" in p)
+        config = SimConfig(scenario=job.scenario, markets=job.markets, seed=job.seed, scenario_params=params)
+        data = SimData(config=config, duration_secs=job.duration)
     else:
         assert job.quotes is not None
         data = quotes_data(
@@ -180,6 +198,10 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
                 params=chosen,
                 recording=args.recording,
                 quotes=args.quotes,
+                scenario=args.scenario,
+                scenario_params=list(args.scenario_param),
+                markets=args.markets,
+                duration=args.duration,
                 slugs=list(args.slug),
                 max_markets=args.max_markets,
                 levels=args.levels,
@@ -209,8 +231,15 @@ def run(args: argparse.Namespace) -> int:
             recording_files(args.recording)
         except RecordingError as exc:
             raise ConfigError(str(exc)) from None
-    elif not Path(args.quotes).is_dir():
+    elif args.quotes is not None and not Path(args.quotes).is_dir():
         raise ConfigError(f"--quotes {args.quotes}: not a directory")
+    elif args.scenario is not None:
+        from trader.venues.sim.scenarios import ScenarioOptions, make_scenario  # noqa: PLC0415
+
+        params = dict(p.split("=", 1) for p in args.scenario_param if "=" in p)
+        make_scenario(args.scenario, ScenarioOptions(markets=args.markets, seed=args.seed, params=params))
+        if not args.duration > 0:
+            raise ConfigError(f"--duration must be > 0, got {args.duration}")
     jobs = _jobs(args)
     os.environ["PYTHONHASHSEED"] = "0"  # the workers start with it: sets and dicts of strings iterate alike
     context = multiprocessing.get_context("spawn")
