@@ -137,7 +137,8 @@ def main(argv: list[str]) -> int:
 
     quotes_secs: float | None = None
     if not args.skip_quotes:
-        settings = dataclasses.replace(Settings(), strategy_engine=StrategyEngineSettings(period_secs=args.tick_secs))
+        engine = StrategyEngineSettings(period_secs=args.tick_secs, full_sweep_secs=60.0)  # as `--quotes` does
+        settings = dataclasses.replace(Settings(), strategy_engine=engine)
         started = time.perf_counter()
         quotes = quotes_data(Path(args.quotes))
         seed_everything(0)

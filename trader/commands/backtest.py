@@ -73,8 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tick-secs",
         type=float,
         metavar="SECS",
-        help="the strategy engine's period (TRADER_STRATEGY_ENGINE__PERIOD_SECS; --quotes default 5: the quotes "
-        "change every ~2 minutes)",
+        help="the strategy engine's period (TRADER_STRATEGY_ENGINE__PERIOD_SECS; --quotes default 5, and a full "
+        "sweep every 60 s: the quotes change every ~2 minutes)",
     )
     add_env_file_argument(parser)
 
@@ -175,8 +175,9 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
     dotenv = env_file(args)
     if args.tick_secs is not None:
         base["TRADER_STRATEGY_ENGINE__PERIOD_SECS"] = str(args.tick_secs)
-    elif args.quotes is not None:
+    elif args.quotes is not None:  # quotes change every ~2 minutes: look less often (a day has thousands of markets)
         base.setdefault("TRADER_STRATEGY_ENGINE__PERIOD_SECS", "5")
+        base.setdefault("TRADER_STRATEGY_ENGINE__FULL_SWEEP_SECS", "60")
     params = parse_params(args.param)
     combos = list(itertools.product(*[[(name, var, v) for v in values] for name, var, values in params])) or [()]
     out = Path(args.out)
