@@ -138,11 +138,13 @@ def build_report(result: BacktestResult, params: Mapping[str, str] | None = None
                 "" if order is None or order.reason is None else order.reason,
             ]
         )
+    # Seen: what the analyzers counted. Taken: decisions that passed the risk gate and were sent (an arbitrage's
+    # legs are one decision; the orders that sell back a failed arbitrage are not decisions of their own). Filled:
+    # those with at least one fill.
     opportunities = result.summary.opportunities
-    taken = len({r.group_id or r.client_order_id for r in by_cid_record.values()})
-    filled_groups = len(
-        {r.group_id or r.client_order_id for r in by_cid_record.values() if r.client_order_id in filled_orders}
-    )
+    decisions = [r for r in by_cid_record.values() if "-unwind-" not in r.client_order_id]
+    taken = len({r.group_id or r.client_order_id for r in decisions})
+    filled_groups = len({r.group_id or r.client_order_id for r in decisions if r.client_order_id in filled_orders})
     orders_count = len(orders_rows)
     fill_ratio = (Decimal(len(filled_orders)) / orders_count).quantize(Decimal("0.0001")) if orders_count else _ZERO
     avg_slippage = (slippage_total / slippage_shares).quantize(Decimal("0.000001")) if slippage_shares else _ZERO
