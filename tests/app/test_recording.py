@@ -4,15 +4,17 @@ reading of a recording."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 import trio
 
-from trader.app.recording import RecorderProgress, markets_from_meta, run_recorder
+from trader.app.recording import RecorderProgress, markets_from_meta, recording_meta, run_recorder
 from trader.app.venue import Endpoints, market_query, start_endpoints
-from trader.infra.recording import Frame, Gap, ReadStats, read_meta, read_recording
+from trader.infra.recording import Frame, Gap, ReadStats, RecordingWriter, read_meta, read_recording
 from trader.settings import RunSettings, Settings, SimSettings, VenueKind
+from trader.testing.builders import make_market
 from trader.venues.sim.faults import apply_fault
 from trader.venues.sim.scenarios import ScenarioOptions
 from trader.venues.sim.scenarios.frames import FramesScenario, load_frames
@@ -113,3 +115,25 @@ def test_the_sim_replays_a_recording_at_its_receive_times() -> None:
     recorded = [r.t_ns // 1_000_000 for _m, r in read_recording([RECORDING]) if isinstance(r, Frame)]
     assert stamps == recorded  # paced by when they were received, not by the venue's own timestamps
     assert dataclasses.asdict(scenario.params)["rate"] == "original"
+
+
+def test_the_sim_replays_resolutions_and_listings_of_a_recording(tmp_path: Path) -> None:
+    market = make_market()
+    writer = RecordingWriter(tmp_path, source="test", meta=recording_meta([market], []), now_ns=1)
+    for n, token in enumerate(market.token_ids, start=1):
+        book = {"event_type": "book", "asset_id": token, "market": market.condition_id, "bids": [], "asks": []}
+        writer.frame(n, 1, n, json.dumps(book))
+    resolved = {
+        "event_type": "market_resolved",
+        "market": market.condition_id,
+        "assets_ids": list(market.token_ids),
+        "winning_asset_id": market.yes_token_id,
+    }
+    listed = {"event_type": "new_market", "market": "0x" + "9" * 64, "assets_ids": ["11", "12"]}
+    writer.frame(3, 1, 3, json.dumps(resolved))
+    writer.frame(4, 1, 4, json.dumps(listed))
+    writer.close(5)
+    loaded = load_frames([tmp_path])
+    assert loaded.frames[2].assets == frozenset(market.token_ids)  # to the subscribers of the resolved market
+    assert loaded.frames[3].assets == frozenset()  # a market the replay does not list: nobody follows it
+    assert list(loaded.markets) == [market.condition_id]

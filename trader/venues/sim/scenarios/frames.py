@@ -325,6 +325,12 @@ def load_frames(path: Path | Sequence[Path]) -> FrameFile:
                         note(market, asset, at)
                         assets.add(asset)
                     continue
+                named = event.get("assets_ids")
+                if kind not in ("book", "tick_size_change", "last_trade_price") and not event.get("asset_id"):
+                    # market_resolved, new_market: sent (verbatim) to the subscribers of the assets they name
+                    if isinstance(named, list):
+                        assets.update(a for a in named if isinstance(a, str) and a in asset_market)
+                    continue
                 asset = _str(event, "asset_id", where)
                 note(market, asset, where)
                 assets.add(asset)
