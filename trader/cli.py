@@ -47,10 +47,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("trader.commands.report", "write a self-contained HTML report: equity, daily PnL, per strategy"),
     "ha": ("trader.commands.ha", "active/standby: `trader ha status` (who leads), `trader ha step-down`"),
     "doctor": ("trader.commands.doctor", "check Python, settings, database, Redis, venue endpoints, clock and keys"),
+    "record": ("trader.commands.record", "record the market channel of the selected markets to compressed files"),
+    "replay": ("trader.commands.replay", "serve a recording on the simulated venue's WebSocket and REST"),
+    "backtest": ("trader.commands.backtest", "run the strategies over a recording or the quotes data, with a report"),
 }
 
 #: The commands that run until Ctrl+C: it is how they are stopped, so it exits 0.
-STOPPED_BY_CTRL_C = frozenset({"sim", "watch"})
+STOPPED_BY_CTRL_C = frozenset({"sim", "watch", "record", "replay"})
 
 EPILOG = """\
 exit status: 0 done; 1 a failure at run time (a server down or refusing); 2 bad usage or configuration (an

@@ -84,9 +84,13 @@ __all__ = [
     "NegRiskEvents",
     "PaperWalletKeeper",
     "VenueSide",
+    "market_query",
     "open_market_side",
     "open_trading_side",
     "open_venue",
+    "paper_resolution",
+    "paper_venue",
+    "start_endpoints",
 ]
 
 log = structlog.get_logger(__name__)
@@ -224,7 +228,7 @@ async def open_market_side(settings: Settings, http: httpx.AsyncClient, store: S
     async with AsyncExitStack() as stack:
         nursery = await stack.enter_async_context(trio.open_nursery())
         stack.callback(nursery.cancel_scope.cancel)
-        sim, endpoints = await _endpoints(settings, nursery)
+        sim, endpoints = await start_endpoints(settings, nursery)
 
         books = Books()
         announcements = Announcements()  # the venue's new_market: discovery looks them up at once
@@ -252,7 +256,7 @@ async def open_market_side(settings: Settings, http: httpx.AsyncClient, store: S
                     partial(
                         run_market_refresh,
                         gamma,
-                        _query(settings),
+                        market_query(settings),
                         capped,
                         period_secs=settings.markets.refresh_secs,
                         request_timeout_secs=supervisor.discovery_timeout_secs,
@@ -358,11 +362,11 @@ async def open_trading_side(
             cash = await _live_cash(capital, supervisor.discovery_timeout_secs)
         else:
             cash = await _paper_cash(store, settings.run.starting_cash_usd, positions)
-            paper = _paper_venue(settings, books, cash, positions)
+            paper = paper_venue(settings, books, cash, positions)
             await nursery.start(follow_books, paper, books)
             venue = paper
             public = VenueResolutions(market.public_rest, http, endpoints.gamma)
-            capital = PaperCapital(paper, partial(_paper_resolution, books, public), settings.paper_capital)
+            capital = PaperCapital(paper, partial(paper_resolution, books, public), settings.paper_capital)
         yield VenueSide(
             endpoints=endpoints,
             sim=market.sim,
@@ -459,7 +463,7 @@ async def _live_cash(capital: Capital, timeout_secs: float) -> Decimal:
         return Decimal(0)
 
 
-def _paper_venue(settings: Settings, books: Books, cash: Decimal, positions: list[Position]) -> PaperVenue:
+def paper_venue(settings: Settings, books: Books, cash: Decimal, positions: list[Position]) -> PaperVenue:
     return PaperVenue(
         lambda t: tb.book if (tb := books.get_token(t)) is not None else None,
         lambda t: books.markets[tb.condition_id].market if (tb := books.get_token(t)) is not None else None,
@@ -470,18 +474,21 @@ def _paper_venue(settings: Settings, books: Books, cash: Decimal, positions: lis
     )
 
 
-async def _paper_resolution(books: Books, public: VenueResolutions, condition_id: str) -> Resolution | None:
+async def paper_resolution(books: Books, public: VenueResolutions | None, condition_id: str) -> Resolution | None:
     """A resolution for paper trading: as the market channel told it (`market_resolved` with a winner: 1/0 or
-    0/1), else as the venue's public word has it (the CLOB market, Gamma: also 50/50)."""
+    0/1), else as the venue's public word has it (the CLOB market, Gamma: also 50/50; a backtest has none)."""
     cell = books.markets.get(condition_id)
     if cell is not None and cell.resolved_winner is not None and cell.market.has_token(cell.resolved_winner):
         await trio.lowlevel.checkpoint()
         yes_won = cell.resolved_winner == cell.market.yes_token_id
         return Resolution(condition_id=condition_id, payouts=(ONE, ZERO) if yes_won else (ZERO, ONE))
+    if public is None:
+        await trio.lowlevel.checkpoint()
+        return None
     return await public.resolution(condition_id)
 
 
-def _query(settings: Settings) -> MarketQuery:
+def market_query(settings: Settings) -> MarketQuery:
     markets = settings.markets
     return MarketQuery(
         slugs=markets.slugs,
@@ -494,7 +501,7 @@ def _query(settings: Settings) -> MarketQuery:
     )
 
 
-async def _endpoints(settings: Settings, nursery: trio.Nursery) -> tuple[SimVenue | None, Endpoints]:
+async def start_endpoints(settings: Settings, nursery: trio.Nursery) -> tuple[SimVenue | None, Endpoints]:
     if settings.run.venue is VenueKind.SIM:
         params = dict(p.split("=", 1) for p in settings.sim.params if "=" in p)
         sim: SimVenue = await nursery.start(
