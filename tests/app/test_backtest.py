@@ -153,6 +153,7 @@ def test_the_html_report_opens_in_a_headless_browser_and_shows_the_summary(tmp_p
         assert summary[key] == value.replace("&amp;", "&"), key
 
 
+@pytest.mark.timeout(120)  # three processes on two cores: ~10 s alone, several times that on a busy machine
 def test_a_sweep_of_three_values_runs_in_parallel_processes(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADER_")}
     done = subprocess.run(
@@ -174,7 +175,7 @@ def test_a_sweep_of_three_values_runs_in_parallel_processes(tmp_path: Path) -> N
         ],
         capture_output=True,
         text=True,
-        timeout=28,
+        timeout=110,
         env=env,
         cwd=tmp_path,
         check=False,
@@ -195,6 +196,7 @@ def test_a_sweep_of_three_values_runs_in_parallel_processes(tmp_path: Path) -> N
     assert len({row.split(",")[pid] for row in rows[1:]}) >= 2  # worker processes (the first may take two runs)
 
 
+@pytest.mark.timeout(90)  # two backtests of a 2-minute scenario: ~6 s alone, 20 s on a busy machine
 def test_a_sim_scenario_backtest_runs_on_the_virtual_clock_and_repeats_itself() -> None:
     def once() -> dict[str, object]:
         config = SimConfig(scenario="synthetic", markets=4, seed=5, scenario_params=dict(GAPS))
