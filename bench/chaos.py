@@ -354,9 +354,10 @@ class Engine:
                 return summary
         return None
 
-    def cash_agrees(self, address: str, timeout: float = 15) -> tuple[bool, str]:
-        """Whether the engine's cash equals the wallet's pUSD at some moment within `timeout` (both move with
-        fills: a read of the venue before and after the engine's brackets it)."""
+    def cash_agrees(self, address: str, timeout: float = 20) -> tuple[bool, str]:
+        """Whether the engine's cash equals the wallet's pUSD at some moment within `timeout`. Both move with fills
+        (a read of the venue before and after the engine's brackets it), and a merge or redemption in flight may have
+        paid at the venue before the engine has its confirmation (its payout is then allowed for)."""
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
@@ -365,9 +366,14 @@ class Engine:
             after = self.sim.cash(address)
             if status is not None and "cash" in status.get("money", {}):
                 engine = Decimal(status["money"]["cash"])
-                if engine in (before, after):
+                allowed = {engine}
+                if (status.get("capital") or {}).get("open_ops"):
+                    with contextlib.suppress(Exception):
+                        allowed |= {engine + _d(op["payout"]) for op in _in_flight(_read_store(self.store))}
+                if allowed & {before, after}:
                     return True, str(engine)
-                last = f"engine {engine} venue {before}..{after}"
+                funds = (status.get("funds") or {}).get("balance")
+                last = f"engine {engine} (funds {funds}) venue {before}..{after}"
             time.sleep(0.5)
         return False, last
 
@@ -379,7 +385,13 @@ TABLES = {
     "orders": "order_id, token_id, side, price, original_size, size_matched, status, reason, is_open",
     "trades": "trade_id, order_id, size, status",
     "positions": "token_id, quantity",
+    "capital_ops": "op_id, kind, state, yes_token_id, no_token_id, yes_amount, no_amount, payout",
 }
+
+
+def _in_flight(store: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Merges and redemptions sent and not confirmed yet: the venue may have applied them already."""
+    return [op for op in store["capital_ops"] if op["state"] in ("PREPARED", "PENDING")]
 
 
 def _read_store(store: Store) -> dict[str, list[dict[str, Any]]]:
@@ -478,8 +490,14 @@ def judge(store: dict[str, list[dict[str, Any]]], ledger: dict[str, Any], engine
     # positions
     held = {p["token_id"]: _d(p["quantity"]) for p in store["positions"] if _d(p["quantity"])}
     shares = {t: _d(q) for t, q in ledger["shares"].items()}
+    moving: dict[str, Decimal] = {}  # what merges and redemptions in flight may already have taken at the venue
+    for op in _in_flight(store):
+        for side in ("yes", "no"):
+            token = op[f"{side}_token_id"]
+            moving[token] = moving.get(token, Decimal(0)) + _d(op[f"{side}_amount"])
     for token in held.keys() | shares.keys():
-        if held.get(token, Decimal(0)) != shares.get(token, Decimal(0)):
+        mine, theirs = held.get(token, Decimal(0)), shares.get(token, Decimal(0))
+        if theirs not in (mine, mine - moving.get(token, Decimal(0))):
             wrong("store_vs_venue", f"position {token[:12]} {held.get(token, 0)} vs {shares.get(token, 0)}")
     # cash
     for problem in engine_cash:
@@ -490,6 +508,7 @@ def judge(store: dict[str, list[dict[str, Any]]], ledger: dict[str, Any], engine
         "orders": len(venue),
         "trades": trades,
         "refusals": sum(ledger["refusals"].values()),
+        "capital_in_flight": len(_in_flight(store)),
         "examples": examples,
     }
 
@@ -569,7 +588,9 @@ class Bench:
         ledger = self.sim.ledger(address)
         if summary is None:
             cash_problems.append("no exit summary")
-        elif _d(summary.get("cash")) != _d(ledger["collateral"]):
+        elif _d(ledger["collateral"]) not in {
+            _d(summary.get("cash")) + _d(op["payout"]) for op in [{"payout": 0}, *_in_flight(_read_store(engine.store))]
+        }:
             cash_problems.append(f"at exit: engine {summary.get('cash')} venue {ledger['collateral']}")
         verdict = judge(_read_store(engine.store), ledger, cash_problems)
         line: dict[str, Any] = {
@@ -582,6 +603,7 @@ class Bench:
             "orders": verdict["orders"],
             "trades": verdict["trades"],
             "refusals": verdict["refusals"],
+            "capital_in_flight_at_stop": verdict["capital_in_flight"],
             "secs": round(time.monotonic() - started, 1),
             **notes,
         }
