@@ -112,7 +112,9 @@ class Sim:
             trader, "sim", "--port", "0", "--seed", str(seed),
             "--scenario-param", "gap_rate_per_min=40", "--scenario-param", "dislocation_rate_per_min=6",
         ]  # fmt: skip
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log, text=True, env=_clean_env())  # noqa: S603
+        self.process = subprocess.Popen(  # noqa: S603
+            command, stdout=subprocess.PIPE, stderr=self.log, text=True, env=_clean_env(), preexec_fn=_default_sigint
+        )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         if not line:
@@ -145,6 +147,12 @@ class Sim:
             self.process.kill()
             self.process.wait()
         self.log.close()
+
+
+def _default_sigint() -> None:
+    """In the child: Ctrl+C as a terminal gives it (a bench started in the background has SIGINT ignored, and the
+    child would inherit that: the graceful stop would never come)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _clean_env() -> dict[str, str]:
@@ -287,7 +295,7 @@ class Engine:
         self.starts += 1
         log = (self.folder / f"engine-{self.starts}.log").open("w")
         self.process = subprocess.Popen(  # noqa: S603
-            command, env=self.env(), stdout=subprocess.PIPE, stderr=log, text=True
+            command, env=self.env(), stdout=subprocess.PIPE, stderr=log, text=True, preexec_fn=_default_sigint
         )
         log.close()
         return time.monotonic()

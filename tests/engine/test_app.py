@@ -158,3 +158,20 @@ async def test_live_run_against_the_sim_agrees_with_the_sims_own_records(tmp_pat
     assert summary.orders_submitted == len(ours)
     assert summary.fills == len(our_trades) + len(maker_fills)
     assert summary.open_orders_at_exit == len(open_at_sim) == 0
+
+
+@pytest.mark.timeout(120)  # end to end: 4-8 s on the 2-core machine, more under load
+async def test_live_trading_keeps_the_venues_dead_man_heartbeat_by_default(tmp_path: Path) -> None:
+    """Live with no heartbeat setting at all: the venue holds a dead-man session for our key, so orders left resting
+    by an engine that died are cancelled by the venue (about 10 s after its last heartbeat)."""
+    key = "0x" + secrets.token_hex(32)
+    config = settings(tmp_path, live=True)
+    config = Settings(run=config.run, http=config.http, sim=config.sim, keys=KeySettings(private_key=Secret(key)))
+    async with running(config) as run:
+        sim = run.engine.sim  # type: ignore[attr-defined]
+        execution = run.engine.execution  # type: ignore[attr-defined]
+        await wait_for(lambda: execution.statistics().orders.submitted >= 1)  # up, signed in and trading
+        await wait_for(lambda: len(sim.exchange.heartbeat_owners()) == 1)
+        (owner,) = sim.exchange.heartbeat_owners()
+        ours = {o.owner for o in sim.exchange.orders() if o.maker_address.lower() == OrderSigner(key).address.lower()}
+        assert ours == {owner}  # the session is our key's
