@@ -113,7 +113,7 @@ class Sim:
             "--scenario-param", "gap_rate_per_min=40", "--scenario-param", "dislocation_rate_per_min=6",
         ]  # fmt: skip
         self.process = subprocess.Popen(  # noqa: S603
-            command, stdout=subprocess.PIPE, stderr=self.log, text=True, env=_clean_env(), preexec_fn=_default_sigint
+            command, stdout=subprocess.PIPE, stderr=self.log, text=True, env=_clean_env()
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
@@ -147,12 +147,6 @@ class Sim:
             self.process.kill()
             self.process.wait()
         self.log.close()
-
-
-def _default_sigint() -> None:
-    """In the child: Ctrl+C as a terminal gives it (a bench started in the background has SIGINT ignored, and the
-    child would inherit that: the graceful stop would never come)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _clean_env() -> dict[str, str]:
@@ -295,7 +289,7 @@ class Engine:
         self.starts += 1
         log = (self.folder / f"engine-{self.starts}.log").open("w")
         self.process = subprocess.Popen(  # noqa: S603
-            command, env=self.env(), stdout=subprocess.PIPE, stderr=log, text=True, preexec_fn=_default_sigint
+            command, env=self.env(), stdout=subprocess.PIPE, stderr=log, text=True
         )
         log.close()
         return time.monotonic()
@@ -722,6 +716,8 @@ def main(argv: list[str]) -> int:
     if args.kills < 1 or args.phase_secs <= 0:
         parser.error("--kills must be >= 1 and --phase-secs > 0")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background: the children would inherit
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # it, and never take the graceful stop's SIGINT
     folder = Path(tempfile.mkdtemp(prefix="trader-chaos-"))
     _emit({"bench": "chaos", "seed": seed, "scenarios": names, "kills": args.kills, "phase_secs": args.phase_secs,
            "folder": str(folder)})  # fmt: skip
