@@ -432,6 +432,7 @@ def _d(text: object) -> Decimal:
 def judge(store: dict[str, list[dict[str, Any]]], ledger: dict[str, Any], engine_cash: list[str]) -> dict[str, Any]:
     """The wrong outcomes: the store (and the engine's cash) against the venue's ledger."""
     venue = {o["order_id"]: o for o in ledger["orders"]}
+    answered = {text.split(":", 1)[0] for text in ledger["refusals"]}  # refused (a FOK killed, a bad price, ...)
     intents = {i["order_id"]: i for i in store["order_intents"] if i["order_id"]}
     orders = {o["order_id"]: o for o in store["orders"]}
     examples: list[str] = []
@@ -463,7 +464,9 @@ def judge(store: dict[str, list[dict[str, Any]]], ledger: dict[str, Any], engine
         )
         if taken and refused:
             wrong("contradicted_verdicts", f"{oid[:12]} {intent['state']}/{row and row['reason']} taken by the venue")
-        if not taken and (intent["state"] == "ACKED" or (row is not None and row["status"] in ("FILLED", "MATCHED"))):
+        if (not taken and oid not in answered and intent["state"] == "ACKED") or (
+            not taken and row is not None and row["status"] in ("FILLED", "MATCHED", "PARTIALLY_FILLED")
+        ):
             wrong("contradicted_verdicts", f"{oid[:12]} {intent['state']}/{row and row['status']} never taken")
     # orders
     for oid, order in venue.items():
@@ -497,7 +500,8 @@ def judge(store: dict[str, list[dict[str, Any]]], ledger: dict[str, Any], engine
         for side in ("yes", "no"):
             token = op[f"{side}_token_id"]
             moving[token] = moving.get(token, Decimal(0)) + _d(op[f"{side}_amount"])
-    for token in held.keys() | shares.keys():
+    settled = set(ledger.get("resolved_tokens", ()))  # settled by the engine at the payout, redeemed or worthless
+    for token in (held.keys() | shares.keys()) - settled:
         mine, theirs = held.get(token, Decimal(0)), shares.get(token, Decimal(0))
         if theirs not in (mine, mine - moving.get(token, Decimal(0))):
             wrong("store_vs_venue", f"position {token[:12]} {held.get(token, 0)} vs {shares.get(token, 0)}")
@@ -511,6 +515,7 @@ def judge(store: dict[str, list[dict[str, Any]]], ledger: dict[str, Any], engine
         "trades": trades,
         "refusals": sum(ledger["refusals"].values()),
         "capital_in_flight": len(_in_flight(store)),
+        "resolved_tokens_held": len(settled),
         "examples": examples,
     }
 

@@ -88,11 +88,18 @@ class ClientLedger:
                 }
             )
         shares = {token: units_str(units) for token, units in sorted(wallet.shares.items()) if units}
+        resolved = sorted(
+            token
+            for token in shares
+            if (market := self.exchange.market_of_token(token)) is not None
+            and self.exchange.resolution(market.condition_id) is not None
+        )
         return {
             "address": address,
             "collateral": units_str(wallet.collateral),
             "collateral_units": wallet.collateral,
             "shares": shares,
+            "resolved_tokens": resolved,  # of those held: their market resolved (a loser's shares stay, worthless)
             "orders": orders,
             "refusals": dict(self._refusals.get(address, Counter())),
         }
