@@ -35,7 +35,8 @@ JSON line per scenario, the last line the totals:
 - `store_vs_venue`: differences of orders (missing, matched size, open or not), trades (missing on either side, size,
   failed or not), positions (shares held) and cash (the engine's cash at its exit, and after each restart, against
   the wallet's pUSD);
-- `recover_secs` (from the fault's end, or each restart, to `/ready` 200 with trading ACTIVE), `rss_mb` (the
+- `recover_secs` (from the fault's end, or each restart, to `/ready` 200 with trading ACTIVE, every breaker closed and
+  no order in doubt), `rss_mb` (the
   engine's largest resident memory seen), and what was traded: `orders`, `trades`, `refusals`.
 
 Exit status 1 when any wrong-outcome count is not 0 (or a scenario could not run), else 0.
@@ -312,11 +313,16 @@ class Engine:
         return result
 
     def is_ready(self) -> bool:
+        """Recovered: `/ready` 200, trading ACTIVE, every breaker closed, no order in doubt."""
         reply = self.get("/ready")
         if reply is None or reply.status_code != 200:
             return False
         status = self.status()
-        return status is not None and status.get("trading_state") == "ACTIVE"
+        if status is None or status.get("trading_state") != "ACTIVE":
+            return False
+        breakers = status.get("breakers") or {}
+        closed = all(str(b.get("state", "")).lower() == "closed" for b in breakers.values() if isinstance(b, dict))
+        return closed and not (status.get("orders_in_doubt") or {}).get("unknown")
 
     def wait_ready(self, since: float, timeout: float) -> float | None:
         """Seconds from `since` until ready (None: not within `timeout`, or the engine exited)."""
@@ -682,7 +688,7 @@ class Bench:
                 "breakers_open": sorted(
                     f
                     for f, b in (status.get("breakers") or {}).items()
-                    if isinstance(b, dict) and b.get("state") == "OPEN"
+                    if isinstance(b, dict) and str(b.get("state")).lower() == "open"
                 ),
             }
             self._sleep(engine, secs * 0.7)
