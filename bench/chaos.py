@@ -13,7 +13,7 @@ Scenarios (all by default, in this order; `--scenarios` picks some):
 
 - `kill_sqlite`, `kill_postgres`: `--kills` (10) `kill -9` of the engine at random moments (during its start and
   recovery as well as while trading), each followed by a restart on the same store; the cash check after each
-  restart, the recovery time of each (from the new process to `/ready` 200 with trading ACTIVE);
+  restart, the recovery time of each (from the new process to recovered, below);
 - `rest_503`, `rest_429`: every CLOB REST request answered 503 (or 429) for `--phase-secs`;
 - `order_500`: the order endpoints alone (`/order`, `/orders`) answer 500 for `--phase-secs`;
 - `order_delay`: order replies delayed 1.5 s (the engine's request deadline is 0.5 s) for `--phase-secs`;
