@@ -66,6 +66,8 @@ from typing import Any
 
 import httpx
 
+from bench.soak import _free_port, _rss_mb
+
 SCENARIOS = (
     "kill_sqlite",
     "kill_postgres",
@@ -80,23 +82,6 @@ SCENARIOS = (
 )
 NEVER_TAKEN = {"SUBMIT_NOT_FOUND", "NEVER_SENT"}
 WRONG = ("duplicate_orders", "lost_intents", "contradicted_verdicts", "store_vs_venue")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
 
 
 def _emit(line: dict[str, Any]) -> None:

@@ -183,6 +183,17 @@ def test_bad_parameters_are_clear() -> None:
         scenario(away_short="Lakers")
 
 
+def _sniping(tmp_path: Path, params: tuple[str, ...]) -> Settings:
+    """Paper against the in-process sim's `sports` scenario, the sniper on, ESPN polled every 0.1 s."""
+    return Settings(
+        run=RunSettings(database_url=f"sqlite:{tmp_path / 'trader.sqlite3'}", drain_secs=2.0),
+        http=HttpSettings(port=0),
+        sim=SimSettings(scenario="sports", seed=3, params=params),
+        sniper=SniperSettings(enabled=True, auto_match=True),
+        espn=EspnSettings(leagues=("basketball/nba",), poll_interval_secs=0.1),
+    )
+
+
 async def test_the_engine_snipes_the_winner_in_the_window_despite_a_flipped_final(tmp_path: Path) -> None:
     params = (
         "start_in_secs=0.3",
@@ -192,13 +203,7 @@ async def test_the_engine_snipes_the_winner_in_the_window_despite_a_flipped_fina
         "winner=away",
         "flip_final=true",
     )
-    config = Settings(
-        run=RunSettings(database_url=f"sqlite:{tmp_path / 'trader.sqlite3'}", drain_secs=2.0),
-        http=HttpSettings(port=0),
-        sim=SimSettings(scenario="sports", seed=3, params=params),
-        sniper=SniperSettings(enabled=True, auto_match=True),
-        espn=EspnSettings(leagues=("basketball/nba",), poll_interval_secs=0.1),
-    )
+    config = _sniping(tmp_path, params)
     stop = trio.Event()
     result: list[RunSummary] = []
 
@@ -233,13 +238,7 @@ async def test_a_restart_knows_what_was_sniped_and_does_not_try_it_again(tmp_pat
         return [] if board is None else list(board.games)  # type: ignore[attr-defined]
 
     params = ("start_in_secs=0.3", "duration_secs=0.7", "window_secs=30", "step_secs=0.05", "winner=away")
-    config = Settings(
-        run=RunSettings(database_url=f"sqlite:{tmp_path / 'trader.sqlite3'}", drain_secs=2.0),
-        http=HttpSettings(port=0),
-        sim=SimSettings(scenario="sports", seed=3, params=params),
-        sniper=SniperSettings(enabled=True, auto_match=True),
-        espn=EspnSettings(leagues=("basketball/nba",), poll_interval_secs=0.1),
-    )
+    config = _sniping(tmp_path, params)
 
     async def run(until: str) -> tuple[RunSummary, int]:
         stop = trio.Event()
