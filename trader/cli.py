@@ -41,6 +41,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stop": ("trader.commands.stop", "emergency-stop a running engine (or --resume it) through its HTTP server"),
     "reconcile": ("trader.commands.reconcile", "compare the store with the venue for our key; --fix the store"),
     "flatten": ("trader.commands.flatten", "cancel all our orders, then sell every position back into the book"),
+    "pnl": ("trader.commands.pnl", "realized PnL by day and by market from the store (--since/--until, --csv)"),
+    "trades": ("trader.commands.trades", "our fills from the store: prices, fees, settlement status (--csv)"),
+    "report": ("trader.commands.report", "write a self-contained HTML report: equity, daily PnL, per strategy"),
     "doctor": ("trader.commands.doctor", "check Python, settings, database, Redis, venue endpoints, clock and keys"),
 }
 

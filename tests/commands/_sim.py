@@ -34,17 +34,17 @@ BOB = "0x" + "b0" * 20
 _ids = itertools.count(1)
 
 
-def sim_config(markets: Sequence[SimMarket] = (SIM_MARKET,)) -> SimConfig:
-    # Trades stay MATCHED for the test's life, so that nothing settles between two reads.
-    exchange = ExchangeConfig(seed=5, mined_after_secs=1e6, confirmed_after_secs=2e6)
+def sim_config(markets: Sequence[SimMarket] = (SIM_MARKET,), exchange: ExchangeConfig | None = None) -> SimConfig:
+    # By default trades stay MATCHED for the test's life, so that nothing settles between two reads.
+    exchange = exchange or ExchangeConfig(seed=5, mined_after_secs=1e6, confirmed_after_secs=2e6)
     return SimConfig(scenario=StaticScenario(markets), seed=5, rate_limits=None, exchange=exchange)
 
 
 @asynccontextmanager
 async def sim_and_venue(
-    markets: Sequence[SimMarket] = (SIM_MARKET,),
+    markets: Sequence[SimMarket] = (SIM_MARKET,), exchange: ExchangeConfig | None = None
 ) -> AsyncIterator[tuple[SimVenue, PolymarketVenue]]:
-    async with open_sim_venue(sim_config(markets)) as sim:
+    async with open_sim_venue(sim_config(markets, exchange)) as sim:
         settings = PolymarketVenueSettings(
             rest_url=sim.urls.rest, ws_user_url=sim.urls.ws_user, heartbeat_enabled=False
         )

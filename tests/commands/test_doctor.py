@@ -5,20 +5,115 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import socket
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import trio
 
-from tests.commands._sim import KEY, cli, point_at, sim_config
+from tests.commands._sim import ADDRESS, KEY, cli, point_at, sim_config
 from trader.commands.doctor import check_python, check_redis, migration_state
 from trader.integrations.store import open_sqlite_store
 from trader.integrations.store.base import load_migrations
-from trader.venues.sim.venue import open_sim_venue
+from trader.venues.sim.venue import SimVenue, open_sim_venue
 
 CLOSED = "127.0.0.1:9"  # nothing listens on the discard port here
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_a_taken_http_port_fails_with_the_fix(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], log_sink: io.StringIO
+) -> None:
+    with socket.socket() as engine:  # what another engine's HTTP server looks like
+        engine.bind(("127.0.0.1", 0))
+        engine.listen()
+        port = engine.getsockname()[1]
+        monkeypatch.setenv("TRADER_HTTP__PORT", str(port))
+        assert await cli("doctor") == 1
+    found = lines(capsys.readouterr().out)
+    assert found["http port"] == (
+        f"FAIL  http port: HTTP port {port} on 127.0.0.1 is already in use (another trader?) (hint: stop what holds "
+        "it, or choose another port with --http-port or TRADER_HTTP__PORT (0 picks a free one))"
+    )
+    await cli("doctor")  # the port is free again once the other server is gone (the database check fails here)
+    assert lines(capsys.readouterr().out)["http port"] == f"OK    http port: 127.0.0.1:{port} is free"
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (
+            lambda sim: sim.faults.closed_only(ADDRESS),
+            "FAIL  restrictions: the account is in closed-only mode; rate-limit tier standard (hint: the venue "
+            "refuses every buy",
+        ),
+        (
+            lambda sim: sim.faults.trading_disabled(),
+            "FAIL  restrictions: the venue refuses order requests now: TRADING_DISABLED",
+        ),
+        (
+            lambda sim: sim.faults.restart(),
+            "FAIL  restrictions: the venue refuses order requests now: RESTARTING",
+        ),
+    ],
+    ids=["closed_only", "trading_disabled", "restarting"],
+)
+async def test_the_venues_trading_restrictions_fail_with_what_they_mean(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    log_sink: io.StringIO,
+    fault: Callable[[SimVenue], None],
+    expected: str,
+) -> None:
+    with trio.fail_after(60):
+        async with open_sim_venue(sim_config()) as sim:
+            point_at(monkeypatch, sim)
+            monkeypatch.setenv("TRADER_HTTP__PORT", "0")
+            fault(sim)
+            assert await cli("doctor") == 1
+    found = lines(capsys.readouterr().out)
+    assert found["restrictions"].startswith(expected), found["restrictions"]
+
+
+@pytest.mark.parametrize(
+    ("exchange", "expected"),
+    [
+        (
+            {"initial_collateral": 0},
+            "FAIL  collateral: 0 pUSD in the wallet (hint: deposit pUSD: with none, every buy is refused "
+            "(RISK_BUYING_POWER))",
+        ),
+        ({"allowance": 0}, "FAIL  collateral: 10000 pUSD; missing: 0x"),  # the spenders not approved
+    ],
+    ids=["empty", "no_allowance"],
+)
+async def test_a_wallet_that_cannot_buy_fails_with_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    log_sink: io.StringIO,
+    exchange: dict[str, int],
+    expected: str,
+) -> None:
+    config = sim_config()
+    assert config.exchange is not None
+    wallet = dataclasses.replace(config, exchange=dataclasses.replace(config.exchange, **exchange))  # type: ignore[arg-type]
+    with trio.fail_after(60):
+        async with open_sim_venue(wallet) as sim:
+            point_at(monkeypatch, sim)
+            monkeypatch.setenv("TRADER_HTTP__PORT", "0")
+            assert await cli("doctor") == 1
+    collateral = lines(capsys.readouterr().out)["collateral"]
+    assert collateral.startswith(expected), collateral
+    if "allowance" in exchange:
+        assert "RISK_ALLOWANCE_MISSING" in collateral
 
 
 def lines(out: str) -> dict[str, str]:
@@ -36,6 +131,7 @@ async def test_all_ok_against_a_sim_with_a_migrated_store(
         async with open_sim_venue(sim_config()) as sim:
             point_at(monkeypatch, sim, database)
             monkeypatch.setenv("TRADER_RUN__VENUE", "polymarket")
+            monkeypatch.setenv("TRADER_HTTP__PORT", str(free_port()))
 
             assert await cli("doctor") == 0
 
@@ -50,14 +146,20 @@ async def test_all_ok_against_a_sim_with_a_migrated_store(
         "clock",
         "venue ws market",
         "venue ws user",
+        "http port",
         "keys",
         "collateral",
+        "restrictions",
     ]
     assert all(line.startswith(("OK ", "SKIP ")) for line in found.values()), out
     assert found["redis"].startswith("SKIP")
     assert found["collateral"] == "OK    collateral: 10000 pUSD, exchange allowance set"
     assert f"is at schema version {len(load_migrations())}" in found["database"]
     assert "signer 0x" in found["keys"]
+    assert found["http port"].startswith("OK    http port: 127.0.0.1:")
+    assert found["restrictions"] == (
+        "OK    restrictions: not closed-only, the venue takes order requests; rate-limit tier standard"
+    )
     assert KEY[2:] not in out + log_sink.getvalue()
 
 
@@ -94,21 +196,6 @@ async def test_failures_each_with_a_hint(
         assert text in found[name]
         assert "(hint: " in found[name]
     assert KEY[2:-2] not in out + log_sink.getvalue()
-
-
-async def test_a_wallet_without_the_exchange_allowance_fails_with_the_fix(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, log_sink: io.StringIO
-) -> None:
-    config = sim_config()
-    assert config.exchange is not None
-    unapproved = dataclasses.replace(config, exchange=dataclasses.replace(config.exchange, allowance=0))
-    with trio.fail_after(60):
-        async with open_sim_venue(unapproved) as sim:
-            point_at(monkeypatch, sim, tmp_path / "none.sqlite3")
-            assert await cli("doctor") == 1
-    found = lines(capsys.readouterr().out)
-    assert found["collateral"].startswith("FAIL  collateral: 10000 pUSD; missing: 0x")  # the spenders not approved
-    assert "RISK_ALLOWANCE_MISSING" in found["collateral"]
 
 
 async def test_an_unknown_setting_and_an_unreachable_database(

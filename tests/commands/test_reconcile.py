@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from decimal import Decimal
@@ -15,8 +16,12 @@ from trader.cli import main
 from trader.domain.enums import Liquidity, OrderStatus, TradeStatus
 from trader.domain.numbers import Side
 from trader.domain.positions import Position
+from trader.engine.restart import trade_record_of
 from trader.integrations.store import OrderRecord, StoreScope, TradeRecord, TradingMode, open_sqlite_store
 from trader.testing import make_order_record
+from trader.venues.polymarket.venue import PolymarketVenue
+from trader.venues.sim.exchange import ExchangeConfig
+from trader.venues.sim.venue import SimVenue
 
 D = Decimal
 T0_NS = 1_767_225_600 * 10**9
@@ -222,14 +227,16 @@ async def test_a_partial_fill_the_store_missed_is_corrected(
             monkeypatch.setenv("TRADER_API_SECRET", credentials.secret)
             monkeypatch.setenv("TRADER_API_PASSPHRASE", credentials.passphrase)
 
-            assert await cli("reconcile", "--fix") == 0
+            assert await cli("reconcile", "--fix", "--settle-secs", "0") == 0
             report = json.loads(capsys.readouterr().out)
 
             (order,) = report["orders"]["mismatched"]
             assert (order["store"]["size_matched"], order["venue"]["size_matched"]) == ("0", "5")
             assert set(order["store"]) - set(order["venue"]) == {"client_order_id"}  # only the store knows it
-            (mismatch,) = report["trades"]["mismatched"]
-            assert (mismatch["store"]["status"], mismatch["venue"]["status"]) == ("MINED", "MATCHED")
+            assert report["trades"]["mismatched"] == []  # the same fill, still settling at the venue: set apart
+            (settling,) = report["settling"]["trades"]
+            assert (settling["store"], settling["venue"]) == ("MINED", "MATCHED")
+            assert report["settling"]["waited_secs"] == 0
             assert report["positions"]["mismatched"] == []
             assert report["after_fix"]["agree"] is True
             async with open_sqlite_store(database) as store:
@@ -240,3 +247,81 @@ async def test_a_partial_fill_the_store_missed_is_corrected(
     out, err = capsys.readouterr()
     assert credentials.secret not in out + err + log_sink.getvalue()
     assert credentials.passphrase not in out + err + log_sink.getvalue()
+
+
+async def _filled_buy_the_store_heard_as_matched(
+    sim: SimVenue, venue: PolymarketVenue, database: Path, *, then: TradeStatus
+) -> str:
+    """Our buy of 10 YES, filled; the store as a clean stop leaves it: the trade MATCHED (the last status the engine
+    heard), the shares held. Returns once the venue's trade has reached `then`."""
+    other_trader(sim, Side.SELL, "0.60", "10")
+    await place(sim, venue, Side.BUY, "0.60", "10")
+    (trade,) = await venue.trades()
+    async with open_sqlite_store(database) as store:
+        await store.record_trade(trade_record_of(dataclasses.replace(trade, status=TradeStatus.MATCHED), None))
+        await store.record_position(Position(token_id=YES, quantity=D(10), cost_basis=D(6)), ts_ns=T0_NS)
+    while (await venue.trades())[0].status is not then:  # noqa: ASYNC110 - the venue is polled, as reconcile does
+        await trio.sleep(0.05)
+    return trade.trade_id
+
+
+async def test_trades_still_settling_after_a_stop_are_waited_out_not_called_differences(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, log_sink: io.StringIO
+) -> None:
+    database = tmp_path / "trader.sqlite3"
+    settles = ExchangeConfig(seed=5, mined_after_secs=0.2, confirmed_after_secs=4)  # MINED, then CONFIRMED ~4 s on
+    with trio.fail_after(25):
+        async with sim_and_venue(exchange=settles) as (sim, venue):
+            trade_id = await _filled_buy_the_store_heard_as_matched(sim, venue, database, then=TradeStatus.MINED)
+            point_at(monkeypatch, sim, database)
+
+            assert await cli("reconcile", "--settle-secs", "15") == 0
+            report = json.loads(capsys.readouterr().out)
+
+    assert report["agree"] is True
+    assert report["settling"]["trades"] == []  # it settled while reconcile waited
+    assert 0.5 <= report["settling"]["waited_secs"] < 15
+    assert report["trades"]["status_behind"] == [
+        {
+            "trade_id": trade_id,
+            "order_id": report["trades"]["status_behind"][0]["order_id"],
+            "store": "MATCHED",
+            "venue": "CONFIRMED",
+        }
+    ]
+    assert report["trades"]["mismatched"] == []
+
+
+async def test_trades_still_settling_after_the_wait_are_reported_apart(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, log_sink: io.StringIO
+) -> None:
+    database = tmp_path / "trader.sqlite3"
+    slow_chain = ExchangeConfig(seed=5, mined_after_secs=0.2, confirmed_after_secs=1e6)  # MINED, never CONFIRMED
+    with trio.fail_after(25):
+        async with sim_and_venue(exchange=slow_chain) as (sim, venue):
+            trade_id = await _filled_buy_the_store_heard_as_matched(sim, venue, database, then=TradeStatus.MINED)
+            point_at(monkeypatch, sim, database)
+
+            assert await cli("reconcile", "--settle-secs", "1.5") == 0
+            report = json.loads(capsys.readouterr().out)
+            assert await cli("reconcile", "--settle-secs", "0", "--fix") == 0
+            fixed = json.loads(capsys.readouterr().out)
+            async with open_sqlite_store(database) as store:
+                (stored,) = await store.load_trades()
+
+    assert report["agree"] is True
+    assert 1 <= report["settling"]["waited_secs"] < 3  # the bound, and one read of the venue past it at most
+    ((settling),) = report["settling"]["trades"]
+    assert (settling["trade_id"], settling["store"], settling["venue"]) == (trade_id, "MATCHED", "MINED")
+    assert report["trades"]["mismatched"] == []
+    assert {"change": "trade_status", "trade_id": trade_id, "order_id": stored.order_id, "status": "MINED"} in fixed[
+        "fixed"
+    ]
+    assert stored.status is TradeStatus.MINED  # --fix writes the venue's latest step
+
+
+def test_a_bad_settle_wait_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["reconcile", "--settle-secs", "-1"])
+    assert exited.value.code == 2
+    assert "must be within [0, 3600]" in capsys.readouterr().err

@@ -5,6 +5,7 @@ Each run is a few seconds with the sim opening an arbitrage gap about every seco
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -145,6 +146,7 @@ async def test_live_run_against_the_sim_agrees_with_the_sims_own_records(tmp_pat
         execution = run.engine.execution  # type: ignore[attr-defined]
         sim = run.engine.sim  # type: ignore[attr-defined]
         await wait_for(lambda: execution.statistics().orders.fills >= 4)
+        metrics = (await run.http.get("/metrics")).text  # live: the venue's dead-man switch is fed
         run.stop.set()
         await wait_for(lambda: bool(run.result))
         ours = [o for o in sim.exchange.orders() if o.maker_address.lower() == address.lower()]
@@ -155,6 +157,10 @@ async def test_live_run_against_the_sim_agrees_with_the_sims_own_records(tmp_pat
         ]
     (summary,) = run.result
     assert summary.mode == "live"
+    assert "trader_heartbeat_enabled 1.0" in metrics
+    assert "trader_heartbeat_lapsed 0.0" in metrics
+    assert re.search(r"^trader_heartbeats_total [1-9]", metrics, re.M)
+    assert "trader_heartbeat_failures_total 0.0" in metrics
     assert summary.orders_submitted == len(ours)
     assert summary.fills == len(our_trades) + len(maker_fills)
     assert summary.open_orders_at_exit == len(open_at_sim) == 0

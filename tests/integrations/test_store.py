@@ -25,6 +25,7 @@ from trader.infra.secrets import REDACTED
 from trader.integrations.store import (
     DailyPnlRecord,
     DuplicateKeyError,
+    EquitySample,
     IntentRecord,
     IntentState,
     OpportunityRecord,
@@ -260,6 +261,35 @@ async def test_positions_and_daily_pnl_round_trip_exactly(store_factory: StoreFa
     assert loaded_pnl is not None
     assert loaded_pnl.realized == Decimal("-20")
     assert loaded_pnl.unrealized == Decimal("3.25")
+
+
+async def test_equity_samples_round_trip_exactly_in_time_order(store_factory: StoreFactory) -> None:
+    def sample(ts_ns: int, equity: str) -> EquitySample:
+        return EquitySample(
+            ts_ns=ts_ns,
+            equity=Decimal(equity),
+            cash=Decimal("900.000001"),
+            positions_value=Decimal(equity) - Decimal("900.000001"),
+            realized_pnl=Decimal("1.123456789012"),
+            unrealized_pnl=Decimal("-0.5"),
+        )
+
+    async with store_factory() as store:
+        assert await store.load_equity() == []
+        await store.record_equity(sample(3_000, "1000.25"))
+        await store.record_equity(sample(1_000, "999.5"))
+        await store.record_equity(sample(2_000, "1001"))
+        await store.record_equity(sample(2_000, "1002"))  # the same instant again: the later sample wins
+    async with store_factory() as store:
+        everything = await store.load_equity()
+        recent = await store.load_equity(since_ns=2_000)
+    assert [(s.ts_ns, s.equity) for s in everything] == [
+        (1_000, Decimal("999.5")),
+        (2_000, Decimal("1002")),
+        (3_000, Decimal("1000.25")),
+    ]
+    assert everything[0] == sample(1_000, "999.5")
+    assert [s.ts_ns for s in recent] == [2_000, 3_000]
 
 
 async def test_the_paper_wallet_and_the_days_baseline_survive_a_restart(store_factory: StoreFactory) -> None:

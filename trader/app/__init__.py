@@ -7,6 +7,9 @@
 | `venue` | `open_venue`: the sim, market data, discovery, the live or paper venue, the restart reconciliation |
 | `core` | `open_core`: order manager, strategies, risk gate, execution |
 | `control` | `Control`: the frozen facade `/status`, `/ready` and the admin routes see; `RunningEngine` |
+| `dashboard` | `GET /`: the web page, its JSON and its server-sent events (Starlette, mounting the operator routes) |
+| `charts` | inline SVG charts (line with drawdown, horizontal bars) from exact decimals, no script |
+| `history` | fills and realized PnL replayed from the store; `trader pnl`, `trader trades`, `trader report` |
 | `alerts` | risk events, disconnect storms, daily summaries and the store gate, wired to the outputs |
 | `metrics` | the Prometheus collectors, read from the parts' `statistics()` at scrape time |
 | `summary` | `RunSummary`, printed at exit |

@@ -1,72 +1,26 @@
 """Prometheus metrics, read from the services' `statistics()` at scrape time.
 
-Nothing is counted twice and nothing is added to the hot path: the services keep their own counters, and this
-collector turns them into metric families when `/metrics` is scraped. The one metric observed as it happens is the
-tick-to-trade histogram (`TickToTrade`), fed by the order manager's events.
+Nothing is counted twice: the services keep their own counters, and this collector turns them into metric families
+when `/metrics` is scraped. The tick-to-trade histogram (`TickToTrade`) is observed as it happens, fed by the order
+manager's events; the market-data service counts feed latency into its own histogram (one bisect per frame).
 
-| metric | type | labels |
-|---|---|---|
-| `trader_discovery_markets`, `trader_discovery_followed` | gauge | |
-| `trader_discovery_complete`, `trader_discovery_pages` | gauge | |
-| `trader_discovery_skipped` | gauge | `reason` (the last refresh's markets left out) |
-| `trader_discovery_refreshes_total`, `trader_discovery_failures_total` | counter | |
-| `trader_gamma_pages_total`, `trader_gamma_keyset_fallbacks_total`, `trader_gamma_tick_lookups_total` | counter | |
-| `trader_gamma_incomplete_total` | counter | `reason` (OFFSET_LIMIT, PAGE_LIMIT, CURSOR_STUCK) |
-| `trader_gamma_dropped_total` | counter | `reason` (events and nested markets left out) |
-| `trader_md_frames_total`, `trader_md_entries_total` | counter | |
-| `trader_md_drops_total` | counter | `reason` |
-| `trader_md_reconnects_total`, `trader_md_stalls_total`, `trader_md_resyncs_total` | counter | |
-| `trader_md_connections`, `trader_md_books_ready`, `trader_md_books_suspect` | gauge | |
-| `trader_md_max_book_age_seconds`, `trader_md_feed_latency_p99_ms` | gauge | |
-| `trader_intents_total` | counter | |
-| `trader_intents_denied_total` | counter | `reason` |
-| `trader_orders_total` | counter | `outcome` (submitted, accepted, rejected:<code>, not_sent:<reason>) |
-| `trader_orders_open` | gauge | |
-| `trader_fills_total`, `trader_trades_failed_total` | counter | |
-| `trader_venue_responses_total` | counter | `kind` (429, 5xx, 4xx, timeout, error) |
-| `trader_emergency_stops_total` | counter | |
-| `trader_venue_balance_rejections_total` | counter | |
-| `trader_collateral_usd`, `trader_reserved_usd` | gauge | |
-| `trader_arb_residuals_total` | counter | |
-| `trader_arb_residual_shares` | gauge | |
-| `trader_trading_state` | gauge | `state` (1 for the current one) |
-| `trader_realized_pnl_usd`, `trader_unrealized_pnl_usd`, `trader_exposure_usd`, `trader_cash_usd` | gauge | |
-| `trader_strategy_intents_total`, `trader_strategy_errors_total` | counter | `strategy` |
-| `trader_strategy_ticks_total`, `trader_strategy_overruns_total` | counter | |
-| `trader_tick_to_trade_seconds` | histogram | |
-| `trader_store_available` | gauge | |
-| `trader_store_outages_total` | counter | |
-| `trader_sink_queued`, `trader_sink_available` | gauge | `sink` |
-| `trader_sink_delivered_total`, `trader_sink_dropped_total` | counter | `sink` |
-| `trader_sink_undelivered_total`, `trader_sink_failures_total` | counter | `sink` |
-| `trader_bus_events_total` | counter | `outcome` |
-| `trader_venue_restriction` | gauge | `restriction` (1 while the venue's restriction holds) |
-| `trader_venue_restriction_refusals_total` | counter | `restriction` (venue refusals naming it) |
-| `trader_venue_restriction_denied_total` | counter | `code` (orders not sent for a restriction) |
-| `trader_rate_limit_tokens` | gauge | `bucket` (the signer's order and cancel buckets) |
-| `trader_rate_limit_tier` | gauge | `tier`, `source` (1 for the tier the buckets are sized for) |
-| `trader_rate_limit_warnings_total` | counter | |
-| `trader_breaker_state` | gauge | `family` (orders, cancels, reads), `state` (1 for the current one) |
-| `trader_breaker_transitions_total` | counter | `family`, `to` (open, half_open, closed) |
-| `trader_breaker_refusals_total` | counter | `family` (calls the open breaker refused) |
-| `trader_orders_unknown` | gauge | (orders whose submit outcome is unknown now) |
-| `trader_orders_unknown_resolved_total` | counter | `verdict` (found, not_found) |
-| `trader_order_lookups_total`, `trader_late_fills_total`, `trader_cancels_deferred_total` | counter | |
-| `trader_venue_problem` | gauge | `problem` (VENUE_AUTH_FAILED, VENUE_UNREACHABLE: 1 while it holds) |
-| `trader_venue_halts_total` | counter | `code` (trading halts the venue's problems caused) |
-
+The list of metrics, with their types, labels and meaning, is the README's ("Metrics, dashboard and alerts");
+a test compares it with a running engine's scrape. Conventions (`promtool check metrics` passes, also tested): base
+units (seconds; pUSD as `_usd`), counters named without `_total` here (the client adds it), percentiles only from
+histograms (`_histogram` turns a `trader.infra.histogram.Histogram` into one), and a reason in a label of its own.
 
 Money gauges are floats because Prometheus has no other number type; they are for dashboards, never for decisions.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 
 import trio
 from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from trader.app.control import Control
@@ -77,6 +31,7 @@ from trader.engine.capital import CapitalStatistics
 from trader.engine.execution import ExecutionService
 from trader.engine.strategy_engine import StrategyEngine
 from trader.engine.venue_health import VenueProblem
+from trader.infra.histogram import HistogramSnapshot
 from trader.venues.errors import TradingRestriction
 
 __all__ = ["EngineCollector", "SinkCollector", "TickToTrade"]
@@ -92,6 +47,11 @@ def _gauge(name: str, doc: str, value: float | None) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, doc)
     family.add_metric([], float("nan") if value is None else value)
     return family
+
+
+def _histogram(name: str, doc: str, snapshot: HistogramSnapshot) -> HistogramMetricFamily:
+    buckets = [("+Inf" if math.isinf(bound) else repr(bound), float(count)) for bound, count in snapshot.buckets]
+    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=snapshot.total)
 
 
 def _labelled(name: str, doc: str, label: str, values: Mapping[str, int]) -> CounterMetricFamily:
@@ -119,6 +79,24 @@ class EngineCollector(Collector):
         yield from self._capital(self._control.core.capital.statistics())
         yield from self._restrictions()
         yield from self._venue_doubts()
+        yield from self._heartbeat()
+
+    def _heartbeat(self) -> Iterator[Metric]:
+        """The venue's dead-man switch (live only; in paper trading there is none and every value is 0)."""
+        live = self._control.venue.live
+        beat = None if live is None or live.heartbeat is None else live.heartbeat.statistics()
+        yield _gauge(
+            "trader_heartbeat_enabled", "1 while the engine feeds the venue's dead-man switch", beat is not None
+        )
+        yield _counter("trader_heartbeats", "heartbeats sent", 0 if beat is None else beat.sent)
+        yield _counter("trader_heartbeat_failures", "heartbeats that failed", 0 if beat is None else beat.failures)
+        yield _gauge(
+            "trader_heartbeat_lapsed",
+            "1 when no heartbeat succeeded for the lapse window: expect the venue to have cancelled our orders",
+            beat is not None and beat.lapsed,
+        )
+        since = None if beat is None or beat.last_success_at is None else trio.current_time() - beat.last_success_at
+        yield _gauge("trader_heartbeat_last_success_age_seconds", "seconds since the last heartbeat succeeded", since)
 
     def _venue_doubts(self) -> Iterator[Metric]:
         """The breakers of the endpoint families, the orders in doubt, and the venue's health."""
@@ -250,18 +228,21 @@ class EngineCollector(Collector):
         yield _gauge("trader_md_connections", "market-channel connections up", s.connected)
         yield _gauge("trader_md_books_ready", "books with a current snapshot", s.ready_books)
         yield _gauge("trader_md_books_suspect", "books marked suspect", s.suspect_books)
+        yield _gauge("trader_md_books", "books followed (two per market)", s.books)
         yield _gauge("trader_md_max_book_age_seconds", "age of the oldest ready book", s.max_book_age_secs)
-        yield _gauge("trader_md_feed_latency_p99_ms", "local receive time minus venue time, p99", s.feed_latency_p99_ms)
+        yield _histogram(
+            "trader_md_feed_latency_seconds", "local receive time minus the venue's timestamp", s.feed_latency
+        )
 
     def _execution(self, execution: ExecutionService) -> Iterator[Metric]:
         s = execution.statistics()
         o = s.orders
         yield _counter("trader_intents", "intents received from the strategies", s.intents_received)
         yield _labelled("trader_intents_denied", "intents denied, by reason code", "reason", s.intents_denied)
-        outcomes: dict[str, int] = {"submitted": o.submitted, "accepted": o.accepted}
-        outcomes.update({f"rejected:{code}": n for code, n in o.rejected.items()})
-        outcomes.update({f"not_sent:{reason}": n for reason, n in o.not_sent.items()})
-        yield _labelled("trader_orders", "orders by outcome", "outcome", outcomes)
+        yield _counter("trader_orders_submitted", "orders sent to the venue", o.submitted)
+        yield _counter("trader_orders_accepted", "orders the venue accepted", o.accepted)
+        yield _labelled("trader_orders_rejected", "orders the venue refused, by its code", "reason", o.rejected)
+        yield _labelled("trader_orders_not_sent", "orders refused before sending, by reason", "reason", o.not_sent)
         yield _gauge("trader_orders_open", "orders open now", o.open_orders)
         yield _counter("trader_fills", "fills received", o.fills)
         yield _counter("trader_trades_failed", "trades that FAILED on chain (fill reversed)", o.trades_failed)
@@ -305,6 +286,15 @@ class EngineCollector(Collector):
         yield _gauge("trader_unrealized_pnl_usd", "unrealized PnL at mid (pUSD)", _money(unrealized))
         yield _gauge("trader_exposure_usd", "position exposure at cost (pUSD)", _money(portfolio.exposure()))
         yield _gauge("trader_cash_usd", "cash (pUSD)", _money(portfolio.cash))
+        risk = self._control.core.risk
+        yield _gauge(
+            "trader_daily_pnl_usd", "PnL since the risk day began, realized and at mid (pUSD)", _money(risk.daily_pnl)
+        )
+        yield _gauge(
+            "trader_daily_loss_limit_usd",
+            "the daily loss that halts trading (risk.max_daily_loss_usd)",
+            _money(risk.settings.max_daily_loss_usd),
+        )
 
     def _strategies(self, strategies: StrategyEngine) -> Iterator[Metric]:
         s = strategies.statistics()

@@ -7,7 +7,8 @@ run_trader
         └── venue side     open_venue: the sim (--venue sim), market data, discovery, neg-risk events, the live or
             │              paper venue, the restart reconciliation
             └── core       open_core: order manager, ESPN, execution (ONE orders scope), strategy engine
-                └── operator   http server (/health /ready /metrics /status, POST /emergency-stop /resume),
+                └── operator   http server (GET / the dashboard, /health /ready /metrics /status,
+                               POST /emergency-stop /resume), dashboard equity sampler,
                                book summaries, store gate, venue gate, disconnect storms, daily summaries,
                                abort watch
 ```
@@ -65,6 +66,7 @@ from trader.app.alerts import (
 from trader.app.config import Settings
 from trader.app.control import Control, RunningEngine
 from trader.app.core import open_core
+from trader.app.dashboard import Dashboard, build_web_app
 from trader.app.metrics import EngineCollector, SinkCollector, TickToTrade
 from trader.app.sinks import open_sinks
 from trader.app.summary import RunSummary, build_summary, check_wallet
@@ -105,7 +107,10 @@ async def run_trader(
         registry.register(EngineCollector(control))
         registry.register(SinkCollector(control))
         async with trio.open_nursery() as operator:
-            app = OperatorApp(control, registry, admin_token=settings.http.admin_token)
+            dashboard = Dashboard(control)
+            await operator.start(dashboard.run)
+            operator_routes = OperatorApp(control, registry, admin_token=settings.http.admin_token)
+            app = build_web_app(dashboard, operator_routes)  # GET / (the page) and its feed, then the routes
             http_url = await operator.start(partial(run_http_server, app, settings.http))
             daily = await _start_operator_services(operator, settings, control, abort)
             log.info(

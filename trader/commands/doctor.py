@@ -10,10 +10,15 @@
 Checks: the Python version; the settings load (an unknown or malformed TRADER_* variable fails); the database is
 reachable and at this code's schema version (read only: nothing is created or migrated); Redis answers PING when
 configured; the venue's REST endpoint answers `GET /ok` and `GET /time`, with our clock within 5 s of the venue's;
-the market and user WebSocket endpoints accept a connection; the keys are well-formed when live settings are given
-(the signer's public address is shown; the key and the API secrets never are); with usable keys, the wallet's pUSD
-and whether the exchange allowance is there (`GET /balance-allowance`: without it `trader run --live` refuses to
-trade, reason `RISK_ALLOWANCE_MISSING`). The venue checks run when the venue is `polymarket`, when
+the market and user WebSocket endpoints accept a connection; the operator HTTP port (`TRADER_HTTP__HOST`/`PORT`) is
+free, as `trader run` needs it (taken: another engine probably runs); the keys are well-formed when live settings are
+given (the signer's public address is shown; the key and the API secrets never are); with usable keys, the wallet's
+pUSD (none fails: nothing to buy with) and whether the exchange allowance is there (`GET /balance-allowance`: without
+it `trader run --live` refuses to trade, reason `RISK_ALLOWANCE_MISSING`), and the venue's trading restrictions: the
+account's closed-only mode (`GET /auth/ban-status/closed-only`: buys refused), the signer's rate-limit tier, and a
+cancel of an order id that cannot exist (it cancels nothing) that the venue answers 425 while its matching engine
+restarts and 503 while trading is disabled. (Cancel-only and the post-only window refuse only new orders: the
+engine learns them from its first order.) The venue checks run when the venue is `polymarket`, when
 TRADER_ENDPOINTS__* point somewhere else than the defaults, or when keys are given.
 
 Exit status: 0 no check failed, 1 at least one failed.
@@ -26,7 +31,8 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -35,18 +41,20 @@ from urllib.parse import urlsplit
 import httpx
 import trio
 
-from trader.commands.checks import add_env_file_argument, env_file
+from trader.commands.checks import add_env_file_argument, check_port_free, env_file
 from trader.commands.reconcile import decimal_text
+from trader.commands.run import http_listen
 from trader.errors import ConfigError
 from trader.infra.logging import configure_logging
 from trader.integrations.store.base import Migration, load_migrations
 from trader.integrations.store.postgres import redact_url
 from trader.integrations.store.urls import sqlite_path
 from trader.settings import EndpointSettings, Settings, VenueKind, load_settings
-from trader.venues.errors import VenueError
+from trader.venues.errors import VenueError, VenueRequestError
 from trader.venues.polymarket.capital import open_polymarket_capital
 from trader.venues.polymarket.market_ws import websocket_factory
-from trader.venues.polymarket.rest import open_rest_client
+from trader.venues.polymarket.rest import PolymarketRestClient, open_rest_client
+from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.venue import PolymarketVenueSettings
 
 EXIT_OK: Final = 0
@@ -54,6 +62,8 @@ EXIT_FAILED: Final = 1
 CHECK_TIMEOUT_SECS: Final = 5.0
 MAX_CLOCK_SKEW_SECS: Final = 5.0
 MIN_PYTHON: Final = (3, 11)
+#: An order id no order has: cancelling it changes nothing, and the venue's answer shows whether it takes requests.
+PROBE_ORDER_ID: Final = "0x" + "0" * 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,26 +273,50 @@ def check_keys(settings: Settings) -> Check:
     return ok("keys", f"signer {signer.address} (signature type {keys.signature_type}); {api}")
 
 
+@asynccontextmanager
+async def _account(settings: Settings) -> AsyncIterator[tuple[OrderSigner, PolymarketRestClient]]:
+    """The REST client with L2 credentials (given, or derived from the key), as `trader run --live` opens it. The
+    keys must be usable (a `ConfigError` otherwise)."""
+    keys = settings.keys
+    signer = keys.signer("trader doctor")
+    credentials = keys.credentials()
+    async with open_rest_client(settings.endpoints.rest_url.rstrip("/"), signer, credentials) as rest:
+        if credentials is None:
+            await rest.create_or_derive_api_key(PolymarketVenueSettings().api_key_nonce)
+        yield signer, rest
+
+
+def _keys_usable(settings: Settings) -> bool:
+    try:
+        settings.keys.signer("trader doctor")
+        settings.keys.credentials()
+    except ConfigError:
+        return False
+    return True
+
+
 async def check_collateral(settings: Settings) -> Check:
     """The wallet's pUSD and its exchange allowance, as `trader run --live` reads them (L2: needs usable keys)."""
-    keys = settings.keys
-    if keys.private_key is None:
+    if settings.keys.private_key is None:
         return skip("collateral", "no keys (a paper run trades its own wallet)")
-    try:
-        signer = keys.signer("trader doctor")
-        credentials = keys.credentials()
-    except ConfigError:
+    if not _keys_usable(settings):
         return skip("collateral", "the keys are not usable (see keys)")
     try:
-        async with open_rest_client(settings.endpoints.rest_url.rstrip("/"), signer, credentials) as rest:
-            if credentials is None:
-                await rest.create_or_derive_api_key(PolymarketVenueSettings().api_key_nonce)
-            async with open_polymarket_capital(settings.chain, signer, rest) as capital:
-                collateral = await capital.collateral()
+        async with (
+            _account(settings) as (signer, rest),
+            open_polymarket_capital(settings.chain, signer, rest) as capital,
+        ):
+            collateral = await capital.collateral()
     except VenueError as exc:
         return fail("collateral", f"GET /balance-allowance: {exc}", "are the keys this venue's account?")
     except ConfigError as exc:  # the live capital's settings (a relayer key for proxy, Safe and deposit wallets)
         return fail("collateral", str(exc), "trader run --live needs it too")
+    if collateral.balance <= 0:
+        return fail(
+            "collateral",
+            f"{decimal_text(collateral.balance)} pUSD in the wallet",
+            "deposit pUSD: with none, every buy is refused (RISK_BUYING_POWER)",
+        )
     if collateral.missing_allowances:
         return fail(
             "collateral",
@@ -291,6 +325,49 @@ async def check_collateral(settings: Settings) -> Check:
             "`trader run --live` refuses every order (RISK_ALLOWANCE_MISSING)",
         )
     return ok("collateral", f"{decimal_text(collateral.balance)} pUSD, exchange allowance set")
+
+
+def check_http_port(settings: Settings) -> Check:
+    """`trader run`'s own early check of its HTTP address: free, and an address of this machine."""
+    listen = http_listen(settings)
+    try:
+        check_port_free(listen)
+    except ConfigError as exc:
+        return fail("http port", str(exc).split(": ", 1)[0], str(exc).split(": ", 1)[-1])
+    return ok("http port", f"{listen.host}:{listen.port} is free" if listen.port else "0: a free port is chosen")
+
+
+async def check_restrictions(settings: Settings) -> Check:
+    """The venue's trading restrictions for this account: closed-only, the rate-limit tier, and whether the venue
+    takes order requests at all (a cancel of an order that does not exist: 425 restarting, 503 trading disabled)."""
+    if not _keys_usable(settings):
+        return skip("restrictions", "the keys are not usable (see keys)")
+    try:
+        async with _account(settings) as (_, rest):
+            closed_only = await rest.closed_only()
+            try:
+                tier = await rest.rate_limit_tier()
+            except VenueRequestError:  # informative only: `trader run` assumes the standard tier until told
+                tier = None
+            try:
+                await rest.cancel(PROBE_ORDER_ID)
+            except VenueRequestError as exc:  # any other refusal of that id is an answer too: requests are taken
+                if exc.restriction is not None:
+                    return fail(
+                        "restrictions",
+                        f"the venue refuses order requests now: {exc.restriction} ({exc})",
+                        "wait: `trader run` holds new orders until the venue takes them again",
+                    )
+    except VenueError as exc:
+        return fail("restrictions", f"{type(exc).__name__}: {exc}", "are the keys this venue's account?")
+    tier_text = f"rate-limit tier {tier}" if tier else "rate-limit tier not named (the standard one is assumed)"
+    if closed_only:
+        return fail(
+            "restrictions",
+            f"the account is in closed-only mode; {tier_text}",
+            "the venue refuses every buy: only sells that reduce positions pass (ask Polymarket why)",
+        )
+    return ok("restrictions", f"not closed-only, the venue takes order requests; {tier_text}")
 
 
 def _venue_checked(settings: Settings) -> bool:
@@ -332,9 +409,13 @@ async def run_checks(environ: Mapping[str, str], env_file: Path) -> list[Check]:
         checks.append(await _bounded("venue ws user", lambda: check_websocket("venue ws user", endpoints.ws_user_url)))
     else:
         checks.append(skip("venue", "the simulated venue runs in-process (TRADER_RUN__VENUE=sim)"))
-    checks.append(check_keys(settings))
+    checks.append(check_http_port(settings))
+    keys = check_keys(settings)
+    checks.append(keys)
     if rest_ok:
         checks.append(await _bounded("collateral", lambda: check_collateral(settings)))
+        if keys.status == "OK":
+            checks.append(await _bounded("restrictions", lambda: check_restrictions(settings)))
     return checks
 
 

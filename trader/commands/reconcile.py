@@ -16,14 +16,24 @@ Compared, and printed as one JSON report on standard output:
 - trades (our fills, keyed by trade id and order id) missing on either side, or with another status, price or size.
   A trade the store holds as FAILED does not count as missing at the venue.
 
+Trades still settling are not differences. Right after a stop, the venue is still settling our last trades (MATCHED,
+then MINED, then CONFIRMED on chain): their status moves on while the store keeps the last one the engine heard.
+So, when the only differences about a trade are its status and the venue's is not final yet, or about a token's
+shares and its trades at the venue are not final yet (by at most their size), reconcile waits for them, re-reading
+the venue every `SETTLE_POLL_SECS` for at most `--settle-secs` (default 60; 0 does not wait). Those that settle
+drop out; those still settling then are reported apart, under `"settling"`, and do not count as differences. A trade
+the store holds at an earlier step (MATCHED, MINED) that the venue has CONFIRMED is reported under
+`"trades": {"status_behind": [...]}`, and does not count either: nothing is wrong but the store's news (`--fix` writes
+the final status).
+
 `--fix` writes the venue's view into the store and lists each change under `"fixed"`: orders only the venue has
 open are recorded; orders only the store has open get the venue's final state (or CANCELED with reason
 NOT_AT_VENUE when the venue does not know them); fills are corrected; trades only the venue has are recorded,
 trades only the store has are marked FAILED, status changes are applied; positions take the venue's share counts
 (keeping the average cost). The comparison then runs again and is reported under `"after_fix"`.
 
-Exit status: 0 the store and the venue agree (after the fix, with --fix), 1 they differ or the venue or the store
-could not be read, 2 bad arguments or settings.
+Exit status: 0 the store and the venue agree (after the fix, with --fix), trades still settling apart, 1 they differ
+or the venue or the store could not be read, 2 bad arguments or settings.
 """
 
 from __future__ import annotations
@@ -75,6 +85,9 @@ EXIT_AGREE: Final = 0
 EXIT_DIFFER: Final = 1
 #: Each phase (connect, read the venue, read the store, fix) must finish within this.
 PHASE_TIMEOUT_SECS: Final = 120.0
+#: How long reconcile waits, by default, for trades still settling at the venue; and how often it asks meanwhile.
+SETTLE_SECS: Final = 60.0
+SETTLE_POLL_SECS: Final = 1.0
 NOT_AT_VENUE: Final = "NOT_AT_VENUE"
 RECONCILED: Final = "RECONCILED"
 
@@ -86,7 +99,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--database-url", metavar="URL", help="sqlite:PATH or postgresql://... (default TRADER_DATABASE_URL)"
     )
     parser.add_argument("--fix", action="store_true", help="update the store to the venue's truth, then compare again")
+    parser.add_argument(
+        "--settle-secs",
+        type=_settle_secs,
+        default=SETTLE_SECS,
+        metavar="SECS",
+        help=f"wait at most this long for trades still settling at the venue (default {SETTLE_SECS:g}; 0: no wait)",
+    )
     add_env_file_argument(parser)
+
+
+def _settle_secs(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= 3600:  # an hour: beyond it, waiting is not what the operator wants
+        raise argparse.ArgumentTypeError(f"must be within [0, 3600], got {text}")
+    return value
 
 
 # -- connecting (shared with `trader flatten`) ---------------------------------------------------------------------
@@ -222,6 +252,67 @@ class Differences:
                 ],
             },
         }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settling:
+    """What settlement in progress explains: not differences (see the module docstring)."""
+
+    trades: tuple[tuple[TradeRecord, VenueTrade], ...] = ()  # only the status differs; the venue's is not final
+    positions: tuple[PositionDiff, ...] = ()  # the token's trades at the venue are not final and cover the gap
+    status_behind: tuple[tuple[TradeRecord, VenueTrade], ...] = ()  # stored MATCHED/MINED, CONFIRMED at the venue
+
+    @property
+    def in_flight(self) -> bool:
+        """Whether waiting may help: something still settles at the venue."""
+        return bool(self.trades or self.positions)
+
+
+def set_apart_settling(diff: Differences, venue: VenueView) -> tuple[Differences, Settling]:
+    """`diff` without what settlement in progress explains, and that part."""
+    settling: list[tuple[TradeRecord, VenueTrade]] = []
+    behind: list[tuple[TradeRecord, VenueTrade]] = []
+    mismatched: list[tuple[TradeRecord, VenueTrade]] = []
+    for s, v in diff.trades_mismatched:
+        same_fill = (s.side, s.price, s.size) == (v.side, v.price, v.size)
+        if same_fill and s.status is not TradeStatus.FAILED and not v.status.is_terminal:
+            settling.append((s, v))
+        elif same_fill and not s.status.is_terminal and v.status is TradeStatus.CONFIRMED:
+            behind.append((s, v))
+        else:
+            mismatched.append((s, v))
+    disputed = {t.token_id for t in (*diff.trades_only_in_store, *(s for s, _ in mismatched))}
+    disputed |= {t.token_id for t in diff.trades_only_at_venue}
+    in_flight: dict[str, Decimal] = {}
+    for t in venue.trades:
+        if not t.status.is_terminal:
+            in_flight[t.token_id] = in_flight.get(t.token_id, ZERO) + t.size
+    positions: list[PositionDiff] = []
+    settling_positions: list[PositionDiff] = []
+    for p in diff.positions:
+        explained = p.token_id not in disputed and abs(p.venue - p.store) <= in_flight.get(p.token_id, ZERO)
+        (settling_positions if explained else positions).append(p)
+    rest = dataclasses.replace(diff, trades_mismatched=tuple(mismatched), positions=tuple(positions))
+    return rest, Settling(trades=tuple(settling), positions=tuple(settling_positions), status_behind=tuple(behind))
+
+
+def settling_json(settling: Settling, waited_secs: float) -> dict[str, object]:
+    return {
+        "waited_secs": round(waited_secs, 1),
+        "trades": [
+            {"trade_id": s.trade_id, "order_id": s.order_id, "store": str(s.status), "venue": str(v.status)}
+            for s, v in settling.trades
+        ],
+        "positions": [
+            {
+                "token_id": p.token_id,
+                "store": decimal_text(p.store),
+                "venue": decimal_text(p.venue),
+                "unsettled_trades_at_venue": p.unsettled_trades,
+            }
+            for p in settling.positions
+        ],
+    }
 
 
 def decimal_text(value: Decimal) -> str:
@@ -447,18 +538,48 @@ async def read_views(store: Store, venue: PolymarketVenue) -> tuple[StoreView, V
     return store_view, VenueView(open_orders=orders, trades=trades, shares=shares, unknown_tokens=unknown)
 
 
-async def reconcile(settings: Settings, url: str, *, fix: bool) -> tuple[int, dict[str, object]]:
+async def reconcile(
+    settings: Settings, url: str, *, fix: bool, settle_secs: float = SETTLE_SECS
+) -> tuple[int, dict[str, object]]:
     """(exit status, report)."""
     async with open_store(url) as store:
         await check_live_store(store, settings, url)
         async with open_live_venue(settings, "reconcile") as venue:
-            return await _reconcile(store, venue, fix=fix)
+            return await _reconcile(store, venue, fix=fix, settle_secs=settle_secs)
 
 
-async def _reconcile(store: Store, venue: PolymarketVenue, *, fix: bool) -> tuple[int, dict[str, object]]:
-    store_view, venue_view = await read_views(store, venue)
-    diff = compare(store_view, venue_view)
-    report: dict[str, object] = diff.to_json()
+async def compare_settled(
+    store: Store, venue: PolymarketVenue, settle_secs: float
+) -> tuple[StoreView, VenueView, Differences, Settling, float]:
+    """Read and compare; while trades still settling explain some differences, wait (at most `settle_secs`) and
+    read the venue again. (the views, the differences, what is still settling, the seconds waited)"""
+    started = trio.current_time()
+    deadline = started + settle_secs
+    while True:
+        store_view, venue_view = await read_views(store, venue)
+        diff, settling = set_apart_settling(compare(store_view, venue_view), venue_view)
+        if not settling.in_flight or trio.current_time() + SETTLE_POLL_SECS > deadline:
+            return store_view, venue_view, diff, settling, trio.current_time() - started
+        await trio.sleep(SETTLE_POLL_SECS)
+
+
+def _report(diff: Differences, settling: Settling, waited_secs: float) -> dict[str, object]:
+    report = diff.to_json()
+    trades = report["trades"]
+    assert isinstance(trades, dict)
+    trades["status_behind"] = [
+        {"trade_id": s.trade_id, "order_id": s.order_id, "store": str(s.status), "venue": str(v.status)}
+        for s, v in settling.status_behind
+    ]
+    report["settling"] = settling_json(settling, waited_secs)
+    return report
+
+
+async def _reconcile(
+    store: Store, venue: PolymarketVenue, *, fix: bool, settle_secs: float = SETTLE_SECS
+) -> tuple[int, dict[str, object]]:
+    store_view, venue_view, diff, settling, waited = await compare_settled(store, venue, settle_secs)
+    report = _report(diff, settling, waited)
     report["checked"] = {
         "store_open_orders": len(store_view.open_orders),
         "venue_open_orders": len(venue_view.open_orders),
@@ -469,10 +590,16 @@ async def _reconcile(store: Store, venue: PolymarketVenue, *, fix: bool) -> tupl
     }
     if not fix:
         return (EXIT_AGREE if diff.agree else EXIT_DIFFER), report
+    # The statuses of trades still settling and of those the store has behind are written too (positions are not:
+    # their trades are still on their way).
+    statuses = (*diff.trades_mismatched, *settling.trades, *settling.status_behind)
     with trio.fail_after(PHASE_TIMEOUT_SECS):
-        report["fixed"] = await fix_store(store, venue, diff, venue_view, now_ns=time.time_ns())
-    after = compare(*await read_views(store, venue))
-    report["after_fix"] = after.to_json()
+        report["fixed"] = await fix_store(
+            store, venue, dataclasses.replace(diff, trades_mismatched=statuses), venue_view, now_ns=time.time_ns()
+        )
+    store_after, venue_after = await read_views(store, venue)
+    after, after_settling = set_apart_settling(compare(store_after, venue_after), venue_after)
+    report["after_fix"] = _report(after, after_settling, 0.0)
     return (EXIT_AGREE if after.agree else EXIT_DIFFER), report
 
 
@@ -483,7 +610,7 @@ def run(args: argparse.Namespace) -> int:
     settings.keys.credentials()
     configure_logging(level=settings.run.log_level, fmt=settings.run.log_format)
     try:
-        status, report = trio.run(partial(reconcile, fix=args.fix), settings, url)
+        status, report = trio.run(partial(reconcile, fix=args.fix, settle_secs=args.settle_secs), settings, url)
     except Exception as exc:
         print(f"trader: {describe_failure(exc)}", file=sys.stderr)
         return EXIT_DIFFER

@@ -180,10 +180,10 @@ def check_before_start(settings: Settings) -> None:
         check_file_writable(Path(run.summary_json), what=f"--summary-json {run.summary_json}")
     if run.venue is VenueKind.SIM:
         _check_scenario(settings)
-    check_port_free(_http_listen(settings))
+    check_port_free(http_listen(settings))
 
 
-def _http_listen(settings: Settings) -> Listen:
+def http_listen(settings: Settings) -> Listen:
     http = settings.http
     return Listen(http.host, http.port, "HTTP", "--http-port or TRADER_HTTP__PORT", "--http-host or TRADER_HTTP__HOST")
 
@@ -217,7 +217,7 @@ def for_the_operator(exc: BaseException, settings: Settings) -> BaseException:
         hint = "" if settings.run.venue is VenueKind.SIM else " (is the venue up, and TRADER_ENDPOINTS__* right?)"
         return RuntimeFailure(f"venue: {exc}{hint}")
     if is_bind_error(exc):  # the HTTP server's port, taken after the check
-        return ConfigError(bind_error(exc, _http_listen(settings)))
+        return ConfigError(bind_error(exc, http_listen(settings)))
     return exc
 
 

@@ -67,13 +67,17 @@ from trader.domain.feed import (
 from trader.domain.market import Market
 from trader.engine.books import Books, ConnectionLiveness, MarketCell, TokenBook
 from trader.infra.backoff import Backoff, BackoffCounter
+from trader.infra.histogram import Histogram, HistogramSnapshot
 from trader.infra.ticks import Ticker
 from trader.venues.base import MarketFeed, MarketFeedConnection
 from trader.venues.errors import VenueConnectionError, VenueDisconnected
 
-__all__ = ["MarketDataService", "MarketDataSettings", "MarketDataStatistics"]
+__all__ = ["FEED_LATENCY_BUCKETS_SECS", "MarketDataService", "MarketDataSettings", "MarketDataStatistics"]
 
 log = structlog.get_logger(__name__)
+
+# Feed latency (local receive time minus the venue's timestamp), seconds: from a colocated feed to a congested one.
+FEED_LATENCY_BUCKETS_SECS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 #: Suspect reasons (stable codes).
 BEST_PRICE_MISMATCH = "BEST_PRICE_MISMATCH"
@@ -136,6 +140,7 @@ class MarketDataStatistics:
     feed_latency_p50_ms: float | None
     feed_latency_p99_ms: float | None
     feed_latency_max_ms: float | None
+    feed_latency: HistogramSnapshot  # every sample since start, in seconds (Prometheus computes percentiles from it)
 
 
 class _Rate:
@@ -231,6 +236,7 @@ class MarketDataService:
         self._resyncs = 0
         self._pings = 0
         self._latencies: deque[float] = deque(maxlen=self._settings.latency_samples)
+        self._latency_histogram = Histogram(FEED_LATENCY_BUCKETS_SECS)
         for cell in books.markets.values():
             self._place(cell)
 
@@ -433,7 +439,9 @@ class MarketDataService:
             if not latency_recorded:
                 ts_event_ms = getattr(event, "ts_event_ms", None)
                 if ts_event_ms is not None:
-                    self._latencies.append(self._wall_ns() / 1e6 - ts_event_ms)
+                    latency_ms = self._wall_ns() / 1e6 - ts_event_ms
+                    self._latencies.append(latency_ms)
+                    self._latency_histogram.observe(latency_ms / 1000)
                     latency_recorded = True
             if isinstance(event, PriceChange):
                 self._apply_price_change(shard, event, now, changed)
@@ -563,6 +571,7 @@ class MarketDataService:
             feed_latency_p50_ms=_quantile(latencies, 0.5),
             feed_latency_p99_ms=_quantile(latencies, 0.99),
             feed_latency_max_ms=latencies[-1] if latencies else None,
+            feed_latency=self._latency_histogram.snapshot(),
         )
 
     def shard_assets(self) -> list[list[str]]:

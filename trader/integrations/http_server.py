@@ -174,13 +174,13 @@ async def _respond(send: Send, status: int, body: bytes, content_type: str) -> N
 
 
 async def run_http_server(
-    app: OperatorApp,
+    app: Any,  # an ASGI application: `OperatorApp`, or the engine's web app that mounts it
     settings: HttpSettings,
     *,
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve `app` until cancelled or `shutdown_trigger` returns; `task_status.started` gets the base URL."""
+    """Serve the ASGI `app` until cancelled or `shutdown_trigger` returns; `task_status.started` gets the base URL."""
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
     config.accesslog = None
@@ -189,9 +189,7 @@ async def run_http_server(
     config.keep_alive_max_requests = 1_000_000
 
     async with trio.open_nursery() as nursery:
-        binds: list[str] = await nursery.start(
-            partial(serve, app, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
-        )
+        binds: list[str] = await nursery.start(partial(serve, app, config, shutdown_trigger=shutdown_trigger))
         url = binds[0]
         log.info("http_server_started", url=url)
         task_status.started(url)

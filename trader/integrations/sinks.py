@@ -47,6 +47,7 @@ from trader.integrations.store.base import (
     CapitalOpRecord,
     CapitalOpState,
     DailyPnlRecord,
+    EquitySample,
     IntentRecord,
     IntentState,
     OpportunityRecord,
@@ -523,6 +524,9 @@ class WriteBehindStore:
     async def load_daily_pnl(self, day: dt.date) -> DailyPnlRecord | None:
         return await self.store.load_daily_pnl(day)
 
+    async def load_equity(self, *, since_ns: int | None = None) -> list[EquitySample]:
+        return await self.store.load_equity(since_ns=since_ns)
+
     async def load_risk_events(self, *, since_ns: int | None = None) -> list[RiskEventRecord]:
         return await self.store.load_risk_events(since_ns=since_ns)
 
@@ -560,6 +564,9 @@ class WriteBehindStore:
 
     async def record_daily_pnl(self, pnl: DailyPnlRecord) -> None:
         await self._queue("record_daily_pnl", partial(self.store.record_daily_pnl, pnl))
+
+    async def record_equity(self, sample: EquitySample) -> None:
+        await self._queue("record_equity", partial(self.store.record_equity, sample))
 
     async def record_paper_wallet(self, wallet: PaperWalletRecord) -> None:
         await self._queue("record_paper_wallet", partial(self.store.record_paper_wallet, wallet))

@@ -19,6 +19,7 @@ from trader.integrations.store.base import (
     CapitalOpRecord,
     DailyPnlRecord,
     DuplicateKeyError,
+    EquitySample,
     IntentRecord,
     IntentState,
     OpportunityRecord,
@@ -51,6 +52,7 @@ class MemoryStore:
     risk_events: list[RiskEventRecord] = field(default_factory=list)
     markets: dict[str, Market] = field(default_factory=dict)
     daily_pnl: dict[dt.date, DailyPnlRecord] = field(default_factory=dict)
+    equity: dict[int, EquitySample] = field(default_factory=dict)
     sniped: dict[str, SnipedMarket] = field(default_factory=dict)
     opportunities: list[OpportunityRecord] = field(default_factory=list)
     capital_ops: dict[str, CapitalOpRecord] = field(default_factory=dict)
@@ -179,6 +181,14 @@ class MemoryStore:
     async def load_daily_pnl(self, day: dt.date) -> DailyPnlRecord | None:
         await self._read()
         return self.daily_pnl.get(day)
+
+    async def record_equity(self, sample: EquitySample) -> None:
+        await self._write()
+        self.equity[sample.ts_ns] = sample
+
+    async def load_equity(self, *, since_ns: int | None = None) -> list[EquitySample]:
+        await self._read()
+        return [self.equity[ts] for ts in sorted(self.equity) if since_ns is None or ts >= since_ns]
 
     async def record_risk_event(self, event: RiskEventRecord) -> None:
         await self._write()

@@ -8,6 +8,9 @@ from trader.integrations.store.base import (
     DuplicateKeyError as DuplicateKeyError,
 )
 from trader.integrations.store.base import (
+    EquitySample as EquitySample,
+)
+from trader.integrations.store.base import (
     IntentRecord as IntentRecord,
 )
 from trader.integrations.store.base import (

@@ -11,6 +11,7 @@ answers (`resolve_intent`). At restart it loads what it needs to carry on safely
 - `load_paper_wallet()`: the paper venue's cash (and what resting buys reserved of it) as of its last change, so a
   restart does not hand back the starting cash while keeping the positions.
 - `load_daily_pnl(day)`: the risk day's PnL and its `baseline`, so a restart does not reset the daily-loss limit.
+- `load_equity()`: the account's equity over time (`record_equity`, a sample a minute), for `trader report`.
 
 Scope: a database keeps ONE account's records, paper or live, on one venue, one wallet (`StoreScope`). The first
 run claims the database (`claim_scope`); `check_scope` refuses any other (`StoreScopeMismatch`), so that paper and
@@ -230,6 +231,18 @@ class DailyPnlRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EquitySample:
+    """What the account was worth at `ts_ns` (pUSD at the marks then; positions without a mark at their cost)."""
+
+    ts_ns: int
+    equity: Decimal
+    cash: Decimal
+    positions_value: Decimal
+    realized_pnl: Decimal  # since inception
+    unrealized_pnl: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PaperWalletRecord:
     """The paper venue's wallet: `cash` (all its pUSD) and `reserved` (what resting buys held back of it)."""
 
@@ -394,6 +407,14 @@ class Store(Protocol):
 
     async def record_daily_pnl(self, pnl: DailyPnlRecord) -> None: ...
     async def load_daily_pnl(self, day: dt.date) -> DailyPnlRecord | None: ...
+
+    async def record_equity(self, sample: EquitySample) -> None:
+        """Keep one equity sample (a second one at the same `ts_ns` replaces it)."""
+        ...
+
+    async def load_equity(self, *, since_ns: int | None = None) -> list[EquitySample]:
+        """The equity samples from `since_ns` on, oldest first."""
+        ...
 
     async def record_risk_event(self, event: RiskEventRecord) -> None: ...
     async def load_risk_events(self, *, since_ns: int | None = None) -> list[RiskEventRecord]: ...

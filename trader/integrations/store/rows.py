@@ -35,6 +35,7 @@ from trader.integrations.store.base import (
     CapitalOpRecord,
     CapitalOpState,
     DailyPnlRecord,
+    EquitySample,
     IntentRecord,
     IntentState,
     OpportunityRecord,
@@ -386,6 +387,41 @@ UPSERT_DAILY_PNL = """
         updated_at_ns = excluded.updated_at_ns, baseline = excluded.baseline
 """
 SELECT_DAILY_PNL = "SELECT day, realized, unrealized, fees, updated_at_ns, baseline FROM daily_pnl WHERE day = $1"
+
+
+UPSERT_EQUITY = """
+    INSERT INTO equity_samples (ts_ns, equity, cash, positions_value, realized_pnl, unrealized_pnl)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (ts_ns) DO UPDATE SET
+        equity = excluded.equity, cash = excluded.cash, positions_value = excluded.positions_value,
+        realized_pnl = excluded.realized_pnl, unrealized_pnl = excluded.unrealized_pnl
+"""
+SELECT_EQUITY_SINCE = """
+    SELECT ts_ns, equity, cash, positions_value, realized_pnl, unrealized_pnl FROM equity_samples
+    WHERE ts_ns >= $1 ORDER BY ts_ns
+"""
+
+
+def equity_values(sample: EquitySample) -> Values:
+    return (
+        sample.ts_ns,
+        str(sample.equity),
+        str(sample.cash),
+        str(sample.positions_value),
+        str(sample.realized_pnl),
+        str(sample.unrealized_pnl),
+    )
+
+
+def equity_from_row(r: Row) -> EquitySample:
+    return EquitySample(
+        ts_ns=r[0],
+        equity=Decimal(r[1]),
+        cash=Decimal(r[2]),
+        positions_value=Decimal(r[3]),
+        realized_pnl=Decimal(r[4]),
+        unrealized_pnl=Decimal(r[5]),
+    )
 
 
 def position_values(position: Position, *, ts_ns: int) -> Values:

@@ -18,6 +18,7 @@ from trader.integrations.store import rows
 from trader.integrations.store.base import (
     CapitalOpRecord,
     DailyPnlRecord,
+    EquitySample,
     IntentRecord,
     IntentState,
     OpportunityRecord,
@@ -119,6 +120,12 @@ class SqlStore(abc.ABC):
     async def load_daily_pnl(self, day: dt.date) -> DailyPnlRecord | None:
         row = await self._fetchrow(rows.SELECT_DAILY_PNL, rows.day_value(day))
         return None if row is None else rows.daily_pnl_from_row(row)
+
+    async def record_equity(self, sample: EquitySample) -> None:
+        await self._execute(rows.UPSERT_EQUITY, *rows.equity_values(sample))
+
+    async def load_equity(self, *, since_ns: int | None = None) -> list[EquitySample]:
+        return [rows.equity_from_row(r) for r in await self._fetch(rows.SELECT_EQUITY_SINCE, rows.since(since_ns))]
 
     # -- risk events ----------------------------------------------------------------------------------------------
 

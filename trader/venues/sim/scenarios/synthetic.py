@@ -27,8 +27,8 @@ appears):
   YES wins, chosen by the fair values (in the incomplete event the unlisted "other" may win: every listed NO wins),
   and a new event of the same kind is listed in its place, so baskets keep coming;
 - new standalone markets are listed at `new_market_rate_per_min` (announced with `new_market`, in Gamma and the
-  CLOB at once), each quoted by a maker of its own and living its own lifetime; while fewer unlinked markets are
-  listed than at the start, a new one is unlinked, so binary gaps go on after the first markets resolve;
+  CLOB at once), each quoted by a maker of its own and living its own lifetime; an unlinked market that resolves
+  is replaced at once by a new unlinked one, so binary gaps go on after the first markets resolve;
 - `market_lifetime_secs=0` and `new_market_rate_per_min=0` turn it off.
 
 `static` is the same listing and initial books with no motion (`moving=False`) and no lifecycle.
@@ -404,6 +404,8 @@ class SyntheticScenario:
             if exchange.resolution(quoter.market.condition_id) is None:
                 exchange.resolve(quoter.market.condition_id, winner, now)
                 self.stats["resolved"] += 1
+        if len(self._unlinked) < self._unlinked_at_start and any(not q.market.complementary for q in members):
+            self._list_market(exchange, now)  # an unlinked market ended: another takes its place at once
         for complete, event_group, _event in list(self._event_groups):
             if event_group is group:  # a neg-risk event ended: another of its kind is listed, so the baskets go on
                 self._event_groups.remove((complete, event_group, _event))
