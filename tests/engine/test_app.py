@@ -114,6 +114,7 @@ async def test_operator_http_status_metrics_and_emergency_stop(tmp_path: Path) -
         funds = status["funds"]
         assert Decimal(funds["balance"]) == Decimal(funds["available"]) + Decimal(funds["reserved"]) > 0
         assert (funds["missing_allowances"], funds["balance_rejections"]) == ([], 0)
+        assert (funds["cash_corrections"], funds["last_correction"]) == (0, None)  # paper: its own book of the wallet
         metrics = (await run.http.get("/metrics")).text
         assert "trader_md_frames_total" in metrics
         assert "trader_fills_total" in metrics
