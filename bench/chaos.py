@@ -37,7 +37,8 @@ JSON line per scenario, the last line the totals:
   the wallet's pUSD);
 - `recover_secs` (from the fault's end, or each restart, to `/ready` 200 with trading ACTIVE, every breaker closed and
   no order in doubt), `rss_mb` (the
-  engine's largest resident memory seen), and what was traded: `orders`, `trades`, `refusals`.
+  engine's largest resident memory seen), what was traded (`orders`, `trades`, `refusals`), and for a fault phase
+  `during`: the trading states the engine went through and when each breaker first opened (seconds into the fault).
 
 Exit status 1 when any wrong-outcome count is not 0 (or a scenario could not run), else 0.
 """
@@ -666,17 +667,7 @@ class Bench:
                 self._sleep(engine, 3.0)
             notes["drops"] = drops
         else:
-            self._sleep(engine, secs * 0.3)
-            status = engine.status() or {}
-            notes["during"] = {
-                "trading_state": status.get("trading_state"),
-                "breakers_open": sorted(
-                    f
-                    for f, b in (status.get("breakers") or {}).items()
-                    if isinstance(b, dict) and str(b.get("state")).lower() == "open"
-                ),
-            }
-            self._sleep(engine, secs * 0.7)
+            notes["during"] = self._watch(engine, secs)
         if name == "pg_outage":
             assert self.pg is not None
             self.pg.start()
@@ -686,6 +677,24 @@ class Bench:
         elif name == "ws_stall":
             sim.fault("resume_ws")
         sim.clear()
+
+    def _watch(self, engine: Engine, secs: float) -> dict[str, Any]:
+        """The engine during a fault, sampled every half second: the trading states it went through, and when each
+        breaker first opened (seconds into the fault)."""
+        started = time.monotonic()
+        states: list[str] = []
+        opened: dict[str, float] = {}
+        while time.monotonic() < started + secs:
+            engine.sample_rss()
+            status = engine.status() or {}
+            state = str(status.get("trading_state"))
+            if not states or states[-1] != state:
+                states.append(state)
+            for family, breaker in (status.get("breakers") or {}).items():
+                if isinstance(breaker, dict) and str(breaker.get("state")).lower() == "open":
+                    opened.setdefault(family, round(time.monotonic() - started, 1))
+            time.sleep(0.5)
+        return {"trading_states": states, "breaker_opened_after_secs": opened}
 
     def close(self) -> None:
         if self.pg is not None:
