@@ -38,7 +38,8 @@ JSON line per scenario, the last line the totals:
 - `recover_secs` (from the fault's end, or each restart, to `/ready` 200 with trading ACTIVE, every breaker closed and
   no order in doubt), `rss_mb` (the
   engine's largest resident memory seen), what was traded (`orders`, `trades`, `refusals`), and for a fault phase
-  `during`: the trading states the engine went through and when each breaker first opened (seconds into the fault).
+  `during`: the trading states the engine went through, and when each breaker first counted a failure and first
+  opened (seconds into the fault, sampled every 0.5 s).
 
 Exit status 1 when any wrong-outcome count is not 0 (or a scenario could not run), else 0.
 """
@@ -684,17 +685,29 @@ class Bench:
         started = time.monotonic()
         states: list[str] = []
         opened: dict[str, float] = {}
+        failed: dict[str, float] = {}
+        before: dict[str, int] = {}
         while time.monotonic() < started + secs:
             engine.sample_rss()
             status = engine.status() or {}
             state = str(status.get("trading_state"))
             if not states or states[-1] != state:
                 states.append(state)
+            now = round(time.monotonic() - started, 1)
             for family, breaker in (status.get("breakers") or {}).items():
-                if isinstance(breaker, dict) and str(breaker.get("state")).lower() == "open":
-                    opened.setdefault(family, round(time.monotonic() - started, 1))
+                if not isinstance(breaker, dict):
+                    continue
+                failures = int(breaker.get("failures") or 0)
+                if before.setdefault(family, failures) < failures:
+                    failed.setdefault(family, now)
+                if str(breaker.get("state")).lower() == "open":
+                    opened.setdefault(family, now)
             time.sleep(0.5)
-        return {"trading_states": states, "breaker_opened_after_secs": opened}
+        return {
+            "trading_states": states,
+            "breaker_first_failure_after_secs": failed,
+            "breaker_opened_after_secs": opened,
+        }
 
     def close(self) -> None:
         if self.pg is not None:
