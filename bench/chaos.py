@@ -293,7 +293,7 @@ class Engine:
             return None
 
     def status(self) -> dict[str, Any] | None:
-        reply = self.get("/status")
+        reply = self.get("/status?full=1")  # the short /status has no breakers, capital or funds
         if reply is None or reply.status_code != 200:
             return None
         result: dict[str, Any] = reply.json()

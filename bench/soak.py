@@ -79,10 +79,9 @@ def _free_port() -> int:
 
 
 def _sample(http: httpx.Client) -> dict[str, Any]:
-    status = http.get("/status").json()
+    status = http.get("/status", params={"full": "1"}).json()
     metrics = _metrics(http.get("/metrics").text)
-    orders = _labelled(metrics, "trader_orders", "outcome")
-    rejections = Counter({k.removeprefix("rejected:"): v for k, v in orders.items() if k.startswith("rejected:")})
+    rejections = _labelled(metrics, "trader_orders_rejected", "reason")
     strategies = status.get("strategies", {})
     return {
         "fills": int(metrics.get("trader_fills", {}).get("", 0)),

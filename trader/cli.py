@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "order": ("trader.commands.order", "order tools: `trader order sign` signs a CLOB V2 order read from stdin"),
     "sim": ("trader.commands.sim", "run the simulated Polymarket venue on loopback"),
     "watch": ("trader.commands.watch", "stream chosen markets and print top of book and book health"),
+    "status": ("trader.commands.status", "how a running engine is doing: state, halt reason, money, refusals"),
     "stop": ("trader.commands.stop", "emergency-stop a running engine (or --resume it) through its HTTP server"),
     "reconcile": ("trader.commands.reconcile", "compare the store with the venue for our key; --fix the store"),
     "flatten": ("trader.commands.flatten", "cancel all our orders, then sell every position back into the book"),
@@ -45,10 +46,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "trades": ("trader.commands.trades", "our fills from the store: prices, fees, settlement status (--csv)"),
     "report": ("trader.commands.report", "write a self-contained HTML report: equity, daily PnL, per strategy"),
     "doctor": ("trader.commands.doctor", "check Python, settings, database, Redis, venue endpoints, clock and keys"),
+    "record": ("trader.commands.record", "record the market channel of the selected markets to compressed files"),
+    "replay": ("trader.commands.replay", "serve a recording on the simulated venue's WebSocket and REST"),
+    "backtest": ("trader.commands.backtest", "run the strategies over a recording or the quotes data, with a report"),
 }
 
 #: The commands that run until Ctrl+C: it is how they are stopped, so it exits 0.
-STOPPED_BY_CTRL_C = frozenset({"sim", "watch"})
+STOPPED_BY_CTRL_C = frozenset({"sim", "watch", "record", "replay"})
 
 EPILOG = """\
 exit status: 0 done; 1 a failure at run time (a server down or refusing); 2 bad usage or configuration (an

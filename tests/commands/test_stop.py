@@ -34,6 +34,9 @@ class FakeControl:
     def status(self) -> Mapping[str, object]:
         return {}
 
+    def brief_status(self) -> Mapping[str, object]:
+        return {}
+
     async def emergency_stop(self, reason: str) -> None:
         self.stops.append(reason)
 

@@ -108,7 +108,7 @@ async def test_operator_http_status_metrics_and_emergency_stop(tmp_path: Path) -
         assert (await run.http.get("/health")).status_code == 200
         ready = await run.http.get("/ready")
         assert ready.json()["checks"]["venue_reachable"] is True
-        status = (await run.http.get("/status")).json()
+        status = (await run.http.get("/status?full=1")).json()
         assert status["trading_state"] == "ACTIVE"
         assert status["markets"] == 10
         funds = status["funds"]

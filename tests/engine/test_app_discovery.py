@@ -75,7 +75,7 @@ async def run_against_sim(tmp_path: Path, gamma: GammaConfig, *, events: int = 2
                     while len(neg_risk.current) < events:  # noqa: ASYNC110 - they are read right after discovery
                         await trio.sleep(0.05)
                 async with httpx.AsyncClient(base_url=engine.http_url) as http:
-                    discovery = (await http.get("/status")).json()["discovery"]
+                    discovery = (await http.get("/status?full=1")).json()["discovery"]
                     metrics = (await http.get("/metrics")).text
                 stop.set()
     warnings = [str(e["event"]) for e in logs if e["log_level"] in ("warning", "error", "critical")]

@@ -111,7 +111,7 @@ async def test_live_run_leaves_its_record_in_postgres_and_every_fill_on_redis(pg
             execution = run.engine.execution  # type: ignore[attr-defined]
             sim = run.engine.sim  # type: ignore[attr-defined]
             await wait_for(lambda: execution.statistics().orders.fills >= 4)
-            status = (await run.http.get("/status")).json()
+            status = (await run.http.get("/status?full=1")).json()
             assert status["store"]["available"] is True
             assert status["sinks"]["store"]["available"] is True
             assert status["sinks"]["redis"]["delivered"] > 0
@@ -312,7 +312,7 @@ async def test_slack_and_the_in_process_bus_hear_fills_storms_stops_and_the_dail
             assert stopped.status_code == 200
             await wait_for(lambda: any("EMERGENCY STOP (http)" in m for m in hook.messages))
             recent = {e.type for e in engine.outputs.memory.recent()}
-            status = (await run.http.get("/status")).json()
+            status = (await run.http.get("/status?full=1")).json()
         nursery.cancel_scope.cancel()
     messages = "\n".join(hook.messages)
     assert ":warning: Trading HALTED (was ACTIVE): EMERGENCY_STOP" in messages

@@ -50,7 +50,7 @@ async def test_a_live_run_rides_out_a_restart_and_the_post_only_window(tmp_path:
 
         sim.faults.restart(secs=600, post_only_secs=POST_ONLY_SECS)
         await wait_for(lambda: manager.statistics().restart_retries >= 1)  # refused with 425, and sent again
-        status = (await run.http.get("/status")).json()["venue_restrictions"]
+        status = (await run.http.get("/status?full=1")).json()["venue_restrictions"]
         assert [a["restriction"] for a in status["active"]] == ["RESTARTING"]
         ready = await run.http.get("/ready")
         assert (ready.status_code, ready.json()["checks"]["venue_accepts_orders"]) == (503, False)

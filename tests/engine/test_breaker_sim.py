@@ -52,7 +52,7 @@ async def test_the_orders_breaker_opens_within_2s_of_the_order_endpoint_failing_
         assert reads.state is BreakerState.CLOSED  # the lookups of the orders left in doubt answer fine
         assert reads.statistics().successes > 0
 
-        status = (await run.http.get("/status")).json()["breakers"]
+        status = (await run.http.get("/status?full=1")).json()["breakers"]
         assert status["orders"]["state"] == "open"
         assert status["orders"]["opens"] >= 1
         assert status["reads"]["state"] == "closed"

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from structlog.testing import capture_logs
 
 from trader.domain.enums import OrderStatus, OrderType
 from trader.domain.events import OrderReason, RiskRejected
@@ -397,3 +398,26 @@ async def test_abort_cuts_a_drain_short_at_once(autojump_clock: trio.testing.Moc
             h.service.abort()  # the operator's second Ctrl+C
         assert trio.current_time() - start == pytest.approx(0.25)
         assert venue.cancel_all_reasons == []  # aborted before the cancel-all could go out
+
+
+async def test_denials_while_halted_are_logged_once_then_counted_and_again_after_the_next_halt(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue = FakeVenue(wall=WALL)
+    async with running(venue) as h:
+        await h.service.emergency_stop("drill", by="the operator")
+        assert h.service.last_stop is not None
+        assert (h.service.last_stop.reason, h.service.last_stop.by) == ("drill", "the operator")
+        with capture_logs() as logs:
+            for n in range(5):
+                await h.send.send(intent(n))
+            await trio.testing.wait_all_tasks_blocked()
+            await h.service.resume()
+            await h.send_and_settle(intent(10))  # trading again: the next halt is said again
+            await h.service.emergency_stop("second drill")
+            await h.send.send(intent(11))
+            await trio.testing.wait_all_tasks_blocked()
+        denied = [e for e in logs if e["event"] == "intent_denied"]
+        assert [e["log_level"] for e in denied] == ["info", "debug", "debug", "debug", "debug", "info"]
+        assert "counted" in denied[0]["hint"]
+        assert h.service.statistics().intents_denied == {"TRADING_HALTED": 6}

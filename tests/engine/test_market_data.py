@@ -594,6 +594,29 @@ async def test_drops_are_all_counted_but_logged_sparingly(
     assert [e["count"] for e in logs if e["event"] == "market_frame_dropped"] == [1, 2, 4, 8]
 
 
+async def test_a_new_market_on_the_channel_is_handed_to_discovery(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, venue: FakeMarketVenue
+) -> None:
+    announced: list[str] = []
+    heard = trio.Event()
+
+    def on_new_market(condition_id: str) -> None:
+        announced.append(condition_id)
+        heard.set()
+
+    books = Books()
+    books.add(make_market(1))
+    service = MarketDataService(venue.feed(), books, settings(), on_new_market=on_new_market)
+    await nursery.start(service.run)
+    await books.wait_ready(make_market(1).condition_id)
+    captured = Path(__file__).parents[1] / "fixtures" / "polymarket" / "captured" / "ws_market_new_market_msg.json"
+    frame = json.loads(captured.read_text())  # as production sends it
+    await venue.send(frame)
+    with trio.fail_after(5):
+        await heard.wait()
+    assert announced == ["0x311d0c4b6671ab54af4970c06fcf58662516f5168997bdda209ec3db5aa6b0c1"]
+
+
 async def test_a_market_resolved_on_the_channel_is_closed_for_trading(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, venue: FakeMarketVenue
 ) -> None:

@@ -98,7 +98,9 @@ async def test_a_burst_of_intents_respects_a_standard_signers_buckets() -> None:
 
         assert canceled.status is OrderStatus.CANCELED
         assert sent_when_canceled < 1 + TOKENS  # the cancel did not wait behind the queue
-        assert cancel_secs < 1.0
+        # ... and came back long before the queue could have drained (>= 3.5 s at 40 a second): real time on a
+        # shared 2-core machine varies by a second, the queue's length does not
+        assert cancel_secs < (TOKENS - 60) / 40 / 2
         assert sim_429s(t) == 0  # the venue never had to refuse one
         stats = t.manager.statistics()
         assert stats.responses_429 == 0

@@ -137,7 +137,7 @@ async def test_a_wrong_api_secret_halts_trading_until_the_venue_takes_the_key(tm
             engine: Any = run.engine
             execution = engine.execution
             await wait_for(lambda: engine.venue_gate.halted_by is VenueProblem.AUTH_FAILED)
-            status = (await run.http.get("/status")).json()
+            status = (await run.http.get("/status?full=1")).json()
             assert status["trading_state"] == "HALTED"
             assert status["venue_health"]["halted_by"] == "VENUE_AUTH_FAILED"
             assert status["venue_health"]["auth_refusals"] >= 2
@@ -170,7 +170,7 @@ async def test_an_unreachable_rest_endpoint_halts_trading_until_it_answers_again
         pulled_at = trio.current_time()
         await wait_for(lambda: engine.venue_gate.halted_by is VenueProblem.UNREACHABLE)
         assert trio.current_time() - pulled_at < 10  # unreachable_secs (2 s), found by asking every 0.5 s
-        status = (await run.http.get("/status")).json()
+        status = (await run.http.get("/status?full=1")).json()
         assert status["trading_state"] == "HALTED"
         assert status["venue_health"]["no_answers"] >= 2
         assert "venue:VENUE_UNREACHABLE:halted" in alerts(engine)

@@ -81,7 +81,7 @@ async def test_postgres_down_halts_new_orders_then_trading_resumes_and_nothing_i
             ready = await run.http.get("/ready")
             assert ready.status_code == 503
             assert ready.json()["checks"]["store_writable"] is False
-            status = (await run.http.get("/status")).json()
+            status = (await run.http.get("/status?full=1")).json()
             assert status["trading_state"] == "HALTED"
             assert status["store"] == status["store"] | {"available": False, "halted_trading": True, "outages": 1}
             assert "trader_store_available 0.0" in (await run.http.get("/metrics")).text
@@ -147,7 +147,7 @@ async def test_redis_down_trading_continues_undelivered_events_are_counted(tmp_p
             await wait_for(lambda: execution.statistics().orders.fills >= fills + 2)  # trading goes on
             down = bus.sink_statistics()
             assert down.undelivered > 0
-            assert (await run.http.get("/status")).json()["sinks"]["redis"]["undelivered"] >= down.undelivered
+            assert (await run.http.get("/status?full=1")).json()["sinks"]["redis"]["undelivered"] >= down.undelivered
             metrics = (await run.http.get("/metrics")).text
             assert _sample(metrics, 'trader_sink_undelivered_total{sink="redis"}') >= down.undelivered
             assert _sample(metrics, 'trader_sink_available{sink="redis"}') == 0.0

@@ -25,6 +25,9 @@ class FakeControl:
     def status(self) -> Mapping[str, object]:
         return {"trading_state": "ACTIVE", "realized_pnl": Decimal("1.25")}
 
+    def brief_status(self) -> Mapping[str, object]:
+        return {"trading_state": "ACTIVE"}
+
     async def emergency_stop(self, reason: str) -> None:
         self.stops.append(reason)
 
@@ -57,8 +60,10 @@ async def test_health_ready_metrics_status() -> None:
         assert not_ready.json()["checks"]["books_fresh"] is False
         metrics = await client.get("/metrics")
         assert "trader_test_frames_total 3.0" in metrics.text
-        status = await client.get("/status")
+        assert (await client.get("/status")).json() == {"trading_state": "ACTIVE"}  # the short one by default
+        status = await client.get("/status?full=1")
         assert status.json() == {"trading_state": "ACTIVE", "realized_pnl": "1.25"}
+        assert (await client.get("/status?full=0")).json() == {"trading_state": "ACTIVE"}
         assert (await client.get("/nope")).status_code == 404
         assert (await client.post("/status")).status_code == 405
 

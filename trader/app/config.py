@@ -88,7 +88,9 @@ class RunSettings:
     - `drain_secs` (5): how long in-flight orders may take to finish on shutdown.
     - `cancel_resting_on_exit` (true): cancel our resting orders at the venue on shutdown.
     - `intent_buffer` (8): the bounded channel between strategies and execution.
-    - `log_level` (INFO), `log_format` (auto: console on a terminal, JSON otherwise).
+    - `log_level` (INFO), `log_format` (auto: console on a terminal, JSON otherwise; `--log-format` on `run`).
+    - `status_line_secs` (10): log a `status` line this often (state, equity, cash, locked, PnL, fills, refusals by
+      reason, book health); 0 turns it off.
     """
 
     venue: VenueKind = VenueKind.SIM
@@ -103,9 +105,12 @@ class RunSettings:
     intent_buffer: int = 8
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "console", "json"] = "auto"
+    status_line_secs: float = 10.0
 
     def __post_init__(self) -> None:
         check_positive_secs(self, "duration_secs", "drain_secs")
+        if not 0 <= self.status_line_secs < float("inf"):
+            raise ValueError("status_line_secs must be a number of seconds >= 0 (0 turns the status line off)")
         if self.starting_cash_usd < 0:
             raise ValueError("starting_cash_usd must not be negative")
         if not 1 <= self.intent_buffer <= 64:
@@ -200,7 +205,8 @@ class SelectionSettings:
     """`TRADER_MARKETS__*`: which markets to follow (Gamma discovery; empty selectors select all that pass the
     filters): `slugs`, `condition_ids`, `token_ids`, `tag_id`, `category`, `min_liquidity`, at most `max_markets`
     (100: the books, WebSocket subscriptions and strategy work the engine takes on; the first ones Gamma lists),
-    refreshed every `refresh_secs` (60) so new and closed markets are picked up without a restart. Discovery reads
+    refreshed every `refresh_secs` (60) so new and closed markets are picked up without a restart (a market the
+    venue announces on the market channel, `new_market`, is looked up at once and followed if selected). Discovery reads
     Gamma's whole listing, 100 markets a page, at most `max_pages` (50) pages: a bound on each refresh's time and
     traffic (Polymarket lists tens of thousands of open markets: select them with `tag_id`, `slugs`, ...); a
     selection wider than that is followed as far as it was read, and the discovery is reported incomplete."""

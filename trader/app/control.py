@@ -8,8 +8,12 @@ facade and the operator HTTP address.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NoReturn
 
+import structlog
 import trio
 
 from trader.app.alerts import StoreGate, VenueGate
@@ -17,15 +21,20 @@ from trader.app.config import Settings
 from trader.app.core import Core
 from trader.app.sinks import Outputs, Sinks, as_json
 from trader.app.venue import VenueSide
+from trader.app.views import by_count, halt_of, refusals_of
 from trader.domain.numbers import ZERO
 from trader.engine.books import BookHealth
 from trader.engine.breaker import BreakerState, EndpointFamily
 from trader.engine.execution import ExecutionService
 from trader.engine.market_data import MarketDataService
+from trader.infra.names import NAMES
+from trader.infra.ticks import Ticker
 from trader.integrations.store.engine_store import EngineStore
 from trader.venues.sim.venue import SimVenue
 
-__all__ = ["Control", "RunningEngine"]
+__all__ = ["Control", "RunningEngine", "log_status_lines"]
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +107,7 @@ class Control:
         }
 
     def status(self) -> dict[str, object]:
+        """Everything there is (`/status?full=1`): positions and orders by token id, every service's counters."""
         document: dict[str, object] = {
             "mode": self.mode,
             "venue": str(self.settings.run.venue),
@@ -210,12 +220,152 @@ class Control:
             "unrealized_pnl": str(portfolio.marked_unrealized_pnl(marks)),
         }
 
+    # -- the short views: `/status`, `trader status`, the console's status line -----------------------------------
+
+    def halt(self) -> dict[str, object] | None:
+        """Why trading is not ACTIVE, who stopped it, since when and what brings it back; None while ACTIVE."""
+        return halt_of(self.core.execution)
+
+    def refusals(self) -> dict[str, dict[str, int]]:
+        """Why intents and orders were turned down, by stable reason code (`trader.app.views.refusals_of`)."""
+        return refusals_of(self.core.execution.statistics())
+
+    def books_health(self) -> dict[str, int]:
+        """Books followed, fresh (usable and younger than `risk.max_book_age_ms`), and suspect."""
+        now = trio.current_time()
+        max_age = self.settings.risk.max_book_age_ms / 1000
+        healths = [t.health(now) for t in self.venue.books.tokens()]
+        return {
+            "books": len(healths),
+            "fresh": sum(1 for h in healths if _fresh(h, max_age)),
+            "suspect": sum(1 for h in healths if h.suspect),
+        }
+
+    def status_line(self) -> dict[str, object]:
+        """The console's periodic `status` event: state (and why, when not ACTIVE), money, fills, refusals by
+        reason (all kinds together, most frequent first) and book health."""
+        money = self.money()
+        halt = self.halt()
+        refused: Counter[str] = Counter()
+        for counts in self.refusals().values():
+            refused.update(counts)
+        books = self.books_health()
+        return {
+            "state": str(self.core.execution.risk.state),
+            "halt": None if halt is None else f"{halt['reason']}, by {halt['by']}",
+            "equity": money["equity"],
+            "cash": money["cash"],
+            "locked": str(self.core.execution.buying_power()[1]),
+            "realized_pnl": money["realized_pnl"],
+            "unrealized_pnl": money["unrealized_pnl"],
+            "fills": self.core.manager.statistics().fills,
+            "refusals": dict(refused.most_common()),
+            "books": f"{books['fresh']}/{books['books']} fresh"
+            + (f", {books['suspect']} suspect" * bool(books["suspect"])),
+        }
+
+    def brief_status(self) -> dict[str, object]:
+        """`/status`: what a person reads, a few KB at most. Markets by name; `/status?full=1` has everything."""
+        execution = self.core.execution
+        stats = execution.statistics()
+        portfolio = self.core.manager.portfolio
+        marks = self.core.marks()
+        positions = []
+        for token_id, position in portfolio.positions.items():
+            if position.is_flat:
+                continue
+            mark = marks.get(token_id)
+            positions.append(
+                {
+                    "market": NAMES.name(token_id),
+                    "token_id": token_id,
+                    "quantity": str(position.quantity),
+                    "avg_cost": None if position.avg_cost is None else str(position.avg_cost),
+                    "unrealized_pnl": None if mark is None else str(position.unrealized_pnl(mark)),
+                }
+            )
+        positions.sort(key=lambda p: str(p["market"] or p["token_id"]))
+        orders = list(self.core.manager.open_orders())
+        discovery = self.venue.discovery
+        return {
+            "mode": self.mode,
+            "venue": str(self.settings.run.venue),
+            "trading_state": str(execution.risk.state),
+            "halt": self.halt(),
+            "money": {
+                **self.money(),
+                "locked": str(execution.buying_power()[1]),
+                "daily_pnl": str(self.core.risk.daily_pnl),
+            },
+            "activity": {
+                "intents": stats.intents_received,
+                "orders_submitted": stats.orders.submitted,
+                "fills": stats.orders.fills,
+                "open_orders": len(orders),
+                "arbitrage": by_count(stats.arbitrage.by_status),
+            },
+            "refusals": self.refusals(),
+            "markets": {
+                "followed": len(self.venue.tracked),
+                "found": discovery.found,
+                "discovery_complete": discovery.complete,
+                "discovery_problem": discovery.incomplete_reason or discovery.last_error,
+                **self.books_health(),
+            },
+            "positions": positions[:_BRIEF_ROWS],
+            "positions_not_shown": max(0, len(positions) - _BRIEF_ROWS),
+            "open_orders": [
+                {
+                    "market": NAMES.name(o.token_id),
+                    "side": str(o.side),
+                    "price": str(o.price),
+                    "size": str(o.size),
+                    "filled": str(o.filled),
+                    "strategy": o.strategy,
+                }
+                for o in orders[:_BRIEF_ROWS]
+            ],
+            "open_orders_not_shown": max(0, len(orders) - _BRIEF_ROWS),
+            "problems": self.problems(),
+            "full": "/status?full=1",
+        }
+
+    def problems(self) -> list[str]:
+        """What needs a look now, each a sentence: readiness checks failing, open breakers, the venue's trading
+        restrictions, orders in doubt, the store down."""
+        found = [f"not ready: {name}" for name, ok in self.readiness().items() if not ok]
+        found += [
+            f"the {family} breaker is {b['state']}: calls to the venue are refused until a probe succeeds"
+            for family, b in self.breakers().items()
+            if b["state"] != str(BreakerState.CLOSED)
+        ]
+        now = trio.current_time()
+        found += [
+            f"venue restriction {a.restriction} ({a.code})"
+            for a in self.core.manager.restrictions.statistics(now).active
+        ]
+        unknown = len(self.core.manager.unresolved())
+        if unknown:
+            found.append(f"{unknown} order(s) in doubt (UNKNOWN): the engine is asking the venue")
+        if not self.sinks.store.available:
+            found.append("the store is unavailable: trading is halted until it is back")
+        return found
+
     async def emergency_stop(self, reason: str) -> None:
         self.sinks.outputs.stop_source = "http"
-        await self.core.execution.emergency_stop(reason)
+        await self.core.execution.emergency_stop(reason, by="the operator (HTTP /emergency-stop)")
 
     async def resume(self) -> None:
         await self.core.execution.resume()
+
+
+async def log_status_lines(status_line: Callable[[], Mapping[str, object]], period_secs: float) -> NoReturn:
+    """Log the `status` event every `period_secs` (drift-free): `Control.status_line`, the console's line of how
+    the engine is doing."""
+    ticks = Ticker(period_secs)
+    while True:
+        await ticks.next()
+        log.info("status", **status_line())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,6 +405,10 @@ class RunningEngine:
 
     def store_available(self) -> bool:
         return self.control.sinks.store.available
+
+
+#: positions and open orders shown by `/status` (all of them with ?full=1)
+_BRIEF_ROWS = 20
 
 
 def _fresh(health: BookHealth, max_age_secs: float) -> bool:

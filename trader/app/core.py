@@ -196,7 +196,7 @@ async def open_core(
             settings=settings.execution,
             book_health=book_health_from(books),
             tick_of=tick_from(books),
-            marks=lambda: marks_at_mid(t.book for t in books.tokens()),
+            marks=lambda: _held_marks(books, portfolio),  # what PnL needs: the mids of the tokens held
             on_intent_done=lambda intent: strategy_engine.finish(intent_key(intent)),
             funds=funds,
             fees_of=fees_from(books),
@@ -251,6 +251,12 @@ def _capital_service(
         mark_resolved=mark_resolved,
         emit=partial(_tell, (sinks.outputs, *listeners)),
     )
+
+
+def _held_marks(books: Books, portfolio: Portfolio) -> dict[str, Decimal]:
+    """Marks at mid of the tokens held: what the PnL loop values, at a cost that does not grow with the markets
+    followed (a backtest of thousands of markets marks its PnL every second)."""
+    return marks_at_mid(tb.book for token in portfolio.positions if (tb := books.get_token(token)) is not None)
 
 
 def _tell(listeners: Sequence[Callable[[object], None]], event: object) -> None:

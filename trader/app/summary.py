@@ -9,8 +9,11 @@ from decimal import Decimal
 from trader.app.config import Settings
 from trader.app.core import Core
 from trader.app.venue import VenueSide
+from trader.app.views import halt_of, refusals_of
 from trader.domain.numbers import ZERO
 from trader.engine.execution import DrainReport
+from trader.infra.console import REFUSAL_KINDS, counts_text, halt_lines, money_text, signed_text
+from trader.infra.names import NAMES, short_id
 
 __all__ = ["RunSummary", "build_summary", "check_wallet"]
 
@@ -40,6 +43,10 @@ class RunSummary:
     capital: Mapping[str, object] = field(default_factory=dict)
     wallet: Mapping[str, object] = field(default_factory=dict)
     money: Mapping[str, object] = field(default_factory=dict)
+    #: why intents and orders were turned down, by reason: `denied` (risk gate), `rejected` (venue), `not_sent`
+    refusals: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    #: why trading was not ACTIVE at the end, who stopped it and what brings it back (None: it was ACTIVE)
+    halt: Mapping[str, object] | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -64,7 +71,47 @@ class RunSummary:
             "capital": {k: str(v) if isinstance(v, Decimal) else v for k, v in self.capital.items()},
             "wallet": {k: str(v) if isinstance(v, Decimal) else v for k, v in self.wallet.items()},
             "money": {k: str(v) if isinstance(v, Decimal) else v for k, v in self.money.items()},
+            "refusals": {kind: dict(counts) for kind, counts in self.refusals.items()},
+            "halt": None if self.halt is None else dict(self.halt),
         }
+
+    def to_text(self) -> str:
+        """The summary for a person on a terminal: a few lines, markets by name (`to_json` has everything)."""
+        lines = [
+            f"run ended ({self.exit_reason}) after {_duration(self.duration_secs)}: {self.mode} on {self.venue}, "
+            f"{self.markets} markets",
+            f"  PnL         {signed_text(self.realized_pnl)} realized, {signed_text(self.unrealized_pnl)} unrealized, "
+            f"fees {money_text(self.fees_paid)}; cash {money_text(self.cash)}",
+            f"  activity    {self.intents} intents, {self.orders_submitted} orders sent, {self.fills} fills, "
+            f"{self.opportunities} opportunities; open orders left: {self.open_orders_at_exit}",
+        ]
+        if self.arbitrage:
+            lines.append("  arbitrage   " + counts_text(self.arbitrage))
+        refused = [(REFUSAL_KINDS.get(kind, kind), counts) for kind, counts in self.refusals.items() if counts]
+        if refused:
+            lines.append("  refusals")
+            lines += [f"    {label}: {counts_text(counts)}" for label, counts in refused]
+        else:
+            lines.append("  refusals    none")
+        if self.halt is not None:
+            lines += halt_lines(self.halt)
+        held = [(p.get("market") or short_id(token), p.get("quantity") or "0") for token, p in self.positions.items()]
+        held = [(name, quantity) for name, quantity in held if Decimal(quantity)]
+        if held:
+            lines.append(f"  positions   {len(held)}")
+            lines += [f"    {quantity:>12}  {name}" for name, quantity in held[:10]]
+            if len(held) > 10:
+                lines.append(f"    … and {len(held) - 10} more (--summary-json has them all)")
+        difference = self.wallet.get("cash_difference")
+        if difference is not None and Decimal(str(difference)):
+            lines.append(f"  wallet      differs from the engine's books by {difference} (run `trader reconcile`)")
+        return "\n".join(lines)
+
+
+def _duration(secs: float) -> str:
+    minutes, seconds = divmod(round(secs), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
 def build_summary(
@@ -86,7 +133,12 @@ def build_summary(
     for summary in core.strategy_engine.summaries().values():
         opportunities += int(getattr(summary, "count", 0) or 0)
     positions = {
-        token: {"quantity": str(p.quantity), "realized_pnl": str(p.realized_pnl), "fees_paid": str(p.fees_paid)}
+        token: {
+            "market": NAMES.name(token) or "",
+            "quantity": str(p.quantity),
+            "realized_pnl": str(p.realized_pnl),
+            "fees_paid": str(p.fees_paid),
+        }
         for token, p in portfolio.positions.items()
         if p.quantity or p.realized_pnl
     }
@@ -122,6 +174,8 @@ def build_summary(
             "residual_events": stats.arbitrage.residual_events,
             "residual_exposure": {t: str(q) for t, q in stats.arbitrage.residual_shares.items()},
         },
+        refusals=refusals_of(stats),
+        halt=halt_of(core.execution),
     )
 
 

@@ -8,7 +8,7 @@ run_trader
             │              paper venue, the restart reconciliation
             └── core       open_core: order manager, ESPN, execution (ONE orders scope), strategy engine
                 └── operator   http server (GET / the dashboard, /health /ready /metrics /status,
-                               POST /emergency-stop /resume), dashboard equity sampler,
+                               POST /emergency-stop /resume), dashboard equity sampler, status lines,
                                book summaries, store gate, venue gate, disconnect storms, daily summaries,
                                abort watch
 ```
@@ -64,7 +64,7 @@ from trader.app.alerts import (
     watch_disconnects,
 )
 from trader.app.config import Settings
-from trader.app.control import Control, RunningEngine
+from trader.app.control import Control, RunningEngine, log_status_lines
 from trader.app.core import open_core
 from trader.app.dashboard import Dashboard, build_web_app
 from trader.app.metrics import EngineCollector, SinkCollector, TickToTrade
@@ -155,6 +155,8 @@ async def _start_operator_services(
             on_healthy=core.funds.request_refresh,
         )
     )
+    if settings.run.status_line_secs > 0:
+        operator.start_soon(log_status_lines, control.status_line, settings.run.status_line_secs)
     if settings.bus.book_summary_secs > 0:
         await operator.start(
             partial(run_book_summaries, venue.books, sinks.outputs, period_secs=settings.bus.book_summary_secs)

@@ -60,6 +60,7 @@ from trader.venues.paper import PaperVenue, PaperWallet, follow_books
 from trader.venues.paper_capital import PaperCapital
 from trader.venues.polymarket.capital import VenueResolutions, open_polymarket_capital
 from trader.venues.polymarket.gamma import (
+    Announcements,
     Discovery,
     GammaClient,
     MarketQuery,
@@ -73,7 +74,17 @@ from trader.venues.polymarket.signing import OrderSigner
 from trader.venues.polymarket.venue import PolymarketVenue, PolymarketVenueSettings, open_polymarket_venue
 from trader.venues.sim.venue import SimConfig, SimVenue, run_sim_venue
 
-__all__ = ["Endpoints", "NegRiskEvents", "PaperWalletKeeper", "VenueSide", "open_venue"]
+__all__ = [
+    "Endpoints",
+    "NegRiskEvents",
+    "PaperWalletKeeper",
+    "VenueSide",
+    "market_query",
+    "open_venue",
+    "paper_resolution",
+    "paper_venue",
+    "start_endpoints",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -167,11 +178,15 @@ async def open_venue(
     async with AsyncExitStack() as stack:
         nursery = await stack.enter_async_context(trio.open_nursery())
         stack.callback(nursery.cancel_scope.cancel)
-        sim, endpoints = await _endpoints(settings, nursery)
+        sim, endpoints = await start_endpoints(settings, nursery)
 
         books = Books()
+        announcements = Announcements()  # the venue's new_market: discovery looks them up at once
         market_data = MarketDataService(
-            PolymarketMarketFeed(websocket_factory(endpoints.ws_market)), books, settings.market_data
+            PolymarketMarketFeed(websocket_factory(endpoints.ws_market)),
+            books,
+            settings.market_data,
+            on_new_market=announcements.announce,
         )
         md_scope, md_done = await nursery.start(_stoppable, market_data.run)
         live: PolymarketVenue | None = None
@@ -197,12 +212,13 @@ async def open_venue(
                     partial(
                         run_market_refresh,
                         gamma,
-                        _query(settings),
+                        market_query(settings),
                         capped,
                         period_secs=settings.markets.refresh_secs,
                         request_timeout_secs=supervisor.discovery_timeout_secs,
                         stats=discovery,
                         on_refresh=discovered,
+                        announcements=announcements,
                     )
                 )
         except trio.TooSlowError:  # the operator's message names what did not answer, and the wait
@@ -252,11 +268,11 @@ async def open_venue(
             cash = await _live_cash(capital, supervisor.discovery_timeout_secs)
         else:
             cash = await _paper_cash(store, settings.run.starting_cash_usd, positions)
-            paper = _paper_venue(settings, books, cash, positions)
+            paper = paper_venue(settings, books, cash, positions)
             await nursery.start(follow_books, paper, books)
             venue = paper
             public = VenueResolutions(public_rest, http, endpoints.gamma)
-            capital = PaperCapital(paper, partial(_paper_resolution, books, public), settings.paper_capital)
+            capital = PaperCapital(paper, partial(paper_resolution, books, public), settings.paper_capital)
         try:
             yield VenueSide(
                 endpoints=endpoints,
@@ -358,7 +374,7 @@ async def _live_cash(capital: Capital, timeout_secs: float) -> Decimal:
         return Decimal(0)
 
 
-def _paper_venue(settings: Settings, books: Books, cash: Decimal, positions: list[Position]) -> PaperVenue:
+def paper_venue(settings: Settings, books: Books, cash: Decimal, positions: list[Position]) -> PaperVenue:
     return PaperVenue(
         lambda t: tb.book if (tb := books.get_token(t)) is not None else None,
         lambda t: books.markets[tb.condition_id].market if (tb := books.get_token(t)) is not None else None,
@@ -369,18 +385,21 @@ def _paper_venue(settings: Settings, books: Books, cash: Decimal, positions: lis
     )
 
 
-async def _paper_resolution(books: Books, public: VenueResolutions, condition_id: str) -> Resolution | None:
+async def paper_resolution(books: Books, public: VenueResolutions | None, condition_id: str) -> Resolution | None:
     """A resolution for paper trading: as the market channel told it (`market_resolved` with a winner: 1/0 or
-    0/1), else as the venue's public word has it (the CLOB market, Gamma: also 50/50)."""
+    0/1), else as the venue's public word has it (the CLOB market, Gamma: also 50/50; a backtest has none)."""
     cell = books.markets.get(condition_id)
     if cell is not None and cell.resolved_winner is not None and cell.market.has_token(cell.resolved_winner):
         await trio.lowlevel.checkpoint()
         yes_won = cell.resolved_winner == cell.market.yes_token_id
         return Resolution(condition_id=condition_id, payouts=(ONE, ZERO) if yes_won else (ZERO, ONE))
+    if public is None:
+        await trio.lowlevel.checkpoint()
+        return None
     return await public.resolution(condition_id)
 
 
-def _query(settings: Settings) -> MarketQuery:
+def market_query(settings: Settings) -> MarketQuery:
     markets = settings.markets
     return MarketQuery(
         slugs=markets.slugs,
@@ -393,7 +412,7 @@ def _query(settings: Settings) -> MarketQuery:
     )
 
 
-async def _endpoints(settings: Settings, nursery: trio.Nursery) -> tuple[SimVenue | None, Endpoints]:
+async def start_endpoints(settings: Settings, nursery: trio.Nursery) -> tuple[SimVenue | None, Endpoints]:
     if settings.run.venue is VenueKind.SIM:
         params = dict(p.split("=", 1) for p in settings.sim.params if "=" in p)
         sim: SimVenue = await nursery.start(

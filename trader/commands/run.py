@@ -39,7 +39,7 @@ from trader.commands.checks import (
 )
 from trader.errors import ConfigError, InputError, RuntimeFailure
 from trader.infra.groups import collapse_group
-from trader.infra.logging import configure_logging
+from trader.infra.logging import configure_logging, console_chosen
 from trader.integrations.store.base import StoreError
 from trader.integrations.store.open import intent_journal_path
 from trader.integrations.store.urls import sqlite_path
@@ -76,6 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markets", type=_positive_int, metavar="N", help="--venue sim: how many binary markets")
     parser.add_argument("--scenario", metavar="NAME", help="--venue sim: the scenario (default synthetic)")
     parser.add_argument("--seed", type=int, metavar="S", help="--venue sim: the scenario's seed")
+    parser.add_argument(
+        "--log-format",
+        choices=["auto", "console", "json"],
+        help="console: lines for people (market names, a status line); json: one JSON object a line; auto "
+        "(default, TRADER_RUN__LOG_FORMAT): console on a terminal, JSON otherwise",
+    )
     add_env_file_argument(parser)
 
 
@@ -137,6 +143,8 @@ def settings_from(args: argparse.Namespace, environ: dict[str, str]) -> Settings
         changes["database_url"] = args.database_url
     if args.redis_url is not None:
         changes["redis_url"] = args.redis_url
+    if getattr(args, "log_format", None) is not None:
+        changes["log_format"] = args.log_format
     if run.live and not args.live:
         raise ConfigError("live trading needs --live on the command line (TRADER_RUN__LIVE alone is not enough)")
     changes["live"] = bool(args.live)
@@ -266,6 +274,12 @@ def _json_default(value: object) -> str:
     raise TypeError(type(value).__name__)
 
 
+def _for_a_person(settings: Settings) -> bool:
+    """The summary in words when stdout is a terminal and the console is on (JSON for pipes and `--log-format
+    json`; `--summary-json` always writes JSON)."""
+    return sys.stdout.isatty() and console_chosen(settings.run.log_format)
+
+
 def run(args: argparse.Namespace) -> int:
     # Until the engine's own signal watcher is installed, SIGTERM must still end the process: as PID 1 in a
     # container its default action is ignored (and the stop would end in SIGKILL).
@@ -286,7 +300,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_ABORTED
     document = summary.to_json()
     text = json.dumps(document, default=_json_default)  # one line: log shippers read stdout too
-    print(text)
+    print(summary.to_text() if _for_a_person(settings) else text)
     if settings.run.summary_json:
         try:
             Path(settings.run.summary_json).write_text(text + "\n")

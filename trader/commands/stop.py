@@ -50,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_env_file_argument(parser)
 
 
-def _base_url(given: str | None, env: dict[str, str]) -> str:
+def base_url(given: str | None, env: dict[str, str]) -> str:
+    """`given`, else `TRADER_HTTP_URL`, else the default, checked to be `http://HOST:PORT`."""
     url = (given or env.get(URL_VARIABLE) or DEFAULT_URL).strip().rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
@@ -69,7 +70,7 @@ def _token(env: dict[str, str]) -> str:
 def request_from(args: argparse.Namespace, environ: dict[str, str]) -> tuple[str, str, dict[str, str] | None]:
     """(url, token, JSON body) of the request; `ConfigError` for bad arguments or a missing token."""
     env = merged_environment(environ, env_file(args))
-    base = _base_url(args.url, env)
+    base = base_url(args.url, env)
     if args.resume:
         if args.reason is not None:
             raise ConfigError("--reason goes with an emergency stop, not with --resume")

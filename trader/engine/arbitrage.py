@@ -364,7 +364,14 @@ class _Run:
             log.error("arb_unwind_refused", arb_id=self.arb.arb_id, token_id=leg.token_id, reason=refused)
             self.reasons.append(f"{ARB_UNWIND_REFUSED}:{refused}")
             return
-        log.warning("arb_unwinding", arb_id=self.arb.arb_id, token_id=leg.token_id, size=str(excess), price=str(price))
+        log.warning(
+            "arb_unwinding",
+            arb_id=self.arb.arb_id,
+            token_id=leg.token_id,
+            size=str(excess),
+            price=str(price),
+            hint="another leg fell short: the engine sells this leg's shares back (nothing to do)",
+        )
         self.unwinds.setdefault(leg.token_id, []).append(intent.client_order_id)
         try:
             order = await self.manager.submit(intent, group_id=self.arb.arb_id)

@@ -51,6 +51,7 @@ from trader.domain.events import OrderFilled, TradeStatusChanged
 from trader.domain.market import Market
 from trader.domain.numbers import ONE, ZERO
 from trader.domain.positions import Portfolio, Position
+from trader.infra.names import NAMES
 from trader.integrations.store.base import CapitalOpRecord, CapitalOpState, Store, StoreError, secs_to_ns
 from trader.venues.base import (
     Capital,
@@ -143,8 +144,12 @@ class MarketDirectory:
         self.stored: set[str] = set(self._markets)  # conditions whose market the store has
 
     def remember(self, market: Market) -> bool:
-        """Keep `market` (the latest version wins); True when it was not known."""
+        """Keep `market` (the latest version wins) and name it for the operator's views (`trader.infra.names`);
+        True when it was not known."""
         new = market.condition_id not in self._markets
+        NAMES.add_market(
+            market.condition_id, market.question or market.slug, {t: market.outcome_of(t) for t in market.token_ids}
+        )
         self._markets[market.condition_id] = market
         for token_id in market.token_ids:
             self._by_token[token_id] = market.condition_id

@@ -101,6 +101,9 @@ log = structlog.get_logger(__name__)
 EMERGENCY_STOP = "EMERGENCY_STOP"
 OPERATOR_RESUME = "OPERATOR_RESUME"
 DRAINING = "DRAINING"  # an intent that arrived after drain() began: denied
+#: denials of every intent while a state lasts: the first is logged (INFO), the rest only counted (and at DEBUG)
+_WHILE_STOPPED = frozenset({RiskCode.TRADING_HALTED, RiskCode.TRADING_REDUCING, DRAINING})
+_COUNTED = "every intent is denied while this lasts: counted in the status line and /status, not logged each time"
 DUPLICATE_CLIENT_ORDER_ID = "DUPLICATE_CLIENT_ORDER_ID"
 ARB_LATE_FILL = "ARB_LATE_FILL"  # a leg filled after its arbitrage ended: unhedged, reported as residual
 #: The most legs of ended arbitrages watched for a late fill (the oldest go first, logged).
@@ -148,6 +151,15 @@ class ExecutionSettings:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0 < value < math.inf):
                 raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmergencyStopRecord:
+    """The last emergency stop: why, who asked for it, when (wall-clock epoch seconds)."""
+
+    reason: str
+    by: str
+    ts: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -290,6 +302,8 @@ class ExecutionService:
         self._on_intent_done = on_intent_done
         self.funds = funds
         self._fees_of = fees_of or (lambda _token: None)
+        self.last_stop: EmergencyStopRecord | None = None
+        self._quiet: set[str] = set()  # denial reasons logged once while they last (`_WHILE_STOPPED`), then counted
         # Legs approved and not open at the venue yet, by client order id, and the ids each intent added (its legs,
         # and an arbitrage's unwinds), released when its task ends: reserved at their whole cost meanwhile.
         self._pending: dict[str, Reserved] = {}
@@ -402,7 +416,7 @@ class ExecutionService:
                     await self._save_day(record)
             if any(isinstance(event, DailyLossBreached) for event in events):
                 log.critical("daily_loss_breached", daily_pnl=str(self.risk.daily_pnl))
-                await self.emergency_stop(RiskCode.RISK_DAILY_LOSS)
+                await self.emergency_stop(RiskCode.RISK_DAILY_LOSS, by="the daily loss limit (risk.max_daily_loss_usd)")
 
     async def _save_day(self, record: DailyPnlRecord) -> None:
         try:
@@ -441,6 +455,7 @@ class ExecutionService:
         if isinstance(decision, Rejected):
             self._deny(intent, decision.reason, decision.detail, ts)
             return
+        self._quiet.clear()
         self._reserve(intent.arb_id if isinstance(intent, ArbIntent) else intent.client_order_id, legs)
         orders = self._orders
         while orders is None:  # resumed, but the host has not reopened the scope yet
@@ -520,7 +535,16 @@ class ExecutionService:
         events = rejected_events(intent, reason, detail, ts)
         for event in events:
             self.manager.publish(event)
-        log.info("intent_denied", reason=reason, detail=detail, client_order_ids=[e.client_order_id for e in events])
+        ids = [e.client_order_id for e in events]
+        if self.risk.state is TradingState.ACTIVE:
+            self._quiet.clear()
+        if reason not in _WHILE_STOPPED:
+            log.info("intent_denied", reason=reason, detail=detail, client_order_ids=ids)
+        elif reason not in self._quiet:  # every intent is denied while it lasts: said once, then only counted
+            self._quiet.add(reason)
+            log.info("intent_denied", reason=reason, detail=detail, client_order_ids=ids, hint=_COUNTED)
+        else:
+            log.debug("intent_denied", reason=reason, detail=detail, client_order_ids=ids)
         self._intent_done(intent)
 
     def _intent_done(self, intent: Intent) -> None:
@@ -625,6 +649,8 @@ class ExecutionService:
             arb_id=residual.arb_id,
             residual={t: str(s) for t, s in residual.residual.items()},
             reasons=residual.reasons,
+            hint="these shares are held unhedged (`trader status` lists them); they settle with their market, "
+            "or sell them yourself (`trader flatten` sells every position)",
         )
 
     def _watch_late_legs(self, arb: ArbIntent) -> None:
@@ -699,9 +725,11 @@ class ExecutionService:
 
     # -- operator controls --------------------------------------------------------------------------------------
 
-    async def emergency_stop(self, reason: str = EMERGENCY_STOP) -> None:
-        """Halt, cancel every order task, cancel everything at the venue (shielded, with a deadline), persist."""
+    async def emergency_stop(self, reason: str = EMERGENCY_STOP, *, by: str = "engine") -> None:
+        """Halt, cancel every order task, cancel everything at the venue (shielded, with a deadline), persist.
+        `by` says who asked (the operator, the daily-loss limit), for `last_stop`."""
         ts = self.manager.now()
+        self.last_stop = EmergencyStopRecord(reason=reason, by=by, ts=ts)
         self._counts["emergency_stops"] += 1
         self.manager.block_sending(EMERGENCY_STOP)
         changed = self.risk.halt(reason=EMERGENCY_STOP, ts=ts)

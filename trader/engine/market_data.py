@@ -218,8 +218,10 @@ class MarketDataService:
         settings: MarketDataSettings | None = None,
         *,
         wall_ns: Callable[[], int] = time.time_ns,
+        on_new_market: Callable[[str], None] | None = None,
     ) -> None:
         self._feed = feed
+        self._on_new_market = on_new_market
         self._books = books
         self._settings = settings or MarketDataSettings()
         self._wall_ns = wall_ns
@@ -463,6 +465,8 @@ class MarketDataService:
                 log.info("market_resolved", condition_id=event.condition_id, winner=event.winning_asset_id)
             elif isinstance(event, NewMarket):  # pragma: no branch
                 log.info("new_market_announced", condition_id=event.condition_id, slug=event.slug)
+                if self._on_new_market is not None:  # discovery looks it up at once (trader.app.venue)
+                    self._on_new_market(event.condition_id)
         for asset_id in parsed.suspect:
             self._mark_suspect(shard, asset_id, DROPPED_BOOK_DATA, changed)
         if changed:

@@ -302,10 +302,16 @@ class RiskGate:
         self._breached_day: dt.date | None = None
         self._venue_check: VenueCheck | None = None
         self._reduced_for: str | None = None
+        self._last_change: RiskStateChanged | None = None
 
     @property
     def state(self) -> TradingState:
         return self._state
+
+    @property
+    def last_change(self) -> RiskStateChanged | None:
+        """The last change of the trading state (its reason says why trading is HALTED or REDUCING now)."""
+        return self._last_change
 
     # -- state ----------------------------------------------------------------------------------------------------
 
@@ -316,6 +322,7 @@ class RiskGate:
         event = RiskStateChanged(previous=self._state, state=state, reason=reason, ts=ts)
         self._state = state
         self._state_changes += 1
+        self._last_change = event
         return event
 
     def halt(self, *, reason: str, ts: float) -> RiskStateChanged | None:

@@ -8,6 +8,9 @@ point still ahead, never a burst to catch up.
     while True:
         await ticks.next()
         ...
+
+`next_or(event)` waits the same way but returns early, without taking the tick, when `event` is set: for a loop
+that also does something on request between its ticks.
 """
 
 from __future__ import annotations
@@ -36,3 +39,14 @@ class Ticker:
         behind = math.floor((trio.current_time() - self._start) / self._period) + 1
         self._n = max(self._n + 1, behind)
         await trio.sleep_until(self._start + self._n * self._period)
+
+    async def next_or(self, event: trio.Event) -> bool:
+        """Like `next()`, but return False as soon as `event` is set (at once if it is already): the tick is not
+        taken, so the next call waits for the same one. True when the tick came."""
+        behind = math.floor((trio.current_time() - self._start) / self._period) + 1
+        n = max(self._n + 1, behind)
+        with trio.move_on_at(self._start + n * self._period):
+            await event.wait()
+            return False
+        self._n = n
+        return True

@@ -7,7 +7,8 @@ A small ASGI application served by hypercorn's trio worker, on 127.0.0.1 by defa
 | `GET /health` | 200 while the process is alive |
 | `GET /ready` | 200 when books are fresh, the venue is reachable and the store is writable; else 503 and the checks |
 | `GET /metrics` | Prometheus text exposition |
-| `GET /status` | JSON: trading state, positions, open orders, PnL, recent opportunities |
+| `GET /status` | JSON, short: trading state, why halted and by whom, money, refusals by reason, markets by name |
+| `GET /status?full=1` | JSON: everything (by token id: positions, orders; every service's counters; opportunities) |
 | `POST /emergency-stop` | `Authorization: Bearer <TRADER_ADMIN_TOKEN>`; halts trading and cancels every order |
 | `POST /resume` | same token; back to ACTIVE |
 
@@ -23,6 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
+from urllib.parse import parse_qs
 
 import structlog
 import trio
@@ -46,7 +48,11 @@ class EngineControl(Protocol):
         ...
 
     def status(self) -> Mapping[str, object]:
-        """A JSON-serialisable status document."""
+        """A JSON-serialisable status document: everything (`/status?full=1`)."""
+        ...
+
+    def brief_status(self) -> Mapping[str, object]:
+        """The short status document a person reads (`/status`)."""
         ...
 
     async def emergency_stop(self, reason: str) -> None: ...
@@ -97,7 +103,8 @@ class OperatorApp:
             payload: bytes = generate_latest(self._registry)
             await _respond(send, 200, payload, CONTENT_TYPE_LATEST)
         elif (method, path) == ("GET", "/status"):
-            await _json(send, 200, self._control.status())
+            full = _wants_full(scope)
+            await _json(send, 200, self._control.status() if full else self._control.brief_status())
         elif (method, path) in {("POST", "/emergency-stop"), ("POST", "/resume")}:
             await self._admin(scope, receive, send, path)
         elif path in {"/health", "/ready", "/metrics", "/status", "/emergency-stop", "/resume"}:
@@ -137,6 +144,12 @@ class OperatorApp:
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _wants_full(scope: Scope) -> bool:
+    """`?full=1` (or true/yes): the whole status document."""
+    query = parse_qs(bytes(scope.get("query_string", b"")).decode("latin-1"))
+    return any(v.strip().lower() in {"1", "true", "yes"} for v in query.get("full", []))
 
 
 def _bearer_matches(scope: Scope, token: str) -> bool:

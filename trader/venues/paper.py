@@ -376,9 +376,11 @@ class PaperVenue:
             paper.queue_ahead = _level_size(book, order.side, order.price)
             self._resting.setdefault(order.token_id, []).append(paper)
             self._emit(self._snapshot(paper))
-        log.info(
+        log.debug(
             "paper_order",
             client_order_id=order.client_order_id,
+            side=str(order.side),
+            token_id=order.token_id,
             status=paper.status,
             matched=str(paper.matched),
             queue_ahead=str(paper.queue_ahead),

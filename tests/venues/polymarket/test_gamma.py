@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +21,7 @@ from trader.domain.market import NO_FEES, FeeSchedule, Market
 from trader.errors import InputError
 from trader.venues.errors import VenueConnectionError, VenueProtocolError, VenueRequestError
 from trader.venues.polymarket.gamma import (
+    Announcements,
     GammaClient,
     MarketQuery,
     RefreshStatistics,
@@ -354,6 +356,28 @@ async def test_the_page_budget_ends_a_listing_incomplete() -> None:
     assert found.incomplete_reason.startswith("PAGE_LIMIT")
 
 
+async def test_a_listing_past_the_page_budget_is_warned_once_across_refreshes_and_narrow_lookups() -> None:
+    # Arrange: every refresh reads the whole listing (past the budget), then looks up a market it did not reach
+    everything = [active(n) for n in range(7)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        wanted = request.url.params.get_list("condition_ids")
+        items = [m for m in everything if m["conditionId"] in wanted] if wanted else everything
+        return keyset("markets", items, request)
+
+    gamma = client(handler)
+    whole = MarketQuery(page_size=2, max_pages=2)
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):  # three refreshes, a minute apart in the engine
+            assert not (await gamma.markets(whole)).complete
+            assert (await gamma.markets(replace(whole, condition_ids=(f"0x{6:064x}",)))).complete
+    # Assert: said once, with what to do; the narrow lookup being complete does not re-arm it
+    warnings = [e for e in logs if e["log_level"] == "warning"]
+    assert [e["event"] for e in warnings] == ["gamma_listing_incomplete"]
+    assert "max_pages" in warnings[0]["hint"]
+    assert gamma.statistics().incomplete == {"PAGE_LIMIT": 3}
+
+
 @pytest.mark.parametrize(
     ("keyset_on", "response", "error"),
     [
@@ -597,6 +621,72 @@ async def test_refresh_picks_up_new_and_closed_markets_without_a_restart(
     assert stats.last_error is not None
     assert "not JSON" in stats.last_error
     assert (stats.found, stats.complete, stats.paging, stats.skipped) == (1, True, "keyset", {})
+
+
+async def test_an_announced_market_is_looked_up_at_once_not_at_the_next_refresh(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    listed = [active(1)]
+    asked_by_id: list[list[str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        wanted = request.url.params.get_list("condition_ids")
+        if wanted:
+            asked_by_id.append(wanted)
+            return markets_reply(*(m for m in listed if m["conditionId"] in wanted))
+        return markets_reply(*listed)
+
+    tracker = RecordingTracker()
+    stats = RefreshStatistics()
+    announcements = Announcements()
+    await nursery.start(
+        lambda task_status: run_market_refresh(
+            client(handler),
+            MarketQuery(),
+            tracker,
+            period_secs=60,
+            stats=stats,
+            announcements=announcements,
+            task_status=task_status,
+        )
+    )
+    await trio.sleep(5)
+    listed.extend([active(2), active(3, closed=True)])
+    announcements.announce(f"0x{2:064x}")
+    announcements.announce(f"0x{3:064x}")  # announced, but the query does not select it (closed)
+    announcements.announce(f"0x{1:064x}")  # already followed: not asked again
+    await trio.sleep(1)
+    assert tracker.calls == [("track", "market-1", 0), ("track", "market-2", 5)]  # at 5 s, not at 60
+    assert asked_by_id == [[f"0x{2:064x}", f"0x{3:064x}"]]
+    assert (stats.announced, stats.announced_added, stats.added) == (2, 1, 2)
+    await trio.sleep(60)  # the periodic refresh still comes on its grid, and finds nothing more
+    assert stats.refreshes == 2
+    assert tracker.calls == [("track", "market-1", 0), ("track", "market-2", 5)]
+
+
+async def test_announcements_never_widen_a_query_narrowed_to_condition_ids(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    asked_by_id: list[list[str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked_by_id.append(request.url.params.get_list("condition_ids"))
+        return markets_reply(active(1))
+
+    announcements = Announcements()
+    await nursery.start(
+        lambda task_status: run_market_refresh(
+            client(handler),
+            MarketQuery(condition_ids=(f"0x{1:064x}",)),
+            RecordingTracker(),
+            period_secs=60,
+            announcements=announcements,
+            task_status=task_status,
+        )
+    )
+    announcements.announce(f"0x{2:064x}")
+    await trio.sleep(1)
+    assert asked_by_id == [[f"0x{1:064x}"]]  # the first refresh only: market 2 is outside the selection
 
 
 async def test_an_incomplete_refresh_adds_what_it_found_and_removes_only_what_gamma_says_is_gone(

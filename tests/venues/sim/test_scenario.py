@@ -11,11 +11,12 @@ import trio
 import trio_websocket
 
 from tests.venues.sim._support import T0, Recorder
+from trader.domain.numbers import Side
 from trader.errors import ConfigError
 from trader.venues.sim.events import BookChanged, MarketListed, MarketResolved
 from trader.venues.sim.exchange import Exchange, ExchangeConfig
 from trader.venues.sim.scenarios import ScenarioOptions, make_scenario, scenario_names
-from trader.venues.sim.scenarios.synthetic import SyntheticScenario
+from trader.venues.sim.scenarios.synthetic import SyntheticScenario, _limit, _rests
 from trader.venues.sim.venue import SimConfig, open_sim_venue
 
 
@@ -221,8 +222,14 @@ def test_a_long_run_keeps_a_bounded_history_of_closed_orders_and_settled_trades(
         ScenarioOptions(markets=4, seed=5, params={"taker_rate_per_min": "600", "gap_rate_per_min": "120"})
     )
     markets, events = scenario.listing()
-    exchange = Exchange(markets, events, config=ExchangeConfig(keep_closed_orders=200, keep_settled_trades=20))
+    config = ExchangeConfig(keep_closed_orders=200, keep_settled_trades=20, keep_closed_scenario_orders=100)
+    exchange = Exchange(markets, events, config=config)
     scenario.setup(exchange, T0)
+    client = "0x" + "c1" * 20
+    exchange.fund(client, collateral=10**9)
+    ours = _limit("client-order", "client", client, markets[0], outcome=0, side=Side.BUY, price=100, size=10**7)
+    assert _rests(exchange.submit(ours, T0))
+    exchange.cancel("client", ["client-order"], T0)  # closed at the very start: the oldest closed order of all
     live_before = None
     for n in range(600):
         now = T0 + 0.2 * (n + 1)
@@ -232,7 +239,10 @@ def test_a_long_run_keeps_a_bounded_history_of_closed_orders_and_settled_trades(
             live_before = len(exchange.open_orders())
     orders = list(exchange.orders())
     closed = [o for o in orders if o.status != "LIVE"]
-    assert len(closed) <= 200 + 64  # compacted back to 200 each time it passes the margin
+    assert len(closed) <= 300 + 75  # compacted back each time it passes the margin
+    found = exchange.order("client-order")  # a client's closed order outlives thousands of the makers' requotes
+    assert found is not None
+    assert found.status != "LIVE"
     assert live_before is not None
     assert len(exchange.open_orders()) > 0  # the books are still quoted
     assert all(exchange.order(o.order_id) is o for o in exchange.open_orders())

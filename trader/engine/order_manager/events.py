@@ -237,6 +237,8 @@ class VenueEventHandler:
         log.info(
             "order_filled",
             client_order_id=cid,
+            side=str(event.side),
+            token_id=event.token_id,
             trade_id=event.trade_id,
             price=str(event.price),
             size=str(event.size),

@@ -362,7 +362,14 @@ class Submitter:
     async def _refused(self, cid: str, reason: str, message: str, *, sent: bool) -> None:
         ledger = self._ledger
         self.rejected[reason] += 1
-        log.info("order_rejected", client_order_id=cid, reason=reason, message=message[:200])
+        order = ledger.orders.get(cid)
+        log.info(
+            "order_rejected",
+            client_order_id=cid,
+            token_id=None if order is None else order.token_id,
+            reason=reason,
+            message=message[:200],
+        )
         ledger.apply(OrderRejected(client_order_id=cid, reason=reason, ts=ledger.now(), message=message[:200]))
         await ledger.resolve_intent(cid, IntentState.REJECTED if sent else IntentState.NOT_SENT, reason=reason)
         await ledger.save_order(cid)

@@ -96,6 +96,7 @@ from trader.venues.polymarket.schemas import (
 __all__ = [
     "GAMMA_MAX_PAGE",
     "GAMMA_URL",
+    "Announcements",
     "DiscoveredMarket",
     "Discovery",
     "GammaClient",
@@ -545,7 +546,9 @@ class GammaClient:
         self._tick_timeout_secs = tick_timeout_secs
         self._ticks: dict[str, tuple[Decimal, float]] = {}  # YES token -> (tick, when looked up)
         self._stats = GammaStatistics()
-        self._incomplete: set[str] = set()  # listings whose last run was incomplete (warned once)
+        # listings whose last run was incomplete (warned once), by path and the selectors asked: the narrow lookup of
+        # a few markets by condition id is complete and must not re-arm the warning about the whole listing
+        self._incomplete: set[tuple[str, frozenset[str]]] = set()
         self._fallback_logged: set[str] = set()
 
     def statistics(self) -> GammaStatistics:
@@ -646,15 +649,16 @@ class GammaClient:
             listing = await self._read(path, param_sets(False), page_size, max_pages, keyset=False)
         self._stats.paging = listing.paging
         reason = listing.incomplete_reason
+        key = (path, frozenset(name for params in param_sets(True) for name, _ in params))
         if reason is None:
-            if path in self._incomplete:
-                self._incomplete.discard(path)
+            if key in self._incomplete:
+                self._incomplete.discard(key)
                 log.info("gamma_listing_complete", path=path, items=len(listing.items), paging=listing.paging)
         else:
             code = reason.split(":", 1)[0]
             self._stats.incomplete[code] = self._stats.incomplete.get(code, 0) + 1
-            if path not in self._incomplete:
-                self._incomplete.add(path)
+            if key not in self._incomplete:
+                self._incomplete.add(key)
                 log.warning(
                     "gamma_listing_incomplete",
                     path=path,
@@ -824,6 +828,44 @@ class RefreshStatistics:
     pages: int = 0
     paging: str = "keyset"
     skipped: dict[str, int] = field(default_factory=dict)
+    #: markets the venue announced (`new_market`) and the lookups of them between refreshes
+    announced: int = 0
+    announced_added: int = 0
+    announced_dropped: int = 0  # more were pending than `Announcements.limit`: left to the next refresh
+
+
+class Announcements:
+    """Markets the venue announced (the market channel's `new_market`), for the refresh to look up by condition id
+    at once instead of at its next period. `announce` is synchronous (called from the frame handler); pending ids
+    are bounded by `limit` (more are left to the periodic refresh, which finds them anyway)."""
+
+    __slots__ = ("_event", "_pending", "dropped", "limit")
+
+    def __init__(self, limit: int = MAX_SELECTOR_VALUES) -> None:
+        self.limit = limit
+        self._pending: set[str] = set()
+        self._event = trio.Event()
+        self.dropped = 0
+
+    def announce(self, condition_id: str) -> None:
+        if condition_id in self._pending:
+            return
+        if len(self._pending) >= self.limit:
+            self.dropped += 1
+            return
+        self._pending.add(condition_id)
+        self._event.set()
+
+    @property
+    def ready(self) -> trio.Event:
+        """Set while announcements are pending."""
+        return self._event
+
+    def take(self) -> tuple[str, ...]:
+        pending = tuple(sorted(self._pending))
+        self._pending.clear()
+        self._event = trio.Event()
+        return pending
 
 
 async def run_market_refresh(
@@ -835,6 +877,7 @@ async def run_market_refresh(
     request_timeout_secs: float = 60.0,
     stats: RefreshStatistics | None = None,
     on_refresh: Callable[[Discovery], None] | None = None,
+    announcements: Announcements | None = None,
     task_status: trio.TaskStatus[Discovery] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Track what `query` selects; re-run it every `period_secs` (drift-free), each run bounded by
@@ -844,6 +887,10 @@ async def run_market_refresh(
     until it succeeds, so a start with Gamma down waits rather than crashes). An incomplete one (Gamma's listing
     stopped early) adds what it found; a tracked market it did not reach is not taken for gone: those are asked
     about by condition id (a page or two), and only the ones Gamma no longer selects are removed.
+
+    Between refreshes, markets in `announcements` (the venue's `new_market`) are looked up by condition id at once,
+    and tracked when the query selects them: a new market is traded in a second, not at the next period. A failed
+    lookup is left to the next refresh.
     """
     stats = stats if stats is not None else RefreshStatistics()
     tracked: set[str] = set()
@@ -883,4 +930,43 @@ async def run_market_refresh(
             if not started:
                 started = True
                 task_status.started(found)
-        await ticks.next()
+        if announcements is None or not started:
+            await ticks.next()
+            continue
+        while not await ticks.next_or(announcements.ready):
+            await _look_up_announced(
+                gamma, query, tracker, announcements, tracked=tracked, stats=stats, timeout_secs=request_timeout_secs
+            )
+
+
+async def _look_up_announced(
+    gamma: GammaClient,
+    query: MarketQuery,
+    tracker: MarketTracker,
+    announcements: Announcements,
+    *,
+    tracked: set[str],
+    stats: RefreshStatistics,
+    timeout_secs: float,
+) -> None:
+    wanted = tuple(
+        c
+        for c in announcements.take()
+        if c not in tracked and (not query.condition_ids or c in query.condition_ids)  # never wider than the query
+    )
+    stats.announced_dropped = announcements.dropped
+    if not wanted:
+        return
+    stats.announced += len(wanted)
+    try:
+        with trio.fail_after(timeout_secs):
+            found = await gamma.markets(replace(query, condition_ids=wanted))
+    except (VenueError, trio.TooSlowError) as exc:
+        log.info("announced_market_lookup_failed", markets=len(wanted), error=truncate(str(exc) or type(exc).__name__))
+        return
+    for condition_id, discovered in found.by_condition_id().items():
+        if condition_id not in tracked:
+            tracker.track(discovered.market)
+            tracked.add(condition_id)
+            stats.added += 1
+            stats.announced_added += 1

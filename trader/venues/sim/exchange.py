@@ -83,6 +83,10 @@ FAK_NO_MATCH_MESSAGE: Final = (
 NOT_ENOUGH_BALANCE_MESSAGE: Final = "not enough balance / allowance"
 
 
+#: owners of the scenario's own orders (its makers, takers, gaps): `sim-maker-...`, `sim-taker`, ...
+SCENARIO_OWNER_PREFIX = "sim-"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExchangeConfig:
     """Behaviour of the exchange core. Amounts in base units (1e-6), times in seconds."""
@@ -101,6 +105,9 @@ class ExchangeConfig:
     #: runs for days, and its makers requote every step.
     keep_closed_orders: int = 20_000
     keep_settled_trades: int = 20_000
+    #: ... of which the scenario's own (its makers' and takers', owners named `sim-...`) at most this many: they are
+    #: most of the traffic, and nobody looks them up
+    keep_closed_scenario_orders: int = 2_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -1054,9 +1061,14 @@ class Exchange:
         """Forget the oldest closed orders and settled trades beyond what `config` keeps. Runs when a quarter more
         has piled up, so its cost (one pass) is spread over many orders."""
         config = self.config
-        if len(self._orders) > config.keep_closed_orders + max(config.keep_closed_orders // 4, 64):
+        keep = config.keep_closed_orders + config.keep_closed_scenario_orders
+        if len(self._orders) > keep + max(keep // 4, 64):
             closed = [oid for oid, order in self._orders.items() if order.status != LIVE]  # insertion: oldest first
-            for oid in closed[: max(0, len(closed) - config.keep_closed_orders)]:
+            scenario = [oid for oid in closed if self._orders[oid].owner.startswith(SCENARIO_OWNER_PREFIX)]
+            clients = [oid for oid in closed if not self._orders[oid].owner.startswith(SCENARIO_OWNER_PREFIX)]
+            for oid in scenario[: max(0, len(scenario) - config.keep_closed_scenario_orders)]:
+                del self._orders[oid]
+            for oid in clients[: max(0, len(clients) - config.keep_closed_orders)]:
                 del self._orders[oid]
         if len(self._trade_order) > config.keep_settled_trades + max(config.keep_settled_trades // 4, 64):
             settled = [t for t in self._trade_order if self._trades[t].step + 1 >= len(self._trades[t].path)]

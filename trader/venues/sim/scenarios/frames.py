@@ -48,6 +48,8 @@ import trio
 
 from trader.domain.numbers import Side, parse_decimal, parse_tick_size, to_base_units
 from trader.errors import ConfigError, InputError
+from trader.infra.recording import Frame as RecordedFrame
+from trader.infra.recording import RecordingError, read_recording
 from trader.venues.sim.exchange import Accepted, Exchange, OrderRequest, Rejected
 from trader.venues.sim.markets import (
     PIPS_PER_ONE,
@@ -232,15 +234,42 @@ def _levels(event: Mapping[str, object], side: str, where: str) -> tuple[Levels,
     return levels, smallest
 
 
-def load_frames(path: Path) -> FrameFile:
-    """Read and check a frames file. A frame the sim could not replay consistently (a bad price or size, a
-    market with other than two assets) is a `ConfigError` naming the line and field."""
+def _recording_lines(paths: Sequence[str]) -> tuple[list[str], list[int | None]]:
+    """The frames of a recording (`trader record`), each with its receive time in ms."""
+    lines: list[str] = []
+    stamps: list[int | None] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"frames file {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"frames file {path}: not UTF-8 text") from None
+        for _meta, record in read_recording(paths):
+            if isinstance(record, RecordedFrame):
+                lines.append(record.text)
+                stamps.append(record.t_ns // 1_000_000)
+    except RecordingError as exc:
+        raise ConfigError(f"recording: {exc}") from None
+    return lines, stamps
+
+
+def is_recording(path: Path) -> bool:
+    """A recording's directory or one of its files (gzip'd), rather than a JSON-lines frames file."""
+    return path.is_dir() or path.name.endswith(".gz")
+
+
+def load_frames(path: Path | Sequence[Path]) -> FrameFile:
+    """Read and check a frames file, or a recording (`trader record`: one or more files or directories, replayed at
+    the recorded receive times). A frame the sim could not replay consistently (a bad price or size, a market with
+    other than two assets) is a `ConfigError` naming the line and field."""
+    paths = [path] if isinstance(path, Path) else list(path)
+    received: list[int | None] = []
+    if any(is_recording(p) for p in paths):
+        lines, received = _recording_lines([str(p) for p in paths])
+        path = paths[0]
+    else:
+        path = paths[0]
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"frames file {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"frames file {path}: not UTF-8 text") from None
     frames: list[ReplayFrame] = []
     seen: dict[str, _MarketSeen] = {}
     asset_market: dict[str, str] = {}
@@ -296,6 +325,12 @@ def load_frames(path: Path) -> FrameFile:
                         note(market, asset, at)
                         assets.add(asset)
                     continue
+                named = event.get("assets_ids")
+                if kind not in ("book", "tick_size_change", "last_trade_price") and not event.get("asset_id"):
+                    # market_resolved, new_market: sent (verbatim) to the subscribers of the assets they name
+                    if isinstance(named, list):
+                        assets.update(a for a in named if isinstance(a, str) and a in asset_market)
+                    continue
                 asset = _str(event, "asset_id", where)
                 note(market, asset, where)
                 assets.add(asset)
@@ -311,6 +346,8 @@ def load_frames(path: Path) -> FrameFile:
                         seen[market].tick = tick
         except InputError as exc:
             raise ConfigError(f"frames file {path}: {exc}") from None
+        if received:
+            stamps = [received[number - 1] or 0]
         frames.append(ReplayFrame(number, text, frozenset(assets), min(stamps) if stamps else None, tuple(ops)))
     markets: dict[str, tuple[str, str]] = {}
     for market, entry in seen.items():
@@ -445,7 +482,7 @@ class FramesScenario:
     def __init__(self, options: ScenarioOptions, params: FramesParams, *, publisher: FramePublisher | None = None):
         params.check()
         self.params = params
-        self.file = load_frames(Path(params.path).expanduser())
+        self.file = load_frames([Path(p).expanduser() for p in params.path.split(",") if p])
         self._publisher = publisher
         self.books = ReplayBooks()
         self.stats: dict[str, int] = {"frames_sent": 0, "deliveries": 0, "loops": 0}
