@@ -159,3 +159,37 @@ def test_a_database_of_another_account_exits_2_naming_the_fix(tmp_path: Path) ->
     assert "Traceback" not in live.stderr
     assert live.stderr.rstrip().endswith("(unset, it uses sqlite:trader-live-sim.sqlite3).")
     assert live.stdout == ""  # no summary: it never ran
+
+
+@pytest.mark.timeout(60)  # 6-10 s; the waits below fail it with a clear message before this would
+def test_a_second_sigint_cuts_the_drain_short_exit_130_and_one_line(tmp_path: Path) -> None:
+    """`trader run --venue sim` in its own process: Ctrl+C starts the drain; while it waits for an order in flight (the
+    paper venue answers in 30 s, an order in doubt waits its 60 s grace), a second Ctrl+C ends the process at once,
+    with exit status 130 and one line on stderr saying what it means."""
+    env = _env(
+        TRADER_RUN__LOG_FORMAT="json",
+        TRADER_RUN__DRAIN_SECS="60",
+        TRADER_PAPER__LATENCY_SECS="30",
+        TRADER_ORDERS__UNKNOWN_GRACE_SECS="60",
+        TRADER_SIM__PARAMS="gap_rate_per_min=120,gap_ttl_secs=5",
+    )
+    command = [*TRADER, "run", "--venue", "sim", "--markets", "4", "--http-port", "0", "--env-file", os.devnull]
+    command += ["--database-url", f"sqlite:{tmp_path / 't.sqlite3'}"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_log(proc, "submit_outcome_unknown", timeout=20)  # an order in flight: the drain will wait for it
+        proc.send_signal(signal.SIGINT)
+        _wait_for_log(proc, "signal_received_draining", timeout=5)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+        elapsed = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:  # pragma: no cover - a hung engine must not hang the suite
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130
+    assert elapsed < 10  # cut short: the drain alone would have waited up to 60 s
+    assert out == ""  # no summary: the run was aborted
+    last = err.strip().splitlines()[-1]
+    assert last == "trader: aborted by a second signal; resting orders may remain at the venue"

@@ -114,6 +114,7 @@ async def test_operator_http_status_metrics_and_emergency_stop(tmp_path: Path) -
         funds = status["funds"]
         assert Decimal(funds["balance"]) == Decimal(funds["available"]) + Decimal(funds["reserved"]) > 0
         assert (funds["missing_allowances"], funds["balance_rejections"]) == ([], 0)
+        assert (funds["cash_corrections"], funds["last_correction"]) == (0, None)  # paper: its own book of the wallet
         metrics = (await run.http.get("/metrics")).text
         assert "trader_md_frames_total" in metrics
         assert "trader_fills_total" in metrics
@@ -164,3 +165,17 @@ async def test_live_run_against_the_sim_agrees_with_the_sims_own_records(tmp_pat
     assert summary.orders_submitted == len(ours)
     assert summary.fills == len(our_trades) + len(maker_fills)
     assert summary.open_orders_at_exit == len(open_at_sim) == 0
+
+
+@pytest.mark.timeout(120)  # end to end: 4-8 s on the 2-core machine, more under load
+async def test_live_trading_keeps_the_venues_dead_man_heartbeat_by_default(tmp_path: Path) -> None:
+    """Live with no heartbeat setting at all: the venue holds a dead-man session for our key, so orders left resting
+    by an engine that died are cancelled by the venue (about 10 s after its last heartbeat)."""
+    key = "0x" + secrets.token_hex(32)
+    config = settings(tmp_path, live=True)
+    config = Settings(run=config.run, http=config.http, sim=config.sim, keys=KeySettings(private_key=Secret(key)))
+    async with running(config) as run:
+        sim = run.engine.sim  # type: ignore[attr-defined]
+        await wait_for(lambda: bool(sim.exchange.heartbeat_owners()))
+        ours = sim.api_keys.derive(OrderSigner(key).address, 0).api_key  # the key the engine signed in with
+        assert sim.exchange.heartbeat_owners() == [ours]

@@ -243,3 +243,28 @@ async def test_a_venue_balance_refusal_is_counted_logged_and_read_again(
         assert [e["event"] for e in errors] == ["venue_balance_rejection"]
         assert errors[0]["client_order_id"] == "c1"
         assert h.venue.collateral_reads == reads + 1  # our reading was wrong: it is read again
+
+
+async def test_live_cash_is_the_venues_after_each_read_however_they_got_apart(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Live, the wallet is the truth about cash: a merge the venue paid while the engine was down, then confirmed
+    again by the capital service after the restart, must not count twice (the chaos bench found cash 420 pUSD above
+    the wallet's after kill -9 restarts)."""
+    venue = FakeVenue(cash=D(100), wall=WALL)
+    portfolio = Portfolio(cash=D(100))
+    funds = Funds(venue, portfolio, FundsSettings(refresh_secs=60.0), follow_venue=True)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(funds.run)
+        portfolio.cash += D(50)  # a merge applied by the engine that the venue had already paid (and counted)
+        with structlog.testing.capture_logs() as logs:
+            funds.request_refresh()
+            await trio.testing.wait_all_tasks_blocked()
+        assert (portfolio.cash, funds.balance) == (D(100), D(100))
+        assert (funds.statistics().cash_corrections, funds.statistics().last_correction) == (1, D(-50))
+        assert [entry["event"] for entry in logs] == ["cash_corrected"]
+        nursery.cancel_scope.cancel()
+    paper = Portfolio(cash=D(100))  # on paper the engine's cash is its own book of the paper wallet: left alone
+    funds = Funds(FakeVenue(cash=D(90), wall=WALL), paper)
+    await funds.refresh()
+    assert paper.cash == D(100)

@@ -147,7 +147,7 @@ async def open_core(
     manager.add_listener(sinks.outputs)  # order events, fills, risk denials -> bus and Slack
     if sinks.outputs.slack is not None:  # balance refusals and residual exposure: alerts
         manager.add_listener(money_alerts(sinks.outputs.slack.notify))
-    funds = Funds(venue.capital, portfolio, settings.funds)
+    funds = Funds(venue.capital, portfolio, settings.funds, follow_venue=venue.live is not None)
     manager.add_listener(funds.on_event)  # a fill: read the wallet's collateral again
     wallet = None if venue.paper is None else PaperWalletKeeper(venue.paper, store)
     if wallet is not None:

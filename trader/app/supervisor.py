@@ -45,6 +45,7 @@ but leaves market data and the HTTP server running, so the operator still sees t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 from collections.abc import Awaitable, Callable
@@ -206,6 +207,9 @@ async def _shut_down(
     wallet: dict[str, object] = {}
     with trio.move_on_after(settings.supervisor.opportunities_flush_secs, shield=True):
         try:
+            if control.venue.live is not None:  # the summary's cash is the venue's (what merges paid since the read)
+                with contextlib.suppress(trio.TooSlowError):
+                    await core.funds.refresh()
             wallet = await check_wallet(control.venue, core)
         except VenueError as exc:  # the summary says it could not be checked
             wallet = {"error": repr(exc)}

@@ -866,12 +866,15 @@ class ExecutionService:
         if self.funds is None:
             return None
         balance, reserved = self.buying_power()
+        stats = self.funds.statistics()
         return {
             "balance": None if balance is None else str(balance),
             "reserved": str(reserved),
             "available": None if balance is None else str(balance - reserved),
             "missing_allowances": list(self.funds.missing_allowances),
             "balance_rejections": self._counts["balance_rejections"],
+            "cash_corrections": stats.cash_corrections,  # live: the engine's cash set to the wallet's, when apart
+            "last_correction": None if stats.last_correction is None else str(stats.last_correction),
         }
 
     def statistics(self) -> ExecutionStatistics:

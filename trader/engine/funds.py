@@ -14,6 +14,11 @@ and this service gives it the `balance` and the allowances the venue says are mi
   a redemption (`on_event` hears the capital service's `SetsMerged`, `PositionsRedeemed`) or when asked through
   `request_refresh()`, and every `refresh_secs` (collateral that moved on its own: a deposit, a withdrawal).
 
+Live, the venue's wallet is the truth about cash (`follow_venue`): each reading also sets the portfolio's cash to it,
+so the engine's cash is the venue's however the two got apart (a restart, a fill or a merge the venue applied while
+the engine was down and the engine applies again when it learns of it, a deposit). A difference found is logged
+(`cash_corrected`) and counted (`cash_corrections`); between readings, our own fills move it as they move the wallet.
+
 Until the first reading succeeds, `balance` is None and the gate refuses buys (nothing is known to spend). A failed
 read keeps the last one (logged, counted, retried on the next timer or fill).
 """
@@ -76,13 +81,25 @@ class FundsStatistics:
     missing_allowances: tuple[str, ...]
     reads: int
     read_failures: int
+    cash_corrections: int = 0
+    last_correction: Decimal | None = None  # the venue's minus the engine's cash, when it was last corrected
 
 
 class Funds:
     """See the module docstring. One per engine; `portfolio` is the order manager's (its cash moves with fills)."""
 
-    def __init__(self, source: CollateralSource, portfolio: Portfolio, settings: FundsSettings | None = None) -> None:
+    def __init__(
+        self,
+        source: CollateralSource,
+        portfolio: Portfolio,
+        settings: FundsSettings | None = None,
+        *,
+        follow_venue: bool = False,
+    ) -> None:
         self.settings = settings or FundsSettings()
+        self._follow_venue = follow_venue
+        self._corrections = 0
+        self._last_correction: Decimal | None = None
         self._source = source
         self._portfolio = portfolio
         self._read: Collateral | None = None
@@ -113,6 +130,12 @@ class Funds:
             self._failures += 1
             raise
         # No checkpoint between the answer and noting the cash: a fill applied meanwhile is not counted twice.
+        if self._follow_venue and read.balance != self._portfolio.cash:
+            difference = read.balance - self._portfolio.cash
+            self._corrections += 1
+            self._last_correction = difference
+            log.info("cash_corrected", venue=str(read.balance), engine=str(self._portfolio.cash), diff=str(difference))
+            self._portfolio.cash = read.balance
         self._read, self._cash_at_read = read, self._portfolio.cash
         self._reads += 1
         if read.missing_allowances:
@@ -168,4 +191,6 @@ class Funds:
             missing_allowances=self.missing_allowances,
             reads=self._reads,
             read_failures=self._failures,
+            cash_corrections=self._corrections,
+            last_correction=self._last_correction,
         )

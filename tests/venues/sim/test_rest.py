@@ -401,3 +401,28 @@ async def test_more_endpoints_paging_and_payload_errors(http: httpx.AsyncClient)
         assert (await alice.request("POST", "/orders-scoring", ids[:2])).json() == dict.fromkeys(ids[:2], False)
         assert (await alice.request("POST", "/orders-scoring", {"ids": ids})).status_code == 400
         assert (await alice.request("GET", "/order-scoring")).status_code == 400
+
+
+async def test_the_ledger_keeps_every_order_a_client_placed_and_each_refusal(
+    sim: SimVenue, http: httpx.AsyncClient
+) -> None:
+    """`GET /_sim/ledger?address=`: a harness's ground truth (`python -m bench chaos`), kept whatever the exchange
+    has forgotten since."""
+    alice = make_trader(sim, http)
+    market = sim.exchange.markets[0]
+    resting = alice.order(market, Side.BUY, "0.40", "10")
+    order_id = (await alice.post(resting)).json()["orderID"]
+    assert (await alice.post(resting)).status_code == 400  # the same order again: refused as a duplicate
+    await alice.request("DELETE", "/order", {"orderID": order_id})
+    account = (await http.get(f"{sim.urls.rest}/_sim/ledger", params={"address": alice.signer.address})).json()
+    ((placed),) = account["orders"]
+    assert (placed["order_id"], placed["status"], placed["original_size"], placed["size_matched"]) == (
+        order_id,
+        "CANCELED",
+        "10",
+        "0",
+    )
+    assert list(account["refusals"].values()) == [1]
+    assert next(iter(account["refusals"])).startswith(f"{order_id}: ")
+    assert account["collateral"] == "10000"
+    assert (await http.get(f"{sim.urls.rest}/_sim/ledger")).status_code == 400

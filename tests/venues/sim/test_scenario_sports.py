@@ -183,6 +183,17 @@ def test_bad_parameters_are_clear() -> None:
         scenario(away_short="Lakers")
 
 
+def _sniping(tmp_path: Path, params: tuple[str, ...]) -> Settings:
+    """Paper against the in-process sim's `sports` scenario, the sniper on, ESPN polled every 0.1 s."""
+    return Settings(
+        run=RunSettings(database_url=f"sqlite:{tmp_path / 'trader.sqlite3'}", drain_secs=2.0),
+        http=HttpSettings(port=0),
+        sim=SimSettings(scenario="sports", seed=3, params=params),
+        sniper=SniperSettings(enabled=True, auto_match=True),
+        espn=EspnSettings(leagues=("basketball/nba",), poll_interval_secs=0.1),
+    )
+
+
 async def test_the_engine_snipes_the_winner_in_the_window_despite_a_flipped_final(tmp_path: Path) -> None:
     params = (
         "start_in_secs=0.3",
@@ -192,13 +203,7 @@ async def test_the_engine_snipes_the_winner_in_the_window_despite_a_flipped_fina
         "winner=away",
         "flip_final=true",
     )
-    config = Settings(
-        run=RunSettings(database_url=f"sqlite:{tmp_path / 'trader.sqlite3'}", drain_secs=2.0),
-        http=HttpSettings(port=0),
-        sim=SimSettings(scenario="sports", seed=3, params=params),
-        sniper=SniperSettings(enabled=True, auto_match=True),
-        espn=EspnSettings(leagues=("basketball/nba",), poll_interval_secs=0.1),
-    )
+    config = _sniping(tmp_path, params)
     stop = trio.Event()
     result: list[RunSummary] = []
 
@@ -220,3 +225,49 @@ async def test_the_engine_snipes_the_winner_in_the_window_despite_a_flipped_fina
     sim_market = engine.sim.exchange.markets[0]
     assert token == sim_market.token_ids[1]  # the away team's token: the winner
     assert Decimal(position["quantity"]) > 0
+
+
+@pytest.mark.timeout(120)  # two end-to-end runs
+async def test_a_restart_knows_what_was_sniped_and_does_not_try_it_again(tmp_path: Path) -> None:
+    """The store's sniped markets are loaded at start: after a restart the sniper sees the same game end on the same
+    market and does not even ask the store to claim it again (the claim would refuse it, but a store slow to answer
+    or down would leave the snipe to chance, and each refusal is a needless trip)."""
+    from trader.strategies.sniper import Sniper
+
+    def _games(board: object) -> list[str]:
+        return [] if board is None else list(board.games)  # type: ignore[attr-defined]
+
+    params = ("start_in_secs=0.3", "duration_secs=0.7", "window_secs=30", "step_secs=0.05", "winner=away")
+    config = _sniping(tmp_path, params)
+
+    async def run(until: str) -> tuple[RunSummary, int]:
+        stop = trio.Event()
+        result: list[RunSummary] = []
+
+        async def engine_task(*, task_status: trio.TaskStatus[object]) -> None:
+            result.append(await run_trader(config, stop=stop.wait, task_status=task_status))
+
+        with trio.fail_after(45):
+            async with trio.open_nursery() as nursery:
+                engine = await nursery.start(engine_task)
+                core = engine.control.core
+                (sniper,) = [s for s in core.strategies if isinstance(s, Sniper)]
+
+                def reached() -> bool:
+                    if until == "filled":
+                        return bool(core.execution.statistics().orders.fills >= 1)
+                    return any(sniper.confirmed(game_id) for game_id in _games(core.espn.latest()))
+
+                while not reached():  # noqa: ASYNC110 - the engine exposes counters
+                    await trio.sleep(0.05)
+                if until != "filled":
+                    await trio.sleep(1.0)  # the strategy engine evaluates every 0.1 s: ten chances to snipe
+                refused = core.strategy_engine.statistics().claims_refused
+                stop.set()
+        return result[0], refused
+
+    first, _ = await run("filled")
+    assert (first.intents, first.fills) == (1, 1)
+    second, refused = await run("final confirmed")
+    assert (second.intents, second.fills) == (0, 0)
+    assert refused == 0  # it knew: no claim was even tried

@@ -1030,6 +1030,10 @@ class Exchange:
         self._schedule(now + self.config.heartbeat_timeout_secs, "heartbeat", owner)
         return HeartbeatResult(True, new_id)
 
+    def heartbeat_owners(self) -> list[str]:
+        """The owners (API keys) with a dead-man session in force: their orders go when their heartbeats stop."""
+        return sorted(self._heartbeats)
+
     # -- time ------------------------------------------------------------------------------------------------
 
     def advance(self, now: float) -> None:

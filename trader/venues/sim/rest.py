@@ -1,6 +1,8 @@
 """The REST side of the simulated venue on one port: the CLOB API at `/`, Gamma at `/gamma`, the Data API at
 `/data-api` (`/v2/positions?user=`, and the older `/positions`), and the sim's admin endpoints at `/_sim`
-(`/_sim/faults`; `POST /_sim/resolve {"condition_id": ..., "winner": "yes" | "no" | "50-50"}` resolves a market now).
+(`/_sim/faults`; `POST /_sim/resolve {"condition_id": ..., "winner": "yes" | "no" | "50-50"}` resolves a market now;
+`GET /_sim/ledger?address=0x...`: a client wallet's pUSD and shares, every order the venue took from it with its
+trades, and its refused order ids, `trader.venues.sim.ledger`).
 Shapes and error strings follow protocol.md §4-§7 and captured/*.json; a resolved market shows `closed` and its
 `tokens[].winner` on `/markets/{condition_id}`, and `closed`, not `active` and its payouts as `outcomePrices` on
 Gamma.
@@ -52,6 +54,7 @@ from trader.venues.sim.exchange import ORDER_TYPES, Accepted, CancelResult, Exch
 from trader.venues.sim.faults import FaultInjector, apply_fault
 from trader.venues.sim.gamma import SimGamma
 from trader.venues.sim.httpserver import HttpRequest, HttpResponse
+from trader.venues.sim.ledger import ClientLedger
 from trader.venues.sim.markets import PIPS_PER_ONE, UNITS_PER_ONE, price_str, units_str
 from trader.venues.sim.ratelimit import RateLimiter, SignerLimits
 from trader.venues.sim.relayer import SimRelayer
@@ -163,6 +166,8 @@ class SimRestApp:
         #: prefix -> async handler(request, path below the prefix): where later services (ESPN) plug in
         self.extra_routes = dict(extra_routes or {})
         self._funders: dict[str, str] = {}
+        #: every client order taken and refused, for `GET /_sim/ledger?address=` (the ground truth of harnesses)
+        self.ledger = ClientLedger(exchange)
         #: Gamma (`/gamma`); the venue replaces it with one of its configuration and seed
         self.gamma = SimGamma(exchange)
         #: the Polygon node (`/rpc`) and Polymarket's relayer (`/relayer`), set by the venue that owns the chain
@@ -570,6 +575,8 @@ class SimRestApp:
             post_only=post_only,
         )
         result = self.exchange.submit(request, self.clock())
+        refusal = result.message if isinstance(result, Rejected) else ""
+        self.ledger.placed(principal.api_key, signed.maker, oid, isinstance(result, Accepted), refusal)
         if isinstance(result, Rejected):
             return result.http_status, {"error": result.message}, oid
         return 200, _accepted_json(result), oid
@@ -840,6 +847,11 @@ class SimRestApp:
                 return HttpResponse.error(400, str(exc))
         if path == "/resolve" and request.method == "POST":
             return self._admin_resolve(request)
+        if path == "/ledger" and request.method == "GET":
+            address = request.arg("address")
+            if not address:
+                return HttpResponse.error(400, "address is required")
+            return HttpResponse.json(self.ledger.account(address))
         return HttpResponse.error(404, "not found")
 
     def _admin_resolve(self, request: HttpRequest) -> HttpResponse:
