@@ -222,7 +222,9 @@ def test_a_long_run_keeps_a_bounded_history_of_closed_orders_and_settled_trades(
         ScenarioOptions(markets=4, seed=5, params={"taker_rate_per_min": "600", "gap_rate_per_min": "120"})
     )
     markets, events = scenario.listing()
-    config = ExchangeConfig(keep_closed_orders=200, keep_settled_trades=20, keep_closed_scenario_orders=100)
+    config = ExchangeConfig(
+        keep_closed_orders=200, keep_settled_trades=20, keep_closed_scenario_orders=100, keep_settled_scenario_trades=20
+    )
     exchange = Exchange(markets, events, config=config)
     scenario.setup(exchange, T0)
     client = "0x" + "c1" * 20
@@ -230,6 +232,11 @@ def test_a_long_run_keeps_a_bounded_history_of_closed_orders_and_settled_trades(
     ours = _limit("client-order", "client", client, markets[0], outcome=0, side=Side.BUY, price=100, size=10**7)
     assert _rests(exchange.submit(ours, T0))
     exchange.cancel("client", ["client-order"], T0)  # closed at the very start: the oldest closed order of all
+    _bid, ask = exchange.best_prices(markets[0].token_ids[0])
+    assert ask is not None
+    take = _limit("client-take", "client", client, markets[0], outcome=0, side=Side.BUY, price=ask, size=5 * 10**6)
+    exchange.submit(replace(take, order_type="FAK"), T0)
+    (our_trade,) = exchange.trades("client")  # the oldest trade of all
     live_before = None
     for n in range(600):
         now = T0 + 0.2 * (n + 1)
@@ -247,5 +254,6 @@ def test_a_long_run_keeps_a_bounded_history_of_closed_orders_and_settled_trades(
     assert len(exchange.open_orders()) > 0  # the books are still quoted
     assert all(exchange.order(o.order_id) is o for o in exchange.open_orders())
     trades = exchange.trades()
-    assert 0 < len(trades) <= 20 + 64 + 40  # settled ones bounded; a few still settling
+    assert 0 < len(trades) <= 40 + 64 + 40  # settled ones bounded; a few still settling
+    assert our_trade in trades  # a client's trade outlives the makers' and noise takers' trades
     assert scenario.stats["requotes"] > 500  # the run did pile up far more than it kept

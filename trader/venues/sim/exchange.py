@@ -108,6 +108,8 @@ class ExchangeConfig:
     #: ... of which the scenario's own (its makers' and takers', owners named `sim-...`) at most this many: they are
     #: most of the traffic, and nobody looks them up
     keep_closed_scenario_orders: int = 2_000
+    #: settled trades between the scenario's own orders only (its makers filling its noise takers): at most this many
+    keep_settled_scenario_trades: int = 2_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -1070,9 +1072,13 @@ class Exchange:
                 del self._orders[oid]
             for oid in clients[: max(0, len(clients) - config.keep_closed_orders)]:
                 del self._orders[oid]
-        if len(self._trade_order) > config.keep_settled_trades + max(config.keep_settled_trades // 4, 64):
+        keep = config.keep_settled_trades + config.keep_settled_scenario_trades
+        if len(self._trade_order) > keep + max(keep // 4, 64):
             settled = [t for t in self._trade_order if self._trades[t].step + 1 >= len(self._trades[t].path)]
-            drop = set(settled[: max(0, len(settled) - config.keep_settled_trades)])
+            scenario = [t for t in settled if _scenario_only(self._trades[t])]
+            clients = [t for t in settled if not _scenario_only(self._trades[t])]
+            drop = set(scenario[: max(0, len(scenario) - config.keep_settled_scenario_trades)])
+            drop.update(clients[: max(0, len(clients) - config.keep_settled_trades)])
             if drop:
                 for trade_id in drop:
                     del self._trades[trade_id]
@@ -1248,3 +1254,10 @@ class Exchange:
 
 def _ratio_text(ratio: Decimal) -> str:
     return format(ratio.normalize(), "f") if ratio == ratio.quantize(Decimal("1e-16")) else format(ratio, ".16f")
+
+
+def _scenario_only(trade: SimTrade) -> bool:
+    """A trade between the scenario's own orders: no client took part."""
+    return trade.taker.owner.startswith(SCENARIO_OWNER_PREFIX) and all(
+        fill.order.owner.startswith(SCENARIO_OWNER_PREFIX) for fill in trade.makers
+    )
