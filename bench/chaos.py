@@ -54,7 +54,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -68,6 +67,7 @@ from typing import Any
 
 import httpx
 
+from bench.servers import PrivatePostgres, PrivateRedis
 from bench.soak import _free_port, _rss_mb
 
 SCENARIOS = (
@@ -139,87 +139,6 @@ class Sim:
 
 def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("TRADER_")}
-
-
-# -- private servers (never the machine's own) --------------------------------------------------------------------
-
-
-def _pg_bin(name: str) -> str:
-    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
-    if found:
-        return str(found[-1])
-    which = shutil.which(name)
-    if which is None:
-        raise RuntimeError(f"{name} not found (apt-get install postgresql)")
-    return which
-
-
-class PrivatePostgres:
-    """A throw-away PostgreSQL cluster in a temporary directory, on a free port, with trust authentication."""
-
-    def __init__(self, folder: Path) -> None:
-        self.dir = folder / "pg"
-        self.dir.mkdir()
-        self.port = _free_port()
-        self._as: list[str] = []
-        if os.geteuid() == 0:  # initdb refuses root: run the cluster as the postgres user
-            shutil.chown(self.dir, "postgres", "postgres")
-            shutil.chown(folder, "postgres")
-            self._as = ["runuser", "-u", "postgres", "--"]
-        self._run(_pg_bin("initdb"), "-D", str(self.dir / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        self.start()
-
-    def _run(self, *command: str) -> None:
-        subprocess.run([*self._as, *command], check=True, capture_output=True, timeout=120)  # noqa: S603
-
-    @property
-    def dsn(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run(
-            _pg_bin("pg_ctl"), "-D", str(self.dir / "data"), "-o", options, "-l", str(self.dir / "log"), "-w", "start"
-        )
-
-    def stop(self) -> None:
-        self._run(_pg_bin("pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "-w", "stop")
-
-    def close(self) -> None:
-        with contextlib.suppress(subprocess.SubprocessError, OSError):
-            self.stop()
-
-
-class PrivateRedis:
-    def __init__(self, folder: Path) -> None:
-        self.port = _free_port()
-        self.folder = folder
-        self.process: subprocess.Popen[bytes] | None = None
-        self.start()
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        command += ["--dir", str(self.folder)]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                return
-            time.sleep(0.1)
-        raise RuntimeError("the private redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
-
-    def close(self) -> None:
-        self.stop()
 
 
 # -- the engine ----------------------------------------------------------------------------------------------------

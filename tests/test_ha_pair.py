@@ -9,8 +9,12 @@ The harness is `bench.failover`'s; `python -m bench failover` repeats the kill t
 - SIGSTOP of the leader for longer than its takeover wait, then SIGCONT: the standby has taken over; the old leader
   says it was fenced and stops (and exits with status 3: `ha.on_fenced=exit`), and no order reaches the venue from it
   after it wakes (every order the venue takes from then on was written under the new epoch);
-- every database session of both engines ended at once (what a PostgreSQL restart does to them; the shared server
-  itself is never restarted here): never two leaders by their `/status`, and trading resumes under a new epoch.
+- every database session of both engines ended at once (what a PostgreSQL restart does to them, without the
+  downtime; on the shared server): never two leaders by their `/status`, and trading resumes under a new epoch;
+- the PostgreSQL server itself restarted (`pg_ctl restart -m fast`) while the leader trades: a private cluster
+  (`bench.servers.PrivatePostgres`: `initdb` in a temporary directory, a free port; the shared server is never
+  restarted), skipped where `initdb`/`pg_ctl` are missing. Never two leaders by their `/status`, afterwards exactly
+  one, trading again under a new epoch within a bound, and no client order id sent twice.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -26,9 +31,12 @@ import httpx
 import pytest
 import trio
 
-from bench.failover import Engine, open_pair
+from bench.failover import Engine, PairHarness, open_pair
+from bench.servers import PrivatePostgres, private_postgres_missing
 from tests.integrations.servers import pg_dsn
 from trader.commands.status import render
+from trader.integrations.store.lease import LeaseRow
+from trader.venues.sim.events import OrderEvent, TradeEvent
 
 pytestmark = [pytest.mark.pg, pytest.mark.timeout(150)]  # end to end: subprocess engines on a shared 2-core box
 
@@ -114,24 +122,13 @@ async def test_paused_leader_is_fenced_and_sends_nothing_after_it_wakes(tmp_path
 
 
 async def test_every_database_session_ending_at_once_never_two_leaders_and_trading_resumes(tmp_path: Path) -> None:
-    """As a PostgreSQL restart does to a running pair (without restarting the shared server): every session of both
-    engines ends at once, the leader's lock with it."""
+    """As a PostgreSQL restart does to a running pair, without its downtime (and without restarting the shared
+    server): every session of both engines ends at once, the leader's lock with it."""
     async with open_pair(tmp_path, pg_dsn()) as pair:
-        engines = {"a": await pair.start("a"), "b": await pair.start("b")}
-        first = await pair.wait_leader(within=60)
-        await pair.wait_log(engines["b" if first.holder == "a" else "a"], "engine_standing_by", within=60)
-        await pair.wait_orders(2, within=60)
-        urls = {name: _http_url(engine) for name, engine in engines.items()}
+        first = await _trading_pair(pair)
         leaders_at_once: list[int] = []
-
-        async def watch(client: httpx.AsyncClient) -> None:
-            while True:
-                roles = [(await client.get(f"{url}/status")).json()["ha"]["role"] for url in urls.values()]
-                leaders_at_once.append(roles.count("leader"))
-                await trio.sleep(0.1)
-
         async with httpx.AsyncClient(timeout=10) as client, trio.open_nursery() as nursery:
-            nursery.start_soon(watch, client)
+            nursery.start_soon(_count_leaders, client, pair, leaders_at_once)
             before = pair.taken()
             assert await pair.end_sessions() >= 4  # each engine's store and lease connections, at least
             row = await pair.wait_leader(within=30, after_epoch=first.epoch)
@@ -145,6 +142,133 @@ async def test_every_database_session_ending_at_once_never_two_leaders_and_tradi
     assert checks["duplicate_client_ids"] == 0
     assert checks["orders_without_intent"] == 0
     assert checks["pending_intents"] == 0
+
+
+@pytest.mark.parametrize("down_secs", [0, 4], ids=["pg_ctl_restart", "down_4s"])
+async def test_postgresql_restarted_under_a_running_pair_never_two_leaders_and_trading_resumes(
+    tmp_path: Path, down_secs: float
+) -> None:
+    """`pg_ctl restart -m fast` (down for a fraction of a second: either engine may lead next), or stopped (`-m fast`)
+    for longer than the lease and started again, while the leader trades: stopped while the venue takes one of its
+    orders (its intents are left pending, their fills land while the server is down) and with the standby paused
+    meanwhile, so that the leader, fenced by the outage, wins its lease back in the same process: its new term
+    resolves those intents and starts from their fills (the store's positions equal the venue's at the end)."""
+    missing = private_postgres_missing()
+    if missing is not None:
+        pytest.skip(f"a private PostgreSQL cluster is needed (the shared one is never restarted): {missing}")
+    with tempfile.TemporaryDirectory(prefix="trader-ha-pg-") as folder:  # not tmp_path: the postgres user needs it
+        pg = await trio.to_thread.run_sync(PrivatePostgres, Path(folder))
+        try:
+            async with open_pair(tmp_path, pg.dsn) as pair:
+                first = await _trading_pair(pair)
+                leaders_at_once: list[int] = []
+                async with httpx.AsyncClient(timeout=10) as client:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(_count_leaders, client, pair, leaders_at_once)
+                        await pair.wait_orders(1, within=30, besides=pair.taken())  # the leader is trading now
+                        standby = pair.engines["b" if first.holder == "a" else "a"]
+                        if down_secs:
+                            os.kill(standby.process.pid, signal.SIGSTOP)
+                            try:
+                                restarted_at = await _stop_on_next_order(pair, pg)  # every session ends
+                                await trio.sleep(down_secs)
+                                await trio.to_thread.run_sync(pg.start)
+                                back_at = time.monotonic()
+                                row = await pair.wait_leader(within=60, after_epoch=first.epoch)
+                                leads_at = time.monotonic()
+                                assert row.holder == first.holder
+                            finally:
+                                os.kill(standby.process.pid, signal.SIGCONT)
+                        else:
+                            restarted_at = time.monotonic()
+                            await trio.to_thread.run_sync(pg.restart)  # every session ends, the server is back
+                            back_at = time.monotonic()
+                            row = await pair.wait_leader(within=60, after_epoch=first.epoch)
+                            leads_at = time.monotonic()
+                        await pair.wait_orders(1, within=60, besides=pair.taken())
+                        await trio.sleep(2)
+                        nursery.cancel_scope.cancel()
+                    roles = await _roles(client, pair)
+                await pair.stop_all()
+                checks = await pair.checks()
+                epochs = await pair.intent_epochs()
+        finally:
+            await trio.to_thread.run_sync(pg.close)
+    new_term = [at for at, oid in pair.arrivals if epochs.get(oid) == row.epoch]
+    assert new_term, "no order under the new epoch"
+    timings = {
+        "down_s": round(back_at - restarted_at, 2),
+        "leader_again_s": round(leads_at - restarted_at, 2),
+        "first_order_s": round(min(new_term) - restarted_at, 2),
+    }
+    print(json.dumps({"pg_restart": timings, "samples": len(leaders_at_once)}))  # for the record (pytest -s)
+    assert len(leaders_at_once) > 5  # a paused engine's /status times out (1 s) while it is paused
+    assert max(leaders_at_once) == 1, leaders_at_once
+    assert sorted(map(str, roles.values())) == ["leader", "standby"], roles  # afterwards exactly one leads
+    assert roles[row.holder] == "leader"
+    assert row.epoch > first.epoch
+    assert timings["first_order_s"] < 30, timings
+    assert checks["duplicate_client_ids"] == 0
+    assert checks["orders_without_intent"] == 0
+    assert checks["pending_intents"] == 0
+    assert checks["positions_differ"] == {}
+
+
+async def _stop_on_next_order(pair: PairHarness, pg: PrivatePostgres) -> float:
+    """Stop the server (`-m fast`) while the venue takes the next order of ours, before it answers; when."""
+    earlier, stopped, when = pair.taken(), trio.Event(), [0.0]
+
+    def stop_on_next_order(event: object) -> None:
+        order_id = None
+        if isinstance(event, OrderEvent) and event.order.maker_address.lower() == pair.address:
+            order_id = event.order.order_id
+        elif isinstance(event, TradeEvent) and event.trade.maker_address.lower() == pair.address:
+            order_id = event.trade.taker_order_id
+        if order_id is not None and order_id not in earlier and not stopped.is_set():
+            when[0] = time.monotonic()
+            pg.stop("fast")  # blocks the venue meanwhile: its answer (and the fills) come once the server is down
+            stopped.set()
+
+    pair.sim.exchange.add_listener(stop_on_next_order)
+    try:
+        with trio.fail_after(30):
+            await stopped.wait()
+    finally:
+        pair.sim.exchange.remove_listener(stop_on_next_order)
+    return when[0]
+
+
+async def _trading_pair(pair: PairHarness) -> LeaseRow:
+    """Both engines started at once, one leading and trading, the other standing by; the leader's lease."""
+    engines = {"a": await pair.start("a"), "b": await pair.start("b")}
+    first = await pair.wait_leader(within=60)
+    await pair.wait_log(engines["b" if first.holder == "a" else "a"], "engine_standing_by", within=60)
+    await pair.wait_orders(2, within=60)
+    return first
+
+
+async def _roles(client: httpx.AsyncClient, pair: PairHarness) -> dict[str, str | None]:
+    """Each running engine's `/status` role, asked of both at once (None: it did not answer)."""
+    roles: dict[str, str | None] = {}
+
+    async def ask(name: str, url: str) -> None:
+        try:
+            roles[name] = (await client.get(f"{url}/status", timeout=1)).json()["ha"]["role"]  # paused: None
+        except (httpx.HTTPError, ValueError, KeyError):
+            roles[name] = None
+
+    async with trio.open_nursery() as nursery:
+        for name, engine in pair.engines.items():
+            if engine.process.returncode is None:
+                nursery.start_soon(ask, name, _http_url(engine))
+    return roles
+
+
+async def _count_leaders(client: httpx.AsyncClient, pair: PairHarness, counts: list[int]) -> None:
+    """Sample how many engines say they lead, every 0.1 s, into `counts`."""
+    while True:
+        counts.append(list((await _roles(client, pair)).values()).count("leader"))
+        await trio.sleep(0.1)
 
 
 def _http_url(engine: Engine) -> str:

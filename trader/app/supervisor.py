@@ -343,6 +343,12 @@ class _Pair:
                 await _first_of(postgres.wait_available, partial(leadership.wait_lost, epoch))
                 if not leadership.may_send():
                     raise _TermLost(leadership.last_loss or "lost")
+            # This engine's own earlier term may have left writes queued behind the store's outage (its fills, their
+            # positions): land them before this term reads the store, or it would start from positions without
+            # them, and its own later writes (absolute quantities) would make the loss permanent.
+            await _first_of(sinks.store.flush, partial(leadership.wait_lost, epoch))
+            if not leadership.may_send():
+                raise _TermLost(leadership.last_loss or "lost")
 
         try:
             async with (
