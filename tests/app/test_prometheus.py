@@ -209,7 +209,7 @@ async def _evaluated_rules(api: httpx.AsyncClient) -> list[dict[str, object]]:
                 query = {"query": 'count_over_time(up{job="trader"}[1m])'}  # rates need a few scrapes
                 up = (await api.get("/query", params=query)).json()["data"]["result"]
                 groups = (await api.get("/rules")).json()["data"]["groups"]
-            except httpx.TransportError:  # the server is still starting
+            except (httpx.TransportError, ValueError, KeyError):  # still starting (no answer, or "not ready" text)
                 up, groups = [], []
             rules = [r for g in groups for r in g["rules"]]
             evaluated = rules and all(not str(r["lastEvaluation"]).startswith("0001") for r in rules)
