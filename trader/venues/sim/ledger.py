@@ -13,11 +13,9 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 
 from trader.domain.numbers import Side
-from trader.venues.sim.exchange import Exchange, SimOrder, SimTrade
+from trader.venues.sim.exchange import SCENARIO_OWNER_PREFIX, Exchange, SimOrder, SimTrade
 from trader.venues.sim.markets import price_str, units_str
 from trader.venues.sim.wire import JsonObject
-
-SCENARIO_OWNER_PREFIX = "sim-"
 
 
 class ClientLedger:
