@@ -34,6 +34,7 @@ import hashlib
 import json
 import random
 import re
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -97,6 +98,7 @@ TimedFrame = tuple[float, str, str]
 
 _ASSET = re.compile(r'"asset_id"\s*:\s*"(\d+)"|"assets_ids"\s*:\s*\[\s*"(\d+)"')
 _PONG = "PONG"
+_BATCH = 256  # frames a reader takes at one instant before the other tasks get a turn
 
 
 def virtual_clock() -> MockClock:
@@ -424,20 +426,26 @@ def _resolved_frame(market: Market, yes_won: int) -> str:
 
 class _ReplayConnection:
     """One market-data connection (`MarketFeedConnection`): the frames of its assets, parsed as they are received;
-    a PING is answered by a PONG through the same channel, after what the reader was already handed."""
+    a PING is answered by a PONG after what the reader was already handed. Frames reach it through its `inbox`, or
+    straight from the feed when its reader is the one pulling them (`ReplayFeed`)."""
 
     def __init__(self, feed: ReplayFeed, assets: Sequence[str], ticks: Mapping[str, Decimal]) -> None:
         self._feed = feed
         self._ticks = ticks
         self.assets = set(assets)
-        self.send, self._receive = trio.open_memory_channel[str](0)
-        self._pong = self.send.clone()
+        self.inbox: deque[str] = deque()
+        self.arrived = trio.Event()
+
+    def hand(self, text: str) -> None:
+        self.inbox.append(text)
+        self.arrived.set()
 
     async def receive(self) -> ParsedFrame:
-        return parse_market_frame(await self._receive.receive(), self._ticks)
+        return parse_market_frame(await self._feed.next_for(self), self._ticks)
 
     async def ping(self) -> None:
-        await self._pong.send(_PONG)
+        self.hand(_PONG)
+        await trio.lowlevel.checkpoint()
 
     async def subscribe(self, asset_ids: Sequence[str]) -> None:
         self.assets.update(asset_ids)
@@ -450,10 +458,25 @@ class _ReplayConnection:
         await trio.lowlevel.checkpoint()
 
 
+def _autojumping(clock: object) -> MockClock | None:
+    """The run's clock when it is a virtual one that jumps as soon as every task waits (`virtual_clock`)."""
+    if isinstance(clock, MockClock) and clock.autojump_threshold == 0 and clock.rate == 0:
+        return clock
+    return None
+
+
 class ReplayFeed:
     """The `MarketFeed` port over recorded frames: `drive(frames)` hands each frame, at its time on the Trio clock,
-    to the open connection that follows its asset (and waits for it to be taken: frames are never queued up).
-    A frame for an asset no connection follows is counted (`undelivered`)."""
+    to the open connection that follows its asset. A frame for an asset no connection follows is counted
+    (`undelivered`).
+
+    The frames are pulled by a reader: one connection's reader waiting for a frame pulls the next ones (the other
+    readers wait on their inbox); a frame for another connection goes to that one's inbox and wakes it. A frame due
+    later than now waits for its time with the clock as any timer does, except when nothing could happen before it
+    (no task runnable, no deadline sooner) on the virtual clock: then the reader moves the clock itself (what the
+    clock's autojump would do) and takes the frame at once, with no trip through the scheduler. Frames due at the
+    same instant are taken one after the other (at most `_BATCH` before the reader lets the other tasks run). With
+    no connection open, `drive` hands the frames out itself."""
 
     def __init__(self) -> None:
         self._connections: list[_ReplayConnection] = []
@@ -461,6 +484,15 @@ class ReplayFeed:
         self.undelivered = 0
         self.sent = 0
         self._rerouted = trio.Event()
+        self._frames: Iterator[TimedFrame] | None = None  # while driving
+        self._peeked: TimedFrame | None = None
+        self._origin = 0.0
+        self._last = 0.0
+        self._on_frame: Any = None
+        self._clock: MockClock | None = None
+        self._pulling: _ReplayConnection | None = None
+        self._driver_wake = trio.Event()
+        self._unyielded = 0
 
     def reroute(self) -> None:
         self._route = {a: c for c in self._connections for a in sorted(c.assets)}
@@ -471,12 +503,14 @@ class ReplayFeed:
         connection = _ReplayConnection(self, asset_ids, ticks)
         self._connections.append(connection)
         self.reroute()
+        self._kick()
         try:
             await trio.lowlevel.checkpoint()
             yield connection
         finally:
             self._connections.remove(connection)
             self.reroute()
+            self._kick()
 
     def connect(
         self, asset_ids: Sequence[str], ticks: Mapping[str, Decimal], *, custom_feature_enabled: bool = False
@@ -490,24 +524,116 @@ class ReplayFeed:
             self._rerouted = trio.Event()
             await self._rerouted.wait()
 
+    def _kick(self) -> None:
+        """Wake every waiting reader and the driver: whoever finds nobody pulling takes over."""
+        for connection in self._connections:
+            connection.arrived.set()
+        self._driver_wake.set()
+
     async def drive(self, frames: Iterable[TimedFrame], *, on_frame: Any = None) -> float:
         """Send every frame at `origin + its time`; returns the time of the last one."""
-        origin = trio.current_time()
-        last = 0.0
-        for at, text, asset in frames:
-            last = max(last, at)
-            due = origin + last
+        self._origin = trio.current_time()
+        self._last = 0.0
+        self._peeked = None
+        self._on_frame = on_frame
+        self._clock = _autojumping(trio.lowlevel.current_clock())
+        self._frames = iter(frames)
+        self._kick()
+        while self._frames is not None:
+            if self._connections:  # a reader pulls
+                self._driver_wake = trio.Event()
+                await self._driver_wake.wait()
+                continue
+            frame = self._peek()
+            if frame is None:
+                break
+            due = self._origin + self._last
             if due > trio.current_time():
                 await trio.sleep_until(due)
-            connection = self._route.get(asset)
-            if connection is None:
-                self.undelivered += 1
+            self._peeked = None
+            self._deliver(frame)
+        return self._last
+
+    def _peek(self) -> TimedFrame | None:
+        """The next frame (kept until delivered), with `_last` its time; None (and the drive ends) after the last."""
+        frame = self._peeked
+        if frame is None:
+            assert self._frames is not None
+            frame = self._peeked = next(self._frames, None)
+            if frame is None:
+                self._frames = None
+                self._driver_wake.set()
+                return None
+            self._last = max(self._last, frame[0])
+        return frame
+
+    def _deliver(self, frame: TimedFrame) -> _ReplayConnection | None:
+        connection = self._route.get(frame[2])
+        if connection is None:
+            self.undelivered += 1
+            return None
+        self.sent += 1
+        if self._on_frame is not None:
+            self._on_frame()
+        return connection
+
+    async def next_for(self, connection: _ReplayConnection) -> str:
+        """The next frame for `connection`: from its inbox, or pulled from the frames when nobody else pulls."""
+        while True:
+            if connection.inbox:
+                return connection.inbox.popleft()
+            if self._frames is not None and self._pulling is None:
+                self._pulling = connection
+                try:
+                    text = await self._pull(connection)
+                finally:
+                    self._pulling = None
+                if text is not None:
+                    return text
+                if self._frames is None:
+                    self._kick()
                 continue
-            await connection.send.send(text)
-            self.sent += 1
-            if on_frame is not None:
-                on_frame()
-        return last
+            connection.arrived = trio.Event()
+            await connection.arrived.wait()
+
+    async def _pull(self, reader: _ReplayConnection) -> str | None:
+        """Hand out frames until one is for `reader` (returned), or something arrives in its inbox or the frames
+        end (None)."""
+        while True:
+            frame = self._peek()
+            if frame is None:
+                return None
+            due = self._origin + self._last
+            now = trio.current_time()
+            if due > now and not self._jump(due, now):
+                reader.arrived = trio.Event()
+                with trio.move_on_at(due):
+                    await reader.arrived.wait()
+                self._unyielded = 0
+                if reader.inbox:
+                    return None
+                continue
+            self._peeked = None
+            connection = self._deliver(frame)
+            if connection is reader:
+                self._unyielded += 1
+                if self._unyielded >= _BATCH:
+                    self._unyielded = 0
+                    await trio.lowlevel.checkpoint()
+                return frame[1]
+            if connection is not None:
+                connection.hand(frame[1])
+
+    def _jump(self, due: float, now: float) -> bool:
+        """Move the virtual clock to `due` when nothing could happen before (what its autojump would do)."""
+        clock = self._clock
+        if clock is None:
+            return False
+        stats = trio.lowlevel.current_statistics()
+        if stats.tasks_runnable or stats.run_sync_soon_queue_size or not due < now + stats.seconds_to_next_deadline:
+            return False
+        clock.jump(due - now)
+        return True
 
 
 # -- a sim scenario ---------------------------------------------------------------------------------------------
