@@ -590,8 +590,6 @@ class ReplayFeed:
                     self._pulling = None
                 if text is not None:
                     return text
-                if self._frames is None:
-                    self._kick()
                 continue
             connection.arrived = trio.Event()
             await connection.arrived.wait()
