@@ -364,6 +364,7 @@ def quotes_data(
         start = rows[0][0] if rows else 0.0
         sizes = {slug: _level_sizes(slug, seed, levels) for slug in order}
         ladders: dict[tuple[Decimal, Decimal], tuple[Decimal, ...]] = {}
+        last_books: dict[str, tuple[str, str, ParsedFrame]] = {}  # slug -> its last quote (the snapshots are frozen)
         pending: list[tuple[float, str]] = []  # (when, slug) resolutions still to send, in time order
         for when, slug, bid_text, ask_text in rows:
             market = markets[slug]
@@ -378,7 +379,13 @@ def quotes_data(
                 data.drop("quote_crossed_or_locked")
                 continue
             data.input_frames += 1
-            yield when - start, _book_parsed(market, bid, ask, sizes[slug], ladders), market.yes_token_id
+            repeated = last_books.get(slug)
+            if repeated is not None and repeated[0] == bid_text and repeated[1] == ask_text:  # the same quote again
+                book = ParsedFrame(events=list(repeated[2].events), entries=repeated[2].entries)
+            else:
+                book = _book_parsed(market, bid, ask, sizes[slug], ladders)
+                last_books[slug] = (bid_text, ask_text, book)
+            yield when - start, book, market.yes_token_id
             if slug in resolves and when >= last_row[slug]:
                 pending.append((when + _POLL_SECS, slug))
                 pending.sort()
