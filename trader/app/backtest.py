@@ -19,7 +19,8 @@ the same input, settings and seed give the same decisions, fills and report, byt
 
 Inputs (`BacktestData`): a recording (`recording_data`, `trader.infra.recording`) or the Polymarket quotes dataset
 (`quotes_data`): each quote row becomes a `book` frame of both tokens of its market with `levels` levels one tick
-apart behind the row's bid and ask (sizes seeded), and a labelled market whose data ends within the files resolves
+apart behind the row's bid and ask (sizes seeded; handed over as the values the parser would read from its text,
+without writing the text), and a labelled market whose data ends within the files resolves
 on its real outcome one poll interval after its last row. What an input could not give (corrupt lines, frames out of
 order, crossed quotes, markets missing from the metadata) is counted in `BacktestData.dropped` and shown by the
 report.
