@@ -662,13 +662,16 @@ class ReplayFeed:
                     self._pulling = None
                 if text is not None:
                     return text
-                continue
+                if connection.inbox:
+                    continue
+                # The frames ended, or the last one went to another reader, which pulls the next ones after it.
             connection.arrived = trio.Event()
             await connection.arrived.wait()
 
     async def _pull(self, reader: _ReplayConnection) -> str | ParsedFrame | None:
-        """Hand out frames until one is for `reader` (returned), or something arrives in its inbox or the frames
-        end (None)."""
+        """Hand out frames until one is for `reader` (returned), or something arrives in its inbox, or the frames
+        end, or the frame just handed to another reader is the last of its instant (None): that reader pulls on
+        once it has read it, with no extra trip through the scheduler for this one."""
         while True:
             frame = self._peek()
             if frame is None:
@@ -693,6 +696,8 @@ class ReplayFeed:
                 return frame[1]
             if connection is not None:
                 connection.hand(frame[1])
+                if self._peek() is None or self._origin + self._last > trio.current_time():
+                    return None
 
     def _jump(self, due: float, now: float) -> bool:
         """Move the virtual clock to `due` when nothing could happen before (what its autojump would do)."""
