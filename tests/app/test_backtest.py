@@ -209,3 +209,22 @@ def test_a_sim_scenario_backtest_runs_on_the_virtual_clock_and_repeats_itself() 
     assert summary["input"]["frames_read"] > 100
     assert summary["orders"] > 0
     assert first == second
+
+
+def test_quote_books_are_built_as_the_parser_reads_their_frames() -> None:
+    """The quotes' books skip the JSON text: what they hand the books equals the parsed text, near 0 and 1 too."""
+    from decimal import Decimal
+
+    from trader.app.backtest import _book_frame, _book_parsed
+    from trader.venues.polymarket.parse import parse_market_frame
+
+    sizes = [Decimal(120), Decimal(300), Decimal(45), Decimal(80), Decimal(500)]
+    ladders: dict[tuple[Decimal, Decimal], tuple[Decimal, ...]] = {}
+    for tick in (Decimal("0.01"), Decimal("0.001")):
+        market = make_market(tick_size=tick)
+        ticks = dict.fromkeys(market.token_ids, tick)
+        for bid, ask in [("0.45", "0.47"), ("0.01", "0.03"), ("0.97", "0.99"), (None, "0.5"), ("0.5", None)]:
+            b, a = (None if bid is None else Decimal(bid)), (None if ask is None else Decimal(ask))
+            expected = parse_market_frame(_book_frame(market, b, a, sizes), ticks)
+            assert not expected.drops
+            assert _book_parsed(market, b, a, sizes, ladders) == expected

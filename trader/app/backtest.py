@@ -19,7 +19,8 @@ the same input, settings and seed give the same decisions, fills and report, byt
 
 Inputs (`BacktestData`): a recording (`recording_data`, `trader.infra.recording`) or the Polymarket quotes dataset
 (`quotes_data`): each quote row becomes a `book` frame of both tokens of its market with `levels` levels one tick
-apart behind the row's bid and ask (sizes seeded), and a labelled market whose data ends within the files resolves
+apart behind the row's bid and ask (sizes seeded; handed over as the values the parser would read from its text,
+without writing the text), and a labelled market whose data ends within the files resolves
 on its real outcome one poll interval after its last row. What an input could not give (corrupt lines, frames out of
 order, crossed quotes, markets missing from the metadata) is counted in `BacktestData.dropped` and shown by the
 report.
@@ -34,6 +35,7 @@ import hashlib
 import json
 import random
 import re
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -55,7 +57,7 @@ from trader.app.sinks import Outputs, Sinks
 from trader.app.summary import RunSummary, build_summary, check_wallet
 from trader.app.venue import Endpoints, NegRiskEvents, VenueSide, paper_resolution, paper_venue
 from trader.domain.events import OrderFilled
-from trader.domain.feed import ParsedFrame
+from trader.domain.feed import BookSnapshot, ParsedFrame
 from trader.domain.market import NO_FEES, FeeSchedule, Market, NegRiskEvent
 from trader.engine.books import Books
 from trader.engine.capital import MarketDirectory
@@ -92,11 +94,14 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-#: (seconds after the start, the text frame, an asset it names: where it is routed)
-TimedFrame = tuple[float, str, str]
+#: (seconds after the start, the frame, an asset it names: where it is routed). The frame is the text as received
+#: (a recording), or, for input that never was a wire frame (the quotes dataset's books), the `ParsedFrame` the
+#: Polymarket parser would make of its text, built directly.
+TimedFrame = tuple[float, str | ParsedFrame, str]
 
 _ASSET = re.compile(r'"asset_id"\s*:\s*"(\d+)"|"assets_ids"\s*:\s*\[\s*"(\d+)"')
 _PONG = "PONG"
+_BATCH = 256  # frames a reader takes at one instant before the other tasks get a turn
 
 
 def virtual_clock() -> MockClock:
@@ -230,6 +235,18 @@ def _price(text: str) -> Decimal | None:
     return value if value.is_finite() and 0 < value < 1 else None
 
 
+class _Memo(dict[str, Any]):
+    """`function(text)` remembered by text: the quotes repeat a few thousand timestamps and prices ~800,000 times."""
+
+    def __init__(self, function: Any) -> None:
+        super().__init__()
+        self._function = function
+
+    def __missing__(self, text: str) -> Any:
+        value = self[text] = self._function(text)
+        return value
+
+
 def _rows(path: Path) -> Iterator[dict[str, str]]:
     with gzip.open(path, "rt", newline="", encoding="utf-8") as handle:
         yield from csv.DictReader(handle)
@@ -295,6 +312,7 @@ def quotes_data(
             if row.get("source") == "api" and row.get("y") in ("0", "1"):
                 labels[row["slug"]] = int(row["y"])
     wanted = set(slugs)
+    stamps, prices = _Memo(_ts), _Memo(_price)
     order: list[str] = []
     ticks: dict[str, Decimal] = {}
     last_row: dict[str, float] = {}
@@ -310,10 +328,10 @@ def quotes_data(
                 order.append(slug)
                 ticks[slug] = _TICKS[0]
             for text in (bid, ask):
-                price = _price(text)
+                price = prices[text]
                 while price is not None and price % ticks[slug] and ticks[slug] != _TICKS[-1]:
                     ticks[slug] = _TICKS[_TICKS.index(ticks[slug]) + 1]
-            when = _ts(stamp)
+            when = stamps[stamp]
             if when is None:
                 bad_ts += 1
                 continue
@@ -346,13 +364,15 @@ def quotes_data(
     def frames() -> Iterator[TimedFrame]:
         start = rows[0][0] if rows else 0.0
         sizes = {slug: _level_sizes(slug, seed, levels) for slug in order}
+        ladders: dict[tuple[Decimal, Decimal], tuple[Decimal, ...]] = {}
+        last_books: dict[str, tuple[str, str, ParsedFrame]] = {}  # slug -> its last quote (the snapshots are frozen)
         pending: list[tuple[float, str]] = []  # (when, slug) resolutions still to send, in time order
         for when, slug, bid_text, ask_text in rows:
             market = markets[slug]
             while pending and pending[0][0] <= when:
                 at, done = pending.pop(0)
                 yield at - start, _resolved_frame(markets[done], resolves[done]), markets[done].yes_token_id
-            bid, ask = _price(bid_text), _price(ask_text)
+            bid, ask = prices[bid_text], prices[ask_text]
             if bid is None and ask is None:
                 data.drop("quote_empty")
                 continue
@@ -360,7 +380,13 @@ def quotes_data(
                 data.drop("quote_crossed_or_locked")
                 continue
             data.input_frames += 1
-            yield when - start, _book_frame(market, bid, ask, sizes[slug]), market.yes_token_id
+            repeated = last_books.get(slug)
+            if repeated is not None and repeated[0] == bid_text and repeated[1] == ask_text:  # the same quote again
+                book = ParsedFrame(events=list(repeated[2].events), entries=repeated[2].entries)
+            else:
+                book = _book_parsed(market, bid, ask, sizes[slug], ladders)
+                last_books[slug] = (bid_text, ask_text, book)
+            yield when - start, book, market.yes_token_id
             if slug in resolves and when >= last_row[slug]:
                 pending.append((when + _POLL_SECS, slug))
                 pending.sort()
@@ -405,6 +431,51 @@ def _book_frame(market: Market, bid: Decimal | None, ask: Decimal | None, sizes:
     return json.dumps([yes, no], separators=(",", ":"))
 
 
+def _ladder(
+    top: Decimal | None,
+    step: Decimal,
+    sizes: Sequence[Decimal],
+    ladders: dict[tuple[Decimal, Decimal], tuple[Decimal, ...]],
+) -> tuple[tuple[Decimal, Decimal], ...]:
+    """`_levels` as the parser reads them: (price, size), best level last."""
+    if top is None:
+        return ()
+    prices = ladders.get((top, step))
+    if prices is None:
+        found = []
+        for i in range(len(sizes)):
+            price = top + step * i
+            if not 0 < price < 1:
+                break
+            found.append(price)
+        prices = ladders[(top, step)] = tuple(found)
+    return tuple(reversed(tuple(zip(prices, sizes, strict=False))))
+
+
+def _book_parsed(
+    market: Market,
+    bid: Decimal | None,
+    ask: Decimal | None,
+    sizes: Sequence[Decimal],
+    ladders: dict[tuple[Decimal, Decimal], tuple[Decimal, ...]],
+) -> ParsedFrame:
+    """What `parse_market_frame(_book_frame(market, bid, ask, sizes), ticks)` gives, without writing and reading the
+    JSON text (a test holds them equal): the quotes day has ~800,000 of these frames."""
+    tick = market.tick_size
+    no_bid = None if ask is None else 1 - ask
+    no_ask = None if bid is None else 1 - bid
+    yes_bids, yes_asks = _ladder(bid, -tick, sizes, ladders), _ladder(ask, tick, sizes, ladders)
+    no_bids, no_asks = _ladder(no_bid, -tick, sizes, ladders), _ladder(no_ask, tick, sizes, ladders)
+    condition_id = market.condition_id
+    return ParsedFrame(
+        events=[
+            BookSnapshot(market.yes_token_id, condition_id, yes_bids, yes_asks, None, tick),
+            BookSnapshot(market.no_token_id, condition_id, no_bids, no_asks, None, tick),
+        ],
+        entries=len(yes_bids) + len(yes_asks) + len(no_bids) + len(no_asks),
+    )
+
+
 def _resolved_frame(market: Market, yes_won: int) -> str:
     winner = market.yes_token_id if yes_won else market.no_token_id
     return json.dumps(
@@ -424,20 +495,27 @@ def _resolved_frame(market: Market, yes_won: int) -> str:
 
 class _ReplayConnection:
     """One market-data connection (`MarketFeedConnection`): the frames of its assets, parsed as they are received;
-    a PING is answered by a PONG through the same channel, after what the reader was already handed."""
+    a PING is answered by a PONG after what the reader was already handed. Frames reach it through its `inbox`, or
+    straight from the feed when its reader is the one pulling them (`ReplayFeed`)."""
 
     def __init__(self, feed: ReplayFeed, assets: Sequence[str], ticks: Mapping[str, Decimal]) -> None:
         self._feed = feed
         self._ticks = ticks
         self.assets = set(assets)
-        self.send, self._receive = trio.open_memory_channel[str](0)
-        self._pong = self.send.clone()
+        self.inbox: deque[str | ParsedFrame] = deque()
+        self.arrived = trio.Event()
+
+    def hand(self, text: str | ParsedFrame) -> None:
+        self.inbox.append(text)
+        self.arrived.set()
 
     async def receive(self) -> ParsedFrame:
-        return parse_market_frame(await self._receive.receive(), self._ticks)
+        frame = await self._feed.next_for(self)
+        return frame if isinstance(frame, ParsedFrame) else parse_market_frame(frame, self._ticks)
 
     async def ping(self) -> None:
-        await self._pong.send(_PONG)
+        self.hand(_PONG)
+        await trio.lowlevel.checkpoint()
 
     async def subscribe(self, asset_ids: Sequence[str]) -> None:
         self.assets.update(asset_ids)
@@ -450,10 +528,25 @@ class _ReplayConnection:
         await trio.lowlevel.checkpoint()
 
 
+def _autojumping(clock: object) -> MockClock | None:
+    """The run's clock when it is a virtual one that jumps as soon as every task waits (`virtual_clock`)."""
+    if isinstance(clock, MockClock) and clock.autojump_threshold == 0 and clock.rate == 0:
+        return clock
+    return None
+
+
 class ReplayFeed:
     """The `MarketFeed` port over recorded frames: `drive(frames)` hands each frame, at its time on the Trio clock,
-    to the open connection that follows its asset (and waits for it to be taken: frames are never queued up).
-    A frame for an asset no connection follows is counted (`undelivered`)."""
+    to the open connection that follows its asset. A frame for an asset no connection follows is counted
+    (`undelivered`).
+
+    The frames are pulled by a reader: one connection's reader waiting for a frame pulls the next ones (the other
+    readers wait on their inbox); a frame for another connection goes to that one's inbox and wakes it. A frame due
+    later than now waits for its time with the clock as any timer does, except when nothing could happen before it
+    (no task runnable, no deadline sooner) on the virtual clock: then the reader moves the clock itself (what the
+    clock's autojump would do) and takes the frame at once, with no trip through the scheduler. Frames due at the
+    same instant are taken one after the other (at most `_BATCH` before the reader lets the other tasks run). With
+    no connection open, `drive` hands the frames out itself."""
 
     def __init__(self) -> None:
         self._connections: list[_ReplayConnection] = []
@@ -461,6 +554,15 @@ class ReplayFeed:
         self.undelivered = 0
         self.sent = 0
         self._rerouted = trio.Event()
+        self._frames: Iterator[TimedFrame] | None = None  # while driving
+        self._peeked: TimedFrame | None = None
+        self._origin = 0.0
+        self._last = 0.0
+        self._on_frame: Any = None
+        self._clock: MockClock | None = None
+        self._pulling: _ReplayConnection | None = None
+        self._driver_wake = trio.Event()
+        self._unyielded = 0
 
     def reroute(self) -> None:
         self._route = {a: c for c in self._connections for a in sorted(c.assets)}
@@ -471,12 +573,14 @@ class ReplayFeed:
         connection = _ReplayConnection(self, asset_ids, ticks)
         self._connections.append(connection)
         self.reroute()
+        self._kick()
         try:
             await trio.lowlevel.checkpoint()
             yield connection
         finally:
             self._connections.remove(connection)
             self.reroute()
+            self._kick()
 
     def connect(
         self, asset_ids: Sequence[str], ticks: Mapping[str, Decimal], *, custom_feature_enabled: bool = False
@@ -490,24 +594,121 @@ class ReplayFeed:
             self._rerouted = trio.Event()
             await self._rerouted.wait()
 
+    def _kick(self) -> None:
+        """Wake every waiting reader and the driver: whoever finds nobody pulling takes over."""
+        for connection in self._connections:
+            connection.arrived.set()
+        self._driver_wake.set()
+
     async def drive(self, frames: Iterable[TimedFrame], *, on_frame: Any = None) -> float:
         """Send every frame at `origin + its time`; returns the time of the last one."""
-        origin = trio.current_time()
-        last = 0.0
-        for at, text, asset in frames:
-            last = max(last, at)
-            due = origin + last
+        self._origin = trio.current_time()
+        self._last = 0.0
+        self._peeked = None
+        self._on_frame = on_frame
+        self._clock = _autojumping(trio.lowlevel.current_clock())
+        self._frames = iter(frames)
+        self._kick()
+        while self._frames is not None:
+            if self._connections:  # a reader pulls
+                self._driver_wake = trio.Event()
+                await self._driver_wake.wait()
+                continue
+            frame = self._peek()
+            if frame is None:
+                break
+            due = self._origin + self._last
             if due > trio.current_time():
                 await trio.sleep_until(due)
-            connection = self._route.get(asset)
-            if connection is None:
-                self.undelivered += 1
+            self._peeked = None
+            connection = self._deliver(frame)
+            if connection is not None:  # opened while this one waited
+                connection.hand(frame[1])
+        return self._last
+
+    def _peek(self) -> TimedFrame | None:
+        """The next frame (kept until delivered), with `_last` its time; None (and the drive ends) after the last."""
+        frame = self._peeked
+        if frame is None:
+            assert self._frames is not None
+            frame = self._peeked = next(self._frames, None)
+            if frame is None:
+                self._frames = None
+                self._driver_wake.set()
+                return None
+            self._last = max(self._last, frame[0])
+        return frame
+
+    def _deliver(self, frame: TimedFrame) -> _ReplayConnection | None:
+        connection = self._route.get(frame[2])
+        if connection is None:
+            self.undelivered += 1
+            return None
+        self.sent += 1
+        if self._on_frame is not None:
+            self._on_frame()
+        return connection
+
+    async def next_for(self, connection: _ReplayConnection) -> str | ParsedFrame:
+        """The next frame for `connection`: from its inbox, or pulled from the frames when nobody else pulls."""
+        while True:
+            if connection.inbox:
+                return connection.inbox.popleft()
+            if self._frames is not None and self._pulling is None:
+                self._pulling = connection
+                try:
+                    text = await self._pull(connection)
+                finally:
+                    self._pulling = None
+                if text is not None:
+                    return text
+                if connection.inbox:
+                    continue
+                # The frames ended, or the last one went to another reader, which pulls the next ones after it.
+            connection.arrived = trio.Event()
+            await connection.arrived.wait()
+
+    async def _pull(self, reader: _ReplayConnection) -> str | ParsedFrame | None:
+        """Hand out frames until one is for `reader` (returned), or something arrives in its inbox, or the frames
+        end, or the frame just handed to another reader is the last of its instant (None): that reader pulls on
+        once it has read it, with no extra trip through the scheduler for this one."""
+        while True:
+            frame = self._peek()
+            if frame is None:
+                return None
+            due = self._origin + self._last
+            now = trio.current_time()
+            if due > now and not self._jump(due, now):
+                reader.arrived = trio.Event()
+                with trio.move_on_at(due):
+                    await reader.arrived.wait()
+                self._unyielded = 0
+                if reader.inbox:
+                    return None
                 continue
-            await connection.send.send(text)
-            self.sent += 1
-            if on_frame is not None:
-                on_frame()
-        return last
+            self._peeked = None
+            connection = self._deliver(frame)
+            if connection is reader:
+                self._unyielded += 1
+                if self._unyielded >= _BATCH:
+                    self._unyielded = 0
+                    await trio.lowlevel.checkpoint()
+                return frame[1]
+            if connection is not None:
+                connection.hand(frame[1])
+                if self._peek() is None or self._origin + self._last > trio.current_time():
+                    return None
+
+    def _jump(self, due: float, now: float) -> bool:
+        """Move the virtual clock to `due` when nothing could happen before (what its autojump would do)."""
+        clock = self._clock
+        if clock is None:
+            return False
+        stats = trio.lowlevel.current_statistics()
+        if stats.tasks_runnable or stats.run_sync_soon_queue_size or not due < now + stats.seconds_to_next_deadline:
+            return False
+        clock.jump(due - now)
+        return True
 
 
 # -- a sim scenario ---------------------------------------------------------------------------------------------
@@ -770,5 +971,7 @@ def _watch_decisions(core: Core, books: Books, decisions: dict[str, object]) -> 
 def frames_hash(frames: Iterable[TimedFrame]) -> str:
     digest = hashlib.sha256()
     for at, text, _asset in frames:
-        digest.update(f"{at:.9f}\0{text}\n".encode())
+        digest.update(
+            f"{at:.9f}\0{text!r}\n".encode() if isinstance(text, ParsedFrame) else f"{at:.9f}\0{text}\n".encode()
+        )
     return digest.hexdigest()

@@ -353,23 +353,24 @@ class MarketDataService:
 
     async def _read_loop(self, connection: MarketFeedConnection, shard: _Shard, counter: BackoffCounter) -> None:
         stall_secs = self._settings.stall_timeout_secs
-        while True:
-            parsed: ParsedFrame | None = None
-            last = shard.liveness.last_frame_at
-            with trio.move_on_at((last if last is not None else trio.current_time()) + stall_secs):
+        # One cancel scope for the whole loop, its deadline moved after each frame: the same stall timer as a scope
+        # per frame, without entering and leaving one per frame (applying a frame never waits, so it cannot fire
+        # in between).
+        with trio.CancelScope() as stall:
+            while True:
+                last = shard.liveness.last_frame_at
+                stall.deadline = (last if last is not None else trio.current_time()) + stall_secs
                 try:
                     parsed = await connection.receive()
                 except VenueDisconnected as exc:
                     shard.end(str(exc))
                     return
-            if parsed is None:
-                self._stalls += 1
-                shard.end(f"stall: no frame for {stall_secs} s")
-                return
-            now = trio.current_time()
-            shard.liveness.last_frame_at = now
-            counter.record_healthy(now)
-            self._on_frame(shard, parsed, now)
+                now = trio.current_time()
+                shard.liveness.last_frame_at = now
+                counter.record_healthy(now)
+                self._on_frame(shard, parsed, now)
+        self._stalls += 1
+        shard.end(f"stall: no frame for {stall_secs} s")
 
     async def _ping_loop(self, connection: MarketFeedConnection, shard: _Shard) -> None:
         """PING every period, drift-free; after an overrun, skip the missed ticks."""

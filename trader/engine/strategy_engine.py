@@ -249,12 +249,19 @@ class _BooksView(Mapping[str, BookView]):
         self._made: dict[str, BookView] = {}
 
     def __getitem__(self, token_id: str) -> BookView:
+        made = self.get(token_id)
+        if made is None:
+            raise KeyError(token_id)
+        return made
+
+    def get(self, token_id: str, default: BookView | None = None) -> BookView | None:  # type: ignore[override]
+        # The hot path of a full sweep (two books per market): no exception for a book that is not followed.
         made = self._made.get(token_id)
         if made is not None:
             return made
         token = self._books.get_token(token_id)
         if token is None:
-            raise KeyError(token_id)
+            return default
         made = self._made[token_id] = BookView(
             token.book,
             condition_id=token.condition_id,
@@ -263,12 +270,6 @@ class _BooksView(Mapping[str, BookView]):
             age_secs=token.age(self._now),
         )
         return made
-
-    def get(self, token_id: str, default: BookView | None = None) -> BookView | None:  # type: ignore[override]
-        try:
-            return self[token_id]
-        except KeyError:
-            return default
 
     def __iter__(self) -> Iterator[str]:
         return iter([token.asset_id for token in self._books.tokens()])

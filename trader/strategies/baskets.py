@@ -125,6 +125,15 @@ def _may_clear(books: Sequence[BookView], bound: Decimal | None) -> bool:
     return (buy and ONE - asks >= bound) or (sell and bids - ONE >= bound)
 
 
+def _pair_may_clear(yes: BookView, no: BookView, bound: Decimal) -> bool:
+    """`_may_clear((yes, no), bound)` for the two books of a binary market, unrolled (its hot path)."""
+    yes_ask, no_ask = yes.best_ask(), no.best_ask()
+    if yes_ask is not None and no_ask is not None and ONE - (yes_ask.price + no_ask.price) >= bound:
+        return True
+    yes_bid, no_bid = yes.best_bid(), no.best_bid()
+    return yes_bid is not None and no_bid is not None and yes_bid.price + no_bid.price - ONE >= bound
+
+
 def iter_baskets(
     state: MarketState, *, binary: bool = True, neg_risk: bool = True, bound: Decimal | None = None
 ) -> Iterator[Basket]:
@@ -133,11 +142,12 @@ def iter_baskets(
     implicit "Other" outcome) is never a basket. With `bound`, baskets whose edge at the best levels cannot reach
     it on either side, even without fees, are left out."""
     if binary:
+        book_of = state.books.get  # `state.book`, looked up once: a full sweep asks for two books per market
         for market in state.markets_in_scope():
             if not market.is_tradable:
                 continue
-            yes, no = state.book(market.yes_token_id), state.book(market.no_token_id)
-            if yes is None or no is None or not _may_clear((yes, no), bound):
+            yes, no = book_of(market.yes_token_id), book_of(market.no_token_id)
+            if yes is None or no is None or (bound is not None and not _pair_may_clear(yes, no, bound)):
                 continue
             legs = (_leg(market, market.yes_token_id, yes), _leg(market, market.no_token_id, no))
             yield Basket(f"{BasketKind.BINARY}:{market.condition_id}", BasketKind.BINARY, market.condition_id, legs)
