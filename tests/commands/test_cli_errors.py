@@ -263,7 +263,7 @@ def _interrupt(process: subprocess.Popen[str]) -> tuple[int, str]:
     finally:
         if process.poll() is None:  # pragma: no cover - a hung process must not hang the suite
             process.kill()
-            process.wait()
+            process.communicate()  # and its pipes are closed, not left to warn in a later test
     return process.returncode, err
 
 

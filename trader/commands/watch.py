@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -152,6 +153,23 @@ async def watch(
 
 
 async def _main(args: argparse.Namespace, out: TextIO) -> int:
+    """Watch until `--duration-secs`, or until SIGINT/SIGTERM cancels it cleanly (not a KeyboardInterrupt raised
+    wherever the code happens to be, which could leave the WebSocket's close half done and the process hanging)."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def stop_on_signal() -> None:
+                async for _ in signals:
+                    nursery.cancel_scope.cancel(reason="signal")
+                    return
+
+            nursery.start_soon(stop_on_signal)
+            await _watch(args, out)
+            nursery.cancel_scope.cancel()
+    return 0
+
+
+async def _watch(args: argparse.Namespace, out: TextIO) -> None:
     async with httpx.AsyncClient() as http:
         gamma = GammaClient(http, args.gamma_url)
         try:
@@ -172,7 +190,6 @@ async def _main(args: argparse.Namespace, out: TextIO) -> int:
         duration_secs=args.duration_secs,
         redraw=out.isatty(),
     )
-    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -186,4 +203,4 @@ def run(args: argparse.Namespace) -> int:
     if args.log_level.upper() not in logging.getLevelNamesMapping():
         raise ConfigError(f"--log-level must be a logging level name, got {args.log_level!r}")
     configure_logging(level=args.log_level)
-    return trio.run(_main, args, sys.stdout)  # Ctrl+C stops it: exit 0 (`trader.cli`)
+    return trio.run(_main, args, sys.stdout)  # Ctrl+C stops it cleanly: exit 0
