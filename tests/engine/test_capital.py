@@ -193,6 +193,29 @@ async def test_a_market_that_resolved_is_settled_closed_and_its_winners_redeemed
     assert not [p for p in h.capital.prepared if p.op.kind is CapitalOpKind.MERGE]  # resolved: redeemed, not merged
 
 
+async def test_a_market_resolving_while_its_merge_is_in_flight_settles_what_the_merge_leaves() -> None:
+    h = Harness(holding("10", "4"), FakeCapital(lands_after=2), MemoryStore())
+    await h.service.scan()  # 4 sets go to be merged
+    (merge,) = h.capital.prepared
+    assert merge.op.amounts == (D(4), D(4))
+    h.winner = YES  # the market resolves before the merge is confirmed
+    await h.service.scan()
+    assert h.of(MarketSettled) == []  # not while the merge is in flight
+    await h.service.scan()
+    await h.service.scan()  # the merge confirmed: 4 sets back as cash, then the 6 YES left are settled
+    assert len(h.of(SetsMerged)) == 1
+    (settled,) = h.of(MarketSettled)
+    assert isinstance(settled, MarketSettled)
+    assert settled.receivable == D(6)
+    redeem = h.capital.prepared[-1]
+    assert redeem.op.kind is CapitalOpKind.REDEEM
+    assert redeem.op.amounts == (D(6), D(0))  # what the wallet still holds, not the shares merged away
+    for _ in range(3):  # the redemption confirms
+        await h.service.scan()
+    assert h.portfolio.receivable == D(0)
+    assert h.portfolio.cash == D(100) - D("4.50") - D("2.08") + D(4) + D(6)
+
+
 async def test_a_lost_position_settles_at_zero_with_nothing_to_redeem() -> None:
     h = Harness(holding("10", "0"), FakeCapital(), MemoryStore())
     h.winner = NO

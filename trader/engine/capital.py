@@ -474,6 +474,12 @@ class CapitalService:
         if yes.settled_quantity != yes.quantity or no.settled_quantity != no.quantity:
             return  # a trade of ours is still settling on chain: settle once the shares are all there
         condition_id = market.condition_id
+        if any(
+            h.record.condition_id == condition_id and h.record.kind == CapitalOpKind.MERGE for h in self._open.values()
+        ):
+            # A merge of its sets is in flight: the chain applies it whether or not the market resolved, so settle
+            # what is left once it is done (settling first would redeem shares the merge takes, for ever refused).
+            return
         winner = None
         if resolution.payouts in ((ONE, ZERO), (ZERO, ONE)):
             winner = market.yes_token_id if resolution.payouts[0] == ONE else market.no_token_id
