@@ -216,6 +216,27 @@ async def test_a_market_resolving_while_its_merge_is_in_flight_settles_what_the_
     assert h.portfolio.cash == D(100) - D("4.50") - D("2.08") + D(4) + D(6)
 
 
+async def test_a_refused_redemption_is_tried_again_later_each_time(autojump_clock: trio.testing.MockClock) -> None:
+    capital = FakeCapital(send_reply="failed")
+    h = Harness(holding("10", "0"), capital, MemoryStore())
+    h.winner = YES
+    await h.service.scan()  # settled; the redemption is refused
+    assert len(capital.sent) == 1
+    for _ in range(5):
+        await h.service.scan()  # not again at once: merges of other markets get their turns
+    assert len(capital.sent) == 1
+    await trio.sleep(SETTINGS.scan_secs * 2 + 0.1)
+    await h.service.scan()
+    assert len(capital.sent) == 2
+    await trio.sleep(SETTINGS.scan_secs * 2 + 0.1)  # the second wait is twice as long
+    await h.service.scan()
+    assert len(capital.sent) == 2
+    await trio.sleep(SETTINGS.scan_secs * 2)
+    await h.service.scan()
+    assert len(capital.sent) == 3
+    assert h.portfolio.receivable == D(10)  # still owed, never dropped
+
+
 async def test_a_lost_position_settles_at_zero_with_nothing_to_redeem() -> None:
     h = Harness(holding("10", "0"), FakeCapital(), MemoryStore())
     h.winner = NO

@@ -78,6 +78,10 @@ CAPITAL_NOT_FOUND = "CAPITAL_NOT_FOUND"  # the chain or relayer never saw the op
 CAPITAL_REFUSED = "CAPITAL_REFUSED"  # refused or reverted
 
 
+#: the longest wait before a refused redemption is tried again
+_MAX_REDEEM_RETRY_SECS = 300.0
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CapitalSettings:
     """`TRADER_CAPITAL__*`: merging complete sets, settling resolved markets, redeeming.
@@ -230,6 +234,9 @@ class CapitalService:
         self._resolutions: dict[str, Resolution] = {}  # condition -> how it resolved (settled or not yet)
         self._settled: set[str] = set()  # conditions settled by this engine
         self._to_redeem: dict[str, _ToRedeem] = {}
+        # A refused redemption is tried again later and later (scan_secs doubling, at most every 5 minutes), so that
+        # one that keeps failing never takes every turn from the merges: condition -> (failures, not before)
+        self._redeem_backoff: dict[str, tuple[int, float]] = {}
         self._next_resolution_check = -float("inf")
         self._wake = trio.Event()
         self._counts = _Counts()
@@ -388,6 +395,7 @@ class CapitalService:
     def _apply_redemption(self, record: CapitalOpRecord, ts: float) -> None:
         difference = self._portfolio.redeemed(record.condition_id, record.payout)
         self._to_redeem.pop(record.condition_id, None)
+        self._redeem_backoff.pop(record.condition_id, None)
         self._forget(record.condition_id)
         self._counts.redemptions += 1
         self._counts.redeemed_usd += record.payout
@@ -400,6 +408,7 @@ class CapitalService:
         """A resolved market that is settled and paid: nothing is left to do about it (bounded memory)."""
         self._settled.discard(condition_id)
         self._resolutions.pop(condition_id, None)
+        self._redeem_backoff.pop(condition_id, None)
 
     async def _failed(self, record: CapitalOpRecord, reason: str, message: str, tx_hash: str | None) -> None:
         self._untrack(record.op_id)
@@ -416,7 +425,10 @@ class CapitalService:
                 ts=self._wall(),
             )
         )
-        if record.kind == CapitalOpKind.REDEEM:  # still owed: tried again next scan
+        if record.kind == CapitalOpKind.REDEEM:  # still owed: tried again, later each time
+            failures = self._redeem_backoff.get(record.condition_id, (0, 0.0))[0] + 1
+            delay = min(self.settings.scan_secs * 2**failures, _MAX_REDEEM_RETRY_SECS)
+            self._redeem_backoff[record.condition_id] = (failures, trio.current_time() + delay)
             market = self.markets.get(record.condition_id)
             if market is not None:
                 self._to_redeem[record.condition_id] = _ToRedeem(
@@ -520,6 +532,9 @@ class CapitalService:
         if any(
             h.record.condition_id == condition_id and h.record.kind == CapitalOpKind.REDEEM for h in self._open.values()
         ):
+            return
+        backoff = self._redeem_backoff.get(condition_id)
+        if backoff is not None and trio.current_time() < backoff[1]:
             return
         todo = self._to_redeem[condition_id]
         market = todo.market
