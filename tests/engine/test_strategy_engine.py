@@ -185,6 +185,31 @@ async def test_a_book_change_wakes_the_strategies_at_once_and_a_burst_is_one_wak
     assert seen.changed == frozenset({MARKET.condition_id})  # a wake-up names what changed
 
 
+async def test_a_coalescing_window_decides_once_on_the_whole_burst(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    """Frames of one burst that arrive 10 ms apart: without a window the first wakes the strategies on its own; with
+    `coalesce_secs` they are decided on together, once, when the window ends."""
+    books = ready_books()
+    strategy = Recording()
+    settings = StrategyEngineSettings(coalesce_secs=0.05, period_secs=3600.0)
+    engine, _ = engine_with(strategy, books=books, settings=settings)
+    start = trio.current_time()
+    await nursery.start(engine.run)
+    await trio.sleep(0.1)
+    cell = books.market(MARKET.condition_id)
+    for price in ("0.49", "0.48", "0.47"):  # a burst, 10 ms from one frame to the next
+        cell.yes.book.apply_level(Side.SELL, Decimal(price), Decimal(5), now=trio.current_time())
+        books.publish([cell])
+        await trio.sleep(0.01)
+    await trio.sleep(0.2)
+    assert [t - start for t in strategy.times] == pytest.approx([0.0, 0.15], abs=1e-9)
+    assert strategy.calls[-1].books[MARKET.yes_token_id].best_ask().price == Decimal("0.47")  # type: ignore[union-attr]
+    assert engine.statistics().wakeups == 1
+    with pytest.raises(ValueError, match="coalesce_secs"):
+        StrategyEngineSettings(coalesce_secs=-0.1)
+
+
 async def test_ticks_sweep_everything_once_per_full_sweep_period_and_otherwise_what_changed(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:

@@ -895,7 +895,8 @@ async def run_backtest(
                 data.input_frames = market_data.statistics().frames
             # The data ends: no new decisions on books that no longer move (as `trader run` stops its strategies
             # first), then the orders in flight, settlements and redemptions finish.
-            await trio.sleep(settings.strategy_engine.min_wakeup_interval_secs)  # the last frame's own decisions
+            engine = settings.strategy_engine
+            await trio.sleep(engine.coalesce_secs + engine.min_wakeup_interval_secs)  # the last frame's own decisions
             core.strategy_scope.cancel()
             await trio.sleep_until(origin + last + settle_secs)
             virtual = trio.current_time() - origin

@@ -125,6 +125,11 @@ class StrategyEngineSettings:
     - `max_strategy_errors` (default 3): errors after which a strategy (or analyzer) is disabled for the run.
     - `claim_timeout_secs` (default 2.0): how long a claim may take in the store before the intent is not sent.
     - `full_sweep_secs` (default 1.0): the least time between two full sweeps (see the module doc).
+    - `coalesce_secs` (default 0): after a book change wakes the engine, wait this long before evaluating, so that
+      the frames of one burst (a venue sends a step's changes to several markets one after the other) are decided
+      on together. 0 decides at once, on whatever the scheduler let arrive first; a window longer than a burst and
+      shorter than the quiet between bursts makes the decisions a function of the frames and their times alone,
+      which is what a backtest of a recording can reproduce exactly.
     """
 
     period_secs: float = 0.1
@@ -133,6 +138,7 @@ class StrategyEngineSettings:
     max_strategy_errors: int = 3
     claim_timeout_secs: float = 2.0
     full_sweep_secs: float = 1.0
+    coalesce_secs: float = 0.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.period_secs) and self.period_secs > 0):
@@ -143,6 +149,8 @@ class StrategyEngineSettings:
             raise ValueError(f"max_strategy_errors must be >= 1, got {self.max_strategy_errors}")
         if not (math.isfinite(self.full_sweep_secs) and self.full_sweep_secs >= 0):
             raise ValueError(f"full_sweep_secs must be >= 0, got {self.full_sweep_secs}")
+        if not (math.isfinite(self.coalesce_secs) and self.coalesce_secs >= 0):
+            raise ValueError(f"coalesce_secs must be >= 0, got {self.coalesce_secs}")
         if not self.claim_timeout_secs > 0:
             raise ValueError(f"claim_timeout_secs must be > 0, got {self.claim_timeout_secs}")
         if not isinstance(self.overrun_policy, OverrunPolicy):
@@ -454,6 +462,9 @@ class StrategyEngine:
                     if self._books.version == seen:  # idle: the deferred analysis goes now
                         self._flush_analyses()
                     seen = await self._books.wait_changed(seen)
+                    if s.coalesce_secs:  # the rest of the burst first
+                        await trio.sleep(s.coalesce_secs)
+                        seen = self._books.version
                     woke = True
                 if woke:
                     self._counts["wakeups"] += 1
