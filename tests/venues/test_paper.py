@@ -490,6 +490,48 @@ async def test_follow_books_feeds_prints_and_book_changes(autojump_clock: trio.t
         nursery.cancel_scope.cancel()
 
 
+async def test_follow_books_sleeps_while_nothing_rests_and_sees_the_books_once_an_order_does(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from trader.engine.books import Books
+
+    books = Books()
+    cell = books.add(MARKET)
+    token = cell.yes
+    token.book.apply_snapshot([(D("0.48"), D(150))], [(D("0.50"), D(100))], now=0.0)
+    looked: list[str] = []
+
+    class Watched(PaperVenue):
+        def resting_tokens(self) -> list[str]:
+            looked.append("look")
+            return super().resting_tokens()
+
+    paper = Watched(
+        lambda t: books.token(t).book if t in books else None,
+        lambda t: MARKET if t in (YES, NO) else None,
+        order_ids=paper_order_id,
+        cash=D(1000),
+        settings=PaperSettings(latency_secs=0),
+        wall=lambda: WALL,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(follow_books, paper, books)
+        for price in ("0.51", "0.52", "0.53"):  # the books move, nothing rests: the follower is not woken
+            token.book.apply_level(Side.SELL, D(price), D(10), now=1.0)
+            books.publish([cell])
+            await trio.testing.wait_all_tasks_blocked()
+        woken = len(looked)
+        bid = order(Side.BUY, "0.48", "20")
+        await paper.submit(bid)  # rests at 0.48
+        await trio.testing.wait_all_tasks_blocked()
+        token.book.apply_level(Side.SELL, D("0.48"), D(50), now=2.0)  # the book crosses the bid
+        books.publish([cell])
+        await trio.testing.wait_all_tasks_blocked()
+        assert (await paper.lookup(bid.order_id)).status is VenueOrderStatus.MATCHED  # type: ignore[union-attr]
+        nursery.cancel_scope.cancel()
+    assert woken == 0
+
+
 def test_settings_are_checked() -> None:
     with pytest.raises(ConfigError):
         PaperSettings(latency_secs=-1)

@@ -182,6 +182,7 @@ class PaperVenue:
         self._orders: dict[str, _PaperOrder] = {}
         self._closed: deque[str] = deque()  # ids of closed orders, oldest first (forgotten past `keep_closed`)
         self._resting: dict[str, list[_PaperOrder]] = {}  # token -> resting orders, oldest first
+        self._rested = trio.Event()  # set when an order starts resting (`wait_resting`)
         self._trades: dict[str, VenueTrade] = {}
         self._consumed: dict[str, _Consumed] = {}
         self._subscribers: list[trio.MemorySendChannel[VenueEvent]] = []
@@ -295,6 +296,13 @@ class PaperVenue:
     def resting_tokens(self) -> list[str]:
         return [token for token, orders in self._resting.items() if orders]
 
+    async def wait_resting(self) -> None:
+        """Until some order rests (at once when one does)."""
+        while not any(self._resting.values()):
+            if self._rested.is_set():
+                self._rested = trio.Event()
+            await self._rested.wait()
+
     def on_trade(self, token_id: str, price: Decimal, size: Decimal) -> None:
         """A trade printed on the venue (`last_trade_price`): it eats the queues ahead of our resting orders."""
         for paper in list(self._resting.get(token_id, ())):
@@ -375,6 +383,7 @@ class PaperVenue:
         else:
             paper.queue_ahead = _level_size(book, order.side, order.price)
             self._resting.setdefault(order.token_id, []).append(paper)
+            self._rested.set()
             self._emit(self._snapshot(paper))
         log.debug(
             "paper_order",
@@ -643,6 +652,9 @@ async def follow_books(
     printed: dict[str, object] = {}
     task_status.started()
     while True:
+        # Nothing rests: no book change concerns the paper venue, so none wakes this task (a backtest delivers
+        # thousands a second). The changes since the last look still count once an order rests: `seen` stays.
+        await paper.wait_resting()
         seen = await books.wait_changed(seen)
         resting = paper.resting_tokens()
         for token_id in resting:
