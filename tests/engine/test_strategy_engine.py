@@ -843,8 +843,43 @@ async def test_a_snapshot_holds_the_scope_frozen_and_every_other_field_of_the_st
     assert frozen.age_secs == pytest.approx(0.5)
     assert {f.name for f in dataclasses.fields(MarketState)} == {
         "now", "wall", "markets", "books", "events", "positions", "in_flight", "session", "scoreboard", "changed",
-        "buy_fees_in_shares",
+        "buy_fees_in_shares", "stamps",
     }, "a new MarketState field: carry it in StrategyEngine._snapshot"  # fmt: skip
+    assert state.stamps is not None
+    assert snapshot.stamps is None  # the frozen books are not the live ones the stamps number
     for field in dataclasses.fields(MarketState):
-        if field.name not in ("markets", "books"):
+        if field.name not in ("markets", "books", "stamps"):
             assert getattr(snapshot, field.name) == getattr(state, field.name), field.name
+
+
+async def test_a_full_sweep_looks_again_only_at_markets_whose_books_moved(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A full sweep over many quiet markets: the first looks at every book; the next ones only at those that changed
+    since (here one, which now has an edge and is traded), the rest stay dismissed by their stamps."""
+    books = Books()
+    markets = [make_market(n) for n in range(1, 51)]
+    for market in markets:
+        cell = books.add(market)
+        for token in cell.tokens.values():  # YES + NO asks sum to 1.02: no edge
+            token.book.apply_snapshot([(Decimal("0.49"), Decimal(50))], [(Decimal("0.51"), Decimal(50))], now=0.0)
+            token.ready = True
+            token.confirmed_at = trio.current_time()
+        cell.bump()
+    strategy = SumTo100(SumTo100Settings(max_book_age_secs=3600.0))
+    engine, _ = engine_with(strategy, books=books)  # type: ignore[arg-type]
+
+    def sweep() -> tuple[int, list[StrategyOutput]]:
+        state = engine._state(full=True)
+        out = list(strategy.on_state(state))
+        return len(list(state.books.made)), out  # type: ignore[attr-defined]
+
+    assert sweep() == (100, [])
+    assert sweep() == (0, [])  # nothing moved: no book looked at
+    moved = books.market(markets[7].condition_id)
+    moved.no.book.apply_snapshot([(Decimal("0.40"), Decimal(50))], [(Decimal("0.45"), Decimal(50))], now=1.0)
+    moved.bump()
+    looked, intents = sweep()
+    assert looked == 2
+    assert len(intents) == 1
+    assert {leg.token_id for leg in intents[0].legs} == set(markets[7].token_ids)  # type: ignore[union-attr]

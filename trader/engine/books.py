@@ -25,6 +25,7 @@ All times are the Trio clock (`trio.current_time()`), passed in as `now`.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -156,13 +157,16 @@ class ChangeTracker:
         self.close()
 
 
+_STAMPS = itertools.count(1)
+
+
 class MarketCell:
     """The latest-value cell of one market: its tokens' books and a change counter to wait on.
 
     `trackers` (given by `Books`): the change sets of the `ChangeTracker`s, each of which a bump adds this market to.
     """
 
-    __slots__ = ("_changed", "_trackers", "market", "resolved_winner", "tokens", "version")
+    __slots__ = ("_changed", "_trackers", "market", "resolved_winner", "stamp", "tokens", "version")
 
     def __init__(self, market: Market, trackers: list[set[str]] | None = None) -> None:
         self.market = market
@@ -170,6 +174,7 @@ class MarketCell:
             token_id: TokenBook(token_id, market.condition_id, market.tick_size) for token_id in market.token_ids
         }
         self.version = 0
+        self.stamp = next(_STAMPS)  # new at every bump, never reused by another cell (`MarketState.stamps`)
         self.resolved_winner: str | None = None
         self._changed = trio.Event()
         self._trackers: list[set[str]] = [] if trackers is None else trackers
@@ -185,6 +190,7 @@ class MarketCell:
     def bump(self) -> None:
         """Publish a change: every waiter wakes and sees the current state; every change tracker notes the market."""
         self.version += 1
+        self.stamp = next(_STAMPS)
         self._changed.set()
         self._changed = trio.Event()
         for changed in self._trackers:

@@ -246,6 +246,28 @@ class _MarketsView(Mapping[str, Market]):
         return len(self._books.markets)
 
 
+class _StampsView(Mapping[str, int]):
+    """condition id -> its cell's stamp (`MarketState.stamps`), read live."""
+
+    __slots__ = ("_books",)
+
+    def __init__(self, books: Books) -> None:
+        self._books = books
+
+    def __getitem__(self, condition_id: str) -> int:
+        return self._books.markets[condition_id].stamp
+
+    def get(self, condition_id: str, default: int | None = None) -> int | None:  # type: ignore[override]
+        cell = self._books.markets.get(condition_id)
+        return default if cell is None else cell.stamp
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._books.markets))
+
+    def __len__(self) -> int:
+        return len(self._books.markets)
+
+
 class _BooksView(Mapping[str, BookView]):
     """token id -> `BookView` with its health at `now`, built on access (strategies look at few books)."""
 
@@ -511,6 +533,7 @@ class StrategyEngine:
             session=self.session,
             scoreboard=self._scoreboard(),
             buy_fees_in_shares=self._buy_fees_in_shares,
+            stamps=_StampsView(self._books),
         )
 
     def _failed(self, runner: _Runner, kind: str, exc: BaseException) -> None:

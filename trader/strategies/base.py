@@ -175,6 +175,9 @@ class MarketState:
     scoreboard: Scoreboard | None = None
     changed: frozenset[str] | None = None  # condition ids whose books changed since the last wake-up; None: all
     buy_fees_in_shares: bool = False  # the venue takes a buy's fee out of the shares bought (the paper venue)
+    # condition id -> a number that changes whenever the market's books do and is never reused: what a strategy
+    # concluded from the books alone holds while the number stays (None: the books may differ from the numbers)
+    stamps: Mapping[str, int] | None = None
 
     def markets_in_scope(self) -> Iterable[Market]:
         """The markets to look at: those whose books changed, or every market on a full sweep (a tick)."""

@@ -40,6 +40,7 @@ __all__ = [
     "BasketKind",
     "BasketLeg",
     "basket_top_edge",
+    "forget_gone",
     "iter_baskets",
     "sizes_after_fees",
     "walk_basket",
@@ -135,19 +136,39 @@ def _pair_may_clear(yes: BookView, no: BookView, bound: Decimal) -> bool:
 
 
 def iter_baskets(
-    state: MarketState, *, binary: bool = True, neg_risk: bool = True, bound: Decimal | None = None
+    state: MarketState,
+    *,
+    binary: bool = True,
+    neg_risk: bool = True,
+    bound: Decimal | None = None,
+    dismissed: dict[str, int] | None = None,
 ) -> Iterator[Basket]:
     """Every basket that may be traded now: tradable markets whose books are all known, among the markets in scope
     (`MarketState.markets_in_scope`). An incomplete neg-risk event (`NegRiskEvent.is_complete` False, e.g. with an
     implicit "Other" outcome) is never a basket. With `bound`, baskets whose edge at the best levels cannot reach
-    it on either side, even without fees, are left out."""
+    it on either side, even without fees, are left out.
+
+    `dismissed` (the caller's, kept from call to call): binary markets left out by `bound`, with the stamp of their
+    books then (`MarketState.stamps`); one whose stamp has not moved is left out again without looking at its books,
+    so that a full sweep costs little more than the markets that changed."""
     if binary:
         book_of = state.books.get  # `state.book`, looked up once: a full sweep asks for two books per market
+        stamps = state.stamps if bound is not None else None
+        memo = dismissed if stamps is not None else None
         for market in state.markets_in_scope():
             if not market.is_tradable:
                 continue
+            stamp = None
+            if memo is not None and stamps is not None:
+                stamp = stamps.get(market.condition_id)
+                if stamp is not None and memo.get(market.condition_id) == stamp:
+                    continue
             yes, no = book_of(market.yes_token_id), book_of(market.no_token_id)
-            if yes is None or no is None or (bound is not None and not _pair_may_clear(yes, no, bound)):
+            if yes is None or no is None:
+                continue
+            if bound is not None and not _pair_may_clear(yes, no, bound):
+                if memo is not None and stamp is not None:
+                    memo[market.condition_id] = stamp
                 continue
             legs = (_leg(market, market.yes_token_id, yes), _leg(market, market.no_token_id, no))
             yield Basket(f"{BasketKind.BINARY}:{market.condition_id}", BasketKind.BINARY, market.condition_id, legs)
@@ -169,6 +190,14 @@ def iter_baskets(
                 if _may_clear([leg.book for leg in event_legs], bound):
                     key = f"{BasketKind.NEG_RISK}:{event.event_id}"
                     yield Basket(key, BasketKind.NEG_RISK, event.event_id, tuple(event_legs))
+
+
+def forget_gone(dismissed: dict[str, int], state: MarketState) -> dict[str, int]:
+    """`dismissed` without the markets no longer followed, once it holds more entries than there are markets (so
+    that it stays bounded as markets come and go)."""
+    if len(dismissed) <= len(state.markets):
+        return dismissed
+    return {cid: stamp for cid, stamp in dismissed.items() if cid in state.markets}
 
 
 def basket_top_edge(basket: Basket, side: Side) -> Decimal | None:

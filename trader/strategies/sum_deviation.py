@@ -29,7 +29,7 @@ from decimal import Decimal
 from trader.domain.intents import ArbIntent
 from trader.domain.numbers import ZERO, Side
 from trader.strategies.base import IdSequence, Intent, MarketState
-from trader.strategies.baskets import Basket, BasketKind, basket_top_edge, iter_baskets, walk_basket
+from trader.strategies.baskets import Basket, BasketKind, basket_top_edge, forget_gone, iter_baskets, walk_basket
 
 __all__ = ["Opportunity", "OpportunityStatus", "SumDeviation", "SumDeviationSettings", "SumDeviationSummary"]
 
@@ -120,6 +120,7 @@ class SumDeviation:
         self.settings = settings or SumDeviationSettings()
         self._ids = IdSequence("opp")
         self._open: dict[tuple[str, Side], _Open] = {}
+        self._dismissed: dict[str, int] = {}  # `iter_baskets`'s memo
         self._recent: deque[Opportunity] = deque(maxlen=self.settings.recent)
         self._count = 0
         self._traded = 0
@@ -139,7 +140,12 @@ class SumDeviation:
         }
         events: list[Opportunity] = []
         seen: set[tuple[str, Side]] = set()
-        for basket in iter_baskets(state, binary=s.binary, neg_risk=s.neg_risk, bound=s.min_edge_usd):
+        if state.changed is None:
+            self._dismissed = forget_gone(self._dismissed, state)
+        baskets = iter_baskets(
+            state, binary=s.binary, neg_risk=s.neg_risk, bound=s.min_edge_usd, dismissed=self._dismissed
+        )
+        for basket in baskets:
             usable = all(leg.book.usable(s.max_book_age_secs) for leg in basket.legs)
             for side in (Side.BUY, Side.SELL):
                 key = (basket.key, side)

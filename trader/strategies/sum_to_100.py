@@ -25,7 +25,15 @@ from trader.domain.enums import OrderType
 from trader.domain.intents import ArbIntent, OrderIntent
 from trader.domain.numbers import ONE, ZERO, Side
 from trader.strategies.base import IdSequence, MarketState, StrategyOutput, held
-from trader.strategies.baskets import Basket, BasketFill, BasketKind, iter_baskets, sizes_after_fees, walk_basket
+from trader.strategies.baskets import (
+    Basket,
+    BasketFill,
+    BasketKind,
+    forget_gone,
+    iter_baskets,
+    sizes_after_fees,
+    walk_basket,
+)
 
 __all__ = ["SumTo100", "SumTo100Settings"]
 
@@ -97,13 +105,18 @@ class SumTo100:
         self.settings = settings or SumTo100Settings()
         self._ids = IdSequence(self.name)
         self._fired: dict[str, _Fired] = {}
+        self._dismissed: dict[str, int] = {}  # `iter_baskets`'s memo
 
     def on_state(self, state: MarketState) -> Sequence[StrategyOutput]:
         s = self.settings
         out: list[StrategyOutput] = []
         if state.changed is None:  # a full sweep: forget firings that no longer hold anything back
             self._fired = {key: f for key, f in self._fired.items() if self._holds_back(f, state)}
-        for basket in iter_baskets(state, binary=s.binary, neg_risk=s.neg_risk, bound=s.min_edge_usd):
+            self._dismissed = forget_gone(self._dismissed, state)
+        baskets = iter_baskets(
+            state, binary=s.binary, neg_risk=s.neg_risk, bound=s.min_edge_usd, dismissed=self._dismissed
+        )
+        for basket in baskets:
             if self._busy(basket, state):
                 continue
             if not all(leg.book.usable(s.max_book_age_secs) for leg in basket.legs):
