@@ -422,6 +422,13 @@ class Exchange:
         self._orders: dict[str, SimOrder] = {}
         self._trades: dict[str, SimTrade] = {}
         self._trade_order: list[str] = []
+        # `_compact` looks again past these sizes: a quarter more than it left, and at least a quarter of what the
+        # scenario's own may keep (so that a small allowance is not looked at on every step)
+        self._least_growth = max(
+            64, min(self.config.keep_closed_scenario_orders, self.config.keep_settled_scenario_trades) // 4
+        )
+        self._compact_orders_at = self._least_growth
+        self._compact_trades_at = self._least_growth
         self._wallets: dict[str, Wallet] = {}
         self._listeners: list[Callable[[SimEventType], None]] = []
         self._timers: list[tuple[float, int, str, str]] = []  # (due, seq, kind, id)
@@ -1061,10 +1068,11 @@ class Exchange:
 
     def _compact(self) -> None:
         """Forget the oldest closed orders and settled trades beyond what `config` keeps. Runs when a quarter more
-        has piled up, so its cost (one pass) is spread over many orders."""
+        has piled up since it last ran, so its cost (one pass) is spread over many
+        orders, and what is held stays near the kept amounts (the scenario's own, most of the traffic, are not left
+        to pile up to the clients' larger allowance)."""
         config = self.config
-        keep = config.keep_closed_orders + config.keep_closed_scenario_orders
-        if len(self._orders) > keep + max(keep // 4, 64):
+        if len(self._orders) > self._compact_orders_at:
             closed = [oid for oid, order in self._orders.items() if order.status != LIVE]  # insertion: oldest first
             scenario = [oid for oid in closed if self._orders[oid].owner.startswith(SCENARIO_OWNER_PREFIX)]
             clients = [oid for oid in closed if not self._orders[oid].owner.startswith(SCENARIO_OWNER_PREFIX)]
@@ -1072,8 +1080,8 @@ class Exchange:
                 del self._orders[oid]
             for oid in clients[: max(0, len(clients) - config.keep_closed_orders)]:
                 del self._orders[oid]
-        keep = config.keep_settled_trades + config.keep_settled_scenario_trades
-        if len(self._trade_order) > keep + max(keep // 4, 64):
+            self._compact_orders_at = len(self._orders) + max(len(self._orders) // 4, self._least_growth)
+        if len(self._trade_order) > self._compact_trades_at:
             settled = [t for t in self._trade_order if self._trades[t].step + 1 >= len(self._trades[t].path)]
             scenario = [t for t in settled if _scenario_only(self._trades[t])]
             clients = [t for t in settled if not _scenario_only(self._trades[t])]
@@ -1083,6 +1091,7 @@ class Exchange:
                 for trade_id in drop:
                     del self._trades[trade_id]
                 self._trade_order = [t for t in self._trade_order if t not in drop]
+            self._compact_trades_at = len(self._trade_order) + max(len(self._trade_order) // 4, self._least_growth)
 
     def _settle_step(self, trade_id: str, now: float) -> None:
         """The trade's next status on its path (and the one after that scheduled)."""
