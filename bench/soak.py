@@ -14,7 +14,9 @@ where the money stands at its end:
 
 The last line is the verdict against issue 13's goals: fills in every minute after the first, no venue balance
 rejection, equity never below starting cash minus the daily loss limit, RSS and wake-up cost flat after the first 5
-minutes (growth under 10%). A bench, not a test: it prints numbers, it does not fail a build.
+minutes (growth under 10%: the median of the last 10 minutes against that of minutes 6-15; the highest minute
+against minute 6 is printed beside it, as `..._peak_after_5_min`). A bench, not a test: it prints numbers, it does
+not fail a build.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -123,12 +126,28 @@ def _verdict(lines: list[dict[str, Any]], start_cash: Decimal, loss_limit: Decim
     equities = [Decimal(line["equity"]) for line in lines if line.get("equity")]
     balance = sum(line["venue_rejections"].get(BALANCE_REJECTION, 0) for line in lines)
 
-    def growth(key: str) -> float | None:
-        values = [float(line[key]) for line in lines[5:] if line.get(key) is not None]
-        if len(values) < 2 or not values[0]:
-            return None
-        return round((max(values) - values[0]) / values[0], 4)
+    def values(key: str) -> list[float]:
+        return [float(line[key]) for line in lines[5:] if line.get(key) is not None]
 
+    def growth(key: str) -> float | None:
+        """The trend: the median of the last 10 minutes against the median of minutes 6-15. One minute's median
+        evaluation cost (~70 µs) moves by a third when the machine is busy for a while; medians of 10 minutes do
+        not, and growth that lasts shows in both."""
+        found = values(key)
+        if len(found) < 2:
+            return None
+        window = max(1, min(10, len(found) // 2))
+        start, end = statistics.median(found[:window]), statistics.median(found[-window:])
+        return round((end - start) / start, 4) if start else None
+
+    def peak(key: str) -> float | None:
+        """The highest minute against minute 6 (noise included)."""
+        found = values(key)
+        if len(found) < 2 or not found[0]:
+            return None
+        return round((max(found) - found[0]) / found[0], 4)
+
+    wakeup = "wakeup_p50_ms" if values("wakeup_p50_ms") else "wakeup_max_ms"
     return {
         "minutes": len(lines),
         "fills_every_minute_after_the_first": all(line["fills"] > 0 for line in after_first),
@@ -137,7 +156,9 @@ def _verdict(lines: list[dict[str, Any]], start_cash: Decimal, loss_limit: Decim
         "equity_floor": str(start_cash - loss_limit),
         "equity_above_floor": bool(equities) and min(equities) >= start_cash - loss_limit,
         "rss_growth_after_5_min": growth("rss_mb"),
-        "wakeup_growth_after_5_min": growth("wakeup_p50_ms") or growth("wakeup_max_ms"),
+        "wakeup_growth_after_5_min": growth(wakeup),
+        "rss_peak_after_5_min": peak("rss_mb"),
+        "wakeup_peak_after_5_min": peak(wakeup),
     }
 
 
