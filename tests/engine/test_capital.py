@@ -237,13 +237,25 @@ async def test_a_refused_redemption_is_tried_again_later_each_time(autojump_cloc
     assert h.portfolio.receivable == D(10)  # still owed, never dropped
 
 
-async def test_a_lost_position_settles_at_zero_with_nothing_to_redeem() -> None:
+async def test_a_lost_position_settles_at_zero_and_its_shares_are_redeemed_for_nothing() -> None:
+    """The books hold no shares of a settled market; the wallet must not either: the losing shares are redeemed
+    (burned, paying 0), so the venue's balances and the engine's agree at the end."""
     h = Harness(holding("10", "0"), FakeCapital(), MemoryStore())
     h.winner = NO
     await h.service.scan()
     assert h.portfolio.realized_pnl == D("-4.50")
-    assert h.capital.prepared == []
     assert h.service.statistics().settled_markets == 1
+    (redeem,) = h.capital.prepared
+    assert redeem.op.kind is CapitalOpKind.REDEEM
+    assert redeem.op.amounts == (D(10), D(0))
+    assert h.service.redeeming() == {YES: D(10), NO: D(0)}  # in flight: still in the wallet
+    for _ in range(3):
+        await h.service.scan()
+    (redeemed,) = h.of(PositionsRedeemed)
+    assert isinstance(redeemed, PositionsRedeemed)
+    assert redeemed.amount == D(0)
+    assert h.portfolio.cash == D(100) - D("4.50")
+    assert h.service.redeeming() == {}
 
 
 @pytest.mark.parametrize("autojump", [True])

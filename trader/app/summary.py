@@ -205,13 +205,17 @@ def build_summary(
 
 async def check_wallet(venue: VenueSide, core: Core) -> dict[str, object]:
     """What the venue's wallet holds against what the engine believes, at exit: `cash` (the venue's), `cash_difference`
-    (the venue's minus the engine's; 0 when they agree to the cent and beyond) and the tokens whose shares differ.
+    (the venue's minus the engine's; 0 when they agree to the cent and beyond) and the tokens whose shares differ
+    (the engine's positions plus the shares a redemption in flight is taking; its pay is the receivable).
     Asked of the venue itself: the paper wallet on paper, the venue's balances live."""
     portfolio = core.manager.portfolio
     cash = (await venue.capital.collateral()).balance
     held = await venue.venue.positions()
+    redeeming = core.capital.redeeming()  # settled (out of the books), still in the wallet until the chain burns them
     tokens = {t for t, p in portfolio.positions.items() if p.quantity} | {t for t, q in held.items() if q}
-    differing = sorted(t for t in tokens if held.get(t, ZERO) != portfolio.position(t).quantity)
+    differing = sorted(
+        t for t in tokens if held.get(t, ZERO) != portfolio.position(t).quantity + redeeming.get(t, ZERO)
+    )
     return {
         "cash": cash,
         "cash_difference": cash - portfolio.cash,

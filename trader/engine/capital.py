@@ -518,7 +518,9 @@ class CapitalService:
             )
         )
         await self._save_positions(market.token_ids)
-        if payout > ZERO:
+        if payout > ZERO or any(amounts):
+            # Losing shares are redeemed too (for nothing): the chain burns them, and the wallet holds what the books
+            # say (no shares of a settled market) instead of worthless tokens for ever.
             self._to_redeem[condition_id] = _ToRedeem(market, amounts, payout)
         else:
             self._forget(condition_id)  # nothing to redeem: the positions are flat, and nothing is owed
@@ -548,6 +550,18 @@ class CapitalService:
         await self._run_op(op, todo.payout)
 
     # -- merges ------------------------------------------------------------------------------------------------------
+
+    def redeeming(self) -> dict[str, Decimal]:
+        """Shares of settled markets that a redemption in flight is taking out of the wallet, by token: the books
+        hold none of them any more, the wallet still does until it lands."""
+        shares: dict[str, Decimal] = {}
+        for handle in self._open.values():
+            record = handle.record
+            if record.kind == CapitalOpKind.REDEEM:
+                taken = ((record.yes_token_id, record.yes_amount), (record.no_token_id, record.no_amount))
+                for token_id, amount in taken:
+                    shares[token_id] = shares.get(token_id, ZERO) + amount
+        return shares
 
     def mergeable(self, market: Market) -> Decimal:
         """Complete sets of `market` that could be merged now: settled on both legs, not already being merged,
