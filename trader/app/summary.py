@@ -221,6 +221,14 @@ async def check_wallet(venue: VenueSide, core: Core) -> dict[str, object]:
         "cash_difference": cash - portfolio.cash,
         "positions_differing": len(differing),
         "tokens_differing": differing[:20],
+        "shares_differing": {  # the first 20: the venue's shares, the books', and those a redemption owes
+            t: {
+                "venue": str(held.get(t, ZERO)),
+                "engine": str(portfolio.position(t).quantity),
+                "redeeming": str(redeeming.get(t, ZERO)),
+            }
+            for t in differing[:20]
+        },
     }
 
 

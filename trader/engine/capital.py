@@ -552,15 +552,23 @@ class CapitalService:
     # -- merges ------------------------------------------------------------------------------------------------------
 
     def redeeming(self) -> dict[str, Decimal]:
-        """Shares of settled markets that a redemption in flight is taking out of the wallet, by token: the books
-        hold none of them any more, the wallet still does until it lands."""
-        shares: dict[str, Decimal] = {}
+        """Shares of settled markets still owed to a redemption (queued, waiting to be tried again, or in flight), by
+        token: the books hold none of them any more, the wallet still does until the chain burns them."""
+        taken: dict[str, tuple[tuple[str, Decimal], ...]] = {
+            condition_id: ((todo.market.yes_token_id, todo.amounts[0]), (todo.market.no_token_id, todo.amounts[1]))
+            for condition_id, todo in self._to_redeem.items()
+        }
         for handle in self._open.values():
             record = handle.record
-            if record.kind == CapitalOpKind.REDEEM:
-                taken = ((record.yes_token_id, record.yes_amount), (record.no_token_id, record.no_amount))
-                for token_id, amount in taken:
-                    shares[token_id] = shares.get(token_id, ZERO) + amount
+            if record.kind == CapitalOpKind.REDEEM and record.condition_id not in taken:  # recovered at a restart
+                taken[record.condition_id] = (
+                    (record.yes_token_id, record.yes_amount),
+                    (record.no_token_id, record.no_amount),
+                )
+        shares: dict[str, Decimal] = {}
+        for pairs in taken.values():
+            for token_id, amount in pairs:
+                shares[token_id] = shares.get(token_id, ZERO) + amount
         return shares
 
     def mergeable(self, market: Market) -> Decimal:
