@@ -23,9 +23,10 @@ def test_after_markets_resolve_the_wallet_holds_what_the_books_say() -> None:
     result = trio.run(run_backtest, Settings(), SimData(config=config, duration_secs=360.0), clock=virtual_clock())
     summary = result.summary
     capital = summary.capital
-    assert capital["settled_markets"] >= 3
-    assert capital["merges"] >= 1
-    assert capital["redemptions"] >= 3
+    counts = {key: int(str(capital[key])) for key in ("settled_markets", "merges", "redemptions")}
+    assert counts["settled_markets"] >= 3
+    assert counts["merges"] >= 1
+    assert counts["redemptions"] >= 3  # won and lost shares alike
     assert summary.fills >= 20
     wallet = summary.wallet
     assert wallet["cash_difference"] == 0, wallet
