@@ -26,6 +26,7 @@ from trader.domain.market import FeeSchedule
 from trader.domain.numbers import Side
 from trader.domain.orders import Order, is_order_id
 from trader.domain.positions import Portfolio
+from trader.engine.books import Books
 from trader.engine.order_manager import OrderManager, pump_venue_events
 from trader.errors import ConfigError
 from trader.testing import make_intent, make_market, make_order
@@ -455,16 +456,9 @@ async def test_the_order_manager_cannot_tell_it_from_a_live_venue(autojump_clock
         nursery.cancel_scope.cancel()
 
 
-async def test_follow_books_feeds_prints_and_book_changes(autojump_clock: trio.testing.MockClock) -> None:
-    from trader.domain.feed import LastTrade
-    from trader.engine.books import Books
-
-    books = Books()
-    cell = books.add(MARKET)
-    token = cell.yes
-    token.book.apply_snapshot([(D("0.48"), D(150))], [(D("0.50"), D(100))], now=0.0)
-    token.last_trade = LastTrade(YES, "0xcond", D("0.49"), D(1), Side.BUY, None, None)  # old news
-    paper = PaperVenue(
+def _paper_on(books: Books, venue: type[PaperVenue] = PaperVenue) -> PaperVenue:
+    """A paper venue filling against `books` (MARKET's tokens), with no latency."""
+    return venue(
         lambda t: books.token(t).book if t in books else None,
         lambda t: MARKET if t in (YES, NO) else None,
         order_ids=paper_order_id,
@@ -472,6 +466,17 @@ async def test_follow_books_feeds_prints_and_book_changes(autojump_clock: trio.t
         settings=PaperSettings(latency_secs=0),
         wall=lambda: WALL,
     )
+
+
+async def test_follow_books_feeds_prints_and_book_changes(autojump_clock: trio.testing.MockClock) -> None:
+    from trader.domain.feed import LastTrade
+
+    books = Books()
+    cell = books.add(MARKET)
+    token = cell.yes
+    token.book.apply_snapshot([(D("0.48"), D(150))], [(D("0.50"), D(100))], now=0.0)
+    token.last_trade = LastTrade(YES, "0xcond", D("0.49"), D(1), Side.BUY, None, None)  # old news
+    paper = _paper_on(books)
     bid = order(Side.BUY, "0.48", "20")
     async with trio.open_nursery() as nursery:
         await nursery.start(follow_books, paper, books)
@@ -493,8 +498,6 @@ async def test_follow_books_feeds_prints_and_book_changes(autojump_clock: trio.t
 async def test_follow_books_sleeps_while_nothing_rests_and_sees_the_books_once_an_order_does(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    from trader.engine.books import Books
-
     books = Books()
     cell = books.add(MARKET)
     token = cell.yes
@@ -506,14 +509,7 @@ async def test_follow_books_sleeps_while_nothing_rests_and_sees_the_books_once_a
             looked.append("look")
             return super().resting_tokens()
 
-    paper = Watched(
-        lambda t: books.token(t).book if t in books else None,
-        lambda t: MARKET if t in (YES, NO) else None,
-        order_ids=paper_order_id,
-        cash=D(1000),
-        settings=PaperSettings(latency_secs=0),
-        wall=lambda: WALL,
-    )
+    paper = _paper_on(books, Watched)
     async with trio.open_nursery() as nursery:
         await nursery.start(follow_books, paper, books)
         for price in ("0.51", "0.52", "0.53"):  # the books move, nothing rests: the follower is not woken

@@ -66,7 +66,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import structlog
 import trio
@@ -74,7 +74,7 @@ import trio
 from trader.domain.games import Scoreboard
 from trader.domain.intents import ArbIntent, OrderIntent
 from trader.domain.market import Market, NegRiskEvent
-from trader.engine.books import Books, ChangeTracker
+from trader.engine.books import Books, ChangeTracker, MarketCell
 from trader.integrations.store.base import OpportunityRecord, SnipedMarket, Store, secs_to_ns
 from trader.strategies.base import (
     NO_POSITIONS,
@@ -224,20 +224,25 @@ class _Analysis:
     evaluation_secs: float
 
 
-class _MarketsView(Mapping[str, Market]):
-    """condition id -> the live `Market` of each followed cell (tick-size changes included), built lazily."""
+_V = TypeVar("_V")
 
-    __slots__ = ("_books",)
 
-    def __init__(self, books: Books) -> None:
+class _CellsView(Mapping[str, _V]):
+    """condition id -> `read(cell)` of each followed cell, read live on access: `markets` (the live `Market`, tick-size
+    changes included) and `stamps` of a `MarketState`."""
+
+    __slots__ = ("_books", "_read")
+
+    def __init__(self, books: Books, read: Callable[[MarketCell], _V]) -> None:
         self._books = books
+        self._read = read
 
-    def __getitem__(self, condition_id: str) -> Market:
-        return self._books.markets[condition_id].market
+    def __getitem__(self, condition_id: str) -> _V:
+        return self._read(self._books.markets[condition_id])
 
-    def get(self, condition_id: str, default: Market | None = None) -> Market | None:  # type: ignore[override]
+    def get(self, condition_id: str, default: _V | None = None) -> _V | None:  # type: ignore[override]
         cell = self._books.markets.get(condition_id)
-        return default if cell is None else cell.market
+        return default if cell is None else self._read(cell)
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._books.markets))
@@ -246,26 +251,12 @@ class _MarketsView(Mapping[str, Market]):
         return len(self._books.markets)
 
 
-class _StampsView(Mapping[str, int]):
-    """condition id -> its cell's stamp (`MarketState.stamps`), read live."""
+def _market_of(cell: MarketCell) -> Market:
+    return cell.market
 
-    __slots__ = ("_books",)
 
-    def __init__(self, books: Books) -> None:
-        self._books = books
-
-    def __getitem__(self, condition_id: str) -> int:
-        return self._books.markets[condition_id].stamp
-
-    def get(self, condition_id: str, default: int | None = None) -> int | None:  # type: ignore[override]
-        cell = self._books.markets.get(condition_id)
-        return default if cell is None else cell.stamp
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._books.markets))
-
-    def __len__(self) -> int:
-        return len(self._books.markets)
+def _stamp_of(cell: MarketCell) -> int:
+    return cell.stamp
 
 
 class _BooksView(Mapping[str, BookView]):
@@ -524,7 +515,7 @@ class StrategyEngine:
         return MarketState(
             now=now,
             wall=self._wall_clock(),
-            markets=_MarketsView(self._books),
+            markets=_CellsView(self._books, _market_of),
             books=_BooksView(self._books, now),
             events=self._events(),
             positions=self._positions,
@@ -533,7 +524,7 @@ class StrategyEngine:
             session=self.session,
             scoreboard=self._scoreboard(),
             buy_fees_in_shares=self._buy_fees_in_shares,
-            stamps=_StampsView(self._books),
+            stamps=_CellsView(self._books, _stamp_of),
         )
 
     def _failed(self, runner: _Runner, kind: str, exc: BaseException) -> None:
