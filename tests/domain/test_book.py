@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trader.domain.book import FillEstimate, Level, OrderBook, PriceHistory
+from trader.domain.book import FillEstimate, Level, OrderBook
 from trader.domain.numbers import Side
 
 D = Decimal
@@ -269,26 +269,6 @@ def test_replaying_a_venue_session_matches_the_venue_top_of_book() -> None:
     yes, no = books[YES], books[NO]
     assert [(1 - x.price, x.size) for x in yes.levels(Side.BUY)] == [(x.price, x.size) for x in no.levels(Side.SELL)]
     assert [(1 - x.price, x.size) for x in yes.levels(Side.SELL)] == [(x.price, x.size) for x in no.levels(Side.BUY)]
-
-
-def test_price_history_is_a_bounded_ring_per_token() -> None:
-    history = PriceHistory(maxlen=3)
-    assert history.latest("a") is None
-    assert history.series("a") == []
-    for ts in range(5):
-        history.append("a", float(ts), D(ts) / 10)
-    history.append("b", 1.5, D("0.9"))
-    assert history.series("a") == [(2.0, D("0.2")), (3.0, D("0.3")), (4.0, D("0.4"))]
-    assert history.since("a", 3.0) == [(3.0, D("0.3")), (4.0, D("0.4"))]
-    assert history.since("zz", 0.0) == []
-    assert history.latest("b") == (1.5, D("0.9"))
-    assert history.tokens() == ["a", "b"]
-    assert len(history) == 2
-    history.forget("a")
-    history.forget("never")
-    assert history.tokens() == ["b"]
-    with pytest.raises(ValueError, match="maxlen must be >= 1"):
-        PriceHistory(0)
 
 
 # -- properties ------------------------------------------------------------------------------------------------

@@ -78,14 +78,12 @@ def test_queries_go_through_the_domain_book() -> None:
     assert "ready=False" in repr(token)
 
 
-def test_remove_forgets_the_tokens_and_their_history() -> None:
-    books = Books(history_len=3)
+def test_remove_forgets_the_tokens() -> None:
+    books = Books()
     m = market(1)
     books.add(m)
-    books.history.append(m.yes_token_id, 1.0, D("0.5"))
     assert books.remove(m.condition_id) is not None
     assert books.get_token(m.yes_token_id) is None
-    assert books.history.series(m.yes_token_id) == []
     assert books.remove(m.condition_id) is None
 
 

@@ -15,14 +15,13 @@ Venue order is never trusted: a snapshot's lists can come best-last (WebSocket `
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
-from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
 from trader.domain.numbers import ONE, TICK_SIZES, ZERO, Side
 
-__all__ = ["FillEstimate", "Level", "OrderBook", "PriceHistory"]
+__all__ = ["FillEstimate", "Level", "OrderBook"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,43 +291,3 @@ class OrderBook:
             f"OrderBook({self.asset_id!r}, tick={self.tick_size}, bids={len(self._bids)}, asks={len(self._asks)}, "
             f"best_bid={bid.price if bid else None}, best_ask={ask.price if ask else None})"
         )
-
-
-class PriceHistory:
-    """A bounded ring of (ts, price) per token: the newest `maxlen` points of each token are kept."""
-
-    __slots__ = ("_series", "maxlen")
-
-    def __init__(self, maxlen: int) -> None:
-        if maxlen < 1:
-            raise ValueError(f"maxlen must be >= 1, got {maxlen}")
-        self.maxlen = maxlen
-        self._series: dict[str, deque[tuple[float, Decimal]]] = {}
-
-    def append(self, token_id: str, ts: float, price: Decimal) -> None:
-        series = self._series.get(token_id)
-        if series is None:
-            series = self._series[token_id] = deque(maxlen=self.maxlen)
-        series.append((ts, price))
-
-    def series(self, token_id: str) -> list[tuple[float, Decimal]]:
-        """Oldest first; empty for an unknown token."""
-        return list(self._series.get(token_id, ()))
-
-    def since(self, token_id: str, ts: float) -> list[tuple[float, Decimal]]:
-        """The points with a timestamp >= `ts`, oldest first."""
-        return [point for point in self._series.get(token_id, ()) if point[0] >= ts]
-
-    def latest(self, token_id: str) -> tuple[float, Decimal] | None:
-        series = self._series.get(token_id)
-        return series[-1] if series else None
-
-    def tokens(self) -> list[str]:
-        return list(self._series)
-
-    def forget(self, token_id: str) -> None:
-        self._series.pop(token_id, None)
-
-    def __len__(self) -> int:
-        """The number of tokens with a history."""
-        return len(self._series)

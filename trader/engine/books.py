@@ -32,7 +32,7 @@ from decimal import Decimal
 
 import trio
 
-from trader.domain.book import FillEstimate, Level, OrderBook, PriceHistory
+from trader.domain.book import FillEstimate, Level, OrderBook
 from trader.domain.feed import LastTrade
 from trader.domain.market import Market
 from trader.domain.numbers import Side
@@ -211,9 +211,8 @@ class MarketCell:
 
 @dataclass(slots=True)
 class Books:
-    """Every followed market's cell, by condition id and by token id, and a bounded price history per token."""
+    """Every followed market's cell, by condition id and by token id."""
 
-    history_len: int = 1000
     markets: dict[str, MarketCell] = field(default_factory=dict)
     _tokens: dict[str, TokenBook] = field(default_factory=dict)
     _any_version: int = 0
@@ -221,10 +220,6 @@ class Books:
     _trackers: list[set[str]] = field(default_factory=list)
     #: Trio time of the latest change of any book (for tick-to-trade), None before the first
     last_change_at: float | None = None
-    history: PriceHistory = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.history = PriceHistory(self.history_len)
 
     def add(self, market: Market) -> MarketCell:
         """Follow a market (idempotent). Its books start NOT READY until their first snapshot."""
@@ -246,7 +241,6 @@ class Books:
         if cell is not None:
             for token_id in cell.tokens:
                 self._tokens.pop(token_id, None)
-                self.history.forget(token_id)
             cell.bump()  # a market that went away has changed (the trackers note it)
             cell._trackers = []  # a cell no longer followed is no one's change
             self._publish()

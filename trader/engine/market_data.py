@@ -488,7 +488,6 @@ class MarketDataService:
         if event.last_trade_price is not None:
             token.last_trade_price = event.last_trade_price
         shard.resync_deadlines.pop(event.asset_id, None)
-        self._record_mid(token, now)
         changed.add(self._books.markets[token.condition_id])
 
     def _apply_price_change(self, shard: _Shard, event: PriceChange, now: float, changed: set[MarketCell]) -> None:
@@ -507,7 +506,6 @@ class MarketDataService:
                     token.confirmed_at = now
                 else:
                     self._mark_suspect(shard, asset_id, BEST_PRICE_MISMATCH, changed)
-            self._record_mid(token, now)
             changed.add(self._books.markets[token.condition_id])
 
     def _apply_tick_size(self, shard: _Shard, asset_id: str, tick: Decimal, changed: set[MarketCell]) -> None:
@@ -518,13 +516,6 @@ class MarketDataService:
         if cell.market.tick_size != tick:
             cell.market = cell.market.with_tick_size(tick)
         changed.add(cell)
-
-    def _record_mid(self, token: TokenBook, now: float) -> None:
-        mid = token.book.mid()
-        if mid is not None:
-            latest = self._books.history.latest(token.asset_id)
-            if latest is None or latest[1] != mid:
-                self._books.history.append(token.asset_id, now, mid)
 
     def _mark_suspect(self, shard: _Shard, asset_id: str, reason: str, changed: set[MarketCell]) -> None:
         token = shard.tokens.get(asset_id)
