@@ -39,6 +39,7 @@ from typing import Any
 import asyncpg
 import trio
 
+from bench.servers import live_engine_env
 from trader.integrations.store.lease import LeaseRow, read_lease
 from trader.integrations.store.postgres import PostgresSettings, drop_postgres_schema
 from trader.integrations.trio_asyncio_bridge import open_asyncio_bridge
@@ -105,24 +106,15 @@ class PairHarness:
         return PostgresSettings(url=self.dsn, schema=self.schema)
 
     def env(self, name: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRADER_")}
         urls = self.sim.urls
-        env.update(
+        return live_engine_env(
+            urls,
+            self.key,
+            self.dsn,
             {
-                "TRADER_ENDPOINTS__REST_URL": urls.rest,
-                "TRADER_ENDPOINTS__WS_MARKET_URL": urls.ws_market,
-                "TRADER_ENDPOINTS__WS_USER_URL": urls.ws_user,
-                "TRADER_ENDPOINTS__GAMMA_URL": urls.gamma,
-                "TRADER_ENDPOINTS__ESPN_URL": urls.espn,
                 "TRADER_CHAIN__RPC_URL": urls.rpc,
                 "TRADER_CHAIN__RELAYER_URL": urls.relayer,
-                "TRADER_PRIVATE_KEY": self.key,
-                "TRADER_CONFIRM_LIVE": "yes",
-                "TRADER_DATABASE_URL": self.dsn,
                 "TRADER_STORE__SCHEMA": self.schema,
-                "TRADER_HTTP__PORT": "0",
-                "TRADER_RUN__DRAIN_SECS": "2",
-                "TRADER_RUN__LOG_FORMAT": "json",
                 "TRADER_HA__ENABLED": "true",
                 "TRADER_HA__INSTANCE": name,
                 "TRADER_HA__LOCK_KEY": str(self.lock_key),
@@ -130,9 +122,8 @@ class PairHarness:
                 "TRADER_HA__RENEW_SECS": str(self.lease_secs / 4),
                 "TRADER_HA__TAKEOVER_SECS": str(self.lease_secs * 2.5),
                 "TRADER_HA__POLL_SECS": "0.25",
-            }
+            },
         )
-        return env
 
     async def start(self, name: str, **settings: str) -> Engine:
         """Start engine `name`; `settings`: more variables (`TRADER_HA__ON_FENCED="exit"`)."""

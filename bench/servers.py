@@ -3,7 +3,7 @@ temporary directory) and a private `redis-server`, each on a free port of 127.0.
 which other users share, are never touched.
 
 `python -m bench chaos` stops them for its outages; `tests/test_ha_pair.py` restarts the PostgreSQL under a running
-pair."""
+pair. `live_engine_env`: the environment of a `trader run --venue polymarket --live` process pointed at a sim."""
 
 from __future__ import annotations
 
@@ -14,9 +14,34 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from bench.soak import _free_port
+from trader.venues.sim.venue import SimUrls
+
+
+def live_engine_env(urls: SimUrls, key: str, database_url: str, extra: Mapping[str, str] = {}) -> dict[str, str]:
+    """This process's environment without its `TRADER_*` variables, plus those of a live engine trading on the sim
+    at `urls` with `key`, storing in `database_url`, on any HTTP port, draining in 2 s, logging JSON; `extra` on top."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADER_")}
+    env.update(
+        {
+            "TRADER_ENDPOINTS__REST_URL": urls.rest,
+            "TRADER_ENDPOINTS__WS_MARKET_URL": urls.ws_market,
+            "TRADER_ENDPOINTS__WS_USER_URL": urls.ws_user,
+            "TRADER_ENDPOINTS__GAMMA_URL": urls.gamma,
+            "TRADER_ENDPOINTS__ESPN_URL": urls.espn,
+            "TRADER_PRIVATE_KEY": key,
+            "TRADER_CONFIRM_LIVE": "yes",
+            "TRADER_DATABASE_URL": database_url,
+            "TRADER_HTTP__PORT": "0",
+            "TRADER_RUN__DRAIN_SECS": "2",
+            "TRADER_RUN__LOG_FORMAT": "json",
+        }
+    )
+    env.update(extra)
+    return env
 
 
 def _pg_bin(name: str) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import trio
 
+from bench.servers import live_engine_env
 from trader.integrations.store.base import IntentState
 from trader.integrations.store.journal import read_journal
 from trader.venues.polymarket.signing import OrderSigner
@@ -39,24 +40,7 @@ GAPS = {"gap_rate_per_min": "90", "gap_ttl_secs": "3", "dislocation_rate_per_min
 
 
 def _engine_env(sim: SimVenue, key: str, database: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADER_")}
-    urls = sim.urls
-    env.update(
-        {
-            "TRADER_ENDPOINTS__REST_URL": urls.rest,
-            "TRADER_ENDPOINTS__WS_MARKET_URL": urls.ws_market,
-            "TRADER_ENDPOINTS__WS_USER_URL": urls.ws_user,
-            "TRADER_ENDPOINTS__GAMMA_URL": urls.gamma,
-            "TRADER_ENDPOINTS__ESPN_URL": urls.espn,
-            "TRADER_PRIVATE_KEY": key,
-            "TRADER_CONFIRM_LIVE": "yes",
-            "TRADER_DATABASE_URL": f"sqlite:{database}",
-            "TRADER_HTTP__PORT": "0",
-            "TRADER_RUN__DRAIN_SECS": "2",
-            "TRADER_RUN__LOG_FORMAT": "json",
-        }
-    )
-    return env
+    return live_engine_env(sim.urls, key, f"sqlite:{database}")
 
 
 async def _start_engine(tmp_path: Path, env: dict[str, str], name: str) -> trio.Process:
