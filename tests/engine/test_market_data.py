@@ -319,6 +319,21 @@ async def test_a_silent_connection_is_a_stall_and_is_replaced(
     assert stats.reconnects == 1
 
 
+async def test_a_stall_is_declared_exactly_the_timeout_after_the_last_frame_of_a_live_connection(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, venue: FakeMarketVenue
+) -> None:
+    # PONGs at t=10, 20, 30 keep the connection alive; the stall timer is moved forward lazily (at most every half
+    # timeout), so it first fires at t=45, 15 s after the last frame: not yet a stall. It is declared at t=55.
+    service = await start(nursery, venue, [SAMPLE], stall_timeout_secs=25)
+    books = service.books
+    await books.wait_ready(SAMPLE_MARKET)
+    await trio.sleep(35)
+    venue.answer_pings = False
+    await wait_until(books, lambda: not books.token(YES).ready)
+    assert trio.current_time() == 55
+    assert service.statistics().stalls == 1
+
+
 async def test_book_age_grows_on_a_stalled_connection_but_not_on_a_quiet_live_one(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, venue: FakeMarketVenue
 ) -> None:

@@ -353,22 +353,32 @@ class MarketDataService:
 
     async def _read_loop(self, connection: MarketFeedConnection, shard: _Shard, counter: BackoffCounter) -> None:
         stall_secs = self._settings.stall_timeout_secs
-        # One cancel scope for the whole loop, its deadline moved after each frame: the same stall timer as a scope
-        # per frame, without entering and leaving one per frame (applying a frame never waits, so it cannot fire
-        # in between).
-        with trio.CancelScope() as stall:
-            while True:
+        rearm_secs = stall_secs / 2
+        # The stall timer is a cancel scope around the reads, its deadline moved forward at most every half
+        # `stall_secs` (moving a deadline costs more than applying a small frame). When it fires, frames that
+        # arrived after it was set may mean the silence is shorter than `stall_secs`: the reads go on under a new
+        # deadline, `stall_secs` after the last frame, so a stall is declared exactly `stall_secs` after it.
+        # Applying a frame never waits, so the timer cannot fire between receiving a frame and applying it, and
+        # `receive()` is cancel-safe (a frame not yet handed out stays queued).
+        while True:
+            last = shard.liveness.last_frame_at
+            armed_at = last if last is not None else trio.current_time()
+            with trio.move_on_at(armed_at + stall_secs) as timer:
+                now = armed_at
+                while now - armed_at < rearm_secs:
+                    try:
+                        parsed = await connection.receive()
+                    except VenueDisconnected as exc:
+                        shard.end(str(exc))
+                        return
+                    now = trio.current_time()
+                    shard.liveness.last_frame_at = now
+                    counter.record_healthy(now)
+                    self._on_frame(shard, parsed, now)
+            if timer.cancelled_caught:
                 last = shard.liveness.last_frame_at
-                stall.deadline = (last if last is not None else trio.current_time()) + stall_secs
-                try:
-                    parsed = await connection.receive()
-                except VenueDisconnected as exc:
-                    shard.end(str(exc))
-                    return
-                now = trio.current_time()
-                shard.liveness.last_frame_at = now
-                counter.record_healthy(now)
-                self._on_frame(shard, parsed, now)
+                if last is None or trio.current_time() - last >= stall_secs:
+                    break
         self._stalls += 1
         shard.end(f"stall: no frame for {stall_secs} s")
 
