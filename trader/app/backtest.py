@@ -48,7 +48,7 @@ from typing import Any
 import httpx
 import structlog
 import trio
-from trio.testing import MockClock, memory_stream_pair
+from trio.testing import MockClock, memory_stream_pair, wait_all_tasks_blocked
 
 from trader.app.config import Settings
 from trader.app.core import Core, open_core
@@ -679,9 +679,12 @@ class ReplayFeed:
             due = self._origin + self._last
             now = trio.current_time()
             if due > now and not self._jump(due, now):
-                reader.arrived = trio.Event()
-                with trio.move_on_at(due):
-                    await reader.arrived.wait()
+                if self._clock is not None:  # the others run first; the reader goes on when they all wait
+                    await wait_all_tasks_blocked()
+                else:
+                    reader.arrived = trio.Event()
+                    with trio.move_on_at(due):
+                        await reader.arrived.wait()
                 self._unyielded = 0
                 if reader.inbox:
                     return None
@@ -690,9 +693,9 @@ class ReplayFeed:
             connection = self._deliver(frame)
             if connection is reader:
                 self._unyielded += 1
-                if self._unyielded >= _BATCH:
+                if self._unyielded >= _BATCH:  # the frame is taken: a cancellation must not lose it
                     self._unyielded = 0
-                    await trio.lowlevel.checkpoint()
+                    await trio.lowlevel.cancel_shielded_checkpoint()
                 return frame[1]
             if connection is not None:
                 connection.hand(frame[1])
@@ -700,15 +703,23 @@ class ReplayFeed:
                     return None
 
     def _jump(self, due: float, now: float) -> bool:
-        """Move the virtual clock to `due` when nothing could happen before (what its autojump would do)."""
+        """Move the virtual clock to `due` when nothing could happen before (what its autojump would do): True. When
+        another task can run, False; when a timer expires first, the clock moves to it, and False: its task runs
+        next, and the reader once every task waits again (`wait_all_tasks_blocked`), with no trip through the
+        clock's own autojump and no timer of the reader's."""
         clock = self._clock
         if clock is None:
             return False
         stats = trio.lowlevel.current_statistics()
-        if stats.tasks_runnable or stats.run_sync_soon_queue_size or not due < now + stats.seconds_to_next_deadline:
+        if stats.tasks_runnable or stats.run_sync_soon_queue_size:
             return False
-        clock.jump(due - now)
-        return True
+        to_next = stats.seconds_to_next_deadline
+        if due < now + to_next:
+            clock.jump(due - now)
+            return True
+        if to_next > 0:
+            clock.jump(to_next)
+        return False
 
 
 # -- a sim scenario ---------------------------------------------------------------------------------------------
