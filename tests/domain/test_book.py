@@ -302,6 +302,8 @@ def test_random_updates_match_a_reference_dict_model(
             model[side][D(price)] = D(size)
         else:
             model[side].pop(D(price), None)
+        assert book.best_bid_price() == (max(bids) if bids else None)  # asked first: no cached Level to lean on
+        assert book.best_ask_price() == (min(asks) if asks else None)
         best_bid, best_ask = book.best_bid(), book.best_ask()
         assert best_bid == (Level(max(bids), bids[max(bids)]) if bids else None)
         assert best_ask == (Level(min(asks), asks[min(asks)]) if asks else None)

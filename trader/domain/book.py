@@ -181,6 +181,16 @@ class OrderBook:
             self._best_ask = best
         return best
 
+    def best_bid_price(self) -> Decimal | None:
+        """The best bid's price, without building its `Level`."""
+        prices = self._bid_prices
+        return prices[-1] if prices else None
+
+    def best_ask_price(self) -> Decimal | None:
+        """The best ask's price, without building its `Level`."""
+        prices = self._ask_prices
+        return prices[0] if prices else None
+
     def mid(self) -> Decimal | None:
         bid, ask = self.best_bid(), self.best_ask()
         if bid is None or ask is None:

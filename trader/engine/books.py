@@ -176,7 +176,7 @@ class MarketCell:
         self.version = 0
         self.stamp = next(_STAMPS)  # new at every bump, never reused by another cell (`MarketState.stamps`)
         self.resolved_winner: str | None = None
-        self._changed = trio.Event()
+        self._changed: trio.Event | None = None  # made by the first waiter: most changes have nobody waiting
         self._trackers: list[set[str]] = [] if trackers is None else trackers
 
     @property
@@ -191,14 +191,17 @@ class MarketCell:
         """Publish a change: every waiter wakes and sees the current state; every change tracker notes the market."""
         self.version += 1
         self.stamp = next(_STAMPS)
-        self._changed.set()
-        self._changed = trio.Event()
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
         for changed in self._trackers:
             changed.add(self.market.condition_id)
 
     async def wait_changed(self, seen: int) -> int:
         """Wait until the version differs from `seen` (at once if it already does); return the current version."""
         while self.version == seen:
+            if self._changed is None:
+                self._changed = trio.Event()
             await self._changed.wait()
         return self.version
 
@@ -216,7 +219,7 @@ class Books:
     markets: dict[str, MarketCell] = field(default_factory=dict)
     _tokens: dict[str, TokenBook] = field(default_factory=dict)
     _any_version: int = 0
-    _any_changed: trio.Event = field(default_factory=trio.Event)
+    _any_changed: trio.Event | None = None  # made by the first waiter, as a cell's
     _trackers: list[set[str]] = field(default_factory=list)
     #: Trio time of the latest change of any book (for tick-to-trade), None before the first
     last_change_at: float | None = None
@@ -307,12 +310,15 @@ class Books:
         except RuntimeError:  # outside a Trio run (a synchronous caller, e.g. a test building books)
             self.last_change_at = None
         self._any_version += 1
-        self._any_changed.set()
-        self._any_changed = trio.Event()
+        if self._any_changed is not None:
+            self._any_changed.set()
+            self._any_changed = None
 
     async def wait_changed(self, seen: int) -> int:
         """Wait until any market changed after version `seen`; return the current version."""
         while self._any_version == seen:
+            if self._any_changed is None:
+                self._any_changed = trio.Event()
             await self._any_changed.wait()
         return self._any_version
 

@@ -198,12 +198,12 @@ class _Shard:
 def top_matches(book: OrderBook, change: LevelChange) -> bool:
     """The venue's reported top of book (if any) equals ours; bid "0" / ask "1" also stand for an empty side."""
     if change.best_bid is not None:
-        bid = book.best_bid()
-        if (bid.price if bid is not None else _ZERO) != change.best_bid:
+        bid = book.best_bid_price()
+        if (bid if bid is not None else _ZERO) != change.best_bid:
             return False
     if change.best_ask is not None:
-        ask = book.best_ask()
-        if (ask.price if ask is not None else _ONE) != change.best_ask:
+        ask = book.best_ask_price()
+        if (ask if ask is not None else _ONE) != change.best_ask:
             return False
     return True
 
