@@ -7,6 +7,10 @@ A market feed (the `MarketFeed` port of `trader.venues.base`; Polymarket's parse
 of a drop (`suspect`), and the number of entries read. The market-data service (`trader.engine.market_data`) applies
 them to the books. Prices and sizes are exact `Decimal`s, already checked (range, tick grid) by the feed; nothing
 here knows the venue's wire format.
+
+The values a busy feed makes several of per frame (`LevelChange`, `PriceChange`, `BestBidAsk`) are named tuples,
+the others frozen dataclasses: both immutable, but a named tuple is built about 3x faster (a frozen dataclass sets
+each field through `object.__setattr__`), which is a few microseconds of every frame.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 from trader.domain.numbers import Side
 
@@ -49,8 +54,7 @@ class BookSnapshot:
     hash: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class LevelChange:
+class LevelChange(NamedTuple):
     """The new absolute size of one price level (0 removes it), with the venue's top of book after it if sent."""
 
     asset_id: str
@@ -61,8 +65,7 @@ class LevelChange:
     best_ask: Decimal | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PriceChange:
+class PriceChange(NamedTuple):
     market: str | None
     ts_event_ms: int | None
     changes: tuple[LevelChange, ...]
@@ -89,8 +92,7 @@ class TickSizeChange:
     ts_event_ms: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class BestBidAsk:
+class BestBidAsk(NamedTuple):
     asset_id: str
     market: str | None
     best_bid: Decimal | None
