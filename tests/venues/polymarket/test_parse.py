@@ -435,6 +435,22 @@ def test_one_bad_entry_is_dropped_and_its_book_named_the_rest_applies(bad_entry:
     assert parsed.entries == 2
 
 
+def test_values_remembered_from_earlier_frames_change_no_result() -> None:
+    """Validated price and size texts are remembered (a dict lookup instead of Decimal + checks): a text seen in a
+    good entry parses the same later, in any entry, and a text once refused is refused again."""
+    texts = [
+        frame(entry(size="12.5"), entry(asset=NO, price="0.4", size="0")),
+        frame(entry(price="0.505", size="12.5")),
+        frame(entry(size="-12.5")),
+        frame(entry(asset=NO, price="0.4", size="12.5", best_bid="0.4", best_ask="0.505")),
+    ]
+    first = [parse_market_frame(text, TICKS) for text in texts]
+    again = [parse_market_frame(text, TICKS) for text in reversed(texts)][::-1]
+    assert again == first
+    assert [reasons(p) for p in first] == [[], [("PRICE_OFF_TICK", YES)], [("NEGATIVE_SIZE", YES)], []]
+    assert first[3].events == [PriceChange("m", 1, (LevelChange(NO, BUY, D("0.4"), D("12.5"), D("0.4"), D("0.505")),))]
+
+
 def test_an_entry_for_an_unknown_asset_is_counted_but_suspects_nothing() -> None:
     parsed = parse_market_frame(frame(entry(asset="123"), entry(asset=NO)), TICKS)
     assert reasons(parsed) == [("UNKNOWN_ASSET", "123")]

@@ -142,6 +142,9 @@ def _number(text: str, name: str) -> Decimal:
 #: venue repeats the same few hundred price strings, and a dict lookup is ~10x cheaper than Decimal + checks.
 #: Only texts that passed are cached, so the caches cannot change a result; they are cleared when full.
 _PRICES: dict[str, Decimal] = {}
+#: Validated size texts -> values, the same way: sizes repeat less than prices, but a book's levels and the
+#: makers' requotes come back to the same few thousand.
+_SIZES: dict[str, Decimal] = {}
 _ON_GRID: dict[Decimal, dict[str, Decimal]] = {}
 _CACHE_LIMIT: Final = 20_000
 
@@ -168,9 +171,15 @@ def _price(text: str, name: str, tick: Decimal | None) -> Decimal:
 
 
 def _size(text: str, name: str) -> Decimal:
+    cached = _SIZES.get(text)
+    if cached is not None:
+        return cached
     value = _number(text, name)
     if value < ZERO:
         raise _Invalid(NEGATIVE_SIZE, f"{name} {text!s:.40} is negative")
+    if len(_SIZES) >= _CACHE_LIMIT:
+        _SIZES.clear()
+    _SIZES[text] = value
     return value
 
 
@@ -369,7 +378,7 @@ class _FrameParser:
                 self.drop(exc.reason, exc.detail, entry.asset_id, book_data=True)
             return
         changes: list[LevelChange] = []
-        ticks, changed_ticks, prices = self.ticks, self.changed_ticks, _PRICES
+        ticks, changed_ticks, prices, sizes = self.ticks, self.changed_ticks, _PRICES, _SIZES
         # The hot path of the whole feed: cache hits are inlined, misses and errors go through the checked parsers.
         for entry in entries:
             asset_id = entry.asset_id
@@ -377,7 +386,9 @@ class _FrameParser:
                 tick = changed_ticks.get(asset_id) if changed_ticks else None
                 if tick is None:
                     tick = ticks[asset_id] if asset_id in ticks else self.known_tick(asset_id, "price_change")
-                size = _size(entry.size, "size")
+                size = sizes.get(entry.size)
+                if size is None:
+                    size = _size(entry.size, "size")
                 side = _SIDES.get(entry.side)
                 if side is None:
                     side = _side(entry.side)
