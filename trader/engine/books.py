@@ -298,17 +298,20 @@ class Books:
         """Bumped whenever any market changed (for a strategy that follows many markets)."""
         return self._any_version
 
-    def publish(self, cells: Iterable[MarketCell]) -> None:
-        """Bump each changed market's cell, then the any-market counter, once."""
+    def publish(self, cells: Iterable[MarketCell], now: float | None = None) -> None:
+        """Bump each changed market's cell, then the any-market counter, once. `now`: the Trio time, if the caller
+        has it at hand."""
         for cell in cells:
             cell.bump()
-        self._publish()
+        self._publish(now)
 
-    def _publish(self) -> None:
-        try:
-            self.last_change_at = trio.current_time()
-        except RuntimeError:  # outside a Trio run (a synchronous caller, e.g. a test building books)
-            self.last_change_at = None
+    def _publish(self, now: float | None = None) -> None:
+        if now is None:
+            try:
+                now = trio.current_time()
+            except RuntimeError:  # outside a Trio run (a synchronous caller, e.g. a test building books)
+                pass
+        self.last_change_at = now
         self._any_version += 1
         if self._any_changed is not None:
             self._any_changed.set()

@@ -481,7 +481,7 @@ class MarketDataService:
         for asset_id in parsed.suspect:
             self._mark_suspect(shard, asset_id, DROPPED_BOOK_DATA, changed)
         if changed:
-            self._books.publish(changed)
+            self._books.publish(changed, now)
         applied = parsed.on_applied
         if applied is not None:
             applied()
