@@ -1,16 +1,17 @@
 """`python -m bench backtest`: frames per second through the whole backtest path, and a quotes day's wall time.
 
     python -m bench backtest [--recording PATH] [--record-secs 20] [--markets 120] [--step-secs 0.02]
-                             [--quotes DIR] [--skip-quotes] [--tick-secs 5]
+                             [--quotes DIR] [--skip-quotes] [--tick-secs 5] [--runs 3]
 
 1. A recording of at least 100 markets: `--recording`, or one made first by `trader record`'s recorder against the
    in-process sim (`--markets` binary markets of the synthetic scenario, its makers stepping every `--step-secs`,
    for `--record-secs` of real time).
-2. Its frames, read into memory once, go through the whole backtest path (`trader.app.backtest.run_backtest`: the
+2. Its frames, read into memory, go through the whole backtest path (`trader.app.backtest.run_backtest`: the
    Polymarket parser, the books, the strategies, the risk gate, execution, the paper venue's fills) on the virtual
-   clock: `frames_per_s` is frames over wall time.
-3. The same frames through ingest alone (the same feed, parser and `MarketDataService` books, nothing else):
-   `ingest_frames_per_s`.
+   clock: frames over wall time, once to warm up (imports, the parser's caches; reported, not counted) and then
+   `--runs` times: `frames_per_s` is their median, `frames_per_s_runs` each of them.
+3. The same frames through ingest alone (the same feed, parser and `MarketDataService` books, nothing else), warmed
+   up and timed the same way: `ingest_frames_per_s`.
 4. A backtest of the whole quotes day (`--quotes`, default the full files beside the project,
    `../shared/data/polymarket-quotes`, else the shipped slice), loading included: `quotes_day_secs`.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -100,6 +102,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quotes", metavar="DIR", default=str(FULL_QUOTES if FULL_QUOTES.is_dir() else SLICE))
     parser.add_argument("--skip-quotes", action="store_true")
     parser.add_argument("--tick-secs", type=float, default=5.0, help="the strategy engine's period for the quotes")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs of the recording, after one to warm up")
     args = parser.parse_args(argv)
     configure_logging(level="CRITICAL", fmt="json", cache_loggers=True)
     with tempfile.TemporaryDirectory() as scratch:
@@ -112,28 +115,37 @@ def main(argv: list[str]) -> int:
         frames = data.input_frames
         _emit({"stage": "recording", "markets": len(data.markets), "frames": frames})
 
-        seed_everything(0)
-        started = time.perf_counter()
-        result = trio.run(run_backtest, Settings(), data, clock=virtual_clock())
-        full_secs = time.perf_counter() - started
-        summary = result.summary
-        _emit(
-            {
-                "stage": "backtest",
-                "frames": result.frames_delivered,
-                "secs": round(full_secs, 3),
-                "frames_per_s": round(result.frames_delivered / full_secs),
-                "orders": summary.orders_submitted,
-                "fills": summary.fills,
-                "virtual_secs": round(result.virtual_secs, 1),
-            }
-        )
+        full_rates: list[float] = []
+        for run in range(args.runs + 1):  # the first warms up: imports, the parser's caches, the allocator
+            data = _in_memory(recording_data([path]))
+            seed_everything(0)
+            started = time.perf_counter()
+            result = trio.run(run_backtest, Settings(), data, clock=virtual_clock())
+            full_secs = time.perf_counter() - started
+            summary = result.summary
+            _emit(
+                {
+                    "stage": "backtest" if run else "backtest_warmup",
+                    "frames": result.frames_delivered,
+                    "secs": round(full_secs, 3),
+                    "frames_per_s": round(result.frames_delivered / full_secs),
+                    "orders": summary.orders_submitted,
+                    "fills": summary.fills,
+                    "virtual_secs": round(result.virtual_secs, 1),
+                }
+            )
+            if run:
+                full_rates.append(result.frames_delivered / full_secs)
 
-        data = _in_memory(recording_data([path]))
-        started = time.perf_counter()
-        ingested = trio.run(_ingest, data, clock=virtual_clock())
-        ingest_secs = time.perf_counter() - started
-        _emit({"stage": "ingest", "frames": ingested, "secs": round(ingest_secs, 3)})
+        ingest_rates: list[float] = []
+        for run in range(args.runs + 1):
+            data = _in_memory(recording_data([path]))
+            started = time.perf_counter()
+            ingested = trio.run(_ingest, data, clock=virtual_clock())
+            ingest_secs = time.perf_counter() - started
+            _emit({"stage": "ingest" if run else "ingest_warmup", "frames": ingested, "secs": round(ingest_secs, 3)})
+            if run:
+                ingest_rates.append(ingested / ingest_secs)
 
     quotes_secs: float | None = None
     if not args.skip_quotes:
@@ -157,8 +169,10 @@ def main(argv: list[str]) -> int:
         )
     _emit(
         {
-            "frames_per_s": round(result.frames_delivered / full_secs),
-            "ingest_frames_per_s": round(ingested / ingest_secs),
+            "frames_per_s": round(statistics.median(full_rates)),
+            "ingest_frames_per_s": round(statistics.median(ingest_rates)),
+            "runs": args.runs,
+            "frames_per_s_runs": [round(rate) for rate in full_rates],
             "quotes_day_secs": None if quotes_secs is None else round(quotes_secs, 1),
             "recording_markets": len(result.data.markets),
             "recording_frames": frames,
