@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 
@@ -18,6 +19,7 @@ from trader.app.backtest import (
     BacktestData,
     BacktestResult,
     SimData,
+    _NoNetwork,
     quotes_data,
     recording_data,
     run_backtest,
@@ -228,3 +230,9 @@ def test_quote_books_are_built_as_the_parser_reads_their_frames() -> None:
             expected = parse_market_frame(_book_frame(market, b, a, sizes), ticks)
             assert not expected.drops
             assert _book_parsed(market, b, a, sizes, ladders) == expected
+
+
+async def test_a_backtest_reaches_no_network() -> None:
+    async with httpx.AsyncClient(transport=_NoNetwork()) as http:
+        with pytest.raises(httpx.ConnectError, match="a backtest reaches no network: GET https://gamma-api"):
+            await http.get("https://gamma-api.polymarket.com/markets")

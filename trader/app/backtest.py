@@ -755,6 +755,14 @@ def _idle_probe() -> Callable[[], float | None]:
 # -- a sim scenario ---------------------------------------------------------------------------------------------
 
 
+class _NoNetwork(httpx.AsyncBaseTransport):
+    """The HTTP client's transport in a backtest: nothing in one may reach the network, and a request that tried
+    would fail at once. (Also spares each backtest the default transport's TLS context, a few milliseconds.)"""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"a backtest reaches no network: {request.method} {request.url}", request=request)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SimData:
     """A sim scenario as backtest input: the in-process sim runs on the same virtual clock for `duration_secs`, its
@@ -874,7 +882,7 @@ async def run_backtest(
     async with (
         simulated as sim,
         open_engine_store(store, settings.store_sink) as engine_store,
-        httpx.AsyncClient() as http,  # never used: no ESPN, no Gamma (their clients want one)
+        httpx.AsyncClient(transport=_NoNetwork()) as http,  # no ESPN, no Gamma (their clients want one)
         trio.open_nursery() as nursery,
     ):
         feed = ReplayFeed()
