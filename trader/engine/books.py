@@ -24,6 +24,7 @@ All times are the Trio clock (`trio.current_time()`), passed in as `now`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 from collections.abc import Iterable, Iterator
@@ -307,10 +308,8 @@ class Books:
 
     def _publish(self, now: float | None = None) -> None:
         if now is None:
-            try:
+            with contextlib.suppress(RuntimeError):  # outside a Trio run (a synchronous caller, a test's books)
                 now = trio.current_time()
-            except RuntimeError:  # outside a Trio run (a synchronous caller, e.g. a test building books)
-                pass
         self.last_change_at = now
         self._any_version += 1
         if self._any_changed is not None:
