@@ -981,7 +981,7 @@ async def run_backtest(
 
 def _equity(core: Core) -> tuple[Decimal, Decimal]:
     portfolio = core.manager.portfolio
-    marks = core.marks()
+    marks = core.held_marks()  # every minute and at every fill: not the mids of every book followed
     positions_value = sum(
         (p.quantity * marks.get(t, Decimal(0)) for t, p in portfolio.positions.items() if p.quantity), Decimal(0)
     )
