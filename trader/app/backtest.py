@@ -723,7 +723,7 @@ class ReplayFeed:
         return False
 
 
-def _idle_probe() -> Callable[[], float | None]:
+def _idle_probe(*, internals: bool = True) -> Callable[[], float | None]:
     """For this Trio run: a function that says whether every task waits, with the time of the next timer (inf when
     there is none), or None when a task can run or a callback is queued.
 
@@ -734,7 +734,7 @@ def _idle_probe() -> Callable[[], float | None]:
     runq = getattr(runner, "runq", None)
     size = getattr(getattr(runner, "entry_queue", None), "size", None)
     next_deadline = getattr(getattr(runner, "deadlines", None), "next_deadline", None)
-    if isinstance(runq, deque) and callable(size) and callable(next_deadline):
+    if internals and isinstance(runq, deque) and callable(size) and callable(next_deadline):
 
         def internal() -> float | None:
             if runq or size():
