@@ -104,6 +104,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--tick-secs", type=float, default=5.0, help="the strategy engine's period for the quotes")
     parser.add_argument("--runs", type=int, default=3, help="timed runs of the recording, after one to warm up")
     args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error(f"--runs must be at least 1, got {args.runs}")
     configure_logging(level="CRITICAL", fmt="json", cache_loggers=True)
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(args.recording) if args.recording else Path(scratch) / "rec"
