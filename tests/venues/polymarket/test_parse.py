@@ -517,6 +517,19 @@ def test_a_bad_trade_or_best_bid_ask_is_dropped_without_suspecting_the_book() ->
     assert parsed.suspect == set()
 
 
+def test_an_empty_or_missing_best_price_is_not_reported_rather_than_bad() -> None:
+    frames = [
+        {"event_type": "best_bid_ask", "asset_id": YES, "market": SAMPLE_MARKET, "best_bid": "", "best_ask": "0.52"},
+        {"event_type": "best_bid_ask", "asset_id": NO, "best_bid": "0.48", "timestamp": "1767225604102"},
+    ]
+    parsed = parse_market_frame(json.dumps(frames), TICKS)
+    assert parsed.drops == []
+    assert parsed.events == [
+        BestBidAsk(YES, SAMPLE_MARKET, None, D("0.52"), None),
+        BestBidAsk(NO, None, D("0.48"), None, 1767225604102),
+    ]
+
+
 def test_malformed_json_is_dropped_and_names_the_known_books_in_its_text() -> None:
     parsed = parse_market_frame('{"event_type":"price_change","price_changes":[{"asset_id":"' + YES + '","pr', TICKS)
     assert reasons(parsed) == [("MALFORMED_JSON", None)]

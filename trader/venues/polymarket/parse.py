@@ -108,6 +108,10 @@ DROP_REASONS: Final = frozenset(
 # ----------------------------------------------------------------------------------------------------------------
 # Field parsers: raise _Invalid, which the event/entry loop turns into a Drop.
 
+#: Builds a feed value (a NamedTuple) from its fields in order, in C: the NamedTuple's own constructor is a Python
+#: function, and cost a third of a price_change entry's parse. Used where the fields are listed in their order.
+_new: Final = tuple.__new__
+
 _SIDES: Final[dict[str, Side]] = {"BUY": Side.BUY, "SELL": Side.SELL, "buy": Side.BUY, "sell": Side.SELL}
 _TICKS_BY_TEXT: dict[str, Decimal] = {}
 _DETAIL_CHARS: Final = 60
@@ -266,18 +270,32 @@ class _FrameParser:
         if isinstance(wire, WirePriceChange):
             self.price_change(wire)
             return
-        asset_id = getattr(wire, "asset_id", None)
-        book_data = isinstance(wire, WireBook | WireTickSizeChange)
         try:
             event = self._convert(wire)
         except _Invalid as exc:
-            self.drop(exc.reason, exc.detail, asset_id, book_data=book_data and exc.reason != UNKNOWN_ASSET)
+            book_data = isinstance(wire, WireBook | WireTickSizeChange) and exc.reason != UNKNOWN_ASSET
+            self.drop(exc.reason, exc.detail, getattr(wire, "asset_id", None), book_data=book_data)
         except ArithmeticError as exc:  # a Decimal operation that a hostile value pushed out of the context
+            asset_id = getattr(wire, "asset_id", None)
+            book_data = isinstance(wire, WireBook | WireTickSizeChange)
             self.drop(BAD_NUMBER, f"{type(wire).__name__}: {exc!r}", asset_id, book_data=book_data)
         else:
             self.out.events.append(event)
 
     def _convert(self, wire: WireMarketEvent) -> MarketEvent:
+        if isinstance(wire, WireBestBidAsk):  # the most frequent after price_change
+            self.known_tick(wire.asset_id, "best_bid_ask")
+            bid, ask = wire.best_bid, wire.best_ask
+            return _new(
+                BestBidAsk,
+                (
+                    wire.asset_id,
+                    wire.market,
+                    (_PRICES.get(bid) or _price(bid, "best_bid", None)) if bid else None,
+                    (_PRICES.get(ask) or _price(ask, "best_ask", None)) if ask else None,
+                    _timestamp(wire.timestamp),
+                ),
+            )
         if isinstance(wire, WireBook):
             return self.book(wire)
         if isinstance(wire, WireLastTradePrice):
@@ -299,15 +317,6 @@ class _FrameParser:
             event = TickSizeChange(wire.asset_id, wire.market, old_tick, new_tick, _timestamp(wire.timestamp))
             self.changed_ticks[wire.asset_id] = new_tick
             return event
-        if isinstance(wire, WireBestBidAsk):
-            self.known_tick(wire.asset_id, "best_bid_ask")
-            return BestBidAsk(
-                asset_id=wire.asset_id,
-                market=wire.market,
-                best_bid=_optional_price(wire.best_bid, "best_bid"),
-                best_ask=_optional_price(wire.best_ask, "best_ask"),
-                ts_event_ms=_timestamp(wire.timestamp),
-            )
         if isinstance(wire, WireNewMarket):
             tick_text = wire.order_price_min_tick_size
             return NewMarket(
@@ -378,38 +387,44 @@ class _FrameParser:
                 self.drop(exc.reason, exc.detail, entry.asset_id, book_data=True)
             return
         changes: list[LevelChange] = []
-        ticks, changed_ticks, prices, sizes = self.ticks, self.changed_ticks, _PRICES, _SIZES
+        ticks, changed_ticks, prices, sizes, sides = self.ticks, self.changed_ticks, _PRICES, _SIZES, _SIDES
+        grid_tick: Decimal | None = None
+        grid: dict[str, Decimal] | None = None
         # The hot path of the whole feed: cache hits are inlined, misses and errors go through the checked parsers.
         for entry in entries:
             asset_id = entry.asset_id
             try:
                 tick = changed_ticks.get(asset_id) if changed_ticks else None
                 if tick is None:
-                    tick = ticks[asset_id] if asset_id in ticks else self.known_tick(asset_id, "price_change")
+                    tick = ticks.get(asset_id)
+                    if tick is None:
+                        tick = self.known_tick(asset_id, "price_change")
                 size = sizes.get(entry.size)
                 if size is None:
                     size = _size(entry.size, "size")
-                side = _SIDES.get(entry.side)
+                side = sides.get(entry.side)
                 if side is None:
                     side = _side(entry.side)
                 if size:
-                    grid = _ON_GRID.get(tick)
+                    if tick is not grid_tick:
+                        grid_tick, grid = tick, _ON_GRID.get(tick)
                     price = grid.get(entry.price) if grid is not None else None
                     if price is None:
                         price = _price(entry.price, "price", tick)
+                        grid_tick = None  # the miss may have made the tick's cache
                 else:
                     price = _price(entry.price, "price", None)
                 text = entry.best_bid
                 best_bid = (prices.get(text) or _price(text, "best_bid", None)) if text else None
                 text = entry.best_ask
                 best_ask = (prices.get(text) or _price(text, "best_ask", None)) if text else None
-                changes.append(LevelChange(asset_id, side, price, size, best_bid, best_ask))
+                changes.append(_new(LevelChange, (asset_id, side, price, size, best_bid, best_ask)))
             except _Invalid as exc:
                 self.drop(exc.reason, exc.detail, asset_id, book_data=exc.reason != UNKNOWN_ASSET)
             except ArithmeticError as exc:
                 self.drop(BAD_NUMBER, f"price_change entry: {exc!r}", asset_id, book_data=True)
         if changes:
-            self.out.events.append(PriceChange(market, ts, tuple(changes)))
+            self.out.events.append(_new(PriceChange, (market, ts, tuple(changes))))
 
     def legacy_changes(
         self,
