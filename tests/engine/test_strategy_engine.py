@@ -760,6 +760,34 @@ async def test_a_scope_too_large_to_copy_is_analyzed_at_once(
     assert log == [("observed", frozenset({MARKET.condition_id}), Decimal("0.50"), ["o1"]), ("executed", "o1")]
 
 
+async def test_an_engine_told_not_to_defer_analyzes_each_wakeup_at_once_after_its_sends(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    books = ready_books()
+    log: list[object] = []
+    engine, channel = engine_with(
+        Recording(act=lambda state, n: [order(f"o{n}")] if state.changed else []),
+        books=books,
+        analyzers=[Looking(log)],
+        settings=StrategyEngineSettings(defer_analyses=False),
+    )
+    await nursery.start(engine.run)
+    await trio.sleep(0.05)
+
+    async def execution() -> None:
+        async for intent in channel.receive:
+            assert isinstance(intent, OrderIntent)
+            log.append(("executed", intent.client_order_id))
+
+    nursery.start_soon(execution)
+    log.clear()
+    books.publish([books.market(MARKET.condition_id)])
+    await trio.sleep(0.01)
+    assert log == [("observed", frozenset({MARKET.condition_id}), Decimal("0.50"), ["o1"]), ("executed", "o1")]
+    with pytest.raises(ValueError, match="defer_analyses"):
+        StrategyEngineSettings(defer_analyses="no")  # type: ignore[arg-type]
+
+
 async def test_under_a_feed_that_never_idles_deferred_analyses_are_bounded_and_in_order(
     autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
 ) -> None:

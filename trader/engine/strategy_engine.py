@@ -43,8 +43,9 @@ a book wake-up's analyzers run only once execution has had its turn (their CPU i
   (after its sends), or when the engine stops; under a feed so busy that the engine is never idle, once
   `MAX_PENDING_ANALYSES` are waiting, after the next wake-up's sends. Always in the order of the evaluations.
 - Ticks (a full sweep looks at every book), wake-ups whose scope exceeds `MAX_SNAPSHOT_BOOKS` books, and an engine
-  with no rest (`min_wakeup_interval_secs` 0) run the analyzers at once after the sends, with no checkpoint
-  in between: on the live books, which are then the same.
+  with no rest (`min_wakeup_interval_secs` 0) or told not to defer (`defer_analyses` off) run the analyzers at once
+  after the sends, with no checkpoint in between: on the live books, which are then the same. A backtest turns
+  deferring off: on its virtual clock the analyzers' CPU delays nothing, and the copies would be pure cost.
 
 A `ClaimedIntent` (the sniper's) is sent only after `claim(...)` answered True within `claim_timeout_secs`: the store
 recorded the claim, so a restart never sends it again. False, a timeout or an error: not sent, counted.
@@ -130,6 +131,8 @@ class StrategyEngineSettings:
       on together. 0 decides at once, on whatever the scheduler let arrive first; a window longer than a burst and
       shorter than the quiet between bursts makes the decisions a function of the frames and their times alone,
       which is what a backtest of a recording can reproduce exactly.
+    - `defer_analyses` (default true): a book wake-up's analyzers run later, on a snapshot, once execution has had
+      its turn (see the module doc); false runs them at once after the sends, on the live books.
     """
 
     period_secs: float = 0.1
@@ -139,6 +142,7 @@ class StrategyEngineSettings:
     claim_timeout_secs: float = 2.0
     full_sweep_secs: float = 1.0
     coalesce_secs: float = 0.0
+    defer_analyses: bool = True
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.period_secs) and self.period_secs > 0):
@@ -153,6 +157,8 @@ class StrategyEngineSettings:
             raise ValueError(f"coalesce_secs must be >= 0, got {self.coalesce_secs}")
         if not self.claim_timeout_secs > 0:
             raise ValueError(f"claim_timeout_secs must be > 0, got {self.claim_timeout_secs}")
+        if not isinstance(self.defer_analyses, bool):
+            raise ValueError(f"defer_analyses must be true or false, got {self.defer_analyses!r}")
         if not isinstance(self.overrun_policy, OverrunPolicy):
             raise ValueError(f"overrun_policy must be an OverrunPolicy, got {self.overrun_policy!r}")
 
@@ -481,7 +487,7 @@ class StrategyEngine:
                     woke = True
                 if woke:
                     self._counts["wakeups"] += 1
-                    await self._evaluate(full=False, defer=s.min_wakeup_interval_secs > 0)
+                    await self._evaluate(full=False, defer=s.defer_analyses and s.min_wakeup_interval_secs > 0)
                     rest_until = trio.current_time() + s.min_wakeup_interval_secs
                     continue
             now = trio.current_time()
