@@ -458,6 +458,8 @@ class MarketDataService:
                     latency_recorded = True
             if isinstance(event, PriceChange):
                 self._apply_price_change(shard, event, now, changed)
+            elif isinstance(event, BestBidAsk):  # the most frequent after price_change
+                shard.tokens[event.asset_id].venue_best = (event.best_bid, event.best_ask)
             elif isinstance(event, BookSnapshot):
                 self._apply_snapshot(shard, event, now, changed)
             elif isinstance(event, TickSizeChange):
@@ -467,8 +469,6 @@ class MarketDataService:
                 token.last_trade = event
                 token.last_trade_price = event.price
                 changed.add(self._books.markets[token.condition_id])
-            elif isinstance(event, BestBidAsk):
-                shard.tokens[event.asset_id].venue_best = (event.best_bid, event.best_ask)
             elif isinstance(event, MarketResolved):
                 resolved = self._books.mark_resolved(event.condition_id, event.winning_asset_id)
                 if resolved is not None:
