@@ -19,6 +19,7 @@ from trader.domain.positions import Portfolio
 from trader.engine.arbitrage import (
     ARB_BELOW_MIN_SIZE,
     ARB_INTERRUPTED,
+    ARB_LEG_SHORT,
     ARB_LEG_UNKNOWN,
     ARB_UNWIND_REFUSED,
     ARB_UNWIND_SHORT,
@@ -177,27 +178,102 @@ async def test_a_short_leg_cancels_the_resting_other_at_once(autojump_clock: tri
         await assert_positions_match(manager, venue)
 
 
-async def test_unwind_that_finds_no_buyers_leaves_residual_exposure(autojump_clock: trio.testing.MockClock) -> None:
+async def test_unwind_that_keeps_finding_no_buyers_leaves_residual_exposure_after_its_attempts(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     venue = FakeVenue(wall=WALL)
     venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
-    venue.script(YES, Outcome(), Outcome(fill=Decimal(3)))  # the FAK unwind sells only 3 of 10
+    no_bids = Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED)
+    venue.script(YES, Outcome(), Outcome(fill=Decimal(3)), Outcome(fill=Decimal(2)), no_bids)  # 3 of 10, 2 of 7, 0
+    async with manager_with_pump(venue) as manager:
+        started = trio.current_time()
+        outcome = await run_arbitrage(manager, basket())
+        assert trio.current_time() - started == pytest.approx(2.0 + 4.0)  # retried after 2 s, then 4 s
+        assert outcome.status is ArbStatus.RESIDUAL
+        assert outcome.residual == {YES: Decimal(5)}
+        assert outcome.unwound == {YES: Decimal(5)}
+        sizes = [manager.order(f"yes-unwind-{n}").size for n in (1, 2, 3)]
+        assert sizes == [Decimal(10), Decimal(7), Decimal(5)]  # each offers what is held then, never more
+        assert outcome.reasons == (
+            f"{ARB_LEG_SHORT}:no",
+            f"{ARB_UNWIND_SHORT}:{YES}",
+            f"{ARB_UNWIND_SHORT}:{YES}",
+            f"{ARB_UNWIND_REFUSED}:VENUE_FOK_NOT_FILLED",
+        )
+        assert manager.positions() == {YES: Decimal(5)}
+        await assert_positions_match(manager, venue)
+
+
+async def test_unwind_sold_short_is_tried_again_and_sells_the_rest(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    venue.script(YES, Outcome(), Outcome(fill=Decimal(3)))  # the first FAK unwind sells 3 of 10; the next, the rest
     async with manager_with_pump(venue) as manager:
         outcome = await run_arbitrage(manager, basket())
-        assert outcome.status is ArbStatus.RESIDUAL
-        assert outcome.residual == {YES: Decimal(7)}
-        assert f"{ARB_UNWIND_SHORT}:{YES}" in outcome.reasons
-        assert manager.positions() == {YES: Decimal(7)}
+        assert outcome.status is ArbStatus.NOT_FILLED
+        assert (outcome.residual, outcome.unwound) == ({}, {YES: Decimal(10)})
+        assert manager.order("yes-unwind-2").size == Decimal(7)
+        assert manager.positions() == {}
         await assert_positions_match(manager, venue)
 
 
 async def test_unwind_refused_by_the_risk_check_leaves_residual(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
     venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    asked: list[str] = []
+
+    def refuse(intent: OrderIntent) -> str:
+        asked.append(intent.client_order_id)
+        return "TRADING_HALTED"
+
     async with manager_with_pump(venue) as manager:
-        outcome = await run_arbitrage(manager, basket(), check=lambda _intent: "TRADING_HALTED")
+        outcome = await run_arbitrage(manager, basket(), check=refuse)
         assert outcome.residual == {YES: Decimal(10)}
-        assert outcome.reasons[-1] == f"{ARB_UNWIND_REFUSED}:TRADING_HALTED"
+        assert outcome.reasons == (f"{ARB_LEG_SHORT}:no", *[f"{ARB_UNWIND_REFUSED}:TRADING_HALTED"] * 3)
+        assert asked == ["yes-unwind-1"] * 3  # asked on each attempt; never sent, so its id is not used up
         assert "yes-unwind-1" not in {o.client_order_id for o in venue.submitted}
+        await assert_positions_match(manager, venue)
+
+
+async def test_unwind_refused_once_is_sent_when_the_check_lets_it_through(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # An open breaker, a stale book, the rate limit: refusals that pass. The next attempt sells.
+    venue = FakeVenue(wall=WALL)
+    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    refusals = ["CIRCUIT_OPEN"]
+    async with manager_with_pump(venue) as manager:
+        outcome = await run_arbitrage(manager, basket(), check=lambda _intent: refusals.pop() if refusals else None)
+        assert outcome.status is ArbStatus.NOT_FILLED
+        assert (outcome.residual, outcome.unwound) == ({}, {YES: Decimal(10)})
+        assert outcome.reasons == (f"{ARB_LEG_SHORT}:no", f"{ARB_UNWIND_REFUSED}:CIRCUIT_OPEN")  # the way there
+        assert manager.positions() == {}
+        await assert_positions_match(manager, venue)
+
+
+async def test_an_unwind_whose_outcome_is_unknown_is_not_tried_again(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    venue.script(YES, Outcome(), Outcome(reply="hang", lands=False))  # the unwind: no answer, and none by id
+    venue.lookup_error = VenueTimeout("no answer")
+    async with manager_with_pump(venue) as manager:
+        outcome = await run_arbitrage(manager, basket())
+        # What the unwind sold is not known: another one could sell shares that are gone. Residual, and why.
+        assert manager.order("yes-unwind-1").status is OrderStatus.UNKNOWN
+        assert manager.get("yes-unwind-2") is None
+        assert outcome.residual == {YES: Decimal(10)}
+        assert outcome.reasons[-1] == f"{ARB_LEG_UNKNOWN}:yes-unwind-1"
+
+
+async def test_one_attempt_only_when_set_so(autojump_clock: trio.testing.MockClock) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    venue.script(YES, Outcome(), Outcome(fill=Decimal(3)))
+    settings = ArbitrageSettings(unwind_attempts=1)
+    async with manager_with_pump(venue) as manager:
+        outcome = await run_arbitrage(manager, basket(), settings=settings)
+        assert outcome.residual == {YES: Decimal(7)}
+        assert manager.get("yes-unwind-2") is None
         await assert_positions_match(manager, venue)
 
 
@@ -281,13 +357,14 @@ def execution_service(
 async def test_service_reports_residual_exposure(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
     venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
-    venue.script(YES, Outcome(), Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))  # unwind fails
+    no_bids = Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED)
+    venue.script(YES, Outcome(), no_bids, no_bids, no_bids)  # every unwind attempt fails
     service, send, store, events = execution_service(venue)
     manager = service.manager
     async with trio.open_nursery() as nursery:
         await nursery.start(service.run)
         await send.send(basket())
-        await trio.testing.wait_all_tasks_blocked()
+        await trio.sleep(10)  # past the unwind's last attempt (retried after 2 s, then 4 s)
 
         residuals = [e for e in events if isinstance(e, ArbResidual)]
         assert [(r.arb_id, dict(r.residual)) for r in residuals] == [("arb-1", {YES: Decimal(10)})]
@@ -346,6 +423,11 @@ def test_settings_are_checked() -> None:
         ArbitrageSettings(leg_timeout_secs=0)
     with pytest.raises(ConfigError):
         ArbitrageSettings(dust_shares=Decimal(-1))
+    for attempts in (0, 11, 2.5):
+        with pytest.raises(ConfigError, match="unwind_attempts"):
+            ArbitrageSettings(unwind_attempts=attempts)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="unwind_retry_secs"):
+        ArbitrageSettings(unwind_retry_secs=float("inf"))
 
 
 async def test_a_timed_out_leg_whose_events_arrived_needs_no_lookup(autojump_clock: trio.testing.MockClock) -> None:

@@ -19,10 +19,12 @@ leg holds (the complete sets); a leg that holds more (it filled more, or paid le
 another) holds an excess, which is sold back at once (FAK, at no less than its average fill price minus
 `arb.max_slippage`, on the tick grid), through the same risk gate as everything else. The strategy sizes legs so that
 they hold the same after fees (`trader.strategies.baskets.sizes_after_fees`), so a filled basket normally has no
-excess to sell. Whatever cannot be sold back
-(the unwind was refused, found no bids within the cap, or the excess is below what the venue trades) is RESIDUAL
-exposure: it is in the `ArbOutcome`, and the execution service records and reports it (an event, the store,
-statistics). Nothing is left silently.
+excess to sell. An unwind that was refused (the risk gate, an open
+breaker, the rate limit) or sold short is tried again, `unwind_attempts` times in all, `unwind_retry_secs` later and
+then twice as long each time, on what the legs hold then; never while an unwind's own outcome is unknown (what it
+sold is not known, so another could sell too much). Whatever cannot be sold back (still refused, no bids within the
+cap, or the excess is below what the venue trades) is RESIDUAL exposure: it is in the `ArbOutcome`, and the execution
+service records and reports it (an event, the store, statistics). Nothing is left silently.
 
 Positions count shares held: a buy whose fee was withheld in shares holds fewer than it filled. Below `dust_shares`
 (a setting: 0.01 share, one size step, by default) a difference cannot be traded at all; it is kept in the outcome as
@@ -85,6 +87,10 @@ class ArbitrageSettings:
     - `batch_legs` (default true): the legs go out in one `POST /orders` (one intent write, one request: the
       fastest way to the venue); false sends one `POST /order` per leg, concurrently, so that a request that fails
       or hangs leaves only its own leg unknown.
+    - `unwind_attempts` (default 3): how many times an excess is offered before what is left is residual (1: once,
+      no retry); see the module doc.
+    - `unwind_retry_secs` (default 2.0): the wait before the second attempt; each later wait is twice the one
+      before.
     """
 
     leg_timeout_secs: float = 2.0
@@ -94,9 +100,19 @@ class ArbitrageSettings:
     dust_shares: Decimal = SIZE_STEP
     min_unwind_shares: Decimal = SIZE_STEP
     batch_legs: bool = True
+    unwind_attempts: int = 3
+    unwind_retry_secs: float = 2.0
 
     def __post_init__(self) -> None:
-        for name in ("leg_timeout_secs", "cancel_timeout_secs", "unwind_timeout_secs", "unknown_leg_wait_secs"):
+        if not (isinstance(self.unwind_attempts, int) and 1 <= self.unwind_attempts <= 10):
+            raise ConfigError(f"unwind_attempts must be an integer within [1, 10], got {self.unwind_attempts!r}")
+        for name in (
+            "leg_timeout_secs",
+            "cancel_timeout_secs",
+            "unwind_timeout_secs",
+            "unknown_leg_wait_secs",
+            "unwind_retry_secs",
+        ):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0 < value < float("inf")):
                 raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
@@ -325,13 +341,43 @@ class _Run:
         if manager.order(cid).status is OrderStatus.UNKNOWN:
             log.error("arb_leg_outcome_unknown", arb_id=self.arb.arb_id, client_order_id=cid)
 
-    async def unwind(self) -> None:
+    async def even_out(self) -> None:
+        """`unwind`, and again after a wait while an attempt left shares unsold that a later one may sell (see the
+        module doc)."""
+        wait = self.settings.unwind_retry_secs
+        for attempt in range(1, self.settings.unwind_attempts + 1):
+            left = await self.unwind()
+            if not left or attempt == self.settings.unwind_attempts or self._unwinds_in_doubt():
+                return
+            log.warning(
+                "arb_unwind_retry",
+                arb_id=self.arb.arb_id,
+                attempt=attempt + 1,
+                of=self.settings.unwind_attempts,
+                in_secs=wait,
+                left={token: str(shares) for token, shares in left.items()},
+            )
+            await trio.sleep(wait)
+            wait *= 2
+
+    def _unwinds_in_doubt(self) -> bool:
+        """An unwind order whose outcome is not known yet (what it sold may still change)."""
+        for cids in self.unwinds.values():
+            for cid in cids:
+                order = self.manager.order(cid)
+                if order.status is OrderStatus.UNKNOWN or not _done(self.manager, order):
+                    return True
+        return False
+
+    async def unwind(self) -> dict[str, Decimal]:
         """Sell back whatever some legs hold beyond what every leg holds; a leg whose outcome is UNKNOWN may hold up
-        to its size, so only what is excess whatever it holds is sold."""
-        outcome = summarize(self.manager, self.arb, dust_shares=self.settings.dust_shares)
+        to its size, so only what is excess whatever it holds is sold. Returns what a sell-back was refused or sold
+        short of, by token: what another attempt may sell."""
+        left: dict[str, Decimal] = {}
+        outcome = summarize(self.manager, self.arb, unwinds=self.unwinds, dust_shares=self.settings.dust_shares)
         unknown = {cid for cid in self.unknown if self.manager.order(cid).status is OrderStatus.UNKNOWN}
-        held = {r.token_id: r.held for r in outcome.legs}
-        could_hold = [self.arb.size if r.client_order_id in unknown else r.held for r in outcome.legs]
+        held = {r.token_id: r.held - outcome.unwound.get(r.token_id, ZERO) for r in outcome.legs}  # after earlier sells
+        could_hold = [self.arb.size if r.client_order_id in unknown else held[r.token_id] for r in outcome.legs]
         matched = max(min(could_hold), ZERO)
         for leg_result, leg in zip(outcome.legs, self.arb.legs, strict=True):
             if leg.client_order_id in unknown:
@@ -342,9 +388,14 @@ class _Run:
             if excess < self.settings.min_unwind_shares:
                 self.reasons.append(f"{ARB_BELOW_MIN_SIZE}:{leg.token_id}")
                 continue
-            await self._sell_back(leg, leg_result, excess)
+            unsold = await self._sell_back(leg, leg_result, excess)
+            if unsold > ZERO:
+                left[leg.token_id] = unsold
+        return left
 
-    async def _sell_back(self, leg: OrderIntent, result: LegResult, excess: Decimal) -> None:
+    async def _sell_back(self, leg: OrderIntent, result: LegResult, excess: Decimal) -> Decimal:
+        """Offer `excess` shares of `leg`'s token; returns what was refused or not sold (0 when sold, or when the
+        outcome is unknown: nothing to try again then)."""
         tick = self.tick_of(leg.token_id)
         reference = result.avg_price if result.avg_price is not None else leg.price
         price = max(ceil_to_tick(reference - self.arb.max_slippage, tick), tick)
@@ -363,7 +414,7 @@ class _Run:
         if refused is not None:
             log.error("arb_unwind_refused", arb_id=self.arb.arb_id, token_id=leg.token_id, reason=refused)
             self.reasons.append(f"{ARB_UNWIND_REFUSED}:{refused}")
-            return
+            return excess
         log.warning(
             "arb_unwinding",
             arb_id=self.arb.arb_id,
@@ -377,22 +428,24 @@ class _Run:
             order = await self.manager.submit(intent, group_id=self.arb.arb_id)
         except DuplicateClientOrderId:
             self.reasons.append(f"{ARB_UNWIND_REFUSED}:DUPLICATE")
-            return
+            return ZERO  # not ours to send again
         except PrepareFailed as exc:
             self.reasons.append(f"{ARB_UNWIND_REFUSED}:{exc.reason}")
-            return
+            return excess
         done = partial(_done, self.manager)
         if not done(order):
             with trio.move_on_after(self.settings.unwind_timeout_secs):
                 order = await self.manager.wait_until(intent.client_order_id, done)
         if not done(order):
             order = await self._stop(intent.client_order_id)
+        if order.status is OrderStatus.UNKNOWN:
+            self.reasons.append(f"{ARB_LEG_UNKNOWN}:{intent.client_order_id}")
+            return ZERO
         if order.status is OrderStatus.REJECTED:
             self.reasons.append(f"{ARB_UNWIND_REFUSED}:{order.reason}")
-        elif order.status is OrderStatus.UNKNOWN:
-            self.reasons.append(f"{ARB_LEG_UNKNOWN}:{intent.client_order_id}")
         elif order.filled < excess:
             self.reasons.append(f"{ARB_UNWIND_SHORT}:{leg.token_id}")
+        return max(excess - order.filled, ZERO)
 
 
 def _done(manager: OrderManager, order: Order) -> bool:
@@ -448,7 +501,7 @@ async def run_arbitrage(
             async with trio.open_nursery() as nursery:
                 for legs in requests:
                     nursery.start_soon(run.send, legs)
-        await run.unwind()  # a leg short, or legs holding unequal shares after fees: sell the excess back
+        await run.even_out()  # a leg short, or legs holding unequal shares after fees: sell the excess back
         finished = True
     finally:
         if not finished and on_interrupted is not None:
