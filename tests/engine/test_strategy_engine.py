@@ -736,40 +736,22 @@ async def test_a_wakeups_analyzers_run_after_execution_on_the_books_the_strategi
     assert engine.statistics().analyzers[0].errors == 0
 
 
-async def test_a_scope_too_large_to_copy_is_analyzed_at_once(
-    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("why", ["scope_too_large_to_copy", "told_not_to_defer"])
+async def test_a_wakeup_is_analyzed_at_once_after_its_sends_when(
+    why: str, autojump_clock: trio.testing.MockClock, nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("trader.engine.strategy_engine.MAX_SNAPSHOT_BOOKS", 1)
-    books = ready_books()
-    log: list[object] = []
-    engine, channel = engine_with(
-        Recording(act=lambda state, n: [order(f"o{n}")] if state.changed else []), books=books, analyzers=[Looking(log)]
-    )
-    await nursery.start(engine.run)
-    await trio.sleep(0.05)
-
-    async def execution() -> None:
-        async for intent in channel.receive:
-            assert isinstance(intent, OrderIntent)
-            log.append(("executed", intent.client_order_id))
-
-    nursery.start_soon(execution)
-    log.clear()
-    books.publish([books.market(MARKET.condition_id)])
-    await trio.sleep(0.01)
-    assert log == [("observed", frozenset({MARKET.condition_id}), Decimal("0.50"), ["o1"]), ("executed", "o1")]
-
-
-async def test_an_engine_told_not_to_defer_analyzes_each_wakeup_at_once_after_its_sends(
-    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
-) -> None:
+    settings = StrategyEngineSettings()
+    if why == "scope_too_large_to_copy":
+        monkeypatch.setattr("trader.engine.strategy_engine.MAX_SNAPSHOT_BOOKS", 1)
+    else:
+        settings = StrategyEngineSettings(defer_analyses=False)
     books = ready_books()
     log: list[object] = []
     engine, channel = engine_with(
         Recording(act=lambda state, n: [order(f"o{n}")] if state.changed else []),
         books=books,
         analyzers=[Looking(log)],
-        settings=StrategyEngineSettings(defer_analyses=False),
+        settings=settings,
     )
     await nursery.start(engine.run)
     await trio.sleep(0.05)
@@ -784,6 +766,9 @@ async def test_an_engine_told_not_to_defer_analyzes_each_wakeup_at_once_after_it
     books.publish([books.market(MARKET.condition_id)])
     await trio.sleep(0.01)
     assert log == [("observed", frozenset({MARKET.condition_id}), Decimal("0.50"), ["o1"]), ("executed", "o1")]
+
+
+def test_defer_analyses_is_a_boolean() -> None:
     with pytest.raises(ValueError, match="defer_analyses"):
         StrategyEngineSettings(defer_analyses="no")  # type: ignore[arg-type]
 
