@@ -368,6 +368,9 @@ async def test_service_reports_residual_exposure(autojump_clock: trio.testing.Mo
 
         residuals = [e for e in events if isinstance(e, ArbResidual)]
         assert [(r.arb_id, dict(r.residual)) for r in residuals] == [("arb-1", {YES: Decimal(10)})]
+        # Each attempt passed the risk gate (2 s apart: past its duplicate window) and reached the venue.
+        unwinds = [o.client_order_id for o in venue.submitted if "unwind" in o.client_order_id]
+        assert unwinds == ["yes-unwind-1", "yes-unwind-2", "yes-unwind-3"]
         stats = service.statistics().arbitrage
         assert (stats.started, stats.residual_events) == (1, 1)
         assert stats.by_status == {"RESIDUAL": 1}

@@ -19,12 +19,12 @@ leg holds (the complete sets); a leg that holds more (it filled more, or paid le
 another) holds an excess, which is sold back at once (FAK, at no less than its average fill price minus
 `arb.max_slippage`, on the tick grid), through the same risk gate as everything else. The strategy sizes legs so that
 they hold the same after fees (`trader.strategies.baskets.sizes_after_fees`), so a filled basket normally has no
-excess to sell. An unwind that was refused (the risk gate, an open
-breaker, the rate limit) or sold short is tried again, `unwind_attempts` times in all, `unwind_retry_secs` later and
-then twice as long each time, on what the legs hold then; never while an unwind's own outcome is unknown (what it
-sold is not known, so another could sell too much). Whatever cannot be sold back (still refused, no bids within the
-cap, or the excess is below what the venue trades) is RESIDUAL exposure: it is in the `ArbOutcome`, and the execution
-service records and reports it (an event, the store, statistics). Nothing is left silently.
+excess to sell. An unwind that was refused (the risk gate, an open breaker, the rate limit) or sold short is
+tried again, `unwind_attempts` times in all, `unwind_retry_secs` later and then twice as long each time, on what the
+legs hold then; never while an unwind's own outcome is unknown (what it sold is not known, so another could sell too
+much). Whatever cannot be sold back (still refused, no bids within the cap, or the excess is below what the venue
+trades) is RESIDUAL exposure: it is in the `ArbOutcome`, and the execution service records and reports it (an event,
+the store, statistics). Nothing is left silently.
 
 Positions count shares held: a buy whose fee was withheld in shares holds fewer than it filled. Below `dust_shares`
 (a setting: 0.01 share, one size step, by default) a difference cannot be traded at all; it is kept in the outcome as
@@ -90,7 +90,8 @@ class ArbitrageSettings:
     - `unwind_attempts` (default 3): how many times an excess is offered before what is left is residual (1: once,
       no retry); see the module doc.
     - `unwind_retry_secs` (default 2.0): the wait before the second attempt; each later wait is twice the one
-      before.
+      before. Keep it at least the risk gate's `duplicate_window_secs` (2 s): sooner, an unwind offered again at the
+      same price and size is refused as a duplicate.
     """
 
     leg_timeout_secs: float = 2.0
