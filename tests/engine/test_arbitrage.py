@@ -229,10 +229,29 @@ async def test_unwind_refused_by_the_risk_check_leaves_residual(autojump_clock: 
     async with manager_with_pump(venue) as manager:
         outcome = await run_arbitrage(manager, basket(), check=refuse)
         assert outcome.residual == {YES: Decimal(10)}
-        assert outcome.reasons == (f"{ARB_LEG_SHORT}:no", *[f"{ARB_UNWIND_REFUSED}:TRADING_HALTED"] * 3)
-        assert asked == ["yes-unwind-1"] * 3  # asked on each attempt; never sent, so its id is not used up
+        assert outcome.reasons == (f"{ARB_LEG_SHORT}:no", f"{ARB_UNWIND_REFUSED}:TRADING_HALTED")
+        assert asked == ["yes-unwind-1"]  # a halt does not clear by itself: not asked again
         assert "yes-unwind-1" not in {o.client_order_id for o in venue.submitted}
         await assert_positions_match(manager, venue)
+
+
+@pytest.mark.parametrize("reason", ["RISK_STALE_BOOK", "RISK_SIZE_BOUNDS"])
+async def test_only_a_refusal_that_can_clear_is_asked_again(
+    reason: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    asked: list[str] = []
+
+    def refuse(intent: OrderIntent) -> str:
+        asked.append(intent.client_order_id)
+        return reason
+
+    async with manager_with_pump(venue) as manager:
+        outcome = await run_arbitrage(manager, basket(), check=refuse)
+        assert outcome.residual == {YES: Decimal(10)}
+        # A stale book is confirmed again; an order too small for the gate stays too small.
+        assert len(asked) == (3 if reason == "RISK_STALE_BOOK" else 1)
 
 
 async def test_unwind_refused_once_is_sent_when_the_check_lets_it_through(

@@ -19,12 +19,13 @@ leg holds (the complete sets); a leg that holds more (it filled more, or paid le
 another) holds an excess, which is sold back at once (FAK, at no less than its average fill price minus
 `arb.max_slippage`, on the tick grid), through the same risk gate as everything else. The strategy sizes legs so that
 they hold the same after fees (`trader.strategies.baskets.sizes_after_fees`), so a filled basket normally has no
-excess to sell. An unwind that was refused (the risk gate, an open breaker, the rate limit) or sold short is
-tried again, `unwind_attempts` times in all, `unwind_retry_secs` later and then twice as long each time, on what the
-legs hold then; never while an unwind's own outcome is unknown (what it sold is not known, so another could sell too
-much). Whatever cannot be sold back (still refused, no bids within the cap, or the excess is below what the venue
-trades) is RESIDUAL exposure: it is in the `ArbOutcome`, and the execution service records and reports it (an event,
-the store, statistics). Nothing is left silently.
+excess to sell. An unwind that was refused for a reason that can clear by itself (`RETRYABLE_UNWIND_REFUSALS`: an
+open breaker, the rate limit, a stale book, no bids) or sold short is tried again, `unwind_attempts` times in all,
+`unwind_retry_secs` later and then twice as long each time, on what the legs hold then; never while an unwind's own
+outcome is unknown (what it sold is not known, so another could sell too much). Whatever cannot be sold back
+(refused for good, still no bids within the cap, or the excess is below what the venue trades) is RESIDUAL exposure:
+it is in the `ArbOutcome`, and the execution service records and reports it (an event, the store, statistics).
+Nothing is left silently.
 
 Positions count shares held: a buy whose fee was withheld in shares holds fewer than it filled. Below `dust_shares`
 (a setting: 0.01 share, one size step, by default) a difference cannot be traded at all; it is kept in the outcome as
@@ -65,6 +66,26 @@ ARB_INTERRUPTED = "ARB_INTERRUPTED"  # cancelled (emergency stop) before the bas
 ARB_LEG_UNKNOWN = "ARB_LEG_UNKNOWN"  # a leg's outcome stayed unknown: not sold against, not counted as failed
 
 _LOOKUP_ERRORS = (VenueError, trio.TooSlowError, CircuitOpenError, RateLimitWaitTooLong)
+
+#: Refusals of an unwind that can clear by themselves (a breaker closes, a rate window passes, a book is confirmed
+#: again, bids come back, the venue's restart window ends): only these are tried again. One that says the order
+#: itself is wrong (its size, its price) or that trading stopped (a halt, a drain, another leader) is final.
+RETRYABLE_UNWIND_REFUSALS = frozenset(
+    {
+        "CIRCUIT_OPEN",
+        "RATE_LIMITED",
+        "VENUE_CONNECTION_ERROR",
+        "VENUE_SERVER_ERROR",
+        "VENUE_FOK_NOT_FILLED",
+        "RISK_STALE_BOOK",
+        "RISK_SUSPECT_BOOK",
+        "RISK_MARKET_RATE",
+        "RISK_GLOBAL_RATE",
+        "RISK_DUPLICATE_INTENT",
+        "RESTRICTED_RESTARTING",
+        "RESTRICTED_POST_ONLY",
+    }
+)
 
 
 class ArbStatus(enum.StrEnum):
@@ -415,7 +436,7 @@ class _Run:
         if refused is not None:
             log.error("arb_unwind_refused", arb_id=self.arb.arb_id, token_id=leg.token_id, reason=refused)
             self.reasons.append(f"{ARB_UNWIND_REFUSED}:{refused}")
-            return excess
+            return excess if refused in RETRYABLE_UNWIND_REFUSALS else ZERO
         log.warning(
             "arb_unwinding",
             arb_id=self.arb.arb_id,
@@ -432,7 +453,7 @@ class _Run:
             return ZERO  # not ours to send again
         except PrepareFailed as exc:
             self.reasons.append(f"{ARB_UNWIND_REFUSED}:{exc.reason}")
-            return excess
+            return excess if exc.reason in RETRYABLE_UNWIND_REFUSALS else ZERO
         done = partial(_done, self.manager)
         if not done(order):
             with trio.move_on_after(self.settings.unwind_timeout_secs):
@@ -444,7 +465,8 @@ class _Run:
             return ZERO
         if order.status is OrderStatus.REJECTED:
             self.reasons.append(f"{ARB_UNWIND_REFUSED}:{order.reason}")
-        elif order.filled < excess:
+            return excess - order.filled if order.reason in RETRYABLE_UNWIND_REFUSALS else ZERO
+        if order.filled < excess:
             self.reasons.append(f"{ARB_UNWIND_SHORT}:{leg.token_id}")
         return max(excess - order.filled, ZERO)
 
