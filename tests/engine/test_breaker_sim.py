@@ -33,7 +33,7 @@ async def test_the_orders_breaker_opens_within_2s_of_the_order_endpoint_failing_
     config = Settings(
         run=base.run,
         http=base.http,
-        sim=SimSettings(markets=8, seed=7, params=BUSY),
+        sim=SimSettings(markets=16, seed=7, params=BUSY),
         keys=KeySettings(private_key=Secret("0x" + secrets.token_hex(32))),
         breaker=BreakerSettings(cool_down_secs=1.0),
     )
