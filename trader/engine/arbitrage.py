@@ -51,9 +51,18 @@ from trader.domain.intents import ArbIntent, OrderIntent
 from trader.domain.numbers import SIZE_STEP, ZERO, Side, ceil_to_tick, floor_size
 from trader.domain.orders import Order
 from trader.engine.breaker import CircuitOpenError
-from trader.engine.order_manager import DuplicateClientOrderId, OrderManager, PrepareFailed, RateLimitWaitTooLong
+from trader.engine.order_manager import (
+    CIRCUIT_OPEN,
+    RATE_LIMITED,
+    VENUE_CONNECTION_ERROR,
+    DuplicateClientOrderId,
+    OrderManager,
+    PrepareFailed,
+    RateLimitWaitTooLong,
+)
+from trader.engine.risk import RiskCode
 from trader.errors import ConfigError
-from trader.venues.errors import VenueError
+from trader.venues.errors import VenueError, VenueRejectCode
 
 log = structlog.get_logger(__name__)
 
@@ -72,18 +81,18 @@ _LOOKUP_ERRORS = (VenueError, trio.TooSlowError, CircuitOpenError, RateLimitWait
 #: itself is wrong (its size, its price) or that trading stopped (a halt, a drain, another leader) is final.
 RETRYABLE_UNWIND_REFUSALS = frozenset(
     {
-        "CIRCUIT_OPEN",
-        "RATE_LIMITED",
-        "VENUE_CONNECTION_ERROR",
-        "VENUE_SERVER_ERROR",
-        "VENUE_FOK_NOT_FILLED",
-        "RISK_STALE_BOOK",
-        "RISK_SUSPECT_BOOK",
-        "RISK_MARKET_RATE",
-        "RISK_GLOBAL_RATE",
-        "RISK_DUPLICATE_INTENT",
-        "RESTRICTED_RESTARTING",
-        "RESTRICTED_POST_ONLY",
+        CIRCUIT_OPEN,
+        RATE_LIMITED,
+        VENUE_CONNECTION_ERROR,
+        VenueRejectCode.SERVER_ERROR.value,
+        VenueRejectCode.FOK_NOT_FILLED.value,
+        RiskCode.RISK_STALE_BOOK.value,
+        RiskCode.RISK_SUSPECT_BOOK.value,
+        RiskCode.RISK_MARKET_RATE.value,
+        RiskCode.RISK_GLOBAL_RATE.value,
+        RiskCode.RISK_DUPLICATE_INTENT.value,
+        RiskCode.RESTRICTED_RESTARTING.value,
+        RiskCode.RESTRICTED_POST_ONLY.value,
     }
 )
 
