@@ -46,6 +46,7 @@ def test_record_writes_a_recording_and_prints_its_totals(tmp_path: Path, capsys:
         (["backtest", "--recording", str(RECORDING), "--param", "nodot=1"], "SECTION.KEY"),
         (["backtest", "--recording", str(RECORDING), "--param", "sum_to_100.no_such_key=1"], "NO_SUCH_KEY"),
         (["backtest", "--scenario", "nonesuch"], "unknown scenario"),
+        (["backtest", "--quotes", str(RECORDING)], "no quotes-*.csv.gz files"),
     ],
 )
 def test_mistakes_are_one_line_and_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

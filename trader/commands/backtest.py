@@ -232,8 +232,11 @@ def run(args: argparse.Namespace) -> int:
             recording_files(args.recording)
         except RecordingError as exc:
             raise ConfigError(str(exc)) from None
-    elif args.quotes is not None and not Path(args.quotes).is_dir():
-        raise ConfigError(f"--quotes {args.quotes}: not a directory")
+    elif args.quotes is not None:
+        if not Path(args.quotes).is_dir():
+            raise ConfigError(f"--quotes {args.quotes}: not a directory")
+        if not any(Path(args.quotes).glob("quotes-*.csv.gz")):
+            raise ConfigError(f"--quotes {args.quotes}: no quotes-*.csv.gz files there (give the dataset's directory)")
     elif args.scenario is not None:
         from trader.venues.sim.scenarios import ScenarioOptions, make_scenario  # noqa: PLC0415
 
@@ -253,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 results.append(future.result())
             except Exception as exc:  # one failed run is reported; the others still finish
-                failed.append(f"run {job.index} {job.params}: {exc}")
+                failed.append(f"run {job.index} {job.params}: {exc}" if len(jobs) > 1 else str(exc))
     results.sort(key=lambda r: int(str(r["index"])))
     names = list(jobs[0].params)
     if len(jobs) == 1 and results:
