@@ -401,6 +401,34 @@ async def test_service_reports_residual_exposure(autojump_clock: trio.testing.Mo
         nursery.cancel_scope.cancel()
 
 
+async def test_a_drain_lets_unwind_retries_run_within_its_time_then_reports_what_is_held(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue = FakeVenue(wall=WALL)
+    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    no_bids = Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED)
+    venue.script(YES, Outcome(), no_bids, no_bids, no_bids)
+    service, send, _store, events = execution_service(venue)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        await send.send(basket())
+        await trio.sleep(0.5)  # the first sell-back was refused; the next is due 2 s after it
+        assert [o.client_order_id for o in venue.submitted if "unwind" in o.client_order_id] == ["yes-unwind-1"]
+        started = trio.current_time()
+        report = await service.drain(3.0)  # Ctrl+C: the retry at +2 s fits in the drain, the one at +6 s does not
+        await trio.testing.wait_all_tasks_blocked()
+
+        assert trio.current_time() - started == pytest.approx(3.0)
+        assert (report.tasks_finished, report.tasks_cancelled) == (0, 1)
+        unwinds = [o.client_order_id for o in venue.submitted if "unwind" in o.client_order_id]
+        assert unwinds == ["yes-unwind-1", "yes-unwind-2"]
+        residuals = [e for e in events if isinstance(e, ArbResidual)]
+        assert [dict(r.residual) for r in residuals] == [{YES: Decimal(10)}]
+        assert residuals[0].reasons[-1] == ARB_INTERRUPTED
+        assert service.manager.positions() == await venue.positions() == {YES: Decimal(10)}
+        nursery.cancel_scope.cancel()
+
+
 async def test_emergency_stop_during_an_arbitrage_reports_what_it_holds(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
