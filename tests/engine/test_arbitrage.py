@@ -42,6 +42,7 @@ from trader.venues.errors import VenueRejectCode, VenueTimeout
 YES = "1001"
 NO = "1002"
 WALL = 1_700_000_000.0
+NO_BIDS = Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED)  # a FOK that finds nothing to match
 CASH = Decimal(1000)
 
 
@@ -91,7 +92,7 @@ async def test_both_legs_fill_complete(autojump_clock: trio.testing.MockClock) -
 
 async def test_one_leg_rejected_the_filled_leg_is_sold_back(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
-    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    venue.script(NO, NO_BIDS)
     async with manager_with_pump(venue) as manager:
         outcome = await run_arbitrage(manager, basket())
 
@@ -182,9 +183,8 @@ async def test_unwind_that_keeps_finding_no_buyers_leaves_residual_exposure_afte
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     venue = FakeVenue(wall=WALL)
-    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
-    no_bids = Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED)
-    venue.script(YES, Outcome(), Outcome(fill=Decimal(3)), Outcome(fill=Decimal(2)), no_bids)  # 3 of 10, 2 of 7, 0
+    venue.script(NO, NO_BIDS)
+    venue.script(YES, Outcome(), Outcome(fill=Decimal(3)), Outcome(fill=Decimal(2)), NO_BIDS)  # 3 of 10, 2 of 7, 0
     async with manager_with_pump(venue) as manager:
         started = trio.current_time()
         outcome = await run_arbitrage(manager, basket())
@@ -206,7 +206,7 @@ async def test_unwind_that_keeps_finding_no_buyers_leaves_residual_exposure_afte
 
 async def test_unwind_sold_short_is_tried_again_and_sells_the_rest(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
-    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    venue.script(NO, NO_BIDS)
     venue.script(YES, Outcome(), Outcome(fill=Decimal(3)))  # the first FAK unwind sells 3 of 10; the next, the rest
     async with manager_with_pump(venue) as manager:
         outcome = await run_arbitrage(manager, basket())
@@ -219,7 +219,7 @@ async def test_unwind_sold_short_is_tried_again_and_sells_the_rest(autojump_cloc
 
 async def test_unwind_refused_by_the_risk_check_leaves_residual(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
-    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    venue.script(NO, NO_BIDS)
     asked: list[str] = []
 
     def refuse(intent: OrderIntent) -> str:
@@ -240,7 +240,7 @@ async def test_only_a_refusal_that_can_clear_is_asked_again(
     reason: str, autojump_clock: trio.testing.MockClock
 ) -> None:
     venue = FakeVenue(wall=WALL)
-    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    venue.script(NO, NO_BIDS)
     asked: list[str] = []
 
     def refuse(intent: OrderIntent) -> str:
@@ -259,7 +259,7 @@ async def test_unwind_refused_once_is_sent_when_the_check_lets_it_through(
 ) -> None:
     # An open breaker, a stale book, the rate limit: refusals that pass. The next attempt sells.
     venue = FakeVenue(wall=WALL)
-    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    venue.script(NO, NO_BIDS)
     refusals = ["CIRCUIT_OPEN"]
     async with manager_with_pump(venue) as manager:
         outcome = await run_arbitrage(manager, basket(), check=lambda _intent: refusals.pop() if refusals else None)
@@ -272,7 +272,7 @@ async def test_unwind_refused_once_is_sent_when_the_check_lets_it_through(
 
 async def test_an_unwind_whose_outcome_is_unknown_is_not_tried_again(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
-    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    venue.script(NO, NO_BIDS)
     venue.script(YES, Outcome(), Outcome(reply="hang", lands=False))  # the unwind: no answer, and none by id
     venue.lookup_error = VenueTimeout("no answer")
     async with manager_with_pump(venue) as manager:
@@ -286,7 +286,7 @@ async def test_an_unwind_whose_outcome_is_unknown_is_not_tried_again(autojump_cl
 
 async def test_one_attempt_only_when_set_so(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
-    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    venue.script(NO, NO_BIDS)
     venue.script(YES, Outcome(), Outcome(fill=Decimal(3)))
     settings = ArbitrageSettings(unwind_attempts=1)
     async with manager_with_pump(venue) as manager:
@@ -375,9 +375,8 @@ def execution_service(
 
 async def test_service_reports_residual_exposure(autojump_clock: trio.testing.MockClock) -> None:
     venue = FakeVenue(wall=WALL)
-    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
-    no_bids = Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED)
-    venue.script(YES, Outcome(), no_bids, no_bids, no_bids)  # every unwind attempt fails
+    venue.script(NO, NO_BIDS)
+    venue.script(YES, Outcome(), NO_BIDS, NO_BIDS, NO_BIDS)  # every unwind attempt fails
     service, send, store, events = execution_service(venue)
     manager = service.manager
     async with trio.open_nursery() as nursery:
@@ -405,9 +404,8 @@ async def test_a_drain_lets_unwind_retries_run_within_its_time_then_reports_what
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     venue = FakeVenue(wall=WALL)
-    venue.script(NO, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
-    no_bids = Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED)
-    venue.script(YES, Outcome(), no_bids, no_bids, no_bids)
+    venue.script(NO, NO_BIDS)
+    venue.script(YES, Outcome(), NO_BIDS, NO_BIDS, NO_BIDS)
     service, send, _store, events = execution_service(venue)
     async with trio.open_nursery() as nursery:
         await nursery.start(service.run)
@@ -553,7 +551,7 @@ async def test_neg_risk_basket_of_three_legs_unwinds_the_two_that_filled(
 ) -> None:
     third = "1003"
     venue = FakeVenue(wall=WALL)
-    venue.script(third, Outcome(reply="reject", reason=VenueRejectCode.FOK_NOT_FILLED))
+    venue.script(third, NO_BIDS)
     arb = make_arb(leg("a", YES, "0.30"), leg("b", NO, "0.33"), leg("c", third, "0.32"), arb_id="basket")
     async with manager_with_pump(venue) as manager:
         outcome = await run_arbitrage(manager, arb)
