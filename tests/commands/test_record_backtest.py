@@ -56,6 +56,21 @@ def test_mistakes_are_one_line_and_exit_2(argv: list[str], message: str, capsys:
     assert message in err[0]
 
 
+@pytest.mark.parametrize("command", [["record", "--venue", "sim"], ["backtest", "--recording", str(RECORDING)]])
+def test_an_output_directory_that_cannot_be_made_is_a_usage_error_found_before_the_run(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    out = blocker / "out"
+    assert main([*command, "--out", str(out), "--env-file", "/dev/null"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing ran: no totals, no report
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1
+    assert f"--out {out}: cannot create it" in err[0]
+
+
 def test_a_backtest_job_writes_its_report(tmp_path: Path) -> None:
     job = Job(
         index=1,

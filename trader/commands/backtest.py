@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from trader.commands.checks import add_env_file_argument, env_file
+from trader.commands.checks import add_env_file_argument, env_file, make_output_directory
 from trader.config import merged_environment
 from trader.errors import ConfigError, RuntimeFailure
 
@@ -245,6 +245,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.duration > 0:
             raise ConfigError(f"--duration must be > 0, got {args.duration}")
     jobs = _jobs(args)
+    make_output_directory(Path(args.out), what=f"--out {args.out}")  # before the runs, not when their reports are due
     os.environ["PYTHONHASHSEED"] = "0"  # the workers start with it: sets and dicts of strings iterate alike
     context = multiprocessing.get_context("spawn")
     results: list[dict[str, object]] = []

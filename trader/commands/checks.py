@@ -7,6 +7,8 @@ fix (exit 2), found in the first second rather than after a run.
 - `check_file_writable(path, ...)`: a file can be created (or overwritten) there: its directory exists and is
   writable, and it is not a directory.
 - `check_sqlite_path(path)`: the SQLite file (and the journals SQLite and `trader` keep beside it) can be written.
+- `make_output_directory(path, what=...)`: an output directory exists (made if needed, with its parents) and is
+  writable.
 - `check_redis_url(url)`: a `redis://`, `rediss://` or `unix://` URL with a usable port.
 """
 
@@ -129,6 +131,18 @@ def check_sqlite_path(path: Path) -> None:
             f"{what}: the file is not writable: fix its permissions, or choose another ({DATABASE_FLAGS})"
         )
     _check_directory(path, what=what, fix=f"or choose another place ({DATABASE_FLAGS})")
+
+
+def make_output_directory(path: Path, *, what: str) -> None:
+    """`path` is a writable directory, made (with its parents) when missing; `what` names the flag, e.g. "--out x"."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{what}: exists and is not a directory: choose another path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot create it ({exc.strerror or exc}): choose another path") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what}: the directory is not writable: make it writable or choose another path")
 
 
 def _check_directory(path: Path, *, what: str, fix: str = "or choose another path") -> None:

@@ -23,7 +23,7 @@ import trio
 
 from trader.app.recording import RecorderProgress, run_recorder
 from trader.app.venue import market_query
-from trader.commands.checks import add_env_file_argument, env_file
+from trader.commands.checks import add_env_file_argument, env_file, make_output_directory
 from trader.errors import ConfigError
 from trader.infra.logging import configure_logging
 from trader.settings import Settings, VenueKind, load_settings
@@ -112,9 +112,7 @@ def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.max_total_mb < args.max_file_mb:
         raise ConfigError("--max-total-mb must be at least --max-file-mb")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: exists and is not a directory")
+    make_output_directory(Path(args.out), what=f"--out {args.out}")
     configure_logging(level="WARNING", fmt=settings.run.log_format, cache_loggers=True)
     progress = _Progress()
     final = trio.run(_main, settings, args, progress)
