@@ -14,6 +14,7 @@ import datetime as dt
 from pathlib import Path
 
 from trader.app.history import render_report
+from trader.commands.checks import check_file_writable
 from trader.commands.history import add_history_arguments, read_history
 from trader.errors import ConfigError
 
@@ -25,8 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
-    if not output.parent.is_dir():
-        raise ConfigError(f"cannot write {output}: no directory {output.parent}")
+    check_file_writable(output, what=f"--output {output}")
     history, settings = read_history(args)
     mode = "live" if settings.run.live else "paper"
     html = render_report(
