@@ -85,6 +85,13 @@ def test_bad_values_and_conflicting_aliases_are_errors() -> None:
     with pytest.raises(ConfigError, match="TRADER_MARKETS: max_pages must be >= 1"):
         load_settings({"TRADER_MARKETS__MAX_PAGES": "0"}, dotenv=None)
     assert load_settings({"TRADER_MARKETS__MAX_PAGES": "500"}, dotenv=None).markets.max_pages == 500
+    # A port the server could never bind is refused here, not by a traceback from the server's bind.
+    for port in ("70000", "-1"):
+        with pytest.raises(ConfigError, match=r"TRADER_HTTP: port must be 0\.\.65535"):
+            load_settings({"TRADER_HTTP__PORT": port}, dotenv=None)
+    # A section's own check names the section, as the checks of the settings module do.
+    with pytest.raises(ConfigError, match=r"^TRADER_PAPER: keep_closed must be >= 1$"):
+        load_settings({"TRADER_PAPER__KEEP_CLOSED": "0"}, dotenv=None)
 
 
 def test_dotenv_file_is_read(tmp_path: Path) -> None:

@@ -169,7 +169,7 @@ def build_section(
         if base is not None:
             return dataclasses.replace(base, **overrides)  # type: ignore[type-var]
         return cls(**overrides)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, ConfigError) as exc:  # the class's own checks name the field, this its section
         raise ConfigError(f"{PREFIX}{(section or '').upper()}: {exc}") from None
 
 

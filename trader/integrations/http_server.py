@@ -69,6 +69,10 @@ class HttpSettings:
     port: int = 8080
     admin_token: str | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0..65535 (0 picks a free one), got {self.port!r}")
+
     def __repr__(self) -> str:
         token = "None" if self.admin_token is None else "'***'"
         return f"HttpSettings(host={self.host!r}, port={self.port}, admin_token={token})"
