@@ -89,6 +89,10 @@ def test_bad_values_and_conflicting_aliases_are_errors() -> None:
     for port in ("70000", "-1"):
         with pytest.raises(ConfigError, match=r"TRADER_HTTP: port must be 0\.\.65535"):
             load_settings({"TRADER_HTTP__PORT": port}, dotenv=None)
+    # A starting cash so large that a cent added to it would round away is refused, not run with.
+    with pytest.raises(ConfigError, match="TRADER_RUN: starting_cash_usd must be at most 1,000,000,000,000"):
+        load_settings({"TRADER_RUN__STARTING_CASH_USD": "1e999"}, dotenv=None)
+    assert load_settings({"TRADER_RUN__STARTING_CASH_USD": "1e12"}, dotenv=None).run.starting_cash_usd == 10**12
     # A section's own check names the section, as the checks of the settings module do.
     with pytest.raises(ConfigError, match=r"^TRADER_PAPER: keep_closed must be >= 1$"):
         load_settings({"TRADER_PAPER__KEEP_CLOSED": "0"}, dotenv=None)

@@ -14,7 +14,7 @@ import enum
 import math
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Final, Literal
 
 from trader.config import Secret, check_positive_secs
 from trader.engine.breaker import BreakerSettings
@@ -73,6 +73,11 @@ class VenueKind(enum.StrEnum):
     POLYMARKET = "polymarket"  # the endpoints in `EndpointSettings` (Polymarket's by default)
 
 
+#: The paper wallet's largest starting cash: a trillion pUSD with its 6 decimals is 18 digits, well inside the
+#: 28 of Python's default decimal context; far beyond, a cent added to it would round away unseen.
+MAX_STARTING_CASH_USD: Final = Decimal(10**12)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunSettings:
     """`TRADER_RUN__*`. The process: which venue, paper or live, how long, where records go.
@@ -115,6 +120,9 @@ class RunSettings:
             raise ValueError("status_line_secs must be a number of seconds >= 0 (0 turns the status line off)")
         if self.starting_cash_usd < 0:
             raise ValueError("starting_cash_usd must not be negative")
+        if self.starting_cash_usd > MAX_STARTING_CASH_USD:  # beyond, cents would round away in 28-digit decimals
+            cash, most = self.starting_cash_usd, MAX_STARTING_CASH_USD
+            raise ValueError(f"starting_cash_usd must be at most {most:,}, got {cash}")
         if not 1 <= self.intent_buffer <= 64:
             raise ValueError("intent_buffer must be within [1, 64]")
         url = self.database_url
