@@ -47,6 +47,9 @@ def test_record_writes_a_recording_and_prints_its_totals(tmp_path: Path, capsys:
         (["backtest", "--recording", str(RECORDING), "--param", "sum_to_100.no_such_key=1"], "NO_SUCH_KEY"),
         (["backtest", "--scenario", "nonesuch"], "unknown scenario"),
         (["backtest", "--quotes", str(RECORDING)], "no quotes-*.csv.gz files"),
+        (["backtest", "--quotes", "--levels", "0"], "--levels must be within 1..50"),
+        (["backtest", "--quotes", "--max-markets", "0"], "--max-markets must be at least 1"),
+        (["backtest", "--scenario", "synthetic", "--markets", "0"], "--markets must be at least 1"),
     ],
 )
 def test_mistakes_are_one_line_and_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -237,7 +237,13 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--quotes {args.quotes}: not a directory")
         if not any(Path(args.quotes).glob("quotes-*.csv.gz")):
             raise ConfigError(f"--quotes {args.quotes}: no quotes-*.csv.gz files there (give the dataset's directory)")
+        if not 1 <= args.levels <= 50:
+            raise ConfigError(f"--levels must be within 1..50, got {args.levels}")
+        if args.max_markets is not None and args.max_markets < 1:
+            raise ConfigError(f"--max-markets must be at least 1, got {args.max_markets}")
     elif args.scenario is not None:
+        if args.markets < 1:
+            raise ConfigError(f"--markets must be at least 1, got {args.markets}")
         from trader.venues.sim.scenarios import ScenarioOptions, make_scenario  # noqa: PLC0415
 
         params = dict(p.split("=", 1) for p in args.scenario_param if "=" in p)
