@@ -115,6 +115,8 @@ async def test_an_unreachable_engine(monkeypatch: pytest.MonkeyPatch, capsys: py
     [
         ([], {}, "no admin token: set TRADER_ADMIN_TOKEN"),
         (["--url", "127.0.0.1:8080"], {"TRADER_ADMIN_TOKEN": TOKEN}, "--url: expected http://HOST:PORT"),
+        (["--url", "http://[::1"], {"TRADER_ADMIN_TOKEN": TOKEN}, "--url: expected http://HOST:PORT"),  # no traceback
+        (["--url", "http://h:99999"], {"TRADER_ADMIN_TOKEN": TOKEN}, "--url: expected http://HOST:PORT"),
         (["--resume", "--reason", "x"], {"TRADER_ADMIN_TOKEN": TOKEN}, "--reason goes with an emergency stop"),
         (["--reason", "x" * 201], {"TRADER_ADMIN_TOKEN": TOKEN}, "at most 200"),
     ],

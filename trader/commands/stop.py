@@ -53,8 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def base_url(given: str | None, env: dict[str, str]) -> str:
     """`given`, else `TRADER_HTTP_URL`, else the default, checked to be `http://HOST:PORT`."""
     url = (given or env.get(URL_VARIABLE) or DEFAULT_URL).strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - read for its check: a port that is not a number in 0..65535 raises
+    except ValueError:  # an unclosed IPv6 bracket, a port that is not a number
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
         raise ConfigError(f"--url: expected http://HOST:PORT, got {url!r}")
     return url
 
