@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
+from urllib.parse import urlsplit
 
 from trader.errors import ConfigError, InputError
 
@@ -137,6 +138,22 @@ def check_positive_secs(settings: object, *names: str) -> None:
             continue
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
             raise InputError(name, f"must be a positive number of seconds, got {value!r}")
+
+
+def check_url(name: str, value: str, schemes: tuple[str, ...] = (), *, secret: bool = False) -> None:
+    """For a settings class's `__post_init__`: `value` parses as a URL with a scheme (one of `schemes`, when given)
+    and a host, and a port in 0..65535 if it names one; `InputError` otherwise, showing the value unless it is a
+    `secret`. (Which scheme a connection needs is for its own check, e.g. `trader doctor`'s, to say.)"""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - read for its check: a port that is not a number in 0..65535 raises
+        usable = bool(parts.hostname) and (parts.scheme in schemes if schemes else bool(parts.scheme))
+    except ValueError:  # an unclosed IPv6 bracket, a bad port
+        usable = False
+    if not usable:
+        shown = "(not shown: a secret)" if secret else repr(value)
+        form = " or ".join(f"{s}://HOST[:PORT]..." for s in schemes) if schemes else "SCHEME://HOST[:PORT]..."
+        raise InputError(name, f"must be a URL {form} (a port in 0..65535), got {shown}")
 
 
 def _env_name(section: str | None, field: str) -> str:

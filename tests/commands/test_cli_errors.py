@@ -67,6 +67,12 @@ def one_line(capsys: pytest.CaptureFixture[str]) -> str:
             "(--redis-url or TRADER_REDIS_URL)",
         ),
         (
+            ["run", "--redis-url", "redis://[::1"],
+            2,
+            "trader: Redis URL cannot be read: expected redis://[:PASSWORD@]HOST[:PORT][/DB] "
+            "(--redis-url or TRADER_REDIS_URL)",
+        ),
+        (
             ["run", "--scenario", "nope"],
             2,
             "trader: unknown scenario 'nope' (--scenario or TRADER_SIM__SCENARIO): choose one of frames, quotes, "
@@ -120,6 +126,39 @@ def test_a_missing_env_file_given_explicitly_is_an_error(
     assert one_line(capsys) == (
         "trader: --env-file prod.env: no such file (fix the path, or leave --env-file out to read ./.env)"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "line"),
+    [
+        ("TRADER_HTTP__PORT", "70000", "trader: TRADER_HTTP: port must be 0..65535 (0 picks a free one), got 70000"),
+        (
+            "TRADER_ENDPOINTS__REST_URL",
+            "http://[::1",
+            "trader: TRADER_ENDPOINTS: rest_url: must be a URL SCHEME://HOST[:PORT]... (a port in 0..65535), got "
+            "'http://[::1'",
+        ),
+        (
+            "TRADER_ENDPOINTS__WS_MARKET_URL",
+            "wss://h:99999/ws",
+            "trader: TRADER_ENDPOINTS: ws_market_url: must be a URL SCHEME://HOST[:PORT]... (a port in 0..65535), "
+            "got 'wss://h:99999/ws'",
+        ),
+        (
+            "TRADER_SLACK__WEBHOOK_URL",
+            "hooks.slack.com/services/T0/B0/s3cr3t",
+            "trader: TRADER_SLACK: webhook_url: must be a URL https://HOST[:PORT]... or http://HOST[:PORT]... "
+            "(a port in 0..65535), got (not shown: a secret)",
+        ),
+    ],
+)
+def test_a_setting_that_could_never_work_is_one_line_before_anything_starts(
+    name: str, value: str, line: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(name, value)  # each of these was a traceback from deep inside the engine
+    assert main(["run", "--venue", "polymarket"]) == 2
+    assert one_line(capsys) == line
+    assert not Path("trader.sqlite3").exists()
 
 
 def test_a_setting_name_in_the_wrong_case_is_named_with_its_spelling(

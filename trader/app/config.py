@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, Literal
 
-from trader.config import Secret, check_positive_secs
+from trader.config import Secret, check_positive_secs, check_url
 from trader.engine.breaker import BreakerSettings
 from trader.engine.capital import CapitalSettings
 from trader.engine.execution import ExecutionSettings
@@ -185,6 +185,10 @@ class EndpointSettings:
     gamma_url: str = GAMMA_URL
     espn_url: str = ESPN_URL
 
+    def __post_init__(self) -> None:
+        for name in ("rest_url", "ws_market_url", "ws_user_url", "gamma_url", "espn_url"):
+            check_url(name, getattr(self, name))  # parses at all: `trader doctor` says whether the scheme is right
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KeySettings:
@@ -322,6 +326,8 @@ class SlackAlertSettings:
     daily_summary: bool = True
 
     def __post_init__(self) -> None:
+        if self.webhook_url is not None:
+            check_url("webhook_url", self.webhook_url.get(), ("https", "http"), secret=True)
         if self.storm_disconnects < 1:
             raise ValueError("storm_disconnects must be >= 1")
         check_positive_secs(self, "storm_window_secs")

@@ -157,8 +157,11 @@ def _check_directory(path: Path, *, what: str, fix: str = "or choose another pat
 
 def check_redis_url(url: str) -> None:
     """The URL's scheme and port (never its password) are usable; whether Redis answers is not checked here."""
-    parts = urlsplit(url)
     fix = "expected redis://[:PASSWORD@]HOST[:PORT][/DB] (--redis-url or TRADER_REDIS_URL)"
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed IPv6 bracket
+        raise ConfigError(f"Redis URL cannot be read: {fix}") from None
     if parts.scheme not in ("redis", "rediss", "unix"):
         shown = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
         raise ConfigError(f"Redis URL has {shown}: {fix}")

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 import httpx
 import trio
 
-from trader.commands.checks import add_env_file_argument, check_port_free, env_file
+from trader.commands.checks import add_env_file_argument, check_port_free, check_redis_url, env_file
 from trader.commands.reconcile import decimal_text
 from trader.commands.run import http_listen
 from trader.errors import ConfigError
@@ -194,6 +194,10 @@ async def check_redis(url: str | None) -> Check:
         return skip("redis", "not configured (TRADER_REDIS_URL)")
     import redis  # noqa: PLC0415
 
+    try:
+        check_redis_url(url)  # its message never shows the URL (it may carry a password)
+    except ConfigError as exc:
+        return fail("redis", str(exc), "fix TRADER_REDIS_URL")
     parts = urlsplit(url)
     where = f"{parts.hostname}:{parts.port or 6379}"
 
