@@ -187,7 +187,7 @@ def build_section(
             return dataclasses.replace(base, **overrides)  # type: ignore[type-var]
         return cls(**overrides)
     except (TypeError, ValueError, ConfigError) as exc:  # the class's own checks name the field, this its section
-        raise ConfigError(f"{PREFIX}{(section or '').upper()}: {exc}") from None
+        raise ConfigError(f"{PREFIX}{section.upper()}: {exc}" if section else str(exc)) from None
 
 
 def _default_of(field: dataclasses.Field[Any]) -> Any:
