@@ -89,7 +89,10 @@ async def test_a_live_run_rides_out_a_restart_and_the_post_only_window(tmp_path:
     never_at_venue = {OrderReason.NEVER_SENT, SUBMIT_NOT_FOUND}
     for order in engine.values():
         assert order.is_terminal, order
-        if order.status is OrderStatus.REJECTED or order.reason in never_at_venue:
+        if order.reason == VenueRejectCode.FOK_NOT_FILLED and order.order_id in ours:
+            # The venue answers a killed FOK/FAK with an error and keeps it as CANCELED with nothing matched.
+            assert (ours[order.order_id].status, ours[order.order_id].matched) == ("CANCELED", 0), order
+        elif order.status is OrderStatus.REJECTED or order.reason in never_at_venue:
             assert order.order_id not in ours, order
         else:
             assert order.order_id in ours, order
