@@ -186,8 +186,8 @@ class EndpointSettings:
     espn_url: str = ESPN_URL
 
     def __post_init__(self) -> None:
-        for name in ("rest_url", "ws_market_url", "ws_user_url", "gamma_url", "espn_url"):
-            check_url(name, getattr(self, name))  # parses at all: `trader doctor` says whether the scheme is right
+        for field in dataclasses.fields(self):  # each parses at all: `trader doctor` says if the scheme is right
+            check_url(field.name, getattr(self, field.name))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -26,8 +26,8 @@ import httpx
 import trio
 
 from trader.commands.checks import add_env_file_argument, env_file
-from trader.config import merged_environment
-from trader.errors import ConfigError
+from trader.config import check_url, merged_environment
+from trader.errors import ConfigError, InputError
 
 EXIT_OK: Final = 0
 EXIT_REFUSED: Final = 1
@@ -54,11 +54,11 @@ def base_url(given: str | None, env: dict[str, str]) -> str:
     """`given`, else `TRADER_HTTP_URL`, else the default, checked to be `http://HOST:PORT`."""
     url = (given or env.get(URL_VARIABLE) or DEFAULT_URL).strip().rstrip("/")
     try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - read for its check: a port that is not a number in 0..65535 raises
-    except ValueError:  # an unclosed IPv6 bracket, a port that is not a number
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+        check_url("--url", url, ("http", "https"))  # parses, with a host and a usable port
+    except InputError:
+        raise ConfigError(f"--url: expected http://HOST:PORT, got {url!r}") from None
+    parts = urlsplit(url)
+    if parts.path or parts.query:
         raise ConfigError(f"--url: expected http://HOST:PORT, got {url!r}")
     return url
 
